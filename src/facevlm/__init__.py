@@ -1,0 +1,15 @@
+"""facevlm: facial-expression recognition from 3D/4D face scans with vision-language models.
+
+The package follows the data flow of the project:
+
+- ``facevlm.data``      read and write scans (formats), synthesise them, index dataset layouts
+- ``facevlm.render``    offscreen multiview rendering of scans into images
+- ``facevlm.prompts``   textual prompts (augmented and pseudo-labelled)
+- ``facevlm.models``    torch-only models, losses, augmentation and training loop (no Kedro)
+- ``facevlm.evaluation`` metrics and reports
+- ``facevlm.app``       the Streamlit app
+- ``facevlm.datasets``  Kedro catalog datasets
+- ``facevlm.pipelines`` Kedro pipelines: thin nodes around the modules above
+"""
+
+__version__ = "0.1.0"

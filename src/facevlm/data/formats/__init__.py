@@ -1,0 +1,41 @@
+"""Readers and writers for the mesh and landmark files of the 3D/4D face datasets.
+
+Every reader returns the shared :class:`~facevlm.data.mesh.FaceMesh` (or, for ``.bnt``, a
+:class:`BntScan` grid) and raises only :class:`~facevlm.data.errors.ScanError` for bad input, so
+ingest can quarantine a file and carry on. The on-disk layouts follow
+``shared/reference/datasets.md``:
+
+- BU-3DFE / BU-4DFE: VRML 2.0 ``.wrl`` (:mod:`.vrml`), ``.bnd``/``.landmark`` (:mod:`.landmarks`)
+- Bosphorus: binary ``.bnt`` range grids (:mod:`.bnt`), ``.lm3`` labelled landmarks
+- BP4D / 4DME: Wavefront ``.obj`` (:mod:`.obj`)
+- interchange: PLY (:mod:`.ply`)
+
+:func:`read_mesh` dispatches by extension; :func:`inspect_mesh` summarises a file as JSON.
+"""
+
+from facevlm.data.formats.bnt import BntScan, bnt_to_mesh, read_bnt, read_bnt_mesh, write_bnt
+from facevlm.data.formats.dispatch import inspect_mesh, read_mesh
+from facevlm.data.formats.landmarks import read_bnd, read_lm3, write_bnd, write_lm3
+from facevlm.data.formats.obj import read_obj, write_obj
+from facevlm.data.formats.ply import read_ply, write_ply
+from facevlm.data.formats.vrml import read_vrml, write_vrml
+
+__all__ = [
+    "BntScan",
+    "bnt_to_mesh",
+    "inspect_mesh",
+    "read_bnd",
+    "read_bnt",
+    "read_bnt_mesh",
+    "read_lm3",
+    "read_mesh",
+    "read_obj",
+    "read_ply",
+    "read_vrml",
+    "write_bnd",
+    "write_bnt",
+    "write_lm3",
+    "write_obj",
+    "write_ply",
+    "write_vrml",
+]

@@ -1,0 +1,474 @@
+"""The scan index: every usable scan of a dataset folder, validated, plus a quarantine report.
+
+Why validate at ingest rather than at render time: real collections contain truncated files, NaN
+coordinates, empty meshes and missing textures. Finding them while rendering thousands of views
+(or, worse, mid-training) wastes hours and hides *which* files are bad. So the index opens every
+mesh once with :func:`facevlm.data.formats.read_mesh` (and its landmarks), records what the later
+stages need (vertex and polygon counts, UVs, the texture actually used) and sends every failure
+to a quarantine report with the file and the reason — then carries on, unless ``fail_fast``.
+
+Re-running on an unchanged folder is cheap: pass the previous index as ``cache`` and rows whose
+files have the same size and modification time (mesh, expected texture, landmarks) are reused
+without opening the mesh again. Validation can run in a pool of ``n_workers`` processes (spawned,
+not forked, so it is safe inside a threaded Kedro/MLflow run); the result is the same.
+
+Index columns (:data:`INDEX_COLUMNS`, in this order; missing values are ``NA``/``NaN``, test with
+``pd.isna``):
+
+==================  ========  =========================================================
+column              dtype     meaning
+==================  ========  =========================================================
+dataset             str       layout (``bu3dfe`` ...) or ``synthetic-<layout>``
+subject             str       subject id as spelt by the dataset
+gender              str       ``female`` / ``male`` where known
+age                 Int64     years, where known
+ethnicity           str       where known (BU-3DFE)
+expression          str       canonical expression or other label (see ScanRecord)
+label_set           str       ``basic`` / ``micro`` / ``au`` / ``task`` / ``pose`` / ...
+intensity           Int64     BU-3DFE 0–4
+sequence            str       4D sequence id; NA for static scans
+frame               Int64     frame number; NA for static scans
+n_frames            Int64     indexed frames of the sequence; NA for static scans
+path                str       absolute mesh path
+texture_path        str       absolute path of the texture used; NA when none
+landmarks_path      str       landmark file (read successfully); NA when none or unreadable
+n_vertices          Int64     vertices of the mesh as read
+n_polygons          Int64     polygons (any arity) of the mesh
+has_uv              boolean   the mesh has texture coordinates
+has_texture         boolean   ``texture_path`` exists
+n_landmarks         Int64     landmarks in the landmark file; NA when none
+file_size           Int64     bytes of the mesh file
+mtime_ns            Int64     modification time of the mesh file (ns)
+fingerprint         str       size/mtime of mesh, expected texture and landmarks (cache key)
+extra               str       JSON object of dataset-specific details (:func:`extra_column`)
+==================  ========  =========================================================
+
+``extra`` is stored as JSON text, not a dict, so the index saves to CSV and Parquet unchanged.
+
+Quarantine columns (:data:`QUARANTINE_COLUMNS`): ``path, reason, dataset, stage`` with stage one
+of ``discover`` (name grammar), ``labels`` (label files and rows), ``read`` (the mesh),
+``texture`` (texture missing or unmappable), ``landmarks`` (the landmark file is unreadable; its
+path is reported and the scan itself is still indexed, without landmarks). Every discovered scan
+is either a row of the index or a quarantine row of stage ``read``/``texture`` — nothing is
+dropped silently.
+
+Missing textures: DECIDED, quarantined by default, because every render modality but depth needs
+one and a silently untextured scan would become a grey face in training. The same holds for a
+mesh without texture coordinates (and without vertex colours): its texture cannot be mapped —
+and a file cut short after its polygon list reads as exactly such a mesh. Option
+``allow_missing_texture: true`` indexes both kinds, with ``has_texture``/``has_uv`` telling.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from facevlm.data.errors import ScanError
+from facevlm.data.layouts.base import (
+    Rejected,
+    ScanRecord,
+    canonical_layout_name,
+    get_layout,
+    parse_options,
+    texture_policy_for,
+)
+
+log = logging.getLogger(__name__)
+
+INDEX_COLUMNS: tuple[str, ...] = (
+    "dataset", "subject", "gender", "age", "ethnicity", "expression", "label_set", "intensity",
+    "sequence", "frame", "n_frames", "path", "texture_path", "landmarks_path",
+    "n_vertices", "n_polygons", "has_uv", "has_texture", "n_landmarks",
+    "file_size", "mtime_ns", "fingerprint", "extra",
+)  # fmt: skip
+QUARANTINE_COLUMNS: tuple[str, ...] = ("path", "reason", "dataset", "stage")
+
+_INT_COLUMNS = ("age", "intensity", "frame", "n_frames", "n_vertices", "n_polygons",
+                "n_landmarks", "file_size", "mtime_ns")  # fmt: skip
+_BOOL_COLUMNS = ("has_uv", "has_texture")
+#: Text columns: pandas' own string dtype from pandas 3 (missing = NaN), plain objects before.
+_STR: Any = "str" if int(pd.__version__.split(".")[0]) >= 3 else object
+#: Columns produced by validation, the ones a cache hit reuses.
+_VALIDATION_COLUMNS = ("texture_path", "landmarks_path", "n_vertices", "n_polygons", "has_uv",
+                       "has_texture", "n_landmarks")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """Options of the index itself, given in the same ``options`` mapping as the layout's.
+
+    ``allow_missing_texture``: index scans whose texture is missing (default: quarantine them).
+    ``check_landmarks``: read landmark files too (default true).
+    """
+
+    allow_missing_texture: bool = False
+    check_landmarks: bool = True
+
+
+INDEX_OPTION_KEYS = frozenset(IndexOptions.__dataclass_fields__)
+
+
+def build_scan_index(
+    name: str,
+    root: str | Path,
+    options: Mapping[str, Any] | None = None,
+    *,
+    fail_fast: bool = False,
+    cache: pd.DataFrame | None = None,
+    n_workers: int | None = 1,
+    progress: bool = True,
+    allow_missing_texture: bool | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Discover, validate and index the scans of one dataset folder.
+
+    Args:
+        name: layout name (``synthetic``, ``bu3dfe``, ``bu4dfe``, ``bosphorus``, ``bp4d``,
+            ``4dme``).
+        root: the dataset's root folder.
+        options: the layout's options plus :class:`IndexOptions` keys.
+        fail_fast: raise :class:`ScanError` at the first bad file instead of quarantining it.
+        cache: a previous index of the same folder; rows whose files are unchanged are reused.
+        n_workers: processes used to read meshes (1 or ``None``: in this process).
+        progress: show a progress bar.
+        allow_missing_texture: overrides the option of the same name when not ``None``.
+
+    Returns:
+        ``(index, quarantine)``, DataFrames with :data:`INDEX_COLUMNS` and
+        :data:`QUARANTINE_COLUMNS`.
+    """
+    layout_name = canonical_layout_name(name)
+    options = dict(options or {})
+    own = {k: options.pop(k) for k in list(options) if k in INDEX_OPTION_KEYS}
+    if allow_missing_texture is not None:
+        own["allow_missing_texture"] = allow_missing_texture
+    index_opts = parse_options(IndexOptions, own, where="index")
+    root = Path(root).resolve()
+    layout = get_layout(layout_name)
+
+    quarantine: list[dict[str, Any]] = []
+    records: list[ScanRecord] = []
+    for candidate in layout.discover(root, options):
+        if isinstance(candidate, Rejected):
+            _reject(quarantine, candidate, candidate.dataset or layout_name, fail_fast)
+        else:
+            records.append(candidate)
+
+    all_jobs = [
+        ValidationJob.from_record(i, record, index_opts) for i, record in enumerate(records)
+    ]
+    results, jobs = _from_cache(all_jobs, cache, index_opts)
+    if cache is not None:
+        log.info(
+            "%s: %d of %d scans reused from the cache", layout_name, len(results), len(records)
+        )
+
+    for job, outcome in _run(jobs, n_workers or 1, progress, desc=f"index {layout_name}"):
+        for failure in outcome.get("failures", []):
+            rejected = Rejected(
+                Path(failure.get("path") or job.path), failure["reason"], failure["stage"]
+            )
+            _reject(quarantine, rejected, records[job.i].dataset, fail_fast)
+        if "stats" in outcome:
+            results[job.i] = outcome["stats"]
+
+    rows = [_row(records[i], results[i], all_jobs[i]) for i in range(len(records)) if i in results]
+    if quarantine:
+        log.warning("%s: %d scans indexed, %d files quarantined (see the quarantine report)",
+                    layout_name, len(rows), len(quarantine))  # fmt: skip
+    return _index_frame(rows), _quarantine_frame(quarantine)
+
+
+def _reject(
+    quarantine: list[dict[str, Any]], rejected: Rejected, dataset: str, fail_fast: bool
+) -> None:
+    if fail_fast:
+        raise ScanError(rejected.path, f"[{rejected.stage}] {rejected.reason}")
+    log.debug("quarantined %s: %s", rejected.path, rejected.reason)
+    quarantine.append(
+        {
+            "path": str(rejected.path),
+            "reason": rejected.reason,
+            "dataset": dataset,
+            "stage": rejected.stage,
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------- validation
+@dataclass(frozen=True)
+class ValidationJob:
+    """What a worker needs to validate one scan (plain strings: cheap to send to a process)."""
+
+    i: int
+    path: str
+    texture_path: str | None
+    landmarks_path: str | None
+    texture_policy: str
+    allow_missing_texture: bool
+    check_landmarks: bool
+
+    @classmethod
+    def from_record(cls, i: int, record: ScanRecord, opts: IndexOptions) -> ValidationJob:
+        return cls(
+            i=i,
+            path=str(_absolute(record.path)),
+            texture_path=_absolute(record.texture_path),
+            landmarks_path=_absolute(record.landmarks_path),
+            texture_policy=texture_policy_for(record.dataset),
+            allow_missing_texture=opts.allow_missing_texture,
+            check_landmarks=opts.check_landmarks,
+        )
+
+    def fingerprint(self) -> str:
+        return "|".join(_stat(p) for p in (self.path, self.texture_path, self.landmarks_path))
+
+
+def _absolute(path: str | Path | None) -> str | None:
+    return None if path is None else str(Path(path).resolve())
+
+
+def _stat(path: str | None) -> str:
+    if path is None:
+        return "-"
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def validate_scan(job: ValidationJob) -> dict[str, Any]:
+    """Read one scan: ``{"stats": {...}}`` and/or ``{"failures": [{stage, reason[, path]}]}``.
+
+    Never raises for a bad file: the caller decides between quarantine and fail-fast. An
+    exception other than :class:`ScanError` is a reader bug, reported with its type so it is
+    noticed, but it does not stop an ingest of thousands of files either.
+    """
+    from facevlm.data import formats  # late: the readers are looked up at call time (patchable)
+
+    try:
+        mesh = formats.read_mesh(job.path)
+    except Exception as error:  # noqa: BLE001 - see docstring
+        return {"failures": [{"stage": "read", "reason": _reason(error)}]}
+    texture, problem = _texture(job, mesh)
+    if problem:
+        return {"failures": [{"stage": "texture", "reason": problem}]}
+
+    failures: list[dict[str, str]] = []
+    landmarks_path, n_landmarks = None, None
+    if job.landmarks_path is not None and not job.check_landmarks:
+        landmarks_path = job.landmarks_path
+    elif job.landmarks_path is not None:
+        try:
+            n_landmarks = _count_landmarks(formats, Path(job.landmarks_path), mesh.n_vertices)
+            landmarks_path = job.landmarks_path
+        except Exception as error:  # noqa: BLE001 - the scan stays usable without landmarks
+            failures.append(
+                {"stage": "landmarks", "reason": _reason(error), "path": job.landmarks_path}
+            )
+
+    stats = {
+        "texture_path": None if texture is None else str(texture.resolve()),
+        "landmarks_path": landmarks_path,
+        "n_vertices": mesh.n_vertices,
+        "n_polygons": mesh.n_polygons,
+        "has_uv": bool(mesh.has_uv),
+        "has_texture": texture is not None,
+        "n_landmarks": n_landmarks,
+    }
+    return {"stats": stats, "failures": failures}
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ScanError):
+        return error.reason
+    return f"unexpected {type(error).__name__}: {error}"
+
+
+def _texture(job: ValidationJob, mesh: Any) -> tuple[Path | None, str]:
+    """The texture file the scan uses (by the layout's policy), and why it is unusable if so."""
+    layout_texture = None if job.texture_path is None else Path(job.texture_path)
+    mesh_texture = None if mesh.texture_path is None else Path(mesh.texture_path)
+    order = [layout_texture, mesh_texture]
+    if job.texture_policy == "mesh":
+        order.reverse()
+    texture = next((p for p in order if p is not None and p.is_file()), None)
+    if job.allow_missing_texture:
+        return texture, ""
+    if texture is None:
+        expected = " or ".join(dict.fromkeys(str(p) for p in order if p is not None))
+        return (
+            None,
+            f"missing texture {expected}" if expected else "no texture: the mesh names none",
+        )
+    if not mesh.has_uv and mesh.vertex_colors is None:
+        return (
+            texture,
+            "mesh has no texture coordinates (nor vertex colours) to map its texture with",
+        )
+    return texture, ""
+
+
+def _count_landmarks(formats: Any, path: Path, n_vertices: int) -> int | None:
+    suffix = path.suffix.lower()
+    if suffix in (".bnd", ".landmark"):
+        _, points = formats.read_bnd(path, n_vertices=n_vertices)
+        return len(points)
+    if suffix == ".lm3":
+        return len(formats.read_lm3(path))
+    return None
+
+
+def _run(
+    jobs: list[ValidationJob], n_workers: int, progress: bool, desc: str
+) -> Iterator[tuple[ValidationJob, dict[str, Any]]]:
+    """Validate ``jobs`` in order, in this process or in a pool of ``n_workers`` processes."""
+    bar = _progress(len(jobs), progress, desc)
+    try:
+        if n_workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                yield job, validate_scan(job)
+                bar.update(1)
+            return
+        # spawn, not fork: the caller may be a threaded Kedro/MLflow process
+        context = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=context)
+        try:
+            chunk = max(1, min(64, len(jobs) // (4 * n_workers)))
+            for job, outcome in zip(
+                jobs, pool.map(validate_scan, jobs, chunksize=chunk), strict=True
+            ):
+                yield job, outcome
+                bar.update(1)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        bar.close()
+
+
+class _NoProgress:
+    def update(self, n: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _progress(total: int, enabled: bool, desc: str) -> Any:
+    if not enabled:
+        return _NoProgress()
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return _NoProgress()
+    return tqdm(total=total, desc=desc, unit="scan")
+
+
+# ---------------------------------------------------------------------------------- cache
+def _cache_rows(cache: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
+    """Previous index rows by path; an index of another schema is ignored (with a warning)."""
+    if cache is None or len(cache) == 0:
+        return {}
+    missing = [c for c in INDEX_COLUMNS if c not in cache.columns]
+    if missing:
+        log.warning("cache ignored: it lacks column(s) %s", ", ".join(missing))
+        return {}
+    rows = cache.astype(object).where(cache.notna(), None).to_dict("records")
+    return {str(row["path"]): row for row in rows}
+
+
+def _from_cache(
+    jobs: list[ValidationJob], cache: pd.DataFrame | None, opts: IndexOptions
+) -> tuple[dict[int, dict[str, Any]], list[ValidationJob]]:
+    """Validation results reused from ``cache`` (by job number), and the jobs still to run."""
+    cached = _cache_rows(cache)
+    results: dict[int, dict[str, Any]] = {}
+    todo: list[ValidationJob] = []
+    for job in jobs:
+        hit = cached.get(job.path)
+        if hit is not None and _cache_valid(hit, job, opts):
+            results[job.i] = {c: hit.get(c) for c in _VALIDATION_COLUMNS}
+        else:
+            todo.append(job)
+    return results, todo
+
+
+def _cache_valid(row: Mapping[str, Any], job: ValidationJob, opts: IndexOptions) -> bool:
+    """A cached row stands for the file if nothing it was derived from has changed."""
+    if row.get("fingerprint") != job.fingerprint():
+        return False
+    if (row.get("landmarks_path") or None) != (
+        job.landmarks_path if opts.check_landmarks else None
+    ):
+        return False  # landmarks failed last time (or the option changed): read again
+    texture = row.get("texture_path")
+    if texture is None:
+        return opts.allow_missing_texture
+    return Path(texture).is_file()
+
+
+# ---------------------------------------------------------------------------------- frames
+def _row(record: ScanRecord, stats: Mapping[str, Any], job: ValidationJob) -> dict[str, Any]:
+    row = asdict(record)
+    row["path"] = job.path
+    row["extra"] = json.dumps(record.extra, sort_keys=True, default=str)
+    row.update({c: stats.get(c) for c in _VALIDATION_COLUMNS})
+    st = os.stat(job.path)
+    row["file_size"], row["mtime_ns"] = st.st_size, st.st_mtime_ns
+    row["fingerprint"] = job.fingerprint()
+    return row
+
+
+def _index_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Rows → DataFrame with the documented dtypes, whatever values a column happens to hold
+    (a column that is all ``None`` in one dataset must not change type)."""
+    frame = pd.DataFrame(list(rows), columns=list(INDEX_COLUMNS))
+    for column in INDEX_COLUMNS:
+        values = [None if _missing(v) else v for v in frame[column]]
+        if column in _INT_COLUMNS:
+            frame[column] = pd.array(values, dtype="Int64")
+        elif column in _BOOL_COLUMNS:
+            frame[column] = pd.array(values, dtype="boolean")
+        else:
+            frame[column] = pd.Series([None if v is None else str(v) for v in values], dtype=_STR)
+    # n_frames counts the frames that made it into the index, so frame sampling sees real rows
+    is_frame = frame["sequence"].notna()
+    if is_frame.any():
+        counts = frame[is_frame].groupby(["dataset", "sequence"])["path"].transform("size")
+        frame.loc[is_frame, "n_frames"] = counts.astype("Int64")
+    return frame.reset_index(drop=True)
+
+
+def _quarantine_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(QUARANTINE_COLUMNS))
+    return frame.astype({c: _STR for c in QUARANTINE_COLUMNS})
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (not isinstance(value, (str, list, dict)) and bool(pd.isna(value)))
+
+
+def empty_index() -> pd.DataFrame:
+    """An index with no rows and the documented columns and dtypes."""
+    return _index_frame([])
+
+
+def extra_column(index: pd.DataFrame, key: str, default: Any = None) -> pd.Series:
+    """One key of the JSON ``extra`` column as a Series (``default`` where absent).
+
+    >>> extra_column(pd.DataFrame({"extra": ['{"task": "T1"}', "{}"]}), "task").tolist()
+    ['T1', None]
+    """
+    values = [
+        json.loads(text).get(key, default) if isinstance(text, str) else default
+        for text in index["extra"]
+    ]
+    return pd.Series(values, index=index.index, dtype=object, name=key)

@@ -1,0 +1,346 @@
+"""FACS-style action units as displacement fields, and the six basic emotions as AU recipes.
+
+Why action units rather than six hand-made shapes: an emotion is a *combination* of muscle
+actions (happiness = cheek raiser AU6 + lip corner puller AU12 + lips part AU25), and the same
+actions, partial, one-sided or at low intensity, make the micro-expressions of 4DME and the AU
+scans of Bosphorus and the AU labels of BP4D. One set of fields serves all of them.
+
+Each field is a smooth, localised displacement (mm) of the skin at activation 1, built on the
+face sheet around the subject's own features, so it adapts to every identity. Fields that open
+the mouth move only one side of the lip cut (:attr:`SyntheticHead.lower`), so the lips part for
+real; fields continuous across the cut (AU12, AU17 …) keep a closed mouth closed. The eyelids
+slide over still eyeballs. Activations are ``(left, right)`` pairs so an action can be one-sided.
+
+Intensities: BU-3DFE's levels 1–4 scale the recipe by :data:`INTENSITY_SCALE`; displacement is
+linear in the scale, so a higher level always moves the face further from neutral.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from facevlm.data.labels import BASIC_EMOTIONS, NEUTRAL
+from facevlm.data.synthetic import shapes
+from facevlm.data.synthetic.head import SyntheticHead
+from facevlm.data.synthetic.shapes import gauss, smoothstep
+
+#: The action units we can animate, with their FACS names.
+ACTION_UNITS: dict[int, str] = {
+    1: "inner brow raiser",
+    2: "outer brow raiser",
+    4: "brow lowerer",
+    5: "upper lid raiser",
+    6: "cheek raiser",
+    7: "lid tightener",
+    9: "nose wrinkler",
+    10: "upper lip raiser",
+    12: "lip corner puller",
+    14: "dimpler",
+    15: "lip corner depressor",
+    17: "chin raiser",
+    20: "lip stretcher",
+    23: "lip tightener",
+    24: "lip presser",
+    25: "lips part",
+    26: "jaw drop",
+    27: "mouth stretch",
+    43: "eyes closed",
+}
+
+#: Scale of the recipe at each BU-3DFE intensity level (0 = neutral).
+INTENSITY_SCALE: dict[int, float] = {0: 0.0, 1: 0.4, 2: 0.6, 3: 0.8, 4: 1.0}
+
+#: Prototype AU weights of each emotion at full intensity (after EMFACS, exaggerated a little
+#: so that frontal renders of the six are easy to tell apart).
+EMOTION_RECIPES: dict[str, dict[int, float]] = {
+    "anger": {4: 1.2, 5: 0.5, 7: 1.0, 9: 0.2, 23: 1.0, 24: 0.8},
+    "disgust": {4: 0.4, 6: 0.3, 9: 1.0, 10: 1.0, 15: 0.4, 17: 0.5},
+    "fear": {1: 1.0, 2: 0.5, 4: 0.8, 5: 1.0, 20: 1.0, 25: 1.0, 26: 0.6},
+    "happiness": {6: 1.0, 12: 1.0, 25: 0.9, 26: 0.25},
+    "sadness": {1: 1.0, 4: 0.5, 15: 1.0, 17: 0.8, 43: 0.2},
+    "surprise": {1: 1.0, 2: 1.0, 5: 1.0, 25: 0.6, 26: 1.0, 27: 0.6},
+}
+
+#: AUs a subject may leave out of a recipe, with the probability that they do.
+OPTIONAL_AUS: dict[str, dict[int, float]] = {
+    "anger": {5: 0.4, 9: 0.5, 24: 0.4},
+    "disgust": {4: 0.4, 6: 0.5, 15: 0.3, 17: 0.3},
+    "fear": {2: 0.3, 26: 0.3},
+    "happiness": {25: 0.2, 26: 0.5},
+    "sadness": {4: 0.3, 17: 0.3, 43: 0.5},
+    "surprise": {27: 0.5},
+}
+
+#: ``AU -> (left, right)`` activation; left is the image left (x < 0).
+Activation = dict[int, tuple[float, float]]
+
+
+# ---------------------------------------------------------------------------------- helpers
+class _Ctx:
+    """Sheet coordinates and masks of a head, with the field helpers that use them."""
+
+    def __init__(self, head: SyntheticHead):
+        self.idn = head.identity
+        self.px = head.sheet[:, 0]
+        self.py = head.sheet[:, 1]
+        self.ax = np.abs(self.px)
+        self.sgn = np.sign(self.px)
+        self.skin = head.skin
+        self.lower = head.lower & self.skin
+        self.upper = ~head.lower & self.skin
+        self.n = len(self.px)
+
+    def vec(self, weight: np.ndarray, dx=0.0, dy=0.0, dz=0.0) -> np.ndarray:
+        """Displacement ``weight * (dx, dy, dz)``; ``dx`` may be an array (e.g. outward)."""
+        out = np.zeros((self.n, 3))
+        out[:, 0] = weight * dx
+        out[:, 1] = weight * dy
+        out[:, 2] = weight * dz
+        return out
+
+    def lens_up(self, widen: float, sigma: float, flat: float = 2.0) -> np.ndarray:
+        """Weight of the upper lip region: 1 at the slit centre, 0 at the corners, fading up."""
+        w = self.idn.mouth_half_width + widen * np.clip(self.py - self.idn.mouth_y, 0, None)
+        lateral = np.clip(1.0 - np.abs(self.px / w) ** flat, 0.0, None)
+        return lateral * np.exp(-0.5 * ((self.py - self.idn.mouth_y) / sigma) ** 2) * self.upper
+
+    def lens_low(self, widen: float, sigma: float | None) -> np.ndarray:
+        """Weight of the lower lip / jaw region: 1 at the slit centre, 0 at the corners."""
+        d = np.clip(self.idn.mouth_y - self.py, 0, None)
+        w = self.idn.mouth_half_width + widen * d
+        lateral = np.clip(1.0 - (self.px / w) ** 2, 0.0, None)
+        vertical = 1.0 if sigma is None else np.exp(-0.5 * (d / sigma) ** 2)
+        return lateral * vertical * self.lower
+
+    def brow_mask(self) -> np.ndarray:
+        """0 at the upper lid margin, 1 from just below the brow up: brows move, lids stretch."""
+        return smoothstep(self.idn.eye_y + 5.0, self.idn.eye_y + 13.0, self.py)
+
+    def lids(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Lateral weight across each eye, and the upper/lower lid vertical weights.
+
+        The upper weight is 1 on the upper lid margin and fades above it; the lower one is 1 on
+        the lower margin and fades below. Inside the opening there is no skin (the eyeball
+        shows), so the two can switch over there without tearing the mesh at the eye corners.
+        """
+        idn = self.idn
+        lateral = np.zeros(self.n)
+        for side in (-1, 1):
+            lateral += np.exp(
+                -0.5 * ((self.px - side * idn.eye_x) / (0.85 * idn.eye_half_width)) ** 4
+            )
+        d = self.py - idn.eye_y
+        mu, ml = 1.15 * idn.eye_half_height, 0.8 * idn.eye_half_height
+        up = smoothstep(-0.5 * ml, 0.5 * mu, d) * np.where(
+            d > mu + 1, np.exp(-0.5 * ((d - mu - 1) / 6.0) ** 2), 1.0
+        )
+        low = (1 - smoothstep(-0.5 * ml, 0.5 * mu, d)) * np.where(
+            d < -ml - 1, np.exp(-0.5 * ((d + ml + 1) / 5.0) ** 2), 1.0
+        )
+        return lateral * self.skin, up, low
+
+    def opening(self) -> np.ndarray:
+        """Height of the eye opening above each vertex's ``px`` (0 outside the eyes)."""
+        out = np.zeros(self.n)
+        for side in (-1, 1):
+            upper, lower = shapes.eye_lids(self.idn, side, self.px)
+            out += np.nan_to_num(upper - lower, nan=0.0)
+        return out
+
+
+# ---------------------------------------------------------------------------------- fields
+def _au_field(c: _Ctx, au: int) -> np.ndarray:
+    idn = c.idn
+    px, py, ax, sgn = c.px, c.py, c.ax, c.sgn
+    my, mw = idn.mouth_y, idn.mouth_half_width
+    skin = c.skin
+    if au == 1:
+        w = gauss(ax, py, idn.eye_x - 11.0, idn.brow_y + 2.0, 10.0, 13.0) * c.brow_mask() * skin
+        return c.vec(w, dy=8.0) + c.vec(w, dx=-sgn * 1.0)
+    if au == 2:
+        w = gauss(ax, py, idn.eye_x + 12.0, idn.brow_y + 2.0, 11.0, 13.0) * c.brow_mask() * skin
+        return c.vec(w, dy=8.0)
+    if au == 4:
+        mask = c.brow_mask() * skin
+        w = gauss(ax, py, idn.eye_x - 6.0, idn.brow_y, 14.0, 10.0) * mask
+        inward = gauss(ax, py, idn.eye_x - 13.0, idn.brow_y, 10.0, 9.0) * mask
+        bulge = gauss(px, py, 0.0, idn.brow_y - 3.0, 6.0, 6.0) * skin
+        return c.vec(w, dy=-6.5) + c.vec(inward, dx=-sgn * 4.0) + c.vec(bulge, dz=1.5)
+    lateral, up, low = c.lids()
+    if au == 5:
+        return c.vec(lateral * up, dy=4.0)
+    if au == 7:
+        return c.vec(lateral * up, dy=-1.3) + c.vec(lateral * low, dy=2.5, dz=0.5)
+    if au == 43:
+        return c.vec(lateral * up * c.opening(), dy=-1.0)
+    if au == 6:
+        cheek = gauss(ax, py, idn.eye_x + 3.0, idn.eye_y - 21.0, 16.0, 11.0) * skin
+        return c.vec(cheek, dy=4.0, dz=2.5) + c.vec(lateral * low, dy=2.2)
+    if au == 9:
+        root = gauss(px, py, 0.0, idn.nasion_y - 12.0, 12.0, 10.0) * skin
+        (alx, aly) = shapes.alar_points(idn)[1]
+        ala = gauss(ax, py, alx, aly, 7.0, 6.0) * skin
+        wrinkle = (
+            np.sin(2 * np.pi * (py - idn.nasion_y) / 4.5)
+            * gauss(px, py, 0.0, idn.nasion_y - 7.0, 9.0, 5.0)
+            * skin
+        )
+        brow = gauss(ax, py, idn.eye_x - 10.0, idn.brow_y, 10.0, 8.0) * c.brow_mask() * skin
+        return (
+            c.vec(root, dy=3.0)
+            + c.vec(ala, dx=sgn * 1.5, dy=3.5, dz=1.0)
+            + c.vec(wrinkle, dz=0.9)
+            + c.vec(brow, dy=-2.5)
+            + c.vec(c.lens_up(0.5, 6.0), dy=2.0)
+            + c.vec(lateral * low, dy=1.5)
+        )
+    if au == 10:
+        lip = c.lens_up(0.4, 9.0, flat=4.0)
+        (alx, aly) = shapes.alar_points(idn)[1]
+        fold = gauss(ax, py, alx + 4.0, aly - 4.0, 7.0, 7.0) * skin
+        return c.vec(lip, dy=4.5, dz=1.0) + c.vec(fold, dy=2.0, dz=0.8)
+    if au == 12:
+        corner = gauss(ax, py, mw, my, 13.0, 11.0) * skin
+        fold = np.zeros(c.n)
+        for side in (-1, 1):
+            dist, _ = shapes.segment_distance(px, py, *shapes.nasolabial_segment(idn, side))
+            fold += np.exp(-0.5 * (dist / 2.5) ** 2) * skin
+        return c.vec(corner, dx=sgn * 5.5, dy=6.5, dz=-3.0) + c.vec(fold, dz=-1.8)
+    if au == 14:
+        w = gauss(ax, py, mw + 2.0, my, 7.0, 7.0) * skin
+        return c.vec(w, dx=sgn * 1.5, dz=-3.0)
+    if au == 15:
+        w = gauss(ax, py, mw, my - 2.0, 10.0, 10.0) * skin
+        return c.vec(w, dx=-sgn * 1.0, dy=-5.5, dz=-0.5)
+    if au == 17:
+        chin = gauss(px, py, 0.0, idn.chin_y + 15.0, 18.0, 12.0) * skin
+        lip = gauss(px, py, 0.0, my - 6.0, 0.8 * mw, 7.0) * skin
+        return c.vec(chin, dy=4.0, dz=2.0) + c.vec(lip, dy=2.5, dz=2.0)
+    if au == 20:
+        w = gauss(ax, py, mw, my, 12.0, 9.0) * skin
+        flat = gauss(px, py, 0.0, my, mw, 7.0) * skin
+        return c.vec(w, dx=sgn * 6.5, dy=-1.5, dz=-2.5) + c.vec(flat, dz=-1.0)
+    if au in (23, 24):
+        lips = gauss(px, py, 0.0, my, 0.9 * mw, 9.0) * skin
+        thin = -(py - my) * (0.35 if au == 23 else 0.3) * lips
+        narrow = gauss(ax, py, mw, my, 8.0, 8.0) * skin
+        out = c.vec(thin, dy=1.0) + c.vec(lips, dz=-1.0 if au == 23 else -2.5)
+        if au == 23:
+            out += c.vec(narrow, dx=-sgn * 2.5)
+        else:
+            rim = (
+                gauss(px, py, 0.0, my + 12.0, mw, 4.0) + gauss(px, py, 0.0, my - 13.0, mw, 4.0)
+            ) * skin
+            out += c.vec(rim, dz=1.0)
+        return out
+    if au == 25:
+        return c.vec(c.lens_up(0.3, 8.0), dy=1.5) + c.vec(c.lens_low(0.5, 14.0), dy=-3.0)
+    if au == 26:
+        jaw = c.lens_low(1.0, None)
+        return c.vec(jaw, dy=-13.0, dz=-3.5)
+    if au == 27:
+        jaw = c.lens_low(1.0, None)
+        corner = gauss(ax, py, mw, my, 8.0, 8.0) * skin
+        return (
+            c.vec(jaw, dy=-18.0, dz=-4.5)
+            + c.vec(corner, dx=-sgn * 3.5)
+            + c.vec(c.lens_up(0.3, 8.0), dy=2.5)
+        )
+    raise KeyError(f"action unit {au} is not modelled; known: {sorted(ACTION_UNITS)}")
+
+
+def au_field(head: SyntheticHead, au: int) -> np.ndarray:
+    """Displacement ``(V, 3)`` (mm) of action unit ``au`` at activation 1, both sides.
+
+    Cached on the head: a subject's 25 scans reuse the same fields.
+    """
+    cache = head.cache.setdefault("au_fields", {})
+    if au not in cache:
+        cache[au] = _au_field(_Ctx(head), au)
+    return cache[au]
+
+
+def _side_weights(head: SyntheticHead) -> tuple[np.ndarray, np.ndarray]:
+    """Smooth split of the face into image-left and image-right for one-sided actions."""
+    left = 1.0 - smoothstep(-4.0, 4.0, head.sheet[:, 0])
+    return left, 1.0 - left
+
+
+def au_displacement(
+    head: SyntheticHead, activation: Mapping[int, float | tuple[float, float]]
+) -> np.ndarray:
+    """Sum of the fields of ``activation`` (AU → weight, or AU → (left, right) weights)."""
+    left, right = _side_weights(head)
+    total = np.zeros_like(head.mesh.vertices)
+    for au, weight in sorted(activation.items()):
+        wl, wr = (weight, weight) if np.isscalar(weight) else weight
+        if wl == 0 and wr == 0:
+            continue
+        field = au_field(head, au)
+        if wl == wr:
+            total += wl * field
+        else:
+            total += field * (wl * left + wr * right)[:, None]
+    return total
+
+
+# ---------------------------------------------------------------------------------- emotions
+def subject_recipe(emotion: str, rng: np.random.Generator | None = None) -> Activation:
+    """One subject's way of showing ``emotion`` at full intensity.
+
+    Without ``rng`` the prototype. With it, optional AUs may be left out, weights vary by about
+    ±15% and the two sides by a few percent, so no two subjects do exactly the same thing.
+    """
+    if emotion not in EMOTION_RECIPES:
+        raise ValueError(
+            f"unknown emotion {emotion!r}; expected one of {', '.join(BASIC_EMOTIONS)}"
+        )
+    recipe = EMOTION_RECIPES[emotion]
+    if rng is None:
+        return {au: (w, w) for au, w in recipe.items()}
+    out: Activation = {}
+    optional = OPTIONAL_AUS.get(emotion, {})
+    for au, w in sorted(recipe.items()):
+        drop = rng.random() < optional.get(au, 0.0)
+        scale = float(np.exp(rng.normal(0.0, 0.15)))
+        asym = float(rng.normal(0.0, 0.05))
+        if not drop:
+            out[au] = (w * scale * (1 + asym), w * scale * (1 - asym))
+    return out
+
+
+def scale_activation(activation: Mapping[int, tuple[float, float]], factor: float) -> Activation:
+    """Every weight of ``activation`` times ``factor``."""
+    return {au: (wl * factor, wr * factor) for au, (wl, wr) in activation.items()}
+
+
+def emotion_activation(
+    emotion: str, intensity: int, recipe: Activation | None = None
+) -> Activation:
+    """Activation of ``emotion`` at BU-3DFE ``intensity`` (1–4; neutral is 0 / ``neutral``)."""
+    if emotion == NEUTRAL or intensity == 0:
+        return {}
+    if intensity not in INTENSITY_SCALE:
+        raise ValueError(f"intensity must be 0–4, got {intensity}")
+    recipe = subject_recipe(emotion) if recipe is None else recipe
+    return scale_activation(recipe, INTENSITY_SCALE[intensity])
+
+
+def expression_vertices(
+    head: SyntheticHead,
+    emotion: str,
+    intensity: int = 4,
+    recipe: Activation | None = None,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Vertex positions of ``head`` showing ``emotion`` at ``intensity``.
+
+    ``recipe`` fixes the subject's way of making the expression; otherwise one is drawn from
+    ``rng`` (or the prototype when ``rng`` is None as well).
+    """
+    if emotion != NEUTRAL and recipe is None:
+        recipe = subject_recipe(emotion, rng)
+    activation = emotion_activation(emotion, intensity, recipe)
+    return head.mesh.vertices + au_displacement(head, activation)

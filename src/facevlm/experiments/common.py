@@ -1,0 +1,80 @@
+"""Pieces both experiments share: seeded model construction, embedding, zero-shot prediction.
+
+AffectVLM and SMILE-VLM train the same :class:`~facevlm.models.multiview_clip.MultiviewCLIP`
+with the same loop; they differ in losses, prompts and evaluation. What is common lives here so
+that the two experiment modules read as the recipe of their paper and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from facevlm.models.augment import AugmentConfig
+from facevlm.models.backbone import image_size_of
+from facevlm.models.classifier import PromptEnsembleClassifier
+from facevlm.models.data import MultiviewDataset, make_loader
+from facevlm.models.multiview_clip import (
+    EmbeddedSamples,
+    MultiviewCLIP,
+    MultiviewCLIPConfig,
+    build_multiview_clip,
+    embed_samples,
+)
+from facevlm.models.training import TrainConfig, resolve_device
+
+
+@dataclass
+class DataConfig:
+    classes: list[str] = field(
+        default_factory=lambda: ["anger", "disgust", "fear", "happiness", "sadness", "surprise"]
+    )  # class names (index ``expression`` values); others are left out
+    views: list[int] | None = None  # render views to use (None: all); [0] = frontal only
+    max_folds: int | None = None  # train only the first N folds of the protocol (None: all)
+
+
+@dataclass
+class ExperimentConfig:
+    """What every experiment needs besides its loss: data, model, augmentation, training."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: MultiviewCLIPConfig = field(default_factory=MultiviewCLIPConfig)
+    augment: AugmentConfig | None = field(default_factory=AugmentConfig)  # None: no augmentation
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval_batch_size: int = 128  # batch size when embedding held-out samples
+
+
+def build_model(cfg: MultiviewCLIPConfig, seed: int) -> tuple[MultiviewCLIP, object]:
+    """The model and its tokenizer, with weights initialised from ``seed`` (reproducible)."""
+    torch.manual_seed(seed)
+    return build_multiview_clip(cfg)
+
+
+def model_image_size(model: MultiviewCLIP) -> int:
+    return image_size_of(model.clip)
+
+
+def embed_views(
+    model: MultiviewCLIP, views: np.ndarray, batch_size: int = 128, device: str = "auto"
+) -> EmbeddedSamples:
+    """Embed ``(N, V, S, S, 3)`` uint8 views with the model (eval mode, no augmentation)."""
+    model.to(resolve_device(device))
+    dataset = MultiviewDataset(views, image_size=model_image_size(model))
+    loader = make_loader(dataset, batch_size, shuffle=False)
+    return embed_samples(model, loader)
+
+
+def zero_shot_predict(
+    model: MultiviewCLIP,
+    tokenizer,
+    fused: torch.Tensor,
+    class_prompts: Mapping[str, Sequence[str]],
+    classes: Sequence[str],
+) -> np.ndarray:
+    """Class index of the most similar class prompt ensemble for each ``(N, D)`` embedding."""
+    classifier = PromptEnsembleClassifier.from_prompts(model, tokenizer, class_prompts, classes)
+    device = classifier.class_embeddings.device
+    return classifier.predict(fused.to(device)).cpu().numpy()

@@ -1,0 +1,230 @@
+"""SMILE-VLM (Behzad 2025): self-supervised multiview vision-language learning.
+
+Training sees no ground-truth label. Its text side comes from pseudo-labelled prompts (methods.md,
+DECIDED after MultiviewVLM): every ``refresh_every`` epochs the current encoder embeds the
+training views, k-means clusters the fused embeddings (k = number of classes), the clusters are
+matched to groups of descriptive prompts by Hungarian assignment on cosine similarity, and each
+sample is given its cluster's prompts. The loss is ``L_BT + λ1 L_vl + λ2 L_red``.
+
+Labels are used only after training, to evaluate the frozen embeddings on held-out subjects:
+a linear probe (the primary metric), zero-shot classification against the class prompts and k-NN.
+
+Kedro-free: :func:`cross_validate` can be called from a notebook, a script or a node.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from facevlm.config import from_dict, to_dict
+from facevlm.experiments.common import (
+    ExperimentConfig,
+    build_model,
+    embed_views,
+    model_image_size,
+    zero_shot_predict,
+)
+from facevlm.experiments.data import ExperimentData
+from facevlm.experiments.results import PRIMARY, CrossValidationResult, FoldResult
+from facevlm.models.augment import MixedViewAugmentation
+from facevlm.models.data import MultiviewDataset
+from facevlm.models.losses import SmileVLMLoss
+from facevlm.models.multiview_clip import MultiviewCLIP
+from facevlm.models.probes import knn_predict, linear_probe
+from facevlm.models.pseudo_labels import assign_pseudo_prompts
+from facevlm.models.training import TrainConfig, train
+from facevlm.prompts.augmented import class_prompts
+from facevlm.prompts.descriptive import generic_prompt
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SmileLossConfig:
+    lambda1: float = 1.0  # weight of the vision-language alignment L_vl (0 removes it)
+    lambda2: float = 1.0  # weight of the cross-modal redundancy term L_red (0 removes it)
+    w_bt: float = 1.0  # weight of the multiview Barlow Twins term L_BT (0 removes it)
+    lambda_offdiag: float = 5e-3  # Barlow Twins off-diagonal weight (λ in the paper)
+    view_weight: float = 1.0  # single-view alignment weight inside L_vl (fused has weight 1)
+
+
+@dataclass
+class PseudoLabelConfig:
+    prompts: str = "descriptive"  # descriptive (pseudo-labelled) | generic (one prompt, ablation)
+    refresh_every: int = 2  # re-cluster and re-assign prompts every N epochs
+    n_init: int = 4  # k-means restarts
+
+
+@dataclass
+class ProbeConfig:
+    C: float = 1.0  # inverse L2 strength of the logistic-regression linear probe
+    knn_k: int = 10  # neighbours of the k-NN evaluation
+
+
+@dataclass
+class SmileConfig(ExperimentConfig):
+    loss: SmileLossConfig = field(default_factory=SmileLossConfig)
+    pseudo_labels: PseudoLabelConfig = field(default_factory=PseudoLabelConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(loss_labels="prompt_ids"))
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> SmileConfig:
+        cfg = from_dict(cls, params, "smile")
+        cfg.train.loss_labels = "prompt_ids"  # the pseudo-labels: never the ground truth
+        return cfg
+
+
+@dataclass
+class FittedSmile:
+    model: MultiviewCLIP
+    tokenizer: Any
+    history: list[dict[str, float]]
+    refreshes: list[dict[str, Any]]  # per refresh: epoch, prompt of each sample, cluster sizes
+
+
+def _prompt_groups(bank: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """The bank's groups (one per class name, in bank order) and their sentences."""
+    names = list(dict.fromkeys(bank["class_name"]))
+    return names, [list(bank.loc[bank["class_name"] == n, "prompt"]) for n in names]
+
+
+@torch.no_grad()
+def _group_embeddings(model: MultiviewCLIP, tokenizer, groups: list[list[str]]) -> torch.Tensor:
+    """``(k, D)``: mean normalised text embedding of each group of sentences."""
+    device = next(model.parameters()).device
+    means = []
+    for sentences in groups:
+        text = model.encode_text(tokenizer(sentences).to(device)).float()
+        means.append(torch.nn.functional.normalize(text, dim=-1).mean(0))
+    return torch.nn.functional.normalize(torch.stack(means), dim=-1).cpu()
+
+
+def fit(
+    views: np.ndarray, sample_ids: list[str], prompt_bank: pd.DataFrame, cfg: SmileConfig
+) -> FittedSmile:
+    """Train SMILE-VLM on ``(N, V, S, S, 3)`` views. No label argument exists: none can leak."""
+    model, tokenizer = build_model(cfg.model, cfg.train.seed)
+    names, groups = _prompt_groups(prompt_bank)
+    dataset = MultiviewDataset(
+        views,
+        labels=None,
+        sample_ids=sample_ids,
+        tokenizer=tokenizer,
+        image_size=model_image_size(model),
+    )
+    refreshes: list[dict[str, Any]] = []
+    generic = cfg.pseudo_labels.prompts == "generic"
+    if cfg.pseudo_labels.prompts not in ("descriptive", "generic"):
+        raise ValueError(
+            f"pseudo_labels.prompts must be descriptive | generic, got {cfg.pseudo_labels.prompts!r}"
+        )
+
+    def refresh(epoch: int, model: MultiviewCLIP) -> None:
+        if generic:
+            if epoch == 0:
+                dataset.set_prompts(
+                    [generic_prompt()] * len(dataset), prompt_ids=np.zeros(len(dataset), int)
+                )
+            return
+        if epoch % cfg.pseudo_labels.refresh_every:
+            return
+        embedded = embed_views(model, views, cfg.eval_batch_size, cfg.train.device)
+        result = assign_pseudo_prompts(
+            embedded.fused,
+            _group_embeddings(model, tokenizer, groups),
+            seed=cfg.train.seed + epoch,
+            n_init=cfg.pseudo_labels.n_init,
+        )
+        of_sample = result.prompt_of_sample.numpy()
+        dataset.set_prompts([groups[g] for g in of_sample], prompt_ids=of_sample)
+        refreshes.append(
+            {
+                "epoch": epoch,
+                "sample_id": list(sample_ids),
+                "prompt_group": [names[g] for g in of_sample],
+                "cluster": result.cluster_of_sample.numpy().tolist(),
+            }
+        )
+
+    loss = SmileVLMLoss(**to_dict(cfg.loss))
+    augment = None if cfg.augment is None else MixedViewAugmentation(cfg.augment)
+    history = train(model, loss, dataset, cfg.train, augment=augment, before_epoch=refresh)
+    return FittedSmile(model, tokenizer, history.epochs, refreshes)
+
+
+def evaluate(
+    fitted: FittedSmile,
+    data: ExperimentData,
+    train_rows: np.ndarray,
+    test_rows: np.ndarray,
+    prompt_bank: pd.DataFrame,
+    cfg: SmileConfig,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Linear probe (primary), zero-shot and k-NN predictions for the held-out rows.
+
+    The ground-truth labels of the *training* subjects are used here, and only here, to fit the
+    probe and the k-NN on frozen embeddings.
+    """
+    model = fitted.model
+    train_emb = embed_views(model, data.views[train_rows], cfg.eval_batch_size, cfg.train.device)
+    test_emb = embed_views(model, data.views[test_rows], cfg.eval_batch_size, cfg.train.device)
+    n_classes = len(data.classes)
+    y_train = data.labels[train_rows]
+    predictions = {
+        PRIMARY: linear_probe(
+            train_emb.fused_raw,
+            y_train,
+            test_emb.fused_raw,
+            n_classes,
+            seed=cfg.train.seed,
+            C=cfg.probe.C,
+        ),
+        "knn": knn_predict(train_emb.fused, y_train, test_emb.fused, k=cfg.probe.knn_k),
+    }
+    bank = class_prompts(prompt_bank)
+    if all(c in bank for c in data.classes):
+        predictions["zero_shot"] = zero_shot_predict(
+            model, fitted.tokenizer, test_emb.fused, bank, data.classes
+        )
+    return predictions, test_emb.fused.numpy()
+
+
+def cross_validate(
+    data: ExperimentData,
+    prompt_bank: pd.DataFrame,
+    cfg: SmileConfig,
+    tags: dict[str, str] | None = None,
+) -> tuple[CrossValidationResult, FittedSmile]:
+    """Self-supervised training and frozen-embedding evaluation on every fold."""
+    folds = data.folds[: cfg.data.max_folds] if cfg.data.max_folds else data.folds
+    results, fitted = [], None
+    for fold in folds:
+        train_rows, test_rows = data.split(fold)
+        logger.info(
+            "SMILE-VLM fold %d: %d train / %d test samples", fold, len(train_rows), len(test_rows)
+        )
+        ids = list(data.samples["sample_id"].iloc[train_rows])
+        fitted = fit(data.views[train_rows], ids, prompt_bank, cfg)
+        predictions, test_embeddings = evaluate(
+            fitted, data, train_rows, test_rows, prompt_bank, cfg
+        )
+        results.append(
+            FoldResult(
+                fold=fold,
+                test_sample_ids=list(data.samples["sample_id"].iloc[test_rows]),
+                y_true=data.labels[test_rows],
+                predictions=predictions,
+                history=fitted.history,
+                test_embeddings=test_embeddings,
+                extra={"pseudo_label_refreshes": fitted.refreshes},
+            )
+        )
+    result = CrossValidationResult("smile", data.classes, results, to_dict(cfg), dict(tags or {}))
+    return result, fitted

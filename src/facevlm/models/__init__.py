@@ -1,0 +1,15 @@
+"""Torch-only models of facevlm: no Kedro here, so everything runs under torchrun and tests alone.
+
+- ``embeddings``      the ``MultiviewEmbeddings`` contract between model and losses
+- ``backbone``        open_clip backbone factory (hub tag or local weights; ``facevlm-tiny``)
+- ``fusion``          view fusion: mean | learned | attention
+- ``multiview_clip``  ``MultiviewCLIP``: shared image encoder over V views + text encoder
+- ``augment``         mixed view augmentation (independent draws per view), batched
+- ``classifier``      prompt-ensemble (zero-shot) classifier
+- ``data``            multiview ``Dataset``, collate and a seeded (DDP-ready) loader
+- ``training``        the shared training loop (AdamW, warm-up + cosine, AMP, DDP, checkpoints)
+- ``losses``          AffectVLM and SMILE-VLM losses; ``pseudo_labels``; ``probes``
+
+Submodules are imported explicitly (``from facevlm.models.training import train``); this package
+imports nothing, so loading one piece never pulls in open_clip or the others.
+"""

@@ -1,0 +1,223 @@
+"""Multiview samples as a torch Dataset: V rendered views, a prompt, a label and an id per sample.
+
+Views come either as in-memory uint8 arrays ``(V, H, W, 3)`` (what the render pipeline produces)
+or as V image files per sample. Items are ``MultiviewSample(views (V, 3, S, S) float in [0, 1],
+tokens (L,) | None, label, sample_id)`` with S the model's image size. The CLIP mean/std
+normalisation is NOT applied here: it lives inside :class:`MultiviewCLIP`, so that augmentation
+works on plain [0, 1] images and the dataset does not depend on which weights are loaded.
+
+Prompts: each sample has one prompt, or a list of candidate prompts of which one is drawn
+uniformly at every access (AffectVLM's augmented prompts); all distinct prompts are tokenised once.
+Each item also carries a ``prompt_id``: the id given to ``set_prompts`` (SMILE-VLM's pseudo-label,
+the prompt-bank index from ``assign_pseudo_prompts``), else the index of the drawn prompt among
+the distinct prompts. ``set_prompts`` swaps prompts between epochs (SMILE-VLM's refresh).
+
+    >>> ds = MultiviewDataset(images, labels, prompts=prompts, tokenizer=tok, image_size=64)
+    >>> loader = make_loader(ds, batch_size=32, shuffle=True, seed=0)
+    >>> batch = next(iter(loader))   # MultiviewBatch: views (B, V, 3, 64, 64), tokens (B, L)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+ViewSource = np.ndarray | torch.Tensor | Sequence[str | Path]  # (V, H, W, 3) uint8 or V paths
+PromptSource = str | Sequence[str] | None  # one prompt, candidates, or none
+UNLABELED = -1
+
+
+class MultiviewSample(NamedTuple):
+    views: torch.Tensor  # (V, 3, S, S) float32 in [0, 1]
+    tokens: torch.Tensor | None  # (L,) int64 prompt tokens, None when the dataset has no prompts
+    label: int  # class index, -1 when unlabeled
+    sample_id: str
+    prompt_id: int = -1  # pseudo-label / prompt index of the drawn prompt, -1 without prompts
+
+
+@dataclass
+class MultiviewBatch:
+    views: torch.Tensor  # (B, V, 3, S, S) float32 in [0, 1]
+    tokens: torch.Tensor | None  # (B, L) int64
+    labels: torch.Tensor  # (B,) int64, -1 for unlabeled
+    sample_ids: list[str]
+    prompt_ids: torch.Tensor | None = None  # (B,) int64 prompt / pseudo-label ids
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> MultiviewBatch:
+        return MultiviewBatch(
+            views=self.views.to(device, non_blocking=non_blocking),
+            tokens=None
+            if self.tokens is None
+            else self.tokens.to(device, non_blocking=non_blocking),
+            labels=self.labels.to(device, non_blocking=non_blocking),
+            sample_ids=self.sample_ids,
+            prompt_ids=None
+            if self.prompt_ids is None
+            else self.prompt_ids.to(device, non_blocking=non_blocking),
+        )
+
+    def __len__(self) -> int:
+        return int(self.views.shape[0])
+
+
+def load_views(source: ViewSource) -> np.ndarray:
+    """``(V, H, W, 3)`` uint8 (or float in [0, 1]) views from an array or a list of image files."""
+    if isinstance(source, np.ndarray | torch.Tensor):
+        arr = np.asarray(source)
+    else:
+        arr = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in source])
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        raise ValueError(f"expected views of shape (V, H, W, 3), got {arr.shape}")
+    return arr
+
+
+def views_to_tensor(views: np.ndarray, image_size: int) -> torch.Tensor:
+    """``(V, H, W, 3)`` uint8 / float [0, 1] -> ``(V, 3, S, S)`` float32 in [0, 1] (squash resize)."""
+    x = torch.from_numpy(np.ascontiguousarray(views)).permute(0, 3, 1, 2)  # (V, 3, H, W)
+    x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+    if x.shape[-2:] != (image_size, image_size):
+        x = F.interpolate(
+            x, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False
+        ).clamp_(0.0, 1.0)
+    return x
+
+
+class MultiviewDataset(Dataset[MultiviewSample]):
+    """Multiview samples from in-memory arrays or image files.
+
+    Args:
+        views: per sample, a ``(V, H, W, 3)`` uint8 array (a ``(N, V, H, W, 3)`` array works too)
+            or a list of V image paths.
+        labels: class index per sample (``-1`` unlabeled); ``None`` makes every sample unlabeled.
+        sample_ids: id per sample (default ``"0"``, ``"1"``, ...).
+        prompts: per sample a prompt, a list of candidate prompts, or ``None``; needs ``tokenizer``.
+        tokenizer: open_clip tokenizer, ``list[str] -> (N, L)``.
+        image_size: the side S the views are resized to (the model's ``image_size``).
+    """
+
+    def __init__(
+        self,
+        views: Sequence[ViewSource] | np.ndarray,
+        labels: Sequence[int] | np.ndarray | None = None,
+        sample_ids: Sequence[str] | None = None,
+        prompts: Sequence[PromptSource] | None = None,
+        tokenizer: Callable[[list[str]], torch.Tensor] | None = None,
+        image_size: int = 224,
+    ):
+        n = len(views)
+        self.views = views
+        self.labels = [UNLABELED] * n if labels is None else [int(x) for x in labels]
+        self.sample_ids = [str(i) for i in range(n)] if sample_ids is None else list(sample_ids)
+        if len(self.labels) != n or len(self.sample_ids) != n:
+            raise ValueError(
+                f"{n} samples but {len(self.labels)} labels, {len(self.sample_ids)} ids"
+            )
+        self.image_size = image_size
+        self.tokenizer = tokenizer
+        self._tokens: torch.Tensor | None = None  # (U, L) distinct prompts
+        self._choices: list[list[int]] = []  # per sample, rows of _tokens to draw from
+        self._prompt_ids: list[int] | None = None  # explicit id per sample (pseudo-labels)
+        if prompts is not None:
+            self.set_prompts(prompts)
+
+    def set_prompts(
+        self,
+        prompts: Sequence[PromptSource],
+        prompt_ids: Sequence[int] | np.ndarray | torch.Tensor | None = None,
+    ) -> None:
+        """Replace the prompts (one entry per sample) and tokenise the distinct ones.
+
+        ``prompt_ids`` (one int per sample, e.g. ``PseudoLabelResult.prompt_of_sample``) become
+        the items' ``prompt_id``; without them the id is the drawn prompt's distinct index.
+        """
+        if len(prompts) != len(self):
+            raise ValueError(f"{len(self)} samples but {len(prompts)} prompt entries")
+        if prompt_ids is not None and len(prompt_ids) != len(self):
+            raise ValueError(f"{len(self)} samples but {len(prompt_ids)} prompt ids")
+        if self.tokenizer is None:
+            raise ValueError("prompts need a tokenizer")
+        index: dict[str, int] = {}
+        choices = []
+        for entry in prompts:
+            candidates = [] if entry is None else [entry] if isinstance(entry, str) else list(entry)
+            if not candidates:
+                raise ValueError("every sample needs at least one prompt when prompts are given")
+            choices.append([index.setdefault(p, len(index)) for p in candidates])
+        self._tokens = self.tokenizer(list(index))  # (U, L)
+        self._choices = choices
+        self._prompt_ids = None if prompt_ids is None else [int(x) for x in prompt_ids]
+
+    @property
+    def has_prompts(self) -> bool:
+        return self._tokens is not None
+
+    def __len__(self) -> int:
+        return len(self.sample_ids)
+
+    def __getitem__(self, i: int) -> MultiviewSample:
+        views = views_to_tensor(load_views(self.views[i]), self.image_size)  # (V, 3, S, S)
+        tokens, prompt_id = None, -1
+        if self._tokens is not None:
+            rows = self._choices[i]
+            pick = rows[0] if len(rows) == 1 else rows[int(torch.randint(len(rows), ()).item())]
+            tokens = self._tokens[pick]  # (L,)
+            prompt_id = pick if self._prompt_ids is None else self._prompt_ids[i]
+        return MultiviewSample(views, tokens, self.labels[i], self.sample_ids[i], prompt_id)
+
+
+def collate_multiview(samples: Sequence[MultiviewSample]) -> MultiviewBatch:
+    """Stack samples into a :class:`MultiviewBatch` (tokens only when every sample has them)."""
+    tokens = [s.tokens for s in samples]
+    return MultiviewBatch(
+        views=torch.stack([s.views for s in samples]),  # (B, V, 3, S, S)
+        tokens=None if any(t is None for t in tokens) else torch.stack(tokens),  # (B, L)
+        labels=torch.tensor([s.label for s in samples], dtype=torch.long),  # (B,)
+        sample_ids=[s.sample_id for s in samples],
+        prompt_ids=torch.tensor([s.prompt_id for s in samples], dtype=torch.long),  # (B,)
+    )
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool = True,
+    seed: int = 0,
+    num_workers: int = 0,
+    drop_last: bool = False,
+    pin_memory: bool = False,
+    shard: bool = True,
+) -> DataLoader:
+    """A DataLoader whose order depends only on ``(seed, epoch)``, on one process or under DDP.
+
+    It always uses a ``DistributedSampler`` (one replica when no process group is initialised):
+    the training loop calls ``sampler.set_epoch(epoch)``, so a resumed run sees the same order as
+    an uninterrupted one, and each DDP rank sees its own shard. ``batch_size`` is per process.
+    ``shard=False`` gives every rank the whole dataset (evaluation, pseudo-labelling under DDP).
+    """
+    distributed = shard and dist.is_available() and dist.is_initialized()
+    sampler = DistributedSampler(
+        dataset,
+        num_replicas=dist.get_world_size() if distributed else 1,
+        rank=dist.get_rank() if distributed else 0,
+        shuffle=shuffle,
+        seed=seed,
+        drop_last=drop_last,
+    )
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=collate_multiview,
+        drop_last=drop_last,
+        pin_memory=pin_memory,
+    )

@@ -1,0 +1,175 @@
+"""MultiviewCLIP: a CLIP model that embeds V rendered views of a face plus a prompt per sample.
+
+The shared image encoder embeds every view (the B*V images go through it as one batch), a
+:class:`ViewFusion` turns the V view embeddings into one multiview embedding, and the text encoder
+embeds each sample's prompt. ``forward`` returns a :class:`MultiviewEmbeddings`, the contract the
+AffectVLM and SMILE-VLM losses consume.
+
+Images enter in [0, 1] (after augmentation); the CLIP mean/std normalisation happens here, inside
+the model, so datasets and augmentation never need to know which weights are loaded.
+
+    >>> model, tokenizer = build_multiview_clip(MultiviewCLIPConfig())
+    >>> emb = model(images, tokenizer(prompts))   # images (B, V, 3, H, W), prompts: B strings
+    >>> emb.fused.shape, emb.text.shape            # (B, D), (B, D)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facevlm.models.backbone import (
+    BackboneConfig,
+    ImageNormalize,
+    Tokenizer,
+    create_backbone,
+    image_size_of,
+)
+from facevlm.models.data import MultiviewBatch
+from facevlm.models.embeddings import MultiviewEmbeddings
+from facevlm.models.fusion import FusionMode, ViewFusion
+
+#: open_clip's ceiling for the learned inverse temperature, as a log: exp(.) <= 100.
+MAX_LOGIT_SCALE = math.log(100.0)
+
+
+@dataclass
+class MultiviewCLIPConfig:
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    fusion: FusionMode = "learned"  # DECIDED: mean | learned (softmax per view) | attention
+    n_views: int = 3  # views per sample (frontal, +20 deg, -20 deg yaw by default)
+
+
+class MultiviewCLIP(nn.Module):
+    """Shared-encoder multiview CLIP.
+
+    Args:
+        clip: an open_clip ``CLIP``/``CustomTextCLIP`` (``encode_image``, ``encode_text``,
+            ``logit_scale``). Its parameters are the "pretrained towers" for the optimiser.
+        normalize: maps [0, 1] images to the mean/std ``clip`` was trained with.
+        fusion: the view fusion head (a "new head" for the optimiser).
+    """
+
+    def __init__(self, clip: nn.Module, normalize: ImageNormalize, fusion: ViewFusion):
+        super().__init__()
+        self.clip = clip
+        self.normalize = normalize
+        self.fusion = fusion
+        self.image_size = image_size_of(clip)
+
+    # ---- encoders --------------------------------------------------------------------------
+
+    def encode_views(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, V, 3, H, W)`` images in [0, 1] -> ``(B, V, D)`` raw view embeddings."""
+        if images.ndim != 5 or images.shape[2] != 3:
+            raise ValueError(f"expected (B, V, 3, H, W) images, got shape {tuple(images.shape)}")
+        b, v, _, h, w = images.shape
+        if (h, w) != (self.image_size, self.image_size):
+            raise ValueError(
+                f"images are {h}x{w} but the backbone expects {self.image_size}x{self.image_size};"
+                " resize in the dataset (MultiviewDataset(image_size=model.image_size))"
+            )
+        x = self.normalize(images.reshape(b * v, 3, h, w))  # (B*V, 3, H, W)
+        feats = self.clip.encode_image(x)  # (B*V, D)
+        return feats.reshape(b, v, -1)  # (B, V, D)
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``(..., L)`` token ids -> ``(..., D)`` raw text embeddings.
+
+        Any leading shape works: ``(B, L)`` per-sample prompts, ``(C, P, L)`` a class prompt bank.
+        Identical prompts are encoded once (a batch of class prompts has only C distinct rows).
+        """
+        lead, length = tokens.shape[:-1], tokens.shape[-1]
+        flat = tokens.reshape(-1, length)  # (N, L)
+        unique, inverse = torch.unique(flat, dim=0, return_inverse=True)  # (U, L), (N,)
+        feats = self.clip.encode_text(unique)  # (U, D)
+        return feats[inverse].reshape(*lead, -1)  # (..., D)
+
+    def fuse(self, views_raw: torch.Tensor) -> torch.Tensor:
+        """``(B, V, D)`` raw view embeddings -> ``(B, D)`` raw fused embedding."""
+        return self.fusion(views_raw)
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        """Log of the CLIP inverse temperature (a scalar parameter of the backbone)."""
+        return self.clip.logit_scale
+
+    @torch.no_grad()
+    def clamp_logit_scale(self, max_value: float = MAX_LOGIT_SCALE) -> None:
+        """Clamp the log inverse temperature to ``[0, max_value]`` (open_clip does it every step)."""
+        self.clip.logit_scale.clamp_(0.0, max_value)
+
+    # ---- forward ---------------------------------------------------------------------------
+
+    def forward(
+        self, images: torch.Tensor, tokens: torch.Tensor | None = None
+    ) -> MultiviewEmbeddings:
+        """Embed ``images`` ``(B, V, 3, H, W)`` in [0, 1] and optional ``tokens`` ``(B, L)``."""
+        views_raw = self.encode_views(images)  # (B, V, D)
+        fused_raw = self.fuse(views_raw)  # (B, D)
+        text_raw = None
+        if tokens is not None:
+            if tokens.ndim != 2 or tokens.shape[0] != images.shape[0]:
+                raise ValueError(
+                    f"expected one prompt per sample, tokens (B={images.shape[0]}, L);"
+                    f" got shape {tuple(tokens.shape)}"
+                )
+            text_raw = self.encode_text(tokens)  # (B, D)
+        return MultiviewEmbeddings(
+            views=F.normalize(views_raw, dim=-1),
+            fused=F.normalize(fused_raw, dim=-1),
+            text=None if text_raw is None else F.normalize(text_raw, dim=-1),
+            views_raw=views_raw,
+            fused_raw=fused_raw,
+            text_raw=text_raw,
+            logit_scale=self.logit_scale,
+        )
+
+
+def build_multiview_clip(cfg: MultiviewCLIPConfig) -> tuple[MultiviewCLIP, Tokenizer]:
+    """Create the backbone of ``cfg`` and wrap it; returns ``(model, tokenizer)``."""
+    clip, normalize, tokenizer = create_backbone(cfg.backbone)
+    embed_dim = int(open_clip.get_model_config(cfg.backbone.name)["embed_dim"])  # D
+    fusion = ViewFusion(cfg.fusion, n_views=cfg.n_views, dim=embed_dim)
+    return MultiviewCLIP(clip, normalize, fusion), tokenizer
+
+
+@dataclass
+class EmbeddedSamples:
+    """Image embeddings of a whole dataset (CPU tensors), e.g. for pseudo-labelling or probes."""
+
+    views: torch.Tensor  # (N, V, D) L2-normalised
+    fused: torch.Tensor  # (N, D) L2-normalised
+    fused_raw: torch.Tensor  # (N, D) before normalisation
+    labels: torch.Tensor  # (N,) int64, -1 unlabeled
+    sample_ids: list[str]
+
+
+@torch.no_grad()
+def embed_samples(model: MultiviewCLIP, loader: Iterable[MultiviewBatch]) -> EmbeddedSamples:
+    """Embed every batch of ``loader`` (no augmentation, model in eval mode, restored after).
+
+    Under DDP build the loader with ``make_loader(..., shuffle=False, shard=False)`` so that every
+    rank embeds the whole dataset (e.g. for SMILE-VLM's pseudo-labels).
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    views, fused, fused_raw, labels, ids = [], [], [], [], []
+    for batch in loader:
+        emb = model(batch.views.to(device))
+        views.append(emb.views.float().cpu())
+        fused.append(emb.fused.float().cpu())
+        fused_raw.append(emb.fused_raw.float().cpu())
+        labels.append(batch.labels.cpu())
+        ids.extend(batch.sample_ids)
+    model.train(was_training)
+    return EmbeddedSamples(
+        torch.cat(views), torch.cat(fused), torch.cat(fused_raw), torch.cat(labels), ids
+    )

@@ -1,0 +1,517 @@
+"""The shared training loop of AffectVLM and SMILE-VLM (torch only; runs under torchrun for DDP).
+
+One loop for both models: they differ only in the loss modules they pass (each returns a dict of
+already weighted ``loss/<name>`` terms that the loop sums, and detached ``stat/<name>`` values it
+only logs), in what reaches the losses as ``labels`` (AffectVLM: the ground-truth classes;
+SMILE-VLM: ``loss_labels="prompt_ids"``, the pseudo-label of each sample's prompt, so no ground
+truth enters self-supervised training) and in their epoch hooks (SMILE-VLM refreshes its
+pseudo-label prompts in ``before_epoch``). The recipe (methods.md): AdamW with weight decay
+0.05, a lower learning rate for the pretrained CLIP towers than for new heads (fusion, learnable
+loss parameters), linear warm-up then cosine decay per step, gradient clipping, mixed precision on
+CUDA only, and the CLIP logit scale clamped to [0, ln 100] after each step.
+
+Reproducibility: every epoch reseeds torch from ``(seed, epoch, rank)`` and the data order comes
+from ``DistributedSampler.set_epoch``, so the same config gives bit-identical weights on CPU, and a
+run resumed from an epoch checkpoint continues exactly as the uninterrupted run would.
+
+Single process:
+    >>> history = train(model, [loss], dataset, TrainConfig(epochs=10, checkpoint_dir="ckpt"))
+Multi-GPU (the entry script calls ``setup_distributed()`` first, then ``train`` as above):
+    $ torchrun --nproc_per_node=4 my_train_script.py
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.utils.deterministic
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from tqdm.auto import tqdm
+
+from facevlm.models.data import MultiviewBatch, make_loader
+from facevlm.models.embeddings import MultiviewEmbeddings
+
+#: Parameter-name prefix of the pretrained towers inside the objective (``MultiviewCLIP.clip``).
+BACKBONE_PREFIX = "model.clip."
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30  # total epochs (a resumed run continues up to this number)
+    batch_size: int = 64  # per process; used when train() builds the loader from a Dataset
+    lr_backbone: float = 1e-5  # DECIDED: pretrained CLIP towers and their logit scale
+    lr_head: float = 1e-3  # DECIDED: new heads (view fusion) and learnable loss parameters
+    weight_decay: float = 0.05  # AdamW; never on biases, norm gains and scalars (ndim < 2)
+    betas: tuple[float, float] = (0.9, 0.98)  # AdamW betas (open_clip's CLIP recipe)
+    eps: float = 1e-6  # AdamW epsilon
+    warmup_epochs: float = 1.0  # linear warm-up from 0, in epochs (converted to steps)
+    min_lr_ratio: float = 0.0  # cosine decays each group's lr to min_lr_ratio * lr
+    grad_clip_norm: float | None = 1.0  # clip the global gradient norm; None disables
+    amp: bool = True  # autocast on CUDA only (ignored on CPU)
+    amp_dtype: str = "bfloat16"  # bfloat16 | float16 (float16 adds a GradScaler)
+    clamp_logit_scale: bool = True  # clamp log(1/temperature) to [0, ln 100] after each step
+    loss_labels: str = "labels"  # what losses get as labels: labels | prompt_ids | none
+    seed: int = 0  # seeds data order, augmentation, prompt draws
+    deterministic: bool = True  # torch.use_deterministic_algorithms while training on CPU
+    device: str = "auto"  # auto (cuda when available, else cpu) | cpu | cuda | cuda:N
+    num_workers: int = 0  # DataLoader workers when train() builds the loader
+    cpu_threads: int | None = None  # torch.set_num_threads while training (None: leave as is)
+    checkpoint_dir: str | None = None  # write epoch_NNNN.pt after every epoch (rank 0)
+    keep_checkpoints: int = 0  # keep only the newest N epoch checkpoints; 0 keeps all
+    resume: str | None = None  # a checkpoint file, or "latest" (newest in checkpoint_dir)
+    progress: bool = True  # tqdm bar with the running loss (rank 0)
+    find_unused_parameters: bool = True  # DDP: allow parameters no loss term reaches
+
+    def __post_init__(self) -> None:
+        if self.loss_labels not in ("labels", "prompt_ids", "none"):
+            raise ValueError(
+                f"loss_labels must be labels | prompt_ids | none, got {self.loss_labels!r}"
+            )
+        if self.amp_dtype not in ("bfloat16", "float16"):
+            raise ValueError(f"amp_dtype must be bfloat16 | float16, got {self.amp_dtype!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1")
+
+
+@dataclass
+class TrainHistory:
+    """One record per epoch: ``epoch`` (1-based), ``loss`` (total), each loss term, ``lr_*``,
+    ``logit_scale`` (exp, the inverse temperature), ``time_s`` and ``eval/<name>`` metrics."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+
+    def metric(self, name: str) -> list[float]:
+        return [rec[name] for rec in self.epochs if name in rec]
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """``{metric: [value per epoch]}`` (e.g. for an MLflow metrics history)."""
+        names = dict.fromkeys(k for rec in self.epochs for k in rec)
+        return {k: self.metric(k) for k in names}
+
+    @property
+    def last(self) -> dict[str, float]:
+        return self.epochs[-1] if self.epochs else {}
+
+
+BeforeEpoch = Callable[[int, nn.Module], None]  # (epoch 0-based, model) -> None
+Evaluate = Callable[[nn.Module, int], Mapping[str, float]]  # (model, epoch) -> metrics
+OnEpochEnd = Callable[[int, dict[str, float], nn.Module], None]  # (epoch, record, model)
+
+
+# ---- distributed helpers ------------------------------------------------------------------------
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def setup_distributed() -> tuple[int, int, int]:
+    """Initialise the process group from torchrun's environment; returns (rank, world, local_rank).
+
+    No-op (returns ``(0, 1, 0)``) when not launched by torchrun. NCCL on CUDA, gloo on CPU.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if world > 1 and not is_distributed():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group(backend=backend)
+    return rank(), world if is_distributed() else 1, local_rank
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            local_rank = int(os.environ.get("LOCAL_RANK", "0")) if is_distributed() else 0
+            return torch.device("cuda", local_rank)
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+# ---- objective and optimiser --------------------------------------------------------------------
+
+
+class Objective(nn.Module):
+    """Model + loss modules as one module, so DDP syncs the loss parameters (e.g. a margin) too.
+
+    ``forward(images, tokens, labels)`` returns the terms of every loss module (``loss/*`` to
+    sum, ``stat/*`` to log); the model runs under the caller's autocast, the losses in float32.
+    """
+
+    def __init__(self, model: nn.Module, losses: nn.ModuleList):
+        super().__init__()
+        self.model = model
+        self.losses = losses
+
+    def forward(
+        self, images: torch.Tensor, tokens: torch.Tensor | None, labels: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        emb = self.model(images, tokens)
+        emb = MultiviewEmbeddings(  # losses in float32, whatever the autocast dtype
+            **{f.name: _float(getattr(emb, f.name)) for f in fields(MultiviewEmbeddings)}
+        )
+        terms: dict[str, torch.Tensor] = {}
+        with torch.autocast(device_type=images.device.type, enabled=False):
+            for loss in self.losses:
+                for name, value in loss(emb, labels).items():
+                    if name in terms:
+                        raise ValueError(f"two loss modules return a term named {name!r}")
+                    if not name.startswith(("loss/", "stat/")):
+                        raise ValueError(f"loss term {name!r} is neither 'loss/...' nor 'stat/...'")
+                    terms[name] = value
+        if not any(name.startswith("loss/") for name in terms):
+            raise ValueError("the loss modules returned no 'loss/...' term")
+        return terms
+
+
+def _float(x: torch.Tensor | None) -> torch.Tensor | None:
+    return None if x is None else x.float()
+
+
+def _as_module_list(loss_modules: nn.Module | Sequence[nn.Module] | Mapping[str, nn.Module]):
+    if isinstance(loss_modules, nn.Module) and not isinstance(loss_modules, nn.ModuleList):
+        return nn.ModuleList([loss_modules])
+    if isinstance(loss_modules, Mapping):
+        return nn.ModuleList(list(loss_modules.values()))
+    return nn.ModuleList(list(loss_modules))
+
+
+def param_groups(objective: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW groups: {backbone, head} x {decay, no_decay}; frozen parameters are left out."""
+    groups: dict[tuple[str, bool], list[nn.Parameter]] = {}
+    for name, p in objective.named_parameters():
+        if not p.requires_grad:
+            continue
+        part = "backbone" if name.startswith(BACKBONE_PREFIX) else "head"
+        decay = p.ndim >= 2 and "logit_scale" not in name
+        groups.setdefault((part, decay), []).append(p)
+    if not groups:
+        raise ValueError("nothing to train: every parameter is frozen")
+    lr = {"backbone": cfg.lr_backbone, "head": cfg.lr_head}
+    return [
+        {
+            "name": f"{part}_{'decay' if decay else 'no_decay'}",
+            "params": params,
+            "lr": lr[part],
+            "weight_decay": cfg.weight_decay if decay else 0.0,
+        }
+        for (part, decay), params in sorted(groups.items())
+    ]
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float) -> Callable[[int], float]:
+    """lr multiplier at ``step``: linear 0 -> 1 over warm-up, then cosine 1 -> ``min_ratio``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+# ---- checkpoints ---------------------------------------------------------------------------------
+
+
+def checkpoint_path(directory: str | Path, epochs_done: int) -> Path:
+    return Path(directory) / f"epoch_{epochs_done:04d}.pt"
+
+
+def latest_checkpoint(directory: str | Path) -> Path | None:
+    found = sorted(Path(directory).glob("epoch_*.pt"))
+    return found[-1] if found else None
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any], keep: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # atomic: a crash never leaves a half-written checkpoint
+    if keep > 0:
+        for old in sorted(path.parent.glob("epoch_*.pt"))[:-keep]:
+            old.unlink()
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a training checkpoint: ``model``, ``losses``, ``optimizer``, ``scheduler``,
+    ``scaler``, ``epoch`` (epochs done), ``history``, ``config``."""
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+# ---- the loop ------------------------------------------------------------------------------------
+
+
+def train(
+    model: nn.Module,
+    loss_modules: nn.Module | Sequence[nn.Module] | Mapping[str, nn.Module],
+    train_data: DataLoader | Dataset,
+    cfg: TrainConfig,
+    *,
+    augment: Callable[..., torch.Tensor] | None = None,
+    before_epoch: BeforeEpoch | None = None,
+    evaluate: Evaluate | None = None,
+    on_epoch_end: OnEpochEnd | None = None,
+) -> TrainHistory:
+    """Train ``model`` (in place) on ``train_data`` with the summed terms of ``loss_modules``.
+
+    Args:
+        model: a :class:`MultiviewCLIP` (anything with ``forward(images, tokens) ->
+            MultiviewEmbeddings``; parameters under ``.clip`` get ``lr_backbone``).
+        loss_modules: one loss module, a list, or a dict of them; each ``forward(emb, labels)``
+            returns ``{"loss/<term>": weighted tensor, "stat/<name>": detached value}``; the
+            ``loss/*`` terms are summed. Their parameters are optimised (``lr_head``).
+        train_data: a DataLoader of :class:`MultiviewBatch` (its ``batch_size`` wins; under DDP its
+            sampler must be a DistributedSampler) or a Dataset (loaded with :func:`make_loader`).
+        augment: batch augmentation ``augment(images (B, V, 3, H, W), generator=g)``, applied on
+            the training device before the forward pass (e.g. ``MixedViewAugmentation``).
+        before_epoch: ``before_epoch(epoch, model)`` at the start of every epoch (0-based), e.g.
+            SMILE-VLM's pseudo-label refresh (it may call ``dataset.set_prompts``; do not use
+            persistent DataLoader workers then).
+        evaluate: ``evaluate(model, epoch) -> {metric: value}`` after every epoch, model in eval
+            mode; recorded as ``eval/<metric>``. Runs on every rank under DDP.
+        on_epoch_end: ``on_epoch_end(epoch, record, model)`` after the record is complete.
+
+    Returns:
+        The :class:`TrainHistory` (including the epochs of a resumed checkpoint).
+    """
+    device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    loader = (
+        train_data
+        if isinstance(train_data, DataLoader)
+        else _default_loader(train_data, cfg, device)
+    )
+    if is_distributed() and not isinstance(loader.sampler, DistributedSampler):
+        raise ValueError("under DDP the DataLoader needs a DistributedSampler (see make_loader)")
+    if len(loader) == 0:
+        raise ValueError("the training loader yields no batches")
+
+    opt = _Optimisation.build(model, _as_module_list(loss_modules), cfg, device, len(loader))
+    if isinstance(augment, nn.Module):
+        augment.to(device)  # its constant buffers (colour matrices) live with the images
+    history, start_epoch = TrainHistory(), 0
+    resume = cfg.resume
+    if resume == "latest":
+        if cfg.checkpoint_dir is None:
+            raise ValueError("resume='latest' needs checkpoint_dir")
+        resume = latest_checkpoint(cfg.checkpoint_dir)  # None: nothing to resume, start fresh
+    if resume is not None:
+        start_epoch, history = opt.load(load_checkpoint(resume, map_location=device))
+
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
+    fill_before = torch.utils.deterministic.fill_uninitialized_memory
+    threads_before = torch.get_num_threads()
+    if cfg.cpu_threads is not None:
+        torch.set_num_threads(cfg.cpu_threads)
+    if cfg.deterministic and device.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+        # NaN-filling every torch.empty makes CPU steps ~3x slower and adds no reproducibility
+        torch.utils.deterministic.fill_uninitialized_memory = False
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            seed = cfg.seed * 1_000_003 + epoch * 1_009 + rank()
+            torch.manual_seed(seed)  # prompt draws, dropout, anything on the global RNG
+            generator = torch.Generator(device=device).manual_seed(seed)  # augmentation
+            if before_epoch is not None:
+                before_epoch(epoch, model)
+            if hasattr(loader.sampler, "set_epoch"):
+                loader.sampler.set_epoch(epoch)
+            record = _run_epoch(opt, loader, epoch, augment, generator)
+            if evaluate is not None:
+                opt.objective.eval()
+                with torch.no_grad():
+                    metrics = evaluate(model, epoch)
+                opt.objective.train()
+                record.update({f"eval/{k}": float(v) for k, v in metrics.items()})
+            history.epochs.append(record)
+            if cfg.checkpoint_dir is not None and rank() == 0:
+                _save_checkpoint(
+                    checkpoint_path(cfg.checkpoint_dir, epoch + 1),
+                    opt.state(epoch + 1, history),
+                    cfg.keep_checkpoints,
+                )
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, record, model)
+    finally:
+        torch.use_deterministic_algorithms(deterministic_before)
+        torch.utils.deterministic.fill_uninitialized_memory = fill_before
+        torch.set_num_threads(threads_before)
+    return history
+
+
+def _default_loader(dataset: Dataset, cfg: TrainConfig, device: torch.device) -> DataLoader:
+    return make_loader(
+        dataset,
+        cfg.batch_size,
+        shuffle=True,
+        seed=cfg.seed,
+        num_workers=cfg.num_workers,
+        pin_memory=device.type == "cuda",
+    )
+
+
+@dataclass
+class _Optimisation:
+    """Everything one optimisation step needs: objective (and its DDP wrapper), optimiser,
+    per-step schedule, grad scaler and autocast settings."""
+
+    cfg: TrainConfig
+    device: torch.device
+    objective: Objective
+    runner: nn.Module  # the objective, or DistributedDataParallel(objective)
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None  # None: no autocast
+
+    @classmethod
+    def build(
+        cls,
+        model: nn.Module,
+        losses: nn.ModuleList,
+        cfg: TrainConfig,
+        device: torch.device,
+        steps_per_epoch: int,
+    ) -> _Optimisation:
+        objective = Objective(model, losses).to(device)
+        optimizer = torch.optim.AdamW(param_groups(objective, cfg), betas=cfg.betas, eps=cfg.eps)
+        schedule = warmup_cosine(
+            warmup_steps=round(cfg.warmup_epochs * steps_per_epoch),
+            total_steps=cfg.epochs * steps_per_epoch,
+            min_ratio=cfg.min_lr_ratio,
+        )
+        amp_dtype = None
+        if cfg.amp and device.type == "cuda":
+            amp_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.amp_dtype]
+        runner: nn.Module = objective
+        if is_distributed():
+            runner = DistributedDataParallel(
+                objective,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=cfg.find_unused_parameters,
+            )
+        return cls(
+            cfg=cfg,
+            device=device,
+            objective=objective,
+            runner=runner,
+            optimizer=optimizer,
+            scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, schedule),
+            scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16),
+            amp_dtype=amp_dtype,
+        )
+
+    def step(
+        self, images: torch.Tensor, tokens: torch.Tensor | None, labels: torch.Tensor | None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Forward, backward, clip, step, schedule, clamp; returns ``(total, terms)``."""
+        autocast = torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
+        with autocast:
+            terms = self.runner(images, tokens, labels)
+        total = torch.stack([v.float() for k, v in terms.items() if k.startswith("loss/")]).sum()
+        if not torch.isfinite(total):
+            values = ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())
+            raise FloatingPointError(f"non-finite loss: {values}")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        if self.cfg.grad_clip_norm is not None:
+            self.scaler.unscale_(self.optimizer)
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        model = self.objective.model
+        if self.cfg.clamp_logit_scale and hasattr(model, "clamp_logit_scale"):
+            model.clamp_logit_scale()
+        return total, terms
+
+    def state(self, epochs_done: int, history: TrainHistory) -> dict[str, Any]:
+        """The checkpoint after ``epochs_done`` epochs (model without any DDP wrapper)."""
+        return {
+            "model": self.objective.model.state_dict(),
+            "losses": self.objective.losses.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": epochs_done,
+            "history": history.epochs,
+            "config": asdict(self.cfg),
+        }
+
+    def load(self, state: dict[str, Any]) -> tuple[int, TrainHistory]:
+        """Restore a checkpoint; returns ``(epochs done, history so far)``."""
+        self.objective.model.load_state_dict(state["model"])
+        self.objective.losses.load_state_dict(state["losses"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        return int(state["epoch"]), TrainHistory(epochs=list(state["history"]))
+
+
+def _run_epoch(
+    opt: _Optimisation,
+    loader: Iterable[MultiviewBatch],
+    epoch: int,
+    augment: Callable[..., torch.Tensor] | None,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """One pass over ``loader``; returns the epoch record (means over batches and ranks)."""
+    cfg = opt.cfg
+    opt.objective.train()
+    sums: dict[str, torch.Tensor] = {}
+    n_batches = 0
+    t0 = time.perf_counter()
+    bar = tqdm(
+        loader,
+        desc=f"epoch {epoch + 1}/{cfg.epochs}",
+        leave=False,
+        disable=not (cfg.progress and rank() == 0),
+    )
+    for batch in bar:
+        batch = batch.to(opt.device, non_blocking=True)
+        images = batch.views  # (B, V, 3, H, W) in [0, 1]
+        if augment is not None:
+            images = augment(images, generator=generator)
+        labels = {"labels": batch.labels, "prompt_ids": batch.prompt_ids, "none": None}
+        try:
+            total, terms = opt.step(images, batch.tokens, labels[cfg.loss_labels])
+        except FloatingPointError as err:
+            raise FloatingPointError(f"epoch {epoch + 1}, batch {n_batches}: {err}") from None
+        for name, value in {"loss": total, **terms}.items():
+            sums[name] = sums.get(name, 0.0) + value.detach().float()
+        n_batches += 1
+        bar.set_postfix(loss=f"{total.item():.4f}")
+
+    names = list(sums)
+    means = torch.stack([sums[k] for k in names]) / n_batches  # (T,)
+    if is_distributed():  # logging only: a plain all_reduce is fine here
+        dist.all_reduce(means)
+        means /= dist.get_world_size()
+    record: dict[str, float] = {"epoch": float(epoch + 1)}
+    record.update({k: float(v) for k, v in zip(names, means.tolist(), strict=True)})
+    for group in opt.optimizer.param_groups:  # lr in effect at the end of the epoch
+        record[f"lr_{group['name'].split('_')[0]}"] = float(group["lr"])
+    model = opt.objective.model
+    if hasattr(model, "logit_scale"):
+        record["logit_scale"] = float(model.logit_scale.detach().exp())
+    record["time_s"] = time.perf_counter() - t0
+    return record

@@ -1,0 +1,1 @@
+"""Kedro pipelines: declarative ``pipeline.py`` + thin ``nodes.py`` around the library modules."""

@@ -1,0 +1,106 @@
+"""Nodes of the ``render`` pipeline: thin wrappers around :mod:`facevlm.render`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from facevlm.datasets.render_set import RenderSet
+from facevlm.render.cache import RenderCache
+from facevlm.render.frames import dynamic_image
+from facevlm.render.parallel import RenderJob, render_many
+from facevlm.render.renderer import RenderSettings
+from facevlm.render.sampling import plan_render_samples
+
+logger = logging.getLogger(__name__)
+
+#: Parameters of ``params:render`` that are not :class:`RenderSettings` fields.
+_PLAN_KEYS = ("frames", "n_workers", "datasets", "cache_dir")
+DEFAULT_CACHE_DIR = "data/02_intermediate/render_cache"
+
+
+def _split_params(render: dict[str, Any]) -> tuple[RenderSettings, dict[str, Any]]:
+    settings = RenderSettings.from_params({k: v for k, v in render.items() if k not in _PLAN_KEYS})
+    return settings, {k: render.get(k) for k in _PLAN_KEYS}
+
+
+def select_render_samples(scan_index: pd.DataFrame, render: dict[str, Any]) -> pd.DataFrame:
+    """Which samples to render: each static scan, and the selected frames of each sequence
+    (``render.frames``: ``apex``, ``uniform:K``, ``onset_apex_offset`` or ``dynamic_image``)."""
+    _, plan = _split_params(render)
+    samples = plan_render_samples(scan_index, plan["frames"] or "apex", plan["datasets"])
+    logger.info("%d samples to render from %d indexed scans", len(samples), len(scan_index))
+    return samples
+
+
+def _settings_record(settings: RenderSettings, frames: str) -> dict[str, Any]:
+    record = asdict(settings)
+    record["views"] = [[v.yaw, v.pitch] for v in settings.views]
+    record["frames"] = frames
+    return record
+
+
+def render_samples(samples: pd.DataFrame, render: dict[str, Any]) -> tuple[RenderSet, pd.DataFrame]:
+    """Render every sample's views in parallel over the available cores.
+
+    Views already rendered from an unchanged file with the same settings come from the render
+    cache. A scan that fails to render is reported in ``render_failures`` (file and reason) and
+    its sample is left out; the others go on.
+    """
+    settings, plan = _split_params(render)
+    record = _settings_record(settings, plan["frames"] or "apex")
+    cache_key = {k: v for k, v in record.items() if k != "frames"}
+    cache = RenderCache(plan["cache_dir"] or DEFAULT_CACHE_DIR, cache_key)
+
+    paths = sorted({p for paths in samples["frame_paths"] for p in paths})
+    views: dict[str, np.ndarray] = {}
+    missing = []
+    for path in paths:
+        cached = cache.get(path)
+        if cached is None:
+            missing.append(path)
+        else:
+            views[path] = cached
+    logger.info("%d scans from the render cache, %d to render", len(views), len(missing))
+
+    failures: dict[str, str] = {}
+    if missing:
+        jobs = [RenderJob(path, name=f"job{i:07d}") for i, path in enumerate(missing)]
+        for path, result in zip(
+            missing, render_many(jobs, settings, plan["n_workers"]), strict=True
+        ):
+            if result.ok:
+                views[path] = result.images
+                cache.put(path, result.images)
+            else:
+                failures[path] = result.error
+
+    kept, images = [], []
+    for i, sample in enumerate(samples.itertuples(index=False)):
+        frame_views = [views.get(p) for p in sample.frame_paths]
+        if any(v is None for v in frame_views):
+            continue
+        images.append(dynamic_image_views(frame_views) if sample.pooled else frame_views[0])
+        kept.append(i)
+    if failures:
+        logger.warning("%d scans failed to render; see render_failures", len(failures))
+
+    kept_samples = samples.iloc[kept].reset_index(drop=True)
+    size = settings.size
+    empty = np.zeros((0, len(settings.views), size, size, 3), np.uint8)
+    stacked = np.stack(images) if images else empty
+    render_set = RenderSet(kept_samples, [v.name for v in settings.views], record, stacked)
+    failure_table = pd.DataFrame(
+        {"path": list(failures), "reason": list(failures.values())}, columns=["path", "reason"]
+    )
+    return render_set, failure_table
+
+
+def dynamic_image_views(frame_views: list[np.ndarray]) -> np.ndarray:
+    """Pool ``T`` frames of ``(V, H, W, 3)`` views into one dynamic image per view."""
+    stacked = np.stack(frame_views)  # (T, V, H, W, 3)
+    return np.stack([dynamic_image(stacked[:, v]) for v in range(stacked.shape[1])])

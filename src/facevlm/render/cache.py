@@ -1,0 +1,47 @@
+"""A content-keyed cache of rendered views, so re-running a pipeline does not render again.
+
+``kedro run --pipeline=train_smile`` must run or *reuse* the data stages it needs. Kedro reruns
+every node it is given, so reuse happens here: the views of a scan are stored under a key made of
+the scan file's path, size and modification time and the render settings. Changing a scan, the
+views, the size or the modality changes the key; nothing else does. The cache is disposable:
+deleting the folder only costs time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class RenderCache:
+    """Views of one scan under one set of render settings, stored as ``<key>.npy``."""
+
+    def __init__(self, folder: str | Path, settings: dict[str, Any]):
+        self.folder = Path(folder)
+        self._settings_key = json.dumps(settings, sort_keys=True, default=str)
+
+    def key(self, scan_path: str | Path) -> str:
+        stat = Path(scan_path).stat()
+        text = f"{Path(scan_path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{self._settings_key}"
+        return hashlib.sha1(text.encode()).hexdigest()
+
+    def _file(self, scan_path: str | Path) -> Path:
+        return self.folder / f"{self.key(scan_path)}.npy"
+
+    def get(self, scan_path: str | Path) -> np.ndarray | None:
+        """The cached ``(V, H, W, 3)`` views, or None when absent or unreadable."""
+        try:
+            return np.load(self._file(scan_path))
+        except (OSError, ValueError):
+            return None
+
+    def put(self, scan_path: str | Path, views: np.ndarray) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        target = self._file(scan_path)
+        partial = target.with_suffix(".tmp.npy")
+        np.save(partial, views)
+        partial.replace(target)  # atomic: a crash never leaves a half-written entry

@@ -1,0 +1,166 @@
+"""Which frames of a 4D sequence to render, and how to pool a sequence into one dynamic image.
+
+The ``frames`` parameter (``methods.md``) takes one of:
+
+- ``apex``: one frame, the labelled apex if known, else the middle frame ``(T - 1) // 2``
+  (BU-4DFE sequences run neutral -> onset -> apex -> offset -> neutral, so the middle is the
+  best unlabelled guess).
+- ``uniform:K``: K frames at the *centres* of K equal segments, ``floor((k + 0.5) T / K)``.
+  DECIDED: ends excluded. BU-4DFE sequences start and end neutral, so including the ends would
+  spend two of ``uniform:3``'s three frames on neutral faces; centres give roughly onset, apex
+  and offset. Always K indices, even when ``K > T`` (frames repeat), so batches stack.
+- ``onset_apex_offset``: the three labelled frames (4DME); an error without labels.
+- ``dynamic_image`` or ``dynamic_image:K``: all frames (or K uniform ones) to be pooled by
+  :func:`dynamic_image`; with onset and offset labels, only the frames from onset to offset.
+
+Frame indices are 0-based positions in the sequence as given (sorted frame files).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+FRAME_MODES = ("apex", "uniform", "onset_apex_offset", "dynamic_image")
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """A parsed ``frames`` parameter: the mode and, for ``uniform``/``dynamic_image``, K."""
+
+    mode: str
+    k: int | None = None
+
+    @property
+    def pooled(self) -> bool:
+        """Whether the selected frames are pooled into one dynamic image."""
+        return self.mode == "dynamic_image"
+
+
+@dataclass(frozen=True)
+class PhaseLabels:
+    """Labelled frame indices of a sequence (any may be unknown)."""
+
+    onset: int | None = None
+    apex: int | None = None
+    offset: int | None = None
+
+
+def parse_frames(spec: str | FrameSpec) -> FrameSpec:
+    """Parse ``apex``, ``uniform:K``, ``onset_apex_offset``, ``dynamic_image[:K]``.
+
+    >>> parse_frames("uniform:3")
+    FrameSpec(mode='uniform', k=3)
+    """
+    if isinstance(spec, FrameSpec):
+        return spec
+    mode, _, count = spec.strip().partition(":")
+    if mode not in FRAME_MODES:
+        raise ValueError(
+            f"frames must be one of {FRAME_MODES} (with ':K' for uniform), got {spec!r}"
+        )
+    if mode == "uniform" and not count:
+        raise ValueError(f"uniform needs a frame count, e.g. 'uniform:3', got {spec!r}")
+    if count and mode in ("apex", "onset_apex_offset"):
+        raise ValueError(f"{mode} takes no frame count, got {spec!r}")
+    k = None
+    if count:
+        try:
+            k = int(count)
+        except ValueError:
+            raise ValueError(f"frame count must be an integer, got {spec!r}") from None
+        if k < 1:
+            raise ValueError(f"frame count must be at least 1, got {spec!r}")
+    return FrameSpec(mode, k)
+
+
+def uniform_indices(n_frames: int, k: int) -> list[int]:
+    """K indices at the centres of K equal segments of ``range(n_frames)`` (ends excluded)."""
+    return [int((i + 0.5) * n_frames / k) for i in range(k)]
+
+
+def _check(index: int | None, n_frames: int, name: str) -> int:
+    if index is None:
+        raise ValueError(f"frames=onset_apex_offset needs the {name} frame labelled")
+    if not 0 <= index < n_frames:
+        raise ValueError(f"{name} frame {index} is outside the sequence (0..{n_frames - 1})")
+    return int(index)
+
+
+def select_frames(
+    n_frames: int, spec: str | FrameSpec, labels: PhaseLabels | None = None
+) -> list[int]:
+    """Indices of the frames to render for a sequence of ``n_frames`` (see the module docstring)."""
+    if n_frames < 1:
+        raise ValueError("the sequence has no frames")
+    spec = parse_frames(spec)
+    labels = labels or PhaseLabels()
+    if spec.mode == "apex":
+        if labels.apex is not None:
+            return [_check(labels.apex, n_frames, "apex")]
+        return [(n_frames - 1) // 2]
+    if spec.mode == "uniform":
+        return uniform_indices(n_frames, spec.k or 1)
+    if spec.mode == "onset_apex_offset":
+        return [
+            _check(labels.onset, n_frames, "onset"),
+            _check(labels.apex, n_frames, "apex"),
+            _check(labels.offset, n_frames, "offset"),
+        ]
+    # dynamic_image: the labelled onset..offset span when known, else the whole sequence
+    start, stop = 0, n_frames
+    if labels.onset is not None and labels.offset is not None:
+        start = _check(labels.onset, n_frames, "onset")
+        stop = _check(labels.offset, n_frames, "offset") + 1
+        if stop <= start:
+            raise ValueError(f"offset {labels.offset} comes before onset {labels.onset}")
+    span = stop - start
+    if spec.k is None or spec.k >= span:
+        return list(range(start, stop))
+    return [start + i for i in uniform_indices(span, spec.k)]
+
+
+def pick(frames: Sequence[T], spec: str | FrameSpec, labels: PhaseLabels | None = None) -> list[T]:
+    """The selected items (frame paths or meshes) of a sequence, in order."""
+    return [frames[i] for i in select_frames(len(frames), spec, labels)]
+
+
+def rank_pooling_weights(n_frames: int) -> np.ndarray:
+    """Approximate rank pooling coefficients of Bilen et al. (CVPR 2016), ``(T,)`` float64.
+
+    ``alpha_t = 2 (T - t + 1) - (T + 1) (H_T - H_{t-1})`` for ``t = 1..T`` with harmonic numbers
+    ``H_t = sum_{i<=t} 1/i`` (``H_0 = 0``). They sum to zero, negative for the early frames and
+    positive for the late ones, so the pooled image encodes the direction of change over time.
+    """
+    t = np.arange(1, n_frames + 1, dtype=np.float64)
+    harmonic = np.concatenate([[0.0], np.cumsum(1.0 / t)])  # H_0 .. H_T
+    return 2.0 * (n_frames - t + 1) - (n_frames + 1) * (harmonic[n_frames] - harmonic[:-1])
+
+
+def dynamic_image(images: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+    """Pool ``(T, ..., H, W, C)`` frames into one ``(..., H, W, C)`` uint8 dynamic image.
+
+    Each output image (the last three axes; e.g. each view of ``(T, V, H, W, 3)``) is rescaled
+    on its own to 0-255 by min-max over all its pixels and channels (as in Bilen et al.'s code;
+    channels share one scale so colours keep their balance). A sequence without change pools to
+    zero everywhere and is returned as flat mid-grey (128).
+    """
+    frames = np.asarray(images, dtype=np.float64)
+    if frames.ndim < 4:
+        raise ValueError(f"expected (T, ..., H, W, C) frames, got shape {frames.shape}")
+    weights = rank_pooling_weights(len(frames))
+    pooled = np.tensordot(weights, frames, axes=(0, 0))
+    low = pooled.min(axis=(-3, -2, -1), keepdims=True)
+    high = pooled.max(axis=(-3, -2, -1), keepdims=True)
+    span = high - low
+    # the weights sum to zero only up to rounding: a static sequence leaves a residue of about
+    # eps * sum|alpha| * max|frame|, which min-max scaling must not blow up into an image
+    tolerance = 1e-9 * np.abs(weights).sum() * max(1.0, float(np.abs(frames).max()))
+    flat = span <= tolerance
+    scaled = np.divide(pooled - low, span, out=np.full_like(pooled, 128.0 / 255.0), where=~flat)
+    return np.clip(np.round(scaled * 255.0), 0, 255).astype(np.uint8)

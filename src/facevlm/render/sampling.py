@@ -1,0 +1,123 @@
+"""From a scan index to the samples that get rendered: one per static scan, K per 4D sequence.
+
+The scan index has one row per *file* (a static scan, or one frame of a sequence). The models
+see *samples*: a static scan is one sample; a sequence becomes one sample per selected frame
+(``apex``, ``uniform:K``, ``onset_apex_offset``), or one sample whose views are dynamic images
+pooled over its frames (``dynamic_image``). Micro-expression clips with a labelled apex always
+include the apex frame (methods.md: ``uniform:3`` plus the apex for micro-expressions).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+from facevlm.render.frames import PhaseLabels, parse_frames, select_frames
+
+#: Index columns carried over to every sample (those present in the index).
+SAMPLE_METADATA = (
+    "dataset",
+    "subject",
+    "gender",
+    "age",
+    "ethnicity",
+    "expression",
+    "label_set",
+    "intensity",
+    "sequence",
+)
+
+
+def _extra(value: Any) -> dict[str, Any]:
+    """The index's ``extra`` column as a dict (it is stored as JSON text in parquet)."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value:
+        return json.loads(value)
+    return {}
+
+
+def _phase_labels(extra: dict[str, Any], frame_numbers: list[int]) -> PhaseLabels:
+    """Labelled onset/apex/offset frame *numbers* converted to positions in the sorted frames."""
+    positions = {number: pos for pos, number in enumerate(frame_numbers)}
+
+    def position(key: str) -> int | None:
+        value = extra.get(key)
+        if value is None or pd.isna(value):
+            return None
+        return positions.get(int(value))
+
+    return PhaseLabels(onset=position("onset"), apex=position("apex"), offset=position("offset"))
+
+
+def plan_render_samples(
+    index: pd.DataFrame, frames: str, datasets: list[str] | None = None
+) -> pd.DataFrame:
+    """One row per sample to render.
+
+    Columns: ``sample_id``, the index metadata (:data:`SAMPLE_METADATA`), ``frame`` (frame
+    number, or the first pooled frame, ``None`` for static scans), ``frame_paths`` (the mesh
+    files to render: one, or all pooled frames), ``pooled`` (dynamic image or not).
+    """
+    spec = parse_frames(frames)
+    if datasets:
+        index = index[index["dataset"].isin(datasets)]
+    meta = [c for c in SAMPLE_METADATA if c in index.columns]
+    rows: list[dict[str, Any]] = []
+
+    static = index[index["sequence"].isna()] if "sequence" in index else index
+    for record in static.to_dict("records"):
+        sample_id = f"{record['dataset']}/{record['subject']}/{_stem(record['path'])}"
+        rows.append(
+            {
+                "sample_id": sample_id,
+                **{c: record[c] for c in meta},
+                "frame": None,
+                "frame_paths": [str(record["path"])],
+                "pooled": False,
+            }
+        )
+
+    if "sequence" in index:
+        sequences = index[index["sequence"].notna()].sort_values(["dataset", "sequence", "frame"])
+        for (dataset, sequence), frames_df in sequences.groupby(["dataset", "sequence"], sort=True):
+            first = frames_df.iloc[0].to_dict()
+            numbers = [int(f) for f in frames_df["frame"]]
+            paths = [str(p) for p in frames_df["path"]]
+            labels = _phase_labels(_extra(first.get("extra")), numbers)
+            chosen = select_frames(len(paths), spec, labels)
+            if spec.mode == "uniform" and labels.apex is not None and labels.apex not in chosen:
+                chosen = sorted([*chosen, labels.apex])
+            base = {c: first[c] for c in meta}
+            if spec.pooled:
+                rows.append(
+                    {
+                        "sample_id": f"{dataset}/{sequence}/dynamic",
+                        **base,
+                        "frame": numbers[chosen[0]],
+                        "frame_paths": [paths[i] for i in chosen],
+                        "pooled": True,
+                    }
+                )
+                continue
+            for i in chosen:
+                rows.append(
+                    {
+                        "sample_id": f"{dataset}/{sequence}/{numbers[i]:04d}",
+                        **base,
+                        "frame": numbers[i],
+                        "frame_paths": [paths[i]],
+                        "pooled": False,
+                    }
+                )
+    columns = ["sample_id", *meta, "frame", "frame_paths", "pooled"]
+    samples = pd.DataFrame(rows, columns=columns)
+    samples["frame"] = samples["frame"].astype("Int64")  # nullable: static scans have no frame
+    return samples
+
+
+def _stem(path: Any) -> str:
+    name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[0]

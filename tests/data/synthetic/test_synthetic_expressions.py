@@ -1,0 +1,173 @@
+"""Action-unit fields and emotion recipes: every emotion moves the face, distinctively."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from facevlm.data.labels import BASIC_EMOTIONS, NEUTRAL
+from facevlm.data.synthetic.expressions import (
+    ACTION_UNITS,
+    EMOTION_RECIPES,
+    au_displacement,
+    au_field,
+    emotion_activation,
+    expression_vertices,
+    subject_recipe,
+)
+
+# landmark indices (see facevlm.data.synthetic.landmarks)
+LEFT_CORNER, RIGHT_CORNER = 48, 54
+UPPER_INNER_MID, LOWER_INNER_MID = 62, 66
+INNER_BROWS = (16, 26)
+LEFT_EYE_TOP, LEFT_EYE_BOTTOM = 2, 6
+
+
+def _landmarks(head, vertices):
+    return vertices[head.landmark_indices]
+
+
+def _apex(head, emotion):
+    return expression_vertices(head, emotion, 4)
+
+
+def test_neutral_is_the_neutral_mesh(head):
+    assert np.array_equal(expression_vertices(head, NEUTRAL, 0), head.mesh.vertices)
+    assert np.array_equal(expression_vertices(head, "happiness", 0), head.mesh.vertices)
+
+
+@pytest.mark.parametrize("emotion", BASIC_EMOTIONS)
+def test_every_emotion_moves_the_face_from_neutral(heads, emotion):
+    for head in heads:
+        moved = np.linalg.norm(_apex(head, emotion) - head.mesh.vertices, axis=1)
+        assert moved.max() > 5.0, f"{emotion}: largest displacement {moved.max():.1f} mm"
+        assert np.mean(moved[head.skin] > 1.0) > 0.05
+
+
+def test_emotions_differ_from_each_other_at_apex(heads):
+    for head in heads:
+        apex = {e: _apex(head, e) for e in BASIC_EMOTIONS}
+        for a, b in itertools.combinations(BASIC_EMOTIONS, 2):
+            diff = np.linalg.norm(apex[a] - apex[b], axis=1)
+            assert diff.max() > 4.0, f"{a} vs {b}: max difference {diff.max():.1f} mm"
+            assert np.sqrt(np.mean(diff**2)) > 0.5, f"{a} vs {b}: rms difference too small"
+
+
+def test_each_emotion_has_its_signature(head):
+    """What a person looks for in a frontal view, measured on the landmarks."""
+    neutral = _landmarks(head, head.mesh.vertices)
+    lm = {e: _landmarks(head, _apex(head, e)) for e in BASIC_EMOTIONS}
+
+    def corners_dy(e):
+        return np.mean(
+            lm[e][[LEFT_CORNER, RIGHT_CORNER], 1] - neutral[[LEFT_CORNER, RIGHT_CORNER], 1]
+        )
+
+    def opening(e):
+        return lm[e][UPPER_INNER_MID, 1] - lm[e][LOWER_INNER_MID, 1]
+
+    def mouth_width(e):
+        return lm[e][RIGHT_CORNER, 0] - lm[e][LEFT_CORNER, 0]
+
+    def inner_brows_dy(e):
+        return np.mean(lm[e][list(INNER_BROWS), 1] - neutral[list(INNER_BROWS), 1])
+
+    assert abs(neutral[UPPER_INNER_MID, 1] - neutral[LOWER_INNER_MID, 1]) < 1e-9, "closed at rest"
+    # happiness: corners up and out (a wide smile), lips parted
+    assert corners_dy("happiness") > 4.0
+    assert mouth_width("happiness") > mouth_width("sadness") + 5.0
+    # sadness: corners down, inner brows up
+    assert corners_dy("sadness") < -2.5
+    assert inner_brows_dy("sadness") > 2.0
+    # surprise: a wide-open mouth and raised brows; fear opens less, stretches wider
+    assert opening("surprise") > 15.0
+    assert opening("surprise") > opening("fear") > 4.0
+    assert mouth_width("fear") > mouth_width("surprise")
+    assert inner_brows_dy("surprise") > 4.0
+    # anger: brows down, lips pressed (closed)
+    assert inner_brows_dy("anger") < -2.0
+    assert opening("anger") < 1.0
+    # disgust: the upper lip rises off the lower one
+    assert opening("disgust") > 2.0
+    assert lm["disgust"][UPPER_INNER_MID, 1] > neutral[UPPER_INNER_MID, 1] + 2.0
+
+
+def test_surprise_opens_the_eyes_and_anger_narrows_them(head):
+    def eye_open(v):
+        lm = _landmarks(head, v)
+        return lm[LEFT_EYE_TOP, 1] - lm[LEFT_EYE_BOTTOM, 1]
+
+    rest = eye_open(head.mesh.vertices)
+    assert eye_open(_apex(head, "surprise")) > rest + 2.0
+    assert eye_open(_apex(head, "anger")) < rest - 0.5
+    assert eye_open(_apex(head, "happiness")) < rest - 0.5
+
+
+@pytest.mark.parametrize("emotion", BASIC_EMOTIONS)
+def test_displacement_grows_with_intensity(head, emotion):
+    recipe = subject_recipe(emotion, np.random.default_rng(1))
+    sizes = []
+    for level in (1, 2, 3, 4):
+        v = expression_vertices(head, emotion, level, recipe=recipe)
+        sizes.append(np.linalg.norm(v - head.mesh.vertices, axis=1).mean())
+    assert all(b > a * 1.1 for a, b in itertools.pairwise(sizes)), sizes
+
+
+def test_patches_behind_the_openings_never_move(head):
+    for emotion in BASIC_EMOTIONS:
+        moved = _apex(head, emotion) - head.mesh.vertices
+        assert np.abs(moved[~head.skin]).max() == 0.0
+
+
+def test_one_sided_activation_moves_one_side(head):
+    d = au_displacement(head, {12: (1.0, 0.0)})
+    x = head.mesh.vertices[:, 0]
+    left = np.linalg.norm(d[x < -15], axis=1).max()
+    right = np.linalg.norm(d[x > 15], axis=1).max()
+    assert left > 5.0 and right < 0.05
+
+
+def test_every_action_unit_is_a_smooth_local_field(head):
+    for au in ACTION_UNITS:
+        field = au_field(head, au)
+        size = np.linalg.norm(field, axis=1)
+        assert size.max() > 1.0, f"AU{au} does nothing"
+        assert np.mean(size > 0.05 * size.max()) < 0.6, f"AU{au} is not local"
+
+
+def test_unknown_names_raise(head):
+    with pytest.raises(KeyError, match="action unit 3"):
+        au_field(head, 3)
+    with pytest.raises(ValueError, match="unknown emotion"):
+        subject_recipe("contempt")
+    with pytest.raises(ValueError, match="intensity"):
+        emotion_activation("anger", 7)
+
+
+def test_subjects_vary_their_recipes():
+    a = subject_recipe("anger", np.random.default_rng(1))
+    b = subject_recipe("anger", np.random.default_rng(2))
+    assert a != b
+    assert subject_recipe("anger") == {au: (w, w) for au, w in EMOTION_RECIPES["anger"].items()}
+    # the core AUs (those never optional) are always there
+    for seed in range(20):
+        recipe = subject_recipe("surprise", np.random.default_rng(seed))
+        assert {1, 2, 5, 26} <= set(recipe)
+        for wl, wr in recipe.values():
+            assert 0.5 < wl / wr < 2.0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_signatures_survive_subject_variation(heads, seed):
+    """With each subject's own recipe (optional AUs dropped, weights varied) the big cues stay."""
+    rng = np.random.default_rng(seed)
+    head = heads[seed % len(heads)]
+    neutral = _landmarks(head, head.mesh.vertices)
+    lm = {e: _landmarks(head, expression_vertices(head, e, 4, rng=rng)) for e in BASIC_EMOTIONS}
+    corners = [LEFT_CORNER, RIGHT_CORNER]
+    assert np.mean(lm["happiness"][corners, 1] - neutral[corners, 1]) > 3.0
+    assert np.mean(lm["sadness"][corners, 1] - neutral[corners, 1]) < -2.0
+    assert lm["surprise"][UPPER_INNER_MID, 1] - lm["surprise"][LOWER_INNER_MID, 1] > 8.0
+    assert np.mean(lm["anger"][list(INNER_BROWS), 1] - neutral[list(INNER_BROWS), 1]) < -2.0

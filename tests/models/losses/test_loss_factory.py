@@ -1,0 +1,42 @@
+"""The package surface: the factory, the output-dict convention, the docstring examples."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+import torch
+
+from facevlm.models.losses import AffectVLMLoss, SmileVLMLoss, build_loss, loss_terms_total
+
+
+def test_build_loss_by_name_passes_parameters():
+    smile = build_loss("smile", lambda1=0.5)
+    assert isinstance(smile, SmileVLMLoss) and smile.lambda1 == 0.5
+    affect = build_loss("affectvlm", w_infonce=0.0, mining="hard")
+    assert isinstance(affect, AffectVLMLoss) and affect.mt.mining == "hard"
+
+
+def test_build_loss_rejects_unknown_names_and_parameters():
+    with pytest.raises(ValueError, match="affectvlm"):
+        build_loss("simclr")
+    with pytest.raises(TypeError):
+        build_loss("smile", lambda3=1.0)
+
+
+def test_total_sums_loss_terms_and_leaves_stats_out():
+    terms = {
+        "loss/a": torch.tensor(1.0),
+        "loss/b": torch.tensor(2.0),
+        "stat/margin": torch.tensor(9.0),
+    }
+    assert loss_terms_total(terms).item() == 3.0
+
+
+@pytest.mark.parametrize(
+    "module", ["barlow_twins", "redundancy", "clip_infonce", "affectvlm", "smile"]
+)
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(f"facevlm.models.losses.{module}"))
+    assert result.attempted > 0 and result.failed == 0

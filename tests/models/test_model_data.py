@@ -1,0 +1,81 @@
+"""Multiview dataset, collate and the seeded loader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from facevlm.models.data import MultiviewDataset, collate_multiview, make_loader
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_items_from_arrays_are_resized_floats(toy_views, tiny_tokenizer):
+    views, labels = toy_views(1, size=48)
+    ds = MultiviewDataset(
+        views, labels, prompts=["a face"] * 6, tokenizer=tiny_tokenizer, image_size=64
+    )
+    item = ds[2]
+    assert item.views.shape == (3, 3, 64, 64) and item.views.dtype == torch.float32
+    assert item.views.min() >= 0 and item.views.max() <= 1
+    assert item.tokens.shape == (32,) and item.tokens.dtype == torch.long
+    assert (item.label, item.sample_id, item.prompt_id) == (2, "2", 0)
+
+
+def test_no_resize_keeps_pixels_and_files_match_arrays(toy_views, tmp_path):
+    views, _ = toy_views(1)
+    paths = []
+    for i, sample in enumerate(views):
+        paths.append([tmp_path / f"{i}_{v}.png" for v in range(3)])
+        for v, p in enumerate(paths[-1]):
+            Image.fromarray(sample[v]).save(p)
+    from_arrays = MultiviewDataset(views, image_size=64)
+    from_files = MultiviewDataset(paths, image_size=64)
+    assert torch.equal(from_arrays[3].views, from_files[3].views)
+    expected = torch.from_numpy(views[3]).permute(0, 3, 1, 2).float() / 255
+    assert torch.equal(from_arrays[3].views, expected)
+    assert from_files[3].label == -1 and from_files[3].tokens is None
+
+
+def test_candidate_prompts_are_drawn_and_explicit_ids_win(toy_views, tiny_tokenizer):
+    views, _ = toy_views(1)
+    candidates = ["joyful face", "smiling person", "happy expression"]
+    ds = MultiviewDataset(views, prompts=[candidates] * 6, tokenizer=tiny_tokenizer, image_size=64)
+    torch.manual_seed(0)
+    drawn = {tuple(ds[0].tokens.tolist()) for _ in range(30)}
+    assert drawn == {tuple(t) for t in tiny_tokenizer(candidates).tolist()}
+    ds.set_prompts(["a"] * 3 + ["b"] * 3, prompt_ids=[4, 4, 4, 1, 1, 1])
+    assert [ds[i].prompt_id for i in (0, 5)] == [4, 1]
+    with pytest.raises(ValueError):
+        ds.set_prompts(["a"] * 5)
+
+
+def test_collate(toy_views, tiny_tokenizer):
+    views, labels = toy_views(1)
+    ds = MultiviewDataset(
+        views, labels, prompts=list("abcdef"), tokenizer=tiny_tokenizer, image_size=64
+    )
+    batch = collate_multiview([ds[i] for i in range(4)])
+    assert batch.views.shape == (4, 3, 3, 64, 64) and batch.tokens.shape == (4, 32)
+    assert batch.labels.tolist() == [0, 1, 2, 3] and batch.prompt_ids.tolist() == [0, 1, 2, 3]
+    assert batch.sample_ids == ["0", "1", "2", "3"] and len(batch) == 4
+    no_prompts = collate_multiview([MultiviewDataset(views, image_size=64)[0]])
+    assert no_prompts.tokens is None
+
+
+def test_loader_order_depends_on_seed_and_epoch_only():
+    ds = MultiviewDataset(np.zeros((20, 1, 4, 4, 3), np.uint8), image_size=4)
+
+    def order(seed: int, epoch: int) -> list[str]:
+        loader = make_loader(ds, batch_size=6, seed=seed)
+        loader.sampler.set_epoch(epoch)
+        return [i for batch in loader for i in batch.sample_ids]
+
+    assert order(0, 0) == order(0, 0)
+    assert order(0, 0) != order(0, 1)
+    assert order(0, 0) != order(1, 0)
+    assert sorted(order(0, 1), key=int) == [str(i) for i in range(20)]
+    unshuffled = make_loader(ds, batch_size=6, shuffle=False)
+    assert [i for b in unshuffled for i in b.sample_ids] == [str(i) for i in range(20)]

@@ -1,0 +1,246 @@
+"""The training loop: it learns, it is bit-reproducible on CPU, it resumes exactly, it clamps."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facevlm.data.labels import BASIC_EMOTIONS
+from facevlm.models.augment import AugmentConfig, MixedViewAugmentation
+from facevlm.models.classifier import PromptEnsembleClassifier
+from facevlm.models.data import MultiviewDataset, make_loader
+from facevlm.models.multiview_clip import MAX_LOGIT_SCALE, embed_samples
+from facevlm.models.training import (
+    Objective,
+    TrainConfig,
+    latest_checkpoint,
+    load_checkpoint,
+    param_groups,
+    train,
+    warmup_cosine,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+PROMPTS = {c: [f"a face showing {c}"] for c in BASIC_EMOTIONS}
+
+
+class LabelAwareInfoNCE(nn.Module):
+    """Test loss: image->text InfoNCE whose positives are all texts of the sample's label, plus
+    a learnable offset pulled toward 1 (a stand-in for a loss parameter such as the margin)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.offset = nn.Parameter(torch.zeros(()))
+
+    def forward(self, emb, labels=None):
+        logits = emb.logit_scale.exp() * emb.fused @ emb.text.T  # (B, B)
+        same = (labels[:, None] == labels[None, :]).float()
+        targets = same / same.sum(dim=1, keepdim=True)
+        return {
+            "loss/nce": F.cross_entropy(logits, targets),
+            "loss/offset": (self.offset - 1) ** 2,
+            "stat/offset": self.offset.detach(),
+        }
+
+
+@pytest.fixture
+def toy_dataset(toy_views, tiny_tokenizer):
+    views, labels = toy_views(4)  # 24 samples, 6 classes
+    prompts = [PROMPTS[BASIC_EMOTIONS[c]] for c in labels]
+    return MultiviewDataset(views, labels, prompts=prompts, tokenizer=tiny_tokenizer, image_size=64)
+
+
+def config(**overrides) -> TrainConfig:
+    base = dict(
+        epochs=2, batch_size=8, lr_backbone=1e-3, lr_head=1e-2, warmup_epochs=0.5, progress=False
+    )
+    return TrainConfig(**{**base, **overrides})
+
+
+def state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def without_time(history) -> list[dict]:
+    return [{k: v for k, v in rec.items() if k != "time_s"} for rec in history.epochs]
+
+
+def test_training_reduces_the_loss_and_records_everything(
+    make_tiny_model, toy_dataset, tiny_tokenizer
+):
+    model = make_tiny_model()
+    loss = LabelAwareInfoNCE()
+    eval_loader = make_loader(toy_dataset, batch_size=12, shuffle=False)
+    started = []
+
+    def zero_shot(m, epoch):
+        clf = PromptEnsembleClassifier.from_prompts(m, tiny_tokenizer, PROMPTS)
+        emb = embed_samples(m, eval_loader)
+        return {"accuracy": (clf.predict(emb.fused) == emb.labels).float().mean().item()}
+
+    history = train(
+        model,
+        loss,
+        toy_dataset,
+        config(epochs=3),
+        before_epoch=lambda epoch, m: started.append(epoch),
+        evaluate=zero_shot,
+    )
+    losses = history.metric("loss/nce")
+    assert len(history.epochs) == 3 and started == [0, 1, 2]
+    assert losses[-1] < 0.5 * losses[0]
+    assert history.metric("eval/accuracy")[-1] >= 0.5  # chance is 1/6 on the toy set
+    assert 0 < loss.offset.item() < 1  # the loss module's parameter was optimised
+    rec = history.last
+    assert rec["loss"] == pytest.approx(rec["loss/nce"] + rec["loss/offset"], rel=1e-5)
+    assert rec["stat/offset"] == pytest.approx(loss.offset.item(), abs=0.1)
+    assert {"lr_backbone", "lr_head", "logit_scale", "time_s", "epoch"} <= rec.keys()
+    assert history.to_dict()["epoch"] == [1.0, 2.0, 3.0]
+
+
+def test_two_identical_runs_are_bit_identical(make_tiny_model, toy_dataset):
+    aug = MixedViewAugmentation(AugmentConfig())
+    runs = []
+    for _ in range(2):
+        model = make_tiny_model(seed=3, fusion="attention")
+        history = train(model, LabelAwareInfoNCE(), toy_dataset, config(), augment=aug)
+        runs.append((state(model), without_time(history)))
+    assert_same_state(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+    other = make_tiny_model(seed=3, fusion="attention")
+    train(other, LabelAwareInfoNCE(), toy_dataset, config(seed=1), augment=aug)
+    assert not torch.equal(
+        other.fusion.query, make_tiny_model(seed=3, fusion="attention").fusion.query
+    )
+    assert not torch.equal(other.fusion.query, runs[0][0]["fusion.query"])
+
+
+def test_resume_continues_exactly(make_tiny_model, toy_dataset, tmp_path):
+    aug = MixedViewAugmentation(AugmentConfig())
+    model = make_tiny_model(seed=0)
+    full = train(
+        model, LabelAwareInfoNCE(), toy_dataset, config(checkpoint_dir=str(tmp_path)), augment=aug
+    )
+    assert [p.name for p in sorted(tmp_path.glob("*.pt"))] == ["epoch_0001.pt", "epoch_0002.pt"]
+    ckpt = load_checkpoint(tmp_path / "epoch_0001.pt")
+    assert ckpt["epoch"] == 1 and len(ckpt["history"]) == 1
+
+    resumed_model = make_tiny_model(seed=99)  # different init: everything comes from the file
+    loss = LabelAwareInfoNCE()
+    resumed = train(
+        resumed_model,
+        loss,
+        toy_dataset,
+        config(resume=str(tmp_path / "epoch_0001.pt")),
+        augment=aug,
+    )
+    assert_same_state(state(model), state(resumed_model))
+    assert without_time(resumed) == without_time(full)
+
+    again = make_tiny_model(seed=5)  # 'latest' with nothing left to do: loads and returns
+    latest = train(
+        again,
+        LabelAwareInfoNCE(),
+        toy_dataset,
+        config(checkpoint_dir=str(tmp_path), resume="latest"),
+    )
+    assert_same_state(state(model), state(again))
+    assert len(latest.epochs) == 2
+
+
+def test_keep_checkpoints(make_tiny_model, toy_dataset, tmp_path):
+    cfg = config(epochs=3, checkpoint_dir=str(tmp_path), keep_checkpoints=1)
+    train(make_tiny_model(), LabelAwareInfoNCE(), toy_dataset, cfg)
+    assert [p.name for p in tmp_path.iterdir()] == ["epoch_0003.pt"]
+    assert latest_checkpoint(tmp_path).name == "epoch_0003.pt"
+
+
+@pytest.mark.parametrize("clamp", [True, False])
+def test_logit_scale_is_clamped_after_each_step(make_tiny_model, toy_dataset, clamp):
+    model = make_tiny_model()
+    with torch.no_grad():
+        model.clip.logit_scale.fill_(8.0)  # above ln 100
+    train(
+        model,
+        LabelAwareInfoNCE(),
+        toy_dataset,
+        config(epochs=1, lr_backbone=1e-4, clamp_logit_scale=clamp),
+    )
+    if clamp:
+        assert 0.0 <= model.logit_scale.item() <= MAX_LOGIT_SCALE + 1e-6
+    else:
+        assert model.logit_scale.item() > 7.9
+
+
+class Recorder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list = []
+
+    def forward(self, emb, labels=None):
+        self.seen.append(labels)
+        return {
+            "loss/text": (emb.fused * emb.text).sum(dim=1).mean(),
+            "stat/big": torch.tensor(1e6),
+        }
+
+
+def test_labels_routing_and_stat_terms_are_not_summed(make_tiny_model, toy_dataset):
+    ids = [10 + i % 2 for i in range(len(toy_dataset))]
+    toy_dataset.set_prompts(
+        ["x" if i % 2 else "y" for i in range(len(toy_dataset))], prompt_ids=ids
+    )
+    for mode, allowed in [("labels", set(range(6))), ("prompt_ids", {10, 11})]:
+        rec = Recorder()
+        history = train(make_tiny_model(), rec, toy_dataset, config(epochs=1, loss_labels=mode))
+        assert set(torch.cat(rec.seen).tolist()) <= allowed
+        assert history.last["loss"] == pytest.approx(history.last["loss/text"])
+    rec = Recorder()
+    train(make_tiny_model(), rec, toy_dataset, config(epochs=1, loss_labels="none"))
+    assert all(seen is None for seen in rec.seen)
+
+
+def test_bad_loss_terms_fail(make_tiny_model, toy_dataset):
+    class Unprefixed(nn.Module):
+        def forward(self, emb, labels=None):
+            return {"nce": emb.fused.sum()}
+
+    with pytest.raises(ValueError, match="neither"):
+        train(make_tiny_model(), Unprefixed(), toy_dataset, config(epochs=1))
+    with pytest.raises(ValueError, match="loss_labels"):
+        config(loss_labels="truth")
+
+
+def test_param_groups_split_backbone_heads_and_decay(make_tiny_model):
+    model = make_tiny_model(freeze_text=True)
+    loss = LabelAwareInfoNCE()
+    groups = {g["name"]: g for g in param_groups(Objective(model, nn.ModuleList([loss])), config())}
+    assert set(groups) == {"backbone_decay", "backbone_no_decay", "head_no_decay"}
+    assert groups["backbone_decay"]["lr"] == 1e-3 and groups["head_no_decay"]["lr"] == 1e-2
+    assert groups["backbone_no_decay"]["weight_decay"] == 0.0
+    assert groups["backbone_decay"]["weight_decay"] == 0.05
+    ids = lambda name: {id(p) for p in groups[name]["params"]}  # noqa: E731
+    assert id(model.clip.logit_scale) in ids("backbone_no_decay")
+    assert {id(model.fusion.view_logits), id(loss.offset)} <= ids("head_no_decay")
+    assert id(model.clip.token_embedding.weight) not in set().union(*map(ids, groups))  # frozen
+
+
+def test_warmup_cosine_schedule():
+    f = warmup_cosine(warmup_steps=4, total_steps=20, min_ratio=0.1)
+    assert [f(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert f(4) == pytest.approx(1.0)
+    assert f(12) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert f(20) == pytest.approx(0.1) and f(25) == pytest.approx(0.1)
+    assert all(f(s) >= f(s + 1) for s in range(4, 25))
+    assert math.isclose(warmup_cosine(0, 10, 0.0)(0), 1.0)

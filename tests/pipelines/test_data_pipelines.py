@@ -1,0 +1,99 @@
+"""The data stages (synthesize → ingest → render) run for real on a tiny synthetic set."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from PIL import Image
+
+from facevlm.pipeline_registry import register_pipelines
+
+pytestmark = pytest.mark.slow
+
+
+class KeptMemoryDataset(MemoryDataset):
+    """A MemoryDataset the runner cannot release, so the test can inspect every output."""
+
+    def _release(self) -> None:
+        pass
+
+
+def _catalog(params: dict) -> DataCatalog:
+    """Parameters plus an in-memory dataset for every output of the data pipelines."""
+    datasets = {f"params:{name}": MemoryDataset(value) for name, value in params.items()}
+    for name in register_pipelines()["data"].all_outputs():
+        datasets[name] = KeptMemoryDataset()
+    return DataCatalog(datasets)
+
+
+def _run(pipeline_name: str, catalog: DataCatalog) -> None:
+    SequentialRunner().run(register_pipelines()[pipeline_name], catalog)
+
+
+def test_data_pipelines_synthesize_index_and_render_every_sample(
+    tiny_params, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # caches live under ./data
+    catalog = _catalog(tiny_params)
+
+    _run("data", catalog)
+
+    manifest = catalog.load("raw_scans_manifest")
+    assert manifest["generated"] and manifest["dataset"] == "synthetic"
+
+    index = catalog.load("scan_index")
+    quarantine = catalog.load("quarantine_report")
+    assert quarantine.empty, quarantine.to_dict("records")
+    styles = set(index["dataset"])
+    assert styles == {f"synthetic-{s}" for s in ("bu3dfe", "bu4dfe", "bosphorus", "bp4d", "4dme")}
+    bu3dfe = index[index["dataset"] == "synthetic-bu3dfe"]
+    assert len(bu3dfe) == 3 * 25  # 3 subjects x (6 emotions x 4 intensities + neutral)
+
+    folds = catalog.load("fold_table")
+    test_subjects = folds.groupby("fold")["subject"].apply(set)
+    assert not set.intersection(*test_subjects), "a subject is in two folds"
+
+    renders = catalog.load("renders")
+    samples = catalog.load("render_samples")
+    assert len(renders) == len(samples) > len(bu3dfe)
+    images = renders.to_array()
+    assert images.shape[1:] == (3, 64, 64, 3)
+    assert images.reshape(len(images), -1).std(axis=1).min() > 5, "a render is blank"
+    views_differ = np.abs(images[:, 0].astype(int) - images[:, 1].astype(int)).mean(axis=(1, 2, 3))
+    assert views_differ.min() > 1, "frontal and +20° views are identical"
+
+    sheet = catalog.load("synthetic_contact_sheet")
+    assert isinstance(sheet, Image.Image) and sheet.width > 7 * 64
+
+
+def test_rerun_reuses_synthetic_files_index_and_renders(tiny_params, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _run("data", _catalog(tiny_params))
+    first_wrl = next((tmp_path / "raw" / "synthetic" / "BU-3DFE").rglob("*.wrl"))
+    mtime = first_wrl.stat().st_mtime_ns
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("an unchanged scan was parsed again")
+
+    def no_rendering(*args, **kwargs):
+        raise AssertionError("an unchanged scan was rendered again")
+
+    monkeypatch.setattr("facevlm.data.layouts.scan_index.validate_scan", no_reading)
+    monkeypatch.setattr("facevlm.pipelines.render.nodes.render_many", no_rendering)
+    catalog = _catalog(tiny_params)
+    _run("data", catalog)
+
+    assert first_wrl.stat().st_mtime_ns == mtime, "synthetic files were written again"
+    assert len(catalog.load("renders")) == len(catalog.load("render_samples"))
+
+
+def test_ingest_of_a_missing_real_root_fails_with_the_path(tiny_params, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = {
+        **tiny_params,
+        "dataset": {**tiny_params["dataset"], "name": "bu3dfe", "root": str(tmp_path / "nowhere")},
+    }
+    with pytest.raises(Exception, match="nowhere"):
+        _run("ingest", _catalog(params))

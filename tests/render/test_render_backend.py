@@ -1,0 +1,32 @@
+"""The offscreen backend check: OK here, and a clear error where VTK would segfault."""
+
+from __future__ import annotations
+
+import ctypes.util
+import json
+import os
+
+import pytest
+
+from facevlm.render.backend import (
+    ENV_BACKEND,
+    RenderBackendError,
+    check_render_backend,
+    probe_backend,
+)
+
+
+def test_backend_is_available_here_and_cached_for_workers():
+    backend = check_render_backend()
+    assert backend.window_class.startswith("vtk") and backend.vtk_version
+    assert check_render_backend() is backend
+    assert json.loads(os.environ[ENV_BACKEND])["window_class"] == backend.window_class
+
+
+@pytest.mark.skipif(ctypes.util.find_library("OSMesa") is not None, reason="OSMesa is installed")
+def test_a_missing_backend_is_an_error_that_says_what_to_install_not_a_crash():
+    # forcing VTK onto OSMesa, which is absent here, makes a first render segfault
+    env = {**os.environ, "VTK_DEFAULT_OPENGL_WINDOW": "vtkOSOpenGLRenderWindow"}
+    with pytest.raises(RenderBackendError, match=r"signal 11.*libosmesa6") as caught:
+        probe_backend(env)
+    assert "libegl" in str(caught.value) and "vtk-osmesa" in str(caught.value)

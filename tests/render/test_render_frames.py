@@ -1,0 +1,125 @@
+"""Frame selection for 4D sequences and approximate rank pooling (dynamic images)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facevlm.render.frames import (
+    FrameSpec,
+    PhaseLabels,
+    dynamic_image,
+    parse_frames,
+    pick,
+    rank_pooling_weights,
+    select_frames,
+)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("apex", FrameSpec("apex")),
+        ("uniform:3", FrameSpec("uniform", 3)),
+        ("dynamic_image", FrameSpec("dynamic_image")),
+        (" dynamic_image:8 ", FrameSpec("dynamic_image", 8)),
+        ("onset_apex_offset", FrameSpec("onset_apex_offset")),
+    ],
+)
+def test_parse_frames(spec, expected):
+    assert parse_frames(spec) == expected
+
+
+@pytest.mark.parametrize(
+    "spec", ["uniform", "uniform:0", "uniform:x", "bogus", "apex:2", "", "uniform:-1"]
+)
+def test_bad_frame_specs_are_refused(spec):
+    with pytest.raises(ValueError):
+        parse_frames(spec)
+
+
+def test_apex_is_the_middle_frame_or_the_labelled_one():
+    assert select_frames(10, "apex") == [4]
+    assert select_frames(11, "apex") == [5]
+    assert select_frames(1, "apex") == [0]
+    assert select_frames(10, "apex", PhaseLabels(apex=7)) == [7]
+
+
+def test_uniform_takes_segment_centres_so_neutral_ends_are_skipped():
+    assert select_frames(90, "uniform:3") == [15, 45, 75]
+    assert select_frames(100, "uniform:1") == [50]
+    indices = select_frames(97, "uniform:5")
+    assert indices == sorted(indices) and indices[0] > 0 and indices[-1] < 96
+
+
+def test_uniform_always_returns_k_frames_even_for_short_sequences():
+    assert select_frames(2, "uniform:4") == [0, 0, 1, 1]
+
+
+def test_onset_apex_offset_needs_labels_inside_the_sequence():
+    assert select_frames(30, "onset_apex_offset", PhaseLabels(3, 10, 20)) == [3, 10, 20]
+    with pytest.raises(ValueError, match="onset"):
+        select_frames(30, "onset_apex_offset", PhaseLabels(apex=10))
+    with pytest.raises(ValueError, match="outside"):
+        select_frames(30, "onset_apex_offset", PhaseLabels(3, 10, 40))
+
+
+def test_dynamic_image_uses_all_frames_or_the_labelled_span():
+    assert select_frames(6, "dynamic_image") == list(range(6))
+    assert select_frames(30, "dynamic_image", PhaseLabels(onset=5, offset=12)) == list(range(5, 13))
+    assert select_frames(30, "dynamic_image:3") == [5, 15, 25]
+
+
+def test_pick_returns_the_items():
+    frames = [f"{k:03d}.wrl" for k in range(10)]
+    assert pick(frames, "uniform:2") == ["002.wrl", "007.wrl"]
+
+
+def test_empty_sequence_is_refused():
+    with pytest.raises(ValueError):
+        select_frames(0, "apex")
+
+
+def test_rank_pooling_weights_match_the_paper_formula():
+    for n in (1, 2, 5, 40):
+        harmonic = [sum(1.0 / i for i in range(1, t + 1)) for t in range(n + 1)]
+        expected = [
+            2 * (n - t + 1) - (n + 1) * (harmonic[n] - harmonic[t - 1]) for t in range(1, n + 1)
+        ]
+        np.testing.assert_allclose(rank_pooling_weights(n), expected, atol=1e-12)
+        assert abs(rank_pooling_weights(n).sum()) < 1e-9
+    signs = np.sign(rank_pooling_weights(40))
+    assert signs[0] < 0 < signs[-1] and np.count_nonzero(np.diff(signs)) == 1  # early -, late +
+
+
+def test_dynamic_image_of_a_static_sequence_is_flat():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    pooled = dynamic_image(np.stack([frame] * 25))
+    assert pooled.dtype == np.uint8 and pooled.shape == (16, 16, 3)
+    assert np.unique(pooled).tolist() == [128]
+
+
+def test_dynamic_image_of_a_brightening_ramp_shows_where_it_brightens():
+    rng = np.random.default_rng(1)
+    pattern = rng.uniform(0, 1, (16, 16, 3))
+    frames = np.stack([(255 * pattern * t / 9).astype(np.uint8) for t in range(10)])
+    pooled = dynamic_image(frames)
+    assert pooled.min() == 0 and pooled.max() == 255
+    assert np.corrcoef(pooled.ravel(), pattern.ravel())[0, 1] > 0.99
+    # reversing time reverses the sign of the change: the image inverts
+    reverse = dynamic_image(frames[::-1])
+    assert np.corrcoef(reverse.ravel(), pattern.ravel())[0, 1] < -0.99
+
+
+def test_dynamic_image_pools_each_view_separately():
+    ramp = np.linspace(0, 255, 8)[:, None, None, None] * np.ones((8, 4, 4, 3))
+    frames = np.stack([ramp, ramp[::-1] * 0 + 50], axis=1).astype(np.uint8)  # (T, V=2, H, W, C)
+    pooled = dynamic_image(frames)
+    assert pooled.shape == (2, 4, 4, 3)
+    assert np.unique(pooled[1]).tolist() == [128]  # the static view stays flat
+
+
+def test_dynamic_image_needs_frames_of_images():
+    with pytest.raises(ValueError):
+        dynamic_image(np.zeros((5, 4, 4)))
