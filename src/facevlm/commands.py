@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 from facevlm.data.errors import ScanError
+from facevlm.render.backend import RenderBackendError
+from facevlm.render.views import View, parse_views
 
 EXIT_BAD_INPUT = 2
 
@@ -33,10 +35,12 @@ def _render(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from facevlm.data.formats import read_mesh
-    from facevlm.render import MultiviewRenderer, RenderSettings, parse_views
 
     mesh = read_mesh(args.file)
-    settings = RenderSettings(size=args.size, modality=args.modality, views=parse_views(args.views))
+    # imported only now: VTK takes about a second to import, and a bad file should fail first
+    from facevlm.render import MultiviewRenderer, RenderSettings
+
+    settings = RenderSettings(size=args.size, modality=args.modality, views=args.views)
     renderer = MultiviewRenderer(settings)
     try:
         images = renderer.render(mesh)
@@ -51,6 +55,25 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pixels(text: str) -> int:
+    """``--size``: an image side the renderer accepts, checked before any file is read."""
+    try:
+        size = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of pixels") from None
+    if not 8 <= size <= 4096:
+        raise argparse.ArgumentTypeError(f"{size} is not between 8 and 4096 pixels")
+    return size
+
+
+def _views(text: str) -> tuple[View, ...]:
+    """``--views``: ``0,20,-20`` or ``yaw:pitch`` pairs, parsed before any file is read."""
+    try:
+        return parse_views(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facevlm", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -62,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     render = commands.add_parser("render", help="render a scan's views to PNG files")
     render.add_argument("file", type=Path, help=".wrl, .obj, .ply or .bnt scan")
     render.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
-    render.add_argument("--size", type=int, default=224, help="image side in pixels (224)")
+    render.add_argument("--size", type=_pixels, default=224, help="image side in pixels (224)")
     render.add_argument(
         "--modality",
         choices=("texture", "shaded", "depth"),
@@ -71,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument(
         "--views",
+        type=_views,
         default="0,20,-20",
         help="yaw angles in degrees, or yaw:pitch pairs, comma-separated (0,20,-20)",
     )
@@ -78,17 +102,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(message: str) -> int:
+    """Report on exactly one line of stderr (reasons quoting VTK or PIL may span several)."""
+    print(f"facevlm: error: {' '.join(message.splitlines())}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except ScanError as error:
-        print(f"facevlm: error: {error}", file=sys.stderr)
+        return _fail(str(error))
     except FileNotFoundError as error:
-        print(f"facevlm: error: {error.filename}: file not found", file=sys.stderr)
-    except (OSError, ValueError) as error:
-        print(f"facevlm: error: {getattr(args, 'file', '')}: {error}", file=sys.stderr)
-    return EXIT_BAD_INPUT
+        return _fail(f"{error.filename}: file not found")
+    except (OSError, ValueError, RenderBackendError) as error:
+        return _fail(f"{args.file}: {error}")
 
 
 if __name__ == "__main__":

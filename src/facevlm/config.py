@@ -8,6 +8,7 @@ defaults that document themselves. A misspelt key must fail loudly (a silently i
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -26,13 +27,22 @@ def from_dict(cls: type[T], values: Mapping[str, Any] | None, where: str = "") -
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in values.items():
-        target = hints.get(name)
+        target = _without_none(hints.get(name))
         if dataclasses.is_dataclass(target) and isinstance(value, Mapping):
             value = from_dict(target, value, f"{where}.{name}")
         elif isinstance(value, list) and typing.get_origin(target) is tuple:
             value = tuple(value)
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def _without_none(hint: Any) -> Any:
+    """``X | None`` → ``X`` (an optional nested config is still built from its dict)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(options) == 1:
+            return options[0]
+    return hint
 
 
 def to_dict(config: Any) -> dict[str, Any]:

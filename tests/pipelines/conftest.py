@@ -23,6 +23,11 @@ TINY_SYNTHETIC = {
 
 
 @pytest.fixture
+def tiny_synthetic() -> dict:
+    return dict(TINY_SYNTHETIC)
+
+
+@pytest.fixture
 def tiny_params(tmp_path):
     """Parameters of the data pipelines for a tiny synthetic set under ``tmp_path``."""
     return {

@@ -64,6 +64,19 @@ def test_data_pipelines_synthesize_index_and_render_every_sample(
     views_differ = np.abs(images[:, 0].astype(int) - images[:, 1].astype(int)).mean(axis=(1, 2, 3))
     assert views_differ.min() > 1, "frontal and +20° views are identical"
 
+    frontal = renders.samples.assign(index=range(len(renders)))
+    subject = frontal[(frontal["dataset"] == "synthetic-bu3dfe") & (frontal["intensity"] == 4)]
+    subject = subject[subject["subject"] == subject["subject"].iloc[0]]
+    by_expression = {
+        row.expression: images[row.index, 0].astype(int) for row in subject.itertuples()
+    }
+    assert len(by_expression) == 6
+    names = sorted(by_expression)
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            difference = np.abs(by_expression[first] - by_expression[second]).mean()
+            assert difference > 0.5, f"{first} and {second} render alike"
+
     sheet = catalog.load("synthetic_contact_sheet")
     assert isinstance(sheet, Image.Image) and sheet.width > 7 * 64
 

@@ -49,6 +49,9 @@ class AffectVLMLossConfig:
     margin_init: float = 0.2  # initial learnable margin alpha (softplus-parametrised)
     include_prompt_pairs: bool = True  # DECIDED: view-prompt pairs in L_mc (text tower gradient)
     mining: str = "all"  # triplets: all valid triplets | hard (batch-hard)
+    infonce_targets: str = (
+        "diagonal"  # DECIDED: standard CLIP targets | labels (same class = positive)
+    )
 
 
 @dataclass

@@ -46,6 +46,11 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval_batch_size: int = 128  # batch size when embedding held-out samples
 
+    def __post_init__(self) -> None:
+        # the fusion head is built for as many views as the data gives it
+        if self.data.views is not None:
+            self.model.n_views = len(self.data.views)
+
 
 def build_model(cfg: MultiviewCLIPConfig, seed: int) -> tuple[MultiviewCLIP, object]:
     """The model and its tokenizer, with weights initialised from ``seed`` (reproducible)."""

@@ -15,7 +15,7 @@ Kedro-free: :func:`cross_validate` can be called from a notebook, a script or a 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -127,13 +127,14 @@ def fit(
         )
 
     def refresh(epoch: int, model: MultiviewCLIP) -> None:
+        # A run resumed from a checkpoint starts without prompts: give them at its first epoch.
         if generic:
-            if epoch == 0:
+            if not dataset.has_prompts:
                 dataset.set_prompts(
                     [generic_prompt()] * len(dataset), prompt_ids=np.zeros(len(dataset), int)
                 )
             return
-        if epoch % cfg.pseudo_labels.refresh_every:
+        if dataset.has_prompts and epoch % cfg.pseudo_labels.refresh_every:
             return
         embedded = embed_views(model, views, cfg.eval_batch_size, cfg.train.device)
         result = assign_pseudo_prompts(
@@ -155,7 +156,9 @@ def fit(
 
     loss = SmileVLMLoss(**to_dict(cfg.loss))
     augment = None if cfg.augment is None else MixedViewAugmentation(cfg.augment)
-    history = train(model, loss, dataset, cfg.train, augment=augment, before_epoch=refresh)
+    # the pseudo-labels reach the loss, never the ground truth (also for a hand-built config)
+    train_cfg = replace(cfg.train, loss_labels="prompt_ids")
+    history = train(model, loss, dataset, train_cfg, augment=augment, before_epoch=refresh)
     return FittedSmile(model, tokenizer, history.epochs, refreshes)
 
 

@@ -165,6 +165,43 @@ class MultiviewDataset(Dataset[MultiviewSample]):
 
     def __getitem__(self, i: int) -> MultiviewSample:
         views = views_to_tensor(load_views(self.views[i]), self.image_size)  # (V, 3, S, S)
+        return self._item(i, views)
+
+    def __getitems__(self, indices: Sequence[int]) -> list[MultiviewSample]:
+        """The samples at ``indices``, as ``[self[i] for i in indices]`` (the DataLoader fetches
+        each batch through this).
+
+        When the views are one ``(N, V, S, S, 3)`` array already at the model's size (what
+        ``experiments.data.resize_views`` prepares), the batch is converted to float by one op
+        instead of two small ops per sample: with several intra-op threads on a busy machine
+        every op pays a thread hand-off, which made per-sample loading of a batch of 32 ~30x
+        slower on 2 threads (see ``benchmarks/train_step.py``). Same values, same prompt draws.
+        """
+        batch = self._batch_views(indices)  # (B, V, 3, S, S) | None
+        if batch is None:
+            return [self[i] for i in indices]
+        return [self._item(i, views) for i, views in zip(indices, batch.unbind(0), strict=True)]
+
+    def _batch_views(self, indices: Sequence[int]) -> torch.Tensor | None:
+        """``(B, V, 3, S, S)`` float32 views of ``indices`` in one conversion, or ``None`` when the
+        views are not one array at the model's size (files, ragged lists, resizing)."""
+        src = self.views
+        size = (self.image_size, self.image_size)
+        if not isinstance(src, np.ndarray | torch.Tensor) or src.ndim != 5 or src.shape[-1] != 3:
+            return None
+        if tuple(src.shape[2:4]) != size:
+            return None  # resizing stays per sample (views_to_tensor)
+        idx = np.asarray(indices, dtype=np.int64)
+        if isinstance(src, torch.Tensor):
+            x = src[torch.from_numpy(idx)]  # (B, V, S, S, 3)
+        else:
+            x = torch.from_numpy(src[idx])  # fancy indexing copies: writable
+        # (B, V, 3, S, S) with channels-last strides, the layout stacking the items gave
+        x = x.permute(0, 1, 4, 2, 3)
+        return x / 255.0 if x.dtype == torch.uint8 else x.float()  # uint8 / 255.0: one op, float32
+
+    def _item(self, i: int, views: torch.Tensor) -> MultiviewSample:
+        """Sample ``i`` with its ``views`` ``(V, 3, S, S)``; draws the prompt."""
         tokens, prompt_id = None, -1
         if self._tokens is not None:
             rows = self._choices[i]

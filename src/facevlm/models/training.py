@@ -392,7 +392,15 @@ class _Optimisation:
         steps_per_epoch: int,
     ) -> _Optimisation:
         objective = Objective(model, losses).to(device)
-        optimizer = torch.optim.AdamW(param_groups(objective, cfg), betas=cfg.betas, eps=cfg.eps)
+        # fused: one pass per parameter instead of ~10 elementwise kernels; on CPU the default
+        # for-loop AdamW costs about a third of a facevlm-tiny forward+backward (the 49408 x 64
+        # token embedding is updated in full every step), fused about a tenth of that
+        optimizer = torch.optim.AdamW(
+            param_groups(objective, cfg),
+            betas=cfg.betas,
+            eps=cfg.eps,
+            fused=device.type in ("cpu", "cuda"),
+        )
         schedule = warmup_cosine(
             warmup_steps=round(cfg.warmup_epochs * steps_per_epoch),
             total_steps=cfg.epochs * steps_per_epoch,

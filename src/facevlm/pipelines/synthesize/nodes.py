@@ -12,9 +12,6 @@ from facevlm.data.labels import BASIC_EMOTIONS, NEUTRAL
 
 logger = logging.getLogger(__name__)
 
-#: BU-3DFE expression codes, in the column order of the contact sheet.
-_SHEET_COLUMNS = {NEUTRAL: "NE00", **{e: e[:2].upper() + "04" for e in BASIC_EMOTIONS}}
-
 
 def prepare_raw_scans(dataset: dict[str, Any], synthetic: dict[str, Any]) -> dict[str, Any]:
     """Make sure the raw scans exist and describe them.
@@ -37,32 +34,68 @@ def prepare_raw_scans(dataset: dict[str, Any], synthetic: dict[str, Any]) -> dic
     return {"dataset": name, "root": str(root.resolve()), "generated": True, "synthetic": manifest}
 
 
+def _sheet_cells(
+    raw_scans: dict[str, Any], dataset: dict[str, Any], n_subjects: int
+) -> tuple[list[str], list[str], dict[tuple[str, str], Path]]:
+    """Subjects, expression columns and the scan to show in each cell, found by the dataset's
+    layout (names only, nothing parsed): the highest intensity of a static scan, the middle frame
+    of a sequence. For the synthetic set, its BU-3DFE-style scans."""
+    from facevlm.data.layouts.base import ScanRecord, get_layout
+
+    records = [
+        r
+        for r in get_layout(raw_scans["dataset"]).discover(
+            Path(raw_scans["root"]), dataset.get("options") or {}
+        )
+        if isinstance(r, ScanRecord) and r.expression is not None
+    ]
+    if any(r.dataset == "synthetic-bu3dfe" for r in records):
+        records = [r for r in records if r.dataset == "synthetic-bu3dfe"]
+    subjects = sorted({r.subject for r in records})[:n_subjects]
+    cells: dict[tuple[str, str], list[ScanRecord]] = {}
+    for r in records:
+        if r.subject in subjects:
+            cells.setdefault((r.subject, r.expression), []).append(r)
+    chosen = {}
+    for key, group in cells.items():
+        if group[0].sequence is not None:  # a sequence: its middle frame
+            group = sorted(group, key=lambda r: r.frame or 0)
+            chosen[key] = group[len(group) // 2].path
+        else:
+            chosen[key] = max(group, key=lambda r: r.intensity or 0).path
+    found = {expression for _, expression in chosen}
+    known = [NEUTRAL, *BASIC_EMOTIONS]
+    columns = [e for e in known if e in found] + sorted(found - set(known))
+    return subjects, columns, chosen
+
+
 def make_contact_sheet(
-    raw_scans: dict[str, Any], sheet: dict[str, Any], render: dict[str, Any]
+    raw_scans: dict[str, Any],
+    dataset: dict[str, Any],
+    sheet: dict[str, Any],
+    render: dict[str, Any],
 ) -> Image.Image:
-    """Frontal renders of the first subjects (rows) × neutral and the six emotions at the highest
-    intensity (columns), so a person can check at a glance that the expressions differ."""
+    """Frontal renders of the first subjects (rows) × their expressions (columns: neutral and the
+    six emotions at the highest intensity for the synthetic set), so a person can check at a
+    glance that the expressions differ. Works for any dataset the layouts know."""
     from facevlm.data.formats import read_mesh
     from facevlm.render.contact_sheet import contact_sheet
     from facevlm.render.renderer import MultiviewRenderer, RenderSettings
     from facevlm.render.views import View
 
-    bu3dfe = Path(raw_scans["root"]) / "BU-3DFE"
-    subjects = sorted(p for p in bu3dfe.iterdir() if p.is_dir())[: sheet["n_subjects"]]
+    subjects, columns, chosen = _sheet_cells(raw_scans, dataset, sheet["n_subjects"])
+    if not chosen:
+        raise ValueError(f"no labelled scan found under {raw_scans['root']} for a contact sheet")
     settings = RenderSettings(
         size=sheet["size"], views=[View(0.0, 0.0)], modality=render["modality"]
     )
-    renderer = MultiviewRenderer(settings)
     rows = []
-    try:
+    with MultiviewRenderer(settings) as renderer:
         for subject in subjects:
             row = []
-            for code in _SHEET_COLUMNS.values():
-                (path,) = subject.glob(f"{subject.name}_{code}??_F3D.wrl")
-                row.append(renderer.render(read_mesh(path))[0])
+            for expression in columns:
+                path = chosen.get((subject, expression))
+                row.append(None if path is None else renderer.render(read_mesh(path))[0])
             rows.append(row)
-    finally:
-        renderer.close()
-    labels = {"row_labels": [s.name for s in subjects], "column_labels": list(_SHEET_COLUMNS)}
-    grid = contact_sheet(rows, **labels)
+    grid = contact_sheet(rows, row_labels=subjects, column_labels=columns)
     return Image.fromarray(grid)

@@ -19,7 +19,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             raw_scans_node(),
             Node(
                 make_contact_sheet,
-                inputs=["raw_scans_manifest", "params:contact_sheet", "params:render"],
+                inputs=[
+                    "raw_scans_manifest",
+                    "params:dataset",
+                    "params:contact_sheet",
+                    "params:render",
+                ],
                 outputs="synthetic_contact_sheet",
                 name="make_synthetic_contact_sheet",
             ),

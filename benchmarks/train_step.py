@@ -1,0 +1,308 @@
+"""Time of one full training step of the project against the bare model forward and backward.
+
+Why: the training loop (:func:`facevlm.models.training.train`) adds data loading, mixed view
+augmentation and the optimiser bookkeeping around the model's own math. On CPU that overhead
+should stay small: the goal is **project step / bare forward+backward <= 1.15**.
+
+What it measures, in one run, for AffectVLM (``AffectVLMLoss``, labels = ground-truth classes,
+augmented prompts drawn per sample) and SMILE-VLM (``SmileVLMLoss``, labels = the pseudo-prompt
+ids, ``loss_labels="prompt_ids"``, a descriptive prompt group per sample):
+
+- **project**: ms per step of the real loop. ``train()`` runs on a real
+  ``MultiviewDataset`` of uint8 views already at the model's size (what
+  ``experiments.data.resize_views`` prepares) with ``MixedViewAugmentation``; every step is
+  next batch from ``make_loader`` -> augmentation -> forward -> loss dict sum -> backward ->
+  gradient clipping -> AdamW step -> scheduler step -> logit-scale clamp. The time per epoch is
+  the loop's own ``record["time_s"]`` (taken around ``_run_epoch``, so the ``on_epoch_end`` hook,
+  checkpoints and evaluation are outside it), divided by the steps per epoch. SMILE-VLM's
+  pseudo-label refresh (a ``before_epoch`` hook, every few epochs) is not a per-step cost and is
+  not run: the dataset gets fixed pseudo-labelled prompts.
+- **loop step**: the loop's own per-step function (``_Optimisation.step``: forward, loss,
+  backward, clip, AdamW, scheduler, clamp) on one batch already in memory and already augmented;
+  i.e. the project step without data loading and augmentation.
+- **bare f+b+opt**: forward, loss sum, ``zero_grad``, backward and ``optimizer.step()`` of the
+  loop's own AdamW (same parameter groups and flags) on the same in-memory batch; no clipping,
+  scheduler or clamp.
+- **bare f+b**: forward, loss sum, ``zero_grad``, backward; no optimiser step. THIS is the
+  reference of the goal ("bare model forward and backward on the same batch already in memory").
+- **data** / **aug**: iterating a loader of the same dataset alone, and the augmentation alone
+  on one batch (ms per batch), to tell where the overhead goes.
+
+The bare variants run on a deep copy of the model and loss (identical math and parameter
+values), inside the ``on_epoch_end`` hook of the same ``train()`` call, so they run under the
+loop's settings (deterministic algorithms on CPU, thread count) and interleave with the
+project epochs, which matters on a machine whose load varies. The first ``--warmup`` epochs
+(and the bare iterations after them) are excluded; each figure is the median over ``--repeats``
+repeats of the mean over ``--steps`` steps, and ``spread`` (max / min - 1 of the project
+epochs) says how noisy the machine was. On a shared machine whose cores are busy, use
+``--threads 1``: with as many intra-op threads as cores, every parallel op waits for a thread
+that another process holds, and all figures (small ops most) become slow and erratic.
+
+Run from the repository root::
+
+    python benchmarks/train_step.py [--model affectvlm|smile|both] [--backbone facevlm-tiny]
+        [--batch-size 32] [--threads N] [--views 3] [--steps 8] [--repeats 7] [--warmup 1]
+
+``--backbone ViT-B-32`` (random weights, ``pretrained=None``) is the paper's model; its batch
+defaults to 8 there (32 for ``facevlm-tiny``). Nothing is downloaded (``HF_HUB_OFFLINE=1``).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before open_clip / huggingface_hub import
+
+import argparse
+import copy
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from facevlm.data.labels import BASIC_EMOTIONS
+from facevlm.models.augment import AugmentConfig, MixedViewAugmentation
+from facevlm.models.backbone import BackboneConfig
+from facevlm.models.data import MultiviewBatch, MultiviewDataset, make_loader
+from facevlm.models.losses import AffectVLMLoss, SmileVLMLoss
+from facevlm.models.multiview_clip import MultiviewCLIP, MultiviewCLIPConfig, build_multiview_clip
+from facevlm.models.training import TrainConfig, _as_module_list, _Optimisation, train
+from facevlm.prompts.augmented import build_prompt_bank, candidate_prompts
+from facevlm.prompts.descriptive import descriptive_prompt_bank
+
+GOAL = 1.15  # project step / bare forward+backward
+
+
+@dataclass
+class Case:
+    """One model to benchmark: what ``train()`` gets."""
+
+    name: str
+    model: MultiviewCLIP
+    loss: nn.Module
+    dataset: MultiviewDataset
+    augment: MixedViewAugmentation
+    cfg: TrainConfig
+
+
+# ---- synthetic data of the right shape and kind ------------------------------------------------
+
+
+def _views(n: int, n_views: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``(N, V, S, S, 3)`` uint8 views at the model's size (as ``resize_views`` leaves them)."""
+    return rng.integers(0, 256, size=(n, n_views, size, size, 3), dtype=np.uint8)
+
+
+def _subject_index(n: int, labels: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    """A scan index with recorded metadata, so that AffectVLM's metadata prompts exist."""
+    return pd.DataFrame(
+        {
+            "gender": rng.choice(["F", "M"], n),
+            "age": rng.integers(18, 80, n),
+            "ethnicity": rng.choice(["White", "Asian", "Black", "Latino"], n),
+            "expression": [BASIC_EMOTIONS[c] for c in labels],
+        }
+    )
+
+
+def make_case(name: str, args: argparse.Namespace, n_samples: int) -> Case:
+    torch.manual_seed(0)
+    model, tokenizer = build_multiview_clip(
+        MultiviewCLIPConfig(
+            backbone=BackboneConfig(name=args.backbone, pretrained=None), n_views=args.views
+        )
+    )
+    rng = np.random.default_rng(0)
+    views = _views(n_samples, args.views, model.image_size, rng)
+    labels = rng.integers(0, len(BASIC_EMOTIONS), n_samples)
+    common = dict(
+        epochs=args.warmup + args.repeats,
+        batch_size=args.batch_size,
+        warmup_epochs=1.0,
+        progress=False,
+        cpu_threads=args.threads,
+        device="cpu",
+    )
+    if name == "affectvlm":
+        index = _subject_index(n_samples, labels, rng)
+        bank = build_prompt_bank(index, BASIC_EMOTIONS)
+        prompts = [candidate_prompts(bank, row) for row in index.to_dict("records")]
+        dataset = MultiviewDataset(
+            views, labels, prompts=prompts, tokenizer=tokenizer, image_size=model.image_size
+        )
+        return Case(
+            "AffectVLM",
+            model,
+            AffectVLMLoss(),
+            dataset,
+            MixedViewAugmentation(AugmentConfig()),
+            TrainConfig(loss_labels="labels", **common),
+        )
+    # SMILE-VLM: no ground truth; each sample gets the sentences of its pseudo-label's group
+    bank = descriptive_prompt_bank(BASIC_EMOTIONS)
+    groups = [list(bank.loc[bank["class_name"] == c, "prompt"]) for c in BASIC_EMOTIONS]
+    pseudo = rng.integers(0, len(groups), n_samples)
+    dataset = MultiviewDataset(views, None, tokenizer=tokenizer, image_size=model.image_size)
+    dataset.set_prompts([groups[g] for g in pseudo], prompt_ids=pseudo)
+    return Case(
+        "SMILE-VLM",
+        model,
+        SmileVLMLoss(),
+        dataset,
+        MixedViewAugmentation(AugmentConfig()),
+        TrainConfig(loss_labels="prompt_ids", **common),
+    )
+
+
+# ---- the bare side ------------------------------------------------------------------------------
+
+
+def _mean_ms(fn: Callable[[], object], steps: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    return (time.perf_counter() - t0) / steps * 1e3
+
+
+class Bare:
+    """Copies of the model and loss with their own optimiser, and one batch in memory."""
+
+    def __init__(self, case: Case, steps_per_epoch: int):
+        self.case = case
+        self.opt = _Optimisation.build(
+            copy.deepcopy(case.model),
+            _as_module_list(copy.deepcopy(case.loss)),
+            case.cfg,
+            torch.device("cpu"),
+            steps_per_epoch,
+        )
+        self.augment = copy.deepcopy(case.augment)
+        self.loader = make_loader(case.dataset, case.cfg.batch_size, shuffle=True, seed=1)
+        self.generator = torch.Generator().manual_seed(1)
+        batch: MultiviewBatch = next(iter(self.loader))
+        self.raw_images = batch.views  # as loaded, for timing the augmentation alone
+        self.images = self.augment(batch.views, generator=self.generator)  # as the model sees
+        self.tokens = batch.tokens
+        self.labels = {"labels": batch.labels, "prompt_ids": batch.prompt_ids}[case.cfg.loss_labels]
+        self.opt.objective.train()
+
+    def forward_backward(self) -> None:
+        terms = self.opt.objective(self.images, self.tokens, self.labels)
+        total = torch.stack([v for k, v in terms.items() if k.startswith("loss/")]).sum()
+        self.opt.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+
+    def forward_backward_step(self) -> None:
+        self.forward_backward()
+        self.opt.optimizer.step()
+
+    def loop_step(self) -> None:
+        self.opt.step(self.images, self.tokens, self.labels)
+
+    def data(self) -> None:
+        for _ in self.loader:
+            pass
+
+    def aug(self) -> None:
+        self.augment(self.raw_images, generator=self.generator)
+
+    def measure(self, steps: int) -> dict[str, float]:
+        n_batches = len(self.loader)
+        return {
+            "loop_step": _mean_ms(self.loop_step, steps),
+            "bare_fbo": _mean_ms(self.forward_backward_step, steps),
+            "bare_fb": _mean_ms(self.forward_backward, steps),
+            "data": _mean_ms(self.data, 1) / n_batches,
+            "aug": _mean_ms(self.aug, steps),
+        }
+
+
+# ---- one model ----------------------------------------------------------------------------------
+
+
+def run_case(name: str, args: argparse.Namespace) -> dict[str, float]:
+    n_samples = args.steps * args.batch_size
+    case = make_case(name, args, n_samples)
+    bare = Bare(case, args.steps)
+    samples: dict[str, list[float]] = {}
+
+    def on_epoch_end(epoch: int, record: dict[str, float], model: nn.Module) -> None:
+        timed = bare.measure(args.steps)  # runs under train()'s settings, after each epoch
+        if epoch < args.warmup:
+            return
+        samples.setdefault("project", []).append(record["time_s"] / args.steps * 1e3)
+        for key, value in timed.items():
+            samples.setdefault(key, []).append(value)
+
+    train(
+        case.model,
+        case.loss,
+        case.dataset,
+        case.cfg,
+        augment=case.augment,
+        on_epoch_end=on_epoch_end,
+    )
+    out = {k: statistics.median(v) for k, v in samples.items()}
+    out["spread"] = max(samples["project"]) / min(samples["project"]) - 1  # noise indicator
+    return {"name": case.name, **out}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=("affectvlm", "smile", "both"), default="both")
+    parser.add_argument("--backbone", default="facevlm-tiny", help="open_clip architecture")
+    parser.add_argument("--batch-size", type=int, default=None, help="32 tiny, 8 otherwise")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
+    parser.add_argument("--views", type=int, default=3, help="views per sample")
+    parser.add_argument("--steps", type=int, default=8, help="steps per epoch / per repeat")
+    parser.add_argument("--repeats", type=int, default=7, help="timed epochs (median taken)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed epochs first")
+    args = parser.parse_args()
+    if args.batch_size is None:
+        args.batch_size = 32 if args.backbone == "facevlm-tiny" else 8
+    torch.set_num_threads(args.threads)
+
+    names = ["affectvlm", "smile"] if args.model == "both" else [args.model]
+    print(
+        f"backbone {args.backbone} (random init), {args.views} views, batch {args.batch_size}, "
+        f"{args.threads} threads, {args.steps} steps x {args.repeats} repeats "
+        f"(+{args.warmup} warm-up), torch {torch.__version__}, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    header = (
+        f"{'model':<10} {'project':>9} {'loop step':>9} {'bare f+b+opt':>12} {'bare f+b':>9}"
+        f" {'data':>7} {'aug':>7} | {'proj/(f+b)':>10} {'proj/(f+b+opt)':>14} {'spread':>6}"
+    )
+    print(
+        "ms per step (median); data and aug: ms per batch, measured alone; "
+        "spread: max/min - 1 of the project epochs (noise)"
+    )
+    print(header)
+    print("-" * len(header))
+    results = []
+    for name in names:
+        r = run_case(name, args)
+        results.append(r)
+        print(
+            f"{r['name']:<10} {r['project']:>9.2f} {r['loop_step']:>9.2f} {r['bare_fbo']:>12.2f}"
+            f" {r['bare_fb']:>9.2f} {r['data']:>7.2f} {r['aug']:>7.2f} |"
+            f" {r['project'] / r['bare_fb']:>10.3f} {r['project'] / r['bare_fbo']:>14.3f}"
+            f" {r['spread']:>6.0%}",
+            flush=True,
+        )
+    print(
+        f"goal: project / bare forward+backward (proj/(f+b)) <= {GOAL}; "
+        "proj/(f+b+opt) puts the AdamW step on both sides"
+    )
+    for r in results:
+        ratio = r["project"] / r["bare_fb"]
+        print(f"  {r['name']}: {ratio:.3f} {'meets' if ratio <= GOAL else 'MISSES'} the goal")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,309 @@
+"""SMILE-VLM's experiment: label-free training on pseudo-labelled prompts, frozen-embedding
+evaluation (linear probe, k-NN, zero-shot) and the ablation switches."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from facevlm.experiments import smile
+from facevlm.experiments.common import ExperimentConfig
+from facevlm.experiments.results import PRIMARY
+from facevlm.experiments.smile import SmileConfig
+from facevlm.models.backbone import BackboneConfig, get_tokenizer
+from facevlm.models.data import UNLABELED
+from facevlm.models.multiview_clip import MultiviewCLIPConfig
+from facevlm.models.training import TrainConfig, TrainHistory
+from facevlm.prompts.descriptive import GENERIC_PROMPT
+
+EPOCHS = 3
+REFRESH_EVERY = 2
+MAX_FOLDS = 2
+
+
+@contextmanager
+def spy_on_training(fake: bool = False) -> Iterator[list[dict]]:
+    """Record the dataset and config that ``smile.fit`` hands to the training loop (after the
+    loop ran, so the dataset holds the prompts of the last refresh). ``fake``: skip training."""
+    calls: list[dict] = []
+    real_train = smile.train
+
+    def spy(model, loss, dataset, cfg, **kwargs):
+        history = TrainHistory() if fake else real_train(model, loss, dataset, cfg, **kwargs)
+        calls.append({"dataset": dataset, "cfg": cfg})
+        return history
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(smile, "train", spy)
+        yield calls
+
+
+def smile_config(make_params, **sections) -> SmileConfig:
+    params = make_params(
+        train={"epochs": EPOCHS},
+        data={"max_folds": MAX_FOLDS},
+        pseudo_labels={"refresh_every": REFRESH_EVERY},
+    )
+    for name, value in sections.items():
+        params.setdefault(name, {}).update(value)
+    return SmileConfig.from_params(params)
+
+
+def state_of(fitted) -> dict[str, torch.Tensor]:
+    return fitted.model.state_dict()
+
+
+def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for name, tensor in a.items():
+        assert torch.equal(tensor, b[name]), f"{name} differs"
+
+
+def without_time(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in record.items() if k != "time_s"} for record in history]
+
+
+@pytest.fixture(scope="module")
+def smile_run(tiny_data, descriptive_bank, make_params):
+    """Two of the three folds: ``(result, last fold's fitted model, cfg, training calls)``."""
+    cfg = smile_config(make_params)
+    with spy_on_training() as calls:
+        result, fitted = smile.cross_validate(tiny_data, descriptive_bank, cfg)
+    return result, fitted, cfg, calls
+
+
+# ---- no label enters training --------------------------------------------------------------------
+
+
+def test_the_training_loop_sees_no_ground_truth_only_pseudo_labels(smile_run):
+    _, _, _, calls = smile_run
+    assert len(calls) == MAX_FOLDS
+    for call in calls:
+        assert set(call["dataset"].labels) == {UNLABELED}
+        assert call["cfg"].loss_labels == "prompt_ids"
+
+
+def test_permuting_the_ground_truth_changes_nothing_in_training(
+    smile_run, tiny_data, descriptive_bank, permute_labels
+):
+    result, fitted, cfg, _ = smile_run
+    shuffled = permute_labels(tiny_data)
+    assert (shuffled.labels != tiny_data.labels).mean() > 0.5, "the permutation must bite"
+
+    shuffled_result, shuffled_fitted = smile.cross_validate(shuffled, descriptive_bank, cfg)
+
+    assert_same_weights(state_of(fitted), state_of(shuffled_fitted))
+    for fold, shuffled_fold in zip(result.folds, shuffled_result.folds, strict=True):
+        assert without_time(fold.history) == without_time(shuffled_fold.history)
+        assert fold.extra == shuffled_fold.extra  # the same pseudo-labels at every refresh
+        np.testing.assert_array_equal(fold.test_embeddings, shuffled_fold.test_embeddings)
+        assert not np.array_equal(fold.y_true, shuffled_fold.y_true), "evaluation does see them"
+
+
+def test_a_different_seed_trains_different_weights(smile_run, tiny_data, descriptive_bank):
+    result, fitted, cfg, _ = smile_run
+    train_rows, _ = tiny_data.split(result.folds[-1].fold)
+    ids = list(tiny_data.samples["sample_id"].iloc[train_rows])
+    other = replace(cfg, train=replace(cfg.train, seed=cfg.train.seed + 1))
+
+    reseeded = smile.fit(tiny_data.views[train_rows], ids, descriptive_bank, other)
+
+    a, b = state_of(fitted), state_of(reseeded)
+    assert any(not torch.equal(a[name], b[name]) for name in a)
+
+
+# ---- pseudo-labelled prompts ---------------------------------------------------------------------
+
+
+def test_pseudo_labels_are_refreshed_every_refresh_every_epochs(smile_run):
+    result, fitted, _, _ = smile_run
+    expected = list(range(0, EPOCHS, REFRESH_EVERY))
+    assert len(expected) >= 2, "the fixture must refresh more than once"
+    assert [r["epoch"] for r in fitted.refreshes] == expected
+    for fold in result.folds:
+        assert [r["epoch"] for r in fold.extra["pseudo_label_refreshes"]] == expected
+
+
+def test_each_refresh_gives_every_training_sample_one_cluster_and_its_prompt_group(
+    smile_run, tiny_data, descriptive_bank
+):
+    result, _, _, _ = smile_run
+    groups = list(dict.fromkeys(descriptive_bank["class_name"]))
+    for fold in result.folds:
+        train_rows, _ = tiny_data.split(fold.fold)
+        ids = list(tiny_data.samples["sample_id"].iloc[train_rows])
+        for refresh in fold.extra["pseudo_label_refreshes"]:
+            assert refresh["sample_id"] == ids
+            assert len(refresh["prompt_group"]) == len(ids) == len(refresh["cluster"])
+            assert set(refresh["prompt_group"]) <= set(groups)
+            assert set(refresh["cluster"]) <= set(range(len(groups)))
+            group_of_cluster = dict(zip(refresh["cluster"], refresh["prompt_group"], strict=True))
+            for cluster, group in zip(refresh["cluster"], refresh["prompt_group"], strict=True):
+                assert group_of_cluster[cluster] == group, "one prompt group per cluster"
+            assert len(set(group_of_cluster.values())) == len(group_of_cluster), "one-to-one"
+
+
+def test_every_sample_trains_with_a_sentence_of_its_pseudo_labels_group(
+    smile_run, descriptive_bank
+):
+    result, _, cfg, calls = smile_run
+    tokenizer = get_tokenizer(cfg.model.backbone.name)
+    groups = list(dict.fromkeys(descriptive_bank["class_name"]))
+    sentences = {
+        g: tokenizer(list(descriptive_bank.loc[descriptive_bank.class_name == g, "prompt"]))
+        for g in groups
+    }
+    for fold, call in zip(result.folds, calls, strict=True):
+        last = fold.extra["pseudo_label_refreshes"][-1]
+        dataset = call["dataset"]
+        assert dataset.has_prompts
+        for i in range(len(dataset)):
+            item = dataset[i]
+            group = last["prompt_group"][i]
+            assert item.prompt_id == groups.index(group)
+            assert (sentences[group] == item.tokens).all(dim=1).any(), "a sentence of the group"
+
+
+def test_the_generic_prompt_ablation_gives_every_sample_the_one_generic_prompt(
+    tiny_data, descriptive_bank, make_params
+):
+    cfg = smile_config(make_params, train={"epochs": 1}, pseudo_labels={"prompts": "generic"})
+    ids = list(tiny_data.samples["sample_id"])
+
+    with spy_on_training() as calls:
+        fitted = smile.fit(tiny_data.views, ids, descriptive_bank, cfg)
+
+    generic = get_tokenizer(cfg.model.backbone.name)([GENERIC_PROMPT])[0]
+    dataset = calls[0]["dataset"]
+    for i in range(len(dataset)):
+        assert torch.equal(dataset[i].tokens, generic)
+        assert dataset[i].prompt_id == 0
+    assert fitted.refreshes == [], "nothing is clustered in the generic ablation"
+    assert len(fitted.history) == 1
+
+
+def test_an_unknown_prompt_mode_is_refused(tiny_data, descriptive_bank, make_params):
+    cfg = smile_config(make_params, pseudo_labels={"prompts": "augmented"})
+    with pytest.raises(ValueError, match="descriptive | generic"):
+        smile.fit(tiny_data.views[:6], [str(i) for i in range(6)], descriptive_bank, cfg)
+
+
+# ---- evaluation ----------------------------------------------------------------------------------
+
+
+def test_evaluation_predicts_by_linear_probe_knn_and_zero_shot(smile_run, tiny_data):
+    result, _, _, _ = smile_run
+    assert result.evaluations == [PRIMARY, "knn", "zero_shot"]
+    for fold in result.folds:
+        _, test_rows = tiny_data.split(fold.fold)
+        assert set(fold.predictions) == {PRIMARY, "knn", "zero_shot"}
+        for predicted in fold.predictions.values():
+            assert predicted.shape == (len(test_rows),)
+            assert set(predicted.tolist()) <= set(range(len(tiny_data.classes)))
+
+
+def test_the_linear_probe_separates_the_easy_synthetic_classes(smile_run, tiny_data):
+    result, _, _, _ = smile_run
+    chance = 1 / len(tiny_data.classes)
+    assert result.final_metrics()["test/accuracy_mean"] > 2 * chance
+
+
+def test_final_metrics_name_every_evaluation(smile_run):
+    result, _, _, _ = smile_run
+    metrics = result.final_metrics()
+
+    for prefix in ("test/", "test/knn/", "test/zero_shot/"):
+        for name in ("accuracy_mean", "accuracy_std", "macro_f1_mean", "macro_f1_std"):
+            assert prefix + name in metrics
+        for label in result.classes:
+            assert f"{prefix}recall/{label}" in metrics
+    knn = [np.mean(f.predictions["knn"] == f.y_true) for f in result.folds]
+    assert metrics["test/knn/accuracy_mean"] == pytest.approx(np.mean(knn))
+
+
+def test_history_and_predictions_frames(smile_run, tiny_data):
+    result, _, _, _ = smile_run
+    history = result.history_frame()
+    predictions = result.predictions_frame()
+
+    assert len(history) == MAX_FOLDS * EPOCHS
+    assert not history.duplicated(["fold", "epoch"]).any()
+    assert {"loss/bt", "loss/vl", "loss/red"} <= set(history.columns)
+    n_tested = sum(len(tiny_data.split(f.fold)[1]) for f in result.folds)
+    assert len(predictions) == n_tested
+    assert {"pred_primary", "pred_knn", "pred_zero_shot"} <= set(predictions.columns)
+
+
+def test_the_result_pickles_without_torch(smile_run):
+    result, _, _, _ = smile_run
+    payload = pickle.dumps(result)
+
+    assert b"torch" not in payload
+    assert pickle.loads(payload).final_metrics() == result.final_metrics()
+
+
+# ---- ablation switches and configuration ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("weight", "term"), [("lambda1", "loss/vl"), ("lambda2", "loss/red"), ("w_bt", "loss/bt")]
+)
+def test_a_zero_loss_weight_removes_its_term(
+    weight, term, tiny_data, descriptive_bank, make_params
+):
+    cfg = smile_config(make_params, train={"epochs": 1}, loss={weight: 0.0})
+    ids = list(tiny_data.samples["sample_id"])
+
+    fitted = smile.fit(tiny_data.views, ids, descriptive_bank, cfg)
+
+    (record,) = fitted.history
+    assert term not in record
+    others = {"loss/bt", "loss/vl", "loss/red"} - {term}
+    assert others <= set(record)
+    assert record["loss"] == pytest.approx(sum(record[t] for t in others), rel=1e-5)
+    if term == "loss/vl":
+        assert not any(k.startswith("stat/vl") for k in record)
+
+
+def test_a_resumed_run_gets_prompts_and_carries_on(
+    tmp_path, tiny_data, descriptive_bank, make_params
+):
+    ids = list(tiny_data.samples["sample_id"])
+    first = smile_config(make_params, train={"epochs": 1, "checkpoint_dir": str(tmp_path)})
+    smile.fit(tiny_data.views, ids, descriptive_bank, first)
+    resumed_cfg = smile_config(
+        make_params,
+        train={"epochs": 2, "checkpoint_dir": str(tmp_path), "resume": "latest"},
+        pseudo_labels={"refresh_every": 2},
+    )
+
+    resumed = smile.fit(tiny_data.views, ids, descriptive_bank, resumed_cfg)
+
+    assert [r["epoch"] for r in resumed.history] == [1.0, 2.0]
+    assert "loss/vl" in resumed.history[-1]
+    assert [r["epoch"] for r in resumed.refreshes] == [1], "prompts are given on resuming"
+
+
+def test_a_hand_built_config_still_trains_on_pseudo_labels(tiny_data, descriptive_bank):
+    cfg = SmileConfig(
+        model=MultiviewCLIPConfig(backbone=BackboneConfig("facevlm-tiny", pretrained=None)),
+        train=TrainConfig(epochs=1, progress=False),  # loss_labels left at its default
+    )
+    with spy_on_training(fake=True) as calls:
+        smile.fit(tiny_data.views[:6], [str(i) for i in range(6)], descriptive_bank, cfg)
+
+    assert calls[0]["cfg"].loss_labels == "prompt_ids"
+
+
+def test_from_params_refuses_unknown_keys_and_pins_the_loss_labels():
+    with pytest.raises(ValueError, match=r"\['refresh'\]"):
+        SmileConfig.from_params({"pseudo_labels": {"refresh": 3}})
+    cfg = SmileConfig.from_params({"train": {"loss_labels": "labels"}})
+    assert cfg.train.loss_labels == "prompt_ids"
+    assert isinstance(cfg, ExperimentConfig)

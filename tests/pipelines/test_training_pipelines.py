@@ -1,0 +1,134 @@
+"""The model pipelines run on an in-memory catalog and log to a temporary SQLite MLflow store.
+
+The renders are a small in-memory ``RenderSet`` whose classes are easy to tell apart (a coloured
+bar per class), so the test exercises every node — protocol folds, prompt bank, cross-validation,
+report, MLflow run, model bundle — in seconds, without the data stages.
+"""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from facevlm.data.labels import BASIC_EMOTIONS
+from facevlm.datasets import MlflowModelRunDataset, ModelBundle, RenderSet
+from facevlm.pipelines import training
+
+N_SUBJECTS, SIZE = 4, 64
+
+
+class KeptMemoryDataset(MemoryDataset):
+    def _release(self) -> None:
+        pass
+
+
+def _index_and_renders() -> tuple[pd.DataFrame, RenderSet]:
+    rng = np.random.default_rng(0)
+    rows, images = [], []
+    for s in range(N_SUBJECTS):
+        for c, expression in enumerate(BASIC_EMOTIONS):
+            path = f"/scans/F{s:04d}/F{s:04d}_{expression}.wrl"
+            rows.append(
+                {
+                    "dataset": "toy",
+                    "subject": f"F{s:04d}",
+                    "gender": "FM"[s % 2],
+                    "age": 25 + 10 * s,
+                    "ethnicity": None,
+                    "expression": expression,
+                    "intensity": 4,
+                    "sequence": None,
+                    "frame": None,
+                    "path": path,
+                }
+            )
+            view = (20 + 10 * rng.standard_normal((3, SIZE, SIZE, 3))).clip(0, 255)
+            view[:, 8 * c + 4 : 8 * c + 10, 8:56] = (255, 40 * c, 255 - 40 * c)
+            images.append(view.astype(np.uint8))
+    index = pd.DataFrame(rows)
+    samples = index.assign(
+        sample_id=[f"toy/{p}" for p in index["path"]], frame_paths=[[p] for p in index["path"]]
+    )
+    return index, RenderSet(samples, ["front", "left", "right"], {"size": SIZE}, np.stack(images))
+
+
+def _model_params(kind: str) -> dict:
+    experiment = {
+        "data": {"classes": list(BASIC_EMOTIONS), "max_folds": 1},
+        "model": {"backbone": {"name": "facevlm-tiny", "pretrained": None}},
+        "augment": None,
+        "train": {
+            "epochs": 3,
+            "batch_size": 8,
+            "lr_backbone": 1e-3,
+            "progress": False,
+            "cpu_threads": 1,
+            "device": "cpu",
+        },
+    }
+    return {
+        "protocol": {"name": "subject_kfold", "k": 2, "seed": 0, "subset": "all"},
+        "prompts": {"kind": kind},
+        "experiment": experiment,
+    }
+
+
+@pytest.fixture
+def tracking(tmp_path, monkeypatch):
+    """A fresh SQLite tracking store; MLflow's global state points at it and stays there."""
+    monkeypatch.chdir(tmp_path)  # MLflow puts artifacts under ./mlruns by default
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    mlflow.set_experiment("facevlm-test")  # forget an experiment id from an earlier store
+    yield
+    while mlflow.active_run():  # kedro-mlflow can leave its session run on the stack
+        mlflow.end_run()
+
+
+@pytest.mark.parametrize(
+    ("model", "prompts"), [("affectvlm", "augmented"), ("smile", "descriptive")]
+)
+def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(model, prompts, tracking):
+    index, renders = _index_and_renders()
+    pipe = training.create_pipeline(model, model=model)
+    datasets = {name: KeptMemoryDataset() for name in pipe.all_outputs()}
+    datasets[f"{model}.mlflow_run"] = MlflowModelRunDataset(log_model=False)
+    catalog = DataCatalog(
+        {
+            **datasets,
+            "scan_index": MemoryDataset(index),
+            "renders": MemoryDataset(renders, copy_mode="assign"),
+            "params:dataset": MemoryDataset({"name": "toy"}),
+            **{f"params:{model}.{k}": MemoryDataset(v) for k, v in _model_params(prompts).items()},
+            f"params:{model}.experiment.data.classes": MemoryDataset(list(BASIC_EMOTIONS)),
+        }
+    )
+
+    SequentialRunner().run(pipe, catalog)
+
+    folds = catalog.load(f"{model}.fold_table")
+    assert set(folds["fold"]) == {0, 1}
+    bank = catalog.load(f"{model}.prompt_bank")
+    assert set(bank["class_name"]) == set(BASIC_EMOTIONS)
+    summary = catalog.load(f"{model}.summary")
+    assert {"test/accuracy_mean", "test/macro_f1_mean"} <= set(summary["metrics"])
+    bundle = catalog.load(f"{model}.model")
+    assert isinstance(bundle, ModelBundle) and bundle.classes == list(BASIC_EMOTIONS)
+    rebuilt, _ = bundle.build()
+    assert sum(p.numel() for p in rebuilt.parameters()) > 0
+
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.data.tags["model"] == model and run.data.tags["protocol"] == "subject_kfold"
+    assert run.data.metrics["test/accuracy_mean"] == pytest.approx(
+        summary["metrics"]["test/accuracy_mean"]
+    )
+    assert "experiment.train.epochs" in run.data.params
+    losses = mlflow.MlflowClient().get_metric_history(run.info.run_id, "train/loss")
+    assert [m.step for m in losses] == [1, 2, 3]
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert {"confusion_matrix.png", "training_curves.png", "fold_metrics.csv"} <= artifacts
