@@ -89,3 +89,78 @@ def test_bad_input():
         aug(torch.rand(2, 3, 32, 32))
     with pytest.raises(ValueError):
         MixedViewAugmentation(AugmentConfig(padding_mode="wrap"))
+
+
+def sequential_jitter(x: torch.Tensor, u: torch.Tensor, cfg: AugmentConfig) -> torch.Tensor:
+    """Plain reference of the colour jitter, one step after the other, in float64.
+
+    brightness -> contrast (around the image's mean grey) -> saturation (around each pixel's
+    grey) -> hue (rotation of the YIQ chroma plane), clamped to [0, 1] once at the end, as the
+    unfolded implementation did (it never clamped between steps, so folding is exact).
+    Draw columns: 8 jitter on/off, 9 brightness, 10 contrast, 11 saturation, 12 hue.
+    """
+    x, u = x.double(), u.double()
+    luma = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64)
+    rgb_to_yiq = torch.tensor(
+        [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
+        dtype=torch.float64,
+    )
+    yiq_to_rgb = torch.linalg.inv(rgb_to_yiq)
+    out = torch.empty_like(x)
+    for k in range(x.shape[0]):
+        img, d = x[k], u[k]  # (3, H, W), (13,)
+        if d[8] < cfg.jitter_p:
+            b = 1 + cfg.brightness * (2 * d[9] - 1)
+            c = 1 + cfg.contrast * (2 * d[10] - 1)
+            s = 1 + cfg.saturation * (2 * d[11] - 1)
+            turn = cfg.hue * (2 * d[12] - 1) * 2 * torch.pi
+            img = img * b  # brightness
+            mean = (luma[:, None, None] * img).sum(0).mean()
+            img = (img - mean) * c + mean  # contrast
+            grey = (luma[:, None, None] * img).sum(0, keepdim=True)
+            img = (img - grey) * s + grey  # saturation
+            yiq = torch.einsum("ij,jhw->ihw", rgb_to_yiq, img)
+            i, q = yiq[1], yiq[2]
+            cos, sin = torch.cos(turn), torch.sin(turn)
+            yiq = torch.stack([yiq[0], cos * i - sin * q, sin * i + cos * q])  # hue
+            img = torch.einsum("ij,jhw->ihw", yiq_to_rgb, yiq)
+        out[k] = img.clamp(0.0, 1.0)
+    return out
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        AugmentConfig(),
+        AugmentConfig(jitter_p=1.0, brightness=0.6, contrast=0.6, saturation=0.9, hue=0.4),
+        AugmentConfig(jitter_p=1.0, hue=0.0),
+    ],
+    ids=["default", "strong", "no-hue"],
+)
+def test_folded_jitter_equals_sequential_reference(cfg):
+    torch.manual_seed(0)
+    x = torch.rand(24, 3, 16, 16)
+    x[:4] = x[:4] * 0.2 + 0.8  # bright images: the strong jitter pushes them past 1 (clamped)
+    u = torch.rand(24, 13)
+    out = MixedViewAugmentation(cfg).colour_jitter(x, u)
+    ref = sequential_jitter(x, u, cfg)
+    assert out.dtype == x.dtype and out.shape == x.shape
+    torch.testing.assert_close(out.double(), ref, atol=1e-5, rtol=0)
+    if cfg.brightness > 0.5:
+        clamped = (out == 0) | (out == 1)
+        assert clamped.any() and not clamped.all()  # the clamp is exercised
+
+
+def test_forward_is_warp_then_reference_jitter():
+    """The seeded forward consumes the draws as before: one (B*V, 13) uniform block."""
+    cfg = AugmentConfig()
+    aug = MixedViewAugmentation(cfg)
+    x = torch.rand(4, 3, 3, 16, 16)
+    out = aug(x, generator=gen(0))
+    u = torch.rand(12, 13, generator=gen(0))
+    grid = torch.nn.functional.affine_grid(aug.affine(u), [12, 3, 16, 16], align_corners=False)
+    warped = torch.nn.functional.grid_sample(
+        x.reshape(12, 3, 16, 16), grid, padding_mode="border", align_corners=False
+    )
+    ref = sequential_jitter(warped, u, cfg).reshape(x.shape)
+    torch.testing.assert_close(out.double(), ref, atol=1e-5, rtol=0)

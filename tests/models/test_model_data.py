@@ -79,3 +79,34 @@ def test_loader_order_depends_on_seed_and_epoch_only():
     assert sorted(order(0, 1), key=int) == [str(i) for i in range(20)]
     unshuffled = make_loader(ds, batch_size=6, shuffle=False)
     assert [i for b in unshuffled for i in b.sample_ids] == [str(i) for i in range(20)]
+
+
+@pytest.mark.parametrize("size", [64, 48], ids=["model-size", "resized"])
+def test_loader_batch_equals_collated_items(toy_views, tiny_tokenizer, size):
+    """The DataLoader fetches a batch through the batched ``__getitems__``; it must give what
+    collating ``[ds[i] for i in indices]`` gives (same views, tokens, labels, prompt ids),
+    prompt draws included, for the same indices and seed."""
+    views, labels = toy_views(2, size=size)  # (12, 3, size, size, 3) uint8
+    assert views.dtype == np.uint8
+    n = len(views)
+    candidates = [["joyful face", "smiling person", "happy expression"], "a face", ["x", "y"]]
+    prompts = [candidates[i % 3] for i in range(n)]
+    ds = MultiviewDataset(views, labels, prompts=prompts, tokenizer=tiny_tokenizer, image_size=64)
+    assert (ds._batch_views([0]) is not None) == (size == 64)  # batched path only at model size
+    loader = make_loader(ds, batch_size=5, seed=3)
+    loader.sampler.set_epoch(1)
+    it = iter(loader)  # draws the loader's base seed from the global RNG: seed after it
+    torch.manual_seed(7)
+    batches = list(it)
+    indices = list(loader.sampler)  # the sampler has its own generator (seed, epoch)
+    assert sorted(indices) == list(range(n)) and indices != list(range(n))
+    torch.manual_seed(7)  # same prompt draws for the per-item reference
+    for k, batch in enumerate(batches):
+        idx = indices[5 * k : 5 * (k + 1)]
+        ref = collate_multiview([ds[i] for i in idx])
+        assert batch.sample_ids == ref.sample_ids == [str(i) for i in idx]
+        assert batch.views.shape == (len(idx), 3, 3, 64, 64) and batch.views.dtype == torch.float32
+        assert torch.equal(batch.views, ref.views)
+        assert torch.equal(batch.tokens, ref.tokens)
+        assert torch.equal(batch.labels, ref.labels)
+        assert torch.equal(batch.prompt_ids, ref.prompt_ids)
