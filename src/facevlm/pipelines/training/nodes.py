@@ -111,7 +111,6 @@ def cross_validate_model(
     """
     recipe = MODELS[model]
     cfg = recipe.config_type.from_params(experiment)
-    from facevlm.models.backbone import image_size_of  # noqa: F401 - fails early if torch is broken
 
     image_size = _image_size(cfg)
     data = experiment_data(renders, fold_table, cfg.data.classes, image_size, cfg.data.views)
@@ -207,9 +206,7 @@ def report_model_run(
     metrics = result.final_metrics()
     fold_table = fold_metrics_table(result)
     run = ModelRunReport(
-        run_name=result.tags.get("variant", result.model)
-        if "variant" in result.tags
-        else result.model,
+        run_name=result.tags.get("variant", result.model),
         tags=result.tags,
         params={"experiment": experiment, "protocol": protocol},
         metrics=metrics,

@@ -20,6 +20,16 @@ def _for_model(func, model: str):
     return update_wrapper(partial(func, model=model), func)
 
 
+def _protocol_folds_node() -> Node:
+    """The model's own fold table (its protocol may select other rows than ingest's)."""
+    return Node(
+        make_protocol_folds,
+        ["scan_index", "params:protocol"],
+        "fold_table",
+        name="make_protocol_folds",
+    )
+
+
 def create_pipeline(namespace: str, model: str) -> Pipeline:
     """Protocol folds → prompt bank → cross-validation → report, under ``namespace``.
 
@@ -30,12 +40,7 @@ def create_pipeline(namespace: str, model: str) -> Pipeline:
     """
     template = Pipeline(
         [
-            Node(
-                make_protocol_folds,
-                ["scan_index", "params:protocol"],
-                "fold_table",
-                name="make_protocol_folds",
-            ),
+            _protocol_folds_node(),
             Node(
                 build_prompt_bank,
                 ["scan_index", "params:prompts", "params:experiment.data.classes"],
@@ -73,12 +78,7 @@ def create_ablation_pipeline(namespace: str, model: str) -> Pipeline:
     run each, and the comparison table ``<namespace>.ablation_table``."""
     template = Pipeline(
         [
-            Node(
-                make_protocol_folds,
-                ["scan_index", "params:protocol"],
-                "fold_table",
-                name="make_protocol_folds",
-            ),
+            _protocol_folds_node(),
             Node(
                 _for_model(run_ablations, model),
                 {
