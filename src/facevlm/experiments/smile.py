@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from facevlm.config import from_dict, to_dict
 from facevlm.experiments.common import (
@@ -33,6 +32,7 @@ from facevlm.experiments.common import (
 from facevlm.experiments.data import ExperimentData
 from facevlm.experiments.results import PRIMARY, CrossValidationResult, FoldResult
 from facevlm.models.augment import MixedViewAugmentation
+from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.data import MultiviewDataset
 from facevlm.models.losses import SmileVLMLoss
 from facevlm.models.multiview_clip import MultiviewCLIP
@@ -95,17 +95,6 @@ def _prompt_groups(bank: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return names, [list(bank.loc[bank["class_name"] == n, "prompt"]) for n in names]
 
 
-@torch.no_grad()
-def _group_embeddings(model: MultiviewCLIP, tokenizer, groups: list[list[str]]) -> torch.Tensor:
-    """``(k, D)``: mean normalised text embedding of each group of sentences."""
-    device = next(model.parameters()).device
-    means = []
-    for sentences in groups:
-        text = model.encode_text(tokenizer(sentences).to(device)).float()
-        means.append(torch.nn.functional.normalize(text, dim=-1).mean(0))
-    return torch.nn.functional.normalize(torch.stack(means), dim=-1).cpu()
-
-
 def fit(
     views: np.ndarray, sample_ids: list[str], prompt_bank: pd.DataFrame, cfg: SmileConfig
 ) -> FittedSmile:
@@ -139,7 +128,10 @@ def fit(
         embedded = embed_views(model, views, cfg.eval_batch_size, cfg.train.device)
         result = assign_pseudo_prompts(
             embedded.fused,
-            _group_embeddings(model, tokenizer, groups),
+            # (k, D): each group's mean normalised sentence embedding, as the zero-shot classifier
+            PromptEnsembleClassifier.from_prompts(
+                model, tokenizer, dict(zip(names, groups, strict=True)), names
+            ).class_embeddings.cpu(),
             seed=cfg.train.seed + epoch,
             n_init=cfg.pseudo_labels.n_init,
         )

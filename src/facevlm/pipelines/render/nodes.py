@@ -24,7 +24,7 @@ DEFAULT_CACHE_DIR = "data/02_intermediate/render_cache"
 
 
 def _split_params(render: dict[str, Any]) -> tuple[RenderSettings, dict[str, Any]]:
-    settings = RenderSettings.from_params({k: v for k, v in render.items() if k not in _PLAN_KEYS})
+    settings = RenderSettings.from_params(render, ignore=_PLAN_KEYS)
     return settings, {k: render.get(k) for k in _PLAN_KEYS}
 
 

@@ -149,9 +149,8 @@ def _image_size(cfg) -> int:
     return int(size[0] if isinstance(size, list | tuple) else size)
 
 
-def _mean_histories(result: CrossValidationResult) -> dict[str, list[float]]:
-    """Per-epoch mean over folds of every recorded value, named for MLflow."""
-    history = result.history_frame()
+def _mean_histories(history: pd.DataFrame) -> dict[str, list[float]]:
+    """Per-epoch mean over folds of every recorded value (``history_frame()``), named for MLflow."""
     if history.empty:
         return {}
     means = history.drop(columns=["fold"]).groupby("epoch").mean(numeric_only=True).sort_index()
@@ -210,7 +209,7 @@ def report_model_run(
         tags=result.tags,
         params={"experiment": experiment, "protocol": protocol},
         metrics=metrics,
-        histories=_mean_histories(result),
+        histories=_mean_histories(history),
         figures=figures,
         tables={"fold_metrics": fold_table, "predictions": result.predictions_frame()},
         model=bundle.build()[0],
