@@ -7,6 +7,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import torch
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -44,6 +45,15 @@ def test_default_pipeline_runs_in_a_session_and_logs_comparable_model_runs(proje
         "synthetic": tiny_synthetic,
         "render": {"size": 64, "n_workers": 1},
         "contact_sheet": {"n_subjects": 2, "size": 64},
+        "pretraining": {
+            "corpus": {
+                "root": str(project / "data" / "01_raw" / "synthetic_pretraining"),
+                "n_subjects": 2,
+                "resolution": 1500,
+                "texture_size": 128,
+            },
+            "training": {"holdout_subjects": 1, "train": QUICK_TRAINING},
+        },
         "affectvlm": _quick_model("affectvlm"),
         "smile": _quick_model("smile"),
     }
@@ -72,8 +82,13 @@ def test_default_pipeline_runs_in_a_session_and_logs_comparable_model_runs(proje
     parent = [run for run in runs if "model" not in run.data.tags]
     assert parent and "affectvlm.experiment.train.epochs" in parent[0].data.params
 
+    (weights,) = (project / "data" / "06_models" / "pretrained_backbone.pt").glob("*/*.pt")
     for namespace in ("affectvlm", "smile"):
-        assert list((project / "data" / "06_models" / namespace / "model.pt").iterdir())
+        (bundle_file,) = (project / "data" / "06_models" / namespace / "model.pt").glob("*/*.pt")
+        bundle = torch.load(bundle_file, weights_only=False)
+        assert bundle["model_config"]["backbone"]["pretrained"] == str(weights.resolve()), (
+            f"{namespace} should start from the pretrain pipeline's weights"
+        )
         assert list(
             (project / "data" / "08_reporting" / namespace / "confusion_matrix.png").iterdir()
         )

@@ -15,7 +15,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from facevlm.data.labels import BASIC_EMOTIONS
-from facevlm.datasets import MlflowModelRunDataset, ModelBundle, RenderSet
+from facevlm.datasets import MlflowModelRunDataset, ModelBundle, PretrainedWeights, RenderSet
 from facevlm.pipelines import training
 
 N_SUBJECTS, SIZE = 4, 64
@@ -102,6 +102,8 @@ def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(model, promp
             "scan_index": MemoryDataset(index),
             "renders": MemoryDataset(renders, copy_mode="assign"),
             "params:dataset": MemoryDataset({"name": "toy"}),
+            # pretraining switched off: the models start from random weights (pretrained: null)
+            "pretrained_backbone": MemoryDataset(PretrainedWeights("", {"skipped": True})),
             **{f"params:{model}.{k}": MemoryDataset(v) for k, v in _model_params(prompts).items()},
             f"params:{model}.experiment.data.classes": MemoryDataset(list(BASIC_EMOTIONS)),
         }

@@ -3,6 +3,7 @@
 from facevlm.datasets.image import PreviewableImageDataset
 from facevlm.datasets.mlflow_model_run import MlflowModelRunDataset, ModelRunReport
 from facevlm.datasets.model_bundle import ModelBundle, ModelBundleDataset
+from facevlm.datasets.pretrained_weights import PretrainedWeights, PretrainedWeightsDataset
 from facevlm.datasets.render_set import RenderSet, RenderSetDataset
 
 __all__ = [
@@ -10,6 +11,8 @@ __all__ = [
     "ModelBundle",
     "ModelBundleDataset",
     "ModelRunReport",
+    "PretrainedWeights",
+    "PretrainedWeightsDataset",
     "PreviewableImageDataset",
     "RenderSet",
     "RenderSetDataset",

@@ -130,6 +130,17 @@ def get_tokenizer(name: str) -> Tokenizer:
     return open_clip.get_tokenizer(name)
 
 
+def architecture_image_size(name: str, override: int | None = None) -> int:
+    """Input side of architecture ``name`` without building it (``override`` wins when set)."""
+    if override:
+        return int(override)
+    config = open_clip.get_model_config(name)
+    if config is None:
+        raise ValueError(f"unknown open_clip architecture {name!r}")
+    size = config["vision_cfg"]["image_size"]
+    return int(size[0] if isinstance(size, list | tuple) else size)
+
+
 def image_size_of(model: nn.Module) -> int:
     """Square input size of an open_clip model's image tower."""
     size = model.visual.image_size

@@ -19,6 +19,7 @@ import pandas as pd
 from facevlm.config import to_dict
 from facevlm.datasets.mlflow_model_run import ModelRunReport
 from facevlm.datasets.model_bundle import ModelBundle
+from facevlm.datasets.pretrained_weights import PretrainedWeights
 from facevlm.datasets.render_set import RenderSet
 from facevlm.evaluation.figures import (
     confusion_matrix_figure,
@@ -28,6 +29,8 @@ from facevlm.evaluation.figures import (
 from facevlm.experiments import affectvlm, smile
 from facevlm.experiments.data import experiment_data
 from facevlm.experiments.results import PRIMARY, CrossValidationResult
+from facevlm.models.backbone import architecture_image_size
+from facevlm.pipelines.pretrain.nodes import resolve_pipeline_weights
 
 logger = logging.getLogger(__name__)
 
@@ -103,16 +106,19 @@ def cross_validate_model(
     dataset: dict[str, Any],
     protocol: dict[str, Any],
     variant: str | None = None,
+    pretrained_backbone: PretrainedWeights | None = None,
 ) -> tuple[CrossValidationResult, ModelBundle]:
     """Train and evaluate ``model`` on every fold of the protocol.
 
-    Returns the cross-validation result (predictions, histories, embeddings of every fold) and a
-    bundle of the last fold's trained model.
+    ``model.backbone.pretrained: pipeline`` starts from ``pretrained_backbone``, the weights of
+    the ``pretrain`` pipeline. Returns the cross-validation result (predictions, histories,
+    embeddings of every fold) and a bundle of the last fold's trained model.
     """
     recipe = MODELS[model]
+    experiment = resolve_pipeline_weights(experiment, pretrained_backbone)
     cfg = recipe.config_type.from_params(experiment)
 
-    image_size = _image_size(cfg)
+    image_size = architecture_image_size(cfg.model.backbone.name, cfg.model.backbone.image_size)
     data = experiment_data(renders, fold_table, cfg.data.classes, image_size, cfg.data.views)
     logger.info(
         "%s: %d samples, %d folds, %d classes",
@@ -135,18 +141,6 @@ def cross_validate_model(
         fold=result.folds[-1].fold,
     )
     return result, bundle
-
-
-def _image_size(cfg) -> int:
-    """The model's input size without building it (open_clip config, or the override)."""
-    import open_clip
-
-    import facevlm.models.backbone  # noqa: F401 - registers facevlm-tiny
-
-    if cfg.model.backbone.image_size:
-        return int(cfg.model.backbone.image_size)
-    size = open_clip.get_model_config(cfg.model.backbone.name)["vision_cfg"]["image_size"]
-    return int(size[0] if isinstance(size, list | tuple) else size)
 
 
 def _mean_histories(history: pd.DataFrame) -> dict[str, list[float]]:
@@ -250,6 +244,7 @@ def run_ablations(
     ablations: dict[str, dict[str, Any]],
     model: str,
     dataset: dict[str, Any],
+    pretrained_backbone: PretrainedWeights | None = None,
 ) -> tuple[list[ModelRunReport], pd.DataFrame]:
     """Train every ablation variant (the baseline plus ``ablations``: name → parameter override of
     this model's parameters) on the same folds; one MLflow run each, and a comparison table."""
@@ -267,6 +262,7 @@ def run_ablations(
             dataset,
             params["protocol"],
             variant,
+            pretrained_backbone,
         )
         report, summary, *_ = report_model_run(
             result, bundle, params["experiment"], params["protocol"]

@@ -11,7 +11,7 @@ from facevlm.pipelines.training.nodes import (
 )
 
 #: Datasets every model reads from the data stages (not namespaced).
-SHARED_INPUTS = {"scan_index", "renders"}
+SHARED_INPUTS = {"scan_index", "renders", "pretrained_backbone"}
 SHARED_PARAMETERS = {"params:dataset"}
 
 
@@ -56,6 +56,7 @@ def create_pipeline(namespace: str, model: str) -> Pipeline:
                     "experiment": "params:experiment",
                     "dataset": "params:dataset",
                     "protocol": "params:protocol",
+                    "pretrained_backbone": "pretrained_backbone",
                 },
                 ["cv_results", "model"],
                 name="cross_validate",
@@ -88,6 +89,7 @@ def create_ablation_pipeline(namespace: str, model: str) -> Pipeline:
                     "model_params": f"params:{namespace}",
                     "ablations": f"params:{namespace}_ablations",
                     "dataset": "params:dataset",
+                    "pretrained_backbone": "pretrained_backbone",
                 },
                 ["ablation_runs", "ablation_table"],
                 name="run_ablations",
