@@ -104,7 +104,11 @@ class MultiviewBarlowTwinsLoss(nn.Module):
         """Mean Barlow Twins loss over the view pairs of ``views_raw`` (B, V, D)."""
         n_views = views_raw.shape[1]
         if n_views < 2:
-            raise ValueError(f"Barlow Twins needs at least 2 views per sample, got {n_views}")
+            raise ValueError(
+                f"Barlow Twins needs at least 2 views per sample, got {n_views}; for a "
+                "single-view run give the view twice (data.views: [0, 0]) so that two "
+                "independently augmented copies are decorrelated"
+            )
         z, n_total = batch_standardize(views_raw, self.eps, self.gather_distributed)  # (B, V, D)
         idx_a, idx_b = map(list, zip(*combinations(range(n_views), 2), strict=True))
         # One batched (P, D, D) correlation, so DDP needs a single all-reduce for all P pairs.

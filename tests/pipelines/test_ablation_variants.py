@@ -1,0 +1,82 @@
+"""Every ablation variant in conf/base trains: each override builds a valid config and one tiny
+epoch of cross-validation runs with it (a variant that only fails at the end of a long ablation
+run is found here in seconds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.config import OmegaConfigLoader
+
+from facevlm.data.labels import BASIC_EMOTIONS
+from facevlm.datasets import RenderSet
+from facevlm.experiments.data import experiment_data
+from facevlm.pipelines.training.nodes import MODELS, build_prompt_bank, deep_merge
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+N_SUBJECTS, SIZE = 4, 64
+#: What every variant is run with on top of its own override: tiny, quick, random weights.
+QUICK = {
+    "experiment": {
+        "data": {"max_folds": 1},
+        "model": {"backbone": {"pretrained": None}},
+        "train": {"epochs": 1, "batch_size": 8, "progress": False, "checkpoint_dir": None},
+    }
+}
+
+
+def _base_parameters() -> dict:
+    return OmegaConfigLoader(str(CONF), base_env="base", default_run_env="base")["parameters"]
+
+
+def _variants() -> list[tuple[str, str, dict]]:
+    params = _base_parameters()
+    return [
+        (model, name, override)
+        for model in ("affectvlm", "smile")
+        for name, override in params[f"{model}_ablations"].items()
+    ]
+
+
+def _toy_data() -> tuple[pd.DataFrame, RenderSet, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(N_SUBJECTS):
+        for expression in BASIC_EMOTIONS:
+            rows.append(
+                {
+                    "dataset": "toy",
+                    "subject": f"F{s:04d}",
+                    "gender": "FM"[s % 2],
+                    "age": 30,
+                    "ethnicity": None,
+                    "expression": expression,
+                    "path": f"/scans/F{s:04d}_{expression}.wrl",
+                }
+            )
+    index = pd.DataFrame(rows)
+    samples = index.assign(sample_id=index["path"], frame_paths=[[p] for p in index["path"]])
+    images = rng.integers(0, 256, (len(index), 3, SIZE, SIZE, 3), dtype=np.uint8)
+    renders = RenderSet(samples, ["front", "left", "right"], {"size": SIZE}, images)
+    folds = index.assign(fold=[int(s[-1]) % 2 for s in index["subject"]])[["path", "fold"]]
+    return index, renders, folds
+
+
+@pytest.mark.parametrize(("model", "variant", "override"), _variants())
+def test_every_configured_ablation_variant_trains(model, variant, override):
+    params = deep_merge(deep_merge(_base_parameters()[model], override), QUICK)
+    recipe = MODELS[model]
+    cfg = recipe.config_type.from_params(params["experiment"])
+    index, renders, folds = _toy_data()
+    data = experiment_data(renders, folds, cfg.data.classes, SIZE, cfg.data.views)
+    bank = build_prompt_bank(index, params["prompts"], cfg.data.classes)
+
+    result, _ = recipe.cross_validate(data, bank, cfg)
+
+    assert data.views.shape[1] == cfg.model.n_views, "the model is built for the data's views"
+    (fold,) = result.folds
+    assert len(fold.history) == 1 and np.isfinite(fold.history[0]["loss"])
+    assert len(fold.predictions["primary"]) == len(fold.y_true)
