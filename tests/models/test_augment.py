@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from facevlm.models.augment import AugmentConfig, MixedViewAugmentation
+from facevlm.models.augment import AugmentConfig, MixedViewAugmentation, affine_grid
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -164,3 +164,21 @@ def test_forward_is_warp_then_reference_jitter():
     )
     ref = sequential_jitter(warped, u, cfg).reshape(x.shape)
     torch.testing.assert_close(out.double(), ref, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("size", [(64, 64), (16, 16), (5, 9)])
+def test_affine_grid_equals_torch(size):
+    h, w = size
+    aug = MixedViewAugmentation(AugmentConfig(max_rotate_deg=40))
+    theta = aug.affine(torch.rand(50, 13, generator=gen(0)))
+    ours = affine_grid(theta, h, w)
+    ref = torch.nn.functional.affine_grid(theta, [50, 3, h, w], align_corners=False)
+    assert ours.shape == ref.shape == (50, h, w, 2) and ours.dtype == ref.dtype
+    torch.testing.assert_close(ours, ref, atol=1e-6, rtol=0)  # float rounding only
+    identity = torch.tensor([[[1.0, 0, 0], [0, 1, 0]]])
+    torch.testing.assert_close(
+        affine_grid(identity, h, w),
+        torch.nn.functional.affine_grid(identity, [1, 3, h, w], align_corners=False),
+        atol=0,
+        rtol=0,
+    )

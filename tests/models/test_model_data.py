@@ -110,3 +110,32 @@ def test_loader_batch_equals_collated_items(toy_views, tiny_tokenizer, size):
         assert torch.equal(batch.tokens, ref.tokens)
         assert torch.equal(batch.labels, ref.labels)
         assert torch.equal(batch.prompt_ids, ref.prompt_ids)
+
+
+def test_batched_items_collate_without_a_copy(toy_views, tiny_tokenizer):
+    """The batched ``__getitems__`` converts the views once into a contiguous batch tensor and
+    the collate hands that tensor on; a list whose views are not its slices is stacked."""
+    views, labels = toy_views(1)
+    ds = MultiviewDataset(
+        views, labels, prompts=list("abcdef"), tokenizer=tiny_tokenizer, image_size=64
+    )
+    items = ds.__getitems__([4, 1, 3])
+    batch = collate_multiview(items)
+    assert batch.views is items.views and batch.views.is_contiguous()
+    assert torch.equal(batch.views, torch.stack([ds[i].views for i in (4, 1, 3)]))
+    for changed in (items[:2], [items[0], ds[2], items[2]], list(reversed(items))):
+        stacked = collate_multiview(changed)
+        assert stacked.views is not items.views
+        assert torch.equal(stacked.views, torch.stack([s.views for s in changed]))
+    swapped = type(items)([items[1], items[0], items[2]])  # same class, views out of order
+    swapped.views = items.views
+    assert torch.equal(collate_multiview(swapped).views[0], items.views[1])
+
+
+def test_batched_views_of_float_and_tensor_sources(toy_views):
+    views, _ = toy_views(1)
+    for source in (views.astype(np.float64) / 255, torch.from_numpy(views)):
+        ds = MultiviewDataset(source, image_size=64)
+        batch = ds._batch_views([5, 0])
+        assert batch.dtype == torch.float32 and batch.is_contiguous()
+        assert torch.equal(batch, torch.stack([ds[5].views, ds[0].views]))

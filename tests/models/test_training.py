@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
@@ -17,6 +18,9 @@ from facevlm.models.multiview_clip import MAX_LOGIT_SCALE, embed_samples
 from facevlm.models.training import (
     Objective,
     TrainConfig,
+    _augmented_batches,
+    _clip_grad_norm,
+    _prefetch_enabled,
     latest_checkpoint,
     load_checkpoint,
     param_groups,
@@ -244,3 +248,127 @@ def test_warmup_cosine_schedule():
     assert f(20) == pytest.approx(0.1) and f(25) == pytest.approx(0.1)
     assert all(f(s) >= f(s + 1) for s in range(4, 25))
     assert math.isclose(warmup_cosine(0, 10, 0.0)(0), 1.0)
+
+
+# ---- overhead reductions: background augmentation, clipping without the multiply-by-one ------
+
+
+class Flaky(nn.Module):
+    """An augmentation that fails on its ``n``-th call (to see the error reach the loop)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.calls, self.n = 0, n
+
+    def forward(self, images, generator=None):
+        self.calls += 1
+        if self.calls == self.n:
+            raise RuntimeError("augmentation failed")
+        return images
+
+
+def test_prefetched_batches_equal_the_synchronous_ones(toy_dataset):
+    aug = MixedViewAugmentation(AugmentConfig())
+    runs = {}
+    for prefetch in (False, True):
+        loader = make_loader(toy_dataset, batch_size=5, seed=2)  # 24 samples: a short last batch
+        loader.sampler.set_epoch(1)
+        torch.manual_seed(11)  # prompt draws (a single candidate each here) and loader seed
+        generator = torch.Generator().manual_seed(4)
+        runs[prefetch] = list(
+            _augmented_batches(loader, torch.device("cpu"), aug, generator, prefetch)
+        )
+    assert len(runs[True]) == len(runs[False]) == 5
+    for (b0, x0), (b1, x1) in zip(runs[False], runs[True], strict=True):
+        assert b0.sample_ids == b1.sample_ids
+        assert torch.equal(b0.views, b1.views) and torch.equal(b0.tokens, b1.tokens)
+        assert torch.equal(b0.labels, b1.labels) and torch.equal(b0.prompt_ids, b1.prompt_ids)
+        assert torch.equal(x0, x1)  # same augmentation draws, in the same order
+        assert not torch.equal(x1, b1.views)
+
+
+def test_prefetched_candidate_prompt_draws_equal_the_synchronous_ones(toy_views, tiny_tokenizer):
+    views, labels = toy_views(4)
+    prompts = [[f"a face {c}", f"a person {c}", f"an expression {c}"] for c in labels]
+    ds = MultiviewDataset(views, labels, prompts=prompts, tokenizer=tiny_tokenizer, image_size=64)
+    aug = MixedViewAugmentation(AugmentConfig())
+    tokens = {}
+    for prefetch in (False, True):
+        torch.manual_seed(5)
+        loader = make_loader(ds, batch_size=8, seed=0)
+        generator = torch.Generator().manual_seed(0)
+        batches = _augmented_batches(loader, torch.device("cpu"), aug, generator, prefetch)
+        tokens[prefetch] = torch.cat([b.tokens for b, _ in batches])
+    assert torch.equal(tokens[False], tokens[True])
+    assert len(torch.unique(tokens[True], dim=0)) > len(BASIC_EMOTIONS)  # candidates were drawn
+
+
+@pytest.mark.parametrize("prefetch", [True, False])
+def test_training_with_and_without_prefetch_is_bit_identical(
+    make_tiny_model, toy_dataset, prefetch
+):
+    aug = MixedViewAugmentation(AugmentConfig())
+    runs = []
+    for p in (prefetch, not prefetch):
+        model = make_tiny_model(seed=1)
+        history = train(model, LabelAwareInfoNCE(), toy_dataset, config(prefetch=p), augment=aug)
+        runs.append((state(model), without_time(history)))
+    assert_same_state(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+
+
+def test_prefetch_default_and_switch():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert not _prefetch_enabled(config(prefetch=False), cpu)
+    assert _prefetch_enabled(config(prefetch=True), cpu)
+    assert not _prefetch_enabled(config(prefetch=True), cuda)  # GPU augmentation is async already
+    assert not _prefetch_enabled(config(), cuda)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(cores)  # every core busy with the step: nothing to overlap on
+        assert not _prefetch_enabled(config(), cpu)
+        if cores > 1:
+            torch.set_num_threads(1)
+            assert _prefetch_enabled(config(), cpu)
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("prefetch", [True, False])
+def test_augmentation_errors_reach_the_loop(make_tiny_model, toy_dataset, prefetch):
+    aug = Flaky(n=2)
+    with pytest.raises(RuntimeError, match="augmentation failed"):
+        train(
+            make_tiny_model(),
+            LabelAwareInfoNCE(),
+            toy_dataset,
+            config(prefetch=prefetch),
+            augment=aug,
+        )
+    assert aug.calls == (3 if prefetch else 2)  # prefetching runs one batch ahead
+
+
+@pytest.mark.parametrize("max_norm", [1e-3, 1e6, float("inf")], ids=["clipped", "kept", "inf"])
+def test_clip_grad_norm_is_bit_identical_to_torch(max_norm):
+    torch.manual_seed(0)
+    params = [nn.Parameter(torch.randn(shape)) for shape in [(300, 64), (64,), (7, 3, 5), ()]]
+    grads = [torch.randn_like(p) for p in params]
+    results = []
+    for clip in (_clip_grad_norm, torch.nn.utils.clip_grad_norm_):
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g.clone()
+        clip(params, max_norm)
+        results.append([p.grad.clone() for p in params])
+    for ours, theirs in zip(*results, strict=True):
+        assert torch.equal(ours, theirs)
+    changed = not torch.equal(results[0][0], grads[0])
+    assert changed == (max_norm == 1e-3)
+
+
+def test_clip_grad_norm_spreads_a_non_finite_norm_like_torch():
+    p = nn.Parameter(torch.ones(4))
+    p.grad = torch.tensor([1.0, float("nan"), 0.0, 2.0])
+    _clip_grad_norm([p], 1.0)
+    assert torch.isnan(p.grad).all()  # as clip_grad_norm_ leaves it (the NaN factor multiplies)
+    _clip_grad_norm([nn.Parameter(torch.ones(2))], 1.0)  # no gradients: nothing to do

@@ -172,19 +172,27 @@ class MultiviewDataset(Dataset[MultiviewSample]):
         each batch through this).
 
         When the views are one ``(N, V, S, S, 3)`` array already at the model's size (what
-        ``experiments.data.resize_views`` prepares), the batch is converted to float by one op
-        instead of two small ops per sample: with several intra-op threads on a busy machine
-        every op pays a thread hand-off, which made per-sample loading of a batch of 32 ~30x
-        slower on 2 threads (see ``benchmarks/train_step.py``). Same values, same prompt draws.
+        ``experiments.data.resize_views`` prepares), the batch is converted to float at once, into
+        one contiguous ``(B, V, 3, S, S)`` tensor, instead of by two small ops per sample: with
+        several intra-op threads on a busy machine every op pays a thread hand-off, which made
+        per-sample loading of a batch of 32 ~30x slower on 2 threads (see
+        ``benchmarks/train_step.py``). The items' views are slices of that tensor, and
+        :func:`collate_multiview` hands it on as the batch instead of stacking a copy. Same values,
+        same prompt draws.
         """
         batch = self._batch_views(indices)  # (B, V, 3, S, S) | None
         if batch is None:
             return [self[i] for i in indices]
-        return [self._item(i, views) for i, views in zip(indices, batch.unbind(0), strict=True)]
+        items = _BatchedSamples(
+            self._item(i, views) for i, views in zip(indices, batch.unbind(0), strict=True)
+        )
+        items.views = batch
+        return items
 
     def _batch_views(self, indices: Sequence[int]) -> torch.Tensor | None:
-        """``(B, V, 3, S, S)`` float32 views of ``indices`` in one conversion, or ``None`` when the
-        views are not one array at the model's size (files, ragged lists, resizing)."""
+        """``(B, V, 3, S, S)`` contiguous float32 views of ``indices`` in one conversion, or
+        ``None`` when the views are not one array at the model's size (files, ragged lists,
+        resizing)."""
         src = self.views
         size = (self.image_size, self.image_size)
         if not isinstance(src, np.ndarray | torch.Tensor) or src.ndim != 5 or src.shape[-1] != 3:
@@ -196,9 +204,12 @@ class MultiviewDataset(Dataset[MultiviewSample]):
             x = src[torch.from_numpy(idx)]  # (B, V, S, S, 3)
         else:
             x = torch.from_numpy(src[idx])  # fancy indexing copies: writable
-        # (B, V, 3, S, S) with channels-last strides, the layout stacking the items gave
-        x = x.permute(0, 1, 4, 2, 3)
-        return x / 255.0 if x.dtype == torch.uint8 else x.float()  # uint8 / 255.0: one op, float32
+        x = x.permute(0, 1, 4, 2, 3)  # (B, V, 3, S, S), channels-last strides
+        # one converting copy into the contiguous layout stacking gives, then an in-place float
+        # division: the values of views_to_tensor (.float().div_(255.0)), at about half the cost
+        # of uint8 / 255.0 (a mixed-dtype division, much slower than float / float)
+        out = torch.empty(x.shape, dtype=torch.float32).copy_(x)
+        return out.div_(255.0) if x.dtype == torch.uint8 else out
 
     def _item(self, i: int, views: torch.Tensor) -> MultiviewSample:
         """Sample ``i`` with its ``views`` ``(V, 3, S, S)``; draws the prompt."""
@@ -211,11 +222,44 @@ class MultiviewDataset(Dataset[MultiviewSample]):
         return MultiviewSample(views, tokens, self.labels[i], self.sample_ids[i], prompt_id)
 
 
+class _BatchedSamples(list):
+    """The items of one batch whose views are the slices ``views[i]`` of one ``(B, V, 3, S, S)``
+    tensor (what :meth:`MultiviewDataset.__getitems__` returns on its batched path)."""
+
+    views: torch.Tensor
+
+
+def _stacked_views(samples: Sequence[MultiviewSample]) -> torch.Tensor | None:
+    """``torch.stack([s.views for s in samples])`` without the copy when the samples' views
+    already are the consecutive slices of one contiguous batch tensor; else ``None``."""
+    base = getattr(samples, "views", None)
+    if not isinstance(base, torch.Tensor) or not base.is_contiguous() or base.ndim < 1:
+        return None
+    if len(samples) != base.shape[0]:
+        return None
+    ptr, step = base.data_ptr(), base.stride(0) * base.element_size()
+    shape, strides = base.shape[1:], base.stride()[1:]
+    for i, s in enumerate(samples):
+        v = s.views
+        if (
+            v.data_ptr() != ptr + i * step
+            or v.shape != shape
+            or v.stride() != strides
+            or v.dtype != base.dtype
+            or v.device != base.device
+        ):
+            return None  # a sample was replaced or changed: stack what is there
+    return base
+
+
 def collate_multiview(samples: Sequence[MultiviewSample]) -> MultiviewBatch:
     """Stack samples into a :class:`MultiviewBatch` (tokens only when every sample has them)."""
     tokens = [s.tokens for s in samples]
+    views = _stacked_views(samples)  # the batched __getitems__ already made the batch tensor
+    if views is None:
+        views = torch.stack([s.views for s in samples])  # (B, V, 3, S, S)
     return MultiviewBatch(
-        views=torch.stack([s.views for s in samples]),  # (B, V, 3, S, S)
+        views=views,
         tokens=None if any(t is None for t in tokens) else torch.stack(tokens),  # (B, L)
         labels=torch.tensor([s.label for s in samples], dtype=torch.long),  # (B,)
         sample_ids=[s.sample_id for s in samples],
