@@ -10,11 +10,11 @@ which is what the app and a notebook need.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
 from typing import Any
 
 import torch
-from kedro.io.core import AbstractVersionedDataset, Version, get_filepath_str
+
+from facevlm.datasets.local_file import LocalVersionedFileDataset
 
 
 @dataclass
@@ -55,34 +55,12 @@ class ModelBundle:
         return model, tokenizer
 
 
-class ModelBundleDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
+class ModelBundleDataset(LocalVersionedFileDataset[ModelBundle, ModelBundle]):
     """Saves a :class:`ModelBundle` with ``torch.save``; versioned like any catalog file."""
 
-    def __init__(
-        self,
-        *,
-        filepath: str,
-        version: Version | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        self.metadata = metadata
-        super().__init__(filepath=PurePosixPath(filepath), version=version)
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "version": self._version}
-
     def load(self) -> ModelBundle:
-        path = get_filepath_str(self._get_load_path(), "")
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = torch.load(self._load_file(), map_location="cpu", weights_only=False)
         return ModelBundle(**payload)
 
     def save(self, data: ModelBundle) -> None:
-        path = Path(get_filepath_str(self._get_save_path(), ""))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(data.__dict__, path)
-
-    def _exists(self) -> bool:
-        try:
-            return Path(get_filepath_str(self._get_load_path(), "")).exists()
-        except Exception:  # noqa: BLE001 - no version yet
-            return False
+        torch.save(data.__dict__, self._save_file())

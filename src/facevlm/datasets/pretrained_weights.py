@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import torch
-from kedro.io.core import AbstractVersionedDataset, Version, get_filepath_str
 
+from facevlm.datasets.local_file import LocalVersionedFileDataset
 from facevlm.experiments.pretrain import PretrainedBackbone
 
 
@@ -46,31 +46,17 @@ def _info_path(weights_path: Path) -> Path:
     return weights_path.with_suffix(".json")
 
 
-class PretrainedWeightsDataset(AbstractVersionedDataset[PretrainedBackbone, PretrainedWeights]):
+class PretrainedWeightsDataset(LocalVersionedFileDataset[PretrainedBackbone, PretrainedWeights]):
     """Saves a :class:`PretrainedBackbone`; loads a :class:`PretrainedWeights` (path + info)."""
 
-    def __init__(
-        self,
-        *,
-        filepath: str,
-        version: Version | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        self.metadata = metadata
-        super().__init__(filepath=PurePosixPath(filepath), version=version)
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "version": self._version}
-
     def load(self) -> PretrainedWeights:
-        path = Path(get_filepath_str(self._get_load_path(), ""))
+        path = self._load_file()
         info_path = _info_path(path)
         info = json.loads(info_path.read_text()) if info_path.exists() else {}
         return PretrainedWeights(str(path.resolve()), info)
 
     def save(self, data: PretrainedBackbone) -> None:
-        path = Path(get_filepath_str(self._get_save_path(), ""))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = self._save_file()
         torch.save(data.state_dict, path)
         last = data.history[-1] if data.history else {}
         info = {
@@ -81,9 +67,3 @@ class PretrainedWeightsDataset(AbstractVersionedDataset[PretrainedBackbone, Pret
             "holdout_zero_shot": data.holdout_zero_shot,
         }
         _info_path(path).write_text(json.dumps(info, indent=2) + "\n")
-
-    def _exists(self) -> bool:
-        try:
-            return Path(get_filepath_str(self._get_load_path(), "")).exists()
-        except Exception:  # noqa: BLE001 - no version yet
-            return False
