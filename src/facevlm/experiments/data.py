@@ -85,7 +85,7 @@ def experiment_data(
     selected = (
         samples.iloc[rows].reset_index(drop=True).assign(fold=fold.iloc[rows].astype(int).values)
     )
-    images = np.stack([render_set.views(int(i)) for i in rows])  # (N, V, H, W, 3)
+    images = render_set.subset(keep).to_array()  # (N, V, H, W, 3)
     if views is not None:
         images = images[:, list(views)]
     labels = selected["expression"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)

@@ -131,7 +131,7 @@ def pretrain_backbone(
     if unknown:
         raise ValueError(f"expressions {unknown} are not in pretraining classes {cfg.classes}")
     if len(views) == 0:
-        raise ValueError("the pretraining corpus has no samples; check pretraining.synthetic")
+        raise ValueError("the pretraining corpus has no samples; check pretraining.corpus")
     labels = np.array([cfg.classes.index(e) for e in expressions], dtype=np.int64)
     holdout = _holdout_rows(np.asarray(subjects), cfg.holdout_subjects, cfg.train.seed)
     rows = np.setdiff1d(np.arange(len(views)), holdout)

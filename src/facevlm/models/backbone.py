@@ -137,11 +137,14 @@ def architecture_image_size(name: str, override: int | None = None) -> int:
     config = open_clip.get_model_config(name)
     if config is None:
         raise ValueError(f"unknown open_clip architecture {name!r}")
-    size = config["vision_cfg"]["image_size"]
-    return int(size[0] if isinstance(size, list | tuple) else size)
+    return _square_side(config["vision_cfg"]["image_size"])
 
 
 def image_size_of(model: nn.Module) -> int:
     """Square input size of an open_clip model's image tower."""
-    size = model.visual.image_size
+    return _square_side(model.visual.image_size)
+
+
+def _square_side(size: int | tuple[int, int] | list[int]) -> int:
+    """open_clip gives an image size as ``S`` or ``(S, S)``."""
     return int(size[0] if isinstance(size, tuple | list) else size)

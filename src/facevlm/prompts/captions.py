@@ -177,8 +177,11 @@ def _caption_row(sample: Mapping[str, Any], caption: str, kind: str) -> dict[str
     }
 
 
-def captions_by_sample(captions: pd.DataFrame) -> dict[str, list[str]]:
-    """``sample_id -> [caption, ...]`` in table order (what training draws from)."""
+def captions_by_sample(captions: pd.DataFrame, kind: str | None = None) -> dict[str, list[str]]:
+    """``sample_id -> [caption, ...]`` in table order (what training draws from); with ``kind``
+    (``emotion`` | ``action``) only the captions of that kind."""
+    if kind is not None:
+        captions = captions[captions["kind"] == kind]
     grouped: dict[str, list[str]] = {}
     for sample_id, caption in zip(captions["sample_id"], captions["caption"], strict=True):
         grouped.setdefault(str(sample_id), []).append(str(caption))

@@ -74,12 +74,10 @@ def caption_pretraining_samples(
     renders: RenderSet, manifest: dict[str, Any], training: dict[str, Any]
 ) -> pd.DataFrame:
     """Emotion and facial-action captions of every rendered corpus sample (a readable table)."""
-    from facevlm.prompts.captions import caption_samples, manifest_activations
+    from facevlm.prompts.captions import CAPTION_COLUMNS, caption_samples, manifest_activations
 
     cfg = PretrainConfig.from_params(training)
     if manifest.get("skipped") or len(renders) == 0:
-        from facevlm.prompts.captions import CAPTION_COLUMNS
-
         return pd.DataFrame(columns=list(CAPTION_COLUMNS))
     captions = caption_samples(
         renders.samples, manifest_activations(manifest["synthetic"]), cfg.classes
@@ -95,6 +93,7 @@ def pretrain_backbone_node(
     history (loss, temperature, time)."""
     from facevlm.experiments.data import resize_views
     from facevlm.models.backbone import architecture_image_size
+    from facevlm.prompts.captions import captions_by_sample
 
     cfg = PretrainConfig.from_params(pretraining["training"])
     if not pretraining.get("enabled", True):
@@ -104,13 +103,12 @@ def pretrain_backbone_node(
         logger.info("pretrained backbone reused from %s", cache_file)
         result = PretrainedBackbone(**torch.load(cache_file, map_location="cpu"))
         return result, pd.DataFrame(result.history)
-    emotion = captions[captions["kind"] == "emotion"].groupby("sample_id")["caption"].apply(list)
-    action = captions[captions["kind"] == "action"].groupby("sample_id")["caption"].apply(list)
-    samples = renders.samples
-    rows = [i for i, s in enumerate(samples["sample_id"]) if s in emotion.index]
-    kept = samples.iloc[rows]
-    views = resize_views(_stack_views(renders, rows), architecture_image_size(cfg.backbone))
-    pairs = [(emotion.get(s, []), action.get(s, [])) for s in kept["sample_id"]]
+    emotion = captions_by_sample(captions, "emotion")
+    action = captions_by_sample(captions, "action")
+    corpus = renders.subset(renders.samples["sample_id"].astype(str).isin(list(emotion)))
+    kept = corpus.samples
+    views = resize_views(corpus.to_array(), architecture_image_size(cfg.backbone))
+    pairs = [(emotion[s], action.get(s, [])) for s in kept["sample_id"].astype(str)]
     result = pretrain_backbone(views, list(kept["expression"]), list(kept["subject"]), pairs, cfg)
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     torch.save(result.__dict__, cache_file)
@@ -129,12 +127,6 @@ def _content_key(renders: RenderSet, captions: pd.DataFrame, pretraining: dict[s
     }
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
-
-
-def _stack_views(renders: RenderSet, rows: list[int]):
-    import numpy as np
-
-    return np.stack([renders.views(i) for i in rows])
 
 
 def resolve_pipeline_weights(
