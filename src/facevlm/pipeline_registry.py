@@ -9,19 +9,42 @@ scans, same render settings), so a second run goes straight to training.
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 from kedro.pipeline import Pipeline
 
 from facevlm.pipelines import ingest, pretrain, render, synthesize, training
+
+#: The project's configuration, where the ablation variants are listed.
+CONF_SOURCE = Path(__file__).resolve().parents[2] / "conf"
+
+
+def ablation_variants(model: str, conf_source: Path = CONF_SOURCE) -> list[str]:
+    """The variant names of ``<model>_ablations`` in ``conf/base`` and ``conf/local``.
+
+    Pipelines are built before a session loads its parameters, so the names (each variant is a
+    pipeline of its own) are read here from the parameter files; their *contents* are
+    parameters like any other, resolved in the run.
+    """
+    import yaml
+
+    names: dict[str, None] = {}
+    for env in ("base", "local"):
+        for path in sorted((conf_source / env).glob("**/parameters*.yml")):
+            block = (yaml.safe_load(path.read_text()) or {}).get(f"{model}_ablations") or {}
+            names.update(dict.fromkeys(block))
+    return list(names)
 
 
 def register_pipelines() -> dict[str, Pipeline]:
     data = synthesize.create_pipeline() + ingest.create_pipeline() + render.create_pipeline()
     # what every model needs before training: the evaluation data and the pretrained backbone
     ready = data + pretrain.create_pipeline()
-    affectvlm = training.create_pipeline("affectvlm", model="affectvlm")
-    smile = training.create_pipeline("smile", model="smile")
-    smile_mer = training.create_pipeline("smile_mer", model="smile")
-    return {
+    affectvlm = training.create_pipeline("affectvlm")
+    smile = training.create_pipeline("smile")
+    smile_mer = training.create_pipeline("smile_mer", base="smile")
+    pipelines = {
         "synthesize": synthesize.create_pipeline(),
         "ingest": ingest.create_pipeline(),
         "render": render.create_pipeline(),
@@ -30,7 +53,13 @@ def register_pipelines() -> dict[str, Pipeline]:
         "train_affectvlm": ready + affectvlm,
         "train_smile": ready + smile,
         "train_smile_mer": ready + smile_mer,
-        "ablate_affectvlm": ready + training.create_ablation_pipeline("affectvlm", "affectvlm"),
-        "ablate_smile": ready + training.create_ablation_pipeline("smile", "smile"),
         "__default__": ready + affectvlm + smile,
     }
+    for model, base in (("affectvlm", affectvlm), ("smile", smile)):
+        with warnings.catch_warnings():
+            # variants read their model's folds (`affectvlm.fold_table` from the namespace
+            # `affectvlm_ablation.<variant>`): a deliberate cross-namespace name Kedro warns about
+            warnings.filterwarnings("ignore", "One or more dataset names contain '.'")
+            variants = training.create_ablation_pipeline(model, ablation_variants(model))
+        pipelines[f"ablate_{model}"] = ready + base + variants
+    return pipelines

@@ -5,21 +5,16 @@ colour at its own height on a noisy dark background, shifted sideways from view 
 yaw), so even a randomly initialised ``facevlm-tiny`` separates the classes. Subjects are dealt
 into three test folds, two subjects each (subject-independent by construction).
 
-Tests never download weights: the hub is switched off before open_clip is imported.
+Tests never download weights: tests/conftest.py switches the hub off.
 """
 
 from __future__ import annotations
-
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before open_clip / huggingface_hub import
 
 import copy
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from facevlm.data.labels import BASIC_EMOTIONS
 from facevlm.experiments.data import ExperimentData
@@ -74,13 +69,9 @@ def build_experiment_data(seed: int = 0) -> ExperimentData:
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine the default two threads spin-wait and are
-    several times slower (training sets its own count; evaluation and pseudo-labels do not)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread):
+    """Every experiment test on one thread (training sets its own count; evaluation and
+    pseudo-labels do not)."""
 
 
 @pytest.fixture(scope="session")

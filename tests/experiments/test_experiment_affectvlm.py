@@ -10,6 +10,7 @@ import torch
 
 from facevlm.experiments import affectvlm
 from facevlm.experiments.affectvlm import AffectVLMConfig
+from facevlm.experiments.cross_validation import cross_validate
 from facevlm.experiments.results import PRIMARY, CrossValidationResult, FoldResult
 from facevlm.models.augment import AugmentConfig
 
@@ -23,7 +24,9 @@ def affect_run(tiny_data, augmented_bank, make_params):
     cfg = AffectVLMConfig.from_params(
         make_params(train={"epochs": EPOCHS}, data={"max_folds": MAX_FOLDS})
     )
-    result, fitted = affectvlm.cross_validate(tiny_data, augmented_bank, cfg, tags={"run": "t"})
+    result, fitted = cross_validate(
+        affectvlm.RECIPE, tiny_data, augmented_bank, cfg, tags={"run": "t"}
+    )
     return result, fitted, cfg
 
 
@@ -135,7 +138,7 @@ def test_the_result_pickles_without_torch(affect_run):
 
 def test_without_max_folds_every_fold_is_run(tiny_data, augmented_bank, make_params):
     cfg = AffectVLMConfig.from_params(make_params(train={"epochs": 1}))
-    result, _ = affectvlm.cross_validate(tiny_data, augmented_bank, cfg)
+    result, _ = cross_validate(affectvlm.RECIPE, tiny_data, augmented_bank, cfg)
 
     assert [f.fold for f in result.folds] == tiny_data.folds
 
@@ -147,8 +150,8 @@ def test_the_same_config_twice_gives_identical_metrics_and_weights(
     tiny_data, augmented_bank, make_params
 ):
     cfg = AffectVLMConfig.from_params(make_params(train={"epochs": 2}, data={"max_folds": 1}))
-    first, first_fit = affectvlm.cross_validate(tiny_data, augmented_bank, cfg)
-    second, second_fit = affectvlm.cross_validate(tiny_data, augmented_bank, cfg)
+    first, first_fit = cross_validate(affectvlm.RECIPE, tiny_data, augmented_bank, cfg)
+    second, second_fit = cross_validate(affectvlm.RECIPE, tiny_data, augmented_bank, cfg)
 
     assert first.final_metrics() == second.final_metrics()
     np.testing.assert_array_equal(first.folds[0].test_embeddings, second.folds[0].test_embeddings)

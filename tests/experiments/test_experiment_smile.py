@@ -14,6 +14,7 @@ import torch
 
 from facevlm.experiments import smile
 from facevlm.experiments.common import ExperimentConfig
+from facevlm.experiments.cross_validation import cross_validate
 from facevlm.experiments.results import PRIMARY
 from facevlm.experiments.smile import SmileConfig
 from facevlm.models.backbone import BackboneConfig, get_tokenizer
@@ -74,7 +75,7 @@ def smile_run(tiny_data, descriptive_bank, make_params):
     """Two of the three folds: ``(result, last fold's fitted model, cfg, training calls)``."""
     cfg = smile_config(make_params)
     with spy_on_training() as calls:
-        result, fitted = smile.cross_validate(tiny_data, descriptive_bank, cfg)
+        result, fitted = cross_validate(smile.RECIPE, tiny_data, descriptive_bank, cfg)
     return result, fitted, cfg, calls
 
 
@@ -96,7 +97,7 @@ def test_permuting_the_ground_truth_changes_nothing_in_training(
     shuffled = permute_labels(tiny_data)
     assert (shuffled.labels != tiny_data.labels).mean() > 0.5, "the permutation must bite"
 
-    shuffled_result, shuffled_fitted = smile.cross_validate(shuffled, descriptive_bank, cfg)
+    shuffled_result, shuffled_fitted = cross_validate(smile.RECIPE, shuffled, descriptive_bank, cfg)
 
     assert_same_weights(state_of(fitted), state_of(shuffled_fitted))
     for fold, shuffled_fold in zip(result.folds, shuffled_result.folds, strict=True):

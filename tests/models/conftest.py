@@ -1,13 +1,9 @@
 """Shared fixtures of the model-core tests: the tiny open_clip backbone and a toy dataset.
 
-Tests never download weights: the hub is switched off before open_clip is imported.
+Tests never download weights: tests/conftest.py switches the hub off.
 """
 
 from __future__ import annotations
-
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before open_clip / huggingface_hub import
 
 import numpy as np
 import pytest
@@ -17,16 +13,6 @@ from facevlm.data.labels import BASIC_EMOTIONS
 
 TINY = "facevlm-tiny"
 TINY_SIZE = 64  # image_size of facevlm-tiny
-
-
-@pytest.fixture
-def one_thread():
-    """Run on one intra-op thread: on a shared 2-core machine OpenMP spin-waiting makes the
-    default two threads 3-4x slower. Used by the model-core test modules via ``pytestmark``."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

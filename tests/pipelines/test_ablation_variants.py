@@ -13,8 +13,15 @@ from kedro.config import OmegaConfigLoader
 
 from facevlm.data.labels import BASIC_EMOTIONS
 from facevlm.datasets import RenderSet
+from facevlm.experiments.cross_validation import cross_validate
 from facevlm.experiments.data import experiment_data
-from facevlm.pipelines.training.nodes import MODELS, build_prompt_bank, deep_merge
+from facevlm.experiments.recipes import get_recipe
+from facevlm.pipeline_registry import ablation_variants
+from facevlm.pipelines.training.nodes import (
+    build_prompt_bank,
+    deep_merge,
+    resolve_model_parameters,
+)
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 N_SUBJECTS, SIZE = 4, 64
@@ -67,16 +74,31 @@ def _toy_data() -> tuple[pd.DataFrame, RenderSet, pd.DataFrame]:
 
 @pytest.mark.parametrize(("model", "variant", "override"), _variants())
 def test_every_configured_ablation_variant_trains(model, variant, override):
-    params = deep_merge(deep_merge(_base_parameters()[model], override), QUICK)
-    recipe = MODELS[model]
+    params = resolve_model_parameters(_base_parameters()[model], override, variant)
+    params = deep_merge(params, QUICK)
+    recipe = get_recipe(params["recipe"])
     cfg = recipe.config_type.from_params(params["experiment"])
     index, renders, folds = _toy_data()
     data = experiment_data(renders, folds, cfg.data.classes, SIZE, cfg.data.views)
-    bank = build_prompt_bank(index, params["prompts"], cfg.data.classes)
+    bank = build_prompt_bank(index, params)
 
-    result, _ = recipe.cross_validate(data, bank, cfg)
+    result, _ = cross_validate(recipe, data, bank, cfg)
 
     assert data.views.shape[1] == cfg.model.n_views, "the model is built for the data's views"
     (fold,) = result.folds
     assert len(fold.history) == 1 and np.isfinite(fold.history[0]["loss"])
     assert len(fold.predictions["primary"]) == len(fold.y_true)
+
+
+@pytest.mark.parametrize("model", ["affectvlm", "smile"])
+def test_every_configured_variant_is_a_pipeline_of_its_own(model):
+    """The registry builds one namespaced pipeline per variant of ``<model>_ablations``."""
+    from facevlm.pipeline_registry import register_pipelines
+
+    variants = list(_base_parameters()[f"{model}_ablations"])
+    assert ablation_variants(model) == variants
+    outputs = register_pipelines()[f"ablate_{model}"].all_outputs()
+    for variant in variants:
+        assert f"{model}_ablation.{variant}.summary" in outputs
+        assert f"{model}_ablation.{variant}.model" not in outputs, "variants skip the final fit"
+    assert f"{model}_ablation.table" in outputs

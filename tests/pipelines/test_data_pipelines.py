@@ -8,23 +8,20 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from PIL import Image
 
+from facevlm.data.protocols import make_folds
 from facevlm.pipeline_registry import register_pipelines
 
 pytestmark = pytest.mark.slow
 
 
-class KeptMemoryDataset(MemoryDataset):
-    """A MemoryDataset the runner cannot release, so the test can inspect every output."""
-
-    def _release(self) -> None:
-        pass
-
-
-def _catalog(params: dict) -> DataCatalog:
+def _catalog(params: dict, kept_dataset: type[MemoryDataset]) -> DataCatalog:
     """Parameters plus an in-memory dataset for every output of the data pipelines."""
     datasets = {f"params:{name}": MemoryDataset(value) for name, value in params.items()}
+    for block in ("caches", "dataset"):  # nodes read single keys of these blocks too
+        for key, value in params[block].items():
+            datasets[f"params:{block}.{key}"] = MemoryDataset(value)
     for name in register_pipelines()["data"].all_outputs():
-        datasets[name] = KeptMemoryDataset()
+        datasets[name] = kept_dataset()
     return DataCatalog(datasets)
 
 
@@ -33,10 +30,10 @@ def _run(pipeline_name: str, catalog: DataCatalog) -> None:
 
 
 def test_data_pipelines_synthesize_index_and_render_every_sample(
-    tiny_params, tmp_path, monkeypatch
+    tiny_params, tmp_path, monkeypatch, kept_dataset
 ):
     monkeypatch.chdir(tmp_path)  # caches live under ./data
-    catalog = _catalog(tiny_params)
+    catalog = _catalog(tiny_params, kept_dataset)
 
     _run("data", catalog)
 
@@ -51,7 +48,8 @@ def test_data_pipelines_synthesize_index_and_render_every_sample(
     bu3dfe = index[index["dataset"] == "synthetic-bu3dfe"]
     assert len(bu3dfe) == 3 * 25  # 3 subjects x (6 emotions x 4 intensities + neutral)
 
-    folds = catalog.load("fold_table")
+    assert "fold_table" not in register_pipelines()["ingest"].all_outputs(), "models make folds"
+    folds = make_folds(index, tiny_params["protocol"])
     test_subjects = folds.groupby("fold")["subject"].apply(set)
     assert not set.intersection(*test_subjects), "a subject is in two folds"
 
@@ -81,9 +79,11 @@ def test_data_pipelines_synthesize_index_and_render_every_sample(
     assert isinstance(sheet, Image.Image) and sheet.width > 7 * 64
 
 
-def test_rerun_reuses_synthetic_files_index_and_renders(tiny_params, tmp_path, monkeypatch):
+def test_rerun_reuses_synthetic_files_index_and_renders(
+    tiny_params, tmp_path, monkeypatch, kept_dataset
+):
     monkeypatch.chdir(tmp_path)
-    _run("data", _catalog(tiny_params))
+    _run("data", _catalog(tiny_params, kept_dataset))
     first_wrl = next((tmp_path / "raw" / "synthetic" / "BU-3DFE").rglob("*.wrl"))
     mtime = first_wrl.stat().st_mtime_ns
 
@@ -95,18 +95,41 @@ def test_rerun_reuses_synthetic_files_index_and_renders(tiny_params, tmp_path, m
 
     monkeypatch.setattr("facevlm.data.layouts.scan_index.validate_scan", no_reading)
     monkeypatch.setattr("facevlm.pipelines.render.nodes.render_many", no_rendering)
-    catalog = _catalog(tiny_params)
+    catalog = _catalog(tiny_params, kept_dataset)
     _run("data", catalog)
 
     assert first_wrl.stat().st_mtime_ns == mtime, "synthetic files were written again"
     assert len(catalog.load("renders")) == len(catalog.load("render_samples"))
 
 
-def test_ingest_of_a_missing_real_root_fails_with_the_path(tiny_params, tmp_path, monkeypatch):
+def test_ingest_of_a_missing_real_root_fails_with_the_path(
+    tiny_params, tmp_path, monkeypatch, kept_dataset
+):
     monkeypatch.chdir(tmp_path)
     params = {
         **tiny_params,
         "dataset": {**tiny_params["dataset"], "name": "bu3dfe", "root": str(tmp_path / "nowhere")},
     }
     with pytest.raises(Exception, match="nowhere"):
-        _run("ingest", _catalog(params))
+        _run("ingest", _catalog(params, kept_dataset))
+
+
+def test_a_folder_of_one_subject_ingests(tiny_params, tmp_path, monkeypatch, kept_dataset):
+    """Ingest needs no protocol: one subject is a valid dataset (folds come later, per model)."""
+    from facevlm.data.synthetic import SyntheticConfig, generate_synthetic_dataset
+
+    monkeypatch.chdir(tmp_path)
+    config = {**tiny_params["synthetic"], "n_subjects": 1, "layouts": ["bu3dfe"]}
+    generate_synthetic_dataset(tmp_path / "one", SyntheticConfig(**config))
+    root = tmp_path / "one" / "BU-3DFE"
+    params = {
+        **tiny_params,
+        "dataset": {**tiny_params["dataset"], "name": "bu3dfe", "root": str(root)},
+    }
+    catalog = _catalog(params, kept_dataset)
+
+    _run("ingest", catalog)
+
+    index = catalog.load("scan_index")
+    assert index["subject"].nunique() == 1 and len(index) == 25
+    assert catalog.load("quarantine_report").empty

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pandas as pd
 import pytest
 from kedro.io import Version
 
-from facevlm.datasets import PretrainedWeights, PretrainedWeightsDataset
+from facevlm.datasets import PretrainedWeights, PretrainedWeightsDataset, RenderSet
 from facevlm.pipelines.pretrain.nodes import (
     PIPELINE_WEIGHTS,
     caption_pretraining_samples,
-    prepare_pretraining_scans,
+    check_corpus_is_separate,
     pretrain_backbone_node,
     resolve_pipeline_weights,
 )
+from facevlm.pipelines.synthesize.nodes import prepare_raw_scans
 from facevlm.prompts.captions import CAPTION_COLUMNS
 
 TINY = "facevlm-tiny"
@@ -74,7 +76,7 @@ def test_an_experiment_without_a_backbone_section_passes_through():
     ids=["none", "skipped"],
 )
 def test_pipeline_weights_without_pretraining_are_a_clear_error(weights):
-    with pytest.raises(ValueError, match=r"pretraining\.enabled"):
+    with pytest.raises(ValueError, match=r"pretraining\.dataset\.name is none"):
         resolve_pipeline_weights(_experiment(PIPELINE_WEIGHTS), weights)
 
 
@@ -90,36 +92,45 @@ def test_pipeline_weights_of_another_architecture_are_refused():
 # pretraining switched off
 
 
-def test_a_switched_off_pretraining_writes_no_corpus(tmp_path):
-    root = tmp_path / "corpus"
-    pretraining = {"enabled": False, "corpus": {"root": str(root), "seed": 0}}
-
-    manifest = prepare_pretraining_scans(pretraining, {"seed": 0})
-
-    assert manifest["skipped"] is True
-    assert not root.exists()
+def _empty_renders() -> RenderSet:
+    samples = pd.DataFrame(columns=["sample_id", "frame_paths", "expression", "subject"])
+    return RenderSet(samples, ["front"], {"size": 64}, np.zeros((0, 1, 64, 64, 3), np.uint8))
 
 
-def test_a_corpus_with_the_evaluation_seed_is_refused(tmp_path):
-    pretraining = {"enabled": True, "corpus": {"root": str(tmp_path / "corpus"), "seed": 7}}
+def test_a_switched_off_corpus_writes_nothing(tmp_path):
+    dataset = {"name": "none", "root": str(tmp_path / "corpus")}
 
-    with pytest.raises(ValueError, match="seed"):
-        prepare_pretraining_scans(pretraining, {"seed": 7})
+    manifest = prepare_raw_scans(dataset, {"seed": 1})
+
+    assert manifest["root"] is None
     assert not (tmp_path / "corpus").exists()
 
 
+@pytest.mark.parametrize(("corpus_seed", "refused"), [(7, True), (8, False)])
+def test_a_corpus_made_with_the_evaluation_seed_is_refused(corpus_seed, refused):
+    manifest = {"root": "/corpus", "synthetic": {"config": {"seed": corpus_seed}}}
+
+    if refused:
+        with pytest.raises(ValueError, match=r"pretraining\.synthetic\.seed \(7\) equals"):
+            check_corpus_is_separate(manifest, 7)
+    else:
+        check_corpus_is_separate(manifest, 7)
+
+
 def test_a_skipped_corpus_has_an_empty_caption_table():
-    captions = caption_pretraining_samples(None, {"skipped": True, "root": None}, {})
+    captions = caption_pretraining_samples(_empty_renders(), {"root": None}, {}, 0)
 
     assert captions.empty
     assert tuple(captions.columns) == CAPTION_COLUMNS
 
 
 def test_switched_off_pretraining_ends_in_a_clear_error_for_pipeline_weights(tmp_path):
-    """Disabled pretraining saves empty weights; an experiment that asks for them is refused."""
-    pretraining = {"enabled": False, "training": {"backbone": TINY}}
+    """No corpus saves empty weights; an experiment that asks for them is refused."""
+    training = {"backbone": TINY}
 
-    result, history = pretrain_backbone_node(None, pd.DataFrame(), pretraining)
+    result, history = pretrain_backbone_node(
+        _empty_renders(), pd.DataFrame(), training, str(tmp_path / "cache")
+    )
 
     assert result.state_dict == {}
     assert result.architecture == TINY
@@ -130,5 +141,5 @@ def test_switched_off_pretraining_ends_in_a_clear_error_for_pipeline_weights(tmp
     dataset.save(result)
     weights = dataset.load()
     assert weights.skipped
-    with pytest.raises(ValueError, match=r"pretraining\.enabled"):
+    with pytest.raises(ValueError, match=r"pretraining\.dataset\.name is none"):
         resolve_pipeline_weights(_experiment(PIPELINE_WEIGHTS), weights)

@@ -46,12 +46,8 @@ def test_default_pipeline_runs_in_a_session_and_logs_comparable_model_runs(proje
         "render": {"size": 64, "n_workers": 1},
         "contact_sheet": {"n_subjects": 2, "size": 64},
         "pretraining": {
-            "corpus": {
-                "root": str(project / "data" / "01_raw" / "synthetic_pretraining"),
-                "n_subjects": 2,
-                "resolution": 1500,
-                "texture_size": 128,
-            },
+            "dataset": {"root": str(project / "data" / "01_raw" / "synthetic_pretraining")},
+            "synthetic": {"n_subjects": 2, "resolution": 1500, "texture_size": 128},
             "training": {"holdout_subjects": 1, "train": QUICK_TRAINING},
         },
         "affectvlm": _quick_model("affectvlm"),

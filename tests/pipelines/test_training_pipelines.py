@@ -11,6 +11,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
@@ -19,11 +20,6 @@ from facevlm.datasets import MlflowModelRunDataset, ModelBundle, PretrainedWeigh
 from facevlm.pipelines import training
 
 N_SUBJECTS, SIZE = 4, 64
-
-
-class KeptMemoryDataset(MemoryDataset):
-    def _release(self) -> None:
-        pass
 
 
 def _index_and_renders() -> tuple[pd.DataFrame, RenderSet]:
@@ -71,30 +67,23 @@ def _model_params(kind: str) -> dict:
         },
     }
     return {
+        "recipe": "affectvlm" if kind == "augmented" else "smile",
+        "task": "fer3d",
         "protocol": {"name": "subject_kfold", "k": 2, "seed": 0, "subset": "all"},
         "prompts": {"kind": kind},
         "experiment": experiment,
     }
 
 
-@pytest.fixture
-def tracking(tmp_path, monkeypatch):
-    """A fresh SQLite tracking store; MLflow's global state points at it and stays there."""
-    monkeypatch.chdir(tmp_path)  # MLflow puts artifacts under ./mlruns by default
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
-    mlflow.set_experiment("facevlm-test")  # forget an experiment id from an earlier store
-    yield
-    while mlflow.active_run():  # kedro-mlflow can leave its session run on the stack
-        mlflow.end_run()
-
-
 @pytest.mark.parametrize(
     ("model", "prompts"), [("affectvlm", "augmented"), ("smile", "descriptive")]
 )
-def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(model, prompts, tracking):
+def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(
+    model, prompts, mlflow_tracking, kept_dataset
+):
     index, renders = _index_and_renders()
-    pipe = training.create_pipeline(model, model=model)
-    datasets = {name: KeptMemoryDataset() for name in pipe.all_outputs()}
+    pipe = training.create_pipeline(model)
+    datasets = {name: kept_dataset() for name in pipe.all_outputs()}
     datasets[f"{model}.mlflow_run"] = MlflowModelRunDataset(log_model=False)
     catalog = DataCatalog(
         {
@@ -104,8 +93,7 @@ def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(model, promp
             "params:dataset": MemoryDataset({"name": "toy"}),
             # pretraining switched off: the models start from random weights (pretrained: null)
             "pretrained_backbone": MemoryDataset(PretrainedWeights("", {"skipped": True})),
-            **{f"params:{model}.{k}": MemoryDataset(v) for k, v in _model_params(prompts).items()},
-            f"params:{model}.experiment.data.classes": MemoryDataset(list(BASIC_EMOTIONS)),
+            f"params:{model}": MemoryDataset(_model_params(prompts)),
         }
     )
 
@@ -119,6 +107,17 @@ def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(model, promp
     assert {"test/accuracy_mean", "test/macro_f1_mean"} <= set(summary["metrics"])
     bundle = catalog.load(f"{model}.model")
     assert isinstance(bundle, ModelBundle) and bundle.classes == list(BASIC_EMOTIONS)
+    assert bundle.info["fit"] == "all_subjects", "the saved model is the final fit"
+    assert bundle.info["n_subjects"] == N_SUBJECTS and bundle.info["render"] == {"size": SIZE}
+    last_fold = catalog.load(f"{model}.last_fold_model")
+    assert last_fold.info["fit"] == "last_fold"
+    assert any(
+        not torch.equal(bundle.state_dict[k], last_fold.state_dict[k]) for k in bundle.state_dict
+    ), "the final fit is trained again, on every subject"
+    if model == "smile":  # the bundle carries a linear probe over every class
+        probe = bundle.info["linear_probe"]
+        assert probe["classes"] == list(BASIC_EMOTIONS)
+        assert probe["weight"].shape[0] == len(BASIC_EMOTIONS)
     rebuilt, _ = bundle.build()
     assert sum(p.numel() for p in rebuilt.parameters()) > 0
 
@@ -126,6 +125,7 @@ def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(model, promp
     assert len(runs) == 1
     run = runs[0]
     assert run.data.tags["model"] == model and run.data.tags["protocol"] == "subject_kfold"
+    assert run.data.tags["task"] == "fer3d"
     assert run.data.metrics["test/accuracy_mean"] == pytest.approx(
         summary["metrics"]["test/accuracy_mean"]
     )
@@ -134,3 +134,26 @@ def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(model, promp
     assert [m.step for m in losses] == [1, 2, 3]
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
     assert {"confusion_matrix.png", "training_curves.png", "fold_metrics.csv"} <= artifacts
+
+
+def test_a_derived_namespace_lists_only_what_differs_from_its_base():
+    """``smile_mer`` is ``smile`` with its own protocol, classes and task."""
+    import yaml
+
+    from facevlm.pipeline_registry import CONF_SOURCE
+    from facevlm.pipelines.training.nodes import resolve_model_parameters
+
+    blocks = yaml.safe_load((CONF_SOURCE / "base" / "parameters_train_smile.yml").read_text())
+    mer = resolve_model_parameters(blocks["smile"], blocks["smile_mer"])
+    assert mer["recipe"] == "smile" and mer["task"] == "mer"
+    assert mer["protocol"]["name"] == "loso" and mer["protocol"]["datasets"] == ["synthetic-4dme"]
+    assert len(mer["experiment"]["data"]["classes"]) == 5
+    assert mer["experiment"]["loss"] == blocks["smile"]["experiment"]["loss"], "inherited"
+    assert "loss" not in blocks["smile_mer"].get("experiment", {}), "not copied"
+
+
+def test_an_unknown_recipe_is_refused_before_any_work():
+    from facevlm.pipelines.training.nodes import resolve_model_parameters
+
+    with pytest.raises(ValueError, match="recipe must be one of affectvlm | smile"):
+        resolve_model_parameters({**_model_params("plain"), "recipe": "clip"})

@@ -9,7 +9,8 @@ Per fold of a subject-independent protocol:
 3. the held-out subjects are classified by cosine similarity of the fused embedding to the class
    prompt ensembles (after every epoch for the curves, and at the end).
 
-Kedro-free: :func:`cross_validate` can be called from a notebook, a script or a node.
+Kedro-free: :data:`RECIPE` runs in :func:`facevlm.experiments.cross_validation.cross_validate`,
+called from a notebook, a script or a node.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from facevlm.experiments.common import (
     model_image_size,
     zero_shot_predict,
 )
+from facevlm.experiments.cross_validation import FoldEvaluation, Recipe
 from facevlm.experiments.data import ExperimentData
-from facevlm.experiments.results import PRIMARY, CrossValidationResult, FoldResult
+from facevlm.experiments.results import PRIMARY
 from facevlm.models.augment import MixedViewAugmentation
 from facevlm.models.data import MultiviewDataset
 from facevlm.models.losses import AffectVLMLoss
@@ -118,39 +120,23 @@ def predict(
     return zero_shot_predict(model, tokenizer, embedded.fused, class_bank, classes)
 
 
-def cross_validate(
+def evaluate(
+    fitted: FittedModel,
     data: ExperimentData,
+    train_rows: np.ndarray,
+    test_rows: np.ndarray,
     prompt_bank: pd.DataFrame,
     cfg: AffectVLMConfig,
-    tags: dict[str, str] | None = None,
-) -> tuple[CrossValidationResult, FittedModel]:
-    """Train and evaluate every fold; returns the results and the last fold's fitted model."""
-    folds = data.folds[: cfg.data.max_folds] if cfg.data.max_folds else data.folds
-    class_bank = class_prompts(prompt_bank)
-    results, fitted = [], None
-    for fold in folds:
-        train_rows, test_rows = data.split(fold)
-        logger.info(
-            "AffectVLM fold %d: %d train / %d test samples", fold, len(train_rows), len(test_rows)
-        )
-        fitted = fit(data, train_rows, prompt_bank, cfg, evaluate_rows=test_rows)
-        embedded = embed_views(
-            fitted.model, data.views[test_rows], cfg.eval_batch_size, cfg.train.device
-        )
-        predicted = zero_shot_predict(
-            fitted.model, fitted.tokenizer, embedded.fused, class_bank, data.classes
-        )
-        results.append(
-            FoldResult(
-                fold=fold,
-                test_sample_ids=list(data.samples["sample_id"].iloc[test_rows]),
-                y_true=data.labels[test_rows],
-                predictions={PRIMARY: predicted},
-                history=fitted.history,
-                test_embeddings=embedded.fused.numpy(),
-            )
-        )
-    result = CrossValidationResult(
-        "affectvlm", data.classes, results, to_dict(cfg), dict(tags or {})
+) -> FoldEvaluation:
+    """The held-out rows classified by their nearest class prompt ensemble."""
+    embedded = embed_views(
+        fitted.model, data.views[test_rows], cfg.eval_batch_size, cfg.train.device
     )
-    return result, fitted
+    predicted = zero_shot_predict(
+        fitted.model, fitted.tokenizer, embedded.fused, class_prompts(prompt_bank), data.classes
+    )
+    return FoldEvaluation({PRIMARY: predicted}, embedded.fused.numpy())
+
+
+#: AffectVLM in the shared cross-validation loop (:mod:`facevlm.experiments.cross_validation`).
+RECIPE = Recipe("affectvlm", "AffectVLM", AffectVLMConfig, fit, evaluate)

@@ -9,7 +9,8 @@ sample is given its cluster's prompts. The loss is ``L_BT + λ1 L_vl + λ2 L_red
 Labels are used only after training, to evaluate the frozen embeddings on held-out subjects:
 a linear probe (the primary metric), zero-shot classification against the class prompts and k-NN.
 
-Kedro-free: :func:`cross_validate` can be called from a notebook, a script or a node.
+Kedro-free: :data:`RECIPE` runs in :func:`facevlm.experiments.cross_validation.cross_validate`,
+called from a notebook, a script or a node.
 """
 
 from __future__ import annotations
@@ -29,14 +30,15 @@ from facevlm.experiments.common import (
     model_image_size,
     zero_shot_predict,
 )
+from facevlm.experiments.cross_validation import FoldEvaluation, Recipe
 from facevlm.experiments.data import ExperimentData
-from facevlm.experiments.results import PRIMARY, CrossValidationResult, FoldResult
+from facevlm.experiments.results import PRIMARY
 from facevlm.models.augment import MixedViewAugmentation
 from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.data import MultiviewDataset
 from facevlm.models.losses import SmileVLMLoss
 from facevlm.models.multiview_clip import MultiviewCLIP
-from facevlm.models.probes import knn_predict, linear_probe
+from facevlm.models.probes import fit_linear_probe, knn_predict, linear_probe
 from facevlm.models.pseudo_labels import assign_pseudo_prompts
 from facevlm.models.training import TrainConfig, train
 from facevlm.prompts.augmented import class_prompts
@@ -161,7 +163,7 @@ def evaluate(
     test_rows: np.ndarray,
     prompt_bank: pd.DataFrame,
     cfg: SmileConfig,
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
+) -> FoldEvaluation:
     """Linear probe (primary), zero-shot and k-NN predictions for the held-out rows.
 
     The ground-truth labels of the *training* subjects are used here, and only here, to fit the
@@ -188,38 +190,46 @@ def evaluate(
         predictions["zero_shot"] = zero_shot_predict(
             model, fitted.tokenizer, test_emb.fused, bank, data.classes
         )
-    return predictions, test_emb.fused.numpy()
+    return FoldEvaluation(
+        predictions,
+        test_emb.fused.numpy(),
+        extra={"pseudo_label_refreshes": fitted.refreshes},
+    )
 
 
-def cross_validate(
+def _fit_rows(
     data: ExperimentData,
+    rows: np.ndarray,
     prompt_bank: pd.DataFrame,
     cfg: SmileConfig,
-    tags: dict[str, str] | None = None,
-) -> tuple[CrossValidationResult, FittedSmile]:
-    """Self-supervised training and frozen-embedding evaluation on every fold."""
-    folds = data.folds[: cfg.data.max_folds] if cfg.data.max_folds else data.folds
-    results, fitted = [], None
-    for fold in folds:
-        train_rows, test_rows = data.split(fold)
-        logger.info(
-            "SMILE-VLM fold %d: %d train / %d test samples", fold, len(train_rows), len(test_rows)
-        )
-        ids = list(data.samples["sample_id"].iloc[train_rows])
-        fitted = fit(data.views[train_rows], ids, prompt_bank, cfg)
-        predictions, test_embeddings = evaluate(
-            fitted, data, train_rows, test_rows, prompt_bank, cfg
-        )
-        results.append(
-            FoldResult(
-                fold=fold,
-                test_sample_ids=list(data.samples["sample_id"].iloc[test_rows]),
-                y_true=data.labels[test_rows],
-                predictions=predictions,
-                history=fitted.history,
-                test_embeddings=test_embeddings,
-                extra={"pseudo_label_refreshes": fitted.refreshes},
-            )
-        )
-    result = CrossValidationResult("smile", data.classes, results, to_dict(cfg), dict(tags or {}))
-    return result, fitted
+    evaluate_rows: np.ndarray | None = None,
+) -> FittedSmile:
+    """:func:`fit` on ``rows`` of ``data``: views and sample ids only, never a label (held-out
+    rows are not scored during training either: that would need their labels)."""
+    ids = list(data.samples["sample_id"].iloc[rows])
+    return fit(data.views[rows], ids, prompt_bank, cfg)
+
+
+def final_linear_probe(
+    fitted: FittedSmile, data: ExperimentData, rows: np.ndarray, cfg: SmileConfig
+) -> dict[str, Any]:
+    """The linear probe of a final fit, fitted on the frozen embeddings of every row, for the
+    bundle (``{"linear_probe": {"weight", "bias", "classes"}}``: tensors and plain lists, so
+    ``torch.load(weights_only=True)`` reads it)."""
+    import torch
+
+    embedded = embed_views(fitted.model, data.views[rows], cfg.eval_batch_size, cfg.train.device)
+    probe = fit_linear_probe(
+        embedded.fused_raw, data.labels[rows], seed=cfg.train.seed, C=cfg.probe.C
+    )
+    return {
+        "linear_probe": {
+            "weight": torch.from_numpy(probe.weight).float(),
+            "bias": torch.from_numpy(probe.bias).float(),
+            "classes": [data.classes[i] for i in probe.classes],
+        }
+    }
+
+
+#: SMILE-VLM in the shared cross-validation loop (:mod:`facevlm.experiments.cross_validation`).
+RECIPE = Recipe("smile", "SMILE-VLM", SmileConfig, _fit_rows, evaluate, final_linear_probe)

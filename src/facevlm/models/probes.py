@@ -8,6 +8,8 @@ owns the folds and the metrics. Deterministic: same inputs and seed, same predic
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
@@ -21,6 +23,63 @@ def _as_numpy(x: ArrayLike | torch.Tensor, dtype: type = np.float64) -> np.ndarr
     return np.asarray(x, dtype=dtype)
 
 
+@dataclass
+class LinearProbe:
+    """A fitted probe as one affine map on *raw* features: ``argmax(x @ weight.T + bias)``.
+
+    The feature standardisation is folded into ``weight`` and ``bias``, so applying the probe
+    needs nothing but these arrays (a model bundle carries them as plain tensors).
+    """
+
+    weight: np.ndarray  # (n_fitted_classes, D)
+    bias: np.ndarray  # (n_fitted_classes,)
+    classes: np.ndarray  # (n_fitted_classes,) the class index each row predicts
+
+    def decision(self, x: ArrayLike | torch.Tensor) -> np.ndarray:
+        """(n, n_fitted_classes) scores; a single fitted class scores 0 everywhere."""
+        return _as_numpy(x) @ self.weight.T + self.bias
+
+    def predict(self, x: ArrayLike | torch.Tensor) -> np.ndarray:
+        return self.classes[self.decision(x).argmax(axis=1)].astype(np.int64)
+
+
+def fit_linear_probe(
+    train_x: ArrayLike | torch.Tensor,
+    train_y: ArrayLike | torch.Tensor,
+    seed: int = 0,
+    C: float = 1.0,
+    max_iter: int = 1000,
+    standardize: bool = True,
+) -> LinearProbe:
+    """Multinomial logistic regression on frozen features (z-scored with the *train* statistics
+    first when ``standardize``: lbfgs converges far better on standardised features).
+
+    Args:
+        train_x: (n, D) features. train_y: (n,) class indices.
+        C: inverse L2 strength (sklearn). Sweep it on a validation split, never on the test fold.
+    """
+    x_train = _as_numpy(train_x)  # (n_train, D)
+    y_train = _as_numpy(train_y, np.int64)  # (n_train,)
+    classes = np.unique(y_train)
+    d = x_train.shape[1]
+    if classes.size == 1:  # a train split holding a single class: nothing to fit
+        return LinearProbe(np.zeros((1, d)), np.zeros(1), classes)
+    mean, scale = np.zeros(d), np.ones(d)
+    if standardize:
+        scaler = StandardScaler().fit(x_train)
+        mean, scale = scaler.mean_, scaler.scale_
+    clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
+    clf.fit((x_train - mean) / scale, y_train)
+    coef = clf.coef_ if classes.size > 2 else np.vstack([-clf.coef_[0], clf.coef_[0]]) / 2
+    intercept = (
+        clf.intercept_
+        if classes.size > 2
+        else np.array([-clf.intercept_[0], clf.intercept_[0]]) / 2
+    )
+    weight = coef / scale  # (k, D): standardisation folded in
+    return LinearProbe(weight, intercept - weight @ mean, clf.classes_.astype(np.int64))
+
+
 def linear_probe(
     train_x: ArrayLike | torch.Tensor,
     train_y: ArrayLike | torch.Tensor,
@@ -31,27 +90,15 @@ def linear_probe(
     max_iter: int = 1000,
     standardize: bool = True,
 ) -> np.ndarray:
-    """Multinomial logistic regression on frozen features; returns (n_test,) int64 predictions.
+    """Fit :func:`fit_linear_probe` on one fold's train split; (n_test,) int64 predictions.
 
-    Args:
-        train_x, test_x: (n, D) features. train_y: (n_train,) labels in ``[0, n_classes)``.
-        C: inverse L2 strength (sklearn). Sweep it on a validation split, never on the test fold.
-        standardize: z-score features with the *train* statistics first (lbfgs converges far
-            better on standardised features; the test split never informs the scaler).
+    ``train_y`` must lie in ``[0, n_classes)``; the test split never informs the scaler.
     """
-    x_train, x_test = _as_numpy(train_x), _as_numpy(test_x)  # (n_train, D), (n_test, D)
-    y_train = _as_numpy(train_y, np.int64)  # (n_train,)
+    y_train = _as_numpy(train_y, np.int64)
     if y_train.size and (y_train.min() < 0 or y_train.max() >= n_classes):
         raise ValueError(f"train labels must lie in [0, {n_classes}), got {np.unique(y_train)}")
-    classes = np.unique(y_train)
-    if classes.size == 1:  # a fold whose train split holds a single class: nothing to fit
-        return np.full(x_test.shape[0], classes[0], dtype=np.int64)
-    if standardize:
-        scaler = StandardScaler().fit(x_train)
-        x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
-    clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
-    clf.fit(x_train, y_train)
-    return clf.predict(x_test).astype(np.int64)
+    probe = fit_linear_probe(train_x, y_train, seed, C, max_iter, standardize)
+    return probe.predict(test_x)
 
 
 def knn_predict(

@@ -1,4 +1,8 @@
-"""Nodes of the ``ingest`` pipeline: thin wrappers around :mod:`facevlm.data.layouts`."""
+"""Nodes of the ``ingest`` pipeline: thin wrappers around :mod:`facevlm.data.layouts`.
+
+Ingest indexes and quarantines, nothing more: the folds of a protocol are made by each model
+pipeline (a folder of one subject ingests fine; only a protocol needs several).
+"""
 
 from __future__ import annotations
 
@@ -11,28 +15,31 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-#: Where the previous index of each (dataset, root) is kept so an unchanged file is not parsed
-#: again. It is a cache, not an artifact: deleting it only costs time.
-INDEX_CACHE_DIR = Path("data/02_intermediate/scan_index_cache")
 
-
-def _cache_path(name: str, root: str) -> Path:
+def _cache_path(cache_dir: str, name: str, root: str) -> Path:
+    """The previous index of this (dataset, root): a cache, not an artifact (deleting it only
+    costs time)."""
     digest = hashlib.sha1(str(root).encode()).hexdigest()[:12]
-    return INDEX_CACHE_DIR / f"{name}-{digest}.parquet"
+    return Path(cache_dir) / f"{name}-{digest}.parquet"
 
 
 def index_scans(
-    raw_scans: dict[str, Any], dataset: dict[str, Any]
+    raw_scans: dict[str, Any], dataset: dict[str, Any], cache_dir: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Walk the dataset root, read and validate every scan, and return the scan index and the
     quarantine report (every rejected file with its reason).
 
     Bad files are quarantined and the run goes on, unless ``dataset.fail_fast`` is true. Files
-    whose size and modification time are unchanged since the last run are not parsed again.
+    whose size and modification time are unchanged since the last run (kept in ``cache_dir``,
+    ``params:caches.scan_index``) are not parsed again. A manifest without a root (dataset
+    ``none``: e.g. the pretraining corpus switched off) gives an empty index.
     """
     from facevlm.data.layouts import build_scan_index
+    from facevlm.data.layouts.scan_index import QUARANTINE_COLUMNS, empty_index
 
-    cache_file = _cache_path(dataset["name"], raw_scans["root"])
+    if raw_scans.get("root") is None:
+        return empty_index(), pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
+    cache_file = _cache_path(cache_dir, dataset["name"], raw_scans["root"])
     cache = pd.read_parquet(cache_file) if cache_file.exists() else None
     index, quarantine = build_scan_index(
         dataset["name"],
@@ -50,11 +57,3 @@ def index_scans(
         for row in quarantine.head(10).itertuples():
             logger.warning("quarantined %s: %s", row.path, row.reason)
     return index, quarantine
-
-
-def make_fold_table(scan_index: pd.DataFrame, protocol: dict[str, Any]) -> pd.DataFrame:
-    """The evaluation protocol's folds (subject-independent k-fold, leave-one-subject-out, ...)
-    as a table saved next to the scan index."""
-    from facevlm.data.protocols import ProtocolConfig, make_folds
-
-    return make_folds(scan_index, ProtocolConfig.from_params(protocol))

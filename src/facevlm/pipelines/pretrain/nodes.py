@@ -1,8 +1,7 @@
 """Nodes of the ``pretrain`` pipeline: thin wrappers around :mod:`facevlm.experiments.pretrain`.
 
-The corpus is written, indexed and rendered by the same code as the evaluation data (the
-synthetic generator, the scan index, the renderer with ``params:render``), so its renders look
-exactly like the ones the models are evaluated on — only the people differ.
+The corpus is written, indexed and rendered by the evaluation data's own pipelines (ingest and
+render under the ``pretraining`` namespace); these nodes caption it and pretrain the backbone.
 """
 
 from __future__ import annotations
@@ -25,59 +24,27 @@ logger = logging.getLogger(__name__)
 #: ``model.backbone.pretrained`` value that means "the weights the ``pretrain`` pipeline made".
 PIPELINE_WEIGHTS = "pipeline"
 
-#: Finished pretraining runs by content key, so a model pipeline run again with the same corpus,
-#: captions, render settings and training parameters does not pretrain again. A cache, not an
-#: artifact: deleting it only costs time (the result would be the same: CPU training is seeded).
-PRETRAIN_CACHE_DIR = Path("data/02_intermediate/pretrain_cache")
 
-
-def prepare_pretraining_scans(
-    pretraining: dict[str, Any], synthetic: dict[str, Any]
-) -> dict[str, Any]:
-    """Write (or reuse) the pretraining corpus: BU-3DFE-style scans of people who are not in
-    the evaluation set. Refuses a corpus seed equal to the evaluation set's, which would make
-    the same people. With ``pretraining.enabled: false`` it writes nothing."""
-    if not pretraining.get("enabled", True):
-        logger.info("pretraining is switched off (pretraining.enabled: false)")
-        return {"skipped": True, "root": None}
-    from facevlm.data.synthetic import SyntheticConfig, generate_synthetic_dataset
-
-    corpus = dict(pretraining["corpus"])
-    root = Path(corpus.pop("root")).expanduser()
-    if int(corpus.get("seed", 0)) == int(synthetic.get("seed", 0)):
+def check_corpus_is_separate(manifest: dict[str, Any], evaluation_seed: int) -> None:
+    """Refuse a corpus generated with the evaluation set's seed: it would hold the same people."""
+    corpus_seed = (manifest.get("synthetic") or {}).get("config", {}).get("seed")
+    if corpus_seed is not None and int(corpus_seed) == int(evaluation_seed):
         raise ValueError(
-            f"pretraining.corpus.seed ({corpus.get('seed', 0)}) equals synthetic.seed: the "
-            "pretraining corpus would contain the evaluation subjects; choose another seed"
+            f"pretraining.synthetic.seed ({corpus_seed}) equals synthetic.seed: the pretraining "
+            "corpus would contain the evaluation subjects; choose another seed"
         )
-    config = SyntheticConfig(**{"layouts": ["bu3dfe"], **corpus})
-    manifest = generate_synthetic_dataset(root, config)
-    return {"skipped": False, "root": str(root.resolve()), "synthetic": manifest}
-
-
-def index_pretraining_scans(manifest: dict[str, Any], n_workers: int | None) -> pd.DataFrame:
-    """The corpus' scan index (same reader and validation as ``ingest``)."""
-    from facevlm.data.layouts.scan_index import empty_index
-    from facevlm.pipelines.ingest.nodes import index_scans
-
-    if manifest.get("skipped"):
-        return empty_index()
-    index, quarantine = index_scans(manifest, {"name": "synthetic", "n_workers": n_workers})
-    if len(quarantine):
-        raise ValueError(
-            f"{len(quarantine)} generated pretraining scans failed validation, e.g. "
-            f"{quarantine['path'].iloc[0]}: {quarantine['reason'].iloc[0]}"
-        )
-    return index
 
 
 def caption_pretraining_samples(
-    renders: RenderSet, manifest: dict[str, Any], training: dict[str, Any]
+    renders: RenderSet, manifest: dict[str, Any], training: dict[str, Any], evaluation_seed: int
 ) -> pd.DataFrame:
-    """Emotion and facial-action captions of every rendered corpus sample (a readable table)."""
+    """Emotion and facial-action captions of every rendered corpus sample (a readable table).
+    A corpus made with the evaluation set's seed is refused first."""
     from facevlm.prompts.captions import CAPTION_COLUMNS, caption_samples, manifest_activations
 
+    check_corpus_is_separate(manifest, evaluation_seed)
     cfg = PretrainConfig.from_params(training)
-    if manifest.get("skipped") or len(renders) == 0:
+    if manifest.get("root") is None or len(renders) == 0:
         return pd.DataFrame(columns=list(CAPTION_COLUMNS))
     captions = caption_samples(
         renders.samples, manifest_activations(manifest["synthetic"]), cfg.classes
@@ -87,18 +54,22 @@ def caption_pretraining_samples(
 
 
 def pretrain_backbone_node(
-    renders: RenderSet, captions: pd.DataFrame, pretraining: dict[str, Any]
+    renders: RenderSet, captions: pd.DataFrame, training: dict[str, Any], cache_dir: str
 ) -> tuple[PretrainedBackbone, pd.DataFrame]:
     """Pretrain the backbone on the captioned corpus; returns the weights and the per-epoch
-    history (loss, temperature, time)."""
+    history (loss, temperature, time). An empty corpus (``pretraining.dataset.name: none``)
+    makes no weights. A finished run is kept in ``cache_dir`` (``params:caches.pretraining``) by
+    content key, so a model pipeline run again with the same corpus, captions, render settings
+    and training parameters does not pretrain again (a cache: deleting it only costs time)."""
     from facevlm.experiments.data import resize_views
     from facevlm.models.backbone import architecture_image_size
     from facevlm.prompts.captions import captions_by_sample
 
-    cfg = PretrainConfig.from_params(pretraining["training"])
-    if not pretraining.get("enabled", True):
+    cfg = PretrainConfig.from_params(training)
+    if len(renders) == 0:
+        logger.info("no pretraining corpus (pretraining.dataset.name: none): no weights made")
         return PretrainedBackbone({}, cfg.backbone, [], None), pd.DataFrame()
-    cache_file = PRETRAIN_CACHE_DIR / f"{_content_key(renders, captions, pretraining)}.pt"
+    cache_file = Path(cache_dir) / f"{_content_key(renders, captions, training)}.pt"
     if cache_file.exists():
         logger.info("pretrained backbone reused from %s", cache_file)
         result = PretrainedBackbone(**torch.load(cache_file, map_location="cpu"))
@@ -115,11 +86,11 @@ def pretrain_backbone_node(
     return result, pd.DataFrame(result.history)
 
 
-def _content_key(renders: RenderSet, captions: pd.DataFrame, pretraining: dict[str, Any]) -> str:
+def _content_key(renders: RenderSet, captions: pd.DataFrame, training: dict[str, Any]) -> str:
     """What the pretrained weights depend on: the rendered samples and their settings, every
     caption, and the training parameters (the corpus folder's location is irrelevant)."""
     payload = {
-        "training": pretraining["training"],
+        "training": training,
         "render": renders.settings,
         "samples": list(map(str, renders.samples["sample_id"])),
         "captions": int(pd.util.hash_pandas_object(captions, index=False).sum()),
@@ -142,7 +113,7 @@ def resolve_pipeline_weights(
     if weights is None or weights.skipped:
         raise ValueError(
             "model.backbone.pretrained is 'pipeline' but the pretrain pipeline made no weights "
-            "(pretraining.enabled is false); set pretrained to null, an open_clip tag or a file"
+            "(pretraining.dataset.name is none); set pretrained to null, an open_clip tag or a file"
         )
     name = backbone.get("name")
     if weights.architecture and name != weights.architecture:

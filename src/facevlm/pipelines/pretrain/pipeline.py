@@ -1,58 +1,49 @@
-from kedro.pipeline import Node, Pipeline
+"""The ``pretrain`` pipeline: the evaluation data's own ingest and render stages, reused under the
+``pretraining`` namespace on a separate corpus, then captions and CLIP pretraining.
 
-from facevlm.pipelines.pretrain.nodes import (
-    caption_pretraining_samples,
-    index_pretraining_scans,
-    prepare_pretraining_scans,
-    pretrain_backbone_node,
-)
-from facevlm.pipelines.render.nodes import render_samples, select_render_samples
+``pipeline(ingest + render, namespace="pretraining")`` reads ``params:pretraining.dataset`` and
+``params:pretraining.synthetic`` where ingest reads ``params:dataset`` and ``params:synthetic``,
+and writes ``pretraining.scan_index``, ``pretraining.renders``, ... (dataset factories in the
+catalog). The render settings and the cache folders are shared with the evaluation data, so the
+corpus is rendered exactly like the scans the models are evaluated on.
+"""
+
+from kedro.pipeline import Node, Pipeline, pipeline
+
+from facevlm.pipelines import ingest, render
+from facevlm.pipelines.pretrain.nodes import caption_pretraining_samples, pretrain_backbone_node
+
+NAMESPACE = "pretraining"
+SHARED_PARAMETERS = {"params:render", "params:caches.scan_index", "params:caches.renders"}
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Corpus → index → renders (same settings as the evaluation renders) → captions →
-    pretrained backbone (``pretrained_backbone``, read by every model pipeline)."""
-    return Pipeline(
+    """Corpus → index → renders → captions → pretrained backbone (``pretrained_backbone``, read
+    by every model pipeline)."""
+    corpus = pipeline(
+        ingest.create_pipeline() + render.create_pipeline(),
+        namespace=NAMESPACE,
+        parameters={p: p for p in SHARED_PARAMETERS},
+    )
+    return corpus + pipeline(
         [
             Node(
-                prepare_pretraining_scans,
-                ["params:pretraining", "params:synthetic"],
-                "pretraining_scans_manifest",
-                name="prepare_pretraining_scans",
-            ),
-            Node(
-                index_pretraining_scans,
-                ["pretraining_scans_manifest", "params:dataset.n_workers"],
-                "pretraining_scan_index",
-                name="index_pretraining_scans",
-            ),
-            Node(
-                select_render_samples,
-                ["pretraining_scan_index", "params:render"],
-                "pretraining_render_samples",
-                name="select_pretraining_render_samples",
-            ),
-            Node(
-                render_samples,
-                ["pretraining_render_samples", "params:render"],
-                ["pretraining_renders", "pretraining_render_failures"],
-                name="render_pretraining_samples",
-            ),
-            Node(
                 caption_pretraining_samples,
-                [
-                    "pretraining_renders",
-                    "pretraining_scans_manifest",
-                    "params:pretraining.training",
-                ],
-                "pretraining_captions",
-                name="caption_pretraining_samples",
+                ["renders", "raw_scans_manifest", "params:training", "params:synthetic.seed"],
+                "captions",
+                name="caption_samples",
             ),
             Node(
                 pretrain_backbone_node,
-                ["pretraining_renders", "pretraining_captions", "params:pretraining"],
-                ["pretrained_backbone", "pretraining_history"],
+                ["renders", "captions", "params:training", "params:caches.pretraining"],
+                ["pretrained_backbone", "history"],
                 name="pretrain_backbone",
             ),
-        ]
+        ],
+        namespace=NAMESPACE,
+        outputs={"pretrained_backbone": "pretrained_backbone"},
+        parameters={
+            "params:synthetic.seed": "params:synthetic.seed",
+            "params:caches.pretraining": "params:caches.pretraining",
+        },
     )

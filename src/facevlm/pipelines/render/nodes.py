@@ -19,8 +19,7 @@ from facevlm.render.sampling import plan_render_samples
 logger = logging.getLogger(__name__)
 
 #: Parameters of ``params:render`` that are not :class:`RenderSettings` fields.
-_PLAN_KEYS = ("frames", "n_workers", "datasets", "cache_dir")
-DEFAULT_CACHE_DIR = "data/02_intermediate/render_cache"
+_PLAN_KEYS = ("frames", "n_workers", "datasets")
 
 
 def _split_params(render: dict[str, Any]) -> tuple[RenderSettings, dict[str, Any]]:
@@ -44,17 +43,19 @@ def _settings_record(settings: RenderSettings, frames: str) -> dict[str, Any]:
     return record
 
 
-def render_samples(samples: pd.DataFrame, render: dict[str, Any]) -> tuple[RenderSet, pd.DataFrame]:
+def render_samples(
+    samples: pd.DataFrame, render: dict[str, Any], cache_dir: str
+) -> tuple[RenderSet, pd.DataFrame]:
     """Render every sample's views in parallel over the available cores.
 
     Views already rendered from an unchanged file with the same settings come from the render
-    cache. A scan that fails to render is reported in ``render_failures`` (file and reason) and
+    cache in ``cache_dir`` (``params:caches.renders``). A scan that fails to render is reported in ``render_failures`` (file and reason) and
     its sample is left out; the others go on.
     """
     settings, plan = _split_params(render)
     record = _settings_record(settings, plan["frames"] or "apex")
     cache_key = {k: v for k, v in record.items() if k != "frames"}
-    cache = RenderCache(plan["cache_dir"] or DEFAULT_CACHE_DIR, cache_key)
+    cache = RenderCache(cache_dir, cache_key)
 
     paths = sorted({p for paths in samples["frame_paths"] for p in paths})
     views: dict[str, np.ndarray] = {}

@@ -14,7 +14,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 render_samples,
-                inputs=["render_samples", "params:render"],
+                inputs=["render_samples", "params:render", "params:caches.renders"],
                 outputs=["renders", "render_failures"],
                 name="render_samples",
             ),

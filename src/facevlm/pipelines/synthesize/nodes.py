@@ -12,6 +12,9 @@ from facevlm.data.labels import BASIC_EMOTIONS, NEUTRAL
 
 logger = logging.getLogger(__name__)
 
+#: ``dataset.name`` that reads nothing (e.g. ``pretraining.dataset.name: none``).
+NO_DATASET = "none"
+
 
 def prepare_raw_scans(dataset: dict[str, Any], synthetic: dict[str, Any]) -> dict[str, Any]:
     """Make sure the raw scans exist and describe them.
@@ -19,10 +22,13 @@ def prepare_raw_scans(dataset: dict[str, Any], synthetic: dict[str, Any]) -> dic
     With ``dataset.name = synthetic`` this writes the built-in set under ``dataset.root`` — or
     reuses the files already there when they were made with the same seed and sizes. For a real
     dataset it only checks that the root folder exists, so a typo fails here with a clear message
-    rather than as an empty index.
+    rather than as an empty index. ``name: none`` means no dataset at all (how the pretraining
+    corpus is switched off): nothing is written and the index will be empty.
     """
-    root = Path(dataset["root"]).expanduser()
     name = dataset["name"]
+    if name == NO_DATASET:
+        return {"dataset": name, "root": None, "generated": False}
+    root = Path(dataset["root"]).expanduser()
     if name != "synthetic":
         if not root.is_dir():
             raise FileNotFoundError(f"dataset.root {root} for dataset {name!r} is not a folder")

@@ -1,16 +1,16 @@
-"""Nodes shared by the model pipelines (``train_affectvlm``, ``train_smile``, ``train_smile_mer``).
+"""Nodes shared by every model pipeline (``train_affectvlm``, ``train_smile``, their ablation
+variants and ``train_smile_mer``).
 
 Each node is a thin wrapper: the protocol comes from :mod:`facevlm.data.protocols`, prompts from
 :mod:`facevlm.prompts`, training and evaluation from :mod:`facevlm.experiments` (Kedro-free),
-figures from :mod:`facevlm.evaluation.figures`. The two models differ only in which prompt bank
-and which ``cross_validate`` they use; :data:`MODELS` names them.
+figures from :mod:`facevlm.evaluation.figures`. Which model a namespace trains is its
+``recipe`` parameter (:data:`facevlm.experiments.recipes.RECIPES`); everything else is shared.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,8 +26,9 @@ from facevlm.evaluation.figures import (
     embedding_figure,
     training_curves_figure,
 )
-from facevlm.experiments import affectvlm, smile
-from facevlm.experiments.data import experiment_data
+from facevlm.experiments.cross_validation import cross_validate, fit_final
+from facevlm.experiments.data import ExperimentData, experiment_data
+from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import PRIMARY, CrossValidationResult
 from facevlm.models.backbone import architecture_image_size
 from facevlm.pipelines.pretrain.nodes import resolve_pipeline_weights
@@ -35,31 +36,52 @@ from facevlm.pipelines.pretrain.nodes import resolve_pipeline_weights
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ModelRecipe:
-    """How one model plugs into the shared pipeline."""
-
-    name: str
-    config_type: type
-    cross_validate: Any
-
-
-MODELS = {
-    "affectvlm": ModelRecipe("affectvlm", affectvlm.AffectVLMConfig, affectvlm.cross_validate),
-    "smile": ModelRecipe("smile", smile.SmileConfig, smile.cross_validate),
-}
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override``'s keys replaced recursively."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
 
 
-def make_protocol_folds(scan_index: pd.DataFrame, protocol: dict[str, Any]) -> pd.DataFrame:
-    """The fold table of this model's protocol (subject-independent k-fold, LOSO, ...)."""
+def resolve_model_parameters(
+    model: dict[str, Any], overrides: dict[str, Any] | None = None, variant: str | None = None
+) -> dict[str, Any]:
+    """The parameters a model namespace trains with: its base block (``params:smile``) with
+    ``overrides`` merged in (``smile_mer`` lists only what differs from ``smile``; an ablation
+    variant only what it changes), saved as the namespace's ``parameters`` so a run records
+    exactly what it used. ``variant`` names an ablation variant in the run's tags."""
+    resolved = deep_merge(model, overrides or {})
+    if variant is not None:
+        resolved["variant"] = variant
+    missing = [
+        key for key in ("recipe", "protocol", "prompts", "experiment") if key not in resolved
+    ]
+    if missing:
+        raise ValueError(f"model parameters lack {', '.join(missing)}: {sorted(resolved)}")
+    get_recipe(resolved["recipe"])  # an unknown recipe fails here, before any work
+    return resolved
+
+
+def make_protocol_folds(scan_index: pd.DataFrame, parameters: dict[str, Any]) -> pd.DataFrame:
+    """The fold table of this model's protocol (subject-independent k-fold, LOSO, ...): folds
+    are made here, once per model, from the scan index ingest wrote."""
     from facevlm.data.protocols import make_folds
 
-    return make_folds(scan_index, protocol)
+    return make_folds(scan_index, parameters["protocol"])
 
 
-def build_prompt_bank(
-    scan_index: pd.DataFrame, prompts: dict[str, Any], classes: list[str]
-) -> pd.DataFrame:
+def model_classes(parameters: dict[str, Any]) -> list[str]:
+    """The classes a model is trained on (``experiment.data.classes``, else the six emotions)."""
+    from facevlm.experiments.common import DataConfig
+
+    return list(parameters["experiment"].get("data", {}).get("classes") or DataConfig().classes)
+
+
+def build_prompt_bank(scan_index: pd.DataFrame, parameters: dict[str, Any]) -> pd.DataFrame:
     """The prompt bank a model trains with (a readable, versioned table).
 
     ``kind``: ``augmented`` (AffectVLM: templates × synonyms × recorded subject metadata),
@@ -70,6 +92,7 @@ def build_prompt_bank(
     from facevlm.prompts.augmented import build_prompt_bank as augmented_bank
     from facevlm.prompts.descriptive import descriptive_prompt_bank
 
+    prompts, classes = parameters["prompts"], model_classes(parameters)
     options = {k: v for k, v in prompts.items() if k != "kind"}
     kind = prompts.get("kind", "augmented")
     if kind == "augmented":
@@ -82,65 +105,131 @@ def build_prompt_bank(
     raise ValueError(f"prompts.kind must be augmented | plain | descriptive, got {kind!r}")
 
 
-def _tags(
-    model: str, dataset: dict[str, Any], protocol: dict[str, Any], variant: str | None
-) -> dict[str, str]:
+def run_tags(parameters: dict[str, Any], dataset: dict[str, Any]) -> dict[str, str]:
+    """What a model run is, as MLflow tags: model, task, dataset, protocol (and variant)."""
+    protocol = parameters["protocol"]
     tags = {
-        "model": model,
+        "model": str(parameters["recipe"]),
+        "task": str(parameters.get("task", "fer3d")),
         "dataset": str(dataset.get("name")),
         "protocol": str(protocol.get("name")),
     }
     if protocol.get("datasets"):
         tags["dataset"] += ":" + ",".join(protocol["datasets"])
-    if variant:
-        tags["variant"] = variant
+    if parameters.get("variant"):
+        tags["variant"] = str(parameters["variant"])
     return tags
+
+
+def _prepare(
+    renders: RenderSet,
+    fold_table: pd.DataFrame,
+    parameters: dict[str, Any],
+    pretrained_backbone: PretrainedWeights | None,
+) -> tuple[Any, Any, ExperimentData]:
+    """The recipe, its config (``pretrained: pipeline`` resolved) and the joined data."""
+    recipe = get_recipe(parameters["recipe"])
+    experiment = resolve_pipeline_weights(parameters["experiment"], pretrained_backbone)
+    cfg = recipe.config_type.from_params(experiment)
+    image_size = architecture_image_size(cfg.model.backbone.name, cfg.model.backbone.image_size)
+    data = experiment_data(renders, fold_table, cfg.data.classes, image_size, cfg.data.views)
+    logger.info(
+        "%s: %d samples, %d folds, %d classes",
+        recipe.title,
+        len(data.labels),
+        len(data.folds),
+        len(data.classes),
+    )
+    return recipe, cfg, data
+
+
+def _bundle(
+    model: Any,
+    cfg: Any,
+    data: ExperimentData,
+    prompt_bank: pd.DataFrame,
+    parameters: dict[str, Any],
+    dataset: dict[str, Any],
+    renders: RenderSet,
+    **info: Any,
+) -> ModelBundle:
+    """A trained model with what using it needs: classes, class prompts, the render settings
+    it was trained on (the app renders a new scan the same way) and where it came from."""
+    from facevlm.prompts.augmented import class_prompts
+
+    return ModelBundle.from_model(
+        str(parameters["recipe"]),
+        model,
+        to_dict(cfg.model),
+        data.classes,
+        class_prompts(prompt_bank),
+        tags=run_tags(parameters, dataset),
+        render=dict(renders.settings),
+        **info,
+    )
 
 
 def cross_validate_model(
     renders: RenderSet,
     fold_table: pd.DataFrame,
     prompt_bank: pd.DataFrame,
-    experiment: dict[str, Any],
-    model: str,
+    parameters: dict[str, Any],
     dataset: dict[str, Any],
-    protocol: dict[str, Any],
-    variant: str | None = None,
     pretrained_backbone: PretrainedWeights | None = None,
 ) -> tuple[CrossValidationResult, ModelBundle]:
-    """Train and evaluate ``model`` on every fold of the protocol.
+    """Train and evaluate the namespace's model on every fold of its protocol.
 
     ``model.backbone.pretrained: pipeline`` starts from ``pretrained_backbone``, the weights of
-    the ``pretrain`` pipeline. Returns the cross-validation result (predictions, histories,
-    embeddings of every fold) and a bundle of the last fold's trained model.
+    the ``pretrain`` pipeline. Returns the predictions, histories and embeddings of every fold,
+    and the last fold's model (the bundle when ``final_fit`` is off).
     """
-    recipe = MODELS[model]
-    experiment = resolve_pipeline_weights(experiment, pretrained_backbone)
-    cfg = recipe.config_type.from_params(experiment)
-
-    image_size = architecture_image_size(cfg.model.backbone.name, cfg.model.backbone.image_size)
-    data = experiment_data(renders, fold_table, cfg.data.classes, image_size, cfg.data.views)
-    logger.info(
-        "%s: %d samples, %d folds, %d classes",
-        model,
-        len(data.labels),
-        len(data.folds),
-        len(data.classes),
-    )
-    tags = _tags(model, dataset, protocol, variant)
-    result, fitted = recipe.cross_validate(data, prompt_bank, cfg, tags)
-    from facevlm.prompts.augmented import class_prompts
-
-    bundle = ModelBundle.from_model(
-        model,
+    recipe, cfg, data = _prepare(renders, fold_table, parameters, pretrained_backbone)
+    result, fitted = cross_validate(recipe, data, prompt_bank, cfg, run_tags(parameters, dataset))
+    last = _bundle(
         fitted.model,
-        to_dict(cfg.model),
-        data.classes,
-        class_prompts(prompt_bank),
-        tags=tags,
+        cfg,
+        data,
+        prompt_bank,
+        parameters,
+        dataset,
+        renders,
+        fit="last_fold",
         fold=result.folds[-1].fold,
     )
-    return result, bundle
+    return result, last
+
+
+def fit_final_model(
+    renders: RenderSet,
+    fold_table: pd.DataFrame,
+    prompt_bank: pd.DataFrame,
+    parameters: dict[str, Any],
+    dataset: dict[str, Any],
+    pretrained_backbone: PretrainedWeights | None,
+    last_fold_model: ModelBundle,
+) -> ModelBundle:
+    """The model the app and ``facevlm predict`` use: the same recipe trained on *every* subject
+    of the protocol after cross-validation (which reports the per-fold models). SMILE-VLM's
+    bundle also carries a linear probe fitted on all of them. With ``final_fit: false`` the
+    last fold's model is kept instead (no extra training)."""
+    if not parameters.get("final_fit", True):
+        logger.info("final_fit is off: the saved model is the last fold's")
+        return last_fold_model
+    recipe, cfg, data = _prepare(renders, fold_table, parameters, pretrained_backbone)
+    final = fit_final(recipe, data, prompt_bank, cfg)
+    return _bundle(
+        final.fitted.model,
+        cfg,
+        data,
+        prompt_bank,
+        parameters,
+        dataset,
+        renders,
+        fit="all_subjects",
+        n_samples=final.n_samples,
+        n_subjects=final.n_subjects,
+        **final.extra,
+    )
 
 
 def _mean_histories(history: pd.DataFrame) -> dict[str, list[float]]:
@@ -173,11 +262,11 @@ def fold_metrics_table(result: CrossValidationResult) -> pd.DataFrame:
 
 def report_model_run(
     result: CrossValidationResult,
-    bundle: ModelBundle,
-    experiment: dict[str, Any],
-    protocol: dict[str, Any],
+    parameters: dict[str, Any],
+    bundle: ModelBundle | None = None,
 ) -> tuple[ModelRunReport, dict[str, Any], Any, Any, pd.DataFrame]:
-    """Everything a person looks at after training: MLflow run, summary, figures, fold table."""
+    """Everything a person looks at after training: MLflow run (with the final model when
+    ``bundle`` is given), summary, figures, fold table."""
     aggregate = result.aggregate(PRIMARY)
     confusion = confusion_matrix_figure(
         np.asarray(aggregate["confusion"]),
@@ -201,12 +290,12 @@ def report_model_run(
     run = ModelRunReport(
         run_name=result.tags.get("variant", result.model),
         tags=result.tags,
-        params={"experiment": experiment, "protocol": protocol},
+        params={k: parameters[k] for k in ("experiment", "protocol", "prompts")},
         metrics=metrics,
         histories=_mean_histories(history),
         figures=figures,
         tables={"fold_metrics": fold_table, "predictions": result.predictions_frame()},
-        model=bundle.build()[0],
+        model=None if bundle is None else bundle.build()[0],
     )
     summary = {
         "model": result.model,
@@ -225,63 +314,19 @@ def report_model_run(
     return run, summary, confusion, curves, fold_table
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``override``'s keys replaced recursively (for ablation variants)."""
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def run_ablations(
-    renders: RenderSet,
-    scan_index: pd.DataFrame,
-    fold_table: pd.DataFrame,
-    model_params: dict[str, Any],
-    ablations: dict[str, dict[str, Any]],
-    model: str,
-    dataset: dict[str, Any],
-    pretrained_backbone: PretrainedWeights | None = None,
-) -> tuple[list[ModelRunReport], pd.DataFrame]:
-    """Train every ablation variant (the baseline plus ``ablations``: name → parameter override of
-    this model's parameters) on the same folds; one MLflow run each, and a comparison table."""
-    reports, rows = [], []
-    for variant, override in {"baseline": {}, **ablations}.items():
-        params = deep_merge(model_params, override)
-        classes = params["experiment"].get("data", {}).get("classes") or _default_classes()
-        bank = build_prompt_bank(scan_index, params["prompts"], classes)
-        result, bundle = cross_validate_model(
-            renders,
-            fold_table,
-            bank,
-            params["experiment"],
-            model,
-            dataset,
-            params["protocol"],
-            variant,
-            pretrained_backbone,
-        )
-        report, summary, *_ = report_model_run(
-            result, bundle, params["experiment"], params["protocol"]
-        )
-        reports.append(report)
-        rows.append({"variant": variant, "override": str(override), **summary["metrics"]})
+def tabulate_ablations(**summaries: dict[str, Any]) -> pd.DataFrame:
+    """One row per ablation variant (``baseline`` first): its accuracy-like metrics, mean ± std
+    over folds, from each variant's ``summary``."""
+    rows = []
+    for variant, summary in summaries.items():
+        rows.append({"variant": variant, **summary["metrics"]})
         logger.info(
             "ablation %s: accuracy %.3f",
             variant,
             summary["metrics"].get("test/accuracy_mean", np.nan),
         )
     table = pd.DataFrame(rows)
-    keep = ["variant", "override"] + [
+    keep = ["variant"] + [
         c for c in table.columns if c.endswith(("accuracy_mean", "accuracy_std", "macro_f1_mean"))
     ]
-    return reports, table[keep]
-
-
-def _default_classes() -> list[str]:
-    from facevlm.experiments.common import DataConfig
-
-    return DataConfig().classes
+    return table[keep]

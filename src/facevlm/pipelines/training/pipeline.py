@@ -1,3 +1,15 @@
+"""The model pipelines: one template, instantiated once per model namespace.
+
+A namespace (``affectvlm``, ``smile``, ``smile_mer``, ``affectvlm_ablation.one_view``, ...) reads
+its parameters from a base block (``params:smile``) plus optional overrides
+(``params:smile_mer`` lists only what differs from ``smile``; an ablation variant only what it
+changes); the ``recipe`` parameter in them says which model trains. Every dataset it writes is
+prefixed with the namespace, so each variant's artifacts are versioned and shown on their own in
+Kedro-Viz.
+"""
+
+from __future__ import annotations
+
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline, pipeline
@@ -5,9 +17,11 @@ from kedro.pipeline import Node, Pipeline, pipeline
 from facevlm.pipelines.training.nodes import (
     build_prompt_bank,
     cross_validate_model,
+    fit_final_model,
     make_protocol_folds,
     report_model_run,
-    run_ablations,
+    resolve_model_parameters,
+    tabulate_ablations,
 )
 
 #: Datasets every model reads from the data stages (not namespaced).
@@ -15,90 +29,130 @@ SHARED_INPUTS = {"scan_index", "renders", "pretrained_backbone"}
 SHARED_PARAMETERS = {"params:dataset"}
 
 
-def _for_model(func, model: str):
-    """``func`` with ``model=`` bound, keeping its name for Kedro-Viz."""
-    return update_wrapper(partial(func, model=model), func)
+def _parameters_node(overrides: bool, variant: str | None) -> Node:
+    inputs = {"model": "params:model"}
+    if overrides:
+        inputs["overrides"] = "params:overrides"
+    func = resolve_model_parameters
+    if variant is not None:  # the variant's name, bound for its run tags (picklable, named)
+        func = update_wrapper(partial(resolve_model_parameters, variant=variant), func)
+    return Node(func, inputs, "training_parameters", name="resolve_parameters")
 
 
-def _protocol_folds_node() -> Node:
-    """The model's own fold table (its protocol may select other rows than ingest's)."""
-    return Node(
-        make_protocol_folds,
-        ["scan_index", "params:protocol"],
-        "fold_table",
-        name="make_protocol_folds",
+def _training_nodes(final_fit: bool) -> list[Node]:
+    """Folds → prompt bank → cross-validation (→ final fit on all subjects) → report."""
+    common = {
+        "renders": "renders",
+        "fold_table": "fold_table",
+        "prompt_bank": "prompt_bank",
+        "parameters": "training_parameters",
+        "dataset": "params:dataset",
+        "pretrained_backbone": "pretrained_backbone",
+    }
+    nodes = [
+        Node(
+            build_prompt_bank,
+            ["scan_index", "training_parameters"],
+            "prompt_bank",
+            name="prompt_bank",
+        ),
+        Node(
+            cross_validate_model,
+            common,
+            ["cv_results", "last_fold_model"],
+            name="cross_validate",
+        ),
+    ]
+    if final_fit:
+        nodes.append(
+            Node(
+                fit_final_model,
+                {**common, "last_fold_model": "last_fold_model"},
+                "model",
+                name="fit_final_model",
+            )
+        )
+    nodes.append(
+        Node(
+            report_model_run,
+            {
+                "result": "cv_results",
+                "parameters": "training_parameters",
+                "bundle": "model" if final_fit else "last_fold_model",
+            },
+            ["mlflow_run", "summary", "confusion_matrix", "training_curves", "fold_metrics"],
+            name="report",
+        )
     )
+    return nodes
 
 
-def create_pipeline(namespace: str, model: str) -> Pipeline:
-    """Protocol folds → prompt bank → cross-validation → report, under ``namespace``.
+def create_pipeline(namespace: str, base: str | None = None) -> Pipeline:
+    """Parameters → protocol folds → prompt bank → cross-validation → final fit → report.
 
     Args:
-        namespace: prefix of this instance's datasets and parameters (``affectvlm``, ``smile``,
-            ``smile_mer``): ``params:<namespace>.protocol``, ``<namespace>.fold_table``, ...
-        model: which recipe trains it: ``affectvlm`` or ``smile``.
+        namespace: prefix of this instance's datasets (``<namespace>.fold_table``, ...).
+        base: the parameter block it derives from (``smile`` for ``smile_mer``); ``None``: its
+            own block, ``params:<namespace>``, holds everything.
     """
     template = Pipeline(
         [
-            _protocol_folds_node(),
+            _parameters_node(overrides=base is not None, variant=None),
             Node(
-                build_prompt_bank,
-                ["scan_index", "params:prompts", "params:experiment.data.classes"],
-                "prompt_bank",
-                name="build_prompt_bank",
+                make_protocol_folds,
+                ["scan_index", "training_parameters"],
+                "fold_table",
+                name="folds",
             ),
-            Node(
-                _for_model(cross_validate_model, model),
-                {
-                    "renders": "renders",
-                    "fold_table": "fold_table",
-                    "prompt_bank": "prompt_bank",
-                    "experiment": "params:experiment",
-                    "dataset": "params:dataset",
-                    "protocol": "params:protocol",
-                    "pretrained_backbone": "pretrained_backbone",
-                },
-                ["cv_results", "model"],
-                name="cross_validate",
-            ),
-            Node(
-                report_model_run,
-                ["cv_results", "model", "params:experiment", "params:protocol"],
-                ["mlflow_run", "summary", "confusion_matrix", "training_curves", "fold_metrics"],
-                name="report",
-            ),
+            *_training_nodes(final_fit=True),
         ]
     )
-    return pipeline(
-        template, namespace=namespace, inputs=SHARED_INPUTS, parameters=SHARED_PARAMETERS
-    )
-
-
-def create_ablation_pipeline(namespace: str, model: str) -> Pipeline:
-    """Every ablation variant of ``params:<namespace>_ablations`` on the model's folds, one MLflow
-    run each, and the comparison table ``<namespace>.ablation_table``."""
-    template = Pipeline(
-        [
-            _protocol_folds_node(),
-            Node(
-                _for_model(run_ablations, model),
-                {
-                    "renders": "renders",
-                    "scan_index": "scan_index",
-                    "fold_table": "fold_table",
-                    "model_params": f"params:{namespace}",
-                    "ablations": f"params:{namespace}_ablations",
-                    "dataset": "params:dataset",
-                    "pretrained_backbone": "pretrained_backbone",
-                },
-                ["ablation_runs", "ablation_table"],
-                name="run_ablations",
-            ),
-        ]
-    )
+    parameters = {"params:model": f"params:{base or namespace}"}
+    if base is not None:
+        parameters["params:overrides"] = f"params:{namespace}"
     return pipeline(
         template,
         namespace=namespace,
         inputs=SHARED_INPUTS,
-        parameters=SHARED_PARAMETERS | {f"params:{namespace}", f"params:{namespace}_ablations"},
+        parameters=parameters | {p: p for p in SHARED_PARAMETERS},
     )
+
+
+def ablation_namespace(model: str, variant: str) -> str:
+    return f"{model}_ablation.{variant}"
+
+
+def create_ablation_pipeline(model: str, variants: list[str]) -> Pipeline:
+    """Each variant of ``params:<model>_ablations`` as its own namespaced pipeline on the
+    model's folds (``<model>.fold_table``), and ``<model>_ablation.table`` comparing them with
+    the model itself (the ``baseline`` row, from ``<model>.summary``).
+
+    The variants skip the final fit: an ablation asks what a component adds under
+    cross-validation, not which model to deploy.
+    """
+    pipelines = []
+    for variant in variants:
+        template = Pipeline(
+            [_parameters_node(overrides=True, variant=variant), *_training_nodes(final_fit=False)]
+        )
+        pipelines.append(
+            pipeline(
+                template,
+                namespace=ablation_namespace(model, variant),
+                inputs={**{i: i for i in SHARED_INPUTS}, "fold_table": f"{model}.fold_table"},
+                parameters={
+                    "params:model": f"params:{model}",
+                    "params:overrides": f"params:{model}_ablations.{variant}",
+                    **{p: p for p in SHARED_PARAMETERS},
+                },
+            )
+        )
+    summaries = {"baseline": f"{model}.summary"} | {
+        v: f"{ablation_namespace(model, v)}.summary" for v in variants
+    }
+    table = pipeline(
+        [Node(tabulate_ablations, summaries, "table", name="table")],
+        namespace=f"{model}_ablation",
+        inputs=set(summaries.values()),
+    )
+    return sum(pipelines, Pipeline([])) + table

@@ -1,0 +1,115 @@
+"""One cross-validation loop for every model, and the final fit on all subjects.
+
+A model plugs in as a :class:`Recipe`: how to fit it on some rows of the data, and how to predict
+the held-out rows of a fold. The loop — folds in order, ``max_folds``, logging, the per-fold
+records — is the same for AffectVLM and SMILE-VLM, so a fix or a new feature (resuming, a
+launcher) is made once. The final fit trains the same recipe on *every* subject: it is the model
+the app and ``facevlm predict`` use, while the per-fold models are what cross-validation reports.
+
+Kedro-free: call it from a notebook, a script, a node or a ``torchrun`` worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from facevlm.config import to_dict
+from facevlm.experiments.data import ExperimentData
+from facevlm.experiments.results import CrossValidationResult, FoldResult
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FoldEvaluation:
+    """What a recipe reports for the held-out rows of one fold."""
+
+    predictions: dict[str, np.ndarray]  # evaluation name -> (n_test,) predicted class indices
+    test_embeddings: np.ndarray | None = None  # (n_test, D) fused, L2-normalised
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one model is trained and evaluated; the loop around it is shared.
+
+    ``fit(data, rows, prompt_bank, cfg, evaluate_rows)`` trains on ``rows`` (``evaluate_rows``:
+    held-out rows a supervised recipe may score after every epoch for the curves; a
+    self-supervised one ignores them) and returns a fitted object with ``model``, ``tokenizer``
+    and ``history``. ``evaluate(fitted, data, train_rows, test_rows, prompt_bank, cfg)`` returns
+    a :class:`FoldEvaluation`. ``finalize(fitted, data, rows, cfg)`` returns extra bundle content
+    of a final fit (SMILE-VLM: its linear probe), or an empty dict.
+    """
+
+    name: str
+    title: str  # how logs and figures name the model ("AffectVLM")
+    config_type: type
+    fit: Callable[..., Any]
+    evaluate: Callable[..., FoldEvaluation]
+    finalize: Callable[..., dict[str, Any]] = lambda fitted, data, rows, cfg: {}
+
+
+def cross_validate(
+    recipe: Recipe,
+    data: ExperimentData,
+    prompt_bank: pd.DataFrame,
+    cfg: Any,
+    tags: dict[str, str] | None = None,
+) -> tuple[CrossValidationResult, Any]:
+    """Train and evaluate ``recipe`` on every fold (the first ``cfg.data.max_folds``); returns
+    the result and the last fold's fitted model."""
+    folds = data.folds[: cfg.data.max_folds] if cfg.data.max_folds else data.folds
+    records, fitted = [], None
+    for fold in folds:
+        train_rows, test_rows = data.split(fold)
+        logger.info(
+            "%s fold %d: %d train / %d test samples",
+            recipe.title,
+            fold,
+            len(train_rows),
+            len(test_rows),
+        )
+        fitted = recipe.fit(data, train_rows, prompt_bank, cfg, test_rows)
+        evaluation = recipe.evaluate(fitted, data, train_rows, test_rows, prompt_bank, cfg)
+        records.append(
+            FoldResult(
+                fold=fold,
+                test_sample_ids=list(data.samples["sample_id"].iloc[test_rows]),
+                y_true=data.labels[test_rows],
+                predictions=evaluation.predictions,
+                history=fitted.history,
+                test_embeddings=evaluation.test_embeddings,
+                extra=evaluation.extra,
+            )
+        )
+    result = CrossValidationResult(
+        recipe.name, data.classes, records, to_dict(cfg), dict(tags or {})
+    )
+    return result, fitted
+
+
+@dataclass
+class FinalFit:
+    """A model trained on every sample of the protocol, ready to be bundled."""
+
+    fitted: Any  # the recipe's fitted object (model, tokenizer, history, ...)
+    extra: dict[str, Any]  # what the recipe adds to the bundle (e.g. ``linear_probe``)
+    n_samples: int
+    n_subjects: int
+
+
+def fit_final(
+    recipe: Recipe, data: ExperimentData, prompt_bank: pd.DataFrame, cfg: Any
+) -> FinalFit:
+    """Train ``recipe`` on every sample (all subjects: nothing is held out)."""
+    rows = np.arange(len(data.labels))
+    n_subjects = int(data.samples["subject"].nunique()) if "subject" in data.samples else 0
+    logger.info("%s final fit: %d samples of %d subjects", recipe.title, len(rows), n_subjects)
+    fitted = recipe.fit(data, rows, prompt_bank, cfg, None)
+    return FinalFit(fitted, recipe.finalize(fitted, data, rows, cfg), len(rows), n_subjects)

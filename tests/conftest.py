@@ -1,0 +1,114 @@
+"""Fixtures every test folder may use.
+
+- No test downloads weights: the hub is switched off before open_clip is imported.
+- ``one_thread``: one intra-op torch thread (on a shared 2-core machine the default two threads
+  spin-wait and are several times slower).
+- ``tiny_synthetic`` / ``tiny_params``: the smallest synthetic set and data-stage parameters
+  that run the real pipelines in a temporary folder within seconds.
+- ``mlflow_tracking``: a fresh SQLite MLflow store that MLflow's global state points at.
+- ``kept_dataset``: a MemoryDataset class the runner cannot release, so a test can inspect
+  every output of a pipeline it ran.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before open_clip / huggingface_hub import
+
+import mlflow
+import pytest
+import torch
+from kedro.io import MemoryDataset
+
+#: Smallest synthetic set that still exercises every layout (2 micro subjects for LOSO).
+TINY_SYNTHETIC = {
+    "seed": 0,
+    "n_subjects": 3,
+    "n_subjects_4d": 1,
+    "n_frames": 6,
+    "n_bosphorus": 1,
+    "n_bp4d_subjects": 1,
+    "n_micro_subjects": 2,
+    "clips_per_subject": 2,
+    "clip_frames": 6,
+    "resolution": 1500,
+    "resolution_4d": 800,
+    "texture_size": 128,
+    "texture_size_4d": 64,
+}
+
+
+@pytest.fixture
+def tiny_synthetic() -> dict:
+    return dict(TINY_SYNTHETIC)
+
+
+@pytest.fixture
+def tiny_params(tmp_path):
+    """Parameters of the data pipelines for a tiny synthetic set under ``tmp_path``."""
+    return {
+        "dataset": {
+            "name": "synthetic",
+            "root": str(tmp_path / "raw" / "synthetic"),
+            "fail_fast": False,
+            "allow_missing_texture": False,
+            "n_workers": 1,
+            "options": {},
+        },
+        "synthetic": dict(TINY_SYNTHETIC),
+        "contact_sheet": {"n_subjects": 2, "size": 64},
+        "render": {
+            "size": 64,
+            "views": [[0, 0], [20, 0], [-20, 0]],
+            "modality": "texture",
+            "frames": "uniform:2",
+            "n_workers": 1,
+            "datasets": None,
+        },
+        "protocol": {
+            "name": "subject_kfold",
+            "k": 2,
+            "seed": 0,
+            "subset": "all",
+            "datasets": ["synthetic-bu3dfe"],
+        },
+        "caches": {
+            "scan_index": str(tmp_path / "cache" / "scan_index"),
+            "renders": str(tmp_path / "cache" / "renders"),
+            "pretraining": str(tmp_path / "cache" / "pretraining"),
+        },
+    }
+
+
+@pytest.fixture
+def one_thread():
+    """Run on one intra-op thread (see the module docstring)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def mlflow_tracking(tmp_path, monkeypatch):
+    """A fresh SQLite tracking store; MLflow's global state points at it and stays there."""
+    monkeypatch.chdir(tmp_path)  # MLflow puts artifacts under ./mlruns by default
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("facevlm-test")  # forget an experiment id from an earlier store
+    yield uri
+    while mlflow.active_run():  # kedro-mlflow can leave its session run on the stack
+        mlflow.end_run()
+
+
+class KeptMemoryDataset(MemoryDataset):
+    """A MemoryDataset the runner cannot release."""
+
+    def _release(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def kept_dataset() -> type[MemoryDataset]:
+    return KeptMemoryDataset
