@@ -193,3 +193,27 @@ def test_from_params_builds_the_augmentation_config_from_a_dict():
     assert isinstance(cfg.augment, AugmentConfig)
     assert cfg.augment.flip_p == 0.0
     assert AffectVLMConfig.from_params({"augment": None}).augment is None  # no augmentation
+
+
+def test_the_frozen_starting_point_is_scored_on_the_same_folds(
+    tiny_data, augmented_bank, make_params
+):
+    """``baseline=True`` adds the untrained model's zero-shot and linear-probe scores; they come
+    from the model as built, so they do not depend on the training that follows."""
+    from facevlm.experiments.cross_validation import frozen_backbone_metrics
+
+    cfg = affectvlm.AffectVLMConfig.from_params(
+        make_params(train={"epochs": 1}, data={"max_folds": 2})
+    )
+    result, _ = cross_validate(affectvlm.RECIPE, tiny_data, augmented_bank, cfg, baseline=True)
+
+    metrics = result.final_metrics()
+    for name in ("baseline/zero_shot/accuracy_mean", "baseline/linear_probe/accuracy_mean"):
+        assert 0.0 <= metrics[name] <= 1.0
+    assert metrics["baseline/linear_probe/accuracy_mean"] > 1 / len(tiny_data.classes), (
+        "a probe on the random backbone's features still separates the easy toy classes"
+    )
+    longer = affectvlm.AffectVLMConfig.from_params(
+        make_params(train={"epochs": 3}, data={"max_folds": 2})
+    )
+    assert frozen_backbone_metrics(tiny_data, augmented_bank, longer) == result.baseline_metrics

@@ -105,6 +105,8 @@ def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(
     assert set(bank["class_name"]) == set(BASIC_EMOTIONS)
     summary = catalog.load(f"{model}.summary")
     assert {"test/accuracy_mean", "test/macro_f1_mean"} <= set(summary["metrics"])
+    baseline = {"baseline/linear_probe/accuracy_mean", "baseline/zero_shot/accuracy_mean"}
+    assert baseline <= set(summary["metrics"]), "the frozen starting point is scored too"
     bundle = catalog.load(f"{model}.model")
     assert isinstance(bundle, ModelBundle) and bundle.classes == list(BASIC_EMOTIONS)
     assert bundle.info["fit"] == "all_subjects", "the saved model is the final fit"

@@ -55,16 +55,24 @@ class Recipe:
     finalize: Callable[..., dict[str, Any]] = lambda fitted, data, rows, cfg: {}
 
 
+def selected_folds(data: ExperimentData, cfg: Any) -> list[int]:
+    """The folds a run evaluates: all, or the first ``cfg.data.max_folds``."""
+    return data.folds[: cfg.data.max_folds] if cfg.data.max_folds else data.folds
+
+
 def cross_validate(
     recipe: Recipe,
     data: ExperimentData,
     prompt_bank: pd.DataFrame,
     cfg: Any,
     tags: dict[str, str] | None = None,
+    baseline: bool = False,
 ) -> tuple[CrossValidationResult, Any]:
     """Train and evaluate ``recipe`` on every fold (the first ``cfg.data.max_folds``); returns
-    the result and the last fold's fitted model."""
-    folds = data.folds[: cfg.data.max_folds] if cfg.data.max_folds else data.folds
+    the result and the last fold's fitted model. ``baseline``: also score the untrained starting
+    point on the same folds (:func:`frozen_backbone_metrics`), so a run shows what training
+    added."""
+    folds = selected_folds(data, cfg)
     records, fitted = [], None
     for fold in folds:
         train_rows, test_rows = data.split(fold)
@@ -91,7 +99,52 @@ def cross_validate(
     result = CrossValidationResult(
         recipe.name, data.classes, records, to_dict(cfg), dict(tags or {})
     )
+    if baseline:
+        result.baseline_metrics = frozen_backbone_metrics(data, prompt_bank, cfg)
     return result, fitted
+
+
+def frozen_backbone_metrics(
+    data: ExperimentData, prompt_bank: pd.DataFrame, cfg: Any
+) -> dict[str, float]:
+    """What the starting point knows before any training, on the same folds: the model as
+    built (pretrained towers, fresh heads), frozen; its zero-shot accuracy against the class
+    prompts and a linear probe on its fused embeddings, fitted on each fold's training subjects.
+    Named ``baseline/zero_shot/...`` and ``baseline/linear_probe/...``."""
+    from facevlm.evaluation.metrics import aggregate_folds, classification_report, metric_names
+    from facevlm.experiments.common import build_model, embed_views, zero_shot_predict
+    from facevlm.models.probes import linear_probe
+    from facevlm.prompts.augmented import class_prompts
+
+    model, tokenizer = build_model(cfg.model, cfg.train.seed)
+    embedded = embed_views(model, data.views, cfg.eval_batch_size, cfg.train.device)
+    bank = class_prompts(prompt_bank)
+    zero_shot = None
+    if all(c in bank for c in data.classes):
+        zero_shot = zero_shot_predict(model, tokenizer, embedded.fused, bank, data.classes)
+    probe_c = getattr(getattr(cfg, "probe", None), "C", 1.0)
+    reports: dict[str, list[dict[str, Any]]] = {"linear_probe": [], "zero_shot": []}
+    for fold in selected_folds(data, cfg):
+        train_rows, test_rows = data.split(fold)
+        truth = data.labels[test_rows]
+        probe = linear_probe(
+            embedded.fused_raw[train_rows],
+            data.labels[train_rows],
+            embedded.fused_raw[test_rows],
+            len(data.classes),
+            seed=cfg.train.seed,
+            C=probe_c,
+        )
+        reports["linear_probe"].append(classification_report(truth, probe, data.classes))
+        if zero_shot is not None:
+            reports["zero_shot"].append(
+                classification_report(truth, zero_shot[test_rows], data.classes)
+            )
+    metrics: dict[str, float] = {}
+    for evaluation, fold_reports in reports.items():
+        if fold_reports:
+            metrics.update(metric_names(aggregate_folds(fold_reports), "baseline", evaluation))
+    return metrics
 
 
 @dataclass

@@ -43,6 +43,8 @@ class CrossValidationResult:
     folds: list[FoldResult]
     config: dict[str, Any]
     tags: dict[str, str] = field(default_factory=dict)
+    #: the untrained starting point scored on the same folds (``baseline/zero_shot/...``)
+    baseline_metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def evaluations(self) -> list[str]:
@@ -65,6 +67,7 @@ class CrossValidationResult:
         for evaluation in self.evaluations:
             segment = None if evaluation == PRIMARY else evaluation
             metrics.update(metric_names(self.aggregate(evaluation), "test", segment))
+        metrics.update(self.baseline_metrics)
         return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
 
     def history_frame(self) -> pd.DataFrame:

@@ -180,11 +180,19 @@ def cross_validate_model(
     """Train and evaluate the namespace's model on every fold of its protocol.
 
     ``model.backbone.pretrained: pipeline`` starts from ``pretrained_backbone``, the weights of
-    the ``pretrain`` pipeline. Returns the predictions, histories and embeddings of every fold,
+    the ``pretrain`` pipeline. Returns the predictions, histories and embeddings of every fold
+    (and, unless ``baseline: false``, the frozen starting point's scores on the same folds),
     and the last fold's model (the bundle when ``final_fit`` is off).
     """
     recipe, cfg, data = _prepare(renders, fold_table, parameters, pretrained_backbone)
-    result, fitted = cross_validate(recipe, data, prompt_bank, cfg, run_tags(parameters, dataset))
+    result, fitted = cross_validate(
+        recipe,
+        data,
+        prompt_bank,
+        cfg,
+        run_tags(parameters, dataset),
+        baseline=bool(parameters.get("baseline", True)),
+    )
     last = _bundle(
         fitted.model,
         cfg,
