@@ -44,6 +44,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     affectvlm = training.create_pipeline("affectvlm")
     smile = training.create_pipeline("smile")
     smile_mer = training.create_pipeline("smile_mer", base="smile")
+    affectvlm_4d = training.create_pipeline("affectvlm_4d", base="affectvlm")
+    smile_4d = training.create_pipeline("smile_4d", base="smile")
     pipelines = {
         "synthesize": synthesize.create_pipeline(),
         "ingest": ingest.create_pipeline(),
@@ -53,6 +55,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         "train_affectvlm": ready + affectvlm,
         "train_smile": ready + smile,
         "train_smile_mer": ready + smile_mer,
+        "train_affectvlm_4d": ready + affectvlm_4d,
+        "train_smile_4d": ready + smile_4d,
         "__default__": ready + affectvlm + smile,
     }
     for model, base in (("affectvlm", affectvlm), ("smile", smile)):

@@ -22,29 +22,32 @@ from facevlm.pipelines import training
 N_SUBJECTS, SIZE = 4, 64
 
 
-def _index_and_renders() -> tuple[pd.DataFrame, RenderSet]:
+def _index_and_renders(frames: int = 0) -> tuple[pd.DataFrame, RenderSet]:
+    """Static toy scans, or with ``frames`` > 0 one sequence per (subject, expression) of that
+    many rendered frames (one sample each, as ``render.frames: uniform:K`` makes them)."""
     rng = np.random.default_rng(0)
     rows, images = [], []
     for s in range(N_SUBJECTS):
         for c, expression in enumerate(BASIC_EMOTIONS):
-            path = f"/scans/F{s:04d}/F{s:04d}_{expression}.wrl"
-            rows.append(
-                {
-                    "dataset": "toy",
-                    "subject": f"F{s:04d}",
-                    "gender": "FM"[s % 2],
-                    "age": 25 + 10 * s,
-                    "ethnicity": None,
-                    "expression": expression,
-                    "intensity": 4,
-                    "sequence": None,
-                    "frame": None,
-                    "path": path,
-                }
-            )
-            view = (20 + 10 * rng.standard_normal((3, SIZE, SIZE, 3))).clip(0, 255)
-            view[:, 8 * c + 4 : 8 * c + 10, 8:56] = (255, 40 * c, 255 - 40 * c)
-            images.append(view.astype(np.uint8))
+            for frame in range(frames) if frames else [None]:
+                stem = f"F{s:04d}_{expression}" + ("" if frame is None else f"/{frame:03d}")
+                rows.append(
+                    {
+                        "dataset": "toy",
+                        "subject": f"F{s:04d}",
+                        "gender": "FM"[s % 2],
+                        "age": 25 + 10 * s,
+                        "ethnicity": None,
+                        "expression": expression,
+                        "intensity": 4,
+                        "sequence": None if frame is None else f"F{s:04d}/{expression}",
+                        "frame": frame,
+                        "path": f"/scans/F{s:04d}/{stem}.wrl",
+                    }
+                )
+                view = (20 + 10 * rng.standard_normal((3, SIZE, SIZE, 3))).clip(0, 255)
+                view[:, 8 * c + 4 : 8 * c + 10, 8:56] = (255, 40 * c, 255 - 40 * c)
+                images.append(view.astype(np.uint8))
     index = pd.DataFrame(rows)
     samples = index.assign(
         sample_id=[f"toy/{p}" for p in index["path"]], frame_paths=[[p] for p in index["path"]]
@@ -159,3 +162,34 @@ def test_an_unknown_recipe_is_refused_before_any_work():
 
     with pytest.raises(ValueError, match="recipe must be one of affectvlm | smile"):
         resolve_model_parameters({**_model_params("plain"), "recipe": "clip"})
+
+
+def test_a_4d_namespace_trains_on_sequences_of_stacked_frames(mlflow_tracking, kept_dataset):
+    """``affectvlm_4d``: each sequence is one sample of frames x views; tagged ``fer4d``."""
+    index, renders = _index_and_renders(frames=3)
+    pipe = training.create_pipeline("affectvlm_4d", base="affectvlm")
+    datasets = {name: kept_dataset() for name in pipe.all_outputs()}
+    datasets["affectvlm_4d.mlflow_run"] = MlflowModelRunDataset(log_model=False)
+    overrides = {"task": "fer4d", "experiment": {"data": {"frames": "views"}}}
+    catalog = DataCatalog(
+        {
+            **datasets,
+            "scan_index": MemoryDataset(index),
+            "renders": MemoryDataset(renders, copy_mode="assign"),
+            "params:dataset": MemoryDataset({"name": "toy"}),
+            "pretrained_backbone": MemoryDataset(PretrainedWeights("", {"skipped": True})),
+            "params:affectvlm": MemoryDataset(_model_params("augmented")),
+            "params:affectvlm_4d": MemoryDataset(overrides),
+        }
+    )
+
+    SequentialRunner().run(pipe, catalog)
+
+    result = catalog.load("affectvlm_4d.cv_results")
+    n_test = sum(len(f.y_true) for f in result.folds)
+    assert n_test == len(BASIC_EMOTIONS) * N_SUBJECTS // 2, "one test sample per sequence"
+    bundle = catalog.load("affectvlm_4d.model")
+    assert bundle.model_config["n_views"] == 3 * 3, "3 frames x 3 views"
+    assert bundle.info["n_samples"] == len(BASIC_EMOTIONS) * N_SUBJECTS
+    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert run.data.tags["task"] == "fer4d"

@@ -34,6 +34,9 @@ class DataConfig:
     )  # class names (index ``expression`` values); others are left out
     views: list[int] | None = None  # render views to use (None: all); [0] = frontal only
     max_folds: int | None = None  # train only the first N folds of the protocol (None: all)
+    # 4D: each rendered frame is a sample (samples), or a sequence's frames are stacked as extra
+    # views of one sample (views: frames x views images per sequence; experiments.sequences)
+    frames: str = "samples"
 
 
 @dataclass

@@ -30,6 +30,7 @@ from facevlm.experiments.cross_validation import cross_validate, fit_final
 from facevlm.experiments.data import ExperimentData, experiment_data
 from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import PRIMARY, CrossValidationResult
+from facevlm.experiments.sequences import FRAME_MODES, stack_sequence_frames
 from facevlm.models.backbone import architecture_image_size
 from facevlm.pipelines.pretrain.nodes import resolve_pipeline_weights
 
@@ -133,6 +134,11 @@ def _prepare(
     cfg = recipe.config_type.from_params(experiment)
     image_size = architecture_image_size(cfg.model.backbone.name, cfg.model.backbone.image_size)
     data = experiment_data(renders, fold_table, cfg.data.classes, image_size, cfg.data.views)
+    if cfg.data.frames not in FRAME_MODES:
+        raise ValueError(f"experiment.data.frames must be {' | '.join(FRAME_MODES)}")
+    if cfg.data.frames == "views":
+        data = stack_sequence_frames(data)
+    cfg.model.n_views = data.views.shape[1]  # the fusion head is built for the data's views
     logger.info(
         "%s: %d samples, %d folds, %d classes",
         recipe.title,

@@ -1,0 +1,59 @@
+"""4D sequences as one sample: the selected frames of a sequence stacked as extra views.
+
+The render stage turns a sequence into one sample per selected frame (``render.frames:
+uniform:K``) or into one sample of dynamic images (``dynamic_image``). Dynamic FER classifies the
+*sequence*, so with ``experiment.data.frames: views`` the K frame-samples of each sequence
+become one sample whose ``K × V`` images (frame-major: every view of the first frame, then of the
+second, ...) all go through the shared image encoder and the fusion head, like the views of a
+static scan. Frame order is kept, so a learned fusion can weigh onset, apex and offset
+differently. Static scans and pooled dynamic images pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facevlm.experiments.data import ExperimentData
+
+#: ``experiment.data.frames`` values: each rendered frame a sample, or frames stacked as views.
+FRAME_MODES = ("samples", "views")
+
+
+def stack_sequence_frames(data: ExperimentData) -> ExperimentData:
+    """One sample per sequence, its frames' views concatenated in frame order.
+
+    Every sequence must have the same number of selected frames (``uniform:K`` gives K to
+    each; a clip whose labelled apex was added holds K + 1, so the shortest count is used,
+    keeping the frames nearest the ends and the apex). Raises when the data holds both
+    sequences and static scans, which a model with one fusion head cannot mix.
+    """
+    samples = data.samples
+    if "sequence" not in samples or samples["sequence"].isna().all():
+        return data
+    if samples["sequence"].isna().any():
+        raise ValueError(
+            "experiment.data.frames is 'views' but the protocol selects static scans and "
+            "sequences together; restrict protocol.datasets to the 4D dataset"
+        )
+    order = samples.assign(_row=np.arange(len(samples))).sort_values(
+        ["dataset", "sequence", "frame"], kind="stable"
+    )
+    groups = [g["_row"].to_numpy() for _, g in order.groupby(["dataset", "sequence"], sort=True)]
+    k = min(len(g) for g in groups)
+    rows = [_keep_spread(g, k) for g in groups]
+    views = np.stack([np.concatenate(list(data.views[g]), axis=0) for g in rows])
+    first = [g[0] for g in rows]
+    stacked = samples.iloc[first].reset_index(drop=True).copy()
+    stacked["sample_id"] = [f"{r.dataset}/{r.sequence}/frames" for r in stacked.itertuples()]
+    stacked["frames"] = [[int(f) for f in samples["frame"].iloc[g]] for g in rows]
+    if any(samples["fold"].iloc[g].nunique() > 1 for g in rows):
+        raise ValueError("a sequence's frames lie in different folds: the fold table is per file")
+    return ExperimentData(views, data.labels[first], stacked, data.classes)
+
+
+def _keep_spread(rows: np.ndarray, k: int) -> np.ndarray:
+    """``k`` of ``rows`` spread evenly from the first to the last (all when ``len == k``)."""
+    if len(rows) == k:
+        return rows
+    picks = np.round(np.linspace(0, len(rows) - 1, k)).astype(int)
+    return rows[picks]
