@@ -19,9 +19,15 @@ from facevlm.data.protocols import (
     leave_one_subject_out,
     literature_subset,
     make_folds,
-    split_fold,
     subject_kfold,
 )
+
+
+def split_fold(table, fold):
+    """``(train, test)`` rows of one fold of a per-row fold table."""
+    is_test = table["fold"] == fold
+    assert is_test.any(), f"fold {fold} has no test rows"
+    return table[~is_test], table[is_test]
 
 
 def bu3dfe_index(n_subjects: int = 100, dataset: str = "bu3dfe") -> pd.DataFrame:

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from facevlm.render.fixtures import face_like_mesh
-from facevlm.render.normalize import fit_normalization, normalize_points
+from facevlm.render.normalize import fit_normalization
+
+
+def normalize_points(points, vertices=None):
+    """``points`` normalised with the transform fitted to ``vertices`` (default: themselves)."""
+    return fit_normalization(points if vertices is None else vertices).apply(points)
 
 
 def test_normalised_face_has_robust_radius_one_at_the_origin():

@@ -34,13 +34,3 @@ EMOTION_TO_MICRO_CLASS: dict[str, str] = {
 
 #: Number of intensity levels of BU-3DFE (01 lowest .. 04 highest); neutral is intensity 0.
 INTENSITY_LEVELS: tuple[int, ...] = (1, 2, 3, 4)
-
-
-def class_index(label: str, classes: tuple[str, ...] = BASIC_EMOTIONS) -> int:
-    """Index of ``label`` in ``classes`` with an error that lists the valid names."""
-    try:
-        return classes.index(label)
-    except ValueError:
-        raise ValueError(
-            f"unknown expression {label!r}; expected one of {', '.join(classes)}"
-        ) from None

@@ -12,7 +12,7 @@ Two kinds of table:
   fold in which each subject is the test subject;
 - per-row fold tables (:func:`make_folds`, :func:`cross_dataset`): the selected index rows plus a
   ``fold`` column, the fold whose *test* split holds the row. For fold ``f`` the test split is
-  ``fold == f`` and the training split is every other row (:func:`split_fold`). Rows that are
+  ``fold == f`` and the training split is every other row (``ExperimentData.split``). Rows that are
   never tested (the training dataset of a cross-dataset protocol) have ``fold == TRAIN_ONLY``
   (-1); cross-dataset tables also carry ``split`` (``train``/``test``) for readability.
 
@@ -116,14 +116,6 @@ def cross_dataset(train_index: pd.DataFrame, test_index: pd.DataFrame) -> pd.Dat
     train = train_index.assign(fold=TRAIN_ONLY, split="train")
     test = test_index.assign(fold=0, split="test")
     return pd.concat([train, test], ignore_index=True)
-
-
-def split_fold(table: pd.DataFrame, fold: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(train, test)`` rows of one fold of a per-row fold table."""
-    is_test = table["fold"] == fold
-    if not is_test.any():
-        raise ValueError(f"fold {fold} has no test rows; folds are {fold_ids(table)}")
-    return table[~is_test], table[is_test]
 
 
 def fold_ids(table: pd.DataFrame) -> list[int]:

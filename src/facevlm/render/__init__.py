@@ -29,7 +29,6 @@ _EXPORTS = {
     "parse_views": "views",
     "RenderSettings": "renderer",
     "MultiviewRenderer": "renderer",
-    "render_meshes": "renderer",
     "RenderJob": "parallel",
     "RenderResult": "parallel",
     "ParallelRenderer": "parallel",

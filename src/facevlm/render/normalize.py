@@ -13,7 +13,7 @@ The choice, and why:
 - **Projection**: parallel (orthographic), so depth does not change apparent size and a mesh
   rendered after normalisation is identical whatever its original translation and scale.
 
-After :func:`normalize_points` the face's robust sphere has radius 1 at the origin; the renderer
+After normalisation (:func:`fit_normalization`, then ``.apply``) the face's robust sphere has radius 1 at the origin; the renderer
 fixes its camera to show a square of half-side ``1 / fill`` (``fill`` = 0.9 by default, so the
 robust sphere spans 90% of the image height).
 
@@ -60,12 +60,3 @@ def fit_normalization(vertices: np.ndarray) -> Normalization:
     if not np.isfinite(radius) or radius <= 0.0:
         raise ValueError(f"degenerate face: robust radius {radius}")
     return Normalization(centre=centre, radius=radius)
-
-
-def normalize_points(points: np.ndarray, vertices: np.ndarray | None = None) -> np.ndarray:
-    """Normalise ``points`` with the transform fitted to ``vertices`` (default: the points).
-
-    Fit on the mesh's own vertices and apply to its render points: the render points repeat the
-    seam vertices, which must not weigh twice in the fit.
-    """
-    return fit_normalization(points if vertices is None else vertices).apply(points)

@@ -291,11 +291,3 @@ class MultiviewRenderer:
         ramp = np.clip((height + DEPTH_HALF_RANGE) / (2.0 * DEPTH_HALF_RANGE), 0.0, 1.0)
         grey = np.where(z < 1.0, 1.0 + 254.0 * ramp, 0.0).round().astype(np.uint8)
         return np.repeat(grey[..., None], 3, axis=2)
-
-
-def render_meshes(
-    meshes: Iterable[FaceMesh], settings: RenderSettings | None = None
-) -> list[np.ndarray]:
-    """Render several meshes with one renderer; the simple sequential path."""
-    with MultiviewRenderer(settings) as renderer:
-        return [renderer.render(mesh) for mesh in meshes]
