@@ -15,6 +15,12 @@ Layout (little-endian, verified on real files)::
 Row 0 on disk is the chin end; :class:`BntScan` holds the grids upright (row 0 = forehead), the
 way an image is shown. ``u, v`` index the texture with ``v`` measured from the top; meshes use the
 VRML/OpenGL convention (``v`` from the bottom), so :func:`bnt_to_mesh` converts.
+
+A grid is a range image: ``x`` changes along a row and stays (nearly) constant down a column,
+``y`` the other way round. A header whose ``nrows``/``ncols`` are swapped (same product, so
+every size check passes) wraps the planes at the wrong width, and vertical neighbours then differ
+in ``x`` by several grid steps; :func:`grid_incoherence` detects that and the scan is refused
+rather than triangulated into a scrambled mesh.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from facevlm.data.errors import ScanError
-from facevlm.data.formats._files import file_size, reports_scan_errors
+from facevlm.data.formats._files import ReadScope, reports_scan_errors, scope_for
 from facevlm.data.formats._textures import first_existing
+from facevlm.data.formats.limits import describe_bytes
 from facevlm.data.mesh import FaceMesh
 
 _HEAD = struct.Struct("<HHd")
@@ -67,17 +74,23 @@ class BntScan:
 
 
 @reports_scan_errors
-def read_bnt(path: str | Path) -> BntScan:
+def read_bnt(path: str | Path, *, scope: ReadScope | None = None) -> BntScan:
     """Read a Bosphorus ``.bnt`` file, checking every declared size against the file first.
+
+    Args:
+        scope: where the file may be read from and the size limits (default: its own folder,
+            default limits).
 
     Raises:
         ScanError: truncated header, a name or value count larger than the file, ``count`` not
-            ``5 * nrows * ncols``, bytes after the data, a name that is not text, or foreground
-            points with NaN/infinite coordinates.
+            ``5 * nrows * ncols``, a grid above ``limits.max_vertices`` points, bytes after the
+            data, a name that is not text, foreground points with NaN/infinite coordinates, or
+            x/y planes that are not a coherent grid (swapped dimensions).
     """
     path = Path(path)
-    size = file_size(path)
-    with open(path, "rb") as handle:
+    scope = scope_for(path, scope)
+    handle, size = scope.open(path)
+    with handle:
         nrows, ncols, zmin = _unpack(handle, _HEAD, path, "grid header")
         (name_length,) = _unpack(handle, _NAME_LENGTH, path, "image name length")
         header_rest = _HEAD.size + _NAME_LENGTH.size
@@ -101,6 +114,12 @@ def read_bnt(path: str | Path) -> BntScan:
             raise ScanError(path, f"{left - count * 8} unexpected bytes after the data")
         if nrows == 0 or ncols == 0:
             raise ScanError(path, f"empty grid ({nrows} x {ncols})")
+        if nrows * ncols > scope.limits.max_vertices:
+            raise ScanError(
+                path,
+                f"grid of {nrows} x {ncols} = {nrows * ncols} points ({describe_bytes(count * 8)})"
+                f" is above the limit of {scope.limits.max_vertices} (limits.max_vertices)",
+            )
         values = np.fromfile(handle, dtype="<f8", count=count)
     if len(values) != count:
         raise ScanError(path, "truncated while reading the values")
@@ -117,9 +136,44 @@ def read_bnt(path: str | Path) -> BntScan:
     if not xyz_ok[foreground].all():
         bad = int(np.count_nonzero(foreground & ~xyz_ok))
         raise ScanError(path, f"{bad} foreground points have NaN or infinite coordinates")
+    problem = grid_incoherence(planes["x"], planes["y"], foreground)
+    if problem:
+        raise ScanError(path, f"{problem} (nrows/ncols {nrows} x {ncols} swapped or wrong?)")
     return BntScan(
         nrows, ncols, float(zmin), image_name, foreground=foreground, source=path, **planes
     )
+
+
+#: Fewest neighbour pairs in each direction for the coherence check to judge a grid.
+_MIN_PAIRS = 8
+
+
+def grid_incoherence(x: np.ndarray, y: np.ndarray, foreground: np.ndarray) -> str:
+    """Why the ``x``/``y`` planes are not a range-image grid ("" when they are, or when there
+    are too few neighbouring foreground points to tell).
+
+    Along a row ``x`` steps and ``y`` stays; down a column the reverse. Compared are the median
+    absolute steps between foreground neighbours: down a column, ``x`` must change less than
+    half as much as it does along a row (and ``y`` along a row less than half as much as down a
+    column); a plane that does not change at all is left to the mesh's degeneracy check.
+    Wrapped at the wrong width, vertical neighbours are grid points several columns
+    apart, so ``x`` changes at least as much down a column as along a row.
+    """
+    horizontal = foreground[:, :-1] & foreground[:, 1:]
+    vertical = foreground[:-1, :] & foreground[1:, :]
+    if np.count_nonzero(horizontal) < _MIN_PAIRS or np.count_nonzero(vertical) < _MIN_PAIRS:
+        return ""
+    with np.errstate(over="ignore", invalid="ignore"):
+        dx_row = np.median(np.abs(np.diff(x, axis=1))[horizontal])
+        dy_row = np.median(np.abs(np.diff(y, axis=1))[horizontal])
+        dx_col = np.median(np.abs(np.diff(x, axis=0))[vertical])
+        dy_col = np.median(np.abs(np.diff(y, axis=0))[vertical])
+    if (dx_col > 0 and dx_col >= 0.5 * dx_row) or (dy_row > 0 and dy_row >= 0.5 * dy_col):
+        return (
+            "x/y planes are not a coherent grid: median steps along rows dx={:.3g} dy={:.3g}, "
+            "down columns dx={:.3g} dy={:.3g}".format(dx_row, dy_row, dx_col, dy_col)
+        )
+    return ""
 
 
 def _unpack(handle, layout: struct.Struct, path: Path, what: str) -> tuple:
@@ -140,6 +194,7 @@ def bnt_to_mesh(
     scan: BntScan,
     texture_path: str | Path | None = None,
     path: str | Path | None = None,
+    scope: ReadScope | None = None,
 ) -> FaceMesh:
     """Triangulate the foreground of a scan: two triangles for every fully-foreground 2x2 cell.
 
@@ -152,6 +207,7 @@ def bnt_to_mesh(
             image named in the header if it is beside the file. A missing texture gives
             ``texture_path=None`` and a warning in ``metadata["warnings"]``.
         path: the scan file, for messages and finding the texture (default ``scan.source``).
+        scope: where the texture may be found (default: the scan's folder).
 
     Raises:
         ScanError: the mesh is empty or unusable (see :meth:`FaceMesh.validate`).
@@ -178,7 +234,7 @@ def bnt_to_mesh(
     uv = np.stack([scan.u[fg], 1.0 - scan.v[fg]], axis=1)
 
     warnings: list[str] = []
-    texture = _bnt_texture(scan, texture_path, path, warnings)
+    texture = _bnt_texture(scan, texture_path, path, warnings, scope)
     mesh = FaceMesh.from_triangles(
         vertices,
         triangles,
@@ -205,10 +261,14 @@ def _mean_normal_z(vertices: np.ndarray, triangles: np.ndarray) -> float:
 
 
 def _bnt_texture(
-    scan: BntScan, texture_path: str | Path | None, path: Path | None, warnings: list[str]
+    scan: BntScan,
+    texture_path: str | Path | None,
+    path: Path | None,
+    warnings: list[str],
+    scope: ReadScope | None,
 ) -> Path | None:
     if texture_path is not None:
-        found = first_existing([Path(texture_path)])
+        found = first_existing([Path(texture_path)], path, scope, warnings)
         if found is None:
             warnings.append(f"texture {texture_path} is missing")
         return found
@@ -224,16 +284,18 @@ def _bnt_texture(
         and beside not in candidates
     ):
         candidates.append(beside)  # a bare file name only, never a path
-    found = first_existing(candidates)
+    found = first_existing(candidates, path, scope, warnings)
     if found is None:
-        warnings.append(f"texture missing (looked for {', '.join(c.name for c in candidates)})")
+        looked = ", ".join(c.name[:80] for c in candidates)
+        warnings.append(f"texture missing (looked for {looked})")
     return found
 
 
 @reports_scan_errors
-def read_bnt_mesh(path: str | Path) -> FaceMesh:
+def read_bnt_mesh(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
     """:func:`read_bnt` then :func:`bnt_to_mesh`, with the ``.png`` beside the file."""
-    return bnt_to_mesh(read_bnt(path), path=path)
+    scope = scope_for(path, scope)
+    return bnt_to_mesh(read_bnt(path, scope=scope), path=path, scope=scope)
 
 
 def write_bnt(
