@@ -48,9 +48,14 @@ METADATA = ("dataset", "subject", "gender", "age", "ethnicity", "expression", "l
 
 
 def index(
-    name: str, root: Path, options: dict | None = None, **kw
+    name: str, root: Path, options: dict | None = None, *, skipped: bool = False, **kw
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return build_scan_index(name, root, options, progress=False, **kw)
+    """The index and the quarantine report; without ``skipped``, the report's ``skipped`` rows
+    (scan-like entries the layout does not index: RAW twins, viewer samples) are left out."""
+    idx, quarantine = build_scan_index(name, root, options, progress=False, **kw)
+    if not skipped:
+        quarantine = quarantine[quarantine["stage"] != "skipped"].reset_index(drop=True)
+    return idx, quarantine
 
 
 def abs_paths(paths) -> set[str]:

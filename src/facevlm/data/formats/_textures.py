@@ -137,8 +137,14 @@ def texture_problem(path: str | Path, scope: ReadScope | None = None) -> str:
         try:
             with Image.open(handle) as image:
                 width, height = image.size
-        except Image.DecompressionBombError as exc:
-            return f"texture {Path(path).name[:80]}: decompression bomb ({exc})"
+        except Image.DecompressionBombError as exc:  # far above any limit of ours
+            declared = re.search(r"\((\d+) pixels\)", str(exc))
+            pixels = declared[1] if declared else "too many"
+            return (
+                f"texture {Path(path).name[:80]}: header declares {pixels} pixels (a "
+                f"decompression bomb), above the limit of {limits.max_texture_pixels} "
+                "(limits.max_texture_pixels)"
+            )
         except UnidentifiedImageError:
             return f"texture {Path(path).name[:80]}: not an image file PIL can read"
         except (OSError, ValueError, SyntaxError) as exc:

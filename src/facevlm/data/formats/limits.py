@@ -74,6 +74,6 @@ def describe_bytes(n: int) -> str:
     """``123 bytes``, ``4.5 MB``: sizes in messages.
 
     >>> describe_bytes(640 * MB)
-    '640.0 MB'
+    '640.0 MiB'
     """
-    return f"{n} bytes" if n < MB else f"{n / MB:.1f} MB"
+    return f"{n} bytes" if n < MB else f"{n / MB:.1f} MiB"
