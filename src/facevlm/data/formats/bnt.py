@@ -170,8 +170,8 @@ def grid_incoherence(x: np.ndarray, y: np.ndarray, foreground: np.ndarray) -> st
         dy_col = np.median(np.abs(np.diff(y, axis=0))[vertical])
     if (dx_col > 0 and dx_col >= 0.5 * dx_row) or (dy_row > 0 and dy_row >= 0.5 * dy_col):
         return (
-            "x/y planes are not a coherent grid: median steps along rows dx={:.3g} dy={:.3g}, "
-            "down columns dx={:.3g} dy={:.3g}".format(dx_row, dy_row, dx_col, dy_col)
+            "x/y planes are not a coherent grid: median steps along rows "
+            f"dx={dx_row:.3g} dy={dy_row:.3g}, down columns dx={dx_col:.3g} dy={dy_col:.3g}"
         )
     return ""
 
