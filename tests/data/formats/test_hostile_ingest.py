@@ -74,7 +74,7 @@ def hostile(tmp_path: Path) -> tuple[Path, dict[str, tuple[str, str]]]:
     expected["F0001_DI02WH_F3D.wrl"] = ("read", "resolves to /dev/zero")
     # 4. the 640 MB all-zero grid is not a BU-3DFE name: a .bnt in this root is skipped
     sparse_zero_bnt(m / "big.bnt")
-    expected["big.bnt"] = ("skipped", "not indexed by the bu3dfe layout")
+    expected["big.bnt"] = ("skipped", "not indexed by the bu3dfe layout: excluded by its")
     # 6. a 300-character texture url: a texture problem, not an unreadable scan
     write_vrml(m / "M0002_FE01AE_F3D.wrl", small_mesh(), texture_url="b" * 300 + ".bmp")
     expected["M0002_FE01AE_F3D.wrl"] = ("texture", "missing texture")

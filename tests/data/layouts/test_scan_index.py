@@ -335,3 +335,17 @@ def test_progress_bar_is_optional_and_harmless(tmp_path: Path, capsys) -> None:
 def test_unknown_index_option_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown option"):
         index("bu3dfe", tmp_path, {"allow_missing_textures": True})
+
+
+# ---------------------------------------------------------------------------------- accounting
+def test_scan_like_entries_the_layout_does_not_index_are_listed_as_skipped(tmp_path: Path) -> None:
+    tree = bu3dfe_tree(tmp_path / "BU-3DFE")
+    idx, quarantine = index("bu3dfe", tree.root, skipped=True)
+    skipped = quarantine[quarantine["stage"] == "skipped"].set_index("path")["reason"]
+    raw = {str(p) for p in tree.root.glob("*/*_RAW.wrl")}
+    viewer = str(tree.root / "BU_WrlViewer_V2" / "sample.wrl")
+    assert set(skipped.index) == raw | {viewer}
+    assert all("excluded by its options" in skipped[p] for p in raw)
+    assert "in a folder it does not read" in skipped[viewer]
+    assert not abs_paths(p for p in tree.strays if p.name.startswith(".")) & set(quarantine["path"])
+    assert len(idx) == len(tree.good)

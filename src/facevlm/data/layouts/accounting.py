@@ -85,9 +85,10 @@ def _folder_reason(exc: OSError) -> str:
     return f"folder cannot be read ({what}): the scans in it are not indexed"
 
 
-def skip_reason(path: Path, layout: str) -> str:
+def skip_reason(path: Path, layout: str, read_folders: frozenset[str] = frozenset()) -> str:
     """Why a scan-like entry the layout did not yield is not indexed, as precisely as ``lstat``
-    can tell (nothing is opened)."""
+    and its place can tell (nothing is opened). ``read_folders`` are the folders the layout
+    took scans from: a regular file there was excluded by the layout's options."""
     try:
         link = os.lstat(path)
     except OSError as exc:
@@ -106,10 +107,12 @@ def skip_reason(path: Path, layout: str) -> str:
         from facevlm.data.formats._files import file_kind
 
         return f"not a regular file: {file_kind(mode)}"
-    return (
-        f"not indexed by the {layout} layout: outside the folders it reads, or excluded by its "
-        "options (another scan kind, subset, neutral scans)"
-    )
+    if os.path.dirname(os.path.abspath(path)) in read_folders:
+        return (
+            f"not indexed by the {layout} layout: excluded by its options or name grammar "
+            "(another scan kind, subset, neutral scans)"
+        )
+    return f"not indexed by the {layout} layout: in a folder it does not read"
 
 
 @dataclass
@@ -158,6 +161,7 @@ def account(
         quarantine.append(
             {"path": str(folder), "reason": reason, "dataset": dataset, "stage": "discover"}
         )
+    read_folders = frozenset(os.path.dirname(p) for p in indexed | quarantined)
     n_indexed = n_quarantined = n_skipped = 0
     for entry in entries:
         if entry in indexed:
@@ -166,7 +170,9 @@ def account(
             n_quarantined += 1
         else:
             n_skipped += 1
-            reason = _inside_quarantined(entry, folders) or skip_reason(Path(entry), layout)
+            reason = _inside_quarantined(entry, folders) or skip_reason(
+                Path(entry), layout, read_folders
+            )
             quarantine.append(
                 {"path": entry, "reason": reason, "dataset": dataset, "stage": SKIPPED}
             )
