@@ -208,6 +208,15 @@ def test_a_swapped_bnt_header_is_refused_and_the_original_reads(tmp_path):
     assert "not a coherent grid" in reason and "20 x 30 swapped or wrong?" in reason
 
 
+def test_a_header_wrapping_at_a_multiple_of_the_width_is_refused(tmp_path):
+    good = grid_bnt(tmp_path / "good.bnt")  # 30 x 20
+    data = bytearray(good.read_bytes())
+    data[0:4] = (15).to_bytes(2, "little") + (40).to_bytes(2, "little")
+    (tmp_path / "wrapped.bnt").write_bytes(bytes(data))
+    reason = refused(tmp_path / "wrapped.bnt")
+    assert "x steps back between columns 19 and 20 in most rows" in reason
+
+
 def test_an_all_zero_grid_is_degenerate(tmp_path):
     from facevlm.data.formats import write_bnt
 

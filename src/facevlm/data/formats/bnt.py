@@ -152,19 +152,25 @@ def grid_incoherence(x: np.ndarray, y: np.ndarray, foreground: np.ndarray) -> st
     """Why the ``x``/``y`` planes are not a range-image grid ("" when they are, or when there
     are too few neighbouring foreground points to tell).
 
-    Along a row ``x`` steps and ``y`` stays; down a column the reverse. Compared are the median
-    absolute steps between foreground neighbours: down a column, ``x`` must change less than
-    half as much as it does along a row (and ``y`` along a row less than half as much as down a
-    column); a plane that does not change at all is left to the mesh's degeneracy check.
-    Wrapped at the wrong width, vertical neighbours are grid points several columns
-    apart, so ``x`` changes at least as much down a column as along a row.
+    Along a row ``x`` steps and ``y`` stays; down a column the reverse. Two checks on the steps
+    between foreground neighbours:
+
+    - medians: down a column, ``x`` must change less than half as much as along a row (and ``y``
+      along a row less than half as much as down a column). Wrapped at a width that is not a
+      multiple of the true one, vertical neighbours are points one or more columns apart.
+      A plane that does not change at all is left to the mesh's degeneracy check.
+    - wraps: wrapped at a multiple of the true width, each row of the file holds several true
+      rows, and at the same column of every row ``x`` jumps *back* by a whole row's width. So no
+      column boundary may step against the grid's direction by more than two median steps in
+      most rows (a real scanner grid never folds back).
     """
     horizontal = foreground[:, :-1] & foreground[:, 1:]
     vertical = foreground[:-1, :] & foreground[1:, :]
     if np.count_nonzero(horizontal) < _MIN_PAIRS or np.count_nonzero(vertical) < _MIN_PAIRS:
         return ""
     with np.errstate(over="ignore", invalid="ignore"):
-        dx_row = np.median(np.abs(np.diff(x, axis=1))[horizontal])
+        step_x = np.diff(x, axis=1)
+        dx_row = np.median(np.abs(step_x)[horizontal])
         dy_row = np.median(np.abs(np.diff(y, axis=1))[horizontal])
         dx_col = np.median(np.abs(np.diff(x, axis=0))[vertical])
         dy_col = np.median(np.abs(np.diff(y, axis=0))[vertical])
@@ -173,7 +179,27 @@ def grid_incoherence(x: np.ndarray, y: np.ndarray, foreground: np.ndarray) -> st
             "x/y planes are not a coherent grid: median steps along rows "
             f"dx={dx_row:.3g} dy={dy_row:.3g}, down columns dx={dx_col:.3g} dy={dy_col:.3g}"
         )
+    column = _backward_column(step_x, horizontal)
+    if column is not None:
+        return (
+            f"x/y planes are not a coherent grid: x steps back between columns {column} and "
+            f"{column + 1} in most rows (each row of the file holds several rows of the grid)"
+        )
     return ""
+
+
+def _backward_column(step_x: np.ndarray, horizontal: np.ndarray) -> int | None:
+    """First column boundary where ``x`` steps against the grid's direction, by more than two
+    median steps, in most of the rows that have foreground there (None if there is none)."""
+    direction = np.median(step_x[horizontal])
+    if not np.isfinite(direction) or direction == 0:
+        return None
+    against = horizontal & (step_x * np.sign(direction) < -2 * abs(direction))
+    rows_with_pairs = horizontal.sum(axis=0)
+    enough = rows_with_pairs >= max(2, 0.5 * rows_with_pairs.max())
+    folded = enough & (against.sum(axis=0) > 0.5 * rows_with_pairs)
+    hits = np.flatnonzero(folded)
+    return int(hits[0]) if len(hits) else None
 
 
 def _unpack(handle, layout: struct.Struct, path: Path, what: str) -> tuple:
