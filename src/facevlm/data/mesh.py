@@ -34,7 +34,7 @@ DEGENERATE_EXTENT = 1e-6
 
 #: Triangles whose total area is checked first; only when they are all flat is the whole mesh
 #: summed (a valid scan passes on the first sample, so the check costs microseconds).
-_AREA_SAMPLE = 4096
+_AREA_SAMPLE = 1024
 
 
 @dataclass
@@ -247,8 +247,11 @@ class FaceMesh:
         A flat mesh (one zero extent) is allowed: it renders, and tests use planar meshes.
         """
         v = self.vertices
-        extent = v.max(axis=0) - v.min(axis=0)
-        tiny = DEGENERATE_EXTENT * max(1.0, float(np.abs(v).max()))
+        # per column: numpy's axis-0 reduction over 3 columns is ~10x slower than three 1-D ones
+        low = np.array([v[:, k].min() for k in range(3)])
+        high = np.array([v[:, k].max() for k in range(3)])
+        extent = high - low
+        tiny = DEGENERATE_EXTENT * max(1.0, float(np.abs(low).max()), float(np.abs(high).max()))
         if (extent <= tiny).all():
             return (
                 f"all {len(v)} vertices are (nearly) identical "
