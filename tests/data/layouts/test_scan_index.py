@@ -349,3 +349,13 @@ def test_scan_like_entries_the_layout_does_not_index_are_listed_as_skipped(tmp_p
     assert "in a folder it does not read" in skipped[viewer]
     assert not abs_paths(p for p in tree.strays if p.name.startswith(".")) & set(quarantine["path"])
     assert len(idx) == len(tree.good)
+
+
+def test_a_landmark_release_beside_the_root_is_read(tmp_path: Path) -> None:
+    """Files are read only inside the dataset root, except a landmark release the user names."""
+    tree = bu4dfe_tree(tmp_path / "BU-4DFE")
+    release = tmp_path / "BU4DFE_BND_V1.1"
+    (tree.root / "BU4DFE_BND_V1.1").rename(release)
+    idx, quarantine = index("bu4dfe", tree.root, {"landmarks_root": str(release)})
+    assert quarantine.empty, quarantine.to_dict("records")
+    assert idx["n_landmarks"].notna().any()

@@ -312,7 +312,7 @@ def validate_scan(job: ValidationJob) -> dict[str, Any]:
     elif job.landmarks_path is not None:
         try:
             n_landmarks = _count_landmarks(
-                formats, Path(job.landmarks_path), mesh.n_vertices, scope
+                formats, Path(job.landmarks_path), mesh.n_vertices, _landmark_scope(job, scope)
             )
             landmarks_path = job.landmarks_path
         except Exception as error:  # noqa: BLE001 - the scan stays usable without landmarks
@@ -381,6 +381,17 @@ def _texture(job: ValidationJob, mesh: Any, scope: Any) -> tuple[Path | None, st
             "mesh has no texture coordinates (nor vertex colours) to map its texture with",
         )
     return texture, ""
+
+
+def _landmark_scope(job: ValidationJob, scope: Any) -> Any:
+    """Landmarks inside the dataset root are read within it; a separate landmark release the
+    user configured (BU-4DFE ``landmarks_root``, e.g. a sibling folder) within the landmark
+    file's own folder, so a symlink there still cannot lead elsewhere."""
+    from facevlm.data.formats._files import ReadScope
+
+    if job.root is None or Path(job.landmarks_path).is_relative_to(os.path.abspath(job.root)):
+        return scope
+    return ReadScope.around(job.landmarks_path, None, job.limits)
 
 
 def _count_landmarks(formats: Any, path: Path, n_vertices: int, scope: Any) -> int | None:
