@@ -202,7 +202,7 @@ def _generic(reason: str) -> str:
     words = []
     for word in reason.split():
         if any(ch.isdigit() for ch in word) or "/" in word or "'" in word:
-            words.append("…")
+            words.append("[...]")
         else:
             words.append(word)
     return " ".join(words)[:160]
