@@ -57,9 +57,10 @@ prints the counts (:mod:`facevlm.data.layouts.accounting`).
 
 What may be read: every file (scan, texture, material, landmarks) must resolve, symlinks
 included, inside the dataset root, be a regular file, and be within the size limits
-(:class:`~facevlm.data.formats.limits.ReadLimits`, option ``limits``). A texture that resolves
-outside the root refuses the scan whatever ``allow_missing_texture`` says; a texture that is
-missing, not a regular file, too large or a decompression bomb is a texture problem.
+(:class:`~facevlm.data.formats.limits.ReadLimits`: ``limits=``, ``dataset.limits`` in Kedro).
+A texture that resolves outside the root refuses the scan whatever ``allow_missing_texture``
+says; a texture that is missing, not a regular file, too large or a decompression bomb is a
+texture problem. A landmark release configured outside the root is read within its own folders.
 
 Missing textures: DECIDED, quarantined by default, because every render modality but depth needs
 one and a silently untextured scan would become a grey face in training. The same holds for a
