@@ -42,7 +42,8 @@ def test_data_pipelines_synthesize_index_and_render_every_sample(
 
     index = catalog.load("scan_index")
     quarantine = catalog.load("quarantine_report")
-    assert quarantine.empty, quarantine.to_dict("records")
+    problems = quarantine[quarantine["stage"] != "skipped"]  # e.g. Bosphorus AU scans: subset
+    assert problems.empty, problems.to_dict("records")
     styles = set(index["dataset"])
     assert styles == {f"synthetic-{s}" for s in ("bu3dfe", "bu4dfe", "bosphorus", "bp4d", "4dme")}
     bu3dfe = index[index["dataset"] == "synthetic-bu3dfe"]
@@ -132,4 +133,5 @@ def test_a_folder_of_one_subject_ingests(tiny_params, tmp_path, monkeypatch, kep
 
     index = catalog.load("scan_index")
     assert index["subject"].nunique() == 1 and len(index) == 25
-    assert catalog.load("quarantine_report").empty
+    quarantine = catalog.load("quarantine_report")
+    assert (quarantine["stage"] == "skipped").all(), quarantine.to_dict("records")

@@ -28,6 +28,14 @@ from facevlm.data.errors import ScanError
 #: are treated as corrupt: a face is about 200 mm across.
 ABSURD_COORDINATE = 1e5
 
+#: Extents below this fraction of the largest coordinate (at least 1 unit) count as zero: a
+#: face collapsed to a point or a line is corruption (an all-zero grid, a scaled-away axis).
+DEGENERATE_EXTENT = 1e-6
+
+#: Triangles whose total area is checked first; only when they are all flat is the whole mesh
+#: summed (a valid scan passes on the first sample, so the check costs microseconds).
+_AREA_SAMPLE = 1024
+
 
 @dataclass
 class FaceMesh:
@@ -227,4 +235,45 @@ class FaceMesh:
                 )
         if self.landmarks is not None and not np.all(np.isfinite(self.landmarks)):
             raise ScanError(path, "landmarks contain NaN or infinity")
+        problem = self.degeneracy()
+        if problem:
+            raise ScanError(path, f"degenerate geometry: {problem}")
         return self
+
+    def degeneracy(self) -> str:
+        """Why the geometry is degenerate ("" when it is not): all vertices (nearly) identical,
+        zero bounding-box extent along two axes (a line), or zero total surface area.
+
+        A flat mesh (one zero extent) is allowed: it renders, and tests use planar meshes.
+        """
+        v = self.vertices
+        # per column: numpy's axis-0 reduction over 3 columns is ~10x slower than three 1-D ones
+        low = np.array([v[:, k].min() for k in range(3)])
+        high = np.array([v[:, k].max() for k in range(3)])
+        extent = high - low
+        tiny = DEGENERATE_EXTENT * max(1.0, float(np.abs(low).max()), float(np.abs(high).max()))
+        if (extent <= tiny).all():
+            return (
+                f"all {len(v)} vertices are (nearly) identical "
+                f"(bounding box {float(extent.max()):.3g} across)"
+            )
+        flat = [axis for axis, size in zip("xyz", extent.tolist(), strict=True) if size <= tiny]
+        if len(flat) >= 2:
+            return (
+                f"zero bounding-box extent along {' and '.join(flat)}: the vertices lie on a line"
+            )
+        area_tiny = tiny * float(extent.max())
+        if self._total_area(_AREA_SAMPLE) <= area_tiny and self._total_area(None) <= area_tiny:
+            return "zero total surface area: every polygon is collapsed"
+        return ""
+
+    def _total_area(self, first: int | None) -> float:
+        """Area of the first ``first`` polygons (all when None), fan-triangulated."""
+        mesh = self
+        if first is not None and self.n_polygons > first:
+            end = int(self.polygon_offsets[first])
+            mesh = FaceMesh(self.vertices, self.polygon_offsets[: first + 1],
+                            self.polygon_indices[:end])  # fmt: skip
+        tri = mesh.triangles()
+        a, b, c = (self.vertices[tri[:, k]] for k in range(3))
+        return float(0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1).sum())

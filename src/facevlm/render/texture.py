@@ -4,6 +4,12 @@ The one subtle point is orientation. :class:`FaceMesh` UVs follow VRML/OpenGL, `
 from the *bottom* of the image; an image array (PIL, numpy) has row 0 at the *top*; a
 ``vtkImageData`` stores its first row at the bottom and VTK samples it with ``v`` from the bottom.
 So the array is flipped upside down once, here, and nowhere else.
+
+Loading is guarded like reading a scan: the file must be a regular file within
+``limits.max_texture_bytes`` and its header must declare at most ``limits.max_texture_pixels``
+(:func:`facevlm.data.formats._textures.texture_problem`), checked before a pixel is decoded, so a
+few-hundred-byte PNG declaring 100,000 x 100,000 pixels is a :class:`ScanError`, not a
+``DecompressionBombError`` traceback or gigabytes of memory.
 """
 
 from __future__ import annotations
@@ -16,14 +22,21 @@ from vtkmodules.util.numpy_support import numpy_to_vtk
 from vtkmodules.vtkCommonDataModel import vtkImageData
 
 from facevlm.data.errors import ScanError
+from facevlm.data.formats._files import ReadScope
+from facevlm.data.formats._textures import texture_problem
+from facevlm.data.formats.limits import ReadLimits
 
 
-def load_texture(path: str | Path) -> np.ndarray:
-    """``(H, W, 3)`` uint8 RGB, row 0 at the top; raise :class:`ScanError` if unreadable."""
+def load_texture(path: str | Path, limits: ReadLimits | None = None) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB, row 0 at the top; raise :class:`ScanError` if unreadable or
+    above the limits (default limits when ``limits`` is None)."""
+    problem = texture_problem(path, ReadScope.around(path, limits=limits))
+    if problem:
+        raise ScanError(path, problem)
     try:
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB"))
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise ScanError(path, f"cannot read texture image: {exc}") from exc
 
 

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from facevlm.data.errors import ScanError
 from facevlm.data.formats import (
@@ -68,7 +69,7 @@ def test_unknown_extension_lists_the_supported_ones(tmp_path):
 
 def test_inspect_reports_structure_texture_and_landmarks(tmp_path, seam_mesh):
     path = tmp_path / "F0001_NE00WH_F3D.wrl"
-    (tmp_path / "F0001_NE00WH_F3D.bmp").write_bytes(b"BM")
+    Image.new("RGB", (4, 4)).save(tmp_path / "F0001_NE00WH_F3D.bmp")
     write_vrml(path, seam_mesh, texture_url="F0001_NE00WH_F3D.bmp")
     write_bnd(path.with_suffix(".bnd"), [0, 4, 9], seam_mesh.vertices[[0, 4, 9]])
     report = inspect_mesh(path)

@@ -6,13 +6,20 @@ as ``nan``, ``-1``, ``]`` or non-UTF-8 bytes). Beyond "no other exception", ever
 come from a specific check, not from the readers' safety net (whose reasons start with
 ``UNEXPECTED``): a failure hypothesis finds must have a clear reason for the quarantine report.
 
+Beyond random bytes, three mutation kinds found real holes (issue 13) and are fuzzed on purpose:
+header-consistent dimension swaps of a ``.bnt`` grid (same product, so every size check passes),
+long and odd texture names (which the file system may refuse), and numeric extremes (``1_000``,
+``1e999``, subnormals, integers past 64 bits).
+
 Runs are derandomised so the suite is reproducible; raise ``max_examples`` locally to dig deeper.
 """
 
 from __future__ import annotations
 
 import atexit
+import re
 import shutil
+import struct
 import tempfile
 from collections.abc import Callable
 from functools import cache
@@ -74,6 +81,17 @@ INTERESTING = [
     b"point [",
     b"coordIndex [",
     b"f 1 2 3\n",
+    b"1_000",
+    b"1e999",
+    b"-1e999",
+    b"Infinity",
+    b"NaN",
+    b"4.9e-324",
+    b"18446744073709551616",
+    b"-9223372036854775809",
+    b"0x10",
+    b"+1",
+    b"-0",
 ]
 
 
@@ -181,3 +199,83 @@ def test_mutated_file_gives_a_result_or_a_scan_error(kind, mutations):
     assert isinstance(result, result_type)
     if isinstance(result, FaceMesh):
         result.validate()  # whatever was accepted is a usable mesh
+
+
+# ---------------------------------------------------------------------------------- issue 13
+def _factor_pairs(n: int) -> list[tuple[int, int]]:
+    return [(r, n // r) for r in range(1, n + 1) if n % r == 0]
+
+
+@FUZZ
+@given(data=st.data())
+def test_a_header_consistent_dimension_swap_never_builds_a_mesh(data):
+    """Any other (nrows, ncols) of the same product is refused, with a specific reason."""
+    from hostile_files import grid_bnt
+
+    source = grid_bnt(folder() / "grid-source.bnt")
+    raw = bytearray(source.read_bytes())
+    rows, cols = struct.unpack_from("<HH", raw)
+    pairs = [p for p in _factor_pairs(rows * cols) if p != (rows, cols) and max(p) <= 0xFFFF]
+    new_rows, new_cols = data.draw(st.sampled_from(pairs))
+    struct.pack_into("<HH", raw, 0, new_rows, new_cols)
+    path = folder() / "grid-swapped.bnt"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ScanError) as caught:
+        read_bnt_mesh(path)
+    assert not caught.value.reason.startswith(UNEXPECTED), caught.value.reason
+
+
+_NAME_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters='\0"\n\r/\\')
+
+
+@FUZZ
+@given(
+    name=st.text(_NAME_CHARS, min_size=1, max_size=400),
+    kind=st.sampled_from(["vrml", "obj", "bnt"]),
+)
+def test_long_and_odd_texture_names_are_warnings_or_reasons_never_the_fallback(name, kind):
+    """A texture name the file system refuses (too long, odd bytes) is a texture problem."""
+    mesh = sample_mesh()
+    path = folder() / f"named.{ {'vrml': 'wrl', 'obj': 'obj', 'bnt': 'bnt'}[kind] }"
+    try:
+        if kind == "vrml":
+            write_vrml(path, mesh, texture_url=name)
+        elif kind == "obj":
+            write_obj(path, mesh, texture_filename=name)
+        else:
+            r, c = np.mgrid[0:5, 0:4].astype(float)
+            write_bnt(path, c, -r, 40.0 - r, c / 3, r / 4, zmin=-1e9, image_name=name)
+    except (ValueError, ScanError, OSError):
+        return  # the writer refuses names it could not write back (absolute, '..', too long)
+    reader = {"vrml": read_vrml, "obj": read_obj, "bnt": read_bnt_mesh}[kind]
+    try:
+        result = reader(path)
+    except ScanError as error:
+        assert not error.reason.startswith(UNEXPECTED), error.reason
+        return
+    assert result.texture_path is None or result.texture_path.is_file()
+
+
+_EXTREMES = st.sampled_from(
+    ["1e308", "-1e308", "1e999", "4.9e-324", "-0", "1_000", "0x10", "Infinity", "-nan",
+     "18446744073709551616", "-9223372036854775809", "9223372036854775807", "1e5", "100001"]
+)  # fmt: skip
+
+
+@FUZZ
+@given(value=_EXTREMES, kind=st.sampled_from(["vrml", "obj", "ply-ascii"]), at=_position)
+def test_numeric_extremes_in_any_number_are_accepted_only_when_usable(value, kind, at):
+    """One number of a valid file replaced by an extreme: a usable mesh or a specific reason."""
+    suffix, reader, _ = READERS[kind]
+    text = valid_file(kind)
+    numbers = [m for m in re.finditer(rb"(?<![\w.])-?[0-9]+(\.[0-9]+)?(e-?[0-9]+)?(?![\w.])", text)]
+    match = numbers[at % len(numbers)]
+    path = folder() / f"extreme-{kind}{suffix}"
+    path.write_bytes(text[: match.start()] + value.encode() + text[match.end() :])
+    try:
+        mesh = reader(path)
+    except ScanError as error:
+        assert not error.reason.startswith(UNEXPECTED), error.reason
+        return
+    # accepted: the number was outside the parsed lists (a comment, a Viewpoint) or usable
+    assert np.isfinite(mesh.vertices).all() and np.abs(mesh.vertices).max() <= 1e5

@@ -48,9 +48,14 @@ METADATA = ("dataset", "subject", "gender", "age", "ethnicity", "expression", "l
 
 
 def index(
-    name: str, root: Path, options: dict | None = None, **kw
+    name: str, root: Path, options: dict | None = None, *, skipped: bool = False, **kw
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return build_scan_index(name, root, options, progress=False, **kw)
+    """The index and the quarantine report; without ``skipped``, the report's ``skipped`` rows
+    (scan-like entries the layout does not index: RAW twins, viewer samples) are left out."""
+    idx, quarantine = build_scan_index(name, root, options, progress=False, **kw)
+    if not skipped:
+        quarantine = quarantine[quarantine["stage"] != "skipped"].reset_index(drop=True)
+    return idx, quarantine
 
 
 def abs_paths(paths) -> set[str]:
@@ -330,3 +335,27 @@ def test_progress_bar_is_optional_and_harmless(tmp_path: Path, capsys) -> None:
 def test_unknown_index_option_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown option"):
         index("bu3dfe", tmp_path, {"allow_missing_textures": True})
+
+
+# ---------------------------------------------------------------------------------- accounting
+def test_scan_like_entries_the_layout_does_not_index_are_listed_as_skipped(tmp_path: Path) -> None:
+    tree = bu3dfe_tree(tmp_path / "BU-3DFE")
+    idx, quarantine = index("bu3dfe", tree.root, skipped=True)
+    skipped = quarantine[quarantine["stage"] == "skipped"].set_index("path")["reason"]
+    raw = {str(p) for p in tree.root.glob("*/*_RAW.wrl")}
+    viewer = str(tree.root / "BU_WrlViewer_V2" / "sample.wrl")
+    assert set(skipped.index) == raw | {viewer}
+    assert all("excluded by its options" in skipped[p] for p in raw)
+    assert "in a folder it does not read" in skipped[viewer]
+    assert not abs_paths(p for p in tree.strays if p.name.startswith(".")) & set(quarantine["path"])
+    assert len(idx) == len(tree.good)
+
+
+def test_a_landmark_release_beside_the_root_is_read(tmp_path: Path) -> None:
+    """Files are read only inside the dataset root, except a landmark release the user names."""
+    tree = bu4dfe_tree(tmp_path / "BU-4DFE")
+    release = tmp_path / "BU4DFE_BND_V1.1"
+    (tree.root / "BU4DFE_BND_V1.1").rename(release)
+    idx, quarantine = index("bu4dfe", tree.root, {"landmarks_root": str(release)})
+    assert quarantine.empty, quarantine.to_dict("records")
+    assert idx["n_landmarks"].notna().any()

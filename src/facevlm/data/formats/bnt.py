@@ -15,6 +15,12 @@ Layout (little-endian, verified on real files)::
 Row 0 on disk is the chin end; :class:`BntScan` holds the grids upright (row 0 = forehead), the
 way an image is shown. ``u, v`` index the texture with ``v`` measured from the top; meshes use the
 VRML/OpenGL convention (``v`` from the bottom), so :func:`bnt_to_mesh` converts.
+
+A grid is a range image: ``x`` changes along a row and stays (nearly) constant down a column,
+``y`` the other way round. A header whose ``nrows``/``ncols`` are swapped (same product, so
+every size check passes) wraps the planes at the wrong width, and vertical neighbours then differ
+in ``x`` by several grid steps; :func:`grid_incoherence` detects that and the scan is refused
+rather than triangulated into a scrambled mesh.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from facevlm.data.errors import ScanError
-from facevlm.data.formats._files import file_size, reports_scan_errors
+from facevlm.data.formats._files import ReadScope, reports_scan_errors, scope_for
 from facevlm.data.formats._textures import first_existing
+from facevlm.data.formats.limits import describe_bytes
 from facevlm.data.mesh import FaceMesh
 
 _HEAD = struct.Struct("<HHd")
@@ -67,17 +74,23 @@ class BntScan:
 
 
 @reports_scan_errors
-def read_bnt(path: str | Path) -> BntScan:
+def read_bnt(path: str | Path, *, scope: ReadScope | None = None) -> BntScan:
     """Read a Bosphorus ``.bnt`` file, checking every declared size against the file first.
+
+    Args:
+        scope: where the file may be read from and the size limits (default: its own folder,
+            default limits).
 
     Raises:
         ScanError: truncated header, a name or value count larger than the file, ``count`` not
-            ``5 * nrows * ncols``, bytes after the data, a name that is not text, or foreground
-            points with NaN/infinite coordinates.
+            ``5 * nrows * ncols``, a grid above ``limits.max_vertices`` points, bytes after the
+            data, a name that is not text, foreground points with NaN/infinite coordinates, or
+            x/y planes that are not a coherent grid (swapped dimensions).
     """
     path = Path(path)
-    size = file_size(path)
-    with open(path, "rb") as handle:
+    scope = scope_for(path, scope)
+    handle, size = scope.open(path)
+    with handle:
         nrows, ncols, zmin = _unpack(handle, _HEAD, path, "grid header")
         (name_length,) = _unpack(handle, _NAME_LENGTH, path, "image name length")
         header_rest = _HEAD.size + _NAME_LENGTH.size
@@ -101,6 +114,12 @@ def read_bnt(path: str | Path) -> BntScan:
             raise ScanError(path, f"{left - count * 8} unexpected bytes after the data")
         if nrows == 0 or ncols == 0:
             raise ScanError(path, f"empty grid ({nrows} x {ncols})")
+        if nrows * ncols > scope.limits.max_vertices:
+            raise ScanError(
+                path,
+                f"grid of {nrows} x {ncols} = {nrows * ncols} points ({describe_bytes(count * 8)})"
+                f" is above the limit of {scope.limits.max_vertices} (limits.max_vertices)",
+            )
         values = np.fromfile(handle, dtype="<f8", count=count)
     if len(values) != count:
         raise ScanError(path, "truncated while reading the values")
@@ -117,9 +136,77 @@ def read_bnt(path: str | Path) -> BntScan:
     if not xyz_ok[foreground].all():
         bad = int(np.count_nonzero(foreground & ~xyz_ok))
         raise ScanError(path, f"{bad} foreground points have NaN or infinite coordinates")
+    problem = grid_incoherence(planes["x"], planes["y"], foreground)
+    if problem:
+        raise ScanError(path, f"{problem} (nrows/ncols {nrows} x {ncols} swapped or wrong?)")
     return BntScan(
         nrows, ncols, float(zmin), image_name, foreground=foreground, source=path, **planes
     )
+
+
+#: Fewest neighbour pairs in each direction for the coherence check to judge a grid.
+_MIN_PAIRS = 8
+#: Row pairs the coherence check samples (evenly spaced): enough for medians and "most rows".
+_SAMPLE_ROW_PAIRS = 32
+
+
+def grid_incoherence(x: np.ndarray, y: np.ndarray, foreground: np.ndarray) -> str:
+    """Why the ``x``/``y`` planes are not a range-image grid ("" when they are, or when there
+    are too few neighbouring foreground points to tell).
+
+    Along a row ``x`` steps and ``y`` stays; down a column the reverse. Two checks on the steps
+    between foreground neighbours:
+
+    - medians: down a column, ``x`` must change less than half as much as along a row (and ``y``
+      along a row less than half as much as down a column). Wrapped at a width that is not a
+      multiple of the true one, vertical neighbours are points one or more columns apart.
+      A plane that does not change at all is left to the mesh's degeneracy check.
+    - wraps: wrapped at a multiple of the true width, each row of the file holds several true
+      rows, and at the same column of every row ``x`` jumps *back* by a whole row's width. So no
+      column boundary may step against the grid's direction by more than two median steps in
+      most rows (a real scanner grid never folds back).
+    """
+    if len(x) < 2:
+        return ""
+    # A sample of row pairs (i, i+1) is enough to judge, and keeps the check at ~1 ms.
+    top = np.arange(0, len(x) - 1, max(1, (len(x) - 1) // _SAMPLE_ROW_PAIRS))
+    rows = np.concatenate([top, top + 1])
+    horizontal = foreground[rows, :-1] & foreground[rows, 1:]
+    vertical = foreground[top] & foreground[top + 1]
+    if np.count_nonzero(horizontal) < _MIN_PAIRS or np.count_nonzero(vertical) < _MIN_PAIRS:
+        return ""
+    with np.errstate(over="ignore", invalid="ignore"):
+        step_x = np.diff(x[rows], axis=1)
+        dx_row = np.median(np.abs(step_x)[horizontal])
+        dy_row = np.median(np.abs(np.diff(y[rows], axis=1))[horizontal])
+        dx_col = np.median(np.abs(x[top + 1] - x[top])[vertical])
+        dy_col = np.median(np.abs(y[top + 1] - y[top])[vertical])
+    if (dx_col > 0 and dx_col >= 0.5 * dx_row) or (dy_row > 0 and dy_row >= 0.5 * dy_col):
+        return (
+            "x/y planes are not a coherent grid: median steps along rows "
+            f"dx={dx_row:.3g} dy={dy_row:.3g}, down columns dx={dx_col:.3g} dy={dy_col:.3g}"
+        )
+    column = _backward_column(step_x, horizontal)
+    if column is not None:
+        return (
+            f"x/y planes are not a coherent grid: x steps back between columns {column} and "
+            f"{column + 1} in most rows (each row of the file holds several rows of the grid)"
+        )
+    return ""
+
+
+def _backward_column(step_x: np.ndarray, horizontal: np.ndarray) -> int | None:
+    """First column boundary where ``x`` steps against the grid's direction, by more than two
+    median steps, in most of the rows that have foreground there (None if there is none)."""
+    direction = np.median(step_x[horizontal])
+    if not np.isfinite(direction) or direction == 0:
+        return None
+    against = horizontal & (step_x * np.sign(direction) < -2 * abs(direction))
+    rows_with_pairs = horizontal.sum(axis=0)
+    enough = rows_with_pairs >= max(2, 0.5 * rows_with_pairs.max())
+    folded = enough & (against.sum(axis=0) > 0.5 * rows_with_pairs)
+    hits = np.flatnonzero(folded)
+    return int(hits[0]) if len(hits) else None
 
 
 def _unpack(handle, layout: struct.Struct, path: Path, what: str) -> tuple:
@@ -140,6 +227,7 @@ def bnt_to_mesh(
     scan: BntScan,
     texture_path: str | Path | None = None,
     path: str | Path | None = None,
+    scope: ReadScope | None = None,
 ) -> FaceMesh:
     """Triangulate the foreground of a scan: two triangles for every fully-foreground 2x2 cell.
 
@@ -152,6 +240,7 @@ def bnt_to_mesh(
             image named in the header if it is beside the file. A missing texture gives
             ``texture_path=None`` and a warning in ``metadata["warnings"]``.
         path: the scan file, for messages and finding the texture (default ``scan.source``).
+        scope: where the texture may be found (default: the scan's folder).
 
     Raises:
         ScanError: the mesh is empty or unusable (see :meth:`FaceMesh.validate`).
@@ -178,7 +267,7 @@ def bnt_to_mesh(
     uv = np.stack([scan.u[fg], 1.0 - scan.v[fg]], axis=1)
 
     warnings: list[str] = []
-    texture = _bnt_texture(scan, texture_path, path, warnings)
+    texture = _bnt_texture(scan, texture_path, path, warnings, scope)
     mesh = FaceMesh.from_triangles(
         vertices,
         triangles,
@@ -205,10 +294,14 @@ def _mean_normal_z(vertices: np.ndarray, triangles: np.ndarray) -> float:
 
 
 def _bnt_texture(
-    scan: BntScan, texture_path: str | Path | None, path: Path | None, warnings: list[str]
+    scan: BntScan,
+    texture_path: str | Path | None,
+    path: Path | None,
+    warnings: list[str],
+    scope: ReadScope | None,
 ) -> Path | None:
     if texture_path is not None:
-        found = first_existing([Path(texture_path)])
+        found = first_existing([Path(texture_path)], path, scope, warnings)
         if found is None:
             warnings.append(f"texture {texture_path} is missing")
         return found
@@ -224,16 +317,18 @@ def _bnt_texture(
         and beside not in candidates
     ):
         candidates.append(beside)  # a bare file name only, never a path
-    found = first_existing(candidates)
+    found = first_existing(candidates, path, scope, warnings)
     if found is None:
-        warnings.append(f"texture missing (looked for {', '.join(c.name for c in candidates)})")
+        looked = ", ".join(c.name[:80] for c in candidates)
+        warnings.append(f"texture missing (looked for {looked})")
     return found
 
 
 @reports_scan_errors
-def read_bnt_mesh(path: str | Path) -> FaceMesh:
+def read_bnt_mesh(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
     """:func:`read_bnt` then :func:`bnt_to_mesh`, with the ``.png`` beside the file."""
-    return bnt_to_mesh(read_bnt(path), path=path)
+    scope = scope_for(path, scope)
+    return bnt_to_mesh(read_bnt(path, scope=scope), path=path, scope=scope)
 
 
 def write_bnt(

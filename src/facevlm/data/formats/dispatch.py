@@ -8,14 +8,18 @@ polygon arities, UV layout, texture, landmarks) in a form that can be printed or
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from facevlm.data.errors import ScanError
+from facevlm.data.formats._files import ReadScope
+from facevlm.data.formats._textures import texture_problem
 from facevlm.data.formats.bnt import read_bnt_mesh
 from facevlm.data.formats.landmarks import read_bnd, read_lm3
+from facevlm.data.formats.limits import ReadLimits
 from facevlm.data.formats.obj import read_obj
 from facevlm.data.formats.ply import read_ply
 from facevlm.data.formats.vrml import read_vrml
@@ -34,14 +38,24 @@ READERS: dict[str, tuple[str, Callable[..., FaceMesh]]] = {
 LANDMARK_SUFFIXES: tuple[str, ...] = (".bnd", ".landmark", ".lm3")
 
 
-def read_mesh(path: str | Path, **kwargs) -> FaceMesh:
+def read_mesh(
+    path: str | Path,
+    *,
+    root: str | Path | None = None,
+    limits: ReadLimits | None = None,
+    **kwargs,
+) -> FaceMesh:
     """Read any supported mesh file, choosing the reader by extension (case-insensitive).
 
-    Keyword arguments go to the reader (e.g. ``texture_fallback=`` for VRML).
+    Args:
+        root: the folder every file read (the scan, its texture and material) must resolve
+            into, symlinks included: the dataset root for ingest. Default: the scan's own folder.
+        limits: size limits (default :data:`~facevlm.data.formats.limits.DEFAULT_LIMITS`).
+        kwargs: go to the reader (e.g. ``texture_fallback=`` for VRML).
 
     Raises:
-        ScanError: an unsupported extension (the message lists the supported ones), or whatever
-            the reader raises.
+        ScanError: an unsupported extension (the message lists the supported ones), a mesh above
+            the limits, or whatever the reader raises.
     """
     path = Path(path)
     entry = READERS.get(path.suffix.lower())
@@ -51,10 +65,29 @@ def read_mesh(path: str | Path, **kwargs) -> FaceMesh:
             path,
             f"unsupported mesh format {path.suffix or '(no extension)'!r}; supported: {supported}",
         )
-    return entry[1](path, **kwargs)
+    scope = ReadScope.around(path, root, limits)
+    mesh = entry[1](path, scope=scope, **kwargs)
+    return check_mesh_size(mesh, scope.limits, path)
 
 
-def inspect_mesh(path: str | Path) -> dict:
+def check_mesh_size(mesh: FaceMesh, limits: ReadLimits, path: str | Path) -> FaceMesh:
+    """Refuse a mesh with more vertices, texture coordinates or polygons than ``limits`` allow
+    (readers bound these before parsing; this is the check on what they produced)."""
+    checks = (
+        (mesh.n_vertices, limits.max_vertices, "vertices", "max_vertices"),
+        (0 if mesh.uv is None else len(mesh.uv), limits.max_vertices, "texture coordinates",
+         "max_vertices"),
+        (mesh.n_polygons, limits.max_polygons, "polygons", "max_polygons"),
+    )  # fmt: skip
+    for n, limit, what, name in checks:
+        if n > limit:
+            raise ScanError(path, f"{n} {what}, above the limit of {limit} (limits.{name})")
+    return mesh
+
+
+def inspect_mesh(
+    path: str | Path, *, root: str | Path | None = None, limits: ReadLimits | None = None
+) -> dict:
     """A JSON-ready summary of a mesh file and the landmark file beside it.
 
     Keys: ``format``, ``n_vertices``, ``n_polygons``, ``n_triangles``, ``polygon_arity``
@@ -63,14 +96,20 @@ def inspect_mesh(path: str | Path) -> dict:
     ``bounds``, ``n_landmarks`` and ``landmarks_file`` (from a same-stem ``.bnd``, ``.landmark``
     or ``.lm3``; None when there is none or it is unreadable), ``warnings``.
 
+    A texture that cannot be used (too large, too many pixels, not an image) is reported in
+    ``warnings``; ``root`` and ``limits`` are as for :func:`read_mesh`.
+
     Raises:
         ScanError: the mesh itself cannot be read.
     """
     path = Path(path)
-    mesh = read_mesh(path)
+    scope = ReadScope.around(path, root, limits)
+    mesh = read_mesh(path, root=root, limits=limits)
     warnings = list(mesh.metadata.get("warnings", []))
+    if mesh.texture_path is not None and (problem := texture_problem(mesh.texture_path, scope)):
+        warnings.append(problem)
     arity, count = np.unique(mesh.arities, return_counts=True)
-    landmarks_file, n_landmarks = _landmarks_beside(path, mesh.n_vertices, warnings)
+    landmarks_file, n_landmarks = _landmarks_beside(path, mesh.n_vertices, warnings, scope)
     return {
         "path": str(path),
         "format": READERS[path.suffix.lower()][0],
@@ -102,17 +141,17 @@ def _multi_uv_vertices(mesh: FaceMesh) -> int:
 
 
 def _landmarks_beside(
-    path: Path, n_vertices: int, warnings: list[str]
+    path: Path, n_vertices: int, warnings: list[str], scope: ReadScope
 ) -> tuple[str | None, int | None]:
     for suffix in LANDMARK_SUFFIXES:
         candidate = path.with_suffix(suffix)
-        if not candidate.is_file():
+        if not os.path.lexists(candidate):
             continue
         try:
             if suffix == ".lm3":
-                count = len(read_lm3(candidate))
+                count = len(read_lm3(candidate, scope=scope))
             else:
-                count = len(read_bnd(candidate, n_vertices=n_vertices)[0])
+                count = len(read_bnd(candidate, n_vertices=n_vertices, scope=scope)[0])
         except ScanError as exc:
             warnings.append(f"landmarks unreadable: {exc}")
             return str(candidate), None

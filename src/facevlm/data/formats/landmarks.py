@@ -18,7 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from facevlm.data.errors import ScanError
-from facevlm.data.formats._files import read_text, reports_scan_errors
+from facevlm.data.formats._files import (
+    COMPANION_MAX_BYTES,
+    ReadScope,
+    reports_scan_errors,
+    scope_for,
+)
 
 _MAX_INDEX = 2**53  # beyond this a float index is no longer exact
 _LM3_HEADER = re.compile(r"^(\d+)\s+landmarks?\s*:?$", re.IGNORECASE)
@@ -26,12 +31,15 @@ _LM3_HEADER = re.compile(r"^(\d+)\s+landmarks?\s*:?$", re.IGNORECASE)
 
 # ------------------------------------------------------------------------------------- .bnd
 @reports_scan_errors
-def read_bnd(path: str | Path, n_vertices: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def read_bnd(
+    path: str | Path, n_vertices: int | None = None, *, scope: ReadScope | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Read ``<index> <x> <y> <z>`` lines (tabs or spaces; also BU-4DFE ``.landmark``).
 
     Args:
         n_vertices: vertex count of the mesh the indices refer to; when given, an index outside
             ``0 .. n_vertices - 1`` is an error.
+        scope: where the file may be read from (default: its own folder).
 
     Returns:
         ``(indices, points)``: int64 ``(L,)`` 0-based vertex indices and float64 ``(L, 3)``.
@@ -43,7 +51,8 @@ def read_bnd(path: str | Path, n_vertices: int | None = None) -> tuple[np.ndarra
     path = Path(path)
     indices: list[int] = []
     points: list[tuple[float, float, float]] = []
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
+    text = _read_small_text(path, scope)
+    for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue
@@ -62,7 +71,16 @@ def read_bnd(path: str | Path, n_vertices: int | None = None) -> tuple[np.ndarra
     return np.array(indices, dtype=np.int64), np.array(points, dtype=np.float64)
 
 
+def _read_small_text(path: Path, scope: ReadScope | None) -> str:
+    """A landmark file through the scope, at most :data:`COMPANION_MAX_BYTES` (they are tiny)."""
+    return scope_for(path, scope).read_text(
+        path, what="landmark file", max_bytes=COMPANION_MAX_BYTES, limit_name="(landmark files)"
+    )
+
+
 def _parse_index(field: str, path: Path, number: int) -> int:
+    if "_" in field:
+        raise ScanError(path, f"line {number}: vertex index {field!r} is not a number")
     try:
         value = float(field)
     except ValueError:
@@ -73,6 +91,8 @@ def _parse_index(field: str, path: Path, number: int) -> int:
 
 
 def _parse_point(fields: list[str], path: Path, number: int) -> tuple[float, float, float]:
+    if any("_" in f for f in fields):
+        raise ScanError(path, f"line {number}: coordinates {' '.join(fields)!r} are not numbers")
     try:
         x, y, z = (float(f) for f in fields)
     except ValueError:
@@ -108,7 +128,7 @@ def write_bnd(path: str | Path, indices: np.ndarray, points: np.ndarray) -> None
 
 # ------------------------------------------------------------------------------------- .lm3
 @reports_scan_errors
-def read_lm3(path: str | Path) -> dict[str, np.ndarray]:
+def read_lm3(path: str | Path, *, scope: ReadScope | None = None) -> dict[str, np.ndarray]:
     """Read a Bosphorus ``.lm3`` file into ``{label: (3,) float64}``.
 
     ``#`` lines and blank lines are dropped; the first remaining line is ``N landmarks:``; then
@@ -120,7 +140,7 @@ def read_lm3(path: str | Path) -> dict[str, np.ndarray]:
             repeated label, non-finite coordinates, or a count that disagrees with ``N``.
     """
     path = Path(path)
-    lines = [line.strip() for line in read_text(path).splitlines()]
+    lines = [line.strip() for line in _read_small_text(path, scope).splitlines()]
     lines = [line for line in lines if line and not line.startswith("#")]
     if not lines or (header := _LM3_HEADER.match(lines[0])) is None:
         raise ScanError(path, "missing 'N landmarks:' header")
@@ -153,7 +173,7 @@ def read_lm3(path: str | Path) -> dict[str, np.ndarray]:
 def _try_point(line: str) -> np.ndarray | None:
     """``x y z`` as a (3,) array, or None if the line is not three numbers (so it is a label)."""
     fields = line.split()
-    if len(fields) != 3:
+    if len(fields) != 3 or "_" in line:  # float() would read "1_0" as 10
         return None
     try:
         return np.array([float(f) for f in fields], dtype=np.float64)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from facevlm.data.errors import ScanError
-from facevlm.data.formats._files import read_bytes, read_text, reports_scan_errors
+from facevlm.data.formats._files import ReadScope, reports_scan_errors, scope_for
 from facevlm.data.formats._numbers import parse_floats, parse_ints
 from facevlm.data.formats._textures import resolve_texture, safe_relative
 from facevlm.data.mesh import FaceMesh
@@ -36,20 +36,28 @@ _NEWMTL = re.compile(r"^\s*newmtl\s+(.+?)\s*$", re.MULTILINE)
 
 # ---------------------------------------------------------------------------------- reading
 @reports_scan_errors
-def read_obj(path: str | Path) -> FaceMesh:
+def read_obj(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
     """Read an OBJ mesh (``v``, ``vt``, ``f``; polygons of any arity) into a FaceMesh.
 
     Texture coordinates are face-varying (``uv_indices``) when every face corner names one;
     if only some corners do, UVs are dropped with a warning. ``v`` lines of six numbers
     (``x y z r g b``, colours 0..1) give vertex colours.
 
+    ``scope`` says where the file, its ``.mtl`` and its texture may be read from and the size
+    limits (default: the file's own folder, default limits). Lines are counted before any
+    per-line array is built, so a file of millions of short lines is refused cheaply.
+
     Raises:
         ScanError: bad numbers, a vertex line with fewer than three coordinates, index 0, a
             malformed face corner, indices out of range, NaN or absurd coordinates, no faces, or
-            a material/texture reference that is absolute or escapes the folder.
+            a material/texture reference that is absolute or escapes the folder (or the scope),
+            or more lines, vertices or faces than the limits allow.
     """
     path = Path(path)
-    data = _clean(read_bytes(path))
+    scope = scope_for(path, scope)
+    raw = scope.read_bytes(path)
+    _check_line_counts(raw, path, scope)
+    data = _clean(raw)
     buf = np.frombuffer(data, dtype=np.uint8)
     line_ends = np.flatnonzero(buf == 10)
     line_starts = np.concatenate([[0], line_ends[:-1] + 1])
@@ -68,9 +76,26 @@ def read_obj(path: str | Path) -> FaceMesh:
     mesh = FaceMesh(
         vertices, offsets, indices, uv=uv, uv_indices=uv_indices, vertex_colors=colors, source=path
     )
-    mesh.texture_path = _obj_texture(data, path, warnings)
+    mesh.texture_path = _obj_texture(data, path, warnings, scope)
     mesh.metadata.update({"format": "obj", "warnings": warnings})
     return mesh.validate(path)
+
+
+def _check_line_counts(data: bytes, path: Path, scope: ReadScope) -> None:
+    """Refuse more ``v``/``vt`` or ``f`` lines than the limits allow, or more lines in all than
+    a mesh within the limits can have (with room for normals and comments), before any
+    per-line array is made. ``bytes.count`` runs in C and allocates nothing."""
+    limits = scope.limits
+    checks = (
+        ((b"\nv ", b"\nv\t"), limits.max_vertices, "'v' lines", "max_vertices"),
+        ((b"\nvt ", b"\nvt\t"), limits.max_vertices, "'vt' lines", "max_vertices"),
+        ((b"\nf ", b"\nf\t"), limits.max_polygons, "'f' lines", "max_polygons"),
+        ((b"\n",), 4 * limits.max_vertices + 2 * limits.max_polygons, "lines", "max_vertices"),
+    )
+    for needles, limit, what, name in checks:
+        n = sum(data.count(needle) for needle in needles)
+        if n > limit:
+            raise ScanError(path, f"{n} {what}, above the limit of {limit} (limits.{name})")
 
 
 def _clean(data: bytes) -> bytes:
@@ -153,7 +178,7 @@ def _vertex_lines(
     block, n = _gather(data, kinds, _V, line_starts, line_ends, b"v", path)
     if n == 0:
         raise ScanError(path, "empty mesh: no 'v' lines")
-    values = parse_floats(block, path, "v lines")
+    values = parse_floats(block, path, "v lines", max_count=7 * n)
     counts, _ = _tokens_per_line(block, n)
     if counts.min() < 3:
         raise ScanError(path, "a 'v' line has fewer than 3 coordinates")
@@ -173,7 +198,7 @@ def _uv_lines(data, kinds, line_starts, line_ends, path) -> np.ndarray | None:
     counts, _ = _tokens_per_line(block, n)
     if counts.min() < 2:
         raise ScanError(path, "a 'vt' line has fewer than 2 coordinates")
-    return _columns(parse_floats(block, path, "vt lines"), counts, 2)
+    return _columns(parse_floats(block, path, "vt lines", max_count=3 * n), counts, 2)
 
 
 def _face_lines(data, kinds, line_starts, line_ends, path):
@@ -188,7 +213,7 @@ def _face_lines(data, kinds, line_starts, line_ends, path):
     slashes = np.bincount(token_of_slash, minlength=len(token_starts))
     if slashes.max(initial=0) > 2:
         raise ScanError(path, "malformed face corner (more than two '/')")
-    numbers = parse_ints(block.replace(b"/", b" "), path, "f lines")
+    numbers = parse_ints(block.replace(b"/", b" "), path, "f lines", max_count=48 * n)
     per_corner = slashes + 1
     if len(numbers) != int(per_corner.sum()):
         raise ScanError(path, "malformed face corner (an empty or broken v/vt/vn field)")
@@ -215,20 +240,22 @@ def _zero_based(index: np.ndarray, defined_before: np.ndarray, path: Path, what:
     return np.where(index < 0, defined_before + index, index - 1)
 
 
-def _obj_texture(data: bytes, path: Path, warnings: list[str]) -> Path | None:
+def _obj_texture(data: bytes, path: Path, warnings: list[str], scope: ReadScope) -> Path | None:
     """``map_Kd`` of the used material, else a same-stem ``.jpg``/``.png`` beside the file."""
     fallbacks = [path.with_suffix(".jpg"), path.with_suffix(".png")]
     library = _directive(data, b"mtllib", path)
     if library is None:
-        return resolve_texture(None, path.parent, path, warnings, fallbacks)
+        return resolve_texture(None, path.parent, path, warnings, fallbacks, scope)
     mtl_path = safe_relative(library, path.parent, path)
-    if not mtl_path.is_file():
-        warnings.append(f"material library {library!r} is missing")
-        return resolve_texture(None, path.parent, path, warnings, fallbacks)
-    image = _material_image(read_text(mtl_path), _directive(data, b"usemtl", path))
+    found, problem = scope.probe(mtl_path, path, "material library")
+    if found is None:
+        warnings.append(f"material library {library[:80]!r} is unusable: {problem}")
+        return resolve_texture(None, path.parent, path, warnings, fallbacks, scope)
+    mtl = scope.read_text(mtl_path, what="material library", source=path)
+    image = _material_image(mtl, _directive(data, b"usemtl", path))
     if image is None:
-        warnings.append(f"material library {library!r} names no map_Kd texture")
-    return resolve_texture(image, mtl_path.parent, path, warnings, fallbacks)
+        warnings.append(f"material library {library[:80]!r} names no map_Kd texture")
+    return resolve_texture(image, mtl_path.parent, path, warnings, fallbacks, scope)
 
 
 def _directive(data: bytes, keyword: bytes, path: Path) -> str | None:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from facevlm.data.errors import ScanError
-from facevlm.data.formats._files import read_bytes, reports_scan_errors
+from facevlm.data.formats._files import ReadScope, reports_scan_errors, scope_for
 from facevlm.data.formats._numbers import parse_floats
 from facevlm.data.formats._textures import resolve_texture
 from facevlm.data.mesh import FaceMesh
@@ -74,8 +74,12 @@ class _Element:
 
 # ---------------------------------------------------------------------------------- reading
 @reports_scan_errors
-def read_ply(path: str | Path) -> FaceMesh:
+def read_ply(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
     """Read an ascii or binary PLY mesh into a FaceMesh.
+
+    ``scope`` says where the file and its texture may be read from and the size limits
+    (default: the file's own folder, default limits); declared element counts are compared
+    with the limits before anything is read.
 
     Raises:
         ScanError: a bad or truncated header, unknown types, counts larger than the file,
@@ -83,8 +87,10 @@ def read_ply(path: str | Path) -> FaceMesh:
             coordinates, or a texture reference that escapes the folder.
     """
     path = Path(path)
-    data = read_bytes(path)
+    scope = scope_for(path, scope)
+    data = scope.read_bytes(path)
     fmt, elements, texture_ref, body = _parse_header(data, path)
+    _check_counts(elements, path, scope)
     if fmt is None:
         values = _read_ascii(data[body:], elements, path)
     else:
@@ -93,12 +99,26 @@ def read_ply(path: str | Path) -> FaceMesh:
     warnings: list[str] = []
     mesh = _to_mesh(values, path)
     fallbacks = [path.with_suffix(".png"), path.with_suffix(".jpg")]
-    mesh.texture_path = resolve_texture(texture_ref, path.parent, path, warnings, fallbacks)
+    mesh.texture_path = resolve_texture(texture_ref, path.parent, path, warnings, fallbacks, scope)
     mesh.source = path
     mesh.metadata.update(
         {"format": "ply", "encoding": "ascii" if fmt is None else "binary", "warnings": warnings}
     )
     return mesh.validate(path)
+
+
+def _check_counts(elements: list[_Element], path: Path, scope: ReadScope) -> None:
+    """Declared vertex and face counts within the limits (before any array is made)."""
+    limits = {"vertex": ("max_vertices", scope.limits.max_vertices),
+              "face": ("max_polygons", scope.limits.max_polygons)}  # fmt: skip
+    for element in elements:
+        name, limit = limits.get(element.name, ("max_vertices", scope.limits.max_vertices))
+        if element.count > limit:
+            raise ScanError(
+                path,
+                f"header declares {element.count} {element.name} elements, above the limit of "
+                f"{limit} (limits.{name})",
+            )
 
 
 def _parse_header(data: bytes, path: Path) -> tuple[str | None, list[_Element], str | None, int]:
@@ -270,8 +290,18 @@ def _struct_code(dtype: str) -> str:
     return {"i1": "b", "u1": "B", "i2": "h", "u2": "H", "i4": "i", "u4": "I"}[dtype]
 
 
+#: Numbers per list property of an ascii record allowed for in the size check (count + items).
+_ASCII_LIST_ALLOWANCE = 32
+
+
 def _read_ascii(body: bytes, elements: list[_Element], path: Path) -> _Values:
-    numbers = parse_floats(body, path, "PLY body")
+    """All elements of an ascii body; the body may hold no more numbers than the declared
+    elements can (lists counted generously), checked before it is split."""
+    allowed = sum(
+        e.count * sum(_ASCII_LIST_ALLOWANCE if p.is_list else 1 for p in e.properties)
+        for e in elements
+    )
+    numbers = parse_floats(body, path, "PLY body", max_count=allowed + 16)
     values: _Values = {}
     pos = 0
     for element in elements:

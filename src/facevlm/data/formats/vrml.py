@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from facevlm.data.errors import ScanError
-from facevlm.data.formats._files import read_bytes, reports_scan_errors
+from facevlm.data.formats._files import ReadScope, reports_scan_errors, scope_for
 from facevlm.data.formats._numbers import parse_floats, parse_ints
 from facevlm.data.formats._textures import resolve_texture, safe_relative
 from facevlm.data.mesh import FaceMesh
@@ -57,24 +57,33 @@ class _FaceSet:
 
 # ---------------------------------------------------------------------------------- reading
 @reports_scan_errors
-def read_vrml(path: str | Path, *, texture_fallback: str | Path | None = None) -> FaceMesh:
+def read_vrml(
+    path: str | Path,
+    *,
+    texture_fallback: str | Path | None = None,
+    scope: ReadScope | None = None,
+) -> FaceMesh:
     """Read a VRML 2.0 face scan into a :class:`FaceMesh`, keeping shared vertices.
 
     Args:
         path: the ``.wrl`` file.
         texture_fallback: texture to use when the file names none, or names a missing one
             (BU-4DFE: ``<NNN>.jpg``); a relative path is taken from the file's folder.
+        scope: where the file and its texture may be read from and the size limits (default:
+            the file's own folder, default limits).
 
     The texture ``url`` is resolved relative to the file's folder. A missing texture gives
     ``texture_path=None`` and a note in ``mesh.metadata["warnings"]``.
 
     Raises:
         ScanError: the file is not VRML 2.0, is truncated, holds bad numbers, indices out of
-            range, NaN or absurd coordinates, no polygons, or a texture url that is absolute or
-            escapes the folder.
+            range, NaN or absurd coordinates, no polygons, more vertices or polygons than the
+            limits allow, or a texture url that is absolute or escapes the folder (or the scope,
+            through a symbolic link).
     """
     path = Path(path)
-    data = read_bytes(path)
+    scope = scope_for(path, scope)
+    data = scope.read_bytes(path)
     body, start = _strip_comments(data, _header_end(data, path))
     # One C pass tells the usual single-node file apart; it is then parsed without searching
     # the megabytes of numbers again for a second node.
@@ -86,7 +95,7 @@ def read_vrml(path: str | Path, *, texture_fallback: str | Path | None = None) -
     if not starts:
         raise ScanError(path, "no IndexedFaceSet node")
     bounds = list(zip(starts, starts[1:] + [len(body)], strict=True))
-    parsed = [_read_face_set(body, lo, hi, path) for lo, hi in bounds]
+    parsed = [_read_face_set(body, lo, hi, path, scope) for lo, hi in bounds]
     face_sets = [face_set for face_set, _ in parsed]
 
     if len(parsed) == 1:  # the url sits before or after the geometry, never inside its lists
@@ -97,7 +106,7 @@ def read_vrml(path: str | Path, *, texture_fallback: str | Path | None = None) -
         url = _texture_url(body, start, len(body), path)
     warnings: list[str] = []
     fallbacks = [] if texture_fallback is None else [path.parent / Path(texture_fallback)]
-    texture = resolve_texture(url, path.parent, path, warnings, fallbacks)
+    texture = resolve_texture(url, path.parent, path, warnings, fallbacks, scope)
 
     mesh = _merge(face_sets, path, warnings)
     mesh.texture_path = texture
@@ -200,16 +209,32 @@ class _Lists:
         return self.body[match.end() : close]
 
 
-def _read_face_set(body: bytes, start: int, end: int, path: Path) -> tuple[_FaceSet, int]:
-    """Parse the four numeric lists of one IndexedFaceSet node; also return where they end."""
+def _read_face_set(
+    body: bytes, start: int, end: int, path: Path, scope: ReadScope
+) -> tuple[_FaceSet, int]:
+    """Parse the four numeric lists of one IndexedFaceSet node; also return where they end.
+
+    Each list's length is bounded by the limits before it is parsed (:mod:`._numbers`): up to
+    ``max_vertices`` points, and index lists of up to 8 numbers per allowed polygon.
+    """
+    limits = scope.limits
+    max_index_numbers = 8 * limits.max_polygons
     lists = _Lists(body, start, end, path)
     coords = parse_floats(
-        lists.take(_COORD_POINT, "coord Coordinate point", required=True), path, "coord point"
+        lists.take(_COORD_POINT, "coord Coordinate point", required=True),
+        path,
+        "coord point",
+        max_count=3 * limits.max_vertices,
     )
     if len(coords) % 3:
         raise ScanError(path, f"coord point list has {len(coords)} numbers, not x y z triples")
     offsets, indices = _split_polygons(
-        parse_ints(lists.take(_COORD_INDEX, "coordIndex", required=True), path, "coordIndex"),
+        parse_ints(
+            lists.take(_COORD_INDEX, "coordIndex", required=True),
+            path,
+            "coordIndex",
+            max_count=max_index_numbers,
+        ),
         path,
         "coordIndex",
     )
@@ -217,14 +242,18 @@ def _read_face_set(body: bytes, start: int, end: int, path: Path) -> tuple[_Face
     uv = uv_indices = None
     uv_block = lists.take(_TEX_POINT, "TextureCoordinate point", required=False)
     if uv_block is not None:
-        uv = parse_floats(uv_block, path, "TextureCoordinate point")
+        uv = parse_floats(
+            uv_block, path, "TextureCoordinate point", max_count=2 * limits.max_vertices
+        )
         if len(uv) % 2:
             raise ScanError(path, f"TextureCoordinate list has {len(uv)} numbers, not u v pairs")
         uv = uv.reshape(-1, 2)
         index_block = lists.take(_TEX_INDEX, "texCoordIndex", required=False)
         if index_block is not None:
             uv_offsets, uv_indices = _split_polygons(
-                parse_ints(index_block, path, "texCoordIndex"), path, "texCoordIndex"
+                parse_ints(index_block, path, "texCoordIndex", max_count=max_index_numbers),
+                path,
+                "texCoordIndex",
             )
             if not np.array_equal(uv_offsets, offsets):
                 raise ScanError(

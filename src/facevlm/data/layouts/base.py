@@ -12,7 +12,13 @@ Discovery never raises for a bad file: a file that *looks like* a scan but break
 name grammar is yielded as a :class:`Rejected` (it goes to the quarantine report with its
 reason). Files that are not scans at all — ``.DS_Store``, ``Thumbs.db``, ``._*`` AppleDouble
 twins, thumbnails, viewer folders such as ``BU_WrlViewer_V2/``, folders that are not subjects —
-are skipped silently, because reporting them would bury the real problems.
+are skipped by discovery, because reporting them would bury the real problems; entries that do
+look like scans yet are not yielded are listed afterwards as ``skipped`` by
+:mod:`facevlm.data.layouts.accounting`, so nothing named like a scan vanishes.
+
+Special entries are handed to the layouts as files (:func:`list_dir`): a FIFO, socket, device,
+dangling symlink, or a *folder* named like a scan (``F0003_SA02AE_F3D.wrl/``). The layout parses
+the name as usual, and reading the record refuses it with the reason (never blocking on a FIFO).
 """
 
 from __future__ import annotations
@@ -144,6 +150,10 @@ def parse_options(cls: type[_O], options: Mapping[str, Any] | None, *, where: st
     return cls(**options)
 
 
+#: Extensions of the mesh files the readers support (:mod:`facevlm.data.formats.dispatch`).
+MESH_SUFFIXES = frozenset({".wrl", ".vrml", ".obj", ".ply", ".bnt"})
+
+
 # ---------------------------------------------------------------------------------- strays
 #: Names of files and folders that operating systems and viewers drop into data folders.
 STRAY_NAMES = frozenset(
@@ -166,29 +176,48 @@ def is_stray(name: str) -> bool:
 
 
 def list_dir(folder: Path) -> tuple[list[Path], list[Path]]:
-    """Non-stray sub-folders and files of ``folder``, each sorted by name (deterministic order)."""
+    """Non-stray sub-folders and files of ``folder``, each sorted by name (deterministic order).
+
+    "Files" are all entries that are not folders (FIFOs, devices, dangling links included), plus
+    folders named like a mesh file: the layout decides from the name whether it is a scan, and
+    reading it refuses what is not a regular file. A folder that cannot be listed gives nothing
+    here; the scan index quarantines it (:mod:`facevlm.data.layouts.accounting`).
+    """
     dirs: list[Path] = []
     files: list[Path] = []
     try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except FileNotFoundError:
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+    except OSError:
         return dirs, files
     for entry in entries:
         if is_stray(entry.name):
             continue
-        if entry.is_dir():
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir and os.path.splitext(entry.name)[1].lower() not in MESH_SUFFIXES:
             dirs.append(Path(entry.path))
-        elif entry.is_file():
+        else:
             files.append(Path(entry.path))
     return dirs, files
 
 
-def walk_files(folder: Path) -> Iterator[Path]:
-    """All non-stray files below ``folder`` (stray folders are not entered), in sorted order."""
+def walk_files(folder: Path, _seen: set[str] | None = None) -> Iterator[Path]:
+    """All non-stray files below ``folder`` (stray folders are not entered), in sorted order.
+
+    A folder reached twice through symbolic links (a link loop) is walked once.
+    """
+    seen = set() if _seen is None else _seen
+    real = os.path.realpath(folder)
+    if real in seen:
+        return
+    seen.add(real)
     dirs, files = list_dir(folder)
     yield from files
     for sub in dirs:
-        yield from walk_files(sub)
+        yield from walk_files(sub, seen)
 
 
 def require_dir(root: str | Path, where: str) -> Path:
@@ -224,8 +253,11 @@ def same_stem(path: Path, suffixes: tuple[str, ...]) -> Path | None:
     """The sibling of ``path`` with the same stem and one of ``suffixes`` (any letter case)."""
     for suffix in suffixes:
         for candidate in (path.with_suffix(suffix), path.with_suffix(suffix.upper())):
-            if candidate.is_file():
-                return candidate
+            try:
+                if candidate.is_file():
+                    return candidate
+            except OSError:  # a name too long, a folder we may not search: not a sibling
+                continue
     return None
 
 

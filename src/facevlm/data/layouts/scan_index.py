@@ -46,11 +46,21 @@ extra               str       JSON object of dataset-specific details (:func:`ex
 ``extra`` is stored as JSON text, not a dict, so the index saves to CSV and Parquet unchanged.
 
 Quarantine columns (:data:`QUARANTINE_COLUMNS`): ``path, reason, dataset, stage`` with stage one
-of ``discover`` (name grammar), ``labels`` (label files and rows), ``read`` (the mesh),
-``texture`` (texture missing or unmappable), ``landmarks`` (the landmark file is unreadable; its
-path is reported and the scan itself is still indexed, without landmarks). Every discovered scan
-is either a row of the index or a quarantine row of stage ``read``/``texture`` — nothing is
-dropped silently.
+of ``discover`` (name grammar, folders that cannot be read), ``labels`` (label files and rows),
+``read`` (the mesh), ``texture`` (texture missing or unmappable), ``landmarks`` (the landmark
+file is unreadable; its path is reported and the scan itself is still indexed, without
+landmarks), ``skipped`` (an entry named like a scan that the layout does not index: a FIFO, a
+dangling link, a folder named like a scan, a file outside the layout's folders or excluded by
+its options). Every entry below the root whose name looks like a scan is either a row of the
+index, a quarantine row, or a ``skipped`` row — nothing is dropped silently, and the run log
+prints the counts (:mod:`facevlm.data.layouts.accounting`).
+
+What may be read: every file (scan, texture, material, landmarks) must resolve, symlinks
+included, inside the dataset root, be a regular file, and be within the size limits
+(:class:`~facevlm.data.formats.limits.ReadLimits`: ``limits=``, ``dataset.limits`` in Kedro).
+A texture that resolves outside the root refuses the scan whatever ``allow_missing_texture``
+says; a texture that is missing, not a regular file, too large or a decompression bomb is a
+texture problem. A landmark release configured outside the root is read within its own folders.
 
 Missing textures: DECIDED, quarantined by default, because every render modality but depth needs
 one and a silently untextured scan would become a grey face in training. The same holds for a
@@ -74,6 +84,8 @@ from typing import Any
 import pandas as pd
 
 from facevlm.data.errors import ScanError
+from facevlm.data.formats.limits import ReadLimits
+from facevlm.data.layouts.accounting import Accounting, account, walk_root
 from facevlm.data.layouts.base import (
     Rejected,
     ScanRecord,
@@ -128,6 +140,8 @@ def build_scan_index(
     n_workers: int | None = 1,
     progress: bool = True,
     allow_missing_texture: bool | None = None,
+    limits: ReadLimits | None = None,
+    accounting: list[Accounting] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Discover, validate and index the scans of one dataset folder.
 
@@ -141,6 +155,10 @@ def build_scan_index(
         n_workers: processes used to read meshes (1 or ``None``: in this process).
         progress: show a progress bar.
         allow_missing_texture: overrides the option of the same name when not ``None``.
+        limits: size limits for every file read (default
+            :data:`~facevlm.data.formats.limits.DEFAULT_LIMITS`).
+        accounting: if given, the :class:`~facevlm.data.layouts.accounting.Accounting` of the
+            run is appended to it (the counts the log prints).
 
     Returns:
         ``(index, quarantine)``, DataFrames with :data:`INDEX_COLUMNS` and
@@ -154,6 +172,7 @@ def build_scan_index(
     index_opts = parse_options(IndexOptions, own, where="index")
     root = Path(root).resolve()
     layout = get_layout(layout_name)
+    limits = limits or ReadLimits()
 
     quarantine: list[dict[str, Any]] = []
     records: list[ScanRecord] = []
@@ -164,7 +183,8 @@ def build_scan_index(
             records.append(candidate)
 
     all_jobs = [
-        ValidationJob.from_record(i, record, index_opts) for i, record in enumerate(records)
+        ValidationJob.from_record(i, record, index_opts, root, limits)
+        for i, record in enumerate(records)
     ]
     results, jobs = _from_cache(all_jobs, cache, index_opts)
     if cache is not None:
@@ -182,9 +202,16 @@ def build_scan_index(
             results[job.i] = outcome["stats"]
 
     rows = [_row(records[i], results[i], all_jobs[i]) for i in range(len(records)) if i in results]
-    if quarantine:
-        log.warning("%s: %d scans indexed, %d files quarantined (see the quarantine report)",
-                    layout_name, len(rows), len(quarantine))  # fmt: skip
+    counts = account(
+        layout_name, walk_root(root), [row["path"] for row in rows], quarantine, layout_name
+    )
+    if fail_fast:
+        for row in quarantine:  # unreadable folders are found only now
+            if row["stage"] == "discover":
+                raise ScanError(row["path"], f"[{row['stage']}] {row['reason']}")
+    log.info("%s", counts.summary())
+    if accounting is not None:
+        accounting.append(counts)
     return _index_frame(rows), _quarantine_frame(quarantine)
 
 
@@ -216,9 +243,18 @@ class ValidationJob:
     texture_policy: str
     allow_missing_texture: bool
     check_landmarks: bool
+    root: str | None = None
+    limits: ReadLimits = ReadLimits()
 
     @classmethod
-    def from_record(cls, i: int, record: ScanRecord, opts: IndexOptions) -> ValidationJob:
+    def from_record(
+        cls,
+        i: int,
+        record: ScanRecord,
+        opts: IndexOptions,
+        root: Path | None = None,
+        limits: ReadLimits | None = None,
+    ) -> ValidationJob:
         return cls(
             i=i,
             path=str(_absolute(record.path)),
@@ -227,6 +263,8 @@ class ValidationJob:
             texture_policy=texture_policy_for(record.dataset),
             allow_missing_texture=opts.allow_missing_texture,
             check_landmarks=opts.check_landmarks,
+            root=None if root is None else str(root),
+            limits=limits or ReadLimits(),
         )
 
     def fingerprint(self) -> str:
@@ -234,7 +272,9 @@ class ValidationJob:
 
 
 def _absolute(path: str | Path | None) -> str | None:
-    return None if path is None else str(Path(path).resolve())
+    """Absolute and normalised, but symlinks *not* resolved: the path is reported as it is in
+    the dataset, and reading resolves it and checks it stays inside the root."""
+    return None if path is None else os.path.abspath(path)
 
 
 def _stat(path: str | None) -> str:
@@ -255,12 +295,14 @@ def validate_scan(job: ValidationJob) -> dict[str, Any]:
     noticed, but it does not stop an ingest of thousands of files either.
     """
     from facevlm.data import formats  # late: the readers are looked up at call time (patchable)
+    from facevlm.data.formats._files import ReadScope
 
+    scope = ReadScope.around(job.path, job.root, job.limits)
     try:
-        mesh = formats.read_mesh(job.path)
+        mesh = formats.read_mesh(job.path, root=job.root, limits=job.limits)
+        texture, problem = _texture(job, mesh, scope)
     except Exception as error:  # noqa: BLE001 - see docstring
         return {"failures": [{"stage": "read", "reason": _reason(error)}]}
-    texture, problem = _texture(job, mesh)
     if problem:
         return {"failures": [{"stage": "texture", "reason": problem}]}
 
@@ -270,7 +312,9 @@ def validate_scan(job: ValidationJob) -> dict[str, Any]:
         landmarks_path = job.landmarks_path
     elif job.landmarks_path is not None:
         try:
-            n_landmarks = _count_landmarks(formats, Path(job.landmarks_path), mesh.n_vertices)
+            n_landmarks = _count_landmarks(
+                formats, Path(job.landmarks_path), mesh.n_vertices, _landmark_scope(job, scope)
+            )
             landmarks_path = job.landmarks_path
         except Exception as error:  # noqa: BLE001 - the scan stays usable without landmarks
             failures.append(
@@ -278,7 +322,7 @@ def validate_scan(job: ValidationJob) -> dict[str, Any]:
             )
 
     stats = {
-        "texture_path": None if texture is None else str(texture.resolve()),
+        "texture_path": None if texture is None else str(texture),
         "landmarks_path": landmarks_path,
         "n_vertices": mesh.n_vertices,
         "n_polygons": mesh.n_polygons,
@@ -295,17 +339,38 @@ def _reason(error: Exception) -> str:
     return f"unexpected {type(error).__name__}: {error}"
 
 
-def _texture(job: ValidationJob, mesh: Any) -> tuple[Path | None, str]:
-    """The texture file the scan uses (by the layout's policy), and why it is unusable if so."""
+def _texture(job: ValidationJob, mesh: Any, scope: Any) -> tuple[Path | None, str]:
+    """The texture file the scan uses (by the layout's policy, resolved inside the root), and
+    why it is unusable if so.
+
+    Raises:
+        ScanError: a candidate resolves outside the dataset root (refused whatever
+            ``allow_missing_texture`` says).
+    """
+    from facevlm.data.formats._textures import texture_problem
+
     layout_texture = None if job.texture_path is None else Path(job.texture_path)
     mesh_texture = None if mesh.texture_path is None else Path(mesh.texture_path)
     order = [layout_texture, mesh_texture]
     if job.texture_policy == "mesh":
         order.reverse()
-    texture = next((p for p in order if p is not None and p.is_file()), None)
+    texture, problems = None, []
+    for candidate in dict.fromkeys(p for p in order if p is not None):
+        found, why = scope.probe(candidate, job.path, "texture")
+        if found is None:
+            if why != "file not found":
+                problems.append(f"texture {candidate.name[:80]}: {why}")
+            continue
+        why = texture_problem(found, scope)
+        if not why:
+            texture = found
+            break
+        problems.append(why)
     if job.allow_missing_texture:
         return texture, ""
     if texture is None:
+        if problems:
+            return None, "; ".join(problems)
         expected = " or ".join(dict.fromkeys(str(p) for p in order if p is not None))
         return (
             None,
@@ -319,13 +384,24 @@ def _texture(job: ValidationJob, mesh: Any) -> tuple[Path | None, str]:
     return texture, ""
 
 
-def _count_landmarks(formats: Any, path: Path, n_vertices: int) -> int | None:
+def _landmark_scope(job: ValidationJob, scope: Any) -> Any:
+    """Landmarks inside the dataset root are read within it; a separate landmark release the
+    user configured (BU-4DFE ``landmarks_root``, e.g. a sibling folder) within the landmark
+    file's own folder, so a symlink there still cannot lead elsewhere."""
+    from facevlm.data.formats._files import ReadScope
+
+    if job.root is None or Path(job.landmarks_path).is_relative_to(os.path.abspath(job.root)):
+        return scope
+    return ReadScope.around(job.landmarks_path, None, job.limits)
+
+
+def _count_landmarks(formats: Any, path: Path, n_vertices: int, scope: Any) -> int | None:
     suffix = path.suffix.lower()
     if suffix in (".bnd", ".landmark"):
-        _, points = formats.read_bnd(path, n_vertices=n_vertices)
+        _, points = formats.read_bnd(path, n_vertices=n_vertices, scope=scope)
         return len(points)
     if suffix == ".lm3":
-        return len(formats.read_lm3(path))
+        return len(formats.read_lm3(path, scope=scope))
     return None
 
 
@@ -409,10 +485,16 @@ def _cache_valid(row: Mapping[str, Any], job: ValidationJob, opts: IndexOptions)
         job.landmarks_path if opts.check_landmarks else None
     ):
         return False  # landmarks failed last time (or the option changed): read again
+    if (row.get("n_vertices") or 0) > job.limits.max_vertices or (
+        row.get("n_polygons") or 0
+    ) > job.limits.max_polygons:
+        return False  # the limits were lowered: read again to refuse it with the reason
     texture = row.get("texture_path")
     if texture is None:
         return opts.allow_missing_texture
-    return Path(texture).is_file()
+    real = Path(os.path.realpath(texture))
+    inside = job.root is None or real.is_relative_to(os.path.realpath(job.root))
+    return inside and real.is_file()
 
 
 # ---------------------------------------------------------------------------------- frames
