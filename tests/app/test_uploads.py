@@ -110,8 +110,10 @@ def test_unsafe_or_empty_zips_are_refused_whole(tmp_path, make, expected):
     assert not (tmp_path.parent.parent / "evil.wrl").exists()
 
 
-def test_an_archive_that_understates_its_size_is_stopped_while_extracting(tmp_path):
-    """The headers say 1 KB; the data inflates to 3 MB: the byte count stops it."""
+def test_an_archive_that_understates_its_size_is_refused_without_inflating_it(tmp_path):
+    """The headers say 1 KB; the data inflates to 3 MB. Extraction never writes more than the
+    declared size (zipfile stops there, then the checksum fails; our byte count is a second
+    guard), and the archive is refused."""
     archive = tmp_path / "liar.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("x/000.wrl", bytes(3 * 1024 * 1024))
@@ -119,18 +121,22 @@ def test_an_archive_that_understates_its_size_is_stopped_while_extracting(tmp_pa
     central = data.rindex(b"PK\x01\x02")
     data[central + 24 : central + 28] = struct.pack("<I", 1024)
     limits = UploadLimits(max_uncompressed_bytes=2 * 1024 * 1024)
-    with UploadFolder() as folder, pytest.raises(UploadError, match="zip bomb"):
-        extract_zip(bytes(data), "liar.zip", folder / "z", limits)
+    with UploadFolder() as folder:
+        with pytest.raises(UploadError, match="liar.zip: member 'x/000.wrl'"):
+            extract_zip(bytes(data), "liar.zip", folder / "z", limits)
+        written = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        assert written <= 1024
 
 
 def test_encrypted_members_are_refused(tmp_path):
     archive = tmp_path / "secret.zip"
     with zipfile.ZipFile(archive, "w") as zf:
-        info = zipfile.ZipInfo("a/000.wrl")
-        info.flag_bits |= 0x1
-        zf.writestr(info, b"x")
+        zf.writestr("a/000.wrl", b"x")
+    data = bytearray(archive.read_bytes())
+    central = data.rindex(b"PK\x01\x02")
+    data[central + 8] |= 0x1  # general purpose flag bit 0: encrypted (zipfile cannot write it)
     with UploadFolder() as folder, pytest.raises(UploadError, match="encrypted"):
-        extract_zip(archive.read_bytes(), "secret.zip", folder / "z", LIMITS)
+        extract_zip(bytes(data), "secret.zip", folder / "z", LIMITS)
 
 
 def test_bad_files_are_reported_and_the_others_staged(tmp_path):
