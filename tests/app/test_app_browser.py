@@ -96,8 +96,12 @@ def test_upload_scan_sequence_and_zip_slip_in_chromium(server, scans, tmp_path):
             expect(page.get_by_text("Predicted expression (sequence)")).to_be_visible(
                 timeout=TIMEOUT_MS
             )
-            expect(page.get_by_text("Per-frame probabilities over time")).to_be_visible()
-            assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 2
+            per_frame = page.get_by_text("Per-frame probabilities over time")
+            per_frame.scroll_into_view_if_needed()
+            expect(per_frame).to_be_visible()
+            # three charts: the scan's probabilities, the sequence's, the sequence over time
+            charts = page.locator('[data-testid="stVegaLiteChart"]')
+            expect(charts.nth(2)).to_be_visible(timeout=TIMEOUT_MS)
             page.screenshot(path=tmp_path / "sequence.png", full_page=True)
 
             uploader.set_input_files(slip)

@@ -119,3 +119,39 @@ def test_a_malformed_probe_is_refused(tmp_path):
     dataset.save(bundle)
     with pytest.raises(DatasetError, match="linear_probe has 3 classes, the bundle 6"):
         dataset.load()
+
+
+def test_a_model_logged_to_an_mlflow_run_can_be_loaded(project):
+    """The training pipelines log each model with ``MlflowModelRunDataset``; the app lists such
+    runs and loads their weights (classes and prompts from the catalog bundle)."""
+    import mlflow
+
+    from facevlm.datasets.mlflow_model_run import MlflowModelRunDataset, ModelRunReport
+    from facevlm.inference import logged_model_runs
+
+    trained = tiny_bundle("affectvlm", seed=11)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(project.mlflow_tracking_uri)
+    try:
+        dataset = MlflowModelRunDataset()
+        dataset.save(
+            ModelRunReport(
+                run_name="affectvlm",
+                tags={"model": "affectvlm", "dataset": "synthetic", "protocol": "subject_kfold"},
+                params={},
+                metrics={"test/accuracy_mean": 0.5},
+                model=trained.build()[0],
+            )
+        )
+    finally:
+        mlflow.set_tracking_uri(previous)
+    (run_id,) = dataset.last_run_ids
+    assert [r.run_id for r in logged_model_runs(project, "affectvlm")] == [run_id]
+    assert logged_model_runs(project, "smile") == []
+    loaded = load_bundle(project, ModelChoice("affectvlm", run_id=run_id))
+    for key, value in trained.state_dict.items():
+        assert torch.equal(loaded.state_dict[key], value), key
+    assert loaded.info["mlflow_run_id"] == run_id
+    assert loaded.class_prompts == load_bundle(project, ModelChoice("affectvlm")).class_prompts
+    with pytest.raises(ModelLoadError, match="logged no smile model"):
+        load_bundle(project, ModelChoice("smile", run_id=run_id))
