@@ -133,6 +133,7 @@ def test_a_model_logged_to_an_mlflow_run_can_be_loaded(project):
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(project.mlflow_tracking_uri)
     try:
+        mlflow.set_experiment("facevlm")  # this store's experiment, not one of another test's
         dataset = MlflowModelRunDataset()
         dataset.save(
             ModelRunReport(
