@@ -18,7 +18,7 @@ def show_prediction(result: Prediction) -> None:
     """One result block: heading, notes, views, prediction and chart, prompts, timings."""
     st.subheader(result.file)
     for note in result.notes:
-        st.warning(note, icon="⚠️")
+        st.warning(note, icon=":material/warning:")
     st.image(
         list(result.views),
         caption=[f"view {name}" for name in result.view_names],

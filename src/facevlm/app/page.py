@@ -149,7 +149,7 @@ def _predict(predictor: Predictor, item):
 def _show(outcome: list) -> None:
     for entry in outcome:
         if isinstance(entry, str):
-            st.error(entry, icon="🚫")
+            st.error(entry, icon=":material/block:")
         else:
             show_prediction(entry)
             st.divider()
