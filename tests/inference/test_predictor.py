@@ -139,3 +139,38 @@ def test_bad_scans_raise_a_scan_error_naming_the_file(affectvlm, tmp_path):
     (images_only / "000.jpg").write_bytes(b"\xff\xd8")
     with pytest.raises(ScanError, match="no scan or 4D frame"):
         find_inputs(images_only)
+
+
+def _obj_scan(folder):
+    from PIL import Image
+
+    from facevlm.data.formats import write_obj
+    from facevlm.render.fixtures import checker_texture, face_like_mesh
+
+    Image.fromarray(checker_texture(128)).save(folder / "face.png")
+    write_obj(folder / "face.obj", face_like_mesh(n_side=30), texture_filename="face.png")
+    return folder / "face.obj"
+
+
+def _ply_scan(folder):
+    import dataclasses
+
+    from facevlm.data.formats import write_ply
+    from facevlm.render.fixtures import face_like_mesh
+
+    mesh = face_like_mesh(n_side=30, seam=False)
+    colours = np.zeros((mesh.n_vertices, 3), np.uint8)
+    colours[:, 0] = np.linspace(0, 255, mesh.n_vertices)  # a red ramp, no texture image
+    colours[:, 2] = 60
+    mesh = dataclasses.replace(mesh, uv=None, vertex_colors=colours)
+    write_ply(folder / "face.ply", mesh)
+    return folder / "face.ply"
+
+
+@pytest.mark.parametrize("write", [_obj_scan, _ply_scan], ids=["obj+mtl+png", "ply colours"])
+def test_other_formats_are_predicted_in_colour(affectvlm, tmp_path, write):
+    (item,) = find_inputs(write(tmp_path))
+    result = affectvlm.predict(item)
+    assert not result.notes and result.prediction in CLASSES
+    colour = result.views.astype(int)
+    assert np.abs(colour[..., 0] - colour[..., 2]).max() > 50  # texture or vertex colours
