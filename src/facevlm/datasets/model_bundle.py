@@ -19,7 +19,7 @@ columns in ``classes`` order. ``None`` when the training pipeline did not fit on
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -69,6 +69,24 @@ class ModelBundle:
         model.load_state_dict(self.state_dict)
         model.eval()
         return model, tokenizer
+
+    @staticmethod
+    def probe_tensors(scaler, classifier, n_classes: int) -> dict[str, torch.Tensor]:
+        """``linear_probe`` from a fitted sklearn ``StandardScaler`` and multinomial
+        ``LogisticRegression`` (what :func:`facevlm.models.probes.linear_probe` fits), with one
+        row per class index ``0..n_classes-1``; a class absent from the probe's training data
+        gets a row that never wins (bias -1e4)."""
+        weight = torch.zeros(n_classes, len(scaler.mean_))
+        bias = torch.full((n_classes,), -1e4)
+        rows = torch.as_tensor(classifier.classes_, dtype=torch.long)
+        weight[rows] = torch.as_tensor(classifier.coef_, dtype=torch.float32)
+        bias[rows] = torch.as_tensor(classifier.intercept_, dtype=torch.float32)
+        return {
+            "weight": weight,
+            "bias": bias,
+            "mean": torch.as_tensor(scaler.mean_, dtype=torch.float32),
+            "scale": torch.as_tensor(scaler.scale_, dtype=torch.float32),
+        }
 
     def check_probe(self) -> None:
         """Raise ``ValueError`` when ``linear_probe`` is present but malformed."""
@@ -134,8 +152,7 @@ def read_bundle_file(path) -> ModelBundle:
             "It may be from an older facevlm or altered; re-run the training pipeline."
         ) from error
     names = {f.name for f in fields(ModelBundle)}
-    required = {f.name for f in fields(ModelBundle) if f.default is f.default_factory}
-    required -= {"info", "linear_probe"}
+    required = {f.name for f in fields(ModelBundle) if f.default is f.default_factory is MISSING}
     if not isinstance(payload, dict) or not required <= set(payload):
         found = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
         raise DatasetError(f"{path}: not a model bundle (needs {sorted(required)}, has {found})")
