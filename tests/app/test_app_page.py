@@ -185,3 +185,19 @@ def test_uploads_leave_nothing_on_disk(app, scans):
     _upload(app, [("sequence.zip", (scans / "sequence.zip").read_bytes())])
     assert len(_predictions(app)) == 1
     assert set(Path(tempfile.gettempdir()).glob("facevlm-upload-*")) == before
+
+
+def test_smile_shows_its_probe_prediction_and_zero_shot(app, scans):
+    app.radio(key="model").set_value("smile").run()
+    assert not app.exception and not app.error
+    assert "linear probe" in app.sidebar.caption[0].value
+    _upload(app, _scan_files(scans))
+    (message,) = _predictions(app)
+    assert "(linear probe)" in message
+    assert any(c.value.startswith("Zero-shot against the class prompts") for c in app.caption)
+
+
+def test_mlflow_origin_without_logged_models_says_so(app):
+    app.radio(key="origin").set_value("MLflow run").run()
+    assert not app.exception and not app.error
+    assert any("No MLflow run of this project logged a model" in i.value for i in app.sidebar.info)
