@@ -1,11 +1,16 @@
-"""``facevlm``: check your own scans before pointing a pipeline at them.
+"""``facevlm``: check your own scans, predict their expression, serve the app.
 
     facevlm inspect F0001/F0001_HA04WH_F3D.wrl
     facevlm render  F0001/F0001_HA04WH_F3D.wrl --out renders/ --size 224 --modality texture
+    facevlm predict F0001/F0001_HA04WH_F3D.wrl F001/Happy/ --model affectvlm
+    facevlm app --server.port 8600 --server.headless true
 
 ``inspect`` prints one JSON object (format, counts, UVs, texture, bounds, landmarks). ``render``
-writes one PNG per view with the same renderer the pipelines use. A file that cannot be read gives
-a one-line error naming the file and the reason, and a non-zero exit code, never a traceback.
+writes one PNG per view with the same renderer the pipelines use. ``predict`` prints one JSON
+object per scan or 4D sequence with the project's trained model (the app's code path, run from
+the project root). ``app`` starts the Streamlit app (its arguments go to ``streamlit run``).
+A file that cannot be read gives a one-line error naming the file and the reason, and a non-zero
+exit code, never a traceback; ``predict`` goes on with the other files and exits with 2.
 (The Kedro pipelines themselves run with ``kedro run``; the module is not called ``cli.py``
 because Kedro reserves that name for project commands.)
 """
@@ -13,6 +18,7 @@ because Kedro reserves that name for project commands.)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -74,6 +80,61 @@ def _views(text: str) -> tuple[View, ...]:
         raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
 
 
+def _predict(args: argparse.Namespace) -> int:
+    # Kedro and MLflow log to stdout; stdout is for the JSON lines only, so they go to stderr
+    out = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        return _predict_all(args, out)
+
+
+def _predict_all(args: argparse.Namespace, out) -> int:
+    from facevlm.inference import (
+        ModelChoice,
+        ModelLoadError,
+        Predictor,
+        Project,
+        ProjectError,
+        find_inputs,
+        load_bundle,
+    )
+
+    try:
+        project = Project.open(args.project)
+        bundle = load_bundle(project, ModelChoice(args.model, args.version, args.run))
+        predictor = Predictor(bundle, project.render_params, modality=args.modality)
+        predictor.warm_up()  # the OpenGL context and first inference: not one scan's time
+    except (ModelLoadError, ProjectError, RenderBackendError) as error:
+        return _fail(str(error))
+    failed = False
+    try:
+        for target in args.paths:
+            try:
+                items = find_inputs(target)
+            except ScanError as error:
+                failed = bool(_fail(str(error)))
+                continue
+            for item in items:
+                try:
+                    print(json.dumps(predictor.predict(item).to_json()), file=out, flush=True)
+                except (ScanError, OSError, ValueError, RenderBackendError) as error:
+                    reason = str(error)
+                    failed = bool(
+                        _fail(reason if item.name in reason else f"{item.name}: {reason}")
+                    )
+    finally:
+        predictor.close()
+    return EXIT_BAD_INPUT if failed else 0
+
+
+def _app(args: argparse.Namespace) -> int:
+    from streamlit.web import cli as streamlit_cli
+
+    from facevlm.app import SCRIPT
+
+    sys.argv = ["streamlit", "run", str(SCRIPT), *args.streamlit_args]
+    return streamlit_cli.main()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facevlm", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +160,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="yaw angles in degrees, or yaw:pitch pairs, comma-separated (0,20,-20)",
     )
     render.set_defaults(handler=_render)
+
+    predict = commands.add_parser(
+        "predict", help="predict the expression of scans and 4D sequences (one JSON line each)"
+    )
+    predict.add_argument(
+        "paths",
+        nargs="+",
+        metavar="FILE_OR_FOLDER",
+        help="a mesh file, or a folder: its numbered frames are a 4D sequence, other meshes scans",
+    )
+    predict.add_argument("--model", choices=("affectvlm", "smile"), default="affectvlm")
+    predict.add_argument("--version", help="catalog version of <model>.model (default: newest)")
+    predict.add_argument("--run", help="an MLflow run id that logged a model, instead of --version")
+    predict.add_argument(
+        "--modality",
+        choices=("texture", "shaded", "depth"),
+        help="render modality (default: the one the model was trained with)",
+    )
+    predict.add_argument("--project", type=Path, help="project folder (default: current folder)")
+    predict.set_defaults(handler=_predict)
+
+    app = commands.add_parser(
+        "app",
+        help="start the Streamlit app; further arguments go to `streamlit run`",
+        description="Start the Streamlit app from the project root, e.g. "
+        "`facevlm app --server.port 8600 --server.headless true`.",
+    )
+    app.add_argument("streamlit_args", nargs=argparse.REMAINDER, help="passed to streamlit run")
+    app.set_defaults(handler=_app)
     return parser
 
 
@@ -109,6 +199,9 @@ def _fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["app"]:  # everything after `app` is Streamlit's, options included
+        return _app(argparse.Namespace(streamlit_args=argv[1:]))
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
@@ -117,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as error:
         return _fail(f"{error.filename}: file not found")
     except (OSError, ValueError, RenderBackendError) as error:
-        return _fail(f"{args.file}: {error}")
+        return _fail(f"{getattr(args, 'file', 'facevlm')}: {error}")
 
 
 if __name__ == "__main__":

@@ -5,16 +5,31 @@ A bundle instead stores what is needed to *rebuild* the model: the model config 
 fusion, number of views), the ``state_dict``, the class names and the class prompts the
 zero-shot classifier uses. ``ModelBundle.build()`` recreates the model and tokenizer from it —
 which is what the app and a notebook need.
+
+The file holds only tensors and plain containers (str, int, float, bool, None, list, dict), so
+it is read with ``torch.load(weights_only=True)``: opening a model file can never run code from
+it. ``save`` converts numpy scalars and tuples to plain values to keep it that way.
+
+Optional ``linear_probe`` (SMILE-VLM): a logistic-regression head on the frozen fused embedding,
+``{"weight": (C, D), "bias": (C,), "mean": (D,), "scale": (D,)}`` float tensors (the
+standardisation then the linear layer of :func:`facevlm.models.probes.linear_probe`), its
+columns in ``classes`` order. ``None`` when the training pipeline did not fit one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import pickle
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
+import numpy as np
 import torch
+from kedro.io import DatasetError
 
 from facevlm.datasets.local_file import LocalVersionedFileDataset
+
+#: Keys of a ``linear_probe`` and their dimensionality.
+PROBE_KEYS = {"weight": 2, "bias": 1, "mean": 1, "scale": 1}
 
 
 @dataclass
@@ -27,6 +42,7 @@ class ModelBundle:
     classes: list[str]
     class_prompts: dict[str, list[str]]
     info: dict[str, Any] = field(default_factory=dict)  # dataset, protocol, fold, metrics ...
+    linear_probe: dict[str, torch.Tensor] | None = None  # see the module docstring
 
     @classmethod
     def from_model(
@@ -54,13 +70,95 @@ class ModelBundle:
         model.eval()
         return model, tokenizer
 
+    @staticmethod
+    def probe_tensors(scaler, classifier, n_classes: int) -> dict[str, torch.Tensor]:
+        """``linear_probe`` from a fitted sklearn ``StandardScaler`` and multinomial
+        ``LogisticRegression`` (what :func:`facevlm.models.probes.linear_probe` fits), with one
+        row per class index ``0..n_classes-1``; a class absent from the probe's training data
+        gets a row that never wins (bias -1e4)."""
+        weight = torch.zeros(n_classes, len(scaler.mean_))
+        bias = torch.full((n_classes,), -1e4)
+        rows = torch.as_tensor(classifier.classes_, dtype=torch.long)
+        weight[rows] = torch.as_tensor(classifier.coef_, dtype=torch.float32)
+        bias[rows] = torch.as_tensor(classifier.intercept_, dtype=torch.float32)
+        return {
+            "weight": weight,
+            "bias": bias,
+            "mean": torch.as_tensor(scaler.mean_, dtype=torch.float32),
+            "scale": torch.as_tensor(scaler.scale_, dtype=torch.float32),
+        }
+
+    def check_probe(self) -> None:
+        """Raise ``ValueError`` when ``linear_probe`` is present but malformed."""
+        probe = self.linear_probe
+        if probe is None:
+            return
+        if set(probe) != set(PROBE_KEYS):
+            raise ValueError(f"linear_probe needs keys {sorted(PROBE_KEYS)}, has {sorted(probe)}")
+        for key, ndim in PROBE_KEYS.items():
+            if not isinstance(probe[key], torch.Tensor) or probe[key].ndim != ndim:
+                raise ValueError(f"linear_probe[{key!r}] must be a {ndim}-d tensor")
+        n_classes, dim = probe["weight"].shape
+        if n_classes != len(self.classes) or probe["bias"].shape[0] != n_classes:
+            raise ValueError(
+                f"linear_probe has {n_classes} classes, the bundle {len(self.classes)}"
+            )
+        if probe["mean"].shape[0] != dim or probe["scale"].shape[0] != dim:
+            raise ValueError("linear_probe mean/scale do not match its weight's width")
+
+
+def plain(value: Any) -> Any:
+    """``value`` with numpy scalars/arrays, tuples and paths turned into what
+    ``torch.load(weights_only=True)`` accepts (tensors and plain containers)."""
+    if isinstance(value, torch.Tensor | str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return str(value)
+
 
 class ModelBundleDataset(LocalVersionedFileDataset[ModelBundle, ModelBundle]):
-    """Saves a :class:`ModelBundle` with ``torch.save``; versioned like any catalog file."""
+    """Saves a :class:`ModelBundle` with ``torch.save``; versioned like any catalog file.
+
+    Loading uses ``weights_only=True``. A file that cannot be read that way (written by an
+    older facevlm that pickled numpy values, or altered to carry code) or that lacks the
+    bundle's fields raises a ``DatasetError`` naming the file and the reason.
+    """
 
     def load(self) -> ModelBundle:
-        payload = torch.load(self._load_file(), map_location="cpu", weights_only=False)
-        return ModelBundle(**payload)
+        return read_bundle_file(self._load_file())
 
     def save(self, data: ModelBundle) -> None:
-        torch.save(data.__dict__, self._save_file())
+        payload = {f.name: plain(getattr(data, f.name)) for f in fields(ModelBundle)}
+        torch.save(payload, self._save_file())
+
+
+def read_bundle_file(path) -> ModelBundle:
+    """Read one bundle file safely (see :class:`ModelBundleDataset`)."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError) as error:
+        reason = " ".join(str(error).split("\n")[0].split())
+        raise DatasetError(
+            f"{path}: not a model bundle that can be loaded safely (weights_only): {reason}. "
+            "It may be from an older facevlm or altered; re-run the training pipeline."
+        ) from error
+    names = {f.name for f in fields(ModelBundle)}
+    required = {f.name for f in fields(ModelBundle) if f.default is f.default_factory is MISSING}
+    if not isinstance(payload, dict) or not required <= set(payload):
+        found = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+        raise DatasetError(f"{path}: not a model bundle (needs {sorted(required)}, has {found})")
+    bundle = ModelBundle(**{k: v for k, v in payload.items() if k in names})
+    try:
+        bundle.check_probe()
+    except ValueError as error:
+        raise DatasetError(f"{path}: {error}") from error
+    return bundle

@@ -1,0 +1,77 @@
+"""How one prediction is shown in the page: what a researcher needs to judge it at a glance.
+
+The rendered views come first (is this the face I uploaded, the right way up, textured?), then
+the predicted expression with a probability bar chart over the classes, the prompts the face
+embedding is closest to, and the time of each stage. A 4D sequence adds the frames used and the
+per-frame prediction over time.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from facevlm.inference.predictor import STAGES, Prediction
+
+
+def show_prediction(result: Prediction) -> None:
+    """One result block: heading, notes, views, prediction and chart, prompts, timings."""
+    st.subheader(result.file)
+    for note in result.notes:
+        st.warning(note, icon=":material/warning:")
+    st.image(
+        list(result.views),
+        caption=[f"view {name}" for name in result.view_names],
+        width=180,
+    )
+    left, right = st.columns([2, 3])
+    with left:
+        confidence = float(result.probabilities.max())
+        what = "sequence" if result.is_sequence else "scan"
+        st.success(
+            f"Predicted expression ({what}): **{result.prediction}** — {confidence:.0%} "
+            f"({result.method})"
+        )
+        st.markdown("**Closest prompts**")
+        st.dataframe(
+            pd.DataFrame(result.closest_prompts, columns=["class", "prompt", "similarity"]),
+            hide_index=True,
+            width="stretch",
+        )
+    with right:
+        chart = pd.DataFrame({"probability": result.probabilities}, index=result.classes)
+        chart.index.name = "expression"
+        st.bar_chart(chart, y="probability", horizontal=True, height=240)
+        if result.zero_shot is not None:
+            best = result.classes[int(result.zero_shot.argmax())]
+            st.caption(
+                f"Zero-shot against the class prompts: {best} ({result.zero_shot.max():.0%})"
+            )
+    if result.is_sequence:
+        show_sequence(result)
+    show_timings(result.timings)
+
+
+def show_sequence(result: Prediction) -> None:
+    """The frames used and the per-frame prediction over time."""
+    st.markdown(
+        f"**Frames**: {len(result.frame_numbers)} predicted one by one; the sequence prediction "
+        f"uses frames {', '.join(map(str, result.sequence_frames))}"
+    )
+    st.image(
+        list(result.frame_strip),
+        caption=[f"frame {n}" for n in result.frame_numbers],
+        width=90,
+    )
+    over_time = pd.DataFrame(
+        result.frame_probabilities, columns=result.classes, index=result.frame_numbers
+    )
+    over_time.index.name = "frame"
+    st.markdown("**Per-frame probabilities over time**")
+    st.line_chart(over_time, height=240)
+
+
+def show_timings(timings: dict[str, float]) -> None:
+    columns = st.columns(len(STAGES) + 1)
+    for column, stage in zip(columns, (*STAGES, "total"), strict=True):
+        column.metric(stage, f"{timings[stage] * 1000:.0f} ms")

@@ -1,0 +1,396 @@
+"""The one prediction path of the app and ``facevlm predict``: read → render → encode → classify.
+
+A :class:`Predictor` is built once per process from a :class:`~facevlm.datasets.ModelBundle`
+and the render settings the model was trained with, and then answers one scan or sequence at a
+time, timing each stage:
+
+- **read**: the mesh file(s), with :func:`facevlm.data.formats.read_mesh`;
+- **render**: the training views with a *warm* :class:`~facevlm.render.MultiviewRenderer`
+  (creating an OpenGL context costs seconds; rendering three views costs milliseconds). VTK's
+  context belongs to the thread that made it, while Streamlit calls from a thread per session,
+  so every render runs on one dedicated render thread, one request at a time;
+- **encode**: the views resized to the backbone's input exactly as in training
+  (:func:`facevlm.models.data.views_to_tensor`), embedded and fused;
+- **classify**: the prompt-ensemble classifier over the bundle's class prompts (AffectVLM; the
+  SMILE-VLM zero-shot), and SMILE-VLM's linear probe when the bundle carries one; the closest
+  single prompts with their cosine similarity.
+
+A mesh without a usable texture is rendered ``shaded`` instead, with a note. A 4D sequence is
+predicted frame by frame over a timeline of up to ``timeline_frames`` frames; the sequence-level
+prediction averages the frames the training's ``render.frames`` selects (``uniform:3``: onset,
+apex, offset), or classifies their dynamic image when the model was trained on dynamic images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from facevlm.data.errors import ScanError
+from facevlm.data.formats import read_mesh
+from facevlm.data.layouts.base import frame_number, same_stem
+from facevlm.data.mesh import FaceMesh
+from facevlm.datasets.model_bundle import ModelBundle
+from facevlm.inference.inputs import PredictionInput, ScanInput, SequenceInput
+from facevlm.models.classifier import PromptEnsembleClassifier
+from facevlm.models.data import views_to_tensor
+from facevlm.render.frames import dynamic_image, parse_frames, select_frames
+from facevlm.render.renderer import RenderSettings
+
+#: Keys of ``params:render`` that are not :class:`RenderSettings` fields.
+RENDER_PLAN_KEYS = ("frames", "n_workers", "datasets", "cache_dir")
+STAGES = ("read", "render", "encode", "classify")
+#: Images a VRML scan may have beside it, same stem (BU-4DFE ``.jpg``, BU-3DFE ``.bmp``).
+TEXTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+#: How many closest prompts a prediction lists.
+N_CLOSEST_PROMPTS = 5
+
+
+@dataclass
+class Prediction:
+    """What the app shows and the CLI prints for one scan or one sequence.
+
+    ``probabilities`` belong to the model's main head (``method``): the prompt classifier for
+    AffectVLM; for SMILE-VLM the linear probe when the bundle has one, else zero-shot.
+    ``zero_shot`` holds SMILE-VLM's zero-shot probabilities when the probe is the main head.
+    """
+
+    file: str
+    model: str
+    classes: list[str]
+    probabilities: np.ndarray  # (C,)
+    method: str  # prompt classifier | zero-shot | linear probe
+    timings: dict[str, float]  # seconds per stage, and total
+    views: np.ndarray  # (V, S, S, 3) uint8 rendered views (of the middle frame of a sequence)
+    view_names: list[str]
+    closest_prompts: list[tuple[str, str, float]]  # (class, prompt, cosine similarity)
+    notes: list[str] = field(default_factory=list)
+    zero_shot: np.ndarray | None = None  # (C,) when method is the linear probe
+    # sequences only
+    frame_numbers: list[int] | None = None  # frame numbers of the timeline (from file names)
+    frame_files: list[str] | None = None
+    frame_probabilities: np.ndarray | None = None  # (T, C) per timeline frame
+    sequence_frames: list[int] | None = None  # frame numbers the sequence prediction uses
+    frame_strip: np.ndarray | None = None  # (T, S, S, 3) frontal view of each timeline frame
+
+    @property
+    def prediction(self) -> str:
+        return self.classes[int(np.argmax(self.probabilities))]
+
+    @property
+    def is_sequence(self) -> bool:
+        return self.frame_numbers is not None
+
+    def to_json(self) -> dict[str, Any]:
+        """``file, model, prediction, probabilities {class: p}, timings`` and the details."""
+        out: dict[str, Any] = {
+            "file": self.file,
+            "model": self.model,
+            "prediction": self.prediction,
+            "probabilities": _by_class(self.classes, self.probabilities),
+            "method": self.method,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "closest_prompts": [
+                {"class": c, "prompt": p, "similarity": round(s, 4)}
+                for c, p, s in self.closest_prompts
+            ],
+            "notes": list(self.notes),
+        }
+        if self.zero_shot is not None:
+            out["zero_shot"] = _by_class(self.classes, self.zero_shot)
+        if self.is_sequence:
+            out["frames"] = [
+                {"frame": n, "file": f, "prediction": self.classes[int(np.argmax(p))]}
+                for n, f, p in zip(
+                    self.frame_numbers, self.frame_files, self.frame_probabilities, strict=True
+                )
+            ]
+            out["sequence_frames"] = list(self.sequence_frames or [])
+        return out
+
+
+def _by_class(classes: list[str], probabilities: np.ndarray) -> dict[str, float]:
+    return {c: round(float(p), 4) for c, p in zip(classes, probabilities, strict=True)}
+
+
+def render_settings_for(
+    bundle: ModelBundle, render_params: Mapping[str, Any], modality: str | None = None
+) -> tuple[RenderSettings, str]:
+    """The render settings and frame spec the model was trained with.
+
+    ``bundle.info["render"]`` (the render record of its training data) wins when present; else
+    the project's ``params:render``. The views are cut to the model's ``n_views`` (the frontal
+    view comes first) when the model was trained on fewer views than are configured.
+    """
+    params = dict(bundle.info.get("render") or render_params or {})
+    frames = str(params.get("frames") or "uniform:3")
+    settings = RenderSettings.from_params(params, ignore=RENDER_PLAN_KEYS)
+    if modality is not None:
+        settings = dataclasses.replace(settings, modality=modality)
+    n_views = int(bundle.model_config.get("n_views", len(settings.views)))
+    if n_views > len(settings.views):
+        raise ValueError(
+            f"the model takes {n_views} views but the render settings give {len(settings.views)}"
+        )
+    if n_views < len(settings.views):
+        settings = dataclasses.replace(settings, views=settings.views[:n_views])
+    return settings, frames
+
+
+class Predictor:
+    """A loaded model with its classifier heads and a warm renderer (see the module docstring).
+
+    Args:
+        bundle: the trained model.
+        render_params: the project's ``params:render`` (used unless the bundle records its own).
+        modality: override the render modality (``texture`` | ``shaded`` | ``depth``).
+        timeline_frames: at most this many frames of a sequence are predicted one by one.
+        threads: torch intra-op threads (process-wide; None leaves torch's choice). One sample
+            is a few small tensor ops: on a busy shared CPU, syncing two threads costs more than
+            it gains (measured: the tiny model's encode 4-9 ms on one thread, 3-780 ms on two).
+    """
+
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        render_params: Mapping[str, Any] | None = None,
+        modality: str | None = None,
+        timeline_frames: int = 16,
+        threads: int | None = 1,
+    ) -> None:
+        if threads is not None:
+            torch.set_num_threads(int(threads))
+        self.bundle = bundle
+        self.model_name = bundle.model_name
+        self.classes = list(bundle.classes)
+        self.settings, self.frames = render_settings_for(bundle, render_params or {}, modality)
+        self.timeline_frames = int(timeline_frames)
+        self.model, self.tokenizer = bundle.build()
+        self.image_size = int(self.model.image_size)
+        with torch.inference_mode():
+            self.classifier = PromptEnsembleClassifier.from_prompts(
+                self.model, self.tokenizer, bundle.class_prompts, self.classes
+            )
+            self._prompts, self._prompt_embeddings = self._embed_prompts(bundle.class_prompts)
+        self.probe = bundle.linear_probe
+        self._render_thread = ThreadPoolExecutor(1, thread_name_prefix="facevlm-render")
+        self._renderers: dict[str, Any] = {}
+        self._lock = threading.Lock()  # one request at a time through the model and renderer
+
+    # ---------------------------------------------------------------- set-up
+    def _embed_prompts(
+        self, class_prompts: Mapping[str, list[str]]
+    ) -> tuple[list[tuple[str, str]], torch.Tensor]:
+        prompts = [(c, p) for c in self.classes for p in dict.fromkeys(class_prompts[c])]
+        chunks = [
+            self.model.encode_text(self.tokenizer([p for _, p in prompts[i : i + 256]]))
+            for i in range(0, len(prompts), 256)
+        ]
+        return prompts, F.normalize(torch.cat(chunks).float(), dim=-1)  # (P, D)
+
+    def _renderer(self, modality: str):
+        """The warm renderer of ``modality`` (created on the render thread on first use)."""
+        if modality not in self._renderers:
+            from facevlm.render.renderer import MultiviewRenderer
+
+            settings = dataclasses.replace(self.settings, modality=modality)
+            self._renderers[modality] = MultiviewRenderer(settings)
+        return self._renderers[modality]
+
+    def warm_up(self) -> None:
+        """Create the renderer and run every stage once on a synthetic face, so that the first
+        real upload does not pay for the OpenGL context, shader compilation and torch set-up."""
+        from facevlm.render.fixtures import checker_texture, face_like_mesh
+
+        mesh = face_like_mesh(n_side=20)
+        texture = checker_texture(64) if self.settings.modality == "texture" else None
+        with self._lock:
+            views = self._render_thread.submit(
+                lambda: self._renderer(self.settings.modality).render(mesh, texture)
+            ).result()
+            self._classify(self._encode(views[None]))
+
+    def close(self) -> None:
+        def close_all():
+            for renderer in self._renderers.values():
+                renderer.close()
+            self._renderers.clear()
+
+        self._render_thread.submit(close_all).result()
+        self._render_thread.shutdown()
+
+    # ---------------------------------------------------------------- stages
+    def _read(self, path: Path) -> FaceMesh:
+        """Read a mesh; a VRML frame without a texture ``url`` uses its same-stem image, as
+        BU-4DFE frames (``000.wrl`` + ``000.jpg``) do."""
+        if path.suffix.lower() in (".wrl", ".vrml"):
+            image = same_stem(path, TEXTURE_SUFFIXES)
+            if image is not None:
+                return read_mesh(path, texture_fallback=image.name)
+        return read_mesh(path)
+
+    def _modality_for(self, mesh: FaceMesh, name: str) -> tuple[str, str | None]:
+        """The modality to render ``mesh`` with, and a note when it cannot be the configured one."""
+        modality = self.settings.modality
+        if modality != "texture" or mesh.vertex_colors is not None:
+            return modality, None
+        if mesh.has_uv and mesh.texture_path is not None and Path(mesh.texture_path).is_file():
+            return modality, None
+        why = "; ".join(mesh.metadata.get("warnings", [])) or "the mesh has no texture"
+        return "shaded", f"{name}: texture missing ({why}); predicted from a shaded render"
+
+    def _render(self, mesh: FaceMesh, modality: str) -> np.ndarray:
+        return self._render_thread.submit(lambda: self._renderer(modality).render(mesh)).result()
+
+    @torch.inference_mode()
+    def _encode(self, views: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(N, V, S, S, 3)`` uint8 views → normalised and raw fused embeddings ``(N, D)``."""
+        images = torch.stack([views_to_tensor(v, self.image_size) for v in views])
+        embedded = self.model(images)
+        return embedded.fused.float(), embedded.fused_raw.float()
+
+    @torch.inference_mode()
+    def _classify(self, fused: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        normalised, raw = fused
+        heads = {"zero_shot": self.classifier.logits(normalised).softmax(dim=-1)}
+        if self.probe is not None:
+            z = (raw - self.probe["mean"]) / self.probe["scale"]
+            heads["probe"] = (z @ self.probe["weight"].T + self.probe["bias"]).softmax(dim=-1)
+        heads["prompt_similarity"] = normalised @ self._prompt_embeddings.T  # (N, P)
+        return heads
+
+    def _closest(self, similarity: torch.Tensor) -> list[tuple[str, str, float]]:
+        k = min(N_CLOSEST_PROMPTS, similarity.shape[-1])
+        values, order = similarity.topk(k)
+        return [(*self._prompts[i], float(v)) for v, i in zip(values, order.tolist(), strict=True)]
+
+    def _heads(self, heads: dict[str, torch.Tensor], rows: slice | list[int]) -> dict[str, Any]:
+        """Main-head probabilities (mean over ``rows``) and, for a probe, the zero-shot ones."""
+        zero_shot = heads["zero_shot"][rows].mean(dim=0).numpy()
+        if "probe" in heads:
+            return {
+                "probabilities": heads["probe"][rows].mean(dim=0).numpy(),
+                "method": "linear probe",
+                "zero_shot": zero_shot,
+            }
+        method = "zero-shot" if self.model_name == "smile" else "prompt classifier"
+        return {"probabilities": zero_shot, "method": method, "zero_shot": None}
+
+    # ---------------------------------------------------------------- public
+    def predict(self, item: PredictionInput) -> Prediction:
+        """Predict one scan or sequence; raises ScanError for an unusable file."""
+        if isinstance(item, SequenceInput):
+            return self.predict_sequence(item)
+        return self.predict_scan(item)
+
+    def predict_scan(self, item: ScanInput) -> Prediction:
+        with self._lock:
+            clock = _Clock()
+            mesh = clock.run("read", self._read, item.path)
+            modality, note = self._modality_for(mesh, item.name)
+            views = clock.run("render", self._render, mesh, modality)
+            fused = clock.run("encode", self._encode, views[None])
+            heads = clock.run("classify", self._classify, fused)
+            return Prediction(
+                file=item.name,
+                model=self.model_name,
+                classes=self.classes,
+                timings=clock.timings(),
+                views=views,
+                view_names=[v.name for v in self.settings.views],
+                closest_prompts=self._closest(heads["prompt_similarity"][0]),
+                notes=[note] if note else [],
+                **self._heads(heads, [0]),
+            )
+
+    def sequence_plan(self, n_frames: int) -> tuple[list[int], list[int], bool]:
+        """Positions of the timeline frames, of the frames behind the sequence prediction,
+        and whether those are pooled into a dynamic image."""
+        spec = parse_frames(self.frames)
+        if spec.mode == "onset_apex_offset":  # needs labels an upload does not have
+            spec = parse_frames("uniform:3")
+        chosen = select_frames(n_frames, spec)
+        timeline = select_frames(n_frames, f"uniform:{min(n_frames, self.timeline_frames)}")
+        return sorted(set(timeline) | set(chosen)), chosen, spec.pooled
+
+    def predict_sequence(self, item: SequenceInput) -> Prediction:
+        with self._lock:
+            clock = _Clock()
+            timeline, chosen, pooled = self.sequence_plan(len(item.frames))
+            views, notes = [], []
+            for position in timeline:
+                path = item.frames[position]
+                mesh = clock.run("read", self._read, path)
+                modality, note = self._modality_for(mesh, f"{item.name}/{path.name}")
+                if note:
+                    notes.append(note)
+                views.append(clock.run("render", self._render, mesh, modality))
+            stacked = np.stack(views)  # (T, V, S, S, 3)
+            row_of = {position: row for row, position in enumerate(timeline)}
+            samples = stacked
+            if pooled:
+                pooled_views = np.stack(
+                    [
+                        dynamic_image(stacked[[row_of[p] for p in chosen], v])
+                        for v in range(stacked.shape[1])
+                    ]
+                )
+                samples = np.concatenate([stacked, pooled_views[None]])
+            fused = clock.run("encode", self._encode, samples)
+            heads = clock.run("classify", self._classify, fused)
+            rows = [len(timeline)] if pooled else [row_of[p] for p in chosen]
+            middle = row_of[chosen[len(chosen) // 2]]
+            main = "probe" if "probe" in heads else "zero_shot"
+            numbers = [frame_number(item.frames[p]) for p in timeline]
+            return Prediction(
+                file=item.name,
+                model=self.model_name,
+                classes=self.classes,
+                timings=clock.timings(),
+                views=stacked[middle],
+                view_names=[v.name for v in self.settings.views],
+                closest_prompts=self._closest(heads["prompt_similarity"][rows].mean(dim=0)),
+                notes=_unique(notes),
+                frame_numbers=numbers,
+                frame_files=[item.frames[p].name for p in timeline],
+                frame_probabilities=heads[main][: len(timeline)].numpy(),
+                sequence_frames=[frame_number(item.frames[p]) for p in chosen],
+                frame_strip=stacked[:, 0],
+                **self._heads(heads, rows),
+            )
+
+
+class _Clock:
+    """Accumulates the seconds spent in each stage."""
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+
+    def run(self, stage: str, function, *args):
+        start = time.perf_counter()
+        try:
+            return function(*args)
+        finally:
+            self.seconds[stage] += time.perf_counter() - start
+
+    def timings(self) -> dict[str, float]:
+        return {**self.seconds, "total": sum(self.seconds.values())}
+
+
+def _unique(notes: list[str]) -> list[str]:
+    if len(notes) > 3:
+        return [*notes[:2], f"... and {len(notes) - 2} more frames without texture"]
+    return notes
+
+
+__all__ = ["Prediction", "Predictor", "ScanError", "render_settings_for"]

@@ -1,0 +1,29 @@
+"""The app tests share one tiny real project (see ``tests/inference/tiny_project.py``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
+
+from tiny_project import make_tiny_project  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_project(tmp_path_factory) -> Path:
+    return make_tiny_project(tmp_path_factory.mktemp("project"))
+
+
+@pytest.fixture(scope="session")
+def scans(tmp_path_factory) -> Path:
+    """A folder of test inputs: a textured scan, a 12-frame sequence, their zips."""
+    from tiny_project import write_scan, write_sequence, zip_folder
+
+    root = tmp_path_factory.mktemp("inputs")
+    write_scan(root / "scan")
+    write_sequence(root / "F001" / "Happy")
+    zip_folder(root / "F001", root / "sequence.zip", prefix="F001/")
+    return root

@@ -1,0 +1,179 @@
+"""Which model is loaded, and that loading a model file can never run code from it.
+
+Specification:
+
+- the default is the newest saved version of ``<model>.model``; any saved version can be named;
+  an unknown version, or a project with no trained model, is a ModelLoadError that says what
+  exists or what to run;
+- bundles round-trip through the real ``ModelBundleDataset`` with ``weights_only=True``, numpy
+  values in ``info`` included (stored as plain values);
+- an old bundle file (numpy values pickled) and a tampered one (a pickle that would run a
+  command) fail with a one-line message naming the file, and the command never runs;
+- a malformed linear probe is refused with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import time
+
+import numpy as np
+import pytest
+import torch
+from kedro.io import DatasetError, Version
+from tiny_project import tiny_bundle
+
+from facevlm.datasets.model_bundle import ModelBundleDataset
+from facevlm.inference import (
+    ModelChoice,
+    ModelLoadError,
+    Project,
+    catalog_versions,
+    load_bundle,
+)
+
+
+@pytest.fixture
+def project(tiny_project, tmp_path):
+    """A copy of the tiny project that a test may add model versions to."""
+    root = tmp_path / "project"
+    shutil.copytree(tiny_project, root, symlinks=True)
+    return Project.open(root)
+
+
+def _save_version(project: Project, model: str, bundle) -> str:
+    time.sleep(0.01)  # versions are millisecond timestamps
+    project.catalog.save(f"{model}.model", bundle)
+    return catalog_versions(project, model)[0]
+
+
+def test_newest_version_by_default_and_any_version_by_name(project):
+    (first,) = catalog_versions(project, "affectvlm")
+    newer = tiny_bundle("affectvlm", seed=7)
+    newer.info["marker"] = "newer"
+    second = _save_version(project, "affectvlm", newer)
+    assert catalog_versions(project, "affectvlm") == [second, first]
+    assert load_bundle(project, ModelChoice("affectvlm")).info.get("marker") == "newer"
+    assert "marker" not in load_bundle(project, ModelChoice("affectvlm", version=first)).info
+    loaded = load_bundle(project, ModelChoice("affectvlm"))
+    for key, value in newer.state_dict.items():
+        assert torch.equal(loaded.state_dict[key], value)
+    assert loaded.info["fold"] == 0 and type(loaded.info["fold"]) is int  # was np.int64
+
+
+def test_unknown_version_and_missing_model_are_explained(project):
+    with pytest.raises(ModelLoadError, match="has no version 'nope'; saved versions: "):
+        load_bundle(project, ModelChoice("affectvlm", version="nope"))
+    shutil.rmtree(project.model_folder("smile"))
+    with pytest.raises(ModelLoadError, match="no trained smile model .* run `kedro run"):
+        load_bundle(project, ModelChoice("smile"))
+
+
+def _version_file(project: Project, model: str) -> str:
+    version = time.strftime("%Y-%m-%dT%H.%M.%S.999Z", time.gmtime(time.time() + 3600))
+    folder = project.model_folder(model) / version
+    folder.mkdir()
+    return folder / project.model_folder(model).name
+
+
+class _RunsACommand:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_tampered_model_file_fails_with_a_message_and_runs_nothing(project, tmp_path):
+    marker = tmp_path / "pwned"
+    payload = {**tiny_bundle("affectvlm", 0).__dict__, "info": {"x": _RunsACommand(marker)}}
+    torch.save(payload, _version_file(project, "affectvlm"))
+    with pytest.raises(ModelLoadError) as caught:
+        load_bundle(project, ModelChoice("affectvlm"))
+    message = str(caught.value)
+    assert "model.pt" in message and "weights_only" in message and "\n" not in message
+    assert not marker.exists()
+
+
+def test_an_old_model_file_fails_with_a_message(project):
+    old = tiny_bundle("affectvlm", 0).__dict__  # the old dataset pickled numpy values as they were
+    old["info"] = {"fold": np.int64(2), "accuracy": np.float64(0.9)}
+    torch.save(old, _version_file(project, "affectvlm"))
+    with pytest.raises(ModelLoadError, match="older facevlm or altered; re-run the training"):
+        load_bundle(project, ModelChoice("affectvlm"))
+
+
+def test_a_file_that_is_not_a_bundle_fails_with_a_message(project):
+    path = _version_file(project, "affectvlm")
+    path.write_bytes(pickle.dumps([1, 2, 3])[:5])
+    with pytest.raises(ModelLoadError, match="model.pt"):
+        load_bundle(project, ModelChoice("affectvlm"))
+
+
+def test_a_malformed_probe_is_refused(tmp_path):
+    bundle = tiny_bundle("smile", 0, probe=True)
+    bundle.linear_probe["weight"] = torch.zeros(3, 64)
+    dataset = ModelBundleDataset(filepath=str(tmp_path / "model.pt"), version=Version(None, None))
+    dataset.save(bundle)
+    with pytest.raises(DatasetError, match="linear_probe has 3 classes, the bundle 6"):
+        dataset.load()
+
+
+def test_a_model_logged_to_an_mlflow_run_can_be_loaded(project):
+    """The training pipelines log each model with ``MlflowModelRunDataset``; the app lists such
+    runs and loads their weights (classes and prompts from the catalog bundle)."""
+    import mlflow
+
+    from facevlm.datasets.mlflow_model_run import MlflowModelRunDataset, ModelRunReport
+    from facevlm.inference import logged_model_runs
+
+    trained = tiny_bundle("affectvlm", seed=11)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(project.mlflow_tracking_uri)
+    try:
+        mlflow.set_experiment("facevlm")  # this store's experiment, not one of another test's
+        dataset = MlflowModelRunDataset()
+        dataset.save(
+            ModelRunReport(
+                run_name="affectvlm",
+                tags={"model": "affectvlm", "dataset": "synthetic", "protocol": "subject_kfold"},
+                params={},
+                metrics={"test/accuracy_mean": 0.5},
+                model=trained.build()[0],
+            )
+        )
+    finally:
+        mlflow.set_tracking_uri(previous)
+    (run_id,) = dataset.last_run_ids
+    assert [r.run_id for r in logged_model_runs(project, "affectvlm")] == [run_id]
+    assert logged_model_runs(project, "smile") == []
+    loaded = load_bundle(project, ModelChoice("affectvlm", run_id=run_id))
+    for key, value in trained.state_dict.items():
+        assert torch.equal(loaded.state_dict[key], value), key
+    assert loaded.info["mlflow_run_id"] == run_id
+    assert loaded.class_prompts == load_bundle(project, ModelChoice("affectvlm")).class_prompts
+    with pytest.raises(ModelLoadError, match="logged no smile model"):
+        load_bundle(project, ModelChoice("smile", run_id=run_id))
+
+
+def test_probe_tensors_reproduce_the_sklearn_probe():
+    """The bundle's probe gives the predictions ``linear_probe`` fits (standardise, then linear)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from facevlm.datasets.model_bundle import ModelBundle
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 8)) * 3 + 1
+    y = np.repeat([0, 2, 3], 20)  # classes 1, 4, 5 absent from the probe's training data
+    x[y == 2] += 4
+    x[y == 3] -= 4
+    scaler = StandardScaler().fit(x)
+    classifier = LogisticRegression(max_iter=500).fit(scaler.transform(x), y)
+    probe = ModelBundle.probe_tensors(scaler, classifier, n_classes=6)
+    test = rng.normal(size=(20, 8)) * 3
+    z = (torch.as_tensor(test, dtype=torch.float32) - probe["mean"]) / probe["scale"]
+    ours = (z @ probe["weight"].T + probe["bias"]).argmax(-1).numpy()
+    np.testing.assert_array_equal(ours, classifier.predict(scaler.transform(test)))

@@ -1,0 +1,73 @@
+"""``facevlm predict``, run as a user runs it: a separate process in the project folder.
+
+Specification: one JSON line per scan or sequence (``file, model, prediction, probabilities
+{class: p}, timings``); a bad file gives one line on stderr naming it and the reason, the others
+are still predicted, and the exit code is 2; ``--model``, ``--version`` and ``--modality`` are
+honoured; a missing model is one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tiny_project import CLASSES, truncated_scan
+
+from facevlm.inference import Project, catalog_versions
+
+
+def facevlm(*args, cwd) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "facevlm.commands", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_predict_scans_and_a_sequence_and_report_the_bad_file(tiny_project, scans, tmp_path):
+    bad = truncated_scan(tmp_path / "bad")
+    version = catalog_versions(Project.open(tiny_project), "smile")[0]
+    done = facevlm(
+        "predict",
+        scans / "scan" / "F0001_HA04WH_F3D.wrl",
+        bad,
+        scans / "F001",
+        "--model",
+        "smile",
+        "--version",
+        version,
+        "--modality",
+        "shaded",
+        cwd=tiny_project,
+    )
+    assert done.returncode == 2, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["file"].rsplit("/", 1)[-1] for r in records] == ["F0001_HA04WH_F3D.wrl", "Happy"]
+    for record in records:
+        assert record["model"] == "smile" and record["prediction"] in CLASSES
+        assert list(record["probabilities"]) == CLASSES
+        assert abs(sum(record["probabilities"].values()) - 1) < 1e-3
+        assert set(record["timings"]) == {"read", "render", "encode", "classify", "total"}
+        assert (
+            record["method"] == "linear probe" and not record["notes"]
+        )  # shaded: no texture needed
+    assert len(records[1]["frames"]) == 12
+    (line,) = [line for line in done.stderr.splitlines() if "error" in line]
+    assert line.startswith("facevlm: error: ") and "truncated.wrl" in line
+    assert "Traceback" not in done.stderr
+
+
+def test_no_model_is_one_line_and_exit_2(tmp_path, tiny_project, scans):
+    import shutil
+
+    root = tmp_path / "untrained"
+    shutil.copytree(tiny_project / "conf", root / "conf")
+    shutil.copy(tiny_project / "pyproject.toml", root / "pyproject.toml")
+    (root / "src").mkdir()
+    done = facevlm("predict", scans / "scan", cwd=root)
+    assert done.returncode == 2 and not done.stdout
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("facevlm: error")]
+    assert "no trained affectvlm model" in line and "kedro run" in line

@@ -1,0 +1,196 @@
+"""A real, tiny facevlm project in a temporary folder, for the inference and app tests.
+
+It is what a user has after ``kedro run``, made in seconds instead of minutes: the repository's
+own ``conf/`` and ``pyproject.toml`` (so the real Kedro session, catalog factories and
+``params:render`` resolve as in the project), a small built-in synthetic set (one BU-3DFE and
+one BU-4DFE subject) indexed by the real layouts and saved as ``scan_index``, and one
+``affectvlm.model`` and one ``smile.model`` saved through the real ``ModelBundleDataset`` — from
+a randomly initialised ``facevlm-tiny`` (the tests check the prediction path, not accuracy).
+The SMILE bundle carries a linear probe.
+
+Also writes the test inputs a user would drop: a BU-3DFE-size textured ``.wrl`` and a 12-frame
+BU-4DFE-style sequence (``NNN.wrl`` + ``NNN.jpg``), as files and as zips, and bad ones.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from facevlm.config import to_dict
+from facevlm.data.formats import write_vrml
+from facevlm.datasets.model_bundle import ModelBundle
+from facevlm.inference.project import Project
+from facevlm.models.backbone import BackboneConfig
+from facevlm.models.multiview_clip import MultiviewCLIPConfig, build_multiview_clip
+from facevlm.render.fixtures import checker_texture, face_like_mesh
+
+REPO = Path(__file__).resolve().parents[2]
+CLASSES = ["anger", "disgust", "fear", "happiness", "sadness", "surprise"]
+N_FRAMES = 12
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def tiny_bundle(model_name: str, seed: int, probe: bool = False) -> ModelBundle:
+    config = MultiviewCLIPConfig(
+        backbone=BackboneConfig(name="facevlm-tiny", pretrained=None), n_views=3
+    )
+    torch.manual_seed(seed)
+    model, _ = build_multiview_clip(config)
+    prompts = {c: [f"a photo of a face showing {c}", f"a 3D face scan of {c}"] for c in CLASSES}
+    bundle = ModelBundle.from_model(
+        model_name,
+        model,
+        to_dict(config),
+        CLASSES,
+        prompts,
+        fold=np.int64(0),
+        tags={"dataset": "synthetic"},
+    )
+    if probe:
+        generator = torch.Generator().manual_seed(seed)
+        dim = 64
+        bundle.linear_probe = {
+            "weight": torch.randn(len(CLASSES), dim, generator=generator),
+            "bias": torch.zeros(len(CLASSES)),
+            "mean": torch.zeros(dim),
+            "scale": torch.ones(dim),
+        }
+    return bundle
+
+
+def make_tiny_project(root: Path) -> Path:
+    """Write the project under ``root`` (see the module docstring); returns ``root``."""
+    from facevlm.data.layouts import build_scan_index
+    from facevlm.data.synthetic import SyntheticConfig, generate_synthetic_dataset
+
+    shutil.copytree(REPO / "conf" / "base", root / "conf" / "base")
+    (root / "conf" / "local").mkdir(parents=True)
+    for name in ("pyproject.toml", ".kedro.yml", ".streamlit/config.toml"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / name, root / name)
+    (root / "src").mkdir()
+    raw = root / "data" / "01_raw" / "synthetic"
+    generate_synthetic_dataset(
+        raw,
+        SyntheticConfig(
+            seed=0,
+            n_subjects=1,
+            n_subjects_4d=1,
+            n_frames=5,
+            layouts=("bu3dfe", "bu4dfe"),
+            resolution=1500,
+            resolution_4d=800,
+            texture_size=128,
+            texture_size_4d=64,
+            workers=1,
+        ),
+    )
+    index, _ = build_scan_index("synthetic", raw, n_workers=1, progress=False)
+    project = Project.open(root)
+    project.catalog.save("scan_index", index)
+    project.catalog.save("affectvlm.model", tiny_bundle("affectvlm", seed=0))
+    project.catalog.save("smile.model", tiny_bundle("smile", seed=1, probe=True))
+    return root
+
+
+# ------------------------------------------------------------------------------------ inputs
+def write_scan(folder: Path, stem: str = "F0001_HA04WH_F3D", nose: float = 30.0) -> Path:
+    """A BU-3DFE-size (8,100 vertices) textured VRML scan and its texture."""
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(checker_texture()).save(folder / f"{stem}.bmp")
+    path = folder / f"{stem}.wrl"
+    write_vrml(path, face_like_mesh(nose_height=nose), texture_url=f"{stem}.bmp")
+    return path
+
+
+def write_sequence(folder: Path, n_frames: int = N_FRAMES, n_side: int = 90) -> Path:
+    """A BU-4DFE-style sequence: ``NNN.wrl`` frames (no url) with their ``NNN.jpg``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    texture = Image.fromarray(checker_texture(256))
+    for k in range(n_frames):
+        write_vrml(folder / f"{k:03d}.wrl", face_like_mesh(n_side=n_side, nose_height=10 + 3 * k))
+        texture.save(folder / f"{k:03d}.jpg")
+    return folder
+
+
+def zip_folder(folder: Path, target: Path, prefix: str = "") -> Path:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, prefix + path.relative_to(folder).as_posix())
+    return target
+
+
+def zip_slip(target: Path) -> Path:
+    """A zip whose member climbs out of the extraction folder."""
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.writestr("../../evil.wrl", b"#VRML V2.0 utf8\n")
+    return target
+
+
+def zip_absolute(target: Path) -> Path:
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.writestr("/tmp/evil.wrl", b"#VRML V2.0 utf8\n")
+    return target
+
+
+def zip_symlink(target: Path) -> Path:
+    with zipfile.ZipFile(target, "w") as archive:
+        info = zipfile.ZipInfo("frames/000.wrl")
+        info.external_attr = 0o120777 << 16  # a symlink member, as `zip --symlinks` writes it
+        archive.writestr(info, "/etc/passwd")
+    return target
+
+
+def zip_many(target: Path, n_members: int) -> Path:
+    with zipfile.ZipFile(target, "w") as archive:
+        for k in range(n_members):
+            archive.writestr(f"f/{k:05d}.txt", b"")
+    return target
+
+
+def zip_bomb(target: Path, declared: int = 3 * 1024**3) -> Path:
+    """A zip declaring ``declared`` uncompressed bytes (the central directory says so), as a
+    zip bomb does; writing a real one would take longer than the test."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb/000.wrl", bytes(1024 * 1024))
+    data = bytearray(target.read_bytes())
+    central = data.rindex(b"PK\x01\x02")
+    data[central + 24 : central + 28] = struct.pack("<I", min(declared, 0xFFFFFFFE))
+    target.write_bytes(bytes(data))
+    return target
+
+
+def zip_images_only(target: Path) -> Path:
+    """A "4D zip" with textures and no frame meshes."""
+    with zipfile.ZipFile(target, "w") as archive:
+        for k in range(3):
+            archive.writestr(f"F001/Happy/{k:03d}.jpg", b"\xff\xd8\xff")
+    return target
+
+
+def truncated_scan(folder: Path) -> Path:
+    """A textured VRML scan cut in the middle of its coordinates."""
+    path = write_scan(folder, "truncated")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    return path
+
+
+def nan_scan(folder: Path) -> Path:
+    path = write_scan(folder, "nan_coords")
+    text = path.read_text()
+    start = text.index("point [") + len("point [")
+    path.write_text(text[:start] + " nan nan nan," + text[start:])
+    return path
