@@ -120,9 +120,11 @@ def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(
         not torch.equal(bundle.state_dict[k], last_fold.state_dict[k]) for k in bundle.state_dict
     ), "the final fit is trained again, on every subject"
     if model == "smile":  # the bundle carries a linear probe over every class
-        probe = bundle.info["linear_probe"]
-        assert probe["classes"] == list(BASIC_EMOTIONS)
-        assert probe["weight"].shape[0] == len(BASIC_EMOTIONS)
+        bundle.check_probe()
+        assert bundle.linear_probe["weight"].shape[0] == len(BASIC_EMOTIONS)
+        assert (bundle.linear_probe["bias"] > -1e3).all(), "every class was in the final fit"
+    else:
+        assert bundle.linear_probe is None
     rebuilt, _ = bundle.build()
     assert sum(p.numel() for p in rebuilt.parameters()) > 0
 

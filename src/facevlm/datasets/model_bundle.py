@@ -12,8 +12,8 @@ it. ``save`` converts numpy scalars and tuples to plain values to keep it that w
 
 Optional ``linear_probe`` (SMILE-VLM): a logistic-regression head on the frozen fused embedding,
 ``{"weight": (C, D), "bias": (C,), "mean": (D,), "scale": (D,)}`` float tensors (the
-standardisation then the linear layer of :func:`facevlm.models.probes.linear_probe`), its
-columns in ``classes`` order. ``None`` when the training pipeline did not fit one.
+standardisation then the linear layer of :class:`facevlm.models.probes.LinearProbe`, written by
+its ``as_tensors``), its rows in ``classes`` order. ``None`` when the training pipeline did not fit one.
 """
 
 from __future__ import annotations
@@ -69,24 +69,6 @@ class ModelBundle:
         model.load_state_dict(self.state_dict)
         model.eval()
         return model, tokenizer
-
-    @staticmethod
-    def probe_tensors(scaler, classifier, n_classes: int) -> dict[str, torch.Tensor]:
-        """``linear_probe`` from a fitted sklearn ``StandardScaler`` and multinomial
-        ``LogisticRegression`` (what :func:`facevlm.models.probes.linear_probe` fits), with one
-        row per class index ``0..n_classes-1``; a class absent from the probe's training data
-        gets a row that never wins (bias -1e4)."""
-        weight = torch.zeros(n_classes, len(scaler.mean_))
-        bias = torch.full((n_classes,), -1e4)
-        rows = torch.as_tensor(classifier.classes_, dtype=torch.long)
-        weight[rows] = torch.as_tensor(classifier.coef_, dtype=torch.float32)
-        bias[rows] = torch.as_tensor(classifier.intercept_, dtype=torch.float32)
-        return {
-            "weight": weight,
-            "bias": bias,
-            "mean": torch.as_tensor(scaler.mean_, dtype=torch.float32),
-            "scale": torch.as_tensor(scaler.scale_, dtype=torch.float32),
-        }
 
     def check_probe(self) -> None:
         """Raise ``ValueError`` when ``linear_probe`` is present but malformed."""

@@ -214,21 +214,12 @@ def final_linear_probe(
     fitted: FittedSmile, data: ExperimentData, rows: np.ndarray, cfg: SmileConfig
 ) -> dict[str, Any]:
     """The linear probe of a final fit, fitted on the frozen embeddings of every row, for the
-    bundle (``{"linear_probe": {"weight", "bias", "classes"}}``: tensors and plain lists, so
-    ``torch.load(weights_only=True)`` reads it)."""
-    import torch
-
+    bundle's ``linear_probe`` (plain tensors, so ``torch.load(weights_only=True)`` reads it)."""
     embedded = embed_views(fitted.model, data.views[rows], cfg.eval_batch_size, cfg.train.device)
     probe = fit_linear_probe(
         embedded.fused_raw, data.labels[rows], seed=cfg.train.seed, C=cfg.probe.C
     )
-    return {
-        "linear_probe": {
-            "weight": torch.from_numpy(probe.weight).float(),
-            "bias": torch.from_numpy(probe.bias).float(),
-            "classes": [data.classes[i] for i in probe.classes],
-        }
-    }
+    return {"linear_probe": probe.as_tensors(len(data.classes))}
 
 
 #: SMILE-VLM in the shared cross-validation loop (:mod:`facevlm.experiments.cross_validation`).

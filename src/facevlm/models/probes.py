@@ -25,22 +25,40 @@ def _as_numpy(x: ArrayLike | torch.Tensor, dtype: type = np.float64) -> np.ndarr
 
 @dataclass
 class LinearProbe:
-    """A fitted probe as one affine map on *raw* features: ``argmax(x @ weight.T + bias)``.
+    """A fitted probe: standardise with the training statistics, then one linear layer.
 
-    The feature standardisation is folded into ``weight`` and ``bias``, so applying the probe
-    needs nothing but these arrays (a model bundle carries them as plain tensors).
+    ``decision(x) = ((x - mean) / scale) @ weight.T + bias``; rows of ``weight`` are the class
+    indices in ``classes`` (those present in the training data).
     """
 
-    weight: np.ndarray  # (n_fitted_classes, D)
+    mean: np.ndarray  # (D,)
+    scale: np.ndarray  # (D,)
+    weight: np.ndarray  # (n_fitted_classes, D), on standardised features
     bias: np.ndarray  # (n_fitted_classes,)
     classes: np.ndarray  # (n_fitted_classes,) the class index each row predicts
 
     def decision(self, x: ArrayLike | torch.Tensor) -> np.ndarray:
         """(n, n_fitted_classes) scores; a single fitted class scores 0 everywhere."""
-        return _as_numpy(x) @ self.weight.T + self.bias
+        return ((_as_numpy(x) - self.mean) / self.scale) @ self.weight.T + self.bias
 
     def predict(self, x: ArrayLike | torch.Tensor) -> np.ndarray:
         return self.classes[self.decision(x).argmax(axis=1)].astype(np.int64)
+
+    def as_tensors(self, n_classes: int) -> dict[str, torch.Tensor]:
+        """The probe as plain float tensors with one row per class index ``0..n_classes-1``
+        (a model bundle's ``linear_probe``); a class absent from the training data gets a row
+        that never wins (bias -1e4)."""
+        weight = torch.zeros(n_classes, self.weight.shape[1])
+        bias = torch.full((n_classes,), -1e4)
+        rows = torch.as_tensor(self.classes, dtype=torch.long)
+        weight[rows] = torch.as_tensor(self.weight, dtype=torch.float32)
+        bias[rows] = torch.as_tensor(self.bias, dtype=torch.float32)
+        return {
+            "weight": weight,
+            "bias": bias,
+            "mean": torch.as_tensor(self.mean, dtype=torch.float32),
+            "scale": torch.as_tensor(self.scale, dtype=torch.float32),
+        }
 
 
 def fit_linear_probe(
@@ -62,22 +80,18 @@ def fit_linear_probe(
     y_train = _as_numpy(train_y, np.int64)  # (n_train,)
     classes = np.unique(y_train)
     d = x_train.shape[1]
-    if classes.size == 1:  # a train split holding a single class: nothing to fit
-        return LinearProbe(np.zeros((1, d)), np.zeros(1), classes)
     mean, scale = np.zeros(d), np.ones(d)
+    if classes.size == 1:  # a train split holding a single class: nothing to fit
+        return LinearProbe(mean, scale, np.zeros((1, d)), np.zeros(1), classes)
     if standardize:
         scaler = StandardScaler().fit(x_train)
         mean, scale = scaler.mean_, scaler.scale_
     clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
     clf.fit((x_train - mean) / scale, y_train)
-    coef = clf.coef_ if classes.size > 2 else np.vstack([-clf.coef_[0], clf.coef_[0]]) / 2
-    intercept = (
-        clf.intercept_
-        if classes.size > 2
-        else np.array([-clf.intercept_[0], clf.intercept_[0]]) / 2
-    )
-    weight = coef / scale  # (k, D): standardisation folded in
-    return LinearProbe(weight, intercept - weight @ mean, clf.classes_.astype(np.int64))
+    weight, bias = clf.coef_, clf.intercept_
+    if classes.size == 2:  # sklearn's one binary row w: class 1 wins when x.w + b > 0
+        weight, bias = np.vstack([-weight[0], weight[0]]) / 2, np.array([-bias[0], bias[0]]) / 2
+    return LinearProbe(mean, scale, weight, bias, clf.classes_.astype(np.int64))
 
 
 def linear_probe(

@@ -163,7 +163,8 @@ def _bundle(
     it was trained on (the app renders a new scan the same way) and where it came from."""
     from facevlm.prompts.augmented import class_prompts
 
-    return ModelBundle.from_model(
+    linear_probe = info.pop("linear_probe", None)
+    bundle = ModelBundle.from_model(
         str(parameters["recipe"]),
         model,
         to_dict(cfg.model),
@@ -173,6 +174,8 @@ def _bundle(
         render=dict(renders.settings),
         **info,
     )
+    bundle.linear_probe = linear_probe
+    return bundle
 
 
 def cross_validate_model(
