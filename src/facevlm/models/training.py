@@ -471,7 +471,7 @@ def _default_loader(dataset: Dataset, cfg: TrainConfig, device: torch.device) ->
 
 
 #: TrainConfig fields that change how a run executes, not what it computes (left out of the key).
-_EXECUTION_ONLY = (
+EXECUTION_ONLY_FIELDS = (
     "resume",
     "checkpoint_dir",
     "keep_checkpoints",
@@ -490,7 +490,7 @@ def _identity(
     model: nn.Module, losses: nn.ModuleList, dataset: Any, augment: Any, cfg: TrainConfig
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The run's checkpoint identity (:func:`run_identity`) and its readable description."""
-    config = {k: v for k, v in asdict(cfg).items() if k not in _EXECUTION_ONLY}
+    config = {k: v for k, v in asdict(cfg).items() if k not in EXECUTION_ONLY_FIELDS}
     fingerprint = getattr(dataset, "fingerprint", None)
     data = (
         fingerprint() if callable(fingerprint) else f"{type(dataset).__qualname__}:{len(dataset)}"
