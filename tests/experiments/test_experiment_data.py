@@ -196,3 +196,18 @@ def test_only_fold_trains_exactly_that_fold(tiny_data):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="fold 99"):
         tiny_data.only_fold(99)
+
+
+def test_fingerprint_follows_views_labels_and_samples(tiny_data):
+    same = ExperimentData(
+        tiny_data.views.copy(),
+        tiny_data.labels.copy(),
+        tiny_data.samples.copy(),
+        list(tiny_data.classes),
+    )
+    assert same.fingerprint() == tiny_data.fingerprint()
+    views = tiny_data.views.copy()
+    views[0, 0, 0, 0, 0] ^= 1
+    changed = ExperimentData(views, tiny_data.labels, tiny_data.samples, tiny_data.classes)
+    assert changed.fingerprint() != tiny_data.fingerprint()
+    assert tiny_data.only_fold(tiny_data.folds[0]).fingerprint() != tiny_data.fingerprint()

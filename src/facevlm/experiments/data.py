@@ -14,6 +14,7 @@ costs a row index, not a copy. An in-memory render set (tests, notebooks) stays 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from facevlm.data.protocols import TRAIN_ONLY
-from facevlm.data.view_store import ViewArray, resize_chunk
+from facevlm.data.view_store import ViewArray, array_fingerprint, resize_chunk
 
 
 @dataclass
@@ -43,6 +44,16 @@ class ExperimentData:
         """Row indices of the training and test split of ``fold`` (subject-independent)."""
         fold_of = self.samples["fold"].to_numpy()
         return np.flatnonzero(fold_of != fold), np.flatnonzero(fold_of == fold)
+
+    def fingerprint(self) -> str:
+        """A digest of the views' content, the labels, the sample table and the classes: with
+        the config and the fold, what keys a fold's checkpoints (``TrainConfig.run_key``)."""
+        h = hashlib.blake2b(digest_size=16)
+        h.update(array_fingerprint(self.views).encode())
+        h.update(np.ascontiguousarray(self.labels, dtype=np.int64).data)
+        h.update(pd.util.hash_pandas_object(self.samples.astype(str), index=False).to_numpy().data)
+        h.update(repr(list(self.classes)).encode())
+        return h.hexdigest()
 
     def only_fold(self, fold: int) -> ExperimentData:
         """The same samples with ``fold`` as the only fold that has a test split (the others
