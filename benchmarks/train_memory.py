@@ -148,6 +148,7 @@ def main() -> None:
     parser.add_argument(
         "--child", nargs=3, metavar=("FOLDER", "FOLDS", "MODE"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         folder, folds, mode = args.child
@@ -155,16 +156,28 @@ def main() -> None:
         return
 
     renders, folds = builtin_set()
-    sets = {"built-in": (renders, folds)}
+    if args.prepare:
+        large = replicated_set(renders, folds, args.factor, Path(args.work))
+        print(json.dumps([str(p) for p in large]))
+        return
+
+    # this process only orchestrates: it imports no torch and holds no views, since a child's
+    # peak RSS on Linux starts from its parent's RSS at the fork
+    src = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": src}
     t0 = time.perf_counter()
-    sets[f"x{args.factor}"] = replicated_set(renders, folds, args.factor, Path(args.work))
+    cmd = [sys.executable, __file__, "--prepare", "--factor", str(args.factor), "--work", args.work]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"preparing the x{args.factor} set failed:\n{done.stderr[-3000:]}")
+    large_folder, large_folds = json.loads(done.stdout.strip().splitlines()[-1])
+    sets = {
+        "built-in": (renders, folds),
+        f"x{args.factor}": (Path(large_folder), Path(large_folds)),
+    }
     print(
         f"# sets ready in {time.perf_counter() - t0:.0f} s; load average {os.getloadavg()[0]:.1f}"
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
-    }
     results = {}
     for mode in args.modes.split(","):
         for name, (folder, fold_csv) in sets.items():

@@ -74,25 +74,28 @@ def write_view_store(
     digest = hashlib.blake2b(digest_size=16)
     digest.update(repr(shape).encode())
     try:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
-        filled = 0
-        for chunk in rows:
-            chunk = np.asarray(chunk)
-            if chunk.ndim == 4:
-                chunk = chunk[None]
-            if chunk.dtype != np.uint8 or chunk.shape[1:] != shape[1:]:
-                raise ValueError(
-                    f"{path}: expected rows of {shape[1:]} uint8, got {chunk.shape} {chunk.dtype}"
-                )
-            if filled + len(chunk) > n:
-                raise ValueError(f"{path}: more than the announced {n} samples")
-            out[filled : filled + len(chunk)] = chunk
-            digest.update(np.ascontiguousarray(chunk).data)
-            filled += len(chunk)
-        if filled != n:
-            raise ValueError(f"{path}: announced {n} samples, got {filled}")
-        out.flush()
-        del out
+        # plain sequential writes, not a memory map: written pages of a map count towards the
+        # writer's resident memory, so writing a 5 GB store would look like a 5 GB process
+        with tmp.open("wb") as out:
+            header = {"descr": np.dtype(np.uint8).str, "fortran_order": False, "shape": shape}
+            np.lib.format.write_array_header_1_0(out, header)
+            filled = 0
+            for chunk in rows:
+                chunk = np.asarray(chunk)
+                if chunk.ndim == 4:
+                    chunk = chunk[None]
+                if chunk.dtype != np.uint8 or chunk.shape[1:] != shape[1:]:
+                    raise ValueError(
+                        f"{path}: expected rows of {shape[1:]} uint8, got {chunk.shape} {chunk.dtype}"
+                    )
+                if filled + len(chunk) > n:
+                    raise ValueError(f"{path}: more than the announced {n} samples")
+                data = np.ascontiguousarray(chunk).data
+                out.write(data)
+                digest.update(data)
+                filled += len(chunk)
+            if filled != n:
+                raise ValueError(f"{path}: announced {n} samples, got {filled}")
         meta = {"shape": list(shape), "dtype": "uint8", "digest": digest.hexdigest()}
         meta.update(extra_meta or {})
         tmp_meta = tmp.with_suffix(".json-tmp")
