@@ -130,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper() if rank == 0 else logging.WARNING,
         format=f"[rank {rank}] %(asctime)s %(name)s %(levelname)s: %(message)s",
+        force=True,  # an imported library may have configured the root logger already
     )
 
     @record  # a failing worker's traceback reaches torchrun's summary (and the launcher's error)

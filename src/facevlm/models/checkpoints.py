@@ -221,16 +221,16 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     np.random.set_state(  # noqa: NPY002
         (
             n["kind"],
-            n["keys"].numpy().astype(np.uint32),
+            n["keys"].cpu().numpy().astype(np.uint32),
             n["pos"],
             n["has_gauss"],
             n["cached_gaussian"],
         )
     )
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())  # a checkpoint loaded onto a GPU holds it there
     if state["cuda"] and torch.cuda.is_available():
         if len(state["cuda"]) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(state["cuda"])
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
         else:
             logger.warning(
                 "checkpoint has %d CUDA generator states, this machine %d GPUs: "

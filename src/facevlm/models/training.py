@@ -395,7 +395,7 @@ def train(
             raise ValueError("resume='latest' needs checkpoint_dir")
         resume = latest_checkpoint(run_dir)  # None: nothing to resume, start fresh
     if resume is not None:
-        state = load_checkpoint(resume, map_location=device)
+        state = load_checkpoint(resume)  # on CPU: load_state_dict copies to the device
         differ = differing_parts(state.get("identity", {}), identity)
         if differ:  # only an explicitly named file can get here: the keyed folder is this run's
             logger.warning(
