@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
         "loss.w_mt=0); VALUE is JSON when it parses, else a string",
     )
     parser.add_argument(
-        "--log-level", default="INFO", help="logging level of rank 0 (others log warnings only)"
+        "--log-level",
+        default="INFO",
+        help="logging level of facevlm's messages on rank 0 (other ranks and libraries: warnings)",
     )
     return parser
 
@@ -128,10 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rank = int(os.environ.get("RANK", "0"))
     logging.basicConfig(
-        level=args.log_level.upper() if rank == 0 else logging.WARNING,
+        level=logging.WARNING,  # other libraries (open_clip logs to the root logger): warnings
         format=f"[rank {rank}] %(asctime)s %(name)s %(levelname)s: %(message)s",
         force=True,  # an imported library may have configured the root logger already
     )
+    logging.getLogger("facevlm").setLevel(args.log_level.upper() if rank == 0 else logging.WARNING)
 
     @record  # a failing worker's traceback reaches torchrun's summary (and the launcher's error)
     def run() -> None:

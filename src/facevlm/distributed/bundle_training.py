@@ -144,9 +144,18 @@ def load_training_result(out_dir: str | Path) -> TrainingResult:
 
 
 def _cross_validate(model: str):
-    from facevlm.experiments import affectvlm, smile
+    """``cross_validate(data, prompt_bank, cfg, tags) -> (result, fitted)`` of ``model``: the
+    shared loop of :mod:`facevlm.experiments.cross_validation` with the model's recipe where it
+    exists, else the model module's own loop (the code this branch started from)."""
+    try:
+        from facevlm.experiments.cross_validation import cross_validate
+        from facevlm.experiments.recipes import get_recipe
+    except ImportError:
+        from facevlm.experiments import affectvlm, smile
 
-    return {"affectvlm": affectvlm.cross_validate, "smile": smile.cross_validate}[model]
+        return {"affectvlm": affectvlm.cross_validate, "smile": smile.cross_validate}[model]
+    recipe = get_recipe(model)
+    return lambda data, bank, cfg, tags: cross_validate(recipe, data, bank, cfg, tags)
 
 
 def _train_fold(
