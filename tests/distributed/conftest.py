@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import sys
 
 import pytest
 import torch
@@ -35,6 +34,7 @@ def make_bundle(tmp_path):
 
 @pytest.fixture(autouse=True)
 def one_thread():
+    """One intra-op thread: on a shared 2-core machine more threads spin-wait and are slower."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -48,5 +48,4 @@ def worker_env():
         "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
         "OMP_NUM_THREADS": "1",
         "HF_HUB_OFFLINE": "1",
-        "PYTHON": sys.executable,
     }
