@@ -93,3 +93,42 @@ def test_subset_keeps_rows_and_images_together():
         render_set.samples.at[i, "sample_id"] for i in (0, 2)
     ]
     np.testing.assert_array_equal(subset.views(1), render_set.images[2])
+
+
+# ---- the view store beside the PNGs -------------------------------------------------------------
+
+
+def test_save_writes_the_views_once_as_an_array_that_training_reads_lazily(tmp_path):
+    from facevlm.data.view_store import ViewArray
+
+    original = _render_set(n=4)
+    dataset = RenderSetDataset(filepath=str(tmp_path / "renders"), version=Version(None, None))
+    dataset.save(original)
+    loaded = dataset.load()
+    folder = loaded.folder
+    np.testing.assert_array_equal(np.load(folder / "views.npy"), original.images)
+
+    subset = loaded.subset([False, True, False, True])
+    lazy = subset.view_array()
+    assert isinstance(lazy, ViewArray) and lazy.shape == (2, 2, 16, 16, 3)
+    np.testing.assert_array_equal(np.asarray(lazy), original.images[[1, 3]])
+    np.testing.assert_array_equal(subset.subset([False, True]).views(0), original.images[3])
+    png = np.asarray(Image.open(loaded.image_path(2, 1)).convert("RGB"))
+    np.testing.assert_array_equal(png, loaded.views(2)[1])  # the PNGs show the same pixels
+
+
+def test_a_render_set_saved_before_the_view_store_gets_it_on_first_use(tmp_path):
+    dataset = RenderSetDataset(filepath=str(tmp_path / "renders"), version=Version(None, None))
+    original = _render_set(n=3)
+    dataset.save(original)
+    folder = dataset.load().folder
+    (folder / "views.npy").unlink()  # an older version of the format
+    (folder / "views.json").unlink()
+
+    loaded = dataset.load()
+    np.testing.assert_array_equal(loaded.views(1), original.images[1])  # from the PNGs
+    assert not (folder / "views.npy").exists(), "reading one sample writes nothing"
+    np.testing.assert_array_equal(
+        np.asarray(loaded.subset([True, False, True]).view_array()), original.images[[0, 2]]
+    )
+    assert (folder / "views.npy").exists()

@@ -161,3 +161,53 @@ def test_experiment_data_without_a_matching_sample_is_a_clear_error(render_and_f
         experiment_data(render_set, fold_table, ["contempt"], image_size=64)
     with pytest.raises(ValueError, match="no rendered sample"):
         experiment_data(render_set, fold_table.iloc[:0], CLASSES, image_size=64)
+
+
+# ---- a render set on disk stays on disk ---------------------------------------------------------
+
+
+def test_experiment_data_of_a_render_set_on_disk_reads_views_lazily(render_and_folds, tmp_path):
+    from kedro.io import Version
+
+    from facevlm.data.view_store import ViewArray
+    from facevlm.datasets import RenderSetDataset
+
+    render_set, fold_table = render_and_folds
+    dataset = RenderSetDataset(filepath=str(tmp_path / "renders"), version=Version(None, None))
+    dataset.save(render_set)
+    on_disk = dataset.load()
+
+    in_memory = experiment_data(render_set, fold_table, CLASSES, image_size=64, views=[0, 2])
+    lazy = experiment_data(on_disk, fold_table, CLASSES, image_size=64, views=[0, 2])
+
+    assert isinstance(lazy.views, ViewArray)
+    assert lazy.views.path == on_disk.folder / "views_64px.npy"  # resized once, beside the PNGs
+    np.testing.assert_array_equal(np.asarray(lazy.views), in_memory.views)
+    train_rows, _ = lazy.split(lazy.folds[0])
+    assert isinstance(lazy.views[train_rows], ViewArray)  # a fold costs an index, not a copy
+    np.testing.assert_array_equal(np.asarray(lazy.views[train_rows]), in_memory.views[train_rows])
+
+
+def test_only_fold_trains_exactly_that_fold(tiny_data):
+    fold = tiny_data.folds[1]
+    one = tiny_data.only_fold(fold)
+    assert one.folds == [fold]
+    for a, b in zip(one.split(fold), tiny_data.split(fold), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="fold 99"):
+        tiny_data.only_fold(99)
+
+
+def test_fingerprint_follows_views_labels_and_samples(tiny_data):
+    same = ExperimentData(
+        tiny_data.views.copy(),
+        tiny_data.labels.copy(),
+        tiny_data.samples.copy(),
+        list(tiny_data.classes),
+    )
+    assert same.fingerprint() == tiny_data.fingerprint()
+    views = tiny_data.views.copy()
+    views[0, 0, 0, 0, 0] ^= 1
+    changed = ExperimentData(views, tiny_data.labels, tiny_data.samples, tiny_data.classes)
+    assert changed.fingerprint() != tiny_data.fingerprint()
+    assert tiny_data.only_fold(tiny_data.folds[0]).fingerprint() != tiny_data.fingerprint()

@@ -16,10 +16,7 @@ SRC = HERE.parents[1] / "src"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not os.environ.get("FACEVLM_SLOW_TESTS"),
-    reason="spawns two torchrun processes (~30 s on 2 cores); set FACEVLM_SLOW_TESTS=1",
-)
+@pytest.mark.ddp  # spawns two torchrun processes: about 30 s on 2 busy cores
 def test_torchrun_ddp_matches_single_process(tmp_path):
     env = {
         **os.environ,

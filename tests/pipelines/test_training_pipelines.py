@@ -94,6 +94,7 @@ def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(
             "scan_index": MemoryDataset(index),
             "renders": MemoryDataset(renders, copy_mode="assign"),
             "params:dataset": MemoryDataset({"name": "toy"}),
+            "params:caches.training_runs": MemoryDataset("training_runs"),  # under tmp_path
             # pretraining switched off: the models start from random weights (pretrained: null)
             "pretrained_backbone": MemoryDataset(PretrainedWeights("", {"skipped": True})),
             f"params:{model}": MemoryDataset(_model_params(prompts)),
@@ -179,6 +180,7 @@ def test_a_4d_namespace_trains_on_sequences_of_stacked_frames(mlflow_tracking, k
             "scan_index": MemoryDataset(index),
             "renders": MemoryDataset(renders, copy_mode="assign"),
             "params:dataset": MemoryDataset({"name": "toy"}),
+            "params:caches.training_runs": MemoryDataset("training_runs"),  # under tmp_path
             "pretrained_backbone": MemoryDataset(PretrainedWeights("", {"skipped": True})),
             "params:affectvlm": MemoryDataset(_model_params("augmented")),
             "params:affectvlm_4d": MemoryDataset(overrides),

@@ -9,10 +9,14 @@ them as a ``PartitionedDataset`` would lose the sample table that says which ima
         samples.parquet        one row per sample: sample_id, subject, expression, ... (the index)
         settings.json          the render settings and the view names
         images/<sample_id>/<view>.png
+        views.npy, views.json  the same images as one (N, V, H, W, 3) uint8 array (row i = sample
+                               i of samples.parquet) and its header: what training reads
 
-and loads it back as a :class:`RenderSet` that reads a PNG only when asked for it, so the app or
-a notebook can open a large render set instantly, and ``--load-versions`` reproduces any earlier
-run. ``preview()`` shows a small grid of renders in Kedro-Viz.
+and loads it back as a :class:`RenderSet` that reads an image only when asked for it, so the app
+or a notebook can open a large render set instantly, and ``--load-versions`` reproduces any
+earlier run. The PNGs are for people; training and evaluation read rows of ``views.npy`` through
+:meth:`RenderSet.view_array` (see :mod:`facevlm.data.view_store`), so their memory does not grow
+with the dataset. A render set saved before ``views.npy`` existed gets it on first use. ``preview()`` shows a small grid of renders in Kedro-Viz.
 """
 
 from __future__ import annotations
@@ -32,6 +36,11 @@ import pandas as pd
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, get_filepath_str
 from kedro_datasets._typing import ImagePreview
 from PIL import Image
+
+from facevlm.data.view_store import ViewArray, is_complete_store, write_view_store
+
+#: The render set's views as one array, beside its PNGs (see :mod:`facevlm.data.view_store`).
+VIEWS_FILE = "views.npy"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
@@ -57,6 +66,7 @@ class RenderSet:
     settings: dict[str, Any] = field(default_factory=dict)
     images: np.ndarray | None = None  # (N, V, H, W, 3) uint8, when held in memory
     folder: Path | None = None  # where the PNGs live, when loaded lazily
+    store_rows: np.ndarray | None = None  # rows of the folder's views.npy (a subset), None: all
 
     def __post_init__(self) -> None:
         self.samples = self.samples.reset_index(drop=True)
@@ -93,6 +103,11 @@ class RenderSet:
         """``(V, H, W, 3)`` uint8 views of sample ``i`` (read from disk on demand)."""
         if self.images is not None:
             return self.images[i]
+        if "_view_array" in self.__dict__ or is_complete_store(self.folder / VIEWS_FILE):
+            return self.view_array()[i]
+        return self._png_views(i)  # a set saved before views.npy: a preview writes nothing
+
+    def _png_views(self, i: int) -> np.ndarray:
         return np.stack(
             [
                 np.asarray(Image.open(self.image_path(i, v)).convert("RGB"))
@@ -105,10 +120,37 @@ class RenderSet:
             yield self.views(i)
 
     def to_array(self) -> np.ndarray:
-        """All images as one ``(N, V, H, W, 3)`` array (loads every file of a lazy set)."""
+        """All images as one ``(N, V, H, W, 3)`` array in memory (reads every row of a lazy set;
+        training uses :meth:`view_array` instead)."""
         if self.images is not None:
             return self.images
-        return np.stack(list(self))
+        return np.asarray(self.view_array())
+
+    def view_array(self) -> np.ndarray | ViewArray:
+        """The ``(N, V, H, W, 3)`` uint8 views without loading them: the in-memory array, or a
+        lazy :class:`ViewArray` over the folder's ``views.npy`` (written from the PNGs first if
+        this render set was saved without one)."""
+        if self.images is not None:
+            return self.images
+        cached = self.__dict__.get("_view_array")
+        if cached is not None:
+            return cached
+        path = self.folder / VIEWS_FILE
+        if not is_complete_store(path):
+            full = RenderSet(_all_samples(self.folder), self.view_names, folder=self.folder)
+            h, w = full._png_views(0).shape[1:3] if len(full) else (0, 0)
+            try:
+                write_view_store(
+                    path,
+                    (full._png_views(i) for i in range(len(full))),
+                    len(full),
+                    full.n_views,
+                    (h, w),
+                )
+            except OSError as err:
+                raise OSError(f"{path}: cannot write the render set's view store ({err})") from err
+        self.__dict__["_view_array"] = ViewArray(path, self.store_rows)
+        return self.__dict__["_view_array"]
 
     def subset(self, mask) -> RenderSet:
         """The samples where ``mask`` (boolean array or Series over ``samples``) is true."""
@@ -118,10 +160,14 @@ class RenderSet:
             return RenderSet(
                 self.samples.iloc[rows], self.view_names, self.settings, self.images[rows]
             )
-        subset = RenderSet(
-            self.samples.iloc[rows], self.view_names, self.settings, folder=self.folder
+        store_rows = rows if self.store_rows is None else self.store_rows[rows]
+        return RenderSet(
+            self.samples.iloc[rows],
+            self.view_names,
+            self.settings,
+            folder=self.folder,
+            store_rows=store_rows,
         )
-        return subset
 
     def grid(self, max_samples: int = 6) -> Image.Image:
         """A small grid (samples × views) of the first renders, for previews and notebooks."""
@@ -135,6 +181,10 @@ class RenderSet:
             for col, image in enumerate(views):
                 sheet.paste(Image.fromarray(image), (col * w, row * h))
         return sheet
+
+
+def _all_samples(folder: Path) -> pd.DataFrame:
+    return pd.read_parquet(folder / "samples.parquet")
 
 
 class RenderSetDataset(AbstractVersionedDataset[RenderSet, RenderSet]):
@@ -189,6 +239,9 @@ class RenderSetDataset(AbstractVersionedDataset[RenderSet, RenderSet]):
             sample_dir.mkdir()
             for image, name in zip(data.views(i), view_files, strict=True):
                 Image.fromarray(image).save(sample_dir / name, compress_level=self._compress_level)
+        n, v = len(data), data.n_views
+        h, w = data.views(0).shape[1:3] if n else (0, 0)
+        write_view_store(folder / VIEWS_FILE, (data.views(i) for i in range(n)), n, v, (h, w))
         data.samples.to_parquet(folder / "samples.parquet", index=False)
         settings = {**data.settings, "view_names": list(data.view_names)}
         (folder / "settings.json").write_text(json.dumps(settings, indent=2, default=str))

@@ -5,26 +5,32 @@ protocol's fold table (one row per indexed scan, with the fold whose test split 
 the list of classes. :func:`experiment_data` joins them once, keeps only samples whose class is
 one of ``classes`` and whose scan the protocol selected, and resizes the views to the model's
 input size so that training never resizes an image twice.
+
+Nothing is loaded into memory for a render set that lives on disk: the views stay a lazy
+:class:`~facevlm.data.view_store.ViewArray` over the render set's ``views.npy`` (resized once into
+a ``views_<S>px.npy`` beside it), and ``data.views[rows]`` is again lazy, so a fold's training set
+costs a row index, not a copy. An in-memory render set (tests, notebooks) stays an array.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
 
 from facevlm.data.protocols import TRAIN_ONLY
+from facevlm.data.view_store import ViewArray, array_fingerprint, resize_chunk
 
 
 @dataclass
 class ExperimentData:
-    """Samples ready for training: ``views`` ``(N, V, S, S, 3)`` uint8, labels, metadata, folds."""
+    """Samples ready for training: ``views`` ``(N, V, S, S, 3)`` uint8 (an array, or a lazy
+    :class:`ViewArray` read from disk per batch), labels, metadata, folds."""
 
-    views: np.ndarray
+    views: np.ndarray | ViewArray
     labels: np.ndarray  # (N,) int64 class indices into ``classes``
     samples: pd.DataFrame  # one row per sample: sample_id, subject, gender, age, ... , fold
     classes: list[str]
@@ -39,19 +45,41 @@ class ExperimentData:
         fold_of = self.samples["fold"].to_numpy()
         return np.flatnonzero(fold_of != fold), np.flatnonzero(fold_of == fold)
 
+    def fingerprint(self) -> str:
+        """A digest of the views' content, the labels, the sample table and the classes: with
+        the config and the fold, what keys a fold's checkpoints (``TrainConfig.run_key``)."""
+        h = hashlib.blake2b(digest_size=16)
+        h.update(array_fingerprint(self.views).encode())
+        h.update(np.ascontiguousarray(self.labels, dtype=np.int64).data)
+        h.update(pd.util.hash_pandas_object(self.samples.astype(str), index=False).to_numpy().data)
+        h.update(repr(list(self.classes)).encode())
+        return h.hexdigest()
 
-def resize_views(views: np.ndarray, size: int) -> np.ndarray:
-    """``(N, V, H, W, 3)`` uint8 → ``(N, V, size, size, 3)`` uint8, antialiased, done once."""
+    def only_fold(self, fold: int) -> ExperimentData:
+        """The same samples with ``fold`` as the only fold that has a test split (the others
+        become training-only), so a cross-validation loop over it trains exactly ``fold``:
+        its training and test rows are those of ``split(fold)``."""
+        if fold not in self.folds:
+            raise ValueError(f"fold {fold} is not one of the data's folds {self.folds}")
+        fold_of = self.samples["fold"].to_numpy()
+        samples = self.samples.assign(fold=np.where(fold_of == fold, fold_of, TRAIN_ONLY))
+        return ExperimentData(self.views, self.labels, samples, self.classes)
+
+
+def resize_views(views: np.ndarray | ViewArray, size: int) -> np.ndarray | ViewArray:
+    """``(N, V, H, W, 3)`` uint8 → ``(N, V, size, size, 3)`` uint8, antialiased, done once.
+
+    A :class:`ViewArray` stays lazy (its resized copy is a file beside it, see
+    :meth:`ViewArray.resized`); an array is resized in chunks that keep the float copy small.
+    """
+    if isinstance(views, ViewArray):
+        return views.resized(size)
     n, v, h, w, _ = views.shape
     if h == size and w == size:
         return views
     out = np.empty((n, v, size, size, 3), dtype=np.uint8)
-    for start in range(0, n, 64):  # chunks keep the float copy small
-        chunk = torch.from_numpy(views[start : start + 64]).reshape(-1, h, w, 3)
-        chunk = chunk.permute(0, 3, 1, 2).float()
-        resized = F.interpolate(chunk, size=(size, size), mode="bilinear", antialias=True)
-        resized = resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
-        out[start : start + 64] = resized.reshape(-1, v, size, size, 3).numpy()
+    for start in range(0, n, 64):
+        out[start : start + 64] = resize_chunk(views[start : start + 64], size)
     return out
 
 
@@ -85,8 +113,12 @@ def experiment_data(
     selected = (
         samples.iloc[rows].reset_index(drop=True).assign(fold=fold.iloc[rows].astype(int).values)
     )
-    images = render_set.subset(keep).to_array()  # (N, V, H, W, 3)
+    images = render_set.subset(keep).view_array()  # (N, V, H, W, 3), lazy for a set on disk
     if views is not None:
-        images = images[:, list(views)]
+        images = (
+            images.select_views(list(views))
+            if isinstance(images, ViewArray)
+            else images[:, list(views)]
+        )
     labels = selected["expression"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
     return ExperimentData(resize_views(images, image_size), labels, selected, list(classes))

@@ -41,7 +41,7 @@ def stack_sequence_frames(data: ExperimentData) -> ExperimentData:
     groups = [g["_row"].to_numpy() for _, g in order.groupby(["dataset", "sequence"], sort=True)]
     k = min(len(g) for g in groups)
     rows = [_keep_spread(g, k) for g in groups]
-    views = np.stack([np.concatenate(list(data.views[g]), axis=0) for g in rows])
+    views = np.stack([np.concatenate(list(np.asarray(data.views[g])), axis=0) for g in rows])
     first = [g[0] for g in rows]
     stacked = samples.iloc[first].reset_index(drop=True).copy()
     stacked["sample_id"] = [f"{r.dataset}/{r.sequence}/frames" for r in stacked.itertuples()]

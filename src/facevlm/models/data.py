@@ -1,7 +1,9 @@
 """Multiview samples as a torch Dataset: V rendered views, a prompt, a label and an id per sample.
 
-Views come either as in-memory uint8 arrays ``(V, H, W, 3)`` (what the render pipeline produces)
-or as V image files per sample. Items are ``MultiviewSample(views (V, 3, S, S) float in [0, 1],
+Views come either as in-memory uint8 arrays ``(V, H, W, 3)`` (what the render pipeline produces),
+as a lazy ``(N, V, H, W, 3)`` :class:`~facevlm.data.view_store.ViewArray` on disk (what training
+on a real dataset uses: each batch reads only its own rows, so memory does not grow with the
+dataset), or as V image files per sample. Items are ``MultiviewSample(views (V, 3, S, S) float in [0, 1],
 tokens (L,) | None, label, sample_id)`` with S the model's image size. The CLIP mean/std
 normalisation is NOT applied here: it lives inside :class:`MultiviewCLIP`, so that augmentation
 works on plain [0, 1] images and the dataset does not depend on which weights are loaded.
@@ -19,6 +21,7 @@ the distinct prompts. ``set_prompts`` swaps prompts between epochs (SMILE-VLM's 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from facevlm.data.view_store import ViewArray, array_fingerprint
 
 ViewSource = np.ndarray | torch.Tensor | Sequence[str | Path]  # (V, H, W, 3) uint8 or V paths
 PromptSource = str | Sequence[str] | None  # one prompt, candidates, or none
@@ -95,8 +100,8 @@ class MultiviewDataset(Dataset[MultiviewSample]):
     """Multiview samples from in-memory arrays or image files.
 
     Args:
-        views: per sample, a ``(V, H, W, 3)`` uint8 array (a ``(N, V, H, W, 3)`` array works too)
-            or a list of V image paths.
+        views: per sample, a ``(V, H, W, 3)`` uint8 array (a ``(N, V, H, W, 3)`` array or
+            :class:`ViewArray` works too) or a list of V image paths.
         labels: class index per sample (``-1`` unlabeled); ``None`` makes every sample unlabeled.
         sample_ids: id per sample (default ``"0"``, ``"1"``, ...).
         prompts: per sample a prompt, a list of candidate prompts, or ``None``; needs ``tokenizer``.
@@ -106,7 +111,7 @@ class MultiviewDataset(Dataset[MultiviewSample]):
 
     def __init__(
         self,
-        views: Sequence[ViewSource] | np.ndarray,
+        views: Sequence[ViewSource] | np.ndarray | ViewArray,
         labels: Sequence[int] | np.ndarray | None = None,
         sample_ids: Sequence[str] | None = None,
         prompts: Sequence[PromptSource] | None = None,
@@ -160,6 +165,45 @@ class MultiviewDataset(Dataset[MultiviewSample]):
     def has_prompts(self) -> bool:
         return self._tokens is not None
 
+    def state_dict(self) -> dict[str, object]:
+        """The prompts in effect (what ``set_prompts`` changes between epochs, e.g. SMILE-VLM's
+        pseudo-labels), so that a training checkpoint can restore them on resume."""
+        return {
+            "tokens": self._tokens,
+            "choices": [list(c) for c in self._choices],
+            "prompt_ids": None if self._prompt_ids is None else list(self._prompt_ids),
+        }
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Restore what :meth:`state_dict` returned (for a dataset with the same samples)."""
+        choices = [list(c) for c in state["choices"]]
+        if state["tokens"] is not None and len(choices) != len(self):
+            raise ValueError(f"prompt state for {len(choices)} samples, dataset has {len(self)}")
+        self._tokens = state["tokens"]
+        self._choices = choices
+        ids = state["prompt_ids"]
+        self._prompt_ids = None if ids is None else [int(x) for x in ids]
+
+    def fingerprint(self) -> str:
+        """A digest of what training sees: the views' content, ids, labels, prompts and size.
+        Part of a training checkpoint's key, so a checkpoint is never resumed on other data."""
+        h = hashlib.blake2b(digest_size=16)
+        if isinstance(self.views, np.ndarray | torch.Tensor | ViewArray):
+            h.update(array_fingerprint(self.views).encode())
+        else:  # per-sample arrays or image paths
+            for source in self.views:
+                h.update(
+                    array_fingerprint(source).encode()
+                    if isinstance(source, np.ndarray | torch.Tensor)
+                    else repr([str(p) for p in source]).encode()
+                )
+        h.update(repr((self.sample_ids, self.labels, self.image_size)).encode())
+        state = self.state_dict()
+        if state["tokens"] is not None:
+            h.update(state["tokens"].numpy().tobytes())
+        h.update(repr((state["choices"], state["prompt_ids"])).encode())
+        return h.hexdigest()
+
     def __len__(self) -> int:
         return len(self.sample_ids)
 
@@ -195,13 +239,16 @@ class MultiviewDataset(Dataset[MultiviewSample]):
         resizing)."""
         src = self.views
         size = (self.image_size, self.image_size)
-        if not isinstance(src, np.ndarray | torch.Tensor) or src.ndim != 5 or src.shape[-1] != 3:
+        arrays = np.ndarray | torch.Tensor | ViewArray
+        if not isinstance(src, arrays) or src.ndim != 5 or src.shape[-1] != 3:
             return None
         if tuple(src.shape[2:4]) != size:
             return None  # resizing stays per sample (views_to_tensor)
         idx = np.asarray(indices, dtype=np.int64)
         if isinstance(src, torch.Tensor):
             x = src[torch.from_numpy(idx)]  # (B, V, S, S, 3)
+        elif isinstance(src, ViewArray):
+            x = torch.from_numpy(src.take(idx))  # only this batch's rows are read from disk
         else:
             x = torch.from_numpy(src[idx])  # fancy indexing copies: writable
         x = x.permute(0, 1, 4, 2, 3)  # (B, V, 3, S, S), channels-last strides
@@ -275,15 +322,19 @@ def make_loader(
     num_workers: int = 0,
     drop_last: bool = False,
     pin_memory: bool = False,
-    shard: bool = True,
+    shard: bool | None = None,
 ) -> DataLoader:
     """A DataLoader whose order depends only on ``(seed, epoch)``, on one process or under DDP.
 
     It always uses a ``DistributedSampler`` (one replica when no process group is initialised):
     the training loop calls ``sampler.set_epoch(epoch)``, so a resumed run sees the same order as
     an uninterrupted one, and each DDP rank sees its own shard. ``batch_size`` is per process.
-    ``shard=False`` gives every rank the whole dataset (evaluation, pseudo-labelling under DDP).
+    ``shard=False`` gives every rank the whole dataset (evaluation, pseudo-labelling under DDP);
+    the default, ``None``, shards a shuffled (training) loader and not an unshuffled one, since
+    an evaluation that embeds only its rank's shard would score or pseudo-label the wrong rows.
     """
+    if shard is None:
+        shard = shuffle
     distributed = shard and dist.is_available() and dist.is_initialized()
     sampler = DistributedSampler(
         dataset,

@@ -10,9 +10,17 @@ pseudo-label prompts in ``before_epoch``). The recipe (methods.md): AdamW with w
 loss parameters), linear warm-up then cosine decay per step, gradient clipping, mixed precision on
 CUDA only, and the CLIP logit scale clamped to [0, ln 100] after each step.
 
+Devices: CUDA when present (``device: auto``), with TF32 matmuls, bf16 autocast on Ampere or newer
+and fp16 autocast with a gradient scaler on older GPUs, pinned host memory and ``num_workers``
+loader processes, and ``compile: true`` for ``torch.compile``; CPU otherwise. The CPU path is the
+same code with autocast and scaler switched off.
+
 Reproducibility: every epoch reseeds torch from ``(seed, epoch, rank)`` and the data order comes
 from ``DistributedSampler.set_epoch``, so the same config gives bit-identical weights on CPU, and a
-run resumed from an epoch checkpoint continues exactly as the uninterrupted run would.
+run resumed from an epoch checkpoint continues exactly as the uninterrupted run would: the
+checkpoint also holds the generator states, the dataset's prompts (SMILE-VLM's pseudo-labels) and
+the caller's ``extra_state``. Checkpoints go to a folder keyed by everything that determines the
+run (see :mod:`facevlm.models.checkpoints`), so ``resume: latest`` only ever finds this run's.
 
 Overlap (CPU): with ``prefetch`` (on by default when the intra-op threads leave a core free) the
 next batch is loaded before the current step and augmented in a background thread while the step
@@ -27,6 +35,7 @@ Multi-GPU (the entry script calls ``setup_distributed()`` first, then ``train`` 
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -45,8 +54,34 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
+from facevlm.models.checkpoints import (
+    Stateful,
+    checkpoint_path,
+    differing_parts,
+    latest_checkpoint,
+    load_checkpoint,
+    module_signature,
+    rng_state,
+    run_identity,
+    save_checkpoint,
+    set_rng_state,
+    state_digest,
+    write_identity,
+)
 from facevlm.models.data import MultiviewBatch, make_loader
 from facevlm.models.embeddings import MultiviewEmbeddings
+
+logger = logging.getLogger(__name__)
+
+__all__ = [  # the checkpoint helpers are re-exported: callers import them from here
+    "TrainConfig",
+    "TrainHistory",
+    "checkpoint_path",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "setup_distributed",
+    "train",
+]
 
 #: Parameter-name prefix of the pretrained towers inside the objective (``MultiviewCLIP.clip``).
 BACKBONE_PREFIX = "model.clip."
@@ -65,30 +100,41 @@ class TrainConfig:
     min_lr_ratio: float = 0.0  # cosine decays each group's lr to min_lr_ratio * lr
     grad_clip_norm: float | None = 1.0  # clip the global gradient norm; None disables
     amp: bool = True  # autocast on CUDA only (ignored on CPU)
-    amp_dtype: str = "bfloat16"  # bfloat16 | float16 (float16 adds a GradScaler)
+    # auto: bfloat16 on Ampere or newer, else float16 (float16 adds a GradScaler); bfloat16 on a
+    # GPU without it falls back to float16 with a warning
+    amp_dtype: str = "auto"
+    compile: bool = False  # torch.compile the model + losses (first steps slower: compilation)
     clamp_logit_scale: bool = True  # clamp log(1/temperature) to [0, ln 100] after each step
     loss_labels: str = "labels"  # what losses get as labels: labels | prompt_ids | none
     seed: int = 0  # seeds data order, augmentation, prompt draws
     deterministic: bool = True  # torch.use_deterministic_algorithms while training on CPU
     device: str = "auto"  # auto (cuda when available, else cpu) | cpu | cuda | cuda:N
-    num_workers: int = 0  # DataLoader workers when train() builds the loader
+    num_workers: int = 0  # DataLoader worker processes when train() builds the loader
     # augment the next batch in a background thread while the current step runs (CPU only);
     # None: on when the intra-op threads leave a core free (same batches, same draws either way)
     prefetch: bool | None = None
     cpu_threads: int | None = None  # torch.set_num_threads while training (None: leave as is)
-    checkpoint_dir: str | None = None  # write epoch_NNNN.pt after every epoch (rank 0)
+    # write <checkpoint_dir>/run-<key>/epoch_NNNN.pt after every epoch (rank 0); the key digests
+    # what determines the run (this config, run_key, data, initial weights, losses, processes)
+    checkpoint_dir: str | None = None
     keep_checkpoints: int = 0  # keep only the newest N epoch checkpoints; 0 keeps all
-    resume: str | None = None  # a checkpoint file, or "latest" (newest in checkpoint_dir)
+    resume: str | None = None  # a checkpoint file, or "latest" (newest of this run's folder)
+    # what identifies the run beyond what the loop sees (the experiment config, the data
+    # fingerprint, the fold): part of the checkpoint folder's key
+    run_key: str | None = None
     progress: bool = True  # tqdm bar with the running loss (rank 0)
     find_unused_parameters: bool = True  # DDP: allow parameters no loss term reaches
+    # processes the Kedro pipeline launches for each model (torchrun: gloo on CPU, NCCL on GPUs);
+    # None or 1: train in the Kedro process itself
+    nproc: int | None = None
 
     def __post_init__(self) -> None:
         if self.loss_labels not in ("labels", "prompt_ids", "none"):
             raise ValueError(
                 f"loss_labels must be labels | prompt_ids | none, got {self.loss_labels!r}"
             )
-        if self.amp_dtype not in ("bfloat16", "float16"):
-            raise ValueError(f"amp_dtype must be bfloat16 | float16, got {self.amp_dtype!r}")
+        if self.amp_dtype not in ("auto", "bfloat16", "float16"):
+            raise ValueError(f"amp_dtype must be auto | bfloat16 | float16, got {self.amp_dtype!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
 
@@ -99,6 +145,7 @@ class TrainHistory:
     ``logit_scale`` (exp, the inverse temperature), ``time_s`` and ``eval/<name>`` metrics."""
 
     epochs: list[dict[str, float]] = field(default_factory=list)
+    checkpoint_dir: str | None = None  # this run's keyed checkpoint folder, when it wrote one
 
     def metric(self, name: str) -> list[float]:
         return [rec[name] for rec in self.epochs if name in rec]
@@ -236,32 +283,49 @@ def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float) -> Call
     return factor
 
 
-# ---- checkpoints ---------------------------------------------------------------------------------
+# ---- devices and mixed precision ----------------------------------------------------------------
 
 
-def checkpoint_path(directory: str | Path, epochs_done: int) -> Path:
-    return Path(directory) / f"epoch_{epochs_done:04d}.pt"
+def choose_amp_dtype(
+    amp: bool, requested: str, device: torch.device, capability: tuple[int, int] | None = None
+) -> torch.dtype | None:
+    """The autocast dtype for ``device`` (``None``: no autocast, the CPU case).
+
+    bf16 needs compute capability 8.0 (Ampere) or newer; older GPUs get fp16, which the loop
+    pairs with a GradScaler. ``capability`` defaults to the device's own.
+    """
+    if not amp or device.type != "cuda":
+        return None
+    if capability is None:
+        capability = torch.cuda.get_device_capability(device)
+    has_bf16 = capability[0] >= 8
+    if requested == "auto":
+        return torch.bfloat16 if has_bf16 else torch.float16
+    if requested == "bfloat16" and not has_bf16:
+        logger.warning(
+            "bfloat16 autocast needs compute capability 8.0, this GPU has %d.%d: "
+            "training in float16 with a grad scaler",
+            *capability,
+        )
+        return torch.float16
+    return {"bfloat16": torch.bfloat16, "float16": torch.float16}[requested]
 
 
-def latest_checkpoint(directory: str | Path) -> Path | None:
-    found = sorted(Path(directory).glob("epoch_*.pt"))
-    return found[-1] if found else None
+class _CudaMathSettings:
+    """TF32 matmuls and convolutions while training on CUDA (restored afterwards)."""
 
+    def __init__(self, device: torch.device):
+        self.on = device.type == "cuda"
 
-def _save_checkpoint(path: Path, state: dict[str, Any], keep: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # atomic: a crash never leaves a half-written checkpoint
-    if keep > 0:
-        for old in sorted(path.parent.glob("epoch_*.pt"))[:-keep]:
-            old.unlink()
+    def __enter__(self) -> None:
+        if self.on:
+            self.before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
 
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a training checkpoint: ``model``, ``losses``, ``optimizer``, ``scheduler``,
-    ``scaler``, ``epoch`` (epochs done), ``history``, ``config``."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    def __exit__(self, *exc) -> None:
+        if self.on:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = self.before
 
 
 # ---- the loop ------------------------------------------------------------------------------------
@@ -277,6 +341,7 @@ def train(
     before_epoch: BeforeEpoch | None = None,
     evaluate: Evaluate | None = None,
     on_epoch_end: OnEpochEnd | None = None,
+    extra_state: Stateful | None = None,
 ) -> TrainHistory:
     """Train ``model`` (in place) on ``train_data`` with the summed terms of ``loss_modules``.
 
@@ -296,6 +361,9 @@ def train(
         evaluate: ``evaluate(model, epoch) -> {metric: value}`` after every epoch, model in eval
             mode; recorded as ``eval/<metric>``. Runs on every rank under DDP.
         on_epoch_end: ``on_epoch_end(epoch, record, model)`` after the record is complete.
+        extra_state: anything else a resumed run needs (``state_dict()`` / ``load_state_dict()``),
+            e.g. SMILE-VLM's log of pseudo-label refreshes; saved in every checkpoint. The
+            dataset's own state (its prompts) is saved when it has ``state_dict()``.
 
     Returns:
         The :class:`TrainHistory` (including the epochs of a resumed checkpoint).
@@ -313,17 +381,34 @@ def train(
     if len(loader) == 0:
         raise ValueError("the training loader yields no batches")
 
-    opt = _Optimisation.build(model, _as_module_list(loss_modules), cfg, device, len(loader))
+    losses = _as_module_list(loss_modules)
+    identity, described = _identity(model, losses, loader.dataset, augment, cfg)
+    run_dir = None
+    if cfg.checkpoint_dir is not None:
+        run_dir = Path(cfg.checkpoint_dir) / f"run-{identity['key']}"
+        if rank() == 0:
+            write_identity(run_dir, identity, described)
+    opt = _Optimisation.build(model, losses, cfg, device, len(loader))
     if isinstance(augment, nn.Module):
         augment.to(device)  # its constant buffers (colour matrices) live with the images
-    history, start_epoch = TrainHistory(), 0
+    history, start_epoch = TrainHistory(checkpoint_dir=None if run_dir is None else str(run_dir)), 0
     resume = cfg.resume
     if resume == "latest":
-        if cfg.checkpoint_dir is None:
+        if run_dir is None:
             raise ValueError("resume='latest' needs checkpoint_dir")
-        resume = latest_checkpoint(cfg.checkpoint_dir)  # None: nothing to resume, start fresh
+        resume = latest_checkpoint(run_dir)  # None: nothing to resume, start fresh
     if resume is not None:
-        start_epoch, history = opt.load(load_checkpoint(resume, map_location=device))
+        state = load_checkpoint(resume)  # on CPU: load_state_dict copies to the device
+        differ = differing_parts(state.get("identity", {}), identity)
+        if differ:  # only an explicitly named file can get here: the keyed folder is this run's
+            logger.warning(
+                "%s was written by another run (it differs in %s); resuming from it as asked",
+                resume,
+                ", ".join(differ),
+            )
+        start_epoch, history.epochs = opt.load(state)
+        _restore_states(state, loader.dataset, extra_state)
+        logger.info("resumed from %s (%d of %d epochs done)", resume, start_epoch, cfg.epochs)
 
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     fill_before = torch.utils.deterministic.fill_uninitialized_memory
@@ -334,6 +419,8 @@ def train(
         torch.use_deterministic_algorithms(True)
         # NaN-filling every torch.empty makes CPU steps ~3x slower and adds no reproducibility
         torch.utils.deterministic.fill_uninitialized_memory = False
+    math_settings = _CudaMathSettings(device)
+    math_settings.__enter__()
     try:
         for epoch in range(start_epoch, cfg.epochs):
             seed = cfg.seed * 1_000_003 + epoch * 1_009 + rank()
@@ -351,15 +438,23 @@ def train(
                 opt.objective.train()
                 record.update({f"eval/{k}": float(v) for k, v in metrics.items()})
             history.epochs.append(record)
-            if cfg.checkpoint_dir is not None and rank() == 0:
-                _save_checkpoint(
-                    checkpoint_path(cfg.checkpoint_dir, epoch + 1),
-                    opt.state(epoch + 1, history),
-                    cfg.keep_checkpoints,
-                )
+            if run_dir is not None:
+                state = opt.state(epoch + 1, history)
+                rngs = _all_ranks(rng_state())  # collective: every rank takes part
+                if rank() == 0:
+                    state.update(
+                        identity=identity,
+                        rng=rngs,
+                        dataset=_state_of(loader.dataset),
+                        extra=None if extra_state is None else extra_state.state_dict(),
+                    )
+                    save_checkpoint(
+                        checkpoint_path(run_dir, epoch + 1), state, cfg.keep_checkpoints
+                    )
             if on_epoch_end is not None:
                 on_epoch_end(epoch, record, model)
     finally:
+        math_settings.__exit__(None, None, None)
         torch.use_deterministic_algorithms(deterministic_before)
         torch.utils.deterministic.fill_uninitialized_memory = fill_before
         torch.set_num_threads(threads_before)
@@ -373,8 +468,81 @@ def _default_loader(dataset: Dataset, cfg: TrainConfig, device: torch.device) ->
         shuffle=True,
         seed=cfg.seed,
         num_workers=cfg.num_workers,
-        pin_memory=device.type == "cuda",
+        pin_memory=device.type == "cuda",  # page-locked batches: asynchronous host-to-GPU copies
+        shard=True,
     )
+
+
+#: TrainConfig fields that change how a run executes, not what it computes (left out of the key).
+EXECUTION_ONLY_FIELDS = (
+    "nproc",
+    "resume",
+    "checkpoint_dir",
+    "keep_checkpoints",
+    "progress",
+    "prefetch",
+    "cpu_threads",
+    "num_workers",
+    "device",
+    "deterministic",
+    "compile",
+    "find_unused_parameters",
+)
+
+
+def _identity(
+    model: nn.Module, losses: nn.ModuleList, dataset: Any, augment: Any, cfg: TrainConfig
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run's checkpoint identity (:func:`run_identity`) and its readable description."""
+    config = {k: v for k, v in asdict(cfg).items() if k not in EXECUTION_ONLY_FIELDS}
+    fingerprint = getattr(dataset, "fingerprint", None)
+    data = (
+        fingerprint() if callable(fingerprint) else f"{type(dataset).__qualname__}:{len(dataset)}"
+    )
+    parts = {
+        "config": config,
+        "run_key": cfg.run_key,
+        "data": data,
+        "initial_weights": state_digest(model),
+        "losses": [state_digest(losses), module_signature(losses)],
+        "augment": module_signature(augment),
+        "world_size": dist.get_world_size() if is_distributed() else 1,
+    }
+    described = {**parts, "losses": module_signature(losses)}
+    return run_identity(parts), described
+
+
+def _state_of(dataset: Any) -> dict[str, Any] | None:
+    state_dict = getattr(dataset, "state_dict", None)
+    return state_dict() if callable(state_dict) else None
+
+
+def _all_ranks(value: Any) -> list[Any]:
+    """``[value of rank 0, value of rank 1, ...]`` (a list of one outside DDP)."""
+    if not is_distributed():
+        return [value]
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
+def _restore_states(state: dict[str, Any], dataset: Any, extra_state: Stateful | None) -> None:
+    """Restore the dataset's prompts, the caller's extra state and this rank's generators."""
+    if state.get("dataset") is not None and callable(getattr(dataset, "load_state_dict", None)):
+        dataset.load_state_dict(state["dataset"])
+    if extra_state is not None:
+        if state.get("extra") is None:
+            raise ValueError("the checkpoint holds no extra state to restore")
+        extra_state.load_state_dict(state["extra"])
+    rngs = state.get("rng") or []
+    if len(rngs) == (dist.get_world_size() if is_distributed() else 1):
+        set_rng_state(rngs[rank()])
+    elif rngs:
+        logger.warning(
+            "checkpoint written by %d processes, resumed by another number: "
+            "generator states not restored",
+            len(rngs),
+        )
 
 
 @dataclass
@@ -420,9 +588,7 @@ class _Optimisation:
             total_steps=cfg.epochs * steps_per_epoch,
             min_ratio=cfg.min_lr_ratio,
         )
-        amp_dtype = None
-        if cfg.amp and device.type == "cuda":
-            amp_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.amp_dtype]
+        amp_dtype = choose_amp_dtype(cfg.amp, cfg.amp_dtype, device)
         runner: nn.Module = objective
         if is_distributed():
             runner = DistributedDataParallel(
@@ -430,6 +596,8 @@ class _Optimisation:
                 device_ids=[device.index] if device.type == "cuda" else None,
                 find_unused_parameters=cfg.find_unused_parameters,
             )
+        if cfg.compile:
+            runner = torch.compile(runner)
         return cls(
             cfg=cfg,
             device=device,
@@ -478,14 +646,14 @@ class _Optimisation:
             "config": asdict(self.cfg),
         }
 
-    def load(self, state: dict[str, Any]) -> tuple[int, TrainHistory]:
-        """Restore a checkpoint; returns ``(epochs done, history so far)``."""
+    def load(self, state: dict[str, Any]) -> tuple[int, list[dict[str, float]]]:
+        """Restore a checkpoint; returns ``(epochs done, epoch records so far)``."""
         self.objective.model.load_state_dict(state["model"])
         self.objective.losses.load_state_dict(state["losses"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
-        return int(state["epoch"]), TrainHistory(epochs=list(state["history"]))
+        return int(state["epoch"]), list(state["history"])
 
 
 def _clip_grad_norm(params: Sequence[nn.Parameter], max_norm: float) -> None:

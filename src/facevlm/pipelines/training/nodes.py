@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from facevlm.evaluation.figures import (
     embedding_figure,
     training_curves_figure,
 )
-from facevlm.experiments.cross_validation import cross_validate, fit_final
+from facevlm.experiments.cross_validation import fit_final, frozen_backbone_metrics
 from facevlm.experiments.data import ExperimentData, experiment_data
 from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import PRIMARY, CrossValidationResult
@@ -178,41 +179,68 @@ def _bundle(
     return bundle
 
 
+def training_run_folder(
+    runs_dir: str, recipe: Any, cfg: Any, data: ExperimentData, prompt_bank: pd.DataFrame
+) -> Path:
+    """Where one cross-validation run keeps its training bundle, epoch checkpoints and per-fold
+    results: a folder keyed by everything that determines them (recipe, config without the
+    settings that only change how it runs, data, prompts). A run with other parameters or other
+    data gets another folder, so it never resumes from these files."""
+    from dataclasses import asdict
+
+    from facevlm.models.checkpoints import digest
+    from facevlm.models.training import EXECUTION_ONLY_FIELDS
+
+    config = to_dict(cfg)
+    config["train"] = {k: v for k, v in asdict(cfg.train).items() if k not in EXECUTION_ONLY_FIELDS}
+    bank = pd.util.hash_pandas_object(prompt_bank.astype(str), index=False).to_numpy()
+    key = digest(recipe.name, config, data.fingerprint(), bank.tobytes().hex())
+    return Path(runs_dir) / f"{recipe.name}-{key[:16]}"
+
+
 def cross_validate_model(
     renders: RenderSet,
     fold_table: pd.DataFrame,
     prompt_bank: pd.DataFrame,
     parameters: dict[str, Any],
     dataset: dict[str, Any],
-    pretrained_backbone: PretrainedWeights | None = None,
+    pretrained_backbone: PretrainedWeights | None,
+    runs_dir: str,
 ) -> tuple[CrossValidationResult, ModelBundle]:
     """Train and evaluate the namespace's model on every fold of its protocol.
 
     ``model.backbone.pretrained: pipeline`` starts from ``pretrained_backbone``, the weights of
-    the ``pretrain`` pipeline. Returns the predictions, histories and embeddings of every fold
-    (and, unless ``baseline: false``, the frozen starting point's scores on the same folds),
-    and the last fold's model (the bundle when ``final_fit`` is off).
+    the ``pretrain`` pipeline. The fold's data go into a training bundle in a content-keyed folder
+    under ``runs_dir`` (``params:caches.training_runs``) and are trained there, in this process or
+    by ``experiment.train.nproc`` torchrun workers: a run killed and started again with the same
+    parameters and data reuses the folds that finished and continues the interrupted one from
+    its last epoch checkpoint. Returns the predictions, histories and embeddings of every fold
+    (and, unless ``baseline: false``, the frozen starting point's scores on the same folds), and
+    the last fold's model (the bundle when ``final_fit`` is off).
     """
+    from facevlm.distributed.bundle import is_training_bundle, write_training_bundle
+    from facevlm.distributed.bundle_training import train_from_bundle
+    from facevlm.distributed.launch import launch
+
     recipe, cfg, data = _prepare(renders, fold_table, parameters, pretrained_backbone)
-    result, fitted = cross_validate(
-        recipe,
-        data,
-        prompt_bank,
-        cfg,
-        run_tags(parameters, dataset),
-        baseline=bool(parameters.get("baseline", True)),
-    )
-    last = _bundle(
-        fitted.model,
-        cfg,
-        data,
-        prompt_bank,
-        parameters,
-        dataset,
-        renders,
-        fit="last_fold",
-        fold=result.folds[-1].fold,
-    )
+    tags = run_tags(parameters, dataset)
+    folder = training_run_folder(runs_dir, recipe, cfg, data, prompt_bank)
+    bundle_dir, out_dir = folder / "bundle", folder / "training"
+    if not is_training_bundle(bundle_dir):
+        write_training_bundle(bundle_dir, recipe.name, data, prompt_bank, to_dict(cfg), tags)
+    else:
+        logger.info("%s: resuming the training run in %s", recipe.title, folder)
+    nproc = int(cfg.train.nproc or 1)
+    if nproc > 1:
+        trained = launch(bundle_dir, nproc, out_dir=out_dir)
+    else:
+        trained = train_from_bundle(bundle_dir, out_dir)
+    result = trained.result
+    result.tags = tags
+    if parameters.get("baseline", True):
+        result.baseline_metrics = frozen_backbone_metrics(data, prompt_bank, cfg)
+    last = trained.model
+    last.info.update(tags=tags, fit="last_fold", render=dict(renders.settings))
     return result, last
 
 

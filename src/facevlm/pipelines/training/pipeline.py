@@ -26,7 +26,7 @@ from facevlm.pipelines.training.nodes import (
 
 #: Datasets every model reads from the data stages (not namespaced).
 SHARED_INPUTS = {"scan_index", "renders", "pretrained_backbone"}
-SHARED_PARAMETERS = {"params:dataset"}
+SHARED_PARAMETERS = {"params:dataset", "params:caches.training_runs"}
 
 
 def _parameters_node(overrides: bool, variant: str | None) -> Node:
@@ -58,7 +58,7 @@ def _training_nodes(final_fit: bool) -> list[Node]:
         ),
         Node(
             cross_validate_model,
-            common,
+            {**common, "runs_dir": "params:caches.training_runs"},
             ["cv_results", "last_fold_model"],
             name="cross_validate",
         ),

@@ -1,0 +1,12 @@
+"""Training outside Kedro: on several processes, GPUs or machines, with PyTorch's own launcher.
+
+- :mod:`facevlm.distributed.bundle`: the training bundle, the folder a Kedro run writes and
+  workers train from (views on disk, samples and folds, prompts, resolved config).
+- :mod:`facevlm.distributed.bundle_training`: what every worker process runs: train the bundle's
+  model fold by fold (DDP when torchrun started it), write checkpoints, fold results, models.
+- :mod:`facevlm.distributed.launch`: start ``torch.distributed.run`` on this machine, wait, and
+  load the result (what a Kedro node calls).
+- ``python -m facevlm.train``: the command line (also for ``torchrun ... -m facevlm.train``).
+
+Nothing here imports Kedro.
+"""

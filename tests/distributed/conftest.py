@@ -1,0 +1,51 @@
+"""Shared fixtures of the distributed-training tests: tiny training bundles of both models."""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import pytest
+import torch
+from tiny_bundles import SRC, TINY_EXPERIMENT, prompt_bank, tiny_data
+
+from facevlm.distributed.bundle import write_training_bundle
+from facevlm.experiments.data import ExperimentData
+
+
+@pytest.fixture
+def make_bundle(tmp_path):
+    """``make_bundle(model, **train_overrides) -> bundle folder`` of the tiny data."""
+
+    def make(model: str, name: str | None = None, data: ExperimentData | None = None, **train):
+        experiment = copy.deepcopy(TINY_EXPERIMENT)
+        experiment["train"].update(train)
+        return write_training_bundle(
+            tmp_path / (name or f"{model}-bundle"),
+            model,
+            data if data is not None else tiny_data(),
+            prompt_bank(model),
+            experiment,
+            tags={"model": model, "dataset": "tiny"},
+        )
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine more threads spin-wait and are slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def worker_env():
+    """Environment for torchrun workers: this checkout's package, one thread each, no hub."""
+    return {
+        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
