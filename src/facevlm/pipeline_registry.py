@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from facevlm.pipelines import ingest, pretrain, render, synthesize, training
+from facevlm.pipelines import compare, ingest, pretrain, render, synthesize, training
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -32,5 +32,6 @@ def register_pipelines() -> dict[str, Pipeline]:
         "train_smile_mer": ready + smile_mer,
         "ablate_affectvlm": ready + training.create_ablation_pipeline("affectvlm", "affectvlm"),
         "ablate_smile": ready + training.create_ablation_pipeline("smile", "smile"),
+        "compare": compare.create_pipeline(),
         "__default__": ready + affectvlm + smile,
     }
