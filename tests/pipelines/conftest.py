@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
+import mlflow
 import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 #: Smallest synthetic set that still exercises every layout (2 micro subjects for LOSO).
 TINY_SYNTHETIC = {
@@ -57,3 +66,54 @@ def tiny_params(tmp_path):
             "datasets": ["synthetic-bu3dfe"],
         },
     }
+
+
+def copy_project_config(destination: Path) -> Path:
+    """A runnable project in ``destination``: the configuration and ``pyproject.toml`` (the
+    package itself is installed), with an empty ``conf/local``."""
+    shutil.copytree(
+        PROJECT_ROOT / "conf", destination / "conf", ignore=shutil.ignore_patterns("local")
+    )
+    (destination / "conf" / "local").mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", destination / "pyproject.toml")
+    (destination / "src").mkdir()
+    return destination
+
+
+@pytest.fixture(scope="session")
+def tiny_project_run(tmp_path_factory) -> Path:
+    """A copy of the project after a real Kedro session ran ``__default__`` (both models, one
+    fold, two epochs, tiny synthetic set) and then ``compare``: the artifacts that Kedro-Viz,
+    the notebook and the comparison tests browse. Made once per test session."""
+    project = copy_project_config(tmp_path_factory.mktemp("tiny_project"))
+    quick = {"epochs": 2, "batch_size": 16, "progress": False, "checkpoint_dir": None}
+    model = {"experiment": {"data": {"max_folds": 1}, "train": quick}, "protocol": {"k": 2}}
+    runtime_params = {
+        "dataset": {"root": str(project / "data" / "01_raw" / "synthetic"), "n_workers": 1},
+        "synthetic": dict(TINY_SYNTHETIC),
+        "render": {"size": 64, "n_workers": 1},
+        "contact_sheet": {"n_subjects": 2, "size": 64},
+        "pretraining": {
+            "corpus": {
+                "root": str(project / "data" / "01_raw" / "synthetic_pretraining"),
+                "n_subjects": 2,
+                "resolution": 1500,
+                "texture_size": 128,
+            },
+            "training": {"holdout_subjects": 1, "train": quick},
+        },
+        "affectvlm": model,
+        "smile": model,
+    }
+    previous = Path.cwd()
+    os.chdir(project)  # kedro-mlflow's SQLite URI and artifact folder are relative
+    try:
+        bootstrap_project(project)
+        for pipeline_name in ("__default__", "compare"):
+            with KedroSession.create(project_path=project, runtime_params=runtime_params) as s:
+                s.run(pipeline_name=pipeline_name)
+    finally:
+        while mlflow.active_run():
+            mlflow.end_run()
+        os.chdir(previous)
+    return project

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from kedro_datasets._typing import JSONPreview
 
 from facevlm.datasets.local_file import LocalVersionedFileDataset
 
@@ -64,3 +65,17 @@ class ModelBundleDataset(LocalVersionedFileDataset[ModelBundle, ModelBundle]):
 
     def save(self, data: ModelBundle) -> None:
         torch.save(data.__dict__, self._save_file())
+
+    def preview(self) -> JSONPreview:
+        """Kedro-Viz preview: what the model is (config, classes, run info), not its weights."""
+        bundle = self.load()
+        n_parameters = sum(t.numel() for t in bundle.state_dict.values())
+        return JSONPreview(
+            {
+                "model_name": bundle.model_name,
+                "classes": bundle.classes,
+                "n_parameters": int(n_parameters),
+                "model_config": bundle.model_config,
+                "info": bundle.info,
+            }
+        )

@@ -9,7 +9,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 compare_model_runs,
                 inputs="params:compare",
-                outputs=["model_comparison", "model_comparison_plot"],
+                outputs=["model_comparison", "model_comparison_plot", "model_comparison_run"],
                 name="compare_model_runs",
             )
         ]

@@ -1,0 +1,117 @@
+"""After a real (tiny) ``kedro run`` and ``kedro run --pipeline=compare``, the three ways of
+looking at a run work: Kedro-Viz builds with layers and previews, MLflow holds a comparison of
+both models, and ``notebooks/explore.ipynb`` executes against the run's catalog."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import nbformat
+import pandas as pd
+import pytest
+from nbclient import NotebookClient
+
+from facevlm.evaluation.comparison import KEYS
+
+pytestmark = pytest.mark.slow
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LAYERS = {"raw", "intermediate", "feature", "model_input", "models", "model_output", "reporting"}
+
+#: Dataset → the preview Kedro-Viz must show for it.
+EXPECTED_PREVIEWS = {
+    "renders": "ImagePreview",
+    "synthetic_contact_sheet": "ImagePreview",
+    "affectvlm.confusion_matrix": "ImagePreview",
+    "smile.training_curves": "ImagePreview",
+    "scan_index": "TablePreview",
+    "quarantine_report": "TablePreview",
+    "affectvlm.prompt_bank": "TablePreview",
+    "smile.fold_metrics": "TablePreview",
+    "model_comparison": "TablePreview",
+    "model_comparison_plot": "ImagePreview",
+    "affectvlm.summary": "JSONPreview",
+    "affectvlm.model": "JSONPreview",
+}
+
+
+def _kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
+    kedro = Path(sys.executable).with_name("kedro")
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
+    return subprocess.run(
+        [str(kedro), *args], cwd=project, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_kedro_viz_build_shows_layers_and_previews(tiny_project_run):
+    build = _kedro(tiny_project_run, "viz", "build", "--include-previews")
+    output = build.stdout + build.stderr
+    assert build.returncode == 0, output
+    assert "ERROR" not in output and "could not be previewed" not in output, output
+
+    api = tiny_project_run / "build" / "api"
+    main = json.loads((api / "main").read_text())
+    data_nodes = {n["name"]: n for n in main["nodes"] if n["type"] == "data"}
+    without_layer = [name for name, node in data_nodes.items() if not node.get("layer")]
+    assert without_layer == [], f"datasets without a Kedro-Viz layer: {without_layer}"
+    assert set(main["layers"]) == LAYERS
+
+    previews = {}
+    for name, expected in EXPECTED_PREVIEWS.items():
+        assert name in data_nodes, f"{name} is not in the default pipeline's graph"
+        node = json.loads((api / "nodes" / data_nodes[name]["id"]).read_text())
+        previews[name] = node.get("preview_type")
+        assert node.get("preview"), f"{name}: empty preview"
+        if expected == "TablePreview":
+            assert node["preview"]["columns"] and node["preview"]["data"]
+    assert previews == EXPECTED_PREVIEWS
+    renders = json.loads((api / "nodes" / data_nodes["renders"]["id"]).read_text())
+    assert renders["preview"].startswith("iVBOR"), "a base64 PNG"
+
+
+def test_compare_writes_a_versioned_table_and_plot_and_an_mlflow_run(tiny_project_run):
+    (table_file,) = (tiny_project_run / "data/08_reporting/model_comparison.csv").glob("*/*.csv")
+    assert list((tiny_project_run / "data/08_reporting/model_comparison.png").glob("*/*.png"))
+    table = pd.read_csv(table_file)
+    assert set(table["model"]) == {"affectvlm", "smile"}
+    assert set(KEYS) <= set(table.columns)
+    assert table["accuracy_mean"].between(0, 1).all()
+    smile = table.set_index("model").loc["smile"]
+    assert smile["linear_probe_mean"] == pytest.approx(smile["accuracy_mean"])
+    assert smile["knn_mean"] >= 0 and smile["zero_shot_mean"] >= 0
+    assert (table["fold_time_s_mean"] > 0).all(), "training time per fold"
+
+    mlflow.set_tracking_uri(f"sqlite:///{tiny_project_run / 'mlruns.db'}")
+    runs = mlflow.search_runs(experiment_names=["facevlm"], output_format="list")
+    (comparison,) = [r for r in runs if r.info.run_name == "model comparison"]
+    assert "model" not in comparison.data.tags
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(comparison.info.run_id)}
+    assert {"model_comparison.csv", "model_comparison.png"} <= artifacts
+    parent = comparison.data.tags["mlflow.parentRunId"]
+    assert mlflow.get_run(parent).info.run_name == "compare", "nested in the compare session run"
+
+
+def test_explore_notebook_executes_against_the_run(tiny_project_run):
+    notebooks = tiny_project_run / "notebooks"
+    notebooks.mkdir(exist_ok=True)
+    shutil.copy(PROJECT_ROOT / "notebooks" / "explore.ipynb", notebooks / "explore.ipynb")
+    notebook = nbformat.read(notebooks / "explore.ipynb", as_version=4)
+
+    NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": notebooks}}
+    ).execute()
+
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    errors = [o for o in outputs if o.output_type == "error"]
+    assert errors == []
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 5, "renders, curves, confusion matrix, embeddings, comparison plot"
+    tables = "".join(o["data"].get("text/html", "") for o in outputs if "data" in o)
+    assert "class_name" in tables, "the prompt bank"
+    assert "affectvlm" in tables and "smile" in tables and "±" in tables, "the comparison"
