@@ -150,3 +150,16 @@ def test_a_missing_experiment_or_an_empty_one_says_so(store):
         collect_model_runs("nope", store)
     with pytest.raises(ValueError, match="no model runs to compare"):
         line_up_runs(collect_model_runs("facevlm", store))
+
+
+def test_fold_time_of_an_older_run_comes_from_its_epoch_time_history(store):
+    report = _report("affectvlm", 0.6)
+    report.metrics = {k: v for k, v in report.metrics.items() if not k.startswith("train/")}
+    report.histories = {"train/time_s": [1.5, 2.5]}  # per-epoch mean over folds
+    MlflowModelRunDataset(log_model=False).save(report)
+
+    table = line_up_runs(collect_model_runs("facevlm", store))
+
+    assert table.loc[0, "fold_time_s_mean"] == pytest.approx(4.0)
+    assert np.isnan(table.loc[0, "fold_time_s_std"])
+    assert len(comparison_figure(table).axes) == 2

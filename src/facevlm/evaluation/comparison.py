@@ -137,7 +137,8 @@ def line_up_runs(runs: pd.DataFrame, latest_only: bool = True) -> pd.DataFrame:
     """The runs lined up by :data:`KEYS`: the latest of each group (or all), sorted.
 
     Adds ``n_runs`` (how many runs the group has: a group re-run after a change shows > 1) and
-    drops measure columns no run has (e.g. ``zero_shot`` when only AffectVLM was trained).
+    drops the measures no run has (e.g. ``zero_shot`` when only AffectVLM was trained). A std
+    may be NaN where a run has a mean only (fold time of a run logged before that metric).
     Values are rounded to 4 decimals for reading.
     """
     if runs.empty:
@@ -147,11 +148,10 @@ def line_up_runs(runs: pd.DataFrame, latest_only: bool = True) -> pd.DataFrame:
     table = runs.assign(n_runs=counts)
     if latest_only:
         table = table.drop_duplicates(KEYS, keep="last")
+    absent = [c for c in MEASURES if table[f"{c}_mean"].isna().all()]
+    table = table.drop(columns=[f"{c}_{s}" for c in absent for s in ("mean", "std")])
     measure_columns = [c for c in table.columns if c.endswith(("_mean", "_std"))]
-    empty = [c for c in measure_columns if table[c].isna().all()]
-    table = table.drop(columns=empty)
-    kept = [c for c in measure_columns if c not in empty]
-    table[kept] = table[kept].round(4)
+    table[measure_columns] = table[measure_columns].round(4)
     table["start_time"] = table["start_time"].dt.strftime("%Y-%m-%d %H:%M:%S")
     ordered = KEYS + [c for c in table.columns if c.endswith(("_mean", "_std"))]
     ordered += ["n_samples", "dataset_digest", "n_runs", "run_name", "run_id", "start_time"]
