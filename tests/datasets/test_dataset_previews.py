@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from pathlib import Path
 
@@ -9,12 +11,15 @@ import numpy as np
 import pandas as pd
 import torch
 from kedro.io import Version
+from PIL import Image
 
 from facevlm.datasets import (
     ModelBundle,
     ModelBundleDataset,
     PretrainedWeightsDataset,
     PreviewableParquetDataset,
+    RenderSet,
+    RenderSetDataset,
 )
 from facevlm.experiments.pretrain import PretrainedBackbone
 
@@ -69,3 +74,19 @@ def test_pretrained_weights_preview_is_the_description(tmp_path: Path):
     preview = dataset.preview()
     assert preview["architecture"] == "facevlm-tiny" and preview["holdout_zero_shot"] == 0.5
     json.dumps(preview)
+
+
+def test_render_preview_shows_one_sample_of_each_expression_first(tmp_path: Path):
+    expressions = ["anger", "anger", "anger", "happiness", "surprise"]
+    images = np.zeros((5, 2, 8, 8, 3), dtype=np.uint8)
+    for i in range(5):
+        images[i] = 40 * i  # each sample its own grey level
+    samples = pd.DataFrame({"sample_id": [f"s{i}" for i in range(5)], "expression": expressions})
+    dataset = RenderSetDataset(filepath=str(tmp_path / "renders"), version=Version(None, None))
+    dataset.save(RenderSet(samples, ["front", "left"], {}, images))
+
+    grid = Image.open(io.BytesIO(base64.b64decode(dataset.preview())))
+
+    assert grid.size == (2 * 8, 3 * 8), "three expressions, two views"
+    rows = [grid.getpixel((0, 8 * r))[0] for r in range(3)]
+    assert rows == [0, 120, 160], "samples 0, 3 and 4: the first of each expression"
