@@ -133,7 +133,7 @@ def test_comparison_figure_has_a_bar_group_per_run_and_a_time_panel(store, tmp_p
     assert isinstance(figure, Figure)
     scores, seconds = figure.axes
     labels = [t.get_text() for t in scores.get_yticklabels()]
-    assert labels[2] == "smile [without_alignment] · synthetic · subject_kfold"
+    assert labels[2] == "smile [without_alignment] · fer3d · synthetic · subject_kfold"
     assert [t.get_text() for t in scores.get_legend().get_texts()] == [
         "accuracy",
         "macro f1",

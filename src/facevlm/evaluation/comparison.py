@@ -160,7 +160,8 @@ def line_up_runs(runs: pd.DataFrame, latest_only: bool = True) -> pd.DataFrame:
 
 def _run_label(row: pd.Series) -> str:
     variant = "" if row["variant"] == DEFAULT_VARIANT else f" [{row['variant']}]"
-    return f"{row['model']}{variant} · {row['dataset']} · {row['protocol']}"
+    task = row["task"] if isinstance(row["task"], str) and row["task"] else "no task"
+    return f"{row['model']}{variant} · {task} · {row['dataset']} · {row['protocol']}"
 
 
 def comparison_figure(table: pd.DataFrame, title: str = "Model runs compared") -> Figure:
