@@ -109,9 +109,11 @@ def tiny_project_run(tmp_path_factory) -> Path:
     os.chdir(project)  # kedro-mlflow's SQLite URI and artifact folder are relative
     try:
         bootstrap_project(project)
-        for pipeline_name in ("__default__", "compare"):
+        for pipeline_name in ("__default__", "compare"):  # two `kedro run`s, two MLflow runs
             with KedroSession.create(project_path=project, runtime_params=runtime_params) as s:
                 s.run(pipeline_name=pipeline_name)
+            while mlflow.active_run():  # kedro-mlflow can leave its session run on the stack
+                mlflow.end_run()
     finally:
         while mlflow.active_run():
             mlflow.end_run()

@@ -16,7 +16,8 @@ session's run, which still carries every parameter through kedro-mlflow's hook â
 - figures (confusion matrix, curves, embedding plot) and tables as artifacts;
 - the trained model with the ``mlflow.pytorch`` flavour.
 
-Saving a list of reports makes one run per report (the ablation command).
+Saving a list of reports makes one run per report (the ablation command). The ``compare``
+pipeline logs its comparison table and plot the same way, as a run without a ``model`` tag.
 """
 
 from __future__ import annotations
