@@ -84,6 +84,8 @@ def test_kedro_viz_build_shows_layers_and_previews(tiny_project_run):
         if expected == "TablePreview":  # the tiny run quarantines nothing: header only
             assert node["preview"]["columns"]
             assert node["preview"]["data"] or name == "quarantine_report", name
+        if expected == "JSONPreview":  # the Kedro-Viz frontend JSON.parse()s it
+            assert isinstance(json.loads(node["preview"]), dict), name
     assert previews == EXPECTED_PREVIEWS
     renders = json.loads((api / "nodes" / data_nodes["renders"]["id"]).read_text())
     assert renders["preview"].startswith("iVBOR"), "a base64 PNG"

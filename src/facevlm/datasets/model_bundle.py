@@ -9,6 +9,7 @@ which is what the app and a notebook need.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,15 +68,15 @@ class ModelBundleDataset(LocalVersionedFileDataset[ModelBundle, ModelBundle]):
         torch.save(data.__dict__, self._save_file())
 
     def preview(self) -> JSONPreview:
-        """Kedro-Viz preview: what the model is (config, classes, run info), not its weights."""
+        """Kedro-Viz preview: what the model is (config, classes, run info), not its weights.
+        A JSON *text*, as Kedro-Viz parses it (like ``json.JSONDataset.preview``)."""
         bundle = self.load()
         n_parameters = sum(t.numel() for t in bundle.state_dict.values())
-        return JSONPreview(
-            {
-                "model_name": bundle.model_name,
-                "classes": bundle.classes,
-                "n_parameters": int(n_parameters),
-                "model_config": bundle.model_config,
-                "info": bundle.info,
-            }
-        )
+        description = {
+            "model_name": bundle.model_name,
+            "classes": bundle.classes,
+            "n_parameters": int(n_parameters),
+            "model_config": bundle.model_config,
+            "info": bundle.info,
+        }
+        return JSONPreview(json.dumps(description, default=str))

@@ -70,5 +70,6 @@ class PretrainedWeightsDataset(LocalVersionedFileDataset[PretrainedBackbone, Pre
         _info_path(path).write_text(json.dumps(info, indent=2) + "\n")
 
     def preview(self) -> JSONPreview:
-        """Kedro-Viz preview: the description beside the weights (architecture, epochs, check)."""
-        return JSONPreview(self.load().info)
+        """Kedro-Viz preview: the description beside the weights (architecture, epochs, check),
+        as JSON text."""
+        return JSONPreview(json.dumps(self.load().info))

@@ -202,12 +202,12 @@ class RenderSetDataset(AbstractVersionedDataset[RenderSet, RenderSet]):
 
     def preview(self, max_samples: int = 6) -> ImagePreview:
         """Kedro-Viz preview: a grid of samples (rows) × views (columns), one sample of each
-        expression first (the first rows of a set are often one subject's near-identical
-        scans), then the first samples."""
+        expression (its last one: the first rows of a set are often one subject's faint,
+        near-identical low-intensity scans), else the first samples."""
         renders = self.load()
         if "expression" in renders.samples.columns:
-            firsts = ~renders.samples["expression"].astype(str).duplicated()
-            renders = renders.subset(firsts.to_numpy()) if firsts.sum() > 1 else renders
+            lasts = ~renders.samples["expression"].astype(str).duplicated(keep="last")
+            renders = renders.subset(lasts.to_numpy()) if lasts.sum() > 1 else renders
         buffer = io.BytesIO()
         renders.grid(max_samples).save(buffer, format="PNG")
         return ImagePreview(base64.b64encode(buffer.getvalue()).decode("utf-8"))
