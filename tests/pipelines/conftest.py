@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-import mlflow
 import pytest
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,9 +79,22 @@ def copy_project_config(destination: Path) -> Path:
     return destination
 
 
+#: Runs one pipeline of the project at argv[1] in a Kedro session; runtime params on stdin (JSON).
+_RUN_SESSION = """
+import json, sys
+from pathlib import Path
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+project, pipeline_name = Path(sys.argv[1]), sys.argv[2]
+bootstrap_project(project)
+with KedroSession.create(project_path=project, runtime_params=json.load(sys.stdin)) as session:
+    session.run(pipeline_name=pipeline_name)
+"""
+
+
 @pytest.fixture(scope="session")
 def tiny_project_run(tmp_path_factory) -> Path:
-    """A copy of the project after a real Kedro session ran ``__default__`` (both models, one
+    """A copy of the project after real Kedro sessions ran ``__default__`` (both models, one
     fold, two epochs, tiny synthetic set) and then ``compare``: the artifacts that Kedro-Viz,
     the notebook and the comparison tests browse. Made once per test session."""
     project = copy_project_config(tmp_path_factory.mktemp("tiny_project"))
@@ -105,17 +117,15 @@ def tiny_project_run(tmp_path_factory) -> Path:
         "affectvlm": model,
         "smile": model,
     }
-    previous = Path.cwd()
-    os.chdir(project)  # kedro-mlflow's SQLite URI and artifact folder are relative
-    try:
-        bootstrap_project(project)
-        for pipeline_name in ("__default__", "compare"):  # two `kedro run`s, two MLflow runs
-            with KedroSession.create(project_path=project, runtime_params=runtime_params) as s:
-                s.run(pipeline_name=pipeline_name)
-            while mlflow.active_run():  # kedro-mlflow can leave its session run on the stack
-                mlflow.end_run()
-    finally:
-        while mlflow.active_run():
-            mlflow.end_run()
-        os.chdir(previous)
+    # Each pipeline in a process of its own, like two `kedro run`s: kedro-mlflow keeps global
+    # state (tracking URI, active run) that would leak into later tests of this process.
+    for pipeline_name in ("__default__", "compare"):
+        subprocess.run(
+            [sys.executable, "-c", _RUN_SESSION, str(project), pipeline_name],
+            input=json.dumps(runtime_params),
+            text=True,
+            cwd=project,
+            check=True,
+            timeout=900,
+        )
     return project

@@ -103,14 +103,16 @@ def test_compare_writes_a_versioned_table_and_plot_and_an_mlflow_run(tiny_projec
     assert smile["knn_mean"] >= 0 and smile["zero_shot_mean"] >= 0
     assert (table["fold_time_s_mean"] > 0).all(), "training time per fold"
 
-    mlflow.set_tracking_uri(f"sqlite:///{tiny_project_run / 'mlruns.db'}")
-    runs = mlflow.search_runs(experiment_names=["facevlm"], output_format="list")
+    # a client of its own: setting MLflow's global tracking URI would leak into later tests
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tiny_project_run / 'mlruns.db'}")
+    experiment = client.get_experiment_by_name("facevlm")
+    runs = client.search_runs([experiment.experiment_id])
     (comparison,) = [r for r in runs if r.info.run_name == "model comparison"]
     assert "model" not in comparison.data.tags
-    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(comparison.info.run_id)}
+    artifacts = {a.path for a in client.list_artifacts(comparison.info.run_id)}
     assert {"model_comparison.csv", "model_comparison.png"} <= artifacts
     parent = comparison.data.tags["mlflow.parentRunId"]
-    assert mlflow.get_run(parent).info.run_name == "compare", "nested in the compare session run"
+    assert client.get_run(parent).info.run_name == "compare", "nested in the compare session run"
 
 
 def test_explore_notebook_executes_against_the_run(tiny_project_run):
