@@ -44,6 +44,12 @@ def tiny_synthetic() -> dict:
     return dict(TINY_SYNTHETIC)
 
 
+@pytest.fixture(scope="session")
+def tiny_synthetic_session() -> dict:
+    """:data:`TINY_SYNTHETIC` for session-scoped fixtures (copy before changing it)."""
+    return TINY_SYNTHETIC
+
+
 @pytest.fixture
 def tiny_params(tmp_path):
     """Parameters of the data pipelines for a tiny synthetic set under ``tmp_path``."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kedro.pipeline import Pipeline
 
-from facevlm.pipelines import ingest, pretrain, render, synthesize, training
+from facevlm.pipelines import compare, ingest, pretrain, render, synthesize, training
 
 #: The project's configuration, where the ablation variants are listed.
 CONF_SOURCE = Path(__file__).resolve().parents[2] / "conf"
@@ -57,6 +57,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "train_smile_mer": ready + smile_mer,
         "train_affectvlm_4d": ready + affectvlm_4d,
         "train_smile_4d": ready + smile_4d,
+        "compare": compare.create_pipeline(),
         "__default__": ready + affectvlm + smile,
     }
     for model, base in (("affectvlm", affectvlm), ("smile", smile)):

@@ -1,12 +1,14 @@
 """Kedro catalog datasets of our own: versioned, lazily loadable, previewable in Kedro-Viz."""
 
 from facevlm.datasets.image import PreviewableImageDataset
-from facevlm.datasets.mlflow_model_run import MlflowModelRunDataset, ModelRunReport
+from facevlm.datasets.mlflow_model_run import DatasetInput, MlflowModelRunDataset, ModelRunReport
 from facevlm.datasets.model_bundle import ModelBundle, ModelBundleDataset
 from facevlm.datasets.pretrained_weights import PretrainedWeights, PretrainedWeightsDataset
 from facevlm.datasets.render_set import RenderSet, RenderSetDataset
+from facevlm.datasets.tables import PreviewableParquetDataset
 
 __all__ = [
+    "DatasetInput",
     "MlflowModelRunDataset",
     "ModelBundle",
     "ModelBundleDataset",
@@ -14,6 +16,7 @@ __all__ = [
     "PretrainedWeights",
     "PretrainedWeightsDataset",
     "PreviewableImageDataset",
+    "PreviewableParquetDataset",
     "RenderSet",
     "RenderSetDataset",
 ]

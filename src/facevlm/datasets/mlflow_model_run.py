@@ -6,18 +6,25 @@ the default pipeline trains two models in one session. Both models report the sa
 overwrite each other. So each model's evaluation goes into a run of its own — a child of the
 session's run, which still carries every parameter through kedro-mlflow's hook — holding:
 
-- the model's parameters (flattened), and tags ``model``, ``dataset``, ``protocol``;
+- the model's parameters, flat and readable (``train.lr_head``, ``render.views``), and tags
+  ``model``, ``dataset``, ``protocol``, ``task`` (``fer3d`` | ``fer4d`` | ``mer``), ``variant``;
+- the dataset it was evaluated on as an MLflow *input* (name, digest of the scan index, number of
+  samples), shown in the run's "Dataset" column, so runs on different data never pass for
+  comparable;
 - per-epoch curves as metric history (``train/loss``, ``eval/accuracy``, ... with step = epoch,
   mean over folds) and the final metrics (``test/accuracy_mean``, ...);
 - figures (confusion matrix, curves, embedding plot) and tables as artifacts;
 - the trained model with the ``mlflow.pytorch`` flavour.
 
-Saving a list of reports makes one run per report (the ablation command).
+Saving a list of reports makes one run per report (the ablation command). The ``compare``
+pipeline logs its comparison table and plot the same way, as a run without a ``model`` tag.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,10 +33,61 @@ import mlflow
 import mlflow.pytorch as mlflow_pytorch
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
-from mlflow.entities import Metric, Param
+from mlflow.entities import Dataset, InputTag, Metric, Param
+from mlflow.entities import DatasetInput as MlflowDatasetInput
+
+from facevlm.data.tasks import TASKS
 
 #: MLflow's limit on a parameter value's length.
 _MAX_PARAM_LENGTH = 6000
+
+#: What the logged dataset was used for (the input's ``mlflow.data.context`` tag).
+DATASET_CONTEXT = "cross_validation"
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """A short content digest of a table (16 hex digits of SHA-256 over its CSV text).
+
+    Two scan indexes with the same rows in the same order get the same digest; a re-ingest that
+    adds, drops or relabels one scan gets another. CSV text, not ``hash_pandas_object``: index
+    columns may hold lists, which pandas cannot hash.
+    """
+    text = frame.to_csv(index=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    """The data a model run was evaluated on, as MLflow records it (a run's "Dataset").
+
+    Attributes:
+        name: the dataset (``synthetic``, ``bu3dfe``, or ``bu3dfe:synthetic-bu3dfe`` for a
+            subset), as in the run's ``dataset`` tag.
+        digest: digest of the scan index the run read (:func:`frame_digest`).
+        n_samples: samples the protocol used (the fold table's rows).
+        source: where the data lives (the dataset root), shown by the MLflow UI.
+    """
+
+    name: str
+    digest: str
+    n_samples: int
+    source: str = ""
+
+    @classmethod
+    def from_scan_index(
+        cls, name: str, scan_index: pd.DataFrame, n_samples: int, source: str = ""
+    ) -> DatasetInput:
+        return cls(name, frame_digest(scan_index), int(n_samples), source)
+
+    def to_mlflow(self) -> MlflowDatasetInput:
+        dataset = Dataset(
+            name=self.name,
+            digest=self.digest,
+            source_type="local",
+            source=json.dumps({"uri": self.source}),
+            profile=json.dumps({"num_rows": self.n_samples}),
+        )
+        return MlflowDatasetInput(dataset, [InputTag("mlflow.data.context", DATASET_CONTEXT)])
 
 
 @dataclass
@@ -37,13 +95,21 @@ class ModelRunReport:
     """What one model run logs; built by the report nodes, saved by :class:`MlflowModelRunDataset`."""
 
     run_name: str
-    tags: dict[str, str]
-    params: dict[str, Any]
+    tags: dict[str, str]  # model, dataset, protocol, task, variant
+    params: dict[str, Any]  # nested sections, logged flat: train.lr_head, render.views
     metrics: dict[str, float]  # final metrics
     histories: dict[str, list[float]] = field(default_factory=dict)  # name -> value per epoch
     figures: dict[str, Any] = field(default_factory=dict)  # artifact name -> matplotlib Figure
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # artifact name -> table
     model: Any = None  # torch.nn.Module logged with mlflow.pytorch, or None
+    dataset_input: DatasetInput | None = None  # logged as the run's MLflow dataset input
+
+    def __post_init__(self) -> None:
+        task = self.tags.get("task")
+        if task is not None and task not in TASKS:
+            raise ValueError(
+                f"run {self.run_name!r}: tag task={task!r} is not one of {', '.join(TASKS)}"
+            )
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -105,6 +171,8 @@ class MlflowModelRunDataset(AbstractDataset[ModelRunReport | list[ModelRunReport
                 client.log_batch(
                     run_id, metrics=metrics[start : start + 100], params=params[start : start + 100]
                 )
+            if report.dataset_input is not None:
+                client.log_inputs(run_id, datasets=[report.dataset_input.to_mlflow()])
             for name, figure in report.figures.items():
                 mlflow.log_figure(figure, f"{name}.png")
             for name, table in report.tables.items():

@@ -18,6 +18,7 @@ its ``as_tensors``), its rows in ``classes`` order. ``None`` when the training p
 
 from __future__ import annotations
 
+import json
 import pickle
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 from kedro.io import DatasetError
+from kedro_datasets._typing import JSONPreview
 
 from facevlm.datasets.local_file import LocalVersionedFileDataset
 
@@ -119,6 +121,20 @@ class ModelBundleDataset(LocalVersionedFileDataset[ModelBundle, ModelBundle]):
     def save(self, data: ModelBundle) -> None:
         payload = {f.name: plain(getattr(data, f.name)) for f in fields(ModelBundle)}
         torch.save(payload, self._save_file())
+
+    def preview(self) -> JSONPreview:
+        """Kedro-Viz preview: what the model is (config, classes, run info), not its weights.
+        A JSON *text*, as Kedro-Viz parses it (like ``json.JSONDataset.preview``)."""
+        bundle = self.load()
+        n_parameters = sum(t.numel() for t in bundle.state_dict.values())
+        description = {
+            "model_name": bundle.model_name,
+            "classes": bundle.classes,
+            "n_parameters": int(n_parameters),
+            "model_config": bundle.model_config,
+            "info": bundle.info,
+        }
+        return JSONPreview(json.dumps(description, default=str))
 
 
 def read_bundle_file(path) -> ModelBundle:

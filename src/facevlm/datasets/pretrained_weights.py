@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from kedro_datasets._typing import JSONPreview
 
 from facevlm.datasets.local_file import LocalVersionedFileDataset
 from facevlm.experiments.pretrain import PretrainedBackbone
@@ -67,3 +68,8 @@ class PretrainedWeightsDataset(LocalVersionedFileDataset[PretrainedBackbone, Pre
             "holdout_zero_shot": data.holdout_zero_shot,
         }
         _info_path(path).write_text(json.dumps(info, indent=2) + "\n")
+
+    def preview(self) -> JSONPreview:
+        """Kedro-Viz preview: the description beside the weights (architecture, epochs, check),
+        as JSON text."""
+        return JSONPreview(json.dumps(self.load().info))

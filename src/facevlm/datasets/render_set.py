@@ -254,7 +254,13 @@ class RenderSetDataset(AbstractVersionedDataset[RenderSet, RenderSet]):
         return self._path_exists(load_path)
 
     def preview(self, max_samples: int = 6) -> ImagePreview:
-        """Kedro-Viz preview: a grid of the first samples (rows) × views (columns)."""
+        """Kedro-Viz preview: a grid of samples (rows) × views (columns), one sample of each
+        expression (its last one: the first rows of a set are often one subject's faint,
+        near-identical low-intensity scans), else the first samples."""
+        renders = self.load()
+        if "expression" in renders.samples.columns:
+            lasts = ~renders.samples["expression"].astype(str).duplicated(keep="last")
+            renders = renders.subset(lasts.to_numpy()) if lasts.sum() > 1 else renders
         buffer = io.BytesIO()
-        self.load().grid(max_samples).save(buffer, format="PNG")
+        renders.grid(max_samples).save(buffer, format="PNG")
         return ImagePreview(base64.b64encode(buffer.getvalue()).decode("utf-8"))

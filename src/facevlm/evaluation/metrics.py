@@ -24,8 +24,10 @@ AffectVLM and SMILE-VLM line up in one comparison table::
 ``split`` is ``test`` for the cross-validation test folds (``val`` during training). Without an
 ``evaluation`` segment the name means the model's *primary* evaluation: the prompt classifier
 (cosine similarity to class prompts) for AffectVLM, the linear probe on frozen embeddings for
-SMILE-VLM. Extra evaluations add a segment: ``test/zero_shot/accuracy_mean`` (SMILE against
-class prompts), ``test/knn/accuracy_mean`` (k-nearest neighbours on frozen embeddings).
+SMILE-VLM (which logs them a second time as ``test/linear_probe/...``, a name that says what
+they measure: see ``facevlm.experiments.results``). Extra evaluations add a segment:
+``test/zero_shot/accuracy_mean`` (SMILE against class prompts), ``test/knn/accuracy_mean``
+(k-nearest neighbours on frozen embeddings).
 Examples: ``test/accuracy_mean``, ``test/recall/happiness``, ``test/zero_shot/macro_f1_std``.
 """
 

@@ -20,6 +20,14 @@ from facevlm.evaluation.metrics import aggregate_folds, classification_report, m
 #: The evaluation whose metrics carry no extra name segment (``test/accuracy_mean``).
 PRIMARY = "primary"
 
+#: What a model's primary evaluation is, where the shared name alone would mislead: SMILE-VLM's
+#: ``test/accuracy_mean`` is a linear probe on frozen self-supervised embeddings, not supervised
+#: accuracy, so its primary metrics are also logged as ``test/linear_probe/...``.
+PRIMARY_EVALUATION_NAME = {"smile": "linear_probe"}
+
+#: Training time of a fold (sum of the epochs' ``time_s``), mean and std over folds.
+FOLD_TIME_MEAN, FOLD_TIME_STD = "train/fold_time_s_mean", "train/fold_time_s_std"
+
 
 @dataclass
 class FoldResult:
@@ -62,13 +70,38 @@ class CrossValidationResult:
         return aggregate_folds(self.fold_reports(evaluation))
 
     def final_metrics(self) -> dict[str, float]:
-        """Flat metric names shared by both models: ``test/accuracy_mean``, ``test/knn/...``."""
+        """Flat metric names: the shared ``test/accuracy_mean`` (each model's primary evaluation,
+        so both models line up), the same under a name that says what it measures where
+        :data:`PRIMARY_EVALUATION_NAME` has one (``test/linear_probe/accuracy_mean``), and the
+        other evaluations (``test/knn/...``). Deterministic: timings are in
+        :meth:`training_time_metrics`."""
         metrics: dict[str, float] = {}
         for evaluation in self.evaluations:
-            segment = None if evaluation == PRIMARY else evaluation
-            metrics.update(metric_names(self.aggregate(evaluation), "test", segment))
+            aggregate = self.aggregate(evaluation)
+            if evaluation == PRIMARY:
+                metrics.update(metric_names(aggregate, "test"))
+                named = PRIMARY_EVALUATION_NAME.get(self.model)
+                if named:
+                    metrics.update(metric_names(aggregate, "test", named))
+            else:
+                metrics.update(metric_names(aggregate, "test", evaluation))
         metrics.update(self.baseline_metrics)
         return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+
+    def training_time_metrics(self) -> dict[str, float]:
+        """Training time of a fold (its epochs' ``time_s`` summed): mean and std over folds
+        (``train/fold_time_s_mean``, ``train/fold_time_s_std``); empty when none was timed."""
+        fold_seconds = [
+            sum(record.get("time_s", 0.0) for record in fold.history)
+            for fold in self.folds
+            if any("time_s" in record for record in fold.history)
+        ]
+        if not fold_seconds:
+            return {}
+        return {
+            FOLD_TIME_MEAN: float(np.mean(fold_seconds)),
+            FOLD_TIME_STD: float(np.std(fold_seconds)),
+        }
 
     def history_frame(self) -> pd.DataFrame:
         """One row per (fold, epoch) with every recorded training and evaluation value."""

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from facevlm.config import to_dict
-from facevlm.datasets.mlflow_model_run import ModelRunReport
+from facevlm.data.tasks import task_of
+from facevlm.datasets.mlflow_model_run import DatasetInput, ModelRunReport
 from facevlm.datasets.model_bundle import ModelBundle
 from facevlm.datasets.pretrained_weights import PretrainedWeights
 from facevlm.datasets.render_set import RenderSet
@@ -112,7 +113,9 @@ def run_tags(parameters: dict[str, Any], dataset: dict[str, Any]) -> dict[str, s
     protocol = parameters["protocol"]
     tags = {
         "model": str(parameters["recipe"]),
-        "task": str(parameters.get("task", "fer3d")),
+        "task": str(
+            parameters.get("task") or task_of(protocol.get("datasets") or [dataset["name"]])
+        ),
         "dataset": str(dataset.get("name")),
         "protocol": str(protocol.get("name")),
     }
@@ -308,10 +311,14 @@ def fold_metrics_table(result: CrossValidationResult) -> pd.DataFrame:
 def report_model_run(
     result: CrossValidationResult,
     parameters: dict[str, Any],
-    bundle: ModelBundle | None = None,
-) -> tuple[ModelRunReport, dict[str, Any], Any, Any, pd.DataFrame]:
-    """Everything a person looks at after training: MLflow run (with the final model when
-    ``bundle`` is given), summary, figures, fold table."""
+    bundle: ModelBundle,
+    scan_index: pd.DataFrame,
+    fold_table: pd.DataFrame,
+    dataset: dict[str, Any],
+) -> tuple[ModelRunReport, dict[str, Any], Any, Any, pd.DataFrame, Any]:
+    """Everything a person looks at after training: the MLflow run (the model logged when its
+    catalog entry says so; the scan index recorded as the run's dataset input; parameters flat:
+    ``train.lr_head``, ``render.views``), the summary, the figures and the fold table."""
     aggregate = result.aggregate(PRIMARY)
     confusion = confusion_matrix_figure(
         np.asarray(aggregate["confusion"]),
@@ -330,17 +337,28 @@ def report_model_run(
             result.classes,
             title=f"{result.model}: held-out fused embeddings (PCA)",
         )
-    metrics = result.final_metrics()
-    fold_table = fold_metrics_table(result)
+    metrics = result.final_metrics() | result.training_time_metrics()
+    per_fold = fold_metrics_table(result)
     run = ModelRunReport(
         run_name=result.tags.get("variant", result.model),
         tags=result.tags,
-        params={k: parameters[k] for k in ("experiment", "protocol", "prompts")},
+        params={
+            **parameters["experiment"],
+            "protocol": parameters["protocol"],
+            "prompts": parameters["prompts"],
+            "render": bundle.info.get("render", {}),
+        },
         metrics=metrics,
+        dataset_input=DatasetInput.from_scan_index(
+            result.tags["dataset"],
+            scan_index,
+            n_samples=len(fold_table),
+            source=str(dataset.get("root", "")),
+        ),
         histories=_mean_histories(history),
         figures=figures,
-        tables={"fold_metrics": fold_table, "predictions": result.predictions_frame()},
-        model=None if bundle is None else bundle.build()[0],
+        tables={"fold_metrics": per_fold, "predictions": result.predictions_frame()},
+        model=bundle.build()[0],
     )
     summary = {
         "model": result.model,
@@ -356,7 +374,7 @@ def report_model_run(
         metrics.get("test/accuracy_std", float("nan")),
         len(result.folds),
     )
-    return run, summary, confusion, curves, fold_table
+    return run, summary, confusion, curves, per_fold, figures["embeddings"]
 
 
 def tabulate_ablations(**summaries: dict[str, Any]) -> pd.DataFrame:

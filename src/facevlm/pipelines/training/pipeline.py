@@ -79,8 +79,18 @@ def _training_nodes(final_fit: bool) -> list[Node]:
                 "result": "cv_results",
                 "parameters": "training_parameters",
                 "bundle": "model" if final_fit else "last_fold_model",
+                "scan_index": "scan_index",
+                "fold_table": "fold_table",
+                "dataset": "params:dataset",
             },
-            ["mlflow_run", "summary", "confusion_matrix", "training_curves", "fold_metrics"],
+            [
+                "mlflow_run",
+                "summary",
+                "confusion_matrix",
+                "training_curves",
+                "fold_metrics",
+                "embedding_plot",
+            ],
             name="report",
         )
     )
