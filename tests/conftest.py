@@ -6,8 +6,6 @@
 - ``tiny_synthetic`` / ``tiny_params``: the smallest synthetic set and data-stage parameters
   that run the real pipelines in a temporary folder within seconds.
 - ``mlflow_tracking``: a fresh SQLite MLflow store that MLflow's global state points at.
-- ``kept_dataset``: a MemoryDataset class the runner cannot release, so a test can inspect
-  every output of a pipeline it ran.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before open_clip / huggingface_h
 import mlflow
 import pytest
 import torch
-from kedro.io import MemoryDataset
 
 #: Smallest synthetic set that still exercises every layout (2 micro subjects for LOSO).
 TINY_SYNTHETIC = {
@@ -106,15 +103,3 @@ def mlflow_tracking(tmp_path, monkeypatch):
     yield uri
     while mlflow.active_run():  # kedro-mlflow can leave its session run on the stack
         mlflow.end_run()
-
-
-class KeptMemoryDataset(MemoryDataset):
-    """A MemoryDataset the runner cannot release."""
-
-    def _release(self) -> None:
-        pass
-
-
-@pytest.fixture(scope="session")
-def kept_dataset() -> type[MemoryDataset]:
-    return KeptMemoryDataset

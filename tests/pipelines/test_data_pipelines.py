@@ -7,6 +7,7 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from PIL import Image
+from toy_model_run import KeptMemoryDataset
 
 from facevlm.data.protocols import make_folds
 from facevlm.pipeline_registry import register_pipelines
@@ -14,14 +15,14 @@ from facevlm.pipeline_registry import register_pipelines
 pytestmark = pytest.mark.slow
 
 
-def _catalog(params: dict, kept_dataset: type[MemoryDataset]) -> DataCatalog:
+def _catalog(params: dict) -> DataCatalog:
     """Parameters plus an in-memory dataset for every output of the data pipelines."""
     datasets = {f"params:{name}": MemoryDataset(value) for name, value in params.items()}
     for block in ("caches", "dataset"):  # nodes read single keys of these blocks too
         for key, value in params[block].items():
             datasets[f"params:{block}.{key}"] = MemoryDataset(value)
     for name in register_pipelines()["data"].all_outputs():
-        datasets[name] = kept_dataset()
+        datasets[name] = KeptMemoryDataset()
     return DataCatalog(datasets)
 
 
@@ -30,10 +31,10 @@ def _run(pipeline_name: str, catalog: DataCatalog) -> None:
 
 
 def test_data_pipelines_synthesize_index_and_render_every_sample(
-    tiny_params, tmp_path, monkeypatch, kept_dataset
+    tiny_params, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)  # caches live under ./data
-    catalog = _catalog(tiny_params, kept_dataset)
+    catalog = _catalog(tiny_params)
 
     _run("data", catalog)
 
@@ -80,11 +81,9 @@ def test_data_pipelines_synthesize_index_and_render_every_sample(
     assert isinstance(sheet, Image.Image) and sheet.width > 7 * 64
 
 
-def test_rerun_reuses_synthetic_files_index_and_renders(
-    tiny_params, tmp_path, monkeypatch, kept_dataset
-):
+def test_rerun_reuses_synthetic_files_index_and_renders(tiny_params, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    _run("data", _catalog(tiny_params, kept_dataset))
+    _run("data", _catalog(tiny_params))
     first_wrl = next((tmp_path / "raw" / "synthetic" / "BU-3DFE").rglob("*.wrl"))
     mtime = first_wrl.stat().st_mtime_ns
 
@@ -96,26 +95,24 @@ def test_rerun_reuses_synthetic_files_index_and_renders(
 
     monkeypatch.setattr("facevlm.data.layouts.scan_index.validate_scan", no_reading)
     monkeypatch.setattr("facevlm.pipelines.render.nodes.render_many", no_rendering)
-    catalog = _catalog(tiny_params, kept_dataset)
+    catalog = _catalog(tiny_params)
     _run("data", catalog)
 
     assert first_wrl.stat().st_mtime_ns == mtime, "synthetic files were written again"
     assert len(catalog.load("renders")) == len(catalog.load("render_samples"))
 
 
-def test_ingest_of_a_missing_real_root_fails_with_the_path(
-    tiny_params, tmp_path, monkeypatch, kept_dataset
-):
+def test_ingest_of_a_missing_real_root_fails_with_the_path(tiny_params, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     params = {
         **tiny_params,
         "dataset": {**tiny_params["dataset"], "name": "bu3dfe", "root": str(tmp_path / "nowhere")},
     }
     with pytest.raises(Exception, match="nowhere"):
-        _run("ingest", _catalog(params, kept_dataset))
+        _run("ingest", _catalog(params))
 
 
-def test_a_folder_of_one_subject_ingests(tiny_params, tmp_path, monkeypatch, kept_dataset):
+def test_a_folder_of_one_subject_ingests(tiny_params, tmp_path, monkeypatch):
     """Ingest needs no protocol: one subject is a valid dataset (folds come later, per model)."""
     from facevlm.data.synthetic import SyntheticConfig, generate_synthetic_dataset
 
@@ -127,7 +124,7 @@ def test_a_folder_of_one_subject_ingests(tiny_params, tmp_path, monkeypatch, kep
         **tiny_params,
         "dataset": {**tiny_params["dataset"], "name": "bu3dfe", "root": str(root)},
     }
-    catalog = _catalog(params, kept_dataset)
+    catalog = _catalog(params)
 
     _run("ingest", catalog)
 

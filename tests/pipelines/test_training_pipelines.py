@@ -1,107 +1,35 @@
-"""The model pipelines run on an in-memory catalog and log to a temporary SQLite MLflow store.
-
-The renders are a small in-memory ``RenderSet`` whose classes are easy to tell apart (a coloured
-bar per class), so the test exercises every node — protocol folds, prompt bank, cross-validation,
-report, MLflow run, model bundle — in seconds, without the data stages.
-"""
+"""The model pipelines run on an in-memory catalog of toy renders (``toy_model_run``) and log to
+a temporary SQLite MLflow store: every node — protocol folds, prompt bank, cross-validation,
+final fit, report, MLflow run, model bundle — in seconds, without the data stages."""
 
 from __future__ import annotations
 
 import mlflow
-import numpy as np
-import pandas as pd
 import pytest
 import torch
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
+from toy_model_run import (
+    N_SUBJECTS,
+    SIZE,
+    KeptMemoryDataset,
+    index_and_renders,
+    model_params,
+    run_model_pipeline,
+)
 
 from facevlm.data.labels import BASIC_EMOTIONS
-from facevlm.datasets import MlflowModelRunDataset, ModelBundle, PretrainedWeights, RenderSet
+from facevlm.datasets import MlflowModelRunDataset, ModelBundle, PretrainedWeights
 from facevlm.pipelines import training
-
-N_SUBJECTS, SIZE = 4, 64
-
-
-def _index_and_renders(frames: int = 0) -> tuple[pd.DataFrame, RenderSet]:
-    """Static toy scans, or with ``frames`` > 0 one sequence per (subject, expression) of that
-    many rendered frames (one sample each, as ``render.frames: uniform:K`` makes them)."""
-    rng = np.random.default_rng(0)
-    rows, images = [], []
-    for s in range(N_SUBJECTS):
-        for c, expression in enumerate(BASIC_EMOTIONS):
-            for frame in range(frames) if frames else [None]:
-                stem = f"F{s:04d}_{expression}" + ("" if frame is None else f"/{frame:03d}")
-                rows.append(
-                    {
-                        "dataset": "toy",
-                        "subject": f"F{s:04d}",
-                        "gender": "FM"[s % 2],
-                        "age": 25 + 10 * s,
-                        "ethnicity": None,
-                        "expression": expression,
-                        "intensity": 4,
-                        "sequence": None if frame is None else f"F{s:04d}/{expression}",
-                        "frame": frame,
-                        "path": f"/scans/F{s:04d}/{stem}.wrl",
-                    }
-                )
-                view = (20 + 10 * rng.standard_normal((3, SIZE, SIZE, 3))).clip(0, 255)
-                view[:, 8 * c + 4 : 8 * c + 10, 8:56] = (255, 40 * c, 255 - 40 * c)
-                images.append(view.astype(np.uint8))
-    index = pd.DataFrame(rows)
-    samples = index.assign(
-        sample_id=[f"toy/{p}" for p in index["path"]], frame_paths=[[p] for p in index["path"]]
-    )
-    return index, RenderSet(samples, ["front", "left", "right"], {"size": SIZE}, np.stack(images))
-
-
-def _model_params(kind: str) -> dict:
-    experiment = {
-        "data": {"classes": list(BASIC_EMOTIONS), "max_folds": 1},
-        "model": {"backbone": {"name": "facevlm-tiny", "pretrained": None}},
-        "augment": None,
-        "train": {
-            "epochs": 3,
-            "batch_size": 8,
-            "lr_backbone": 1e-3,
-            "progress": False,
-            "cpu_threads": 1,
-            "device": "cpu",
-        },
-    }
-    return {
-        "recipe": "affectvlm" if kind == "augmented" else "smile",
-        "task": "fer3d",
-        "protocol": {"name": "subject_kfold", "k": 2, "seed": 0, "subset": "all"},
-        "prompts": {"kind": kind},
-        "experiment": experiment,
-    }
 
 
 @pytest.mark.parametrize(
     ("model", "prompts"), [("affectvlm", "augmented"), ("smile", "descriptive")]
 )
 def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(
-    model, prompts, mlflow_tracking, kept_dataset
+    model, prompts, mlflow_tracking
 ):
-    index, renders = _index_and_renders()
-    pipe = training.create_pipeline(model)
-    datasets = {name: kept_dataset() for name in pipe.all_outputs()}
-    datasets[f"{model}.mlflow_run"] = MlflowModelRunDataset(log_model=False)
-    catalog = DataCatalog(
-        {
-            **datasets,
-            "scan_index": MemoryDataset(index),
-            "renders": MemoryDataset(renders, copy_mode="assign"),
-            "params:dataset": MemoryDataset({"name": "toy"}),
-            "params:caches.training_runs": MemoryDataset("training_runs"),  # under tmp_path
-            # pretraining switched off: the models start from random weights (pretrained: null)
-            "pretrained_backbone": MemoryDataset(PretrainedWeights("", {"skipped": True})),
-            f"params:{model}": MemoryDataset(_model_params(prompts)),
-        }
-    )
-
-    SequentialRunner().run(pipe, catalog)
+    catalog = run_model_pipeline(model, model_params(prompts), "training_runs")  # in tmp_path
 
     folds = catalog.load(f"{model}.fold_table")
     assert set(folds["fold"]) == {0, 1}
@@ -164,14 +92,14 @@ def test_an_unknown_recipe_is_refused_before_any_work():
     from facevlm.pipelines.training.nodes import resolve_model_parameters
 
     with pytest.raises(ValueError, match="recipe must be one of affectvlm | smile"):
-        resolve_model_parameters({**_model_params("plain"), "recipe": "clip"})
+        resolve_model_parameters({**model_params("plain"), "recipe": "clip"})
 
 
-def test_a_4d_namespace_trains_on_sequences_of_stacked_frames(mlflow_tracking, kept_dataset):
+def test_a_4d_namespace_trains_on_sequences_of_stacked_frames(mlflow_tracking):
     """``affectvlm_4d``: each sequence is one sample of frames x views; tagged ``fer4d``."""
-    index, renders = _index_and_renders(frames=3)
+    index, renders = index_and_renders(frames=3)
     pipe = training.create_pipeline("affectvlm_4d", base="affectvlm")
-    datasets = {name: kept_dataset() for name in pipe.all_outputs()}
+    datasets = {name: KeptMemoryDataset() for name in pipe.all_outputs()}
     datasets["affectvlm_4d.mlflow_run"] = MlflowModelRunDataset(log_model=False)
     overrides = {"task": "fer4d", "experiment": {"data": {"frames": "views"}}}
     catalog = DataCatalog(
@@ -182,7 +110,7 @@ def test_a_4d_namespace_trains_on_sequences_of_stacked_frames(mlflow_tracking, k
             "params:dataset": MemoryDataset({"name": "toy"}),
             "params:caches.training_runs": MemoryDataset("training_runs"),  # under tmp_path
             "pretrained_backbone": MemoryDataset(PretrainedWeights("", {"skipped": True})),
-            "params:affectvlm": MemoryDataset(_model_params("augmented")),
+            "params:affectvlm": MemoryDataset(model_params("augmented")),
             "params:affectvlm_4d": MemoryDataset(overrides),
         }
     )

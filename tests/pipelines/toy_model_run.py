@@ -1,0 +1,130 @@
+"""A model pipeline slice on toy data, in memory, for the pipeline tests and their subprocesses.
+
+The renders are a small ``RenderSet`` whose classes are easy to tell apart (a coloured bar per
+class on noise), so every node — folds, prompt bank, cross-validation, final fit, report — runs
+in seconds without the data stages. :func:`run_model_pipeline` runs one namespace on them with a
+real runner and an in-memory catalog; ``python toy_model_run.py OUT RUNS_DIR MODEL EPOCHS``
+does it in a process of its own (the kill-and-resume test) and pickles what came out.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import sys
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from facevlm.data.labels import BASIC_EMOTIONS
+from facevlm.datasets import MlflowModelRunDataset, PretrainedWeights, RenderSet
+from facevlm.pipelines import training
+
+N_SUBJECTS, SIZE = 4, 64
+
+
+def index_and_renders(frames: int = 0) -> tuple[pd.DataFrame, RenderSet]:
+    """Static toy scans, or with ``frames`` > 0 one sequence per (subject, expression) of that
+    many rendered frames (one sample each, as ``render.frames: uniform:K`` makes them)."""
+    rng = np.random.default_rng(0)
+    rows, images = [], []
+    for s in range(N_SUBJECTS):
+        for c, expression in enumerate(BASIC_EMOTIONS):
+            for frame in range(frames) if frames else [None]:
+                stem = f"F{s:04d}_{expression}" + ("" if frame is None else f"/{frame:03d}")
+                rows.append(
+                    {
+                        "dataset": "toy",
+                        "subject": f"F{s:04d}",
+                        "gender": "FM"[s % 2],
+                        "age": 25 + 10 * s,
+                        "ethnicity": None,
+                        "expression": expression,
+                        "intensity": 4,
+                        "sequence": None if frame is None else f"F{s:04d}/{expression}",
+                        "frame": frame,
+                        "path": f"/scans/F{s:04d}/{stem}.wrl",
+                    }
+                )
+                view = (20 + 10 * rng.standard_normal((3, SIZE, SIZE, 3))).clip(0, 255)
+                view[:, 8 * c + 4 : 8 * c + 10, 8:56] = (255, 40 * c, 255 - 40 * c)
+                images.append(view.astype(np.uint8))
+    index = pd.DataFrame(rows)
+    samples = index.assign(
+        sample_id=[f"toy/{p}" for p in index["path"]], frame_paths=[[p] for p in index["path"]]
+    )
+    return index, RenderSet(samples, ["front", "left", "right"], {"size": SIZE}, np.stack(images))
+
+
+def model_params(kind: str) -> dict:
+    experiment = {
+        "data": {"classes": list(BASIC_EMOTIONS), "max_folds": 1},
+        "model": {"backbone": {"name": "facevlm-tiny", "pretrained": None}},
+        "augment": None,
+        "train": {
+            "epochs": 3,
+            "batch_size": 8,
+            "lr_backbone": 1e-3,
+            "progress": False,
+            "cpu_threads": 1,
+            "device": "cpu",
+        },
+    }
+    return {
+        "recipe": "affectvlm" if kind == "augmented" else "smile",
+        "task": "fer3d",
+        "protocol": {"name": "subject_kfold", "k": 2, "seed": 0, "subset": "all"},
+        "prompts": {"kind": kind},
+        "experiment": experiment,
+    }
+
+
+class KeptMemoryDataset(MemoryDataset):
+    """A MemoryDataset the runner cannot release, so every output can be inspected."""
+
+    def _release(self) -> None:
+        pass
+
+
+def run_model_pipeline(
+    model: str, params: dict[str, Any], runs_dir: str, mlflow: bool = True
+) -> DataCatalog:
+    """Run the ``model`` namespace's pipeline on the toy data; returns the catalog. The MLflow
+    model run goes to the current tracking store (``mlflow=False``: kept in memory)."""
+    index, renders = index_and_renders()
+    pipe = training.create_pipeline(model)
+    datasets = {name: KeptMemoryDataset() for name in pipe.all_outputs()}
+    if mlflow:
+        datasets[f"{model}.mlflow_run"] = MlflowModelRunDataset(log_model=False)
+    catalog = DataCatalog(
+        {
+            **datasets,
+            "scan_index": MemoryDataset(index),
+            "renders": MemoryDataset(renders, copy_mode="assign"),
+            "params:dataset": MemoryDataset({"name": "toy"}),
+            "params:caches.training_runs": MemoryDataset(runs_dir),
+            "pretrained_backbone": MemoryDataset(PretrainedWeights("", {"skipped": True})),
+            f"params:{model}": MemoryDataset(params),
+        }
+    )
+    SequentialRunner().run(pipe, catalog)
+    return catalog
+
+
+def main(out: str, runs_dir: str, model: str, epochs: str) -> None:
+    params = model_params("augmented" if model == "affectvlm" else "descriptive")
+    params["experiment"]["data"]["max_folds"] = None
+    params["experiment"]["train"]["epochs"] = int(epochs)
+    catalog = run_model_pipeline(model, params, runs_dir, mlflow=False)
+    result = catalog.load(f"{model}.cv_results")
+    bundle = catalog.load(f"{model}.model")
+    with open(out, "wb") as f:
+        pickle.dump({"metrics": result.final_metrics(), "state_dict": bundle.state_dict}, f)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    main(*sys.argv[1:])
