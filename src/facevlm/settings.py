@@ -1,10 +1,15 @@
 """Kedro project settings.
 
-kedro-mlflow registers its hook through its entry point, so no hook is listed here; the
-``mlflow`` config pattern is declared so ``conf/<env>/mlflow.yml`` is found in every env.
+kedro-mlflow registers its hook through its entry point; ours closes the MLflow runs of killed
+sessions (:mod:`facevlm.hooks`). The ``mlflow`` config pattern is declared so ``conf/<env>/mlflow.yml`` is found in every env.
 """
 
 from kedro.config import OmegaConfigLoader
+
+from facevlm.hooks import SessionRunHooks
+
+# kedro-mlflow's hooks (entry point) run before these: its session run is open when ours run
+HOOKS = (SessionRunHooks(),)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -77,6 +77,8 @@ def test_default_pipeline_runs_in_a_session_and_logs_comparable_model_runs(proje
 
     parent = [run for run in runs if "model" not in run.data.tags]
     assert parent and "affectvlm.experiment.train.epochs" in parent[0].data.params
+    assert parent[0].data.tags.get("facevlm.pid"), "the session run names its process"
+    assert parent[0].info.status == "FINISHED"
 
     (weights,) = (project / "data" / "06_models" / "pretrained_backbone.pt").glob("*/*.pt")
     for namespace in ("affectvlm", "smile"):

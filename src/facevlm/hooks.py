@@ -1,0 +1,69 @@
+"""Project hooks: MLflow session runs that outlive a killed ``kedro run`` are closed.
+
+kedro-mlflow opens one MLflow run per Kedro session and ends it when the pipeline ends or
+fails. A ``kedro run`` killed with SIGKILL (or by the machine going down) never gets there, so
+its run would stay ``RUNNING`` forever and look alive in the MLflow UI. Every session run is
+tagged with the host and process that own it; the next session on that host marks the runs
+whose process is gone as ``KILLED``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+import mlflow
+from kedro.framework.hooks import hook_impl
+
+logger = logging.getLogger(__name__)
+
+HOST_TAG, PID_TAG = "facevlm.host", "facevlm.pid"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
+def close_runs_of_dead_sessions(
+    client: mlflow.MlflowClient, experiment_ids: list[str]
+) -> list[str]:
+    """Mark ``RUNNING`` runs of this host whose owning process is gone as ``KILLED``; returns
+    their ids. Runs of other hosts are left alone (their processes cannot be checked here)."""
+    host = socket.gethostname()
+    stale = client.search_runs(
+        experiment_ids,
+        filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
+    )
+    closed = []
+    for run in stale:
+        pid = run.data.tags.get(PID_TAG, "")
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+            client.set_terminated(run.info.run_id, status="KILLED")
+            closed.append(run.info.run_id)
+    return closed
+
+
+class SessionRunHooks:
+    """Tag the session's MLflow run with its owner; close the runs of killed sessions."""
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        run = mlflow.active_run()  # kedro-mlflow's hook ran first and opened the session run
+        if run is None:
+            return
+        mlflow.set_tags({HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())})
+        closed = close_runs_of_dead_sessions(mlflow.MlflowClient(), [run.info.experiment_id])
+        if closed:
+            logger.warning(
+                "marked %d MLflow run(s) of killed sessions as KILLED: %s",
+                len(closed),
+                ", ".join(closed),
+            )
