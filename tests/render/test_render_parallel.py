@@ -8,12 +8,12 @@ import os
 import numpy as np
 import pytest
 
+from facevlm.cores import available_cores
 from facevlm.render.fixtures import checker_texture, face_like_mesh, read_mesh_npz, save_mesh_npz
 from facevlm.render.parallel import (
     ParallelRenderer,
     RenderJob,
     as_jobs,
-    available_cores,
     render_sequential,
 )
 from facevlm.render.renderer import RenderSettings

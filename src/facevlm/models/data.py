@@ -29,12 +29,12 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from facevlm.data.view_store import ViewArray, array_fingerprint
+from facevlm.models.losses.distributed import is_distributed, rank, world_size
 
 ViewSource = np.ndarray | torch.Tensor | Sequence[str | Path]  # (V, H, W, 3) uint8 or V paths
 PromptSource = str | Sequence[str] | None  # one prompt, candidates, or none
@@ -335,11 +335,11 @@ def make_loader(
     """
     if shard is None:
         shard = shuffle
-    distributed = shard and dist.is_available() and dist.is_initialized()
+    distributed = shard and is_distributed()
     sampler = DistributedSampler(
         dataset,
-        num_replicas=dist.get_world_size() if distributed else 1,
-        rank=dist.get_rank() if distributed else 0,
+        num_replicas=world_size() if distributed else 1,
+        rank=rank() if distributed else 0,
         shuffle=shuffle,
         seed=seed,
         drop_last=drop_last,

@@ -54,6 +54,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
+from facevlm.cores import available_cores
 from facevlm.models.checkpoints import (
     Stateful,
     checkpoint_path,
@@ -70,6 +71,7 @@ from facevlm.models.checkpoints import (
 )
 from facevlm.models.data import MultiviewBatch, make_loader
 from facevlm.models.embeddings import MultiviewEmbeddings
+from facevlm.models.losses.distributed import is_distributed, rank, world_size  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
@@ -166,14 +168,6 @@ OnEpochEnd = Callable[[int, dict[str, float], nn.Module], None]  # (epoch, recor
 
 
 # ---- distributed helpers ------------------------------------------------------------------------
-
-
-def is_distributed() -> bool:
-    return dist.is_available() and dist.is_initialized()
-
-
-def rank() -> int:
-    return dist.get_rank() if is_distributed() else 0
 
 
 def setup_distributed() -> tuple[int, int, int]:
@@ -682,11 +676,7 @@ def _prefetch_enabled(cfg: TrainConfig, device: torch.device) -> bool:
         return cfg.prefetch and device.type == "cpu"
     if device.type != "cpu":
         return False  # the augmentation is asynchronous GPU work already
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return torch.get_num_threads() < cores  # a free core to augment on
+    return torch.get_num_threads() < available_cores()  # a free core to augment on
 
 
 def _augmented_batches(

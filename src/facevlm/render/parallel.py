@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from facevlm.cores import available_cores
 from facevlm.data.errors import ScanError
 from facevlm.data.mesh import FaceMesh
 from facevlm.render.backend import check_render_backend
@@ -48,14 +49,6 @@ from facevlm.render.renderer import MultiviewRenderer, RenderSettings
 STARTUP_TIMEOUT = 300.0
 
 MeshReader = Callable[[Path], FaceMesh]
-
-
-def available_cores() -> int:
-    """Cores this process may run on (its CPU affinity, not the machine's total)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 @dataclass(eq=False)
