@@ -102,3 +102,21 @@ def test_every_configured_variant_is_a_pipeline_of_its_own(model):
         assert f"{model}_ablation.{variant}.summary" in outputs
         assert f"{model}_ablation.{variant}.model" not in outputs, "variants skip the final fit"
     assert f"{model}_ablation.table" in outputs
+
+
+def test_the_ablation_table_lines_up_variants_after_the_baseline():
+    from facevlm.pipelines.training.nodes import tabulate_ablations
+
+    table = tabulate_ablations(
+        baseline={"metrics": {"test/accuracy_mean": 0.9, "test/accuracy_std": 0.05, "n": 3}},
+        one_view={"metrics": {"test/accuracy_mean": 0.7, "test/macro_f1_mean": 0.6}},
+    )
+
+    assert list(table["variant"]) == ["baseline", "one_view"]
+    assert set(table.columns) == {
+        "variant",
+        "test/accuracy_mean",
+        "test/accuracy_std",
+        "test/macro_f1_mean",
+    }
+    assert table.loc[1, "test/accuracy_mean"] == 0.7 and np.isnan(table.loc[1, "test/accuracy_std"])

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facevlm.data.protocols import TRAIN_ONLY
+from facevlm.data.protocols import TRAIN_ONLY, fold_ids
 from facevlm.data.view_store import ViewArray, array_fingerprint, resize_chunk
 
 
@@ -38,7 +38,7 @@ class ExperimentData:
     @property
     def folds(self) -> list[int]:
         """The folds that have a test split, in order."""
-        return sorted(int(f) for f in self.samples["fold"].unique() if f != TRAIN_ONLY)
+        return fold_ids(self.samples)
 
     def split(self, fold: int) -> tuple[np.ndarray, np.ndarray]:
         """Row indices of the training and test split of ``fold`` (subject-independent)."""

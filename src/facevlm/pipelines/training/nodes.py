@@ -24,6 +24,7 @@ from facevlm.datasets.model_bundle import ModelBundle
 from facevlm.datasets.pretrained_weights import PretrainedWeights
 from facevlm.datasets.render_set import RenderSet
 from facevlm.evaluation.figures import (
+    comparison_table,
     confusion_matrix_figure,
     embedding_figure,
     training_curves_figure,
@@ -380,16 +381,15 @@ def report_model_run(
 def tabulate_ablations(**summaries: dict[str, Any]) -> pd.DataFrame:
     """One row per ablation variant (``baseline`` first): its accuracy-like metrics, mean ± std
     over folds, from each variant's ``summary``."""
-    rows = []
     for variant, summary in summaries.items():
-        rows.append({"variant": variant, **summary["metrics"]})
         logger.info(
             "ablation %s: accuracy %.3f",
             variant,
             summary["metrics"].get("test/accuracy_mean", np.nan),
         )
-    table = pd.DataFrame(rows)
-    keep = ["variant"] + [
+    runs = [{"variant": variant, **s["metrics"]} for variant, s in summaries.items()]
+    table = comparison_table(runs, name_key="variant")
+    keep = [
         c for c in table.columns if c.endswith(("accuracy_mean", "accuracy_std", "macro_f1_mean"))
     ]
-    return table[keep]
+    return table[keep].reset_index()
