@@ -38,6 +38,9 @@ MEASURES = {
     "linear_probe": "test/linear_probe/accuracy",
     "knn": "test/knn/accuracy",
     "zero_shot": "test/zero_shot/accuracy",
+    # the frozen starting point on the same folds: what training added is the difference
+    "baseline_linear_probe": "baseline/linear_probe/accuracy",
+    "baseline_zero_shot": "baseline/zero_shot/accuracy",
     "fold_time_s": "train/fold_time_s",
 }
 
@@ -192,7 +195,9 @@ def comparison_figure(table: pd.DataFrame, title: str = "Model runs compared") -
     axes[0].invert_yaxis()
     axes[0].set_xlim(0, 1)
     axes[0].set_xlabel("held-out score (mean ± std over folds)")
-    axes[0].legend(loc="lower right", fontsize="small")
+    figure.legend(
+        *axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize="small"
+    )
     axes[0].grid(axis="x", alpha=0.3)
     if has_time:
         axes[1].barh(
