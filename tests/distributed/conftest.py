@@ -6,7 +6,6 @@ import copy
 import os
 
 import pytest
-import torch
 from tiny_bundles import SRC, TINY_EXPERIMENT, prompt_bank, tiny_data
 
 from facevlm.distributed.bundle import write_training_bundle
@@ -33,12 +32,8 @@ def make_bundle(tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine more threads spin-wait and are slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread):
+    """Every distributed test on one intra-op thread (tests/conftest.py says why)."""
 
 
 @pytest.fixture
