@@ -65,7 +65,9 @@ def test_kedro_viz_build_shows_layers_and_previews(tiny_project_run):
     output = build.stdout + build.stderr
     assert build.returncode == 0, output
     assert "ERROR" not in output and "Success!" in output, output
-    assert "circular dependency" not in output, "layers must form a chain for Kedro-Viz to band them"
+    assert "circular dependency" not in output, (
+        "layers must form a chain for Kedro-Viz to band them"
+    )
     # only datasets this tiny run did not make (smile_mer, ablations) have nothing to preview
     failed = [line for line in output.splitlines() if "could not be previewed" in line]
     assert all("VersionNotFoundError" in line for line in failed), "\n".join(failed)
