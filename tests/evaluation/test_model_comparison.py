@@ -134,7 +134,8 @@ def test_comparison_figure_has_a_bar_group_per_run_and_a_time_panel(store, tmp_p
     scores, seconds = figure.axes
     labels = [t.get_text() for t in scores.get_yticklabels()]
     assert labels[2] == "smile [without_alignment] · fer3d · synthetic · subject_kfold"
-    assert [t.get_text() for t in scores.get_legend().get_texts()] == [
+    (legend,) = figure.legends  # below both panels
+    assert [t.get_text() for t in legend.get_texts()] == [
         "accuracy",
         "macro f1",
         "linear probe",

@@ -204,7 +204,7 @@ def test_ingest_stops_with_one_message_when_nothing_can_be_indexed(tmp_path, mon
         scan(root, subject, code, texture=False)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError) as caught:
-        nodes.index_scans({"root": str(root)}, {"name": "bu3dfe", "n_workers": 1})
+        nodes.index_scans({"root": str(root)}, {"name": "bu3dfe", "n_workers": 1}, "cache")
     message = str(caught.value)
     assert "nothing in the dataset root" in message
     assert "4 scan-like entries = 0 indexed + 4 quarantined + 0 skipped" in message
@@ -220,7 +220,9 @@ def test_ingest_of_an_empty_or_wrong_root_says_so(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match="found no file that looks like a bu3dfe scan"):
-        nodes.index_scans({"root": str(tmp_path / "empty")}, {"name": "bu3dfe", "n_workers": 1})
+        nodes.index_scans(
+            {"root": str(tmp_path / "empty")}, {"name": "bu3dfe", "n_workers": 1}, "cache"
+        )
 
 
 def test_ingest_reads_the_limits_from_its_parameters(tmp_path, monkeypatch):
@@ -232,6 +234,6 @@ def test_ingest_reads_the_limits_from_its_parameters(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     params = {"name": "bu3dfe", "n_workers": 1, "limits": {"max_vertices": 8}}
     with pytest.raises(ValueError, match="limits.max_vertices|above the limit"):
-        nodes.index_scans({"root": str(root)}, params)
-    index, _ = nodes.index_scans({"root": str(root)}, {**params, "limits": {}})
+        nodes.index_scans({"root": str(root)}, params, "cache")
+    index, _ = nodes.index_scans({"root": str(root)}, {**params, "limits": {}}, "cache")
     assert len(index) == len(GOOD)
