@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before open_clip / huggingface_hub import
 
@@ -82,6 +83,17 @@ def tiny_params(tmp_path):
             "pretraining": str(tmp_path / "cache" / "pretraining"),
         },
     }
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_main_module():
+    """Streamlit's AppTest runs the page as ``__main__`` and leaves it in ``sys.modules``; a
+    later test that spawns processes (synthetic writer, scan index, renderer) would make every
+    child re-run the page instead of pytest's main. Each test gets the real one back."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
 
 
 @pytest.fixture

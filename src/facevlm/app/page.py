@@ -164,12 +164,14 @@ def main() -> None:
     except ProjectError as error:
         st.error(str(error))
         st.stop()
+        return  # st.stop() only raises inside a Streamlit script run
     choice, modality = choose_model(project)
     try:
         predictor = load_predictor(path, choice.model, choice.version, choice.run_id, modality)
     except (ModelLoadError, ValueError, RenderBackendError) as error:
         st.error(f"Cannot load {choice.label}: {error}")
         st.stop()
+        return
     show_model(predictor)
 
     source = st.radio("Input", (UPLOAD, SAMPLE), horizontal=True, key="source")
