@@ -8,6 +8,7 @@ from pathlib import Path
 import mlflow
 import pytest
 import torch
+import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
@@ -33,6 +34,13 @@ def project(tmp_path, monkeypatch):
     shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     (tmp_path / "src").mkdir()  # the package itself is installed (pip install -e .)
     monkeypatch.chdir(tmp_path)
+    # MLflow caches a SQLite store by its URI: conf/base's relative `sqlite:///mlruns.db` would
+    # reach the file of an earlier test's project in this process. An absolute URI is this one's.
+    server = yaml.safe_load((tmp_path / "conf" / "base" / "mlflow.yml").read_text())["server"]
+    server["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    (tmp_path / "conf" / "local" / "mlflow.yml").write_text(yaml.safe_dump({"server": server}))
+    while mlflow.active_run():  # an earlier test's run must not become this session's parent
+        mlflow.end_run()
     yield tmp_path
     while mlflow.active_run():  # kedro-mlflow can leave its session run on the stack
         mlflow.end_run()
