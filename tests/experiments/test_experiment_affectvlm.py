@@ -198,14 +198,15 @@ def test_from_params_builds_the_augmentation_config_from_a_dict():
 def test_the_frozen_starting_point_is_scored_on_the_same_folds(
     tiny_data, augmented_bank, make_params
 ):
-    """``baseline=True`` adds the untrained model's zero-shot and linear-probe scores; they come
+    """The untrained model's zero-shot and linear-probe scores join the result's metrics; they come
     from the model as built, so they do not depend on the training that follows."""
     from facevlm.experiments.cross_validation import frozen_backbone_metrics
 
     cfg = affectvlm.AffectVLMConfig.from_params(
         make_params(train={"epochs": 1}, data={"max_folds": 2})
     )
-    result, _ = cross_validate(affectvlm.RECIPE, tiny_data, augmented_bank, cfg, baseline=True)
+    result, _ = cross_validate(affectvlm.RECIPE, tiny_data, augmented_bank, cfg)
+    result.baseline_metrics = frozen_backbone_metrics(tiny_data, augmented_bank, cfg)
 
     metrics = result.final_metrics()
     for name in ("baseline/zero_shot/accuracy_mean", "baseline/linear_probe/accuracy_mean"):

@@ -2,8 +2,8 @@
 
 Every process runs :func:`train_from_bundle` (torchrun starts them; :func:`setup_distributed`
 joins them into one DDP group). Each fold is the model's own cross-validation step
-(``affectvlm.cross_validate`` / ``smile.cross_validate`` on the bundle's data restricted to that
-fold), so a fold trained here gives what the Kedro pipeline's loop gives. Rank 0 writes::
+(:func:`facevlm.experiments.cross_validation.cross_validate` with the model's recipe, on the
+bundle's data restricted to that fold), so a fold trained here gives what the Kedro pipeline's loop gives. Rank 0 writes::
 
     <out>/
         checkpoints/run-<key>/epoch_NNNN.pt   epoch checkpoints, one keyed folder per fold
@@ -34,6 +34,8 @@ import torch.distributed as dist
 from facevlm.config import to_dict
 from facevlm.datasets.model_bundle import ModelBundle
 from facevlm.distributed.bundle import TrainingBundle, load_training_bundle
+from facevlm.experiments.cross_validation import cross_validate
+from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import CrossValidationResult, FoldResult
 from facevlm.models.checkpoints import atomic_torch_save, digest
 from facevlm.models.training import EXECUTION_ONLY_FIELDS, is_distributed, rank, setup_distributed
@@ -143,21 +145,6 @@ def load_training_result(out_dir: str | Path) -> TrainingResult:
 # ---- one fold -------------------------------------------------------------------------------------
 
 
-def _cross_validate(model: str):
-    """``cross_validate(data, prompt_bank, cfg, tags) -> (result, fitted)`` of ``model``: the
-    shared loop of :mod:`facevlm.experiments.cross_validation` with the model's recipe where it
-    exists, else the model module's own loop (the code this branch started from)."""
-    try:
-        from facevlm.experiments.cross_validation import cross_validate
-        from facevlm.experiments.recipes import get_recipe
-    except ImportError:
-        from facevlm.experiments import affectvlm, smile
-
-        return {"affectvlm": affectvlm.cross_validate, "smile": smile.cross_validate}[model]
-    recipe = get_recipe(model)
-    return lambda data, bank, cfg, tags: cross_validate(recipe, data, bank, cfg, tags)
-
-
 def _train_fold(
     bundle: TrainingBundle, cfg: Any, fold: int, key: str, fold_dir: Path
 ) -> FoldResult:
@@ -167,8 +154,12 @@ def _train_fold(
     fold_cfg.train.run_key = key  # the fold's checkpoints live in their own keyed folder
     fold_cfg.data.max_folds = None
     logger.info("%s fold %d: training (key %s)", bundle.model, fold, key)
-    cv, fitted = _cross_validate(bundle.model)(
-        bundle.data.only_fold(fold), bundle.prompt_bank, fold_cfg, bundle.tags
+    cv, fitted = cross_validate(
+        get_recipe(bundle.model),
+        bundle.data.only_fold(fold),
+        bundle.prompt_bank,
+        fold_cfg,
+        bundle.tags,
     )
     (fold_result,) = cv.folds
     if rank() == 0:

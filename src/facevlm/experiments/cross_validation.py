@@ -66,12 +66,10 @@ def cross_validate(
     prompt_bank: pd.DataFrame,
     cfg: Any,
     tags: dict[str, str] | None = None,
-    baseline: bool = False,
 ) -> tuple[CrossValidationResult, Any]:
     """Train and evaluate ``recipe`` on every fold (the first ``cfg.data.max_folds``); returns
-    the result and the last fold's fitted model. ``baseline``: also score the untrained starting
-    point on the same folds (:func:`frozen_backbone_metrics`), so a run shows what training
-    added."""
+    the result and the last fold's fitted model. (:func:`frozen_backbone_metrics` scores the
+    untrained starting point on the same folds; the training node adds it to the result.)"""
     folds = selected_folds(data, cfg)
     records, fitted = [], None
     for fold in folds:
@@ -99,8 +97,6 @@ def cross_validate(
     result = CrossValidationResult(
         recipe.name, data.classes, records, to_dict(cfg), dict(tags or {})
     )
-    if baseline:
-        result.baseline_metrics = frozen_backbone_metrics(data, prompt_bank, cfg)
     return result, fitted
 
 
