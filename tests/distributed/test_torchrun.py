@@ -85,3 +85,18 @@ def test_launch_kills_every_worker_on_timeout(make_bundle, tmp_path, worker_env)
     with pytest.raises(TimeoutError, match="killed"):
         launch(bundle, nproc=2, out_dir=out, folds=[0], env=worker_env, timeout=25)
     assert processes_mentioning(str(out)) == []
+
+
+@pytest.mark.parametrize("module", ["facevlm.train", "facevlm.distributed.launch"])
+def test_training_entry_point_runs_where_only_torch_is_installed(module):
+    """A cluster node may have torch and open_clip but not Kedro, MLflow or VTK: importing the
+    entry point (and so everything a worker runs) must not pull them in."""
+    probe = (
+        f"import sys, {module}; "
+        "print(sorted(m for m in ('kedro', 'kedro_datasets', 'mlflow', 'pyvista', 'vtk', "
+        "'streamlit') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -26,9 +26,9 @@ from PIL import Image
 
 from facevlm.config import to_dict
 from facevlm.data.formats import write_vrml
-from facevlm.datasets.model_bundle import ModelBundle
 from facevlm.inference.project import Project
 from facevlm.models.backbone import BackboneConfig
+from facevlm.models.bundle import ModelBundle
 from facevlm.models.multiview_clip import MultiviewCLIPConfig, build_multiview_clip
 from facevlm.render.fixtures import checker_texture, face_like_mesh
 

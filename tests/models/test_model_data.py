@@ -139,3 +139,18 @@ def test_batched_views_of_float_and_tensor_sources(toy_views):
         batch = ds._batch_views([5, 0])
         assert batch.dtype == torch.float32 and batch.is_contiguous()
         assert torch.equal(batch, torch.stack([ds[5].views, ds[0].views]))
+
+
+def test_uint8_batches_carry_bytes_to_the_device_and_convert_there(toy_views):
+    """For GPU training the loader hands out uint8 batches (a quarter of the bytes to copy) and
+    ``MultiviewBatch.to`` makes the float views there: the same values as the float path."""
+    views, labels = toy_views(2, size=64)
+    as_float = next(iter(make_loader(MultiviewDataset(views, labels, image_size=64), 4, seed=0)))
+    ds = MultiviewDataset(views, labels, image_size=64)
+    ds.uint8_batches = True
+    as_bytes = next(iter(make_loader(ds, 4, seed=0)))
+    assert as_bytes.views.dtype == torch.uint8 and as_bytes.views.is_contiguous()
+    moved = as_bytes.to("cpu")
+    assert moved.views.dtype == torch.float32
+    assert torch.equal(moved.views, as_float.views)
+    assert moved.sample_ids == as_float.sample_ids

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from facevlm.models.training import (
     latest_checkpoint,
     load_checkpoint,
     param_groups,
+    resolve_device,
     train,
     warmup_cosine,
 )
@@ -377,3 +379,35 @@ def test_clip_grad_norm_spreads_a_non_finite_norm_like_torch():
     _clip_grad_norm([p], 1.0)
     assert torch.isnan(p.grad).all()  # as clip_grad_norm_ leaves it (the NaN factor multiplies)
     _clip_grad_norm([nn.Parameter(torch.ones(2))], 1.0)  # no gradients: nothing to do
+
+
+def test_a_bare_cuda_device_gets_an_index_that_set_device_accepts():
+    """``train.device: cuda`` (no index) once failed on a GPU in ``torch.cuda.set_device``."""
+    assert resolve_device("cuda") == torch.device("cuda", 0)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    assert resolve_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == torch.device("cpu")
+
+
+def test_batches_loaded_ahead_arrive_in_order_and_errors_reach_the_caller():
+    """CUDA training loads the next batch in a background thread: same batches, same order,
+    and a loader that fails makes the training step's thread fail, not a silent thread."""
+    from facevlm.models.training import _loaded_ahead
+
+    assert list(_loaded_ahead(iter(range(7)), depth=2)) == list(range(7))
+
+    def broken():
+        yield 1
+        raise OSError("views.npy: read failed")
+
+    got = []
+    with pytest.raises(OSError, match="views.npy"):
+        for item in _loaded_ahead(broken()):
+            got.append(item)
+    assert got == [1]
+
+    ahead = _loaded_ahead(iter(range(100)), depth=2)
+    assert next(ahead) == 0
+    ahead.close()  # the consumer stops early: the thread ends instead of blocking on a full queue
+    assert not any(t.name == "facevlm-load-ahead" for t in threading.enumerate())

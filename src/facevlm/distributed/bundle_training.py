@@ -32,11 +32,11 @@ import torch
 import torch.distributed as dist
 
 from facevlm.config import to_dict
-from facevlm.datasets.model_bundle import ModelBundle
 from facevlm.distributed.bundle import TrainingBundle, load_training_bundle
 from facevlm.experiments.cross_validation import cross_validate
 from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import CrossValidationResult, FoldResult
+from facevlm.models.bundle import ModelBundle
 from facevlm.models.checkpoints import atomic_torch_save, digest
 from facevlm.models.training import EXECUTION_ONLY_FIELDS, is_distributed, rank, setup_distributed
 

@@ -17,8 +17,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from facevlm.datasets.model_bundle import ModelBundle
 from facevlm.inference.project import MODEL_NAMES, Project
+from facevlm.models.bundle import ModelBundle
 
 
 class ModelLoadError(RuntimeError):

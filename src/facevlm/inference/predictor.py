@@ -40,8 +40,8 @@ from facevlm.data.errors import ScanError
 from facevlm.data.formats import read_mesh
 from facevlm.data.layouts.base import frame_number, same_stem
 from facevlm.data.mesh import FaceMesh
-from facevlm.datasets.model_bundle import ModelBundle
 from facevlm.inference.inputs import PredictionInput, ScanInput, SequenceInput
+from facevlm.models.bundle import ModelBundle
 from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.data import views_to_tensor
 from facevlm.render.frames import dynamic_image, parse_frames, select_frames

@@ -131,7 +131,7 @@ class MixedViewAugmentation(nn.Module):
         bri = factor(_BRI, c.brightness)
         con = factor(_CON, c.contrast)
         sat = factor(_SAT, c.saturation)
-        luma = self.luma.view(3).to(dtype)
+        luma = self.luma.view(3).to(device=x.device, dtype=dtype)
         mean = (x.mean(dim=(2, 3)) @ luma) * bri  # (N,) mean grey after brightness
         eye = torch.eye(3, dtype=dtype, device=x.device)
         # S = s I + (1 - s) 1 luma^T: each row mixes the channel with the pixel's grey
@@ -148,7 +148,8 @@ class MixedViewAugmentation(nn.Module):
                 ],
                 dim=1,
             )  # (N, 3, 3) rotation of the IQ chroma plane
-            hue = self.yiq_to_rgb.to(dtype) @ rot @ self.rgb_to_yiq.to(dtype)  # (N, 3, 3)
+            to_rgb = self.yiq_to_rgb.to(device=x.device, dtype=dtype)
+            hue = to_rgb @ rot @ self.rgb_to_yiq.to(device=x.device, dtype=dtype)  # (N, 3, 3)
             m = hue @ m  # H S
         t = ((1 - con) * mean).view(n, 1) * m.sum(dim=2)  # (N, 3) = (1 - c) m H S 1
         m = m * (con * bri).view(n, 1, 1)  # c b H S

@@ -51,15 +51,24 @@ class MultiviewSample(NamedTuple):
 
 @dataclass
 class MultiviewBatch:
-    views: torch.Tensor  # (B, V, 3, S, S) float32 in [0, 1]
+    """One batch. ``views`` is float32 in [0, 1], or uint8 while it is still on the host when
+    the dataset hands out ``uint8_batches``: :meth:`to` converts it after the copy."""
+
+    views: torch.Tensor  # (B, V, 3, S, S) float32 in [0, 1] (uint8 0..255 before ``to``)
     tokens: torch.Tensor | None  # (B, L) int64
     labels: torch.Tensor  # (B,) int64, -1 for unlabeled
     sample_ids: list[str]
     prompt_ids: torch.Tensor | None = None  # (B,) int64 prompt / pseudo-label ids
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> MultiviewBatch:
+        """The batch on ``device``, its views float32 in [0, 1] (uint8 views are converted
+        there, after the copy)."""
+        views = self.views.to(device, non_blocking=non_blocking)
+        if views.dtype == torch.uint8:
+            views = torch.empty(views.shape, dtype=torch.float32, device=views.device).copy_(views)
+            views.div_(255.0)
         return MultiviewBatch(
-            views=self.views.to(device, non_blocking=non_blocking),
+            views=views,
             tokens=None
             if self.tokens is None
             else self.tokens.to(device, non_blocking=non_blocking),
@@ -107,7 +116,15 @@ class MultiviewDataset(Dataset[MultiviewSample]):
         prompts: per sample a prompt, a list of candidate prompts, or ``None``; needs ``tokenizer``.
         tokenizer: open_clip tokenizer, ``list[str] -> (N, L)``.
         image_size: the side S the views are resized to (the model's ``image_size``).
+
+    ``uint8_batches`` (off by default; :func:`facevlm.models.training.train` turns it on when it
+    trains on CUDA): the batched path (views one array at the model's size) hands out uint8
+    views, which :meth:`MultiviewBatch.to` converts to float on the device. A host-to-GPU copy
+    then carries a quarter of the bytes, and neither the loader workers nor the pinning thread
+    spend time on float conversion; on a GPU the float batches made training wait for data.
     """
+
+    uint8_batches: bool = False
 
     def __init__(
         self,
@@ -255,6 +272,8 @@ class MultiviewDataset(Dataset[MultiviewSample]):
         # one converting copy into the contiguous layout stacking gives, then an in-place float
         # division: the values of views_to_tensor (.float().div_(255.0)), at about half the cost
         # of uint8 / 255.0 (a mixed-dtype division, much slower than float / float)
+        if x.dtype == torch.uint8 and self.uint8_batches:
+            return x.contiguous()  # converted on the device by MultiviewBatch.to
         out = torch.empty(x.shape, dtype=torch.float32).copy_(x)
         return out.div_(255.0) if x.dtype == torch.uint8 else out
 

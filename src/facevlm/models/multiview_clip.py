@@ -163,7 +163,7 @@ def embed_samples(model: MultiviewCLIP, loader: Iterable[MultiviewBatch]) -> Emb
     device = next(model.parameters()).device
     views, fused, fused_raw, labels, ids = [], [], [], [], []
     for batch in loader:
-        emb = model(batch.views.to(device))
+        emb = model(batch.to(device).views)
         views.append(emb.views.float().cpu())
         fused.append(emb.fused.float().cpu())
         fused_raw.append(emb.fused_raw.float().cpu())

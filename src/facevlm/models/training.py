@@ -38,8 +38,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
@@ -186,12 +188,17 @@ def setup_distributed() -> tuple[int, int, int]:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            local_rank = int(os.environ.get("LOCAL_RANK", "0")) if is_distributed() else 0
-            return torch.device("cuda", local_rank)
+    """The training device for ``train.device`` (auto | cpu | cuda | cuda:N).
+
+    ``auto`` and a bare ``cuda`` get an explicit index: the process's own GPU under torchrun
+    (``LOCAL_RANK``), else GPU 0 of those visible. ``torch.cuda.set_device`` needs one."""
+    if name == "auto" and not torch.cuda.is_available():
         return torch.device("cpu")
-    return torch.device(name)
+    device = torch.device("cuda" if name == "auto" else name)
+    if device.type == "cuda" and device.index is None:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0")) if is_distributed() else 0
+        return torch.device("cuda", local_rank)
+    return device
 
 
 # ---- objective and optimiser --------------------------------------------------------------------
@@ -365,6 +372,8 @@ def train(
     device = resolve_device(cfg.device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    if isinstance(augment, nn.Module):
+        augment.to(device)  # its constant buffers (colour matrices) on the batch's device
     loader = (
         train_data
         if isinstance(train_data, DataLoader)
@@ -456,6 +465,8 @@ def train(
 
 
 def _default_loader(dataset: Dataset, cfg: TrainConfig, device: torch.device) -> DataLoader:
+    if device.type == "cuda" and hasattr(dataset, "uint8_batches"):
+        dataset.uint8_batches = True  # a quarter of the bytes to copy; float made on the GPU
     return make_loader(
         dataset,
         cfg.batch_size,
@@ -679,6 +690,50 @@ def _prefetch_enabled(cfg: TrainConfig, device: torch.device) -> bool:
     return torch.get_num_threads() < available_cores()  # a free core to augment on
 
 
+def _loaded_ahead(loader: Iterable[MultiviewBatch], depth: int = 2) -> Iterator[MultiviewBatch]:
+    """The batches of ``loader``, in order, loaded by one background thread up to ``depth``
+    batches ahead.
+
+    For CUDA training with in-process loading (``num_workers: 0``): the caller only enqueues GPU
+    work, so while the GPU runs step k this thread gathers (and pins) batch k+1. On an H100 this
+    beat loader worker processes, which are started again every epoch and pass each batch
+    through shared memory (``benchmarks/RESULTS.md``). Prompt draws (the global RNG) then
+    happen in this thread only. An error in the loader is raised here, in the caller's thread.
+    """
+    batches: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                batches.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def load() -> None:
+        try:
+            for batch in loader:
+                if not put(batch):
+                    return
+            put(done)
+        except BaseException as error:  # handed to the caller's thread
+            put(error)
+
+    thread = threading.Thread(target=load, name="facevlm-load-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := batches.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _augmented_batches(
     loader: Iterable[MultiviewBatch],
     device: torch.device,
@@ -728,8 +783,12 @@ def _run_epoch(
     sums: dict[str, torch.Tensor] = {}
     n_batches = 0
     t0 = time.perf_counter()
+    n_expected = len(loader) if isinstance(loader, Sized) else None
+    if opt.device.type == "cuda" and cfg.num_workers == 0:
+        loader = _loaded_ahead(loader)  # host loading overlaps the asynchronous GPU step
     bar = tqdm(
         loader,
+        total=n_expected,
         desc=f"epoch {epoch + 1}/{cfg.epochs}",
         leave=False,
         disable=not (cfg.progress and rank() == 0),

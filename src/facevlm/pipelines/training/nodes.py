@@ -20,7 +20,6 @@ import pandas as pd
 from facevlm.config import to_dict
 from facevlm.data.tasks import task_of
 from facevlm.datasets.mlflow_model_run import DatasetInput, ModelRunReport
-from facevlm.datasets.model_bundle import ModelBundle
 from facevlm.datasets.pretrained_weights import PretrainedWeights
 from facevlm.datasets.render_set import RenderSet
 from facevlm.evaluation.figures import (
@@ -35,6 +34,7 @@ from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import PRIMARY, CrossValidationResult
 from facevlm.experiments.sequences import FRAME_MODES, stack_sequence_frames
 from facevlm.models.backbone import architecture_image_size
+from facevlm.models.bundle import ModelBundle
 from facevlm.pipelines.pretrain.nodes import resolve_pipeline_weights
 
 logger = logging.getLogger(__name__)
