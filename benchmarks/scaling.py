@@ -131,7 +131,7 @@ def gpu_figures(batch_size: int, steps: int) -> None:
     labels = rng.integers(0, 6, n)
     prompts = [f"a photo of a face showing {CLASSES[c]}" for c in labels]
     dataset = MultiviewDataset(views, labels, prompts=prompts, tokenizer=tokenizer, image_size=224)
-    cfg = TrainConfig(epochs=2, batch_size=batch_size, progress=False, num_workers=8)
+    cfg = TrainConfig(epochs=2, batch_size=batch_size, progress=False, num_workers=0)
     loss = AffectVLMLoss()
     torch.cuda.reset_peak_memory_stats()
     history = train(model, loss, dataset, cfg, augment=MixedViewAugmentation(AugmentConfig()))

@@ -1,5 +1,7 @@
 """The per-dataset Kedro environments ``conf/<dataset>/``, loaded the way ``kedro run --env``
-loads them (the project's own config-loader settings, merged over ``conf/base``).
+loads them (the project's own config loader and settings, merged over ``conf/base``). Each env
+names its dataset; the settings themselves come from the dataset's profile
+(``conf/base/dataset_profiles/<dataset>.yml``, see ``tests/test_dataset_profiles.py``).
 
 Specification, for each of BU-3DFE, BU-4DFE, Bosphorus, BP4D and 4DME:
 
@@ -22,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kedro.config import OmegaConfigLoader
 from omegaconf import OmegaConf
 
 from facevlm.data.layouts.base import LAYOUT_NAMES, get_layout, parse_options
@@ -30,7 +31,7 @@ from facevlm.data.layouts.bp4d import BASIC_TASKS
 from facevlm.data.protocols import ProtocolConfig
 from facevlm.render.frames import parse_frames
 from facevlm.render.renderer import RenderSettings
-from facevlm.settings import CONFIG_LOADER_ARGS
+from facevlm.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -67,7 +68,7 @@ def load_parameters(env: str, *overrides: str) -> dict[str, Any]:
 @functools.cache
 def _load_parameters(env: str, *overrides: str) -> dict[str, Any]:
     runtime = OmegaConf.to_container(OmegaConf.from_dotlist(list(overrides))) if overrides else None
-    loader = OmegaConfigLoader(
+    loader = CONFIG_LOADER_CLASS(
         conf_source=str(CONF),
         runtime_params=runtime,
         **{**CONFIG_LOADER_ARGS, "base_env": "base", "default_run_env": env},

@@ -1,17 +1,19 @@
 """Kedro project settings.
 
 kedro-mlflow registers its hook through its entry point; ours closes the MLflow runs of killed
-sessions (:mod:`facevlm.hooks`). The ``mlflow`` config pattern is declared so ``conf/<env>/mlflow.yml`` is found in every env.
+sessions (:mod:`facevlm.hooks`). The ``mlflow`` config pattern is declared so
+``conf/<env>/mlflow.yml`` is found in every env. The config loader adds the profile of the
+dataset that ``dataset.name`` names to the parameters (:mod:`facevlm.dataset_profiles`), so a
+recipe env (``--env paper``) works with any dataset.
 """
 
-from kedro.config import OmegaConfigLoader
-
+from facevlm.dataset_profiles import DatasetProfileConfigLoader
 from facevlm.hooks import SessionRunHooks
 
 # kedro-mlflow's hooks (entry point) run before these: its session run is open when ours run
 HOOKS = (SessionRunHooks(),)
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_CLASS = DatasetProfileConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",

@@ -9,20 +9,19 @@ from pathlib import Path
 
 import pytest
 import torch
-from kedro.config import OmegaConfigLoader
 from tiny_bundles import prompt_bank, tiny_data
 
 from facevlm.distributed.bundle import load_training_bundle, write_training_bundle
 from facevlm.distributed.bundle_training import train_from_bundle
 from facevlm.models.checkpoints import latest_checkpoint, load_checkpoint
 from facevlm.models.training import choose_amp_dtype
-from facevlm.settings import CONFIG_LOADER_ARGS
+from facevlm.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def paper_experiment(model: str) -> dict:
-    loader = OmegaConfigLoader(
+    loader = CONFIG_LOADER_CLASS(
         conf_source=str(CONF), **{**CONFIG_LOADER_ARGS, "default_run_env": "paper"}
     )
     return copy.deepcopy(loader["parameters"][model]["experiment"])

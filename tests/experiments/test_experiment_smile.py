@@ -277,7 +277,7 @@ def test_a_resumed_run_gets_its_prompts_back_and_carries_on(
 ):
     ids = list(tiny_data.samples["sample_id"])
     first = smile_config(make_params, train={"epochs": 1, "checkpoint_dir": str(tmp_path)})
-    smile.fit(tiny_data.views, ids, descriptive_bank, first)
+    before_the_kill = smile.fit(tiny_data.views, ids, descriptive_bank, first)
     (checkpoint,) = tmp_path.glob("run-*/epoch_0001.pt")  # the first run's keyed folder
     # a longer run is another run (its schedule differs): it resumes only from a named file
     resumed_cfg = smile_config(
@@ -290,8 +290,10 @@ def test_a_resumed_run_gets_its_prompts_back_and_carries_on(
 
     assert [r["epoch"] for r in resumed.history] == [1.0, 2.0]
     assert "loss/vl" in resumed.history[-1]
-    # the pseudo-label prompts of epoch 0 come back from the checkpoint: no refresh at epoch 1
-    assert resumed.refreshes == []
+    # the pseudo-label prompts of epoch 0 come back from the checkpoint: no refresh at epoch 1,
+    # and the record of epoch 0's refresh comes back too
+    assert [r["epoch"] for r in resumed.refreshes] == [0]
+    assert resumed.refreshes == before_the_kill.refreshes
 
 
 def test_a_hand_built_config_still_trains_on_pseudo_labels(tiny_data, descriptive_bank):

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from ddp_train_setup import make_setup  # noqa: E402
 
 if __name__ == "__main__":
-    rank, world, _ = setup_distributed()
+    rank, world, _ = setup_distributed("cpu")
     assert world == 2 and dist.is_initialized()
     model, loss, dataset, cfg = make_setup(batch_size=4)  # per process: global batch 8
     history = train(model, loss, dataset, cfg)

@@ -411,3 +411,23 @@ def test_batches_loaded_ahead_arrive_in_order_and_errors_reach_the_caller():
     assert next(ahead) == 0
     ahead.close()  # the consumer stops early: the thread ends instead of blocking on a full queue
     assert not any(t.name == "facevlm-load-ahead" for t in threading.enumerate())
+
+
+def test_a_cpu_run_under_torchrun_uses_gloo_even_where_a_gpu_is_visible(monkeypatch):
+    """On a GPU machine, ``train.device: cpu`` with 2 processes once picked NCCL and failed
+    (rank 1 asked for a second GPU): the backend follows the training device."""
+    import torch.distributed as dist
+
+    from facevlm.models import training
+
+    calls: list[tuple[str, object]] = []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: calls.append(("gpu", i)))
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: calls.append(("pg", backend)))
+    training.setup_distributed("cpu")
+    assert calls == [("pg", "gloo")]
+    calls.clear()
+    training.setup_distributed("auto")  # a CUDA run: this process's own GPU, NCCL
+    assert calls == [("gpu", 1), ("pg", "nccl")]

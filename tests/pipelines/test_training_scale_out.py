@@ -23,6 +23,8 @@ import torch
 from kedro.io import MemoryDataset
 from toy_model_run import model_params, run_model_pipeline
 
+from facevlm.distributed.bundle_training import load_training_result
+
 TOY_RUN = Path(__file__).with_name("toy_model_run.py")
 
 
@@ -117,3 +119,46 @@ def test_a_killed_pipeline_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert b["metrics"] == a["metrics"]
     for name, value in a["state_dict"].items():
         assert torch.equal(value, b["state_dict"][name]), name
+
+
+@pytest.mark.ddp
+def test_a_result_trained_elsewhere_is_evaluated_and_logged_by_the_pipeline(
+    mlflow_tracking, tmp_path, monkeypatch
+):
+    """The cluster workflow: a run with ``training_result`` set writes the bundle and says what
+    to train; ``torchrun ... -m facevlm.train`` trains it (2 processes here, as on other
+    machines); the same command then takes that result into the catalog and MLflow, and a
+    result made from another bundle is refused."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    params = model_params("descriptive")
+    params["experiment"]["train"]["epochs"] = 1
+    cluster_out = tmp_path / "cluster" / "smile"
+    params["training_result"] = str(cluster_out)
+
+    with pytest.raises(FileNotFoundError, match="no training result yet") as first:
+        run_model_pipeline("smile", params, "training_runs")
+    (bundle,) = Path("training_runs").glob("*/bundle")
+    assert f"-m facevlm.train {bundle} --out {cluster_out}" in str(first.value)
+
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+        "-m", "facevlm.train", str(bundle), "--out", str(cluster_out),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    catalog = run_model_pipeline("smile", params, "training_runs")
+    result = catalog.load("smile.cv_results")
+    trained = load_training_result(cluster_out).result.final_metrics()
+    logged = result.final_metrics()
+    assert {k: logged[k] for k in trained if k.startswith("test/")} == {
+        k: v for k, v in trained.items() if k.startswith("test/")
+    }
+    assert not (bundle.parent / "training" / "result.pkl").exists(), "nothing trained here"
+    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert run.data.tags["training_result"] == str(cluster_out)
+    assert run.data.metrics["test/accuracy_mean"] == pytest.approx(trained["test/accuracy_mean"])
+
+    params["experiment"]["train"]["lr_head"] = 0.5  # another bundle: the old result is not its
+    with pytest.raises(ValueError, match="trained from another training bundle"):
+        run_model_pipeline("smile", params, "training_runs")

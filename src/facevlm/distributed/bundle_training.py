@@ -53,6 +53,7 @@ class TrainingResult:
     result: CrossValidationResult
     model: ModelBundle
     out_dir: Path
+    bundle_digest: str | None = None  # the content digest of the bundle it was trained from
 
 
 def set_option(config: dict[str, Any], dotted: str, value: Any) -> None:
@@ -88,7 +89,6 @@ def train_from_bundle(
     Returns:
         The :class:`TrainingResult` on rank 0, ``None`` on the other ranks.
     """
-    setup_distributed()
     bundle = load_training_bundle(bundle_dir)
     out = Path(out_dir)
     config = copy.deepcopy(bundle.config)
@@ -96,6 +96,7 @@ def train_from_bundle(
         set_option(config, dotted, value)
     bundle.config = config
     cfg = bundle.experiment_config()
+    setup_distributed(cfg.train.device)  # NCCL for CUDA training, gloo for CPU training
     cfg.train.checkpoint_dir = str(checkpoint_dir or out / "checkpoints")
     cfg.train.resume = "latest" if resume else None
     available = bundle.data.folds
@@ -127,7 +128,7 @@ def train_from_bundle(
         out / RESULT_FILE,
     )
     _barrier()
-    return TrainingResult(result, _load_model_bundle(model_file), out)
+    return TrainingResult(result, _load_model_bundle(model_file), out, bundle.digest)
 
 
 def load_training_result(out_dir: str | Path) -> TrainingResult:
@@ -139,7 +140,7 @@ def load_training_result(out_dir: str | Path) -> TrainingResult:
     with path.open("rb") as f:
         payload = pickle.load(f)
     model = _load_model_bundle(out / "folds" / payload["model_file"])
-    return TrainingResult(payload["result"], model, out)
+    return TrainingResult(payload["result"], model, out, payload.get("bundle"))
 
 
 # ---- one fold -------------------------------------------------------------------------------------

@@ -97,6 +97,18 @@ def _prompt_groups(bank: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return names, [list(bank.loc[bank["class_name"] == n, "prompt"]) for n in names]
 
 
+class RefreshLog(list):
+    """The pseudo-label refreshes of one training run, saved in its epoch checkpoints (the
+    ``extra_state`` of :func:`facevlm.models.training.train`), so that a run resumed after a kill
+    reports every refresh, not only those after the restart."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"refreshes": list(self)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self[:] = state["refreshes"]
+
+
 def fit(
     views: np.ndarray, sample_ids: list[str], prompt_bank: pd.DataFrame, cfg: SmileConfig
 ) -> FittedSmile:
@@ -110,7 +122,7 @@ def fit(
         tokenizer=tokenizer,
         image_size=model_image_size(model),
     )
-    refreshes: list[dict[str, Any]] = []
+    refreshes = RefreshLog()
     generic = cfg.pseudo_labels.prompts == "generic"
     if cfg.pseudo_labels.prompts not in ("descriptive", "generic"):
         raise ValueError(
@@ -152,8 +164,16 @@ def fit(
     augment = None if cfg.augment is None else MixedViewAugmentation(cfg.augment)
     # the pseudo-labels reach the loss, never the ground truth (also for a hand-built config)
     train_cfg = replace(cfg.train, loss_labels="prompt_ids")
-    history = train(model, loss, dataset, train_cfg, augment=augment, before_epoch=refresh)
-    return FittedSmile(model, tokenizer, history.epochs, refreshes)
+    history = train(
+        model,
+        loss,
+        dataset,
+        train_cfg,
+        augment=augment,
+        before_epoch=refresh,
+        extra_state=refreshes,  # a resumed run keeps the records of the refreshes before it
+    )
+    return FittedSmile(model, tokenizer, history.epochs, list(refreshes))
 
 
 def evaluate(

@@ -172,18 +172,20 @@ OnEpochEnd = Callable[[int, dict[str, float], nn.Module], None]  # (epoch, recor
 # ---- distributed helpers ------------------------------------------------------------------------
 
 
-def setup_distributed() -> tuple[int, int, int]:
+def setup_distributed(device: str = "auto") -> tuple[int, int, int]:
     """Initialise the process group from torchrun's environment; returns (rank, world, local_rank).
 
-    No-op (returns ``(0, 1, 0)``) when not launched by torchrun. NCCL on CUDA, gloo on CPU.
+    No-op (returns ``(0, 1, 0)``) when not launched by torchrun. ``device`` is the run's
+    ``train.device``: NCCL and one GPU per process when it trains on CUDA, gloo when it trains on
+    the CPU -- also on a machine that has a GPU (a CPU run there once picked NCCL and failed).
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if world > 1 and not is_distributed():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":
+        on_cuda = resolve_device(device).type == "cuda"
+        if on_cuda:
             torch.cuda.set_device(local_rank)
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend="nccl" if on_cuda else "gloo")
     return rank(), world if is_distributed() else 1, local_rank
 
 

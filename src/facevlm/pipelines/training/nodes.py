@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,9 @@ from facevlm.models.backbone import architecture_image_size
 from facevlm.models.bundle import ModelBundle
 from facevlm.pipelines.pretrain.nodes import resolve_pipeline_weights
 
+if TYPE_CHECKING:
+    from facevlm.distributed.bundle_training import TrainingResult
+
 logger = logging.getLogger(__name__)
 
 
@@ -57,8 +60,13 @@ def resolve_model_parameters(
     """The parameters a model namespace trains with: its base block (``params:smile``) with
     ``overrides`` merged in (``smile_mer`` lists only what differs from ``smile``; an ablation
     variant only what it changes), saved as the namespace's ``parameters`` so a run records
-    exactly what it used. ``variant`` names an ablation variant in the run's tags."""
+    exactly what it used. ``variant`` names an ablation variant in the run's tags.
+
+    ``training_result`` (a result trained elsewhere) is not inherited: it belongs to the
+    namespace that names it (``smile``'s result is not ``smile_mer``'s)."""
     resolved = deep_merge(model, overrides or {})
+    if overrides is not None:
+        resolved["training_result"] = overrides.get("training_result")
     if variant is not None:
         resolved["variant"] = variant
     missing = [
@@ -235,7 +243,12 @@ def cross_validate_model(
     else:
         logger.info("%s: resuming the training run in %s", recipe.title, folder)
     nproc = int(cfg.train.nproc or 1)
-    if nproc > 1:
+    elsewhere = parameters.get("training_result")
+    if elsewhere:
+        expected = data.folds[: cfg.data.max_folds] if cfg.data.max_folds else data.folds
+        trained = result_trained_elsewhere(Path(elsewhere), bundle_dir, expected)
+        tags = {**tags, "training_result": str(elsewhere)}
+    elif nproc > 1:
         trained = launch(bundle_dir, nproc, out_dir=out_dir)
     else:
         trained = train_from_bundle(bundle_dir, out_dir)
@@ -246,6 +259,38 @@ def cross_validate_model(
     last = trained.model
     last.info.update(tags=tags, fit="last_fold", render=dict(renders.settings))
     return result, last
+
+
+def result_trained_elsewhere(
+    out_dir: Path, bundle_dir: Path, expected_folds: list[int]
+) -> TrainingResult:
+    """The result ``python -m facevlm.train`` wrote to ``out_dir`` (on a cluster, say) from the
+    bundle this pipeline wrote to ``bundle_dir``: the pipeline evaluates and logs it as if it had
+    trained it. Refused when it came from another bundle (other data or parameters) or lacks a
+    fold; when it does not exist yet, the error says what to run."""
+    from facevlm.distributed.bundle import load_training_bundle
+    from facevlm.distributed.bundle_training import RESULT_FILE, load_training_result
+
+    folds = " ".join(f"--fold {f}" for f in expected_folds)
+    if not (out_dir / RESULT_FILE).is_file():
+        raise FileNotFoundError(
+            f"{out_dir / RESULT_FILE}: no training result yet (training_result is set). Train "
+            f"the bundle this run wrote, then run the same command again: torchrun "
+            f"--nproc-per-node=N -m facevlm.train {bundle_dir} --out {out_dir} {folds}"
+        )
+    trained = load_training_result(out_dir)
+    digest = load_training_bundle(bundle_dir).digest
+    if trained.bundle_digest != digest:
+        raise ValueError(
+            f"{out_dir}: trained from another training bundle ({trained.bundle_digest}), not "
+            f"{bundle_dir} ({digest}): other data or parameters. Train {bundle_dir} instead."
+        )
+    have = [f.fold for f in trained.result.folds]
+    missing = sorted(set(expected_folds) - set(have))
+    if missing:
+        raise ValueError(f"{out_dir}: the result lacks fold(s) {missing} (has {have}): {folds}")
+    logger.info("training result taken from %s (folds %s)", out_dir, have)
+    return trained
 
 
 def fit_final_model(

@@ -1,0 +1,79 @@
+"""Dataset profiles: the settings that belong to a dataset, picked by ``dataset.name``.
+
+A recipe (``--env paper``: ViT-B/32, batch 64, 30 epochs ...) and a dataset (BU-4DFE: its
+layout options, its literature protocol, which frames of a sequence to render) are independent
+choices, but Kedro activates one env at a time. So the dataset side is not an env: each real
+dataset has a profile, ``conf/base/dataset_profiles/<name>.yml``, and the parameters of any env
+get the profile of the dataset they name::
+
+    kedro run --env paper --pipeline=train_affectvlm \\
+        --params "dataset.name=bu4dfe,dataset.root=/data/BU-4DFE"
+
+Precedence, lowest first: ``conf/base`` parameters, the run env's parameters, the profile
+(``conf/base/dataset_profiles/<name>.yml``, then ``conf/<env>/dataset_profiles/<name>.yml`` if the
+env has one), the command line's ``--params``. The profile comes after the env because it
+states facts about the data (a recipe's "10 folds" must not turn 4DME's leave-one-subject-out
+into k-fold); an env that needs to change a profile does so in its own
+``dataset_profiles/<name>.yml``. Profiles hold no ``dataset.root``: where the data lives is the
+user's, given with ``--params`` or in ``conf/local``. A name without a profile (``synthetic``)
+changes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kedro.config import OmegaConfigLoader
+from omegaconf import OmegaConf
+
+#: Folder, inside an env's folder, of the profiles.
+PROFILE_FOLDER = "dataset_profiles"
+
+
+class DatasetProfileConfigLoader(OmegaConfigLoader):
+    """Kedro's ``OmegaConfigLoader`` whose ``parameters`` include the named dataset's profile."""
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        config = super().__getitem__(key)
+        if key != "parameters":
+            return config
+        name = dataset_name(config, self.runtime_params)
+        profile = self.dataset_profile(name) if name else {}
+        if not profile:
+            return config
+        if "root" in profile.get("dataset", {}):
+            raise ValueError(
+                f"{self.profile_files(name)[0]}: a dataset profile must not set dataset.root "
+                "(where the data lives is the user's: --params or conf/local)"
+            )
+        layers = [config, profile, self.runtime_params or {}]
+        return OmegaConf.to_container(OmegaConf.merge(*layers), resolve=True)
+
+    def profile_files(self, name: str) -> list[Path]:
+        """The profile files of dataset ``name``, lowest precedence first (existing or not)."""
+        envs = [self.base_env, self.env or self.default_run_env]
+        folders = dict.fromkeys(Path(self.conf_source) / env / PROFILE_FOLDER for env in envs)
+        return [folder / f"{name}.yml" for folder in folders]
+
+    def dataset_profile(self, name: str) -> dict[str, Any]:
+        """The merged profile of dataset ``name`` (``{}`` when it has none)."""
+        files = [path for path in self.profile_files(name) if path.is_file()]
+        if not files:
+            return {}
+        return OmegaConf.to_container(OmegaConf.merge(*map(OmegaConf.load, files)), resolve=True)
+
+
+def dataset_name(parameters: dict[str, Any], runtime_params: dict[str, Any] | None) -> str | None:
+    """``dataset.name`` as the run will see it: the command line's, else the parameters'."""
+    for source in (runtime_params or {}, parameters):
+        dataset = source.get("dataset")
+        if isinstance(dataset, dict) and dataset.get("name") is not None:
+            return str(dataset["name"])
+    return None
+
+
+def profile_names(conf_source: str | Path, base_env: str = "base") -> list[str]:
+    """The datasets that have a profile in ``conf/<base_env>``."""
+    folder = Path(conf_source) / base_env / PROFILE_FOLDER
+    return sorted(path.stem for path in folder.glob("*.yml"))

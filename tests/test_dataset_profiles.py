@@ -1,0 +1,145 @@
+"""Dataset profiles: the paper recipe (or the default one) on any dataset in one command.
+
+Specification (``facevlm.dataset_profiles``):
+
+- every dataset x recipe combination resolves, through the project's own config loader, to
+  parameters that every training namespace, the protocol, the renderer and the layout accept;
+- precedence, lowest first: ``conf/base``, the run env, the dataset's profile (then the env's
+  own override of that profile), ``--params``;
+- a profile never sets where the data lives, and a dataset without a profile changes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from omegaconf import OmegaConf
+
+from facevlm.data.layouts.base import LAYOUT_NAMES, get_layout, parse_options
+from facevlm.data.protocols import ProtocolConfig
+from facevlm.dataset_profiles import DatasetProfileConfigLoader, profile_names
+from facevlm.experiments.recipes import get_recipe
+from facevlm.pipelines.training.nodes import resolve_model_parameters
+from facevlm.render.renderer import RenderSettings
+from facevlm.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+RECIPES = ["local", "paper"]  # the default CPU recipe (conf/base) and the papers' settings
+#: Training namespaces and the model block each one starts from (pipeline_registry).
+NAMESPACES = {
+    "affectvlm": None,
+    "smile": None,
+    "smile_mer": "smile",
+    "affectvlm_4d": "affectvlm",
+    "smile_4d": "smile",
+}
+RENDER_PLAN_KEYS = ("frames", "n_workers", "datasets", "cache_dir")
+#: The training pipelines that suit each dataset (static scans, sequences, micro-expressions).
+TRAINED_ON = {
+    "bu3dfe": ["affectvlm", "smile"],
+    "bosphorus": ["affectvlm", "smile"],
+    "bu4dfe": ["affectvlm", "smile", "affectvlm_4d", "smile_4d"],
+    "bp4d": ["affectvlm", "smile", "affectvlm_4d", "smile_4d"],
+    "4dme": ["smile_mer"],
+}
+
+pytestmark = pytest.mark.filterwarnings("ignore:register_new_resolver:UserWarning")
+
+
+def load_parameters(env: str, *overrides: str, conf: Path = CONF) -> dict[str, Any]:
+    """The parameters of ``kedro run --env <env> --params "<overrides>"``."""
+    runtime = OmegaConf.to_container(OmegaConf.from_dotlist(list(overrides))) if overrides else None
+    loader = CONFIG_LOADER_CLASS(
+        conf_source=str(conf),
+        runtime_params=runtime,
+        **{**CONFIG_LOADER_ARGS, "default_run_env": env},
+    )
+    return loader["parameters"]
+
+
+def test_the_project_loads_its_parameters_with_the_profile_loader():
+    assert CONFIG_LOADER_CLASS is DatasetProfileConfigLoader
+
+
+def test_every_real_dataset_has_a_profile():
+    assert set(profile_names(CONF)) == set(LAYOUT_NAMES) - {"synthetic"} == set(TRAINED_ON)
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+@pytest.mark.parametrize("name", profile_names(CONF))
+def test_every_dataset_and_recipe_resolve_to_a_valid_configuration(name, recipe):
+    params = load_parameters(recipe, f"dataset.name={name}", "dataset.root=/mnt/scans")
+    dataset = params["dataset"]
+    assert (dataset["name"], dataset["root"]) == (name, "/mnt/scans")
+    options_class = importlib.import_module(type(get_layout(name)).__module__).Options
+    parse_options(options_class, dataset["options"], where=name)
+    ProtocolConfig.from_params(params["protocol"])
+    RenderSettings.from_params(params["render"], ignore=RENDER_PLAN_KEYS)
+    for namespace, base in NAMESPACES.items():
+        model = params[base or namespace]
+        resolved = resolve_model_parameters(model, params[namespace] if base else None)
+        ProtocolConfig.from_params(resolved["protocol"])
+        get_recipe(resolved["recipe"]).config_type.from_params(
+            copy.deepcopy(resolved["experiment"])
+        )
+
+
+def test_the_paper_recipe_keeps_its_model_and_takes_the_dataset_protocol():
+    params = load_parameters("paper", "dataset.name=4dme", "dataset.root=/data/4DME")
+    assert params["smile"]["experiment"]["model"]["backbone"]["name"] == "ViT-B-32"  # the recipe
+    assert params["smile_mer"]["protocol"]["name"] == "loso"  # the dataset's protocol
+    assert params["render"]["frames"] == "uniform:3"
+    bu4dfe = load_parameters("paper", "dataset.name=bu4dfe", "dataset.root=/data/BU-4DFE")
+    assert bu4dfe["affectvlm"]["experiment"]["train"]["batch_size"] == 64
+    assert bu4dfe["affectvlm"]["protocol"]["k"] == 10
+
+
+def test_the_command_line_wins_over_the_profile():
+    params = load_parameters(
+        "local", "dataset.name=bu4dfe", "dataset.root=/x", "render.frames=apex", "protocol.k=5"
+    )
+    assert params["render"]["frames"] == "apex" and params["protocol"]["k"] == 5
+
+
+def test_the_dataset_named_in_an_env_file_selects_the_profile_too():
+    assert load_parameters("bu3dfe")["protocol"]["n_subjects"] == 60
+
+
+def test_without_a_profile_the_parameters_are_kedros(tmp_path):
+    from kedro.config import OmegaConfigLoader
+
+    plain = OmegaConfigLoader(str(CONF), **{**CONFIG_LOADER_ARGS, "default_run_env": "local"})
+    assert load_parameters("local") == plain["parameters"]  # synthetic: no profile
+
+
+def make_conf(tmp_path: Path, profile: str, env_profile: str | None = None) -> Path:
+    conf = tmp_path / "conf"
+    (conf / "base" / "dataset_profiles").mkdir(parents=True)
+    (conf / "local").mkdir()
+    (conf / "base" / "parameters.yml").write_text(
+        "dataset: {name: synthetic, root: data/01_raw/synthetic}\nprotocol: {k: 5}\n"
+    )
+    (conf / "base" / "dataset_profiles" / "bu3dfe.yml").write_text(profile)
+    if env_profile is not None:
+        (conf / "local" / "dataset_profiles").mkdir()
+        (conf / "local" / "dataset_profiles" / "bu3dfe.yml").write_text(env_profile)
+    return conf
+
+
+def test_an_env_can_override_a_profile_in_its_own_profile_file(tmp_path):
+    conf = make_conf(tmp_path, "protocol: {k: 10, seed: 0}\n", env_profile="protocol: {k: 3}\n")
+    params = load_parameters("local", "dataset.name=bu3dfe", conf=conf)
+    assert params["protocol"] == {"k": 3, "seed": 0}
+    assert params["dataset"]["root"] == "data/01_raw/synthetic"  # untouched by the profile
+
+
+def test_a_profile_that_sets_the_data_location_is_refused(tmp_path):
+    conf = make_conf(tmp_path, "dataset: {root: /data/BU-3DFE}\n")
+    with pytest.raises(
+        ValueError, match=r"bu3dfe\.yml: a dataset profile must not set dataset\.root"
+    ):
+        load_parameters("local", "dataset.name=bu3dfe", conf=conf)
