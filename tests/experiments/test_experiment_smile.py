@@ -15,13 +15,15 @@ import torch
 from facevlm.experiments import smile
 from facevlm.experiments.common import ExperimentConfig
 from facevlm.experiments.cross_validation import cross_validate
+from facevlm.experiments.data import ExperimentData
 from facevlm.experiments.results import PRIMARY
+from facevlm.experiments.sequences import stack_sequence_frames
 from facevlm.experiments.smile import SmileConfig
 from facevlm.models.backbone import BackboneConfig, get_tokenizer
 from facevlm.models.data import UNLABELED
 from facevlm.models.multiview_clip import MultiviewCLIPConfig
 from facevlm.models.training import TrainConfig, TrainHistory
-from facevlm.prompts.descriptive import GENERIC_PROMPT
+from facevlm.prompts.descriptive import GENERIC_PROMPT, descriptive_prompt_bank
 
 EPOCHS = 3
 REFRESH_EVERY = 2
@@ -105,6 +107,55 @@ def test_permuting_the_ground_truth_changes_nothing_in_training(
         assert fold.extra == shuffled_fold.extra  # the same pseudo-labels at every refresh
         np.testing.assert_array_equal(fold.test_embeddings, shuffled_fold.test_embeddings)
         assert not np.array_equal(fold.y_true, shuffled_fold.y_true), "evaluation does see them"
+
+
+MER_CLASSES = ["positive", "negative", "surprise", "repression", "others"]
+
+
+def as_sequences(data: ExperimentData, n_frames: int = 2) -> ExperimentData:
+    """Each sample as a 4D sequence of ``n_frames`` frames (the views dimmed a little more in
+    each later frame), stacked as the 4D pipelines stack them (frames x views per sample)."""
+    samples = data.samples.loc[data.samples.index.repeat(n_frames)].reset_index(drop=True)
+    samples["dataset"] = "synthetic-bu4dfe"
+    samples["sequence"] = samples["sample_id"]
+    samples["frame"] = np.tile(np.arange(n_frames), len(data.labels))
+    samples["sample_id"] = [
+        f"{s}/{f}" for s, f in zip(samples.sequence, samples.frame, strict=True)
+    ]
+    views = np.repeat(data.views, n_frames, axis=0)
+    views = (views * (1.0 - 0.1 * samples["frame"].to_numpy())[:, None, None, None, None]).astype(
+        np.uint8
+    )
+    labels = np.repeat(data.labels, n_frames)
+    return stack_sequence_frames(ExperimentData(views, labels, samples, data.classes))
+
+
+def as_micro_expressions(data: ExperimentData) -> ExperimentData:
+    """The same clips with 4DME's five classes (labels folded onto them)."""
+    labels = data.labels % len(MER_CLASSES)
+    samples = data.samples.assign(expression=[MER_CLASSES[c] for c in labels])
+    return ExperimentData(data.views, labels, samples, list(MER_CLASSES))
+
+
+@pytest.mark.parametrize("kind", ["sequences", "micro-expressions"])
+def test_on_sequences_and_micro_expressions_the_ground_truth_changes_nothing_either(
+    kind, tiny_data, permute_labels, make_params
+):
+    """The 4D (frames stacked as views) and MER (five classes, their own pseudo-label bank)
+    inputs of SMILE-VLM: permuting the labels leaves every trained weight bit-identical."""
+    data = as_sequences(tiny_data) if kind == "sequences" else as_micro_expressions(tiny_data)
+    assert data.views.shape[1] == {"sequences": 6, "micro-expressions": 3}[kind]  # frames x views
+    bank = descriptive_prompt_bank(data.classes)
+    cfg = smile_config(make_params, train={"epochs": 2}, data={"max_folds": 1})
+    cfg.data.classes = list(data.classes)
+    cfg.model.n_views = data.views.shape[1]
+    shuffled = permute_labels(data)
+    assert (shuffled.labels != data.labels).mean() > 0.5, "the permutation must bite"
+
+    _, fitted = cross_validate(smile.RECIPE, data, bank, cfg)
+    _, shuffled_fitted = cross_validate(smile.RECIPE, shuffled, bank, cfg)
+
+    assert_same_weights(state_of(fitted), state_of(shuffled_fitted))
 
 
 def test_a_different_seed_trains_different_weights(smile_run, tiny_data, descriptive_bank):
