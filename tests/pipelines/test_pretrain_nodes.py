@@ -143,3 +143,35 @@ def test_switched_off_pretraining_ends_in_a_clear_error_for_pipeline_weights(tmp
     assert weights.skipped
     with pytest.raises(ValueError, match=r"pretraining\.dataset\.name is none"):
         resolve_pipeline_weights(_experiment(PIPELINE_WEIGHTS), weights)
+
+
+def test_a_corpus_with_the_same_names_but_other_pixels_is_pretrained_again(tmp_path):
+    """The cache is keyed by the corpus's pixels too: re-synthesised with other capture settings
+    (pose, light), a corpus keeps its sample ids and, with clean captions, its captions; reusing
+    the old weights then (which once happened) would silently measure the wrong backbone."""
+    from toy_model_run import index_and_renders
+
+    _, renders = index_and_renders()
+    captions = pd.DataFrame(
+        {
+            "sample_id": renders.samples["sample_id"],
+            "kind": "emotion",
+            "caption": [f"a face showing {e}" for e in renders.samples["expression"]],
+        }
+    )
+    training = {
+        "backbone": TINY,
+        "classes": sorted(set(renders.samples["expression"])),
+        "holdout_subjects": 1,
+        "train": {"epochs": 1, "batch_size": 8, "progress": False, "device": "cpu"},
+    }
+    cache = tmp_path / "cache"
+
+    pretrain_backbone_node(renders, captions, training, str(cache))
+    pretrain_backbone_node(renders, captions, training, str(cache))  # same corpus: reused
+    assert len(list(cache.glob("*.pt"))) == 1
+    brighter = RenderSet(
+        renders.samples, renders.view_names, renders.settings, renders.to_array() // 2 + 100
+    )
+    pretrain_backbone_node(brighter, captions, training, str(cache))
+    assert len(list(cache.glob("*.pt"))) == 2, "other pixels, other weights"
