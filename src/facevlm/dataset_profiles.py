@@ -42,11 +42,6 @@ class DatasetProfileConfigLoader(OmegaConfigLoader):
         profile = self.dataset_profile(name) if name else {}
         if not profile:
             return config
-        if "root" in profile.get("dataset", {}):
-            raise ValueError(
-                f"{self.profile_files(name)[0]}: a dataset profile must not set dataset.root "
-                "(where the data lives is the user's: --params or conf/local)"
-            )
         layers = [config, profile, self.runtime_params or {}]
         return OmegaConf.to_container(OmegaConf.merge(*layers), resolve=True)
 
@@ -57,11 +52,20 @@ class DatasetProfileConfigLoader(OmegaConfigLoader):
         return [folder / f"{name}.yml" for folder in folders]
 
     def dataset_profile(self, name: str) -> dict[str, Any]:
-        """The merged profile of dataset ``name`` (``{}`` when it has none)."""
-        files = [path for path in self.profile_files(name) if path.is_file()]
-        if not files:
-            return {}
-        return OmegaConf.to_container(OmegaConf.merge(*map(OmegaConf.load, files)), resolve=True)
+        """The merged profile of dataset ``name`` (``{}`` when it has none); a profile file that
+        sets ``dataset.root`` is refused, by name."""
+        layers = []
+        for path in self.profile_files(name):
+            if not path.is_file():
+                continue
+            layer = OmegaConf.load(path)
+            if "root" in (layer.get("dataset") or {}):
+                raise ValueError(
+                    f"{path}: a dataset profile must not set dataset.root "
+                    "(where the data lives is the user's: --params or conf/local)"
+                )
+            layers.append(layer)
+        return OmegaConf.to_container(OmegaConf.merge(*layers), resolve=True) if layers else {}
 
 
 def dataset_name(parameters: dict[str, Any], runtime_params: dict[str, Any] | None) -> str | None:

@@ -33,7 +33,7 @@ import torch.distributed as dist
 
 from facevlm.config import to_dict
 from facevlm.distributed.bundle import TrainingBundle, load_training_bundle
-from facevlm.experiments.cross_validation import cross_validate
+from facevlm.experiments.cross_validation import cross_validate, selected_folds
 from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import CrossValidationResult, FoldResult
 from facevlm.models.bundle import ModelBundle
@@ -101,7 +101,7 @@ def train_from_bundle(
     cfg.train.resume = "latest" if resume else None
     available = bundle.data.folds
     if folds is None:
-        folds = available[: cfg.data.max_folds] if cfg.data.max_folds else available
+        folds = selected_folds(bundle.data, cfg)
     unknown = sorted(set(folds) - set(available))
     if unknown:
         raise ValueError(f"{bundle.folder}: no fold(s) {unknown}; the bundle has {available}")

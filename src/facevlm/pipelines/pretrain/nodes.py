@@ -12,10 +12,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
+from facevlm.data.view_store import array_fingerprint
 from facevlm.datasets.pretrained_weights import PretrainedWeights
 from facevlm.datasets.render_set import RenderSet
 from facevlm.experiments.pretrain import PretrainConfig, PretrainedBackbone, pretrain_backbone
@@ -73,16 +73,17 @@ def pretrain_backbone_node(
     emotion = captions_by_sample(captions, "emotion")
     action = captions_by_sample(captions, "action")
     corpus = renders.subset(renders.samples["sample_id"].astype(str).isin(list(emotion)))
-    kept = corpus.samples
-    views = resize_views(corpus.to_array(), architecture_image_size(cfg.backbone))
     # the pixels are part of the key: a corpus made with other capture settings (pose, light)
-    # has the same sample ids and, with clean captions, the same captions
-    pixels = hashlib.sha256(np.ascontiguousarray(np.asarray(views)).tobytes()).hexdigest()
+    # has the same sample ids and, with clean captions, the same captions. A stored render set's
+    # fingerprint is its content digest, so a cache hit still reads no image.
+    pixels = array_fingerprint(corpus.view_array())
     cache_file = Path(cache_dir) / f"{_content_key(renders, captions, training, pixels)}.pt"
     if cache_file.exists():
         logger.info("pretrained backbone reused from %s", cache_file)
         result = PretrainedBackbone(**torch.load(cache_file, map_location="cpu"))
         return result, pd.DataFrame(result.history)
+    kept = corpus.samples
+    views = resize_views(corpus.to_array(), architecture_image_size(cfg.backbone))
     pairs = [(emotion[s], action.get(s, [])) for s in kept["sample_id"].astype(str)]
     result = pretrain_backbone(views, list(kept["expression"]), list(kept["subject"]), pairs, cfg)
     cache_file.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,11 @@ from facevlm.evaluation.figures import (
     embedding_figure,
     training_curves_figure,
 )
-from facevlm.experiments.cross_validation import fit_final, frozen_backbone_metrics
+from facevlm.experiments.cross_validation import (
+    fit_final,
+    frozen_backbone_metrics,
+    selected_folds,
+)
 from facevlm.experiments.data import ExperimentData, experiment_data
 from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import PRIMARY, CrossValidationResult
@@ -245,7 +249,7 @@ def cross_validate_model(
     nproc = int(cfg.train.nproc or 1)
     elsewhere = parameters.get("training_result")
     if elsewhere:
-        expected = data.folds[: cfg.data.max_folds] if cfg.data.max_folds else data.folds
+        expected = selected_folds(data, cfg)
         trained = result_trained_elsewhere(Path(elsewhere), bundle_dir, expected)
         tags = {**tags, "training_result": str(elsewhere)}
     elif nproc > 1:
