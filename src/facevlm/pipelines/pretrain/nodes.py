@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -69,16 +70,19 @@ def pretrain_backbone_node(
     if len(renders) == 0:
         logger.info("no pretraining corpus (pretraining.dataset.name: none): no weights made")
         return PretrainedBackbone({}, cfg.backbone, [], None), pd.DataFrame()
-    cache_file = Path(cache_dir) / f"{_content_key(renders, captions, training)}.pt"
-    if cache_file.exists():
-        logger.info("pretrained backbone reused from %s", cache_file)
-        result = PretrainedBackbone(**torch.load(cache_file, map_location="cpu"))
-        return result, pd.DataFrame(result.history)
     emotion = captions_by_sample(captions, "emotion")
     action = captions_by_sample(captions, "action")
     corpus = renders.subset(renders.samples["sample_id"].astype(str).isin(list(emotion)))
     kept = corpus.samples
     views = resize_views(corpus.to_array(), architecture_image_size(cfg.backbone))
+    # the pixels are part of the key: a corpus made with other capture settings (pose, light)
+    # has the same sample ids and, with clean captions, the same captions
+    pixels = hashlib.sha256(np.ascontiguousarray(np.asarray(views)).tobytes()).hexdigest()
+    cache_file = Path(cache_dir) / f"{_content_key(renders, captions, training, pixels)}.pt"
+    if cache_file.exists():
+        logger.info("pretrained backbone reused from %s", cache_file)
+        result = PretrainedBackbone(**torch.load(cache_file, map_location="cpu"))
+        return result, pd.DataFrame(result.history)
     pairs = [(emotion[s], action.get(s, [])) for s in kept["sample_id"].astype(str)]
     result = pretrain_backbone(views, list(kept["expression"]), list(kept["subject"]), pairs, cfg)
     cache_file.parent.mkdir(parents=True, exist_ok=True)
@@ -86,10 +90,14 @@ def pretrain_backbone_node(
     return result, pd.DataFrame(result.history)
 
 
-def _content_key(renders: RenderSet, captions: pd.DataFrame, training: dict[str, Any]) -> str:
-    """What the pretrained weights depend on: the rendered samples and their settings, every
-    caption, and the training parameters (the corpus folder's location is irrelevant)."""
+def _content_key(
+    renders: RenderSet, captions: pd.DataFrame, training: dict[str, Any], pixels: str = ""
+) -> str:
+    """What the pretrained weights depend on: the rendered samples, their settings and a digest
+    of their pixels (``pixels``), every caption, and the training parameters (the corpus
+    folder's location is irrelevant)."""
     payload = {
+        "pixels": pixels,
         "training": training,
         "render": renders.settings,
         "samples": list(map(str, renders.samples["sample_id"])),
