@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from facevlm.data.synthetic import SyntheticConfig, generate_synthetic_dataset
-from facevlm.pipelines.pretrain.nodes import prepare_pretraining_scans
+from facevlm.pipelines.pretrain.nodes import check_corpus_is_separate
+from facevlm.pipelines.synthesize.nodes import prepare_raw_scans
 from facevlm.prompts.captions import WEB_EMOTION_WORDS, caption_samples, manifest_activations
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "base"
@@ -35,9 +36,10 @@ def sets(tmp_path_factory) -> tuple[dict, dict]:
         tmp / "evaluation", SyntheticConfig(**{**synthetic, **SMALL, "layouts": ["bu3dfe"]})
     )
     pretraining = _params("pretrain")["pretraining"]
-    pretraining["corpus"] = {**pretraining["corpus"], **SMALL, "root": str(tmp / "corpus")}
-    corpus = prepare_pretraining_scans(pretraining, synthetic)["synthetic"]
-    return evaluation, corpus
+    dataset = {**pretraining["dataset"], "root": str(tmp / "corpus")}
+    raw = prepare_raw_scans(dataset, {**pretraining["synthetic"], **SMALL})
+    check_corpus_is_separate(raw["synthetic"], synthetic["seed"])
+    return evaluation, raw["synthetic"]
 
 
 def _subjects(manifest: dict) -> list[dict]:
