@@ -2,7 +2,7 @@
 
 Not part of the package: a visual check of the ``pretrain`` corpus (other renditions, capture
 conditions and web-like captions than the evaluation set). Reads the latest
-``pretraining_renders`` and ``pretraining_captions`` of a run in this checkout and draws a
+``pretraining.renders`` and ``pretraining.captions`` of a run in this checkout and draws a
 batch the way training does (uniform over a sample's candidates, ``action_share`` weighting).
 
     PYTHONPATH=src python benchmarks/preview_pretraining_batch.py --out /tmp/pretraining_batch.png
@@ -42,10 +42,10 @@ def main() -> None:
     from kedro.io import Version
 
     render_set = RenderSetDataset(
-        filepath="data/04_feature/pretraining_renders", version=Version(None, None)
+        filepath="data/04_feature/pretraining/renders", version=Version(None, None)
     ).load()
     captions = pd.read_csv(
-        _latest(Path("data/05_model_input/pretraining_captions.csv"), "pretraining_captions.csv")
+        _latest(Path("data/05_model_input/pretraining/captions.csv"), "captions.csv")
     )
     params = yaml.safe_load(Path("conf/base/parameters_pretrain.yml").read_text())
     share = params["pretraining"]["training"]["action_share"]

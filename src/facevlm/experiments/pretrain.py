@@ -54,6 +54,9 @@ class PretrainConfig:
     )  # expressions of the corpus used (captions group by them)
     action_share: float = 0.5  # probability that a draw is a facial-action caption (vs emotion)
     view_weight: float = 0.0  # InfoNCE on single views too (0: fused embedding only)
+    # each rendered view its own image-caption pair (as web CLIP sees one photo at a time)
+    # instead of one fused sample per scan: the same images per epoch, three times the steps
+    single_views: bool = False
     holdout_subjects: int = 4  # corpus subjects kept out of training to check zero-shot on
     # InfoNCE targets: "labels" (same corpus expression = positive pair) or "diagonal" (each
     # image with its own caption, as web CLIP is trained; no class label is used at all)
@@ -141,16 +144,21 @@ def pretrain_backbone(
     holdout = _holdout_rows(np.asarray(subjects), cfg.holdout_subjects, cfg.train.seed)
     rows = np.setdiff1d(np.arange(len(views)), holdout)
 
+    train_views, train_rows = views[rows], rows
+    if cfg.single_views:
+        n_views = views.shape[1]
+        train_views = train_views.reshape(-1, 1, *views.shape[2:])
+        train_rows = np.repeat(rows, n_views)
     model_cfg = MultiviewCLIPConfig(
         backbone=BackboneConfig(name=cfg.backbone, pretrained=None),
         fusion="mean",  # the fusion head is not part of the saved backbone
-        n_views=views.shape[1],
+        n_views=train_views.shape[1],
     )
     model, tokenizer = build_model(model_cfg, cfg.train.seed)
     dataset = MultiviewDataset(
-        views[rows],
-        labels[rows],
-        prompts=[weighted_captions(*captions[i], cfg.action_share) for i in rows],
+        train_views,
+        labels[train_rows],
+        prompts=[weighted_captions(*captions[i], cfg.action_share) for i in train_rows],
         tokenizer=tokenizer,
         image_size=model_image_size(model),
     )
