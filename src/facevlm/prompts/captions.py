@@ -303,9 +303,11 @@ def web_captions(
             alt = [template.format(p=person, w=word, a=article)]
     described: list[str] = []
     if activation is not None:
+        # sorted by unit: the manifest's key order differs between a freshly generated set and
+        # one read back from JSON, and the draws below must not depend on it
         visible = [
             (au, float(np.mean(w)))
-            for au, w in activation.items()
+            for au, w in sorted(activation.items())
             if au in AU_PHRASES and float(np.mean(w)) >= 0.3
         ]
         order = rng.permutation(len(visible))
