@@ -328,3 +328,41 @@ def test_an_empty_corpus_is_rejected():
 
     with pytest.raises(ValueError, match="no samples"):
         pretrain_backbone(views, [], [], [], _config())
+
+
+def test_single_views_makes_each_rendered_view_its_own_captioned_sample(monkeypatch):
+    """``single_views``: every view of every trained scan becomes a one-view sample with its
+    scan's label and captions, so an epoch shows the same images in ``N_VIEWS`` times the
+    steps; the held-out subject stays out of every one of them."""
+    seen = []
+    monkeypatch.setattr(pretrain, "train", _fake_train(seen))
+    views, expressions, subjects, captions = _corpus()
+
+    pretrain_backbone(views, expressions, subjects, captions, _config(single_views=True))
+
+    (dataset,) = seen
+    assert len(dataset) == (len(views) - PER_SUBJECT) * N_VIEWS
+    share = _config().action_share
+    origins = []
+    for sample_views, label, choices in zip(
+        dataset.views, dataset.labels, dataset.state_dict()["choices"], strict=True
+    ):
+        assert len(sample_views) == 1
+        scan, view = next(
+            (i, v)
+            for i in range(len(views))
+            for v in range(N_VIEWS)
+            if np.array_equal(views[i, v], sample_views[0])
+        )
+        origins.append((scan, view))
+        assert label == CLASSES.index(expressions[scan])
+        assert len(choices) == len(weighted_captions(*captions[scan], share))
+    assert len(set(origins)) == len(origins), "each view once"
+    assert len({subjects[scan] for scan, _ in origins}) == N_SUBJECTS - 1
+
+
+def test_single_views_pretraining_runs_and_checks_zero_shot_on_whole_scans():
+    result = pretrain_backbone(*_corpus(), _config(single_views=True))
+
+    assert result.holdout_zero_shot is not None
+    assert len(result.history) == 1 and np.isfinite(result.history[0]["loss"])

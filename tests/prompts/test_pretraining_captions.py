@@ -18,6 +18,7 @@ from facevlm.prompts.captions import (
     caption_samples,
     captions_by_sample,
     manifest_activations,
+    web_captions,
 )
 
 N_PHRASINGS = min(len(phrases) for phrases in AU_PHRASES.values())
@@ -389,3 +390,22 @@ def test_grouping_the_caption_table_keeps_every_caption(captions):
     expected = list(captions.loc[captions["sample_id"] == "F0001_HA04", "caption"])
     assert grouped["F0001_HA04"] == expected
     assert all(isinstance(k, str) for k in grouped)
+
+
+def test_web_captions_do_not_depend_on_the_order_of_the_recorded_action_units():
+    """A freshly generated manifest and the same manifest read back from JSON list a scan's
+    units in different orders; the captions (and so the pretraining cache key) must agree."""
+    sample = {
+        "sample_id": "synthetic-bu3dfe/F5001/F5001_AN03WH_F3D",
+        "subject": "F5001",
+        "expression": "anger",
+        "gender": "F",
+        "intensity": 3,
+    }
+    activation = {4: (1.1, 1.0), 5: (0.5, 0.4), 7: (0.9, 0.9), 23: (1.0, 1.0), 24: (0.8, 0.7)}
+    reordered = dict(sorted(activation.items(), key=lambda item: str(item[0])))
+    assert list(reordered) != list(activation)
+
+    assert web_captions(sample, activation, ["anger", "fear"]) == web_captions(
+        sample, reordered, ["anger", "fear"]
+    )

@@ -54,7 +54,13 @@ class PretrainConfig:
     )  # expressions of the corpus used (captions group by them)
     action_share: float = 0.5  # probability that a draw is a facial-action caption (vs emotion)
     view_weight: float = 0.0  # InfoNCE on single views too (0: fused embedding only)
+    # each rendered view its own image-caption pair (as web CLIP sees one photo at a time)
+    # instead of one fused sample per scan: the same images per epoch, three times the steps
+    single_views: bool = False
     holdout_subjects: int = 4  # corpus subjects kept out of training to check zero-shot on
+    # InfoNCE targets: "labels" (same corpus expression = positive pair) or "diagonal" (each
+    # image with its own caption, as web CLIP is trained; no class label is used at all)
+    targets: str = "labels"
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
             epochs=40, batch_size=32, lr_backbone=1e-3, lr_head=1e-3, progress=True
@@ -64,6 +70,8 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.action_share <= 1.0:
             raise ValueError(f"action_share must be in [0, 1], got {self.action_share}")
+        if self.targets not in ("labels", "diagonal"):
+            raise ValueError(f"targets must be 'labels' or 'diagonal', got {self.targets!r}")
         if self.holdout_subjects < 0:
             raise ValueError(f"holdout_subjects must be >= 0, got {self.holdout_subjects}")
 
@@ -136,16 +144,21 @@ def pretrain_backbone(
     holdout = _holdout_rows(np.asarray(subjects), cfg.holdout_subjects, cfg.train.seed)
     rows = np.setdiff1d(np.arange(len(views)), holdout)
 
+    train_views, train_rows = views[rows], rows
+    if cfg.single_views:
+        n_views = views.shape[1]
+        train_views = train_views.reshape(-1, 1, *views.shape[2:])
+        train_rows = np.repeat(rows, n_views)
     model_cfg = MultiviewCLIPConfig(
         backbone=BackboneConfig(name=cfg.backbone, pretrained=None),
         fusion="mean",  # the fusion head is not part of the saved backbone
-        n_views=views.shape[1],
+        n_views=train_views.shape[1],
     )
     model, tokenizer = build_model(model_cfg, cfg.train.seed)
     dataset = MultiviewDataset(
-        views[rows],
-        labels[rows],
-        prompts=[weighted_captions(*captions[i], cfg.action_share) for i in rows],
+        train_views,
+        labels[train_rows],
+        prompts=[weighted_captions(*captions[i], cfg.action_share) for i in train_rows],
         tokenizer=tokenizer,
         image_size=model_image_size(model),
     )
@@ -153,7 +166,7 @@ def pretrain_backbone(
         "pretraining %s on %d samples (%d held out), %d epochs",
         cfg.backbone, len(rows), len(holdout), cfg.train.epochs,
     )  # fmt: skip
-    loss = ClipInfoNCELoss(targets="labels", view_weight=cfg.view_weight)
+    loss = ClipInfoNCELoss(targets=cfg.targets, view_weight=cfg.view_weight)
     history = train(model, loss, dataset, cfg.train)
 
     zero_shot = None
@@ -175,14 +188,29 @@ def holdout_zero_shot(
     holdout: np.ndarray,
     cfg: PretrainConfig,
 ) -> float:
-    """Accuracy of the nearest class (mean of its emotion captions) on held-out subjects."""
+    """Accuracy of the nearest class on held-out subjects.
+
+    Class prompts: the held-out samples' emotion captions when those are clean class prompts
+    (a lab corpus); with web captions, which name the emotion only now and then and sometimes
+    wrongly, plain class templates (:data:`ZERO_SHOT_TEMPLATES`) instead.
+    """
     by_class: dict[str, list[str]] = {c: [] for c in cfg.classes}
     for row, label in zip(holdout, labels, strict=True):
         by_class[cfg.classes[label]].extend(captions[row][0])
     present = [c for c in cfg.classes if by_class[c]]
     prompts = {c: sorted(set(by_class[c])) for c in present}
+    if any(set(prompts[a]) & set(prompts[b]) for a in present for b in present if a < b):
+        prompts = {c: [t.format(c) for t in ZERO_SHOT_TEMPLATES] for c in present}
     classifier = PromptEnsembleClassifier.from_prompts(model, tokenizer, prompts, present)
     embedded = embed_views(model, views, device=cfg.train.device)
     predicted = classifier.predict(embedded.fused.to(classifier.class_embeddings.device))
     truth = np.array([present.index(cfg.classes[i]) for i in labels])
     return float(np.mean(predicted.cpu().numpy() == truth))
+
+
+#: Class prompts of the held-out zero-shot check when the corpus captions are not clean.
+ZERO_SHOT_TEMPLATES: tuple[str, ...] = (
+    "a photo of a face showing {}",
+    "a face expressing {}",
+    "a 3D scan of a face with {}",
+)

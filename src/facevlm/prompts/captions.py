@@ -59,6 +59,55 @@ AT_REST: tuple[str, ...] = (
     "a relaxed face with a closed mouth and calm eyes",
 )
 
+#: What a web caption may say about the skin when these units are strong (mean weight >= 0.6):
+#: the folds and furrows the generator forms with them.
+APPEARANCE_PHRASES: dict[int, str] = {
+    1: "lines across the forehead",
+    4: "deep furrows between the brows",
+    6: "crow's feet at the corners of the eyes",
+    9: "wrinkles on the bridge of the nose",
+    12: "deep folds from the nose to the mouth",
+    17: "a dimpled chin",
+    20: "creases beside the mouth corners",
+}
+
+#: Alt texts of web photos that say nothing about the expression (``{person}`` is filled in).
+WEB_ALT_TEXTS: tuple[str, ...] = (
+    "a 3D scan of {person}'s face",
+    "close-up portrait of {person}",
+    "{person}, head and shoulders, studio shot",
+    "face of {person} in a photo",
+    "a picture of {person}",
+    "a photo of a face",
+    "frontal face image",
+    "a face in the lab",
+)
+
+#: Vague stand-ins for an emotion word.
+WEB_VAGUE: tuple[str, ...] = (
+    "an expressive face",
+    "{person} making a face",
+    "{person} reacting to something",
+    "a face showing some emotion",
+    "an intense look",
+)
+
+#: Emotion words of the web captions (one per class; neutral included).
+WEB_EMOTION_WORDS: dict[str, tuple[str, ...]] = {
+    "neutral": ("neutral", "calm", "expressionless"),
+    "anger": ("angry", "furious", "mad"),
+    "disgust": ("disgusted", "grossed out", "repulsed"),
+    "fear": ("scared", "afraid", "frightened"),
+    "happiness": ("happy", "smiling", "joyful"),
+    "sadness": ("sad", "unhappy", "gloomy"),
+    "surprise": ("surprised", "amazed", "astonished"),
+}
+
+#: Odds of the web alt texts: naming the emotion at all, and of those, wrongly or vaguely.
+WEB_NAMED_SHARE = 0.6
+WEB_WRONG_SHARE = 0.1
+WEB_VAGUE_SHARE = 0.1
+
 #: Columns of :func:`caption_samples`' table.
 CAPTION_COLUMNS: tuple[str, ...] = ("sample_id", "expression", "caption", "kind")
 
@@ -101,20 +150,39 @@ def action_sentences(activation: Activation, threshold: float = 0.3, most: int =
     return sentences
 
 
-def manifest_activations(manifest: Mapping[str, Any]) -> dict[tuple[str, str], Activation]:
-    """``(subject, emotion) -> activation at full intensity`` from a synthetic set's manifest.
+class ManifestActivations(dict):
+    """The activations of a synthetic set (a plain dict) and the caption ``style`` its
+    configuration asks for (``captions``: ``lab`` or ``web``), which decides how
+    :func:`caption_samples` words its captions."""
 
-    The BU-3DFE-style part of the manifest records each subject's own recipe per emotion
-    (``{"AU12": [1.34, 1.28], ...}``), so captions describe what was really applied.
+    style: str = "lab"
+
+
+def _activation(record: Mapping[str, Any]) -> Activation:
+    return {int(str(au).removeprefix("AU")): (float(w[0]), float(w[1])) for au, w in record.items()}
+
+
+def manifest_activations(manifest: Mapping[str, Any]) -> ManifestActivations:
+    """Activations recorded in a synthetic set's manifest.
+
+    Keys ``(subject, emotion)``: the subject's own recipe at full intensity (``lab`` sets).
+    Keys ``(subject, emotion, level)``: the activation actually applied to that scan (sets that
+    record one per scan; ``web`` renditions are drawn per scan, so only these describe them).
     """
+    from facevlm.data.synthetic.layout_writers import BU3DFE_CODES
+
+    emotion_of = {code: emotion for emotion, code in BU3DFE_CODES.items()}
     layouts = manifest.get("layouts", {})
-    recipes: dict[tuple[str, str], Activation] = {}
+    recipes = ManifestActivations()
+    recipes.style = str(manifest.get("config", {}).get("captions", "lab"))
     for subject in layouts.get("bu3dfe", {}).get("subjects", []):
         for emotion, recipe in subject.get("recipes", {}).items():
-            recipes[(subject["subject"], emotion)] = {
-                int(str(au).removeprefix("AU")): (float(w[0]), float(w[1]))
-                for au, w in recipe.items()
-            }
+            recipes[(subject["subject"], emotion)] = _activation(recipe)
+        for stem, record in subject.get("activations", {}).items():
+            code = str(stem).split("_")[1]
+            emotion = emotion_of.get(code[:2])
+            if emotion is not None:
+                recipes[(subject["subject"], emotion, int(code[2:4]))] = _activation(record)
     return recipes
 
 
@@ -124,10 +192,11 @@ def _scaled(activation: Activation, factor: float) -> dict[int, tuple[float, flo
 
 def caption_samples(
     samples: pd.DataFrame,
-    activations: Mapping[tuple[str, str], Activation],
+    activations: Mapping[tuple, Activation],
     classes: Sequence[str],
     intensity_scale: Mapping[int, float] | None = None,
     prompts: PromptConfig | None = None,
+    style: str | None = None,
 ) -> pd.DataFrame:
     """Every caption of every sample whose expression is one of ``classes``.
 
@@ -141,6 +210,10 @@ def caption_samples(
         intensity_scale: level → factor applied to the full-intensity recipe (default: the
             generator's :data:`~facevlm.data.synthetic.expressions.INTENSITY_SCALE`).
         prompts: templates and caps of the augmented emotion prompts.
+        style: ``lab`` (every sample gets its clean emotion prompts and exact action
+            sentences) or ``web`` (:func:`web_captions`: alt texts that name the emotion only
+            now and then, sometimes wrongly or vaguely, and loose descriptions of the face);
+            default: the ``style`` of ``activations`` (:class:`ManifestActivations`), else lab.
 
     Returns:
         A long table with :data:`CAPTION_COLUMNS`: one row per (sample, caption), ``kind``
@@ -148,24 +221,109 @@ def caption_samples(
     """
     if intensity_scale is None:
         from facevlm.data.synthetic.expressions import INTENSITY_SCALE as intensity_scale
+    style = getattr(activations, "style", "lab") if style is None else style
+    if style not in ("lab", "web"):
+        raise ValueError(f"caption style must be 'lab' or 'web', got {style!r}")
     kept = samples[samples["expression"].isin(list(classes))]
     bank = build_prompt_bank(kept, list(classes), prompts)
     rows: list[dict[str, Any]] = []
     for sample in kept.to_dict("records"):
-        expression = str(sample["expression"])
+        applied = _applied(sample, activations, intensity_scale)
+        if style == "web":
+            alt, described = web_captions(sample, applied, list(classes))
+            rows.extend(_caption_row(sample, caption, "emotion") for caption in alt)
+            rows.extend(_caption_row(sample, caption, "action") for caption in described)
+            continue
         for caption in candidate_prompts(bank, sample):
             rows.append(_caption_row(sample, caption, "emotion"))
-        if expression == NEUTRAL:
+        if str(sample["expression"]) == NEUTRAL:
             action = list(AT_REST)
         else:
-            recipe = activations.get((str(sample["subject"]), expression))
-            level = sample.get("intensity")
-            if recipe is None or is_missing(level):
-                action = []
-            else:
-                action = action_sentences(_scaled(recipe, intensity_scale.get(int(level), 1.0)))
+            action = [] if applied is None else action_sentences(applied)
         rows.extend(_caption_row(sample, caption, "action") for caption in action)
     return pd.DataFrame.from_records(rows, columns=list(CAPTION_COLUMNS))
+
+
+def _applied(
+    sample: Mapping[str, Any],
+    activations: Mapping[tuple, Activation],
+    intensity_scale: Mapping[int, float],
+) -> Activation | None:
+    """The activation applied to this sample's scan: recorded per scan, else the subject's
+    full-intensity recipe scaled by the level; None when neither is known."""
+    subject, expression, level = str(sample["subject"]), str(sample["expression"]), None
+    if not is_missing(sample.get("intensity")):
+        level = int(sample["intensity"])
+        exact = activations.get((subject, expression, level))
+        if exact is not None:
+            return exact
+    recipe = activations.get((subject, expression))
+    if recipe is None or level is None:
+        return None
+    return _scaled(recipe, intensity_scale.get(level, 1.0))
+
+
+def _person(sample: Mapping[str, Any], rng: np.random.Generator) -> str:
+    gender = sample.get("gender")
+    if is_missing(gender) or rng.random() < 0.3:
+        return str(rng.choice(["a person", "someone", "an adult"]))
+    woman = str(gender).lower() in ("female", "f", "woman")
+    return str(rng.choice(["a woman", "a lady"] if woman else ["a man", "a guy"]))
+
+
+def web_captions(
+    sample: Mapping[str, Any], activation: Activation | None, classes: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Web-style captions of one sample: ``(alt texts, descriptions)``, deterministic per
+    sample id.
+
+    Alt texts: with :data:`WEB_NAMED_SHARE` one of them names an emotion, and of those
+    :data:`WEB_WRONG_SHARE` name the wrong one and :data:`WEB_VAGUE_SHARE` only a vague
+    feeling; the rest say who is in the picture and nothing about the expression.
+    Descriptions: the visible action units in a shuffled order, one of them sometimes left
+    out, and the folds and furrows that strong units form (:data:`APPEARANCE_PHRASES`).
+    """
+    seed = int.from_bytes(str(sample["sample_id"]).encode("utf-8")[-16:], "little")
+    rng = np.random.default_rng([seed & (2**63 - 1), len(str(sample["sample_id"]))])
+    person = _person(sample, rng)
+    expression = str(sample["expression"])
+    picks = rng.choice(len(WEB_ALT_TEXTS), size=2, replace=False)
+    alt = [WEB_ALT_TEXTS[int(i)].format(person=person) for i in picks]
+    if rng.random() < WEB_NAMED_SHARE:
+        draw = rng.random()
+        if draw < WEB_VAGUE_SHARE:
+            alt = [str(rng.choice(WEB_VAGUE)).format(person=person)]
+        else:
+            named = expression
+            if draw < WEB_VAGUE_SHARE + WEB_WRONG_SHARE:
+                named = str(rng.choice([c for c in classes if c != expression]))
+            word = str(rng.choice(WEB_EMOTION_WORDS.get(named, (named,))))
+            template = str(rng.choice(["{p} looking {w}", "{a} {w} face", "{p}, {w}"]))
+            article = "an" if word[0] in "aeiou" else "a"
+            alt = [template.format(p=person, w=word, a=article)]
+    described: list[str] = []
+    if activation is not None:
+        # sorted by unit: the manifest's key order differs between a freshly generated set and
+        # one read back from JSON, and the draws below must not depend on it
+        visible = [
+            (au, float(np.mean(w)))
+            for au, w in sorted(activation.items())
+            if au in AU_PHRASES and float(np.mean(w)) >= 0.3
+        ]
+        order = rng.permutation(len(visible))
+        visible = [visible[int(i)] for i in order]
+        if len(visible) > 1 and rng.random() < 0.4:
+            visible = visible[1:]
+        phrasing = int(rng.integers(2))
+        phrases = [AU_PHRASES[au][phrasing] for au, _ in visible]
+        phrases += [
+            APPEARANCE_PHRASES[au] for au, w in visible if au in APPEARANCE_PHRASES and w >= 0.6
+        ]
+        if phrases:
+            described.append(str(rng.choice(["a face with ", "", "close-up: "])) + _join(phrases))
+    if not described:
+        described = [str(rng.choice(AT_REST))]
+    return alt, described
 
 
 def _caption_row(sample: Mapping[str, Any], caption: str, kind: str) -> dict[str, Any]:

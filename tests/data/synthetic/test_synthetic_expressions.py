@@ -171,3 +171,65 @@ def test_signatures_survive_subject_variation(heads, seed):
     assert np.mean(lm["sadness"][corners, 1] - neutral[corners, 1]) < -2.0
     assert lm["surprise"][UPPER_INNER_MID, 1] - lm["surprise"][LOWER_INNER_MID, 1] > 8.0
     assert np.mean(lm["anger"][list(INNER_BROWS), 1] - neutral[list(INNER_BROWS), 1]) < -2.0
+
+
+# ---------------------------------------------------------------------------------- folds
+def test_a_smile_bunches_the_cheek_beside_a_deepening_nasolabial_fold(head):
+    """AU12 gathers the skin above-lateral of the lip corner: the cheek comes forward beside
+    the fold line and the fold itself sinks (what a shaded render of a smile shows)."""
+    from facevlm.data.synthetic import shapes
+
+    idn = head.identity
+    d = au_displacement(head, {12: 1.0})
+    p0, p1 = shapes.nasolabial_segment(idn, 1)
+    dist, t = shapes.segment_distance(head.sheet[:, 0], head.sheet[:, 1], p0, p1)
+    mid = head.skin & (t > 0.2) & (t < 0.7) & (head.sheet[:, 0] > 0)
+    on_fold = mid & (dist < 1.5)
+    cheek = mid & (dist > 4) & (dist < 9) & (head.sheet[:, 0] > p0[0] + 4)
+    assert d[cheek, 2].mean() > d[on_fold, 2].mean() + 1.0
+
+
+def test_a_frown_cuts_furrows_between_the_brows_and_bunches_the_glabella(head):
+    idn = head.identity
+    d = au_displacement(head, {4: 1.0})
+    px, py = head.sheet[:, 0], head.sheet[:, 1]
+    band = head.skin & (np.abs(py - idn.brow_y) < 3) & (np.abs(px) < 10)
+    # the depth alternates across the glabella: furrows, not one smooth dent
+    z = d[band, 2][np.argsort(px[band])]
+    assert np.ptp(z) > 0.8
+    assert np.sum(np.diff(np.sign(np.diff(z))) != 0) >= 2
+
+
+def test_forehead_lines_deepen_with_age():
+    from facevlm.data.synthetic import build_head, sample_identity
+
+    depths = []
+    for seed in range(12):
+        h = build_head(sample_identity(np.random.default_rng(seed), "M"), 1500)
+        band = h.skin & (h.sheet[:, 1] > h.identity.brow_y + 10) & (np.abs(h.sheet[:, 0]) < 25)
+        d = au_displacement(h, {1: 1.0, 2: 1.0})
+        depths.append((h.identity.age, float(np.ptp(d[band, 2]))))
+    depths.sort()
+    young = np.mean([d for _, d in depths[:4]])
+    old = np.mean([d for _, d in depths[-4:]])
+    assert old > young
+
+
+def test_subjects_make_different_variants_of_an_emotion():
+    seen = {frozenset(subject_recipe("happiness", np.random.default_rng(s))) for s in range(30)}
+    assert any(25 not in r and 26 not in r for r in seen), "a closed-mouth smile"
+    assert any(26 in r for r in seen), "an open laugh"
+    assert all(12 in r for r in seen), "every smile pulls the lip corners"
+
+
+def test_web_renditions_are_drawn_per_scan_and_differ_from_lab_recipes():
+    from facevlm.data.synthetic.expressions import web_activation
+
+    rng = np.random.default_rng(0)
+    web = [web_activation("anger", 4, rng) for _ in range(20)]
+    assert len({tuple(sorted(a.items())) for a in web}) == 20
+    assert any(4 not in a or a[4][0] < 0.5 for a in web) or any(len(a) > 7 for a in web)
+    lopsided = [abs(wl - wr) / (wl + wr) for a in web for wl, wr in a.values()]
+    assert np.mean(lopsided) > 0.08
+    neutral = [web_activation("neutral", 0, rng) for _ in range(40)]
+    assert 5 < sum(bool(a) for a in neutral) < 35, "neutral faces often carry a faint action"

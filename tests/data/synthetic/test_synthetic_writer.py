@@ -380,3 +380,42 @@ def test_config_validates_and_normalises():
         SyntheticConfig(n_frames=2)
     with pytest.raises(ValueError, match="n_subjects"):
         SyntheticConfig(n_subjects=-1)
+
+
+def test_capture_conditions_are_validated():
+    for bad in (
+        {"style": "studio"},
+        {"lighting": -1.0},
+        {"pose_deg": -2.0},
+        {"grayscale_share": 2},
+    ):
+        with pytest.raises(ValueError):
+            SyntheticConfig(**bad)
+    with pytest.raises(ValueError, match="subject_offset"):
+        SyntheticConfig(n_subjects=10, subject_offset=9995)
+
+
+def test_each_scan_has_its_own_light_and_records_its_activation(dataset):
+    root, manifest = dataset
+    subject = manifest["layouts"]["bu3dfe"]["subjects"][0]
+    folder = root / "BU-3DFE" / subject["subject"]
+    textures = {p.read_bytes() for p in sorted(folder.glob("*.bmp"))[:6]}
+    assert len(textures) == 6, "the light of the texture changes between scans"
+    assert set(subject["activations"]) == set(subject["scans"])
+    neutral = [s for s in subject["scans"] if "_NE00" in s]
+    assert subject["activations"][neutral[0]] == {}
+
+
+def test_relight_changes_exposure_but_keeps_the_picture():
+    from facevlm.data.synthetic import sample_identity
+    from facevlm.data.synthetic.texture import paint_texture, relight
+
+    identity = sample_identity(np.random.default_rng(0), "F")
+    atlas = paint_texture(identity, 64)
+    assert relight(atlas, identity, np.random.default_rng(1), 0.0) is atlas
+    a = relight(atlas, identity, np.random.default_rng(1), 1.0).astype(float)
+    b = relight(atlas, identity, np.random.default_rng(2), 1.0).astype(float)
+    assert not np.array_equal(a, b)
+    assert np.corrcoef(a.ravel(), atlas.ravel().astype(float))[0, 1] > 0.95
+    grey = relight(atlas, identity, np.random.default_rng(1), 1.0, grayscale=True)
+    assert np.array_equal(grey[..., 0], grey[..., 1]) and np.array_equal(grey[..., 1], grey[..., 2])

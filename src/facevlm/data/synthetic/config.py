@@ -14,7 +14,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 #: Bumped whenever a change to the generator changes the bytes it writes.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 #: Layouts the generator can write, and the folder each lives in under the root.
 LAYOUT_FOLDERS: dict[str, str] = {
@@ -25,6 +25,15 @@ LAYOUT_FOLDERS: dict[str, str] = {
     "4dme": "4DME",
 }
 ALL_LAYOUTS: tuple[str, ...] = tuple(LAYOUT_FOLDERS)
+#: How the BU-3DFE-style expressions are made: ``lab`` (each subject's own, consistent way of
+#: posing each emotion, like a lab capture) or ``web`` (every scan drawn afresh: partial, blended
+#: and off-prototype renditions at any strength, like faces in web photos; the pretraining
+#: corpus).
+STYLES: tuple[str, ...] = ("lab", "web")
+#: How captions describe the set (:func:`facevlm.prompts.captions.caption_samples`): ``lab``
+#: (clean emotion prompts, exact action sentences) or ``web`` (alt texts that name the emotion
+#: only now and then, loose descriptions).
+CAPTION_STYLES: tuple[str, ...] = ("lab", "web")
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,22 @@ class SyntheticConfig:
         texture_size: pixel size of a static scan's texture atlas.
         texture_size_4d: pixel size of a 4D frame's texture.
         layouts: which dataset layouts to write (names of :data:`LAYOUT_FOLDERS`).
+        style: ``lab`` or ``web`` expressions (:data:`STYLES`).
+        pose_deg: spread of the head pose between scans (degrees; each axis has a standard
+            deviation of half of it).
+        shift_mm: spread of the head position between scans (mm).
+        scale_jitter: spread of the head size between scans (relative; a tighter or looser
+            crop once rendered).
+        lighting: strength of the per-scan change of the texture's light (brightness, colour
+            temperature, a side light); 0 keeps the same texture for every scan.
+        grayscale_share: share of scans whose texture is a grey-level photograph.
+        captions: how captions of this set are worded (:data:`CAPTION_STYLES`); recorded in
+            the manifest for the pretraining captions, the files do not depend on it.
+        idiosyncrasy: how much each BU-3DFE-style subject's way of posing an emotion departs
+            from the prototype (1: the full spread of :func:`subject_recipe`, the other EMFACS
+            variants included; 0: everyone poses the prototype).
+        subject_offset: added to the subject numbers (F0001 → F5001 with 5000), so two sets
+            never share a subject id.
         workers: processes to write with (None: all cores); does not change the output.
     """
 
@@ -64,6 +89,15 @@ class SyntheticConfig:
     texture_size: int = 256
     texture_size_4d: int = 256
     layouts: tuple[str, ...] = ALL_LAYOUTS
+    style: str = "lab"
+    pose_deg: float = 5.0
+    shift_mm: float = 2.0
+    scale_jitter: float = 0.0
+    lighting: float = 1.0
+    grayscale_share: float = 0.0
+    captions: str = "lab"
+    subject_offset: int = 0
+    idiosyncrasy: float = 1.0
     workers: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -103,6 +137,23 @@ class SyntheticConfig:
         for name in ("texture_size", "texture_size_4d"):
             if getattr(self, name) < 64:
                 raise ValueError(f"{name} must be at least 64 pixels, got {getattr(self, name)}")
+        if self.style not in STYLES:
+            raise ValueError(f"style must be one of {list(STYLES)}, got {self.style!r}")
+        if self.captions not in CAPTION_STYLES:
+            raise ValueError(
+                f"captions must be one of {list(CAPTION_STYLES)}, got {self.captions!r}"
+            )
+        for name in ("pose_deg", "shift_mm", "scale_jitter", "lighting"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
+        if self.idiosyncrasy < 0:
+            raise ValueError(f"idiosyncrasy must be non-negative, got {self.idiosyncrasy}")
+        if not 0.0 <= self.grayscale_share <= 1.0:
+            raise ValueError(f"grayscale_share must be in [0, 1], got {self.grayscale_share}")
+        if self.subject_offset < 0 or self.subject_offset + self.n_subjects > 9999:
+            raise ValueError(
+                f"subject_offset {self.subject_offset} + n_subjects must stay within 0-9999"
+            )
         if self.workers is not None and self.workers < 1:
             raise ValueError(
                 f"workers must be at least 1 (or None for all cores), got {self.workers}"

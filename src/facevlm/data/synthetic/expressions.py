@@ -73,6 +73,48 @@ OPTIONAL_AUS: dict[str, dict[int, float]] = {
     "surprise": {27: 0.5},
 }
 
+#: Other ways people show each emotion (EMFACS lists several AU combinations per emotion:
+#: closed- and open-mouth anger, a closed smile and a laugh, nose- or lip-led disgust ...).
+#: A subject makes one of them, drawn with these odds; the first is the prototype.
+EMOTION_VARIANTS: dict[str, tuple[tuple[float, dict[int, float]], ...]] = {
+    "anger": (
+        (0.5, EMOTION_RECIPES["anger"]),
+        (0.3, {4: 1.2, 5: 0.6, 7: 0.8, 9: 0.3, 10: 0.7, 25: 0.7, 26: 0.3}),
+        (0.2, {4: 1.3, 7: 1.2, 17: 0.8, 24: 1.0}),
+    ),
+    "disgust": (
+        (0.5, EMOTION_RECIPES["disgust"]),
+        (0.3, {4: 0.6, 7: 0.5, 9: 1.2, 17: 0.6, 24: 0.4}),
+        (0.2, {6: 0.3, 10: 1.2, 15: 0.6, 25: 0.6, 26: 0.2}),
+    ),
+    "fear": (
+        (0.5, EMOTION_RECIPES["fear"]),
+        (0.3, {1: 1.0, 2: 0.8, 4: 0.6, 5: 1.1, 7: 0.3, 20: 1.1, 25: 0.8}),
+        (0.2, {1: 0.9, 4: 1.0, 5: 0.9, 20: 0.8, 25: 1.0, 26: 0.9}),
+    ),
+    "happiness": (
+        (0.5, EMOTION_RECIPES["happiness"]),
+        (0.3, {6: 0.8, 12: 1.1, 14: 0.2}),
+        (0.2, {6: 1.2, 7: 0.3, 12: 1.1, 25: 1.0, 26: 0.6}),
+    ),
+    "sadness": (
+        (0.5, EMOTION_RECIPES["sadness"]),
+        (0.3, {1: 0.8, 4: 0.8, 7: 0.3, 15: 0.9, 17: 0.6}),
+        (0.2, {1: 0.6, 6: 0.4, 15: 1.1, 17: 1.0, 43: 0.3}),
+    ),
+    "surprise": (
+        (0.5, EMOTION_RECIPES["surprise"]),
+        (0.3, {1: 1.1, 2: 1.1, 5: 1.2, 25: 0.5, 26: 0.7}),
+        (0.2, {1: 0.9, 2: 0.8, 5: 0.8, 25: 1.0, 26: 1.1, 27: 0.9}),
+    ),
+}
+
+#: Soft-tissue bulge (z, mm) per unit of in-plane compression of the skin (see
+#: :func:`tissue_bulge`), for a face of average fullness.
+BULGE_PER_COMPRESSION = 6.0
+#: Step (mm) of the finite differences that measure how a field compresses the skin.
+_STRAIN_STEP = 1.5
+
 #: ``AU -> (left, right)`` activation; left is the image left (x < 0).
 Activation = dict[int, tuple[float, float]]
 
@@ -81,12 +123,16 @@ Activation = dict[int, tuple[float, float]]
 class _Ctx:
     """Sheet coordinates and masks of a head, with the field helpers that use them."""
 
-    def __init__(self, head: SyntheticHead):
+    def __init__(self, head: SyntheticHead, shift: tuple[float, float] = (0.0, 0.0)):
         self.idn = head.identity
-        self.px = head.sheet[:, 0]
-        self.py = head.sheet[:, 1]
+        self.px = head.sheet[:, 0] + shift[0]
+        self.py = head.sheet[:, 1] + shift[1]
         self.ax = np.abs(self.px)
-        self.sgn = np.sign(self.px)
+        # a smooth sign: a field pulling both halves toward (or away from) the midline bunches
+        # (or stretches) the skin there continuously, never in a one-vertex step
+        self.sgn = np.tanh(self.px / 2.5)
+        # how deeply this face creases: wrinkles and folds deepen with age
+        self.crease = 0.6 + 0.9 * float(np.clip((self.idn.age - 20) / 45.0, 0.0, 1.0))
         self.skin = head.skin
         self.lower = head.lower & self.skin
         self.upper = ~head.lower & self.skin
@@ -141,6 +187,37 @@ class _Ctx:
         )
         return lateral * self.skin, up, low
 
+    def furrows(
+        self, window: np.ndarray, along: np.ndarray, period: float, depth: float
+    ) -> np.ndarray:
+        """Parallel grooves (z, mm) inside ``window``: ``depth`` deep every ``period`` mm of
+        ``along`` (the coordinate across the furrows), scaled by the face's :attr:`crease`."""
+        groove = 0.5 + 0.5 * np.cos(2 * np.pi * along / period)
+        return self.vec(window * groove, dz=-depth * self.crease)
+
+    def nasolabial(self, depth: float, bulge: float, reach: float = 1.0) -> np.ndarray:
+        """The nasolabial fold deepening: a groove along the fold line and the cheek bunched up
+        on its lateral side (what zygomaticus, levator labii and the cheek raiser all do).
+
+        ``reach`` is how far down the fold the action goes (1: to beside the mouth corner).
+        """
+        out = np.zeros((self.n, 3))
+        idn = self.idn
+        for side in (-1, 1):
+            p0, p1 = shapes.nasolabial_segment(idn, side)
+            dist, t = shapes.segment_distance(self.px, self.py, p0, p1)
+            along = 1.0 - smoothstep(0.55 * reach, reach, t)
+            # which side of the line: the cheek is lateral (away from the midline)
+            nx, ny = p1[1] - p0[1], -(p1[0] - p0[0])
+            lateral = np.sign(nx * side) * ((self.px - p0[0]) * nx + (self.py - p0[1]) * ny)
+            on_side = np.sign(self.px) == side
+            groove = np.exp(-0.5 * (dist / 2.2) ** 2) * along
+            cheek = np.exp(-0.5 * ((dist - 6.0) / 4.0) ** 2) * along * (lateral > 0) * (dist > 0.5)
+            out += self.vec(
+                (cheek * bulge - groove * depth * self.crease) * on_side * self.skin, dz=1.0
+            )
+        return out
+
     def opening(self) -> np.ndarray:
         """Height of the eye opening above each vertex's ``px`` (0 outside the eyes)."""
         out = np.zeros(self.n)
@@ -158,16 +235,32 @@ def _au_field(c: _Ctx, au: int) -> np.ndarray:
     skin = c.skin
     if au == 1:
         w = gauss(ax, py, idn.eye_x - 11.0, idn.brow_y + 2.0, 10.0, 13.0) * c.brow_mask() * skin
-        return c.vec(w, dy=8.0) + c.vec(w, dx=-sgn * 1.0)
+        lines = gauss(ax, py, idn.eye_x - 14.0, idn.brow_y + 22.0, 15.0, 10.0) * skin
+        return (
+            c.vec(w, dy=8.0)
+            + c.vec(w, dx=-sgn * 1.0)
+            + c.furrows(lines * c.brow_mask(), py - idn.brow_y, 9.0, 1.4)
+        )
     if au == 2:
         w = gauss(ax, py, idn.eye_x + 12.0, idn.brow_y + 2.0, 11.0, 13.0) * c.brow_mask() * skin
-        return c.vec(w, dy=8.0)
+        lines = gauss(ax, py, idn.eye_x + 8.0, idn.brow_y + 20.0, 15.0, 9.0) * skin
+        return c.vec(w, dy=8.0) + c.furrows(lines * c.brow_mask(), py - idn.brow_y, 9.0, 1.2)
     if au == 4:
         mask = c.brow_mask() * skin
         w = gauss(ax, py, idn.eye_x - 6.0, idn.brow_y, 14.0, 10.0) * mask
         inward = gauss(ax, py, idn.eye_x - 13.0, idn.brow_y, 10.0, 9.0) * mask
         bulge = gauss(px, py, 0.0, idn.brow_y - 3.0, 6.0, 6.0) * skin
-        return c.vec(w, dy=-6.5) + c.vec(inward, dx=-sgn * 4.0) + c.vec(bulge, dz=1.5)
+        # the corrugator bunches the skin above the inner brows and cuts vertical furrows
+        # between them; the lowered brow overhangs the eye
+        knot = gauss(ax, py, idn.eye_x - 17.0, idn.brow_y + 2.0, 5.0, 6.0) * skin
+        glabella = gauss(px, py, 0.0, idn.brow_y + 1.0, 7.0, 9.0) * skin
+        return (
+            c.vec(w, dy=-6.5, dz=1.5)
+            + c.vec(inward, dx=-sgn * 4.0)
+            + c.vec(bulge, dz=1.5)
+            + c.vec(knot, dz=2.0)
+            + c.furrows(glabella, px, 8.0, 1.6)
+        )
     lateral, up, low = c.lids()
     if au == 5:
         return c.vec(lateral * up, dy=4.0)
@@ -177,7 +270,18 @@ def _au_field(c: _Ctx, au: int) -> np.ndarray:
         return c.vec(lateral * up * c.opening(), dy=-1.0)
     if au == 6:
         cheek = gauss(ax, py, idn.eye_x + 3.0, idn.eye_y - 21.0, 16.0, 11.0) * skin
-        return c.vec(cheek, dy=4.0, dz=2.5) + c.vec(lateral * low, dy=2.2)
+        # crow's feet: lines fanning out from the outer eye corner
+        cx = idn.eye_x + idn.eye_half_width + 4.0
+        fan = gauss(ax, py, cx + 4.0, idn.eye_y - 2.0, 6.0, 8.0) * skin
+        angle = np.arctan2(py - idn.eye_y, ax - cx + 6.0)
+        lower_lid = gauss(ax, py, idn.eye_x, idn.eye_y - 1.6 * idn.eye_half_height - 3.0, 11.0, 3.0)
+        return (
+            c.vec(cheek, dy=4.0, dz=3.0)
+            + c.vec(lateral * low, dy=2.2)
+            + c.vec(lower_lid * skin, dz=1.2)
+            + c.furrows(fan, angle * 12.0, 4.0, 0.8)
+            + c.nasolabial(1.2, 1.5)
+        )
     if au == 9:
         root = gauss(px, py, 0.0, idn.nasion_y - 12.0, 12.0, 10.0) * skin
         (alx, aly) = shapes.alar_points(idn)[1]
@@ -195,33 +299,59 @@ def _au_field(c: _Ctx, au: int) -> np.ndarray:
             + c.vec(brow, dy=-2.5)
             + c.vec(c.lens_up(0.5, 6.0), dy=2.0)
             + c.vec(lateral * low, dy=1.5)
+            + c.nasolabial(1.0, 1.2, reach=0.6)
+            + c.vec(gauss(px, py, 0.0, idn.nasion_y - 1.0, 9.0, 1.8) * skin, dz=-1.0 * c.crease)
         )
     if au == 10:
         lip = c.lens_up(0.4, 9.0, flat=4.0)
         (alx, aly) = shapes.alar_points(idn)[1]
         fold = gauss(ax, py, alx + 4.0, aly - 4.0, 7.0, 7.0) * skin
-        return c.vec(lip, dy=4.5, dz=1.0) + c.vec(fold, dy=2.0, dz=0.8)
+        return (
+            c.vec(lip, dy=4.5, dz=1.0) + c.vec(fold, dy=2.0, dz=0.8) + c.nasolabial(1.5, 2.0, 0.8)
+        )
     if au == 12:
         corner = gauss(ax, py, mw, my, 13.0, 11.0) * skin
-        fold = np.zeros(c.n)
-        for side in (-1, 1):
-            dist, _ = shapes.segment_distance(px, py, *shapes.nasolabial_segment(idn, side))
-            fold += np.exp(-0.5 * (dist / 2.5) ** 2) * skin
-        return c.vec(corner, dx=sgn * 5.5, dy=6.5, dz=-3.0) + c.vec(fold, dz=-1.8)
+        return c.vec(corner, dx=sgn * 5.5, dy=6.5, dz=-3.0) + c.nasolabial(2.0, 3.0)
     if au == 14:
         w = gauss(ax, py, mw + 2.0, my, 7.0, 7.0) * skin
         return c.vec(w, dx=sgn * 1.5, dz=-3.0)
     if au == 15:
         w = gauss(ax, py, mw, my - 2.0, 10.0, 10.0) * skin
-        return c.vec(w, dx=-sgn * 1.0, dy=-5.5, dz=-0.5)
+        # depressor anguli oris pulls the corner down and a little out; the skin it gathers
+        # bulges below and beside the corner, with the marionette groove between
+        jowl = gauss(ax, py, mw + 7.0, my - 14.0, 7.0, 7.0) * skin
+        groove = gauss(ax, py, mw + 1.0, my - 12.0, 2.0, 8.0) * skin
+        return (
+            c.vec(w, dx=sgn * 0.8, dy=-5.5, dz=-0.5)
+            + c.vec(jowl, dz=1.6)
+            + c.vec(groove, dz=-1.2 * c.crease)
+        )
     if au == 17:
         chin = gauss(px, py, 0.0, idn.chin_y + 15.0, 18.0, 12.0) * skin
         lip = gauss(px, py, 0.0, my - 6.0, 0.8 * mw, 7.0) * skin
-        return c.vec(chin, dy=4.0, dz=2.0) + c.vec(lip, dy=2.5, dz=2.0)
+        # the mentolabial sulcus deepens as the chin boss is pushed up into it; the chin
+        # skin dimples (peau d'orange)
+        sulcus = gauss(px, py, 0.0, my - idn.lower_lip - 5.0, 13.0, 2.5) * skin
+        dimples = gauss(px, py, 0.0, idn.chin_y + 14.0, 12.0, 8.0) * skin
+        return (
+            c.vec(chin, dy=4.0, dz=3.0)
+            + c.vec(lip, dy=2.5, dz=2.0)
+            + c.vec(sulcus, dz=-2.0)
+            + c.furrows(dimples, np.hypot(px, py - idn.chin_y), 5.0, 0.5)
+        )
     if au == 20:
         w = gauss(ax, py, mw, my, 12.0, 9.0) * skin
         flat = gauss(px, py, 0.0, my, mw, 7.0) * skin
-        return c.vec(w, dx=sgn * 6.5, dy=-1.5, dz=-2.5) + c.vec(flat, dz=-1.0)
+        # the risorius pulls the corners sideways, flattening the lips and creasing the cheek
+        # beside the corner vertically
+        crease = gauss(ax, py, mw + 9.0, my - 2.0, 2.5, 9.0) * skin
+        neck = gauss(ax, py, mw + 4.0, my - 22.0, 10.0, 6.0) * skin
+        return (
+            c.vec(w, dx=sgn * 6.5, dy=-1.5, dz=-2.5)
+            + c.vec(flat, dz=-1.0)
+            + c.vec(crease, dz=-1.5 * c.crease)
+            + c.vec(neck, dy=-1.5, dz=-1.0)
+        )
     if au in (23, 24):
         lips = gauss(px, py, 0.0, my, 0.9 * mw, 9.0) * skin
         thin = -(py - my) * (0.35 if au == 23 else 0.3) * lips
@@ -262,6 +392,32 @@ def au_field(head: SyntheticHead, au: int) -> np.ndarray:
     return cache[au]
 
 
+def _inplane_gradient(head: SyntheticHead, au: int) -> np.ndarray:
+    """``(V, 2, 2)`` gradient of the field's in-plane part: ``g[:, i, j] = d u_i / d p_j``,
+    by central differences of the field evaluated on a shifted sheet. Cached on the head."""
+    cache = head.cache.setdefault("au_gradients", {})
+    if au not in cache:
+        h = _STRAIN_STEP
+        fx = [_au_field(_Ctx(head, (s * h, 0.0)), au)[:, :2] for s in (1.0, -1.0)]
+        fy = [_au_field(_Ctx(head, (0.0, s * h)), au)[:, :2] for s in (1.0, -1.0)]
+        cache[au] = np.stack([(fx[0] - fx[1]) / (2 * h), (fy[0] - fy[1]) / (2 * h)], axis=2)
+    return cache[au]
+
+
+def tissue_bulge(head: SyntheticHead, gradient: np.ndarray) -> np.ndarray:
+    """Out-of-plane response ``(V,)`` (mm) of the soft tissue to the in-plane motion.
+
+    Skin and fat are nearly incompressible: where the muscles gather the skin (negative
+    divergence: the cheek under a smile, the glabella under a frown, the chin under AU17) it
+    bulges out; where they stretch it, it flattens a little. Fuller faces bulge more. The
+    combined motion of all active units decides, so blends bulge where their pulls meet.
+    """
+    compression = -(gradient[:, 0, 0] + gradient[:, 1, 1])
+    gain = BULGE_PER_COMPRESSION * (0.7 + 0.3 * head.identity.cheek_fullness)
+    dz = gain * np.clip(compression, 0.0, None) - 0.3 * gain * np.clip(-compression, 0.0, None)
+    return dz * head.skin
+
+
 def _side_weights(head: SyntheticHead) -> tuple[np.ndarray, np.ndarray]:
     """Smooth split of the face into image-left and image-right for one-sided actions."""
     left = 1.0 - smoothstep(-4.0, 4.0, head.sheet[:, 0])
@@ -274,6 +430,7 @@ def au_displacement(
     """Sum of the fields of ``activation`` (AU → weight, or AU → (left, right) weights)."""
     left, right = _side_weights(head)
     total = np.zeros_like(head.mesh.vertices)
+    gradient = np.zeros((len(total), 2, 2))
     for au, weight in sorted(activation.items()):
         wl, wr = (weight, weight) if np.isscalar(weight) else weight
         if wl == 0 and wr == 0:
@@ -281,33 +438,91 @@ def au_displacement(
         field = au_field(head, au)
         if wl == wr:
             total += wl * field
+            gradient += wl * _inplane_gradient(head, au)
         else:
-            total += field * (wl * left + wr * right)[:, None]
+            w = wl * left + wr * right
+            total += field * w[:, None]
+            gradient += _inplane_gradient(head, au) * w[:, None, None]
+    total[:, 2] += tissue_bulge(head, gradient)
     return total
 
 
 # ---------------------------------------------------------------------------------- emotions
-def subject_recipe(emotion: str, rng: np.random.Generator | None = None) -> Activation:
+def subject_recipe(
+    emotion: str,
+    rng: np.random.Generator | None = None,
+    side_bias: float = 0.0,
+    idiosyncrasy: float = 1.0,
+) -> Activation:
     """One subject's way of showing ``emotion`` at full intensity.
 
-    Without ``rng`` the prototype. With it, optional AUs may be left out, weights vary by about
-    ±15% and the two sides by a few percent, so no two subjects do exactly the same thing.
+    Without ``rng`` the prototype. With it, the subject makes one of the emotion's
+    :data:`EMOTION_VARIANTS`, may leave optional AUs out, weights vary by about ±20% and the
+    two sides by about 10% (plus ``side_bias``, a subject's habitual lopsidedness: positive
+    = stronger on the image left), so no two subjects do exactly the same thing.
+    ``idiosyncrasy`` scales all of that: the odds of a non-prototype variant and the spreads of
+    the weights and of the two sides (1: as described; 0: every subject makes the prototype,
+    with no spread). The draws are the same whatever its value.
     """
     if emotion not in EMOTION_RECIPES:
         raise ValueError(
             f"unknown emotion {emotion!r}; expected one of {', '.join(BASIC_EMOTIONS)}"
         )
-    recipe = EMOTION_RECIPES[emotion]
     if rng is None:
-        return {au: (w, w) for au, w in recipe.items()}
+        return {au: (w, w) for au, w in EMOTION_RECIPES[emotion].items()}
+    variants = EMOTION_VARIANTS[emotion]
+    odds = np.array([p for p, _ in variants])
+    odds = odds / odds.sum()
+    if idiosyncrasy != 1.0:
+        others = odds[1:] * float(np.clip(idiosyncrasy, 0.0, 1.0 / (1.0 - odds[0])))
+        odds = np.concatenate([[1.0 - others.sum()], others])
+    recipe = variants[int(rng.choice(len(variants), p=odds))][1]
     out: Activation = {}
     optional = OPTIONAL_AUS.get(emotion, {})
     for au, w in sorted(recipe.items()):
         drop = rng.random() < optional.get(au, 0.0)
-        scale = float(np.exp(rng.normal(0.0, 0.15)))
-        asym = float(rng.normal(0.0, 0.05))
+        scale = float(np.exp(idiosyncrasy * rng.normal(0.0, 0.2)))
+        asym = float(np.clip(side_bias + idiosyncrasy * rng.normal(0.0, 0.1), -0.3, 0.3))
         if not drop:
             out[au] = (w * scale * (1 + asym), w * scale * (1 - asym))
+    return out
+
+
+def web_activation(emotion: str, intensity: int, rng: np.random.Generator) -> Activation:
+    """A one-off rendition of ``emotion`` at BU-3DFE level ``intensity``, as a face in a web
+    photograph shows it: any variant, AUs left out or weakened at random, a blend with another
+    emotion, a stray unit or two, strong asymmetry, a strength that the level only roughly
+    sets; a "neutral" face often carries a faint action. Used by the pretraining corpus, whose
+    expressions must not be the evaluation set's renditions.
+    """
+    if emotion == NEUTRAL or intensity == 0:
+        if rng.random() < 0.5:
+            return {}
+        au = int(rng.choice(sorted(ACTION_UNITS)))
+        w = float(rng.uniform(0.1, 0.3))
+        return {au: (w, w)}
+    if emotion not in EMOTION_RECIPES:
+        raise ValueError(f"unknown emotion {emotion!r}")
+    variants = EMOTION_VARIANTS[emotion]
+    recipe = dict(variants[int(rng.integers(len(variants)))][1])
+    strongest = max(recipe, key=recipe.get)
+    for au in list(recipe):
+        if au != strongest and rng.random() < 0.3:
+            del recipe[au]
+    if rng.random() < 0.3:  # a blend: another emotion shows through
+        other = str(rng.choice([e for e in EMOTION_RECIPES if e != emotion]))
+        mix = float(rng.uniform(0.2, 0.5))
+        for au, w in EMOTION_RECIPES[other].items():
+            recipe[au] = recipe.get(au, 0.0) + mix * w
+    for _ in range(int(rng.poisson(0.6))):  # stray actions
+        au = int(rng.choice(sorted(ACTION_UNITS)))
+        recipe[au] = recipe.get(au, 0.0) + float(rng.uniform(0.2, 0.6))
+    strength = INTENSITY_SCALE[intensity] * float(rng.uniform(0.6, 1.4))
+    out: Activation = {}
+    for au, w in sorted(recipe.items()):
+        w = w * strength * float(np.exp(rng.normal(0.0, 0.3)))
+        asym = float(np.clip(rng.normal(0.0, 0.2), -0.6, 0.6))
+        out[au] = (w * (1 + asym), w * (1 - asym))
     return out
 
 

@@ -36,6 +36,7 @@ from facevlm.data.synthetic.expressions import (
     emotion_activation,
     scale_activation,
     subject_recipe,
+    web_activation,
 )
 from facevlm.data.synthetic.files import COORD_DECIMALS, encode_image, rounded
 from facevlm.data.synthetic.head import SyntheticHead, build_head
@@ -48,7 +49,7 @@ from facevlm.data.synthetic.sequences import (
     make_micro_clip,
     random_sequence_profile,
 )
-from facevlm.data.synthetic.texture import paint_texture
+from facevlm.data.synthetic.texture import paint_texture, relight
 
 #: Seed-stream tag of each layout (part of every subject's seed).
 LAYOUT_CODES: dict[str, int] = {"bu3dfe": 1, "bu4dfe": 2, "bosphorus": 3, "bp4d": 4, "4dme": 5}
@@ -109,11 +110,13 @@ class SubjectTask:
     gender: str
 
 
-def _subject_ids(layout: str, n: int) -> list[tuple[str, str]]:
-    """``(subject id, gender)`` of ``n`` subjects, women first, numbered per gender."""
+def _subject_ids(layout: str, n: int, offset: int = 0) -> list[tuple[str, str]]:
+    """``(subject id, gender)`` of ``n`` subjects, women first, numbered per gender from
+    ``offset + 1`` (BU-3DFE only; the other layouts' ids are too narrow to offset)."""
     n_f = int(round(FEMALE_SHARE * n))
     genders = ["F"] * n_f + ["M"] * (n - n_f)
-    ids, counters = [], {"F": 0, "M": 0}
+    start = offset if layout == "bu3dfe" else 0
+    ids, counters = [], {"F": start, "M": start}
     for g in genders:
         counters[g] += 1
         k = counters[g]
@@ -139,7 +142,8 @@ def plan(config: SyntheticConfig) -> list[SubjectTask]:
     }
     tasks = []
     for layout in config.layouts:
-        for index, (subject, gender) in enumerate(_subject_ids(layout, counts[layout])):
+        ids = _subject_ids(layout, counts[layout], config.subject_offset)
+        for index, (subject, gender) in enumerate(ids):
             tasks.append(SubjectTask(layout, index, subject, gender))
     return tasks
 
@@ -158,6 +162,7 @@ def _subject_record(task: SubjectTask, identity: Identity, head: SyntheticHead) 
     return {
         "subject": task.subject,
         **identity.metadata(),
+        "identity_seed": identity.texture_seed,
         "n_vertices": head.mesh.n_vertices,
     }
 
@@ -167,32 +172,76 @@ def _mesh(head: SyntheticHead, vertices: np.ndarray):
 
 
 # ---------------------------------------------------------------------------------- BU-3DFE
+def _capture(vertices: np.ndarray, config: SyntheticConfig, rng: np.random.Generator) -> np.ndarray:
+    """``vertices`` as one capture placed them: head pose, position and size of this scan."""
+    moved = jitter(
+        vertices, rng, rotation_deg=config.pose_deg, shift_mm=config.shift_mm, noise_mm=0.0
+    )
+    if config.scale_jitter > 0:
+        centre = moved.mean(axis=0)
+        factor = float(np.exp(rng.normal(0.0, config.scale_jitter)))
+        moved = centre + (moved - centre) * factor
+    return moved
+
+
+def _scan_texture(
+    atlas: np.ndarray, identity: Identity, config: SyntheticConfig, rng: np.random.Generator
+) -> np.ndarray:
+    """This scan's photograph of the subject's skin (:func:`relight`)."""
+    grey = config.grayscale_share > 0 and rng.random() < config.grayscale_share
+    return relight(atlas, identity, rng, config.lighting, grayscale=grey)
+
+
 def write_bu3dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask) -> dict:
     """25 scans: ``NE00`` and the six emotions at intensities 01–04, each ``.wrl`` + ``.bmp``
-    texture atlas + ``.bnd`` landmarks, with a small head-pose change between scans."""
-    rng_id, rng_recipe, rng_pose, _ = _streams(config.seed, task)
+    texture atlas + ``.bnd`` landmarks. Between scans the head pose, position (and size) and
+    the light of the texture change a little (``pose_deg``, ``shift_mm``, ``scale_jitter``,
+    ``lighting``).
+
+    ``lab`` style: the subject has one way of making each emotion (:func:`subject_recipe`:
+    a variant, their own weights, their habitual lopsidedness, their overall expressiveness),
+    scaled by the level. ``web`` style: every scan is drawn afresh (:func:`web_activation`).
+    The activation actually applied to each scan is recorded in the manifest."""
+    rng_id, rng_recipe, rng_pose, rng_light = _streams(config.seed, task)
     identity = sample_identity(rng_id, task.gender)
     head = build_head(identity, config.resolution)
-    bmp = encode_image(paint_texture(identity, config.texture_size), "BMP")
+    atlas = paint_texture(identity, config.texture_size)
     folder = root / LAYOUT_FOLDERS["bu3dfe"] / task.subject
     folder.mkdir(parents=True, exist_ok=True)
-    recipes = {e: subject_recipe(e, rng_recipe) for e in BASIC_EMOTIONS}
+    idio = config.idiosyncrasy
+    expressive = float(np.exp(idio * rng_recipe.normal(0.0, 0.15)))
+    bias = float(idio * rng_recipe.normal(0.0, 0.08))
+    recipes = {
+        e: scale_activation(
+            subject_recipe(e, rng_recipe, side_bias=bias, idiosyncrasy=idio), expressive
+        )
+        for e in BASIC_EMOTIONS
+    }
     scans = [(NEUTRAL, 0)] + [(e, i) for e in BASIC_EMOTIONS for i in (1, 2, 3, 4)]
-    names = []
+    names, applied = [], {}
     for emotion, intensity in scans:
         stem = f"{task.subject}_{BU3DFE_CODES[emotion]}{intensity:02d}{identity.race}_F3D"
-        activation = emotion_activation(emotion, intensity, recipes.get(emotion))
+        if config.style == "web":
+            activation = web_activation(emotion, intensity, rng_recipe)
+        else:
+            activation = emotion_activation(emotion, intensity, recipes.get(emotion))
         vertices = head.mesh.vertices + au_displacement(head, activation)
-        mesh = _mesh(head, jitter(vertices, rng_pose, rotation_deg=2.0, shift_mm=1.5, noise_mm=0.0))
+        mesh = _mesh(head, _capture(vertices, config, rng_pose))
+        bmp = encode_image(_scan_texture(atlas, identity, config, rng_light), "BMP")
         write_vrml(folder / f"{stem}.wrl", mesh, texture_url=f"{stem}.bmp")
         (folder / f"{stem}.bmp").write_bytes(bmp)
         write_bnd(folder / f"{stem}.bnd", head.landmark_indices, mesh.landmarks)
         names.append(stem)
-    return {
+        applied[stem] = _activation_record(activation)
+    record = {
         **_subject_record(task, identity, head),
+        "style": config.style,
         "scans": names,
-        "recipes": {e: _activation_record(r) for e, r in recipes.items()},
+        "activations": applied,
     }
+    if config.style == "lab":
+        record["recipes"] = {e: _activation_record(r) for e, r in recipes.items()}
+    return record
 
 
 # ---------------------------------------------------------------------------------- BU-4DFE
@@ -203,10 +252,13 @@ def write_bu4dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask)
     rng_id, rng_recipe, rng_frames, rng_timing = _streams(config.seed, task)
     identity = sample_identity(rng_id, task.gender)
     head = build_head(identity, config.resolution_4d)
-    jpg = encode_image(paint_texture(identity, config.texture_size_4d), "JPEG")
+    atlas = paint_texture(identity, config.texture_size_4d)
+    rng_light = np.random.default_rng(rng_timing.integers(2**32))
     base = root / LAYOUT_FOLDERS["bu4dfe"]
     sequences = {}
     for emotion, folder_name in BU4DFE_FOLDERS.items():
+        # one session per sequence: its own light, the same for all of its frames
+        jpg = encode_image(_scan_texture(atlas, identity, config, rng_light), "JPEG")
         recipe = scale_activation(
             subject_recipe(emotion, rng_recipe), float(rng_recipe.uniform(0.85, 1.0))
         )

@@ -144,3 +144,38 @@ def paint_texture(identity: Identity, size: int = DEFAULT_TEXTURE_SIZE) -> np.nd
         else:
             image[r0:r1, c0:c1] = paint_eyeball(identity, -1 if name == "eye_left" else 1, px, py)
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
+
+
+def relight(
+    image: np.ndarray,
+    identity: Identity,
+    rng: np.random.Generator,
+    strength: float = 1.0,
+    grayscale: bool = False,
+) -> np.ndarray:
+    """The atlas ``image`` as another capture would have photographed it.
+
+    Real scanner textures are photographs taken with every scan: the exposure, the colour
+    temperature and the side the light comes from change between sessions. ``strength`` scales
+    the spread of all three (0 returns the image unchanged); ``grayscale`` gives a grey-level
+    photograph. Deterministic for a given ``rng`` state.
+    """
+    if strength <= 0 and not grayscale:
+        return image
+    size = image.shape[0]
+    out = image.astype(np.float64)
+    gain = float(np.exp(rng.normal(0.0, 0.10 * strength)))
+    cast = np.exp(rng.normal(0.0, 0.035 * strength, 3))
+    side = float(np.clip(rng.normal(0.0, 0.12 * strength), -0.5, 0.5))
+    # signed sheet px of every column (the two atlas halves), normalised to [-1, 1]
+    layout = texture_layout(identity)
+    half, m = layout["half_width"], layout["overlap"]
+    u = (np.arange(size) + 0.5) / size
+    px = np.where(u < 0.5, u / 0.5 * (half + m) - half, (u - 0.5) / 0.5 * (half + m) - m)
+    light = 1.0 + side * np.clip(px / half, -1.0, 1.0)
+    face_rows = (1.0 - (np.arange(size) + 0.5) / size) >= STRIP
+    out[face_rows] *= light[None, :, None]
+    out *= gain * cast
+    if grayscale:
+        out[:] = (out @ np.array([0.299, 0.587, 0.114]))[..., None]
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
