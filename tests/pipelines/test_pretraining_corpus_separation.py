@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from facevlm.data.synthetic import SyntheticConfig, generate_synthetic_dataset
+from facevlm.data.synthetic.layout_writers import BU3DFE_CODES
 from facevlm.pipelines.pretrain.nodes import check_corpus_is_separate
 from facevlm.pipelines.synthesize.nodes import prepare_raw_scans
 from facevlm.prompts.captions import WEB_EMOTION_WORDS, caption_samples, manifest_activations
@@ -98,7 +99,7 @@ def test_corpus_captions_name_an_emotion_only_in_a_fraction_and_sometimes_wrongl
     for subject in _subjects(corpus):
         for stem in subject["scans"]:
             code = stem.split("_")[1]
-            expression = {v: k for k, v in _BU3DFE.items()}[code[:2]]
+            expression = {v: k for k, v in BU3DFE_CODES.items()}[code[:2]]
             rows.append(
                 {
                     "sample_id": stem,
@@ -130,17 +131,6 @@ def test_corpus_captions_name_an_emotion_only_in_a_fraction_and_sometimes_wrongl
     # deterministic
     again = caption_samples(samples, activations, classes)
     pd.testing.assert_frame_equal(captions, again)
-
-
-_BU3DFE = {
-    "neutral": "NE",
-    "anger": "AN",
-    "disgust": "DI",
-    "fear": "FE",
-    "happiness": "HA",
-    "sadness": "SA",
-    "surprise": "SU",
-}
 
 
 def test_the_corpus_is_captured_differently(sets):
