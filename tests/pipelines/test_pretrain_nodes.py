@@ -175,3 +175,36 @@ def test_a_corpus_with_the_same_names_but_other_pixels_is_pretrained_again(tmp_p
     )
     pretrain_backbone_node(brighter, captions, training, str(cache))
     assert len(list(cache.glob("*.pt"))) == 2, "other pixels, other weights"
+
+
+def test_another_frame_selection_for_sequences_reuses_the_pretrained_corpus(tmp_path):
+    """`render.frames` picks frames of 4D sequences; the corpus is 3D, so running a 4D pipeline
+    (another frame selection) after a 3D one must not pretrain the same backbone again, while
+    any other render setting that changes the key still does."""
+    from toy_model_run import index_and_renders
+
+    _, renders = index_and_renders()
+    captions = pd.DataFrame(
+        {
+            "sample_id": renders.samples["sample_id"],
+            "kind": "emotion",
+            "caption": [f"a face showing {e}" for e in renders.samples["expression"]],
+        }
+    )
+    training = {
+        "backbone": TINY,
+        "classes": sorted(set(renders.samples["expression"])),
+        "holdout_subjects": 1,
+        "train": {"epochs": 1, "batch_size": 8, "progress": False, "device": "cpu"},
+    }
+    cache = tmp_path / "cache"
+
+    def with_settings(**changes):
+        settings = {**renders.settings, **changes}
+        return RenderSet(renders.samples, renders.view_names, settings, renders.to_array())
+
+    pretrain_backbone_node(with_settings(frames="uniform:3"), captions, training, str(cache))
+    pretrain_backbone_node(with_settings(frames="dynamic_image"), captions, training, str(cache))
+    assert len(list(cache.glob("*.pt"))) == 1, "the frame selection alone pretrained again"
+    pretrain_backbone_node(with_settings(modality="shaded"), captions, training, str(cache))
+    assert len(list(cache.glob("*.pt"))) == 2, "another render setting must not reuse the weights"

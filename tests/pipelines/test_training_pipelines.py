@@ -125,3 +125,5 @@ def test_a_4d_namespace_trains_on_sequences_of_stacked_frames(mlflow_tracking):
     assert bundle.info["n_samples"] == len(BASIC_EMOTIONS) * N_SUBJECTS
     (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
     assert run.data.tags["task"] == "fer4d"
+    figure = catalog.load("affectvlm_4d.confusion_matrix")
+    assert "fer4d" in figure.axes[0].get_title(), "the 4D figures say they are the 4D model's"

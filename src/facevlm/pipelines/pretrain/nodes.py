@@ -94,13 +94,17 @@ def pretrain_backbone_node(
 def _content_key(
     renders: RenderSet, captions: pd.DataFrame, training: dict[str, Any], pixels: str = ""
 ) -> str:
-    """What the pretrained weights depend on: the rendered samples, their settings and a digest
-    of their pixels (``pixels``), every caption, and the training parameters (the corpus
-    folder's location is irrelevant)."""
+    """What the pretrained weights depend on: the rendered samples, their settings (but the 4D
+    frame selection) and a digest of their pixels (``pixels``), every caption, and the training
+    parameters (the corpus folder's location is irrelevant)."""
+    # `frames` selects frames of sequences; the corpus is still images, so a model pipeline run
+    # with another `render.frames` (a 4D one) would otherwise pretrain the same backbone again.
+    # What a frame selection does to a corpus that had sequences is in its pixels anyway.
+    settings = {k: v for k, v in renders.settings.items() if k != "frames"}
     payload = {
         "pixels": pixels,
         "training": training,
-        "render": renders.settings,
+        "render": settings,
         "samples": list(map(str, renders.samples["sample_id"])),
         "captions": int(pd.util.hash_pandas_object(captions, index=False).sum()),
         "torch": torch.__version__,

@@ -370,13 +370,19 @@ def report_model_run(
     catalog entry says so; the scan index recorded as the run's dataset input; parameters flat:
     ``train.lr_head``, ``render.views``), the summary, the figures and the fold table."""
     aggregate = result.aggregate(PRIMARY)
+    # the figures of train_affectvlm and train_affectvlm_4d (or an ablation) must not look alike
+    label = " · ".join(
+        str(part)
+        for part in (result.model, result.tags.get("task"), result.tags.get("variant"))
+        if part
+    )
     confusion = confusion_matrix_figure(
         np.asarray(aggregate["confusion"]),
         result.classes,
-        title=f"{result.model}: held-out subjects",
+        title=f"{label}: held-out subjects",
     )
     history = result.history_frame()
-    curves = training_curves_figure(history, title=f"{result.model}: per-epoch curves")
+    curves = training_curves_figure(history, title=f"{label}: per-epoch curves")
     figures = {"confusion_matrix": confusion, "training_curves": curves}
     embeddings = [f.test_embeddings for f in result.folds if f.test_embeddings is not None]
     if embeddings:
@@ -385,7 +391,7 @@ def report_model_run(
             np.concatenate(embeddings),
             [result.classes[i] for i in labels],
             result.classes,
-            title=f"{result.model}: held-out fused embeddings (PCA)",
+            title=f"{label}: held-out fused embeddings (PCA)",
         )
     metrics = result.final_metrics() | result.training_time_metrics()
     per_fold = fold_metrics_table(result)
