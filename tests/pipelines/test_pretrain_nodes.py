@@ -145,10 +145,9 @@ def test_switched_off_pretraining_ends_in_a_clear_error_for_pipeline_weights(tmp
         resolve_pipeline_weights(_experiment(PIPELINE_WEIGHTS), weights)
 
 
-def test_a_corpus_with_the_same_names_but_other_pixels_is_pretrained_again(tmp_path):
-    """The cache is keyed by the corpus's pixels too: re-synthesised with other capture settings
-    (pose, light), a corpus keeps its sample ids and, with clean captions, its captions; reusing
-    the old weights then (which once happened) would silently measure the wrong backbone."""
+def _toy_corpus() -> tuple[RenderSet, pd.DataFrame, dict]:
+    """A tiny rendered corpus, one clean caption per scan, and one-epoch pretraining settings:
+    enough to make the node pretrain (and cache) for real in a few seconds."""
     from toy_model_run import index_and_renders
 
     _, renders = index_and_renders()
@@ -165,6 +164,14 @@ def test_a_corpus_with_the_same_names_but_other_pixels_is_pretrained_again(tmp_p
         "holdout_subjects": 1,
         "train": {"epochs": 1, "batch_size": 8, "progress": False, "device": "cpu"},
     }
+    return renders, captions, training
+
+
+def test_a_corpus_with_the_same_names_but_other_pixels_is_pretrained_again(tmp_path):
+    """The cache is keyed by the corpus's pixels too: re-synthesised with other capture settings
+    (pose, light), a corpus keeps its sample ids and, with clean captions, its captions; reusing
+    the old weights then (which once happened) would silently measure the wrong backbone."""
+    renders, captions, training = _toy_corpus()
     cache = tmp_path / "cache"
 
     pretrain_backbone_node(renders, captions, training, str(cache))
@@ -181,22 +188,7 @@ def test_another_frame_selection_for_sequences_reuses_the_pretrained_corpus(tmp_
     """`render.frames` picks frames of 4D sequences; the corpus is 3D, so running a 4D pipeline
     (another frame selection) after a 3D one must not pretrain the same backbone again, while
     any other render setting that changes the key still does."""
-    from toy_model_run import index_and_renders
-
-    _, renders = index_and_renders()
-    captions = pd.DataFrame(
-        {
-            "sample_id": renders.samples["sample_id"],
-            "kind": "emotion",
-            "caption": [f"a face showing {e}" for e in renders.samples["expression"]],
-        }
-    )
-    training = {
-        "backbone": TINY,
-        "classes": sorted(set(renders.samples["expression"])),
-        "holdout_subjects": 1,
-        "train": {"epochs": 1, "batch_size": 8, "progress": False, "device": "cpu"},
-    }
+    renders, captions, training = _toy_corpus()
     cache = tmp_path / "cache"
 
     def with_settings(**changes):

@@ -94,8 +94,8 @@ def pretrain_backbone_node(
 def _content_key(
     renders: RenderSet, captions: pd.DataFrame, training: dict[str, Any], pixels: str = ""
 ) -> str:
-    """What the pretrained weights depend on: the rendered samples, their settings (but the 4D
-    frame selection) and a digest of their pixels (``pixels``), every caption, and the training
+    """What the pretrained weights depend on: the rendered samples, their settings (except the
+    4D frame selection) and a digest of their pixels (``pixels``), every caption, and the training
     parameters (the corpus folder's location is irrelevant)."""
     # `frames` selects frames of sequences; the corpus is still images, so a model pipeline run
     # with another `render.frames` (a 4D one) would otherwise pretrain the same backbone again.
