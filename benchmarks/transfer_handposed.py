@@ -7,13 +7,16 @@ normal (nose, brow ridge, eye sockets and balls, cheekbones, lips, chin); each e
 posed by hand, the way an animator poses a rig: a few control points (brows, lids, cheeks,
 nose wings, lip corners, lip middles, chin) are moved and the skin follows by Gaussian radial
 basis interpolation, with the upper and lower lip moving independently of each other.
+Two head styles (``--style``): ``barrel``, the whole latitude/longitude patch with closed skin
+over the eyeballs, and ``mask``, cropped to an oval like a face scan, with almond eye openings
+and an eyeball behind each, so the lids open and close over it.
 
 The faces are rendered with the project's renderer and settings (``conf/base``: views, size,
 modality) and scored by a trained model bundle (the latest ``data/06_models/affectvlm/model.pt``
 by default, i.e. the model of the last ``train_affectvlm`` run; train it with
 ``--params render.modality=shaded`` for a geometry-only check).
 
-    PYTHONPATH=src python benchmarks/transfer_handposed.py [--bundle PATH] [--modality shaded]
+    PYTHONPATH=src python benchmarks/transfer_handposed.py [--bundle PATH] [--style mask]
 """
 
 from __future__ import annotations
@@ -81,10 +84,19 @@ POSES: dict[str, dict[str, tuple[float, float, float]]] = {
 }
 
 
+#: Head styles: ``barrel`` (the whole latitude/longitude patch, closed skin over the eyeballs) or
+#: ``mask`` (cropped to an oval like a face scan, with almond eye openings and eyeballs behind).
+HEAD_STYLES = ("barrel", "mask")
+
+
 class Head:
     """An ellipsoid head with raised features; vertices on a (latitude, longitude) grid."""
 
-    def __init__(self, rng: np.random.Generator, n_lat: int = 90, n_lon: int = 80):
+    def __init__(
+        self, rng: np.random.Generator, n_lat: int = 90, n_lon: int = 80, style: str = "barrel"
+    ):
+        if style not in HEAD_STYLES:
+            raise ValueError(f"style must be one of {HEAD_STYLES}, got {style!r}")
         self.a = rng.uniform(68, 78)  # half-width (mm)
         self.b = rng.uniform(100, 115)  # half-height
         self.c = rng.uniform(85, 100)  # depth
@@ -120,7 +132,8 @@ class Head:
                 # the mouth slit: the rows either side of the lip line are not joined
                 if (y[a] <= self.mouth_y < y[d]) and abs(cx) < self.mouth_w:
                     continue
-                del cy
+                if style == "mask" and (self._outside_oval(cx, cy) or self._in_eye(cx, cy)):
+                    continue
                 faces += [(a, b, c), (a, c, d)]
         # a mouth cavity: a flat patch behind the slit, so an open mouth shows a recess, not
         # the background
@@ -141,10 +154,40 @@ class Head:
             for j in range(px.shape[1] - 1):
                 a, b, c, d = pid[i, j], pid[i, j + 1], pid[i + 1, j + 1], pid[i + 1, j]
                 faces += [(a, b, c), (a, c, d)]
-        self.x = np.concatenate([x, np.full(px.size, 1e3)])  # never moved by control points
-        self.y = np.concatenate([y, np.full(px.size, 1e3)])
+        n_fixed = px.size
+        if style == "mask":  # an eyeball behind each opening, 2 mm behind where the skin was
+            for side in (-1, 1):
+                ex, ey = np.meshgrid(
+                    np.linspace(side * self.eye_x - 16, side * self.eye_x + 16, 14),
+                    np.linspace(self.eye_y - 9, self.eye_y + 9, 9),
+                )
+                _, nearest = cKDTree(self.vertices[:, :2]).query(
+                    np.stack([ex.ravel(), ey.ravel()], 1)
+                )
+                r2 = ((ex.ravel() - side * self.eye_x) / 16) ** 2 + ((ey.ravel() - self.eye_y) / 9) ** 2
+                depth = self.vertices[nearest, 2] - 2.0 - 3.0 * r2  # the closed skin, less 2 mm
+                start = len(self.vertices)
+                ball = np.stack([ex.ravel(), ey.ravel(), depth], axis=1)
+                self.vertices = np.concatenate([self.vertices, ball])
+                pid = start + np.arange(ex.size).reshape(ex.shape)
+                for i in range(ex.shape[0] - 1):
+                    for j in range(ex.shape[1] - 1):
+                        a, b, c, d = pid[i, j], pid[i, j + 1], pid[i + 1, j + 1], pid[i + 1, j]
+                        faces += [(a, b, c), (a, c, d)]
+                n_fixed += ex.size
+        self.x = np.concatenate([x, np.full(n_fixed, 1e3)])  # never moved by control points
+        self.y = np.concatenate([y, np.full(n_fixed, 1e3)])
         self.upper = self.y > self.mouth_y
         self.triangles = np.array(faces, dtype=np.int64)
+
+    def _outside_oval(self, x: float, y: float) -> bool:
+        """Outside the face oval of a cropped scan (forehead to chin, cheek to cheek)."""
+        return (x / (0.88 * self.a)) ** 2 + ((y + 0.08 * self.b) / (0.76 * self.b)) ** 2 > 1.0
+
+    def _in_eye(self, x: float, y: float) -> bool:
+        """Inside an almond eye opening (the eyeball shows through)."""
+        u = (abs(x) - self.eye_x) / 13.0
+        return abs(u) < 1.0 and abs(y - self.eye_y) < 4.5 * (1.0 - u * u)
 
     def _relief(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         def g(cx, cy, sx, sy):
@@ -217,6 +260,7 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, default=None)
     parser.add_argument("--modality", default="shaded")
     parser.add_argument("--heads", type=int, default=6)
+    parser.add_argument("--style", choices=HEAD_STYLES, default="barrel")
     parser.add_argument("--sheet", type=Path, default=Path("/tmp/transfer_handposed.png"))
     args = parser.parse_args()
 
@@ -241,7 +285,7 @@ def main() -> None:
     settings = RenderSettings(size=render["size"], views=render["views"], modality=args.modality)
 
     rng = np.random.default_rng(12345)
-    heads = [Head(rng) for _ in range(args.heads)]
+    heads = [Head(rng, style=args.style) for _ in range(args.heads)]
     faces, labels = [], []
     with MultiviewRenderer(settings) as renderer:
         for head in heads:

@@ -101,7 +101,8 @@ def test_the_paper_recipe_keeps_its_model_and_takes_the_dataset_protocol():
 @pytest.mark.parametrize("sequences, model", [("affectvlm_4d", "affectvlm"), ("smile_4d", "smile")])
 def test_sequences_fine_tune_the_towers_faster_only_in_the_cpu_recipe(sequences, model):
     """The tiny CPU backbone has never seen a dynamic image, so conf/base trains its towers
-    faster on sequences; the paper recipe's web-pretrained ViT-B/32 keeps the paper's 1e-5."""
+    faster on sequences (at least as fast as on stills, and well above the paper's rate); the
+    paper recipe's web-pretrained ViT-B/32 keeps the paper's 1e-5."""
 
     def tower_rate(env: str) -> float:
         params = load_parameters(env, "dataset.name=bu4dfe", "dataset.root=/data/BU-4DFE")
@@ -110,7 +111,8 @@ def test_sequences_fine_tune_the_towers_faster_only_in_the_cpu_recipe(sequences,
 
     assert tower_rate("paper") == 1e-5
     still_images = load_parameters("local")[model]["experiment"]["train"]["lr_backbone"]
-    assert tower_rate("local") > still_images
+    assert tower_rate("local") >= still_images
+    assert tower_rate("local") >= 1e-4
 
 
 def test_the_command_line_wins_over_the_profile():

@@ -12,6 +12,7 @@ import torch
 
 from facevlm.experiments import pretrain
 from facevlm.experiments.pretrain import PretrainConfig, pretrain_backbone, weighted_captions
+from facevlm.models.augment import AugmentConfig
 from facevlm.models.backbone import BackboneConfig, create_backbone
 from facevlm.models.training import TrainConfig, TrainHistory
 
@@ -146,6 +147,15 @@ def test_config_from_params_builds_the_nested_training_config():
     assert isinstance(cfg.train, TrainConfig)
     assert cfg.train.epochs == 2
     assert cfg.train.betas == (0.9, 0.99)
+
+
+def test_config_from_params_builds_the_augmentation_and_has_none_by_default():
+    cfg = PretrainConfig.from_params({"augment": {"crop_p": 0.7, "crop_scale": [0.8, 1.25]}})
+
+    assert isinstance(cfg.augment, AugmentConfig)
+    assert cfg.augment.crop_p == 0.7
+    assert tuple(cfg.augment.crop_scale) == (0.8, 1.25)
+    assert PretrainConfig.from_params({}).augment is None
 
 
 @pytest.mark.parametrize(
@@ -366,3 +376,19 @@ def test_single_views_pretraining_runs_and_checks_zero_shot_on_whole_scans():
 
     assert result.holdout_zero_shot is not None
     assert len(result.history) == 1 and np.isfinite(result.history[0]["loss"])
+
+
+def test_augmentation_changes_what_is_learned_and_is_reproducible(pretrained):
+    """The framing jitter reaches the training loop: the same corpus and seed give other weights
+    with it than without, and the same weights twice with it."""
+    framing = AugmentConfig(flip_p=0.5, rotate_p=0.0, crop_p=1.0, crop_scale=(0.8, 1.25))
+
+    jittered = pretrain_backbone(*_corpus(), _config(augment=framing))
+    again = pretrain_backbone(*_corpus(), _config(augment=framing))
+
+    assert any(
+        not torch.equal(tensor, pretrained.state_dict[name])
+        for name, tensor in jittered.state_dict.items()
+    )
+    for name, tensor in jittered.state_dict.items():
+        assert torch.equal(again.state_dict[name], tensor), name

@@ -69,6 +69,23 @@ def test_crop_zooms_in():
     assert torch.allclose(span, torch.full_like(span, 0.5), atol=0.05)  # half the side
 
 
+def test_crop_larger_than_the_image_zooms_out_and_keeps_the_whole_face():
+    size = 32
+    face = torch.zeros(1, 1, 3, size, size)
+    face[..., 8:24, 8:24] = 1.0  # a bright square on black, a quarter of the image
+    cfg = AugmentConfig(
+        **{**OFF, "crop_p": 1.0, "crop_scale": (2.25, 2.25), "crop_ratio": (1, 1)},
+        padding_mode="zeros",
+    )
+    out = MixedViewAugmentation(cfg)(face.expand(6, 1, 3, size, size), generator=gen(0))
+    area = (out[:, 0, 0] > 0.5).float().sum(dim=(1, 2)) / (16 * 16)
+    # side 1.5x the image: the square's area shrinks by 1 / 2.25, and none of it is cut off
+    assert torch.allclose(area, torch.full_like(area, 1 / 2.25), atol=0.08)
+    assert (out[:, 0, 0, 0, :] < 0.5).all() and (out[:, 0, 0, -1, :] < 0.5).all()
+    centres = [(out[k, 0, 0] > 0.5).nonzero().float().mean(0) for k in range(6)]
+    assert len({tuple(c.round().tolist()) for c in centres}) > 1  # placed at random
+
+
 def test_rotation_moves_pixels_and_jitter_keeps_geometry():
     x = same_image_in_every_view(b=2)
     rot = MixedViewAugmentation(AugmentConfig(**{**OFF, "rotate_p": 1.0, "max_rotate_deg": 30}))

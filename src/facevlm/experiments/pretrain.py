@@ -26,6 +26,7 @@ import torch
 
 from facevlm.config import from_dict
 from facevlm.experiments.common import build_model, embed_views, model_image_size
+from facevlm.models.augment import AugmentConfig, MixedViewAugmentation
 from facevlm.models.backbone import BackboneConfig
 from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.data import MultiviewDataset
@@ -61,6 +62,10 @@ class PretrainConfig:
     # InfoNCE targets: "labels" (same corpus expression = positive pair) or "diagonal" (each
     # image with its own caption, as web CLIP is trained; no class label is used at all)
     targets: str = "labels"
+    # image augmentation of every training image (None: off). Its framing (a crop that zooms in
+    # or out, a shift) matters most: the renderer draws every face at the same place and size,
+    # and a backbone pretrained on that alone reads expressions off pixel positions
+    augment: AugmentConfig | None = None
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
             epochs=40, batch_size=32, lr_backbone=1e-3, lr_head=1e-3, progress=True
@@ -167,7 +172,8 @@ def pretrain_backbone(
         cfg.backbone, len(rows), len(holdout), cfg.train.epochs,
     )  # fmt: skip
     loss = ClipInfoNCELoss(targets=cfg.targets, view_weight=cfg.view_weight)
-    history = train(model, loss, dataset, cfg.train)
+    augment = None if cfg.augment is None else MixedViewAugmentation(cfg.augment)
+    history = train(model, loss, dataset, cfg.train, augment=augment)
 
     zero_shot = None
     if len(holdout):

@@ -1,7 +1,7 @@
 """Mixed view augmentation (AffectVLM): independent random draws for every view of every sample.
 
 Ordinary geometric and photometric augmentations -- horizontal flip, rotation, random resized crop
-(scale), colour jitter -- applied to a batch of multiview renders so that the V views of one sample
+(scale; a crop larger than the image zooms out), colour jitter -- applied to a batch of multiview renders so that the V views of one sample
 differ in augmentation as well as in camera angle. Everything runs batched on the batch's device:
 one ``affine_grid``/``grid_sample`` call warps all B*V images (flip, rotation and crop compose into
 one 2x3 affine matrix per image), and the colour jitter folds into one 3x3 colour matrix plus
@@ -41,7 +41,9 @@ class AugmentConfig:
     rotate_p: float = 0.5  # probability of a rotation, per view
     max_rotate_deg: float = 10.0  # rotation angle ~ U(-max, max) degrees
     crop_p: float = 0.5  # probability of a random resized crop, per view
-    crop_scale: tuple[float, float] = (0.7, 1.0)  # crop area as a fraction of the image
+    # crop area as a fraction of the image; above 1 the image is zoomed out (the face smaller,
+    # padded), so a model does not learn where and how big the renderer draws every face
+    crop_scale: tuple[float, float] = (0.7, 1.0)
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)  # crop aspect ratio range (log-uniform)
     jitter_p: float = 0.8  # probability of colour jitter, per view
     brightness: float = 0.2  # factor ~ U(1 - b, 1 + b)
@@ -84,12 +86,15 @@ class MixedViewAugmentation(nn.Module):
         area = c.crop_scale[0] + (c.crop_scale[1] - c.crop_scale[0]) * u[:, _AREA]
         lo, hi = math.log(c.crop_ratio[0]), math.log(c.crop_ratio[1])
         ratio = torch.exp(lo + (hi - lo) * u[:, _RATIO])
-        w = torch.sqrt(area * ratio).clamp(max=1.0)
-        h = torch.sqrt(area / ratio).clamp(max=1.0)
+        # an area above 1 zooms out: the face gets smaller and the border pads around it
+        limit = max(1.0, c.crop_scale[1])
+        w = torch.sqrt(area * ratio).clamp(max=limit)
+        h = torch.sqrt(area / ratio).clamp(max=limit)
         crop = u[:, _CROP_P] < c.crop_p
         w, h = torch.where(crop, w, one), torch.where(crop, h, one)
-        cx = (2 * u[:, _CX] - 1) * (1 - w)  # crop centre, keeps the crop inside the image
-        cy = (2 * u[:, _CY] - 1) * (1 - h)
+        # crop centre: a crop inside the image stays inside it, a zoomed-out image stays whole
+        cx = (2 * u[:, _CX] - 1) * (1 - w).abs()
+        cy = (2 * u[:, _CY] - 1) * (1 - h).abs()
         cos, sin = torch.cos(angle), torch.sin(angle)
         # input = diag(w, h) @ R(angle) @ diag(flip, 1) @ output + (cx, cy)
         theta = torch.stack(
