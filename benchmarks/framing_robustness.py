@@ -57,29 +57,17 @@ def main() -> None:
     parser.add_argument("--intensity", type=int, default=4)
     args = parser.parse_args()
 
-    import torch
-    import yaml
+    from bundle_scoring import load_bundle, render_settings
 
     from facevlm.data.synthetic.expressions import expression_vertices
     from facevlm.data.synthetic.head import build_head
     from facevlm.data.synthetic.identity import sample_identity
     from facevlm.data.synthetic.texture import paint_texture
-    from facevlm.datasets.model_bundle import ModelBundleDataset
-    from facevlm.experiments.common import embed_views, model_image_size, zero_shot_predict
-    from facevlm.experiments.data import resize_views
-    from facevlm.render.renderer import MultiviewRenderer, RenderSettings
+    from facevlm.render.renderer import MultiviewRenderer
 
-    bundle_path = args.bundle
-    if bundle_path is None:
-        versions = sorted(Path("data/06_models/affectvlm/model.pt").glob("*/model.pt"))
-        if not versions:
-            raise SystemExit("no trained bundle under data/06_models/affectvlm; run train first")
-        bundle_path = versions[-1]
-    bundle = ModelBundleDataset(filepath=str(bundle_path)).load()
-    model, tokenizer = bundle.build()
-    render = yaml.safe_load(Path("conf/base/parameters_render.yml").read_text())["render"]
-    modality = args.modality or render["modality"]
-    settings = RenderSettings(size=render["size"], views=render["views"], modality=modality)
+    scored = load_bundle(args.bundle)
+    settings = render_settings(args.modality)
+    modality = settings.modality
 
     faces, labels = [], []
     with MultiviewRenderer(settings) as renderer:
@@ -88,7 +76,7 @@ def main() -> None:
             identity = sample_identity(np.random.default_rng([424242, s]), "FM"[s % 2])
             head = build_head(identity)
             texture = paint_texture(identity) if modality == "texture" else None
-            for label, emotion in enumerate(bundle.classes):
+            for label, emotion in enumerate(scored.classes):
                 rng = np.random.default_rng([424242, s, label])
                 moved = expression_vertices(head, emotion, args.intensity, rng=rng)
                 mesh = head.with_vertices(moved)
@@ -96,21 +84,15 @@ def main() -> None:
                 labels.append(label)
     views = np.stack(faces)
     labels = np.array(labels)
-    print(f"bundle: {bundle_path}")
+    print(f"bundle: {scored.path}")
     print(
-        f"faces: {len(labels)} ({args.subjects} new subjects x {len(bundle.classes)} emotions, "
+        f"faces: {len(labels)} ({args.subjects} new subjects x {len(scored.classes)} emotions, "
         f"intensity {args.intensity}, {modality})"
     )
     print("zoom  shift(y, x)  accuracy  predictions per class")
     for zoom, dy, dx in FRAMINGS:
-        moved = resize_views(reframe(views, zoom, dy, dx), model_image_size(model))
-        with torch.no_grad():
-            embedded = embed_views(model, moved, device="cpu")
-            predicted = zero_shot_predict(
-                model, tokenizer, embedded.fused, bundle.class_prompts, bundle.classes
-            )
-        predicted = np.asarray(predicted.cpu() if hasattr(predicted, "cpu") else predicted)
-        counts = np.bincount(predicted, minlength=len(bundle.classes))
+        predicted = scored.predict(reframe(views, zoom, dy, dx))
+        counts = np.bincount(predicted, minlength=len(scored.classes))
         print(f"{zoom:4.2f}  ({dy:+.2f}, {dx:+.2f})  {np.mean(predicted == labels):8.3f}  {counts}")
 
 

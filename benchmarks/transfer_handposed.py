@@ -164,7 +164,9 @@ class Head:
                 _, nearest = cKDTree(self.vertices[:, :2]).query(
                     np.stack([ex.ravel(), ey.ravel()], 1)
                 )
-                r2 = ((ex.ravel() - side * self.eye_x) / 16) ** 2 + ((ey.ravel() - self.eye_y) / 9) ** 2
+                r2 = ((ex.ravel() - side * self.eye_x) / 16) ** 2 + (
+                    (ey.ravel() - self.eye_y) / 9
+                ) ** 2
                 depth = self.vertices[nearest, 2] - 2.0 - 3.0 * r2  # the closed skin, less 2 mm
                 start = len(self.vertices)
                 ball = np.stack([ex.ravel(), ey.ravel(), depth], axis=1)
@@ -264,53 +266,36 @@ def main() -> None:
     parser.add_argument("--sheet", type=Path, default=Path("/tmp/transfer_handposed.png"))
     args = parser.parse_args()
 
-    import torch
-    import yaml
+    from bundle_scoring import load_bundle, render_settings
     from PIL import Image
 
-    from facevlm.datasets.model_bundle import ModelBundleDataset
-    from facevlm.experiments.common import embed_views, model_image_size, zero_shot_predict
-    from facevlm.experiments.data import resize_views
-    from facevlm.render.renderer import MultiviewRenderer, RenderSettings
+    from facevlm.render.renderer import MultiviewRenderer
 
-    bundle_path = args.bundle
-    if bundle_path is None:
-        versions = sorted(Path("data/06_models/affectvlm/model.pt").glob("*/model.pt"))
-        if not versions:
-            raise SystemExit("no trained bundle under data/06_models/affectvlm; run train first")
-        bundle_path = versions[-1]
-    bundle = ModelBundleDataset(filepath=str(bundle_path)).load()
-    model, tokenizer = bundle.build()
-    render = yaml.safe_load(Path("conf/base/parameters_render.yml").read_text())["render"]
-    settings = RenderSettings(size=render["size"], views=render["views"], modality=args.modality)
+    scored = load_bundle(args.bundle)
+    classes = scored.classes
+    settings = render_settings(args.modality)
 
     rng = np.random.default_rng(12345)
     heads = [Head(rng, style=args.style) for _ in range(args.heads)]
     faces, labels = [], []
     with MultiviewRenderer(settings) as renderer:
         for head in heads:
-            for label, emotion in enumerate(bundle.classes):
+            for label, emotion in enumerate(classes):
                 for strength in (0.8, 1.0):
                     faces.append(renderer.render(head.mesh(head.posed(emotion, strength))))
                     labels.append(label)
-    views = resize_views(np.stack(faces), model_image_size(model))
-    with torch.no_grad():
-        embedded = embed_views(model, views, device="cpu")
-        predicted = zero_shot_predict(
-            model, tokenizer, embedded.fused, bundle.class_prompts, bundle.classes
-        )
-    predicted = np.asarray(predicted.cpu() if hasattr(predicted, "cpu") else predicted)
+    predicted = scored.predict(np.stack(faces))
     labels = np.array(labels)
     accuracy = float(np.mean(predicted == labels))
-    print(f"bundle: {bundle_path}")
-    print(f"faces: {len(labels)} ({args.heads} heads x {len(bundle.classes)} emotions x 2)")
-    print(f"accuracy: {accuracy:.3f} (chance {1 / len(bundle.classes):.3f})")
-    for k, name in enumerate(bundle.classes):
+    print(f"bundle: {scored.path}")
+    print(f"faces: {len(labels)} ({args.heads} heads x {len(classes)} emotions x 2)")
+    print(f"accuracy: {accuracy:.3f} (chance {1 / len(classes):.3f})")
+    for k, name in enumerate(classes):
         rows = labels == k
-        counts = np.bincount(predicted[rows], minlength=len(bundle.classes))
+        counts = np.bincount(predicted[rows], minlength=len(classes))
         print(f"  {name:10s} recall {np.mean(predicted[rows] == k):.2f}  predicted as {counts}")
     frontal = [f[0] for f, s in zip(faces, range(len(faces)), strict=True) if s % 2 == 1]
-    per_row = len(bundle.classes)
+    per_row = len(classes)
     rows = [
         np.concatenate(frontal[i : i + per_row], axis=1) for i in range(0, len(frontal), per_row)
     ]
