@@ -98,10 +98,13 @@ def test_the_paper_recipe_keeps_its_model_and_takes_the_dataset_protocol():
     assert bu4dfe["affectvlm"]["protocol"]["k"] == 10
 
 
-@pytest.mark.parametrize("sequences, model", [("affectvlm_4d", "affectvlm"), ("smile_4d", "smile")])
+@pytest.mark.parametrize(
+    "sequences, model",
+    [("affectvlm_4d", "affectvlm"), ("smile_4d", "smile"), ("smile_mer", "smile")],
+)
 def test_sequences_fine_tune_the_towers_faster_only_in_the_cpu_recipe(sequences, model):
     """The tiny CPU backbone has never seen a dynamic image, so conf/base trains its towers
-    faster on sequences (at least as fast as on stills, and well above the paper's rate); the
+    faster on sequences and micro-expression clips (at least as fast as on stills, and well above the paper's rate); the
     paper recipe's web-pretrained ViT-B/32 keeps the paper's 1e-5."""
 
     def tower_rate(env: str) -> float:
