@@ -3,7 +3,9 @@
 Not part of the package: a visual check of the ``pretrain`` corpus (other renditions, capture
 conditions and web-like captions than the evaluation set). Reads the latest
 ``pretraining.renders`` and ``pretraining.captions`` of a run in this checkout and draws a
-batch the way training does (uniform over a sample's candidates, ``action_share`` weighting).
+batch the way training does (uniform over a sample's candidates, ``action_share`` weighting),
+with the image augmentation of ``pretraining.training.augment`` applied to each tile (the
+framing jitter: zoomed in or out, shifted, mirrored); ``--no-augment`` shows the plain renders.
 
     PYTHONPATH=src python benchmarks/preview_pretraining_batch.py --out /tmp/pretraining_batch.png
 """
@@ -16,11 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import yaml
 from PIL import Image, ImageDraw
 
 from facevlm.datasets.render_set import RenderSetDataset
-from facevlm.experiments.pretrain import weighted_captions
+from facevlm.experiments.pretrain import PretrainConfig, weighted_captions
+from facevlm.models.augment import MixedViewAugmentation
 from facevlm.prompts.captions import captions_by_sample
 
 
@@ -37,6 +41,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tile", type=int, default=160)
+    parser.add_argument("--no-augment", action="store_true", help="show the renders as drawn")
     args = parser.parse_args()
 
     from kedro.io import Version
@@ -48,7 +53,12 @@ def main() -> None:
         _latest(Path("data/05_model_input/pretraining/captions.csv"), "captions.csv")
     )
     params = yaml.safe_load(Path("conf/base/parameters_pretrain.yml").read_text())
-    share = params["pretraining"]["training"]["action_share"]
+    cfg = PretrainConfig.from_params(params["pretraining"]["training"])
+    share = cfg.action_share
+    augment = None
+    if cfg.augment is not None and not args.no_augment:
+        augment = MixedViewAugmentation(cfg.augment)
+    generator = torch.Generator().manual_seed(args.seed)
     emotion = captions_by_sample(captions, "emotion")
     action = captions_by_sample(captions, "action")
     rng = np.random.default_rng(args.seed)
@@ -61,6 +71,10 @@ def main() -> None:
         caption = pool[int(rng.integers(len(pool)))]
         row = render_set.samples.index[render_set.samples["sample_id"].astype(str) == sample_id][0]
         frontal = render_set.subset(render_set.samples.index == row).to_array()[0, 0]
+        if augment is not None:
+            image = torch.from_numpy(frontal).permute(2, 0, 1).float().div(255)[None, None]
+            seen = augment(image, generator=generator)[0, 0]  # (3, H, W) in [0, 1]
+            frontal = seen.permute(1, 2, 0).mul(255).round().to(torch.uint8).numpy()
         tile = Image.fromarray(frontal).resize((args.tile, args.tile))
         canvas = Image.new("RGB", (args.tile, args.tile + 56), "white")
         canvas.paste(tile, (0, 0))
