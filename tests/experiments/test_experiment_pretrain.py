@@ -3,6 +3,7 @@ a weight file that the model pipelines can load like downloaded weights."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import numpy as np
@@ -392,3 +393,63 @@ def test_augmentation_changes_what_is_learned_and_is_reproducible(pretrained):
     )
     for name, tensor in jittered.state_dict.items():
         assert torch.equal(again.state_dict[name], tensor), name
+
+
+# ---------------------------------------------------------------------------------------------
+# targets="descriptions": class-level positives for action descriptions only
+
+
+def _descriptions_corpus(monkeypatch):
+    seen = []
+    monkeypatch.setattr(pretrain, "train", _fake_train(seen))
+    views, expressions, subjects, captions = _corpus()
+    pretrain_backbone(views, expressions, subjects, captions, _config(targets="descriptions"))
+    (dataset,) = seen
+    return dataset, captions
+
+
+def test_with_description_targets_an_emotion_caption_is_its_own_images_positive_only(monkeypatch):
+    """Every draw of an emotion caption gets a label no other item has; every draw of an action
+    description keeps its scan's corpus expression, over many draws of every sample."""
+    torch.manual_seed(0)
+    dataset, _ = _descriptions_corpus(monkeypatch)
+    emotion = {text for pair in CAPTIONS.values() for text in pair[0]}
+    action = {text for pair in CAPTIONS.values() for text in pair[1]}
+    tokens = {tuple(dataset.tokenizer([t])[0].tolist()): t for t in emotion | action}
+    kinds = Counter()
+    for _ in range(20):
+        for i in range(len(dataset)):
+            item = dataset[i]
+            text = tokens[tuple(item.tokens.tolist())]
+            if text in emotion:
+                assert item.label == -2 - i
+                kinds["emotion"] += 1
+            else:
+                assert item.label == dataset.labels[i] >= 0
+                kinds["action"] += 1
+    assert kinds["emotion"] and kinds["action"], "both kinds were drawn"
+
+
+def test_description_targets_label_the_batched_path_the_same_way(monkeypatch):
+    """The DataLoader fetches batches through ``__getitems__``: the per-draw labels hold there."""
+    torch.manual_seed(0)
+    dataset, _ = _descriptions_corpus(monkeypatch)
+    rows = list(range(len(dataset)))
+    labels = [item.label for _ in range(10) for item in dataset.__getitems__(rows)]
+    assert any(label < -1 for label in labels) and any(label >= 0 for label in labels)
+    assert len({label for label in labels if label < -1}) <= len(dataset)
+
+
+def test_description_targets_pretrain_and_differ_from_label_targets(pretrained):
+    result = pretrain_backbone(*_corpus(), _config(targets="descriptions"))
+
+    assert np.isfinite(result.history[0]["loss"])
+    assert any(
+        not torch.equal(tensor, pretrained.state_dict[name])
+        for name, tensor in result.state_dict.items()
+    )
+
+
+def test_config_rejects_unknown_targets():
+    with pytest.raises(ValueError, match=re.escape("labels | diagonal | descriptions")):
+        PretrainConfig(targets="captions")

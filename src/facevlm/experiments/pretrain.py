@@ -10,6 +10,9 @@ weight file that :class:`~facevlm.models.backbone.BackboneConfig` loads like any
 Captions of one expression describe the same kind of face, so the InfoNCE targets treat every
 pair of samples with the same expression as positives (``targets="labels"``); with the diagonal
 targets, the few expressions per batch would make most in-batch negatives false ones.
+``targets="descriptions"`` keeps that for the facial-action descriptions only: an emotion caption
+(a web alt text, which may name the wrong emotion or none) is the positive of its own image alone,
+as in CLIP, so its words do not borrow the corpus label.
 
 Kedro-free: :func:`pretrain_backbone` can be called from a notebook, a script or a node.
 """
@@ -29,12 +32,48 @@ from facevlm.experiments.common import build_model, embed_views, model_image_siz
 from facevlm.models.augment import AugmentConfig, MixedViewAugmentation
 from facevlm.models.backbone import BackboneConfig
 from facevlm.models.classifier import PromptEnsembleClassifier
-from facevlm.models.data import MultiviewDataset
+from facevlm.models.data import MultiviewDataset, MultiviewSample
 from facevlm.models.losses.clip_infonce import ClipInfoNCELoss
 from facevlm.models.multiview_clip import MultiviewCLIP, MultiviewCLIPConfig
 from facevlm.models.training import TrainConfig, train
 
 logger = logging.getLogger(__name__)
+
+
+#: InfoNCE targets of the pretraining (see :class:`PretrainConfig`).
+TARGETS: tuple[str, ...] = ("labels", "diagonal", "descriptions")
+
+
+class CaptionedCorpus(MultiviewDataset):
+    """A :class:`MultiviewDataset` whose item label depends on the caption drawn for it.
+
+    A draw of one of ``own_image_captions`` gets a label no other item has (``-2 - row``), so the
+    label-aware InfoNCE targets make it the positive of its own image only; any other draw keeps
+    the sample's label (its corpus expression). What ``targets="descriptions"`` trains on.
+    """
+
+    def __init__(self, *args: Any, own_image_captions: set[str], **kwargs: Any) -> None:
+        self._own_image_captions = set(own_image_captions)
+        self._own_image_ids: set[int] = set()
+        super().__init__(*args, **kwargs)
+
+    def set_prompts(self, prompts: Any, prompt_ids: Any = None) -> None:
+        super().set_prompts(prompts, prompt_ids)
+        # the distinct prompts in the order MultiviewDataset numbers them (first occurrence)
+        distinct = dict.fromkeys(p for entry in prompts for p in _candidates(entry))
+        self._own_image_ids = {
+            k for k, text in enumerate(distinct) if text in self._own_image_captions
+        }
+
+    def _item(self, i: int, views: torch.Tensor) -> MultiviewSample:
+        item = super()._item(i, views)
+        if item.prompt_id in self._own_image_ids:
+            return item._replace(label=-2 - i)
+        return item
+
+
+def _candidates(entry: Any) -> list[str]:
+    return [entry] if isinstance(entry, str) else list(entry)
 
 
 @dataclass
@@ -59,8 +98,10 @@ class PretrainConfig:
     # instead of one fused sample per scan: the same images per epoch, three times the steps
     single_views: bool = False
     holdout_subjects: int = 4  # corpus subjects kept out of training to check zero-shot on
-    # InfoNCE targets: "labels" (same corpus expression = positive pair) or "diagonal" (each
-    # image with its own caption, as web CLIP is trained; no class label is used at all)
+    # InfoNCE targets: "labels" (same corpus expression = positive pair), "diagonal" (each
+    # image with its own caption, as web CLIP is trained; no class label is used at all) or
+    # "descriptions" (labels when the drawn caption describes facial actions, diagonal when it
+    # is an emotion caption)
     targets: str = "labels"
     # image augmentation of every training image (None: off). Its framing (a crop that zooms in
     # or out, a shift) matters most: the renderer draws every face at the same place and size,
@@ -75,8 +116,8 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.action_share <= 1.0:
             raise ValueError(f"action_share must be in [0, 1], got {self.action_share}")
-        if self.targets not in ("labels", "diagonal"):
-            raise ValueError(f"targets must be 'labels' or 'diagonal', got {self.targets!r}")
+        if self.targets not in TARGETS:
+            raise ValueError(f"targets must be one of {' | '.join(TARGETS)}, got {self.targets!r}")
         if self.holdout_subjects < 0:
             raise ValueError(f"holdout_subjects must be >= 0, got {self.holdout_subjects}")
 
@@ -160,18 +201,24 @@ def pretrain_backbone(
         n_views=train_views.shape[1],
     )
     model, tokenizer = build_model(model_cfg, cfg.train.seed)
-    dataset = MultiviewDataset(
-        train_views,
-        labels[train_rows],
-        prompts=[weighted_captions(*captions[i], cfg.action_share) for i in train_rows],
-        tokenizer=tokenizer,
-        image_size=model_image_size(model),
-    )
+    dataset_kwargs: dict[str, Any] = {
+        "prompts": [weighted_captions(*captions[i], cfg.action_share) for i in train_rows],
+        "tokenizer": tokenizer,
+        "image_size": model_image_size(model),
+    }
+    if cfg.targets == "descriptions":
+        emotion_captions = {text for i in train_rows for text in captions[i][0]}
+        dataset = CaptionedCorpus(
+            train_views, labels[train_rows], own_image_captions=emotion_captions, **dataset_kwargs
+        )
+    else:
+        dataset = MultiviewDataset(train_views, labels[train_rows], **dataset_kwargs)
     logger.info(
         "pretraining %s on %d samples (%d held out), %d epochs",
         cfg.backbone, len(rows), len(holdout), cfg.train.epochs,
     )  # fmt: skip
-    loss = ClipInfoNCELoss(targets=cfg.targets, view_weight=cfg.view_weight)
+    targets = "diagonal" if cfg.targets == "diagonal" else "labels"  # descriptions: per draw
+    loss = ClipInfoNCELoss(targets=targets, view_weight=cfg.view_weight)
     augment = None if cfg.augment is None else MixedViewAugmentation(cfg.augment)
     history = train(model, loss, dataset, cfg.train, augment=augment)
 
