@@ -52,6 +52,24 @@ def test_candidate_prompts_are_drawn_and_explicit_ids_win(toy_views, tiny_tokeni
         ds.set_prompts(["a"] * 5)
 
 
+def test_prompt_texts_name_the_drawn_prompt_of_each_id(toy_views, tiny_tokenizer):
+    """``prompt_texts[item.prompt_id]`` is the prompt the item's tokens encode; a restored
+    state holds tokens only, so the texts are unknown after it."""
+    views, _ = toy_views(1)
+    prompts = [["calm", "a smile"], ["a smile"], ["a frown", "calm"]] * 2
+    ds = MultiviewDataset(views, prompts=prompts, tokenizer=tiny_tokenizer, image_size=64)
+    assert ds.prompt_texts == ["calm", "a smile", "a frown"]
+    torch.manual_seed(0)
+    for _ in range(10):
+        for i in range(len(ds)):
+            item = ds[i]
+            text = ds.prompt_texts[item.prompt_id]
+            assert text in prompts[i]
+            assert item.tokens.tolist() == tiny_tokenizer([text])[0].tolist()
+    ds.load_state_dict(ds.state_dict())
+    assert ds.prompt_texts is None
+
+
 def test_collate(toy_views, tiny_tokenizer):
     views, labels = toy_views(1)
     ds = MultiviewDataset(

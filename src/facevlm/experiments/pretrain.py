@@ -59,10 +59,8 @@ class CaptionedCorpus(MultiviewDataset):
 
     def set_prompts(self, prompts: Any, prompt_ids: Any = None) -> None:
         super().set_prompts(prompts, prompt_ids)
-        # the distinct prompts in the order MultiviewDataset numbers them (first occurrence)
-        distinct = dict.fromkeys(p for entry in prompts for p in _candidates(entry))
         self._own_image_ids = {
-            k for k, text in enumerate(distinct) if text in self._own_image_captions
+            k for k, text in enumerate(self.prompt_texts) if text in self._own_image_captions
         }
 
     def _item(self, i: int, views: torch.Tensor) -> MultiviewSample:
@@ -70,10 +68,6 @@ class CaptionedCorpus(MultiviewDataset):
         if item.prompt_id in self._own_image_ids:
             return item._replace(label=-2 - i)
         return item
-
-
-def _candidates(entry: Any) -> list[str]:
-    return [entry] if isinstance(entry, str) else list(entry)
 
 
 @dataclass

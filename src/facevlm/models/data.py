@@ -151,6 +151,7 @@ class MultiviewDataset(Dataset[MultiviewSample]):
         self.image_size = image_size
         self.tokenizer = tokenizer
         self._tokens: torch.Tensor | None = None  # (U, L) distinct prompts
+        self._prompt_texts: list[str] | None = None  # the U distinct prompts, rows of _tokens
         self._choices: list[list[int]] = []  # per sample, rows of _tokens to draw from
         self._prompt_ids: list[int] | None = None  # explicit id per sample (pseudo-labels)
         if prompts is not None:
@@ -180,12 +181,20 @@ class MultiviewDataset(Dataset[MultiviewSample]):
                 raise ValueError("every sample needs at least one prompt when prompts are given")
             choices.append([index.setdefault(p, len(index)) for p in candidates])
         self._tokens = self.tokenizer(list(index))  # (U, L)
+        self._prompt_texts = list(index)
         self._choices = choices
         self._prompt_ids = None if prompt_ids is None else [int(x) for x in prompt_ids]
 
     @property
     def has_prompts(self) -> bool:
         return self._tokens is not None
+
+    @property
+    def prompt_texts(self) -> list[str] | None:
+        """The distinct prompts of the last :meth:`set_prompts`, in the order of their ids (an
+        item's ``prompt_id`` without explicit ids); None without prompts or after
+        :meth:`load_state_dict`, whose state holds tokens, not texts."""
+        return None if self._prompt_texts is None else list(self._prompt_texts)
 
     def state_dict(self) -> dict[str, object]:
         """The prompts in effect (what ``set_prompts`` changes between epochs, e.g. SMILE-VLM's
@@ -202,6 +211,7 @@ class MultiviewDataset(Dataset[MultiviewSample]):
         if state["tokens"] is not None and len(choices) != len(self):
             raise ValueError(f"prompt state for {len(choices)} samples, dataset has {len(self)}")
         self._tokens = state["tokens"]
+        self._prompt_texts = None  # the state holds tokens only
         self._choices = choices
         ids = state["prompt_ids"]
         self._prompt_ids = None if ids is None else [int(x) for x in ids]
