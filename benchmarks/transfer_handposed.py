@@ -22,6 +22,7 @@ by default, i.e. the model of the last ``train_affectvlm`` run; train it with
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -136,24 +137,12 @@ class Head:
                     continue
                 faces += [(a, b, c), (a, c, d)]
         # a mouth cavity: a flat patch behind the slit, so an open mouth shows a recess, not
-        # the background
-        from scipy.spatial import cKDTree
-
+        # the background; 13 mm behind the skin it closes, following the curve of the face
         px, py = np.meshgrid(
             np.linspace(-self.mouth_w - 4, self.mouth_w + 4, 12),
             np.linspace(self.mouth_y - 30, self.mouth_y + 8, 10),
         )
-        # 13 mm behind the skin it closes, following the curve of the face
-        _, nearest = cKDTree(self.vertices[:, :2]).query(np.stack([px.ravel(), py.ravel()], 1))
-        depth = self.vertices[nearest, 2] - 13.0
-        start = len(self.vertices)
-        patch = np.stack([px.ravel(), py.ravel(), depth], axis=1)
-        self.vertices = np.concatenate([self.vertices, patch])
-        pid = start + np.arange(px.size).reshape(px.shape)
-        for i in range(px.shape[0] - 1):
-            for j in range(px.shape[1] - 1):
-                a, b, c, d = pid[i, j], pid[i, j + 1], pid[i + 1, j + 1], pid[i + 1, j]
-                faces += [(a, b, c), (a, c, d)]
+        faces += self._add_patch(px, py, lambda skin: skin - 13.0)
         n_fixed = px.size
         if style == "mask":  # an eyeball behind each opening, 2 mm behind where the skin was
             for side in (-1, 1):
@@ -161,26 +150,34 @@ class Head:
                     np.linspace(side * self.eye_x - 16, side * self.eye_x + 16, 14),
                     np.linspace(self.eye_y - 9, self.eye_y + 9, 9),
                 )
-                _, nearest = cKDTree(self.vertices[:, :2]).query(
-                    np.stack([ex.ravel(), ey.ravel()], 1)
-                )
                 r2 = ((ex.ravel() - side * self.eye_x) / 16) ** 2 + (
                     (ey.ravel() - self.eye_y) / 9
                 ) ** 2
-                depth = self.vertices[nearest, 2] - 2.0 - 3.0 * r2  # the closed skin, less 2 mm
-                start = len(self.vertices)
-                ball = np.stack([ex.ravel(), ey.ravel(), depth], axis=1)
-                self.vertices = np.concatenate([self.vertices, ball])
-                pid = start + np.arange(ex.size).reshape(ex.shape)
-                for i in range(ex.shape[0] - 1):
-                    for j in range(ex.shape[1] - 1):
-                        a, b, c, d = pid[i, j], pid[i, j + 1], pid[i + 1, j + 1], pid[i + 1, j]
-                        faces += [(a, b, c), (a, c, d)]
+                faces += self._add_patch(ex, ey, lambda skin, r2=r2: skin - 2.0 - 3.0 * r2)
                 n_fixed += ex.size
         self.x = np.concatenate([x, np.full(n_fixed, 1e3)])  # never moved by control points
         self.y = np.concatenate([y, np.full(n_fixed, 1e3)])
         self.upper = self.y > self.mouth_y
         self.triangles = np.array(faces, dtype=np.int64)
+
+    def _add_patch(
+        self, px: np.ndarray, py: np.ndarray, depth: Callable[[np.ndarray], np.ndarray]
+    ) -> list[tuple[int, int, int]]:
+        """Append a grid of vertices at ``(px, py)`` (2D meshgrid arrays), each at
+        ``depth(z of the nearest vertex so far)``, and return the grid's triangles."""
+        from scipy.spatial import cKDTree
+
+        _, nearest = cKDTree(self.vertices[:, :2]).query(np.stack([px.ravel(), py.ravel()], 1))
+        start = len(self.vertices)
+        patch = np.stack([px.ravel(), py.ravel(), depth(self.vertices[nearest, 2])], axis=1)
+        self.vertices = np.concatenate([self.vertices, patch])
+        pid = start + np.arange(px.size).reshape(px.shape)
+        faces = []
+        for i in range(px.shape[0] - 1):
+            for j in range(px.shape[1] - 1):
+                a, b, c, d = pid[i, j], pid[i, j + 1], pid[i + 1, j + 1], pid[i + 1, j]
+                faces += [(a, b, c), (a, c, d)]
+        return faces
 
     def _outside_oval(self, x: float, y: float) -> bool:
         """Outside the face oval of a cropped scan (forehead to chin, cheek to cheek)."""
