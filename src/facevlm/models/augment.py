@@ -1,11 +1,11 @@
 """Mixed view augmentation (AffectVLM): independent random draws for every view of every sample.
 
 Ordinary geometric and photometric augmentations -- horizontal flip, rotation, random resized crop
-(scale; a crop larger than the image zooms out), colour jitter -- applied to a batch of multiview renders so that the V views of one sample
-differ in augmentation as well as in camera angle. Everything runs batched on the batch's device:
-one ``affine_grid``/``grid_sample`` call warps all B*V images (flip, rotation and crop compose into
-one 2x3 affine matrix per image), and the colour jitter folds into one 3x3 colour matrix plus
-offset per image (one batched matmul and one clamp).
+(scale; a crop larger than the image zooms out), colour jitter -- applied to a batch of multiview
+renders so that the V views of one sample differ in augmentation as well as in camera angle.
+Everything runs batched on the batch's device: one ``affine_grid``/``grid_sample`` call warps all
+B*V images (flip, rotation and crop compose into one 2x3 affine matrix per image), and the colour
+jitter folds into one 3x3 colour matrix plus offset per image (one batched matmul and one clamp).
 
 Randomness comes from a ``torch.Generator`` when one is given: the same seed gives the same output.
 
