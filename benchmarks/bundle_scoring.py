@@ -43,14 +43,13 @@ class ScoredBundle:
         resized = resize_views(views, model_image_size(self.model))
         with torch.no_grad():
             embedded = embed_views(self.model, resized, device="cpu")
-            predicted = zero_shot_predict(
+            return zero_shot_predict(
                 self.model,
                 self.tokenizer,
                 embedded.fused,
                 self.bundle.class_prompts,
                 self.bundle.classes,
             )
-        return np.asarray(predicted.cpu() if hasattr(predicted, "cpu") else predicted)
 
 
 def load_bundle(path: Path | None) -> ScoredBundle:
