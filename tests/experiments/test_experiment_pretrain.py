@@ -405,14 +405,14 @@ def _descriptions_corpus(monkeypatch):
     views, expressions, subjects, captions = _corpus()
     pretrain_backbone(views, expressions, subjects, captions, _config(targets="descriptions"))
     (dataset,) = seen
-    return dataset, captions
+    return dataset
 
 
 def test_with_description_targets_an_emotion_caption_is_its_own_images_positive_only(monkeypatch):
     """Every draw of an emotion caption gets a label no other item has; every draw of an action
     description keeps its scan's corpus expression, over many draws of every sample."""
     torch.manual_seed(0)
-    dataset, _ = _descriptions_corpus(monkeypatch)
+    dataset = _descriptions_corpus(monkeypatch)
     emotion = {text for pair in CAPTIONS.values() for text in pair[0]}
     action = {text for pair in CAPTIONS.values() for text in pair[1]}
     tokens = {tuple(dataset.tokenizer([t])[0].tolist()): t for t in emotion | action}
@@ -433,7 +433,7 @@ def test_with_description_targets_an_emotion_caption_is_its_own_images_positive_
 def test_description_targets_label_the_batched_path_the_same_way(monkeypatch):
     """The DataLoader fetches batches through ``__getitems__``: the per-draw labels hold there."""
     torch.manual_seed(0)
-    dataset, _ = _descriptions_corpus(monkeypatch)
+    dataset = _descriptions_corpus(monkeypatch)
     rows = list(range(len(dataset)))
     labels = [item.label for _ in range(10) for item in dataset.__getitems__(rows)]
     assert any(label < -1 for label in labels) and any(label >= 0 for label in labels)
