@@ -11,6 +11,7 @@ from facevlm.data.labels import BASIC_EMOTIONS, NEUTRAL
 from facevlm.data.synthetic.expressions import (
     ACTION_UNITS,
     EMOTION_RECIPES,
+    EMOTION_VARIANTS,
     au_displacement,
     au_field,
     emotion_activation,
@@ -157,6 +158,25 @@ def test_subjects_vary_their_recipes():
         assert {1, 2, 5, 26} <= set(recipe)
         for wl, wr in recipe.values():
             assert 0.5 < wl / wr < 2.0
+
+
+#: Action units that none of EMFACS's combinations for the emotion contain.
+EMFACS_NEVER = {"anger": {9}, "disgust": {4, 7, 24}}
+
+
+@pytest.mark.parametrize("emotion", sorted(EMFACS_NEVER))
+def test_anger_and_disgust_keep_to_emfacs(emotion):
+    """Anger has no nose wrinkle, disgust no brow lowerer, lid tightener or lip presser: a
+    disgust made of anger's units plus a wrinkle was taken for anger by every model."""
+    for _, recipe in EMOTION_VARIANTS[emotion]:
+        assert not EMFACS_NEVER[emotion] & set(recipe)
+    for seed in range(30):
+        assert not EMFACS_NEVER[emotion] & set(subject_recipe(emotion, np.random.default_rng(seed)))
+
+
+def test_every_disgust_variant_wrinkles_the_nose_or_raises_the_upper_lip():
+    for _, recipe in EMOTION_VARIANTS["disgust"]:
+        assert {9, 10} & set(recipe)
 
 
 @pytest.mark.parametrize("seed", range(6))
