@@ -438,6 +438,9 @@ def test_description_targets_label_the_batched_path_the_same_way(monkeypatch):
     labels = [item.label for _ in range(10) for item in dataset.__getitems__(rows)]
     assert any(label < -1 for label in labels) and any(label >= 0 for label in labels)
     assert len({label for label in labels if label < -1}) <= len(dataset)
+    for k, label in enumerate(labels):
+        row = rows[k % len(rows)]
+        assert label in (-2 - row, dataset.labels[row]), (row, label)
 
 
 def test_description_targets_pretrain_and_differ_from_label_targets(pretrained):
