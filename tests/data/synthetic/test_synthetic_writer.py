@@ -388,6 +388,7 @@ def test_capture_conditions_are_validated():
         {"lighting": -1.0},
         {"pose_deg": -2.0},
         {"grayscale_share": 2},
+        {"photo_shading": -0.5},
     ):
         with pytest.raises(ValueError):
             SyntheticConfig(**bad)
@@ -419,3 +420,25 @@ def test_relight_changes_exposure_but_keeps_the_picture():
     assert np.corrcoef(a.ravel(), atlas.ravel().astype(float))[0, 1] > 0.95
     grey = relight(atlas, identity, np.random.default_rng(1), 1.0, grayscale=True)
     assert np.array_equal(grey[..., 0], grey[..., 1]) and np.array_equal(grey[..., 1], grey[..., 2])
+
+
+def test_every_4d_frame_is_photographed_with_its_own_folds(dataset):
+    """Real 4D scanners photograph every frame: the shading of the expression's folds changes
+    from the neutral onset to the apex, while the painted skin stays the same."""
+    root, manifest = dataset
+    (subject,) = manifest["layouts"]["bu4dfe"]["subjects"]
+    happy = subject["sequences"]["Happy"]
+    folder = root / "BU-4DFE" / subject["subject"] / "Happy"
+    onset = (folder / "000.jpg").read_bytes()
+    apex = (folder / f"{happy['apex_frame']:03d}.jpg").read_bytes()
+    assert onset != apex
+    for clip in sorted((root / "4DME").glob("S01/S01_*"))[:1]:
+        assert len({p.read_bytes() for p in clip.glob("*.jpg")}) > 1
+
+
+def test_no_photo_shading_gives_every_frame_the_same_texture(tmp_path):
+    config = SyntheticConfig(**{**TINY.to_dict(), "layouts": ("bu4dfe",), "photo_shading": 0.0})
+    root = tmp_path / "set"
+    generate_synthetic_dataset(root, config)
+    folder = next((root / "BU-4DFE").glob("F001/Happy"))
+    assert len({p.read_bytes() for p in folder.glob("*.jpg")}) == 1

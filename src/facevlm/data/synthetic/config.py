@@ -14,7 +14,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 #: Bumped whenever a change to the generator changes the bytes it writes.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 #: Layouts the generator can write, and the folder each lives in under the root.
 LAYOUT_FOLDERS: dict[str, str] = {
@@ -65,6 +65,10 @@ class SyntheticConfig:
         lighting: strength of the per-scan change of the texture's light (brightness, colour
             temperature, a side light); 0 keeps the same texture for every scan.
         grayscale_share: share of scans whose texture is a grey-level photograph.
+        photo_shading: strength of the capture's studio light baked into each scan's texture
+            photograph (:mod:`~facevlm.data.synthetic.photo_shading`): the folds and furrows of
+            the expression as shading, as in a real scanner's photo; 0 gives the painted skin
+            only, the same for every scan of a person.
         captions: how captions of this set are worded (:data:`CAPTION_STYLES`); recorded in
             the manifest for the pretraining captions, the files do not depend on it.
         idiosyncrasy: how much each BU-3DFE-style subject's way of posing an emotion departs
@@ -95,6 +99,7 @@ class SyntheticConfig:
     scale_jitter: float = 0.0
     lighting: float = 1.0
     grayscale_share: float = 0.0
+    photo_shading: float = 1.0
     captions: str = "lab"
     subject_offset: int = 0
     idiosyncrasy: float = 1.0
@@ -143,7 +148,7 @@ class SyntheticConfig:
             raise ValueError(
                 f"captions must be one of {list(CAPTION_STYLES)}, got {self.captions!r}"
             )
-        for name in ("pose_deg", "shift_mm", "scale_jitter", "lighting"):
+        for name in ("pose_deg", "shift_mm", "scale_jitter", "lighting", "photo_shading"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
         if self.idiosyncrasy < 0:

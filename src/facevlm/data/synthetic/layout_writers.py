@@ -42,6 +42,7 @@ from facevlm.data.synthetic.files import COORD_DECIMALS, encode_image, rounded
 from facevlm.data.synthetic.head import SyntheticHead, build_head
 from facevlm.data.synthetic.identity import Identity, sample_identity
 from facevlm.data.synthetic.landmarks import bosphorus_vertices
+from facevlm.data.synthetic.photo_shading import bake_capture_light
 from facevlm.data.synthetic.raster import BACKGROUND, rasterize
 from facevlm.data.synthetic.sequences import (
     animate,
@@ -192,6 +193,14 @@ def _scan_texture(
     return relight(atlas, identity, rng, config.lighting, grayscale=grey)
 
 
+def _photograph(
+    texture: np.ndarray, head: SyntheticHead, vertices: np.ndarray, config: SyntheticConfig
+) -> np.ndarray:
+    """``texture`` with the folds and furrows of this capture's face shaded in
+    (:func:`bake_capture_light`): what the scanner's camera saw."""
+    return bake_capture_light(texture, head, vertices, config.photo_shading)
+
+
 def write_bu3dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask) -> dict:
     """25 scans: ``NE00`` and the six emotions at intensities 01–04, each ``.wrl`` + ``.bmp``
     texture atlas + ``.bnd`` landmarks. Between scans the head pose, position (and size) and
@@ -227,7 +236,10 @@ def write_bu3dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask)
             activation = emotion_activation(emotion, intensity, recipes.get(emotion))
         vertices = head.mesh.vertices + au_displacement(head, activation)
         mesh = _mesh(head, _capture(vertices, config, rng_pose))
-        bmp = encode_image(_scan_texture(atlas, identity, config, rng_light), "BMP")
+        photo = _photograph(
+            _scan_texture(atlas, identity, config, rng_light), head, mesh.vertices, config
+        )
+        bmp = encode_image(photo, "BMP")
         write_vrml(folder / f"{stem}.wrl", mesh, texture_url=f"{stem}.bmp")
         (folder / f"{stem}.bmp").write_bytes(bmp)
         write_bnd(folder / f"{stem}.bnd", head.landmark_indices, mesh.landmarks)
@@ -258,7 +270,7 @@ def write_bu4dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask)
     sequences = {}
     for emotion, folder_name in BU4DFE_FOLDERS.items():
         # one session per sequence: its own light, the same for all of its frames
-        jpg = encode_image(_scan_texture(atlas, identity, config, rng_light), "JPEG")
+        session = _scan_texture(atlas, identity, config, rng_light)
         recipe = scale_activation(
             subject_recipe(emotion, rng_recipe), float(rng_recipe.uniform(0.85, 1.0))
         )
@@ -272,7 +284,8 @@ def write_bu4dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask)
             stem = f"{f:03d}"
             mesh = _mesh(head, vertices)
             write_vrml(seq / f"{stem}.wrl", mesh, texture_url=f"{stem}.jpg")
-            (seq / f"{stem}.jpg").write_bytes(jpg)
+            photo = _photograph(session, head, mesh.vertices, config)
+            (seq / f"{stem}.jpg").write_bytes(encode_image(photo, "JPEG"))
             write_bnd(bnd / f"{stem}{suffix}", head.landmark_indices, mesh.landmarks)
         sequences[folder_name] = {
             "emotion": emotion,
@@ -313,7 +326,7 @@ def write_bosphorus_subject(root: Path, config: SyntheticConfig, task: SubjectTa
         vertices = np.round(
             jitter(vertices, rng_pose, rotation_deg=2.0, shift_mm=1.5, noise_mm=0.0), COORD_DECIMALS
         )
-        grid = rasterize(head.with_vertices(vertices), texture)
+        grid = rasterize(head.with_vertices(vertices), _photograph(texture, head, vertices, config))
         write_bnt(
             folder / f"{stem}.bnt",
             grid.x,
@@ -356,7 +369,7 @@ def write_bp4d_subject(root: Path, config: SyntheticConfig, task: SubjectTask) -
     rng_id, rng_recipe, rng_frames, rng_timing = _streams(config.seed, task)
     identity = sample_identity(rng_id, task.gender)
     head = build_head(identity, config.resolution_4d)
-    jpg = encode_image(paint_texture(identity, config.texture_size_4d), "JPEG")
+    atlas = paint_texture(identity, config.texture_size_4d)
     base = root / LAYOUT_FOLDERS["bp4d"]
     au_dir = base / "AUCoding" / "AU_OCC"
     au_dir.mkdir(parents=True, exist_ok=True)
@@ -374,8 +387,10 @@ def write_bp4d_subject(root: Path, config: SyntheticConfig, task: SubjectTask) -
             frames, animate(head, recipe, profile, rng_frames), strict=True
         ):
             stem = f"{number:0{digits}d}"
-            write_obj(seq / f"{stem}.obj", _mesh(head, vertices), texture_filename=f"{stem}.jpg")
-            (seq / f"{stem}.jpg").write_bytes(jpg)
+            mesh = _mesh(head, vertices)
+            write_obj(seq / f"{stem}.obj", mesh, texture_filename=f"{stem}.jpg")
+            photo = _photograph(atlas, head, mesh.vertices, config)
+            (seq / f"{stem}.jpg").write_bytes(encode_image(photo, "JPEG"))
         coded = range(1, config.n_frames - 1)
         (au_dir / f"{task.subject}_{tid}.csv").write_text(
             _au_csv(frames, profile, recipe, coded), encoding="utf-8", newline=""
@@ -397,7 +412,7 @@ def write_4dme_subject(root: Path, config: SyntheticConfig, task: SubjectTask) -
     rng_id, rng_clips, rng_frames, _ = _streams(config.seed, task)
     identity = sample_identity(rng_id, task.gender)
     head = build_head(identity, config.resolution_4d)
-    jpg = encode_image(paint_texture(identity, config.texture_size_4d), "JPEG")
+    atlas = paint_texture(identity, config.texture_size_4d)
     order = [str(c) for c in rng_clips.permutation(MICRO_EXPRESSION_CLASSES)]
     clips = []
     for c in range(config.clips_per_subject):
@@ -406,10 +421,10 @@ def write_4dme_subject(root: Path, config: SyntheticConfig, task: SubjectTask) -
         folder = root / LAYOUT_FOLDERS["4dme"] / task.subject / fold
         folder.mkdir(parents=True, exist_ok=True)
         for f, vertices in enumerate(animate(head, clip.activation, clip.profile(), rng_frames)):
-            write_obj(
-                folder / f"{f:03d}.obj", _mesh(head, vertices), texture_filename=f"{f:03d}.jpg"
-            )
-            (folder / f"{f:03d}.jpg").write_bytes(jpg)
+            mesh = _mesh(head, vertices)
+            write_obj(folder / f"{f:03d}.obj", mesh, texture_filename=f"{f:03d}.jpg")
+            photo = _photograph(atlas, head, mesh.vertices, config)
+            (folder / f"{f:03d}.jpg").write_bytes(encode_image(photo, "JPEG"))
         clips.append(
             {
                 "sub_ID": task.subject,
