@@ -24,7 +24,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from facevlm.data.synthetic.head import SyntheticHead
-from facevlm.data.synthetic.texture import STRIP
+from facevlm.data.synthetic.texture import face_block_sheet
 
 #: Unit directions towards the capture's lights (x right, y up, z towards the camera).
 CAPTURE_LIGHTS = np.array(
@@ -67,11 +67,11 @@ def capture_shading(normals: np.ndarray, strength: float = 1.0) -> np.ndarray:
 
 
 def _skin_triangles(head: SyntheticHead) -> np.ndarray:
-    mesh = head.mesh
-    arity = np.diff(mesh.polygon_offsets)
-    starts = mesh.polygon_offsets[:-1][arity == 3]
-    tris = mesh.polygon_indices[starts[:, None] + np.arange(3)]
-    return tris[head.skin[tris].all(axis=1)]
+    """The triangles of the face surface (not the cavity or eyeball patches), memoised."""
+    if "skin_triangles" not in head.cache:
+        tris = head.mesh.triangles()
+        head.cache["skin_triangles"] = tris[head.skin[tris].all(axis=1)]
+    return head.cache["skin_triangles"]
 
 
 def _face_texel_weights(head: SyntheticHead, size: int) -> dict:
@@ -79,13 +79,7 @@ def _face_texel_weights(head: SyntheticHead, size: int) -> dict:
     key = ("photo_shading_weights", size)
     if key in head.cache:
         return head.cache[key]
-    layout = head.texture_layout
-    half, m = layout["half_width"], layout["overlap"]
-    v = 1.0 - (np.arange(size) + 0.5) / size
-    rows = np.flatnonzero(v >= STRIP - 2.0 / size)
-    py = layout["y0"] + (v[rows] - STRIP) / (1.0 - STRIP) * (layout["y1"] - layout["y0"])
-    u = (np.arange(size) + 0.5) / size
-    px = np.where(u < 0.5, u / 0.5 * (half + m) - half, (u - 0.5) / 0.5 * (half + m) - m)
+    rows, py, px = face_block_sheet(head.texture_layout, size)
     grid_y, grid_x = np.meshgrid(py, px, indexing="ij")
     points = np.stack([grid_x.ravel(), grid_y.ravel()], axis=1)
     skin = np.flatnonzero(head.skin)

@@ -56,6 +56,22 @@ def texture_layout(identity: Identity) -> dict:
     }
 
 
+def face_block_sheet(layout: dict, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the texels of a ``size``² atlas lie on the sheet.
+
+    Returns the atlas rows of the face block (with two texels of margin below ``STRIP``), the
+    sheet ``py`` of each of those rows, and the sheet ``px`` of every column (the left half
+    maps to ``x < 0`` plus the overlap, the right half to ``x > 0`` plus the overlap).
+    """
+    v = 1.0 - (np.arange(size) + 0.5) / size
+    rows = np.flatnonzero(v >= STRIP - 2.0 / size)
+    py = layout["y0"] + (v[rows] - STRIP) / (1.0 - STRIP) * (layout["y1"] - layout["y0"])
+    half, m = layout["half_width"], layout["overlap"]
+    u = (np.arange(size) + 0.5) / size
+    px = np.where(u < 0.5, u / 0.5 * (half + m) - half, (u - 0.5) / 0.5 * (half + m) - m)
+    return rows, py, px
+
+
 def _face_uv(layout: dict, px: np.ndarray, py: np.ndarray, view: int) -> np.ndarray:
     """UV of sheet points in the left (``view`` 0) or right (1) half of the atlas."""
     half, m = layout["half_width"], layout["overlap"]
@@ -116,16 +132,11 @@ def paint_texture(identity: Identity, size: int = DEFAULT_TEXTURE_SIZE) -> np.nd
         raise ValueError(f"texture size {size} too small (at least 64)")
     layout = texture_layout(identity)
     image = np.zeros((size, size, 3))
-    v = 1.0 - (np.arange(size) + 0.5) / size
-    face_rows = np.flatnonzero(v >= STRIP - 2.0 / size)
-    py_rows = layout["y0"] + (v[face_rows] - STRIP) / (1.0 - STRIP) * (layout["y1"] - layout["y0"])
-    half, m = layout["half_width"], layout["overlap"]
+    face_rows, py_rows, px = face_block_sheet(layout, size)
     half_px = size // 2
-    for k, cols in ((0, np.arange(half_px)), (1, np.arange(half_px, size))):
-        u = (cols + 0.5) / size
-        px_cols = u / 0.5 * (half + m) - half if k == 0 else (u - 0.5) / 0.5 * (half + m) - m
+    for cols in (np.arange(half_px), np.arange(half_px, size)):
         image[face_rows[0] : face_rows[-1] + 1, cols[0] : cols[-1] + 1] = paint_face(
-            identity, px_cols, py_rows
+            identity, px[cols], py_rows
         )
     for name, (u0, v0, u1, v1) in layout["patch_rect"].items():
         x0, y0, x1, y1 = layout["patch_sheet"][name]
@@ -169,10 +180,8 @@ def relight(
     side = float(np.clip(rng.normal(0.0, 0.12 * strength), -0.5, 0.5))
     # signed sheet px of every column (the two atlas halves), normalised to [-1, 1]
     layout = texture_layout(identity)
-    half, m = layout["half_width"], layout["overlap"]
-    u = (np.arange(size) + 0.5) / size
-    px = np.where(u < 0.5, u / 0.5 * (half + m) - half, (u - 0.5) / 0.5 * (half + m) - m)
-    light = 1.0 + side * np.clip(px / half, -1.0, 1.0)
+    _, _, px = face_block_sheet(layout, size)
+    light = 1.0 + side * np.clip(px / layout["half_width"], -1.0, 1.0)
     face_rows = (1.0 - (np.arange(size) + 0.5) / size) >= STRIP
     out[face_rows] *= light[None, :, None]
     out *= gain * cast
