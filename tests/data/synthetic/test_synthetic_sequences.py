@@ -10,6 +10,7 @@ from facevlm.data.synthetic.expressions import au_displacement, subject_recipe
 from facevlm.data.synthetic.sequences import (
     MICRO_MAX_INTENSITY,
     animate,
+    capture_frames,
     clip_profile,
     make_micro_clip,
     random_sequence_profile,
@@ -60,6 +61,30 @@ def test_animated_frames_start_and_end_neutral_and_peak_at_apex(head):
     assert jittered[int(np.argmax(profile))] > 2.5
     # frames differ even where the profile is flat (the scanner never sees the same surface)
     assert not np.array_equal(frames[0], frames[1])
+
+
+def _pairwise(vertices: np.ndarray) -> np.ndarray:
+    picks = vertices[:: max(1, len(vertices) // 50)]
+    return np.linalg.norm(picks[:, None] - picks[None], axis=-1)
+
+
+def test_a_frame_is_photographed_from_the_moved_face_and_written_with_the_scanners_noise(head):
+    """The camera sees the face; the scanner's measurement noise is in the mesh only, so the
+    photograph of a frame (shaded from ``surface``) carries no per-frame speckle."""
+    activation, profile = subject_recipe("happiness"), sequence_profile(8)
+    exact = capture_frames(head, activation, profile)
+    frames = capture_frames(head, activation, profile, rng=np.random.default_rng(3))
+    for still, frame in zip(exact, frames, strict=True):
+        assert still.surface is still.scanned  # without a scanner, nothing to tell apart
+        # the surface is the exact expression moved as a rigid body ...
+        np.testing.assert_allclose(_pairwise(frame.surface), _pairwise(still.surface), atol=1e-9)
+        assert not np.allclose(frame.surface, still.surface)
+        # ... and the scanner measured it with about 0.03 mm of noise per coordinate
+        assert 0.025 < float((frame.scanned - frame.surface).std()) < 0.035
+    # what the layouts write as meshes is what animate gives, draw for draw
+    written = animate(head, activation, profile, rng=np.random.default_rng(3))
+    for frame, vertices in zip(frames, written, strict=True):
+        np.testing.assert_array_equal(frame.scanned, vertices)
 
 
 @pytest.mark.parametrize("label", MICRO_EXPRESSION_CLASSES)

@@ -14,7 +14,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 #: Bumped whenever a change to the generator changes the bytes it writes.
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 
 #: Layouts the generator can write, and the folder each lives in under the root.
 LAYOUT_FOLDERS: dict[str, str] = {

@@ -45,10 +45,10 @@ from facevlm.data.synthetic.landmarks import bosphorus_vertices
 from facevlm.data.synthetic.photo_shading import bake_capture_light
 from facevlm.data.synthetic.raster import BACKGROUND, rasterize
 from facevlm.data.synthetic.sequences import (
-    animate,
-    jitter,
+    capture_frames,
     make_micro_clip,
     random_sequence_profile,
+    rigid_motion,
 )
 from facevlm.data.synthetic.texture import paint_texture, relight
 
@@ -175,9 +175,7 @@ def _mesh(head: SyntheticHead, vertices: np.ndarray):
 # ---------------------------------------------------------------------------------- BU-3DFE
 def _capture(vertices: np.ndarray, config: SyntheticConfig, rng: np.random.Generator) -> np.ndarray:
     """``vertices`` as one capture placed them: head pose, position and size of this scan."""
-    moved = jitter(
-        vertices, rng, rotation_deg=config.pose_deg, shift_mm=config.shift_mm, noise_mm=0.0
-    )
+    moved = rigid_motion(vertices, rng, rotation_deg=config.pose_deg, shift_mm=config.shift_mm)
     if config.scale_jitter > 0:
         centre = moved.mean(axis=0)
         factor = float(np.exp(rng.normal(0.0, config.scale_jitter)))
@@ -280,11 +278,11 @@ def write_bu4dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask)
         seq.mkdir(parents=True, exist_ok=True)
         bnd.mkdir(parents=True, exist_ok=True)
         suffix = ".landmark" if task.index == 0 and folder_name == "Surprise" else ".bnd"
-        for f, vertices in enumerate(animate(head, recipe, profile, rng_frames)):
+        for f, frame in enumerate(capture_frames(head, recipe, profile, rng_frames)):
             stem = f"{f:03d}"
-            mesh = _mesh(head, vertices)
+            mesh = _mesh(head, frame.scanned)
             write_vrml(seq / f"{stem}.wrl", mesh, texture_url=f"{stem}.jpg")
-            photo = _photograph(session, head, mesh.vertices, config)
+            photo = _photograph(session, head, frame.surface, config)
             (seq / f"{stem}.jpg").write_bytes(encode_image(photo, "JPEG"))
             write_bnd(bnd / f"{stem}{suffix}", head.landmark_indices, mesh.landmarks)
         sequences[folder_name] = {
@@ -324,7 +322,7 @@ def write_bosphorus_subject(root: Path, config: SyntheticConfig, task: SubjectTa
         stem = f"{task.subject}_{token}"
         vertices = head.mesh.vertices + au_displacement(head, activation)
         vertices = np.round(
-            jitter(vertices, rng_pose, rotation_deg=2.0, shift_mm=1.5, noise_mm=0.0), COORD_DECIMALS
+            rigid_motion(vertices, rng_pose, rotation_deg=2.0, shift_mm=1.5), COORD_DECIMALS
         )
         grid = rasterize(head.with_vertices(vertices), _photograph(texture, head, vertices, config))
         write_bnt(
@@ -383,13 +381,13 @@ def write_bp4d_subject(root: Path, config: SyntheticConfig, task: SubjectTask) -
         frames = [start + f for f in range(config.n_frames)]
         seq = base / "Sequences(2D+3D)" / task.subject / tid
         seq.mkdir(parents=True, exist_ok=True)
-        for number, vertices in zip(
-            frames, animate(head, recipe, profile, rng_frames), strict=True
+        for number, frame in zip(
+            frames, capture_frames(head, recipe, profile, rng_frames), strict=True
         ):
             stem = f"{number:0{digits}d}"
-            mesh = _mesh(head, vertices)
+            mesh = _mesh(head, frame.scanned)
             write_obj(seq / f"{stem}.obj", mesh, texture_filename=f"{stem}.jpg")
-            photo = _photograph(atlas, head, mesh.vertices, config)
+            photo = _photograph(atlas, head, frame.surface, config)
             (seq / f"{stem}.jpg").write_bytes(encode_image(photo, "JPEG"))
         coded = range(1, config.n_frames - 1)
         (au_dir / f"{task.subject}_{tid}.csv").write_text(
@@ -420,10 +418,11 @@ def write_4dme_subject(root: Path, config: SyntheticConfig, task: SubjectTask) -
         fold = f"{task.subject}_{c + 1:02d}"
         folder = root / LAYOUT_FOLDERS["4dme"] / task.subject / fold
         folder.mkdir(parents=True, exist_ok=True)
-        for f, vertices in enumerate(animate(head, clip.activation, clip.profile(), rng_frames)):
-            mesh = _mesh(head, vertices)
+        captured = capture_frames(head, clip.activation, clip.profile(), rng_frames)
+        for f, frame in enumerate(captured):
+            mesh = _mesh(head, frame.scanned)
             write_obj(folder / f"{f:03d}.obj", mesh, texture_filename=f"{f:03d}.jpg")
-            photo = _photograph(atlas, head, mesh.vertices, config)
+            photo = _photograph(atlas, head, frame.surface, config)
             (folder / f"{f:03d}.jpg").write_bytes(encode_image(photo, "JPEG"))
         clips.append(
             {

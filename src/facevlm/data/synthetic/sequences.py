@@ -77,15 +77,14 @@ def clip_profile(n_frames: int, onset: int, apex: int, offset: int) -> np.ndarra
     return np.minimum(smoothstep(onset, apex, k), 1.0 - smoothstep(apex, offset, k))
 
 
-def jitter(
+def rigid_motion(
     vertices: np.ndarray,
     rng: np.random.Generator,
     rotation_deg: float = 0.6,
     shift_mm: float = 0.4,
-    noise_mm: float = 0.03,
 ) -> np.ndarray:
-    """``vertices`` after a small random rigid motion (rotation about their centroid, shift)
-    and per-vertex noise: what a scanner adds between two captures of the same face."""
+    """``vertices`` after a small random rigid motion (rotation about their centroid, shift):
+    the head moving a little between two captures."""
     angles = np.radians(rng.normal(0.0, rotation_deg / 2.0, 3))
     cx, cy, cz = np.cos(angles)
     sx, sy, sz = np.sin(angles)
@@ -93,10 +92,51 @@ def jitter(
     ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
     rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
     centre = vertices.mean(axis=0)
-    moved = (vertices - centre) @ (rz @ ry @ rx).T + centre + rng.normal(0.0, shift_mm / 2.0, 3)
-    if noise_mm > 0:
-        moved = moved + rng.normal(0.0, noise_mm, vertices.shape)
-    return moved
+    return (vertices - centre) @ (rz @ ry @ rx).T + centre + rng.normal(0.0, shift_mm / 2.0, 3)
+
+
+def scanner_noise(
+    vertices: np.ndarray, rng: np.random.Generator, noise_mm: float = 0.03
+) -> np.ndarray:
+    """``vertices`` as the scanner measured them: each off by a little Gaussian noise."""
+    if noise_mm <= 0:
+        return vertices
+    return vertices + rng.normal(0.0, noise_mm, vertices.shape)
+
+
+@dataclass(frozen=True)
+class CapturedFrame:
+    """One frame of a 4D capture, twice: where the face was, and what the scanner measured.
+
+    Why both: the camera photographs the face itself, so a frame's texture is shaded from the
+    ``surface``; the scanner's measurement noise is in the mesh it writes (``scanned``) only.
+    Shading a photograph from noisy vertices put a fresh speckle into every frame's texture,
+    which dynamic images of faint micro-expressions picked up as motion.
+    """
+
+    surface: np.ndarray  # (N, 3): the expression at this frame, moved with the head
+    scanned: np.ndarray  # (N, 3): ``surface`` plus the scanner's per-vertex noise
+
+
+def capture_frames(
+    head: SyntheticHead,
+    activation: Activation,
+    profile: np.ndarray,
+    rng: np.random.Generator | None = None,
+) -> list[CapturedFrame]:
+    """Every frame of a 4D capture: ``activation`` scaled by ``profile``, moved a little with
+    the head and measured with noise per frame (with ``rng``; without it the frames are exact
+    and ``surface`` and ``scanned`` coincide, for tests)."""
+    full = au_displacement(head, activation)
+    frames = []
+    for p in profile:
+        v = head.mesh.vertices + float(p) * full
+        if rng is None:
+            frames.append(CapturedFrame(v, v))
+            continue
+        surface = rigid_motion(v, rng)
+        frames.append(CapturedFrame(surface, scanner_noise(surface, rng)))
+    return frames
 
 
 def animate(
@@ -105,14 +145,8 @@ def animate(
     profile: np.ndarray,
     rng: np.random.Generator | None = None,
 ) -> list[np.ndarray]:
-    """Vertex positions of every frame: ``activation`` scaled by ``profile`` (and jittered per
-    frame with ``rng``; without it the frames are exact, for tests)."""
-    full = au_displacement(head, activation)
-    frames = []
-    for p in profile:
-        v = head.mesh.vertices + float(p) * full
-        frames.append(v if rng is None else jitter(v, rng))
-    return frames
+    """Vertex positions the scanner writes for every frame (:func:`capture_frames`)."""
+    return [frame.scanned for frame in capture_frames(head, activation, profile, rng)]
 
 
 # ---------------------------------------------------------------------------------- micro
