@@ -62,6 +62,7 @@ def main() -> None:
     from facevlm.data.synthetic.expressions import expression_vertices
     from facevlm.data.synthetic.head import build_head
     from facevlm.data.synthetic.identity import sample_identity
+    from facevlm.data.synthetic.photo_shading import bake_capture_light
     from facevlm.data.synthetic.texture import paint_texture
     from facevlm.render.renderer import MultiviewRenderer
 
@@ -80,7 +81,9 @@ def main() -> None:
                 rng = np.random.default_rng([424242, s, label])
                 moved = expression_vertices(head, emotion, args.intensity, rng=rng)
                 mesh = head.with_vertices(moved)
-                faces.append(renderer.render(mesh, texture))
+                # the texture photographed on this face, as the built-in set's scans are
+                photo = None if texture is None else bake_capture_light(texture, head, moved)
+                faces.append(renderer.render(mesh, photo))
                 labels.append(label)
     views = np.stack(faces)
     labels = np.array(labels)
