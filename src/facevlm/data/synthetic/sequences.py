@@ -139,16 +139,6 @@ def capture_frames(
     return frames
 
 
-def animate(
-    head: SyntheticHead,
-    activation: Activation,
-    profile: np.ndarray,
-    rng: np.random.Generator | None = None,
-) -> list[np.ndarray]:
-    """Vertex positions the scanner writes for every frame (:func:`capture_frames`)."""
-    return [frame.scanned for frame in capture_frames(head, activation, profile, rng)]
-
-
 # ---------------------------------------------------------------------------------- micro
 @dataclass(frozen=True)
 class MicroClip:
