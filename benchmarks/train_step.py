@@ -52,7 +52,7 @@ for ``torch.compile``), the bare side under the same autocast, and each timing w
 device. The GPU goal is the issue's: **bare forward+backward / project step >= 0.8**, i.e.
 project / bare <= 1.25. The paper configuration::
 
-    python benchmarks/train_step.py --device cuda --backbone ViT-B-32 --batch-size 128 --workers 8
+    python benchmarks/train_step.py --device cuda --backbone ViT-B-32 --batch-size 128 --workers 0
 """
 
 from __future__ import annotations

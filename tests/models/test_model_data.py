@@ -167,8 +167,28 @@ def test_uint8_batches_carry_bytes_to_the_device_and_convert_there(toy_views):
     ds = MultiviewDataset(views, labels, image_size=64)
     ds.uint8_batches = True
     as_bytes = next(iter(make_loader(ds, 4, seed=0)))
-    assert as_bytes.views.dtype == torch.uint8 and as_bytes.views.is_contiguous()
+    assert as_bytes.views.dtype == torch.uint8
+    assert as_bytes.views.stride(2) == 1  # the stored channels-last bytes: no transpose on the host
     moved = as_bytes.to("cpu")
+    assert moved.views.is_contiguous()
     assert moved.views.dtype == torch.float32
     assert torch.equal(moved.views, as_float.views)
     assert moved.sample_ids == as_float.sample_ids
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="page-locked memory needs CUDA")
+def test_a_pinning_loader_pins_every_tensor_of_the_batch():
+    """``DataLoader(pin_memory=True)`` pins a batch only through its ``pin_memory()`` method;
+    without it the batches stayed pageable, and each copy to the GPU first waited for the GPU to
+    finish all queued work."""
+    views = np.random.default_rng(0).integers(0, 256, (6, 2, 16, 16, 3), dtype=np.uint8)
+    ds = MultiviewDataset(views, [0, 1, 2, 3, 4, 5], image_size=16)
+    ds.uint8_batches = True
+    batch = next(iter(make_loader(ds, 4, shuffle=False, pin_memory=True)))
+    assert batch.views.is_pinned() and batch.labels.is_pinned() and batch.prompt_ids.is_pinned()
+    assert batch.views.stride(2) == 1  # pinning kept the channels-last layout
+    moved = batch.to("cuda", non_blocking=True)
+    assert moved.views.is_contiguous() and moved.views.device.type == "cuda"
+    expected = torch.from_numpy(views[:4]).permute(0, 1, 4, 2, 3).float() / 255
+    # CUDA divides by a scalar as a multiplication by its reciprocal: equal to within an ulp
+    torch.testing.assert_close(moved.views.cpu(), expected, rtol=0, atol=1e-7)

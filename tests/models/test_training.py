@@ -431,3 +431,57 @@ def test_a_cpu_run_under_torchrun_uses_gloo_even_where_a_gpu_is_visible(monkeypa
     calls.clear()
     training.setup_distributed("auto")  # a CUDA run: this process's own GPU, NCCL
     assert calls == [("gpu", 1), ("pg", "nccl")]
+
+
+class NaNAtBatch(nn.Module):
+    """Test loss: a learnable offset and the raw embeddings' size (so that every step moves the
+    model), not a number after the ``at``-th call."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.offset = nn.Parameter(torch.zeros(()))
+        self.at, self.calls = at, 0
+
+    def forward(self, emb, labels=None):
+        self.calls += 1
+        bad = float("nan") if self.calls > self.at else 0.0
+        loss = (self.offset - 1) ** 2 + emb.fused_raw.pow(2).mean() + bad
+        return {"loss/offset": loss}
+
+
+def test_a_non_finite_loss_stops_training_before_its_update_and_names_the_batch(
+    make_tiny_model, toy_dataset
+):
+    """On CPU the loss is read before the backward pass: the run fails with the epoch and the
+    batch of the bad loss, and the model keeps the weights of the last good step."""
+    model = make_tiny_model(0)
+    weights_after_each_step = []
+    loss = NaNAtBatch(at=4)  # batches 0-3 of epoch 1 are fine (3 per epoch: 24 samples / 8)
+    loss.register_forward_hook(lambda *_: weights_after_each_step.append(state(model)))
+    with pytest.raises(
+        FloatingPointError, match=r"epoch 2, batch 1: non-finite loss: loss/offset=nan"
+    ):
+        train(model, loss, toy_dataset, config(epochs=3))
+    assert_same_state(state(model), weights_after_each_step[-1])  # the bad step changed nothing
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_the_deferred_loss_check_reports_the_right_batch_one_step_late():
+    """On CUDA the finiteness of step k is read at step k + 1 (or when the epoch ends), so the
+    host never waits for the GPU mid-epoch; the error still names step k's batch and terms."""
+    from facevlm.models.training import _LossCheck
+
+    fine, bad = torch.tensor(1.0), torch.tensor(float("inf"))
+    check = _LossCheck(epoch=0, deferred=True)
+    check(fine, {"loss/a": fine})
+    check(bad, {"loss/a": bad})  # batch 1 is bad, not yet read
+    with pytest.raises(FloatingPointError, match=r"epoch 1, batch 1: non-finite loss: loss/a=inf"):
+        check(fine, {"loss/a": fine})
+    last = _LossCheck(epoch=4, deferred=True)
+    last(fine, {"loss/a": fine})
+    last(bad, {"loss/a": bad})
+    with pytest.raises(FloatingPointError, match=r"epoch 5, batch 1"):
+        last.finish()  # the epoch's last step is read when the epoch ends
+    immediate = _LossCheck(epoch=0, deferred=False)
+    with pytest.raises(FloatingPointError, match=r"epoch 1, batch 0"):
+        immediate(bad, {"loss/a": bad})

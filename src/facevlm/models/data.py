@@ -76,6 +76,23 @@ class MultiviewBatch:
             else self.prompt_ids.to(device, non_blocking=non_blocking),
         )
 
+    def pin_memory(self) -> MultiviewBatch:
+        """The batch with its tensors in page-locked host memory (``DataLoader(pin_memory=True)``
+        calls this; it leaves an object without the method unpinned).
+
+        Why it matters: a host-to-GPU copy from ordinary (pageable) memory first waits until the
+        GPU has finished everything queued before it, so every training step would drain the
+        GPU's queue before its batch could even start to copy. From pinned memory the copy is
+        queued like a kernel and overlaps the previous step.
+        """
+        return MultiviewBatch(
+            views=self.views.pin_memory(),
+            tokens=None if self.tokens is None else self.tokens.pin_memory(),
+            labels=self.labels.pin_memory(),
+            sample_ids=self.sample_ids,
+            prompt_ids=None if self.prompt_ids is None else self.prompt_ids.pin_memory(),
+        )
+
     def __len__(self) -> int:
         return int(self.views.shape[0])
 
@@ -127,6 +144,8 @@ class MultiviewDataset(Dataset[MultiviewSample]):
     views, which :meth:`MultiviewBatch.to` converts to float on the device. A host-to-GPU copy
     then carries a quarter of the bytes, and neither the loader workers nor the pinning thread
     spend time on float conversion; on a GPU the float batches made training wait for data.
+    The uint8 views keep the stored channels-last layout (a ``(B, V, 3, S, S)`` view of
+    ``(B, V, S, S, 3)`` bytes): the transpose happens on the device, in the conversion.
     """
 
     uint8_batches: bool = False
@@ -287,7 +306,10 @@ class MultiviewDataset(Dataset[MultiviewSample]):
         if x.dtype != torch.uint8:
             return torch.empty(x.shape, dtype=torch.float32).copy_(x)
         if self.uint8_batches:
-            return x.contiguous()  # converted on the device by MultiviewBatch.to
+            # left in the stored channels-last layout: MultiviewBatch.to makes the contiguous
+            # float copy on the device, where the transpose is free (on the host it was a
+            # strided copy of every byte of the batch)
+            return x
         return unit_float(x)
 
     def _item(self, i: int, views: torch.Tensor) -> MultiviewSample:
@@ -310,9 +332,10 @@ class _BatchedSamples(list):
 
 def _stacked_views(samples: Sequence[MultiviewSample]) -> torch.Tensor | None:
     """``torch.stack([s.views for s in samples])`` without the copy when the samples' views
-    already are the consecutive slices of one contiguous batch tensor; else ``None``."""
+    already are the consecutive slices ``base[i]`` of one batch tensor (contiguous, or the
+    channels-last uint8 layout of ``uint8_batches``); else ``None``."""
     base = getattr(samples, "views", None)
-    if not isinstance(base, torch.Tensor) or not base.is_contiguous() or base.ndim < 1:
+    if not isinstance(base, torch.Tensor) or base.ndim < 1:
         return None
     if len(samples) != base.shape[0]:
         return None
