@@ -63,18 +63,10 @@ class MultiviewBatch:
     def to(self, device: torch.device | str, non_blocking: bool = False) -> MultiviewBatch:
         """The batch on ``device``, its views float32 in [0, 1] (uint8 views are converted
         there, after the copy)."""
-        views = self.views.to(device, non_blocking=non_blocking)
-        return MultiviewBatch(
-            views=unit_float(views) if views.dtype == torch.uint8 else views,
-            tokens=None
-            if self.tokens is None
-            else self.tokens.to(device, non_blocking=non_blocking),
-            labels=self.labels.to(device, non_blocking=non_blocking),
-            sample_ids=self.sample_ids,
-            prompt_ids=None
-            if self.prompt_ids is None
-            else self.prompt_ids.to(device, non_blocking=non_blocking),
-        )
+        moved = self._map_tensors(lambda t: t.to(device, non_blocking=non_blocking))
+        if moved.views.dtype == torch.uint8:
+            moved.views = unit_float(moved.views)
+        return moved
 
     def pin_memory(self) -> MultiviewBatch:
         """The batch with its tensors in page-locked host memory (``DataLoader(pin_memory=True)``
@@ -85,12 +77,17 @@ class MultiviewBatch:
         GPU's queue before its batch could even start to copy. From pinned memory the copy is
         queued like a kernel and overlaps the previous step.
         """
+        return self._map_tensors(torch.Tensor.pin_memory)
+
+    def _map_tensors(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> MultiviewBatch:
+        """A new batch with ``fn`` applied to each of its tensors (the sample ids as they are):
+        the one place that lists the fields, so that ``to`` and ``pin_memory`` miss none."""
         return MultiviewBatch(
-            views=self.views.pin_memory(),
-            tokens=None if self.tokens is None else self.tokens.pin_memory(),
-            labels=self.labels.pin_memory(),
+            views=fn(self.views),
+            tokens=None if self.tokens is None else fn(self.tokens),
+            labels=fn(self.labels),
             sample_ids=self.sample_ids,
-            prompt_ids=None if self.prompt_ids is None else self.prompt_ids.pin_memory(),
+            prompt_ids=None if self.prompt_ids is None else fn(self.prompt_ids),
         )
 
     def __len__(self) -> int:
