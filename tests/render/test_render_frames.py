@@ -9,8 +9,10 @@ from facevlm.render.frames import (
     FrameSpec,
     PhaseLabels,
     dynamic_image,
+    magnify,
     parse_frames,
     pick,
+    pool_frames,
     rank_pooling_weights,
     select_frames,
 )
@@ -24,6 +26,8 @@ from facevlm.render.frames import (
         ("dynamic_image", FrameSpec("dynamic_image")),
         (" dynamic_image:8 ", FrameSpec("dynamic_image", 8)),
         ("onset_apex_offset", FrameSpec("onset_apex_offset")),
+        ("magnified", FrameSpec("magnified")),
+        ("magnified:6", FrameSpec("magnified", 6)),
     ],
 )
 def test_parse_frames(spec, expected):
@@ -31,7 +35,8 @@ def test_parse_frames(spec, expected):
 
 
 @pytest.mark.parametrize(
-    "spec", ["uniform", "uniform:0", "uniform:x", "bogus", "apex:2", "", "uniform:-1"]
+    "spec",
+    ["uniform", "uniform:0", "uniform:x", "bogus", "apex:2", "", "uniform:-1", "magnified:0"],
 )
 def test_bad_frame_specs_are_refused(spec):
     with pytest.raises(ValueError):
@@ -123,3 +128,63 @@ def test_dynamic_image_pools_each_view_separately():
 def test_dynamic_image_needs_frames_of_images():
     with pytest.raises(ValueError):
         dynamic_image(np.zeros((5, 4, 4)))
+
+
+def test_magnified_takes_the_onset_and_apex_or_the_first_and_middle_frames():
+    assert select_frames(30, "magnified", PhaseLabels(3, 10, 20)) == [3, 10]
+    assert select_frames(11, "magnified:5") == [0, 5]
+    assert select_frames(11, "magnified", PhaseLabels(apex=8)) == [0, 8]
+    with pytest.raises(ValueError, match="apex 2 comes before onset 5"):
+        select_frames(11, "magnified", PhaseLabels(onset=5, apex=2))
+
+
+def test_magnify_amplifies_the_change_from_onset_to_apex():
+    onset = np.full((2, 4, 4, 3), 100, np.uint8)
+    apex = onset.copy()
+    apex[0, 1, 1] = 103  # a faint brightening in one pixel of the first view
+    apex[1, 2, 2] = 98  # a faint darkening in the second
+    out = magnify(onset, apex, 4)
+    assert out.dtype == np.uint8 and out.shape == onset.shape
+    assert out[0, 1, 1].tolist() == [112, 112, 112]
+    assert out[1, 2, 2].tolist() == [92, 92, 92]
+    unchanged = np.ones(onset.shape, bool)
+    unchanged[0, 1, 1] = unchanged[1, 2, 2] = False
+    assert (out[unchanged] == 100).all()
+    np.testing.assert_array_equal(magnify(onset, apex, 1), apex)
+
+
+def test_magnify_clips_to_the_pixel_range():
+    onset = np.array([[[[10, 200, 128]]]], np.uint8)
+    apex = np.array([[[[5, 230, 128]]]], np.uint8)
+    assert magnify(onset, apex, 10).tolist() == [[[[0, 255, 128]]]]
+
+
+def test_magnify_refuses_frames_of_different_shapes():
+    with pytest.raises(ValueError, match="differ in shape"):
+        magnify(np.zeros((4, 4, 3)), np.zeros((4, 5, 3)), 2)
+
+
+def test_pool_frames_follows_the_frame_mode():
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(pool_frames(frames, "dynamic_image"), dynamic_image(frames))
+    np.testing.assert_array_equal(
+        pool_frames(frames, "magnified:3"), magnify(frames[0], frames[1], 3)
+    )
+    with pytest.raises(ValueError, match="onset and an apex"):
+        pool_frames(frames[:1], "magnified")
+    with pytest.raises(ValueError, match="not pooled"):
+        pool_frames(frames, "uniform:2")
+
+
+def test_the_render_node_pools_each_view_by_the_frame_mode():
+    from facevlm.pipelines.render.nodes import pool_views
+
+    rng = np.random.default_rng(1)
+    onset, apex = rng.integers(0, 256, (2, 3, 8, 8, 3), dtype=np.uint8)  # 2 frames of 3 views
+    magnified = pool_views([onset, apex], parse_frames("magnified:2"))
+    assert magnified.shape == (3, 8, 8, 3)
+    for view in range(3):
+        np.testing.assert_array_equal(magnified[view], magnify(onset[view], apex[view], 2))
+    pooled = pool_views([onset, apex], parse_frames("dynamic_image"))
+    np.testing.assert_array_equal(pooled[2], dynamic_image(np.stack([onset[2], apex[2]])))

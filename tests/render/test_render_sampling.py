@@ -93,6 +93,15 @@ def test_dynamic_image_pools_the_whole_sequence_into_one_sample():
     assert len(clip["frame_paths"]) == 8  # onset 20 .. offset 27
 
 
+def test_magnified_pools_onset_and_apex_into_one_sample():
+    samples = plan_render_samples(_index(), "magnified:4")
+    clip = samples[samples["dataset"] == "4dme"].iloc[0]
+    assert clip["pooled"] and clip["sample_id"] == "4dme/S01/clip1/magnified"
+    assert clip["frame_paths"] == ["/d/S01/clip1/20.obj", "/d/S01/clip1/23.obj"]
+    sequence = samples[samples["dataset"] == "bu4dfe"].iloc[0]
+    assert sequence["frame_paths"] == ["/d/F001/Surprise/000.wrl", "/d/F001/Surprise/004.wrl"]
+
+
 def test_dataset_filter_keeps_only_the_named_datasets():
     samples = plan_render_samples(_index(), "apex", datasets=["bu3dfe"])
     assert set(samples["dataset"]) == {"bu3dfe"}

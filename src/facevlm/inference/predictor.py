@@ -44,7 +44,7 @@ from facevlm.inference.inputs import PredictionInput, ScanInput, SequenceInput
 from facevlm.models.bundle import ModelBundle
 from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.data import views_to_tensor
-from facevlm.render.frames import dynamic_image, parse_frames, select_frames
+from facevlm.render.frames import parse_frames, pool_frames, select_frames
 from facevlm.render.renderer import RenderSettings
 
 #: Keys of ``params:render`` that are not :class:`RenderSettings` fields.
@@ -315,7 +315,7 @@ class Predictor:
 
     def sequence_plan(self, n_frames: int) -> tuple[list[int], list[int], bool]:
         """Positions of the timeline frames, of the frames behind the sequence prediction,
-        and whether those are pooled into a dynamic image."""
+        and whether those are pooled into one image (a dynamic image or the magnified apex)."""
         spec = parse_frames(self.frames)
         if spec.mode == "onset_apex_offset":  # needs labels an upload does not have
             spec = parse_frames("uniform:3")
@@ -341,7 +341,7 @@ class Predictor:
             if pooled:
                 pooled_views = np.stack(
                     [
-                        dynamic_image(stacked[[row_of[p] for p in chosen], v])
+                        pool_frames(stacked[[row_of[p] for p in chosen], v], self.frames)
                         for v in range(stacked.shape[1])
                     ]
                 )

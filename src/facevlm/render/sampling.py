@@ -2,8 +2,8 @@
 
 The scan index has one row per *file* (a static scan, or one frame of a sequence). The models
 see *samples*: a static scan is one sample; a sequence becomes one sample per selected frame
-(``apex``, ``uniform:K``, ``onset_apex_offset``), or one sample whose views are dynamic images
-pooled over its frames (``dynamic_image``). Micro-expression clips with a labelled apex always
+(``apex``, ``uniform:K``, ``onset_apex_offset``), or one sample whose views are pooled over its
+frames (``dynamic_image``: dynamic images; ``magnified``: the magnified apex). Micro-expression clips with a labelled apex always
 include the apex frame (methods.md: ``uniform:3`` plus the apex for micro-expressions).
 """
 
@@ -15,6 +15,9 @@ from typing import Any
 import pandas as pd
 
 from facevlm.render.frames import PhaseLabels, parse_frames, select_frames
+
+#: The last part of a pooled sample's id, by frame mode.
+_POOLED_SUFFIX = {"dynamic_image": "dynamic", "magnified": "magnified"}
 
 #: Index columns carried over to every sample (those present in the index).
 SAMPLE_METADATA = (
@@ -59,7 +62,7 @@ def plan_render_samples(
 
     Columns: ``sample_id``, the index metadata (:data:`SAMPLE_METADATA`), ``frame`` (frame
     number, or the first pooled frame, ``None`` for static scans), ``frame_paths`` (the mesh
-    files to render: one, or all pooled frames), ``pooled`` (dynamic image or not).
+    files to render: one, or all pooled frames), ``pooled`` (one image pooled from all the frames or not).
     """
     spec = parse_frames(frames)
     if datasets:
@@ -94,7 +97,7 @@ def plan_render_samples(
             if spec.pooled:
                 rows.append(
                     {
-                        "sample_id": f"{dataset}/{sequence}/dynamic",
+                        "sample_id": f"{dataset}/{sequence}/{_POOLED_SUFFIX[spec.mode]}",
                         **base,
                         "frame": numbers[chosen[0]],
                         "frame_paths": [paths[i] for i in chosen],

@@ -11,7 +11,7 @@ import pandas as pd
 
 from facevlm.datasets.render_set import RenderSet
 from facevlm.render.cache import RenderCache
-from facevlm.render.frames import dynamic_image
+from facevlm.render.frames import FrameSpec, parse_frames, pool_frames
 from facevlm.render.parallel import RenderJob, render_many
 from facevlm.render.renderer import RenderSettings
 from facevlm.render.sampling import plan_render_samples
@@ -29,7 +29,8 @@ def _split_params(render: dict[str, Any]) -> tuple[RenderSettings, dict[str, Any
 
 def select_render_samples(scan_index: pd.DataFrame, render: dict[str, Any]) -> pd.DataFrame:
     """Which samples to render: each static scan, and the selected frames of each sequence
-    (``render.frames``: ``apex``, ``uniform:K``, ``onset_apex_offset`` or ``dynamic_image``)."""
+    (``render.frames``: ``apex``, ``uniform:K``, ``onset_apex_offset``, ``dynamic_image`` or
+    ``magnified``)."""
     _, plan = _split_params(render)
     samples = plan_render_samples(scan_index, plan["frames"] or "apex", plan["datasets"])
     logger.info("%d samples to render from %d indexed scans", len(samples), len(scan_index))
@@ -80,12 +81,13 @@ def render_samples(
             else:
                 failures[path] = result.error
 
+    spec = parse_frames(plan["frames"] or "apex")
     kept, images = [], []
     for i, sample in enumerate(samples.itertuples(index=False)):
         frame_views = [views.get(p) for p in sample.frame_paths]
         if any(v is None for v in frame_views):
             continue
-        images.append(dynamic_image_views(frame_views) if sample.pooled else frame_views[0])
+        images.append(pool_views(frame_views, spec) if sample.pooled else frame_views[0])
         kept.append(i)
     if failures:
         logger.warning("%d scans failed to render; see render_failures", len(failures))
@@ -101,7 +103,8 @@ def render_samples(
     return render_set, failure_table
 
 
-def dynamic_image_views(frame_views: list[np.ndarray]) -> np.ndarray:
-    """Pool ``T`` frames of ``(V, H, W, 3)`` views into one dynamic image per view."""
+def pool_views(frame_views: list[np.ndarray], spec: FrameSpec) -> np.ndarray:
+    """Pool ``T`` frames of ``(V, H, W, 3)`` views into one image per view (a dynamic image, or
+    the magnified apex; :func:`facevlm.render.frames.pool_frames`)."""
     stacked = np.stack(frame_views)  # (T, V, H, W, 3)
-    return np.stack([dynamic_image(stacked[:, v]) for v in range(stacked.shape[1])])
+    return np.stack([pool_frames(stacked[:, v], spec) for v in range(stacked.shape[1])])
