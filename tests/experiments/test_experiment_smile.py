@@ -3,6 +3,7 @@ evaluation (linear probe, k-NN, zero-shot) and the ablation switches."""
 
 from __future__ import annotations
 
+import copy
 import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -321,6 +322,32 @@ def test_a_zero_loss_weight_removes_its_term(
     assert record["loss"] == pytest.approx(sum(record[t] for t in others), rel=1e-5)
     if term == "loss/vl":
         assert not any(k.startswith("stat/vl") for k in record)
+
+
+@pytest.mark.parametrize("dim", [0, 16])
+def test_barlow_twins_runs_on_a_trained_projection_when_bt_projector_dim_is_set(
+    dim, tiny_data, descriptive_bank, make_params, monkeypatch
+):
+    cfg = smile_config(make_params, train={"epochs": 1}, loss={"bt_projector_dim": dim})
+    seen = []
+    real_train = smile.train
+
+    def spy(model, loss, dataset, train_cfg, **kwargs):
+        projector = loss.bt.projector
+        before = None if projector is None else copy.deepcopy(projector.state_dict())
+        seen.append((model.embed_dim, projector, before))
+        return real_train(model, loss, dataset, train_cfg, **kwargs)
+
+    monkeypatch.setattr(smile, "train", spy)
+    smile.fit(tiny_data.views, list(tiny_data.samples["sample_id"]), descriptive_bank, cfg)
+
+    ((embed_dim, projector, before),) = seen
+    if dim == 0:
+        assert projector is None
+        return
+    assert (projector.hidden.in_features, projector.out.out_features) == (embed_dim, dim)
+    after = projector.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before), "the projector did not train"
 
 
 def test_a_resumed_run_gets_its_prompts_back_and_carries_on(

@@ -54,6 +54,9 @@ class SmileLossConfig:
     w_bt: float = 1.0  # weight of the multiview Barlow Twins term L_BT (0 removes it)
     lambda_offdiag: float = 5e-3  # Barlow Twins off-diagonal weight (λ in the paper)
     view_weight: float = 1.0  # single-view alignment weight inside L_vl (fused has weight 1)
+    # 0: L_BT on the view embeddings themselves; N: on a trained projection of them to N dims
+    # (Barlow Twins' projector; training only, the model keeps no part of it)
+    bt_projector_dim: int = 0
 
 
 @dataclass
@@ -160,7 +163,10 @@ def fit(
             }
         )
 
-    loss = SmileVLMLoss(**to_dict(cfg.loss))
+    loss_params = to_dict(cfg.loss)
+    projector_dim = loss_params.pop("bt_projector_dim")
+    projector = (model.embed_dim, projector_dim) if projector_dim else None
+    loss = SmileVLMLoss(**loss_params, bt_projector=projector)
     augment = None if cfg.augment is None else MixedViewAugmentation(cfg.augment)
     # the pseudo-labels reach the loss, never the ground truth (also for a hand-built config)
     train_cfg = replace(cfg.train, loss_labels="prompt_ids")

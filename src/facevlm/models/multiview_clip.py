@@ -96,6 +96,11 @@ class MultiviewCLIP(nn.Module):
         return self.fusion(views_raw)
 
     @property
+    def embed_dim(self) -> int:
+        """D, the size of the joint image-text embedding."""
+        return int(self.clip.visual.output_dim)
+
+    @property
     def logit_scale(self) -> torch.Tensor:
         """Log of the CLIP inverse temperature (a scalar parameter of the backbone)."""
         return self.clip.logit_scale

@@ -89,3 +89,40 @@ def test_symmetric_in_the_order_of_views(make_embeddings, gen):
 def test_needs_two_views(make_embeddings, gen):
     with pytest.raises(ValueError, match="2 views"):
         MultiviewBarlowTwinsLoss()(make_embeddings(torch.randn(8, 1, 4, generator=gen)))
+
+
+def reference_projector(raw: torch.Tensor, hidden: nn.Linear, out: nn.Linear) -> torch.Tensor:
+    """Barlow Twins' projector per view: Linear, BatchNorm1d (no affine, training mode), ReLU,
+    Linear."""
+    bn = nn.BatchNorm1d(hidden.out_features, affine=False).train()
+    return torch.stack([out(torch.relu(bn(hidden(raw[:, v])))) for v in range(raw.shape[1])], 1)
+
+
+def test_with_a_projector_the_loss_is_the_reference_loss_of_the_projected_views(
+    make_embeddings, gen
+):
+    torch.manual_seed(0)
+    loss = MultiviewBarlowTwinsLoss(lambda_offdiag=0.1, projector=(5, 7))
+    raw = torch.randn(10, 3, 5, generator=gen, requires_grad=True)
+
+    got = loss(make_embeddings(raw))["loss/bt"]
+    projected = reference_projector(raw, loss.projector.hidden, loss.projector.out)
+    expected = reference_barlow_twins(projected, 0.1)
+
+    assert projected.shape == (10, 3, 7)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert got.item() != pytest.approx(reference_barlow_twins(raw, 0.1).item(), rel=1e-3)
+    params = [raw, *loss.projector.parameters()]
+    for g, e in zip(
+        torch.autograd.grad(got, params), torch.autograd.grad(expected, params), strict=True
+    ):
+        assert torch.allclose(g, e, rtol=1e-4, atol=1e-6)
+
+
+def test_the_projector_is_shared_by_the_views_and_absent_unless_asked(make_embeddings, gen):
+    assert MultiviewBarlowTwinsLoss().projector is None
+    assert list(MultiviewBarlowTwinsLoss().parameters()) == []
+    z = torch.randn(16, 1, 4, generator=gen)
+    same = make_embeddings(torch.cat([z, z], dim=1))  # two identical views
+    loss = MultiviewBarlowTwinsLoss(lambda_offdiag=0.0, projector=(4, 6))
+    assert loss(same)["loss/bt"].item() == pytest.approx(0.0, abs=1e-5)  # C_ii = 1 for all i

@@ -44,6 +44,14 @@ pytestmark = [
 WORLD, N, V, D_IN, D = 2, 8, 3, 5, 6  # global batch N, split evenly over WORLD ranks
 TIMEOUT_S = 120
 
+
+def smile_with_projector() -> nn.Module:
+    """SMILE-VLM with a Barlow Twins projector: trainable parameters applied to the local
+    samples, before the collectives (initialised alike on every rank)."""
+    torch.manual_seed(0)
+    return SmileVLMLoss(bt_projector=(D, 4))
+
+
 # name -> (loss factory, whether it uses the text tower); a tower the loss ignores is left out
 # of the model, since DDP expects every parameter to receive a gradient.
 CASES: dict[str, tuple[Callable[[], nn.Module], bool]] = {
@@ -51,6 +59,7 @@ CASES: dict[str, tuple[Callable[[], nn.Module], bool]] = {
     "infonce_fused_and_views": (lambda: ClipInfoNCELoss(view_weight=1.0), True),
     "infonce_label_targets": (lambda: ClipInfoNCELoss(targets="labels"), True),
     "smile": (SmileVLMLoss, True),
+    "smile_bt_projector": (smile_with_projector, True),
     "affectvlm": (AffectVLMLoss, True),
     "affectvlm_batch_hard": (lambda: AffectVLMLoss(mining="hard"), True),
 }
@@ -86,6 +95,17 @@ class TinyTowers(nn.Module):
         )
 
 
+class _Objective(nn.Module):
+    """Towers and loss as one module (like ``facevlm.models.training.Objective``)."""
+
+    def __init__(self, model: nn.Module, loss: nn.Module) -> None:
+        super().__init__()
+        self.model, self.loss = model, loss
+
+    def forward(self, x, t, labels) -> dict[str, torch.Tensor]:
+        return self.loss(self.model(x, t), labels)
+
+
 def inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(1)
     x, t = torch.randn(N, V, D_IN, generator=gen), torch.randn(N, D_IN, generator=gen)
@@ -98,8 +118,10 @@ def loss_and_grads(
     """Loss value and every parameter gradient of a fresh model and loss on ``batch``."""
     x, t, labels = batch
     model, loss_fn = TinyTowers(with_text), make_loss()
-    forward = DistributedDataParallel(model) if distributed else model  # DDP averages grads
-    total = loss_terms_total(loss_fn(forward(x, t), labels))
+    objective = _Objective(model, loss_fn)
+    # DDP averages the gradients of model and loss parameters, as the training loop's does
+    forward = DistributedDataParallel(objective) if distributed else objective
+    total = loss_terms_total(forward(x, t, labels))
     total.backward()
     named = [(f"model.{k}", p) for k, p in model.named_parameters() if p.requires_grad]
     named += [(f"loss.{k}", p) for k, p in loss_fn.named_parameters()]

@@ -73,3 +73,13 @@ def test_gradients_reach_views_text_and_temperature(make_embeddings, gen):
     loss_terms_total(SmileVLMLoss()(make_embeddings(views, text, scale), PSEUDO)).backward()
     for grad in (views.grad, text.grad, scale.grad):
         assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def test_a_barlow_twins_projector_adds_trainable_parameters_to_the_loss_only_when_asked(emb):
+    assert list(SmileVLMLoss().parameters()) == []
+    with_projector = SmileVLMLoss(bt_projector=(emb.views_raw.shape[-1], 12))
+    params = list(with_projector.parameters())
+    assert params and all(p.requires_grad for p in params)
+    total = loss_terms_total(with_projector(emb, PSEUDO))
+    grads = torch.autograd.grad(total, params)
+    assert all(g.abs().sum() > 0 for g in grads)

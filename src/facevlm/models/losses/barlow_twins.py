@@ -66,6 +66,31 @@ def off_diagonal_sq_sum(c: torch.Tensor) -> torch.Tensor:
     return c.pow(2).sum(dim=(-2, -1)) - torch.diagonal(c, dim1=-2, dim2=-1).pow(2).sum(dim=-1)
 
 
+class BarlowTwinsProjector(nn.Module):
+    """The projector ("expander") that Barlow Twins puts between the representation and its
+    loss: Linear -> batch standardisation -> ReLU -> Linear, applied to every view.
+
+    Why: the loss asks for ``D`` decorrelated, view-invariant dimensions. Applied to the
+    embeddings themselves it reshapes the very features that the probe and zero-shot read; the
+    paper computes it on a projection and keeps the representation before it. The
+    standardisation is :func:`batch_standardize` (BatchNorm without affine parameters, global
+    batch under DDP), so the projector adds no cross-rank difference.
+    """
+
+    def __init__(
+        self, in_dim: int, out_dim: int, eps: float = 1e-5, gather_distributed: bool = True
+    ) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(in_dim, out_dim)
+        self.out = nn.Linear(out_dim, out_dim)
+        self.eps = eps
+        self.gather_distributed = gather_distributed
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        hidden, _ = batch_standardize(self.hidden(z.float()), self.eps, self.gather_distributed)
+        return self.out(torch.relu(hidden))
+
+
 class MultiviewBarlowTwinsLoss(nn.Module):
     """Barlow Twins between every pair of views of a sample, on the raw (unnormalised) views.
 
@@ -87,12 +112,19 @@ class MultiviewBarlowTwinsLoss(nn.Module):
     """
 
     def __init__(
-        self, lambda_offdiag: float = 5e-3, eps: float = 1e-5, gather_distributed: bool = True
+        self,
+        lambda_offdiag: float = 5e-3,
+        eps: float = 1e-5,
+        gather_distributed: bool = True,
+        projector: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
         self.lambda_offdiag = lambda_offdiag
         self.eps = eps
         self.gather_distributed = gather_distributed
+        self.projector = (
+            None if projector is None else BarlowTwinsProjector(*projector, eps, gather_distributed)
+        )
 
     def forward(
         self, emb: MultiviewEmbeddings, labels: torch.Tensor | None = None
@@ -109,6 +141,8 @@ class MultiviewBarlowTwinsLoss(nn.Module):
                 "single-view run give the view twice (data.views: [0, 0]) so that two "
                 "independently augmented copies are decorrelated"
             )
+        if self.projector is not None:
+            views_raw = self.projector(views_raw)
         z, n_total = batch_standardize(views_raw, self.eps, self.gather_distributed)  # (B, V, D)
         idx_a, idx_b = map(list, zip(*combinations(range(n_views), 2), strict=True))
         # One batched (P, D, D) correlation, so DDP needs a single all-reduce for all P pairs.

@@ -68,10 +68,11 @@ class SmileVLMLoss(nn.Module):
         infonce_targets: Targets = "labels",
         eps: float = 1e-5,
         gather_distributed: bool = True,
+        bt_projector: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
         self.lambda1, self.lambda2, self.w_bt = lambda1, lambda2, w_bt
-        self.bt = MultiviewBarlowTwinsLoss(lambda_offdiag, eps, gather_distributed)
+        self.bt = MultiviewBarlowTwinsLoss(lambda_offdiag, eps, gather_distributed, bt_projector)
         self.vl = ClipInfoNCELoss(infonce_targets, view_weight, gather_distributed)
         self.red = CrossModalRedundancyLoss(lambda_offdiag, eps, gather_distributed)
 
