@@ -177,14 +177,13 @@ def test_pool_frames_follows_the_frame_mode():
         pool_frames(frames, "uniform:2")
 
 
-def test_the_render_node_pools_each_view_by_the_frame_mode():
-    from facevlm.pipelines.render.nodes import pool_views
-
+def test_pool_frames_pools_each_view_on_its_own():
     rng = np.random.default_rng(1)
     onset, apex = rng.integers(0, 256, (2, 3, 8, 8, 3), dtype=np.uint8)  # 2 frames of 3 views
-    magnified = pool_views([onset, apex], parse_frames("magnified:2"))
+    frames = np.stack([onset, apex])  # (T, V, H, W, 3), as the render node and the app pool them
+    magnified = pool_frames(frames, "magnified:2")
     assert magnified.shape == (3, 8, 8, 3)
     for view in range(3):
         np.testing.assert_array_equal(magnified[view], magnify(onset[view], apex[view], 2))
-    pooled = pool_views([onset, apex], parse_frames("dynamic_image"))
+    pooled = pool_frames(frames, "dynamic_image")
     np.testing.assert_array_equal(pooled[2], dynamic_image(np.stack([onset[2], apex[2]])))

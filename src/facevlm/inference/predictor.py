@@ -339,12 +339,8 @@ class Predictor:
             row_of = {position: row for row, position in enumerate(timeline)}
             samples = stacked
             if pooled:
-                pooled_views = np.stack(
-                    [
-                        pool_frames(stacked[[row_of[p] for p in chosen], v], self.frames)
-                        for v in range(stacked.shape[1])
-                    ]
-                )
+                # (T, V, S, S, 3) -> (V, S, S, 3), each view pooled on its own
+                pooled_views = pool_frames(stacked[[row_of[p] for p in chosen]], self.frames)
                 samples = np.concatenate([stacked, pooled_views[None]])
             fused = clock.run("encode", self._encode, samples)
             heads = clock.run("classify", self._classify, fused)

@@ -33,8 +33,8 @@ T = TypeVar("T")
 FRAME_MODES = ("apex", "uniform", "onset_apex_offset", "dynamic_image", "magnified")
 #: Modes whose selected frames are pooled into one image per view.
 POOLED_MODES = ("dynamic_image", "magnified")
-#: Magnification of ``magnified`` without a factor. Measured on the built-in micro-expressions
-#: (README): the clips' apex is 0.2-0.45 of a posed expression, so 4 brings most to about one.
+#: Magnification of ``magnified`` without a factor: the built-in clips' apex is 0.2-0.45 of a
+#: posed expression, so 4 brings most of them to about one (not a measured optimum; README).
 DEFAULT_MAGNIFICATION = 4
 
 
@@ -208,9 +208,9 @@ def magnify(onset: np.ndarray, apex: np.ndarray, factor: float) -> np.ndarray:
 
 
 def pool_frames(frames: Sequence[np.ndarray] | np.ndarray, spec: str | FrameSpec) -> np.ndarray:
-    """Pool the selected frames ``(T, ..., H, W, 3)`` of a pooled mode into one image each
-    (``dynamic_image``: rank pooling over all of them; ``magnified``: frame 0 is the onset,
-    frame 1 the apex)."""
+    """Pool the selected frames ``(T, ..., H, W, 3)`` of a pooled mode into one image each,
+    e.g. ``(T, V, H, W, 3)`` into one per view (``dynamic_image``: rank pooling over all of
+    them, each image scaled on its own; ``magnified``: frame 0 is the onset, frame 1 the apex)."""
     spec = parse_frames(spec)
     if spec.mode == "dynamic_image":
         return dynamic_image(frames)

@@ -3,8 +3,9 @@
 The scan index has one row per *file* (a static scan, or one frame of a sequence). The models
 see *samples*: a static scan is one sample; a sequence becomes one sample per selected frame
 (``apex``, ``uniform:K``, ``onset_apex_offset``), or one sample whose views are pooled over its
-frames (``dynamic_image``: dynamic images; ``magnified``: the magnified apex). Micro-expression clips with a labelled apex always
-include the apex frame (methods.md: ``uniform:3`` plus the apex for micro-expressions).
+frames (``dynamic_image``: dynamic images; ``magnified``: the magnified apex). Micro-expression
+clips with a labelled apex always include the apex frame (methods.md: ``uniform:3`` plus the
+apex for micro-expressions).
 """
 
 from __future__ import annotations

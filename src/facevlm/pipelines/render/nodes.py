@@ -11,7 +11,7 @@ import pandas as pd
 
 from facevlm.datasets.render_set import RenderSet
 from facevlm.render.cache import RenderCache
-from facevlm.render.frames import FrameSpec, parse_frames, pool_frames
+from facevlm.render.frames import parse_frames, pool_frames
 from facevlm.render.parallel import RenderJob, render_many
 from facevlm.render.renderer import RenderSettings
 from facevlm.render.sampling import plan_render_samples
@@ -87,7 +87,8 @@ def render_samples(
         frame_views = [views.get(p) for p in sample.frame_paths]
         if any(v is None for v in frame_views):
             continue
-        images.append(pool_views(frame_views, spec) if sample.pooled else frame_views[0])
+        # pooled: (T, V, H, W, 3) frames -> (V, H, W, 3), each view pooled on its own
+        images.append(pool_frames(np.stack(frame_views), spec) if sample.pooled else frame_views[0])
         kept.append(i)
     if failures:
         logger.warning("%d scans failed to render; see render_failures", len(failures))
@@ -101,10 +102,3 @@ def render_samples(
         {"path": list(failures), "reason": list(failures.values())}, columns=["path", "reason"]
     )
     return render_set, failure_table
-
-
-def pool_views(frame_views: list[np.ndarray], spec: FrameSpec) -> np.ndarray:
-    """Pool ``T`` frames of ``(V, H, W, 3)`` views into one image per view (a dynamic image, or
-    the magnified apex; :func:`facevlm.render.frames.pool_frames`)."""
-    stacked = np.stack(frame_views)  # (T, V, H, W, 3)
-    return np.stack([pool_frames(stacked[:, v], spec) for v in range(stacked.shape[1])])
