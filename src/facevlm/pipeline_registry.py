@@ -2,9 +2,11 @@
 
 ``__default__`` is what a new user runs first: the data stages (synthesize → ingest → render)
 and then both models with their evaluation, on the built-in synthetic data. Every training
-pipeline includes the data stages it needs and ``pretrain`` (the CPU backbone's pretraining on
-a separate synthetic corpus); they reuse earlier work (same synthetic seed and size, unchanged
-scans, same render settings), so a second run goes straight to training.
+pipeline includes the data stages it needs, narrowed to the datasets its models read (a 3D
+pipeline writes, indexes and renders only the BU-3DFE-style scans), and ``pretrain`` (the CPU
+backbone's pretraining on a separate synthetic corpus); they reuse earlier work (same synthetic
+seed and size, unchanged scans, same render settings), so a second run goes straight to
+training.
 """
 
 from __future__ import annotations
@@ -37,28 +39,49 @@ def ablation_variants(model: str, conf_source: Path = CONF_SOURCE) -> list[str]:
     return list(names)
 
 
+#: Model namespaces that derive from another's parameter block (``params:smile_mer`` lists only
+#: what differs from ``params:smile``).
+DERIVED_MODELS: dict[str, str] = {
+    "smile_mer": "smile",
+    "affectvlm_4d": "affectvlm",
+    "smile_4d": "smile",
+}
+
+
+def data_stages(*models: str) -> Pipeline:
+    """synthesize → ingest → render, making only the data ``models`` (namespaces) read."""
+    uses = {model: DERIVED_MODELS.get(model) for model in models}
+    return (
+        synthesize.create_pipeline(models=uses)
+        + ingest.create_pipeline(models=uses)
+        + render.create_pipeline(models=uses)
+    )
+
+
+def ready_for(*models: str) -> Pipeline:
+    """What models need before training: their evaluation data and the pretrained backbone."""
+    return data_stages(*models) + pretrain.create_pipeline()
+
+
+def model_pipeline(model: str) -> Pipeline:
+    """One model namespace's training pipeline, on its own or its base's parameter block."""
+    return training.create_pipeline(model, base=DERIVED_MODELS.get(model))
+
+
 def register_pipelines() -> dict[str, Pipeline]:
-    data = synthesize.create_pipeline() + ingest.create_pipeline() + render.create_pipeline()
-    # what every model needs before training: the evaluation data and the pretrained backbone
-    ready = data + pretrain.create_pipeline()
-    affectvlm = training.create_pipeline("affectvlm")
-    smile = training.create_pipeline("smile")
-    smile_mer = training.create_pipeline("smile_mer", base="smile")
-    affectvlm_4d = training.create_pipeline("affectvlm_4d", base="affectvlm")
-    smile_4d = training.create_pipeline("smile_4d", base="smile")
+    affectvlm = model_pipeline("affectvlm")
+    smile = model_pipeline("smile")
     pipelines = {
         "synthesize": synthesize.create_pipeline(),
         "ingest": ingest.create_pipeline(),
         "render": render.create_pipeline(),
-        "data": data,
+        "data": data_stages(),
         "pretrain": pretrain.create_pipeline(),
-        "train_affectvlm": ready + affectvlm,
-        "train_smile": ready + smile,
-        "train_smile_mer": ready + smile_mer,
-        "train_affectvlm_4d": ready + affectvlm_4d,
-        "train_smile_4d": ready + smile_4d,
+        "train_affectvlm": ready_for("affectvlm") + affectvlm,
+        "train_smile": ready_for("smile") + smile,
+        **{f"train_{model}": ready_for(model) + model_pipeline(model) for model in DERIVED_MODELS},
         "compare": compare.create_pipeline(),
-        "__default__": ready + affectvlm + smile,
+        "__default__": ready_for("affectvlm", "smile") + affectvlm + smile,
     }
     for model, base in (("affectvlm", affectvlm), ("smile", smile)):
         with warnings.catch_warnings():
@@ -66,5 +89,5 @@ def register_pipelines() -> dict[str, Pipeline]:
             # `affectvlm_ablation.<variant>`): a deliberate cross-namespace name Kedro warns about
             warnings.filterwarnings("ignore", "One or more dataset names contain '.'")
             variants = training.create_ablation_pipeline(model, ablation_variants(model))
-        pipelines[f"ablate_{model}"] = ready + base + variants
+        pipelines[f"ablate_{model}"] = ready_for(model) + base + variants
     return pipelines

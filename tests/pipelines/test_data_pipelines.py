@@ -132,3 +132,46 @@ def test_a_folder_of_one_subject_ingests(tiny_params, tmp_path, monkeypatch):
     assert index["subject"].nunique() == 1 and len(index) == 25
     quarantine = catalog.load("quarantine_report")
     assert (quarantine["stage"] == "skipped").all(), quarantine.to_dict("records")
+
+
+def test_a_models_data_stages_make_only_the_datasets_it_reads(tiny_params, tmp_path, monkeypatch):
+    """A 3D model's run writes, indexes and renders only the BU-3DFE-style scans; a 4D model's
+    run later adds the BU-4DFE-style ones beside them without writing those again."""
+    from facevlm.pipeline_registry import data_stages
+
+    monkeypatch.chdir(tmp_path)
+    params = {
+        **tiny_params,
+        "affectvlm": {"protocol": {"datasets": ["synthetic-bu3dfe"]}},
+        "affectvlm_4d": {"protocol": {"datasets": ["synthetic-bu4dfe"]}},
+    }
+    raw = tmp_path / "raw" / "synthetic"
+
+    catalog = _catalog(params)
+    SequentialRunner().run(data_stages("affectvlm"), catalog)
+    assert sorted(p.name for p in raw.iterdir() if p.is_dir()) == ["BU-3DFE"]
+    assert set(catalog.load("scan_index")["dataset"]) == {"synthetic-bu3dfe"}
+    assert set(catalog.load("renders").samples["dataset"]) == {"synthetic-bu3dfe"}
+    bu3dfe_mtimes = {p: p.stat().st_mtime_ns for p in (raw / "BU-3DFE").rglob("*.wrl")}
+
+    catalog = _catalog(params)
+    SequentialRunner().run(data_stages("affectvlm_4d"), catalog)
+    assert sorted(p.name for p in raw.iterdir() if p.is_dir()) == ["BU-3DFE", "BU-4DFE"]
+    assert {p: p.stat().st_mtime_ns for p in (raw / "BU-3DFE").rglob("*.wrl")} == bu3dfe_mtimes
+    assert set(catalog.load("renders").samples["dataset"]) == {"synthetic-bu4dfe"}
+
+
+def test_a_model_reading_a_dataset_the_index_lacks_fails_at_rendering(
+    tiny_params, tmp_path, monkeypatch
+):
+    from facevlm.pipelines.render.nodes import select_render_samples
+
+    monkeypatch.chdir(tmp_path)
+    catalog = _catalog(
+        {**tiny_params, "synthetic": {**tiny_params["synthetic"], "layouts": ["bu3dfe"]}}
+    )
+    _run("ingest", catalog)
+    with pytest.raises(ValueError, match=r"synthetic-bu4dfe.*synthetic-bu3dfe"):
+        select_render_samples(
+            catalog.load("scan_index"), tiny_params["render"], {"datasets": ["synthetic-bu4dfe"]}
+        )

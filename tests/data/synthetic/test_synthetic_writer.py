@@ -358,6 +358,81 @@ def test_damaged_set_is_written_again(tmp_path):
     assert victim.read_bytes() == original
 
 
+# ----------------------------------------------------------------- layouts cached one by one
+def _mtimes(folder: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+def test_asking_for_fewer_layouts_reuses_the_set_untouched(dataset):
+    root, manifest = dataset
+    before = _mtimes(root)
+    again = generate_synthetic_dataset(root, replace(TINY, layouts=("bu3dfe",)))
+    assert again == manifest  # still describes every layout on disk
+    assert _mtimes(root) == before
+
+
+def test_a_missing_layout_is_added_beside_the_ones_on_disk(dataset, tmp_path):
+    reference_root, _ = dataset
+    root = tmp_path / "set"
+    generate_synthetic_dataset(root, replace(TINY, layouts=("bu3dfe",)))
+    bu3dfe_before = _mtimes(root / "BU-3DFE")
+    grown = generate_synthetic_dataset(root, replace(TINY, layouts=("bosphorus",)))
+    assert _mtimes(root / "BU-3DFE") == bu3dfe_before  # kept, not written again
+    assert set(grown["layouts"]) == {"bu3dfe", "bosphorus"}
+    assert grown["config"]["layouts"] == ["bu3dfe", "bosphorus"]
+    at_once = generate_synthetic_dataset(
+        tmp_path / "at_once", replace(TINY, layouts=("bu3dfe", "bosphorus"))
+    )
+    assert grown == at_once
+    reference = {k: v for k, v in _digest(reference_root).items() if k.startswith("Bosphorus")}
+    assert {k: v for k, v in _digest(root).items() if k.startswith("Bosphorus")} == reference
+
+
+def test_a_damaged_layout_is_written_again_and_the_intact_one_kept(tmp_path):
+    root = tmp_path / "set"
+    config = replace(TINY, layouts=("bu3dfe", "bosphorus"))
+    generate_synthetic_dataset(root, config)
+    victim = root / "Bosphorus" / "bs000" / "bs000_N_N_0.bnt"
+    original = victim.read_bytes()
+    victim.write_bytes(original[:100])
+    bu3dfe_before = _mtimes(root / "BU-3DFE")
+    generate_synthetic_dataset(root, config)
+    assert victim.read_bytes() == original
+    assert _mtimes(root / "BU-3DFE") == bu3dfe_before
+
+
+def test_an_interrupted_layout_is_cleared_and_written_again(tmp_path, monkeypatch):
+    import facevlm.data.synthetic.writer as writer
+
+    root = tmp_path / "set"
+    generate_synthetic_dataset(root, replace(TINY, layouts=("bu3dfe",)))
+
+    def crash(root_dir, config, task):
+        (Path(root_dir) / "Bosphorus" / "half-written.bnt").parent.mkdir(parents=True)
+        (Path(root_dir) / "Bosphorus" / "half-written.bnt").write_bytes(b"\0")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writer, "run_task", crash)
+    with pytest.raises(KeyboardInterrupt):
+        generate_synthetic_dataset(root, replace(TINY, layouts=("bosphorus",)))
+    monkeypatch.undo()
+    manifest = generate_synthetic_dataset(root, replace(TINY, layouts=("bosphorus",)))
+    assert not (root / "Bosphorus" / "half-written.bnt").exists()
+    assert manifest["complete"] is True and set(manifest["layouts"]) == {"bu3dfe", "bosphorus"}
+    assert (root / "Bosphorus" / "bs000" / "bs000_N_N_0.bnt").is_file()
+
+
+def test_a_layout_folder_the_manifest_does_not_name_is_never_written_over(tmp_path):
+    root = tmp_path / "set"
+    generate_synthetic_dataset(root, replace(TINY, layouts=("bu3dfe",)))
+    theirs = root / "Bosphorus" / "notes.txt"
+    theirs.parent.mkdir()
+    theirs.write_text("someone else's")
+    with pytest.raises(FileExistsError, match="does not name it"):
+        generate_synthetic_dataset(root, replace(TINY, layouts=("bosphorus",)))
+    assert theirs.read_text() == "someone else's"
+
+
 def test_refuses_to_write_over_other_data(tmp_path):
     root = tmp_path / "precious"
     root.mkdir()

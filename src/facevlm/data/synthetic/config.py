@@ -3,8 +3,11 @@
 Why a frozen dataclass with a content hash: the generated folder records the configuration that
 made it (``manifest.json``), so a pipeline can ask for "the synthetic set with seed 0 and 16
 subjects" and get the files already on disk when they match — and a fresh set when anything that
-changes the bytes (seed, sizes, resolution, layouts, generator version) differs. Settings that
-change only *how* the set is made (``workers``) are left out of the hash.
+changes the bytes (seed, sizes, resolution, generator version) differs. Settings that change only
+*how* the set is made (``workers``) are left out of the hash, and so is ``layouts``: each
+layout's subjects draw from their own seed streams, so a layout's files are the same whichever
+other layouts are written with it, and a run that needs one more layout adds it beside the ones
+already on disk (:func:`~facevlm.data.synthetic.writer.generate_synthetic_dataset`).
 """
 
 from __future__ import annotations
@@ -55,7 +58,8 @@ class SyntheticConfig:
         resolution_4d: vertex budget of a 4D frame (BU-4DFE, BP4D, 4DME); lower, as frames are many.
         texture_size: pixel size of a static scan's texture atlas.
         texture_size_4d: pixel size of a 4D frame's texture.
-        layouts: which dataset layouts to write (names of :data:`LAYOUT_FOLDERS`).
+        layouts: which dataset layouts must be on disk (names of :data:`LAYOUT_FOLDERS`); those
+            already written with the same settings are kept, the others added.
         style: ``lab`` or ``web`` expressions (:data:`STYLES`).
         pose_deg: spread of the head pose between scans (degrees; each axis has a standard
             deviation of half of it).
@@ -172,8 +176,10 @@ class SyntheticConfig:
         return data
 
     def content_hash(self) -> str:
-        """SHA-256 of the output-determining settings and :data:`GENERATOR_VERSION`."""
-        payload = json.dumps(
-            {"config": self.to_dict(), "generator": GENERATOR_VERSION}, sort_keys=True
-        )
+        """SHA-256 of the settings that determine a layout's bytes and :data:`GENERATOR_VERSION`:
+        everything but ``workers`` and ``layouts`` (which layouts are written does not change
+        what any one of them holds)."""
+        settings = self.to_dict()
+        settings.pop("layouts")
+        payload = json.dumps({"config": settings, "generator": GENERATOR_VERSION}, sort_keys=True)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()

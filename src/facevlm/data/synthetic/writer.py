@@ -1,11 +1,14 @@
-"""Write the whole synthetic set under one root, or reuse it when it is already there.
+"""Write the synthetic set under one root, or reuse what is already there, layout by layout.
 
 Why a manifest: generating takes tens of seconds and writes hundreds of megabytes, and a Kedro
 run calls this on every run. ``manifest.json`` at the root records the configuration (and its
 hash), what was written and each subject's metadata and labels; a second call with the same
-configuration finds it complete and intact and returns it without touching the files. A
-different configuration removes the previous set's folders (only those the manifest names) and
-writes a new one. A root that holds other data and no manifest of ours is never touched.
+configuration finds it complete and intact and returns it without touching the files. Why layout
+by layout: a run needs only the layouts its models read (the 3D pipelines only BU-3DFE, a fifth
+of the files), and a layout's bytes do not depend on the others, so a call writes only the
+layouts it needs that are not there yet. A different configuration removes the previous set's
+folders (only those the manifest names) and writes a new one. A root that holds other data and
+no manifest of ours is never touched.
 
 Subjects are written in parallel, one process per core; every subject derives its randomness
 from its own seed stream, so the files are byte-identical whatever the number of workers.
@@ -21,11 +24,17 @@ import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from pathlib import Path
 
 from openpyxl import Workbook
 
-from facevlm.data.synthetic.config import GENERATOR_VERSION, LAYOUT_FOLDERS, SyntheticConfig
+from facevlm.data.synthetic.config import (
+    ALL_LAYOUTS,
+    GENERATOR_VERSION,
+    LAYOUT_FOLDERS,
+    SyntheticConfig,
+)
 from facevlm.data.synthetic.expressions import ACTION_UNITS
 from facevlm.data.synthetic.files import save_workbook, tree_size, write_json
 from facevlm.data.synthetic.layout_writers import BU4DFE_BND_FOLDER, SubjectTask, plan, run_task
@@ -42,18 +51,27 @@ _MICRO_COLUMNS = ("Positive", "Negative", "Surprise", "Repression", "Others")
 
 
 def generate_synthetic_dataset(root: str | Path, config: SyntheticConfig | None = None) -> dict:
-    """Write (or reuse) the synthetic set described by ``config`` under ``root``.
+    """Make sure the synthetic set described by ``config`` is under ``root``: reuse what is there,
+    write what is missing.
+
+    Layouts are cached one by one: with the same settings (:meth:`SyntheticConfig.content_hash`),
+    a layout already on disk and intact is kept untouched, and only the layouts ``config`` asks
+    for that are missing (or damaged) are written. So a 3D-only run writes only the BU-3DFE
+    folder, and a later 4D run adds BU-4DFE beside it, byte-identical to writing both at once.
+    Other settings remove the previous set (only the folders its manifest names) first.
 
     Returns:
-        the manifest: ``config``, ``config_hash``, per-layout folders, file counts and sizes,
-        subject metadata (gender, age, ethnicity) and labels (recipes, sequence profiles, micro
-        clips with onset/apex/offset), as also written to ``root/manifest.json``.
+        the manifest: ``config`` (with ``layouts`` = every layout now on disk), ``config_hash``,
+        per-layout folders, file counts and sizes, subject metadata (gender, age, ethnicity) and
+        labels (recipes, sequence profiles, micro clips with onset/apex/offset), as also written
+        to ``root/manifest.json``.
 
     With more than one worker, subjects are written by ``spawn``-ed processes, which re-import
     the main script: a script calling this needs the usual ``if __name__ == "__main__":`` guard.
 
     Raises:
-        FileExistsError: ``root`` holds files but no manifest of this generator.
+        FileExistsError: ``root`` holds files but no manifest of this generator, or a folder
+            this call would write exists and the manifest does not name it.
         RuntimeError: called while a worker process is still importing an unguarded main script
             (raised before anything on disk is touched).
     """
@@ -66,59 +84,72 @@ def generate_synthetic_dataset(root: str | Path, config: SyntheticConfig | None 
     config = SyntheticConfig() if config is None else config
     digest = config.content_hash()
     existing = read_manifest(root)
-    if existing is not None and existing.get("complete") and existing.get("config_hash") == digest:
-        if _intact(root, existing):
+    kept: dict[str, dict] = {}
+    same_settings = existing is not None and existing.get("config_hash") == digest
+    if same_settings:
+        kept = _intact_layouts(root, existing)
+        if (
+            existing.get("complete")
+            and kept == existing.get("layouts")
+            and set(config.layouts) <= set(kept)
+        ):
             logger.info(
-                "synthetic set at %s is up to date (config %s); reusing it", root, digest[:12]
+                "synthetic set at %s is up to date (config %s, layouts %s); reusing it",
+                root,
+                digest[:12],
+                ", ".join(kept),
             )
             return existing
-        logger.warning("synthetic set at %s is incomplete on disk; writing it again", root)
-    _clear(root, existing)
+        if kept != existing.get("layouts", {}):
+            logger.warning("synthetic set at %s is incomplete on disk; writing it again", root)
+    else:
+        _clear(root, existing)
+    missing = [name for name in config.layouts if name not in kept]
+    _remove_unrecorded(root, existing if same_settings else None, kept, missing)
 
     started = time.perf_counter()
     root.mkdir(parents=True, exist_ok=True)
-    folders = {name: LAYOUT_FOLDERS[name] for name in config.layouts}
+    present = [name for name in ALL_LAYOUTS if name in kept or name in missing]
     header = {
         "generator": GENERATOR,
         "generator_version": GENERATOR_VERSION,
-        "config": config.to_dict(),
+        "config": {**config.to_dict(), "layouts": present},
         "config_hash": digest,
-        "layout_folders": sorted(folders.values()),
+        "layout_folders": sorted(LAYOUT_FOLDERS[name] for name in present),
     }
-    write_json(root / MANIFEST, {**header, "complete": False})
+    # until the new layouts are complete, the manifest records only the kept ones, and names
+    # every folder being written so that an interrupted write is cleared next time
+    write_json(root / MANIFEST, {**header, "complete": False, "layouts": kept})
 
-    tasks = plan(config)
+    tasks = plan(replace(config, layouts=tuple(missing)))
     records = _run(tasks, root, config)
-    layouts: dict[str, dict] = {
-        name: {"folder": folder, "subjects": []} for name, folder in folders.items()
+    written: dict[str, dict] = {
+        name: {"folder": LAYOUT_FOLDERS[name], "subjects": []} for name in missing
     }
     for task, record in zip(tasks, records, strict=True):
-        layouts[task.layout]["subjects"].append(record)
-    if "bu4dfe" in layouts:
-        _write_bu4dfe_extras(root, layouts["bu4dfe"])
-    if "4dme" in layouts:
-        _write_4dme_sheet(root, layouts["4dme"])
-    total_files = total_bytes = 0
-    for info in layouts.values():
-        n_files, n_bytes = (
-            tree_size(root / info["folder"]) if (root / info["folder"]).exists() else (0, 0)
-        )
-        info["n_files"], info["n_bytes"] = n_files, n_bytes
-        total_files += n_files
-        total_bytes += n_bytes
+        written[task.layout]["subjects"].append(record)
+    if "bu4dfe" in written:
+        _write_bu4dfe_extras(root, written["bu4dfe"])
+    if "4dme" in written:
+        _write_4dme_sheet(root, written["4dme"])
+    for info in written.values():
+        folder = root / info["folder"]
+        info["n_files"], info["n_bytes"] = tree_size(folder) if folder.exists() else (0, 0)
+    layouts = {name: (kept.get(name) or written[name]) for name in present}
     manifest = {
         **header,
         "complete": True,
         "layouts": layouts,
-        "n_files": total_files,
-        "n_bytes": total_bytes,
+        "n_files": sum(info["n_files"] for info in layouts.values()),
+        "n_bytes": sum(info["n_bytes"] for info in layouts.values()),
     }
     write_json(root / MANIFEST, manifest)
     logger.info(
-        "wrote synthetic set to %s: %d files, %.1f MB in %.1f s",
+        "wrote synthetic layouts %s to %s: %d files, %.1f MB in %.1f s",
+        ", ".join(missing) or "(none)",
         root,
-        total_files,
-        total_bytes / 1e6,
+        sum(info["n_files"] for info in written.values()),
+        sum(info["n_bytes"] for info in written.values()) / 1e6,
         time.perf_counter() - started,
     )
     return json.loads(json.dumps(manifest))  # the same plain types a reused manifest has
@@ -136,13 +167,38 @@ def read_manifest(root: str | Path) -> dict | None:
     return data if isinstance(data, dict) and data.get("generator") == GENERATOR else None
 
 
-def _intact(root: Path, manifest: dict) -> bool:
-    """Every layout folder still holds the files the manifest counted, byte for byte in size."""
-    for info in manifest.get("layouts", {}).values():
+def _intact_layouts(root: Path, manifest: dict) -> dict[str, dict]:
+    """The manifest's layouts whose folder still holds the files it counted, byte for byte in
+    size (a truncated or deleted file makes its layout be written again)."""
+    intact = {}
+    for name, info in (manifest.get("layouts") or {}).items():
         folder = root / info["folder"]
-        if not folder.is_dir() or tree_size(folder) != (info["n_files"], info["n_bytes"]):
-            return False
-    return True
+        if folder.is_dir() and tree_size(folder) == (info["n_files"], info["n_bytes"]):
+            intact[name] = info
+    return intact
+
+
+def _remove_unrecorded(
+    root: Path, existing: dict | None, kept: dict[str, dict], missing: list[str]
+) -> None:
+    """Clear the folders about to be written, and those of damaged layouts, before writing.
+
+    Only folders the previous manifest named (``layout_folders``: written or being written) are
+    removed; a folder this call would write that no manifest of ours names is someone else's.
+    """
+    ours = set(existing.get("layout_folders", [])) if existing else set()
+    kept_folders = {info["folder"] for info in kept.values()}
+    for folder in sorted(ours - kept_folders):
+        target = (root / folder).resolve()
+        if target.parent == root.resolve() and target.is_dir():
+            shutil.rmtree(target)
+    for name in missing:
+        folder = root / LAYOUT_FOLDERS[name]
+        if folder.exists():
+            raise FileExistsError(
+                f"{folder} exists but {root / MANIFEST} does not name it; refusing to write the "
+                f"synthetic {name} layout over it (move it away or choose another root)"
+            )
 
 
 def _clear(root: Path, existing: dict | None) -> None:

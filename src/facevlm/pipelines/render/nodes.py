@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from facevlm.datasets.render_set import RenderSet
+from facevlm.pipelines.datasets_in_use import datasets_of
 from facevlm.render.cache import RenderCache
 from facevlm.render.frames import parse_frames, pool_frames
 from facevlm.render.parallel import RenderJob, render_many
@@ -27,12 +28,27 @@ def _split_params(render: dict[str, Any]) -> tuple[RenderSettings, dict[str, Any
     return settings, {k: render.get(k) for k in _PLAN_KEYS}
 
 
-def select_render_samples(scan_index: pd.DataFrame, render: dict[str, Any]) -> pd.DataFrame:
+def select_render_samples(
+    scan_index: pd.DataFrame, render: dict[str, Any], datasets_in_use: dict[str, Any] | None = None
+) -> pd.DataFrame:
     """Which samples to render: each static scan, and the selected frames of each sequence
     (``render.frames``: ``apex``, ``uniform:K``, ``onset_apex_offset``, ``dynamic_image`` or
-    ``magnified``)."""
+    ``magnified``), of the datasets ``render.datasets`` names, else of those the run's models
+    read (``datasets_in_use``; every dataset in the index when they read all).
+
+    Raises:
+        ValueError: the index has scans but none of the datasets asked for, so a model would
+            find nothing to train on; the message names both.
+    """
     _, plan = _split_params(render)
-    samples = plan_render_samples(scan_index, plan["frames"] or "apex", plan["datasets"])
+    datasets = plan["datasets"] or datasets_of(datasets_in_use)
+    samples = plan_render_samples(scan_index, plan["frames"] or "apex", datasets)
+    if samples.empty and datasets and len(scan_index):
+        raise ValueError(
+            f"nothing to render: the run reads datasets {list(datasets)} but the scan index "
+            f"holds {sorted(scan_index['dataset'].unique())}; check the models' "
+            "protocol.datasets (or render.datasets) against dataset.name"
+        )
     logger.info("%d samples to render from %d indexed scans", len(samples), len(scan_index))
     return samples
 

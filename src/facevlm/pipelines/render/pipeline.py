@@ -1,14 +1,20 @@
+from collections.abc import Mapping
+
 from kedro.pipeline import Node, Pipeline
 
+from facevlm.pipelines.datasets_in_use import DATASETS_IN_USE, datasets_in_use_node
 from facevlm.pipelines.render.nodes import render_samples, select_render_samples
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(models: Mapping[str, str | None] | None = None, **kwargs) -> Pipeline:
+    """Scan index → the samples to render (those of the datasets ``models`` read; all without
+    models) → their multiview renders."""
     return Pipeline(
         [
+            datasets_in_use_node(models),
             Node(
                 select_render_samples,
-                inputs=["scan_index", "params:render"],
+                inputs=["scan_index", "params:render", DATASETS_IN_USE],
                 outputs="render_samples",
                 name="select_render_samples",
             ),
