@@ -97,8 +97,13 @@ def model_classes(parameters: dict[str, Any]) -> list[str]:
     return list(parameters["experiment"].get("data", {}).get("classes") or DataConfig().classes)
 
 
-def build_prompt_bank(scan_index: pd.DataFrame, parameters: dict[str, Any]) -> pd.DataFrame:
+def build_prompt_bank(fold_table: pd.DataFrame, parameters: dict[str, Any]) -> pd.DataFrame:
     """The prompt bank a model trains with (a readable, versioned table).
+
+    Built from the protocol's rows (the fold table), not the whole scan index: the subject
+    metadata in AffectVLM's prompts is that of the people the model is trained and tested on,
+    whatever else the dataset root holds (before, a BU-3DFE run's prompts changed when 4D
+    sequences were indexed beside it).
 
     ``kind``: ``augmented`` (AffectVLM: templates × synonyms × recorded subject metadata),
     ``plain`` (one "a photo of a {label} face" per class, the ablation), ``descriptive``
@@ -112,7 +117,7 @@ def build_prompt_bank(scan_index: pd.DataFrame, parameters: dict[str, Any]) -> p
     options = {k: v for k, v in prompts.items() if k != "kind"}
     kind = prompts.get("kind", "augmented")
     if kind == "augmented":
-        index = scan_index[scan_index["expression"].isin(classes)]
+        index = fold_table[fold_table["expression"].isin(classes)]
         return augmented_bank(index, classes, PromptConfig.from_params(options))
     if kind == "plain":
         return plain_label_bank(classes)

@@ -52,7 +52,7 @@ def _training_nodes(final_fit: bool) -> list[Node]:
     nodes = [
         Node(
             build_prompt_bank,
-            ["scan_index", "training_parameters"],
+            ["fold_table", "training_parameters"],
             "prompt_bank",
             name="prompt_bank",
         ),
