@@ -7,6 +7,7 @@ defaults that document themselves. A misspelt key must fail loudly (a silently i
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -48,3 +49,15 @@ def _without_none(hint: Any) -> Any:
 def to_dict(config: Any) -> dict[str, Any]:
     """The dataclass as a plain nested dict (for logging and for saving with a model)."""
     return dataclasses.asdict(config)
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override``'s keys replaced recursively: how a parameter block that
+    overrides another (``params:smile_mer`` over ``params:smile``) is resolved."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged

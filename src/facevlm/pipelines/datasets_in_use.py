@@ -14,11 +14,14 @@ node fed by a model namespace's output would sit inside that namespace in Kedro-
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from functools import partial, update_wrapper
 from typing import Any
 
 from kedro.pipeline import Node
+
+from facevlm.config import deep_merge
 
 #: The dataset the data stages read: ``{"datasets": [index dataset names] or None (all)}`` (a
 #: dict, as Kedro does not pass a bare None between nodes).
@@ -26,13 +29,10 @@ DATASETS_IN_USE = "datasets_in_use"
 
 
 def _protocol_datasets(blocks: list[dict[str, Any]]) -> list[str] | None:
-    """``protocol.datasets`` of a model whose later parameter blocks override earlier ones."""
-    datasets = None
-    for block in blocks:
-        protocol = block.get("protocol") or {}
-        if "datasets" in protocol:
-            datasets = protocol["datasets"]
-    return datasets
+    """``protocol.datasets`` of a model whose later parameter blocks override earlier ones,
+    merged the way the model's own parameters are (:func:`facevlm.config.deep_merge`)."""
+    resolved = functools.reduce(deep_merge, blocks, {})
+    return (resolved.get("protocol") or {}).get("datasets")
 
 
 def collect_datasets_in_use(

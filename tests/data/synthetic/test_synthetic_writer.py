@@ -55,6 +55,10 @@ def _digest(root: Path) -> dict[str, str]:
     }
 
 
+def _mtimes(folder: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("synthetic") / "set"
@@ -297,10 +301,10 @@ def test_manifest_describes_the_set(dataset):
 
 def test_same_config_reuses_the_set_without_touching_it(dataset):
     root, manifest = dataset
-    before = {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+    before = _mtimes(root)
     again = generate_synthetic_dataset(root, replace(TINY, workers=2))  # workers do not matter
     assert again == manifest
-    assert {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()} == before
+    assert _mtimes(root) == before
 
 
 def test_same_seed_gives_byte_identical_files(dataset, tmp_path):
@@ -359,10 +363,6 @@ def test_damaged_set_is_written_again(tmp_path):
 
 
 # ----------------------------------------------------------------- layouts cached one by one
-def _mtimes(folder: Path) -> dict[Path, int]:
-    return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
-
-
 def test_asking_for_fewer_layouts_reuses_the_set_untouched(dataset):
     root, manifest = dataset
     before = _mtimes(root)

@@ -9,7 +9,6 @@ figures from :mod:`facevlm.evaluation.figures`. Which model a namespace trains i
 
 from __future__ import annotations
 
-import copy
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from facevlm.config import to_dict
+from facevlm.config import deep_merge, to_dict
 from facevlm.data.tasks import task_of
 from facevlm.datasets.mlflow_model_run import DatasetInput, ModelRunReport
 from facevlm.datasets.pretrained_weights import PretrainedWeights
@@ -45,17 +44,6 @@ if TYPE_CHECKING:
     from facevlm.distributed.bundle_training import TrainingResult
 
 logger = logging.getLogger(__name__)
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``override``'s keys replaced recursively."""
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def resolve_model_parameters(
