@@ -10,6 +10,8 @@ Specification:
 - a mesh without its texture is rendered shaded, with a note naming the file;
 - a 12-frame sequence: every frame predicted (per-frame probabilities), the sequence-level
   prediction is the mean over the frames ``render.frames`` (``uniform:3``) selects: 2, 6, 10;
+  with ``frames: surface_motion`` it is the model's reading of the first-to-middle-frame
+  surface-motion map, computed and rendered as in training;
 - bad files raise a ScanError naming the file and the reason.
 """
 
@@ -126,6 +128,31 @@ def test_sequence_is_predicted_per_frame_and_as_a_whole(affectvlm, scans):
     assert result.frame_strip.shape == (12, 224, 224, 3) and not result.notes  # NNN.jpg found
     record = result.to_json()
     assert [f["frame"] for f in record["frames"]] == list(range(12))
+
+
+def test_a_surface_motion_model_classifies_the_first_to_middle_frame_map(project, scans):
+    from facevlm.data.formats import read_mesh
+    from facevlm.render.renderer import MultiviewRenderer
+    from facevlm.render.surface_motion import surface_motion_mesh, surface_motion_settings
+
+    params = {**project.render_params, "frames": "surface_motion"}
+    predictor = Predictor(load_bundle(project, ModelChoice("smile")), params)
+    try:
+        (item,) = find_inputs(scans / "F001")
+        result = predictor.predict(item)
+        assert result.sequence_frames == [0, 5]  # no labels: the first and the middle frame
+        motion = surface_motion_mesh(read_mesh(item.frames[0]), read_mesh(item.frames[5]))
+        with MultiviewRenderer(surface_motion_settings(predictor.settings)) as renderer:
+            views = renderer.render(motion)
+        _, raw = _embedding(predictor, views)
+    finally:
+        predictor.close()
+    probe = predictor.bundle.linear_probe
+    expected = (
+        ((raw - probe["mean"]) / probe["scale"]) @ probe["weight"].T + probe["bias"]
+    ).softmax(-1)
+    np.testing.assert_allclose(result.probabilities, expected.numpy(), atol=1e-4)
+    assert result.frame_probabilities.shape == (12, len(CLASSES))  # the timeline as before
 
 
 def test_bad_scans_raise_a_scan_error_naming_the_file(affectvlm, tmp_path):

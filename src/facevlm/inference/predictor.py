@@ -18,7 +18,8 @@ time, timing each stage:
 A mesh without a usable texture is rendered ``shaded`` instead, with a note. A 4D sequence is
 predicted frame by frame over a timeline of up to ``timeline_frames`` frames; the sequence-level
 prediction averages the frames the training's ``render.frames`` selects (``uniform:3``: onset,
-apex, offset), or classifies their dynamic image when the model was trained on dynamic images.
+apex, offset), or classifies their dynamic image (or magnified apex, or surface-motion map from
+the first to the middle frame) when the model was trained on those.
 """
 
 from __future__ import annotations
@@ -46,10 +47,13 @@ from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.data import views_to_tensor
 from facevlm.render.frames import parse_frames, pool_frames, select_frames
 from facevlm.render.renderer import RenderSettings
+from facevlm.render.surface_motion import surface_motion_mesh, surface_motion_settings
 
 #: Keys of ``params:render`` that are not :class:`RenderSettings` fields.
 RENDER_PLAN_KEYS = ("frames", "n_workers", "datasets", "cache_dir")
 STAGES = ("read", "render", "encode", "classify")
+#: The renderer key of surface-motion maps (``frames: surface_motion``), beside the modalities.
+SURFACE_MOTION = "surface_motion"
 #: Images a VRML scan may have beside it, same stem (BU-4DFE ``.jpg``, BU-3DFE ``.bmp``).
 TEXTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 #: How many closest prompts a prediction lists.
@@ -199,11 +203,15 @@ class Predictor:
         return prompts, F.normalize(torch.cat(chunks).float(), dim=-1)  # (P, D)
 
     def _renderer(self, modality: str):
-        """The warm renderer of ``modality`` (created on the render thread on first use)."""
+        """The warm renderer of ``modality`` (created on the render thread on first use);
+        :data:`SURFACE_MOTION`: the unlit colour renderer of surface-motion maps."""
         if modality not in self._renderers:
             from facevlm.render.renderer import MultiviewRenderer
 
-            settings = dataclasses.replace(self.settings, modality=modality)
+            if modality == SURFACE_MOTION:
+                settings = surface_motion_settings(self.settings)
+            else:
+                settings = dataclasses.replace(self.settings, modality=modality)
             self._renderers[modality] = MultiviewRenderer(settings)
         return self._renderers[modality]
 
@@ -323,11 +331,20 @@ class Predictor:
         timeline = select_frames(n_frames, f"uniform:{min(n_frames, self.timeline_frames)}")
         return sorted(set(timeline) | set(chosen)), chosen, spec.pooled
 
+    def _pool(self, meshes: list[FaceMesh], views: np.ndarray, clock: _Clock) -> np.ndarray:
+        """The chosen frames pooled into one ``(V, S, S, 3)`` sample as in training: their
+        rendered views (dynamic image, magnified apex), or their meshes (surface motion)."""
+        if parse_frames(self.frames).pooled_meshes:
+            motion = clock.run("render", surface_motion_mesh, *meshes)
+            return clock.run("render", self._render, motion, SURFACE_MOTION)
+        # (T, V, S, S, 3) -> (V, S, S, 3), each view pooled on its own
+        return pool_frames(views, self.frames)
+
     def predict_sequence(self, item: SequenceInput) -> Prediction:
         with self._lock:
             clock = _Clock()
             timeline, chosen, pooled = self.sequence_plan(len(item.frames))
-            views, notes = [], []
+            views, notes, meshes = [], [], {}
             for position in timeline:
                 path = item.frames[position]
                 mesh = clock.run("read", self._read, path)
@@ -335,12 +352,15 @@ class Predictor:
                 if note:
                     notes.append(note)
                 views.append(clock.run("render", self._render, mesh, modality))
+                if position in chosen:
+                    meshes[position] = mesh
             stacked = np.stack(views)  # (T, V, S, S, 3)
             row_of = {position: row for row, position in enumerate(timeline)}
             samples = stacked
             if pooled:
-                # (T, V, S, S, 3) -> (V, S, S, 3), each view pooled on its own
-                pooled_views = pool_frames(stacked[[row_of[p] for p in chosen]], self.frames)
+                pooled_views = self._pool(
+                    [meshes[p] for p in chosen], stacked[[row_of[p] for p in chosen]], clock
+                )
                 samples = np.concatenate([stacked, pooled_views[None]])
             fused = clock.run("encode", self._encode, samples)
             heads = clock.run("classify", self._classify, fused)

@@ -10,6 +10,7 @@ Modules, one job each:
 - :mod:`.renderer`       ``RenderSettings`` and ``MultiviewRenderer`` (one reused plotter)
 - :mod:`.parallel`       many scans over all cores, one renderer per worker process
 - :mod:`.frames`         4D frame selection and dynamic images (approximate rank pooling)
+- :mod:`.surface_motion` a micro-expression's onset-to-apex surface motion, painted on the face
 - :mod:`.contact_sheet`  labelled image grids for eyeballing renders
 - :mod:`.fixtures`       synthetic textured face-like meshes for tests and benchmarks
 
@@ -39,6 +40,7 @@ _EXPORTS = {
     "parse_frames": "frames",
     "select_frames": "frames",
     "dynamic_image": "frames",
+    "surface_motion_mesh": "surface_motion",
     "check_render_backend": "backend",
     "RenderBackendError": "backend",
 }

@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 
+#: What an entry is made from: one scan file, or the files of several frames pooled into one.
+CacheSource = str | Path | tuple[str | Path, ...]
+
 
 class RenderCache:
     """Views of one scan under one set of render settings, stored as ``<key>.npy``."""
@@ -24,24 +27,30 @@ class RenderCache:
         self.folder = Path(folder)
         self._settings_key = json.dumps(settings, sort_keys=True, default=str)
 
-    def key(self, scan_path: str | Path) -> str:
-        stat = Path(scan_path).stat()
-        text = f"{Path(scan_path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{self._settings_key}"
+    def key(self, source: CacheSource) -> str:
+        """The entry's name: the identity of one scan file, or of several whose views are made
+        together (e.g. an onset and an apex frame pooled into one surface-motion map)."""
+        files = source if isinstance(source, tuple) else (source,)
+        identities = []
+        for scan_path in files:
+            stat = Path(scan_path).stat()
+            identities.append(f"{Path(scan_path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}")
+        text = "|".join([*identities, self._settings_key])
         return hashlib.sha1(text.encode()).hexdigest()
 
-    def _file(self, scan_path: str | Path) -> Path:
-        return self.folder / f"{self.key(scan_path)}.npy"
+    def _file(self, source: CacheSource) -> Path:
+        return self.folder / f"{self.key(source)}.npy"
 
-    def get(self, scan_path: str | Path) -> np.ndarray | None:
+    def get(self, source: CacheSource) -> np.ndarray | None:
         """The cached ``(V, H, W, 3)`` views, or None when absent or unreadable."""
         try:
-            return np.load(self._file(scan_path))
+            return np.load(self._file(source))
         except (OSError, ValueError):
             return None
 
-    def put(self, scan_path: str | Path, views: np.ndarray) -> None:
+    def put(self, source: CacheSource, views: np.ndarray) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        target = self._file(scan_path)
+        target = self._file(source)
         partial = target.with_suffix(".tmp.npy")
         np.save(partial, views)
         partial.replace(target)  # atomic: a crash never leaves a half-written entry

@@ -16,6 +16,9 @@ The ``frames`` parameter (``methods.md``) takes one of:
   middle frame), pooled by :func:`magnify` into the apex with its change from the onset
   amplified A times (default :data:`DEFAULT_MAGNIFICATION`): a micro-expression made to look
   like the posed expression a pretrained backbone knows.
+- ``surface_motion``: the onset and apex frames (as ``magnified``), turned into one map of how
+  far the face's surface moved between them, measured on the meshes and painted on the apex
+  (:mod:`facevlm.render.surface_motion`); pooled from the meshes, before rendering.
 
 Frame indices are 0-based positions in the sequence as given (sorted frame files).
 """
@@ -30,9 +33,18 @@ import numpy as np
 
 T = TypeVar("T")
 
-FRAME_MODES = ("apex", "uniform", "onset_apex_offset", "dynamic_image", "magnified")
+FRAME_MODES = (
+    "apex",
+    "uniform",
+    "onset_apex_offset",
+    "dynamic_image",
+    "magnified",
+    "surface_motion",
+)
 #: Modes whose selected frames are pooled into one image per view.
-POOLED_MODES = ("dynamic_image", "magnified")
+POOLED_MODES = ("dynamic_image", "magnified", "surface_motion")
+#: Pooled modes that pool the frames' meshes (before rendering), not their images.
+MESH_POOLED_MODES = ("surface_motion",)
 #: Magnification of ``magnified`` without a factor: the built-in clips' apex is 0.2-0.45 of a
 #: posed expression, so 4 brings most of them to about one (not a measured optimum; README).
 DEFAULT_MAGNIFICATION = 4
@@ -51,6 +63,11 @@ class FrameSpec:
         """Whether the selected frames are pooled into one image (:func:`pool_frames`)."""
         return self.mode in POOLED_MODES
 
+    @property
+    def pooled_meshes(self) -> bool:
+        """Whether the pooling reads the frames' meshes rather than their rendered images."""
+        return self.mode in MESH_POOLED_MODES
+
 
 @dataclass(frozen=True)
 class PhaseLabels:
@@ -63,7 +80,7 @@ class PhaseLabels:
 
 def parse_frames(spec: str | FrameSpec) -> FrameSpec:
     """Parse ``apex``, ``uniform:K``, ``onset_apex_offset``, ``dynamic_image[:K]``,
-    ``magnified[:A]``.
+    ``magnified[:A]``, ``surface_motion``.
 
     >>> parse_frames("uniform:3")
     FrameSpec(mode='uniform', k=3)
@@ -77,7 +94,7 @@ def parse_frames(spec: str | FrameSpec) -> FrameSpec:
         )
     if mode == "uniform" and not count:
         raise ValueError(f"uniform needs a frame count, e.g. 'uniform:3', got {spec!r}")
-    if count and mode in ("apex", "onset_apex_offset"):
+    if count and mode in ("apex", "onset_apex_offset", "surface_motion"):
         raise ValueError(f"{mode} takes no frame count, got {spec!r}")
     k = None
     if count:
@@ -127,7 +144,7 @@ def select_frames(
             _check(labels.apex, n_frames, "apex"),
             _check(labels.offset, n_frames, "offset"),
         ]
-    if spec.mode == "magnified":
+    if spec.mode in ("magnified", "surface_motion"):
         onset = labels.onset if labels.onset is not None else 0
         apex = labels.apex if labels.apex is not None else (n_frames - 1) // 2
         onset, apex = _check(onset, n_frames, "onset"), _check(apex, n_frames, "apex")
@@ -218,4 +235,9 @@ def pool_frames(frames: Sequence[np.ndarray] | np.ndarray, spec: str | FrameSpec
         if len(frames) != 2:
             raise ValueError(f"magnified pools an onset and an apex frame, got {len(frames)}")
         return magnify(frames[0], frames[1], spec.k or DEFAULT_MAGNIFICATION)
+    if spec.pooled_meshes:
+        raise ValueError(
+            f"frames={spec.mode} pools the frames' meshes, not their images: "
+            "see facevlm.render.surface_motion"
+        )
     raise ValueError(f"frames={spec.mode} is not pooled")

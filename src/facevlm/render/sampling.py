@@ -3,7 +3,8 @@
 The scan index has one row per *file* (a static scan, or one frame of a sequence). The models
 see *samples*: a static scan is one sample; a sequence becomes one sample per selected frame
 (``apex``, ``uniform:K``, ``onset_apex_offset``), or one sample whose views are pooled over its
-frames (``dynamic_image``: dynamic images; ``magnified``: the magnified apex). Micro-expression
+frames (``dynamic_image``: dynamic images; ``magnified``: the magnified apex; ``surface_motion``:
+the onset-to-apex surface motion painted on the apex). Micro-expression
 clips with a labelled apex always include the apex frame (methods.md: ``uniform:3`` plus the
 apex for micro-expressions).
 """
@@ -18,7 +19,11 @@ import pandas as pd
 from facevlm.render.frames import PhaseLabels, parse_frames, select_frames
 
 #: The last part of a pooled sample's id, by frame mode.
-_POOLED_SUFFIX = {"dynamic_image": "dynamic", "magnified": "magnified"}
+_POOLED_SUFFIX = {
+    "dynamic_image": "dynamic",
+    "magnified": "magnified",
+    "surface_motion": "surface_motion",
+}
 
 #: Index columns carried over to every sample (those present in the index).
 SAMPLE_METADATA = (

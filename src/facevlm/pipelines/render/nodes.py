@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from facevlm.data.errors import ScanError
 from facevlm.datasets.render_set import RenderSet
 from facevlm.pipelines.datasets_in_use import datasets_of
 from facevlm.render.cache import RenderCache
 from facevlm.render.frames import parse_frames, pool_frames
-from facevlm.render.parallel import RenderJob, render_many
+from facevlm.render.parallel import RenderJob, read_mesh_file, render_many
 from facevlm.render.renderer import RenderSettings
 from facevlm.render.sampling import plan_render_samples
+from facevlm.render.surface_motion import surface_motion_mesh, surface_motion_settings
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +35,8 @@ def select_render_samples(
     scan_index: pd.DataFrame, render: dict[str, Any], datasets_in_use: dict[str, Any] | None = None
 ) -> pd.DataFrame:
     """Which samples to render: each static scan, and the selected frames of each sequence
-    (``render.frames``: ``apex``, ``uniform:K``, ``onset_apex_offset``, ``dynamic_image`` or
-    ``magnified``), of the datasets ``render.datasets`` names, else of those the run's models
+    (``render.frames``: ``apex``, ``uniform:K``, ``onset_apex_offset``, ``dynamic_image``,
+    ``magnified`` or ``surface_motion``), of the datasets ``render.datasets`` names, else of those the run's models
     read (``datasets_in_use``; every dataset in the index when they read all).
 
     Raises:
@@ -66,40 +69,32 @@ def render_samples(
     """Render every sample's views in parallel over the available cores.
 
     Views already rendered from an unchanged file with the same settings come from the render
-    cache in ``cache_dir`` (``params:caches.renders``). A scan that fails to render is reported in ``render_failures`` (file and reason) and
-    its sample is left out; the others go on.
+    cache in ``cache_dir`` (``params:caches.renders``). A scan that fails to render is reported
+    in ``render_failures`` (file and reason) and its sample is left out; the others go on.
+    With ``frames: surface_motion`` each sequence's onset and apex meshes are made into one
+    surface-motion map before rendering (:mod:`facevlm.render.surface_motion`).
     """
     settings, plan = _split_params(render)
     record = _settings_record(settings, plan["frames"] or "apex")
     cache_key = {k: v for k, v in record.items() if k != "frames"}
-    cache = RenderCache(cache_dir, cache_key)
-
-    paths = sorted({p for paths in samples["frame_paths"] for p in paths})
-    views: dict[str, np.ndarray] = {}
-    missing = []
-    for path in paths:
-        cached = cache.get(path)
-        if cached is None:
-            missing.append(path)
-        else:
-            views[path] = cached
-    logger.info("%d scans from the render cache, %d to render", len(views), len(missing))
+    spec = parse_frames(plan["frames"] or "apex")
+    from_meshes = samples["pooled"].astype(bool) & spec.pooled_meshes
 
     failures: dict[str, str] = {}
-    if missing:
-        jobs = [RenderJob(path, name=f"job{i:07d}") for i, path in enumerate(missing)]
-        for path, result in zip(
-            missing, render_many(jobs, settings, plan["n_workers"]), strict=True
-        ):
-            if result.ok:
-                views[path] = result.images
-                cache.put(path, result.images)
-            else:
-                failures[path] = result.error
+    paths = sorted({p for paths in samples.loc[~from_meshes, "frame_paths"] for p in paths})
+    views = _render_files(paths, settings, RenderCache(cache_dir, cache_key), plan, failures)
+    pairs = sorted({tuple(paths) for paths in samples.loc[from_meshes, "frame_paths"]})
+    motion_cache = RenderCache(cache_dir, {**cache_key, "pooled": spec.mode})
+    motion = _render_surface_motion(pairs, settings, motion_cache, plan, failures)
 
-    spec = parse_frames(plan["frames"] or "apex")
     kept, images = [], []
     for i, sample in enumerate(samples.itertuples(index=False)):
+        if from_meshes.iloc[i]:
+            image = motion.get(tuple(sample.frame_paths))
+            if image is not None:
+                images.append(image)
+                kept.append(i)
+            continue
         frame_views = [views.get(p) for p in sample.frame_paths]
         if any(v is None for v in frame_views):
             continue
@@ -118,3 +113,73 @@ def render_samples(
         {"path": list(failures), "reason": list(failures.values())}, columns=["path", "reason"]
     )
     return render_set, failure_table
+
+
+def _render_files(
+    paths: list[str],
+    settings: RenderSettings,
+    cache: RenderCache,
+    plan: dict[str, Any],
+    failures: dict[str, str],
+) -> dict[str, np.ndarray]:
+    """The views of each scan file, from the cache or rendered; failures go to ``failures``."""
+    views: dict[str, np.ndarray] = {}
+    missing = []
+    for path in paths:
+        cached = cache.get(path)
+        if cached is None:
+            missing.append(path)
+        else:
+            views[path] = cached
+    logger.info("%d scans from the render cache, %d to render", len(views), len(missing))
+    if missing:
+        jobs = [RenderJob(path, name=f"job{i:07d}") for i, path in enumerate(missing)]
+        for path, result in zip(
+            missing, render_many(jobs, settings, plan["n_workers"]), strict=True
+        ):
+            if result.ok:
+                views[path] = result.images
+                cache.put(path, result.images)
+            else:
+                failures[path] = result.error
+    return views
+
+
+def _render_surface_motion(
+    pairs: list[tuple[str, ...]],
+    settings: RenderSettings,
+    cache: RenderCache,
+    plan: dict[str, Any],
+    failures: dict[str, str],
+) -> dict[tuple[str, ...], np.ndarray]:
+    """The views of each (onset, apex) pair's surface-motion map, from the cache or made and
+    rendered; a pair whose meshes cannot be read or compared is reported under its apex file."""
+    views: dict[tuple[str, ...], np.ndarray] = {}
+    jobs, missing = [], []
+    for pair in pairs:
+        cached = cache.get(pair)
+        if cached is not None:
+            views[pair] = cached
+            continue
+        onset, apex = pair
+        try:
+            mesh = surface_motion_mesh(read_mesh_file(Path(onset)), read_mesh_file(Path(apex)))
+        except Exception as exc:  # one bad clip must not stop the others: record and go on
+            reason = str(exc) if isinstance(exc, ScanError) else f"{type(exc).__name__}: {exc}"
+            failures[apex] = f"surface motion from {onset}: {reason}"
+            continue
+        jobs.append(RenderJob(mesh, name=f"motion{len(jobs):07d}"))
+        missing.append(pair)
+    if pairs:
+        logger.info(
+            "%d surface-motion maps from the render cache, %d to make", len(views), len(jobs)
+        )
+    if jobs:
+        results = render_many(jobs, surface_motion_settings(settings), plan["n_workers"])
+        for pair, result in zip(missing, results, strict=True):
+            if result.ok:
+                views[pair] = result.images
+                cache.put(pair, result.images)
+            else:
+                failures[pair[1]] = f"surface motion from {pair[0]}: {result.error}"
+    return views
