@@ -108,14 +108,24 @@ def smooth_normals(arrays: RenderArrays, points: np.ndarray | None = None) -> np
         points[tri[:, 1]] - points[tri[:, 0]], points[tri[:, 2]] - points[tri[:, 0]]
     )
     n_vertices = int(arrays.point_vertex.max()) + 1 if len(arrays.point_vertex) else 0
-    vertex_of_corner = arrays.point_vertex[tri].ravel()
+    return area_weighted_normals(arrays.point_vertex[tri], face_normals, n_vertices)[
+        arrays.point_vertex
+    ]
+
+
+def area_weighted_normals(
+    corner_vertices: np.ndarray, face_normals: np.ndarray, n_vertices: int
+) -> np.ndarray:
+    """``(n_vertices, 3)`` unit normals: at each vertex, the sum of the unnormalised normals
+    (length = twice the area) of the triangles ``(F, 3)`` ``corner_vertices`` that meet there;
+    zero for a vertex no triangle uses."""
+    corners = corner_vertices.ravel()
     accumulated = np.stack(
         [
-            np.bincount(vertex_of_corner, np.repeat(face_normals[:, k], 3), minlength=n_vertices)
+            np.bincount(corners, np.repeat(face_normals[:, k], 3), minlength=n_vertices)
             for k in range(3)
         ],
         axis=1,
     )
     length = np.linalg.norm(accumulated, axis=1, keepdims=True)
-    unit = np.divide(accumulated, length, out=np.zeros_like(accumulated), where=length > 0)
-    return unit[arrays.point_vertex]
+    return np.divide(accumulated, length, out=np.zeros_like(accumulated), where=length > 0)

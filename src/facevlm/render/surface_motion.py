@@ -33,6 +33,7 @@ from scipy.spatial import cKDTree
 
 from facevlm.data.errors import ScanError
 from facevlm.data.mesh import FaceMesh
+from facevlm.render.arrays import area_weighted_normals
 
 if TYPE_CHECKING:  # the geometry here needs no VTK
     from facevlm.render.renderer import RenderSettings
@@ -64,15 +65,7 @@ def vertex_normals(mesh: FaceMesh) -> np.ndarray:
         points[triangles[:, 1]] - points[triangles[:, 0]],
         points[triangles[:, 2]] - points[triangles[:, 0]],
     )
-    summed = np.stack(
-        [
-            np.bincount(triangles.ravel(), np.repeat(face[:, k], 3), minlength=len(points))
-            for k in range(3)
-        ],
-        axis=1,
-    )
-    length = np.linalg.norm(summed, axis=1, keepdims=True)
-    normals = np.divide(summed, length, out=np.zeros_like(summed), where=length > 0)
+    normals = area_weighted_normals(triangles, face, len(points))
     # formats and scanners differ in their triangles' winding: face the normals away from the
     # head's centre, so that "outward" means the same on every scan
     if np.einsum("ij,ij->", normals, points - points.mean(axis=0)) < 0:
