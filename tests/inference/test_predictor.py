@@ -126,6 +126,7 @@ def test_sequence_is_predicted_per_frame_and_as_a_whole(affectvlm, scans):
         result.probabilities, result.frame_probabilities[[2, 6, 10]].mean(0), atol=1e-6
     )
     assert result.frame_strip.shape == (12, 224, 224, 3) and not result.notes  # NNN.jpg found
+    assert result.pooled_views is None and result.pooled_kind is None  # uniform:3 pools nothing
     record = result.to_json()
     assert [f["frame"] for f in record["frames"]] == list(range(12))
 
@@ -153,6 +154,8 @@ def test_a_surface_motion_model_classifies_the_first_to_middle_frame_map(project
     ).softmax(-1)
     np.testing.assert_allclose(result.probabilities, expected.numpy(), atol=1e-4)
     assert result.frame_probabilities.shape == (12, len(CLASSES))  # the timeline as before
+    np.testing.assert_array_equal(result.pooled_views, views)  # what the app shows
+    assert result.pooled_kind == "surface motion"
 
 
 def test_bad_scans_raise_a_scan_error_naming_the_file(affectvlm, tmp_path):

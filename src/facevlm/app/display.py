@@ -2,8 +2,9 @@
 
 The rendered views come first (is this the face I uploaded, the right way up, textured?), then
 the predicted expression with a probability bar chart over the classes, the prompts the face
-embedding is closest to, and the time of each stage. A 4D sequence adds the frames used and the
-per-frame prediction over time.
+embedding is closest to, and the time of each stage. A 4D sequence adds the frames used, the
+per-frame prediction over time and, when training pooled the frames into one image (a dynamic
+image, a magnified apex, a surface-motion map), that image: what the sequence prediction read.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def show_prediction(result: Prediction) -> None:
 
 
 def show_sequence(result: Prediction) -> None:
-    """The frames used and the per-frame prediction over time."""
+    """The frames used, the per-frame prediction over time, and the pooled image if any."""
     st.markdown(
         f"**Frames**: {len(result.frame_numbers)} predicted one by one; the sequence prediction "
         f"uses frames {', '.join(map(str, result.sequence_frames))}"
@@ -63,6 +64,16 @@ def show_sequence(result: Prediction) -> None:
         caption=[f"frame {n}" for n in result.frame_numbers],
         width=90,
     )
+    if result.pooled_views is not None:
+        st.markdown(
+            f"**What the sequence prediction read**: the {result.pooled_kind} of frames "
+            f"{', '.join(map(str, result.sequence_frames))}"
+        )
+        st.image(
+            list(result.pooled_views),
+            caption=[f"{result.pooled_kind}, view {name}" for name in result.view_names],
+            width=180,
+        )
     over_time = pd.DataFrame(
         result.frame_probabilities, columns=result.classes, index=result.frame_numbers
     )

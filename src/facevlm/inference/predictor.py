@@ -52,6 +52,12 @@ from facevlm.render.surface_motion import surface_motion_mesh, surface_motion_se
 #: Keys of ``params:render`` that are not :class:`RenderSettings` fields.
 RENDER_PLAN_KEYS = ("frames", "n_workers", "datasets", "cache_dir")
 STAGES = ("read", "render", "encode", "classify")
+#: How the app names the one sample a pooled ``render.frames`` mode makes of a sequence.
+POOLED_KINDS = {
+    "dynamic_image": "dynamic image",
+    "magnified": "magnified apex",
+    "surface_motion": "surface motion",
+}
 #: The renderer key of surface-motion maps (``frames: surface_motion``), beside the modalities.
 SURFACE_MOTION = "surface_motion"
 #: Images a VRML scan may have beside it, same stem (BU-4DFE ``.jpg``, BU-3DFE ``.bmp``).
@@ -86,6 +92,9 @@ class Prediction:
     frame_probabilities: np.ndarray | None = None  # (T, C) per timeline frame
     sequence_frames: list[int] | None = None  # frame numbers the sequence prediction uses
     frame_strip: np.ndarray | None = None  # (T, S, S, 3) frontal view of each timeline frame
+    # what a pooled frame selection made of ``sequence_frames``: the sample the model read
+    pooled_views: np.ndarray | None = None  # (V, S, S, 3)
+    pooled_kind: str | None = None  # dynamic image | magnified apex | surface motion
 
     @property
     def prediction(self) -> str:
@@ -356,7 +365,7 @@ class Predictor:
                     meshes[position] = mesh
             stacked = np.stack(views)  # (T, V, S, S, 3)
             row_of = {position: row for row, position in enumerate(timeline)}
-            samples = stacked
+            samples, pooled_views = stacked, None
             if pooled:
                 pooled_views = self._pool(
                     [meshes[p] for p in chosen], stacked[[row_of[p] for p in chosen]], clock
@@ -382,6 +391,8 @@ class Predictor:
                 frame_probabilities=heads[main][: len(timeline)].numpy(),
                 sequence_frames=[frame_number(item.frames[p]) for p in chosen],
                 frame_strip=stacked[:, 0],
+                pooled_views=pooled_views,
+                pooled_kind=POOLED_KINDS[parse_frames(self.frames).mode] if pooled else None,
                 **self._heads(heads, rows),
             )
 
