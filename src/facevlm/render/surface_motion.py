@@ -171,7 +171,7 @@ def surface_motion_mesh(onset: FaceMesh, apex: FaceMesh) -> FaceMesh:
     texture), ready for an unlit colour render (:func:`surface_motion_settings`).
 
     Raises:
-        ScanError: naming the apex file, when either mesh is unusable (empty, non-finite).
+        ScanError: naming the file, when either mesh is unusable (empty, non-finite).
     """
     onset.validate()
     apex.validate()
