@@ -3,7 +3,8 @@
 Specification: each clip becomes one sample, its onset-to-apex surface-motion map rendered in
 the configured views and size, light where the face rose; a clip whose apex cannot be read is
 reported in the failure table under its apex file, naming the onset too, and the other clips
-go on; a second run takes the maps from the render cache instead of making them again.
+go on; a second run takes the maps from the render cache instead of making them again, unless
+the map's algorithm changed since.
 """
 
 from __future__ import annotations
@@ -85,3 +86,16 @@ def test_a_second_run_takes_the_maps_from_the_render_cache(clips):
 
     np.testing.assert_array_equal(second.to_array(), first.to_array())
     assert {p: p.stat().st_mtime_ns for p in cache.glob("*.npy")} == entries
+
+
+def test_maps_of_another_algorithm_version_are_made_again(clips, monkeypatch):
+    from facevlm.render import surface_motion
+
+    index, cache = clips
+    samples = plan_render_samples(index, "surface_motion")
+    render_samples(samples, RENDER, str(cache))
+    monkeypatch.setattr(surface_motion, "ALGORITHM_VERSION", surface_motion.ALGORITHM_VERSION + 1)
+
+    render_samples(samples, RENDER, str(cache))
+
+    assert len(list(cache.glob("*.npy"))) == 2, "the new version's map is a new cache entry"

@@ -9,6 +9,8 @@ Specification:
   skin that sank shows dark;
 - nothing assumes vertex correspondence: reordering the apex's vertices reorders the result and
   changes nothing else, and an apex sampled on another grid shows the same motion;
+- skin only the apex frame covers (the onset's scan ends higher up) shows no motion, and does
+  not disturb the alignment or the scale of the rest;
 - a mesh wound the other way round, or given in other units (metres instead of millimetres),
   gives the same map;
 - a clip without any motion is uniformly neutral grey, not amplified noise;
@@ -23,6 +25,7 @@ import numpy as np
 import pytest
 
 from facevlm.data.errors import ScanError
+from facevlm.data.mesh import FaceMesh
 from facevlm.render.fixtures import face_like_mesh
 from facevlm.render.frames import parse_frames, pool_frames, select_frames
 from facevlm.render.surface_motion import (
@@ -103,6 +106,26 @@ def test_frames_sampled_differently_still_show_only_the_motion(onset):
     displacement = surface_displacement(onset, _rotate(resampled_apex))
     assert displacement[_nose(resampled_apex)].mean() > 0.3
     assert np.abs(displacement[_far_from_nose(resampled_apex)]).mean() < 0.05
+
+
+def test_skin_only_one_frame_covers_neither_moves_nor_misaligns(onset, apex):
+    """The onset frame lacks the lower part of the face (a ragged scan border, a chin out of
+    view): no motion is made up there, and the rest is aligned and measured as before."""
+    kept = onset.vertices[:, 1] > -50.0
+    triangles = onset.triangles()
+    inside = kept[triangles].all(axis=1)
+    new_index = np.cumsum(kept) - 1
+    cropped = FaceMesh.from_triangles(onset.vertices[kept], new_index[triangles[inside]])
+
+    displacement = surface_displacement(cropped, _rotate(apex, degrees=2.0, shift=(1, 1, 0)))
+
+    uncovered = apex.vertices[:, 1] < -60.0
+    assert np.abs(displacement[uncovered]).max() == 0.0
+    assert displacement[_nose(apex)].mean() > 0.3
+    covered_far = _far_from_nose(apex) & (apex.vertices[:, 1] > -40.0)
+    assert np.abs(displacement[covered_far]).max() < 0.05
+    grey = surface_motion_mesh(cropped, apex).vertex_colors[:, 0].astype(int)
+    assert grey[_nose(apex)].mean() > NEUTRAL_GREY + 60  # the scale is the nose's, not a border's
 
 
 def test_winding_and_units_do_not_change_the_map(onset, apex):

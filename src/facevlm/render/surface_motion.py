@@ -13,10 +13,12 @@ networks (e.g. Off-ApexNet, STSTNet), measured on the geometry instead of estima
 How, and why it works on any 4D scanner's output:
 
 - **No vertex correspondence is assumed.** Real 4D frames are reconstructed one by one, so the
-  same index is not the same point of skin from frame to frame. The apex is first aligned to the
-  onset rigidly (point-to-plane iterative closest points), so that head motion does not show; then each apex
-  vertex's displacement is its distance to the closest onset vertex *along that vertex's
-  normal* (point-to-plane), which does not depend on how the two surfaces were sampled.
+  same index is not the same point of skin from frame to frame, nor do two frames cover the
+  same skin. The apex is first aligned to the onset rigidly (point-to-plane iterative closest
+  points over the skin both cover), so that head motion does not show; then each apex vertex's displacement is
+  its distance to the closest onset vertex *along that vertex's normal* (point-to-plane), which
+  does not depend on how the two surfaces were sampled; where the onset has no skin under an
+  apex vertex (a border or a strip of neck only the apex covers), nothing is measured.
 - **Scale per clip.** Scanners differ in units (millimetres, metres, arbitrary), and a
   micro-expression's amplitude varies; the displacements of each clip are divided by their own
   robust maximum (a high percentile of ``|d|``), as a dynamic image is min-max scaled per
@@ -40,6 +42,12 @@ if TYPE_CHECKING:  # the geometry here needs no VTK
 
 #: Most iterations of the rigid alignment (it stops earlier once it has converged).
 ICP_ITERATIONS = 30
+#: The alignment fits the overlap only when at least this share of the points is in it (a poor
+#: start leaves most points outside: then all of them count until it is better).
+MIN_OVERLAP = 0.1
+#: Beyond this many edge lengths from the onset surface, along it, an apex vertex has no onset
+#: skin to be compared with (a border or a strip of neck only the apex frame covers).
+OVERLAP_REACH = 3.0
 #: Points the alignment uses at most (a uniform subsample of a dense scan is as good and faster).
 ICP_MAX_POINTS = 5000
 #: ``|d|`` percentile that maps to full black or white (robust to a few stray vertices).
@@ -87,24 +95,33 @@ def rigid_align(
     moving: np.ndarray,
     fixed: np.ndarray,
     fixed_normals: np.ndarray,
+    reach: float,
     iterations: int = ICP_ITERATIONS,
 ) -> np.ndarray:
     """``moving`` points rigidly moved onto the surface of ``fixed`` (points with their unit
-    ``fixed_normals``): point-to-plane iterative closest points, from the centroids aligned.
+    ``fixed_normals``): point-to-plane iterative closest points over the overlap.
 
     Point-to-plane rather than point-to-point: on a smooth face point-to-point ICP slides
-    slowly along the surface and needs many more iterations. The two point sets need not have
-    the same number or order of points.
+    slowly along the surface and needs many more iterations. Over the overlap: two frames of a
+    real scan rarely cover the same skin, so a point whose closest ``fixed`` point lies more
+    than ``reach`` away *along* the surface (a strip of neck or a ragged border that only one
+    frame has) is left out of the fit; a point that moved *across* the surface (the
+    expression) stays in, as leaving the largest residuals out instead made the built-in maps
+    worse (README). It starts where the frames are: two frames of one recording share the
+    scanner's coordinates and the head moves a few millimetres at most. The two point sets
+    need not have the same number or order of points.
     """
     step = max(1, len(moving) // ICP_MAX_POINTS)
     sample = moving[::step]
     tree = cKDTree(fixed)
-    rotation = np.eye(3)
-    translation = fixed.mean(axis=0) - moving.mean(axis=0)
+    rotation, translation = np.eye(3), np.zeros(3)
     for _ in range(iterations):
         current = sample @ rotation.T + translation
         _, nearest = tree.query(current)
         normals = fixed_normals[nearest]
+        overlap = _along_surface(current - fixed[nearest], normals) <= reach
+        if overlap.sum() >= MIN_OVERLAP * len(current):
+            current, nearest, normals = current[overlap], nearest[overlap], normals[overlap]
         # linearised: minimise sum(((I + [w]x) p + u - q) . n)^2 over the small rotation w and u
         rows = np.hstack([np.cross(current, normals), normals])
         residual = np.einsum("ij,ij->i", fixed[nearest] - current, normals)
@@ -117,17 +134,36 @@ def rigid_align(
     return moving @ rotation.T + translation
 
 
+def _along_surface(offset: np.ndarray, normals: np.ndarray) -> np.ndarray:
+    """The length of each offset's component along the surface (perpendicular to its normal)."""
+    across = np.einsum("ij,ij->i", offset, normals)
+    return np.linalg.norm(offset - across[:, None] * normals, axis=1)
+
+
+def edge_length(mesh: FaceMesh) -> float:
+    """The median length of the mesh's triangle edges: its sampling step."""
+    points, triangles = mesh.vertices, mesh.triangles()
+    edges = points[triangles] - points[np.roll(triangles, 1, axis=1)]
+    return float(np.median(np.linalg.norm(edges, axis=-1))) if len(triangles) else 0.0
+
+
 def surface_displacement(onset: FaceMesh, apex: FaceMesh) -> np.ndarray:
     """``(V_apex,)`` signed displacement of each apex vertex from the onset surface, in the
     meshes' units: positive where the skin moved outward (along the onset's normals).
 
     The apex is rigidly aligned to the onset first, so a head that moved without changing
-    expression gives (close to) zero everywhere.
+    expression gives (close to) zero everywhere. Where the onset has no surface under an apex
+    vertex (its nearest onset vertex lies more than :data:`OVERLAP_REACH` edge lengths away
+    *along* the surface: a part only the apex frame covers), nothing is measured: zero.
     """
     onset_normals = vertex_normals(onset)
-    aligned = rigid_align(apex.vertices, onset.vertices, onset_normals)
+    reach = OVERLAP_REACH * edge_length(onset)
+    aligned = rigid_align(apex.vertices, onset.vertices, onset_normals, reach)
     _, nearest = cKDTree(onset.vertices).query(aligned)
-    return np.einsum("ij,ij->i", aligned - onset.vertices[nearest], onset_normals[nearest])
+    offset = aligned - onset.vertices[nearest]
+    normals = onset_normals[nearest]
+    displacement = np.einsum("ij,ij->i", offset, normals)
+    return np.where(_along_surface(offset, normals) <= reach, displacement, 0.0)
 
 
 def smooth_on_mesh(
@@ -186,6 +222,25 @@ def surface_motion_mesh(onset: FaceMesh, apex: FaceMesh) -> FaceMesh:
         vertex_colors=np.repeat(grey[:, None], 3, axis=1),
         source=apex.source,
     )
+
+
+#: Bumped whenever the map changes for the same meshes, so cached renders are not reused.
+ALGORITHM_VERSION = 3
+
+
+def cache_identity() -> dict[str, float]:
+    """What, beside the two files and the render settings, decides a map's pixels: for the
+    render cache's key (a map made by an older version or other constants is made again)."""
+    return {
+        "version": ALGORITHM_VERSION,
+        "icp_iterations": ICP_ITERATIONS,
+        "icp_max_points": ICP_MAX_POINTS,
+        "min_overlap": MIN_OVERLAP,
+        "overlap_reach": OVERLAP_REACH,
+        "scale_percentile": SCALE_PERCENTILE,
+        "smoothing_rounds": SMOOTHING_ROUNDS,
+        "motion_floor": MOTION_FLOOR,
+    }
 
 
 def surface_motion_settings(settings: RenderSettings) -> RenderSettings:

@@ -18,6 +18,7 @@ from facevlm.render.frames import parse_frames, pool_frames
 from facevlm.render.parallel import RenderJob, read_mesh_file, render_many
 from facevlm.render.renderer import RenderSettings
 from facevlm.render.sampling import plan_render_samples
+from facevlm.render.surface_motion import cache_identity as surface_motion_identity
 from facevlm.render.surface_motion import surface_motion_mesh, surface_motion_settings
 
 logger = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def render_samples(
     paths = sorted({p for paths in samples.loc[~from_meshes, "frame_paths"] for p in paths})
     views = _render_files(paths, settings, RenderCache(cache_dir, cache_key), plan, failures)
     pairs = sorted({tuple(paths) for paths in samples.loc[from_meshes, "frame_paths"]})
-    motion_cache = RenderCache(cache_dir, {**cache_key, "pooled": spec.mode})
+    motion_cache = RenderCache(cache_dir, {**cache_key, spec.mode: surface_motion_identity()})
     motion = _render_surface_motion(pairs, settings, motion_cache, plan, failures)
 
     kept, images = [], []
