@@ -22,7 +22,6 @@ surface_motion 0.838 (README has the history); about 75 s on 2 cores with the cl
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -36,12 +35,13 @@ LABELS = "4DME_Labelling_Micro_release v1.xlsx"
 
 
 def write_clips(root: Path) -> Path:
-    """The built-in 4DME-style clips under ``root`` (reused when already there)."""
-    from facevlm.data.synthetic import SyntheticConfig, generate_synthetic_dataset
+    """The built-in 4DME-style clips under ``root`` (reused when already there), written the
+    way a run that reads only ``synthetic-4dme`` writes them."""
+    from facevlm.pipelines.synthesize.nodes import prepare_raw_scans
 
     params = yaml.safe_load(Path("conf/base/parameters_synthesize.yml").read_text())["synthetic"]
-    config = dataclasses.replace(SyntheticConfig(**params), layouts=("4dme",))
-    generate_synthetic_dataset(root, config)
+    dataset = {"name": "synthetic", "root": str(root)}
+    prepare_raw_scans(dataset, params, {"datasets": ["synthetic-4dme"]})
     return root / "4DME"
 
 

@@ -103,23 +103,28 @@ def smooth_normals(arrays: RenderArrays, points: np.ndarray | None = None) -> np
     ``points`` overrides ``arrays.points`` (e.g. the normalised positions).
     """
     points = arrays.points if points is None else points
-    tri = arrays.triangles
-    face_normals = np.cross(
-        points[tri[:, 1]] - points[tri[:, 0]], points[tri[:, 2]] - points[tri[:, 0]]
-    )
     n_vertices = int(arrays.point_vertex.max()) + 1 if len(arrays.point_vertex) else 0
-    return area_weighted_normals(arrays.point_vertex[tri], face_normals, n_vertices)[
-        arrays.point_vertex
-    ]
+    per_vertex = area_weighted_normals(points, arrays.triangles, arrays.point_vertex, n_vertices)
+    return per_vertex[arrays.point_vertex]
 
 
 def area_weighted_normals(
-    corner_vertices: np.ndarray, face_normals: np.ndarray, n_vertices: int
+    points: np.ndarray,
+    triangles: np.ndarray,
+    vertex_of_point: np.ndarray | None = None,
+    n_vertices: int | None = None,
 ) -> np.ndarray:
     """``(n_vertices, 3)`` unit normals: at each vertex, the sum of the unnormalised normals
-    (length = twice the area) of the triangles ``(F, 3)`` ``corner_vertices`` that meet there;
-    zero for a vertex no triangle uses."""
-    corners = corner_vertices.ravel()
+    (length = twice the area) of the ``(F, 3)`` ``triangles`` of ``points`` that meet there;
+    zero for a vertex no triangle uses. ``vertex_of_point`` maps each point to the vertex it
+    counts for (the renderer's seam copies of one vertex); default: each point is a vertex."""
+    face_normals = np.cross(
+        points[triangles[:, 1]] - points[triangles[:, 0]],
+        points[triangles[:, 2]] - points[triangles[:, 0]],
+    )
+    corners = (triangles if vertex_of_point is None else vertex_of_point[triangles]).ravel()
+    if n_vertices is None:
+        n_vertices = len(points)
     accumulated = np.stack(
         [
             np.bincount(corners, np.repeat(face_normals[:, k], 3), minlength=n_vertices)

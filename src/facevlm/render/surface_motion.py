@@ -68,12 +68,7 @@ def vertex_normals(mesh: FaceMesh) -> np.ndarray:
     """``(V, 3)`` unit normals, area-weighted over each vertex's triangles (zero if isolated),
     facing away from the mesh's centre whichever way its triangles are wound."""
     points = mesh.vertices
-    triangles = mesh.triangles()
-    face = np.cross(
-        points[triangles[:, 1]] - points[triangles[:, 0]],
-        points[triangles[:, 2]] - points[triangles[:, 0]],
-    )
-    normals = area_weighted_normals(triangles, face, len(points))
+    normals = area_weighted_normals(points, mesh.triangles())
     # formats and scanners differ in their triangles' winding: face the normals away from the
     # head's centre, so that "outward" means the same on every scan
     if np.einsum("ij,ij->", normals, points - points.mean(axis=0)) < 0:

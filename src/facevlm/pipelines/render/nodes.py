@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from facevlm.data.errors import ScanError
+from facevlm.data.mesh import FaceMesh
 from facevlm.datasets.render_set import RenderSet
 from facevlm.pipelines.datasets_in_use import datasets_of
 from facevlm.render.cache import RenderCache
@@ -83,10 +85,19 @@ def render_samples(
 
     failures: dict[str, str] = {}
     paths = sorted({p for paths in samples.loc[~from_meshes, "frame_paths"] for p in paths})
-    views = _render_files(paths, settings, RenderCache(cache_dir, cache_key), plan, failures)
+    views = _cached_or_rendered(
+        paths, str, settings, RenderCache(cache_dir, cache_key), plan, failures, "scans"
+    )
     pairs = sorted({tuple(paths) for paths in samples.loc[from_meshes, "frame_paths"]})
-    motion_cache = RenderCache(cache_dir, {**cache_key, spec.mode: surface_motion_identity()})
-    motion = _render_surface_motion(pairs, settings, motion_cache, plan, failures)
+    motion = _cached_or_rendered(
+        pairs,
+        _surface_motion_map,
+        surface_motion_settings(settings),
+        RenderCache(cache_dir, {**cache_key, spec.mode: surface_motion_identity()}),
+        plan,
+        failures,
+        "surface-motion maps",
+    )
 
     kept, images = [], []
     for i, sample in enumerate(samples.itertuples(index=False)):
@@ -116,71 +127,54 @@ def render_samples(
     return render_set, failure_table
 
 
-def _render_files(
-    paths: list[str],
+def _cached_or_rendered(
+    sources: list,
+    to_render: Callable[[Any], str | FaceMesh],
     settings: RenderSettings,
     cache: RenderCache,
     plan: dict[str, Any],
     failures: dict[str, str],
-) -> dict[str, np.ndarray]:
-    """The views of each scan file, from the cache or rendered; failures go to ``failures``."""
-    views: dict[str, np.ndarray] = {}
-    missing = []
-    for path in paths:
-        cached = cache.get(path)
-        if cached is None:
-            missing.append(path)
-        else:
-            views[path] = cached
-    logger.info("%d scans from the render cache, %d to render", len(views), len(missing))
-    if missing:
-        jobs = [RenderJob(path, name=f"job{i:07d}") for i, path in enumerate(missing)]
-        for path, result in zip(
-            missing, render_many(jobs, settings, plan["n_workers"]), strict=True
-        ):
-            if result.ok:
-                views[path] = result.images
-                cache.put(path, result.images)
-            else:
-                failures[path] = result.error
-    return views
-
-
-def _render_surface_motion(
-    pairs: list[tuple[str, ...]],
-    settings: RenderSettings,
-    cache: RenderCache,
-    plan: dict[str, Any],
-    failures: dict[str, str],
-) -> dict[tuple[str, ...], np.ndarray]:
-    """The views of each (onset, apex) pair's surface-motion map, from the cache or made and
-    rendered; a pair whose meshes cannot be read or compared is reported under its apex file."""
-    views: dict[tuple[str, ...], np.ndarray] = {}
-    jobs, missing = [], []
-    for pair in pairs:
-        cached = cache.get(pair)
+    what: str,
+) -> dict[Any, np.ndarray]:
+    """The views of each source (a scan file, or the (onset, apex) files of a surface-motion
+    map) from the cache, else rendered in parallel from what ``to_render`` makes of it (a mesh
+    file's path, or a mesh) and then cached. A source that cannot be made or rendered goes to
+    ``failures`` under its (last) file."""
+    views: dict[Any, np.ndarray] = {}
+    pending: list[tuple[Any, str | FaceMesh]] = []
+    for source in sources:
+        cached = cache.get(source)
         if cached is not None:
-            views[pair] = cached
+            views[source] = cached
             continue
-        onset, apex = pair
         try:
-            mesh = surface_motion_mesh(read_mesh_file(Path(onset)), read_mesh_file(Path(apex)))
+            pending.append((source, to_render(source)))
         except Exception as exc:  # one bad clip must not stop the others: record and go on
             reason = str(exc) if isinstance(exc, ScanError) else f"{type(exc).__name__}: {exc}"
-            failures[apex] = f"surface motion from {onset}: {reason}"
-            continue
-        jobs.append(RenderJob(mesh, name=f"motion{len(jobs):07d}"))
-        missing.append(pair)
-    if pairs:
-        logger.info(
-            "%d surface-motion maps from the render cache, %d to make", len(views), len(jobs)
-        )
-    if jobs:
-        results = render_many(jobs, surface_motion_settings(settings), plan["n_workers"])
-        for pair, result in zip(missing, results, strict=True):
+            _record_failure(failures, source, reason)
+    if sources:
+        logger.info("%d %s from the render cache, %d to render", len(views), what, len(pending))
+    if pending:
+        jobs = [RenderJob(mesh, name=f"job{i:07d}") for i, (_, mesh) in enumerate(pending)]
+        results = render_many(jobs, settings, plan["n_workers"])
+        for (source, _), result in zip(pending, results, strict=True):
             if result.ok:
-                views[pair] = result.images
-                cache.put(pair, result.images)
+                views[source] = result.images
+                cache.put(source, result.images)
             else:
-                failures[pair[1]] = f"surface motion from {pair[0]}: {result.error}"
+                _record_failure(failures, source, result.error)
     return views
+
+
+def _surface_motion_map(pair: tuple[str, ...]) -> FaceMesh:
+    """The surface-motion map of an (onset, apex) pair of frame files, to be rendered."""
+    onset, apex = pair
+    return surface_motion_mesh(read_mesh_file(Path(onset)), read_mesh_file(Path(apex)))
+
+
+def _record_failure(failures: dict[str, str], source: Any, reason: str) -> None:
+    """A scan file's failure under its path; a pair's under its apex, naming the onset."""
+    if isinstance(source, tuple):
+        failures[source[-1]] = f"surface motion from {source[0]}: {reason}"
+    else:
+        failures[source] = reason
