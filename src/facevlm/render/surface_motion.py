@@ -52,11 +52,18 @@ OVERLAP_REACH = 3.0
 ICP_MAX_POINTS = 5000
 #: ``|d|`` percentile that maps to full black or white (robust to a few stray vertices).
 SCALE_PERCENTILE = 99.0
-#: Rounds of averaging each vertex's displacement with its neighbours' (scanner noise is per
-#: vertex, skin motion is not). On the built-in clips, with point-to-point alignment, 0 / 2 / 5
-#: rounds: 0.800 / 0.812 / 0.812 (leave-one-subject-out logistic regression on the rendered
-#: maps' pixels); these maps as they are: 0.838 (README).
-SMOOTHING_ROUNDS = 2
+#: How far each vertex's displacement is averaged with its neighbours', as a fraction of the face's
+#: radius (the root-mean-square reach of the averaging; scanner noise is per vertex, skin motion
+#: is not). A fraction of the face, not a number of rings of neighbours: a real 4D frame has ~20
+#: times the built-in clips' vertices, and two rings of it would average over a millimetre of
+#: skin and leave the noise of two independent reconstructions in the map. On the built-in clips
+#: (edges ~8% of the radius) this is two rings; measured there, 0 / 2 / 5 rings: 0.800 / 0.812 /
+#: 0.812 (leave-one-subject-out logistic regression on the rendered maps' pixels, point-to-point
+#: alignment); these maps as they are: 0.838 (README).
+SMOOTHING_RADIUS = 0.1
+#: Most rounds of neighbour averaging (a ~0.1 mm-sampled scan would need thousands; this keeps the
+#: map's time bounded, ~1 ms a round at 35,000 vertices).
+MAX_SMOOTHING_ROUNDS = 400
 #: Motion smaller than this fraction of the face's radius is none (0.01 mm on a 100 mm face;
 #: a micro-expression moves the skin by 0.2-1 mm).
 MOTION_FLOOR = 1e-4
@@ -161,11 +168,27 @@ def surface_displacement(onset: FaceMesh, apex: FaceMesh) -> np.ndarray:
     return np.where(_along_surface(offset, normals) <= reach, displacement, 0.0)
 
 
-def smooth_on_mesh(
-    values: np.ndarray, mesh: FaceMesh, rounds: int = SMOOTHING_ROUNDS
-) -> np.ndarray:
+def smoothing_rounds(mesh: FaceMesh, radius: float = SMOOTHING_RADIUS) -> int:
+    """Rounds of :func:`smooth_on_mesh` that average over ``radius`` x the face's radius.
+
+    Each round spreads a value over a vertex and its ~6 neighbours, one edge length ``e`` away,
+    so its squared reach grows by about ``6/7 e^2`` per round (a random walk): ``k`` rounds
+    reach ``e sqrt(6k/7)``.
+    """
+    step = edge_length(mesh)
+    if not step > 0:
+        return 0
+    rounds = 7.0 / 6.0 * (radius * face_size(mesh) / step) ** 2
+    return int(min(MAX_SMOOTHING_ROUNDS, round(rounds)))
+
+
+def smooth_on_mesh(values: np.ndarray, mesh: FaceMesh, rounds: int | None = None) -> np.ndarray:
     """``values`` (one per vertex) averaged ``rounds`` times with those of the vertices that
-    share an edge with each (the vertex itself counts once, each neighbour once per edge)."""
+    share an edge with each (the vertex itself counts once, each neighbour once per edge);
+    ``None``: as many rounds as reach :data:`SMOOTHING_RADIUS` of the face
+    (:func:`smoothing_rounds`), whatever the mesh's density."""
+    if rounds is None:
+        rounds = smoothing_rounds(mesh)
     triangles = mesh.triangles()
     first = np.concatenate([triangles[:, [0, 1, 2]].ravel(), triangles[:, [1, 2, 0]].ravel()])
     second = np.concatenate([triangles[:, [1, 2, 0]].ravel(), triangles[:, [0, 1, 2]].ravel()])
@@ -220,7 +243,7 @@ def surface_motion_mesh(onset: FaceMesh, apex: FaceMesh) -> FaceMesh:
 
 
 #: Bumped whenever the map changes for the same meshes, so cached renders are not reused.
-ALGORITHM_VERSION = 3
+ALGORITHM_VERSION = 4
 
 
 def cache_identity() -> dict[str, float]:
@@ -233,7 +256,8 @@ def cache_identity() -> dict[str, float]:
         "min_overlap": MIN_OVERLAP,
         "overlap_reach": OVERLAP_REACH,
         "scale_percentile": SCALE_PERCENTILE,
-        "smoothing_rounds": SMOOTHING_ROUNDS,
+        "smoothing_radius": SMOOTHING_RADIUS,
+        "max_smoothing_rounds": MAX_SMOOTHING_ROUNDS,
         "motion_floor": MOTION_FLOOR,
     }
 
