@@ -105,7 +105,10 @@ def test_permuting_the_ground_truth_changes_nothing_in_training(
     assert_same_weights(state_of(fitted), state_of(shuffled_fitted))
     for fold, shuffled_fold in zip(result.folds, shuffled_result.folds, strict=True):
         assert without_time(fold.history) == without_time(shuffled_fold.history)
-        assert fold.extra == shuffled_fold.extra  # the same pseudo-labels at every refresh
+        # the same pseudo-labels at every refresh (their agreement with the truth, read after
+        # training like the probe, is the evaluation's)
+        refreshes = "pseudo_label_refreshes"
+        assert fold.extra[refreshes] == shuffled_fold.extra[refreshes]
         np.testing.assert_array_equal(fold.test_embeddings, shuffled_fold.test_embeddings)
         assert not np.array_equal(fold.y_true, shuffled_fold.y_true), "evaluation does see them"
 
@@ -200,6 +203,51 @@ def test_each_refresh_gives_every_training_sample_one_cluster_and_its_prompt_gro
             for cluster, group in zip(refresh["cluster"], refresh["prompt_group"], strict=True):
                 assert group_of_cluster[cluster] == group, "one prompt group per cluster"
             assert len(set(group_of_cluster.values())) == len(group_of_cluster), "one-to-one"
+
+
+def test_how_often_the_pseudo_labels_named_the_truth_is_reported_after_training(
+    smile_run, tiny_data
+):
+    """Read from the first and last refresh against the training scans' classes, per fold,
+    and logged as a mean and std over folds beside the test metrics."""
+    result, _, _, _ = smile_run
+    finals = []
+    for fold in result.folds:
+        train_rows, _ = tiny_data.split(fold.fold)
+        truth = np.array([tiny_data.classes[i] for i in tiny_data.labels[train_rows]])
+        refreshes = fold.extra["pseudo_label_refreshes"]
+        initial = np.mean(truth == np.array(refreshes[0]["prompt_group"]))
+        final = np.mean(truth == np.array(refreshes[-1]["prompt_group"]))
+        assert fold.extra["metrics"] == pytest.approx(
+            {"pseudo_labels/agreement_initial": initial, "pseudo_labels/agreement_final": final}
+        )
+        finals.append(final)
+    metrics = result.final_metrics()
+    assert metrics["pseudo_labels/agreement_final_mean"] == pytest.approx(np.mean(finals))
+    assert metrics["pseudo_labels/agreement_final_std"] == pytest.approx(np.std(finals))
+
+
+def test_pseudo_label_agreement_counts_right_and_wrong_names(tiny_data):
+    rows = np.arange(len(tiny_data.labels))
+    ids = list(tiny_data.samples["sample_id"])
+    truth = [tiny_data.classes[i] for i in tiny_data.labels]
+    wrong = [tiny_data.classes[(i + 1) % len(tiny_data.classes)] for i in tiny_data.labels]
+    half = truth[: len(truth) // 2] + wrong[len(truth) // 2 :]
+    refreshes = [
+        {"sample_id": ids, "prompt_group": truth},
+        {"sample_id": ids, "prompt_group": half},
+    ]
+
+    agreement = smile.pseudo_label_agreement(refreshes, tiny_data, rows)
+
+    assert agreement["pseudo_labels/agreement_initial"] == 1.0
+    assert agreement["pseudo_labels/agreement_final"] == pytest.approx(0.5, abs=1 / len(ids))
+    # training rows in another order than the refresh log: matched by sample id, not position
+    assert smile.pseudo_label_agreement(refreshes, tiny_data, rows[::-1]) == agreement
+    # prompt groups that are not the classes (a custom bank) cannot be scored
+    other = [{"sample_id": ids, "prompt_group": ["something else"] * len(ids)}]
+    assert smile.pseudo_label_agreement(other, tiny_data, rows) == {}
+    assert smile.pseudo_label_agreement([], tiny_data, rows) == {}
 
 
 def test_every_sample_trains_with_a_sentence_of_its_pseudo_labels_group(

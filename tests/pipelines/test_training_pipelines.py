@@ -66,6 +66,13 @@ def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(
         summary["metrics"]["test/accuracy_mean"]
     )
     assert {"train.epochs", "render.size", "protocol.k"} <= set(run.data.params), "flat names"
+    if model == "smile":  # how often its pseudo-labels named the truth, beside the test metrics
+        for when in ("initial", "final"):
+            agreement = run.data.metrics[f"pseudo_labels/agreement_{when}_mean"]
+            assert agreement == pytest.approx(
+                summary["metrics"][f"pseudo_labels/agreement_{when}_mean"]
+            )
+            assert 0.0 <= agreement <= 1.0
     losses = mlflow.MlflowClient().get_metric_history(run.info.run_id, "train/loss")
     assert [m.step for m in losses] == [1, 2, 3]
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}

@@ -25,6 +25,10 @@ PRIMARY = "primary"
 #: accuracy, so its primary metrics are also logged as ``test/linear_probe/...``.
 PRIMARY_EVALUATION_NAME = {"smile": "linear_probe"}
 
+#: Key of ``FoldResult.extra`` for a recipe's own per-fold figures (``{name: value}``, e.g.
+#: SMILE-VLM's ``pseudo_labels/agreement_final``): logged as ``<name>_mean`` and ``<name>_std``.
+FOLD_METRICS = "metrics"
+
 #: Training time of a fold (sum of the epochs' ``time_s``), mean and std over folds.
 FOLD_TIME_MEAN, FOLD_TIME_STD = "train/fold_time_s_mean", "train/fold_time_s_std"
 
@@ -86,7 +90,21 @@ class CrossValidationResult:
             else:
                 metrics.update(metric_names(aggregate, "test", evaluation))
         metrics.update(self.baseline_metrics)
+        metrics.update(self.recipe_fold_metrics())
         return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+
+    def recipe_fold_metrics(self) -> dict[str, float]:
+        """Mean and std over folds of each figure a recipe recorded per fold
+        (:data:`FOLD_METRICS`), over the folds that recorded it."""
+        values: dict[str, list[float]] = {}
+        for fold in self.folds:
+            for name, value in fold.extra.get(FOLD_METRICS, {}).items():
+                values.setdefault(name, []).append(float(value))
+        metrics = {}
+        for name, per_fold in values.items():
+            metrics[f"{name}_mean"] = float(np.mean(per_fold))
+            metrics[f"{name}_std"] = float(np.std(per_fold))
+        return metrics
 
     def training_time_metrics(self) -> dict[str, float]:
         """Training time of a fold (its epochs' ``time_s`` summed): mean and std over folds
