@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from facevlm.data.errors import ScanError
+from facevlm.model_namespaces import MODEL_NAMESPACES
 from facevlm.render.backend import RenderBackendError
 from facevlm.render.views import View, parse_views
 
@@ -170,7 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE_OR_FOLDER",
         help="a mesh file, or a folder: its numbered frames are a 4D sequence, other meshes scans",
     )
-    predict.add_argument("--model", choices=("affectvlm", "smile"), default="affectvlm")
+    predict.add_argument(
+        "--model",
+        choices=MODEL_NAMESPACES,
+        default="affectvlm",
+        help="the trained model: a 3D one, or that of a 4D or micro-expression pipeline "
+        "(affectvlm_4d, smile_4d, smile_mer)",
+    )
     predict.add_argument("--version", help="catalog version of <model>.model (default: newest)")
     predict.add_argument("--run", help="an MLflow run id that logged a model, instead of --version")
     predict.add_argument(

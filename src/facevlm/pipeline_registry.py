@@ -16,6 +16,7 @@ from pathlib import Path
 
 from kedro.pipeline import Pipeline
 
+from facevlm.model_namespaces import DERIVED_MODELS
 from facevlm.pipelines import compare, ingest, pretrain, render, synthesize, training
 
 #: The project's configuration, where the ablation variants are listed.
@@ -37,15 +38,6 @@ def ablation_variants(model: str, conf_source: Path = CONF_SOURCE) -> list[str]:
             block = (yaml.safe_load(path.read_text()) or {}).get(f"{model}_ablations") or {}
             names.update(dict.fromkeys(block))
     return list(names)
-
-
-#: Model namespaces that derive from another's parameter block (``params:smile_mer`` lists only
-#: what differs from ``params:smile``).
-DERIVED_MODELS: dict[str, str] = {
-    "smile_mer": "smile",
-    "affectvlm_4d": "affectvlm",
-    "smile_4d": "smile",
-}
 
 
 def data_stages(*models: str) -> Pipeline:

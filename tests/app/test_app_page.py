@@ -10,11 +10,14 @@ Specification:
   coordinates, an upload over ``server.maxUploadSize``, a zip with a ``..`` path, an absolute
   path, a symlink, too many members, a zip bomb, and a 4D zip without frames;
 - a mesh whose texture is missing is predicted from a shaded render with a visible note;
-- nothing of an upload is left on disk after the prediction.
+- nothing of an upload is left on disk after the prediction;
+- a model of the 4D or micro-expression pipelines is offered once it has been trained, and
+  predicts a 4D zip with its own classes, showing what it read (the surface-motion map).
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -22,7 +25,9 @@ import pytest
 from streamlit import config as streamlit_config
 from streamlit.testing.v1 import AppTest
 from tiny_project import (
+    MER_CLASSES,
     nan_scan,
+    tiny_bundle,
     truncated_scan,
     zip_absolute,
     zip_bomb,
@@ -33,8 +38,8 @@ from tiny_project import (
 )
 
 from facevlm.app import SCRIPT
-from facevlm.app.page import SAMPLE
-from facevlm.inference.project import PROJECT_ENV
+from facevlm.app.page import SAMPLE, offered_models
+from facevlm.inference.project import PROJECT_ENV, Project
 
 TIMEOUT = 240  # the first run loads the model and warms the renderer on a busy 2-core machine
 
@@ -201,3 +206,28 @@ def test_mlflow_origin_without_logged_models_says_so(app):
     app.radio(key="origin").set_value("MLflow run").run()
     assert not app.exception and not app.error
     assert any("No MLflow run of this project logged a model" in i.value for i in app.sidebar.info)
+
+
+def test_a_trained_micro_expression_model_is_offered_and_reads_surface_motion(
+    tiny_project, scans, tmp_path, monkeypatch
+):
+    root = tmp_path / "project"
+    shutil.copytree(tiny_project, root, symlinks=True)
+    project = Project.open(root)
+    assert offered_models(project) == ["affectvlm", "smile"]  # nothing else trained yet
+    render = {**project.render_params, "frames": "surface_motion"}
+    bundle = tiny_bundle("smile", 5, probe=True, classes=MER_CLASSES, render=render)
+    project.catalog.save("smile_mer.model", bundle)
+    assert offered_models(project) == ["affectvlm", "smile", "smile_mer"]
+
+    monkeypatch.setenv(PROJECT_ENV, str(root))
+    at = AppTest.from_file(str(SCRIPT), default_timeout=TIMEOUT).run()
+    at.radio(key="model").set_value("smile_mer").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "classes: positive, negative" in at.sidebar.caption[0].value
+    _upload(at, [("sequence.zip", (scans / "sequence.zip").read_bytes())])
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (message,) = _predictions(at)
+    assert "(sequence)" in message and any(c in message for c in MER_CLASSES)
+    read = " ".join(m.value for m in at.markdown)
+    assert "surface motion" in read and "0, 5" in read  # onset and middle frame of 12

@@ -9,7 +9,11 @@ Specification:
   values in ``info`` included (stored as plain values);
 - an old bundle file (numpy values pickled) and a tampered one (a pickle that would run a
   command) fail with a one-line message naming the file, and the command never runs;
-- a malformed linear probe is refused with the reason.
+- a malformed linear probe is refused with the reason;
+- the models of the 4D and micro-expression pipelines (``affectvlm_4d``, ``smile_4d``,
+  ``smile_mer``) load by their namespace like the 3D ones; a namespace's folder holding another
+  recipe's model is refused; an MLflow run is listed under the namespace whose recipe and task
+  it was trained with (AffectVLM on ``fer4d`` under ``affectvlm_4d``, not ``affectvlm``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import numpy as np
 import pytest
 import torch
 from kedro.io import DatasetError, Version
-from tiny_project import tiny_bundle
+from tiny_project import MER_CLASSES, tiny_bundle
 
 from facevlm.datasets.model_bundle import ModelBundleDataset
 from facevlm.inference import (
@@ -178,3 +182,52 @@ def test_probe_tensors_reproduce_the_sklearn_probe():
     scaler = StandardScaler().fit(x)
     classifier = LogisticRegression(max_iter=1000).fit(scaler.transform(x), y)
     np.testing.assert_array_equal(ours, classifier.predict(scaler.transform(test)))
+
+
+def test_the_4d_and_micro_expression_models_load_by_their_namespace(project):
+    with pytest.raises(ModelLoadError, match="no trained smile_mer model .*train_smile_mer"):
+        load_bundle(project, ModelChoice("smile_mer"))
+    _save_version(project, "smile_mer", tiny_bundle("smile", 5, probe=True, classes=MER_CLASSES))
+    loaded = load_bundle(project, ModelChoice("smile_mer"))
+    assert loaded.classes == MER_CLASSES and loaded.linear_probe is not None
+    assert load_bundle(project, ModelChoice("smile")).classes != MER_CLASSES  # its own folder
+
+    _save_version(project, "affectvlm_4d", tiny_bundle("smile", 6))
+    with pytest.raises(ModelLoadError, match="holds a smile model, not affectvlm"):
+        load_bundle(project, ModelChoice("affectvlm_4d"))
+
+
+def test_logged_runs_are_listed_under_the_namespace_they_trained(project):
+    import mlflow
+
+    from facevlm.datasets.mlflow_model_run import MlflowModelRunDataset, ModelRunReport
+    from facevlm.inference import logged_model_runs
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(project.mlflow_tracking_uri)
+    run_of = {}
+    try:
+        mlflow.set_experiment("facevlm")
+        for recipe, task in (("affectvlm", "fer3d"), ("affectvlm", "fer4d"), ("smile", "mer")):
+            dataset = MlflowModelRunDataset()
+            dataset.save(
+                ModelRunReport(
+                    run_name=recipe,
+                    tags={"model": recipe, "task": task, "protocol": "subject_kfold"},
+                    params={},
+                    metrics={},
+                    model=tiny_bundle(recipe, seed=12).build()[0],
+                )
+            )
+            (run_of[recipe, task],) = dataset.last_run_ids
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+    def listed(model):
+        return [r.run_id for r in logged_model_runs(project, model)]
+
+    assert listed("affectvlm") == [run_of["affectvlm", "fer3d"]]
+    assert listed("affectvlm_4d") == [run_of["affectvlm", "fer4d"]]
+    assert listed("smile_mer") == [run_of["smile", "mer"]]
+    assert listed("smile") == listed("smile_4d") == []
+    assert {r.model for r in logged_model_runs(project, "affectvlm_4d")} == {"affectvlm_4d"}

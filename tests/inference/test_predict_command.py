@@ -3,7 +3,8 @@
 Specification: one JSON line per scan or sequence (``file, model, prediction, probabilities
 {class: p}, timings``); a bad file gives one line on stderr naming it and the reason, the others
 are still predicted, and the exit code is 2; ``--model``, ``--version`` and ``--modality`` are
-honoured; a missing model is one line and exit 2.
+honoured, ``--model`` also for the models of the 4D and micro-expression pipelines (their own
+classes and frame selection); a missing model is one line and exit 2.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import subprocess
 import sys
 
-from tiny_project import CLASSES, truncated_scan
+from tiny_project import CLASSES, MER_CLASSES, tiny_bundle, truncated_scan
 
 from facevlm.inference import Project, catalog_versions
 
@@ -71,3 +72,27 @@ def test_no_model_is_one_line_and_exit_2(tmp_path, tiny_project, scans):
     assert done.returncode == 2 and not done.stdout
     (line,) = [line for line in done.stderr.splitlines() if line.startswith("facevlm: error")]
     assert "no trained affectvlm model" in line and "kedro run" in line
+
+
+def test_a_micro_expression_model_predicts_a_sequence_from_its_surface_motion(
+    tiny_project, scans, tmp_path
+):
+    """``smile_mer`` as ``train_smile_mer`` saves it: 4DME's classes, trained on surface-motion
+    maps of the onset and apex (an unlabelled upload: the first and the middle frame)."""
+    import shutil
+
+    root = tmp_path / "project"
+    shutil.copytree(tiny_project, root, symlinks=True)
+    project = Project.open(root)
+    render = {**project.render_params, "frames": "surface_motion"}
+    bundle = tiny_bundle("smile", 5, probe=True, classes=MER_CLASSES, render=render)
+    project.catalog.save("smile_mer.model", bundle)
+
+    done = facevlm("predict", scans / "F001", "--model", "smile_mer", cwd=root)
+
+    assert done.returncode == 0, done.stderr
+    (record,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert list(record["probabilities"]) == MER_CLASSES
+    assert record["prediction"] in MER_CLASSES and record["method"] == "linear probe"
+    assert record["sequence_frames"] == [0, 5] and record["sequence_input"] == "surface motion"
+    assert len(record["frames"]) == 12  # the per-frame timeline is there too

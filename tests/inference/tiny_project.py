@@ -41,28 +41,42 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def tiny_bundle(model_name: str, seed: int, probe: bool = False) -> ModelBundle:
+#: 4DME's five classes (what ``smile_mer`` is trained on).
+MER_CLASSES = ["positive", "negative", "surprise", "repression", "others"]
+
+
+def tiny_bundle(
+    model_name: str,
+    seed: int,
+    probe: bool = False,
+    classes: list[str] = CLASSES,
+    **info,
+) -> ModelBundle:
+    """A randomly initialised ``facevlm-tiny`` bundle of ``model_name`` (the recipe) over
+    ``classes``; ``info`` is recorded as training records it (``render={...}``: the render
+    settings of its training data)."""
     config = MultiviewCLIPConfig(
         backbone=BackboneConfig(name="facevlm-tiny", pretrained=None), n_views=3
     )
     torch.manual_seed(seed)
     model, _ = build_multiview_clip(config)
-    prompts = {c: [f"a photo of a face showing {c}", f"a 3D face scan of {c}"] for c in CLASSES}
+    prompts = {c: [f"a photo of a face showing {c}", f"a 3D face scan of {c}"] for c in classes}
     bundle = ModelBundle.from_model(
         model_name,
         model,
         to_dict(config),
-        CLASSES,
+        classes,
         prompts,
         fold=np.int64(0),
         tags={"dataset": "synthetic"},
+        **info,
     )
     if probe:
         generator = torch.Generator().manual_seed(seed)
         dim = 64
         bundle.linear_probe = {
-            "weight": torch.randn(len(CLASSES), dim, generator=generator),
-            "bias": torch.zeros(len(CLASSES)),
+            "weight": torch.randn(len(classes), dim, generator=generator),
+            "bias": torch.zeros(len(classes)),
             "mean": torch.zeros(dim),
             "scale": torch.ones(dim),
         }

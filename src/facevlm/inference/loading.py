@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facevlm.inference.project import MODEL_NAMES, Project
+from facevlm.model_namespaces import BASE_MODELS
 from facevlm.models.bundle import ModelBundle
 
 
@@ -73,8 +74,11 @@ def load_catalog_bundle(project: Project, model: str, version: str | None = None
         bundle = project.catalog.load(name, version=version)
     except Exception as error:  # noqa: BLE001 - DatasetError wraps the reader's reason
         raise ModelLoadError(_one_line(error)) from error
-    if bundle.model_name != model:
-        raise ModelLoadError(f"{name} ({version or versions[0]}) holds a {bundle.model_name} model")
+    recipe = project.model_run_tags(model)["model"]
+    if bundle.model_name != recipe:
+        raise ModelLoadError(
+            f"{name} ({version or versions[0]}) holds a {bundle.model_name} model, not {recipe}"
+        )
     return bundle
 
 
@@ -83,7 +87,7 @@ class LoggedModelRun:
     """An MLflow run that logged a model: what the app lists."""
 
     run_id: str
-    model: str
+    model: str  # the namespace asked for (``affectvlm_4d``); listing all: the run's recipe
     run_name: str
     start_time: int  # ms since the epoch
     model_uri: str
@@ -109,21 +113,38 @@ def logged_model_runs(project: Project, model: str | None = None) -> list[Logged
         logged = client.search_logged_models(experiment_ids=experiments) if experiments else []
     except Exception as error:  # noqa: BLE001 - a broken store lists nothing, says why
         raise ModelLoadError(f"MLflow store {uri}: {_one_line(error)}") from error
+    wanted = None if model is None else project.model_run_tags(model)
     runs = []
     for item in logged:
         if not item.source_run_id:
             continue
         run = client.get_run(item.source_run_id)
-        tag = run.data.tags.get("model")
-        if tag not in MODEL_NAMES or (model is not None and tag != model):
+        tags = run.data.tags
+        if tags.get("model") not in BASE_MODELS:
             continue
-        name = run.data.tags.get("mlflow.runName", run.info.run_id)
+        if wanted is not None and not _is_run_of(tags, wanted, model):
+            continue
+        name = tags.get("mlflow.runName", run.info.run_id)
         runs.append(
             LoggedModelRun(
-                run.info.run_id, tag, name, run.info.start_time, f"models:/{item.model_id}"
+                run.info.run_id,
+                model or tags["model"],
+                name,
+                run.info.start_time,
+                f"models:/{item.model_id}",
             )
         )
     return sorted(runs, key=lambda r: r.start_time, reverse=True)
+
+
+def _is_run_of(tags: dict[str, str], wanted: dict[str, str], model: str) -> bool:
+    """Whether a run with ``tags`` trained the namespace ``model`` (whose runs carry ``wanted``):
+    the same recipe and task (``affectvlm`` on ``fer4d`` is ``affectvlm_4d``); a run logged
+    without a task counts as the recipe's own 3D namespace."""
+    if tags.get("model") != wanted["model"]:
+        return False
+    task = tags.get("task")
+    return task == wanted["task"] if task is not None else model in BASE_MODELS
 
 
 def load_run_bundle(project: Project, model: str, run_id: str) -> ModelBundle:

@@ -129,6 +129,8 @@ class Prediction:
                 )
             ]
             out["sequence_frames"] = list(self.sequence_frames or [])
+            # what the model read of them: one pooled image (surface motion ...) or each frame
+            out["sequence_input"] = self.pooled_kind or "frames"
         return out
 
 

@@ -17,10 +17,13 @@ from typing import Any
 
 import pandas as pd
 
+from facevlm.model_namespaces import MODEL_NAMESPACES, base_block
+
 #: Environment variable naming the project folder (default: the current directory).
 PROJECT_ENV = "FACEVLM_PROJECT_PATH"
-#: The models the app and the CLI offer (catalog namespaces of ``{namespace}.model``).
-MODEL_NAMES = ("affectvlm", "smile")
+#: The models the app and the CLI offer (catalog namespaces of ``{namespace}.model``): the 3D
+#: models and those of the 4D and micro-expression pipelines.
+MODEL_NAMES = MODEL_NAMESPACES
 
 
 class ProjectError(RuntimeError):
@@ -94,6 +97,19 @@ class Project:
         if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
             uri = f"sqlite:///{(self.path / uri.removeprefix('sqlite:///')).as_posix()}"
         return uri
+
+    def model_run_tags(self, model: str) -> dict[str, str]:
+        """The MLflow tags a run of the namespace ``model`` carries (``model``: its recipe,
+        ``task``, ``dataset``, ``protocol``), resolved from the parameters as ``kedro run``
+        resolves them: how the app tells an ``affectvlm_4d`` run from an ``affectvlm`` one."""
+        from facevlm.pipelines.training.nodes import resolve_model_parameters, run_tags
+
+        base = base_block(model)
+        if base not in self.params:
+            raise ProjectError(f"the project's parameters have no {base!r} block")
+        overrides = self.params.get(model) if model != base else None
+        resolved = resolve_model_parameters(self.params[base], overrides)
+        return run_tags(resolved, self.params.get("dataset") or {})
 
     def model_folder(self, model: str) -> Path:
         """Folder of the versions of ``<model>.model`` (``<filepath>/<version>/<name>``)."""
