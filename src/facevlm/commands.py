@@ -102,7 +102,9 @@ def _predict_all(args: argparse.Namespace, out) -> int:
     try:
         project = Project.open(args.project)
         bundle = load_bundle(project, ModelChoice(args.model, args.version, args.run))
-        predictor = Predictor(bundle, project.render_params, modality=args.modality)
+        predictor = Predictor(
+            bundle, project.render_params, modality=args.modality, name=args.model
+        )
         predictor.warm_up()  # the OpenGL context and first inference: not one scan's time
     except (ModelLoadError, ProjectError, RenderBackendError) as error:
         return _fail(str(error))

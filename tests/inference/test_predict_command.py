@@ -92,7 +92,7 @@ def test_a_micro_expression_model_predicts_a_sequence_from_its_surface_motion(
 
     assert done.returncode == 0, done.stderr
     (record,) = [json.loads(line) for line in done.stdout.splitlines()]
-    assert list(record["probabilities"]) == MER_CLASSES
+    assert record["model"] == "smile_mer" and list(record["probabilities"]) == MER_CLASSES
     assert record["prediction"] in MER_CLASSES and record["method"] == "linear probe"
     assert record["sequence_frames"] == [0, 5] and record["sequence_input"] == "surface motion"
     assert len(record["frames"]) == 12  # the per-frame timeline is there too

@@ -66,7 +66,7 @@ def load_predictor(
 ) -> Predictor:
     project = open_project(path)
     bundle = load_bundle(project, ModelChoice(model, version, run_id))
-    predictor = Predictor(bundle, project.render_params, modality=modality)
+    predictor = Predictor(bundle, project.render_params, modality=modality, name=model)
     predictor.warm_up()
     return predictor
 

@@ -170,6 +170,8 @@ class Predictor:
         render_params: the project's ``params:render`` (used unless the bundle records its own).
         modality: override the render modality (``texture`` | ``shaded`` | ``depth``).
         timeline_frames: at most this many frames of a sequence are predicted one by one.
+        name: what predictions call the model (its namespace, ``smile_mer``); default: its
+            recipe (``smile``).
         threads: torch intra-op threads (process-wide; None leaves torch's choice). One sample
             is a few small tensor ops: on a busy shared CPU, syncing two threads costs more than
             it gains (measured: the tiny model's encode 4-9 ms on one thread, 3-780 ms on two).
@@ -182,11 +184,13 @@ class Predictor:
         modality: str | None = None,
         timeline_frames: int = 16,
         threads: int | None = 1,
+        name: str | None = None,
     ) -> None:
         if threads is not None:
             torch.set_num_threads(int(threads))
         self.bundle = bundle
-        self.model_name = bundle.model_name
+        self.model_name = bundle.model_name  # the recipe: which heads it has
+        self.name = name or bundle.model_name
         self.classes = list(bundle.classes)
         self.settings, self.frames = render_settings_for(bundle, render_params or {}, modality)
         self.timeline_frames = int(timeline_frames)
@@ -322,7 +326,7 @@ class Predictor:
             heads = clock.run("classify", self._classify, fused)
             return Prediction(
                 file=item.name,
-                model=self.model_name,
+                model=self.name,
                 classes=self.classes,
                 timings=clock.timings(),
                 views=views,
@@ -381,7 +385,7 @@ class Predictor:
             numbers = [frame_number(item.frames[p]) for p in timeline]
             return Prediction(
                 file=item.name,
-                model=self.model_name,
+                model=self.name,
                 classes=self.classes,
                 timings=clock.timings(),
                 views=stacked[middle],
