@@ -231,3 +231,17 @@ def test_logged_runs_are_listed_under_the_namespace_they_trained(project):
     assert listed("smile_mer") == [run_of["smile", "mer"]]
     assert listed("smile") == listed("smile_4d") == []
     assert {r.model for r in logged_model_runs(project, "affectvlm_4d")} == {"affectvlm_4d"}
+
+
+def test_a_namespace_without_its_parameter_block_is_explained(project):
+    import yaml
+
+    _save_version(project, "smile_mer", tiny_bundle("smile", 5, classes=MER_CLASSES))
+    path = project.path / "conf" / "base" / "parameters_train_smile.yml"
+    params = yaml.safe_load(path.read_text())
+    del params["smile_mer"]
+    path.write_text(yaml.safe_dump(params))
+    edited = Project.open(project.path)
+    with pytest.raises(ModelLoadError, match="smile_mer.model: .*no 'smile_mer' block"):
+        load_bundle(edited, ModelChoice("smile_mer"))
+    assert load_bundle(edited, ModelChoice("smile")).model_name == "smile"  # the rest works

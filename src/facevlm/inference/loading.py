@@ -17,7 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from facevlm.inference.project import MODEL_NAMES, Project
+from facevlm.inference.project import MODEL_NAMES, Project, ProjectError
 from facevlm.model_namespaces import BASE_MODELS
 from facevlm.models.bundle import ModelBundle
 
@@ -74,7 +74,10 @@ def load_catalog_bundle(project: Project, model: str, version: str | None = None
         bundle = project.catalog.load(name, version=version)
     except Exception as error:  # noqa: BLE001 - DatasetError wraps the reader's reason
         raise ModelLoadError(_one_line(error)) from error
-    recipe = project.model_run_tags(model)["model"]
+    try:
+        recipe = project.model_run_tags(model)["model"]
+    except ProjectError as error:
+        raise ModelLoadError(f"{name}: {error}") from error
     if bundle.model_name != recipe:
         raise ModelLoadError(
             f"{name} ({version or versions[0]}) holds a {bundle.model_name} model, not {recipe}"
@@ -113,7 +116,10 @@ def logged_model_runs(project: Project, model: str | None = None) -> list[Logged
         logged = client.search_logged_models(experiment_ids=experiments) if experiments else []
     except Exception as error:  # noqa: BLE001 - a broken store lists nothing, says why
         raise ModelLoadError(f"MLflow store {uri}: {_one_line(error)}") from error
-    wanted = None if model is None else project.model_run_tags(model)
+    try:
+        wanted = None if model is None else project.model_run_tags(model)
+    except ProjectError as error:
+        raise ModelLoadError(f"{model}: {error}") from error
     runs = []
     for item in logged:
         if not item.source_run_id:

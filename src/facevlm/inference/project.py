@@ -105,9 +105,10 @@ class Project:
         from facevlm.pipelines.training.nodes import resolve_model_parameters, run_tags
 
         base = base_block(model)
-        if base not in self.params:
-            raise ProjectError(f"the project's parameters have no {base!r} block")
-        overrides = self.params.get(model) if model != base else None
+        for block in {base, model}:
+            if block not in self.params:
+                raise ProjectError(f"the project's parameters have no {block!r} block")
+        overrides = self.params[model] if model != base else None
         resolved = resolve_model_parameters(self.params[base], overrides)
         return run_tags(resolved, self.params.get("dataset") or {})
 
