@@ -15,13 +15,13 @@ BASE_MODELS: tuple[str, ...] = ("affectvlm", "smile")
 #: Model namespaces that derive from another's parameter block (``params:smile_mer`` lists only
 #: what differs from ``params:smile``), and so train that block's recipe.
 DERIVED_MODELS: dict[str, str] = {
-    "smile_mer": "smile",
     "affectvlm_4d": "affectvlm",
     "smile_4d": "smile",
+    "smile_mer": "smile",
 }
 
 #: Every namespace whose pipeline saves a ``<namespace>.model``.
-MODEL_NAMESPACES: tuple[str, ...] = (*BASE_MODELS, "affectvlm_4d", "smile_4d", "smile_mer")
+MODEL_NAMESPACES: tuple[str, ...] = (*BASE_MODELS, *DERIVED_MODELS)
 
 
 def base_block(namespace: str) -> str:

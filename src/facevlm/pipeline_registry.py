@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kedro.pipeline import Pipeline
 
-from facevlm.model_namespaces import DERIVED_MODELS
+from facevlm.model_namespaces import BASE_MODELS, DERIVED_MODELS, MODEL_NAMESPACES
 from facevlm.pipelines import compare, ingest, pretrain, render, synthesize, training
 
 #: The project's configuration, where the ablation variants are listed.
@@ -61,25 +61,22 @@ def model_pipeline(model: str) -> Pipeline:
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    affectvlm = model_pipeline("affectvlm")
-    smile = model_pipeline("smile")
+    trains = {model: model_pipeline(model) for model in MODEL_NAMESPACES}
     pipelines = {
         "synthesize": synthesize.create_pipeline(),
         "ingest": ingest.create_pipeline(),
         "render": render.create_pipeline(),
         "data": data_stages(),
         "pretrain": pretrain.create_pipeline(),
-        "train_affectvlm": ready_for("affectvlm") + affectvlm,
-        "train_smile": ready_for("smile") + smile,
-        **{f"train_{model}": ready_for(model) + model_pipeline(model) for model in DERIVED_MODELS},
+        **{f"train_{model}": ready_for(model) + trains[model] for model in MODEL_NAMESPACES},
         "compare": compare.create_pipeline(),
-        "__default__": ready_for("affectvlm", "smile") + affectvlm + smile,
+        "__default__": ready_for(*BASE_MODELS) + Pipeline([trains[m] for m in BASE_MODELS]),
     }
-    for model, base in (("affectvlm", affectvlm), ("smile", smile)):
+    for model in BASE_MODELS:
         with warnings.catch_warnings():
             # variants read their model's folds (`affectvlm.fold_table` from the namespace
             # `affectvlm_ablation.<variant>`): a deliberate cross-namespace name Kedro warns about
             warnings.filterwarnings("ignore", "One or more dataset names contain '.'")
             variants = training.create_ablation_pipeline(model, ablation_variants(model))
-        pipelines[f"ablate_{model}"] = ready_for(model) + base + variants
+        pipelines[f"ablate_{model}"] = ready_for(model) + trains[model] + variants
     return pipelines

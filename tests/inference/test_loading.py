@@ -125,15 +125,13 @@ def test_a_malformed_probe_is_refused(tmp_path):
         dataset.load()
 
 
-def test_a_model_logged_to_an_mlflow_run_can_be_loaded(project):
-    """The training pipelines log each model with ``MlflowModelRunDataset``; the app lists such
-    runs and loads their weights (classes and prompts from the catalog bundle)."""
+def _log_model_run(project: Project, bundle, tags: dict, metrics: dict | None = None) -> str:
+    """Log ``bundle``'s model to an MLflow run of the project's store, as the training
+    pipelines do (``MlflowModelRunDataset``); returns the run id."""
     import mlflow
 
     from facevlm.datasets.mlflow_model_run import MlflowModelRunDataset, ModelRunReport
-    from facevlm.inference import logged_model_runs
 
-    trained = tiny_bundle("affectvlm", seed=11)
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(project.mlflow_tracking_uri)
     try:
@@ -141,16 +139,31 @@ def test_a_model_logged_to_an_mlflow_run_can_be_loaded(project):
         dataset = MlflowModelRunDataset()
         dataset.save(
             ModelRunReport(
-                run_name="affectvlm",
-                tags={"model": "affectvlm", "dataset": "synthetic", "protocol": "subject_kfold"},
+                run_name=tags["model"],
+                tags=tags,
                 params={},
-                metrics={"test/accuracy_mean": 0.5},
-                model=trained.build()[0],
+                metrics=metrics or {},
+                model=bundle.build()[0],
             )
         )
     finally:
         mlflow.set_tracking_uri(previous)
     (run_id,) = dataset.last_run_ids
+    return run_id
+
+
+def test_a_model_logged_to_an_mlflow_run_can_be_loaded(project):
+    """The training pipelines log each model with ``MlflowModelRunDataset``; the app lists such
+    runs and loads their weights (classes and prompts from the catalog bundle)."""
+    from facevlm.inference import logged_model_runs
+
+    trained = tiny_bundle("affectvlm", seed=11)
+    run_id = _log_model_run(
+        project,
+        trained,
+        {"model": "affectvlm", "dataset": "synthetic", "protocol": "subject_kfold"},
+        metrics={"test/accuracy_mean": 0.5},
+    )
     assert [r.run_id for r in logged_model_runs(project, "affectvlm")] == [run_id]
     assert logged_model_runs(project, "smile") == []
     loaded = load_bundle(project, ModelChoice("affectvlm", run_id=run_id))
@@ -198,30 +211,16 @@ def test_the_4d_and_micro_expression_models_load_by_their_namespace(project):
 
 
 def test_logged_runs_are_listed_under_the_namespace_they_trained(project):
-    import mlflow
-
-    from facevlm.datasets.mlflow_model_run import MlflowModelRunDataset, ModelRunReport
     from facevlm.inference import logged_model_runs
 
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(project.mlflow_tracking_uri)
-    run_of = {}
-    try:
-        mlflow.set_experiment("facevlm")
-        for recipe, task in (("affectvlm", "fer3d"), ("affectvlm", "fer4d"), ("smile", "mer")):
-            dataset = MlflowModelRunDataset()
-            dataset.save(
-                ModelRunReport(
-                    run_name=recipe,
-                    tags={"model": recipe, "task": task, "protocol": "subject_kfold"},
-                    params={},
-                    metrics={},
-                    model=tiny_bundle(recipe, seed=12).build()[0],
-                )
-            )
-            (run_of[recipe, task],) = dataset.last_run_ids
-    finally:
-        mlflow.set_tracking_uri(previous)
+    run_of = {
+        (recipe, task): _log_model_run(
+            project,
+            tiny_bundle(recipe, seed=12),
+            {"model": recipe, "task": task, "protocol": "subject_kfold"},
+        )
+        for recipe, task in (("affectvlm", "fer3d"), ("affectvlm", "fer4d"), ("smile", "mer"))
+    }
 
     def listed(model):
         return [r.run_id for r in logged_model_runs(project, model)]
