@@ -8,6 +8,9 @@ Specification:
   are those of the file (the landmarks from a same-stem ``.bnd`` beside it);
 - ``render FILE --out DIR`` writes one non-blank PNG per view (three by default, one with
   ``--views 0``) of ``--size`` pixels, and the three modalities give different pictures;
+- with no ``--modality``, ``render`` chooses as ``predict`` does: texture for a textured scan,
+  shaded for one without a texture, with a one-line note on stderr saying so;
+- a command that succeeds writes nothing to stderr (the libraries' logging is silenced);
 - a file that cannot be read (truncated, NaN coordinates, empty, missing, unknown extension, a
   ``.bnt`` header asking for a huge allocation) gives a non-zero exit, exactly one line on stderr
   naming the file and a specific reason, no traceback and no output files.
@@ -92,7 +95,9 @@ def scans(tmp_path_factory: pytest.TempPathFactory, mesh: FaceMesh) -> Path:
 
 # ----------------------------------------------------------------------------------- inspect
 def test_inspect_reports_the_written_vrml_with_its_texture_and_landmarks(scans, mesh):
-    report = load_json(facevlm("inspect", "face.wrl", cwd=scans))
+    done = facevlm("inspect", "face.wrl", cwd=scans)
+    assert done.stderr == "", "a successful inspect writes nothing to stderr"
+    report = load_json(done)
     assert set(report) >= JSON_KEYS
     assert report["format"] == "vrml"
     assert (report["n_vertices"], report["n_polygons"], report["n_triangles"]) == (
@@ -154,10 +159,12 @@ def renders(tmp_path_factory: pytest.TempPathFactory, scans: Path) -> dict[str, 
         "texture": ["--size", SIZE],
         "shaded": ["--size", SIZE, "--modality", "shaded", "--views", "0"],
         "depth": ["--size", SIZE, "--modality", "depth", "--views", "0"],
+        "untextured": ["--size", SIZE, "--views", "0"],
     }
     started = {
         modality: subprocess.Popen(
-            [sys.executable, "-m", "facevlm.commands", "render", "face.wrl"]
+            [sys.executable, "-m", "facevlm.commands", "render"]
+            + ["bare.ply" if modality == "untextured" else "face.wrl"]
             + ["--out", str(out / modality), *map(str, args)],
             cwd=scans,
             stdout=subprocess.PIPE,
@@ -177,8 +184,10 @@ def renders(tmp_path_factory: pytest.TempPathFactory, scans: Path) -> dict[str, 
 def test_render_writes_one_png_per_default_view_at_the_requested_size(renders):
     result, folder = renders["texture"]
     assert result.returncode == 0, result.stderr
+    assert result.stderr == "", "a successful render writes nothing to stderr"
     written = sorted(folder.glob("*.png"))
     assert len(written) == 3
+    assert all("_texture_" in p.name for p in written), "a textured scan renders its texture"
     assert sorted(Path(line).name for line in result.stdout.split()) == [p.name for p in written]
     images = {p.name: read_png(p) for p in written}
     for name, image in images.items():
@@ -199,10 +208,21 @@ def test_render_with_one_view_writes_one_png(renders):
         assert_not_blank(image, modality)
 
 
+def test_render_without_a_modality_renders_an_untextured_scan_shaded_as_predict_does(renders):
+    result, folder = renders["untextured"]
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in folder.glob("*.png")] == ["bare_shaded_yaw+0_pitch+0.png"]
+    (note,) = result.stderr.splitlines()
+    assert note.startswith("facevlm: note: ") and "bare.ply" in note
+    assert "texture missing" in note and "shaded" in note
+    assert_not_blank(read_png(folder / "bare_shaded_yaw+0_pitch+0.png"), "untextured")
+
+
 def test_render_modalities_give_different_pictures(renders):
     frontal = {
         modality: read_png(folder / f"face_{modality}_yaw+0_pitch+0.png")
         for modality, (_, folder) in renders.items()
+        if modality != "untextured"
     }
     for a, b in (("texture", "shaded"), ("texture", "depth"), ("shaded", "depth")):
         difference = np.abs(frontal[a].astype(int) - frontal[b]).mean()
@@ -246,8 +266,8 @@ def missing_wrl(folder: Path, mesh: FaceMesh) -> Path:
 
 
 def unknown_extension(folder: Path, mesh: FaceMesh) -> Path:
-    (folder / "face.stl").write_text("solid face\nendsolid face\n")
-    return folder / "face.stl"
+    (folder / "face.xyz").write_text("0 0 0\n1 0 0\n")
+    return folder / "face.xyz"
 
 
 HUGE_COUNT = 5 * 20_000 * 20_000  # 2e9 float64 values: 16 GB if believed
@@ -265,7 +285,7 @@ BAD_FILES: dict[str, tuple[Callable[[Path, FaceMesh], Path], str]] = {
     "NaN coordinates": (nan_wrl, "NaN"),
     "empty file": (empty_wrl, "empty"),
     "missing file": (missing_wrl, "not found"),
-    "unknown extension": (unknown_extension, "unsupported mesh format '.stl'"),
+    "unknown extension": (unknown_extension, "unsupported mesh format '.xyz'"),
     "huge bnt count": (huge_bnt, str(HUGE_COUNT)),
 }
 

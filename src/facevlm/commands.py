@@ -10,7 +10,10 @@ writes one PNG per view with the same renderer the pipelines use. ``predict`` pr
 object per scan or 4D sequence with the project's trained model (the app's code path, run from
 the project root). ``app`` starts the Streamlit app (its arguments go to ``streamlit run``).
 A file that cannot be read gives a one-line error naming the file and the reason, and a non-zero
-exit code, never a traceback; ``predict`` goes on with the other files and exits with 2.
+exit code, never a traceback; ``predict`` goes on with the other files and exits with 2. Results
+go to stdout and failures to stderr, one line each, and nothing else: the libraries' logging is
+silenced unless ``--verbose`` asks for it (:mod:`facevlm.command_output`). ``render`` picks the
+modality as ``predict`` does: texture when the scan has one, shaded otherwise, with a note.
 (The Kedro pipelines themselves run with ``kedro run``; the module is not called ``cli.py``
 because Kedro reserves that name for project commands.)
 """
@@ -18,11 +21,11 @@ because Kedro reserves that name for project commands.)
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from pathlib import Path
 
+from facevlm.command_output import CommandStreams, command_output
 from facevlm.data.errors import ScanError
 from facevlm.model_namespaces import MODEL_NAMESPACES
 from facevlm.render.backend import RenderBackendError
@@ -31,23 +34,26 @@ from facevlm.render.views import View, parse_views
 EXIT_BAD_INPUT = 2
 
 
-def _inspect(args: argparse.Namespace) -> int:
+def _inspect(args: argparse.Namespace, streams: CommandStreams) -> int:
     from facevlm.data.formats import inspect_mesh
 
-    print(json.dumps(inspect_mesh(args.file), indent=2))
+    print(json.dumps(inspect_mesh(args.file), indent=2), file=streams.out)
     return 0
 
 
-def _render(args: argparse.Namespace) -> int:
+def _render(args: argparse.Namespace, streams: CommandStreams) -> int:
     from PIL import Image
 
-    from facevlm.data.formats import read_mesh
+    from facevlm.inference.scan_files import modality_for, read_scan
 
-    mesh = read_mesh(args.file)
+    mesh = read_scan(args.file)
+    modality, note = modality_for(mesh, args.modality or "texture", str(args.file))
+    if note:
+        print(f"facevlm: note: {note}", file=streams.err)
     # imported only now: VTK takes about a second to import, and a bad file should fail first
     from facevlm.render import MultiviewRenderer, RenderSettings
 
-    settings = RenderSettings(size=args.size, modality=args.modality, views=args.views)
+    settings = RenderSettings(size=args.size, modality=modality, views=args.views)
     renderer = MultiviewRenderer(settings)
     try:
         images = renderer.render(mesh)
@@ -56,9 +62,9 @@ def _render(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stem = Path(args.file).stem
     for view, image in zip(settings.views, images, strict=True):
-        target = args.out / f"{stem}_{args.modality}_{view.name}.png"
+        target = args.out / f"{stem}_{modality}_{view.name}.png"
         Image.fromarray(image).save(target)
-        print(target)
+        print(target, file=streams.out)
     return 0
 
 
@@ -81,14 +87,7 @@ def _views(text: str) -> tuple[View, ...]:
         raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
 
 
-def _predict(args: argparse.Namespace) -> int:
-    # Kedro and MLflow log to stdout; stdout is for the JSON lines only, so they go to stderr
-    out = sys.stdout
-    with contextlib.redirect_stdout(sys.stderr):
-        return _predict_all(args, out)
-
-
-def _predict_all(args: argparse.Namespace, out) -> int:
+def _predict(args: argparse.Namespace, streams: CommandStreams) -> int:
     from facevlm.inference import (
         ModelChoice,
         ModelLoadError,
@@ -107,29 +106,30 @@ def _predict_all(args: argparse.Namespace, out) -> int:
         )
         predictor.warm_up()  # the OpenGL context and first inference: not one scan's time
     except (ModelLoadError, ProjectError, RenderBackendError) as error:
-        return _fail(str(error))
+        return _fail(str(error), streams)
     failed = False
     try:
         for target in args.paths:
             try:
                 items = find_inputs(target)
             except ScanError as error:
-                failed = bool(_fail(str(error)))
+                failed = bool(_fail(str(error), streams))
                 continue
             for item in items:
                 try:
-                    print(json.dumps(predictor.predict(item).to_json()), file=out, flush=True)
+                    record = predictor.predict(item).to_json()
+                    print(json.dumps(record), file=streams.out, flush=True)
                 except (ScanError, OSError, ValueError, RenderBackendError) as error:
                     reason = str(error)
                     failed = bool(
-                        _fail(reason if item.name in reason else f"{item.name}: {reason}")
+                        _fail(reason if item.name in reason else f"{item.name}: {reason}", streams)
                     )
     finally:
         predictor.close()
     return EXIT_BAD_INPUT if failed else 0
 
 
-def _app(args: argparse.Namespace) -> int:
+def _app(args: argparse.Namespace, streams: CommandStreams | None = None) -> int:
     from streamlit.web import cli as streamlit_cli
 
     from facevlm.app import SCRIPT
@@ -141,20 +141,30 @@ def _app(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facevlm", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    chatter = argparse.ArgumentParser(add_help=False)
+    chatter.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show the libraries' logging and warnings on stderr (default: only errors)",
+    )
 
-    inspect = commands.add_parser("inspect", help="print a scan's structure as JSON")
+    inspect = commands.add_parser(
+        "inspect", parents=[chatter], help="print a scan's structure as JSON"
+    )
     inspect.add_argument("file", type=Path, help=".wrl, .obj, .ply or .bnt scan")
     inspect.set_defaults(handler=_inspect)
 
-    render = commands.add_parser("render", help="render a scan's views to PNG files")
+    render = commands.add_parser(
+        "render", parents=[chatter], help="render a scan's views to PNG files"
+    )
     render.add_argument("file", type=Path, help=".wrl, .obj, .ply or .bnt scan")
     render.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
     render.add_argument("--size", type=_pixels, default=224, help="image side in pixels (224)")
     render.add_argument(
         "--modality",
         choices=("texture", "shaded", "depth"),
-        default="texture",
-        help="texture (RGB), shaded geometry or depth (texture)",
+        help="texture (RGB), shaded geometry or depth (default: texture when the scan has one, "
+        "shaded otherwise, as predict chooses)",
     )
     render.add_argument(
         "--views",
@@ -165,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.set_defaults(handler=_render)
 
     predict = commands.add_parser(
-        "predict", help="predict the expression of scans and 4D sequences (one JSON line each)"
+        "predict",
+        parents=[chatter],
+        help="predict the expression of scans and 4D sequences (one JSON line each)",
     )
     predict.add_argument(
         "paths",
@@ -201,9 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, streams: CommandStreams | None = None) -> int:
     """Report on exactly one line of stderr (reasons quoting VTK or PIL may span several)."""
-    print(f"facevlm: error: {' '.join(message.splitlines())}", file=sys.stderr)
+    err = sys.stderr if streams is None else streams.err
+    print(f"facevlm: error: {' '.join(message.splitlines())}", file=err, flush=True)
     return EXIT_BAD_INPUT
 
 
@@ -212,14 +225,15 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["app"]:  # everything after `app` is Streamlit's, options included
         return _app(argparse.Namespace(streamlit_args=argv[1:]))
     args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except ScanError as error:
-        return _fail(str(error))
-    except FileNotFoundError as error:
-        return _fail(f"{error.filename}: file not found")
-    except (OSError, ValueError, RenderBackendError) as error:
-        return _fail(f"{getattr(args, 'file', 'facevlm')}: {error}")
+    with command_output(verbose=args.verbose) as streams:
+        try:
+            return args.handler(args, streams)
+        except ScanError as error:
+            return _fail(str(error), streams)
+        except FileNotFoundError as error:
+            return _fail(f"{error.filename}: file not found", streams)
+        except (OSError, ValueError, RenderBackendError) as error:
+            return _fail(f"{getattr(args, 'file', 'facevlm')}: {error}", streams)
 
 
 if __name__ == "__main__":

@@ -56,9 +56,24 @@ def test_predict_scans_and_a_sequence_and_report_the_bad_file(tiny_project, scan
             record["method"] == "linear probe" and not record["notes"]
         )  # shaded: no texture needed
     assert len(records[1]["frames"]) == 12
-    (line,) = [line for line in done.stderr.splitlines() if "error" in line]
+    (line,) = done.stderr.splitlines()  # the bad file's line, and no logging around it
     assert line.startswith("facevlm: error: ") and "truncated.wrl" in line
-    assert "Traceback" not in done.stderr
+
+
+def test_verbose_brings_the_logging_back_and_keeps_stdout_for_the_json(tiny_project, scans):
+    scan = scans / "scan" / "F0001_HA04WH_F3D.wrl"
+    quiet = facevlm("predict", scan, "--model", "smile", "--modality", "shaded", cwd=tiny_project)
+    verbose = facevlm(
+        "predict", scan, "--model", "smile", "--modality", "shaded", "--verbose", cwd=tiny_project
+    )
+    assert quiet.returncode == verbose.returncode == 0, verbose.stderr
+    assert quiet.stderr == ""
+    assert len(verbose.stderr.splitlines()) > 1, "--verbose should show the libraries' logging"
+    # the random-initialisation warning is not shown for a model whose weights are then loaded
+    assert "initialized randomly" not in verbose.stderr
+    for done in (quiet, verbose):
+        (record,) = [json.loads(line) for line in done.stdout.splitlines()]
+        assert record["prediction"] in CLASSES
 
 
 def test_no_model_is_one_line_and_exit_2(tmp_path, tiny_project, scans):

@@ -38,10 +38,10 @@ import torch
 import torch.nn.functional as F
 
 from facevlm.data.errors import ScanError
-from facevlm.data.formats import read_mesh
-from facevlm.data.layouts.base import frame_number, same_stem
+from facevlm.data.layouts.base import frame_number
 from facevlm.data.mesh import FaceMesh
 from facevlm.inference.inputs import PredictionInput, ScanInput, SequenceInput
+from facevlm.inference.scan_files import modality_for, read_scan
 from facevlm.models.bundle import ModelBundle
 from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.data import views_to_tensor
@@ -60,8 +60,6 @@ POOLED_KINDS = {
 }
 #: The renderer key of surface-motion maps (``frames: surface_motion``), beside the modalities.
 SURFACE_MOTION = "surface_motion"
-#: Images a VRML scan may have beside it, same stem (BU-4DFE ``.jpg``, BU-3DFE ``.bmp``).
-TEXTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 #: How many closest prompts a prediction lists.
 N_CLOSEST_PROMPTS = 5
 
@@ -254,23 +252,11 @@ class Predictor:
 
     # ---------------------------------------------------------------- stages
     def _read(self, path: Path) -> FaceMesh:
-        """Read a mesh; a VRML frame without a texture ``url`` uses its same-stem image, as
-        BU-4DFE frames (``000.wrl`` + ``000.jpg``) do."""
-        if path.suffix.lower() in (".wrl", ".vrml"):
-            image = same_stem(path, TEXTURE_SUFFIXES)
-            if image is not None:
-                return read_mesh(path, texture_fallback=image.name)
-        return read_mesh(path)
+        return read_scan(path)
 
     def _modality_for(self, mesh: FaceMesh, name: str) -> tuple[str, str | None]:
         """The modality to render ``mesh`` with, and a note when it cannot be the configured one."""
-        modality = self.settings.modality
-        if modality != "texture" or mesh.vertex_colors is not None:
-            return modality, None
-        if mesh.has_uv and mesh.texture_path is not None and Path(mesh.texture_path).is_file():
-            return modality, None
-        why = "; ".join(mesh.metadata.get("warnings", [])) or "the mesh has no texture"
-        return "shaded", f"{name}: texture missing ({why}); predicted from a shaded render"
+        return modality_for(mesh, self.settings.modality, name)
 
     def _render(self, mesh: FaceMesh, modality: str) -> np.ndarray:
         return self._render_thread.submit(lambda: self._renderer(modality).render(mesh)).result()

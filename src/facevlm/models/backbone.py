@@ -15,9 +15,11 @@ Importing this module registers ``models/configs/*.json`` (``facevlm-tiny``) wit
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,17 +113,41 @@ def create_backbone(cfg: BackboneConfig) -> tuple[nn.Module, ImageNormalize, Tok
     pretrained, quick_gelu = _resolve_pretrained(cfg)
     if cfg.name not in open_clip.list_models():
         raise ValueError(f"unknown open_clip architecture {cfg.name!r}")
-    model = open_clip.create_model(
-        cfg.name,
-        pretrained=pretrained,
-        force_quick_gelu=quick_gelu,
-        force_image_size=cfg.image_size,
-        cache_dir=cfg.cache_dir,
-    )
+    with _random_init_notice_dropped(pretrained is None):
+        model = open_clip.create_model(
+            cfg.name,
+            pretrained=pretrained,
+            force_quick_gelu=quick_gelu,
+            force_image_size=cfg.image_size,
+            cache_dir=cfg.cache_dir,
+        )
     freeze_towers(model, image=cfg.freeze_image, text=cfg.freeze_text)
     pp = model.visual.preprocess_cfg  # mean/std of the weights (OpenAI's for random init)
     normalize = ImageNormalize(tuple(pp["mean"]), tuple(pp["std"]))
     return model, normalize, get_tokenizer(cfg.name)
+
+
+class _RandomInitNotice(logging.Filter):
+    """Drops open_clip's "No pretrained weights loaded ... initialized randomly" warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded")
+
+
+@contextlib.contextmanager
+def _random_init_notice_dropped(asked_for_random: bool) -> Iterator[None]:
+    """Silence open_clip's random-initialisation warning when random weights are what was asked
+    for: a test config, or a trained bundle whose weights are loaded right after building (the
+    warning then alarms a user about weights that are about to be replaced)."""
+    if not asked_for_random:
+        yield
+        return
+    notice = _RandomInitNotice()
+    logging.getLogger().addFilter(notice)  # open_clip warns through the root logger
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(notice)
 
 
 @functools.lru_cache(maxsize=8)
