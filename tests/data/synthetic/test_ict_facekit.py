@@ -10,7 +10,9 @@ Specification:
   lowers them, surprise raises the brows and opens the mouth, anger lowers the inner brows, fear
   raises the brows and stretches the mouth, disgust lifts the upper lip; a higher intensity moves
   the face further; neutral moves nothing;
-- two subjects pose the same emotion differently.
+- two subjects pose the same emotion differently;
+- a painted face has skin, redder lips, darker brows and white eyeballs, lit from the front, and
+  the colours follow the vertices into every crop.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from facevlm.data.labels import BASIC_EMOTIONS
 from facevlm.data.synthetic.ict_facekit import (
     IctFaceModel,
     emotion_expression,
+    paint_vertex_colours,
     random_identity,
 )
 
@@ -109,3 +112,29 @@ def test_two_subjects_pose_an_emotion_differently(model):
     assert first != second
     with pytest.raises(ValueError, match="unknown ICT-FaceKit expression shape"):
         model.shape(None, {"smile": 1.0})
+
+
+def test_a_painted_face_has_red_lips_dark_brows_and_white_eyes_lit_from_the_front(model):
+    rng = np.random.default_rng(4)
+    vertices = model.shape(random_identity(rng))
+    colours = paint_vertex_colours(model, vertices, rng).astype(float)
+    assert colours.shape == vertices.shape
+    marks = model.landmarks
+    cheek = colours[marks[[2, 14]]].mean(axis=0)  # jaw-line landmarks, plain skin
+    lips = colours[marks[[51, 57]]].mean(axis=0)
+    assert lips[0] / lips[1] > cheek[0] / cheek[1] * 1.15, "lips are redder than the skin"
+    bridge = colours[marks[28]].sum()  # the nose bridge: skin, lit like the brows
+    assert colours[marks[[19, 24]]].sum(axis=1).max() < bridge * 0.7, "brows are darker"
+    assert colours[marks[27]].sum() > bridge * 0.8, "the skin between the brows is not brow"
+    eyeballs = slice(len(model.neutral) - 3140, None)
+    depth = vertices[eyeballs, 2].max() - vertices[eyeballs, 2]
+    sclera = (depth > 4.0) & (depth < 8.0)  # round the iris, where the lids open
+    iris = depth < 1.0
+    assert np.median(colours[eyeballs][sclera].sum(axis=1)) > 450, "the eye whites are white"
+    assert np.median(colours[eyeballs][iris].sum(axis=1)) < 300, "the iris is dark"
+    # lit from the front: the nose tip is brighter than the side of the face under the ear
+    assert colours[marks[30]].sum() > colours[marks[0]].sum()
+    mesh = model.mesh(vertices, "narrow_face", vertex_colours=colours.astype(np.uint8))
+    mesh.validate()
+    assert mesh.vertex_colors.shape == (mesh.n_vertices, 3)
+    np.testing.assert_array_equal(mesh.vertex_colors[0], colours[0].astype(np.uint8))

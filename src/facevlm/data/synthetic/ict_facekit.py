@@ -175,10 +175,16 @@ class IctFaceModel:
                 points = points + weight * self.expression[self.expression_names.index(name)]
         return points * MM_PER_UNIT
 
-    def mesh(self, vertices: np.ndarray, region: str = "face") -> FaceMesh:
+    def mesh(
+        self,
+        vertices: np.ndarray,
+        region: str = "face",
+        vertex_colours: np.ndarray | None = None,
+    ) -> FaceMesh:
         """A triangle :class:`FaceMesh` of ``vertices`` cut to ``region``: ``narrow_face``
         (what a face scanner captures), ``face`` (forehead to chin, ear to ear) or ``head``
-        (with the back of the head and the neck); the eyeballs are kept in every region."""
+        (with the back of the head and the neck); the eyeballs are kept in every region.
+        ``vertex_colours`` (``(V, 3)`` uint8, e.g. :func:`paint_vertex_colours`) are cut alike."""
         if region not in REGIONS:
             raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
         end = {"narrow_face": NARROW_FACE_END, "face": FULL_FACE_END, "head": HEAD_END}[region]
@@ -193,7 +199,10 @@ class IctFaceModel:
             & (triangles[:, 0] != triangles[:, 2])
         ]
         new_index = np.cumsum(keep) - 1
-        return FaceMesh.from_triangles(np.asarray(vertices)[keep], new_index[triangles])
+        colours = None if vertex_colours is None else np.asarray(vertex_colours, np.uint8)[keep]
+        return FaceMesh.from_triangles(
+            np.asarray(vertices)[keep], new_index[triangles], vertex_colors=colours
+        )
 
 
 @functools.lru_cache(maxsize=2)
@@ -280,3 +289,80 @@ def derive_compact(upstream: str | Path, target: str | Path) -> None:
             faces=remap[polygons].astype(np.int32),
             landmarks=landmarks.astype(np.int32),  # face vertices keep their upstream index
         )
+
+
+#: Skin tones (RGB) a painted face is drawn from, light to dark.
+SKIN_TONES = np.array(
+    [[236, 200, 178], [224, 172, 140], [198, 140, 104], [160, 106, 74], [112, 72, 50]],
+    dtype=np.float64,
+)
+
+
+def paint_vertex_colours(
+    model: IctFaceModel, vertices: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """``(V, 3)`` uint8 per-vertex colours of a plain painted face: a skin tone, redder lips,
+    darker brows, white eyeballs with a dark iris, and low-frequency blotches.
+
+    Why vertex colours and not a texture image: the upstream model's textures are not part of
+    the light release, and depth cameras and many scanners export colour per vertex too, which
+    the ``texture`` modality renders. The paint is deliberately plain (no pores, no make-up):
+    the point is a face of another source in the colours a model trained on textured scans
+    expects, not a photograph.
+    """
+    vertices = np.asarray(vertices, dtype=np.float64)
+    tone = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.92, 1.05, size=3)
+    colours = np.tile(tone, (len(vertices), 1))
+    marks = vertices[model.landmarks]
+    # slow blotches: a few random cosines over the surface, +-6% brightness
+    for _ in range(3):
+        direction = rng.standard_normal(3)
+        direction /= np.linalg.norm(direction)
+        phase = rng.uniform(0.0, 2.0 * np.pi)
+        colours *= 1.0 + 0.02 * np.cos(vertices @ direction / 25.0 + phase)[:, None]
+    skin = vertices[:HEAD_END]
+    lips = _near(skin, marks[48:60], 4.5, closed=True)
+    colours[:HEAD_END][lips] = colours[:HEAD_END][lips] * [0.82, 0.55, 0.55] + [30, 5, 10]
+    brows = _near(skin, marks[17:22], 5.0) | _near(skin, marks[22:27], 5.0)
+    colours[:HEAD_END][brows] *= rng.uniform(0.35, 0.6)
+    eyes = vertices[HEAD_END:]
+    colours[HEAD_END:] = [235, 232, 225]
+    # the light of the capture, baked in as a photograph holds it: one soft key light from
+    # above the camera, drawn per scan, and an ambient part
+    light = np.array([rng.uniform(-0.4, 0.4), rng.uniform(0.1, 0.6), 1.0])
+    light /= np.linalg.norm(light)
+    lambert = np.clip(_vertex_normals(model, vertices) @ light, 0.0, 1.0)
+    colours *= (0.45 + 0.6 * lambert)[:, None]
+    half = len(eyes) // 2
+    for eye in (slice(0, half), slice(half, None)):
+        points = eyes[eye]
+        front = points[:, 2] > points[:, 2].max() - 2.5  # the iris cap, toward +z
+        colours[HEAD_END:][eye][front] = rng.uniform(30, 110) * np.array([1.0, 0.8, 0.6])
+    return np.clip(colours, 0, 255).astype(np.uint8)
+
+
+def _vertex_normals(model: IctFaceModel, vertices: np.ndarray) -> np.ndarray:
+    """Unit area-weighted vertex normals over the model's quads (pointing out of the face)."""
+    quads = model.polygons
+    normals = np.zeros_like(vertices)
+    for a, b, c in ((0, 1, 2), (0, 2, 3)):
+        tri = quads[:, [a, b, c]]
+        face = np.cross(
+            vertices[tri[:, 1]] - vertices[tri[:, 0]], vertices[tri[:, 2]] - vertices[tri[:, 0]]
+        )
+        for corner in range(3):
+            np.add.at(normals, tri[:, corner], face)
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    return normals / np.maximum(length, 1e-12)
+
+
+def _near(points: np.ndarray, polyline: np.ndarray, radius: float, closed: bool = False):
+    """Points within ``radius`` mm of the polyline through ``polyline``'s points (``closed``:
+    back to the first point, as round the lips)."""
+    starts = polyline if closed else polyline[:-1]
+    ends = np.roll(polyline, -1, axis=0) if closed else polyline[1:]
+    segment = ends - starts
+    t = np.einsum("pkd,kd->pk", points[:, None, :] - starts[None], segment)
+    t = np.clip(t / np.maximum(np.einsum("kd,kd->k", segment, segment), 1e-9), 0.0, 1.0)
+    closest = starts[None] + t[..., None] * segment[None]
+    return (np.linalg.norm(points[:, None, :] - closest, axis=-1) < radius).any(axis=1)
