@@ -246,8 +246,8 @@ def missing_wrl(folder: Path, mesh: FaceMesh) -> Path:
 
 
 def unknown_extension(folder: Path, mesh: FaceMesh) -> Path:
-    (folder / "face.stl").write_text("solid face\nendsolid face\n")
-    return folder / "face.stl"
+    (folder / "face.3ds").write_bytes(b"MM\x00\x00")
+    return folder / "face.3ds"
 
 
 HUGE_COUNT = 5 * 20_000 * 20_000  # 2e9 float64 values: 16 GB if believed
@@ -265,7 +265,7 @@ BAD_FILES: dict[str, tuple[Callable[[Path, FaceMesh], Path], str]] = {
     "NaN coordinates": (nan_wrl, "NaN"),
     "empty file": (empty_wrl, "empty"),
     "missing file": (missing_wrl, "not found"),
-    "unknown extension": (unknown_extension, "unsupported mesh format '.stl'"),
+    "unknown extension": (unknown_extension, "unsupported mesh format '.3ds'"),
     "huge bnt count": (huge_bnt, str(HUGE_COUNT)),
 }
 

@@ -1,0 +1,206 @@
+"""STL meshes, ASCII and binary, as many scanners, CAD and mesh tools write them.
+
+Why a reader of our own: STL stores every triangle with its three corners written out again,
+so the mesh's connectivity exists only as repeated coordinates. VTK's reader merges them, but
+by a tolerance and without the limits and checks of the other readers here; the small STL
+libraries either keep the triangle soup or need a dependency for a format this simple. This
+reader welds corners that are *bit-for-bit* equal (after ``-0.0`` is made ``0.0``), which is
+exactly how the writer produced them from one shared vertex: connectivity is recovered with no
+tolerance to tune and no two distinct points ever merged.
+
+Binary or ASCII: a binary file may begin with ``solid`` too (many exporters put the solid name
+in the 80-byte header), so the size decides: a binary file is exactly ``84 + 50 n`` bytes,
+``n`` being the count at byte 80. A file of that size is still read as ASCII when it is pure
+ASCII text beginning with ``solid`` and holding ``endsolid`` (a binary body of float records is
+never all ASCII). Anything else beginning with ``solid`` is ASCII; the rest is a binary file
+whose size does not match its count, refused as truncated or padded.
+
+ASCII files are checked token by token without a Python loop: every facet must be exactly
+``facet normal n n n outer loop vertex x y z (x3) endloop endfacet`` (lines may break anywhere,
+several ``solid`` blocks may follow each other). The facet normals are not kept: the renderer
+computes its own from the welded surface. Binary colour in the attribute word (a non-standard
+extension with two incompatible conventions) is not read.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from facevlm.data.errors import ScanError
+from facevlm.data.formats._files import ReadScope, reports_scan_errors, scope_for
+from facevlm.data.formats._numbers import parse_floats
+from facevlm.data.mesh import FaceMesh
+
+_RECORD = np.dtype([("normal", "<f4", 3), ("corners", "<f4", (3, 3)), ("attribute", "<u2")])
+_SOLID = re.compile(rb"\A\s*solid(?![A-Za-z0-9_])")
+_SOLID_LINES = re.compile(rb"(?m)^[ \t]*(?:end)?solid(?![A-Za-z0-9_])[^\r\n]*")
+
+#: The 21 tokens of one ASCII facet: a keyword, or None for a number.
+_FACET = (b"facet", b"normal", None, None, None, b"outer", b"loop",
+          b"vertex", None, None, None, b"vertex", None, None, None,
+          b"vertex", None, None, None, b"endloop", b"endfacet")  # fmt: skip
+_KEYWORDS = sorted({k for k in _FACET if k is not None})
+
+
+@reports_scan_errors
+def read_stl(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
+    """Read an ASCII or binary STL into a FaceMesh of welded vertices and triangles.
+
+    Facets whose welded corners repeat a vertex (zero-width slivers, common in exports) are
+    dropped with a warning; they have no surface to draw.
+
+    Raises:
+        ScanError: a binary size that does not match its facet count, an ASCII facet that
+            does not follow the grammar, bad numbers, NaN or absurd coordinates, no facets,
+            more facets or vertices than the limits allow, or degenerate geometry.
+    """
+    path = Path(path)
+    scope = scope_for(path, scope)
+    data = scope.read_bytes(path)
+    encoding = _encoding(data, path, scope)
+    corners = _binary(data, path) if encoding == "binary" else _ascii(data, path, scope)
+    vertices, triangles = weld(corners, path, scope.limits.max_vertices)
+    warnings: list[str] = []
+    distinct = (
+        (triangles[:, 0] != triangles[:, 1])
+        & (triangles[:, 1] != triangles[:, 2])
+        & (triangles[:, 0] != triangles[:, 2])
+    )
+    if not distinct.all():
+        warnings.append(f"{int((~distinct).sum())} facets with repeated corners dropped")
+        triangles = triangles[distinct]
+    mesh = FaceMesh.from_triangles(vertices, triangles, source=path)
+    mesh.metadata.update({"format": "stl", "encoding": encoding, "warnings": warnings,
+                          "n_facets": len(corners)})  # fmt: skip
+    return mesh.validate(path)
+
+
+def _encoding(data: bytes, path: Path, scope: ReadScope) -> str:
+    """``"binary"`` or ``"ascii"``, by the size rule of the module docstring."""
+    looks_ascii = _SOLID.match(data) is not None
+    if len(data) >= 84:
+        (count,) = struct.unpack_from("<I", data, 80)
+        if len(data) == 84 + 50 * count:
+            ascii_text = looks_ascii and data.isascii() and b"endsolid" in data[-1024:]
+            if not ascii_text:
+                _check_facets(count, path, scope)
+                return "binary"
+    if looks_ascii:
+        return "ascii"
+    if len(data) < 84:
+        raise ScanError(path, f"not an STL file: {len(data)} bytes, no 'solid' header")
+    _check_facets(count, path, scope)
+    expected = 84 + 50 * count
+    if len(data) < expected:
+        raise ScanError(
+            path,
+            f"truncated binary STL: header declares {count} facets ({expected} bytes), "
+            f"the file has {len(data)}",
+        )
+    raise ScanError(
+        path,
+        f"binary STL with {len(data) - expected} unexpected bytes after its {count} declared "
+        "facets",
+    )
+
+
+def _check_facets(count: int, path: Path, scope: ReadScope) -> None:
+    if count > scope.limits.max_polygons:
+        raise ScanError(
+            path,
+            f"{count} facets, above the limit of {scope.limits.max_polygons} (limits.max_polygons)",
+        )
+
+
+def _binary(data: bytes, path: Path) -> np.ndarray:
+    (count,) = struct.unpack_from("<I", data, 80)
+    if count == 0:
+        raise ScanError(path, "empty mesh: binary STL with 0 facets")
+    records = np.frombuffer(data, dtype=_RECORD, count=count, offset=84)
+    corners = records["corners"].astype(np.float64)
+    if not np.isfinite(corners).all():
+        bad = int((~np.isfinite(corners).all(axis=(1, 2))).sum())
+        raise ScanError(path, f"{bad} facets have NaN or infinite coordinates")
+    return corners
+
+
+def _ascii(data: bytes, path: Path, scope: ReadScope) -> np.ndarray:
+    """``(F, 3, 3)`` corners of an ASCII STL, every facet checked against :data:`_FACET`."""
+    if b"," in data:
+        raise ScanError(path, "unexpected ',' in ASCII STL (numbers are separated by spaces)")
+    count = data.count(b"endfacet")
+    _check_facets(count, path, scope)
+    body = _SOLID_LINES.sub(b" ", data)
+    buf = np.frombuffer(body, dtype=np.uint8)
+    space = (buf == 32) | ((buf >= 9) & (buf <= 13))
+    starts = np.flatnonzero(~space & np.concatenate([[True], space[:-1]]))
+    ends = np.flatnonzero(~space & np.concatenate([space[1:], [True]])) + 1
+    if len(starts) == 0:
+        raise ScanError(path, "empty mesh: ASCII STL with no facets")
+    if len(starts) != 21 * count:
+        raise ScanError(
+            path,
+            f"ASCII STL facets do not follow 'facet normal n n n outer loop vertex x y z (3 "
+            f"times) endloop endfacet': {len(starts)} tokens for {count} facets",
+        )
+    first = buf[starts]
+    is_word = ((first | 32) >= 97) & ((first | 32) <= 122)
+    pattern = np.tile([k is not None for k in _FACET], count)
+    if not np.array_equal(is_word, pattern):
+        at = int(np.flatnonzero(is_word != pattern)[0])
+        token = body[starts[at] : min(ends[at], starts[at] + 40)].decode("latin-1")
+        raise ScanError(path, f"facet {at // 21}: unexpected {token!r} in an ASCII STL facet")
+    _check_keywords(body, starts[pattern], ends[pattern], count, path)
+    keyword_starts, keyword_ends = starts[pattern], ends[pattern]
+    lengths = keyword_ends - keyword_starts
+    within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    numbers = buf.copy()
+    numbers[np.repeat(keyword_starts, lengths) + within] = 32  # blank the keywords
+    values = parse_floats(numbers.tobytes(), path, "STL numbers", max_count=12 * count)
+    return values.reshape(count, 12)[:, 3:].reshape(count, 3, 3)
+
+
+def _check_keywords(body: bytes, starts, ends, count: int, path: Path) -> None:
+    """Every word token is the keyword its position requires (compared as fixed-width rows)."""
+    expected = [k for k in _FACET if k is not None] * count
+    lengths = ends - starts
+    wanted = np.array([len(k) for k in expected])
+    width = 8
+    buf = np.frombuffer(body + b" " * width, dtype=np.uint8)
+    rows = buf[starts[:, None] + np.arange(width)] | 32  # case-insensitive
+    table = np.frombuffer(b"".join(k.ljust(width) for k in _FACET if k is not None), np.uint8)
+    table = table.reshape(-1, width) | 32
+    expected_rows = np.tile(table, (count, 1))
+    mask = np.arange(width)[None, :] < wanted[:, None]
+    bad = (lengths != wanted) | ((rows != expected_rows) & mask).any(axis=1)
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        token = body[starts[at] : min(ends[at], starts[at] + 40)].decode("latin-1")
+        raise ScanError(
+            path,
+            f"facet {at // 9}: {token!r} where {expected[at].decode()!r} belongs in an ASCII "
+            "STL facet",
+        )
+
+
+def weld(corners: np.ndarray, path: Path, max_vertices: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shared vertices from ``(F, 3, 3)`` triangle corners: bit-equal points become one.
+
+    Vertices come out in order of first appearance, so a file written from an indexed mesh
+    gives back that mesh's vertex order when the writer emitted the vertices in order.
+    """
+    flat = np.ascontiguousarray(corners.reshape(-1, 3) + 0.0)  # -0.0 becomes 0.0
+    keys = flat.view(np.dtype((np.void, 24))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    if len(first) > max_vertices:
+        raise ScanError(
+            path, f"{len(first)} vertices, above the limit of {max_vertices} (limits.max_vertices)"
+        )
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return flat[first[order]], rank[inverse.ravel()].reshape(-1, 3)
