@@ -80,7 +80,7 @@ def write_laser_vrml1(path: Path, mesh: FaceMesh, texture: str | None = "face.jp
         normals = np.tile([[0.0, 0.0, 1.0]], (len(used), 1))
         parts.append(
             f"\tSeparator {{\n"
-            f"\t\tDEF Patch{k} Info {{ string \"scan view {k}, {len(used)} points\" }}\n"
+            f'\t\tDEF Patch{k} Info {{ string "scan view {k}, {len(used)} points" }}\n'
             f"\t\tMaterial {{\n\t\t\tambientColor 0.2 0.2 0.2\n\t\t\tdiffuseColor 0.8 0.8 0.8\n"
             f"\t\t}}\n"
             + (f'\t\tTexture2 {{\n\t\t\tfilename "{texture}"\n\t\t}}\n' if texture else "")
@@ -209,7 +209,5 @@ def write_colour_ply(
     else:
         faces = np.zeros(len(triangles), dtype=[("n", "u1"), ("i", order + "i4", 3)])
         faces["n"], faces["i"] = 3, triangles
-        path.write_bytes(
-            ("\n".join(header) + "\n").encode() + records.tobytes() + faces.tobytes()
-        )
+        path.write_bytes(("\n".join(header) + "\n").encode() + records.tobytes() + faces.tobytes())
     return mesh.vertex_colors

@@ -48,6 +48,7 @@ class Node:
     open: int
     close: int = -1
     children: list[Node] = field(default_factory=list)
+    n_nodes: int = 0  # set on the root: nodes in the file
 
     @property
     def span(self) -> tuple[int, int]:
@@ -75,6 +76,7 @@ def build_tree(body: bytes, start: int, path: Path, max_nodes: int) -> Node:
         [(int(p), 0) for p in opens] + [(int(p), 1) for p in closes] + [(p, 2) for p in uses]
     )
     root = Node("<root>", None, start - 1, len(body))
+    root.n_nodes = len(opens)
     stack, names, previous = [root], {}, start
     for pos, kind in events:
         if kind == 0:

@@ -202,6 +202,14 @@ def _read_face_set(
         path,
         "coordIndex",
     )
+    # Checked per node: once several nodes are merged, an index past this node's points would
+    # silently land on the next node's vertices.
+    if len(indices) and indices.max() >= len(coords) // 3:
+        raise ScanError(
+            path,
+            f"coordIndex {int(indices.max())} out of range (its Coordinate has "
+            f"{len(coords) // 3} points)",
+        )
 
     uv = uv_indices = None
     uv_block = lists.take(_TEX_POINT, "TextureCoordinate point", required=False)
@@ -225,6 +233,12 @@ def _read_face_set(
                     "texCoordIndex does not have the polygon structure of "
                     f"coordIndex ({len(uv_offsets) - 1} vs {len(offsets) - 1} "
                     "polygons or different corner counts)",
+                )
+            if len(uv_indices) and uv_indices.max() >= len(uv):
+                raise ScanError(
+                    path,
+                    f"texture coordinate index {int(uv_indices.max())} out of range (its "
+                    f"TextureCoordinate has {len(uv)} points)",
                 )
     return _FaceSet(coords.reshape(-1, 3), offsets, indices, uv, uv_indices), lists.extent
 

@@ -56,6 +56,11 @@ _NOT_SURFACES = frozenset(
 )  # fmt: skip
 
 
+#: Node visits allowed per node in the file: USE may draw a part again (a mirrored half, a
+#: repeated patch), but a chain of USEs that doubles at every level must not run for hours.
+_MAX_VISITS_PER_NODE = 16
+
+
 @dataclass(frozen=True)
 class _State:
     """What a face set inherits from the nodes traversed before it."""
@@ -116,7 +121,7 @@ def parse_vrml1(
     """The mesh of a VRML 1.0 file whose header line ends at ``start``."""
     body, start = strip_comments(data, start)
     root = build_tree(body, start, path, scope.limits.max_polygons)
-    walk = _Walk(body, path, scope)
+    walk = _Walk(body, path, scope, max_visits=_MAX_VISITS_PER_NODE * root.n_nodes + 1_000)
     walk.visit(root, _State(np.eye(4)), depth=0)
     if not walk.pieces:
         raise ScanError(path, "VRML 1.0 file has no IndexedFaceSet with polygons")
@@ -137,8 +142,9 @@ def parse_vrml1(
 class _Walk:
     """Traverses the nodes like a VRML 1.0 browser, collecting every face set's geometry."""
 
-    def __init__(self, body: bytes, path: Path, scope: ReadScope):
+    def __init__(self, body: bytes, path: Path, scope: ReadScope, max_visits: int):
         self.body, self.path, self.limits = body, path, scope.limits
+        self.max_visits = max_visits
         self.pieces: list[_Piece] = []
         self.warnings: list[str] = []
         self.texture: str | None = None
@@ -154,8 +160,11 @@ class _Walk:
     def visit(self, node: Node, state: _State, depth: int) -> _State:
         """Apply ``node`` to ``state``; return the state the next sibling sees."""
         self._steps += 1
-        if self._steps > self.limits.max_polygons:
-            raise ScanError(self.path, "too many node visits (USE references multiply them)")
+        if self._steps > self.max_visits:
+            raise ScanError(
+                self.path,
+                f"too many node visits ({self.max_visits}): USE references multiply the nodes",
+            )
         if node.kind in _GROUPS:
             return self._group(node, state, depth)
         if node.kind == "Coordinate3":
