@@ -36,8 +36,8 @@ from facevlm.data.formats._numbers import parse_floats
 from facevlm.data.mesh import FaceMesh
 
 _RECORD = np.dtype([("normal", "<f4", 3), ("corners", "<f4", (3, 3)), ("attribute", "<u2")])
-_SOLID = re.compile(rb"\A\s*solid(?![A-Za-z0-9_])")
-_SOLID_LINES = re.compile(rb"(?m)^[ \t]*(?:end)?solid(?![A-Za-z0-9_])[^\r\n]*")
+_SOLID = re.compile(rb"(?i)\A\s*solid(?![A-Za-z0-9_])")
+_SOLID_LINES = re.compile(rb"(?im)^[ \t]*(?:end)?solid(?![A-Za-z0-9_])[^\r\n]*")
 
 #: The 21 tokens of one ASCII facet: a keyword, or None for a number.
 _FACET = (b"facet", b"normal", None, None, None, b"outer", b"loop",
@@ -70,6 +70,8 @@ def read_stl(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
         & (triangles[:, 1] != triangles[:, 2])
         & (triangles[:, 0] != triangles[:, 2])
     )
+    if not distinct.any():
+        raise ScanError(path, "degenerate geometry: every facet has repeated corners")
     if not distinct.all():
         warnings.append(f"{int((~distinct).sum())} facets with repeated corners dropped")
         triangles = triangles[distinct]
@@ -81,14 +83,13 @@ def read_stl(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
 
 def _encoding(data: bytes, path: Path, scope: ReadScope) -> str:
     """``"binary"`` or ``"ascii"``, by the size rule of the module docstring."""
-    looks_ascii = _SOLID.match(data) is not None
+    looks_ascii = _SOLID.match(data) is not None and _is_text(data)
     if len(data) >= 84:
         (count,) = struct.unpack_from("<I", data, 80)
-        if len(data) == 84 + 50 * count:
-            ascii_text = looks_ascii and data.isascii() and b"endsolid" in data[-1024:]
-            if not ascii_text:
-                _check_facets(count, path, scope)
-                return "binary"
+        ascii_text = looks_ascii and data.isascii() and b"endsolid" in data[-1024:]
+        if len(data) == 84 + 50 * count and not ascii_text:
+            _check_facets(count, path, scope)
+            return "binary"
     if looks_ascii:
         return "ascii"
     if len(data) < 84:
@@ -106,6 +107,13 @@ def _encoding(data: bytes, path: Path, scope: ReadScope) -> str:
         f"binary STL with {len(data) - expected} unexpected bytes after its {count} declared "
         "facets",
     )
+
+
+def _is_text(data: bytes) -> bool:
+    """Text as an ASCII STL is: no NUL byte (binary records hold them in their zero attribute
+    words and zero coordinates), and ASCII, or at least ASCII keywords near the start (a
+    solid name may be UTF-8)."""
+    return b"\0" not in data and (data.isascii() or b"facet" in data[:1024].lower())
 
 
 def _check_facets(count: int, path: Path, scope: ReadScope) -> None:
@@ -132,8 +140,6 @@ def _ascii(data: bytes, path: Path, scope: ReadScope) -> np.ndarray:
     """``(F, 3, 3)`` corners of an ASCII STL, every facet checked against :data:`_FACET`."""
     if b"," in data:
         raise ScanError(path, "unexpected ',' in ASCII STL (numbers are separated by spaces)")
-    count = data.count(b"endfacet")
-    _check_facets(count, path, scope)
     body = _SOLID_LINES.sub(b" ", data)
     buf = np.frombuffer(body, dtype=np.uint8)
     space = (buf == 32) | ((buf >= 9) & (buf <= 13))
@@ -141,6 +147,8 @@ def _ascii(data: bytes, path: Path, scope: ReadScope) -> np.ndarray:
     ends = np.flatnonzero(~space & np.concatenate([space[1:], [True]])) + 1
     if len(starts) == 0:
         raise ScanError(path, "empty mesh: ASCII STL with no facets")
+    count = len(starts) // 21
+    _check_facets(count, path, scope)
     if len(starts) != 21 * count:
         raise ScanError(
             path,
