@@ -109,8 +109,13 @@ def read_ply(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
         {} if vertex_element is None else {p.name: p.dtype for p in vertex_element.properties}
     )
     mesh = _to_mesh(values, declared, path, warnings)
-    fallbacks = [path.with_suffix(".png"), path.with_suffix(".jpg")]
-    mesh.texture_path = resolve_texture(texture_ref, path.parent, path, warnings, fallbacks, scope)
+    if mesh.has_uv or mesh.vertex_colors is None:
+        # An image is only drawn through UVs: with colours and no UVs, the colours are the
+        # texture, and a same-stem photo beside the file must not be taken for one.
+        fallbacks = [path.with_suffix(".png"), path.with_suffix(".jpg")]
+        mesh.texture_path = resolve_texture(
+            texture_ref, path.parent, path, warnings, fallbacks, scope
+        )
     mesh.source = path
     mesh.metadata.update(
         {"format": "ply", "encoding": "ascii" if fmt is None else "binary", "warnings": warnings}
