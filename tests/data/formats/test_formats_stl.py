@@ -164,3 +164,19 @@ def test_facet_limit_is_checked_before_parsing(tmp_path):
     write_ascii_stl(tmp_path / "a.stl", face_patch())
     with pytest.raises(ScanError, match="limits.max_polygons"):
         read_mesh(tmp_path / "a.stl", limits=ReadLimits(max_polygons=10))
+
+
+def test_weld_merges_only_bit_equal_points_in_order_of_first_appearance():
+    from facevlm.data.formats.stl import weld
+
+    one_ulp = np.nextafter(1.0, 2.0)
+    corners = np.array(
+        [
+            [[5, 0, 0], [1, 0, 0], [0, 1, 0]],
+            [[1, 0, 0], [one_ulp, 0, 0], [0, 1, -0.0]],  # -0.0 is the same point as 0.0
+        ]
+    )
+    vertices, triangles = weld(corners, Path("x.stl"), max_vertices=10)
+
+    assert vertices.tolist() == [[5, 0, 0], [1, 0, 0], [0, 1, 0], [one_ulp, 0, 0]]
+    assert triangles.tolist() == [[0, 1, 2], [1, 3, 2]]

@@ -125,20 +125,27 @@ def _check_counts(n_vertices: int, n_faces: int, path: Path, scope: ReadScope) -
         raise ScanError(path, "empty mesh: no faces")
 
 
-def _tokens_per_line(lines: list[bytes]) -> np.ndarray:
-    return np.fromiter((len(line.split()) for line in lines), dtype=np.int64, count=len(lines))
+def _tokens_per_line(block: bytes, n_lines: int) -> np.ndarray:
+    """Whitespace-separated tokens on each of the ``n_lines`` lines of ``block`` (joined by
+    newlines), counted with numpy rather than a split per line."""
+    buf = np.frombuffer(block + b"\n", dtype=np.uint8)
+    space = (buf == 32) | ((buf >= 9) & (buf <= 13))
+    token_starts = np.flatnonzero(~space & np.concatenate([[True], space[:-1]]))
+    line_ends = np.flatnonzero(buf == 10)[:n_lines]
+    return np.diff(np.searchsorted(token_starts, line_ends), prepend=0)
 
 
 def _vertex_lines(lines: list[bytes], layout: dict, path: Path):
     """(vertices, colours or None, uv or None) from the vertex lines."""
-    per_line = _tokens_per_line(lines)
+    block = b"\n".join(lines)
+    per_line = _tokens_per_line(block, len(lines))
     width = int(per_line[0]) if len(per_line) else 3
     if len(per_line) and (per_line != width).any():
         line = int(np.flatnonzero(per_line != width)[0])
         raise ScanError(
             path, f"vertex {line} has {per_line[line]} numbers, the first vertex {width}"
         )
-    values = parse_floats(b"\n".join(lines), path, "OFF vertices").reshape(len(lines), width)
+    values = parse_floats(block, path, "OFF vertices").reshape(len(lines), width)
     fixed = 3 + 3 * layout["normals"] + 2 * layout["uv"]
     colour_width = width - fixed
     if width < fixed or (layout["colours"] and colour_width not in (3, 4)):
@@ -166,8 +173,9 @@ def _colours(rgb: np.ndarray, path: Path) -> np.ndarray:
 
 def _face_lines(lines: list[bytes], path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(offsets, indices): each line ``n i1 .. in`` then at most a colour (3 or 4 numbers)."""
-    per_line = _tokens_per_line(lines)
-    values = parse_floats(b"\n".join(lines), path, "OFF faces")
+    block = b"\n".join(lines)
+    per_line = _tokens_per_line(block, len(lines))
+    values = parse_floats(block, path, "OFF faces")
     first = np.cumsum(per_line) - per_line
     arity = values[first]
     if (arity != np.round(arity)).any() or arity.min() < 3:

@@ -37,7 +37,7 @@ from facevlm.data.mesh import FaceMesh
 
 _RECORD = np.dtype([("normal", "<f4", 3), ("corners", "<f4", (3, 3)), ("attribute", "<u2")])
 _SOLID = re.compile(rb"(?i)\A\s*solid(?![A-Za-z0-9_])")
-_SOLID_LINES = re.compile(rb"(?im)^[ \t]*(?:end)?solid(?![A-Za-z0-9_])[^\r\n]*")
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_")
 
 #: The 21 tokens of one ASCII facet: a keyword, or None for a number.
 _FACET = (b"facet", b"normal", None, None, None, b"outer", b"loop",
@@ -140,7 +140,7 @@ def _ascii(data: bytes, path: Path, scope: ReadScope) -> np.ndarray:
     """``(F, 3, 3)`` corners of an ASCII STL, every facet checked against :data:`_FACET`."""
     if b"," in data:
         raise ScanError(path, "unexpected ',' in ASCII STL (numbers are separated by spaces)")
-    body = _SOLID_LINES.sub(b" ", data)
+    body = _blank_solid_lines(data)
     buf = np.frombuffer(body, dtype=np.uint8)
     space = (buf == 32) | ((buf >= 9) & (buf <= 13))
     starts = np.flatnonzero(~space & np.concatenate([[True], space[:-1]]))
@@ -173,26 +173,46 @@ def _ascii(data: bytes, path: Path, scope: ReadScope) -> np.ndarray:
 
 
 def _check_keywords(body: bytes, starts, ends, count: int, path: Path) -> None:
-    """Every word token is the keyword its position requires (compared as fixed-width rows)."""
-    expected = [k for k in _FACET if k is not None] * count
-    lengths = ends - starts
-    wanted = np.array([len(k) for k in expected])
-    width = 8
+    """Every word token is the keyword its position requires (compared as fixed-width rows,
+    case-insensitively; no Python code per token)."""
+    keywords = [k for k in _FACET if k is not None]
+    width = max(len(k) for k in keywords)
+    wanted = np.tile([len(k) for k in keywords], count)
+    table = np.frombuffer(b"".join(k.ljust(width) for k in keywords), np.uint8).reshape(-1, width)
     buf = np.frombuffer(body + b" " * width, dtype=np.uint8)
-    rows = buf[starts[:, None] + np.arange(width)] | 32  # case-insensitive
-    table = np.frombuffer(b"".join(k.ljust(width) for k in _FACET if k is not None), np.uint8)
-    table = table.reshape(-1, width) | 32
-    expected_rows = np.tile(table, (count, 1))
+    rows = buf[starts[:, None] + np.arange(width)] | 32
     mask = np.arange(width)[None, :] < wanted[:, None]
-    bad = (lengths != wanted) | ((rows != expected_rows) & mask).any(axis=1)
+    bad = ((ends - starts) != wanted) | ((rows != np.tile(table | 32, (count, 1))) & mask).any(1)
     if bad.any():
         at = int(np.flatnonzero(bad)[0])
         token = body[starts[at] : min(ends[at], starts[at] + 40)].decode("latin-1")
         raise ScanError(
             path,
-            f"facet {at // 9}: {token!r} where {expected[at].decode()!r} belongs in an ASCII "
-            "STL facet",
+            f"facet {at // 9}: {token!r} where {keywords[at % 9].decode()!r} belongs in an "
+            "ASCII STL facet",
         )
+
+
+def _blank_solid_lines(data: bytes) -> bytes:
+    """``data`` with every ``solid <name>`` and ``endsolid <name>`` line blanked (a name may
+    hold any words); a few lines per file, found with ``bytes.find`` on a lower-case copy."""
+    lower = data.lower()
+    out: bytearray | None = None
+    pos = 0
+    while (at := lower.find(b"solid", pos)) >= 0:
+        pos = at + 5
+        begin = at - 3 if lower[max(at - 3, 0) : at] == b"end" else at
+        line_start = max(lower.rfind(b"\n", 0, begin), lower.rfind(b"\r", 0, begin)) + 1
+        if lower[line_start:begin].strip() or (pos < len(lower) and lower[pos] in _WORD_BYTES):
+            continue  # not at the start of a line, or a longer word
+        end = len(lower)
+        for stop in (lower.find(b"\n", pos), lower.find(b"\r", pos)):
+            if stop >= 0:
+                end = min(end, stop)
+        out = bytearray(data) if out is None else out
+        out[begin:end] = b" " * (end - begin)
+        pos = end
+    return data if out is None else bytes(out)
 
 
 def weld(corners: np.ndarray, path: Path, max_vertices: int) -> tuple[np.ndarray, np.ndarray]:
@@ -202,13 +222,22 @@ def weld(corners: np.ndarray, path: Path, max_vertices: int) -> tuple[np.ndarray
     gives back that mesh's vertex order when the writer emitted the vertices in order.
     """
     flat = np.ascontiguousarray(corners.reshape(-1, 3) + 0.0)  # -0.0 becomes 0.0
-    keys = flat.view(np.dtype((np.void, 24))).ravel()
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    if len(first) > max_vertices:
+    bits = flat.view(np.uint64)
+    # A stable sort by (x, y, z) bit patterns: equal points become neighbours, and the first
+    # of each run is the point's first appearance in the file.
+    order = np.lexsort((bits[:, 2], bits[:, 1], bits[:, 0]))
+    ordered = bits[order]
+    starts_run = np.ones(len(order), dtype=bool)
+    starts_run[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    n_vertices = int(starts_run.sum())
+    if n_vertices > max_vertices:
         raise ScanError(
-            path, f"{len(first)} vertices, above the limit of {max_vertices} (limits.max_vertices)"
+            path, f"{n_vertices} vertices, above the limit of {max_vertices} (limits.max_vertices)"
         )
-    order = np.argsort(first, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return flat[first[order]], rank[inverse.ravel()].reshape(-1, 3)
+    run_of_sorted = np.cumsum(starts_run) - 1
+    first_corner = order[starts_run]  # first appearance of each distinct point
+    renumber = np.empty(n_vertices, dtype=np.int64)
+    renumber[np.argsort(first_corner, kind="stable")] = np.arange(n_vertices)
+    corner_vertex = np.empty(len(order), dtype=np.int64)
+    corner_vertex[order] = renumber[run_of_sorted]
+    return flat[np.sort(first_corner)], corner_vertex.reshape(-1, 3)
