@@ -175,7 +175,9 @@ def _face_lines(lines: list[bytes], path: Path) -> tuple[np.ndarray, np.ndarray]
     """(offsets, indices): each line ``n i1 .. in`` then at most a colour (3 or 4 numbers)."""
     block = b"\n".join(lines)
     per_line = _tokens_per_line(block, len(lines))
-    values = parse_floats(block, path, "OFF faces")
+    # Integers only (no face colours as floats): numpy's integer scanner, twice as fast.
+    integral = not any(c in block for c in (b".", b"e", b"E", b"n", b"N", b"i", b"I"))
+    values = (parse_ints if integral else parse_floats)(block, path, "OFF faces")
     first = np.cumsum(per_line) - per_line
     arity = values[first]
     if (arity != np.round(arity)).any() or arity.min() < 3:
