@@ -251,3 +251,18 @@ def test_node_count_is_bounded_by_the_polygon_limit(tmp_path):
     path = write(tmp_path, "Separator { " * 3 + "}" * 3)
     with pytest.raises(ScanError, match="limits.max_polygons"):
         read_mesh(path, limits=ReadLimits(max_polygons=2))
+
+
+def test_colours_win_over_texture_coordinates_without_an_image(tmp_path):
+    path = write(
+        tmp_path,
+        'Separator { Texture2 { filename "" }\n'
+        "  TextureCoordinate2 { point [ 0 0, 1 0, 1 1, 0 1 ] }\n"
+        "  Material { diffuseColor [ 1 0 0, 0 1 0, 0 0 1, 1 1 1 ] }\n"
+        "  MaterialBinding { value PER_VERTEX_INDEXED }\n"
+        f"  {SQUARE}  IndexedFaceSet {{ coordIndex [ 0 1 2 3 ] }} }}\n",
+    )
+    mesh = read_vrml(path)
+
+    assert mesh.uv is None and mesh.vertex_colors is not None
+    assert "colours kept" in mesh.metadata["warnings"][-1]

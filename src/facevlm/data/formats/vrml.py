@@ -1,5 +1,8 @@
 """VRML 2.0 ``IndexedFaceSet`` meshes, as BU-3DFE and BU-4DFE store their scans.
 
+A ``.wrl`` may also be VRML 1.0 (laser scanners, older face databases): :func:`read_vrml` reads
+the header line and hands such a file to :mod:`.vrml1`, so callers need not know the version.
+
 Why a reader of our own: VTK's importer (``pyvista.read``) gives every polygon corner its own
 point (a 7,968-vertex BU-3DFE scan becomes 45,804 points), which destroys the shared-vertex
 connectivity, smooth shading and landmark indices (``.bnd`` files index the *shared* vertices).

@@ -131,6 +131,10 @@ def parse_vrml1(
         mesh.texture_path = resolve_texture(
             walk.texture, path.parent, path, walk.warnings, fallbacks, scope
         )
+        if mesh.texture_path is None and mesh.vertex_colors is not None:
+            # UVs without an image cannot be drawn; the per-vertex colours can.
+            walk.warnings.append("texture coordinates dropped: no texture image, colours kept")
+            mesh.uv = mesh.uv_indices = None
     mesh.source = path
     mesh.metadata.update(
         {"format": "vrml1", "texture_url": walk.texture, "n_face_sets": len(walk.pieces),
@@ -267,6 +271,7 @@ class _Walk:
         texture = None
         if uv_indices is not None and state.texture is not None:
             texture = field_string(self.body, *state.texture.span, b"filename", self.path)
+            texture = texture or None  # filename "" names no file
             if field_value(self.body, *state.texture.span, b"image", self.path) is not None:
                 self._note("inline Texture2 image ignored (only a texture file is used)")
         self.pieces.append(
