@@ -97,6 +97,7 @@ VERTICES = "0 0 0\n1 0 0\n0 1 0\n"
         ("COFF\n3 1 0\n0 0 0 300 0 0\n1 0 0 0 0 0\n0 1 0 0 0 0\n3 0 1 2\n", "neither"),
         ("COFF\n3 1 0\n0 0 0 -1 0 0\n1 0 0 0 0 0\n0 1 0 0 0 0\n3 0 1 2\n", "negative"),
         ("OFF\n99999999 1 0\n", "limit"),
+        (HEADER + "0 0 0\n1,0 0\n0 1 0\n3 0 1 2\n", "','"),
     ],
 )
 def test_bad_files(tmp_path, text, reason):

@@ -56,6 +56,8 @@ def read_off(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
             path, f"more than {limit} lines: above what the vertex and polygon limits allow"
         )
     lines = _lines(data)
+    if any(b"," in line for line in lines):  # the number parser would split at it
+        raise ScanError(path, "unexpected ',' in an OFF file (numbers are separated by spaces)")
     if not lines:
         raise ScanError(path, "empty file")
     keyword = _KEYWORD.match(lines[0])

@@ -37,7 +37,11 @@ from facevlm.data.mesh import FaceMesh
 
 _RECORD = np.dtype([("normal", "<f4", 3), ("corners", "<f4", (3, 3)), ("attribute", "<u2")])
 _SOLID = re.compile(rb"(?i)\A\s*solid(?![A-Za-z0-9_])")
-_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_")
+_WORD_BYTES = {bytes([c]) for c in b"abcdefghijklmnopqrstuvwxyz0123456789_"}
+_ENDFACET = re.compile(rb"(?i)endfacet")
+#: Bytes of ASCII text tokenised at once (the arrays cost about ten times this).
+_CHUNK = 8 * 2**20
+_MAX_SOLID_WORDS = 100_000
 
 #: The 21 tokens of one ASCII facet: a keyword, or None for a number.
 _FACET = (b"facet", b"normal", None, None, None, b"outer", b"loop",
@@ -137,23 +141,74 @@ def _binary(data: bytes, path: Path) -> np.ndarray:
 
 
 def _ascii(data: bytes, path: Path, scope: ReadScope) -> np.ndarray:
-    """``(F, 3, 3)`` corners of an ASCII STL, every facet checked against :data:`_FACET`."""
+    """``(F, 3, 3)`` corners of an ASCII STL, every facet checked against :data:`_FACET`.
+
+    The text is taken in chunks of about :data:`_CHUNK` bytes cut after an ``endfacet``, so
+    that the per-byte and per-token arrays stay a few tens of MB whatever the file's size.
+    """
     if b"," in data:
         raise ScanError(path, "unexpected ',' in ASCII STL (numbers are separated by spaces)")
-    body = _blank_solid_lines(data)
+    spans = _solid_lines(data, path)
+    parts, done, pos = [], 0, 0
+    while pos < len(data):
+        cut = len(data)
+        if len(data) - pos > _CHUNK:
+            end = _ENDFACET.search(data, pos + _CHUNK)
+            cut = len(data) if end is None else end.end()
+        chunk = bytearray(data[pos:cut])
+        for begin, stop in spans:
+            if begin < cut and stop > pos:
+                chunk[max(begin, pos) - pos : min(stop, cut) - pos] = b" " * (
+                    min(stop, cut) - max(begin, pos)
+                )
+        part = _facets(bytes(chunk), done, path)
+        parts.append(part)
+        done += len(part)
+        _check_facets(done, path, scope)
+        pos = cut
+    if done == 0:
+        raise ScanError(path, "empty mesh: ASCII STL with no facets")
+    return np.concatenate(parts)
+
+
+def _solid_lines(data: bytes, path: Path) -> list[tuple[int, int]]:
+    """Byte spans of the ``solid <name>`` and ``endsolid <name>`` lines (a name may hold any
+    words, so the whole line goes); a few per file."""
+    spans: list[tuple[int, int]] = []
+    found = 0
+    for needle in (b"olid", b"OLID"):  # bytes.find runs at memchr speed; a regex with (?i) not
+        pos = 0
+        while (at := data.find(needle, pos)) >= 0:
+            pos = at + 4
+            found += 1
+            if found > _MAX_SOLID_WORDS:
+                raise ScanError(path, f"more than {_MAX_SOLID_WORDS} 'solid' words: not an STL")
+            begin = at - 1
+            if begin < 0 or data[begin : begin + 1].lower() != b"s":
+                continue
+            if data[max(begin - 3, 0) : begin].lower() == b"end":
+                begin -= 3
+            line_start = max(data.rfind(b"\n", 0, begin), data.rfind(b"\r", 0, begin)) + 1
+            if data[line_start:begin].strip() or data[pos : pos + 1].lower() in _WORD_BYTES:
+                continue  # not at the start of a line, or a longer word
+            ends = [e for e in (data.find(b"\n", pos), data.find(b"\r", pos)) if e >= 0]
+            spans.append((begin, min(ends, default=len(data))))
+    return sorted(spans)
+
+
+def _facets(body: bytes, first_facet: int, path: Path) -> np.ndarray:
+    """The facets of one chunk (whole facets only, ``solid`` lines blanked)."""
     buf = np.frombuffer(body, dtype=np.uint8)
     space = (buf == 32) | ((buf >= 9) & (buf <= 13))
     starts = np.flatnonzero(~space & np.concatenate([[True], space[:-1]]))
     ends = np.flatnonzero(~space & np.concatenate([space[1:], [True]])) + 1
-    if len(starts) == 0:
-        raise ScanError(path, "empty mesh: ASCII STL with no facets")
     count = len(starts) // 21
-    _check_facets(count, path, scope)
     if len(starts) != 21 * count:
         raise ScanError(
             path,
             f"ASCII STL facets do not follow 'facet normal n n n outer loop vertex x y z (3 "
-            f"times) endloop endfacet': {len(starts)} tokens for {count} facets",
+            f"times) endloop endfacet': {len(starts)} tokens for {count} facets "
+            f"(after facet {first_facet})",
         )
     first = buf[starts]
     is_word = ((first | 32) >= 97) & ((first | 32) <= 122)
@@ -161,18 +216,20 @@ def _ascii(data: bytes, path: Path, scope: ReadScope) -> np.ndarray:
     if not np.array_equal(is_word, pattern):
         at = int(np.flatnonzero(is_word != pattern)[0])
         token = body[starts[at] : min(ends[at], starts[at] + 40)].decode("latin-1")
-        raise ScanError(path, f"facet {at // 21}: unexpected {token!r} in an ASCII STL facet")
-    _check_keywords(body, starts[pattern], ends[pattern], count, path)
+        raise ScanError(
+            path, f"facet {first_facet + at // 21}: unexpected {token!r} in an ASCII STL facet"
+        )
+    _check_keywords(body, starts[pattern], ends[pattern], count, first_facet, path)
     keyword_starts, keyword_ends = starts[pattern], ends[pattern]
     lengths = keyword_ends - keyword_starts
     within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     numbers = buf.copy()
     numbers[np.repeat(keyword_starts, lengths) + within] = 32  # blank the keywords
-    values = parse_floats(numbers.tobytes(), path, "STL numbers", max_count=12 * count)
+    values = parse_floats(numbers.tobytes(), path, "STL numbers")  # 12 per facet, checked
     return values.reshape(count, 12)[:, 3:].reshape(count, 3, 3)
 
 
-def _check_keywords(body: bytes, starts, ends, count: int, path: Path) -> None:
+def _check_keywords(body: bytes, starts, ends, count: int, first_facet: int, path: Path) -> None:
     """Every word token is the keyword its position requires (compared as fixed-width rows,
     case-insensitively; no Python code per token)."""
     keywords = [k for k in _FACET if k is not None]
@@ -188,31 +245,9 @@ def _check_keywords(body: bytes, starts, ends, count: int, path: Path) -> None:
         token = body[starts[at] : min(ends[at], starts[at] + 40)].decode("latin-1")
         raise ScanError(
             path,
-            f"facet {at // 9}: {token!r} where {keywords[at % 9].decode()!r} belongs in an "
+            f"facet {first_facet + at // 9}: {token!r} where {keywords[at % 9].decode()!r} belongs in an "
             "ASCII STL facet",
         )
-
-
-def _blank_solid_lines(data: bytes) -> bytes:
-    """``data`` with every ``solid <name>`` and ``endsolid <name>`` line blanked (a name may
-    hold any words); a few lines per file, found with ``bytes.find`` on a lower-case copy."""
-    lower = data.lower()
-    out: bytearray | None = None
-    pos = 0
-    while (at := lower.find(b"solid", pos)) >= 0:
-        pos = at + 5
-        begin = at - 3 if lower[max(at - 3, 0) : at] == b"end" else at
-        line_start = max(lower.rfind(b"\n", 0, begin), lower.rfind(b"\r", 0, begin)) + 1
-        if lower[line_start:begin].strip() or (pos < len(lower) and lower[pos] in _WORD_BYTES):
-            continue  # not at the start of a line, or a longer word
-        end = len(lower)
-        for stop in (lower.find(b"\n", pos), lower.find(b"\r", pos)):
-            if stop >= 0:
-                end = min(end, stop)
-        out = bytearray(data) if out is None else out
-        out[begin:end] = b" " * (end - begin)
-        pos = end
-    return data if out is None else bytes(out)
 
 
 def weld(corners: np.ndarray, path: Path, max_vertices: int) -> tuple[np.ndarray, np.ndarray]:
