@@ -17,6 +17,7 @@ Runs are derandomised so the suite is reproducible; raise ``max_examples`` local
 from __future__ import annotations
 
 import atexit
+import gzip
 import re
 import shutil
 import struct
@@ -159,6 +160,9 @@ def _write_scanner_file(kind: str, path: Path) -> None:
     patch = face_patch(side=4)
     if kind == "vrml1":
         write_laser_vrml1(path, patch)
+    elif kind == "vrml1-gzip":
+        write_laser_vrml1(path, patch)
+        path.write_bytes(gzip.compress(path.read_bytes()))
     elif kind == "stl-binary":
         write_binary_stl(path, patch)
     elif kind == "stl-ascii":
@@ -179,6 +183,7 @@ READERS: dict[str, tuple[str, Callable, type | tuple]] = {
     "bnd": (".bnd", lambda p: read_bnd(p, n_vertices=10), tuple),
     "lm3": (".lm3", read_lm3, dict),
     "vrml1": (".wrl", read_vrml, FaceMesh),
+    "vrml1-gzip": (".wrl", read_vrml, FaceMesh),
     "stl-binary": (".stl", read_stl, FaceMesh),
     "stl-ascii": (".stl", read_stl, FaceMesh),
     "off": (".off", read_off, FaceMesh),

@@ -266,3 +266,18 @@ def test_colours_win_over_texture_coordinates_without_an_image(tmp_path):
 
     assert mesh.uv is None and mesh.vertex_colors is not None
     assert "colours kept" in mesh.metadata["warnings"][-1]
+
+
+def test_gzip_compressed_files_read_within_the_size_limit(tmp_path):
+    import gzip
+
+    plain = write_laser_vrml1(tmp_path / "plain.wrl", face_patch(), texture=None)
+    (tmp_path / "packed.wrl").write_bytes(gzip.compress((tmp_path / "plain.wrl").read_bytes()))
+    np.testing.assert_array_equal(read_vrml(tmp_path / "packed.wrl").vertices, plain["vertices"])
+
+    (tmp_path / "bomb.wrl").write_bytes(gzip.compress(b"#VRML V1.0 ascii\n" + b" " * 5_000_000))
+    with pytest.raises(ScanError, match="once decompressed"):
+        read_mesh(tmp_path / "bomb.wrl", limits=ReadLimits(max_scan_bytes=1_000_000))
+    (tmp_path / "cut.wrl").write_bytes((tmp_path / "packed.wrl").read_bytes()[:-40])
+    with pytest.raises(ScanError, match="gzip"):
+        read_vrml(tmp_path / "cut.wrl")

@@ -2,6 +2,8 @@
 
 A ``.wrl`` may also be VRML 1.0 (laser scanners, older face databases): :func:`read_vrml` reads
 the header line and hands such a file to :mod:`.vrml1`, so callers need not know the version.
+Either may be gzip-compressed, as the VRML specification allows; it is decompressed within the
+same size limit as an uncompressed file.
 
 Why a reader of our own: VTK's importer (``pyvista.read``) gives every polygon corner its own
 point (a 7,968-vertex BU-3DFE scan becomes 45,804 points), which destroys the shared-vertex
@@ -27,7 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from facevlm.data.errors import ScanError
-from facevlm.data.formats._files import ReadScope, reports_scan_errors, scope_for
+from facevlm.data.formats._files import (
+    ReadScope,
+    gunzip_bounded,
+    reports_scan_errors,
+    scope_for,
+)
 from facevlm.data.formats._numbers import parse_floats, parse_ints
 from facevlm.data.formats._textures import resolve_texture, safe_relative
 from facevlm.data.formats._vrml_syntax import (
@@ -96,7 +103,7 @@ def read_vrml(
     """
     path = Path(path)
     scope = scope_for(path, scope)
-    data = scope.read_bytes(path)
+    data = gunzip_bounded(scope.read_bytes(path), scope.limits.max_scan_bytes, path)
     header_end, version = _header_end(data, path)
     if version == 1:
         return parse_vrml1(data, header_end, path, scope, texture_fallback)

@@ -33,7 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from facevlm.data.errors import ScanError
-from facevlm.data.formats._files import ReadScope, reports_scan_errors, scope_for
+from facevlm.data.formats._files import (
+    ReadScope,
+    gunzip_bounded,
+    reports_scan_errors,
+    scope_for,
+)
 from facevlm.data.formats._numbers import parse_floats, parse_ints
 from facevlm.data.formats._textures import resolve_texture
 from facevlm.data.formats._vrml1_transforms import node_matrix
@@ -103,7 +108,7 @@ def read_vrml1(
     """
     path = Path(path)
     scope = scope_for(path, scope)
-    data = scope.read_bytes(path)
+    data = gunzip_bounded(scope.read_bytes(path), scope.limits.max_scan_bytes, path)
     first = LEADING_SPACE.match(data, 3 if data.startswith(b"\xef\xbb\xbf") else 0).end()
     if not data.startswith(HEADER, first):
         raise ScanError(path, "not a VRML 1.0 file (no '#VRML V1.0' header)")
