@@ -281,3 +281,14 @@ def test_gzip_compressed_files_read_within_the_size_limit(tmp_path):
     (tmp_path / "cut.wrl").write_bytes((tmp_path / "packed.wrl").read_bytes()[:-40])
     with pytest.raises(ScanError, match="gzip"):
         read_vrml(tmp_path / "cut.wrl")
+
+
+def test_exporter_names_with_dots_and_dashes_work_with_use(tmp_path):
+    path = write(
+        tmp_path,
+        "DEF Mesh.001-a Coordinate3 { point [ 0 0 0, 1 0 0, 0 1 0 ] }\n"
+        "Separator { Coordinate3 { point [ 5 5 5, 6 5 5, 5 6 5 ] } }\n"
+        "Separator { USE Mesh.001-a IndexedFaceSet { coordIndex [ 0 1 2 ] } }\n",
+    )
+
+    np.testing.assert_array_equal(read_vrml(path).vertices, [[0, 0, 0], [1, 0, 0], [0, 1, 0]])

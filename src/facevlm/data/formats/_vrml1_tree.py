@@ -30,10 +30,12 @@ MAX_DEPTH = 200
 _HEAD_WINDOW = 512
 
 # The node head read backwards from its "{": type name, then optionally "DEF <name>" before it.
-# Names follow VRML 1.0: no control characters, spaces, quotes, + , - . \ [ ] { }, no leading
-# digit (checked after the match, since the pattern runs over the reversed bytes).
-# A character class reads the same both ways, so one pattern serves forwards and backwards.
-_NAME = rb"[^\x00-\x20\"'+,\-.\\\[\]{}]+"
+# VRML 1.0 forbids + - . in names, but exporters write "Mesh.001" and "part-1" anyway, so only
+# what would break the structure is excluded: control characters, spaces, quotes, commas,
+# backslashes, brackets and braces; a leading digit is refused after the match (the pattern
+# runs over the reversed bytes). A character class reads the same both ways, so one pattern
+# serves forwards and backwards.
+_NAME = rb"[^\x00-\x20\"',\\\[\]{}]+"
 _HEAD_REV = re.compile(rb"\s*([A-Za-z0-9_]+)(?:\s+(" + _NAME + rb")\s+FED(?![A-Za-z0-9_]))?")
 _USE = re.compile(rb"USE\s+(" + _NAME + rb")")
 
