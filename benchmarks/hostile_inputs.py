@@ -8,6 +8,9 @@ ingested, and the accounting line and every quarantine row are printed.
 
     PYTHONPATH=src python benchmarks/hostile_inputs.py
 
+Cases 9 are the size bombs of the scanner formats (STL, OFF, VRML 1.0): each must be refused
+from a declared count or a structural bound, in about the time of starting the interpreter.
+
 The reference point is main before the fix: the 640 MB all-zero ``.bnt`` took 4.06 GB of peak
 memory in ``inspect`` (issue 13); a FIFO made ``inspect`` hang.
 """
@@ -30,9 +33,13 @@ from hostile_files import (  # noqa: E402
     bomb_png,
     grid_bnt,
     obj_with_texture_link,
+    off_declaring_billions,
     small_mesh,
     sparse_zero_bnt,
+    stl_declaring_billions,
     swap_bnt_header,
+    vrml1_deep_nesting,
+    vrml1_use_doubling,
     vrml_with_bomb_texture,
     vrml_with_text,
     vrml_with_texture_link,
@@ -62,6 +69,10 @@ CASES = {
         _in(d) / "u.wrl", "0 1 4 3 -1", "0 1_000 4 3 -1"
     ),
     "8 inf coordinate": lambda d: vrml_with_text(_in(d) / "i.wrl", "0.0 0.0 45.0", "0.0 inf 45.0"),
+    "9 binary STL declaring 4e9 facets": lambda d: stl_declaring_billions(_in(d) / "h.stl"),
+    "9 OFF declaring 2e9 vertices": lambda d: off_declaring_billions(_in(d) / "h.off"),
+    "9 VRML 1.0 USE doubling x60": lambda d: vrml1_use_doubling(_in(d) / "u.wrl"),
+    "9 VRML 1.0 100k nested Separators": lambda d: vrml1_deep_nesting(_in(d) / "n.wrl"),
 }
 
 

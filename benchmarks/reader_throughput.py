@@ -11,7 +11,11 @@ What it does, in one run:
 2. times :func:`read_vrml` and ``pyvista.read`` on that same file, alternating, best of
    ``--repeats`` runs each, and prints MB/s of each and their ratio;
 3. writes a 240 x 180 Bosphorus-like ``.bnt`` grid (about 82% foreground) and prints how many
-   scans per second :func:`read_bnt` reads, and :func:`read_bnt_mesh` turns into meshes.
+   scans per second :func:`read_bnt` reads, and :func:`read_bnt_mesh` turns into meshes;
+4. writes the same frame in the scanner formats (VRML 1.0, binary and ASCII STL, COFF, binary
+   PLY with vertex colours; written by hand like ``tests/data/formats/scanner_files.py``) and
+   prints MB/s and milliseconds of each reader, against ``pyvista.read`` where VTK reads the
+   format (STL, PLY); VTK reads no VRML 1.0 and no OFF.
 
 Run from the repository root::
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -135,6 +140,56 @@ def bnt_benchmark(folder: Path, rows: int = 240, cols: int = 180) -> None:
     print(f"  read_bnt_mesh: {rate(lambda: read_bnt_mesh(path)):8.1f} meshes/s")
 
 
+def scanner_formats_benchmark(folder: Path, side: int, repeats: int) -> None:
+    """MB/s of the readers of the formats scanners write, on one BU-4DFE-sized frame."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "data" / "formats"))
+    from scanner_files import (
+        write_ascii_stl,
+        write_binary_stl,
+        write_colour_ply,
+        write_laser_vrml1,
+        write_off,
+    )
+
+    from facevlm.data.formats import read_mesh
+
+    mesh = grid_frame(side)
+    rng = np.random.default_rng(1)
+    mesh = FaceMesh.from_triangles(
+        mesh.vertices.astype(np.float32).astype(np.float64), mesh.triangles(),
+        vertex_colors=rng.integers(0, 256, (mesh.n_vertices, 3)).astype(np.uint8),
+    )  # fmt: skip
+    files = {
+        "VRML 1.0": (folder / "scan1.wrl", lambda p: write_laser_vrml1(p, mesh, texture=None)),
+        "STL binary": (folder / "scan_b.stl", lambda p: write_binary_stl(p, mesh)),
+        "STL ascii": (folder / "scan_a.stl", lambda p: write_ascii_stl(p, mesh)),
+        "COFF": (folder / "scan.off", lambda p: write_off(p, mesh, colours="uchar")),
+        "PLY colour": (folder / "scan_c.ply", lambda p: write_colour_ply(p, mesh)),
+    }
+    try:
+        import pyvista
+    except ImportError:
+        pyvista = None
+    print(f"Scanner formats, {mesh.n_vertices:,} vertices, {mesh.n_polygons:,} triangles:")
+    for name, (path, write) in files.items():
+        write(path)
+        size_mb = path.stat().st_size / 1e6
+        ours = read_mesh(path)
+        (ours_s,) = best_of(repeats, lambda path=path: read_mesh(path))
+        line = (
+            f"  {name:11s} {size_mb:6.1f} MB  ours {size_mb / ours_s:7.1f} MB/s "
+            f"({ours_s * 1e3:5.0f} ms, {ours.n_vertices:,} vertices)"
+        )
+        if pyvista is not None and path.suffix in (".stl", ".ply"):
+            theirs = pyvista.read(path)
+            (theirs_s,) = best_of(repeats, lambda path=path: pyvista.read(path))
+            line += (
+                f"  pyvista.read {size_mb / theirs_s:7.1f} MB/s ({theirs_s * 1e3:5.0f} ms, "
+                f"{theirs.n_points:,} points)"
+            )
+        print(line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per reader")
@@ -144,6 +199,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         vrml_benchmark(Path(folder), args.side, args.repeats)
         bnt_benchmark(Path(folder))
+        scanner_formats_benchmark(Path(folder), args.side, args.repeats)
 
 
 if __name__ == "__main__":

@@ -109,3 +109,35 @@ def vrml_with_text(path: Path, old: str, new: str) -> Path:
     assert old in text, old
     path.write_text(text.replace(old, new, 1))
     return path
+
+
+# ---------------------------------------------------------------------------------- new formats
+def stl_declaring_billions(path: Path) -> Path:
+    """A binary STL of 84 bytes whose header begins with ``solid`` and declares 4e9 facets."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"solid huge".ljust(80, b"\0") + struct.pack("<I", 4_000_000_000))
+    return path
+
+
+def off_declaring_billions(path: Path) -> Path:
+    """An OFF header declaring two billion vertices and faces, and nothing after it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("OFF\n2000000000 2000000000 0\n")
+    return path
+
+
+def vrml1_use_doubling(path: Path, levels: int = 60) -> Path:
+    """VRML 1.0 where every level USEs the previous one twice: 2^60 face sets if expanded."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["#VRML V1.0 ascii", "DEF L0 Separator { Coordinate3 { point [ 0 0 0, 9 0 0, 0 9 0 ] }"
+             " IndexedFaceSet { coordIndex [ 0 1 2 ] } }"]  # fmt: skip
+    lines += [f"DEF L{k} Separator {{ USE L{k - 1} USE L{k - 1} }}" for k in range(1, levels)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def vrml1_deep_nesting(path: Path, depth: int = 100_000) -> Path:
+    """VRML 1.0 of ``depth`` nested Separators (1.2 MB): a recursive reader overflows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#VRML V1.0 ascii\n" + "Separator { " * depth + "}" * depth + "\n")
+    return path

@@ -57,13 +57,13 @@ def test_read_mesh_passes_options_to_the_reader(tmp_path, seam_mesh):
 
 
 def test_unknown_extension_lists_the_supported_ones(tmp_path):
-    path = tmp_path / "a.stl"
-    path.write_text("solid")
+    path = tmp_path / "a.3ds"
+    path.write_text("MM")
     with pytest.raises(ScanError) as info:
         read_mesh(path)
 
     assert info.value.path == path
-    for suffix in (".wrl", ".vrml", ".obj", ".ply", ".bnt"):
+    for suffix in (".wrl", ".vrml", ".obj", ".ply", ".bnt", ".stl", ".off"):
         assert suffix in info.value.reason
 
 

@@ -17,6 +17,7 @@ Runs are derandomised so the suite is reproducible; raise ``max_examples`` local
 from __future__ import annotations
 
 import atexit
+import gzip
 import re
 import shutil
 import struct
@@ -29,6 +30,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scanner_files import (
+    face_patch,
+    write_ascii_stl,
+    write_binary_stl,
+    write_colour_ply,
+    write_laser_vrml1,
+    write_off,
+)
 
 from facevlm.data.errors import ScanError
 from facevlm.data.formats import (
@@ -38,7 +47,9 @@ from facevlm.data.formats import (
     read_bnt_mesh,
     read_lm3,
     read_obj,
+    read_off,
     read_ply,
+    read_stl,
     read_vrml,
     write_bnd,
     write_bnt,
@@ -81,6 +92,13 @@ INTERESTING = [
     b"point [",
     b"coordIndex [",
     b"f 1 2 3\n",
+    b"Separator {",
+    b"USE Patch0",
+    b"DEF X",
+    b"facet normal",
+    b"endsolid",
+    b"vertex",
+    b"COFF\n",
     b"1_000",
     b"1e999",
     b"-1e999",
@@ -132,7 +150,27 @@ def valid_file(kind: str) -> bytes:
         write_bnd(path, [0, 4, 9], mesh.vertices[[0, 4, 9]])
     elif kind == "lm3":
         write_lm3(path, {"Nose tip": [0.5, 1.5, 90.0], "Chin middle": [0.0, -70.25, 60.0]})
+    else:
+        _write_scanner_file(kind, path)
     return path.read_bytes()
+
+
+def _write_scanner_file(kind: str, path: Path) -> None:
+    """The formats we read but do not write, written the way scanners and tools write them."""
+    patch = face_patch(side=4)
+    if kind == "vrml1":
+        write_laser_vrml1(path, patch)
+    elif kind == "vrml1-gzip":
+        write_laser_vrml1(path, patch)
+        path.write_bytes(gzip.compress(path.read_bytes()))
+    elif kind == "stl-binary":
+        write_binary_stl(path, patch)
+    elif kind == "stl-ascii":
+        write_ascii_stl(path, patch)
+    elif kind == "off":
+        write_off(path, patch, colours="uchar")
+    elif kind == "ply-colour":
+        write_colour_ply(path, patch, "binary_big_endian", "float")
 
 
 READERS: dict[str, tuple[str, Callable, type | tuple]] = {
@@ -144,6 +182,12 @@ READERS: dict[str, tuple[str, Callable, type | tuple]] = {
     "bnt-mesh": (".bnt", read_bnt_mesh, FaceMesh),
     "bnd": (".bnd", lambda p: read_bnd(p, n_vertices=10), tuple),
     "lm3": (".lm3", read_lm3, dict),
+    "vrml1": (".wrl", read_vrml, FaceMesh),
+    "vrml1-gzip": (".wrl", read_vrml, FaceMesh),
+    "stl-binary": (".stl", read_stl, FaceMesh),
+    "stl-ascii": (".stl", read_stl, FaceMesh),
+    "off": (".off", read_off, FaceMesh),
+    "ply-colour": (".ply", read_ply, FaceMesh),
 }
 
 _position = st.integers(min_value=0, max_value=2**31)
@@ -263,7 +307,11 @@ _EXTREMES = st.sampled_from(
 
 
 @FUZZ
-@given(value=_EXTREMES, kind=st.sampled_from(["vrml", "obj", "ply-ascii"]), at=_position)
+@given(
+    value=_EXTREMES,
+    kind=st.sampled_from(["vrml", "obj", "ply-ascii", "vrml1", "stl-ascii", "off"]),
+    at=_position,
+)
 def test_numeric_extremes_in_any_number_are_accepted_only_when_usable(value, kind, at):
     """One number of a valid file replaced by an extreme: a usable mesh or a specific reason."""
     suffix, reader, _ = READERS[kind]

@@ -306,8 +306,11 @@ def test_empty_file(tmp_path):
 
 
 def test_not_vrml(tmp_path):
-    assert "VRML 2.0" in bad(tmp_path, "ply\nformat ascii 1.0\n").reason
-    assert "1.0" in bad(tmp_path, "#VRML V1.0 ascii\nSeparator { }\n").reason
+    assert "not a VRML file" in bad(tmp_path, "ply\nformat ascii 1.0\n").reason
+    assert (
+        "VRML 1.0 file has no IndexedFaceSet"
+        in bad(tmp_path, "#VRML V1.0 ascii\nSeparator { }\n").reason
+    )
 
 
 def test_no_face_set(tmp_path):

@@ -21,9 +21,13 @@ from hostile_files import (
     bomb_png,
     grid_bnt,
     obj_with_texture_link,
+    off_declaring_billions,
     small_mesh,
     sparse_zero_bnt,
+    stl_declaring_billions,
     swap_bnt_header,
+    vrml1_deep_nesting,
+    vrml1_use_doubling,
     vrml_with_bomb_texture,
     vrml_with_text,
     vrml_with_texture_link,
@@ -190,6 +194,19 @@ def test_obj_and_ply_counts_are_checked_against_the_limits_before_parsing(tmp_pa
     assert "declares 9 vertex elements, above the limit of 8" in refused(
         tmp_path / "m.ply", limits=limits
     )
+
+
+@pytest.mark.parametrize(
+    ("build", "fragment"),
+    [
+        (lambda d: stl_declaring_billions(d / "huge.stl"), "limits.max_polygons"),
+        (lambda d: off_declaring_billions(d / "huge.off"), "limits.max_vertices"),
+        (lambda d: vrml1_use_doubling(d / "doubling.wrl"), "too many node visits"),
+        (lambda d: vrml1_deep_nesting(d / "deep.wrl"), "nested deeper than"),
+    ],
+)
+def test_size_bombs_of_the_scanner_formats_are_refused_before_the_work(tmp_path, build, fragment):
+    assert fragment in refused(build(tmp_path))
 
 
 def test_limits_from_params_reject_unknown_keys_and_non_positive_values():

@@ -6,9 +6,11 @@ ingest can quarantine a file and carry on. The on-disk layouts follow
 ``shared/reference/datasets.md``:
 
 - BU-3DFE / BU-4DFE: VRML 2.0 ``.wrl`` (:mod:`.vrml`), ``.bnd``/``.landmark`` (:mod:`.landmarks`)
+- laser scans of older face databases: VRML 1.0 ``.wrl`` (:mod:`.vrml1`, read by ``read_vrml``)
 - Bosphorus: binary ``.bnt`` range grids (:mod:`.bnt`), ``.lm3`` labelled landmarks
 - BP4D / 4DME: Wavefront ``.obj`` (:mod:`.obj`)
-- interchange: PLY (:mod:`.ply`)
+- interchange: PLY (:mod:`.ply`, per-vertex colours included), STL ascii and binary
+  (:mod:`.stl`), OFF / COFF (:mod:`.off`)
 
 :func:`read_mesh` dispatches by extension; :func:`inspect_mesh` summarises a file as JSON.
 """
@@ -17,8 +19,11 @@ from facevlm.data.formats.bnt import BntScan, bnt_to_mesh, read_bnt, read_bnt_me
 from facevlm.data.formats.dispatch import inspect_mesh, read_mesh
 from facevlm.data.formats.landmarks import read_bnd, read_lm3, write_bnd, write_lm3
 from facevlm.data.formats.obj import read_obj, write_obj
+from facevlm.data.formats.off import read_off
 from facevlm.data.formats.ply import read_ply, write_ply
+from facevlm.data.formats.stl import read_stl
 from facevlm.data.formats.vrml import read_vrml, write_vrml
+from facevlm.data.formats.vrml1 import read_vrml1
 
 __all__ = [
     "BntScan",
@@ -30,8 +35,11 @@ __all__ = [
     "read_lm3",
     "read_mesh",
     "read_obj",
+    "read_off",
     "read_ply",
+    "read_stl",
     "read_vrml",
+    "read_vrml1",
     "write_bnd",
     "write_bnt",
     "write_lm3",

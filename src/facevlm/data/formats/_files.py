@@ -24,6 +24,7 @@ import functools
 import os
 import stat
 import struct
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,6 +212,39 @@ class ReadScope:
         except UnicodeDecodeError as exc:
             source = kwargs.get("source") or path
             raise ScanError(source, f"not UTF-8 text (bad byte at offset {exc.start})") from None
+
+
+#: The two bytes every gzip stream starts with.
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def gunzip_bounded(data: bytes, max_bytes: int, path: str | Path) -> bytes:
+    """``data`` decompressed if it is gzip (VRML files may be), never past ``max_bytes``.
+
+    A few kB of gzip can expand to gigabytes; decompression stops one byte past the limit
+    (``limits.max_scan_bytes``, the limit an uncompressed file would meet) and refuses.
+
+    Raises:
+        ScanError: corrupt or truncated gzip, or more than ``max_bytes`` once decompressed.
+    """
+    if not data.startswith(GZIP_MAGIC):
+        return data
+    inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    try:
+        out = inflater.decompress(data, max_bytes + 1)
+    except zlib.error as exc:
+        raise ScanError(path, f"corrupt gzip compression: {exc}") from None
+    if len(out) > max_bytes:
+        raise ScanError(
+            path,
+            f"gzip content above the limit of {describe_bytes(max_bytes)} once decompressed "
+            "(limits.max_scan_bytes)",
+        )
+    if not inflater.eof:
+        raise ScanError(path, "truncated gzip compression")
+    if not out or out.isspace():
+        raise ScanError(path, "empty file (gzip of nothing)")
+    return out
 
 
 def scope_for(path: str | Path, scope: ReadScope | None) -> ReadScope:

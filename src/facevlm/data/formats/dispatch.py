@@ -21,17 +21,22 @@ from facevlm.data.formats.bnt import read_bnt_mesh
 from facevlm.data.formats.landmarks import read_bnd, read_lm3
 from facevlm.data.formats.limits import ReadLimits
 from facevlm.data.formats.obj import read_obj
+from facevlm.data.formats.off import read_off
 from facevlm.data.formats.ply import read_ply
+from facevlm.data.formats.stl import read_stl
 from facevlm.data.formats.vrml import read_vrml
 from facevlm.data.mesh import FaceMesh
 
-#: Extension (lower case) → (format name, reader).
+#: Extension (lower case) → (format name, reader). ``.wrl``/``.vrml`` hold VRML 2.0 or 1.0:
+#: :func:`read_vrml` tells them apart by the header line (the name alone cannot).
 READERS: dict[str, tuple[str, Callable[..., FaceMesh]]] = {
     ".wrl": ("vrml", read_vrml),
     ".vrml": ("vrml", read_vrml),
     ".obj": ("obj", read_obj),
     ".ply": ("ply", read_ply),
     ".bnt": ("bnt", read_bnt_mesh),
+    ".stl": ("stl", read_stl),
+    ".off": ("off", read_off),
 }
 
 #: Landmark files looked for beside a mesh, same stem, in this order.
@@ -90,9 +95,11 @@ def inspect_mesh(
 ) -> dict:
     """A JSON-ready summary of a mesh file and the landmark file beside it.
 
-    Keys: ``format``, ``n_vertices``, ``n_polygons``, ``n_triangles``, ``polygon_arity``
-    (arity → count, keys as strings for JSON), ``has_uv``, ``n_uv``, ``face_varying_uv``,
-    ``n_multi_uv_vertices`` (vertices carrying more than one UV: texture seams), ``texture``,
+    Keys: ``format`` (as the reader found it: ``vrml1`` for a VRML 1.0 ``.wrl``), ``encoding``
+    (``ascii``/``binary`` for PLY and STL, else None), ``n_vertices``, ``n_polygons``,
+    ``n_triangles``, ``polygon_arity`` (arity → count, keys as strings for JSON), ``has_uv``,
+    ``has_vertex_colors`` (the colours the texture modality draws when there are no UVs),
+    ``n_uv``, ``face_varying_uv``, ``n_multi_uv_vertices`` (vertices carrying more than one UV: texture seams), ``texture``,
     ``bounds``, ``n_landmarks`` and ``landmarks_file`` (from a same-stem ``.bnd``, ``.landmark``
     or ``.lm3``; None when there is none or it is unreadable), ``warnings``.
 
@@ -112,7 +119,8 @@ def inspect_mesh(
     landmarks_file, n_landmarks = _landmarks_beside(path, mesh.n_vertices, warnings, scope)
     return {
         "path": str(path),
-        "format": READERS[path.suffix.lower()][0],
+        "format": mesh.metadata.get("format", READERS[path.suffix.lower()][0]),
+        "encoding": mesh.metadata.get("encoding"),
         "n_vertices": mesh.n_vertices,
         "n_polygons": mesh.n_polygons,
         "n_triangles": mesh.n_triangles,
@@ -120,6 +128,7 @@ def inspect_mesh(
             str(a): int(c) for a, c in zip(arity.tolist(), count.tolist(), strict=True)
         },
         "has_uv": mesh.has_uv,
+        "has_vertex_colors": mesh.vertex_colors is not None,
         "n_uv": int(len(mesh.uv)) if mesh.uv is not None else 0,
         "face_varying_uv": mesh.uv_indices is not None,
         "n_multi_uv_vertices": _multi_uv_vertices(mesh),

@@ -51,6 +51,13 @@ _TYPES = {
 }
 _FORMATS = {"ascii": None, "binary_little_endian": "<", "binary_big_endian": ">"}
 _UV_NAMES = (("s", "t"), ("u", "v"), ("texture_u", "texture_v"), ("texture_s", "texture_t"))
+#: Per-vertex colour property names, in order of preference: PLY's usual names, the
+#: ``diffuse_`` names some scanners and Meshlab versions write, and the one-letter short form.
+_COLOUR_NAMES = (
+    ("red", "green", "blue"),
+    ("diffuse_red", "diffuse_green", "diffuse_blue"),
+    ("r", "g", "b"),
+)
 _END_HEADER = re.compile(rb"end_header[ \t]*\r?\n")
 
 
@@ -97,9 +104,18 @@ def read_ply(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
         values = _read_binary(data, body, elements, fmt, path)
 
     warnings: list[str] = []
-    mesh = _to_mesh(values, path)
-    fallbacks = [path.with_suffix(".png"), path.with_suffix(".jpg")]
-    mesh.texture_path = resolve_texture(texture_ref, path.parent, path, warnings, fallbacks, scope)
+    vertex_element = next((e for e in elements if e.name == "vertex"), None)
+    declared = (
+        {} if vertex_element is None else {p.name: p.dtype for p in vertex_element.properties}
+    )
+    mesh = _to_mesh(values, declared, path, warnings)
+    if mesh.has_uv or mesh.vertex_colors is None:
+        # An image is only drawn through UVs: with colours and no UVs, the colours are the
+        # texture, and a same-stem photo beside the file must not be taken for one.
+        fallbacks = [path.with_suffix(".png"), path.with_suffix(".jpg")]
+        mesh.texture_path = resolve_texture(
+            texture_ref, path.parent, path, warnings, fallbacks, scope
+        )
     mesh.source = path
     mesh.metadata.update(
         {"format": "ply", "encoding": "ascii" if fmt is None else "binary", "warnings": warnings}
@@ -399,7 +415,11 @@ def _ascii_uniform(numbers: np.ndarray, pos: int, element: _Element):
     return out, pos + element.count * width
 
 
-def _to_mesh(values: _Values, path: Path) -> FaceMesh:
+def _to_mesh(
+    values: _Values, declared: dict[str, str], path: Path, warnings: list[str]
+) -> FaceMesh:
+    """The mesh of the read elements; ``declared`` maps vertex property names to their type
+    codes (ascii values are all parsed as float64, so the header says what they were)."""
     vertex = values.get("vertex")
     if vertex is None or not {"x", "y", "z"} <= vertex.keys():
         raise ScanError(path, "no vertex element with x, y, z")
@@ -430,18 +450,43 @@ def _to_mesh(values: _Values, path: Path) -> FaceMesh:
         if names is not None:
             uv = np.stack([np.asarray(vertex[k], dtype=np.float64) for k in names], axis=1)
 
-    colors = None
-    if {"red", "green", "blue"} <= vertex.keys():
-        rgb = np.stack(
-            [np.asarray(vertex[k], dtype=np.float64) for k in ("red", "green", "blue")], axis=1
-        )
-        if np.isfinite(rgb).all():
-            if rgb.max(initial=0) <= 1.0 and any(
-                np.asarray(vertex[k]).dtype.kind == "f" for k in ("red", "green", "blue")
-            ):
-                rgb = rgb * 255
-            colors = np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    colors = _vertex_colours(vertex, declared, path, warnings)
     return FaceMesh(vertices, offsets, indices, uv=uv, uv_indices=uv_indices, vertex_colors=colors)
+
+
+def _vertex_colours(
+    vertex: dict, declared: dict[str, str], path: Path, warnings: list[str]
+) -> np.ndarray | None:
+    """uint8 colours from the first complete set of :data:`_COLOUR_NAMES`, or None.
+
+    The scale follows the declared type: ``uchar`` is 0..255, ``ushort`` 0..65535 (16-bit
+    depth-camera colour), floats 0..1 (Open3D, PCL) unless a value exceeds 1, in which case
+    they hold 0..255 (some exporters write 8-bit values as floats). Colours that fit none of
+    these (negative, NaN, beyond the type's range) are dropped with a warning rather than
+    refusing the geometry. Alpha, when present, is ignored: the renderer draws opaque faces.
+    """
+    names = next((n for n in _COLOUR_NAMES if set(n) <= vertex.keys()), None)
+    if names is None:
+        return None
+    rgb = np.stack([np.asarray(vertex[k], dtype=np.float64) for k in names], axis=1)
+    kinds = {declared.get(k, "f8") for k in names}
+    if not np.isfinite(rgb).all() or rgb.min(initial=0) < 0:
+        warnings.append("vertex colours dropped: negative, NaN or infinite values")
+        return None
+    top = rgb.max(initial=0)
+    if kinds <= {"u1", "i1"} or (kinds & {"f4", "f8"} and 1 < top <= 255):
+        scale = 1.0
+    elif kinds & {"f4", "f8"}:
+        scale = 255.0
+    elif top <= 255:
+        scale = 1.0  # a wider integer type holding 8-bit values
+    else:
+        scale = 255.0 / 65535.0
+    rgb = rgb * scale
+    if rgb.max(initial=0) > 255.5:
+        warnings.append(f"vertex colours dropped: values up to {top:g} fit no colour scale")
+        return None
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
 def _as_indices(flat: np.ndarray, path: Path) -> np.ndarray:

@@ -1,5 +1,10 @@
 """VRML 2.0 ``IndexedFaceSet`` meshes, as BU-3DFE and BU-4DFE store their scans.
 
+A ``.wrl`` may also be VRML 1.0 (laser scanners, older face databases): :func:`read_vrml` reads
+the header line and hands such a file to :mod:`.vrml1`, so callers need not know the version.
+Either may be gzip-compressed, as the VRML specification allows; it is decompressed within the
+same size limit as an uncompressed file.
+
 Why a reader of our own: VTK's importer (``pyvista.read``) gives every polygon corner its own
 point (a 7,968-vertex BU-3DFE scan becomes 45,804 points), which destroys the shared-vertex
 connectivity, smooth shading and landmark indices (``.bnd`` files index the *shared* vertices).
@@ -24,9 +29,23 @@ from pathlib import Path
 import numpy as np
 
 from facevlm.data.errors import ScanError
-from facevlm.data.formats._files import ReadScope, reports_scan_errors, scope_for
+from facevlm.data.formats._files import (
+    ReadScope,
+    gunzip_bounded,
+    reports_scan_errors,
+    scope_for,
+)
 from facevlm.data.formats._numbers import parse_floats, parse_ints
 from facevlm.data.formats._textures import resolve_texture, safe_relative
+from facevlm.data.formats._vrml_syntax import (
+    LEADING_SPACE,
+    find_all,
+    find_field,
+    split_polygons,
+    strip_comments,
+)
+from facevlm.data.formats.vrml1 import HEADER as VRML1_HEADER
+from facevlm.data.formats.vrml1 import parse_vrml1
 from facevlm.data.mesh import FaceMesh
 
 HEADER = b"#VRML V2.0"
@@ -40,8 +59,6 @@ _TEX_POINT = (b"TextureCoordinate", re.compile(rb"\s*\{\s*point\s*\["))
 _COORD_INDEX = (b"coordIndex", re.compile(rb"\s*\["))
 _TEX_INDEX = (b"texCoordIndex", re.compile(rb"\s*\["))
 _URL = (b"ImageTexture", re.compile(rb'\s*\{[^{}]*?\burl\s*\[?\s*"([^"]*)"'))
-_LEADING_SPACE = re.compile(rb"\s*")
-_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
 @dataclass
@@ -65,6 +82,9 @@ def read_vrml(
 ) -> FaceMesh:
     """Read a VRML 2.0 face scan into a :class:`FaceMesh`, keeping shared vertices.
 
+    A ``#VRML V1.0`` file is read by :func:`~facevlm.data.formats.vrml1.parse_vrml1` (same
+    arguments, same result type), so ``.wrl`` files of either version read through here.
+
     Args:
         path: the ``.wrl`` file.
         texture_fallback: texture to use when the file names none, or names a missing one
@@ -76,21 +96,24 @@ def read_vrml(
     ``texture_path=None`` and a note in ``mesh.metadata["warnings"]``.
 
     Raises:
-        ScanError: the file is not VRML 2.0, is truncated, holds bad numbers, indices out of
+        ScanError: the file is not VRML, is truncated, holds bad numbers, indices out of
             range, NaN or absurd coordinates, no polygons, more vertices or polygons than the
             limits allow, or a texture url that is absolute or escapes the folder (or the scope,
             through a symbolic link).
     """
     path = Path(path)
     scope = scope_for(path, scope)
-    data = scope.read_bytes(path)
-    body, start = _strip_comments(data, _header_end(data, path))
+    data = gunzip_bounded(scope.read_bytes(path), scope.limits.max_scan_bytes, path)
+    header_end, version = _header_end(data, path)
+    if version == 1:
+        return parse_vrml1(data, header_end, path, scope, texture_fallback)
+    body, start = strip_comments(data, header_end)
     # One C pass tells the usual single-node file apart; it is then parsed without searching
     # the megabytes of numbers again for a second node.
     if body.count(_FACE_SET[0], start) > 1:
-        starts = _find_all(body, _FACE_SET, start)
+        starts = find_all(body, _FACE_SET, start)
     else:
-        match = _find(body, _FACE_SET, start, len(body))
+        match = find_field(body, _FACE_SET, start, len(body))
         starts = [] if match is None else [match.start() - len(_FACE_SET[0])]
     if not starts:
         raise ScanError(path, "no IndexedFaceSet node")
@@ -117,67 +140,18 @@ def read_vrml(
     return mesh.validate(path)
 
 
-def _header_end(data: bytes, path: Path) -> int:
-    """Offset just after the ``#VRML V2.0`` line; any other header is refused."""
-    first = _LEADING_SPACE.match(data, 3 if data.startswith(b"\xef\xbb\xbf") else 0).end()
-    if not data.startswith(HEADER, first):
-        raise ScanError(
-            path,
-            "VRML 1.0 is not supported"
-            if data.startswith(b"#VRML V1.0", first)
-            else "not a VRML 2.0 file (no '#VRML V2.0' header)",
-        )
+def _header_end(data: bytes, path: Path) -> tuple[int, int]:
+    """Offset just after the ``#VRML V2.0`` or ``#VRML V1.0`` line, and the major version;
+    any other header is refused."""
+    first = LEADING_SPACE.match(data, 3 if data.startswith(b"\xef\xbb\xbf") else 0).end()
+    if data.startswith(HEADER, first):
+        version = 2
+    elif data.startswith(VRML1_HEADER, first):
+        version = 1
+    else:
+        raise ScanError(path, "not a VRML file (no '#VRML V2.0' or '#VRML V1.0' header)")
     end = data.find(b"\n", first)
-    return len(data) if end < 0 else end + 1
-
-
-def _strip_comments(data: bytes, start: int) -> tuple[bytes, int]:
-    """Blank out ``#`` comments outside quoted strings; no copy when there are none.
-
-    A Python loop over comment and string positions only: files carry a handful of them.
-    """
-    if data.find(b"#", start) < 0:
-        return data, start
-    view = memoryview(data)  # slices of a view are not copies: the join copies once
-    pieces, pos = [], start
-    while (hash_at := data.find(b"#", pos)) >= 0:
-        quote_at = data.find(b'"', pos, hash_at)
-        if quote_at >= 0:  # a string before the '#': keep it whole, it may contain '#'
-            close = data.find(b'"', quote_at + 1)
-            if close < 0:
-                break
-            pieces.append(view[pos : close + 1])
-            pos = close + 1
-            continue
-        newline = data.find(b"\n", hash_at)
-        newline = len(data) if newline < 0 else newline
-        carriage = data.find(b"\r", hash_at, newline)  # a comment also ends at a lone CR
-        pieces += [view[pos:hash_at], b" "]
-        pos = newline if carriage < 0 else carriage
-    pieces.append(view[pos:])
-    return b"".join(pieces), 0
-
-
-def _find(body: bytes, field: tuple[bytes, re.Pattern], start: int, end: int) -> re.Match | None:
-    """The first ``<keyword><tail>`` in ``body[start:end]`` whose keyword is a whole word."""
-    keyword, tail = field
-    pos = start
-    while (at := body.find(keyword, pos, end)) >= 0:
-        if at == 0 or body[at - 1] not in _WORD_BYTES:
-            match = tail.match(body, at + len(keyword), end)
-            if match is not None:
-                return match
-        pos = at + 1
-    return None
-
-
-def _find_all(body: bytes, field: tuple[bytes, re.Pattern], start: int) -> list[int]:
-    """Start offsets of every ``<keyword><tail>`` from ``start`` on."""
-    found = []
-    while (match := _find(body, field, start, len(body))) is not None:
-        found.append(match.start() - len(field[0]))
-        start = match.end()
-    return found
+    return (len(data) if end < 0 else end + 1), version
 
 
 class _Lists:
@@ -192,7 +166,7 @@ class _Lists:
     def take(self, field: tuple[bytes, re.Pattern], what: str, required: bool) -> bytes | None:
         """The bytes between ``<field> [`` and its ``]``; None if the field is absent."""
         for k, (lo, hi) in enumerate(self.gaps):
-            match = _find(self.body, field, lo, hi)
+            match = find_field(self.body, field, lo, hi)
             if match is not None:
                 return self._cut(k, match, what)
         if required:
@@ -228,7 +202,7 @@ def _read_face_set(
     )
     if len(coords) % 3:
         raise ScanError(path, f"coord point list has {len(coords)} numbers, not x y z triples")
-    offsets, indices = _split_polygons(
+    offsets, indices = split_polygons(
         parse_ints(
             lists.take(_COORD_INDEX, "coordIndex", required=True),
             path,
@@ -238,6 +212,14 @@ def _read_face_set(
         path,
         "coordIndex",
     )
+    # Checked per node: once several nodes are merged, an index past this node's points would
+    # silently land on the next node's vertices.
+    if len(indices) and indices.max() >= len(coords) // 3:
+        raise ScanError(
+            path,
+            f"coordIndex {int(indices.max())} out of range (its Coordinate has "
+            f"{len(coords) // 3} points)",
+        )
 
     uv = uv_indices = None
     uv_block = lists.take(_TEX_POINT, "TextureCoordinate point", required=False)
@@ -250,7 +232,7 @@ def _read_face_set(
         uv = uv.reshape(-1, 2)
         index_block = lists.take(_TEX_INDEX, "texCoordIndex", required=False)
         if index_block is not None:
-            uv_offsets, uv_indices = _split_polygons(
+            uv_offsets, uv_indices = split_polygons(
                 parse_ints(index_block, path, "texCoordIndex", max_count=max_index_numbers),
                 path,
                 "texCoordIndex",
@@ -262,29 +244,18 @@ def _read_face_set(
                     f"coordIndex ({len(uv_offsets) - 1} vs {len(offsets) - 1} "
                     "polygons or different corner counts)",
                 )
+            if len(uv_indices) and uv_indices.max() >= len(uv):
+                raise ScanError(
+                    path,
+                    f"texture coordinate index {int(uv_indices.max())} out of range (its "
+                    f"TextureCoordinate has {len(uv)} points)",
+                )
     return _FaceSet(coords.reshape(-1, 3), offsets, indices, uv, uv_indices), lists.extent
-
-
-def _split_polygons(tokens: np.ndarray, path: Path, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """``a b c -1 d e f g -1 ...`` → (offsets, corner indices); the last ``-1`` is optional.
-
-    Empty polygons (``-1 -1``) are dropped, as VRML browsers do.
-    """
-    if len(tokens) and tokens.min() < -1:
-        raise ScanError(path, f"{what} holds the negative index {int(tokens.min())}")
-    ends = np.flatnonzero(tokens == -1)
-    if len(tokens) and (len(ends) == 0 or ends[-1] != len(tokens) - 1):
-        ends = np.append(ends, len(tokens))
-    starts = np.concatenate([[0], ends[:-1] + 1]) if len(ends) else ends
-    lengths = (ends - starts)[ends > starts]
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return offsets, tokens[tokens >= 0]
 
 
 def _texture_url(body: bytes, start: int, end: int, path: Path) -> str | None:
     """The first ``ImageTexture`` url in ``body[start:end]``, decoded; None if there is none."""
-    match = _find(body, _URL, start, end)
+    match = find_field(body, _URL, start, end)
     if match is None:
         return None
     try:

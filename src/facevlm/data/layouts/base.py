@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
 from facevlm.data.errors import ScanError
+from facevlm.data.formats.dispatch import READERS
 
 #: How a layout's ``texture_path`` relates to the texture named inside the mesh file.
 #: ``"layout"``: the dataset convention wins (BU-3DFE ``_RAW.wrl`` must use the ``_F3D.bmp``
@@ -151,7 +152,7 @@ def parse_options(cls: type[_O], options: Mapping[str, Any] | None, *, where: st
 
 
 #: Extensions of the mesh files the readers support (:mod:`facevlm.data.formats.dispatch`).
-MESH_SUFFIXES = frozenset({".wrl", ".vrml", ".obj", ".ply", ".bnt"})
+MESH_SUFFIXES = frozenset(READERS)
 
 
 # ---------------------------------------------------------------------------------- strays
