@@ -151,13 +151,21 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser(
         "inspect", parents=[chatter], help="print a scan's structure as JSON"
     )
-    inspect.add_argument("file", type=Path, help=".wrl, .obj, .ply or .bnt scan")
+    inspect.add_argument(
+        "file",
+        type=Path,
+        help="a scan: .wrl/.vrml (VRML 1.0 or 2.0), .obj, .ply, .stl, .off or .bnt",
+    )
     inspect.set_defaults(handler=_inspect)
 
     render = commands.add_parser(
         "render", parents=[chatter], help="render a scan's views to PNG files"
     )
-    render.add_argument("file", type=Path, help=".wrl, .obj, .ply or .bnt scan")
+    render.add_argument(
+        "file",
+        type=Path,
+        help="a scan: .wrl/.vrml (VRML 1.0 or 2.0), .obj, .ply, .stl, .off or .bnt",
+    )
     render.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
     render.add_argument("--size", type=_pixels, default=224, help="image side in pixels (224)")
     render.add_argument(
