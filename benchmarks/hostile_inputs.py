@@ -1,4 +1,4 @@
-"""Time and peak memory of refusing the hostile inputs of issue 13, the way a user meets them.
+"""Time and peak memory of refusing hostile inputs (docs/your-data.md), the way a user meets them.
 
 Each case is written into a scratch folder (the builders of ``tests/data/formats/hostile_files.py``)
 and given to ``facevlm inspect`` (``render --modality texture`` for the bomb texture) in a fresh
@@ -9,7 +9,7 @@ ingested, and the accounting line and every quarantine row are printed.
     PYTHONPATH=src python benchmarks/hostile_inputs.py
 
 The reference point is main before the fix: the 640 MB all-zero ``.bnt`` took 4.06 GB of peak
-memory in ``inspect`` (issue 13); a FIFO made ``inspect`` hang.
+memory in ``inspect``; a FIFO made ``inspect`` hang.
 """
 
 from __future__ import annotations
