@@ -4,8 +4,9 @@ Not part of the package: the diagnostic behind ``render.frames: surface_motion``
 (docs/what-we-tried/sequences.md). It writes the built-in 4DME-style clips (conf/base's
 synthetic parameters, only that layout), makes one input per clip in each of these ways and
 prints how well a linear model reads the five classes from its pixels, leave-one-subject-out
-(grey levels of every view, standardised, 40 principal components, logistic regression). A linear model on pixels is a
-floor for what a network can read, not a ceiling; it is cheap, and it tells the ways apart.
+(grey levels of every view, standardised, 40 principal components, logistic regression). A
+linear model on pixels is a floor for what a network can read, not a ceiling; it is cheap, and
+it tells the ways apart.
 
 - ``apex``: the apex frame's texture render;
 - ``apex-onset``: the difference of the apex and onset renders (the motion as photographs
