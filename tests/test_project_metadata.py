@@ -57,7 +57,8 @@ def test_readme_installs_the_locked_environment_and_ci_builds_the_docs():
         for line in (ROOT / "constraints.txt").read_text().splitlines()
         if line and not line.startswith("#")
     )
-    for package in ("torch", "torchvision", "kedro", "mlflow", "open_clip_torch", "mkdocs-material"):
+    locked = ("torch", "torchvision", "kedro", "mlflow", "open_clip_torch", "mkdocs-material")
+    for package in locked:
         assert package in pins, f"constraints.txt does not pin {package}"
     assert "mkdocs build --strict" in (ROOT / ".ci" / "run").read_text()
 
