@@ -71,6 +71,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         **{f"train_{model}": ready_for(model) + trains[model] for model in MODEL_NAMESPACES},
         "compare": compare.create_pipeline(),
         "report": report.create_pipeline(),
+        "report_check": report.create_check_pipeline(),
         "__default__": ready_for(*BASE_MODELS) + Pipeline([trains[m] for m in BASE_MODELS]),
     }
     for model in BASE_MODELS:

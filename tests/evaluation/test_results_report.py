@@ -10,7 +10,11 @@ import pandas as pd
 import pytest
 
 from facevlm.datasets import DatasetInput, MlflowModelRunDataset, ModelRunReport
-from facevlm.evaluation.results_report import PRETRAINING_SEED_PARAM, results_report
+from facevlm.evaluation.results_report import (
+    PRETRAINING_SEED_PARAM,
+    figure_differences,
+    results_report,
+)
 
 SCAN_INDEX = pd.DataFrame({"subject": ["F0001", "F0002"], "expression": ["anger", "happiness"]})
 
@@ -134,3 +138,30 @@ def test_an_empty_or_missing_experiment_says_what_to_do(store):
         results_report("nope", store)
     with pytest.raises(ValueError, match="train a model first"):
         results_report("facevlm", store)
+
+
+def test_a_fresh_run_reproduces_the_committed_figures_or_says_where_not(store):
+    _session(0, _report("affectvlm", "fer3d", AFFECTVLM), _report("smile", "fer3d", SMILE))
+    _, committed = results_report("facevlm", store)
+    committed = json.loads(json.dumps(committed))  # as the file holds it
+
+    time.sleep(0.01)
+    slower = AFFECTVLM | {"train/fold_time_s_mean": 99.0, "test/accuracy_mean": 0.91236}
+    _session(0, _report("affectvlm", "fer3d", slower), _report("smile", "fer3d", SMILE))
+    _session(0, _report("smile", "mer", {"test/accuracy_mean": 0.4}))  # a run only fresh has
+    _, fresh = results_report("facevlm", store)
+    assert figure_differences(committed, fresh) == [], "equal to 3 decimals; timings left out"
+
+    time.sleep(0.01)
+    moved = AFFECTVLM | {"test/accuracy_mean": 0.9136, "test/macro_f1_std": float("nan")}
+    _session(1, _report("affectvlm", "fer3d", moved))
+    _, fresh = results_report("facevlm", store)
+    assert figure_differences(committed, fresh) == [
+        "fer3d · synthetic · subject_kfold · affectvlm · default: pretraining seed 0 (committed) "
+        "!= 1 (fresh)",
+        "fer3d · synthetic · subject_kfold · affectvlm · default: accuracy mean 0.912 (committed) "
+        "!= 0.914 (fresh)",
+        "fer3d · synthetic · subject_kfold · affectvlm · default: macro_f1 std 0.070 (committed) "
+        "!= missing (fresh)",
+    ]
+    assert figure_differences(committed, {"runs": []})[0].endswith(": no fresh run")

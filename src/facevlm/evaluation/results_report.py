@@ -209,3 +209,50 @@ def results_report(
         "runs": records,
     }
     return results_markdown(records, experiment, digits), document
+
+
+#: Measures that are timings: they depend on the machine and its load, not on the code.
+TIMING_MEASURES = ("fold_time_s",)
+
+
+def _run_key(run: dict[str, Any]) -> str:
+    return " · ".join(str(run[key]) for key in KEYS)
+
+
+def figure_differences(
+    committed: dict[str, Any], fresh: dict[str, Any], digits: int = 3
+) -> list[str]:
+    """Where a fresh run's figures differ from the committed ones, to ``digits`` decimals.
+
+    Compares every run of ``committed`` (the file ``report`` wrote) with the run of the same
+    task × dataset × protocol × model × variant in ``fresh``: its pretraining seed and the mean
+    and std of every measure, rounded as the tables show them. Timings are left out. Runs only
+    ``fresh`` has are not differences (a new pipeline was run). Returns one line per
+    difference; empty when the figures reproduce.
+    """
+    fresh_runs = {_run_key(run): run for run in fresh.get("runs", [])}
+    differences = []
+    for run in committed.get("runs", []):
+        key = _run_key(run)
+        if key not in fresh_runs:
+            differences.append(f"{key}: no fresh run")
+            continue
+        other = fresh_runs[key]
+        if run.get("pretraining_seed") != other.get("pretraining_seed"):
+            differences.append(
+                f"{key}: pretraining seed {run.get('pretraining_seed')} (committed) "
+                f"!= {other.get('pretraining_seed')} (fresh)"
+            )
+        for measure, value in run["measures"].items():
+            if measure in TIMING_MEASURES:
+                continue
+            new = other["measures"].get(measure, {})
+            for part in ("mean", "std"):
+                was, now = value.get(part), new.get(part)
+                was_text = "missing" if was is None else f"{was:.{digits}f}"
+                now_text = "missing" if now is None else f"{now:.{digits}f}"
+                if was_text != now_text:
+                    differences.append(
+                        f"{key}: {measure} {part} {was_text} (committed) != {now_text} (fresh)"
+                    )
+    return differences
