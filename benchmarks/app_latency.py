@@ -11,8 +11,8 @@ classify). Two inputs:
   vertices each), every frame predicted and the sequence prediction from ``render.frames``.
 
 The model is the project's default: the newest ``affectvlm.model`` of the Kedro catalog (run
-``kedro run`` first), rendered with the project's ``render`` parameters. Goal (issue 9): 3D total
-under 1 s median, 4D under 3 s, on 2 CPU cores.
+``kedro run`` first), rendered with the project's ``render`` parameters. Goal, so that the app
+feels interactive: 3D total under 1 s median, 4D under 3 s, on 2 CPU cores.
 
     python benchmarks/app_latency.py                       # from the project root
     python benchmarks/app_latency.py --model smile --repeats 30

@@ -1,4 +1,4 @@
-"""Time and peak memory of refusing the hostile inputs of issue 13, the way a user meets them.
+"""Time and peak memory of refusing hostile inputs (docs/your-data.md), the way a user meets them.
 
 Each case is written into a scratch folder (the builders of ``tests/data/formats/hostile_files.py``)
 and given to ``facevlm inspect`` (``render --modality texture`` for the bomb texture) in a fresh
@@ -12,7 +12,7 @@ Cases 9 are the size bombs of the scanner formats (STL, OFF, VRML 1.0): each mus
 from a declared count or a structural bound, in about the time of starting the interpreter.
 
 The reference point is main before the fix: the 640 MB all-zero ``.bnt`` took 4.06 GB of peak
-memory in ``inspect`` (issue 13); a FIFO made ``inspect`` hang.
+memory in ``inspect``; a FIFO made ``inspect`` hang.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """How much of a micro-expression reaches the renders, for each way of showing the motion?
 
-Not part of the package: the diagnostic behind ``render.frames: surface_motion`` (README,
-micro-expressions). It writes the built-in 4DME-style clips (conf/base's synthetic parameters,
-only that layout), makes one input per clip in each of these ways and prints how well a linear
-model reads the five classes from its pixels, leave-one-subject-out (grey levels of every view,
-standardised, 40 principal components, logistic regression). A linear model on pixels is a
-floor for what a network can read, not a ceiling; it is cheap, and it tells the ways apart.
+Not part of the package: the diagnostic behind ``render.frames: surface_motion``
+(docs/what-we-tried/sequences.md). It writes the built-in 4DME-style clips (conf/base's
+synthetic parameters, only that layout), makes one input per clip in each of these ways and
+prints how well a linear model reads the five classes from its pixels, leave-one-subject-out
+(grey levels of every view, standardised, 40 principal components, logistic regression). A
+linear model on pixels is a floor for what a network can read, not a ceiling; it is cheap, and
+it tells the ways apart.
 
 - ``apex``: the apex frame's texture render;
 - ``apex-onset``: the difference of the apex and onset renders (the motion as photographs
@@ -16,7 +17,8 @@ floor for what a network can read, not a ceiling; it is cheap, and it tells the 
     PYTHONPATH=src python benchmarks/micro_expression_inputs.py [--size 64] [--root DIR]
 
 Measured on 2026-11-24 (80 clips of 16 subjects, 64 px): apex 0.363, apex-onset 0.600,
-surface_motion 0.838 (README has the history); about 75 s on 2 cores with the clips written.
+surface_motion 0.838 (docs/what-we-tried/sequences.md has the history); about 75 s on 2 cores
+with the clips written.
 """
 
 from __future__ import annotations

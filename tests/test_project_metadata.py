@@ -46,3 +46,42 @@ def test_package_version_matches_pyproject():
 
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert facevlm.__version__ == version
+
+
+def test_readme_installs_the_locked_environment_and_ci_builds_the_docs():
+    run_command, test_command = _readme_commands()
+    for command in (run_command, test_command):
+        assert "pip install -c constraints.txt" in command, command
+    pins = dict(
+        line.split("==", 1)
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    locked = ("torch", "torchvision", "kedro", "mlflow", "open_clip_torch", "mkdocs-material")
+    for package in locked:
+        assert package in pins, f"constraints.txt does not pin {package}"
+    assert "mkdocs build --strict" in (ROOT / ".ci" / "run").read_text()
+
+
+#: A reference to a Markdown document in a comment, docstring or conf file: ``docs/methods.md``.
+_DOCUMENT = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.md)\b")
+
+
+def test_every_document_the_code_and_conf_point_to_is_in_the_repository():
+    # paths from the repository root; mkdocs.yml's nav is relative to docs/
+    sources = {
+        **{path: ROOT for path in (ROOT / "src").rglob("*.py")},
+        **{path: ROOT for path in (ROOT / "conf").rglob("*.yml")},
+        **{path: ROOT for path in (ROOT / "benchmarks").glob("*.py")},
+        ROOT / "constraints.txt": ROOT,
+        ROOT / "mkdocs.yml": ROOT / "docs",
+    }
+    missing = {
+        f"{path.relative_to(ROOT)}: {reference}"
+        for path, base in sources.items()
+        for reference in _DOCUMENT.findall(path.read_text())
+        if not (base / reference).is_file()
+    }
+    assert not missing, "references to documents not in the repository:\n" + "\n".join(
+        sorted(missing)
+    )

@@ -17,7 +17,7 @@ from pathlib import Path
 from kedro.pipeline import Pipeline
 
 from facevlm.model_namespaces import BASE_MODELS, DERIVED_MODELS, MODEL_NAMESPACES
-from facevlm.pipelines import compare, ingest, pretrain, render, synthesize, training
+from facevlm.pipelines import compare, ingest, pretrain, render, report, synthesize, training
 
 #: The project's configuration, where the ablation variants are listed.
 CONF_SOURCE = Path(__file__).resolve().parents[2] / "conf"
@@ -70,6 +70,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         "pretrain": pretrain.create_pipeline(),
         **{f"train_{model}": ready_for(model) + trains[model] for model in MODEL_NAMESPACES},
         "compare": compare.create_pipeline(),
+        "report": report.create_pipeline(),
+        "report_check": report.create_check_pipeline(),
         "__default__": ready_for(*BASE_MODELS) + Pipeline([trains[m] for m in BASE_MODELS]),
     }
     for model in BASE_MODELS:

@@ -1,6 +1,7 @@
 """SMILE-VLM (Behzad 2025): self-supervised multiview vision-language learning.
 
-Training sees no ground-truth label. Its text side comes from pseudo-labelled prompts (methods.md,
+Training sees no ground-truth label. Its text side comes from pseudo-labelled prompts
+(docs/methods.md,
 DECIDED after MultiviewVLM): every ``refresh_every`` epochs the current encoder embeds the
 training views, k-means clusters the fused embeddings (k = number of classes), the clusters are
 matched to groups of descriptive prompts by Hungarian assignment on cosine similarity, and each

@@ -1,6 +1,7 @@
 """View fusion: V view embeddings of one sample -> one multiview embedding.
 
-The papers do not say how AffectVLM fuses its views (methods.md, DECIDED): ``mean`` pooling is the
+The papers do not say how AffectVLM fuses its views (docs/methods.md, DECIDED): ``mean``
+pooling is the
 simple option, ``learned`` is a softmax over one learnable scalar per view (a global, view-aware
 weighting, e.g. "the frontal view matters more"), ``attention`` is attention pooling with a learned
 query (weights computed per sample from the view embeddings themselves, plus the same per-view

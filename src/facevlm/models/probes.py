@@ -1,7 +1,7 @@
 """Evaluation probes on frozen embeddings: linear probe and k-nearest neighbours.
 
 SMILE-VLM is evaluated by a linear probe on frozen embeddings under subject-independent folds
-(methods.md); k-NN is the cheap, hyper-parameter-light companion (as in DINO). Both take the
+(docs/methods.md); k-NN is the cheap, hyper-parameter-light companion (as in DINO). Both take the
 features of one fold's train and test split and return test predictions, so the evaluation code
 owns the folds and the metrics. Deterministic: same inputs and seed, same predictions.
 """

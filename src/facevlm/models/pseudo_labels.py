@@ -1,6 +1,7 @@
 """Pseudo-labelled prompts for SMILE-VLM: the text side of training without ground truth.
 
-DECIDED in methods.md, following the sister paper MultiviewVLM (arXiv 2505.09336): embed the views
+DECIDED in docs/methods.md, following the sister paper MultiviewVLM (arXiv 2505.09336): embed
+the views
 with the current encoder, cluster the fused embeddings with k-means (k = number of classes), match
 clusters to a bank of descriptive prompts by zero-shot similarity with a Hungarian assignment, and
 give each sample its cluster's prompt; the loop refreshes this every few epochs.

@@ -5,7 +5,7 @@ already weighted ``loss/<name>`` terms that the loop sums, and detached ``stat/<
 only logs), in what reaches the losses as ``labels`` (AffectVLM: the ground-truth classes;
 SMILE-VLM: ``loss_labels="prompt_ids"``, the pseudo-label of each sample's prompt, so no ground
 truth enters self-supervised training) and in their epoch hooks (SMILE-VLM refreshes its
-pseudo-label prompts in ``before_epoch``). The recipe (methods.md): AdamW with weight decay
+pseudo-label prompts in ``before_epoch``). The recipe (docs/methods.md): AdamW with weight decay
 0.05, a lower learning rate for the pretrained CLIP towers than for new heads (fusion, learnable
 loss parameters), linear warm-up then cosine decay per step, gradient clipping, mixed precision on
 CUDA only, and the CLIP logit scale clamped to [0, ln 100] after each step.
@@ -760,7 +760,8 @@ def _loaded_ahead(loader: Iterable[MultiviewBatch], depth: int = 2) -> Iterator[
     For CUDA training with in-process loading (``num_workers: 0``): the caller only enqueues GPU
     work, so while the GPU runs step k this thread gathers (and pins) batch k+1. On an H100 this
     beat loader worker processes, which are started again every epoch and pass each batch
-    through shared memory (``benchmarks/RESULTS.md``). Prompt draws (the global RNG) then
+    through shared memory (``docs/what-we-tried/training-speed.md``). Prompt draws (the global
+    RNG) then
     happen in this thread only. An error in the loader is raised here, in the caller's thread.
     """
     batches: queue.Queue = queue.Queue(maxsize=depth)

@@ -1,6 +1,6 @@
 """Which frames of a 4D sequence to render, and how to pool a sequence into one dynamic image.
 
-The ``frames`` parameter (``methods.md``) takes one of:
+The ``frames`` parameter (``docs/methods.md``) takes one of:
 
 - ``apex``: one frame, the labelled apex if known, else the middle frame ``(T - 1) // 2``
   (BU-4DFE sequences run neutral -> onset -> apex -> offset -> neutral, so the middle is the
@@ -46,7 +46,8 @@ POOLED_MODES = ("dynamic_image", "magnified", "surface_motion")
 #: Pooled modes that pool the frames' meshes (before rendering), not their images.
 MESH_POOLED_MODES = ("surface_motion",)
 #: Magnification of ``magnified`` without a factor: the built-in clips' apex is 0.2-0.45 of a
-#: posed expression, so 4 brings most of them to about one (not a measured optimum; README).
+#: posed expression, so 4 brings most of them to about one (not a measured optimum;
+#: docs/what-we-tried/sequences.md).
 DEFAULT_MAGNIFICATION = 4
 
 

@@ -11,7 +11,7 @@ The scene is fixed in the face's normalised frame (:mod:`facevlm.render.normaliz
 sphere of the face has radius 1 at the origin, the camera is a parallel projection showing a
 square of half-side ``1 / fill``, from :class:`~facevlm.render.views.View` angles.
 
-Modalities (``methods.md``: texture default, shaded geometry, depth):
+Modalities (``docs/methods.md``: texture default, shaded geometry, depth):
 
 - ``texture``: the scan's texture (or its vertex colours), *unlit* by default: the photo already
   holds the light of the capture, and lighting it again darkens the sides of side views.

@@ -5,7 +5,7 @@ see *samples*: a static scan is one sample; a sequence becomes one sample per se
 (``apex``, ``uniform:K``, ``onset_apex_offset``), or one sample whose views are pooled over its
 frames (``dynamic_image``: dynamic images; ``magnified``: the magnified apex; ``surface_motion``:
 the onset-to-apex surface motion painted on the apex). Micro-expression
-clips with a labelled apex always include the apex frame (methods.md: ``uniform:3`` plus the
+clips with a labelled apex always include the apex frame (docs/methods.md: ``uniform:3`` plus the
 apex for micro-expressions).
 """
 

@@ -2,9 +2,9 @@
 input that the renders of single frames cannot give.
 
 Why: a micro-expression moves the skin by about a millimetre. Rendered at a CPU model's size
-that is a pixel or less, and most of it is lost between the geometry and the photographs (README,
-"what limits the micro-expression probe": a linear model on the rendered apex-onset pixel
-difference reaches 0.59 where the clips' true action units give 0.90). The meshes themselves
+that is a pixel or less, and most of it is lost between the geometry and the photographs
+(docs/what-we-tried/sequences.md: a linear model on the rendered apex-onset pixel
+difference reaches 0.60 where the clips' true action units give 0.90). The meshes themselves
 still hold the motion, so this measures it in 3D and renders the measurement: the apex mesh with
 each vertex coloured by its signed displacement from the onset surface, outward light and inward
 dark. It is the 3D counterpart of the optical flow that 2D micro-expression methods feed their
@@ -59,7 +59,7 @@ SCALE_PERCENTILE = 99.0
 #: skin and leave the noise of two independent reconstructions in the map. On the built-in clips
 #: (edges ~8% of the radius) this is two rings; measured there, 0 / 2 / 5 rings: 0.800 / 0.812 /
 #: 0.812 (leave-one-subject-out logistic regression on the rendered maps' pixels, point-to-point
-#: alignment); these maps as they are: 0.838 (README).
+#: alignment); these maps as they are: 0.838 (docs/what-we-tried/sequences.md).
 SMOOTHING_RADIUS = 0.1
 #: Most rounds of neighbour averaging (a ~0.1 mm-sampled scan would need thousands; this keeps the
 #: map's time bounded, ~1 ms a round at 35,000 vertices).
@@ -109,7 +109,8 @@ def rigid_align(
     than ``reach`` away *along* the surface (a strip of neck or a ragged border that only one
     frame has) is left out of the fit; a point that moved *across* the surface (the
     expression) stays in, as leaving the largest residuals out instead made the built-in maps
-    worse (README). It starts where the frames are: two frames of one recording share the
+    worse (docs/what-we-tried/sequences.md). It starts where the frames are: two frames of one
+    recording share the
     scanner's coordinates and the head moves a few millimetres at most. The two point sets
     need not have the same number or order of points.
     """

@@ -1,7 +1,7 @@
 """Camera viewpoints of the multiview front end, and how they are written in parameters.
 
 The papers render each scan from the front, the left and the right; the group's earlier code used
-yaw 0, +20 and -20 degrees at 224 x 224 px, which is our default (``methods.md``). Any list of
+yaw 0, +20 and -20 degrees at 224 x 224 px, which is our default (``docs/methods.md``). Any list of
 (yaw, pitch) is a parameter, written in YAML either as pairs ``[[0, 0], [20, 0], [-20, 0]]`` or as
 a string of yaws ``"0,20,-20"`` (optionally ``"yaw:pitch"`` items, ``"0:0,20:10"``).
 

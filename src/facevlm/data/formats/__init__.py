@@ -3,7 +3,7 @@
 Every reader returns the shared :class:`~facevlm.data.mesh.FaceMesh` (or, for ``.bnt``, a
 :class:`BntScan` grid) and raises only :class:`~facevlm.data.errors.ScanError` for bad input, so
 ingest can quarantine a file and carry on. The on-disk layouts follow
-``shared/reference/datasets.md``:
+``docs/your-data.md``:
 
 - BU-3DFE / BU-4DFE: VRML 2.0 ``.wrl`` (:mod:`.vrml`), ``.bnd``/``.landmark`` (:mod:`.landmarks`)
 - laser scans of older face databases: VRML 1.0 ``.wrl`` (:mod:`.vrml1`, read by ``read_vrml``)

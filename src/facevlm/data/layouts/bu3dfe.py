@@ -1,7 +1,7 @@
 """BU-3DFE (Binghamton 2006): static scans, labels and demographics encoded in file names.
 
 Layout ``<root>/F0001/F0001_AN01WH_F3D.wrl``; name grammar
-``<SUBJ>_<EXP><II><RACE>_<KIND>.<ext>`` (see ``shared/reference/datasets.md``). Everything the
+``<SUBJ>_<EXP><II><RACE>_<KIND>.<ext>`` (see ``docs/your-data.md``). Everything the
 index needs — subject, gender (subject prefix), expression, intensity, ethnicity — is in the name,
 so discovery never opens a file. By default the cropped ``_F3D.wrl`` meshes are indexed (the ones
 the literature uses); ``kind: RAW`` indexes the uncropped ``_RAW.wrl`` scans instead, which are

@@ -7,7 +7,7 @@ parallel. Each subject draws its randomness from its own seed stream
 it, or in which order.
 
 Every writer returns a JSON-ready record for the manifest (metadata, labels, counts). Names and
-folders follow ``shared/reference/datasets.md``:
+folders follow ``docs/your-data.md``:
 
 - BU-3DFE   ``BU-3DFE/F0001/F0001_HA04WH_F3D.{wrl,bmp,bnd}``
 - BU-4DFE   ``BU-4DFE/F001/Happy/000.{wrl,jpg}``, ``BU-4DFE/BU4DFE_BND_V1.1/F001/Happy/000.bnd``

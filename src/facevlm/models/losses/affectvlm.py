@@ -6,7 +6,7 @@ Reference: Behzad & Zhao, "Contrastive Language-Image Learning with Augmented Te
     L_mc = sum_same (1 - cos(Z_i, Z_j)) + sum_different max(0, cos(Z_k, Z_l) - alpha)
     L_mt = max(0, ||Z_a - Z_p||^2 - ||Z_a - Z_n||^2 + alpha),     L = L_mc + L_mt
 
-with one learnable margin alpha. DECIDED in methods.md, each a parameter here: cosine on the
+with one learnable margin alpha. DECIDED in docs/methods.md, each a parameter here: cosine on the
 L2-normalised embeddings (the contract's ``views``/``fused``/``text`` are unit vectors, so cos is
 a dot product); sums become means over the pairs present (batch-size independent); alpha =
 softplus(raw) so it stays positive; pairs include view-prompt pairs so the text tower gets

@@ -2,7 +2,7 @@
 
 Reference: Radford et al., "Learning Transferable Visual Models From Natural Language
 Supervision", ICML 2021; implementation style of open_clip's ``ClipLoss``. Used by AffectVLM (fused
-image vs prompt, weight ``w_infonce``, DECIDED in methods.md) and by SMILE-VLM (L_vl: the fused
+image vs prompt, weight ``w_infonce``, DECIDED in docs/methods.md) and by SMILE-VLM (L_vl: the fused
 *and* each single view pulled toward the sample's text)::
 
     logits = exp(logit_scale) * image @ text^T                          # (N, N)

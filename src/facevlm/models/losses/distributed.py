@@ -4,7 +4,7 @@ Contrastive and Barlow Twins losses couple the samples of a batch, so under
 DistributedDataParallel each process must see the *global* batch, and gradients must flow back
 through the communication. Plain ``torch.distributed.all_gather`` / ``all_reduce`` cut the graph:
 the local process then only gets gradient through its own slice, and the effective gradient is
-wrong (methods.md: "never plain all_reduce").
+wrong (docs/methods.md: "never plain all_reduce").
 
 Gradient convention (as in open_clip with ``gather_with_grad=True``): every rank computes the same
 global loss, and the backward of these collectives sums the gradients of all ranks, so each rank

@@ -1,7 +1,7 @@
 """Cross-modal redundancy minimisation between image and text embeddings (SMILE-VLM, L_red).
 
 Reference: SMILE-VLM (Behzad, arXiv 2506.01203) names the term but its formula was not reachable;
-methods.md DECIDED it as the off-diagonal half of Barlow Twins (Zbontar et al., ICML 2021)
+docs/methods.md DECIDED it as the off-diagonal half of Barlow Twins (Zbontar et al., ICML 2021)
 applied to the image-text cross-correlation::
 
     C = standardise(fused_raw)^T standardise(text_raw) / N        # (D, D)

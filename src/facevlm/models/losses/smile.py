@@ -7,7 +7,7 @@ Model for 3D/4D Facial Expression Recognition", arXiv 2506.01203 (IEEE Access 13
 - L_vl: CLIP InfoNCE pulling the fused *and* each single view toward the sample's text
   (``ClipInfoNCELoss`` with ``view_weight``);
 - L_red: off-diagonal Barlow Twins penalty on the image-text cross-correlation
-  (``CrossModalRedundancyLoss``, DECIDED in methods.md).
+  (``CrossModalRedundancyLoss``, DECIDED in docs/methods.md).
 
 No ground-truth label may enter training. The text of each sample is its *pseudo-labelled* prompt
 (``facevlm.models.pseudo_labels.assign_pseudo_prompts``), and with k prompts for a whole batch
