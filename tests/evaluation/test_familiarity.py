@@ -48,9 +48,7 @@ def test_the_score_is_the_kth_smallest_cosine_distance():
     for k in (1, 3, 40):
         scores = fam.knn_distance(reference, queries, k)
         for query, score in zip(queries, scores, strict=True):
-            cosines = [
-                r @ query / np.linalg.norm(r) / np.linalg.norm(query) for r in reference
-            ]
+            cosines = [r @ query / np.linalg.norm(r) / np.linalg.norm(query) for r in reference]
             assert score == pytest.approx(sorted(1 - np.array(cosines))[k - 1], abs=1e-5)
 
 

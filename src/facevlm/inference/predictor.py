@@ -214,7 +214,7 @@ class Predictor:
             Familiarity.from_dict(bundle.familiarity) if bundle.familiarity is not None else None
         )
         #: the modality the model's training data was rendered in, when the bundle records it
-        self.trained_modality = (bundle.info.get("render") or {}).get("modality")
+        self.trained_modality = (bundle.info.get("render") or render_params or {}).get("modality")
         self._render_thread = ThreadPoolExecutor(1, thread_name_prefix="facevlm-render")
         self._renderers: dict[str, Any] = {}
         self._lock = threading.Lock()  # one request at a time through the model and renderer
