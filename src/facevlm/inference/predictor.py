@@ -422,9 +422,10 @@ class Predictor:
             rows = [len(timeline)] if pooled else [row_of[p] for p in chosen]
             middle = row_of[chosen[len(chosen) // 2]]
             main = "probe" if "probe" in heads else "zero_shot"
-            rendered = next(
-                (fallbacks[p] for p in chosen if p in fallbacks), self.settings.modality
-            )
+            # a surface-motion map is made from the meshes: no frame's texture reaches the model
+            rendered = self.settings.modality
+            if not (pooled and parse_frames(self.frames).pooled_meshes):
+                rendered = next((fallbacks[p] for p in chosen if p in fallbacks), rendered)
             familiarity = clock.run("classify", self._familiarity, fused[0], rows, rendered)
             numbers = [frame_number(item.frames[p]) for p in timeline]
             return Prediction(
