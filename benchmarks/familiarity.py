@@ -6,8 +6,9 @@ held-out scores are the yardstick) and fitted on all of them (the final model, w
 statistics come from :func:`facevlm.experiments.cross_validation.fit_final`), exactly as the
 training pipeline does. The new subjects are then scored by the final model:
 
-- familiar fraction of their textured renders (the target is the chosen rate, 0.99), with k
-  scaled to the final training set and, for comparison, with the folds' k unscaled;
+- familiar fraction of their textured renders (the target is the chosen rate, 0.99); beside it
+  what the raw k-NN distance (no neighbour scale) would give, with k scaled to the final
+  training set and with the folds' k unscaled;
 - familiar fraction of clearly different inputs made from them: shaded renders (the score
   alone, without the rule that marks every other-modality render unfamiliar), random-noise
   views, heavy central crops;
@@ -141,29 +142,34 @@ def main() -> None:
         "central 30% crop": crops(views[new]),
     }
     train_embeddings = stats.train_embeddings
-    k_unscaled = folds[0]["k"]
+    k_fold = folds[0]["k"]
+    # the raw k-NN distance (no neighbour scale) as the alternative the scale was chosen over
+    raw_threshold = fam.threshold_for(np.concatenate([f["distances"] for f in folds]))
     rows, reference = [], {}
     for name, x in inputs.items():
         fused = embed(x)
         e = fused.numpy()
         knn = stats.scores(e)
-        unscaled = fam.knn_distance(train_embeddings, e, k_unscaled)
         maha = fam.mahalanobis_scores(train_embeddings, labels[pool], e)
         msp = fam.max_softmax_scores(classifier.logits(fused).softmax(-1).detach().numpy())
         scores = {"knn": knn, "mahalanobis": maha, "msp": msp}
         if not reference:
             reference = scores
+        raw = {k: fam.knn_distance(train_embeddings, e, k) for k in (stats.k, k_fold)}
         rows.append(
             {
                 "input": name,
                 "n": len(e),
-                "familiar (k scaled)": stats.familiar(knn).mean(),
-                "familiar (k unscaled)": (unscaled <= stats.threshold).mean(),
+                "familiar": stats.familiar(knn).mean(),
+                "raw, k scaled": (raw[stats.k] <= raw_threshold).mean(),
+                "raw, k unscaled": (raw[k_fold] <= raw_threshold).mean(),
                 **{f"AUROC {m}": fam.auroc(reference[m], s) for m, s in scores.items()},
             }
         )
     n_final = len(train_embeddings)
-    print(f"k: folds {k_unscaled} of ~{folds[0]['n_train']}, final {stats.k} of {n_final}")
+    print(f"k: folds {k_fold} of ~{folds[0]['n_train']}, final {stats.k} of {n_final}")
+    fold_scales = ", ".join(f"{f['scale']:.4f}" for f in folds)
+    print(f"neighbour scale: folds {fold_scales}; final {stats.scale:.4f}")
     print(pd.DataFrame(rows).round(3).to_string(index=False))
 
 

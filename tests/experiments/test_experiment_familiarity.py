@@ -11,7 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facevlm.evaluation.familiarity import Familiarity, knn_distance, scaled_k
+from facevlm.evaluation.familiarity import (
+    Familiarity,
+    knn_distance,
+    neighbour_scale,
+    scaled_k,
+)
 from facevlm.experiments import affectvlm, smile
 from facevlm.experiments.common import embed_views
 from facevlm.experiments.cross_validation import cross_validate, fit_final
@@ -34,13 +39,14 @@ def test_each_fold_scores_its_held_out_samples_against_its_training_embeddings(r
     train_rows, test_rows = tiny_data.split(last.fold)
     recorded = last.extra[FOLD_FAMILIARITY]
     assert recorded["n_train"] == len(train_rows)
-    assert len(recorded["scores"]) == len(test_rows)
+    assert len(recorded["distances"]) == len(test_rows)
     # the last fold's model is at hand: the same scores computed independently
     train = embed_views(fitted.model, tiny_data.views[train_rows], 64, "cpu").fused.numpy()
     test = embed_views(fitted.model, tiny_data.views[test_rows], 64, "cpu").fused.numpy()
     np.testing.assert_allclose(
-        recorded["scores"], knn_distance(train, test, recorded["k"]), atol=1e-5
+        recorded["distances"], knn_distance(train, test, recorded["k"]), atol=1e-5
     )
+    assert recorded["scale"] == pytest.approx(neighbour_scale(train, recorded["k"]), rel=1e-4)
 
 
 def test_the_final_fit_carries_statistics_with_k_scaled_to_its_training_set(run, tiny_data):
@@ -52,8 +58,11 @@ def test_the_final_fit_carries_statistics_with_k_scaled_to_its_training_set(run,
     assert statistics.train_embeddings.shape[0] == n
     assert statistics.modality == "texture"
     assert statistics.k == scaled_k(folds[0]["k"], folds[0]["n_train"], n)
-    reference = np.sort(np.concatenate([f["scores"] for f in folds]))
-    np.testing.assert_allclose(statistics.reference_scores, reference)
+    reference = np.sort(np.concatenate([f["distances"] / f["scale"] for f in folds]))
+    np.testing.assert_allclose(statistics.reference_scores, reference, rtol=1e-5)
+    assert statistics.scale == pytest.approx(
+        neighbour_scale(statistics.train_embeddings, statistics.k), rel=1e-4
+    )
     assert statistics.familiar(statistics.reference_scores).mean() >= statistics.rate
     # the final model's own training samples are familiar to it
     own = statistics.scores(statistics.train_embeddings)
