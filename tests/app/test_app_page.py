@@ -62,7 +62,9 @@ def _upload(at: AppTest, files: list[tuple[str, bytes]]) -> AppTest:
 
 
 def _predictions(at: AppTest) -> list[str]:
-    return [s.value for s in at.success if s.value.startswith("Predicted expression")]
+    """The prediction messages: green for a familiar input, neutral (info) for an unfamiliar."""
+    shown = [*at.success, *at.info]
+    return [s.value for s in shown if s.value.startswith("Predicted expression")]
 
 
 def _scan_files(scans: Path) -> list[tuple[str, bytes]]:
@@ -119,6 +121,8 @@ def test_missing_texture_is_predicted_shaded_with_a_note(app, scans):
     assert not app.exception and not app.error
     assert len(_predictions(app)) == 1
     assert any("texture missing" in w.value and "shaded" in w.value for w in app.warning)
+    # a shaded render for a texture-trained model: unfamiliar, never the green answer box
+    assert any("Unfamiliar input" in w.value for w in app.warning) and not app.success
 
 
 def _bad_inputs(tmp: Path) -> dict[str, tuple[list[tuple[str, bytes]], str]]:

@@ -121,6 +121,29 @@ def make_tiny_project(root: Path) -> Path:
     return root
 
 
+# ------------------------------------------------------------------------------------ familiarity
+def built_in_texture_renders(project: Project, predictor) -> np.ndarray:
+    """``(N, V, S, S, 3)`` textured renders of the project's built-in static scans, rendered
+    by ``predictor`` (a :class:`facevlm.inference.Predictor`) as it renders an upload."""
+    index = project.scan_index()
+    static = index[index["sequence"].isna()]
+    return np.stack(
+        [predictor._render(predictor._read(Path(path)), "texture") for path in static["path"]]
+    )
+
+
+def frozen_familiarity(predictor, renders: np.ndarray):
+    """Familiarity statistics of ``predictor``'s model as a frozen feature extractor: two
+    folds of ``renders`` give the held-out yardstick, all of them the training embeddings
+    (what a final fit stores, without training)."""
+    from facevlm.evaluation.familiarity import build_familiarity, fold_scores
+
+    embeddings = predictor._encode(renders)[0].numpy()
+    half = np.arange(len(embeddings)) % 2
+    folds = [fold_scores(embeddings[half != f], embeddings[half == f]) for f in (0, 1)]
+    return build_familiarity(embeddings, folds, modality="texture")
+
+
 # ------------------------------------------------------------------------------------ inputs
 def write_scan(folder: Path, stem: str = "F0001_HA04WH_F3D", nose: float = 30.0) -> Path:
     """A BU-3DFE-size (8,100 vertices) textured VRML scan and its texture."""
@@ -139,6 +162,28 @@ def write_sequence(folder: Path, n_frames: int = N_FRAMES, n_side: int = 90) -> 
         write_vrml(folder / f"{k:03d}.wrl", face_like_mesh(n_side=n_side, nose_height=10 + 3 * k))
         texture.save(folder / f"{k:03d}.jpg")
     return folder
+
+
+def write_ball(folder: Path, seed: int = 0) -> Path:
+    """A textured ball (a UV sphere of a face's size, random-noise texture) as VRML: a
+    well-formed scan of something that is not a face."""
+    from facevlm.data.mesh import FaceMesh
+
+    folder.mkdir(parents=True, exist_ok=True)
+    theta, phi = np.meshgrid(np.linspace(0, np.pi, 40), np.linspace(0, 2 * np.pi, 60))
+    vertices = 80.0 * np.stack(
+        [np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], -1
+    ).reshape(-1, 3)
+    idx = np.arange(theta.size).reshape(theta.shape)
+    a, b = idx[:-1, :-1].ravel(), idx[:-1, 1:].ravel()
+    c, d = idx[1:, :-1].ravel(), idx[1:, 1:].ravel()
+    triangles = np.concatenate([np.stack([a, b, d], 1), np.stack([a, d, c], 1)])
+    uv = np.stack([phi.ravel() / (2 * np.pi), theta.ravel() / np.pi], 1)
+    noise = np.random.default_rng(seed).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(folder / "ball.png")
+    path = folder / "ball.wrl"
+    write_vrml(path, FaceMesh.from_triangles(vertices, triangles, uv=uv), texture_url="ball.png")
+    return path
 
 
 def zip_folder(folder: Path, target: Path, prefix: str = "") -> Path:

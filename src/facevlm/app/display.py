@@ -16,8 +16,18 @@ from facevlm.inference.predictor import STAGES, Prediction
 
 
 def show_prediction(result: Prediction) -> None:
-    """One result block: heading, notes, views, prediction and chart, prompts, timings."""
+    """One result block: heading, notes, views, prediction and chart, prompts, timings.
+
+    An input unlike the model's training data gets a warning with the reason above the result,
+    and the result is drawn in a neutral box: the green box says "this is the answer", which
+    the model has no grounds to say about an input it does not know."""
     st.subheader(result.file)
+    if result.familiar is False:
+        st.warning(
+            f"**Unfamiliar input**: {result.unfamiliar_reason or 'unlike the training scans'}. "
+            "The model has no grounds for this prediction; treat it as a guess.",
+            icon=":material/report:",
+        )
     for note in result.notes:
         st.warning(note, icon=":material/warning:")
     st.image(
@@ -29,10 +39,15 @@ def show_prediction(result: Prediction) -> None:
     with left:
         confidence = float(result.probabilities.max())
         what = "sequence" if result.is_sequence else "scan"
-        st.success(
+        answer = (
             f"Predicted expression ({what}): **{result.prediction}** — {confidence:.0%} "
             f"({result.method})"
         )
+        if result.familiar is False:
+            st.info(answer, icon=":material/help:")
+        else:
+            st.success(answer)
+        st.caption(familiarity_caption(result))
         st.markdown("**Closest prompts**")
         st.dataframe(
             pd.DataFrame(result.closest_prompts, columns=["class", "prompt", "similarity"]),
@@ -51,6 +66,19 @@ def show_prediction(result: Prediction) -> None:
     if result.is_sequence:
         show_sequence(result)
     show_timings(result.timings)
+
+
+def familiarity_caption(result: Prediction) -> str:
+    """One line on how familiar the input is: the fraction of held-out scans it beats."""
+    if result.familiarity is None:
+        if result.familiar is False:
+            return "Familiarity: unlike the training scans (no statistics in this model)"
+        return "Familiarity unknown: this model was saved without familiarity statistics"
+    verdict = "familiar" if result.familiar else "unfamiliar"
+    return (
+        f"Familiarity {result.familiarity:.2f} ({verdict}): less familiar than "
+        f"{1 - result.familiarity:.0%} of held-out training-like scans"
+    )
 
 
 def show_sequence(result: Prediction) -> None:

@@ -130,6 +130,11 @@ def show_model(predictor: Predictor) -> None:
         f"trained on {tags.get('dataset', '?')}"
         + (" · linear probe" if bundle.linear_probe is not None else "")
     )
+    if bundle.familiarity is None:
+        st.sidebar.caption(
+            "This model was saved without familiarity statistics: its predictions cannot say "
+            "whether an input is like its training scans."
+        )
 
 
 def predict_uploads(predictor: Predictor, files, key: tuple) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from facevlm.config import from_dict, to_dict
+from facevlm.evaluation.familiarity import fold_scores
 from facevlm.experiments.common import (
     ExperimentConfig,
     build_model,
@@ -32,7 +33,7 @@ from facevlm.experiments.common import (
 )
 from facevlm.experiments.cross_validation import FoldEvaluation, Recipe
 from facevlm.experiments.data import ExperimentData
-from facevlm.experiments.results import PRIMARY
+from facevlm.experiments.results import FOLD_FAMILIARITY, PRIMARY
 from facevlm.models.augment import MixedViewAugmentation
 from facevlm.models.data import MultiviewDataset
 from facevlm.models.losses import AffectVLMLoss
@@ -128,14 +129,23 @@ def evaluate(
     prompt_bank: pd.DataFrame,
     cfg: AffectVLMConfig,
 ) -> FoldEvaluation:
-    """The held-out rows classified by their nearest class prompt ensemble."""
+    """The held-out rows classified by their nearest class prompt ensemble, and their
+    familiarity scores against the fold's training embeddings (the final model's yardstick)."""
     embedded = embed_views(
         fitted.model, data.views[test_rows], cfg.eval_batch_size, cfg.train.device
     )
     predicted = zero_shot_predict(
         fitted.model, fitted.tokenizer, embedded.fused, class_prompts(prompt_bank), data.classes
     )
-    return FoldEvaluation({PRIMARY: predicted}, embedded.fused.numpy())
+    train_emb = embed_views(
+        fitted.model, data.views[train_rows], cfg.eval_batch_size, cfg.train.device
+    )
+    held_out = fold_scores(train_emb.fused.numpy(), embedded.fused.numpy())
+    return FoldEvaluation(
+        {PRIMARY: predicted},
+        embedded.fused.numpy(),
+        extra={FOLD_FAMILIARITY: held_out.as_dict()},
+    )
 
 
 #: AffectVLM in the shared cross-validation loop (:mod:`facevlm.experiments.cross_validation`).

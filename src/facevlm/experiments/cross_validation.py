@@ -154,11 +154,55 @@ class FinalFit:
 
 
 def fit_final(
-    recipe: Recipe, data: ExperimentData, prompt_bank: pd.DataFrame, cfg: Any
+    recipe: Recipe,
+    data: ExperimentData,
+    prompt_bank: pd.DataFrame,
+    cfg: Any,
+    familiarity_folds: list[dict[str, Any]] | None = None,
+    modality: str | None = None,
 ) -> FinalFit:
-    """Train ``recipe`` on every sample (all subjects: nothing is held out)."""
+    """Train ``recipe`` on every sample (all subjects: nothing is held out).
+
+    With ``familiarity_folds`` (the cross-validation folds' held-out familiarity scores,
+    ``CrossValidationResult.familiarity_folds()``) the final fit also yields the statistics
+    that say how familiar a new input is (``extra["familiarity"]``); ``modality`` is the render
+    modality of the training data, recorded with them."""
     rows = np.arange(len(data.labels))
     n_subjects = int(data.samples["subject"].nunique()) if "subject" in data.samples else 0
     logger.info("%s final fit: %d samples of %d subjects", recipe.title, len(rows), n_subjects)
     fitted = recipe.fit(data, rows, prompt_bank, cfg, None)
-    return FinalFit(fitted, recipe.finalize(fitted, data, rows, cfg), len(rows), n_subjects)
+    extra = recipe.finalize(fitted, data, rows, cfg)
+    if familiarity_folds:
+        extra["familiarity"] = familiarity_statistics(
+            fitted.model, data, rows, familiarity_folds, cfg, modality
+        )
+    return FinalFit(fitted, extra, len(rows), n_subjects)
+
+
+def familiarity_statistics(
+    model: Any,
+    data: ExperimentData,
+    rows: np.ndarray,
+    familiarity_folds: list[dict[str, Any]],
+    cfg: Any,
+    modality: str | None = None,
+) -> dict[str, Any]:
+    """What a bundle stores to say how familiar an input is to ``model`` (trained on ``rows``):
+    the fused embeddings of its training rows, the folds' held-out scores as the yardstick and
+    the neighbour rank scaled to this training set's size
+    (:mod:`facevlm.evaluation.familiarity`). Plain numpy data."""
+    from facevlm.evaluation.familiarity import FoldScores, build_familiarity
+    from facevlm.experiments.common import embed_views
+
+    embedded = embed_views(model, data.views[rows], cfg.eval_batch_size, cfg.train.device)
+    folds = [FoldScores.from_dict(f) for f in familiarity_folds]
+    statistics = build_familiarity(embedded.fused.numpy(), folds, modality)
+    logger.info(
+        "familiarity: %d training embeddings, k=%d (folds: k=%d of ~%d), threshold %.4f",
+        len(rows),
+        statistics.k,
+        folds[0].k,
+        folds[0].n_train,
+        statistics.threshold,
+    )
+    return statistics.as_dict()

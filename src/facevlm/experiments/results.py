@@ -29,6 +29,11 @@ PRIMARY_EVALUATION_NAME = {"smile": "linear_probe"}
 #: SMILE-VLM's ``pseudo_labels/agreement_final``): logged as ``<name>_mean`` and ``<name>_std``.
 FOLD_METRICS = "metrics"
 
+#: Key of ``FoldResult.extra`` for the fold's held-out familiarity scores (the ``as_dict`` of a
+#: :class:`facevlm.evaluation.familiarity.FoldScores`): the final model's yardstick of how
+#: familiar an unseen in-distribution scan is.
+FOLD_FAMILIARITY = "familiarity"
+
 #: Training time of a fold (sum of the epochs' ``time_s``), mean and std over folds.
 FOLD_TIME_MEAN, FOLD_TIME_STD = "train/fold_time_s_mean", "train/fold_time_s_std"
 
@@ -120,6 +125,11 @@ class CrossValidationResult:
             FOLD_TIME_MEAN: float(np.mean(fold_seconds)),
             FOLD_TIME_STD: float(np.std(fold_seconds)),
         }
+
+    def familiarity_folds(self) -> list[dict[str, Any]]:
+        """The folds' held-out familiarity scores (:data:`FOLD_FAMILIARITY`), of the folds that
+        recorded them (a result saved before they existed has none)."""
+        return [f.extra[FOLD_FAMILIARITY] for f in self.folds if FOLD_FAMILIARITY in f.extra]
 
     def history_frame(self) -> pd.DataFrame:
         """One row per (fold, epoch) with every recorded training and evaluation value."""

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from facevlm.config import from_dict, to_dict
+from facevlm.evaluation.familiarity import fold_scores
 from facevlm.experiments.common import (
     ExperimentConfig,
     build_model,
@@ -33,7 +34,7 @@ from facevlm.experiments.common import (
 )
 from facevlm.experiments.cross_validation import FoldEvaluation, Recipe
 from facevlm.experiments.data import ExperimentData
-from facevlm.experiments.results import FOLD_METRICS, PRIMARY
+from facevlm.experiments.results import FOLD_FAMILIARITY, FOLD_METRICS, PRIMARY
 from facevlm.models.augment import MixedViewAugmentation
 from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.data import MultiviewDataset
@@ -217,7 +218,10 @@ def evaluate(
         predictions["zero_shot"] = zero_shot_predict(
             model, fitted.tokenizer, test_emb.fused, bank, data.classes
         )
-    extra: dict[str, Any] = {"pseudo_label_refreshes": fitted.refreshes}
+    extra: dict[str, Any] = {
+        "pseudo_label_refreshes": fitted.refreshes,
+        FOLD_FAMILIARITY: fold_scores(train_emb.fused.numpy(), test_emb.fused.numpy()).as_dict(),
+    }
     agreement = pseudo_label_agreement(fitted.refreshes, data, train_rows)
     if agreement:
         extra[FOLD_METRICS] = agreement

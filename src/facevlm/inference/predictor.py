@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from facevlm.data.errors import ScanError
 from facevlm.data.layouts.base import frame_number
 from facevlm.data.mesh import FaceMesh
+from facevlm.evaluation.familiarity import Familiarity
 from facevlm.inference.inputs import PredictionInput, ScanInput, SequenceInput
 from facevlm.inference.scan_files import modality_for, read_scan
 from facevlm.models.bundle import ModelBundle
@@ -93,6 +94,10 @@ class Prediction:
     # what a pooled frame selection made of ``sequence_frames``: the sample the model read
     pooled_views: np.ndarray | None = None  # (V, S, S, 3)
     pooled_kind: str | None = None  # dynamic image | magnified apex | surface motion
+    # how familiar the input is to the model (facevlm.evaluation.familiarity); None: unknown
+    familiarity: float | None = None  # fraction of held-out training-like scans less familiar
+    familiar: bool | None = None
+    unfamiliar_reason: str | None = None  # why, when ``familiar`` is False
 
     @property
     def prediction(self) -> str:
@@ -116,6 +121,9 @@ class Prediction:
                 for c, p, s in self.closest_prompts
             ],
             "notes": list(self.notes),
+            "familiar": self.familiar,
+            "familiarity": None if self.familiarity is None else round(self.familiarity, 4),
+            "unfamiliar_reason": self.unfamiliar_reason,
         }
         if self.zero_shot is not None:
             out["zero_shot"] = _by_class(self.classes, self.zero_shot)
@@ -200,6 +208,11 @@ class Predictor:
             )
             self._prompts, self._prompt_embeddings = self._embed_prompts(bundle.class_prompts)
         self.probe = bundle.linear_probe
+        self.familiarity = (
+            Familiarity.from_dict(bundle.familiarity) if bundle.familiarity is not None else None
+        )
+        #: the modality the model's training data was rendered in, when the bundle records it
+        self.trained_modality = (bundle.info.get("render") or render_params or {}).get("modality")
         self._render_thread = ThreadPoolExecutor(1, thread_name_prefix="facevlm-render")
         self._renderers: dict[str, Any] = {}
         self._lock = threading.Lock()  # one request at a time through the model and renderer
@@ -295,6 +308,29 @@ class Predictor:
         method = "zero-shot" if self.model_name == "smile" else "prompt classifier"
         return {"probabilities": zero_shot, "method": method, "zero_shot": None}
 
+    def _familiarity(self, normalised: torch.Tensor, rows: list[int], rendered: str) -> dict:
+        """How familiar the input is: the median k-NN score of ``rows`` (a sequence is as
+        familiar as its typical frame) against the bundle's statistics. A render in another
+        modality than training's (a shaded render of an untextured scan for a texture-trained
+        model) is unfamiliar whatever the score: the model has never seen one."""
+        out: dict[str, Any] = {"familiarity": None, "familiar": None, "unfamiliar_reason": None}
+        if self.familiarity is not None:
+            score = np.array([np.median(self.familiarity.scores(normalised[rows].numpy()))])
+            out["familiarity"] = float(self.familiarity.familiarity(score)[0])
+            out["familiar"] = bool(self.familiarity.familiar(score)[0])
+            if not out["familiar"]:
+                out["unfamiliar_reason"] = "unlike the scans the model was trained on"
+        trained = (self.familiarity and self.familiarity.modality) or self.trained_modality
+        if trained and rendered != trained:
+            out["familiar"] = False
+            untextured = trained == "texture" and self.settings.modality == "texture"
+            out["unfamiliar_reason"] = (
+                "untextured scan, model trained on textured scans"
+                if untextured
+                else f"{rendered} render, model trained on {trained} renders"
+            )
+        return out
+
     # ---------------------------------------------------------------- public
     def predict(self, item: PredictionInput) -> Prediction:
         """Predict one scan or sequence; raises ScanError for an unusable file."""
@@ -310,6 +346,7 @@ class Predictor:
             views = clock.run("render", self._render, mesh, modality)
             fused = clock.run("encode", self._encode, views[None])
             heads = clock.run("classify", self._classify, fused)
+            familiarity = clock.run("classify", self._familiarity, fused[0], [0], modality)
             return Prediction(
                 file=item.name,
                 model=self.name,
@@ -319,6 +356,7 @@ class Predictor:
                 view_names=[v.name for v in self.settings.views],
                 closest_prompts=self._closest(heads["prompt_similarity"][0]),
                 notes=[note] if note else [],
+                **familiarity,
                 **self._heads(heads, [0]),
             )
 
@@ -345,13 +383,15 @@ class Predictor:
         with self._lock:
             clock = _Clock()
             timeline, chosen, pooled = self.sequence_plan(len(item.frames))
-            views, notes, meshes = [], [], {}
+            views, notes, meshes, fallbacks = [], [], {}, {}
             for position in timeline:
                 path = item.frames[position]
                 mesh = clock.run("read", self._read, path)
                 modality, note = self._modality_for(mesh, f"{item.name}/{path.name}")
                 if note:
                     notes.append(note)
+                if modality != self.settings.modality:
+                    fallbacks[position] = modality
                 views.append(clock.run("render", self._render, mesh, modality))
                 if position in chosen:
                     meshes[position] = mesh
@@ -368,6 +408,11 @@ class Predictor:
             rows = [len(timeline)] if pooled else [row_of[p] for p in chosen]
             middle = row_of[chosen[len(chosen) // 2]]
             main = "probe" if "probe" in heads else "zero_shot"
+            # a surface-motion map is made from the meshes: no frame's texture reaches the model
+            rendered = self.settings.modality
+            if not (pooled and parse_frames(self.frames).pooled_meshes):
+                rendered = next((fallbacks[p] for p in chosen if p in fallbacks), rendered)
+            familiarity = clock.run("classify", self._familiarity, fused[0], rows, rendered)
             numbers = [frame_number(item.frames[p]) for p in timeline]
             return Prediction(
                 file=item.name,
@@ -385,6 +430,7 @@ class Predictor:
                 frame_strip=stacked[:, 0],
                 pooled_views=pooled_views,
                 pooled_kind=POOLED_KINDS[parse_frames(self.frames).mode] if pooled else None,
+                **familiarity,
                 **self._heads(heads, rows),
             )
 

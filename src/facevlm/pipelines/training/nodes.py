@@ -37,7 +37,7 @@ from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import PRIMARY, CrossValidationResult
 from facevlm.experiments.sequences import FRAME_MODES, stack_sequence_frames
 from facevlm.models.backbone import architecture_image_size
-from facevlm.models.bundle import ModelBundle
+from facevlm.models.bundle import ModelBundle, plain
 from facevlm.pipelines.pretrain.nodes import resolve_pipeline_weights
 
 if TYPE_CHECKING:
@@ -174,6 +174,7 @@ def _bundle(
     from facevlm.prompts.augmented import class_prompts
 
     linear_probe = info.pop("linear_probe", None)
+    familiarity = info.pop("familiarity", None)
     bundle = ModelBundle.from_model(
         str(parameters["recipe"]),
         model,
@@ -185,6 +186,7 @@ def _bundle(
         **info,
     )
     bundle.linear_probe = linear_probe
+    bundle.familiarity = None if familiarity is None else plain(familiarity)
     return bundle
 
 
@@ -298,16 +300,27 @@ def fit_final_model(
     dataset: dict[str, Any],
     pretrained_backbone: PretrainedWeights | None,
     last_fold_model: ModelBundle,
+    result: CrossValidationResult | None = None,
 ) -> ModelBundle:
     """The model the app and ``facevlm predict`` use: the same recipe trained on *every* subject
     of the protocol after cross-validation (which reports the per-fold models). SMILE-VLM's
     bundle also carries a linear probe fitted on all of them. With ``final_fit: false`` the
-    last fold's model is kept instead (no extra training)."""
+    last fold's model is kept instead (no extra training).
+
+    ``result`` (the cross-validation result) gives the folds' held-out familiarity scores: the
+    bundle then carries the statistics that say how familiar a new input is."""
     if not parameters.get("final_fit", True):
         logger.info("final_fit is off: the saved model is the last fold's")
         return last_fold_model
     recipe, cfg, data = _prepare(renders, fold_table, parameters, pretrained_backbone)
-    final = fit_final(recipe, data, prompt_bank, cfg)
+    final = fit_final(
+        recipe,
+        data,
+        prompt_bank,
+        cfg,
+        familiarity_folds=result.familiarity_folds() if result is not None else None,
+        modality=renders.settings.get("modality"),
+    )
     return _bundle(
         final.fitted.model,
         cfg,

@@ -1,0 +1,125 @@
+"""How the page shows an input unlike the model's training data, in real Streamlit script runs.
+
+Specification: an unfamiliar input gets a warning above the result naming the reason (an
+untextured scan asked of a texture-trained model; an input unlike the training scans), and the
+result is drawn in a neutral box, never the green "this is the answer" box; a familiar input
+keeps the green box; a model without familiarity statistics says familiarity is unknown.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from tiny_project import built_in_texture_renders, frozen_familiarity, write_ball
+
+from facevlm.app import SCRIPT
+from facevlm.inference import ModelChoice, Predictor, load_bundle
+from facevlm.inference.project import PROJECT_ENV, Project
+from facevlm.models.bundle import plain
+
+TIMEOUT = 240  # the first run loads the model and warms the renderer on a busy 2-core machine
+UNTEXTURED = "untextured scan, model trained on textured scans"
+UNLIKE = "unlike the scans the model was trained on"
+
+
+def _page(familiar, familiarity, reason) -> None:
+    import numpy as np
+
+    from facevlm.app.display import show_prediction
+    from facevlm.inference.predictor import STAGES, Prediction
+
+    show_prediction(
+        Prediction(
+            file="scan.wrl",
+            model="affectvlm",
+            classes=["happiness", "surprise"],
+            probabilities=np.array([0.1, 0.9]),
+            method="prompt classifier",
+            timings={**dict.fromkeys(STAGES, 0.01), "total": 0.04},
+            views=np.full((1, 8, 8, 3), 128, np.uint8),
+            view_names=["0_0"],
+            closest_prompts=[("surprise", "a surprised face", 0.4)],
+            familiar=familiar,
+            familiarity=familiarity,
+            unfamiliar_reason=reason,
+        )
+    )
+
+
+def _results(at: AppTest) -> tuple[list[str], list[str]]:
+    """The prediction messages drawn green (success) and neutral (info)."""
+    green = [s.value for s in at.success if s.value.startswith("Predicted expression")]
+    neutral = [i.value for i in at.info if i.value.startswith("Predicted expression")]
+    return green, neutral
+
+
+@pytest.mark.parametrize("reason", [UNTEXTURED, UNLIKE])
+def test_an_unfamiliar_result_is_warned_about_and_not_green(reason):
+    at = AppTest.from_function(_page, args=(False, 0.0, reason), default_timeout=60).run()
+    assert not at.exception, at.exception
+    (warning,) = [w.value for w in at.warning if "Unfamiliar input" in w.value]
+    assert reason in warning
+    green, neutral = _results(at)
+    assert not green and len(neutral) == 1 and "surprise" in neutral[0]
+    # the warning comes before the result
+    kinds = [type(element).__name__ for element in at.main]
+    assert kinds.index("Warning") < kinds.index("Info")
+
+
+def test_a_familiar_result_is_green_with_its_familiarity():
+    at = AppTest.from_function(_page, args=(True, 0.42, None), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert not at.warning
+    green, neutral = _results(at)
+    assert len(green) == 1 and not neutral
+    assert any(c.value.startswith("Familiarity 0.42 (familiar)") for c in at.caption)
+
+
+def test_unknown_familiarity_is_said():
+    at = AppTest.from_function(_page, args=(None, None, None), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert len(_results(at)[0]) == 1
+    assert any(c.value.startswith("Familiarity unknown") for c in at.caption)
+
+
+@pytest.fixture(scope="module")
+def project_with_statistics(tiny_project, tmp_path_factory):
+    """The tiny project whose AffectVLM bundle carries familiarity statistics (its frozen
+    random model's, over the built-in textured renders)."""
+    root = tmp_path_factory.mktemp("familiar") / "project"
+    shutil.copytree(tiny_project, root, symlinks=True)
+    project = Project.open(root)
+    bundle = load_bundle(project, ModelChoice("affectvlm"))
+    predictor = Predictor(bundle, project.render_params)
+    try:
+        statistics = frozen_familiarity(predictor, built_in_texture_renders(project, predictor))
+    finally:
+        predictor.close()
+    bundle.familiarity = plain(statistics.as_dict())
+    project.catalog.save("affectvlm.model", bundle)
+    return root
+
+
+@pytest.mark.parametrize("case", ["untextured", "ball"])
+def test_the_page_warns_about_an_unfamiliar_upload(
+    project_with_statistics, scans, tmp_path, monkeypatch, case
+):
+    if case == "untextured":
+        wrl = scans / "scan" / "F0001_HA04WH_F3D.wrl"  # uploaded without its texture
+        files, reason = [wrl], UNTEXTURED
+    else:
+        ball = write_ball(tmp_path)
+        files, reason = [ball, ball.with_suffix(".png")], UNLIKE
+    monkeypatch.setenv(PROJECT_ENV, str(project_with_statistics))
+    at = AppTest.from_file(str(SCRIPT), default_timeout=TIMEOUT).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    at.file_uploader(key="upload").set_value(
+        [(p.name, p.read_bytes(), "application/octet-stream") for p in files]
+    )
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("Unfamiliar input" in w.value and reason in w.value for w in at.warning)
+    green, neutral = _results(at)
+    assert not green and len(neutral) == 1
