@@ -87,6 +87,14 @@ PRECISION_RADIUS = 0.8
 #: Below these scores there is no face (measured separation: ``benchmarks/canonical_pose.py``).
 MIN_CENTRAL = 0.44
 MIN_PRECISION = 0.5
+#: The canonical framing, in the template's millimetres: the face box centre (from the
+#: template's own centre) and radius. The face is framed as the built-in set and BU-3DFE's
+#: crops fill the image (forehead to chin, ear to ear): measured by fitting the template to 16
+#: built-in faces as they are stored, whose robust sphere lies 9.6 mm (sd 7.4) above the
+#: template's centre with a radius of 110 mm (sd 6) (``benchmarks/canonical_pose.py`` prints
+#: it), so a built-in face renders as it did before the pose was estimated.
+FRAME_OFFSET_MM = np.array([0.0, 9.6, -1.9])
+FRAME_RADIUS_MM = 110.0
 #: Vertices farther than this many face radii from the face centre are not drawn (shoulders,
 #: the back of a head, scanner debris): the image shows 1.1 radii around the centre.
 CROP_RADIUS = 1.6
@@ -413,8 +421,8 @@ def fit_face_pose(
     k = int(np.argmax(coverage + central_coverage))
     pose = FacePose(
         rotation=rotation[k],
-        centre=shift[k],
-        radius=float(scale[k] * template.face_radius),
+        centre=shift[k] + scale[k] * rotation[k] @ FRAME_OFFSET_MM,
+        radius=float(scale[k] * FRAME_RADIUS_MM),
         mm_per_unit=float(1.0 / scale[k]) if mm_per_unit[k] else 0.0,
         coverage=float(coverage[k]),
         central=float(central_coverage[k]),
@@ -433,6 +441,13 @@ def fit_face_pose(
 def estimate_face_pose(mesh: FaceMesh) -> FacePose:
     """:func:`fit_face_pose` of a :class:`FaceMesh` (its vertices and triangles)."""
     return fit_face_pose(mesh.vertices, mesh.triangles(), mesh.source)
+
+
+def face_pose_of(mesh: FaceMesh, mode: str = "estimate") -> FacePose:
+    """The pose a render uses: estimated (``estimate``) or the scan's own axes (``as_stored``)."""
+    if mode not in POSE_MODES:
+        raise ValueError(f"pose must be one of {POSE_MODES}, got {mode!r}")
+    return estimate_face_pose(mesh) if mode == "estimate" else stored_pose(mesh.vertices)
 
 
 def stored_pose(vertices: np.ndarray) -> FacePose:
