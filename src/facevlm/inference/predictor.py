@@ -235,11 +235,14 @@ class Predictor:
         real upload does not pay for the OpenGL context, shader compilation and torch set-up."""
         from facevlm.render.fixtures import checker_texture, face_like_mesh
 
+        from facevlm.render.face_pose import stored_pose
+
         mesh = face_like_mesh(n_side=20)
         texture = checker_texture(64) if self.settings.modality == "texture" else None
+        pose = stored_pose(mesh.vertices)  # the stand-in is no face: warm up, do not refuse it
         with self._lock:
             views = self._render_thread.submit(
-                lambda: self._renderer(self.settings.modality).render(mesh, texture)
+                lambda: self._renderer(self.settings.modality).render(mesh, texture, pose)
             ).result()
             self._classify(self._encode(views[None]))
 

@@ -7,7 +7,7 @@ a fresh ``vtkPolyData`` (and texture image) under the same mapper and actor, and
 moves the camera, renders and reads the pixels back. Everything a mesh sets (geometry, UVs,
 normals, colours, texture, camera) is set again for the next one, so nothing leaks between meshes.
 
-The scene is fixed in the face's canonical frame: with ``pose: estimate`` (the default) the
+The scene is fixed in the face's canonical frame: with ``pose: estimate`` (the project's) the
 face found on the scan (:mod:`facevlm.render.face_pose`, any orientation, units and crop) looks
 along +z with y up and its face box has radius 1 at the origin, and what lies far outside the
 face (shoulders, the back of a head) is not drawn; with ``pose: as_stored`` the scan's own axes
@@ -77,8 +77,10 @@ class RenderSettings:
         lighting: light the surface? ``None`` = the modality's default (``texture`` unlit,
             ``shaded`` lit); ``depth`` ignores it.
         fill: fraction of the image height spanned by the face box (the robust sphere).
-        pose: ``estimate`` (find the face and turn it face-forward, refuse a mesh without one)
-            or ``as_stored`` (a dataset known to be stored face-forward, cropped to the face).
+        pose: ``estimate`` (find the face and turn it face-forward, refuse a mesh without one;
+            what the project's ``params:render`` says) or ``as_stored`` (a dataset known to be
+            stored face-forward and cropped to the face; the default here, so that code that
+            builds settings itself keeps the scan's axes unless it asks).
     """
 
     size: int = 224
@@ -87,7 +89,7 @@ class RenderSettings:
     background: tuple[int, int, int] = (0, 0, 0)
     lighting: bool | None = None
     fill: float = 0.9
-    pose: str = "estimate"
+    pose: str = "as_stored"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "views", parse_views(self.views))

@@ -66,7 +66,7 @@ A texture that resolves outside the root refuses the scan whatever ``allow_missi
 says; a texture that is missing, not a regular file, too large or a decompression bomb is a
 texture problem. A landmark release configured outside the root is read within its own folders.
 
-Faces: with ``estimate_pose`` (default true) every static scan, and the middle frame of every
+Faces: with ``estimate_pose`` every static scan, and the middle frame of every
 sequence, is registered to a mean face (:mod:`facevlm.render.face_pose`); a mesh on which no
 face is found (a ball, a box, a hand) is quarantined at stage ``pose`` with the fit's scores,
 a sequence whose middle frame has no face with all its frames. One pose per sequence, never
@@ -131,13 +131,13 @@ class IndexOptions:
 
     ``allow_missing_texture``: index scans whose texture is missing (default: quarantine them).
     ``check_landmarks``: read landmark files too (default true).
-    ``estimate_pose``: find the face's pose and refuse meshes without a face (default true;
-    false for a dataset known to be stored face-forward, which then renders ``as_stored``).
+    ``estimate_pose``: find the face's pose and refuse meshes without a face (default false
+    here; the ingest pipeline switches it on with ``render.pose: estimate``).
     """
 
     allow_missing_texture: bool = False
     check_landmarks: bool = True
-    estimate_pose: bool = True
+    estimate_pose: bool = False
 
 
 INDEX_OPTION_KEYS = frozenset(IndexOptions.__dataclass_fields__)
