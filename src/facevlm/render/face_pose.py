@@ -63,11 +63,15 @@ TYPICAL_EXTENT_MM = 220.0
 UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "inch": 25.4}
 #: Starting rotations, uniform over all orientations.
 N_ROTATIONS = 120
+#: How many of the best first guesses are also tried upside down (turned 180 degrees about the
+#: face's forward axis): an oval face crop fits upside down nearly as well as upright after a
+#: few coarse steps, and the eyes and mouth only tell them apart once the fit is finer.
+N_UPSIDE_DOWN = 6
 #: The front of a face in a first guess: what lies this far (mm) behind the most forward point.
 FRONT_DEPTH_MM = 70.0
 #: Successive halving: (starts kept, template points, ICP iterations) per stage; the starts
 #: kept are the best by coverage so far. Cheap steps for all, more for the promising few.
-STAGES = ((10_000, 30, 4), (16, 150, 6), (3, 600, 8))
+STAGES = ((10_000, 20, 3), (16, 100, 8), (3, 400, 10))
 #: Scan points the fit uses at most (a uniform subsample of a dense scan is as good, and fast).
 SCAN_POINTS = 4000
 #: Template points farther than this from the scan (mm at the face's size) pull on nothing.
@@ -95,6 +99,11 @@ MIN_PRECISION = 0.5
 #: it), so a built-in face renders as it did before the pose was estimated.
 FRAME_OFFSET_MM = np.array([0.0, 9.6, -1.9])
 FRAME_RADIUS_MM = 110.0
+#: "Face-forward" differs between face sources by a few degrees of pitch (where a face looks
+#: when it looks straight ahead); the built-in faces, modelled on BU-3DFE's crops, look 3.3
+#: degrees (sd 0.8) further up than the template does, so the canonical frame is the template's
+#: turned by this pitch about its x axis (measured like the framing above).
+FRAME_PITCH_DEG = 3.3
 #: Vertices farther than this many face radii from the face centre are not drawn (shoulders,
 #: the back of a head, scanner debris): the image shows 1.1 radii around the centre.
 CROP_RADIUS = 1.6
@@ -208,6 +217,11 @@ def _rotation_vectors(w: np.ndarray) -> np.ndarray:
     return np.eye(3) + sin * cross + (1 - cos) * cross @ cross
 
 
+def _x_rotation(degrees: float) -> np.ndarray:
+    c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
 def rotation_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     """The angle of the rotation between two rotation matrices, degrees."""
     cos = (np.trace(a.T @ b) - 1.0) / 2.0
@@ -249,18 +263,28 @@ def _scale_starts(points: np.ndarray, template: FaceTemplate) -> list[tuple[floa
     return [(extent / template_extent, 0.0), (0.5 * extent / template_extent, 0.0)]
 
 
+def _fronts(points: np.ndarray, rotations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per starting rotation: the heights of the scan points along its forward axis
+    (``(M, R)``) and the indices of the most forward few (``(top, R)``)."""
+    height = points @ rotations[:, :, 2].T  # the template's +z in the scan, per start
+    top = max(3, len(points) // 200)
+    return height, np.argpartition(-height, top - 1, axis=0)[:top]
+
+
 def _placements(
-    points: np.ndarray, rotations: np.ndarray, size: float, template: FaceTemplate
+    points: np.ndarray,
+    rotations: np.ndarray,
+    fronts: tuple[np.ndarray, np.ndarray],
+    size: float,
+    template: FaceTemplate,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two first guesses of where the template goes for each starting rotation (``(R, 3)``
     shifts each): its nose tip on the scan's most forward point in that orientation (right
     for a head or a head with shoulders looking about that way), and its centre under the
     middle of the scan's front (right for a face crop, whose forehead or chin may stick out
     further than its nose when the guess is tilted)."""
-    forward = rotations[:, :, 2]  # the template's +z in the scan, per start
-    height = points @ forward.T  # (M, R)
-    top = max(3, len(points) // 200)
-    front = np.argpartition(-height, top - 1, axis=0)[:top]  # (top, R)
+    height, front = fronts
+    forward = rotations[:, :, 2]
     tips = np.median(points[front], axis=0)  # (R, 3)
     on_tip = tips - size * np.einsum("rij,j->ri", rotations, template.nose_tip)
     support = np.take_along_axis(height, front, axis=0).min(axis=0)  # (R,)
@@ -321,7 +345,7 @@ def _icp(
     return scale, rotation, shift
 
 
-def _coverage(
+def _matches(
     scan: _Scan,
     template: FaceTemplate,
     idx: np.ndarray,
@@ -329,7 +353,7 @@ def _coverage(
     rotation: np.ndarray,
     shift: np.ndarray,
 ) -> np.ndarray:
-    """Share of the template points ``idx`` that lie on the scan, per transform."""
+    """``(B, len(idx))``: does each template point ``idx`` lie on the scan, per transform."""
     points, normals = template.points[idx], template.normals[idx]
     moved = scale[:, None, None] * points @ rotation.transpose(0, 2, 1) + shift[:, None, :]
     reach = MATCH_MM * float(np.max(scale))
@@ -339,17 +363,16 @@ def _coverage(
     turned = normals @ rotation.transpose(0, 2, 1)
     agree = np.abs(np.einsum("bmk,bmk->bm", turned, scan.normals[nearest.reshape(distance.shape)]))
     close = distance <= MATCH_MM * scale[:, None]
-    return (close & (agree >= np.cos(np.radians(MATCH_ANGLE_DEG)))).mean(axis=1)
+    return close & (agree >= np.cos(np.radians(MATCH_ANGLE_DEG)))
 
 
-def _score(scan, template, idx, scale, rotation, shift) -> np.ndarray:
-    """How well each transform fits a face: the mean of the coverage of the template points
-    ``idx`` and of their central part (which tells a face from a smooth shape)."""
-    middle = np.intersect1d(idx, central(template))
-    return 0.5 * (
-        _coverage(scan, template, idx, scale, rotation, shift)
-        + _coverage(scan, template, middle, scale, rotation, shift)
-    )
+def _scores(
+    scan: _Scan, template: FaceTemplate, idx: np.ndarray, scale, rotation, shift
+) -> tuple[np.ndarray, np.ndarray]:
+    """Coverage of the template points ``idx`` and of their central part, per transform."""
+    matches = _matches(scan, template, idx, scale, rotation, shift)
+    middle = np.isin(idx, central(template))
+    return matches.mean(axis=1), matches[:, middle].mean(axis=1)
 
 
 def central(template: FaceTemplate) -> np.ndarray:
@@ -370,8 +393,17 @@ def _precision(scan: _Scan, template: FaceTemplate, scale: float, rotation, shif
     return float(np.mean(distance <= 2.0 * MATCH_MM * scale))
 
 
-def _subset(n: int, size: int) -> np.ndarray:
-    return np.sort(np.random.default_rng(1).permutation(n)[: min(n, size)])
+def _subset(template: FaceTemplate, size: int) -> np.ndarray:
+    """``size`` template points, half of them (as far as there are) on the central face, so
+    that even a few points weigh the eyes, nose and mouth."""
+    rng = np.random.default_rng(1)
+    middle = central(template)
+    rest = np.setdiff1d(np.arange(len(template.points)), middle)
+    n_middle = min(len(middle), size // 2)
+    chosen = np.concatenate(
+        [rng.permutation(middle)[:n_middle], rng.permutation(rest)[: size - n_middle]]
+    )
+    return np.sort(chosen)
 
 
 def fit_face_pose(
@@ -393,8 +425,9 @@ def fit_face_pose(
         raise NotAFaceError(source, "no face found: the mesh has no surface to fit a face to")
     rotations = rotation_starts()
     scales, rots, shifts, units = [], [], [], []
+    front = _fronts(scan.points, rotations)
     for size, mm in starts:
-        for shift in _placements(scan.points, rotations, size, template):
+        for shift in _placements(scan.points, rotations, front, size, template):
             scales.append(np.full(len(rotations), size))
             rots.append(rotations)
             shifts.append(shift)
@@ -405,22 +438,27 @@ def fit_face_pose(
     if not mm_per_unit.any():  # unknown units: the size is free within the starts' range
         bounds = (scale * 0.4, scale * 2.5)
 
-    for n_keep, n_points, iterations in STAGES:
-        chosen = _subset(len(template.points), n_points)
-        if len(scale) > n_keep:
-            score = _score(scan, template, chosen, scale, rotation, shift)
-            best = np.argsort(-score)[:n_keep]
+    chosen = None
+    for stage, (n_keep, n_points, iterations) in enumerate(STAGES):
+        if len(scale) > n_keep:  # scored on the previous stage's points: they are cheap
+            coverage, central_coverage = _scores(scan, template, chosen, scale, rotation, shift)
+            best = np.argsort(-(coverage + central_coverage))[:n_keep]
+            if stage == 1:  # the best few upside down too: a face's likeliest confusion
+                best = np.concatenate([best, best[:N_UPSIDE_DOWN]])
             scale, rotation, shift = scale[best], rotation[best], shift[best]
             bounds, mm_per_unit = (bounds[0][best], bounds[1][best]), mm_per_unit[best]
+            if stage == 1:
+                rotation[n_keep:] = rotation[n_keep:] @ np.diag([-1.0, -1.0, 1.0])
+        chosen = _subset(template, n_points)
         scale, rotation, shift = _icp(
             scan, template.points[chosen], scale, rotation, shift, iterations, bounds
         )
-    every, middle = np.arange(len(template.points)), central(template)
-    coverage = _coverage(scan, template, every, scale, rotation, shift)
-    central_coverage = _coverage(scan, template, middle, scale, rotation, shift)
+    every = np.arange(len(template.points))
+    coverage, central_coverage = _scores(scan, template, every, scale, rotation, shift)
     k = int(np.argmax(coverage + central_coverage))
+    tilt = _x_rotation(FRAME_PITCH_DEG)
     pose = FacePose(
-        rotation=rotation[k],
+        rotation=rotation[k] @ tilt,
         centre=shift[k] + scale[k] * rotation[k] @ FRAME_OFFSET_MM,
         radius=float(scale[k] * FRAME_RADIUS_MM),
         mm_per_unit=float(1.0 / scale[k]) if mm_per_unit[k] else 0.0,

@@ -33,13 +33,25 @@ UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
 
 @dataclass
 class PoseCase:
-    """One scan and the truth: ``scan = (canonical @ rotation.T + offset) / mm_per_unit``."""
+    """One scan and the truth: ``scan = (canonical @ rotation.T + offset) / mm_per_unit``.
+
+    ``canonical`` is the same face as a clean face crop in its own frame (millimetres, looking
+    along +z): what the scan should render like. ``centre`` and ``radius`` are the robust
+    sphere of that crop carried into the scan's coordinates.
+    """
 
     mesh: FaceMesh
     rotation: np.ndarray
     centre: np.ndarray  # face box centre, scan units
     radius: float  # face box radius, scan units
     description: str
+    canonical: FaceMesh
+    offset: np.ndarray
+    mm_per_unit: float
+
+    def to_scan(self, points_mm: np.ndarray) -> np.ndarray:
+        """Canonical millimetres -> the scan's coordinates."""
+        return (np.asarray(points_mm) @ self.rotation.T + self.offset) / self.mm_per_unit
 
 
 @lru_cache(maxsize=1)
@@ -52,9 +64,9 @@ def ict_available(path: Path = ICT_NPZ) -> bool:
     return path.is_file()
 
 
-def ict_face(rng: np.random.Generator, region: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ict_face(rng: np.random.Generator, region: str) -> tuple[np.ndarray, np.ndarray, FaceMesh]:
     """A random ICT-FaceKit identity with a random expression: ``(vertices_mm, triangles,
-    narrow_face_vertices_mm)``, region ``narrow`` | ``full`` | ``head``."""
+    narrow_face_crop)``, region ``narrow`` | ``full`` | ``head``."""
     model = _ict()
     weights = rng.normal(0.0, 1.0, len(model["identity"]))
     expression = np.zeros(len(model["expression"]))
@@ -64,25 +76,30 @@ def ict_face(rng: np.random.Generator, region: str) -> tuple[np.ndarray, np.ndar
     vertices = vertices + np.tensordot(weights, model["identity"], axes=1)
     vertices = vertices + np.tensordot(expression, model["expression"], axes=1)
     vertices *= 10.0  # centimetres -> mm
-    end = {"narrow": NARROW_FACE_END, "full": FULL_FACE_END, "head": HEAD_END}[region]
     quads = model["faces"].astype(np.int64)
     triangles = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
-    triangles = triangles[(triangles < end).all(axis=1)]
     triangles = triangles[
         (triangles[:, 0] != triangles[:, 1])
         & (triangles[:, 1] != triangles[:, 2])
         & (triangles[:, 0] != triangles[:, 2])
     ]
-    return vertices[:end], triangles, vertices[:NARROW_FACE_END]
+
+    def region_of(end: int) -> tuple[np.ndarray, np.ndarray]:
+        return vertices[:end], triangles[(triangles < end).all(axis=1)]
+
+    end = {"narrow": NARROW_FACE_END, "full": FULL_FACE_END, "head": HEAD_END}[region]
+    crop = FaceMesh.from_triangles(*region_of(NARROW_FACE_END))
+    return *region_of(end), crop
 
 
-def synthetic_face(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A random procedural face: ``(vertices_mm, triangles, face_vertices_mm)``."""
+def synthetic_face(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, FaceMesh]:
+    """A random procedural face: ``(vertices_mm, triangles, the same face as a mesh)``."""
     from facevlm.data.synthetic.head import build_head
     from facevlm.data.synthetic.identity import sample_identity
 
     head = build_head(sample_identity(rng), resolution=int(rng.integers(3000, 9000)))
-    return head.mesh.vertices, head.mesh.triangles(), head.mesh.vertices
+    triangles = head.mesh.triangles()
+    return head.mesh.vertices, triangles, FaceMesh.from_triangles(head.mesh.vertices, triangles)
 
 
 def _drop_vertices(vertices, triangles, drop: np.ndarray):
@@ -125,7 +142,7 @@ def pose_case(seed: int, source: str | None = None) -> PoseCase:
     else:
         region = "crop"
         vertices, triangles, face = synthetic_face(rng)
-    box = fit_normalization(face)
+    box = fit_normalization(face.vertices)
     forehead_cut = bool(rng.random() < 0.25)
     vertices, triangles = damaged(vertices, triangles, rng, forehead_cut)
     rotation = Rotation.random(random_state=rng).as_matrix()
@@ -135,7 +152,8 @@ def pose_case(seed: int, source: str | None = None) -> PoseCase:
     scan = (vertices @ rotation.T + offset) / mm
     mesh = FaceMesh.from_triangles(scan, triangles, source=Path(f"case{seed}.ply"))
     description = f"{source}/{region}{' forehead-cut' if forehead_cut else ''} in {unit}"
-    return PoseCase(mesh, rotation, (box.centre @ rotation.T + offset) / mm, box.radius / mm, description)
+    centre = (box.centre @ rotation.T + offset) / mm
+    return PoseCase(mesh, rotation, centre, box.radius / mm, description, face, offset, mm)
 
 
 # ------------------------------------------------------------------------------ non-faces
