@@ -69,15 +69,17 @@ N_ROTATIONS = 120
 N_UPSIDE_DOWN = 6
 #: The front of a face in a first guess: what lies this far (mm) behind the most forward point.
 FRONT_DEPTH_MM = 70.0
+#: Share of the template's pairs kept by each ICP step (the rest: holes, hair, open mouth),
+#: and by the last stage's: more pairs there hold the face's position where a face differs
+#: in shape from the template (trimming a quarter lets the fit slide along the face).
+TRIM, FINAL_TRIM = 0.75, 0.9
 #: Successive halving: (starts kept, template points, ICP iterations) per stage; the starts
 #: kept are the best by coverage so far. Cheap steps for all, more for the promising few.
-STAGES = ((10_000, 20, 3), (16, 100, 8), (3, 400, 10))
+STAGES = ((10_000, 20, 3, TRIM), (16, 100, 8, TRIM), (3, 400, 10, FINAL_TRIM))
 #: Scan points the fit uses at most (a uniform subsample of a dense scan is as good, and fast).
 SCAN_POINTS = 4000
 #: Template points farther than this from the scan (mm at the face's size) pull on nothing.
 REACH_MM = 40.0
-#: Share of the template's pairs kept by each ICP step (the rest: holes, hair, open mouth).
-TRIM = 0.75
 #: The fitted face may be this much smaller or larger than the template's size in its units.
 SCALE_RANGE = (0.75, 1.35)
 #: A template point lies on the scan when a scan point is this close (mm, at the face's size)
@@ -304,11 +306,12 @@ def _icp(
     shift: np.ndarray,
     iterations: int,
     scale_bounds: tuple[np.ndarray, np.ndarray],
+    trim: float = TRIM,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Refine B similarity transforms ``x = s R p + t`` of the template onto the scan at once:
     trimmed point-to-plane steps, linearised in a small rotation, shift and log-scale."""
     n_batch, n_points = len(scale), len(template_points)
-    keep = max(3, int(TRIM * n_points))
+    keep = max(3, int(trim * n_points))
     eye = np.eye(7) * 1e-3 * keep
     reach = REACH_MM * float(np.max(scale))
     for _ in range(iterations):
@@ -439,7 +442,7 @@ def fit_face_pose(
         bounds = (scale * 0.4, scale * 2.5)
 
     chosen = None
-    for stage, (n_keep, n_points, iterations) in enumerate(STAGES):
+    for stage, (n_keep, n_points, iterations, trim) in enumerate(STAGES):
         if len(scale) > n_keep:  # scored on the previous stage's points: they are cheap
             coverage, central_coverage = _scores(scan, template, chosen, scale, rotation, shift)
             best = np.argsort(-(coverage + central_coverage))[:n_keep]
@@ -451,7 +454,7 @@ def fit_face_pose(
                 rotation[n_keep:] = rotation[n_keep:] @ np.diag([-1.0, -1.0, 1.0])
         chosen = _subset(template, n_points)
         scale, rotation, shift = _icp(
-            scan, template.points[chosen], scale, rotation, shift, iterations, bounds
+            scan, template.points[chosen], scale, rotation, shift, iterations, bounds, trim
         )
     every = np.arange(len(template.points))
     coverage, central_coverage = _scores(scan, template, every, scale, rotation, shift)
