@@ -175,10 +175,12 @@ def _init_worker(
     os.environ.setdefault("LP_NUM_THREADS", str(llvmpipe_threads))  # before the GL context
     _worker_reader = reader
     try:
+        from facevlm.render.face_pose import stored_pose
         from facevlm.render.fixtures import checker_texture, face_like_mesh
 
         _worker_renderer = MultiviewRenderer(settings)
-        _worker_renderer.render(face_like_mesh(n_side=6), checker_texture(16, 2))  # shaders
+        warm = face_like_mesh(n_side=6)  # no face: drawn in its own axes, not refused
+        _worker_renderer.render(warm, checker_texture(16, 2), stored_pose(warm.vertices))
     except Exception as exc:
         _worker_error = f"render worker failed to start: {type(exc).__name__}: {exc}"
     ready.put((os.getpid(), _worker_error))
