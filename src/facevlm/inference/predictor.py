@@ -46,6 +46,7 @@ from facevlm.models.bundle import ModelBundle
 from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.data import views_to_tensor
 from facevlm.render.frames import parse_frames, pool_frames, select_frames
+from facevlm.render.face_pose import FacePose, face_pose_of
 from facevlm.render.renderer import RenderSettings
 from facevlm.render.surface_motion import surface_motion_mesh, surface_motion_settings
 
@@ -275,8 +276,10 @@ class Predictor:
         why = "; ".join(mesh.metadata.get("warnings", [])) or "the mesh has no texture"
         return "shaded", f"{name}: texture missing ({why}); predicted from a shaded render"
 
-    def _render(self, mesh: FaceMesh, modality: str) -> np.ndarray:
-        return self._render_thread.submit(lambda: self._renderer(modality).render(mesh)).result()
+    def _render(self, mesh: FaceMesh, modality: str, pose: FacePose | None = None) -> np.ndarray:
+        return self._render_thread.submit(
+            lambda: self._renderer(modality).render(mesh, pose=pose)
+        ).result()
 
     @torch.inference_mode()
     def _encode(self, views: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -349,12 +352,14 @@ class Predictor:
         timeline = select_frames(n_frames, f"uniform:{min(n_frames, self.timeline_frames)}")
         return sorted(set(timeline) | set(chosen)), chosen, spec.pooled
 
-    def _pool(self, meshes: list[FaceMesh], views: np.ndarray, clock: _Clock) -> np.ndarray:
+    def _pool(
+        self, meshes: list[FaceMesh], views: np.ndarray, clock: _Clock, pose: FacePose | None
+    ) -> np.ndarray:
         """The chosen frames pooled into one ``(V, S, S, 3)`` sample as in training: their
         rendered views (dynamic image, magnified apex), or their meshes (surface motion)."""
         if parse_frames(self.frames).pooled_meshes:
             motion = clock.run("render", surface_motion_mesh, *meshes)
-            return clock.run("render", self._render, motion, SURFACE_MOTION)
+            return clock.run("render", self._render, motion, SURFACE_MOTION, pose)
         # (T, V, S, S, 3) -> (V, S, S, 3), each view pooled on its own
         return pool_frames(views, self.frames)
 
@@ -363,13 +368,18 @@ class Predictor:
             clock = _Clock()
             timeline, chosen, pooled = self.sequence_plan(len(item.frames))
             views, notes, meshes = [], [], {}
+            read = {p: clock.run("read", self._read, item.frames[p]) for p in timeline}
+            # one face pose for the whole sequence (from its middle frame), as in training
+            pose = None
+            if self.settings.pose == "estimate":
+                middle_mesh = read[timeline[len(timeline) // 2]]
+                pose = clock.run("render", face_pose_of, middle_mesh, "estimate")
             for position in timeline:
-                path = item.frames[position]
-                mesh = clock.run("read", self._read, path)
+                path, mesh = item.frames[position], read[position]
                 modality, note = self._modality_for(mesh, f"{item.name}/{path.name}")
                 if note:
                     notes.append(note)
-                views.append(clock.run("render", self._render, mesh, modality))
+                views.append(clock.run("render", self._render, mesh, modality, pose))
                 if position in chosen:
                     meshes[position] = mesh
             stacked = np.stack(views)  # (T, V, S, S, 3)
@@ -377,7 +387,7 @@ class Predictor:
             samples, pooled_views = stacked, None
             if pooled:
                 pooled_views = self._pool(
-                    [meshes[p] for p in chosen], stacked[[row_of[p] for p in chosen]], clock
+                    [meshes[p] for p in chosen], stacked[[row_of[p] for p in chosen]], clock, pose
                 )
                 samples = np.concatenate([stacked, pooled_views[None]])
             fused = clock.run("encode", self._encode, samples)
