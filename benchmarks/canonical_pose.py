@@ -84,7 +84,9 @@ def print_accuracy(rows: list[dict]) -> None:
         line(source, [r for r in rows if r["case"].startswith(source)])
     for crop in ("crop", "narrow", "full", "head", "forehead-cut"):
         line(f"  {crop}", [r for r in rows if crop in r["case"]])
-    worst = sorted(rows, key=lambda r: -max(r["angle"] / 10, r["centre"] / 0.1, abs(r["radius"]) / 0.1))
+    worst = sorted(
+        rows, key=lambda r: -max(r["angle"] / 10, r["centre"] / 0.1, abs(r["radius"]) / 0.1)
+    )
     print("worst cases:")
     for r in worst[:6]:
         print(
@@ -147,7 +149,9 @@ def built_in(n: int) -> None:
         centre_err.append(np.linalg.norm(pose.centre - today.centre) / today.radius)
         radius_err.append(pose.radius / today.radius - 1.0)
     offsets = np.array(offsets)
-    print(f"\n3. built-in faces as stored (n={n}; template face radius {template.face_radius:.1f} mm)")
+    print(
+        f"\n3. built-in faces as stored (n={n}; template face radius {template.face_radius:.1f} mm)"
+    )
     print(f"rotation vs identity, deg: median {np.median(angles):.1f}, max {np.max(angles):.1f}")
     print(
         f"framing vs the robust sphere: centre offset median {np.median(centre_err):.3f} max "
@@ -181,7 +185,9 @@ def timing(repeats: int) -> None:
             from scipy.spatial.transform import Rotation
 
             turn = Rotation.random(random_state=rng).as_matrix()
-            mesh = FaceMesh.from_triangles(head.mesh.vertices @ turn.T / 1000.0, head.mesh.triangles())
+            mesh = FaceMesh.from_triangles(
+                head.mesh.vertices @ turn.T / 1000.0, head.mesh.triangles()
+            )
             path = Path(folder) / f"scan{resolution}.ply"
             write_ply(path, mesh)
             results = {}

@@ -42,7 +42,9 @@ def dataset(tmp_path_factory) -> Path:
     ball = non_face("sphere")
     static = sorted(root.rglob("*_F3D.wrl"))[0]
     write_vrml(static, ball)
-    frames = sorted(sorted({p.parent for p in root.rglob("*.wrl") if "_F3D" not in p.name})[0].glob("*.wrl"))
+    frames = sorted(
+        sorted({p.parent for p in root.rglob("*.wrl") if "_F3D" not in p.name})[0].glob("*.wrl")
+    )
     write_vrml(frames[len(frames) // 2], ball)
     return root
 
@@ -52,9 +54,7 @@ def _ingest(root: Path, pose: str, cache: Path):
     return index_scans({"root": str(root)}, dataset, str(cache), {"pose": pose})
 
 
-def test_ingest_records_one_pose_per_scan_and_sequence_and_quarantines_non_faces(
-    dataset, tmp_path
-):
+def test_ingest_records_one_pose_per_scan_and_sequence_and_quarantines_non_faces(dataset, tmp_path):
     index, quarantine = _ingest(dataset, "estimate", tmp_path / "cache")
     refused = quarantine[quarantine["stage"] == "pose"]
     ball = sorted(dataset.rglob("*_F3D.wrl"))[0]

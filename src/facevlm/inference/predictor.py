@@ -45,8 +45,8 @@ from facevlm.inference.inputs import PredictionInput, ScanInput, SequenceInput
 from facevlm.models.bundle import ModelBundle
 from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.data import views_to_tensor
-from facevlm.render.frames import parse_frames, pool_frames, select_frames
 from facevlm.render.face_pose import FacePose, face_pose_of
+from facevlm.render.frames import parse_frames, pool_frames, select_frames
 from facevlm.render.renderer import RenderSettings
 from facevlm.render.surface_motion import surface_motion_mesh, surface_motion_settings
 
@@ -234,9 +234,8 @@ class Predictor:
     def warm_up(self) -> None:
         """Create the renderer and run every stage once on a synthetic face, so that the first
         real upload does not pay for the OpenGL context, shader compilation and torch set-up."""
-        from facevlm.render.fixtures import checker_texture, face_like_mesh
-
         from facevlm.render.face_pose import stored_pose
+        from facevlm.render.fixtures import checker_texture, face_like_mesh
 
         mesh = face_like_mesh(n_side=20)
         texture = checker_texture(64) if self.settings.modality == "texture" else None

@@ -331,7 +331,11 @@ def _icp(
         size = scale[:, None, None] * 100.0  # the template's size, for well-scaled unknowns
         relative = (moved - centre[:, None, :]) / size
         rows = np.concatenate(
-            [np.cross(relative, normal), normal, np.einsum("bmk,bmk->bm", relative, normal)[..., None]],
+            [
+                np.cross(relative, normal),
+                normal,
+                np.einsum("bmk,bmk->bm", relative, normal)[..., None],
+            ],
             axis=2,
         )
         residual = np.einsum("bmk,bmk->bm", target - moved, normal) / size[:, :, 0]

@@ -64,7 +64,9 @@ def build_template(ict_npz: str | Path, grid_mm: float = GRID_MM) -> FaceTemplat
     quads = model["faces"].astype(np.int64)
     triangles = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
     triangles = triangles[(triangles < NARROW_FACE_END).all(axis=1)]
-    triangles = triangles[(triangles[:, 0] != triangles[:, 1]) & (triangles[:, 1] != triangles[:, 2])]
+    triangles = triangles[
+        (triangles[:, 0] != triangles[:, 1]) & (triangles[:, 1] != triangles[:, 2])
+    ]
     triangles = triangles[triangles[:, 0] != triangles[:, 2]]
     face = vertices[:NARROW_FACE_END]
     normals = area_weighted_normals(face, triangles)

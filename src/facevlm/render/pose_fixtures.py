@@ -177,7 +177,9 @@ def non_face(kind: str, seed: int = 0) -> FaceMesh:
 
         def sphere(u, v):
             theta, phi = np.pi * u, 2 * np.pi * v
-            return np.stack([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], 1)
+            return np.stack(
+                [np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], 1
+            )
 
         mesh = _grid_surface(60, 90, lambda u, v: size * sphere(u, v))
     elif kind == "box":
@@ -200,14 +202,25 @@ def non_face(kind: str, seed: int = 0) -> FaceMesh:
     elif kind == "cloud":
         points = rng.uniform(-size, size, (4000, 3))
         triangles = rng.integers(0, len(points), (3000, 3))
-        triangles = triangles[(triangles[:, 0] != triangles[:, 1]) & (triangles[:, 1] != triangles[:, 2]) & (triangles[:, 0] != triangles[:, 2])]
+        triangles = triangles[
+            (triangles[:, 0] != triangles[:, 1])
+            & (triangles[:, 1] != triangles[:, 2])
+            & (triangles[:, 0] != triangles[:, 2])
+        ]
         mesh = FaceMesh.from_triangles(points, triangles)
     elif kind == "torus":
 
         def torus(u, v):
             a, b = 2 * np.pi * u, 2 * np.pi * v
             big, small = 1.0, 0.35
-            return np.stack([(big + small * np.cos(b)) * np.cos(a), (big + small * np.cos(b)) * np.sin(a), small * np.sin(b)], 1)
+            return np.stack(
+                [
+                    (big + small * np.cos(b)) * np.cos(a),
+                    (big + small * np.cos(b)) * np.sin(a),
+                    small * np.sin(b),
+                ],
+                1,
+            )
 
         mesh = _grid_surface(90, 40, lambda u, v: size * torus(u, v))
     elif kind == "cylinder":
@@ -222,8 +235,13 @@ def non_face(kind: str, seed: int = 0) -> FaceMesh:
 
         def blob(u, v):
             theta, phi = np.pi * u, 2 * np.pi * v
-            direction = np.stack([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], 1)
-            lumps = sum(0.25 * np.exp(-np.sum((direction - b / np.linalg.norm(b)) ** 2, 1) * 6) for b in bumps)
+            direction = np.stack(
+                [np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], 1
+            )
+            lumps = sum(
+                0.25 * np.exp(-np.sum((direction - b / np.linalg.norm(b)) ** 2, 1) * 6)
+                for b in bumps
+            )
             return direction * (1 + lumps)[:, None] * np.array([1.0, 0.45, 0.25])
 
         mesh = _grid_surface(60, 90, lambda u, v: size * blob(u, v))
