@@ -116,3 +116,23 @@ def test_the_render_node_draws_a_file_in_its_recorded_pose(dataset, tmp_path):
     corr = lambda a, b: np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1]  # noqa: E731
     assert corr(np.rot90(sideways[0]), upright[0]) > corr(sideways[0], upright[0])
     assert json.loads(turned.to_json())["version"] >= 1
+
+
+@pytest.mark.slow
+def test_every_built_in_style_is_found_as_a_face(tiny_params, tmp_path, monkeypatch):
+    """The data pipelines with ``render.pose: estimate`` on the tiny built-in set: no built-in
+    scan of any style is refused as a non-face, and every frame of a sequence shares a pose."""
+    from test_data_pipelines import _catalog, _run
+
+    monkeypatch.chdir(tmp_path)
+    params = {**tiny_params, "render": {**tiny_params["render"], "pose": "estimate"}}
+    catalog = _catalog(params)
+    _run("ingest", catalog)
+    index, quarantine = catalog.load("scan_index"), catalog.load("quarantine_report")
+    refused = quarantine[quarantine["stage"] == "pose"]
+    assert refused.empty, refused[["path", "reason"]].head(8).to_string()
+    assert index["face_pose"].notna().all()
+    sequences = index[index["sequence"].notna()].groupby(["dataset", "sequence"])
+    assert (sequences["face_pose"].nunique() == 1).all()
+    scores = [FacePose.from_json(text).central for text in index["face_pose"]]
+    assert min(scores) > 0.44

@@ -238,6 +238,7 @@ class _Scan:
     points: np.ndarray
     normals: np.ndarray
     tree: cKDTree
+    spacing: float  # median distance between neighbouring points
 
 
 def _scan_surface(vertices: np.ndarray, triangles: np.ndarray) -> _Scan:
@@ -246,7 +247,9 @@ def _scan_surface(vertices: np.ndarray, triangles: np.ndarray) -> _Scan:
     if len(used) > SCAN_POINTS:
         used = np.sort(np.random.default_rng(0).choice(used, SCAN_POINTS, replace=False))
     points = vertices[used]
-    return _Scan(points, normals[used], cKDTree(points))
+    tree = cKDTree(points)
+    spacing = float(np.median(tree.query(points[:500], k=2)[0][:, 1])) if len(points) > 1 else 0.0
+    return _Scan(points, normals[used], tree, spacing)
 
 
 def _scale_starts(points: np.ndarray, template: FaceTemplate) -> list[tuple[float, float]]:
@@ -361,16 +364,23 @@ def _matches(
     rotation: np.ndarray,
     shift: np.ndarray,
 ) -> np.ndarray:
-    """``(B, len(idx))``: does each template point ``idx`` lie on the scan, per transform."""
+    """``(B, len(idx))``: does each template point ``idx`` lie on the scan, per transform.
+
+    On the scan means within :data:`MATCH_MM` of the plane of the nearest scan point (not of
+    the point itself: a coarse scan's points are several millimetres apart) and no farther
+    from that point than the same plus the scan's point spacing."""
     points, normals = template.points[idx], template.normals[idx]
     moved = scale[:, None, None] * points @ rotation.transpose(0, 2, 1) + shift[:, None, :]
-    reach = MATCH_MM * float(np.max(scale))
+    tolerance = MATCH_MM * scale[:, None]
+    reach = float(tolerance.max()) + scan.spacing
     distance, nearest = scan.tree.query(moved.reshape(-1, 3), distance_upper_bound=reach)
-    nearest = np.minimum(nearest, len(scan.points) - 1)
+    nearest = np.minimum(nearest, len(scan.points) - 1).reshape(len(scale), len(idx))
     distance = distance.reshape(len(scale), len(idx))
+    scan_normals = scan.normals[nearest]
+    across = np.abs(np.einsum("bmk,bmk->bm", moved - scan.points[nearest], scan_normals))
     turned = normals @ rotation.transpose(0, 2, 1)
-    agree = np.abs(np.einsum("bmk,bmk->bm", turned, scan.normals[nearest.reshape(distance.shape)]))
-    close = distance <= MATCH_MM * scale[:, None]
+    agree = np.abs(np.einsum("bmk,bmk->bm", turned, scan_normals))
+    close = (across <= tolerance) & (distance <= tolerance + scan.spacing)
     return close & (agree >= np.cos(np.radians(MATCH_ANGLE_DEG)))
 
 
