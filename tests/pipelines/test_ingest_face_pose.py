@@ -136,3 +136,21 @@ def test_every_built_in_style_is_found_as_a_face(tiny_params, tmp_path, monkeypa
     assert (sequences["face_pose"].nunique() == 1).all()
     scores = [FacePose.from_json(text).central for text in index["face_pose"]]
     assert min(scores) > 0.44
+
+
+def test_a_second_ingest_reuses_the_poses_and_a_switch_reads_again(dataset, tmp_path, monkeypatch):
+    import facevlm.data.layouts.scan_index as scan_index
+
+    cache = tmp_path / "cache"
+    first, quarantine = _ingest(dataset, "estimate", cache)
+    refused = set(quarantine.loc[quarantine["stage"] == "pose", "path"])
+    calls = []
+    real = scan_index.validate_scan
+    monkeypatch.setattr(scan_index, "validate_scan", lambda job: calls.append(job) or real(job))
+    again, _ = _ingest(dataset, "estimate", cache)
+    assert list(again["face_pose"]) == list(first["face_pose"])
+    # only the quarantined files are read again (they have no row to reuse)
+    assert {job.path for job in calls} <= refused and calls
+    calls.clear()
+    stored, _ = _ingest(dataset, "as_stored", cache)
+    assert stored["face_pose"].isna().all() and len(calls) >= len(first)
