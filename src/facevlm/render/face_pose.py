@@ -91,6 +91,7 @@ MATCH_MM = 5.0
 MATCH_ANGLE_DEG = 35.0
 #: Half-width of the central face (mm): the eyes' outer corners are ~45 mm from the midline.
 CENTRAL_HALF_WIDTH_MM = 45.0
+CENTRAL_BELOW_NOSE_MM = -75.0
 #: Scan points within this many face radii of the face centre count for the precision score.
 PRECISION_RADIUS = 0.8
 #: Below these scores there is no face (measured separation: ``benchmarks/canonical_pose.py``).
@@ -400,7 +401,7 @@ def central(template: FaceTemplate) -> np.ndarray:
     """Indices of the template's central face (eyes, nose, mouth): the part no smooth shape
     (a ball, a cylinder, a plane) can imitate."""
     x, y = template.points[:, 0], template.points[:, 1] - template.nose_tip[1]
-    return np.flatnonzero((np.abs(x) < CENTRAL_HALF_WIDTH_MM) & (y > -75.0) & (y < 45.0))
+    return np.flatnonzero((np.abs(x) < CENTRAL_HALF_WIDTH_MM) & (y > CENTRAL_BELOW_NOSE_MM) & (y < 45.0))
 
 
 def _precision(scan: _Scan, template: FaceTemplate, scale: float, rotation, shift) -> float:
