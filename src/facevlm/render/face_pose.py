@@ -66,10 +66,10 @@ TYPICAL_EXTENT_MM = 220.0
 UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "inch": 25.4}
 #: Starting rotations, uniform over all orientations.
 N_ROTATIONS = 120
-#: How many of the best first guesses are also tried upside down (turned 180 degrees about the
+#: How many of the best guesses are also tried upside down (turned 180 degrees about the
 #: face's forward axis): an oval face crop fits upside down nearly as well as upright after a
 #: few coarse steps, and the eyes and mouth only tell them apart once the fit is finer.
-N_UPSIDE_DOWN = 6
+N_UPSIDE_DOWN = (6, 2)  # entering the second and the third stage
 #: The front of a face in a first guess: what lies this far (mm) behind the most forward point.
 FRONT_DEPTH_MM = 70.0
 #: Share of the template's pairs kept by each ICP step (the rest: holes, hair, open mouth),
@@ -248,7 +248,13 @@ class _Scan:
 
 
 def _scan_surface(vertices: np.ndarray, triangles: np.ndarray) -> _Scan:
+    """The fit's view of the scan; normals face away from its centre, whichever way its
+    triangles are wound (as :func:`~facevlm.render.surface_motion.vertex_normals` does), so
+    that a fit to the back of a thin face crop, which has the same shape as its front (a face
+    is left-right symmetric), does not count: the template's normals point out of the face."""
     normals = area_weighted_normals(vertices, triangles)
+    if np.einsum("ij,ij->", normals, vertices - vertices.mean(axis=0)) < 0:
+        normals = -normals
     used = np.flatnonzero(np.einsum("ij,ij->i", normals, normals) > 0.25)
     if len(used) > SCAN_POINTS:
         used = np.sort(np.random.default_rng(0).choice(used, SCAN_POINTS, replace=False))
@@ -385,7 +391,7 @@ def _matches(
     scan_normals = scan.normals[nearest]
     across = np.abs(np.einsum("bmk,bmk->bm", moved - scan.points[nearest], scan_normals))
     turned = normals @ rotation.transpose(0, 2, 1)
-    agree = np.abs(np.einsum("bmk,bmk->bm", turned, scan_normals))
+    agree = np.einsum("bmk,bmk->bm", turned, scan_normals)
     close = (across <= tolerance) & (distance <= tolerance + scan.spacing)
     return close & (agree >= np.cos(np.radians(MATCH_ANGLE_DEG)))
 
@@ -467,12 +473,12 @@ def fit_face_pose(
         if len(scale) > n_keep:  # scored on the previous stage's points: they are cheap
             coverage, central_coverage = _scores(scan, template, chosen, scale, rotation, shift)
             best = np.argsort(-(coverage + central_coverage))[:n_keep]
-            if stage == 1:  # the best few upside down too: a face's likeliest confusion
-                best = np.concatenate([best, best[:N_UPSIDE_DOWN]])
+            # the best few upside down too: a face's likeliest confusion
+            flips = N_UPSIDE_DOWN[stage - 1]
+            best = np.concatenate([best, best[:flips]])
             scale, rotation, shift = scale[best], rotation[best], shift[best]
             bounds, mm_per_unit = (bounds[0][best], bounds[1][best]), mm_per_unit[best]
-            if stage == 1:
-                rotation[n_keep:] = rotation[n_keep:] @ np.diag([-1.0, -1.0, 1.0])
+            rotation[n_keep:] = rotation[n_keep:] @ np.diag([-1.0, -1.0, 1.0])
         chosen = _subset(template, n_points)
         scale, rotation, shift = _icp(
             scan, template.points[chosen], scale, rotation, shift, iterations, bounds, trim
