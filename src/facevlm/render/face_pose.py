@@ -91,6 +91,7 @@ MATCH_MM = 5.0
 MATCH_ANGLE_DEG = 35.0
 #: Half-width of the central face (mm): the eyes' outer corners are ~45 mm from the midline.
 CENTRAL_HALF_WIDTH_MM = 45.0
+#: The central face reaches from this far below the nose tip (the chin) to 45 mm above it.
 CENTRAL_BELOW_NOSE_MM = -75.0
 #: Scan points within this many face radii of the face centre count for the precision score.
 PRECISION_RADIUS = 0.8
@@ -132,7 +133,9 @@ class FacePose:
         centre: ``(3,)`` the face box centre, scan units.
         radius: the face box radius, scan units.
         mm_per_unit: the scan's units as the fit found them (1 = millimetres).
-        coverage, precision: the fit's scores (see the module docstring); 1.0 for a stored pose.
+        coverage, central, precision: the fit's scores (see the module docstring): the share
+            of the template on the scan, of its eyes, nose and mouth, and of the scan around
+            the face on the template; 1.0 for a stored pose.
         estimated: False for ``as_stored`` (the scan's own axes, framed by its robust sphere).
     """
 
@@ -409,7 +412,9 @@ def central(template: FaceTemplate) -> np.ndarray:
     """Indices of the template's central face (eyes, nose, mouth): the part no smooth shape
     (a ball, a cylinder, a plane) can imitate."""
     x, y = template.points[:, 0], template.points[:, 1] - template.nose_tip[1]
-    return np.flatnonzero((np.abs(x) < CENTRAL_HALF_WIDTH_MM) & (y > CENTRAL_BELOW_NOSE_MM) & (y < 45.0))
+    return np.flatnonzero(
+        (np.abs(x) < CENTRAL_HALF_WIDTH_MM) & (y > CENTRAL_BELOW_NOSE_MM) & (y < 45.0)
+    )
 
 
 def _precision(scan: _Scan, template: FaceTemplate, scale: float, rotation, shift) -> float:
