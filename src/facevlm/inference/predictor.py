@@ -46,6 +46,7 @@ from facevlm.inference.scan_files import modality_for, read_scan
 from facevlm.models.bundle import ModelBundle
 from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.data import views_to_tensor
+from facevlm.render.face_pose import FacePose, face_pose_of
 from facevlm.render.frames import parse_frames, pool_frames, select_frames
 from facevlm.render.renderer import RenderSettings
 from facevlm.render.surface_motion import surface_motion_mesh, surface_motion_settings
@@ -244,13 +245,15 @@ class Predictor:
     def warm_up(self) -> None:
         """Create the renderer and run every stage once on a synthetic face, so that the first
         real upload does not pay for the OpenGL context, shader compilation and torch set-up."""
+        from facevlm.render.face_pose import stored_pose
         from facevlm.render.fixtures import checker_texture, face_like_mesh
 
         mesh = face_like_mesh(n_side=20)
         texture = checker_texture(64) if self.settings.modality == "texture" else None
+        pose = stored_pose(mesh.vertices)  # the stand-in is no face: warm up, do not refuse it
         with self._lock:
             views = self._render_thread.submit(
-                lambda: self._renderer(self.settings.modality).render(mesh, texture)
+                lambda: self._renderer(self.settings.modality).render(mesh, texture, pose)
             ).result()
             self._classify(self._encode(views[None]))
 
@@ -271,8 +274,10 @@ class Predictor:
         """The modality to render ``mesh`` with, and a note when it cannot be the configured one."""
         return modality_for(mesh, self.settings.modality, name)
 
-    def _render(self, mesh: FaceMesh, modality: str) -> np.ndarray:
-        return self._render_thread.submit(lambda: self._renderer(modality).render(mesh)).result()
+    def _render(self, mesh: FaceMesh, modality: str, pose: FacePose | None = None) -> np.ndarray:
+        return self._render_thread.submit(
+            lambda: self._renderer(modality).render(mesh, pose=pose)
+        ).result()
 
     @torch.inference_mode()
     def _encode(self, views: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -370,12 +375,14 @@ class Predictor:
         timeline = select_frames(n_frames, f"uniform:{min(n_frames, self.timeline_frames)}")
         return sorted(set(timeline) | set(chosen)), chosen, spec.pooled
 
-    def _pool(self, meshes: list[FaceMesh], views: np.ndarray, clock: _Clock) -> np.ndarray:
+    def _pool(
+        self, meshes: list[FaceMesh], views: np.ndarray, clock: _Clock, pose: FacePose | None
+    ) -> np.ndarray:
         """The chosen frames pooled into one ``(V, S, S, 3)`` sample as in training: their
         rendered views (dynamic image, magnified apex), or their meshes (surface motion)."""
         if parse_frames(self.frames).pooled_meshes:
             motion = clock.run("render", surface_motion_mesh, *meshes)
-            return clock.run("render", self._render, motion, SURFACE_MOTION)
+            return clock.run("render", self._render, motion, SURFACE_MOTION, pose)
         # (T, V, S, S, 3) -> (V, S, S, 3), each view pooled on its own
         return pool_frames(views, self.frames)
 
@@ -384,15 +391,20 @@ class Predictor:
             clock = _Clock()
             timeline, chosen, pooled = self.sequence_plan(len(item.frames))
             views, notes, meshes, fallbacks = [], [], {}, {}
+            read = {p: clock.run("read", self._read, item.frames[p]) for p in timeline}
+            # one face pose for the whole sequence (from its middle frame), as in training
+            pose = None
+            if self.settings.pose == "estimate":
+                middle_mesh = read[timeline[len(timeline) // 2]]
+                pose = clock.run("render", face_pose_of, middle_mesh, "estimate")
             for position in timeline:
-                path = item.frames[position]
-                mesh = clock.run("read", self._read, path)
+                path, mesh = item.frames[position], read[position]
                 modality, note = self._modality_for(mesh, f"{item.name}/{path.name}")
                 if note:
                     notes.append(note)
                 if modality != self.settings.modality:
                     fallbacks[position] = modality
-                views.append(clock.run("render", self._render, mesh, modality))
+                views.append(clock.run("render", self._render, mesh, modality, pose))
                 if position in chosen:
                     meshes[position] = mesh
             stacked = np.stack(views)  # (T, V, S, S, 3)
@@ -400,7 +412,7 @@ class Predictor:
             samples, pooled_views = stacked, None
             if pooled:
                 pooled_views = self._pool(
-                    [meshes[p] for p in chosen], stacked[[row_of[p] for p in chosen]], clock
+                    [meshes[p] for p in chosen], stacked[[row_of[p] for p in chosen]], clock, pose
                 )
                 samples = np.concatenate([stacked, pooled_views[None]])
             fused = clock.run("encode", self._encode, samples)

@@ -4,6 +4,9 @@ Modules, one job each:
 
 - :mod:`.views`          camera viewpoints (yaw, pitch) and their parameter forms and names
 - :mod:`.normalize`      put every face at the same place and size (robust centre and radius)
+- :mod:`.face_pose`      find the face on any scan: its pose, units and face box; refuse non-faces
+- :mod:`.face_template`  the mean face (ICT-FaceKit, real people) the pose is fitted with
+- :mod:`.pose_fixtures`  faces in known poses and non-faces, for the pose tests and benchmark
 - :mod:`.arrays`         per-point render arrays of a ``FaceMesh``, fast, and smooth normals
 - :mod:`.texture`        texture images from disk to VTK, the right way up
 - :mod:`.backend`        check that VTK can render offscreen before it gets a chance to crash
@@ -42,6 +45,9 @@ _EXPORTS = {
     "dynamic_image": "frames",
     "surface_motion_mesh": "surface_motion",
     "check_render_backend": "backend",
+    "FacePose": "face_pose",
+    "NotAFaceError": "face_pose",
+    "estimate_face_pose": "face_pose",
     "RenderBackendError": "backend",
 }
 

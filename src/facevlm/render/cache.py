@@ -27,30 +27,32 @@ class RenderCache:
         self.folder = Path(folder)
         self._settings_key = json.dumps(settings, sort_keys=True, default=str)
 
-    def key(self, source: CacheSource) -> str:
+    def key(self, source: CacheSource, variant: str = "") -> str:
         """The entry's name: the identity of one scan file, or of several whose views are made
-        together (e.g. an onset and an apex frame pooled into one surface-motion map)."""
+        together (e.g. an onset and an apex frame pooled into one surface-motion map), and the
+        ``variant`` it was rendered in (e.g. the face pose of its sequence, which another file
+        decides)."""
         files = source if isinstance(source, tuple) else (source,)
         identities = []
         for scan_path in files:
             stat = Path(scan_path).stat()
             identities.append(f"{Path(scan_path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}")
-        text = "|".join([*identities, self._settings_key])
+        text = "|".join([*identities, self._settings_key, *([variant] if variant else [])])
         return hashlib.sha1(text.encode()).hexdigest()
 
-    def _file(self, source: CacheSource) -> Path:
-        return self.folder / f"{self.key(source)}.npy"
+    def _file(self, source: CacheSource, variant: str = "") -> Path:
+        return self.folder / f"{self.key(source, variant)}.npy"
 
-    def get(self, source: CacheSource) -> np.ndarray | None:
+    def get(self, source: CacheSource, variant: str = "") -> np.ndarray | None:
         """The cached ``(V, H, W, 3)`` views, or None when absent or unreadable."""
         try:
-            return np.load(self._file(source))
+            return np.load(self._file(source, variant))
         except (OSError, ValueError):
             return None
 
-    def put(self, source: CacheSource, views: np.ndarray) -> None:
+    def put(self, source: CacheSource, views: np.ndarray, variant: str = "") -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        target = self._file(source)
+        target = self._file(source, variant)
         partial = target.with_suffix(".tmp.npy")
         np.save(partial, views)
         partial.replace(target)  # atomic: a crash never leaves a half-written entry

@@ -34,14 +34,22 @@ HIGH_PERCENTILE = 99.0
 
 @dataclass(frozen=True)
 class Normalization:
-    """A similarity transform ``p -> (p - centre) / radius`` fitted to one face."""
+    """A similarity transform ``p -> rotation.T @ (p - centre) / radius`` fitted to one face.
+
+    ``rotation`` (columns: the face's right, up and forward axes in the scan's coordinates) is
+    the identity for a scan taken as stored; :mod:`.face_pose` sets it from the face it finds.
+    """
 
     centre: np.ndarray  # (3,)
     radius: float
+    rotation: np.ndarray | None = None  # (3, 3); None: the identity
 
     def apply(self, points: np.ndarray) -> np.ndarray:
         """``(N, 3)`` points in the face's normalised frame (float64)."""
-        return (np.asarray(points, dtype=np.float64) - self.centre) / self.radius
+        centred = np.asarray(points, dtype=np.float64) - self.centre
+        if self.rotation is not None:
+            centred = centred @ self.rotation
+        return centred / self.radius
 
 
 def fit_normalization(vertices: np.ndarray) -> Normalization:

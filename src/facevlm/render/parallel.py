@@ -43,6 +43,7 @@ from facevlm.cores import available_cores
 from facevlm.data.errors import ScanError
 from facevlm.data.mesh import FaceMesh
 from facevlm.render.backend import check_render_backend
+from facevlm.render.face_pose import FacePose
 from facevlm.render.renderer import MultiviewRenderer, RenderSettings
 
 #: Seconds to wait for every worker to import VTK, build its renderer and warm up.
@@ -53,7 +54,8 @@ MeshReader = Callable[[Path], FaceMesh]
 
 @dataclass(eq=False)
 class RenderJob:
-    """One scan to render: a mesh file path or an in-memory mesh, and an optional texture.
+    """One scan to render: a mesh file path or an in-memory mesh, an optional texture, and an
+    optional pose (a 4D sequence's frames all use the one pose of their sequence).
 
     ``name`` names the result and its files; default: the path's stem (or the mesh's source
     stem, or ``scan<index>``). Names may contain ``/`` to write into subfolders.
@@ -62,6 +64,7 @@ class RenderJob:
     source: str | Path | FaceMesh
     name: str | None = None
     texture: np.ndarray | None = None
+    pose: FacePose | None = None  # None: as the render settings say (estimate, or as stored)
 
 
 @dataclass(eq=False)
@@ -99,7 +102,8 @@ def as_jobs(items: Iterable[RenderJob | str | Path | FaceMesh]) -> list[RenderJo
     """Jobs with every name filled in; raises ``ValueError`` on repeated names."""
     jobs = [item if isinstance(item, RenderJob) else RenderJob(item) for item in items]
     named = [
-        RenderJob(job.source, _default_name(job, k), job.texture) for k, job in enumerate(jobs)
+        RenderJob(job.source, _default_name(job, k), job.texture, job.pose)
+        for k, job in enumerate(jobs)
     ]
     repeated = sorted(name for name, n in Counter(job.name for job in named).items() if n > 1)
     if repeated:
@@ -120,7 +124,7 @@ def render_job(
     assert job.name is not None
     try:
         mesh = job.source if isinstance(job.source, FaceMesh) else reader(Path(job.source))
-        images = renderer.render(mesh, job.texture)
+        images = renderer.render(mesh, job.texture, job.pose)
     except Exception as exc:  # one bad scan must not stop thousands: record and go on
         message = str(exc) if isinstance(exc, ScanError) else f"{type(exc).__name__}: {exc}"
         return RenderResult(job.name, error=message)
@@ -171,10 +175,12 @@ def _init_worker(
     os.environ.setdefault("LP_NUM_THREADS", str(llvmpipe_threads))  # before the GL context
     _worker_reader = reader
     try:
+        from facevlm.render.face_pose import stored_pose
         from facevlm.render.fixtures import checker_texture, face_like_mesh
 
         _worker_renderer = MultiviewRenderer(settings)
-        _worker_renderer.render(face_like_mesh(n_side=6), checker_texture(16, 2))  # shaders
+        warm = face_like_mesh(n_side=6)  # no face: drawn in its own axes, not refused
+        _worker_renderer.render(warm, checker_texture(16, 2), stored_pose(warm.vertices))
     except Exception as exc:
         _worker_error = f"render worker failed to start: {type(exc).__name__}: {exc}"
     ready.put((os.getpid(), _worker_error))

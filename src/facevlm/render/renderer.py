@@ -7,9 +7,13 @@ a fresh ``vtkPolyData`` (and texture image) under the same mapper and actor, and
 moves the camera, renders and reads the pixels back. Everything a mesh sets (geometry, UVs,
 normals, colours, texture, camera) is set again for the next one, so nothing leaks between meshes.
 
-The scene is fixed in the face's normalised frame (:mod:`facevlm.render.normalize`): the robust
-sphere of the face has radius 1 at the origin, the camera is a parallel projection showing a
-square of half-side ``1 / fill``, from :class:`~facevlm.render.views.View` angles.
+The scene is fixed in the face's canonical frame: with ``pose: estimate`` (the project's) the
+face found on the scan (:mod:`facevlm.render.face_pose`, any orientation, units and crop) looks
+along +z with y up and its face box has radius 1 at the origin, and what lies far outside the
+face (shoulders, the back of a head) is not drawn; with ``pose: as_stored`` the scan's own axes
+are kept and its robust sphere (:mod:`facevlm.render.normalize`) is framed instead. The camera
+is a parallel projection showing a square of half-side ``1 / fill``, from
+:class:`~facevlm.render.views.View` angles.
 
 Modalities (``docs/methods.md``: texture default, shaded geometry, depth):
 
@@ -42,7 +46,7 @@ from facevlm.data.errors import ScanError
 from facevlm.data.mesh import FaceMesh
 from facevlm.render.arrays import render_arrays, smooth_normals
 from facevlm.render.backend import check_render_backend
-from facevlm.render.normalize import fit_normalization
+from facevlm.render.face_pose import CROP_RADIUS, POSE_MODES, FacePose, face_pose_of
 from facevlm.render.texture import load_texture, to_vtk_image
 from facevlm.render.views import DEFAULT_VIEWS, View, parse_views
 
@@ -72,7 +76,11 @@ class RenderSettings:
         background: RGB 0-255 behind the face (``depth`` always uses black).
         lighting: light the surface? ``None`` = the modality's default (``texture`` unlit,
             ``shaded`` lit); ``depth`` ignores it.
-        fill: fraction of the image height spanned by the face's robust sphere.
+        fill: fraction of the image height spanned by the face box (the robust sphere).
+        pose: ``estimate`` (find the face and turn it face-forward, refuse a mesh without one;
+            what the project's ``params:render`` says) or ``as_stored`` (a dataset known to be
+            stored face-forward and cropped to the face; the default here, so that code that
+            builds settings itself keeps the scan's axes unless it asks).
     """
 
     size: int = 224
@@ -81,6 +89,7 @@ class RenderSettings:
     background: tuple[int, int, int] = (0, 0, 0)
     lighting: bool | None = None
     fill: float = 0.9
+    pose: str = "as_stored"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "views", parse_views(self.views))
@@ -93,6 +102,8 @@ class RenderSettings:
             raise ValueError(f"background must be three values 0-255, got {self.background}")
         if not 0.0 < self.fill <= 1.0:
             raise ValueError(f"fill must be in (0, 1], got {self.fill}")
+        if self.pose not in POSE_MODES:
+            raise ValueError(f"pose must be one of {POSE_MODES}, got {self.pose!r}")
         if self.modality == "shaded" and self.lighting is False:
             raise ValueError("shaded without lighting would be a flat grey silhouette")
 
@@ -191,13 +202,17 @@ class MultiviewRenderer:
     def views(self) -> tuple[View, ...]:
         return self.settings.views
 
-    def render(self, mesh: FaceMesh, texture: np.ndarray | None = None) -> np.ndarray:
+    def render(
+        self, mesh: FaceMesh, texture: np.ndarray | None = None, pose: FacePose | None = None
+    ) -> np.ndarray:
         """All views of ``mesh``: ``(V, size, size, 3)`` uint8, in ``settings.views`` order.
 
         ``texture`` (``(H, W, 3)`` uint8, row 0 at the top) overrides ``mesh.texture_path``.
-        Raises :class:`ScanError` for an unusable mesh or a missing/unreadable texture.
+        ``pose`` (e.g. the one pose of a whole 4D sequence) overrides ``settings.pose``.
+        Raises :class:`ScanError` for an unusable mesh or a missing/unreadable texture, and its
+        :class:`~facevlm.render.face_pose.NotAFaceError` when no face is found on the mesh.
         """
-        self._load(mesh, texture)
+        self._load(mesh, texture, pose)
         size = int(self.settings.size)
         images = np.empty((len(self.views), size, size, 3), dtype=np.uint8)
         for k, view in enumerate(self.views):
@@ -221,14 +236,19 @@ class MultiviewRenderer:
         self.close()
 
     # ------------------------------------------------------------------ per mesh
-    def _load(self, mesh: FaceMesh, texture: np.ndarray | None) -> None:
+    def _load(self, mesh: FaceMesh, texture: np.ndarray | None, pose: FacePose | None) -> None:
         """Swap ``mesh`` into the actor: fresh polydata, and texture or colours as needed."""
         if self._plotter is None:
             raise RuntimeError("this MultiviewRenderer is closed")
         mesh.validate()
+        pose = pose or face_pose_of(mesh, self.settings.pose)
         arrays = render_arrays(mesh)
-        points = fit_normalization(mesh.vertices).apply(arrays.points)
-        polydata = _polydata(points, arrays.triangles)
+        points = pose.normalization().apply(arrays.points)
+        triangles = arrays.triangles
+        if pose.estimated:  # shoulders, the back of the head and debris far from the face go
+            near = np.einsum("ij,ij->i", points, points) <= CROP_RADIUS**2
+            triangles = triangles[near[triangles].any(axis=1)]
+        polydata = _polydata(points, triangles)
         self._actor.SetTexture(None)
         self._mapper.ScalarVisibilityOff()
         if self.settings.modality == "texture":

@@ -68,7 +68,9 @@ def plan_render_samples(
 
     Columns: ``sample_id``, the index metadata (:data:`SAMPLE_METADATA`), ``frame`` (frame
     number, or the first pooled frame, ``None`` for static scans), ``frame_paths`` (the mesh
-    files to render: one, or all pooled frames), ``pooled`` (one image pooled from all the frames or not).
+    files to render: one, or all pooled frames), ``pooled`` (one image pooled from all the frames or not),
+    and ``face_pose`` (JSON, the pose ingest found; the same for every frame of a sequence)
+    when the index has it.
     """
     spec = parse_frames(frames)
     if datasets:
@@ -121,7 +123,14 @@ def plan_render_samples(
                         "pooled": False,
                     }
                 )
+    # the face's pose as ingest estimated it (one per sequence), rendered with every frame
+    if "face_pose" in index.columns:
+        pose_of = dict(zip(index["path"].astype(str), index["face_pose"], strict=True))
+        for row in rows:
+            pose = pose_of.get(row["frame_paths"][-1])
+            row["face_pose"] = pose if isinstance(pose, str) else None
     columns = ["sample_id", *meta, "frame", "frame_paths", "pooled"]
+    columns += ["face_pose"] if "face_pose" in index.columns else []
     samples = pd.DataFrame(rows, columns=columns)
     samples["frame"] = samples["frame"].astype("Int64")  # nullable: static scans have no frame
     return samples

@@ -41,6 +41,10 @@ file_size           Int64     bytes of the mesh file
 mtime_ns            Int64     modification time of the mesh file (ns)
 fingerprint         str       size/mtime of mesh, expected texture and landmarks (cache key)
 extra               str       JSON object of dataset-specific details (:func:`extra_column`)
+face_pose           str       JSON of the face's estimated pose (rotation, centre, radius,
+                              units, scores: :class:`~facevlm.render.face_pose.FacePose`);
+                              a sequence's frames share the pose of its middle frame; NA
+                              when ``estimate_pose`` is off
 ==================  ========  =========================================================
 
 ``extra`` is stored as JSON text, not a dict, so the index saves to CSV and Parquet unchanged.
@@ -61,6 +65,12 @@ included, inside the dataset root, be a regular file, and be within the size lim
 A texture that resolves outside the root refuses the scan whatever ``allow_missing_texture``
 says; a texture that is missing, not a regular file, too large or a decompression bomb is a
 texture problem. A landmark release configured outside the root is read within its own folders.
+
+Faces: with ``estimate_pose`` every static scan, and the middle frame of every
+sequence, is registered to a mean face (:mod:`facevlm.render.face_pose`); a mesh on which no
+face is found (a ball, a box, a hand) is quarantined at stage ``pose`` with the fit's scores,
+a sequence whose middle frame has no face with all its frames. One pose per sequence, never
+one per frame, so that the renders of a clip do not jump between frames.
 
 Missing textures: DECIDED, quarantined by default, because every render modality but depth needs
 one and a silently untextured scan would become a grey face in training. The same holds for a
@@ -101,7 +111,7 @@ INDEX_COLUMNS: tuple[str, ...] = (
     "dataset", "subject", "gender", "age", "ethnicity", "expression", "label_set", "intensity",
     "sequence", "frame", "n_frames", "path", "texture_path", "landmarks_path",
     "n_vertices", "n_polygons", "has_uv", "has_texture", "n_landmarks",
-    "file_size", "mtime_ns", "fingerprint", "extra",
+    "file_size", "mtime_ns", "fingerprint", "extra", "face_pose",
 )  # fmt: skip
 QUARANTINE_COLUMNS: tuple[str, ...] = ("path", "reason", "dataset", "stage")
 
@@ -112,7 +122,7 @@ _BOOL_COLUMNS = ("has_uv", "has_texture")
 _STR: Any = "str" if int(pd.__version__.split(".")[0]) >= 3 else object
 #: Columns produced by validation, the ones a cache hit reuses.
 _VALIDATION_COLUMNS = ("texture_path", "landmarks_path", "n_vertices", "n_polygons", "has_uv",
-                       "has_texture", "n_landmarks")  # fmt: skip
+                       "has_texture", "n_landmarks", "face_pose")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -121,10 +131,13 @@ class IndexOptions:
 
     ``allow_missing_texture``: index scans whose texture is missing (default: quarantine them).
     ``check_landmarks``: read landmark files too (default true).
+    ``estimate_pose``: find the face's pose and refuse meshes without a face (default false
+    here; the ingest pipeline switches it on with ``render.pose: estimate``).
     """
 
     allow_missing_texture: bool = False
     check_landmarks: bool = True
+    estimate_pose: bool = False
 
 
 INDEX_OPTION_KEYS = frozenset(IndexOptions.__dataclass_fields__)
@@ -182,8 +195,9 @@ def build_scan_index(
         else:
             records.append(candidate)
 
+    reference = _pose_reference_frames(records) if index_opts.estimate_pose else set()
     all_jobs = [
-        ValidationJob.from_record(i, record, index_opts, root, limits)
+        ValidationJob.from_record(i, record, index_opts, root, limits, i in reference)
         for i, record in enumerate(records)
     ]
     results, jobs = _from_cache(all_jobs, cache, index_opts)
@@ -201,6 +215,8 @@ def build_scan_index(
         if "stats" in outcome:
             results[job.i] = outcome["stats"]
 
+    if index_opts.estimate_pose:
+        _share_sequence_poses(records, results, quarantine, fail_fast)
     rows = [_row(records[i], results[i], all_jobs[i]) for i in range(len(records)) if i in results]
     counts = account(
         layout_name, walk_root(root), [row["path"] for row in rows], quarantine, layout_name
@@ -245,6 +261,7 @@ class ValidationJob:
     check_landmarks: bool
     root: str | None = None
     limits: ReadLimits = ReadLimits()
+    estimate_pose: bool = False
 
     @classmethod
     def from_record(
@@ -254,6 +271,7 @@ class ValidationJob:
         opts: IndexOptions,
         root: Path | None = None,
         limits: ReadLimits | None = None,
+        estimate_pose: bool = False,
     ) -> ValidationJob:
         return cls(
             i=i,
@@ -265,6 +283,7 @@ class ValidationJob:
             check_landmarks=opts.check_landmarks,
             root=None if root is None else str(root),
             limits=limits or ReadLimits(),
+            estimate_pose=estimate_pose,
         )
 
     def fingerprint(self) -> str:
@@ -305,6 +324,14 @@ def validate_scan(job: ValidationJob) -> dict[str, Any]:
         return {"failures": [{"stage": "read", "reason": _reason(error)}]}
     if problem:
         return {"failures": [{"stage": "texture", "reason": problem}]}
+    face_pose = None
+    if job.estimate_pose:
+        from facevlm.render.face_pose import estimate_face_pose
+
+        try:
+            face_pose = estimate_face_pose(mesh).to_json()
+        except ScanError as error:
+            return {"failures": [{"stage": "pose", "reason": error.reason}]}
 
     failures: list[dict[str, str]] = []
     landmarks_path, n_landmarks = None, None
@@ -329,6 +356,7 @@ def validate_scan(job: ValidationJob) -> dict[str, Any]:
         "has_uv": bool(mesh.has_uv),
         "has_texture": texture is not None,
         "n_landmarks": n_landmarks,
+        "face_pose": face_pose,
     }
     return {"stats": stats, "failures": failures}
 
@@ -481,6 +509,10 @@ def _cache_valid(row: Mapping[str, Any], job: ValidationJob, opts: IndexOptions)
     """A cached row stands for the file if nothing it was derived from has changed."""
     if row.get("fingerprint") != job.fingerprint():
         return False
+    if job.estimate_pose and not _has_current_pose(row.get("face_pose")):
+        return False  # estimated by another version of the fit, or not at all
+    if not opts.estimate_pose and _has_current_pose(row.get("face_pose")):
+        return False  # the option was switched off
     if (row.get("landmarks_path") or None) != (
         job.landmarks_path if opts.check_landmarks else None
     ):
@@ -495,6 +527,57 @@ def _cache_valid(row: Mapping[str, Any], job: ValidationJob, opts: IndexOptions)
     real = Path(os.path.realpath(texture))
     inside = job.root is None or real.is_relative_to(os.path.realpath(job.root))
     return inside and real.is_file()
+
+
+def _has_current_pose(text: Any) -> bool:
+    from facevlm.render.face_pose import ALGORITHM_VERSION
+
+    if not isinstance(text, str) or not text:
+        return False
+    return json.loads(text).get("version") == ALGORITHM_VERSION
+
+
+# ---------------------------------------------------------------------------------- poses
+def _pose_reference_frames(records: list[ScanRecord]) -> set[int]:
+    """The records whose pose is estimated: every static scan, and the middle frame (by frame
+    number) of every sequence."""
+    chosen = {i for i, r in enumerate(records) if r.sequence is None}
+    sequences: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for i, record in enumerate(records):
+        if record.sequence is not None:
+            key = (record.dataset, record.sequence)
+            sequences.setdefault(key, []).append((record.frame or 0, i))
+    for frames in sequences.values():
+        frames.sort()
+        chosen.add(frames[len(frames) // 2][1])
+    return chosen
+
+
+def _share_sequence_poses(
+    records: list[ScanRecord],
+    results: dict[int, dict[str, Any]],
+    quarantine: list[dict[str, Any]],
+    fail_fast: bool,
+) -> None:
+    """Give every frame of a sequence the pose of its reference frame; quarantine all the
+    frames of a sequence whose reference frame has no face (or was not indexed)."""
+    sequences: dict[tuple[str, str], list[int]] = {}
+    for i, record in enumerate(records):
+        if record.sequence is not None and i in results:
+            sequences.setdefault((record.dataset, record.sequence), []).append(i)
+    for (dataset, sequence), members in sequences.items():
+        poses = [results[i].get("face_pose") for i in members if results[i].get("face_pose")]
+        if poses:
+            for i in members:
+                results[i]["face_pose"] = poses[0]
+            continue
+        for i in members:
+            del results[i]
+            reason = (
+                f"sequence {sequence}: no face pose (its middle frame has no face or could not "
+                "be read; see that frame's quarantine row)"
+            )
+            _reject(quarantine, Rejected(records[i].path, reason, "pose"), dataset, fail_fast)
 
 
 # ---------------------------------------------------------------------------------- frames

@@ -29,7 +29,10 @@ def _cache_path(cache_dir: str, name: str, root: str) -> Path:
 
 
 def index_scans(
-    raw_scans: dict[str, Any], dataset: dict[str, Any], cache_dir: str
+    raw_scans: dict[str, Any],
+    dataset: dict[str, Any],
+    cache_dir: str,
+    render: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Walk the dataset root, read and validate every scan, and return the scan index and the
     quarantine report (every rejected or skipped entry with its reason).
@@ -40,6 +43,9 @@ def index_scans(
     ``none``: e.g. the pretraining corpus switched off) gives an empty index.
     ``dataset.limits`` bounds every file read (:class:`~facevlm.data.formats.limits.ReadLimits`).
     The log prints how every scan-like entry was accounted for.
+    With ``render.pose: estimate`` the face's pose is estimated here, once per scan and once per
+    sequence, recorded in the index (the renders use it) and a mesh without a face is
+    quarantined; ``dataset.options.estimate_pose`` overrides that for one dataset.
 
     Raises:
         ValueError: nothing in the dataset root could be indexed; the message gives the counts
@@ -55,10 +61,12 @@ def index_scans(
     cache_file = _cache_path(cache_dir, dataset["name"], raw_scans["root"])
     cache = pd.read_parquet(cache_file) if cache_file.exists() else None
     accounting: list = []
+    options = dict(dataset.get("options") or {})
+    options.setdefault("estimate_pose", (render or {}).get("pose") == "estimate")
     index, quarantine = build_scan_index(
         dataset["name"],
         Path(raw_scans["root"]),
-        dataset.get("options") or {},
+        options,
         fail_fast=bool(dataset.get("fail_fast", False)),
         allow_missing_texture=bool(dataset.get("allow_missing_texture", False)),
         cache=cache,

@@ -16,7 +16,12 @@ def create_pipeline(models: Mapping[str, str | None] | None = None, **kwargs) ->
             raw_scans_node(),
             Node(
                 index_scans,
-                inputs=["raw_scans_manifest", "params:dataset", "params:caches.scan_index"],
+                inputs=[
+                    "raw_scans_manifest",
+                    "params:dataset",
+                    "params:caches.scan_index",
+                    "params:render",
+                ],
                 outputs=["scan_index", "quarantine_report"],
                 name="index_scans",
             ),

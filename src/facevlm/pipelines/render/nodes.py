@@ -16,6 +16,8 @@ from facevlm.data.mesh import FaceMesh
 from facevlm.datasets.render_set import RenderSet
 from facevlm.pipelines.datasets_in_use import datasets_of
 from facevlm.render.cache import RenderCache
+from facevlm.render.face_pose import ALGORITHM_VERSION as POSE_ALGORITHM_VERSION
+from facevlm.render.face_pose import FacePose
 from facevlm.render.frames import parse_frames, pool_frames
 from facevlm.render.parallel import RenderJob, read_mesh_file, render_many
 from facevlm.render.renderer import RenderSettings
@@ -80,13 +82,16 @@ def render_samples(
     settings, plan = _split_params(render)
     record = _settings_record(settings, plan["frames"] or "apex")
     cache_key = {k: v for k, v in record.items() if k != "frames"}
+    if settings.pose == "estimate":
+        cache_key["pose_algorithm"] = POSE_ALGORITHM_VERSION
+    poses = _poses_of(samples) if settings.pose == "estimate" else {}
     spec = parse_frames(plan["frames"] or "apex")
     from_meshes = samples["pooled"].astype(bool) & spec.pooled_meshes
 
     failures: dict[str, str] = {}
     paths = sorted({p for paths in samples.loc[~from_meshes, "frame_paths"] for p in paths})
     views = _cached_or_rendered(
-        paths, str, settings, RenderCache(cache_dir, cache_key), plan, failures, "scans"
+        paths, str, settings, RenderCache(cache_dir, cache_key), plan, failures, "scans", poses
     )
     pairs = sorted({tuple(paths) for paths in samples.loc[from_meshes, "frame_paths"]})
     motion = _cached_or_rendered(
@@ -97,6 +102,7 @@ def render_samples(
         plan,
         failures,
         "surface-motion maps",
+        poses,
     )
 
     kept, images = [], []
@@ -135,15 +141,23 @@ def _cached_or_rendered(
     plan: dict[str, Any],
     failures: dict[str, str],
     what: str,
+    poses: dict[str, str] | None = None,
 ) -> dict[Any, np.ndarray]:
     """The views of each source (a scan file, or the (onset, apex) files of a surface-motion
     map) from the cache, else rendered in parallel from what ``to_render`` makes of it (a mesh
     file's path, or a mesh) and then cached. A source that cannot be made or rendered goes to
-    ``failures`` under its (last) file."""
+    ``failures`` under its (last) file. ``poses`` (by file; a pair's by its apex) gives the
+    face pose ingest recorded, the one of the whole sequence for a frame; without one the
+    renderer does as the settings say."""
+    poses = poses or {}
+
+    def pose_of(source: Any) -> str:
+        return poses.get(source[-1] if isinstance(source, tuple) else source) or ""
+
     views: dict[Any, np.ndarray] = {}
     pending: list[tuple[Any, str | FaceMesh]] = []
     for source in sources:
-        cached = cache.get(source)
+        cached = cache.get(source, pose_of(source))
         if cached is not None:
             views[source] = cached
             continue
@@ -155,15 +169,34 @@ def _cached_or_rendered(
     if sources:
         logger.info("%d %s from the render cache, %d to render", len(views), what, len(pending))
     if pending:
-        jobs = [RenderJob(mesh, name=f"job{i:07d}") for i, (_, mesh) in enumerate(pending)]
+        jobs = [
+            RenderJob(mesh, name=f"job{i:07d}", pose=_pose(pose_of(source)))
+            for i, (source, mesh) in enumerate(pending)
+        ]
         results = render_many(jobs, settings, plan["n_workers"])
         for (source, _), result in zip(pending, results, strict=True):
             if result.ok:
                 views[source] = result.images
-                cache.put(source, result.images)
+                cache.put(source, result.images, pose_of(source))
             else:
                 _record_failure(failures, source, result.error)
     return views
+
+
+def _poses_of(samples: pd.DataFrame) -> dict[str, str]:
+    """The recorded face pose of every file the samples render (empty without the column)."""
+    if "face_pose" not in samples.columns:
+        return {}
+    return {
+        path: pose
+        for paths, pose in zip(samples["frame_paths"], samples["face_pose"], strict=True)
+        if isinstance(pose, str)
+        for path in paths
+    }
+
+
+def _pose(text: str) -> FacePose | None:
+    return FacePose.from_json(text) if text else None
 
 
 def _surface_motion_map(pair: tuple[str, ...]) -> FaceMesh:

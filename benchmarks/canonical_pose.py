@@ -1,0 +1,240 @@
+"""How well and how fast the face pose estimate (:mod:`facevlm.render.face_pose`) turns any scan
+face-forward and frames it, and how clearly it refuses meshes that are no face.
+
+Prints, over seeded cases (:mod:`facevlm.render.pose_fixtures`: built-in generator faces and,
+where ``/work/shared/ict-facekit`` exists, ICT-FaceKit identities with expressions; uniform
+random rotations, mm/cm/m, offsets, face crops / full faces / heads with neck, cut foreheads,
+holes, noise and spikes):
+
+1. the rotation error (degrees) and the framing error (face box centre, as a fraction of its
+   radius, and radius) against the same face's clean crop in its own frame, percentiles and
+   the share within 10 degrees / 10 %; the worst cases;
+2. the fit's scores on faces against non-faces (sphere, box, plane, random cloud, torus,
+   cylinder, lumpy blob), and the thresholds' margins;
+3. built-in faces as stored: the estimated rotation against the identity and the framing
+   against the robust-sphere framing used without the estimate (the calibration of the face
+   box);
+4. the time per scan, read + pose + render (3 views, 224 px, shaded) against read + render,
+   at BU-3DFE size (~8,000 vertices) and BU-4DFE frame size (~35,000), on one core (CPU time of
+   this process, BLAS threads 1) and wall-clock.
+
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/canonical_pose.py --cases 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from facevlm.render import face_pose as fp
+from facevlm.render.face_template import load_template
+from facevlm.render.normalize import fit_normalization
+from facevlm.render.pose_fixtures import NON_FACES, non_face, pose_case, synthetic_face
+
+
+def accuracy(n_cases: int, first_seed: int) -> list[dict]:
+    rows = []
+    for seed in range(first_seed, first_seed + n_cases):
+        case = pose_case(seed)
+        row = {"seed": seed, "case": case.description}
+        try:
+            pose = fp.estimate_face_pose(case.mesh)
+            reference = fp.estimate_face_pose(case.canonical)
+        except fp.NotAFaceError as error:
+            row.update(angle=180.0, centre=9.0, radius=9.0, central=np.nan, refused=str(error))
+            rows.append(row)
+            continue
+        ref_centre = case.to_scan(reference.centre[None])[0]
+        ref_radius = reference.radius / case.mm_per_unit
+        row.update(
+            angle=fp.rotation_angle_deg(pose.rotation, case.rotation),
+            centre=float(np.linalg.norm(pose.centre - ref_centre) / ref_radius),
+            radius=float(pose.radius / ref_radius - 1.0),
+            central=pose.central,
+            central_reference=reference.central,
+            precision=pose.precision,
+            refused="",
+        )
+        rows.append(row)
+    return rows
+
+
+def print_accuracy(rows: list[dict]) -> None:
+    def line(name: str, selected: list[dict]) -> None:
+        if not selected:
+            return
+        angle = np.array([r["angle"] for r in selected])
+        centre = np.array([r["centre"] for r in selected])
+        radius = np.abs([r["radius"] for r in selected])
+        good = (angle <= 10) & (centre <= 0.1) & (radius <= 0.1)
+        print(
+            f"{name:12s} n={len(selected):4d}  angle p50/p90/p99/max "
+            f"{'/'.join(f'{v:.1f}' for v in np.percentile(angle, [50, 90, 99, 100]))}  "
+            f"centre p50/p99 {np.percentile(centre, 50):.3f}/{np.percentile(centre, 99):.3f}  "
+            f"|radius| p50/p99 {np.percentile(radius, 50):.3f}/{np.percentile(radius, 99):.3f}  "
+            f"within 10 deg & 10%: {good.mean():.3f}"
+        )
+
+    print("\n1. pose and framing error (framing against the same face's clean crop)")
+    line("all", rows)
+    for source in ("synthetic", "ict"):
+        line(source, [r for r in rows if r["case"].startswith(source)])
+    for crop in ("crop", "narrow", "full", "head", "forehead-cut"):
+        line(f"  {crop}", [r for r in rows if crop in r["case"]])
+    worst = sorted(
+        rows, key=lambda r: -max(r["angle"] / 10, r["centre"] / 0.1, abs(r["radius"]) / 0.1)
+    )
+    print("worst cases:")
+    for r in worst[:6]:
+        print(
+            f"  seed {r['seed']:5d} {r['case']:36s} angle {r['angle']:6.1f} centre "
+            f"{r['centre']:.3f} radius {r['radius']:+.3f} {r['refused'][:90]}"
+        )
+
+
+def separation(rows: list[dict], n_per_kind: int) -> None:
+    faces = np.array([r["central"] for r in rows if not r["refused"]])
+    faces = np.concatenate([faces, [r["central_reference"] for r in rows if not r["refused"]]])
+    precision = np.array([r["precision"] for r in rows if not r["refused"]])
+    print("\n2. scores: faces (accepted) vs non-faces")
+    print(
+        f"faces (scans and their clean crops) central min/p1/p5/p50 {faces.min():.2f}/{np.percentile(faces, 1):.2f}/"
+        f"{np.percentile(faces, 5):.2f}/{np.median(faces):.2f}  precision min/p1 "
+        f"{precision.min():.2f}/{np.percentile(precision, 1):.2f}  refused "
+        f"{sum(bool(r['refused']) for r in rows)}/{len(rows)}"
+    )
+    saved = fp.MIN_CENTRAL, fp.MIN_PRECISION
+    fp.MIN_CENTRAL, fp.MIN_PRECISION = 0.0, 0.0
+    worst = 0.0
+    try:
+        for kind in NON_FACES:
+            scores = []
+            for seed in range(n_per_kind):
+                mesh = non_face(kind, seed)
+                try:
+                    pose = fp.estimate_face_pose(mesh)
+                    scores.append((pose.central, pose.precision))
+                except fp.NotAFaceError:
+                    scores.append((0.0, 0.0))
+            scores = np.array(scores)
+            accepted = ((scores[:, 0] >= saved[0]) & (scores[:, 1] >= saved[1])).sum()
+            worst = max(worst, scores[:, 0].max())
+            print(
+                f"{kind:10s}  central max {scores[:, 0].max():.2f}  precision max "
+                f"{scores[:, 1].max():.2f}  accepted {accepted}/{n_per_kind}"
+            )
+    finally:
+        fp.MIN_CENTRAL, fp.MIN_PRECISION = saved
+    print(
+        f"threshold central >= {saved[0]}: margin to the best non-face {saved[0] - worst:+.2f}, "
+        f"to the 1st percentile of faces {np.percentile(faces, 1) - saved[0]:+.2f}"
+    )
+
+
+def built_in(n: int) -> None:
+    template = load_template()
+    rng = np.random.default_rng(123)
+    angles, offsets, radii, centre_err, radius_err = [], [], [], [], []
+    for _ in range(n):
+        vertices, triangles, _ = synthetic_face(rng)
+        pose = fp.fit_face_pose(vertices, triangles)
+        today = fit_normalization(vertices)
+        scale = pose.radius / fp.FRAME_RADIUS_MM
+        template_centre = pose.centre - scale * pose.rotation @ fp.FRAME_OFFSET_MM
+        offsets.append(pose.rotation.T @ (today.centre - template_centre) / scale)
+        radii.append(today.radius / scale)
+        angles.append(fp.rotation_angle_deg(pose.rotation, np.eye(3)))
+        centre_err.append(np.linalg.norm(pose.centre - today.centre) / today.radius)
+        radius_err.append(pose.radius / today.radius - 1.0)
+    offsets = np.array(offsets)
+    print(
+        f"\n3. built-in faces as stored (n={n}; template face radius {template.face_radius:.1f} mm)"
+    )
+    print(f"rotation vs identity, deg: median {np.median(angles):.1f}, max {np.max(angles):.1f}")
+    print(
+        f"framing vs the robust sphere: centre offset median {np.median(centre_err):.3f} max "
+        f"{np.max(centre_err):.3f} of the radius; radius median {np.median(radius_err):+.3f} "
+        f"range {np.min(radius_err):+.3f}..{np.max(radius_err):+.3f}"
+    )
+    print(
+        f"calibration: robust sphere centre in template mm {offsets.mean(axis=0).round(1)} "
+        f"(sd {offsets.std(axis=0).round(1)}), radius {np.mean(radii):.1f} mm (sd "
+        f"{np.std(radii):.1f}); in use: {fp.FRAME_OFFSET_MM}, {fp.FRAME_RADIUS_MM}"
+    )
+
+
+def timing(repeats: int) -> None:
+    from facevlm.data.formats import read_mesh
+    from facevlm.data.formats.ply import write_ply
+    from facevlm.data.mesh import FaceMesh
+    from facevlm.data.synthetic.head import build_head
+    from facevlm.data.synthetic.identity import sample_identity
+    from facevlm.render.renderer import MultiviewRenderer, RenderSettings
+
+    print("\n4. time per scan (ms, median of repeats; cpu = this process on one core)")
+    renderers = {
+        mode: MultiviewRenderer(RenderSettings(modality="shaded", pose=mode))
+        for mode in ("as_stored", "estimate")
+    }
+    rng = np.random.default_rng(7)
+    with tempfile.TemporaryDirectory() as folder:
+        for resolution in (8000, 35000):
+            head = build_head(sample_identity(rng), resolution=resolution)
+            from scipy.spatial.transform import Rotation
+
+            turn = Rotation.random(random_state=rng).as_matrix()
+            mesh = FaceMesh.from_triangles(
+                head.mesh.vertices @ turn.T / 1000.0, head.mesh.triangles()
+            )
+            path = Path(folder) / f"scan{resolution}.ply"
+            write_ply(path, mesh)
+            results = {}
+            for mode, renderer in renderers.items():
+                renderer.render(read_mesh(path))  # warm
+                cpu, wall, pose_cpu = [], [], []
+                for _ in range(repeats):
+                    c0, w0 = time.process_time(), time.perf_counter()
+                    scan = read_mesh(path)
+                    renderer.render(scan)
+                    cpu.append(time.process_time() - c0)
+                    wall.append(time.perf_counter() - w0)
+                    if mode == "estimate":
+                        c1 = time.process_time()
+                        fp.estimate_face_pose(scan)
+                        pose_cpu.append(time.process_time() - c1)
+                results[mode] = (np.median(cpu), np.median(wall), np.median(pose_cpu or [0]))
+            (today_cpu, today_wall, _), (new_cpu, new_wall, pose_cpu) = (
+                results["as_stored"],
+                results["estimate"],
+            )
+            print(
+                f"{len(mesh.vertices):6d} vertices: read+render {1000 * today_cpu:6.1f} cpu / "
+                f"{1000 * today_wall:6.1f} wall;  read+pose+render {1000 * new_cpu:6.1f} cpu / "
+                f"{1000 * new_wall:6.1f} wall;  added {1000 * (new_cpu - today_cpu):+6.1f} cpu / "
+                f"{1000 * (new_wall - today_wall):+6.1f} wall (the pose alone {1000 * pose_cpu:.1f} cpu)"
+            )
+    for renderer in renderers.values():
+        renderer.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", type=int, default=300)
+    parser.add_argument("--first-seed", type=int, default=10_000)
+    parser.add_argument("--non-faces", type=int, default=10, help="meshes per kind")
+    parser.add_argument("--built-in", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    rows = accuracy(args.cases, args.first_seed)
+    print_accuracy(rows)
+    separation(rows, args.non_faces)
+    built_in(args.built_in)
+    timing(args.repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,536 @@
+"""Where the face of a scan is and which way it looks, whatever the scan's axes, units and crop;
+and no face at all refused.
+
+Why: the renderer draws a scan face-forward only if the scan arrives looking along +z with y
+up, cropped to the face. Real databases store their scans in their own frames (a structured-light
+capture lying on its side, a Kinect head with neck and shoulders in metres), and a model trained
+on face-forward renders predicts nonsense from a sideways head or a ball. So every scan is
+registered to a mean face first (:mod:`.face_template`, from real people) and rendered in the
+frame of that fit.
+
+How (a classical, deterministic registration; no learned detector, so nothing to download and
+nothing that depends on the scan's texture):
+
+1. **Units.** A face is 80-700 mm across whatever the crop (a face mask ~200 mm, a head with
+   shoulders ~600 mm). The template is tried at the size of a real face in every unit
+   (mm, cm, m, inch) that puts the scan's robust extent in that range; when none does
+   (normalised or arbitrary units), at the sizes of a face crop and of a head filling the scan.
+2. **Multi-start registration.** Starting rotations spread uniformly over all orientations
+   (:data:`N_ROTATIONS`, a super-Fibonacci set), each with the template's nose tip on the
+   scan's most forward point in that orientation, are all refined at once by a few steps of
+   trimmed point-to-plane similarity ICP on a small subset of the template (template to scan:
+   a scan's extra head, neck and shoulders do not pull the face, and trimming the worst
+   :data:`TRIM` of the pairs lets holes, a partial forehead and an open mouth go). The best
+   few are refined further on the whole template.
+3. **Score.** The share of the template that lies on the scan (within :data:`MATCH_MM` of the
+   scan's surface, with agreeing normals), over the whole template and over its central face
+   (eyes, nose, mouth: the part that no ball, box, cylinder or plane imitates), and the share
+   of the scan inside the face box that lies on the template (a random cloud of points covers
+   the template but is mostly off it). The best start by the first two wins; a fit whose
+   central coverage or precision falls below :data:`MIN_CENTRAL` / :data:`MIN_PRECISION` is
+   no face: :class:`NotAFaceError`.
+
+The result, :class:`FacePose`, maps the scan into the canonical face frame: the face box (as
+BU-3DFE's crops and the built-in set fill the image, :data:`FRAME_OFFSET_MM`,
+:data:`FRAME_RADIUS_MM`) at the origin with radius 1, the face looking along +z, y up.
+Measured accuracy, separation and cost: ``benchmarks/canonical_pose.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from facevlm.data.errors import ScanError
+from facevlm.data.mesh import FaceMesh
+from facevlm.render.arrays import area_weighted_normals
+from facevlm.render.face_template import FaceTemplate, load_template
+from facevlm.render.normalize import Normalization
+
+#: Bumped whenever the estimate can change for the same scan (render caches key on it).
+ALGORITHM_VERSION = 1
+#: ``render.pose`` values: estimate the pose, or take the scan's axes as they are stored.
+POSE_MODES = ("estimate", "as_stored")
+
+#: A face (or a head with shoulders) is this many millimetres across (robust extent).
+FACE_EXTENT_MM = (80.0, 700.0)
+#: Typical robust extent of a face scan; breaks ties between units that both fit.
+TYPICAL_EXTENT_MM = 220.0
+#: Millimetres per unit of the units a scanner writes.
+UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "inch": 25.4}
+#: Starting rotations, uniform over all orientations.
+N_ROTATIONS = 120
+#: How many of the best guesses are also tried upside down (turned 180 degrees about the
+#: face's forward axis): an oval face crop fits upside down nearly as well as upright after a
+#: few coarse steps, and the eyes and mouth only tell them apart once the fit is finer.
+N_UPSIDE_DOWN = (6, 2)  # entering the second and the third stage
+#: The front of a face in a first guess: what lies this far (mm) behind the most forward point.
+FRONT_DEPTH_MM = 70.0
+#: Share of the template's pairs kept by each ICP step (the rest: holes, hair, open mouth),
+#: and by the last stage's: more pairs there hold the face's position where a face differs
+#: in shape from the template (trimming a quarter lets the fit slide along the face).
+TRIM, FINAL_TRIM = 0.75, 0.9
+#: Successive halving: (starts kept, template points, ICP iterations) per stage; the starts
+#: kept are the best by coverage so far. Cheap steps for all, more for the promising few.
+STAGES = ((10_000, 20, 3, TRIM), (16, 100, 8, TRIM), (3, 400, 10, FINAL_TRIM))
+#: Scan points the fit uses at most (a uniform subsample of a dense scan is as good, and fast).
+SCAN_POINTS = 4000
+#: Template points farther than this from the scan (mm at the face's size) pull on nothing.
+REACH_MM = 40.0
+#: The fitted face may be this much smaller or larger than the template's size in its units.
+SCALE_RANGE = (0.75, 1.35)
+#: A template point lies on the scan when a scan point is this close (mm, at the face's size)
+#: and their normals agree within ``MATCH_ANGLE_DEG``.
+MATCH_MM = 5.0
+MATCH_ANGLE_DEG = 35.0
+#: Half-width of the central face (mm): the eyes' outer corners are ~45 mm from the midline.
+CENTRAL_HALF_WIDTH_MM = 45.0
+#: The central face reaches from this far below the nose tip (the chin) to 45 mm above it.
+CENTRAL_BELOW_NOSE_MM = -75.0
+#: Scan points within this many face radii of the face centre count for the precision score.
+PRECISION_RADIUS = 0.8
+#: Below these scores there is no face. Measured (``benchmarks/canonical_pose.py``, 300 seeded
+#: face cases and their clean crops, 10 of each non-face): central coverage of faces min 0.43,
+#: 1st percentile 0.47, median 0.62 (4 of the 300 damaged scans fall below and are refused);
+#: of non-faces at most 0.38 (cylinder), 0.37 (box, lumpy blob), 0.34 (torus), 0.19 (plane),
+#: 0.12 (random cloud), 0.09 (sphere). The margin is thin on the non-face side: a cylinder or
+#: blob matches the cheeks and forehead of a face, only the eyes and nose tell.
+MIN_CENTRAL = 0.41
+MIN_PRECISION = 0.5
+#: The canonical framing, in the template's millimetres: the face box centre (from the
+#: template's own centre) and radius. The face is framed as the built-in set and BU-3DFE's
+#: crops fill the image (forehead to chin, ear to ear): measured by fitting the template to 16
+#: built-in faces as they are stored, whose robust sphere lies 11.5 mm (sd 4.0) above and
+#: 3.1 mm (sd 2.9) behind the template's centre with a radius of 111.4 mm (sd 5.3)
+#: (``benchmarks/canonical_pose.py`` prints it), so a built-in face renders as it did before
+#: the pose was estimated.
+FRAME_OFFSET_MM = np.array([0.0, 11.5, -3.1])
+FRAME_RADIUS_MM = 111.4
+#: "Face-forward" differs between face sources by a few degrees of pitch (where a face looks
+#: when it looks straight ahead); the built-in faces, modelled on BU-3DFE's crops, look 3.3
+#: degrees (sd 0.8) further up than the template does, so the canonical frame is the template's
+#: turned by this pitch about its x axis (measured like the framing above).
+FRAME_PITCH_DEG = 3.3
+#: Vertices farther than this many face radii from the face centre are not drawn (the neck and
+#: shoulders, the back of a head, scanner debris): a head then shows its face where a face crop
+#: does (the image shows 1.1 radii around the centre). No vertex of 8 built-in faces lies this
+#: far out, so a face crop renders whole.
+CROP_RADIUS = 1.2
+
+
+class NotAFaceError(ScanError):
+    """A mesh on which no face could be found (a ball, a box, a hand): refused, not classified."""
+
+
+@dataclass(frozen=True)
+class FacePose:
+    """The rigid pose of the face in a scan: canonical = ``rotation.T @ (p - centre) / radius``.
+
+    Attributes:
+        rotation: ``(3, 3)``, columns = the face's right (+x), up (+y) and forward (+z) axes in
+            the scan's coordinates.
+        centre: ``(3,)`` the face box centre, scan units.
+        radius: the face box radius, scan units.
+        mm_per_unit: the scan's units as the fit found them (1 = millimetres).
+        coverage, central, precision: the fit's scores (see the module docstring): the share
+            of the template on the scan, of its eyes, nose and mouth, and of the scan around
+            the face on the template; 1.0 for a stored pose.
+        estimated: False for ``as_stored`` (the scan's own axes, framed by its robust sphere).
+    """
+
+    rotation: np.ndarray
+    centre: np.ndarray
+    radius: float
+    mm_per_unit: float = 1.0
+    coverage: float = 1.0
+    central: float = 1.0
+    precision: float = 1.0
+    estimated: bool = True
+
+    @property
+    def confidence(self) -> float:
+        """How sure the fit is, 0-1: the lower of its central coverage and precision."""
+        return float(min(self.central, self.precision))
+
+    def normalization(self) -> Normalization:
+        return Normalization(centre=self.centre, radius=self.radius, rotation=self.rotation)
+
+    def to_json(self) -> str:
+        """A compact record for the scan index and the render cache key."""
+        return json.dumps(
+            {
+                "rotation": np.round(self.rotation, 6).tolist(),
+                "centre": np.round(self.centre, 6).tolist(),
+                "radius": round(float(self.radius), 6),
+                "mm_per_unit": round(float(self.mm_per_unit), 6),
+                "coverage": round(float(self.coverage), 4),
+                "central": round(float(self.central), 4),
+                "precision": round(float(self.precision), 4),
+                "estimated": bool(self.estimated),
+                "version": ALGORITHM_VERSION,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | Mapping[str, Any]) -> FacePose:
+        data = json.loads(text) if isinstance(text, str) else dict(text)
+        return cls(
+            rotation=np.asarray(data["rotation"], dtype=np.float64),
+            centre=np.asarray(data["centre"], dtype=np.float64),
+            radius=float(data["radius"]),
+            mm_per_unit=float(data.get("mm_per_unit", 1.0)),
+            coverage=float(data.get("coverage", 1.0)),
+            central=float(data.get("central", 1.0)),
+            precision=float(data.get("precision", 1.0)),
+            estimated=bool(data.get("estimated", True)),
+        )
+
+
+# ------------------------------------------------------------------------------ geometry
+def rotation_starts(n: int = N_ROTATIONS) -> np.ndarray:
+    """``(n, 3, 3)`` rotations spread uniformly over all orientations (super-Fibonacci spiral,
+    Alexa 2022): deterministic, and no orientation is far from one of them."""
+    phi, psi = np.sqrt(2.0), 1.533751168755204288118041
+    s = np.arange(n) + 0.5
+    r, big_r = np.sqrt(s / n), np.sqrt(1.0 - s / n)
+    alpha, beta = 2 * np.pi * s / phi, 2 * np.pi * s / psi
+    q = np.stack([r * np.sin(alpha), r * np.cos(alpha), big_r * np.sin(beta), big_r * np.cos(beta)])
+    return _quaternion_matrices(q.T)
+
+
+def _quaternion_matrices(q: np.ndarray) -> np.ndarray:
+    x, y, z, w = (q / np.linalg.norm(q, axis=1, keepdims=True)).T
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+            np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+            np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        axis=1,
+    )
+
+
+def _rotation_vectors(w: np.ndarray) -> np.ndarray:
+    """``(B, 3, 3)`` rotation matrices of ``(B, 3)`` rotation vectors (Rodrigues)."""
+    theta = np.linalg.norm(w, axis=1)
+    k = w / np.maximum(theta, 1e-12)[:, None]
+    zero = np.zeros(len(w))
+    cross = np.stack(
+        [
+            np.stack([zero, -k[:, 2], k[:, 1]], -1),
+            np.stack([k[:, 2], zero, -k[:, 0]], -1),
+            np.stack([-k[:, 1], k[:, 0], zero], -1),
+        ],
+        axis=1,
+    )
+    sin, cos = np.sin(theta)[:, None, None], np.cos(theta)[:, None, None]
+    return np.eye(3) + sin * cross + (1 - cos) * cross @ cross
+
+
+def _x_rotation(degrees: float) -> np.ndarray:
+    c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def rotation_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    """The angle of the rotation between two rotation matrices, degrees."""
+    cos = (np.trace(a.T @ b) - 1.0) / 2.0
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+
+
+@dataclass
+class _Scan:
+    """The scan as the fit sees it: a subsample of its surface points with unit normals."""
+
+    points: np.ndarray
+    normals: np.ndarray
+    tree: cKDTree
+    spacing: float  # median distance between neighbouring points
+
+
+def _scan_surface(vertices: np.ndarray, triangles: np.ndarray) -> _Scan:
+    """The fit's view of the scan; normals face away from its centre, whichever way its
+    triangles are wound (as :func:`~facevlm.render.surface_motion.vertex_normals` does), so
+    that a fit to the back of a thin face crop, which has the same shape as its front (a face
+    is left-right symmetric), does not count: the template's normals point out of the face."""
+    normals = area_weighted_normals(vertices, triangles)
+    if np.einsum("ij,ij->", normals, vertices - vertices.mean(axis=0)) < 0:
+        normals = -normals
+    used = np.flatnonzero(np.einsum("ij,ij->i", normals, normals) > 0.25)
+    if len(used) > SCAN_POINTS:
+        used = np.sort(np.random.default_rng(0).choice(used, SCAN_POINTS, replace=False))
+    points = vertices[used]
+    tree = cKDTree(points)
+    spacing = float(np.median(tree.query(points[:500], k=2)[0][:, 1])) if len(points) > 1 else 0.0
+    return _Scan(points, normals[used], tree, spacing)
+
+
+def _scale_starts(points: np.ndarray, template: FaceTemplate) -> list[tuple[float, float]]:
+    """``(template scale, mm per unit)`` to start from: scan units per template millimetre."""
+    low, high = np.percentile(points, [1.0, 99.0], axis=0)
+    extent = float(np.max(high - low))
+    if not extent > 0:
+        return []
+    fitting = [
+        mm for mm in UNITS_MM.values() if FACE_EXTENT_MM[0] <= extent * mm <= FACE_EXTENT_MM[1]
+    ]
+    fitting.sort(key=lambda mm: abs(np.log(extent * mm / TYPICAL_EXTENT_MM)))
+    if fitting:
+        return [(1.0 / mm, mm) for mm in fitting[:2]]
+    # unknown units: the scan is a face crop, or a head and shoulders about twice a face
+    template_extent = float(np.ptp(template.points[:, 1]))
+    return [(extent / template_extent, 0.0), (0.5 * extent / template_extent, 0.0)]
+
+
+def _fronts(points: np.ndarray, rotations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per starting rotation: the heights of the scan points along its forward axis
+    (``(M, R)``) and the indices of the most forward few (``(top, R)``)."""
+    height = points @ rotations[:, :, 2].T  # the template's +z in the scan, per start
+    top = max(3, len(points) // 200)
+    return height, np.argpartition(-height, top - 1, axis=0)[:top]
+
+
+def _placements(
+    points: np.ndarray,
+    rotations: np.ndarray,
+    fronts: tuple[np.ndarray, np.ndarray],
+    size: float,
+    template: FaceTemplate,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two first guesses of where the template goes for each starting rotation (``(R, 3)``
+    shifts each): its nose tip on the scan's most forward point in that orientation (right
+    for a head or a head with shoulders looking about that way), and its centre under the
+    middle of the scan's front (right for a face crop, whose forehead or chin may stick out
+    further than its nose when the guess is tilted)."""
+    height, front = fronts
+    forward = rotations[:, :, 2]
+    tips = np.median(points[front], axis=0)  # (R, 3)
+    on_tip = tips - size * np.einsum("rij,j->ri", rotations, template.nose_tip)
+    support = np.take_along_axis(height, front, axis=0).min(axis=0)  # (R,)
+    band = height >= support - FRONT_DEPTH_MM * size
+    middle = (band.T @ points) / band.sum(axis=0)[:, None]  # (R, 3)
+    lift = support - np.einsum("rk,rk->r", middle, forward) - size * template.nose_tip[2]
+    under_middle = middle + lift[:, None] * forward
+    return on_tip, under_middle
+
+
+# ------------------------------------------------------------------------------ registration
+def _icp(
+    scan: _Scan,
+    template_points: np.ndarray,
+    scale: np.ndarray,
+    rotation: np.ndarray,
+    shift: np.ndarray,
+    iterations: int,
+    scale_bounds: tuple[np.ndarray, np.ndarray],
+    trim: float = TRIM,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Refine B similarity transforms ``x = s R p + t`` of the template onto the scan at once:
+    trimmed point-to-plane steps, linearised in a small rotation, shift and log-scale."""
+    n_batch, n_points = len(scale), len(template_points)
+    keep = max(3, int(trim * n_points))
+    eye = np.eye(7) * 1e-3 * keep
+    reach = REACH_MM * float(np.max(scale))
+    for _ in range(iterations):
+        moved = scale[:, None, None] * template_points @ rotation.transpose(0, 2, 1)
+        moved += shift[:, None, :]
+        # far points are not looked up exactly (a kd-tree search far from the surface is slow)
+        distance, nearest = scan.tree.query(moved.reshape(-1, 3), distance_upper_bound=reach)
+        nearest = np.minimum(nearest, len(scan.points) - 1).reshape(n_batch, n_points)
+        distance = distance.reshape(n_batch, n_points)
+        cut = np.partition(distance, keep - 1, axis=1)[:, keep - 1 : keep]
+        weight = ((distance <= cut) & np.isfinite(distance)).astype(np.float64)
+        target, normal = scan.points[nearest], scan.normals[nearest]
+        centre = np.einsum("bm,bmk->bk", weight, moved) / np.maximum(
+            weight.sum(axis=1, keepdims=True), 1.0
+        )
+        size = scale[:, None, None] * 100.0  # the template's size, for well-scaled unknowns
+        relative = (moved - centre[:, None, :]) / size
+        rows = np.concatenate(
+            [
+                np.cross(relative, normal),
+                normal,
+                np.einsum("bmk,bmk->bm", relative, normal)[..., None],
+            ],
+            axis=2,
+        )
+        residual = np.einsum("bmk,bmk->bm", target - moved, normal) / size[:, :, 0]
+        residual = np.where(weight > 0, residual, 0.0)
+        lhs = np.einsum("bm,bmi,bmj->bij", weight, rows, rows) + eye
+        rhs = np.einsum("bm,bmi,bm->bi", weight, rows, residual)
+        update = np.linalg.solve(lhs, rhs[..., None])[..., 0]
+        step = _rotation_vectors(update[:, :3])
+        new_scale = np.clip(scale * np.exp(update[:, 6]), *scale_bounds)
+        factor = (new_scale / scale)[:, None]
+        rotation = step @ rotation
+        offset = np.einsum("bij,bj->bi", step, shift - centre)
+        shift = centre + factor * offset + update[:, 3:6] * size[:, :, 0]
+        scale = new_scale
+    return scale, rotation, shift
+
+
+def _matches(
+    scan: _Scan,
+    template: FaceTemplate,
+    idx: np.ndarray,
+    scale: np.ndarray,
+    rotation: np.ndarray,
+    shift: np.ndarray,
+) -> np.ndarray:
+    """``(B, len(idx))``: does each template point ``idx`` lie on the scan, per transform.
+
+    On the scan means within :data:`MATCH_MM` of the plane of the nearest scan point (not of
+    the point itself: a coarse scan's points are several millimetres apart) and no farther
+    from that point than the same plus the scan's point spacing."""
+    points, normals = template.points[idx], template.normals[idx]
+    moved = scale[:, None, None] * points @ rotation.transpose(0, 2, 1) + shift[:, None, :]
+    tolerance = MATCH_MM * scale[:, None]
+    reach = float(tolerance.max()) + scan.spacing
+    distance, nearest = scan.tree.query(moved.reshape(-1, 3), distance_upper_bound=reach)
+    nearest = np.minimum(nearest, len(scan.points) - 1).reshape(len(scale), len(idx))
+    distance = distance.reshape(len(scale), len(idx))
+    scan_normals = scan.normals[nearest]
+    across = np.abs(np.einsum("bmk,bmk->bm", moved - scan.points[nearest], scan_normals))
+    turned = normals @ rotation.transpose(0, 2, 1)
+    agree = np.einsum("bmk,bmk->bm", turned, scan_normals)
+    close = (across <= tolerance) & (distance <= tolerance + scan.spacing)
+    return close & (agree >= np.cos(np.radians(MATCH_ANGLE_DEG)))
+
+
+def _scores(
+    scan: _Scan, template: FaceTemplate, idx: np.ndarray, scale, rotation, shift
+) -> tuple[np.ndarray, np.ndarray]:
+    """Coverage of the template points ``idx`` and of their central part, per transform."""
+    matches = _matches(scan, template, idx, scale, rotation, shift)
+    middle = np.isin(idx, central(template))
+    return matches.mean(axis=1), matches[:, middle].mean(axis=1)
+
+
+def central(template: FaceTemplate) -> np.ndarray:
+    """Indices of the template's central face (eyes, nose, mouth): the part no smooth shape
+    (a ball, a cylinder, a plane) can imitate."""
+    x, y = template.points[:, 0], template.points[:, 1] - template.nose_tip[1]
+    return np.flatnonzero(
+        (np.abs(x) < CENTRAL_HALF_WIDTH_MM) & (y > CENTRAL_BELOW_NOSE_MM) & (y < 45.0)
+    )
+
+
+def _precision(scan: _Scan, template: FaceTemplate, scale: float, rotation, shift) -> float:
+    """Share of the scan points inside the face box that lie on the fitted template."""
+    radius = scale * template.face_radius
+    inside = np.linalg.norm(scan.points - shift, axis=1) <= PRECISION_RADIUS * radius
+    if not inside.any():
+        return 0.0
+    moved = scale * template.points @ rotation.T + shift
+    distance, _ = cKDTree(moved).query(scan.points[inside])
+    return float(np.mean(distance <= 2.0 * MATCH_MM * scale))
+
+
+def _subset(template: FaceTemplate, size: int) -> np.ndarray:
+    """``size`` template points, half of them (as far as there are) on the central face, so
+    that even a few points weigh the eyes, nose and mouth."""
+    rng = np.random.default_rng(1)
+    middle = central(template)
+    rest = np.setdiff1d(np.arange(len(template.points)), middle)
+    n_middle = min(len(middle), size // 2)
+    chosen = np.concatenate(
+        [rng.permutation(middle)[:n_middle], rng.permutation(rest)[: size - n_middle]]
+    )
+    return np.sort(chosen)
+
+
+def fit_face_pose(
+    vertices: np.ndarray,
+    triangles: np.ndarray,
+    source: str | Path | None = None,
+    template: FaceTemplate | None = None,
+) -> FacePose:
+    """The face's pose in a scan given as vertices and ``(F, 3)`` triangles (see module doc).
+
+    Raises:
+        NotAFaceError: no face found; the reason gives the scores and the thresholds.
+    """
+    template = template or load_template()
+    vertices = np.asarray(vertices, dtype=np.float64)
+    scan = _scan_surface(vertices, np.asarray(triangles, dtype=np.int64))
+    starts = _scale_starts(scan.points, template) if len(scan.points) >= 20 else []
+    if not starts:
+        raise NotAFaceError(source, "no face found: the mesh has no surface to fit a face to")
+    rotations = rotation_starts()
+    scales, rots, shifts, units = [], [], [], []
+    front = _fronts(scan.points, rotations)
+    for size, mm in starts:
+        for shift in _placements(scan.points, rotations, front, size, template):
+            scales.append(np.full(len(rotations), size))
+            rots.append(rotations)
+            shifts.append(shift)
+            units.append(np.full(len(rotations), mm))
+    scale, rotation, shift = np.concatenate(scales), np.concatenate(rots), np.concatenate(shifts)
+    mm_per_unit = np.concatenate(units)
+    bounds = (scale * SCALE_RANGE[0], scale * SCALE_RANGE[1])
+    if not mm_per_unit.any():  # unknown units: the size is free within the starts' range
+        bounds = (scale * 0.4, scale * 2.5)
+
+    chosen = None
+    for stage, (n_keep, n_points, iterations, trim) in enumerate(STAGES):
+        if len(scale) > n_keep:  # scored on the previous stage's points: they are cheap
+            coverage, central_coverage = _scores(scan, template, chosen, scale, rotation, shift)
+            best = np.argsort(-(coverage + central_coverage))[:n_keep]
+            # the best few upside down too: a face's likeliest confusion
+            flips = N_UPSIDE_DOWN[stage - 1]
+            best = np.concatenate([best, best[:flips]])
+            scale, rotation, shift = scale[best], rotation[best], shift[best]
+            bounds, mm_per_unit = (bounds[0][best], bounds[1][best]), mm_per_unit[best]
+            rotation[n_keep:] = rotation[n_keep:] @ np.diag([-1.0, -1.0, 1.0])
+        chosen = _subset(template, n_points)
+        scale, rotation, shift = _icp(
+            scan, template.points[chosen], scale, rotation, shift, iterations, bounds, trim
+        )
+    every = np.arange(len(template.points))
+    coverage, central_coverage = _scores(scan, template, every, scale, rotation, shift)
+    k = int(np.argmax(coverage + central_coverage))
+    tilt = _x_rotation(FRAME_PITCH_DEG)
+    pose = FacePose(
+        rotation=rotation[k] @ tilt,
+        centre=shift[k] + scale[k] * rotation[k] @ FRAME_OFFSET_MM,
+        radius=float(scale[k] * FRAME_RADIUS_MM),
+        mm_per_unit=float(1.0 / scale[k]) if mm_per_unit[k] else 0.0,
+        coverage=float(coverage[k]),
+        central=float(central_coverage[k]),
+        precision=_precision(scan, template, scale[k], rotation[k], shift[k]),
+    )
+    if pose.central < MIN_CENTRAL or pose.precision < MIN_PRECISION:
+        raise NotAFaceError(
+            source,
+            f"no face found: the best fit of a face matches {pose.central:.2f} of its eyes, "
+            f"nose and mouth (a face: at least {MIN_CENTRAL}) and {pose.precision:.2f} of the "
+            f"surface around them (at least {MIN_PRECISION})",
+        )
+    return pose
+
+
+def estimate_face_pose(mesh: FaceMesh) -> FacePose:
+    """:func:`fit_face_pose` of a :class:`FaceMesh` (its vertices and triangles)."""
+    return fit_face_pose(mesh.vertices, mesh.triangles(), mesh.source)
+
+
+def face_pose_of(mesh: FaceMesh, mode: str = "estimate") -> FacePose:
+    """The pose a render uses: estimated (``estimate``) or the scan's own axes (``as_stored``)."""
+    if mode not in POSE_MODES:
+        raise ValueError(f"pose must be one of {POSE_MODES}, got {mode!r}")
+    return estimate_face_pose(mesh) if mode == "estimate" else stored_pose(mesh.vertices)
+
+
+def stored_pose(vertices: np.ndarray) -> FacePose:
+    """The scan's own axes, framed by its robust sphere (``render.pose: as_stored``)."""
+    from facevlm.render.normalize import fit_normalization
+
+    fit = fit_normalization(vertices)
+    return FacePose(np.eye(3), fit.centre, fit.radius, estimated=False, mm_per_unit=0.0)

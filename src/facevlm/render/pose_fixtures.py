@@ -1,0 +1,264 @@
+"""Face scans in known poses, and meshes that are no face, for the pose estimate's tests and
+benchmark.
+
+A case is a face from one of two sources, turned by a rotation drawn uniformly over all
+orientations, shifted, written in other units, cropped like a scanner crops and damaged like a
+scanner damages (holes, noise, spikes), with the truth it came from: the rotation and the face
+box (the robust sphere of the face crop, :func:`~facevlm.render.normalize.fit_normalization`)
+in the scan's coordinates.
+
+- ``synthetic``: the project's procedural faces (:mod:`facevlm.data.synthetic`), which the
+  template was *not* made from; face crops, with or without their forehead.
+- ``ict``: random identities of ICT-FaceKit with random expressions (the template is its mean
+  neutral face): the narrow face area, the full face area, or the head with its neck.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from facevlm.data.mesh import FaceMesh
+from facevlm.render.normalize import fit_normalization
+
+#: The packed ICT-FaceKit model (MIT licence) on the machines that have it.
+ICT_NPZ = Path("/work/shared/ict-facekit/ict_facekit_light.npz")
+NARROW_FACE_END, FULL_FACE_END, HEAD_END = 6706, 9409, 11248
+UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
+
+
+@dataclass
+class PoseCase:
+    """One scan and the truth: ``scan = (canonical @ rotation.T + offset) / mm_per_unit``.
+
+    ``canonical`` is the same face as a clean face crop in its own frame (millimetres, looking
+    along +z): what the scan should render like. ``centre`` and ``radius`` are the robust
+    sphere of that crop carried into the scan's coordinates.
+    """
+
+    mesh: FaceMesh
+    rotation: np.ndarray
+    centre: np.ndarray  # face box centre, scan units
+    radius: float  # face box radius, scan units
+    description: str
+    canonical: FaceMesh
+    offset: np.ndarray
+    mm_per_unit: float
+
+    def to_scan(self, points_mm: np.ndarray) -> np.ndarray:
+        """Canonical millimetres -> the scan's coordinates."""
+        return (np.asarray(points_mm) @ self.rotation.T + self.offset) / self.mm_per_unit
+
+
+@lru_cache(maxsize=1)
+def _ict(path: Path = ICT_NPZ) -> dict[str, np.ndarray]:
+    with np.load(path) as data:
+        return {k: data[k] for k in ("neutral", "identity", "expression", "faces")}
+
+
+def ict_available(path: Path = ICT_NPZ) -> bool:
+    return path.is_file()
+
+
+def ict_face(rng: np.random.Generator, region: str) -> tuple[np.ndarray, np.ndarray, FaceMesh]:
+    """A random ICT-FaceKit identity with a random expression: ``(vertices_mm, triangles,
+    narrow_face_crop)``, region ``narrow`` | ``full`` | ``head``."""
+    model = _ict()
+    weights = rng.normal(0.0, 1.0, len(model["identity"]))
+    expression = np.zeros(len(model["expression"]))
+    chosen = rng.choice(len(expression), size=int(rng.integers(0, 5)), replace=False)
+    expression[chosen] = rng.uniform(0.2, 1.0, len(chosen))
+    vertices = model["neutral"].astype(np.float64)
+    vertices = vertices + np.tensordot(weights, model["identity"], axes=1)
+    vertices = vertices + np.tensordot(expression, model["expression"], axes=1)
+    vertices *= 10.0  # centimetres -> mm
+    quads = model["faces"].astype(np.int64)
+    triangles = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
+    triangles = triangles[
+        (triangles[:, 0] != triangles[:, 1])
+        & (triangles[:, 1] != triangles[:, 2])
+        & (triangles[:, 0] != triangles[:, 2])
+    ]
+
+    def region_of(end: int) -> tuple[np.ndarray, np.ndarray]:
+        return vertices[:end], triangles[(triangles < end).all(axis=1)]
+
+    end = {"narrow": NARROW_FACE_END, "full": FULL_FACE_END, "head": HEAD_END}[region]
+    crop = FaceMesh.from_triangles(*region_of(NARROW_FACE_END))
+    return *region_of(end), crop
+
+
+def synthetic_face(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, FaceMesh]:
+    """A random procedural face: ``(vertices_mm, triangles, the same face as a mesh)``."""
+    from facevlm.data.synthetic.head import build_head
+    from facevlm.data.synthetic.identity import sample_identity
+
+    head = build_head(sample_identity(rng), resolution=int(rng.integers(3000, 9000)))
+    triangles = head.mesh.triangles()
+    return head.mesh.vertices, triangles, FaceMesh.from_triangles(head.mesh.vertices, triangles)
+
+
+def _drop_vertices(vertices, triangles, drop: np.ndarray):
+    """The mesh without the vertices ``drop`` marks (and their triangles), re-indexed."""
+    keep = ~drop
+    triangles = triangles[keep[triangles].all(axis=1)]
+    used = np.zeros(len(vertices), dtype=bool)
+    used[triangles.ravel()] = True
+    new_index = np.cumsum(used) - 1
+    return vertices[used], new_index[triangles]
+
+
+def damaged(vertices, triangles, rng: np.random.Generator, forehead_cut: bool):
+    """Scanner damage: holes, a cut forehead, noise and a few spikes (canonical mm frame)."""
+    drop = np.zeros(len(vertices), dtype=bool)
+    for _ in range(int(rng.integers(0, 4))):  # holes of 10-25 mm radius
+        centre = vertices[rng.integers(len(vertices))]
+        drop |= np.linalg.norm(vertices - centre, axis=1) < rng.uniform(10.0, 25.0)
+    if forehead_cut:  # the top 10-25% of the face missing
+        top = np.percentile(vertices[:, 1], 100.0 - rng.uniform(10.0, 25.0))
+        drop |= vertices[:, 1] > top
+    vertices, triangles = _drop_vertices(vertices, triangles, drop)
+    vertices = vertices + rng.normal(0.0, rng.uniform(0.0, 0.5), vertices.shape)
+    spikes = rng.choice(len(vertices), size=int(rng.integers(0, 6)), replace=False)
+    direction = rng.normal(size=(len(spikes), 3))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    vertices[spikes] += direction * rng.uniform(30.0, 120.0, (len(spikes), 1))
+    return vertices, triangles
+
+
+def pose_case(seed: int, source: str | None = None) -> PoseCase:
+    """Case ``seed``: a face from ``source`` (``synthetic`` | ``ict``; default: alternating,
+    ICT only where its model is on disk) in a random pose, unit, crop and state."""
+    rng = np.random.default_rng(seed)
+    if source is None:
+        source = "ict" if seed % 2 and ict_available() else "synthetic"
+    if source == "ict":
+        region = str(rng.choice(["narrow", "full", "head"]))
+        vertices, triangles, face = ict_face(rng, region)
+    else:
+        region = "crop"
+        vertices, triangles, face = synthetic_face(rng)
+    box = fit_normalization(face.vertices)
+    forehead_cut = bool(rng.random() < 0.25)
+    vertices, triangles = damaged(vertices, triangles, rng, forehead_cut)
+    rotation = Rotation.random(random_state=rng).as_matrix()
+    unit = str(rng.choice(list(UNITS_MM)))
+    mm = UNITS_MM[unit]
+    offset = rng.normal(0.0, 300.0, 3)
+    scan = (vertices @ rotation.T + offset) / mm
+    mesh = FaceMesh.from_triangles(scan, triangles, source=Path(f"case{seed}.ply"))
+    description = f"{source}/{region}{' forehead-cut' if forehead_cut else ''} in {unit}"
+    centre = (box.centre @ rotation.T + offset) / mm
+    return PoseCase(mesh, rotation, centre, box.radius / mm, description, face, offset, mm)
+
+
+# ------------------------------------------------------------------------------ non-faces
+def _grid_surface(u_count: int, v_count: int, point_of) -> FaceMesh:
+    u, v = np.meshgrid(np.linspace(0, 1, u_count), np.linspace(0, 1, v_count), indexing="ij")
+    points = point_of(u.ravel(), v.ravel())
+    index = np.arange(u_count * v_count).reshape(u_count, v_count)
+    a, b = index[:-1, :-1].ravel(), index[1:, :-1].ravel()
+    c, d = index[1:, 1:].ravel(), index[:-1, 1:].ravel()
+    triangles = np.concatenate([np.stack([a, b, c], 1), np.stack([a, c, d], 1)])
+    return FaceMesh.from_triangles(points, triangles)
+
+
+def non_face(kind: str, seed: int = 0) -> FaceMesh:
+    """A mesh that is no face: ``sphere``, ``box``, ``plane``, ``cloud`` (random triangles of
+    random points), ``torus``, ``cylinder``, ``blob`` (a lumpy ellipsoid, hand-sized) — in a
+    random pose and a face's size range."""
+    rng = np.random.default_rng(seed)
+    size = rng.uniform(80.0, 300.0)
+    if kind == "sphere":
+
+        def sphere(u, v):
+            theta, phi = np.pi * u, 2 * np.pi * v
+            return np.stack(
+                [np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], 1
+            )
+
+        mesh = _grid_surface(60, 90, lambda u, v: size * sphere(u, v))
+    elif kind == "box":
+        faces = []
+        for axis in range(3):
+            for sign in (-1.0, 1.0):
+
+                def side(u, v, axis=axis, sign=sign):
+                    p = np.zeros((len(u), 3))
+                    others = [k for k in range(3) if k != axis]
+                    p[:, axis] = sign
+                    p[:, others[0]], p[:, others[1]] = 2 * u - 1, 2 * v - 1
+                    return p * size * np.array([1.0, 0.7, 0.5])
+
+                faces.append(_grid_surface(30, 30, side))
+        mesh = _concatenate(faces)
+    elif kind == "plane":
+        mesh = _grid_surface(60, 60, lambda u, v: size * np.stack([u, v, 0 * u], 1))
+        mesh.vertices[:, 2] += rng.normal(0, 0.3, len(mesh.vertices))
+    elif kind == "cloud":
+        points = rng.uniform(-size, size, (4000, 3))
+        triangles = rng.integers(0, len(points), (3000, 3))
+        triangles = triangles[
+            (triangles[:, 0] != triangles[:, 1])
+            & (triangles[:, 1] != triangles[:, 2])
+            & (triangles[:, 0] != triangles[:, 2])
+        ]
+        mesh = FaceMesh.from_triangles(points, triangles)
+    elif kind == "torus":
+
+        def torus(u, v):
+            a, b = 2 * np.pi * u, 2 * np.pi * v
+            big, small = 1.0, 0.35
+            return np.stack(
+                [
+                    (big + small * np.cos(b)) * np.cos(a),
+                    (big + small * np.cos(b)) * np.sin(a),
+                    small * np.sin(b),
+                ],
+                1,
+            )
+
+        mesh = _grid_surface(90, 40, lambda u, v: size * torus(u, v))
+    elif kind == "cylinder":
+
+        def cylinder(u, v):
+            a = 2 * np.pi * u
+            return np.stack([np.cos(a), np.sin(a), 3 * v - 1.5], 1)
+
+        mesh = _grid_surface(80, 40, lambda u, v: size * 0.5 * cylinder(u, v))
+    elif kind == "blob":
+        bumps = rng.normal(0, 0.15, (6, 3))
+
+        def blob(u, v):
+            theta, phi = np.pi * u, 2 * np.pi * v
+            direction = np.stack(
+                [np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], 1
+            )
+            lumps = sum(
+                0.25 * np.exp(-np.sum((direction - b / np.linalg.norm(b)) ** 2, 1) * 6)
+                for b in bumps
+            )
+            return direction * (1 + lumps)[:, None] * np.array([1.0, 0.45, 0.25])
+
+        mesh = _grid_surface(60, 90, lambda u, v: size * blob(u, v))
+    else:
+        raise ValueError(f"unknown non-face {kind!r}")
+    rotation = Rotation.random(random_state=rng).as_matrix()
+    mesh.vertices[:] = mesh.vertices @ rotation.T + rng.normal(0, 200.0, 3)
+    return mesh
+
+
+NON_FACES = ("sphere", "box", "plane", "cloud", "torus", "cylinder", "blob")
+
+
+def _concatenate(meshes: list[FaceMesh]) -> FaceMesh:
+    vertices, triangles, base = [], [], 0
+    for mesh in meshes:
+        vertices.append(mesh.vertices)
+        triangles.append(mesh.triangles() + base)
+        base += len(mesh.vertices)
+    return FaceMesh.from_triangles(np.concatenate(vertices), np.concatenate(triangles))

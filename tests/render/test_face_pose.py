@@ -1,0 +1,134 @@
+"""The face pose estimate: any rotation, units, crop and damage in, face-forward and framed out;
+meshes that are no face refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from facevlm.data.errors import ScanError
+from facevlm.data.mesh import FaceMesh
+from facevlm.render import face_pose as fp
+from facevlm.render.normalize import fit_normalization
+from facevlm.render.pose_fixtures import (
+    NON_FACES,
+    ict_available,
+    ict_face,
+    non_face,
+    pose_case,
+    synthetic_face,
+)
+
+#: Seeded cases of the accuracy test (the benchmark runs many more).
+N_CASES = 60
+
+
+def _errors(case) -> tuple[float, float, float]:
+    """Rotation error (deg) and framing errors (centre / radius, radius ratio - 1) of the
+    estimate against the same face's clean crop in its own frame."""
+    pose = fp.estimate_face_pose(case.mesh)
+    reference = fp.estimate_face_pose(case.canonical)
+    ref_centre = case.to_scan(reference.centre[None])[0]
+    ref_radius = reference.radius / case.mm_per_unit
+    return (
+        fp.rotation_angle_deg(pose.rotation, case.rotation),
+        float(np.linalg.norm(pose.centre - ref_centre) / ref_radius),
+        float(pose.radius / ref_radius - 1.0),
+    )
+
+
+def test_pose_and_framing_under_any_rotation_units_crop_and_damage():
+    """Generator faces and (where available) ICT-FaceKit identities with expressions, under
+    rotations drawn uniformly over all orientations, mm/cm/m, offsets, face crops / full faces /
+    heads with neck, cut foreheads, holes, noise and spikes."""
+    failures = []
+    for seed in range(N_CASES):
+        case = pose_case(seed)
+        try:
+            angle, centre, radius = _errors(case)
+        except fp.NotAFaceError as error:
+            failures.append((seed, case.description, str(error)))
+            continue
+        if angle > 10.0 or centre > 0.1 or abs(radius) > 0.1:
+            failures.append((seed, case.description, angle, centre, radius))
+    # the benchmark measures 97% within 10 degrees and 10% over 300 cases: see the report
+    assert len(failures) <= 0.05 * N_CASES, failures
+
+
+@pytest.mark.parametrize("kind", NON_FACES)
+def test_non_faces_are_refused_with_the_scores(kind):
+    for seed in range(2):
+        with pytest.raises(fp.NotAFaceError, match="no face found.*eyes, nose and mouth"):
+            fp.estimate_face_pose(non_face(kind, seed))
+
+
+def test_not_a_face_is_a_scan_error_naming_the_file(tmp_path):
+    mesh = non_face("sphere")
+    mesh = FaceMesh.from_triangles(mesh.vertices, mesh.triangles(), source=tmp_path / "ball.ply")
+    with pytest.raises(ScanError, match="ball.ply: no face found"):
+        fp.estimate_face_pose(mesh)
+
+
+def test_a_built_in_face_as_stored_is_already_canonical():
+    """Built-in faces are stored face-forward: the estimate is (nearly) the identity and frames
+    them as the robust sphere did before the estimate existed."""
+    rng = np.random.default_rng(2024)
+    for _ in range(3):
+        vertices, triangles, _ = synthetic_face(rng)
+        pose = fp.fit_face_pose(vertices, triangles)
+        today = fit_normalization(vertices)
+        assert fp.rotation_angle_deg(pose.rotation, np.eye(3)) < 4.0
+        assert np.linalg.norm(pose.centre - today.centre) / today.radius < 0.15
+        assert abs(pose.radius / today.radius - 1.0) < 0.1
+        assert pose.mm_per_unit == pytest.approx(1.0, rel=0.3)
+
+
+@pytest.mark.parametrize("unit, mm", [("m", 1000.0), ("cm", 10.0), ("mm", 1.0)])
+def test_units_are_found(unit, mm):
+    vertices, triangles, _ = synthetic_face(np.random.default_rng(5))
+    pose = fp.fit_face_pose(vertices / mm, triangles)
+    assert pose.mm_per_unit == pytest.approx(mm, rel=0.3)
+
+
+@pytest.mark.skipif(not ict_available(), reason="ICT-FaceKit model not on this machine")
+def test_a_head_with_neck_is_framed_by_its_face():
+    """A whole head with neck is framed like the face crop of the same person, not by the
+    sphere of the whole head (which would draw the face at half the size)."""
+    rng = np.random.default_rng(11)
+    vertices, triangles, crop = ict_face(rng, "head")
+    head = fp.fit_face_pose(vertices, triangles)
+    face = fp.estimate_face_pose(crop)
+    assert np.linalg.norm(head.centre - face.centre) < 0.05 * face.radius
+    assert head.radius == pytest.approx(face.radius, rel=0.05)
+    assert fit_normalization(vertices).radius > 1.3 * head.radius  # what framing used to see
+
+
+def test_pose_records_round_trip():
+    vertices, triangles, _ = synthetic_face(np.random.default_rng(3))
+    turn = Rotation.from_euler("xyz", [80, -30, 10], degrees=True).as_matrix()
+    pose = fp.fit_face_pose(vertices @ turn.T, triangles)
+    again = fp.FacePose.from_json(pose.to_json())
+    assert np.allclose(again.rotation, pose.rotation, atol=1e-5)
+    assert np.allclose(again.centre, pose.centre, atol=1e-5)
+    assert again.radius == pytest.approx(pose.radius, rel=1e-5)
+    assert again.central == pytest.approx(pose.central, abs=1e-4)
+    assert 0.0 < pose.confidence <= 1.0
+
+
+def test_stored_pose_keeps_the_scans_axes():
+    vertices, triangles, _ = synthetic_face(np.random.default_rng(3))
+    pose = fp.face_pose_of(FaceMesh.from_triangles(vertices, triangles), "as_stored")
+    assert not pose.estimated and np.array_equal(pose.rotation, np.eye(3))
+    with pytest.raises(ValueError, match="pose must be one of"):
+        fp.face_pose_of(FaceMesh.from_triangles(vertices, triangles), "guess")
+
+
+def test_starting_rotations_cover_all_orientations():
+    """No orientation is far from a start: the largest angle from 2,000 random rotations to
+    their nearest start stays below the fit's reach (~45 degrees measured)."""
+    starts = fp.rotation_starts()
+    probes = Rotation.random(2000, random_state=0).as_matrix()
+    traces = np.einsum("pij,sij->ps", probes, starts)
+    nearest = np.degrees(np.arccos(np.clip((traces.max(axis=1) - 1) / 2, -1, 1)))
+    assert nearest.max() < 50.0
