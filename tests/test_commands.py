@@ -152,8 +152,10 @@ def assert_not_blank(image: np.ndarray, what: str) -> None:
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory: pytest.TempPathFactory, scans: Path) -> dict[str, tuple]:
     """modality -> (completed process, output folder): texture with the default views, shaded
-    and depth with ``--views 0``. The three processes run side by side (each spends most of its
-    time importing VTK and probing the offscreen backend)."""
+    and depth with ``--views 0``. The processes run side by side (each spends most of its time
+    importing VTK and probing the offscreen backend). The fixture is a dome with a nose, not a
+    face, so these renders keep its axes (``--pose as_stored``); the face pose has its own
+    tests below."""
     out = tmp_path_factory.mktemp("renders")
     runs = {
         "texture": ["--size", SIZE],
@@ -165,7 +167,7 @@ def renders(tmp_path_factory: pytest.TempPathFactory, scans: Path) -> dict[str, 
         modality: subprocess.Popen(
             [sys.executable, "-m", "facevlm.commands", "render"]
             + ["bare.ply" if modality == "untextured" else "face.wrl"]
-            + ["--out", str(out / modality), *map(str, args)],
+            + ["--out", str(out / modality), "--pose", "as_stored", *map(str, args)],
             cwd=scans,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -227,6 +229,53 @@ def test_render_modalities_give_different_pictures(renders):
     for a, b in (("texture", "shaded"), ("texture", "depth"), ("shaded", "depth")):
         difference = np.abs(frontal[a].astype(int) - frontal[b]).mean()
         assert difference > 5, f"{a} and {b} renders are nearly the same ({difference:.1f})"
+
+
+def test_render_turns_a_face_in_any_pose_face_forward_and_refuses_a_ball(tmp_path):
+    """By default ``render`` estimates the face pose, as the pipelines and ``predict`` do: a
+    face turned and rescaled at random renders like the same face stored face-forward, and a
+    ball is refused with one line instead of being drawn."""
+    from facevlm.data.formats import write_ply
+    from facevlm.render.pose_fixtures import non_face, pose_case
+
+    case = pose_case(seed=3, source="synthetic")
+    write_ply(tmp_path / "turned.ply", case.mesh)
+    write_ply(tmp_path / "upright.ply", case.canonical)
+    write_ply(tmp_path / "ball.ply", non_face("sphere"))
+    for name in ("turned", "upright"):
+        done = facevlm(
+            "render", f"{name}.ply", "--out", name, "--size", SIZE, "--views", "0", cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr
+    turned = read_png(tmp_path / "turned" / "turned_shaded_yaw+0_pitch+0.png")
+    upright = read_png(tmp_path / "upright" / "upright_shaded_yaw+0_pitch+0.png")
+    silhouettes = [(image > 0).any(axis=-1) for image in (turned, upright)]
+    overlap = (silhouettes[0] & silhouettes[1]).sum() / (silhouettes[0] | silhouettes[1]).sum()
+    assert overlap > 0.85, f"the turned face's silhouette overlaps the upright one by {overlap:.2f}"
+    stored = facevlm(
+        "render",
+        "turned.ply",
+        "--out",
+        "stored",
+        "--size",
+        SIZE,
+        "--views",
+        "0",
+        "--pose",
+        "as_stored",
+        cwd=tmp_path,
+    )
+    as_stored = (read_png(tmp_path / "stored" / "turned_shaded_yaw+0_pitch+0.png") > 0).any(-1)
+    assert (
+        stored.returncode == 0
+        and (as_stored & silhouettes[1]).sum() / (as_stored | silhouettes[1]).sum() < overlap
+    ), "--pose as_stored keeps the scan's own, turned axes"
+
+    ball = facevlm("render", "ball.ply", "--out", "ball", "--size", SIZE, cwd=tmp_path)
+    assert ball.returncode != 0 and ball.stdout == ""
+    (line,) = ball.stderr.splitlines()
+    assert "ball.ply" in line and "face" in line
+    assert not (tmp_path / "ball").exists() or not any((tmp_path / "ball").iterdir())
 
 
 def test_render_rejects_a_bad_size_before_reading_the_file(tmp_path):

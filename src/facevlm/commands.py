@@ -13,7 +13,8 @@ A file that cannot be read gives a one-line error naming the file and the reason
 exit code, never a traceback; ``predict`` goes on with the other files and exits with 2. Results
 go to stdout and failures to stderr, one line each, and nothing else: the libraries' logging is
 silenced unless ``--verbose`` asks for it (:mod:`facevlm.command_output`). ``render`` picks the
-modality as ``predict`` does: texture when the scan has one, shaded otherwise, with a note.
+modality as ``predict`` does: texture when the scan has one, shaded otherwise, with a note, and
+renders the face turned face-forward and framed (``--pose as_stored`` keeps the scan's axes).
 (The Kedro pipelines themselves run with ``kedro run``; the module is not called ``cli.py``
 because Kedro reserves that name for project commands.)
 """
@@ -48,17 +49,17 @@ def _render(args: argparse.Namespace, streams: CommandStreams) -> int:
 
     mesh = read_scan(args.file)
     modality, note = modality_for(mesh, args.modality or "texture", str(args.file))
-    if note:
-        print(f"facevlm: note: {note}", file=streams.err)
     # imported only now: VTK takes about a second to import, and a bad file should fail first
     from facevlm.render import MultiviewRenderer, RenderSettings
 
-    settings = RenderSettings(size=args.size, modality=modality, views=args.views)
+    settings = RenderSettings(size=args.size, modality=modality, views=args.views, pose=args.pose)
     renderer = MultiviewRenderer(settings)
     try:
         images = renderer.render(mesh)
     finally:
         renderer.close()
+    if note:  # only for a scan that rendered: a refused one gets its one error line
+        print(f"facevlm: note: {note}", file=streams.err)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = Path(args.file).stem
     for view, image in zip(settings.views, images, strict=True):
@@ -173,6 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("texture", "shaded", "depth"),
         help="texture (RGB), shaded geometry or depth (default: texture when the scan has one, "
         "shaded otherwise, as predict chooses)",
+    )
+    render.add_argument(
+        "--pose",
+        choices=("estimate", "as_stored"),
+        default="estimate",
+        help="estimate: find the face and turn it face-forward and framed, as the pipelines and "
+        "predict do, and refuse a mesh without a face (default); as_stored: the scan's own axes",
     )
     render.add_argument(
         "--views",

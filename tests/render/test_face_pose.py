@@ -13,7 +13,6 @@ from facevlm.render import face_pose as fp
 from facevlm.render.normalize import fit_normalization
 from facevlm.render.pose_fixtures import (
     NON_FACES,
-    ict_available,
     ict_face,
     non_face,
     pose_case,
@@ -91,7 +90,6 @@ def test_units_are_found(unit, mm):
     assert pose.mm_per_unit == pytest.approx(mm, rel=0.3)
 
 
-@pytest.mark.skipif(not ict_available(), reason="ICT-FaceKit model not on this machine")
 def test_a_head_with_neck_is_framed_by_its_face():
     """A whole head with neck is framed like the face crop of the same person, not by the
     sphere of the whole head (which would draw the face at half the size)."""

@@ -9,7 +9,7 @@ from scipy.spatial.transform import Rotation
 
 from facevlm.data.mesh import FaceMesh
 from facevlm.render.face_pose import NotAFaceError, estimate_face_pose
-from facevlm.render.pose_fixtures import ict_available, ict_face, non_face, synthetic_face
+from facevlm.render.pose_fixtures import ict_face, non_face, synthetic_face
 
 
 def _silhouette_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -44,7 +44,6 @@ def test_a_turned_rescaled_face_renders_like_the_canonical_one(make_renderer):
     assert _silhouette_iou(reference[0], sideways[0]) < 0.8
 
 
-@pytest.mark.skipif(not ict_available(), reason="ICT-FaceKit model not on this machine")
 def test_a_whole_head_with_neck_renders_like_its_face_crop(make_renderer):
     vertices, triangles, crop = ict_face(np.random.default_rng(4), "head")
     renderer = make_renderer(modality="depth", pose="estimate")

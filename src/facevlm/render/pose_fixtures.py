@@ -25,8 +25,6 @@ from scipy.spatial.transform import Rotation
 from facevlm.data.mesh import FaceMesh
 from facevlm.render.normalize import fit_normalization
 
-#: The packed ICT-FaceKit model (MIT licence) on the machines that have it.
-ICT_NPZ = Path("/work/shared/ict-facekit/ict_facekit_light.npz")
 NARROW_FACE_END, FULL_FACE_END, HEAD_END = 6706, 9409, 11248
 UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
 
@@ -55,13 +53,17 @@ class PoseCase:
 
 
 @lru_cache(maxsize=1)
-def _ict(path: Path = ICT_NPZ) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
-        return {k: data[k] for k in ("neutral", "identity", "expression", "faces")}
+def _ict() -> dict[str, np.ndarray]:
+    """The project's packed ICT-FaceKit model (:mod:`facevlm.data.synthetic.ict_facekit`)."""
+    from facevlm.data.synthetic.ict_facekit import IctFaceModel
 
-
-def ict_available(path: Path = ICT_NPZ) -> bool:
-    return path.is_file()
+    model = IctFaceModel.load()
+    return {
+        "neutral": model.neutral,
+        "identity": model.identity.astype(np.float32),
+        "expression": model.expression.astype(np.float32),
+        "faces": model.polygons,
+    }
 
 
 def ict_face(rng: np.random.Generator, region: str) -> tuple[np.ndarray, np.ndarray, FaceMesh]:
@@ -131,11 +133,11 @@ def damaged(vertices, triangles, rng: np.random.Generator, forehead_cut: bool):
 
 
 def pose_case(seed: int, source: str | None = None) -> PoseCase:
-    """Case ``seed``: a face from ``source`` (``synthetic`` | ``ict``; default: alternating,
-    ICT only where its model is on disk) in a random pose, unit, crop and state."""
+    """Case ``seed``: a face from ``source`` (``synthetic`` | ``ict``; default: alternating)
+    in a random pose, unit, crop and state."""
     rng = np.random.default_rng(seed)
     if source is None:
-        source = "ict" if seed % 2 and ict_available() else "synthetic"
+        source = "ict" if seed % 2 else "synthetic"
     if source == "ict":
         region = str(rng.choice(["narrow", "full", "head"]))
         vertices, triangles, face = ict_face(rng, region)
