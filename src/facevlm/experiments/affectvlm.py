@@ -29,6 +29,7 @@ from facevlm.experiments.common import (
     embed_views,
     model_image_size,
     zero_shot_predict,
+    zero_shot_scores,
 )
 from facevlm.experiments.cross_validation import FoldEvaluation, Recipe
 from facevlm.experiments.data import ExperimentData
@@ -128,14 +129,15 @@ def evaluate(
     prompt_bank: pd.DataFrame,
     cfg: AffectVLMConfig,
 ) -> FoldEvaluation:
-    """The held-out rows classified by their nearest class prompt ensemble."""
+    """The held-out rows classified by their nearest class prompt ensemble (with the logits,
+    for calibration)."""
     embedded = embed_views(
         fitted.model, data.views[test_rows], cfg.eval_batch_size, cfg.train.device
     )
-    predicted = zero_shot_predict(
+    predicted, logits = zero_shot_scores(
         fitted.model, fitted.tokenizer, embedded.fused, class_prompts(prompt_bank), data.classes
     )
-    return FoldEvaluation({PRIMARY: predicted}, embedded.fused.numpy())
+    return FoldEvaluation({PRIMARY: predicted}, embedded.fused.numpy(), logits={PRIMARY: logits})
 
 
 #: AffectVLM in the shared cross-validation loop (:mod:`facevlm.experiments.cross_validation`).
