@@ -243,8 +243,8 @@ def reliability_figure(
                 label=f"{name} (ECE {bins.ece:.3f})",
             )
             ax.scatter(bins.confidence[used], bins.accuracy[used], s=10 + 200 * share, c=colour)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
+        ax.set_xlim(-0.02, 1.02)  # room for the markers of the top bin and of accuracy 1
+        ax.set_ylim(-0.02, 1.02)
         ax.set_aspect("equal")
         ax.set_xlabel("confidence (top-class probability)")
         ax.set_ylabel("accuracy")
