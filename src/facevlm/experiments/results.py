@@ -3,9 +3,10 @@
 A fold keeps its held-out predictions (for every evaluation the model has: AffectVLM's prompt
 classifier; SMILE-VLM's linear probe, zero-shot and k-NN), the logits behind them where the
 evaluation has any (for calibration: :mod:`facevlm.evaluation.calibration`), its per-epoch
-training history and the held-out embeddings (for the embedding plot). Everything downstream — MLflow metrics, the
-confusion matrix, the curves, the ablation table — is derived from these records, so it can be
-recomputed from a saved result without training again.
+training history and the held-out embeddings (for the embedding plot). Everything downstream —
+MLflow metrics, the confusion matrix, the curves, the reliability diagram, the ablation table —
+is derived from these records, so it can be recomputed from a saved result without training
+again.
 """
 
 from __future__ import annotations
