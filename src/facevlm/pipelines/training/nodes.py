@@ -300,7 +300,7 @@ def fit_final_model(
     dataset: dict[str, Any],
     pretrained_backbone: PretrainedWeights | None,
     last_fold_model: ModelBundle,
-    cv_results: CrossValidationResult,
+    result: CrossValidationResult | None = None,
 ) -> ModelBundle:
     """The model the app and ``facevlm predict`` use: the same recipe trained on *every* subject
     of the protocol after cross-validation (which reports the per-fold models). SMILE-VLM's
@@ -308,14 +308,13 @@ def fit_final_model(
     last fold's model is kept instead (no extra training).
 
     Either way the bundle carries the temperatures of its heads, fitted on the out-of-fold
-    logits of ``cv_results`` (:meth:`CrossValidationResult.calibration_record`): the final
-    model has no held-out data of its own, and the folds' models are the same recipe on
-    nearly the same data, so their held-out confidence is the best estimate of its own."""
-    calibration = cv_results.calibration_record()
+    logits of ``result``, the cross-validation result
+    (:meth:`CrossValidationResult.calibration_record`): the final model has no held-out data
+    of its own, and the folds' models are the same recipe on nearly the same data, so their
+    held-out confidence is the best estimate of its own."""
+    calibration = None if result is None else result.calibration_record()
     if calibration is None:
-        logger.warning(
-            "%s: no held-out logits, the model's probabilities stay uncalibrated", cv_results.model
-        )
+        logger.warning("no held-out logits: the model's probabilities stay uncalibrated")
     if not parameters.get("final_fit", True):
         logger.info("final_fit is off: the saved model is the last fold's")
         return dataclasses.replace(last_fold_model, calibration=calibration)

@@ -67,7 +67,7 @@ def _training_nodes(final_fit: bool) -> list[Node]:
         nodes.append(
             Node(
                 fit_final_model,
-                {**common, "last_fold_model": "last_fold_model", "cv_results": "cv_results"},
+                {**common, "last_fold_model": "last_fold_model", "result": "cv_results"},
                 "model",
                 name="fit_final_model",
             )
