@@ -212,7 +212,7 @@ def reliability_figure(
     width, so an empty bin is visible as a gap. The legend gives each curve's ECE.
     """
     n = max(1, len(curves))
-    fig = Figure(figsize=(4.6 * n, 4.4), layout="constrained")
+    fig = Figure(figsize=(max(6.5, 4.6 * n), 4.6), layout="constrained")
     axes = fig.subplots(1, n, squeeze=False).ravel()
     if not curves:
         axes[0].text(0.5, 0.5, "no evaluation kept logits", ha="center", va="center")
@@ -252,7 +252,7 @@ def reliability_figure(
         ax.legend(fontsize=7, loc="upper left")
         ax.grid(alpha=0.3)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize="medium")
     return fig
 
 
