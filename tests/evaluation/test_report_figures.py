@@ -15,6 +15,7 @@ from facevlm.evaluation.figures import (
     embedding_figure,
     format_mean_std,
     pca_2d,
+    reliability_figure,
     training_curves_figure,
 )
 
@@ -161,3 +162,23 @@ def test_mean_and_std_columns_merge_into_report_text() -> None:
     text = format_mean_std(table, digits=1, scale=100)
     assert text.columns.tolist() == ["test/accuracy", "epochs"]
     assert text.loc["a", "test/accuracy"] == f"{90:.1f} ± {5:.1f}"
+
+
+def test_reliability_figure_draws_before_and_after_per_evaluation(tmp_path: Path) -> None:
+    from facevlm.evaluation.calibration import reliability_bins, softmax
+
+    rng = np.random.default_rng(0)
+    logits = 4.0 * rng.normal(size=(200, 3))
+    labels = (softmax(logits, 4.0).cumsum(1) > rng.random((200, 1))).argmax(1)
+    before, after = (
+        reliability_bins(softmax(logits), labels),
+        reliability_bins(softmax(logits, 4.0), labels),
+    )
+    fig = reliability_figure({"primary": (before, after), "zero_shot": (before, after)})
+    assert [ax.get_title() for ax in fig.axes] == ["primary (n = 200)", "zero_shot (n = 200)"]
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert f"uncalibrated (ECE {before.ece:.3f})" in legend
+    assert f"temperature-scaled (ECE {after.ece:.3f})" in legend
+    _saves_png(fig, tmp_path / "reliability.png")
+    # a run without logits still gets its file
+    _saves_png(reliability_figure({}), tmp_path / "none.png")

@@ -87,6 +87,10 @@ def test_each_fold_result_holds_its_held_out_subjects_truth_predictions_and_embe
         assert set(predicted.tolist()) <= set(range(len(tiny_data.classes)))
         assert fold.test_embeddings.shape == (len(test_rows), dim)
         np.testing.assert_allclose(np.linalg.norm(fold.test_embeddings, axis=1), 1.0, atol=1e-5)
+        # the logits behind the predictions, for calibration: scaled cosines, same argmax
+        logits = fold.logits[PRIMARY]
+        assert logits.shape == (len(test_rows), len(tiny_data.classes))
+        np.testing.assert_array_equal(logits.argmax(axis=1), predicted)
 
 
 def test_final_metrics_are_mean_and_std_over_folds_with_per_class_recall(affect_run):

@@ -177,6 +177,20 @@ def test_a_different_seed_trains_different_weights(smile_run, tiny_data, descrip
 # ---- pseudo-labelled prompts ---------------------------------------------------------------------
 
 
+def test_the_probe_and_zero_shot_keep_the_logits_behind_their_predictions(smile_run, tiny_data):
+    result, _, _, _ = smile_run
+    for fold in result.folds:
+        assert set(fold.logits) == {PRIMARY, "zero_shot"}, "k-NN votes have no logits"
+        for evaluation, logits in fold.logits.items():
+            assert logits.shape == (len(fold.y_true), len(tiny_data.classes))
+            np.testing.assert_array_equal(logits.argmax(axis=1), fold.predictions[evaluation])
+    assert "test/linear_probe/ece_uncalibrated_mean" in result.final_metrics()
+    assert set(result.calibration_record()["temperature"]) == {
+        "linear_probe",
+        "prompt_classifier",
+    }
+
+
 def test_pseudo_labels_are_refreshed_every_refresh_every_epochs(smile_run):
     result, fitted, _, _ = smile_run
     expected = list(range(0, EPOCHS, REFRESH_EVERY))

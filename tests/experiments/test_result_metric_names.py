@@ -45,3 +45,52 @@ def test_training_time_is_summed_per_fold_and_kept_out_of_final_metrics():
         "train/fold_time_s_std": pytest.approx(0.5),
     }
     assert not any(name.startswith("train/") for name in result.final_metrics())
+
+
+def _calibrated_result(model: str, n_folds: int = 3) -> CrossValidationResult:
+    """Folds whose logits are sharper than their labels: the same overconfident head per fold."""
+    rng = np.random.default_rng(0)
+    folds = []
+    for k in range(n_folds):
+        scores = rng.normal(0.0, 2.0, (40, 2))
+        truth = (rng.random(40) < 1 / (1 + np.exp(scores[:, 0] - scores[:, 1]))).astype(int)
+        logits = 5.0 * scores  # five times too sure
+        folds.append(
+            FoldResult(
+                fold=k,
+                test_sample_ids=[f"s{k}-{i}" for i in range(40)],
+                y_true=truth,
+                predictions={PRIMARY: logits.argmax(1), "knn": logits.argmax(1)},
+                history=[],
+                logits={PRIMARY: logits},
+            )
+        )
+    return CrossValidationResult(model, CLASSES, folds, config={})
+
+
+def test_ece_before_and_after_calibration_is_logged_beside_the_accuracy():
+    result = _calibrated_result("smile")
+    metrics = result.final_metrics()
+    fitted = result.fold_calibration(PRIMARY)
+    assert metrics["test/ece_mean"] == pytest.approx(np.mean(fitted.ece_calibrated))
+    assert metrics["test/ece_std"] == pytest.approx(np.std(fitted.ece_calibrated))
+    assert metrics["test/ece_uncalibrated_mean"] == pytest.approx(np.mean(fitted.ece_uncalibrated))
+    assert metrics["test/ece_mean"] < metrics["test/ece_uncalibrated_mean"]
+    assert metrics["test/temperature"] == pytest.approx(5.0, rel=0.35)
+    assert metrics["test/linear_probe/ece_mean"] == metrics["test/ece_mean"]
+    assert not any(name.startswith("test/knn/ece") for name in metrics), "votes have no logits"
+    record = result.calibration_record()
+    assert record["temperature"] == {"linear_probe": metrics["test/temperature"]}
+
+
+def test_an_old_fold_result_without_logits_unpickles_and_is_not_calibrated():
+    import pickle
+
+    fold = _result("affectvlm").folds[0]
+    del fold.__dict__["logits"]  # as a fold result pickled before logits were kept
+    restored = pickle.loads(pickle.dumps(fold))
+    assert restored.logits == {}
+    result = CrossValidationResult("affectvlm", CLASSES, [restored], config={})
+    assert "test/accuracy_mean" in result.final_metrics()
+    assert not any("ece" in name for name in result.final_metrics())
+    assert result.calibration_record() is None

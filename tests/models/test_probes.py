@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from facevlm.models.probes import knn_predict, linear_probe
+from facevlm.models.probes import fit_linear_probe, knn_predict, linear_probe
 
 
 def separable(n_per_class: int, n_classes: int = 4, dim: int = 16, seed: int = 0):
@@ -78,3 +78,44 @@ def test_knn_cosine_ignores_norms_euclidean_does_not():
     query = np.array([[1.0, 0.2]])  # direction of class 0, distance closer to class 1
     assert knn_predict(train_x, train_y, query, k=1, cosine=True).tolist() == [0]
     assert knn_predict(train_x, train_y, query, k=1, cosine=False).tolist() == [1]
+
+
+def test_probe_logits_are_the_scores_behind_its_probabilities(split):
+    from sklearn.linear_model import LogisticRegression
+
+    from facevlm.evaluation.calibration import softmax
+
+    train_x, train_y, test_x, _ = split
+    probe = fit_linear_probe(train_x, train_y, seed=0)
+    logits = probe.logits(test_x, n_classes=4)
+    assert logits.shape == (len(test_x), 4)
+    np.testing.assert_array_equal(logits.argmax(axis=1), probe.predict(test_x))
+    reference = LogisticRegression(random_state=0, max_iter=1000).fit(
+        (train_x - probe.mean) / probe.scale, train_y
+    )
+    np.testing.assert_allclose(
+        softmax(logits), reference.predict_proba((test_x - probe.mean) / probe.scale), atol=1e-6
+    )
+
+
+def test_probe_logits_mark_a_class_absent_from_training_as_impossible(split):
+    train_x, train_y, test_x, _ = split
+    keep = train_y != 3
+    probe = fit_linear_probe(train_x[keep], train_y[keep], seed=0)
+    logits = probe.logits(test_x, n_classes=4)
+    assert np.isneginf(logits[:, 3]).all() and np.isfinite(logits[:, :3]).all()
+    # two classes: sklearn's one binary score, split into two halves whose softmax is its sigmoid
+    from sklearn.linear_model import LogisticRegression
+
+    two = train_y < 2
+    binary = fit_linear_probe(train_x[two], train_y[two], seed=0)
+    scores = binary.logits(test_x, n_classes=4)
+    reference = LogisticRegression(random_state=0, max_iter=1000).fit(
+        (train_x[two] - binary.mean) / binary.scale, train_y[two]
+    )
+    np.testing.assert_allclose(
+        scores[:, 1] - scores[:, 0],
+        reference.decision_function((test_x - binary.mean) / binary.scale),
+        atol=1e-6,
+    )
+    assert np.isneginf(scores[:, 2:]).all()

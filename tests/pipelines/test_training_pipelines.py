@@ -30,7 +30,10 @@ from facevlm.pipelines import training
 def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(
     model, prompts, mlflow_tracking
 ):
-    catalog = run_model_pipeline(model, model_params(prompts), "training_runs")  # in tmp_path
+    params = model_params(prompts)
+    # both folds: each fold's calibrated ECE needs a temperature fitted on another fold
+    params["experiment"]["data"]["max_folds"] = None
+    catalog = run_model_pipeline(model, params, "training_runs")  # in tmp_path
 
     folds = catalog.load(f"{model}.fold_table")
     assert set(folds["fold"]) == {0, 1}
@@ -55,6 +58,13 @@ def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(
         assert (bundle.linear_probe["bias"] > -1e3).all(), "every class was in the final fit"
     else:
         assert bundle.linear_probe is None
+    # calibrated on the out-of-fold logits: a temperature per head, ECE before and after
+    heads = {"affectvlm": {"prompt_classifier"}, "smile": {"linear_probe", "prompt_classifier"}}
+    assert set(bundle.calibration["temperature"]) == heads[model]
+    result = catalog.load(f"{model}.cv_results")
+    assert bundle.calibration["temperature"][
+        "linear_probe" if model == "smile" else "prompt_classifier"
+    ] == pytest.approx(result.fold_calibration().temperature)
     rebuilt, _ = bundle.build()
     assert sum(p.numel() for p in rebuilt.parameters()) > 0
     # familiarity statistics of the final fit, read back with weights_only: its training
@@ -80,10 +90,21 @@ def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(
                 summary["metrics"][f"pseudo_labels/agreement_{when}_mean"]
             )
             assert 0.0 <= agreement <= 1.0
+    for name in ("test/ece_mean", "test/ece_std", "test/ece_uncalibrated_mean", "test/temperature"):
+        assert run.data.metrics[name] == pytest.approx(summary["metrics"][name])
+    assert 0.0 <= run.data.metrics["test/ece_mean"] <= 1.0
+    per_fold = catalog.load(f"{model}.fold_metrics")
+    primary = per_fold[per_fold["evaluation"] == "primary"]
+    assert primary["ece"].mean() == pytest.approx(run.data.metrics["test/ece_mean"])
+    assert primary["ece_uncalibrated"].notna().all() and primary["temperature"].notna().all()
     losses = mlflow.MlflowClient().get_metric_history(run.info.run_id, "train/loss")
     assert [m.step for m in losses] == [1, 2, 3]
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
     assert {"confusion_matrix.png", "training_curves.png", "fold_metrics.csv"} <= artifacts
+    assert "reliability_diagram.png" in artifacts
+    reliability = catalog.load(f"{model}.reliability_diagram")
+    panels = [ax.get_title() for ax in reliability.axes]
+    assert panels[0].startswith("primary") and len(panels) == (2 if model == "smile" else 1)
 
 
 def test_a_derived_namespace_lists_only_what_differs_from_its_base():

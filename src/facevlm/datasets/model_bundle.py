@@ -16,6 +16,7 @@ from kedro.io import DatasetError
 from kedro_datasets._typing import JSONPreview
 
 from facevlm.datasets.local_file import LocalVersionedFileDataset
+from facevlm.evaluation.calibration import head_temperatures
 from facevlm.models.bundle import ModelBundle, plain
 
 __all__ = ["ModelBundle", "ModelBundleDataset", "read_bundle_file"]
@@ -71,6 +72,7 @@ def read_bundle_file(path) -> ModelBundle:
     bundle = ModelBundle(**{k: v for k, v in payload.items() if k in names})
     try:
         bundle.check_probe()
+        head_temperatures(bundle.calibration)  # a calibration record the predictor can apply
     except ValueError as error:
         raise DatasetError(f"{path}: {error}") from error
     return bundle

@@ -1,4 +1,5 @@
-"""Report figures and ablation tables: confusion matrices, training curves, embedding maps.
+"""Report figures and ablation tables: confusion matrices, training curves, embedding maps,
+reliability diagrams.
 
 Every function builds a :class:`matplotlib.figure.Figure` directly instead of going through
 ``pyplot``: no backend is selected and no global figure registry grows, so nodes can run
@@ -22,6 +23,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from facevlm.evaluation.calibration import ReliabilityBins
 from facevlm.evaluation.metrics import label_indices
 
 _INDEX_COLUMNS = ("fold", "epoch")
@@ -192,6 +194,65 @@ def embedding_figure(
     ax.set_ylabel(axis_labels[1])
     ax.legend(fontsize=8, markerscale=1.5, loc="best")
     ax.set_title(title or f"embeddings ({method.upper() if method == 'pca' else method})")
+    return fig
+
+
+def reliability_figure(
+    curves: Mapping[str, tuple[ReliabilityBins, ReliabilityBins]], title: str | None = None
+) -> Figure:
+    """Reliability diagram: one panel per evaluation, accuracy against mean confidence in each
+    confidence bin, before and after calibration, with the diagonal a calibrated model follows.
+
+    Args:
+        curves: ``{evaluation: (before, after)}`` bins (e.g.
+            :meth:`facevlm.experiments.results.CrossValidationResult.reliability`). Empty: a
+            figure that says no evaluation kept logits, so the report still has its file.
+
+    A bin's marker area grows with its share of the samples; bar outlines show each bin's
+    width, so an empty bin is visible as a gap. The legend gives each curve's ECE.
+    """
+    n = max(1, len(curves))
+    fig = Figure(figsize=(max(6.5, 4.6 * n), 4.6), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False).ravel()
+    if not curves:
+        axes[0].text(0.5, 0.5, "no evaluation kept logits", ha="center", va="center")
+        axes[0].set_axis_off()
+    for ax, (evaluation, pair) in zip(axes, curves.items(), strict=False):
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
+        for bins, name, colour in zip(
+            pair, ("uncalibrated", "temperature-scaled"), ("tab:red", "tab:blue"), strict=True
+        ):
+            used = bins.counts > 0
+            widths = np.diff(bins.edges)
+            ax.bar(
+                bins.edges[:-1][used],
+                bins.accuracy[used],
+                width=widths[used],
+                align="edge",
+                fill=False,
+                edgecolor=colour,
+                linewidth=0.6,
+                alpha=0.5,
+            )
+            share = bins.counts[used] / max(bins.n_samples, 1)
+            ax.plot(
+                bins.confidence[used],
+                bins.accuracy[used],
+                color=colour,
+                linewidth=1.5,
+                label=f"{name} (ECE {bins.ece:.3f})",
+            )
+            ax.scatter(bins.confidence[used], bins.accuracy[used], s=10 + 200 * share, c=colour)
+        ax.set_xlim(-0.02, 1.02)  # room for the markers of the top bin and of accuracy 1
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_aspect("equal")
+        ax.set_xlabel("confidence (top-class probability)")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{evaluation} (n = {pair[0].n_samples})")
+        ax.legend(fontsize=7, loc="upper left")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize="medium")
     return fig
 
 

@@ -30,6 +30,7 @@ from facevlm.experiments.common import (
     embed_views,
     model_image_size,
     zero_shot_predict,
+    zero_shot_scores,
 )
 from facevlm.experiments.cross_validation import FoldEvaluation, Recipe
 from facevlm.experiments.data import ExperimentData
@@ -129,12 +130,13 @@ def evaluate(
     prompt_bank: pd.DataFrame,
     cfg: AffectVLMConfig,
 ) -> FoldEvaluation:
-    """The held-out rows classified by their nearest class prompt ensemble, and their
-    familiarity scores against the fold's training embeddings (the final model's yardstick)."""
+    """The held-out rows classified by their nearest class prompt ensemble (with the logits,
+    for calibration), and their familiarity scores against the fold's training embeddings (the
+    final model's yardstick)."""
     embedded = embed_views(
         fitted.model, data.views[test_rows], cfg.eval_batch_size, cfg.train.device
     )
-    predicted = zero_shot_predict(
+    predicted, logits = zero_shot_scores(
         fitted.model, fitted.tokenizer, embedded.fused, class_prompts(prompt_bank), data.classes
     )
     train_emb = embed_views(
@@ -145,6 +147,7 @@ def evaluate(
         {PRIMARY: predicted},
         embedded.fused.numpy(),
         extra={FOLD_FAMILIARITY: held_out.as_dict()},
+        logits={PRIMARY: logits},
     )
 
 

@@ -83,6 +83,20 @@ def zero_shot_predict(
     classes: Sequence[str],
 ) -> np.ndarray:
     """Class index of the most similar class prompt ensemble for each ``(N, D)`` embedding."""
+    return zero_shot_scores(model, tokenizer, fused, class_prompts, classes)[0]
+
+
+@torch.no_grad()
+def zero_shot_scores(
+    model: MultiviewCLIP,
+    tokenizer,
+    fused: torch.Tensor,
+    class_prompts: Mapping[str, Sequence[str]],
+    classes: Sequence[str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`zero_shot_predict`'s ``(N,)`` class indices and the ``(N, C)`` logits behind them
+    (cosine similarities times the model's logit scale, what the app's softmax reads), so
+    that held-out logits can calibrate the probabilities."""
     classifier = PromptEnsembleClassifier.from_prompts(model, tokenizer, class_prompts, classes)
-    device = classifier.class_embeddings.device
-    return classifier.predict(fused.to(device)).cpu().numpy()
+    fused = fused.to(classifier.class_embeddings.device)
+    return classifier.predict(fused).cpu().numpy(), classifier.logits(fused).cpu().numpy()

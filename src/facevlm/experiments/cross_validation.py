@@ -33,6 +33,8 @@ class FoldEvaluation:
     predictions: dict[str, np.ndarray]  # evaluation name -> (n_test,) predicted class indices
     test_embeddings: np.ndarray | None = None  # (n_test, D) fused, L2-normalised
     extra: dict[str, Any] = field(default_factory=dict)
+    # evaluation name -> (n_test, C) logits behind its predictions (none for k-NN votes)
+    logits: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ def cross_validate(
                 history=fitted.history,
                 test_embeddings=evaluation.test_embeddings,
                 extra=evaluation.extra,
+                logits=evaluation.logits,
             )
         )
     result = CrossValidationResult(

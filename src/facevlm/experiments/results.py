@@ -1,10 +1,12 @@
 """What a cross-validated experiment produces, in a form that pickles without torch.
 
 A fold keeps its held-out predictions (for every evaluation the model has: AffectVLM's prompt
-classifier; SMILE-VLM's linear probe, zero-shot and k-NN), its per-epoch training history and
-the held-out embeddings (for the embedding plot). Everything downstream — MLflow metrics, the
-confusion matrix, the curves, the ablation table — is derived from these records, so it can be
-recomputed from a saved result without training again.
+classifier; SMILE-VLM's linear probe, zero-shot and k-NN), the logits behind them where the
+evaluation has any (for calibration: :mod:`facevlm.evaluation.calibration`), its per-epoch
+training history and the held-out embeddings (for the embedding plot). Everything downstream —
+MLflow metrics, the confusion matrix, the curves, the reliability diagram, the ablation table —
+is derived from these records, so it can be recomputed from a saved result without training
+again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facevlm.evaluation.metrics import aggregate_folds, classification_report, metric_names
+from facevlm.evaluation import calibration
+from facevlm.evaluation.metrics import (
+    aggregate_folds,
+    classification_report,
+    metric_names,
+    metric_prefix,
+)
 
 #: The evaluation whose metrics carry no extra name segment (``test/accuracy_mean``).
 PRIMARY = "primary"
@@ -34,6 +42,13 @@ FOLD_METRICS = "metrics"
 #: familiar an unseen in-distribution scan is.
 FOLD_FAMILIARITY = "familiarity"
 
+#: The classifier head of a saved model that each evaluation with logits scores: a bundle's
+#: temperature for that head is fitted on the evaluation's out-of-fold logits.
+EVALUATION_HEADS = {
+    "affectvlm": {PRIMARY: calibration.PROMPT_CLASSIFIER},
+    "smile": {PRIMARY: calibration.LINEAR_PROBE, "zero_shot": calibration.PROMPT_CLASSIFIER},
+}
+
 #: Training time of a fold (sum of the epochs' ``time_s``), mean and std over folds.
 FOLD_TIME_MEAN, FOLD_TIME_STD = "train/fold_time_s_mean", "train/fold_time_s_std"
 
@@ -49,6 +64,12 @@ class FoldResult:
     history: list[dict[str, float]]  # one record per epoch (TrainHistory.epochs)
     test_embeddings: np.ndarray | None = None  # (n_test, D) fused, L2-normalised
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. SMILE's pseudo-label refreshes
+    # evaluation name -> (n_test, C) scores before the softmax (-inf: a class it cannot predict)
+    logits: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a fold result pickled before logits were kept (a finished fold reused on resume)
+        self.__dict__.update({"logits": {}, **state})
 
 
 @dataclass
@@ -94,9 +115,83 @@ class CrossValidationResult:
                     metrics.update(metric_names(aggregate, "test", named))
             else:
                 metrics.update(metric_names(aggregate, "test", evaluation))
+        metrics.update(self.calibration_metrics())
         metrics.update(self.baseline_metrics)
         metrics.update(self.recipe_fold_metrics())
         return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+
+    @property
+    def calibrated_evaluations(self) -> list[str]:
+        """The evaluations with logits in every fold (those that can be calibrated)."""
+        return [e for e in self.evaluations if all(e in f.logits for f in self.folds)]
+
+    def fold_calibration(self, evaluation: str = PRIMARY) -> calibration.FoldCalibration:
+        """Temperature scaling of ``evaluation`` on the out-of-fold logits: per fold, the ECE
+        before and after a temperature fitted on the *other* folds; and the temperature
+        fitted on every fold, the one a model trained on all subjects is given."""
+        return calibration.leave_one_fold_out(
+            [f.logits[evaluation] for f in self.folds], [f.y_true for f in self.folds]
+        )
+
+    def calibration_metrics(self) -> dict[str, float]:
+        """ECE (15 bins) mean and std over folds after and before calibration, and the
+        temperature fitted on all folds, of every evaluation with logits: ``test/ece_mean``,
+        ``test/ece_std``, ``test/ece_uncalibrated_mean``, ``test/ece_uncalibrated_std``,
+        ``test/temperature`` (primary; also under its :data:`PRIMARY_EVALUATION_NAME`), and
+        ``test/zero_shot/ece_mean`` ... for the others. A run of one fold has no calibrated
+        ECE (no other fold to fit its temperature on)."""
+        metrics: dict[str, float] = {}
+        for evaluation in self.calibrated_evaluations:
+            fitted = self.fold_calibration(evaluation)
+            figures = {"temperature": fitted.temperature}
+            for name, values in (
+                ("ece", fitted.ece_calibrated),
+                ("ece_uncalibrated", fitted.ece_uncalibrated),
+            ):
+                defined = [v for v in values if np.isfinite(v)]
+                if defined:
+                    figures[f"{name}_mean"] = float(np.mean(defined))
+                    figures[f"{name}_std"] = float(np.std(defined))
+            names = [None] if evaluation == PRIMARY else [evaluation]
+            if evaluation == PRIMARY and PRIMARY_EVALUATION_NAME.get(self.model):
+                names.append(PRIMARY_EVALUATION_NAME[self.model])
+            for name in names:
+                prefix = metric_prefix("test", name)
+                metrics.update({f"{prefix}{k}": v for k, v in figures.items()})
+        return metrics
+
+    def reliability(
+        self, evaluation: str = PRIMARY
+    ) -> tuple[calibration.ReliabilityBins, calibration.ReliabilityBins]:
+        """Reliability bins of every held-out row of ``evaluation``, before calibration and
+        after (each fold divided by the temperature fitted on the other folds; a single fold
+        by its own, the only one there is)."""
+        fitted = self.fold_calibration(evaluation)
+        labels = np.concatenate([f.y_true for f in self.folds])
+        before = np.concatenate([calibration.softmax(f.logits[evaluation]) for f in self.folds])
+        after = np.concatenate(
+            [
+                calibration.softmax(
+                    f.logits[evaluation], t if np.isfinite(t) else fitted.temperature
+                )
+                for f, t in zip(self.folds, fitted.fold_temperatures, strict=True)
+            ]
+        )
+        return (
+            calibration.reliability_bins(before, labels),
+            calibration.reliability_bins(after, labels),
+        )
+
+    def calibration_record(self) -> dict[str, Any] | None:
+        """The bundle's ``calibration`` for a model of this recipe trained on all subjects: a
+        temperature per classifier head (:data:`EVALUATION_HEADS`), fitted on all out-of-fold
+        logits of the evaluation that scores that head, with the ECE before and after (mean
+        over folds, leave-one-fold-out). ``None`` when no evaluation kept logits."""
+        heads = EVALUATION_HEADS.get(self.model, {})
+        fitted = {
+            heads[e]: self.fold_calibration(e) for e in self.calibrated_evaluations if e in heads
+        }
+        return calibration.bundle_record(fitted)
 
     def recipe_fold_metrics(self) -> dict[str, float]:
         """Mean and std over folds of each figure a recipe recorded per fold

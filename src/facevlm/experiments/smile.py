@@ -30,7 +30,7 @@ from facevlm.experiments.common import (
     build_model,
     embed_views,
     model_image_size,
-    zero_shot_predict,
+    zero_shot_scores,
 )
 from facevlm.experiments.cross_validation import FoldEvaluation, Recipe
 from facevlm.experiments.data import ExperimentData
@@ -40,7 +40,7 @@ from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.data import MultiviewDataset
 from facevlm.models.losses import SmileVLMLoss
 from facevlm.models.multiview_clip import MultiviewCLIP
-from facevlm.models.probes import fit_linear_probe, knn_predict, linear_probe
+from facevlm.models.probes import fit_linear_probe, knn_predict
 from facevlm.models.pseudo_labels import assign_pseudo_prompts
 from facevlm.models.training import TrainConfig, train
 from facevlm.prompts.augmented import class_prompts
@@ -202,20 +202,15 @@ def evaluate(
     test_emb = embed_views(model, data.views[test_rows], cfg.eval_batch_size, cfg.train.device)
     n_classes = len(data.classes)
     y_train = data.labels[train_rows]
+    probe = fit_linear_probe(train_emb.fused_raw, y_train, seed=cfg.train.seed, C=cfg.probe.C)
     predictions = {
-        PRIMARY: linear_probe(
-            train_emb.fused_raw,
-            y_train,
-            test_emb.fused_raw,
-            n_classes,
-            seed=cfg.train.seed,
-            C=cfg.probe.C,
-        ),
+        PRIMARY: probe.predict(test_emb.fused_raw),
         "knn": knn_predict(train_emb.fused, y_train, test_emb.fused, k=cfg.probe.knn_k),
     }
+    logits = {PRIMARY: probe.logits(test_emb.fused_raw, n_classes)}  # k-NN votes have none
     bank = class_prompts(prompt_bank)
     if all(c in bank for c in data.classes):
-        predictions["zero_shot"] = zero_shot_predict(
+        predictions["zero_shot"], logits["zero_shot"] = zero_shot_scores(
             model, fitted.tokenizer, test_emb.fused, bank, data.classes
         )
     extra: dict[str, Any] = {
@@ -225,7 +220,7 @@ def evaluate(
     agreement = pseudo_label_agreement(fitted.refreshes, data, train_rows)
     if agreement:
         extra[FOLD_METRICS] = agreement
-    return FoldEvaluation(predictions, test_emb.fused.numpy(), extra=extra)
+    return FoldEvaluation(predictions, test_emb.fused.numpy(), extra=extra, logits=logits)
 
 
 def pseudo_label_agreement(

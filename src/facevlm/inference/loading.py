@@ -169,8 +169,11 @@ def load_run_bundle(project: Project, model: str, run_id: str) -> ModelBundle:
     try:
         module = mlflow.pytorch.load_model(runs[run_id].model_uri, map_location="cpu")
         state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
-        # the probe and the familiarity statistics belong to the catalog bundle's weights
-        bundle = dataclasses.replace(base, state_dict=state, linear_probe=None, familiarity=None)
+        # the probe, temperatures and familiarity statistics belong to the catalog bundle's
+        # weights, not the run's
+        bundle = dataclasses.replace(
+            base, state_dict=state, linear_probe=None, calibration=None, familiarity=None
+        )
         bundle.info = {**base.info, "mlflow_run_id": run_id}
         bundle.build()  # the weights must fit the catalog bundle's architecture
     except Exception as error:  # noqa: BLE001 - any failure is reported with the run id

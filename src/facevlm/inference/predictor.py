@@ -13,7 +13,9 @@ time, timing each stage:
   (:func:`facevlm.models.data.views_to_tensor`), embedded and fused;
 - **classify**: the prompt-ensemble classifier over the bundle's class prompts (AffectVLM; the
   SMILE-VLM zero-shot), and SMILE-VLM's linear probe when the bundle carries one; the closest
-  single prompts with their cosine similarity.
+  single prompts with their cosine similarity. Each head's logits are divided by the bundle's
+  calibration temperature for that head before the softmax (:mod:`facevlm.evaluation.calibration`),
+  so the probabilities shown are calibrated; a bundle without one says ``"calibrated": false``.
 
 A mesh without a usable texture is rendered ``shaded`` instead, with a note. A 4D sequence is
 predicted frame by frame over a timeline of up to ``timeline_frames`` frames; the sequence-level
@@ -40,6 +42,7 @@ import torch.nn.functional as F
 from facevlm.data.errors import ScanError
 from facevlm.data.layouts.base import frame_number
 from facevlm.data.mesh import FaceMesh
+from facevlm.evaluation.calibration import LINEAR_PROBE, PROMPT_CLASSIFIER, head_temperatures
 from facevlm.evaluation.familiarity import Familiarity
 from facevlm.inference.inputs import PredictionInput, ScanInput, SequenceInput
 from facevlm.inference.scan_files import modality_for, read_scan
@@ -86,6 +89,7 @@ class Prediction:
     closest_prompts: list[tuple[str, str, float]]  # (class, prompt, cosine similarity)
     notes: list[str] = field(default_factory=list)
     zero_shot: np.ndarray | None = None  # (C,) when method is the linear probe
+    temperature: float | None = None  # the main head's calibration temperature; None: none
     # sequences only
     frame_numbers: list[int] | None = None  # frame numbers of the timeline (from file names)
     frame_files: list[str] | None = None
@@ -126,6 +130,9 @@ class Prediction:
             "familiarity": None if self.familiarity is None else round(self.familiarity, 4),
             "unfamiliar_reason": self.unfamiliar_reason,
         }
+        out["calibrated"] = self.temperature is not None
+        if self.temperature is not None:
+            out["temperature"] = round(self.temperature, 4)
         if self.zero_shot is not None:
             out["zero_shot"] = _by_class(self.classes, self.zero_shot)
         if self.is_sequence:
@@ -214,6 +221,7 @@ class Predictor:
         )
         #: the modality the model's training data was rendered in, when the bundle records it
         self.trained_modality = (bundle.info.get("render") or render_params or {}).get("modality")
+        self.temperatures = head_temperatures(bundle.calibration)  # {head: T}; empty: uncalibrated
         self._render_thread = ThreadPoolExecutor(1, thread_name_prefix="facevlm-render")
         self._renderers: dict[str, Any] = {}
         self._lock = threading.Lock()  # one request at a time through the model and renderer
@@ -289,10 +297,12 @@ class Predictor:
     @torch.inference_mode()
     def _classify(self, fused: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         normalised, raw = fused
-        heads = {"zero_shot": self.classifier.logits(normalised).softmax(dim=-1)}
+        t = self.temperatures.get(PROMPT_CLASSIFIER, 1.0)
+        heads = {"zero_shot": (self.classifier.logits(normalised) / t).softmax(dim=-1)}
         if self.probe is not None:
             z = (raw - self.probe["mean"]) / self.probe["scale"]
-            heads["probe"] = (z @ self.probe["weight"].T + self.probe["bias"]).softmax(dim=-1)
+            t = self.temperatures.get(LINEAR_PROBE, 1.0)
+            heads["probe"] = ((z @ self.probe["weight"].T + self.probe["bias"]) / t).softmax(-1)
         heads["prompt_similarity"] = normalised @ self._prompt_embeddings.T  # (N, P)
         return heads
 
@@ -309,9 +319,16 @@ class Predictor:
                 "probabilities": heads["probe"][rows].mean(dim=0).numpy(),
                 "method": "linear probe",
                 "zero_shot": zero_shot,
+                "temperature": self.temperatures.get(LINEAR_PROBE),
             }
         method = "zero-shot" if self.model_name == "smile" else "prompt classifier"
-        return {"probabilities": zero_shot, "method": method, "zero_shot": None}
+        temperature = self.temperatures.get(PROMPT_CLASSIFIER)
+        return {
+            "probabilities": zero_shot,
+            "method": method,
+            "zero_shot": None,
+            "temperature": temperature,
+        }
 
     def _familiarity(self, normalised: torch.Tensor, rows: list[int], rendered: str) -> dict:
         """How familiar the input is: the median k-NN score of ``rows`` (a sequence is as

@@ -39,6 +39,10 @@ class ModelBundle:
     class_prompts: dict[str, list[str]]
     info: dict[str, Any] = field(default_factory=dict)  # dataset, protocol, fold, metrics ...
     linear_probe: dict[str, torch.Tensor] | None = None  # see the module docstring
+    # temperature scaling of the heads' probabilities, plain data (None: uncalibrated):
+    # {"method": "temperature", "temperature": {head: T}, "ece_uncalibrated": ..., ...};
+    # written and read by facevlm.evaluation.calibration (bundle_record, head_temperatures)
+    calibration: dict[str, Any] | None = None
     #: How familiar an input is to the model (:mod:`facevlm.evaluation.familiarity`): training
     #: embeddings, k, sorted held-out reference scores, threshold, training modality; tensors
     #: and plain values. ``None`` for a bundle saved without them: familiarity is then unknown.

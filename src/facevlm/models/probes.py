@@ -44,6 +44,14 @@ class LinearProbe:
     def predict(self, x: ArrayLike | torch.Tensor) -> np.ndarray:
         return self.classes[self.decision(x).argmax(axis=1)].astype(np.int64)
 
+    def logits(self, x: ArrayLike | torch.Tensor, n_classes: int) -> np.ndarray:
+        """(n, n_classes) scores in class-index columns (their softmax is the probe's
+        probability); ``-inf`` for a class absent from the training data, which it never
+        predicts. Held-out logits calibrate the probe's probabilities."""
+        out = np.full((len(_as_numpy(x)), n_classes), -np.inf)
+        out[:, self.classes] = self.decision(x)
+        return out
+
     def as_tensors(self, n_classes: int) -> dict[str, torch.Tensor]:
         """The probe as plain float tensors with one row per class index ``0..n_classes-1``
         (a model bundle's ``linear_probe``); a class absent from the training data gets a row

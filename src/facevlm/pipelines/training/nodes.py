@@ -9,6 +9,7 @@ figures from :mod:`facevlm.evaluation.figures`. Which model a namespace trains i
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from facevlm.evaluation.figures import (
     comparison_table,
     confusion_matrix_figure,
     embedding_figure,
+    reliability_figure,
     training_curves_figure,
 )
 from facevlm.experiments.cross_validation import (
@@ -308,10 +310,17 @@ def fit_final_model(
     last fold's model is kept instead (no extra training).
 
     ``result`` (the cross-validation result) gives the folds' held-out familiarity scores: the
-    bundle then carries the statistics that say how familiar a new input is."""
+    bundle then carries the statistics that say how familiar a new input is. Either way the
+    bundle carries the temperatures of its heads, fitted on the out-of-fold logits of
+    ``result`` (:meth:`CrossValidationResult.calibration_record`): the final model has no
+    held-out data of its own, and the folds' models are the same recipe on nearly the same
+    data, so their held-out confidence is the best estimate of its own."""
+    calibration = None if result is None else result.calibration_record()
+    if calibration is None:
+        logger.warning("no held-out logits: the model's probabilities stay uncalibrated")
     if not parameters.get("final_fit", True):
         logger.info("final_fit is off: the saved model is the last fold's")
-        return last_fold_model
+        return dataclasses.replace(last_fold_model, calibration=calibration)
     recipe, cfg, data = _prepare(renders, fold_table, parameters, pretrained_backbone)
     final = fit_final(
         recipe,
@@ -321,7 +330,7 @@ def fit_final_model(
         familiarity_folds=result.familiarity_folds() if result is not None else None,
         modality=renders.settings.get("modality"),
     )
-    return _bundle(
+    bundle = _bundle(
         final.fitted.model,
         cfg,
         data,
@@ -334,6 +343,8 @@ def fit_final_model(
         n_subjects=final.n_subjects,
         **final.extra,
     )
+    bundle.calibration = calibration
+    return bundle
 
 
 def _mean_histories(history: pd.DataFrame) -> dict[str, list[float]]:
@@ -349,18 +360,33 @@ def _mean_histories(history: pd.DataFrame) -> dict[str, list[float]]:
 
 
 def fold_metrics_table(result: CrossValidationResult) -> pd.DataFrame:
-    """One row per fold and evaluation: accuracy and macro-F1 (the spread behind mean ± std)."""
+    """One row per fold and evaluation: accuracy and macro-F1 (the spread behind mean ± std);
+    for an evaluation with logits also its ECE before and after calibration and the
+    temperature fitted on the other folds (NaN where there is none)."""
     rows = []
     for evaluation in result.evaluations:
-        for fold, report in zip(result.folds, result.fold_reports(evaluation), strict=True):
-            rows.append(
-                {
-                    "evaluation": evaluation,
-                    "fold": fold.fold,
-                    "accuracy": report["accuracy"],
-                    "macro_f1": report["macro_f1"],
-                }
-            )
+        calibrated = (
+            result.fold_calibration(evaluation)
+            if evaluation in result.calibrated_evaluations
+            else None
+        )
+        for k, (fold, report) in enumerate(
+            zip(result.folds, result.fold_reports(evaluation), strict=True)
+        ):
+            row = {
+                "evaluation": evaluation,
+                "fold": fold.fold,
+                "accuracy": report["accuracy"],
+                "macro_f1": report["macro_f1"],
+                "ece": np.nan,
+                "ece_uncalibrated": np.nan,
+                "temperature": np.nan,
+            }
+            if calibrated is not None:
+                row["ece"] = calibrated.ece_calibrated[k]
+                row["ece_uncalibrated"] = calibrated.ece_uncalibrated[k]
+                row["temperature"] = calibrated.fold_temperatures[k]
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -371,10 +397,11 @@ def report_model_run(
     scan_index: pd.DataFrame,
     fold_table: pd.DataFrame,
     dataset: dict[str, Any],
-) -> tuple[ModelRunReport, dict[str, Any], Any, Any, pd.DataFrame, Any]:
+) -> tuple[ModelRunReport, dict[str, Any], Any, Any, pd.DataFrame, Any, Any]:
     """Everything a person looks at after training: the MLflow run (the model logged when its
     catalog entry says so; the scan index recorded as the run's dataset input; parameters flat:
-    ``train.lr_head``, ``render.views``), the summary, the figures and the fold table."""
+    ``train.lr_head``, ``render.views``), the summary, the figures (confusion, curves,
+    embeddings, reliability diagram) and the fold table."""
     aggregate = result.aggregate(PRIMARY)
     # the figures of train_affectvlm and train_affectvlm_4d (or an ablation) must not look alike
     label = " · ".join(
@@ -389,7 +416,15 @@ def report_model_run(
     )
     history = result.history_frame()
     curves = training_curves_figure(history, title=f"{label}: per-epoch curves")
-    figures = {"confusion_matrix": confusion, "training_curves": curves}
+    reliability = reliability_figure(
+        {e: result.reliability(e) for e in result.calibrated_evaluations},
+        title=f"{label}: held-out confidence before and after temperature scaling",
+    )
+    figures = {
+        "confusion_matrix": confusion,
+        "training_curves": curves,
+        "reliability_diagram": reliability,
+    }
     embeddings = [f.test_embeddings for f in result.folds if f.test_embeddings is not None]
     if embeddings:
         labels = np.concatenate([f.y_true for f in result.folds])
@@ -430,13 +465,15 @@ def report_model_run(
         "metrics": metrics,
     }
     logger.info(
-        "%s: test accuracy %.3f ± %.3f over %d folds",
+        "%s: test accuracy %.3f ± %.3f over %d folds; ECE %.3f calibrated, %.3f uncalibrated",
         result.model,
         metrics.get("test/accuracy_mean", float("nan")),
         metrics.get("test/accuracy_std", float("nan")),
         len(result.folds),
+        metrics.get("test/ece_mean", float("nan")),
+        metrics.get("test/ece_uncalibrated_mean", float("nan")),
     )
-    return run, summary, confusion, curves, per_fold, figures["embeddings"]
+    return run, summary, confusion, curves, per_fold, figures["embeddings"], reliability
 
 
 def tabulate_ablations(**summaries: dict[str, Any]) -> pd.DataFrame:

@@ -90,6 +90,7 @@ def _training_nodes(final_fit: bool) -> list[Node]:
                 "training_curves",
                 "fold_metrics",
                 "embedding_plot",
+                "reliability_diagram",
             ],
             name="report",
         )
