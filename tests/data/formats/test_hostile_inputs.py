@@ -375,7 +375,18 @@ def test_inspect_refuses_each_case_on_one_line_with_exit_2(tmp_path, case):
 
 def test_render_refuses_a_bomb_texture_with_exit_2_not_a_traceback(tmp_path):
     path = vrml_with_bomb_texture(tmp_path)
-    result = cli("render", path.name, "--out", "out", "--modality", "texture", cwd=tmp_path)
+    # the mesh is a token triangle, not a face: keep its axes so that the texture is reached
+    result = cli(
+        "render",
+        path.name,
+        "--out",
+        "out",
+        "--modality",
+        "texture",
+        "--pose",
+        "as_stored",
+        cwd=tmp_path,
+    )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
