@@ -54,7 +54,7 @@ from facevlm.render.face_template import FaceTemplate, load_template
 from facevlm.render.normalize import Normalization
 
 #: Bumped whenever the estimate can change for the same scan (render caches key on it).
-ALGORITHM_VERSION = 1
+ALGORITHM_VERSION = 2
 #: ``render.pose`` values: estimate the pose, or take the scan's axes as they are stored.
 POSE_MODES = ("estimate", "as_stored")
 
@@ -84,7 +84,7 @@ SCAN_POINTS = 4000
 #: Template points farther than this from the scan (mm at the face's size) pull on nothing.
 REACH_MM = 40.0
 #: The fitted face may be this much smaller or larger than the template's size in its units.
-SCALE_RANGE = (0.75, 1.35)
+SCALE_RANGE = (0.6, 1.35)
 #: A template point lies on the scan when a scan point is this close (mm, at the face's size)
 #: and their normals agree within ``MATCH_ANGLE_DEG``.
 MATCH_MM = 5.0
