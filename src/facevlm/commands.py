@@ -148,24 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also show the libraries' logging and warnings on stderr (default: only errors)",
     )
-
-    inspect = commands.add_parser(
-        "inspect", parents=[chatter], help="print a scan's structure as JSON"
-    )
-    inspect.add_argument(
+    one_scan = argparse.ArgumentParser(add_help=False, parents=[chatter])
+    one_scan.add_argument(
         "file",
         type=Path,
         help="a scan: .wrl/.vrml (VRML 1.0 or 2.0), .obj, .ply, .stl, .off or .bnt",
+    )
+
+    inspect = commands.add_parser(
+        "inspect", parents=[one_scan], help="print a scan's structure as JSON"
     )
     inspect.set_defaults(handler=_inspect)
 
     render = commands.add_parser(
-        "render", parents=[chatter], help="render a scan's views to PNG files"
-    )
-    render.add_argument(
-        "file",
-        type=Path,
-        help="a scan: .wrl/.vrml (VRML 1.0 or 2.0), .obj, .ply, .stl, .off or .bnt",
+        "render", parents=[one_scan], help="render a scan's views to PNG files"
     )
     render.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
     render.add_argument("--size", type=_pixels, default=224, help="image side in pixels (224)")
