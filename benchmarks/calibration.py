@@ -3,7 +3,7 @@
 For each source the script prints the expected calibration error (15 equal-width bins) of the
 top-class probability before and after the bundle's temperature, the fraction of inputs the
 model calls familiar, and the accuracy among confident familiar predictions (familiar and top
-probability >= 0.8), with how many there were:
+probability >= 0.8), with how many there were, and how many faces were refused as no face:
 
 - ``built-in, held-out folds``: the out-of-fold predictions of the run that trained the model
   (every scan scored by a model that never saw its subject), read from the model's training
@@ -97,23 +97,34 @@ def uncalibrated(probabilities: np.ndarray, temperature: float | None) -> np.nda
 def score_files(predictor, faces: list[tuple[Path, str]], classes: list[str]) -> dict:
     """Predict every face through the Predictor (read, pose, render, encode, classify)."""
     from facevlm.inference.inputs import ScanInput
+    from facevlm.render.face_pose import NotAFaceError
 
-    records, truth = [], []
+    records, truth, refused = [], [], 0
     for path, emotion in faces:
-        records.append(predictor.predict(ScanInput(path, path.name)).to_json())
+        try:
+            records.append(predictor.predict(ScanInput(path, path.name)).to_json())
+        except NotAFaceError:  # no face found: refused, never classified (counted apart)
+            refused += 1
+            continue
         truth.append(classes.index(emotion))
     probabilities = np.array([[r["probabilities"][c] for c in classes] for r in records])
     before = np.concatenate(
-        [uncalibrated(p[None], r.get("temperature")) for p, r in zip(probabilities, records)]
+        [
+            uncalibrated(p[None], r.get("temperature"))
+            for p, r in zip(probabilities, records, strict=True)
+        ]
     )
     familiar = np.array([bool(r["familiar"]) for r in records])
-    return summarise(probabilities, before, np.array(truth), familiar)
+    return {
+        "refused_as_no_face": refused,
+        **summarise(probabilities, before, np.array(truth), familiar),
+    }
 
 
 def held_out_folds(project, model: str, bundle) -> dict:
     """The run's own held-out scans: each fold's logits scaled by the temperature fitted on the
     other folds, and its familiarity scores judged by the bundle's threshold."""
-    from facevlm.evaluation.familiarity import FoldScores, Familiarity
+    from facevlm.evaluation.familiarity import Familiarity, FoldScores
     from facevlm.experiments.results import FOLD_FAMILIARITY, PRIMARY
 
     result = project.catalog.load(f"{model}.cv_results")
