@@ -57,17 +57,13 @@ class FaceTemplate:
 
 def build_template(ict_npz: str | Path, grid_mm: float = GRID_MM) -> FaceTemplate:
     """The template from ICT-FaceKit's packed model (``ict_facekit_light.npz``)."""
+    from facevlm.data.synthetic.ict_facekit import quad_triangles
     from facevlm.render.normalize import fit_normalization
 
     model = np.load(ict_npz)
     vertices = model["neutral"].astype(np.float64) * ICT_MM_PER_UNIT
-    quads = model["faces"].astype(np.int64)
-    triangles = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
+    triangles = quad_triangles(model["faces"])
     triangles = triangles[(triangles < NARROW_FACE_END).all(axis=1)]
-    triangles = triangles[
-        (triangles[:, 0] != triangles[:, 1]) & (triangles[:, 1] != triangles[:, 2])
-    ]
-    triangles = triangles[triangles[:, 0] != triangles[:, 2]]
     face = vertices[:NARROW_FACE_END]
     normals = area_weighted_normals(face, triangles)
     box = fit_normalization(face)

@@ -23,6 +23,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from facevlm.data.mesh import FaceMesh
+from facevlm.data.synthetic.ict_facekit import quad_triangles
 from facevlm.render.normalize import fit_normalization
 
 NARROW_FACE_END, FULL_FACE_END, HEAD_END = 6706, 9409, 11248
@@ -78,13 +79,7 @@ def ict_face(rng: np.random.Generator, region: str) -> tuple[np.ndarray, np.ndar
     vertices = vertices + np.tensordot(weights, model["identity"], axes=1)
     vertices = vertices + np.tensordot(expression, model["expression"], axes=1)
     vertices *= 10.0  # centimetres -> mm
-    quads = model["faces"].astype(np.int64)
-    triangles = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
-    triangles = triangles[
-        (triangles[:, 0] != triangles[:, 1])
-        & (triangles[:, 1] != triangles[:, 2])
-        & (triangles[:, 0] != triangles[:, 2])
-    ]
+    triangles = quad_triangles(model["faces"])
 
     def region_of(end: int) -> tuple[np.ndarray, np.ndarray]:
         return vertices[:end], triangles[(triangles < end).all(axis=1)]

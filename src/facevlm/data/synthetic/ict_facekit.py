@@ -32,6 +32,7 @@ import numpy as np
 
 from facevlm.data.labels import BASIC_EMOTIONS, NEUTRAL
 from facevlm.data.mesh import FaceMesh
+from facevlm.render.arrays import area_weighted_normals
 
 ASSET = Path(__file__).parent / "assets" / "ict_facekit_compact.npz"
 #: Upstream vertex ranges kept in the asset: face, head and neck; left and right eyeballs.
@@ -191,18 +192,26 @@ class IctFaceModel:
         keep = np.zeros(len(self.neutral), dtype=bool)
         keep[:end] = True
         keep[HEAD_END:] = True  # eyeballs
-        polygons = self.polygons[keep[self.polygons].all(axis=1)]
-        triangles = np.concatenate([polygons[:, [0, 1, 2]], polygons[:, [0, 2, 3]]])
-        triangles = triangles[
-            (triangles[:, 0] != triangles[:, 1])
-            & (triangles[:, 1] != triangles[:, 2])
-            & (triangles[:, 0] != triangles[:, 2])
-        ]
+        triangles = quad_triangles(self.polygons[keep[self.polygons].all(axis=1)])
         new_index = np.cumsum(keep) - 1
         colours = None if vertex_colours is None else np.asarray(vertex_colours, np.uint8)[keep]
         return FaceMesh.from_triangles(
             np.asarray(vertices)[keep], new_index[triangles], vertex_colors=colours
         )
+
+
+def quad_triangles(quads: np.ndarray) -> np.ndarray:
+    """``(F, 3)`` int64 triangles of ICT-FaceKit's ``(P, 4)`` polygons: each quad split along
+    its first diagonal, and the empty half of a triangle stored as a quad (its last index
+    repeated) left out."""
+    quads = np.asarray(quads, dtype=np.int64)
+    triangles = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
+    distinct = (
+        (triangles[:, 0] != triangles[:, 1])
+        & (triangles[:, 1] != triangles[:, 2])
+        & (triangles[:, 0] != triangles[:, 2])
+    )
+    return triangles[distinct]
 
 
 @functools.lru_cache(maxsize=2)
@@ -331,7 +340,8 @@ def paint_vertex_colours(
     # above the camera, drawn per scan, and an ambient part
     light = np.array([rng.uniform(-0.4, 0.4), rng.uniform(0.1, 0.6), 1.0])
     light /= np.linalg.norm(light)
-    lambert = np.clip(_vertex_normals(model, vertices) @ light, 0.0, 1.0)
+    normals = area_weighted_normals(vertices, quad_triangles(model.polygons))
+    lambert = np.clip(normals @ light, 0.0, 1.0)
     colours *= (0.45 + 0.6 * lambert)[:, None]
     half = len(eyes) // 2
     for eye in (slice(0, half), slice(half, None)):
@@ -339,21 +349,6 @@ def paint_vertex_colours(
         front = points[:, 2] > points[:, 2].max() - 2.5  # the iris cap, toward +z
         colours[HEAD_END:][eye][front] = rng.uniform(30, 110) * np.array([1.0, 0.8, 0.6])
     return np.clip(colours, 0, 255).astype(np.uint8)
-
-
-def _vertex_normals(model: IctFaceModel, vertices: np.ndarray) -> np.ndarray:
-    """Unit area-weighted vertex normals over the model's quads (pointing out of the face)."""
-    quads = model.polygons
-    normals = np.zeros_like(vertices)
-    for a, b, c in ((0, 1, 2), (0, 2, 3)):
-        tri = quads[:, [a, b, c]]
-        face = np.cross(
-            vertices[tri[:, 1]] - vertices[tri[:, 0]], vertices[tri[:, 2]] - vertices[tri[:, 0]]
-        )
-        for corner in range(3):
-            np.add.at(normals, tri[:, corner], face)
-    length = np.linalg.norm(normals, axis=1, keepdims=True)
-    return normals / np.maximum(length, 1e-12)
 
 
 def _near(points: np.ndarray, polyline: np.ndarray, radius: float, closed: bool = False):
