@@ -34,6 +34,18 @@ TINY_SYNTHETIC = {
     "resolution_4d": 800,
     "texture_size": 128,
     "texture_size_4d": 64,
+    # one face source and clean meshes keep the many small sets fast; the shared end-to-end
+    # project (tests/pipelines/conftest.py) and the synthetic-set tests cover the others.
+    # Parameters merge into conf/base, so each knob is switched off explicitly.
+    "face_sources": ["procedural"],
+    "scanner_variety": {
+        "density": [1.0, 1.0],
+        "smoothing": [0, 0],
+        "noise_mm": [0.0, 0.0],
+        "holes": 0.0,
+        "ragged_border_mm": [0.0, 0.0],
+        "units": ["mm"],
+    },
 }
 
 

@@ -47,7 +47,9 @@ def tiny_project_run(tmp_path_factory, tiny_synthetic_session) -> Path:
     project = copy_project_config(tmp_path_factory.mktemp("tiny_project"))
     quick = {"epochs": 2, "batch_size": 16, "progress": False, "checkpoint_dir": None}
     model = {"experiment": {"data": {"max_folds": 1}, "train": quick}, "protocol": {"k": 2}}
-    tiny_synthetic = dict(tiny_synthetic_session)
+    # both face sources, as the default run has them (the corpus keeps conf/base's scanner
+    # variety too), so that the end-to-end run meets ICT-FaceKit subjects
+    tiny_synthetic = {**tiny_synthetic_session, "face_sources": ["procedural", "ict"]}
     runtime_params = {
         "dataset": {"root": str(project / "data" / "01_raw" / "synthetic"), "n_workers": 1},
         "synthetic": tiny_synthetic,

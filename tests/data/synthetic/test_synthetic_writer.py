@@ -517,3 +517,34 @@ def test_no_photo_shading_gives_every_frame_the_same_texture(tmp_path):
     generate_synthetic_dataset(root, config)
     folder = next((root / "BU-4DFE").glob("F001/Happy"))
     assert len({p.read_bytes() for p in folder.glob("*.jpg")}) == 1
+
+
+def test_scanner_variety_makes_every_scan_a_different_scanners_mesh(tmp_path):
+    """With the knobs on, each BU-3DFE scan is remeshed and written in its own unit, its
+    landmarks still on its vertices, and the manifest says what was drawn; with them off
+    (the default) nothing is recorded."""
+    variety = {"density": [0.5, 1.5], "holes": 1.0, "units": ["mm", "cm", "m"]}
+    config = replace(TINY, n_subjects=1, layouts=("bu3dfe",), scanner_variety=variety)
+    manifest = generate_synthetic_dataset(tmp_path / "set", config)
+    (subject,) = manifest["layouts"]["bu3dfe"]["subjects"]
+    records = subject["scanner"]
+    assert set(records) == set(subject["scans"])
+    assert {r["unit"] for r in records.values()} == {"mm", "cm", "m"}
+    scale = {"mm": 1.0, "cm": 0.1, "m": 0.001}
+    counts = set()
+    for stem, record in records.items():
+        wrl = tmp_path / "set" / "BU-3DFE" / subject["subject"] / f"{stem}.wrl"
+        mesh = read_vrml(wrl)
+        assert mesh.n_vertices == record["vertices"][1]
+        counts.add(mesh.n_vertices)
+        height = np.ptp(mesh.vertices[:, 1]) / scale[record["unit"]]
+        assert 100.0 < height < 300.0, (stem, record["unit"], height)  # a face, in any unit
+        indices, points = read_bnd(wrl.with_suffix(".bnd"), n_vertices=mesh.n_vertices)
+        assert len(indices) == 83 and np.array_equal(points, mesh.vertices[indices])
+    assert len(counts) > 10, "densities are drawn per scan"
+    assert "scanner" not in next(
+        s
+        for s in generate_synthetic_dataset(
+            tmp_path / "plain", replace(config, scanner_variety={})
+        )["layouts"]["bu3dfe"]["subjects"]
+    )

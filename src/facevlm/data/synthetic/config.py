@@ -16,6 +16,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+from facevlm.data.synthetic.scanner_variety import ScannerVariety
+
 #: Bumped whenever a change to the generator changes the bytes it writes.
 GENERATOR_VERSION = 5
 
@@ -90,6 +92,11 @@ class SyntheticConfig:
             so a mixed set has every source in every fold of subjects.
         ict_regions: what each ICT-FaceKit subject's scans show, one drawn per subject
             (:data:`ICT_REGIONS`).
+        scanner_variety: how the BU-3DFE-style scans differ the way real scanners' meshes do
+            (:class:`~facevlm.data.synthetic.scanner_variety.ScannerVariety`: density,
+            smoothing, noise, holes, ragged borders, units; a dict of its fields in
+            parameters), drawn per scan and recorded in the manifest; off by default. 4D frames
+            keep the subject's mesh (a sequence's frames share one topology).
         subject_offset: added to the subject numbers (F0001 → F5001 with 5000), so two sets
             never share a subject id.
         workers: processes to write with (None: all cores); does not change the output.
@@ -121,6 +128,7 @@ class SyntheticConfig:
     idiosyncrasy: float = 1.0
     face_sources: tuple[str, ...] = ("procedural",)
     ict_regions: tuple[str, ...] = ICT_REGIONS
+    scanner_variety: ScannerVariety = field(default_factory=ScannerVariety)
     workers: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -139,6 +147,10 @@ class SyntheticConfig:
             if not value or set(value) - set(known):
                 raise ValueError(f"{name} must be a non-empty list of {list(known)}, got {value}")
             object.__setattr__(self, name, value)
+        if not isinstance(self.scanner_variety, ScannerVariety):
+            object.__setattr__(
+                self, "scanner_variety", ScannerVariety.from_params(self.scanner_variety)
+            )
         counts = {
             "n_subjects": self.n_subjects,
             "n_subjects_4d": self.n_subjects_4d,
@@ -195,6 +207,7 @@ class SyntheticConfig:
         data["layouts"] = list(self.layouts)
         data["face_sources"] = list(self.face_sources)
         data["ict_regions"] = list(self.ict_regions)
+        data["scanner_variety"] = json.loads(json.dumps(data["scanner_variety"]))  # plain lists
         return data
 
     def content_hash(self) -> str:

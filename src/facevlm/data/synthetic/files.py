@@ -43,13 +43,22 @@ def encode_image(image: np.ndarray, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-def rounded(mesh: FaceMesh) -> FaceMesh:
-    """A copy of ``mesh`` with coordinates rounded to µm and UVs to 1e-6 (landmarks follow).
+#: Decimals that keep coordinates to the micrometre, per unit of the file.
+UNIT_DECIMALS: dict[str, int] = {
+    "mm": COORD_DECIMALS,
+    "cm": COORD_DECIMALS + 1,
+    "m": COORD_DECIMALS + 3,
+}
+
+
+def rounded(mesh: FaceMesh, unit: str = "mm") -> FaceMesh:
+    """A copy of ``mesh`` with coordinates rounded to µm (in ``unit``, the unit its
+    coordinates are in) and UVs to 1e-6 (landmarks follow).
 
     Real scans carry 5–7 significant digits; full float64 precision would only bloat the text
     formats. Rounding before writing also makes a written-and-read-back mesh equal to it.
     """
-    vertices = np.round(mesh.vertices, COORD_DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
+    vertices = np.round(mesh.vertices, UNIT_DECIMALS[unit]) + 0.0  # + 0.0 turns -0.0 into 0.0
     index = mesh.metadata.get("landmark_indices")
     landmarks = vertices[index] if index is not None else mesh.landmarks
     return FaceMesh(
@@ -61,6 +70,7 @@ def rounded(mesh: FaceMesh) -> FaceMesh:
         texture_path=mesh.texture_path,
         landmarks=landmarks,
         landmark_labels=mesh.landmark_labels,
+        vertex_colors=mesh.vertex_colors,
         metadata=dict(mesh.metadata),
     )
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from facevlm.data.formats import write_bnd, write_bnt, write_lm3, write_obj, write_vrml
 from facevlm.data.labels import BASIC_EMOTIONS, MICRO_EXPRESSION_CLASSES, NEUTRAL
+from facevlm.data.mesh import FaceMesh
 from facevlm.data.synthetic.config import LAYOUT_FOLDERS, SyntheticConfig
 from facevlm.data.synthetic.expressions import (
     ACTION_UNITS,
@@ -44,6 +45,7 @@ from facevlm.data.synthetic.identity import Identity, sample_identity
 from facevlm.data.synthetic.landmarks import bosphorus_vertices
 from facevlm.data.synthetic.photo_shading import bake_capture_light
 from facevlm.data.synthetic.raster import BACKGROUND, rasterize
+from facevlm.data.synthetic.scanner_variety import apply_scanner_variety
 from facevlm.data.synthetic.sequences import (
     capture_frames,
     expression_offsets,
@@ -151,7 +153,8 @@ def plan(config: SyntheticConfig) -> list[SubjectTask]:
 
 
 def _streams(seed: int, task: SubjectTask, n: int = 4) -> list[np.random.Generator]:
-    """Independent generators of one subject: identity, recipes, poses/frames, extras."""
+    """Independent generators of one subject: identity, recipes, poses/frames, extras (and
+    more on request: a stream's draws do not depend on how many are asked for)."""
     children = np.random.SeedSequence([seed, LAYOUT_CODES[task.layout], task.index]).spawn(n)
     return [np.random.default_rng(child) for child in children]
 
@@ -247,6 +250,20 @@ def _capture(vertices: np.ndarray, config: SyntheticConfig, rng: np.random.Gener
     return moved
 
 
+def _scanned(
+    head: Head, vertices: np.ndarray, config: SyntheticConfig, rng: np.random.Generator
+) -> tuple[FaceMesh, dict | None]:
+    """The mesh a scanner writes of the face at ``vertices``: as it is (rounded to the file's
+    precision) or, with ``config.scanner_variety`` on, remeshed, smoothed, noisy, holed, cut
+    raggedly and in its own unit (:func:`apply_scanner_variety`), with the record of what was
+    drawn."""
+    variety = config.scanner_variety
+    if not variety.active:
+        return _mesh(head, vertices), None
+    mesh, record = apply_scanner_variety(head.with_vertices(vertices), variety, rng)
+    return rounded(mesh, record["unit"]), record
+
+
 def _scan_texture(
     atlas: np.ndarray, identity: Identity, config: SyntheticConfig, rng: np.random.Generator
 ) -> np.ndarray:
@@ -273,7 +290,7 @@ def write_bu3dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask)
     a variant, their own weights, their habitual lopsidedness, their overall expressiveness),
     scaled by the level. ``web`` style: every scan is drawn afresh (:func:`web_activation`).
     The activation actually applied to each scan is recorded in the manifest."""
-    rng_id, rng_recipe, rng_pose, rng_light = _streams(config.seed, task)
+    rng_id, rng_recipe, rng_pose, rng_light, rng_scanner = _streams(config.seed, task, 5)
     identity, head = _subject_face(task, config, rng_id, config.resolution)
     skin = _Skin(head, identity, config, config.texture_size)
     folder = root / LAYOUT_FOLDERS["bu3dfe"] / task.subject
@@ -288,28 +305,35 @@ def write_bu3dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask)
         for e in BASIC_EMOTIONS
     }
     scans = [(NEUTRAL, 0)] + [(e, i) for e in BASIC_EMOTIONS for i in (1, 2, 3, 4)]
-    names, applied = [], {}
+    names, applied, scanned = [], {}, {}
     for emotion, intensity in scans:
         stem = f"{task.subject}_{BU3DFE_CODES[emotion]}{intensity:02d}{identity.race}_F3D"
         if config.style == "web":
             activation = web_activation(emotion, intensity, rng_recipe)
         else:
             activation = emotion_activation(emotion, intensity, recipes.get(emotion))
-        vertices = head.mesh.vertices + expression_offsets(head, activation)
-        mesh = _mesh(head, _capture(vertices, config, rng_pose))
-        photo = skin.photo(skin.session(rng_light), mesh.vertices, activation)
+        vertices = _capture(
+            head.mesh.vertices + expression_offsets(head, activation), config, rng_pose
+        )
+        # the camera photographs the face itself; the scanner's artefacts are in the mesh only
+        photo = skin.photo(skin.session(rng_light), _mesh(head, vertices).vertices, activation)
+        mesh, scanner = _scanned(head, vertices, config, rng_scanner)
         bmp = encode_image(photo, "BMP")
         write_vrml(folder / f"{stem}.wrl", mesh, texture_url=f"{stem}.bmp")
         (folder / f"{stem}.bmp").write_bytes(bmp)
-        write_bnd(folder / f"{stem}.bnd", head.landmark_indices, mesh.landmarks)
+        write_bnd(folder / f"{stem}.bnd", mesh.metadata["landmark_indices"], mesh.landmarks)
         names.append(stem)
         applied[stem] = _activation_record(activation)
+        if scanner is not None:
+            scanned[stem] = scanner
     record = {
         **_subject_record(task, identity, head),
         "style": config.style,
         "scans": names,
         "activations": applied,
     }
+    if scanned:
+        record["scanner"] = scanned
     if config.style == "lab":
         record["recipes"] = {e: _activation_record(r) for e, r in recipes.items()}
     return record
