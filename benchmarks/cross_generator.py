@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -59,7 +60,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 #: The two face sources of the synthetic set.
 SOURCES = ("procedural", "ict")
 #: The models scored, by catalog namespace, and what their main head is called here.
-MODELS = {"affectvlm": "AffectVLM", "smile": "SMILE-VLM (linear probe)"}
+MODELS = {"affectvlm": "AffectVLM", "smile": "SMILE-VLM"}
 #: Test sets draw from other seeds than any training set (``--seed`` + this) and number their
 #: subjects from here, so no test subject shares an id or a random stream with a training one.
 TEST_SEED_OFFSET = 1000
@@ -225,6 +226,9 @@ def leave_one_source_out(work: Path, train: str, test: str, sizes: Sizes) -> dic
     test_project = project_copy(work / f"test-{test}")
     run_session(test_project, "data", test_params(test, sizes))
 
+    # the runs' logs are above; loading their catalogs here would interleave Kedro's with the
+    # figures
+    logging.disable(logging.WARNING)
     project = Project.open(train_project)
     figures: dict[str, Any] = {}
     print(f"\n##### trained on {train} faces only, tested on {test} faces")
@@ -236,7 +240,7 @@ def leave_one_source_out(work: Path, train: str, test: str, sizes: Sizes) -> dic
         in_source = summary["metrics"].get("test/accuracy_mean", float("nan"))
         views, labels = evaluation_views(test_project, project.params[model], bundle)
         predicted = bundle.predict_main(views)
-        print(f"\n{title}, {bundle.main_head}; cross-validated on {train}: {in_source:.3f}")
+        print(f"\n{title} ({bundle.main_head}); cross-validated on {train}: {in_source:.3f}")
         print(f"held out: {test} faces")
         accuracy = print_scores(labels, predicted, bundle.classes, indent="  ")
         figures[model] = {
@@ -244,6 +248,7 @@ def leave_one_source_out(work: Path, train: str, test: str, sizes: Sizes) -> dic
             "held_out_accuracy": accuracy,
             "n_held_out": int(len(labels)),
         }
+    logging.disable(logging.NOTSET)
     return figures
 
 
@@ -274,10 +279,10 @@ def main() -> None:
     directions = [f"{train}-{test}" for train in SOURCES for test in SOURCES if train != test]
     parser.add_argument(
         "--directions",
-        nargs="+",
+        nargs="*",
         default=directions,
         choices=directions,
-        help="training-test source pairs to run (default: both)",
+        help="training-test source pairs to run (default: both; none: the hand-posed heads only)",
     )
     parser.add_argument(
         "--subjects",
