@@ -6,12 +6,9 @@ from __future__ import annotations
 import mlflow
 import pandas as pd
 import pytest
-from kedro.io import DataCatalog, MemoryDataset
-from kedro.runner import SequentialRunner
-from toy_model_run import KeptMemoryDataset, index_and_renders, model_params
+from toy_model_run import index_and_renders, model_params, run_model_pipeline
 
-from facevlm.datasets import MlflowModelRunDataset, PretrainedWeights, RenderSet
-from facevlm.pipelines import training
+from facevlm.datasets import RenderSet
 
 
 def _two_source_data() -> tuple[pd.DataFrame, RenderSet]:
@@ -34,24 +31,12 @@ def test_a_model_run_logs_its_accuracy_per_face_source(model, prompts, mlflow_tr
     params["experiment"]["data"]["max_folds"] = None  # every subject held out once
     params["experiment"]["train"]["epochs"] = 1
     params["baseline"] = False
-    pipe = training.create_pipeline(model)
-    datasets = {name: KeptMemoryDataset() for name in pipe.all_outputs()}
-    datasets[f"{model}.mlflow_run"] = MlflowModelRunDataset(log_model=False)
-    catalog = DataCatalog(
-        {
-            **datasets,
-            "scan_index": MemoryDataset(index),
-            "renders": MemoryDataset(renders, copy_mode="assign"),
-            "params:dataset": MemoryDataset({"name": "toy"}),
-            "params:caches.training_runs": MemoryDataset(str(tmp_path / "runs")),
-            "pretrained_backbone": MemoryDataset(PretrainedWeights("", {"skipped": True})),
-            f"params:{model}": MemoryDataset(params),
-        }
-    )
-    SequentialRunner().run(pipe, catalog)
+    catalog = run_model_pipeline(model, params, str(tmp_path / "runs"), data=(index, renders))
 
     # what the metric should be, from the held-out predictions themselves
     predictions = catalog.load(f"{model}.cv_results").predictions_frame()
+    source_of = dict(zip(renders.samples["sample_id"], renders.samples["face_source"], strict=True))
+    assert predictions["face_source"].tolist() == predictions["sample_id"].map(source_of).tolist()
     assert set(predictions["face_source"]) == {"procedural", "ict"}
     right = predictions["pred_primary"] == predictions["true"]
     expected = right.groupby(predictions["face_source"]).mean()
