@@ -12,21 +12,35 @@ Specification:
   the face further; neutral moves nothing;
 - two subjects pose the same emotion differently;
 - a painted face has skin, redder lips, darker brows and white eyeballs, lit from the front, and
-  the colours follow the vertices into every crop.
+  the colours follow the vertices into every crop;
+- the packed atlas's UVs lie in the unit square and every kept polygon names valid ones, each
+  surface on texels of its own;
+- a textured crop has face-varying UVs split into triangles exactly like its positions, and
+  keeps them through the BU-3DFE VRML and the OBJ writers and readers;
+- the texture atlas is the same painted face, per texel: sampled at each vertex's UV it gives
+  that vertex's colour, lips redder than the cheeks and brows darker than the forehead, no
+  black texels for a seam to bleed, and the same image for the same seed.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from facevlm.data.formats import read_obj, read_vrml, write_obj, write_vrml
 from facevlm.data.labels import BASIC_EMOTIONS
 from facevlm.data.synthetic.ict_facekit import (
+    ATLAS_RECTS,
+    HEAD_END,
     IctFaceModel,
     emotion_expression,
+    paint_texture_atlas,
     paint_vertex_colours,
+    quad_triangles,
     random_identity,
 )
+from facevlm.data.synthetic.raster import sample_texture
 
 # iBUG 68-point landmark numbers
 INNER_BROWS = [21, 22]
@@ -138,3 +152,116 @@ def test_a_painted_face_has_red_lips_dark_brows_and_white_eyes_lit_from_the_fron
     mesh.validate()
     assert mesh.vertex_colors.shape == (mesh.n_vertices, 3)
     np.testing.assert_array_equal(mesh.vertex_colors[0], colours[0].astype(np.uint8))
+
+
+# ------------------------------------------------------------------ the texture atlas
+@pytest.fixture(scope="module")
+def smiling(model) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    return model.shape(random_identity(rng), emotion_expression("happiness", 3, rng))
+
+
+@pytest.fixture(scope="module")
+def atlas(model, smiling) -> np.ndarray:
+    return paint_texture_atlas(model, smiling, np.random.default_rng(5))
+
+
+def vertex_uv(model: IctFaceModel, vertices: np.ndarray) -> np.ndarray:
+    """One UV of each vertex (the first polygon corner that uses it)."""
+    corners = np.argmax(model.polygons.ravel()[:, None] == vertices[None], axis=0)
+    return model.uv[model.polygon_uv.ravel()[corners]]
+
+
+def nearest_vertex(points: np.ndarray, target: np.ndarray) -> int:
+    return int(np.argmin(np.linalg.norm(points[:HEAD_END] - target, axis=1)))
+
+
+def test_the_packed_uvs_lie_in_the_unit_square_and_index_validly(model):
+    assert model.uv.dtype == np.float32 and model.uv.shape[1] == 2
+    assert model.uv.min() >= 0.0 and model.uv.max() <= 1.0
+    assert model.polygon_uv.shape == model.polygons.shape
+    assert model.polygon_uv.min() == 0 and model.polygon_uv.max() == len(model.uv) - 1
+    # a triangle stored as a quad repeats its last UV as it repeats its last vertex
+    triangle = model.polygons[:, 2] == model.polygons[:, 3]
+    assert triangle.any()
+    assert (model.polygon_uv[triangle, 2] == model.polygon_uv[triangle, 3]).all()
+    # each surface has texels of its own: the first eyeball's outer shell stays in its square
+    u0, v0, u1, v1 = ATLAS_RECTS["eye_px_outer"]
+    eye = model.uv[model.polygon_uv[(model.polygons >= HEAD_END).all(axis=1)][:800]]
+    assert (eye >= [u0, v0]).all() and (eye <= [u1, v1]).all()
+    skin = model.uv[model.polygon_uv[(model.polygons < HEAD_END).all(axis=1)]]
+    assert not ((skin > [u0, v0]) & (skin < [u1, v1])).all(axis=-1).any()
+
+
+@pytest.mark.parametrize("region", ["narrow_face", "face", "head"])
+def test_a_textured_crop_round_trips_through_vrml_and_obj_with_its_uvs(
+    model, smiling, atlas, region, tmp_path
+):
+    mesh = model.mesh(smiling, region, textured=True)
+    mesh.validate()
+    plain = model.mesh(smiling, region)
+    np.testing.assert_array_equal(mesh.triangles(), plain.triangles())
+    assert mesh.uv_indices is not None and len(mesh.uv_indices) == len(mesh.polygon_indices)
+    assert len(np.unique(mesh.uv_indices)) == len(mesh.uv), "only the UVs the crop uses"
+    assert len(mesh.uv) > mesh.n_vertices, "seam vertices carry one UV per side"
+    Image.fromarray(atlas).save(tmp_path / "face.bmp")
+    Image.fromarray(atlas).save(tmp_path / "face.jpg")
+    write_vrml(tmp_path / "face.wrl", mesh, texture_url="face.bmp")
+    write_obj(tmp_path / "face.obj", mesh, texture_filename="face.jpg")
+    for back, image in (
+        (read_vrml(tmp_path / "face.wrl"), "face.bmp"),
+        (read_obj(tmp_path / "face.obj"), "face.jpg"),
+    ):
+        np.testing.assert_array_equal(back.vertices, mesh.vertices)
+        np.testing.assert_array_equal(back.polygon_indices, mesh.polygon_indices)
+        np.testing.assert_array_equal(back.uv, mesh.uv)
+        np.testing.assert_array_equal(back.uv_indices, mesh.uv_indices)
+        assert back.texture_path == (tmp_path / image).resolve()
+
+
+def test_the_atlas_paints_the_vertex_colours_face(model, smiling, atlas):
+    colours = paint_vertex_colours(model, smiling, np.random.default_rng(5))
+    mesh = model.mesh(smiling, "head", vertex_colours=colours, textured=True)
+    # every polygon corner: the atlas at the corner's UV against its vertex's colour
+    sampled = sample_texture(atlas, mesh.uv[mesh.uv_indices])
+    expected = mesh.vertex_colors[mesh.polygon_indices].astype(float)
+    difference = np.abs(sampled - expected).max(axis=1)
+    assert np.median(difference) <= 3, "the same face, painted per texel"
+    assert np.percentile(difference, 90) < 20, "edges of the lips and brows may differ a little"
+    # moving a polygon's UVs to another polygon would paint it from elsewhere on the face
+    shuffled = np.random.default_rng(0).permutation(mesh.n_polygons)
+    corners = mesh.uv_indices.reshape(-1, 3)[shuffled].ravel()
+    assert np.median(np.abs(sample_texture(atlas, mesh.uv[corners]) - expected).max(1)) > 10
+
+
+def test_the_atlas_has_red_lips_and_dark_brows_at_the_landmarks_uvs(model, smiling, atlas):
+    marks = smiling[model.landmarks]
+    cheeks = [nearest_vertex(smiling, (marks[a] + marks[b]) / 2) for a, b in ((2, 31), (14, 35))]
+    foreheads = [nearest_vertex(smiling, marks[k] + [0.0, 20.0, 0.0]) for k in (19, 24)]
+    colour = {
+        name: sample_texture(atlas, vertex_uv(model, np.asarray(points))).mean(axis=0)
+        for name, points in (
+            ("lips", model.landmarks[[51, 57]]),
+            ("cheeks", cheeks),
+            ("brows", model.landmarks[[19, 24]]),
+            ("forehead", foreheads),
+        )
+    }
+    redness = {name: c[0] / c[1] for name, c in colour.items()}
+    assert redness["lips"] > redness["cheeks"] * 1.15, "lips are redder than the cheeks"
+    assert colour["brows"].sum() < colour["forehead"].sum() * 0.7, "brows are darker"
+
+
+def test_the_atlas_leaves_no_black_texels_and_is_deterministic(model, smiling, atlas):
+    assert atlas.shape == (256, 256, 3) and atlas.dtype == np.uint8
+    assert atlas.max(axis=2).min() > 10, "no black texel for a seam to bleed"
+    np.testing.assert_array_equal(
+        paint_texture_atlas(model, smiling, np.random.default_rng(5)), atlas
+    )
+    other = paint_texture_atlas(model, smiling, np.random.default_rng(6), size=128)
+    assert other.shape == (128, 128, 3)
+    assert not np.array_equal(other, atlas[::2, ::2])
+    with pytest.raises(ValueError, match="atlas size"):
+        paint_texture_atlas(model, smiling, np.random.default_rng(5), size=16)
+    # the split of quads into triangles is the one every crop uses
+    assert len(quad_triangles(model.polygons)) == model.mesh(smiling, "head").n_triangles

@@ -37,6 +37,13 @@ STYLES: tuple[str, ...] = ("lab", "web")
 #: (clean emotion prompts, exact action sentences) or ``web`` (alt texts that name the emotion
 #: only now and then, loose descriptions).
 CAPTION_STYLES: tuple[str, ...] = ("lab", "web")
+#: Where a subject's face comes from: ``procedural`` (:mod:`~facevlm.data.synthetic.head`, made
+#: by this project) or ``ict`` (:mod:`~facevlm.data.synthetic.ict_facekit`, a morphable model
+#: measured on real people).
+FACE_SOURCES: tuple[str, ...] = ("procedural", "ict")
+#: What an ICT-FaceKit scan shows (:data:`~facevlm.data.synthetic.ict_facekit.REGIONS`): what a
+#: face scanner captures, the face from ear to ear, or the whole head with the neck.
+ICT_REGIONS: tuple[str, ...] = ("narrow_face", "face", "head")
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,11 @@ class SyntheticConfig:
         idiosyncrasy: how much each BU-3DFE-style subject's way of posing an emotion departs
             from the prototype (1: the full spread of :func:`subject_recipe`, the other EMFACS
             variants included; 0: everyone poses the prototype).
+        face_sources: where the subjects' faces come from (:data:`FACE_SOURCES`): each
+            layout's subjects take them in turn (subject 0 the first, subject 1 the second...),
+            so a mixed set has every source in every fold of subjects.
+        ict_regions: what each ICT-FaceKit subject's scans show, one drawn per subject
+            (:data:`ICT_REGIONS`).
         subject_offset: added to the subject numbers (F0001 → F5001 with 5000), so two sets
             never share a subject id.
         workers: processes to write with (None: all cores); does not change the output.
@@ -107,6 +119,8 @@ class SyntheticConfig:
     captions: str = "lab"
     subject_offset: int = 0
     idiosyncrasy: float = 1.0
+    face_sources: tuple[str, ...] = ("procedural",)
+    ict_regions: tuple[str, ...] = ICT_REGIONS
     workers: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -119,6 +133,12 @@ class SyntheticConfig:
             )
         # canonical order and no duplicates, so equal sets hash equally
         object.__setattr__(self, "layouts", tuple(n for n in ALL_LAYOUTS if n in layouts))
+        for name, known in (("face_sources", FACE_SOURCES), ("ict_regions", ICT_REGIONS)):
+            value = getattr(self, name)
+            value = (value,) if isinstance(value, str) else tuple(str(v) for v in value)
+            if not value or set(value) - set(known):
+                raise ValueError(f"{name} must be a non-empty list of {list(known)}, got {value}")
+            object.__setattr__(self, name, value)
         counts = {
             "n_subjects": self.n_subjects,
             "n_subjects_4d": self.n_subjects_4d,
@@ -173,6 +193,8 @@ class SyntheticConfig:
         data = asdict(self)
         data.pop("workers")
         data["layouts"] = list(self.layouts)
+        data["face_sources"] = list(self.face_sources)
+        data["ict_regions"] = list(self.ict_regions)
         return data
 
     def content_hash(self) -> str:

@@ -11,14 +11,21 @@ people: a face is
 with identity weights drawn from a standard normal (as the upstream scripts do) and expression
 weights on ARKit-named blend shapes, which we drive from each emotion's FACS prototype.
 
-The packed asset (``assets/ict_facekit_compact.npz``, 4.3 MB, made by :func:`derive_compact`
+The packed asset (``assets/ict_facekit_compact.npz``, 4.5 MB, made by :func:`derive_compact`
 from the upstream ``ict_facekit_light.npz``) keeps what a face scanner sees: the face, head and
 neck (upstream vertices 0-11247) and the eyeballs (21451-24590, so that the eyes are not holes);
 the first 40 identity modes (the later ones move the surface by less than half a millimetre); the
 39 expression shapes that facial action units need (no gaze, pupil or sideways jaw shapes), as
-float16 offsets (0.01 mm steps at the largest offsets). Units: millimetres after
+float16 offsets (0.01 mm steps at the largest offsets); and the texture coordinates of the kept
+polygons, repacked into one square atlas (:data:`ATLAS_RECTS`). Units: millimetres after
 :meth:`IctFaceModel.shape` (upstream centimetres), y up, the face looking along +z, as every
 scan here.
+
+A face is painted either per vertex (:func:`paint_vertex_colours`) or as a texture atlas
+(:func:`paint_texture_atlas`) that a mesh with face-varying UVs (:meth:`IctFaceModel.mesh` with
+``textured=True``) samples, so that an ICT face can be written exactly like a procedural one:
+a VRML or OBJ mesh beside its texture image. Both paint the same face: one function paints
+3D points with their normals, and the atlas is painted at the 3D point under each texel.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from facevlm.data.labels import BASIC_EMOTIONS, NEUTRAL
 from facevlm.data.mesh import FaceMesh
@@ -63,6 +71,38 @@ NARROW_FACE_END = 6706  # upstream "narrow face area": roughly what a face scann
 HEAD_END = 11248
 #: Which asset vertices each crop keeps (eyeballs always: a scan shows the eyes' surface).
 REGIONS = ("narrow_face", "face", "head")
+#: Each eyeball is two nested shells, each a connected surface: the outer one (cornea and
+#: sclera, the first 770 of the eyeball's 1570 vertices) hides the inner one.
+EYEBALL_VERTICES = 1570
+EYE_OUTER_SHELL_VERTICES = 770
+
+#: Where each part's texture coordinates land in the packed atlas, as ``(u0, v0, u1, v1)``
+#: (v from the bottom). Upstream, the UVs are tiles that overlap: the face in u 0-1, the back
+#: of the head and neck in u 1-2, and all four eyeball shells across u 0-1 again, on top of
+#: the face. One image needs every surface on texels of its own, so each tile is scaled into
+#: its own rectangle (the face largest; the head tile squeezed, since it holds no features):
+#:
+#:     v 1 +--------------+------+
+#:         |              |eye+x |   eye+x / eye-x: the eyeball at +x / -x,
+#:         |     face     +------+   outer (visible) and inner (hidden) shell
+#:         |  (u 0-1)     |eye-x |
+#:         |              +------+
+#:         |              |in +x |
+#:    0.25 +--------------+------+
+#:         | head (u 1-2) |in -x |
+#:     v 0 +--------------+------+
+#:         0            0.75     1
+ATLAS_RECTS: dict[str, tuple[float, float, float, float]] = {
+    "face": (0.0, 0.25, 0.75, 1.0),
+    "head": (0.0, 0.0, 0.75, 0.25),
+    "eye_px_outer": (0.75, 0.75, 1.0, 1.0),
+    "eye_nx_outer": (0.75, 0.5, 1.0, 0.75),
+    "eye_px_inner": (0.75, 0.25, 1.0, 0.5),
+    "eye_nx_inner": (0.75, 0.0, 1.0, 0.25),
+}
+#: Gap kept between a tile and its rectangle's edge (UV units: 2 texels at 256 px), so that
+#: bilinear sampling at a tile's border never reaches the next tile's paint.
+ATLAS_MARGIN = 1.0 / 128.0
 
 #: Each emotion's FACS prototype as ARKit blend shapes at full intensity (after EMFACS; AU6
 #: cheek raiser = cheekSquint + cheekRaiser, AU12 = mouthSmile, AU15 = mouthFrown, AU17 =
@@ -145,6 +185,8 @@ class IctFaceModel:
     expression_names: tuple[str, ...]
     polygons: np.ndarray  # (P, 4) int32: quads; a triangle repeats its last index
     landmarks: np.ndarray  # (68,) int: vertices of the 68 iBUG landmarks (upstream's order)
+    uv: np.ndarray  # (T, 2) float32: texture coordinates in the packed atlas, v from the bottom
+    polygon_uv: np.ndarray  # (P, 4) int32: per polygon corner, its index into ``uv``
 
     @classmethod
     def load(cls, path: str | Path = ASSET) -> IctFaceModel:
@@ -181,22 +223,37 @@ class IctFaceModel:
         vertices: np.ndarray,
         region: str = "face",
         vertex_colours: np.ndarray | None = None,
+        textured: bool = False,
     ) -> FaceMesh:
         """A triangle :class:`FaceMesh` of ``vertices`` cut to ``region``: ``narrow_face``
         (what a face scanner captures), ``face`` (forehead to chin, ear to ear) or ``head``
         (with the back of the head and the neck); the eyeballs are kept in every region.
-        ``vertex_colours`` (``(V, 3)`` uint8, e.g. :func:`paint_vertex_colours`) are cut alike."""
+        ``vertex_colours`` (``(V, 3)`` uint8, e.g. :func:`paint_vertex_colours`) are cut alike.
+
+        ``textured``: also give the mesh face-varying UVs into the packed atlas (the image of
+        :func:`paint_texture_atlas`), split into triangles exactly as the positions are and
+        cut to the UVs the region uses; a vertex on a seam of the atlas has one UV per side.
+        """
         if region not in REGIONS:
             raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
         end = {"narrow_face": NARROW_FACE_END, "face": FULL_FACE_END, "head": HEAD_END}[region]
         keep = np.zeros(len(self.neutral), dtype=bool)
         keep[:end] = True
         keep[HEAD_END:] = True  # eyeballs
-        triangles = quad_triangles(self.polygons[keep[self.polygons].all(axis=1)])
+        polygons = keep[self.polygons].all(axis=1)
+        triangles, uv_triangles = _split_quads(self.polygons[polygons], self.polygon_uv[polygons])
         new_index = np.cumsum(keep) - 1
         colours = None if vertex_colours is None else np.asarray(vertex_colours, np.uint8)[keep]
+        uv = None
+        if textured:
+            used, uv_triangles = np.unique(uv_triangles, return_inverse=True)
+            uv, uv_triangles = self.uv[used], uv_triangles.reshape(-1, 3)
         return FaceMesh.from_triangles(
-            np.asarray(vertices)[keep], new_index[triangles], vertex_colors=colours
+            np.asarray(vertices)[keep],
+            new_index[triangles],
+            uv=uv,
+            uv_triangles=uv_triangles if textured else None,
+            vertex_colors=colours,
         )
 
 
@@ -204,14 +261,23 @@ def quad_triangles(quads: np.ndarray) -> np.ndarray:
     """``(F, 3)`` int64 triangles of ICT-FaceKit's ``(P, 4)`` polygons: each quad split along
     its first diagonal, and the empty half of a triangle stored as a quad (its last index
     repeated) left out."""
+    return _split_quads(quads, quads)[0]
+
+
+def _split_quads(quads: np.ndarray, uv_quads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`quad_triangles` of ``quads`` and the same split of the parallel ``uv_quads``:
+    which halves are empty is decided by the vertex indices, so the triangle lists stay
+    parallel."""
     quads = np.asarray(quads, dtype=np.int64)
+    uv_quads = np.asarray(uv_quads, dtype=np.int64)
     triangles = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
     distinct = (
         (triangles[:, 0] != triangles[:, 1])
         & (triangles[:, 1] != triangles[:, 2])
         & (triangles[:, 0] != triangles[:, 2])
     )
-    return triangles[distinct]
+    uv_triangles = np.concatenate([uv_quads[:, [0, 1, 2]], uv_quads[:, [0, 2, 3]]])
+    return triangles[distinct], uv_triangles[distinct]
 
 
 @functools.lru_cache(maxsize=2)
@@ -224,6 +290,8 @@ def _load(path: str) -> IctFaceModel:
             expression_names=tuple(str(n) for n in packed["expression_names"]),
             polygons=packed["faces"],
             landmarks=packed["landmarks"].astype(np.int64),
+            uv=packed["uv"],
+            polygon_uv=packed["face_uv"],
         )
 
 
@@ -273,7 +341,12 @@ def _unsided(weights: dict[str, float]) -> dict[str, float]:
 
 def derive_compact(upstream: str | Path, target: str | Path) -> None:
     """Write the packed asset from the upstream ``ict_facekit_light.npz`` and the
-    ``vertex_indices.json`` beside it (its 68 landmark vertices): how ASSET was made."""
+    ``vertex_indices.json`` beside it (its 68 landmark vertices): how ASSET was made.
+
+    The kept polygons' texture coordinates are repacked into one atlas
+    (:func:`_atlas_uvs`) and renumbered to those the kept polygons use; float32, as upstream
+    (float16 would move a UV by up to a quarter texel of a 1024-pixel atlas).
+    """
     import json
 
     indices = json.loads((Path(upstream).parent / "vertex_indices.json").read_text())
@@ -283,11 +356,13 @@ def derive_compact(upstream: str | Path, target: str | Path) -> None:
     with np.load(upstream) as source:
         names = [str(n) for n in source["expression_names"]]
         vertices = np.concatenate([np.arange(a, b) for a, b in KEPT_VERTICES])
-        polygons = source["faces"][np.concatenate([np.arange(a, b) for a, b in KEPT_POLYGONS])]
+        kept_polygons = np.concatenate([np.arange(a, b) for a, b in KEPT_POLYGONS])
+        polygons = source["faces"][kept_polygons]
         remap = np.full(len(source["neutral"]), -1, dtype=np.int64)
         remap[vertices] = np.arange(len(vertices))
         if (remap[polygons] < 0).any():
             raise ValueError("a kept polygon uses a vertex outside the kept parts")
+        uv, polygon_uv = _atlas_uvs(source["uv"], source["face_uv"][kept_polygons], remap[polygons])
         kept = [i for i, n in enumerate(names) if not n.startswith(DROPPED_SHAPE_PREFIXES)]
         np.savez_compressed(
             target,
@@ -297,7 +372,47 @@ def derive_compact(upstream: str | Path, target: str | Path) -> None:
             expression_names=np.array([names[i] for i in kept]),
             faces=remap[polygons].astype(np.int32),
             landmarks=landmarks.astype(np.int32),  # face vertices keep their upstream index
+            uv=uv.astype(np.float32),
+            face_uv=polygon_uv.astype(np.int32),
         )
+
+
+def _atlas_uvs(
+    uv: np.ndarray, polygon_uv: np.ndarray, polygons: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Upstream ``uv`` and the kept polygons' ``polygon_uv`` (``(P, 4)``) as UVs of the packed
+    atlas: each polygon's tile (face or head by its UV's whole part; an eyeball shell by its
+    asset vertex indices ``polygons``) scaled into its :data:`ATLAS_RECTS` rectangle, less
+    :data:`ATLAS_MARGIN`. A UV that two tiles share becomes one UV per tile; the UVs no kept
+    polygon uses are dropped. Returns ``(T, 2)`` UVs and ``(P, 4)`` indices into them."""
+    uv = np.asarray(uv, dtype=np.float64)
+    corners = uv[polygon_uv]  # (P, 4, 2)
+    tile = np.floor(corners[:, :, 0].mean(axis=1)).astype(np.int64)
+    eyeball = polygons[:, 0] >= HEAD_END
+    if (tile[~eyeball] < 0).any() or (tile[~eyeball] > 1).any():
+        raise ValueError("a face or head polygon's UVs lie outside the tiles u 0-1 and 1-2")
+    local = polygons[:, 0] - HEAD_END
+    which_eye = local // EYEBALL_VERTICES  # 0: the first eyeball (+x), 1: the second
+    inner = local % EYEBALL_VERTICES >= EYE_OUTER_SHELL_VERTICES
+    shell_of_corner = (polygons - HEAD_END) % EYEBALL_VERTICES >= EYE_OUTER_SHELL_VERTICES
+    if (shell_of_corner[eyeball] != inner[eyeball, None]).any():
+        raise ValueError("an eyeball polygon joins its two shells")
+    # group numbers follow ATLAS_RECTS: face, head, eye+x outer, eye-x outer, eye+x inner, ...
+    names = list(ATLAS_RECTS)
+    group = np.where(eyeball, 2 + which_eye + 2 * inner, tile)
+    keys = group[:, None] * len(uv) + polygon_uv
+    unique_keys, inverse = np.unique(keys, return_inverse=True)
+    key_group, key_uv = np.divmod(unique_keys, len(uv))
+    packed = np.empty((len(unique_keys), 2))
+    for g, name in enumerate(names):
+        u0, v0, u1, v1 = ATLAS_RECTS[name]
+        select = key_group == g
+        origin = np.array([float(g == 1), 0.0])  # the head tile starts at u = 1
+        local_uv = np.clip(uv[key_uv[select]] - origin, 0.0, 1.0)
+        low = np.array([u0, v0]) + ATLAS_MARGIN
+        high = np.array([u1, v1]) - ATLAS_MARGIN
+        packed[select] = low + local_uv * (high - low)
+    return packed, inverse.reshape(polygon_uv.shape)
 
 
 #: Skin tones (RGB) a painted face is drawn from, light to dark.
@@ -307,57 +422,213 @@ SKIN_TONES = np.array(
 )
 
 
+#: Width (mm) of the soft edge of the lips and brows: a paint boundary, not a jagged step.
+PAINT_EDGE = 1.5
+#: Texture atlas sizes :func:`paint_texture_atlas` accepts.
+MIN_ATLAS_SIZE, MAX_ATLAS_SIZE = 64, 4096
+
+
+@dataclass(frozen=True)
+class _Paint:
+    """One subject's paint, drawn once and applied to any set of surface points: the same
+    draws give the same face whether it is painted per vertex or per texel."""
+
+    tone: np.ndarray  # (3,) RGB skin tone
+    blotches: tuple[tuple[np.ndarray, float], ...]  # (unit direction, phase) per cosine
+    brow_darkness: float  # brow colour as a fraction of the skin's
+    light: np.ndarray  # (3,) unit direction toward the key light
+    iris: np.ndarray  # (3,) RGB
+    landmarks: np.ndarray  # (68, 3) mm, where the lips and brows are
+    eye_front: tuple[float, float]  # z (mm) of the front of the eyeball at +x and at -x
+
+
+def _draw_paint(model: IctFaceModel, vertices: np.ndarray, rng: np.random.Generator) -> _Paint:
+    tone = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.92, 1.05, size=3)
+    blotches = []
+    for _ in range(3):
+        direction = rng.standard_normal(3)
+        blotches.append((direction / np.linalg.norm(direction), float(rng.uniform(0, 2 * np.pi))))
+    brow_darkness = float(rng.uniform(0.35, 0.6))
+    # the light of the capture, baked in as a photograph holds it: one soft key light from
+    # above the camera, drawn per scan, and an ambient part
+    light = np.array([rng.uniform(-0.4, 0.4), rng.uniform(0.1, 0.6), 1.0])
+    iris = rng.uniform(30, 110) * np.array([1.0, 0.8, 0.6])
+    eyes = vertices[HEAD_END:]
+    return _Paint(
+        tone=tone,
+        blotches=tuple(blotches),
+        brow_darkness=brow_darkness,
+        light=light / np.linalg.norm(light),
+        iris=iris,
+        landmarks=vertices[model.landmarks],
+        eye_front=(
+            float(eyes[:EYEBALL_VERTICES, 2].max()),
+            float(eyes[EYEBALL_VERTICES:, 2].max()),
+        ),
+    )
+
+
+def _paint_points(
+    paint: _Paint, points: np.ndarray, normals: np.ndarray, part: np.ndarray
+) -> np.ndarray:
+    """``(N, 3)`` float RGB of surface ``points`` (mm) with unit ``normals``; ``part`` says
+    what each point is on: 0 skin, 1 the eyeball at +x, 2 the eyeball at -x.
+
+    The paint is a function of where a point is in 3D, never of which vertex or texel holds
+    it: skin in the subject's tone with slow blotches, redder lips round the lip landmarks,
+    darker brows along the brow landmarks, white eyeballs whose front cap is the iris, and a
+    key light from the point's normal.
+    """
+    colours = np.tile(paint.tone, (len(points), 1))
+    # slow blotches: a few random cosines over the surface, +-6% brightness
+    for direction, phase in paint.blotches:
+        colours *= 1.0 + 0.02 * np.cos(points @ direction / 25.0 + phase)[:, None]
+    skin = np.flatnonzero(part == 0)
+    marks = paint.landmarks
+    lips = _soft_near(points[skin], marks[48:60], 4.5, closed=True)[:, None]
+    lip_colour = colours[skin] * [0.82, 0.55, 0.55] + [30, 5, 10]
+    colours[skin] = colours[skin] * (1.0 - lips) + lip_colour * lips
+    brows = np.maximum(
+        _soft_near(points[skin], marks[17:22], 5.0), _soft_near(points[skin], marks[22:27], 5.0)
+    )
+    colours[skin] *= (1.0 - brows * (1.0 - paint.brow_darkness))[:, None]
+    eyes = part > 0
+    colours[eyes] = [235, 232, 225]
+    lambert = np.clip(normals @ paint.light, 0.0, 1.0)
+    colours *= (0.45 + 0.6 * lambert)[:, None]
+    for eye, front in enumerate(paint.eye_front, start=1):
+        on_eye = np.flatnonzero(part == eye)
+        iris = points[on_eye, 2] > front - 2.5  # the front cap, toward +z
+        colours[on_eye[iris]] = paint.iris
+    return colours
+
+
+def _vertex_parts(n_vertices: int) -> np.ndarray:
+    """Per asset vertex, what :func:`_paint_points` calls its part (0 skin, 1 and 2 eyes)."""
+    part = np.zeros(n_vertices, dtype=np.int64)
+    part[HEAD_END : HEAD_END + EYEBALL_VERTICES] = 1
+    part[HEAD_END + EYEBALL_VERTICES :] = 2
+    return part
+
+
 def paint_vertex_colours(
     model: IctFaceModel, vertices: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
     """``(V, 3)`` uint8 per-vertex colours of a plain painted face: a skin tone, redder lips,
     darker brows, white eyeballs with a dark iris, and low-frequency blotches.
 
-    Why vertex colours and not a texture image: the upstream model's textures are not part of
-    the light release, and depth cameras and many scanners export colour per vertex too, which
-    the ``texture`` modality renders. The paint is deliberately plain (no pores, no make-up):
+    Why a plain paint: the upstream model's textures are not part of the light release, and
     the point is a face of another source in the colours a model trained on textured scans
-    expects, not a photograph.
+    expects, not a photograph (no pores, no make-up). Vertex colours suit sources that export
+    colour per vertex (depth cameras, many scanners), which the ``texture`` modality renders;
+    :func:`paint_texture_atlas` paints the same face, for the same ``rng`` state, as an image.
     """
     vertices = np.asarray(vertices, dtype=np.float64)
-    tone = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.92, 1.05, size=3)
-    colours = np.tile(tone, (len(vertices), 1))
-    marks = vertices[model.landmarks]
-    # slow blotches: a few random cosines over the surface, +-6% brightness
-    for _ in range(3):
-        direction = rng.standard_normal(3)
-        direction /= np.linalg.norm(direction)
-        phase = rng.uniform(0.0, 2.0 * np.pi)
-        colours *= 1.0 + 0.02 * np.cos(vertices @ direction / 25.0 + phase)[:, None]
-    skin = vertices[:HEAD_END]
-    lips = _near(skin, marks[48:60], 4.5, closed=True)
-    colours[:HEAD_END][lips] = colours[:HEAD_END][lips] * [0.82, 0.55, 0.55] + [30, 5, 10]
-    brows = _near(skin, marks[17:22], 5.0) | _near(skin, marks[22:27], 5.0)
-    colours[:HEAD_END][brows] *= rng.uniform(0.35, 0.6)
-    eyes = vertices[HEAD_END:]
-    colours[HEAD_END:] = [235, 232, 225]
-    # the light of the capture, baked in as a photograph holds it: one soft key light from
-    # above the camera, drawn per scan, and an ambient part
-    light = np.array([rng.uniform(-0.4, 0.4), rng.uniform(0.1, 0.6), 1.0])
-    light /= np.linalg.norm(light)
+    paint = _draw_paint(model, vertices, rng)
     normals = area_weighted_normals(vertices, quad_triangles(model.polygons))
-    lambert = np.clip(normals @ light, 0.0, 1.0)
-    colours *= (0.45 + 0.6 * lambert)[:, None]
-    half = len(eyes) // 2
-    for eye in (slice(0, half), slice(half, None)):
-        points = eyes[eye]
-        front = points[:, 2] > points[:, 2].max() - 2.5  # the iris cap, toward +z
-        colours[HEAD_END:][eye][front] = rng.uniform(30, 110) * np.array([1.0, 0.8, 0.6])
+    colours = _paint_points(paint, vertices, normals, _vertex_parts(len(vertices)))
     return np.clip(colours, 0, 255).astype(np.uint8)
 
 
-def _near(points: np.ndarray, polyline: np.ndarray, radius: float, closed: bool = False):
-    """Points within ``radius`` mm of the polyline through ``polyline``'s points (``closed``:
-    back to the first point, as round the lips)."""
+def paint_texture_atlas(
+    model: IctFaceModel, vertices: np.ndarray, rng: np.random.Generator, size: int = 256
+) -> np.ndarray:
+    """``(size, size, 3)`` uint8 texture atlas (row 0 at the top = v 1) of the face with
+    ``vertices``, for the UVs of :meth:`IctFaceModel.mesh` with ``textured=True``.
+
+    The same face as :func:`paint_vertex_colours` paints for the same ``rng`` state, painted
+    per texel: every texel inside a UV triangle takes the 3D point and the interpolated normal
+    under it, and is painted there, so the paint does not depend on the atlas layout and a
+    seam shows the same skin on both sides. Texels outside every triangle take the colour of
+    the nearest painted texel, so that bilinear sampling and mipmaps at a seam blend skin with
+    skin rather than with black.
+    """
+    size = int(size)
+    if not MIN_ATLAS_SIZE <= size <= MAX_ATLAS_SIZE:
+        raise ValueError(f"atlas size {size} not in {MIN_ATLAS_SIZE}..{MAX_ATLAS_SIZE}")
+    vertices = np.asarray(vertices, dtype=np.float64)
+    if vertices.shape != model.neutral.shape:
+        raise ValueError(f"vertices must be {model.neutral.shape}, got {vertices.shape}")
+    paint = _draw_paint(model, vertices, rng)
+    triangles, uv_triangles = _split_quads(model.polygons, model.polygon_uv)
+    texel, triangle, weights = _rasterise_uv(model.uv, uv_triangles, size)
+    corners = triangles[triangle]  # (N, 3) vertices of the triangle under each texel
+    points = np.einsum("nk,nkd->nd", weights, vertices[corners])
+    vertex_normals = area_weighted_normals(vertices, triangles)
+    normals = np.einsum("nk,nkd->nd", weights, vertex_normals[corners])
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
+    part = _vertex_parts(len(vertices))[corners[:, 0]]
+    colours = np.clip(_paint_points(paint, points, normals, part), 0, 255)
+
+    painted = np.zeros(size * size, dtype=bool)
+    painted[texel] = True
+    image = np.zeros((size * size, 3))
+    image[texel] = colours
+    nearest = ndimage.distance_transform_edt(
+        ~painted.reshape(size, size), return_distances=False, return_indices=True
+    )
+    image = image.reshape(size, size, 3)[nearest[0], nearest[1]]
+    return np.round(image).astype(np.uint8)
+
+
+def _rasterise_uv(
+    uv: np.ndarray, uv_triangles: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The texels of a ``size``-pixel square atlas whose centres lie inside a UV triangle.
+
+    Returns the flat texel indices (row 0 at the top, v from the bottom), the triangle that
+    covers each, and its ``(N, 3)`` barycentric weights. A texel on an edge shared by two
+    triangles is given to the later one; both give the same point.
+    """
+    # texel (row r, column c) has its centre at x = c, y = r in these coordinates
+    x = np.asarray(uv[:, 0], np.float64) * size - 0.5
+    y = (1.0 - np.asarray(uv[:, 1], np.float64)) * size - 0.5
+    tx, ty = x[uv_triangles], y[uv_triangles]  # (F, 3)
+    c0 = np.maximum(np.ceil(tx.min(axis=1)), 0).astype(np.int64)
+    c1 = np.minimum(np.floor(tx.max(axis=1)), size - 1).astype(np.int64)
+    r0 = np.maximum(np.ceil(ty.min(axis=1)), 0).astype(np.int64)
+    r1 = np.minimum(np.floor(ty.max(axis=1)), size - 1).astype(np.int64)
+    width = np.maximum(c1 - c0 + 1, 0)
+    count = width * np.maximum(r1 - r0 + 1, 0)
+    triangle = np.repeat(np.arange(len(uv_triangles)), count)
+    offset = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    col = c0[triangle] + offset % width[triangle]
+    row = r0[triangle] + offset // width[triangle]
+    ax, bx, cx = (tx[triangle, k] for k in range(3))
+    ay, by, cy = (ty[triangle, k] for k in range(3))
+    det = (by - cy) * (ax - cx) + (cx - bx) * (ay - cy)
+    flat = np.abs(det) < 1e-12
+    det = np.where(flat, 1.0, det)
+    w0 = ((by - cy) * (col - cx) + (cx - bx) * (row - cy)) / det
+    w1 = ((cy - ay) * (col - cx) + (ax - cx) * (row - cy)) / det
+    w2 = 1.0 - w0 - w1
+    eps = -1e-9
+    inside = ~flat & (w0 >= eps) & (w1 >= eps) & (w2 >= eps)
+    texel = (row * size + col)[inside]
+    weights = np.stack([w0, w1, w2], axis=1)[inside]
+    triangle = triangle[inside]
+    # one triangle per texel: the last one listed
+    last = len(texel) - 1 - np.unique(texel[::-1], return_index=True)[1]
+    return texel[last], triangle[last], np.clip(weights[last], 0.0, 1.0)
+
+
+def _soft_near(
+    points: np.ndarray, polyline: np.ndarray, radius: float, closed: bool = False
+) -> np.ndarray:
+    """How much each point is within ``radius`` mm of the polyline through ``polyline``'s
+    points (``closed``: back to the first point, as round the lips): 1 inside, 0 outside,
+    a linear ramp :data:`PAINT_EDGE` mm wide across the boundary."""
+    weight = np.zeros(len(points))
+    reach = radius + PAINT_EDGE / 2.0  # only points in the polyline's box so grown can count
+    box = (points >= polyline.min(axis=0) - reach) & (points <= polyline.max(axis=0) + reach)
+    near = np.flatnonzero(box.all(axis=1))
     starts = polyline if closed else polyline[:-1]
     ends = np.roll(polyline, -1, axis=0) if closed else polyline[1:]
     segment = ends - starts
-    t = np.einsum("pkd,kd->pk", points[:, None, :] - starts[None], segment)
+    t = np.einsum("pkd,kd->pk", points[near, None, :] - starts[None], segment)
     t = np.clip(t / np.maximum(np.einsum("kd,kd->k", segment, segment), 1e-9), 0.0, 1.0)
     closest = starts[None] + t[..., None] * segment[None]
-    return (np.linalg.norm(points[:, None, :] - closest, axis=-1) < radius).any(axis=1)
+    distance = np.linalg.norm(points[near, None, :] - closest, axis=-1).min(axis=1)
+    weight[near] = np.clip((radius - distance) / PAINT_EDGE + 0.5, 0.0, 1.0)
+    return weight

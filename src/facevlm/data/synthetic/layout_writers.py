@@ -32,7 +32,6 @@ from facevlm.data.synthetic.config import LAYOUT_FOLDERS, SyntheticConfig
 from facevlm.data.synthetic.expressions import (
     ACTION_UNITS,
     Activation,
-    au_displacement,
     emotion_activation,
     scale_activation,
     subject_recipe,
@@ -40,12 +39,14 @@ from facevlm.data.synthetic.expressions import (
 )
 from facevlm.data.synthetic.files import COORD_DECIMALS, encode_image, rounded
 from facevlm.data.synthetic.head import SyntheticHead, build_head
+from facevlm.data.synthetic.ict_head import IctHead, build_ict_head, relight_photo
 from facevlm.data.synthetic.identity import Identity, sample_identity
 from facevlm.data.synthetic.landmarks import bosphorus_vertices
 from facevlm.data.synthetic.photo_shading import bake_capture_light
 from facevlm.data.synthetic.raster import BACKGROUND, rasterize
 from facevlm.data.synthetic.sequences import (
     capture_frames,
+    expression_offsets,
     make_micro_clip,
     random_sequence_profile,
     rigid_motion,
@@ -159,17 +160,80 @@ def _activation_record(activation: Activation) -> dict[str, list[float]]:
     return {f"AU{au}": [round(wl, 4), round(wr, 4)] for au, (wl, wr) in sorted(activation.items())}
 
 
-def _subject_record(task: SubjectTask, identity: Identity, head: SyntheticHead) -> dict:
-    return {
+def _subject_record(task: SubjectTask, identity: Identity, head: Head) -> dict:
+    record = {
         "subject": task.subject,
+        "face_source": "ict" if isinstance(head, IctHead) else "procedural",
         **identity.metadata(),
         "identity_seed": identity.texture_seed,
         "n_vertices": head.mesh.n_vertices,
     }
+    if isinstance(head, IctHead):
+        record["ict"] = {
+            "region": head.region,
+            "identity_weights": [round(float(w), 4) for w in head.identity_weights],
+        }
+    return record
 
 
-def _mesh(head: SyntheticHead, vertices: np.ndarray):
+def _mesh(head: Head, vertices: np.ndarray):
     return rounded(head.with_vertices(vertices))
+
+
+# ---------------------------------------------------------------------------------- faces
+#: A subject's neutral face, from either face source.
+Head = SyntheticHead | IctHead
+
+
+def face_source(config: SyntheticConfig, task: SubjectTask) -> str:
+    """Where subject ``task`` gets its face: the layout's subjects take
+    :attr:`SyntheticConfig.face_sources` in turn, so every source is in every fold."""
+    return config.face_sources[task.index % len(config.face_sources)]
+
+
+def _subject_face(
+    task: SubjectTask, config: SyntheticConfig, rng: np.random.Generator, resolution: int
+) -> tuple[Identity, Head]:
+    """The subject's metadata and neutral face. An ICT-FaceKit face keeps its own density
+    (``resolution`` sets the procedural mesh's) and shows one of ``config.ict_regions``."""
+    identity = sample_identity(rng, task.gender)
+    if face_source(config, task) == "ict":
+        region = config.ict_regions[int(rng.integers(len(config.ict_regions)))]
+        return identity, build_ict_head(identity, rng, region)
+    return identity, build_head(identity, resolution)
+
+
+class _Skin:
+    """A subject's texture photographs, whichever the face source.
+
+    A capture session (a static scan, a 4D sequence) has its own light (:meth:`session`); each
+    surface of the session is then photographed in it (:meth:`photo`): the folds and furrows of
+    the expression shaded in, as in a real scanner's photograph.
+    """
+
+    def __init__(self, head: Head, identity: Identity, config: SyntheticConfig, size: int):
+        self.head, self.identity, self.config, self.size = head, identity, config, size
+        # a procedural face's skin is painted once; an ICT face's is repainted per expression
+        self.atlas = None if isinstance(head, IctHead) else paint_texture(identity, size)
+
+    def session(self, rng: np.random.Generator) -> object:
+        """One session's light, drawn from ``rng``."""
+        if self.atlas is not None:
+            return _scan_texture(self.atlas, self.identity, self.config, rng)
+        grey = self.config.grayscale_share > 0 and rng.random() < self.config.grayscale_share
+        return int(rng.integers(2**32)), bool(grey)
+
+    def photo(self, session: object, surface: np.ndarray, activation: Activation) -> np.ndarray:
+        """The photograph of ``surface`` (the face showing ``activation``) in ``session``
+        (None: in the light of the paint itself)."""
+        if self.atlas is not None:
+            texture = self.atlas if session is None else session
+            return _photograph(texture, self.head, surface, self.config)
+        image = self.head.texture(self.size, activation if self.config.photo_shading > 0 else None)
+        if session is None:
+            return image
+        seed, grey = session
+        return relight_photo(image, np.random.default_rng(seed), self.config.lighting, grey)
 
 
 # ---------------------------------------------------------------------------------- BU-3DFE
@@ -210,9 +274,8 @@ def write_bu3dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask)
     scaled by the level. ``web`` style: every scan is drawn afresh (:func:`web_activation`).
     The activation actually applied to each scan is recorded in the manifest."""
     rng_id, rng_recipe, rng_pose, rng_light = _streams(config.seed, task)
-    identity = sample_identity(rng_id, task.gender)
-    head = build_head(identity, config.resolution)
-    atlas = paint_texture(identity, config.texture_size)
+    identity, head = _subject_face(task, config, rng_id, config.resolution)
+    skin = _Skin(head, identity, config, config.texture_size)
     folder = root / LAYOUT_FOLDERS["bu3dfe"] / task.subject
     folder.mkdir(parents=True, exist_ok=True)
     idio = config.idiosyncrasy
@@ -232,11 +295,9 @@ def write_bu3dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask)
             activation = web_activation(emotion, intensity, rng_recipe)
         else:
             activation = emotion_activation(emotion, intensity, recipes.get(emotion))
-        vertices = head.mesh.vertices + au_displacement(head, activation)
+        vertices = head.mesh.vertices + expression_offsets(head, activation)
         mesh = _mesh(head, _capture(vertices, config, rng_pose))
-        photo = _photograph(
-            _scan_texture(atlas, identity, config, rng_light), head, mesh.vertices, config
-        )
+        photo = skin.photo(skin.session(rng_light), mesh.vertices, activation)
         bmp = encode_image(photo, "BMP")
         write_vrml(folder / f"{stem}.wrl", mesh, texture_url=f"{stem}.bmp")
         (folder / f"{stem}.bmp").write_bytes(bmp)
@@ -260,15 +321,14 @@ def write_bu4dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask)
     the landmark release's per-frame ``.bnd`` (the first subject's Surprise uses ``.landmark``,
     as one real sequence does)."""
     rng_id, rng_recipe, rng_frames, rng_timing = _streams(config.seed, task)
-    identity = sample_identity(rng_id, task.gender)
-    head = build_head(identity, config.resolution_4d)
-    atlas = paint_texture(identity, config.texture_size_4d)
+    identity, head = _subject_face(task, config, rng_id, config.resolution_4d)
+    skin = _Skin(head, identity, config, config.texture_size_4d)
     rng_light = np.random.default_rng(rng_timing.integers(2**32))
     base = root / LAYOUT_FOLDERS["bu4dfe"]
     sequences = {}
     for emotion, folder_name in BU4DFE_FOLDERS.items():
         # one session per sequence: its own light, the same for all of its frames
-        session = _scan_texture(atlas, identity, config, rng_light)
+        session = skin.session(rng_light)
         recipe = scale_activation(
             subject_recipe(emotion, rng_recipe), float(rng_recipe.uniform(0.85, 1.0))
         )
@@ -278,11 +338,12 @@ def write_bu4dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask)
         seq.mkdir(parents=True, exist_ok=True)
         bnd.mkdir(parents=True, exist_ok=True)
         suffix = ".landmark" if task.index == 0 and folder_name == "Surprise" else ".bnd"
-        for f, frame in enumerate(capture_frames(head, recipe, profile, rng_frames)):
+        frames = capture_frames(head, recipe, profile, rng_frames)
+        for f, (frame, level) in enumerate(zip(frames, profile, strict=True)):
             stem = f"{f:03d}"
             mesh = _mesh(head, frame.scanned)
             write_vrml(seq / f"{stem}.wrl", mesh, texture_url=f"{stem}.jpg")
-            photo = _photograph(session, head, frame.surface, config)
+            photo = skin.photo(session, frame.surface, scale_activation(recipe, float(level)))
             (seq / f"{stem}.jpg").write_bytes(encode_image(photo, "JPEG"))
             write_bnd(bnd / f"{stem}{suffix}", head.landmark_indices, mesh.landmarks)
         sequences[folder_name] = {
@@ -299,10 +360,12 @@ def write_bu4dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask)
 def write_bosphorus_subject(root: Path, config: SyntheticConfig, task: SubjectTask) -> dict:
     """Neutral, six emotions and two AU scans as range grids: ``.bnt`` + ``.png`` + ``.lm3``."""
     rng_id, rng_recipe, rng_pose, _ = _streams(config.seed, task)
-    identity = sample_identity(rng_id, task.gender)
-    head = build_head(identity, config.resolution)
-    texture = paint_texture(identity, config.texture_size)
-    marks = bosphorus_vertices(identity, head.sheet, head.lower, ~head.skin)
+    identity, head = _subject_face(task, config, rng_id, config.resolution)
+    skin = _Skin(head, identity, config, config.texture_size)
+    if isinstance(head, IctHead):
+        marks = head.bosphorus_vertices()
+    else:
+        marks = bosphorus_vertices(identity, head.sheet, head.lower, ~head.skin)
     folder = root / LAYOUT_FOLDERS["bosphorus"] / task.subject
     folder.mkdir(parents=True, exist_ok=True)
     scans: list[tuple[str, str | None, Activation]] = [("N_N_0", NEUTRAL, {})]
@@ -320,11 +383,11 @@ def write_bosphorus_subject(root: Path, config: SyntheticConfig, task: SubjectTa
     names = []
     for token, _, activation in scans:
         stem = f"{task.subject}_{token}"
-        vertices = head.mesh.vertices + au_displacement(head, activation)
+        vertices = head.mesh.vertices + expression_offsets(head, activation)
         vertices = np.round(
             rigid_motion(vertices, rng_pose, rotation_deg=2.0, shift_mm=1.5), COORD_DECIMALS
         )
-        grid = rasterize(head.with_vertices(vertices), _photograph(texture, head, vertices, config))
+        grid = rasterize(head.with_vertices(vertices), skin.photo(None, vertices, activation))
         write_bnt(
             folder / f"{stem}.bnt",
             grid.x,
@@ -365,9 +428,8 @@ def write_bp4d_subject(root: Path, config: SyntheticConfig, task: SubjectTask) -
     starting anywhere and zero-padded to 4 digits (3 for every second subject, as in the real
     release), plus an AU occurrence CSV per task coding a frame range."""
     rng_id, rng_recipe, rng_frames, rng_timing = _streams(config.seed, task)
-    identity = sample_identity(rng_id, task.gender)
-    head = build_head(identity, config.resolution_4d)
-    atlas = paint_texture(identity, config.texture_size_4d)
+    identity, head = _subject_face(task, config, rng_id, config.resolution_4d)
+    skin = _Skin(head, identity, config, config.texture_size_4d)
     base = root / LAYOUT_FOLDERS["bp4d"]
     au_dir = base / "AUCoding" / "AU_OCC"
     au_dir.mkdir(parents=True, exist_ok=True)
@@ -381,13 +443,12 @@ def write_bp4d_subject(root: Path, config: SyntheticConfig, task: SubjectTask) -
         frames = [start + f for f in range(config.n_frames)]
         seq = base / "Sequences(2D+3D)" / task.subject / tid
         seq.mkdir(parents=True, exist_ok=True)
-        for number, frame in zip(
-            frames, capture_frames(head, recipe, profile, rng_frames), strict=True
-        ):
+        captured = capture_frames(head, recipe, profile, rng_frames)
+        for number, frame, level in zip(frames, captured, profile, strict=True):
             stem = f"{number:0{digits}d}"
             mesh = _mesh(head, frame.scanned)
             write_obj(seq / f"{stem}.obj", mesh, texture_filename=f"{stem}.jpg")
-            photo = _photograph(atlas, head, frame.surface, config)
+            photo = skin.photo(None, frame.surface, scale_activation(recipe, float(level)))
             (seq / f"{stem}.jpg").write_bytes(encode_image(photo, "JPEG"))
         coded = range(1, config.n_frames - 1)
         (au_dir / f"{task.subject}_{tid}.csv").write_text(
@@ -408,9 +469,8 @@ def write_4dme_subject(root: Path, config: SyntheticConfig, task: SubjectTask) -
     """Micro-expression clips, one folder of ``.obj`` (+ ``.mtl``) and ``.jpg`` frames each;
     returns the spreadsheet rows (onset/apex/offset are 0-based frame numbers)."""
     rng_id, rng_clips, rng_frames, _ = _streams(config.seed, task)
-    identity = sample_identity(rng_id, task.gender)
-    head = build_head(identity, config.resolution_4d)
-    atlas = paint_texture(identity, config.texture_size_4d)
+    identity, head = _subject_face(task, config, rng_id, config.resolution_4d)
+    skin = _Skin(head, identity, config, config.texture_size_4d)
     order = [str(c) for c in rng_clips.permutation(MICRO_EXPRESSION_CLASSES)]
     clips = []
     for c in range(config.clips_per_subject):
@@ -418,11 +478,13 @@ def write_4dme_subject(root: Path, config: SyntheticConfig, task: SubjectTask) -
         fold = f"{task.subject}_{c + 1:02d}"
         folder = root / LAYOUT_FOLDERS["4dme"] / task.subject / fold
         folder.mkdir(parents=True, exist_ok=True)
-        captured = capture_frames(head, clip.activation, clip.profile(), rng_frames)
-        for f, frame in enumerate(captured):
+        profile = clip.profile()
+        captured = capture_frames(head, clip.activation, profile, rng_frames)
+        for f, (frame, level) in enumerate(zip(captured, profile, strict=True)):
             mesh = _mesh(head, frame.scanned)
             write_obj(folder / f"{f:03d}.obj", mesh, texture_filename=f"{f:03d}.jpg")
-            photo = _photograph(atlas, head, frame.surface, config)
+            activation = scale_activation(clip.activation, float(level))
+            photo = skin.photo(None, frame.surface, activation)
             (folder / f"{f:03d}.jpg").write_bytes(encode_image(photo, "JPEG"))
         clips.append(
             {

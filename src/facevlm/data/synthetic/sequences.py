@@ -23,6 +23,7 @@ from facevlm.data.synthetic.expressions import (
     scale_activation,
 )
 from facevlm.data.synthetic.head import SyntheticHead
+from facevlm.data.synthetic.ict_head import IctHead
 from facevlm.data.synthetic.shapes import smoothstep
 
 #: Default frames of a BU-4DFE style sequence (real ones have 69–221).
@@ -104,6 +105,14 @@ def scanner_noise(
     return vertices + rng.normal(0.0, noise_mm, vertices.shape)
 
 
+def expression_offsets(head: SyntheticHead | IctHead, activation: Activation) -> np.ndarray:
+    """``(V, 3)`` vertex offsets (mm) of an action-unit ``activation`` on either kind of face:
+    the procedural head's unit fields, or the ICT-FaceKit blend shapes the units map to."""
+    if isinstance(head, IctHead):
+        return head.displacement(activation)
+    return au_displacement(head, activation)
+
+
 @dataclass(frozen=True)
 class CapturedFrame:
     """One frame of a 4D capture, twice: where the face was, and what the scanner measured.
@@ -119,7 +128,7 @@ class CapturedFrame:
 
 
 def capture_frames(
-    head: SyntheticHead,
+    head: SyntheticHead | IctHead,
     activation: Activation,
     profile: np.ndarray,
     rng: np.random.Generator | None = None,
@@ -127,7 +136,7 @@ def capture_frames(
     """Every frame of a 4D capture: ``activation`` scaled by ``profile``, moved a little with
     the head and measured with noise per frame (with ``rng``; without it the frames are exact
     and ``surface`` and ``scanned`` coincide, for tests)."""
-    full = au_displacement(head, activation)
+    full = expression_offsets(head, activation)
     frames = []
     for p in profile:
         v = head.mesh.vertices + float(p) * full
