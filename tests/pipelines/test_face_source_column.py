@@ -35,14 +35,15 @@ def test_the_face_source_of_each_subject_reaches_the_index_and_the_samples(
     tiny_params, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
-    synthetic = {**tiny_params["synthetic"], "layouts": ["bu3dfe"], "workers": 1}
+    # two subjects: the first of each source
+    synthetic = {**tiny_params["synthetic"], "n_subjects": 2, "layouts": ["bu3dfe"], "workers": 1}
     params = {**tiny_params, "synthetic": {**synthetic, "face_sources": ["procedural", "ict"]}}
     catalog = _ingest(params)
 
     manifest = catalog.load("raw_scans_manifest")
     subjects = manifest["synthetic"]["layouts"]["bu3dfe"]["subjects"]
     recorded = {s["subject"]: s["face_source"] for s in subjects}
-    assert [s["face_source"] for s in subjects] == ["procedural", "ict", "procedural"]
+    assert [s["face_source"] for s in subjects] == ["procedural", "ict"]
     index = catalog.load("scan_index")
     by_subject = index.groupby("subject")["face_source"].unique()
     assert {s: list(v) for s, v in by_subject.items()} == {s: [v] for s, v in recorded.items()}
