@@ -36,7 +36,8 @@ plus the test sets. Run it from the project root after ``kedro run`` (for part 2
 
     PYTHONPATH=src python benchmarks/cross_generator.py --work data/cross_generator
 
-A quick run (a few minutes on two cores; figures too small to mean much):
+A quick run (18 minutes for both directions on two cores shared with other work; figures
+too small to mean much):
 
     PYTHONPATH=src python benchmarks/cross_generator.py --work /tmp/cross_generator \\
         --subjects 4 --test-subjects 4 --pretrain-subjects 4 --epochs 2 --smile-epochs 1 \\
