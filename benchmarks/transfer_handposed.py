@@ -254,6 +254,32 @@ class Head:
         )
 
 
+#: The heads' seed: every script that scores the hand-posed heads scores the same heads.
+HEADS_SEED = 12345
+#: Each emotion is posed at these strengths (of the full control-point moves).
+STRENGTHS = (0.8, 1.0)
+
+
+def handposed_faces(
+    classes: list[str], settings, n_heads: int = 6, style: str = "barrel"
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n_heads`` hand-posed heads x ``classes`` x :data:`STRENGTHS`, rendered with
+    ``settings`` (a :class:`~facevlm.render.renderer.RenderSettings`): the ``(N, V, S, S, 3)``
+    views and each face's class index, heads in order, each head's emotions in class order."""
+    from facevlm.render.renderer import MultiviewRenderer
+
+    rng = np.random.default_rng(HEADS_SEED)
+    heads = [Head(rng, style=style) for _ in range(n_heads)]
+    faces, labels = [], []
+    with MultiviewRenderer(settings) as renderer:
+        for head in heads:
+            for label, emotion in enumerate(classes):
+                for strength in STRENGTHS:
+                    faces.append(renderer.render(head.mesh(head.posed(emotion, strength))))
+                    labels.append(label)
+    return np.stack(faces), np.array(labels)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bundle", type=Path, default=None)
@@ -263,34 +289,16 @@ def main() -> None:
     parser.add_argument("--sheet", type=Path, default=Path("/tmp/transfer_handposed.png"))
     args = parser.parse_args()
 
-    from bundle_scoring import load_bundle, render_settings
+    from bundle_scoring import load_bundle, print_scores, render_settings
     from PIL import Image
-
-    from facevlm.render.renderer import MultiviewRenderer
 
     scored = load_bundle(args.bundle)
     classes = scored.classes
-    settings = render_settings(args.modality)
-
-    rng = np.random.default_rng(12345)
-    heads = [Head(rng, style=args.style) for _ in range(args.heads)]
-    faces, labels = [], []
-    with MultiviewRenderer(settings) as renderer:
-        for head in heads:
-            for label, emotion in enumerate(classes):
-                for strength in (0.8, 1.0):
-                    faces.append(renderer.render(head.mesh(head.posed(emotion, strength))))
-                    labels.append(label)
-    predicted = scored.predict(np.stack(faces))
-    labels = np.array(labels)
-    accuracy = float(np.mean(predicted == labels))
+    faces, labels = handposed_faces(classes, render_settings(args.modality), args.heads, args.style)
+    predicted = scored.predict(faces)
     print(f"bundle: {scored.path}")
     print(f"faces: {len(labels)} ({args.heads} heads x {len(classes)} emotions x 2)")
-    print(f"accuracy: {accuracy:.3f} (chance {1 / len(classes):.3f})")
-    for k, name in enumerate(classes):
-        rows = labels == k
-        counts = np.bincount(predicted[rows], minlength=len(classes))
-        print(f"  {name:10s} recall {np.mean(predicted[rows] == k):.2f}  predicted as {counts}")
+    print_scores(labels, predicted, classes)
     frontal = [f[0] for f, s in zip(faces, range(len(faces)), strict=True) if s % 2 == 1]
     per_row = len(classes)
     rows = [

@@ -94,3 +94,55 @@ def test_an_old_fold_result_without_logits_unpickles_and_is_not_calibrated():
     assert "test/accuracy_mean" in result.final_metrics()
     assert not any("ece" in name for name in result.final_metrics())
     assert result.calibration_record() is None
+
+
+def _result_with_sources(model: str) -> CrossValidationResult:
+    """Two folds whose held-out samples alternate between two face sources: the primary head
+    gets every ``procedural`` sample right and half of the ``ict`` ones, k-NN the reverse."""
+    folds = [
+        FoldResult(
+            fold=k,
+            test_sample_ids=[f"{k}a", f"{k}b", f"{k}c", f"{k}d"],
+            y_true=np.array([0, 1, 0, 1]),
+            predictions={
+                PRIMARY: np.array([0, 1, 0, 0 if k == 0 else 1]),
+                "knn": np.array([1 if k == 0 else 0, 1, 0, 1]),
+            },
+            history=[],
+        )
+        for k in range(2)
+    ]
+    sources = {f"{k}{s}": ("procedural" if s in "ab" else "ict") for k in range(2) for s in "abcd"}
+    return CrossValidationResult(model, CLASSES, folds, config={}, face_sources=sources)
+
+
+def test_accuracy_is_reported_per_face_source_over_every_held_out_prediction():
+    result = _result_with_sources("smile")
+    metrics = result.final_metrics()
+    assert metrics["test/accuracy_procedural"] == pytest.approx(1.0)
+    assert metrics["test/accuracy_ict"] == pytest.approx(0.75)
+    assert metrics["test/linear_probe/accuracy_ict"] == metrics["test/accuracy_ict"]
+    assert metrics["test/knn/accuracy_procedural"] == pytest.approx(0.75)
+    assert metrics["test/knn/accuracy_ict"] == pytest.approx(1.0)
+    assert result.held_out_face_sources() == {"ict": 4, "procedural": 4}
+    frame = result.predictions_frame()
+    assert frame.groupby("face_source").size().to_dict() == {"ict": 4, "procedural": 4}
+
+
+def test_a_single_face_source_adds_no_per_source_metric():
+    result = _result_with_sources("affectvlm")
+    result.face_sources = dict.fromkeys(result.face_sources, "procedural")
+    assert not any(name.endswith("_procedural") for name in result.final_metrics())
+    result.face_sources = {}
+    assert "face_source" not in result.predictions_frame().columns
+
+
+def test_a_result_pickled_before_face_sources_existed_still_reports():
+    import pickle
+
+    result = _result("affectvlm")
+    state = dict(result.__dict__)
+    del state["face_sources"]
+    restored = CrossValidationResult.__new__(CrossValidationResult)
+    restored.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert restored.final_metrics() == result.final_metrics()

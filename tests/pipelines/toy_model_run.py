@@ -90,11 +90,16 @@ class KeptMemoryDataset(MemoryDataset):
 
 
 def run_model_pipeline(
-    model: str, params: dict[str, Any], runs_dir: str, mlflow: bool = True
+    model: str,
+    params: dict[str, Any],
+    runs_dir: str,
+    mlflow: bool = True,
+    data: tuple[pd.DataFrame, RenderSet] | None = None,
 ) -> DataCatalog:
-    """Run the ``model`` namespace's pipeline on the toy data; returns the catalog. The MLflow
-    model run goes to the current tracking store (``mlflow=False``: kept in memory)."""
-    index, renders = index_and_renders()
+    """Run the ``model`` namespace's pipeline on the toy data (or on ``data``: a scan index and
+    its renders); returns the catalog. The MLflow model run goes to the current tracking store
+    (``mlflow=False``: kept in memory)."""
+    index, renders = data if data is not None else index_and_renders()
     pipe = training.create_pipeline(model)
     datasets = {name: KeptMemoryDataset() for name in pipe.all_outputs()}
     if mlflow:

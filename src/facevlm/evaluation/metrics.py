@@ -29,6 +29,10 @@ they measure: see ``facevlm.experiments.results``). Extra evaluations add a segm
 ``test/zero_shot/accuracy_mean`` (SMILE against class prompts), ``test/knn/accuracy_mean``
 (k-nearest neighbours on frozen embeddings).
 Examples: ``test/accuracy_mean``, ``test/recall/happiness``, ``test/zero_shot/macro_f1_std``.
+When the held-out samples come from more than one face source of the synthetic set (its
+procedural generator, ICT-FaceKit), each evaluation adds its accuracy per source,
+``<split>/[<evaluation>/]accuracy_<source>`` (``test/accuracy_ict``): over every out-of-fold
+prediction of the source's samples, not a mean over folds (see ``facevlm.experiments.results``).
 An evaluation with logits adds its calibration under the same prefix (see
 :mod:`facevlm.evaluation.calibration`): ``ece_mean``/``ece_std`` after temperature scaling,
 ``ece_uncalibrated_mean``/``ece_uncalibrated_std`` before, and the ``temperature``.

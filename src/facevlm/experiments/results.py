@@ -52,6 +52,10 @@ EVALUATION_HEADS = {
 #: Training time of a fold (sum of the epochs' ``time_s``), mean and std over folds.
 FOLD_TIME_MEAN, FOLD_TIME_STD = "train/fold_time_s_mean", "train/fold_time_s_std"
 
+#: The sample column that says which face model made a synthetic sample's face (``procedural``,
+#: ``ict``); empty for scans of real people. Held-out accuracy is also reported per value.
+FACE_SOURCE = "face_source"
+
 
 @dataclass
 class FoldResult:
@@ -83,6 +87,13 @@ class CrossValidationResult:
     tags: dict[str, str] = field(default_factory=dict)
     #: the untrained starting point scored on the same folds (``baseline/zero_shot/...``)
     baseline_metrics: dict[str, float] = field(default_factory=dict)
+    #: each sample's face source (``sample_id -> source``, :data:`FACE_SOURCE`), for the samples
+    #: whose data record one; the per-source accuracy is computed from it
+    face_sources: dict[str, str] = field(default_factory=dict)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a result pickled before face sources were recorded (a saved cv_results version)
+        self.__dict__.update({"face_sources": {}, **state})
 
     @property
     def evaluations(self) -> list[str]:
@@ -116,9 +127,53 @@ class CrossValidationResult:
             else:
                 metrics.update(metric_names(aggregate, "test", evaluation))
         metrics.update(self.calibration_metrics())
+        metrics.update(self.face_source_metrics())
         metrics.update(self.baseline_metrics)
         metrics.update(self.recipe_fold_metrics())
         return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+
+    def held_out_face_sources(self) -> dict[str, int]:
+        """How many held-out predictions (over all folds) each face source has, by source
+        name; empty when no held-out sample records one."""
+        counts: dict[str, int] = {}
+        for fold in self.folds:
+            for sample_id in fold.test_sample_ids:
+                source = self.face_sources.get(sample_id)
+                if source is not None:
+                    counts[source] = counts.get(source, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def face_source_metrics(self) -> dict[str, float]:
+        """Held-out accuracy per face source, when the held-out samples come from more than
+        one: ``test/accuracy_<source>`` for the primary evaluation (also under its
+        :data:`PRIMARY_EVALUATION_NAME`), ``test/<evaluation>/accuracy_<source>`` for the
+        others (``test/knn/accuracy_ict``).
+
+        The accuracy of every out-of-fold prediction of the source's samples, pooled over folds
+        rather than averaged per fold: the sources alternate between subjects, so a fold of a
+        few subjects may hold few samples of one source, or none. A set of one source gets no
+        such metric: it would repeat the overall accuracy under another name."""
+        if len(self.held_out_face_sources()) < 2:
+            return {}
+        sources = np.concatenate(
+            [
+                np.array([self.face_sources.get(s) for s in f.test_sample_ids], dtype=object)
+                for f in self.folds
+            ]
+        )
+        truth = np.concatenate([f.y_true for f in self.folds])
+        metrics: dict[str, float] = {}
+        for evaluation in self.evaluations:
+            predicted = np.concatenate([f.predictions[evaluation] for f in self.folds])
+            names = [None] if evaluation == PRIMARY else [evaluation]
+            if evaluation == PRIMARY and PRIMARY_EVALUATION_NAME.get(self.model):
+                names.append(PRIMARY_EVALUATION_NAME[self.model])
+            for source in self.held_out_face_sources():
+                rows = sources == source
+                accuracy = float(np.mean(predicted[rows] == truth[rows]))
+                for name in names:
+                    metrics[f"{metric_prefix('test', name)}accuracy_{source}"] = accuracy
+        return metrics
 
     @property
     def calibrated_evaluations(self) -> list[str]:
@@ -232,10 +287,13 @@ class CrossValidationResult:
         return pd.DataFrame(rows)
 
     def predictions_frame(self) -> pd.DataFrame:
-        """One row per held-out sample and fold: truth and each evaluation's prediction."""
+        """One row per held-out sample and fold: truth and each evaluation's prediction (and the
+        sample's face source, when the data record them)."""
         frames = []
         for f in self.folds:
             frame = pd.DataFrame({"fold": f.fold, "sample_id": f.test_sample_ids})
+            if self.face_sources:
+                frame[FACE_SOURCE] = [self.face_sources.get(s) for s in f.test_sample_ids]
             frame["true"] = [self.classes[i] for i in f.y_true]
             for name, pred in f.predictions.items():
                 frame[f"pred_{name}"] = [self.classes[i] for i in pred]

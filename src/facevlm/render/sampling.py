@@ -36,6 +36,7 @@ SAMPLE_METADATA = (
     "label_set",
     "intensity",
     "sequence",
+    "face_source",
 )
 
 

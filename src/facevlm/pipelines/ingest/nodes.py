@@ -16,6 +16,12 @@ import pandas as pd
 logger = logging.getLogger(__name__)
 
 
+#: The index column that says which face model made a synthetic subject's face.
+FACE_SOURCE = "face_source"
+#: What a synthetic set's manifest that names no face source was made with: the generator's
+#: procedural faces were its only source before others were added.
+DEFAULT_FACE_SOURCE = "procedural"
+
 #: Where the quarantine report of an ingest that found nothing usable is written before it stops
 #: (the node raises, so the catalog never saves its outputs).
 FAILED_REPORT = Path("data/08_reporting/quarantine_report_failed_ingest.csv")
@@ -43,6 +49,10 @@ def index_scans(
     ``none``: e.g. the pretraining corpus switched off) gives an empty index.
     ``dataset.limits`` bounds every file read (:class:`~facevlm.data.formats.limits.ReadLimits`).
     The log prints how every scan-like entry was accounted for.
+
+    The index gains a ``face_source`` column (:func:`with_face_sources`): for the built-in
+    synthetic set, which face model made each subject's face (``procedural``, ``ict``), read
+    from the set's manifest; empty (``NA``) for scans of real people, who have no face model.
     With ``render.pose: estimate`` the face's pose is estimated here, once per scan and once per
     sequence, recorded in the index (the renders use it) and a mesh without a face is
     quarantined; ``dataset.options.estimate_pose`` overrides that for one dataset.
@@ -56,7 +66,9 @@ def index_scans(
     from facevlm.data.layouts.scan_index import QUARANTINE_COLUMNS, empty_index
 
     if raw_scans.get("root") is None:
-        return empty_index(), pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
+        return with_face_sources(empty_index(), raw_scans), pd.DataFrame(
+            columns=list(QUARANTINE_COLUMNS)
+        )
     limits = ReadLimits.from_params(dataset.get("limits"))
     cache_file = _cache_path(cache_dir, dataset["name"], raw_scans["root"])
     cache = pd.read_parquet(cache_file) if cache_file.exists() else None
@@ -83,7 +95,36 @@ def index_scans(
         logger.warning("quarantined [%s] %s: %s", row.stage, row.path, row.reason)
     if len(problems) > 10:
         logger.warning("... and %d more: see the quarantine report", len(problems) - 10)
-    return index, quarantine
+    return with_face_sources(index, raw_scans), quarantine
+
+
+def with_face_sources(index: pd.DataFrame, raw_scans: dict[str, Any]) -> pd.DataFrame:
+    """``index`` with a :data:`FACE_SOURCE` column: the face model that made each synthetic
+    subject's face, as the synthetic manifest records it per layout and subject.
+
+    Why null rather than the dataset's name for real scans: the column answers "which face
+    generator", a question with no answer for a person's scan, and a null keeps a real dataset
+    out of any per-source figure instead of counting it as one more source. A manifest written
+    before face sources existed names none: its faces are :data:`DEFAULT_FACE_SOURCE`. A subject
+    the manifest does not list (not expected of a generated set) is left null too.
+    """
+    from facevlm.data.layouts.base import SYNTHETIC_PREFIX, base_dataset
+
+    manifest = raw_scans.get("synthetic") or {}
+    source_of: dict[tuple[str, str], str] = {}
+    for layout, info in (manifest.get("layouts") or {}).items():
+        for record in info.get("subjects") or []:
+            source = record.get(FACE_SOURCE) or DEFAULT_FACE_SOURCE
+            source_of[(layout, str(record["subject"]))] = str(source)
+    values = [
+        source_of.get((base_dataset(str(dataset)), str(subject)))
+        if str(dataset).startswith(SYNTHETIC_PREFIX)
+        else None
+        for dataset, subject in zip(index["dataset"], index["subject"], strict=True)
+    ]
+    # the same text dtype as the index's other text columns (pandas' string dtype from 3.0)
+    column = pd.Series(values, index=index.index, dtype=object).astype(index["subject"].dtype)
+    return index.assign(**{FACE_SOURCE: column})
 
 
 def _stop_with_nothing_indexed(root: str, counts: Any, quarantine: pd.DataFrame) -> None:

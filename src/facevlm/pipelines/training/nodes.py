@@ -36,7 +36,7 @@ from facevlm.experiments.cross_validation import (
 )
 from facevlm.experiments.data import ExperimentData, experiment_data
 from facevlm.experiments.recipes import get_recipe
-from facevlm.experiments.results import PRIMARY, CrossValidationResult
+from facevlm.experiments.results import FACE_SOURCE, PRIMARY, CrossValidationResult
 from facevlm.experiments.sequences import FRAME_MODES, stack_sequence_frames
 from facevlm.models.backbone import architecture_image_size
 from facevlm.models.bundle import ModelBundle, plain
@@ -255,11 +255,21 @@ def cross_validate_model(
         trained = train_from_bundle(bundle_dir, out_dir)
     result = trained.result
     result.tags = tags
+    result.face_sources = sample_face_sources(data.samples)
     if parameters.get("baseline", True):
         result.baseline_metrics = frozen_backbone_metrics(data, prompt_bank, cfg)
     last = trained.model
     last.info.update(tags=tags, fit="last_fold", render=dict(renders.settings))
     return result, last
+
+
+def sample_face_sources(samples: pd.DataFrame) -> dict[str, str]:
+    """``sample_id -> face source`` of the samples that record one (the synthetic set's; the
+    column is empty for real scans, and absent from render sets made before it existed)."""
+    if FACE_SOURCE not in samples.columns:
+        return {}
+    known = samples[samples[FACE_SOURCE].notna()]
+    return dict(zip(known["sample_id"].astype(str), known[FACE_SOURCE].astype(str), strict=True))
 
 
 def result_trained_elsewhere(
@@ -464,6 +474,9 @@ def report_model_run(
         "n_folds": len(result.folds),
         "metrics": metrics,
     }
+    held_out_sources = result.held_out_face_sources()
+    if held_out_sources:  # how many held-out samples each face source's accuracy rests on
+        summary["face_sources"] = held_out_sources
     logger.info(
         "%s: test accuracy %.3f ± %.3f over %d folds; ECE %.3f calibrated, %.3f uncalibrated",
         result.model,
