@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -187,6 +187,8 @@ class IctFaceModel:
     landmarks: np.ndarray  # (68,) int: vertices of the 68 iBUG landmarks (upstream's order)
     uv: np.ndarray  # (T, 2) float32: texture coordinates in the packed atlas, v from the bottom
     polygon_uv: np.ndarray  # (P, 4) int32: per polygon corner, its index into ``uv``
+    #: what depends on the topology only (the atlas' texels per size), worked out once
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, path: str | Path = ASSET) -> IctFaceModel:
@@ -550,8 +552,7 @@ def paint_texture_atlas(
     if vertices.shape != model.neutral.shape:
         raise ValueError(f"vertices must be {model.neutral.shape}, got {vertices.shape}")
     paint = _draw_paint(model, vertices, rng)
-    triangles, uv_triangles = _split_quads(model.polygons, model.polygon_uv)
-    texel, triangle, weights = _rasterise_uv(model.uv, uv_triangles, size)
+    triangles, texel, triangle, weights, nearest = _atlas_texels(model, size)
     corners = triangles[triangle]  # (N, 3) vertices of the triangle under each texel
     points = np.einsum("nk,nkd->nd", weights, vertices[corners])
     vertex_normals = area_weighted_normals(vertices, triangles)
@@ -561,15 +562,27 @@ def paint_texture_atlas(
     part = _vertex_parts(len(vertices))[corners[:, 0]]
     colours = np.clip(_paint_points(paint, points, normals, part), 0, 255)
 
-    painted = np.zeros(size * size, dtype=bool)
-    painted[texel] = True
     image = np.zeros((size * size, 3))
     image[texel] = colours
-    nearest = ndimage.distance_transform_edt(
-        ~painted.reshape(size, size), return_distances=False, return_indices=True
-    )
     image = image.reshape(size, size, 3)[nearest[0], nearest[1]]
     return np.round(image).astype(np.uint8)
+
+
+def _atlas_texels(model: IctFaceModel, size: int) -> tuple[np.ndarray, ...]:
+    """What a ``size``-pixel atlas needs of the topology, worked out once per model and size
+    (a subject's every scan repaints it): the triangles, the painted texels with the triangle
+    and barycentric weights under each, and for every texel the painted texel nearest to it."""
+    key = ("atlas", size)
+    if key not in model.cache:
+        triangles, uv_triangles = _split_quads(model.polygons, model.polygon_uv)
+        texel, triangle, weights = _rasterise_uv(model.uv, uv_triangles, size)
+        painted = np.zeros(size * size, dtype=bool)
+        painted[texel] = True
+        nearest = ndimage.distance_transform_edt(
+            ~painted.reshape(size, size), return_distances=False, return_indices=True
+        )
+        model.cache[key] = (triangles, texel, triangle, weights, nearest)
+    return model.cache[key]
 
 
 def _rasterise_uv(
