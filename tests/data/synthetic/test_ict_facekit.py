@@ -39,6 +39,7 @@ from facevlm.data.synthetic.ict_facekit import (
     paint_vertex_colours,
     quad_triangles,
     random_identity,
+    region_mask,
 )
 from facevlm.data.synthetic.raster import sample_texture
 
@@ -264,4 +265,6 @@ def test_the_atlas_leaves_no_black_texels_and_is_deterministic(model, smiling, a
     with pytest.raises(ValueError, match="atlas size"):
         paint_texture_atlas(model, smiling, np.random.default_rng(5), size=16)
     # the split of quads into triangles is the one every crop uses
-    assert len(quad_triangles(model.polygons)) == model.mesh(smiling, "head").n_triangles
+    shown = region_mask(len(model.neutral), "head")[model.polygons].all(axis=1)
+    assert len(quad_triangles(model.polygons[shown])) == model.mesh(smiling, "head").n_triangles
+    assert shown.sum() < len(shown), "the eyeballs' inner shells are not part of a scan"

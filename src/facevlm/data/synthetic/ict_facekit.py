@@ -236,12 +236,7 @@ class IctFaceModel:
         :func:`paint_texture_atlas`), split into triangles exactly as the positions are and
         cut to the UVs the region uses; a vertex on a seam of the atlas has one UV per side.
         """
-        if region not in REGIONS:
-            raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
-        end = {"narrow_face": NARROW_FACE_END, "face": FULL_FACE_END, "head": HEAD_END}[region]
-        keep = np.zeros(len(self.neutral), dtype=bool)
-        keep[:end] = True
-        keep[HEAD_END:] = True  # eyeballs
+        keep = region_mask(len(self.neutral), region)
         polygons = keep[self.polygons].all(axis=1)
         triangles, uv_triangles = _split_quads(self.polygons[polygons], self.polygon_uv[polygons])
         new_index = np.cumsum(keep) - 1
@@ -257,6 +252,20 @@ class IctFaceModel:
             uv_triangles=uv_triangles if textured else None,
             vertex_colors=colours,
         )
+
+
+def region_mask(n_vertices: int, region: str) -> np.ndarray:
+    """``(n_vertices,)`` True for the asset vertices a scan of ``region`` shows: the face part
+    and the outer shell of each eyeball (the inner shells lie behind it, where no scanner or
+    camera sees, and would only double the eyes' vertices)."""
+    if region not in REGIONS:
+        raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
+    end = {"narrow_face": NARROW_FACE_END, "face": FULL_FACE_END, "head": HEAD_END}[region]
+    keep = np.zeros(n_vertices, dtype=bool)
+    keep[:end] = True
+    eyes = np.arange(HEAD_END, n_vertices)
+    keep[eyes] = (eyes - HEAD_END) % EYEBALL_VERTICES < EYE_OUTER_SHELL_VERTICES
+    return keep
 
 
 def quad_triangles(quads: np.ndarray) -> np.ndarray:

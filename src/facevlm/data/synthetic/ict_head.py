@@ -28,10 +28,10 @@ from facevlm.data.synthetic.ict_facekit import (
     HEAD_END,
     MM_PER_UNIT,
     NARROW_FACE_END,
-    REGIONS,
     IctFaceModel,
     paint_texture_atlas,
     random_identity,
+    region_mask,
 )
 from facevlm.data.synthetic.identity import Identity
 from facevlm.data.synthetic.landmarks import BOSPHORUS_LABELS, N_LANDMARKS
@@ -214,13 +214,11 @@ def build_ict_head(
 ) -> IctHead:
     """A random ICT-FaceKit subject: identity weights drawn as the upstream scripts draw them,
     the mesh cut to ``region`` with its UVs, and the 83 BU-3DFE landmarks placed on it."""
-    if region not in REGIONS:
-        raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
     model = IctFaceModel.load()
     weights = random_identity(rng)
     paint_seed = int(rng.integers(2**32))
     neutral = model.shape(weights)
-    keep = np.flatnonzero(_region_mask(len(neutral), region))
+    keep = np.flatnonzero(region_mask(len(neutral), region))
     mesh = model.mesh(neutral, region, textured=True)
     head = IctHead(
         identity=identity,
@@ -235,13 +233,6 @@ def build_ict_head(
     head.landmark_indices = _nearest_skin(head, bu3dfe_landmark_points(neutral[model.landmarks]))
     head.mesh = head.with_vertices(mesh.vertices)
     return head
-
-
-def _region_mask(n_vertices: int, region: str) -> np.ndarray:
-    keep = np.zeros(n_vertices, dtype=bool)
-    keep[: REGION_ENDS[region]] = True
-    keep[HEAD_END:] = True  # the eyeballs: a scan shows the eyes' surface
-    return keep
 
 
 def _nearest_skin(head: IctHead, points: np.ndarray) -> np.ndarray:
