@@ -28,6 +28,7 @@ from facevlm.experiments.data import experiment_data
 from facevlm.models.data import MultiviewDataset, ViewChoices
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("model", "prompts"), [("affectvlm", "augmented"), ("smile", "descriptive")]
 )

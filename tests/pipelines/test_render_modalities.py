@@ -21,6 +21,8 @@ from facevlm.pipelines.render.nodes import render_samples
 from facevlm.render.fixtures import checker_texture, face_like_mesh
 from facevlm.render.sampling import plan_render_samples
 
+pytestmark = pytest.mark.slow
+
 RENDER = {"size": 32, "views": [[0, 0], [20, 0]], "frames": "apex", "n_workers": 1}
 
 
