@@ -133,7 +133,9 @@ class ViewChoices:
 
     The draw uses torch's global generator, as the prompt draws do: the training loop seeds it
     per epoch, so a run (and a resumed one) sees the same draws. Every view of a sample comes
-    from the same alternative (the views of one scan are rendered alike).
+    from the same alternative (the views of one scan are rendered alike). The batched path of
+    :meth:`MultiviewDataset.__getitems__` draws a batch's alternatives before its prompts, the
+    per-sample path each sample's before its prompt: both are seeded, their draws differ.
 
     Args:
         alternatives: M arrays (or lazy :class:`ViewArray`) of the same shape.
