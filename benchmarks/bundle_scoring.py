@@ -119,12 +119,12 @@ def print_scores(
 
 
 def render_settings(modality: str | None = None):
-    """The pipelines' :class:`RenderSettings` (size, views), with ``modality`` if given."""
+    """The pipelines' :class:`RenderSettings` (size, views), with ``modality`` if given (else
+    the configured one; the first of a mixed ``texture+shaded``)."""
     import yaml
 
-    from facevlm.render.renderer import RenderSettings
+    from facevlm.render.renderer import RenderSettings, parse_modalities
 
     render = yaml.safe_load(RENDER_PARAMETERS.read_text())["render"]
-    return RenderSettings(
-        size=render["size"], views=render["views"], modality=modality or render["modality"]
-    )
+    modality = modality or parse_modalities(render["modality"])[0]
+    return RenderSettings(size=render["size"], views=render["views"], modality=modality)

@@ -123,3 +123,42 @@ def test_the_page_warns_about_an_unfamiliar_upload(
     assert any("Unfamiliar input" in w.value and reason in w.value for w in at.warning)
     green, neutral = _results(at)
     assert not green and len(neutral) == 1
+
+
+def _answered_page(modality: str, trained: list[str]) -> None:
+    import numpy as np
+
+    from facevlm.app.display import show_prediction
+    from facevlm.inference.predictor import STAGES, Prediction
+
+    show_prediction(
+        Prediction(
+            file="bare.wrl",
+            model="affectvlm",
+            classes=["happiness", "surprise"],
+            probabilities=np.array([0.2, 0.8]),
+            method="prompt classifier",
+            timings={**dict.fromkeys(STAGES, 0.01), "total": 0.04},
+            views=np.full((1, 8, 8, 3), 128, np.uint8),
+            view_names=["0_0"],
+            closest_prompts=[("surprise", "a surprised face", 0.4)],
+            familiar=True,
+            familiarity=0.5,
+            modality=modality,
+            trained_modalities=trained,
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("trained", "expected"),
+    [
+        (["texture", "shaded"], "the model was trained on shaded renders (texture and shaded)"),
+        (["texture"], "the model was not trained on shaded renders (texture)"),
+    ],
+)
+def test_the_page_says_which_render_answered(trained, expected):
+    at = AppTest.from_function(_answered_page, args=("shaded", trained), default_timeout=60).run()
+    assert not at.exception, at.exception
+    (line,) = [c.value for c in at.caption if c.value.startswith("Answered from")]
+    assert line == f"Answered from the shaded render; {expected}"

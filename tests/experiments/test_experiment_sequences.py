@@ -83,3 +83,28 @@ def test_frames_of_one_sequence_in_two_folds_are_refused():
 
     with pytest.raises(ValueError, match="different folds"):
         stack_sequence_frames(data)
+
+
+def test_a_sequence_in_two_modalities_is_one_stacked_sample_per_modality():
+    data = _frames({"s1/happy": [0, 5, 9], "s2/happy": [1, 4, 8]})
+    samples = pd.concat(
+        [data.samples.assign(modality=m) for m in ("texture", "shaded")], ignore_index=True
+    )
+    shaded = data.views + 1  # the shaded rows' codes are one more
+    mixed = ExperimentData(
+        np.concatenate([data.views, shaded]),
+        np.zeros(len(samples), np.int64),
+        samples,
+        ["happiness"],
+    )
+
+    stacked = stack_sequence_frames(mixed)
+
+    assert stacked.samples["modality"].tolist() == ["texture", "shaded", "texture", "shaded"]
+    assert stacked.samples["sample_id"].tolist() == [
+        "d/s1/happy/frames", "d/s1/happy/frames", "d/s2/happy/frames", "d/s2/happy/frames"
+    ]  # fmt: skip
+    codes = stacked.views[:, :, 0, 0, 0].tolist()
+    assert codes[0] == [0, 1, 50, 51, 90, 91] and codes[1] == [1, 2, 51, 52, 91, 92]
+    views, rows = stacked.training_views(np.arange(4))
+    assert len(views) == 2 and stacked.samples["modality"].iloc[rows].tolist() == ["texture"] * 2

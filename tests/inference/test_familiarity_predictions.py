@@ -14,7 +14,10 @@ Specification:
 - an untextured scan asked of a texture-trained model is unfamiliar, with the reason;
 - ``familiarity`` in the JSON is the fraction of held-out scores above the input's score,
   recomputed here from the model's embedding; a sequence gets one familiarity;
-- a bundle saved without statistics predicts with ``familiar`` and ``familiarity`` null.
+- a bundle saved without statistics predicts with ``familiar`` and ``familiarity`` null;
+- a model trained on textured and shaded renders (``texture+shaded``) answers an untextured
+  scan from its shaded render, says so (``modality``), and does not call it unfamiliar for
+  being shaded: its statistics hold shaded renders too, so the score alone decides.
 """
 
 from __future__ import annotations
@@ -124,6 +127,43 @@ def test_an_untextured_scan_with_a_texture_trained_model_is_unfamiliar(predictor
     assert record["familiar"] is False
     assert record["unfamiliar_reason"] == "untextured scan, model trained on textured scans"
     assert 0.0 <= record["familiarity"] <= 1.0
+    assert record["modality"] == "shaded" and record["trained_modalities"] == ["texture"]
+
+
+@pytest.fixture(scope="module")
+def mixed_predictor(project, plain_predictor, built_in_renders):
+    """The bundle as a model trained on textured and shaded renders saves it: statistics over
+    both renders of every built-in scan."""
+    shaded = built_in_texture_renders(project, plain_predictor, "shaded")
+    renders = np.concatenate([built_in_renders, shaded])
+    statistics = frozen_familiarity(plain_predictor, renders, modality="texture+shaded")
+    bundle = load_bundle(project, ModelChoice("affectvlm"))
+    bundle = dataclasses.replace(bundle, familiarity=plain(statistics.as_dict()))
+    predictor = Predictor(bundle, project.render_params)
+    yield predictor, statistics
+    predictor.close()
+
+
+def test_a_model_trained_on_both_modalities_answers_an_untextured_scan_shaded(
+    mixed_predictor, scans, tmp_path
+):
+    predictor, statistics = mixed_predictor
+    shutil.copy(scans / "scan" / "F0001_HA04WH_F3D.wrl", tmp_path / "bare.wrl")
+    (item,) = find_inputs(tmp_path / "bare.wrl")
+    result = predictor.predict(item)
+    record = result.to_json()
+    assert record["modality"] == "shaded"
+    assert record["trained_modalities"] == ["texture", "shaded"]
+    (note,) = record["notes"]
+    assert "rendered shaded instead" in note and "trained on shaded renders too" in note
+    score = statistics.scores(embed(predictor, result.views[None]))
+    assert record["familiar"] == bool(score[0] <= statistics.threshold), "the score decides"
+    if not record["familiar"]:
+        assert record["unfamiliar_reason"] == "unlike the scans the model was trained on"
+
+    (textured,) = find_inputs(scans / "scan" / "F0001_HA04WH_F3D.wrl")
+    record = predictor.predict(textured).to_json()
+    assert record["modality"] == "texture" and not record["notes"]
 
 
 def test_a_sequence_gets_one_familiarity(predictor, scans):

@@ -125,26 +125,27 @@ def make_tiny_project(root: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------ familiarity
-def built_in_texture_renders(project: Project, predictor) -> np.ndarray:
-    """``(N, V, S, S, 3)`` textured renders of the project's built-in static scans, rendered
-    by ``predictor`` (a :class:`facevlm.inference.Predictor`) as it renders an upload."""
+def built_in_texture_renders(project: Project, predictor, modality: str = "texture") -> np.ndarray:
+    """``(N, V, S, S, 3)`` textured (or ``modality``) renders of the project's built-in static
+    scans, rendered by ``predictor`` (a :class:`facevlm.inference.Predictor`) as it renders an
+    upload."""
     index = project.scan_index()
     static = index[index["sequence"].isna()]
     return np.stack(
-        [predictor._render(predictor._read(Path(path)), "texture") for path in static["path"]]
+        [predictor._render(predictor._read(Path(path)), modality) for path in static["path"]]
     )
 
 
-def frozen_familiarity(predictor, renders: np.ndarray):
+def frozen_familiarity(predictor, renders: np.ndarray, modality: str = "texture"):
     """Familiarity statistics of ``predictor``'s model as a frozen feature extractor: two
     folds of ``renders`` give the held-out yardstick, all of them the training embeddings
-    (what a final fit stores, without training)."""
+    (what a final fit stores, without training); ``modality`` is what they record."""
     from facevlm.evaluation.familiarity import build_familiarity, fold_scores
 
     embeddings = predictor._encode(renders)[0].numpy()
     half = np.arange(len(embeddings)) % 2
     folds = [fold_scores(embeddings[half != f], embeddings[half == f]) for f in (0, 1)]
-    return build_familiarity(embeddings, folds, modality="texture")
+    return build_familiarity(embeddings, folds, modality=modality)
 
 
 # ------------------------------------------------------------------------------------ inputs

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from kedro.io import Version
 
+from facevlm.data.labels import BASIC_EMOTIONS
 from facevlm.datasets import PretrainedWeights, PretrainedWeightsDataset, RenderSet
 from facevlm.pipelines.pretrain.nodes import (
     PIPELINE_WEIGHTS,
@@ -200,3 +201,39 @@ def test_another_frame_selection_for_sequences_reuses_the_pretrained_corpus(tmp_
     assert len(list(cache.glob("*.pt"))) == 1, "the frame selection alone pretrained again"
     pretrain_backbone_node(with_settings(modality="shaded"), captions, training, str(cache))
     assert len(list(cache.glob("*.pt"))) == 2, "another render setting must not reuse the weights"
+
+
+def test_a_corpus_in_two_modalities_pretrains_on_each_scan_once_per_step(tmp_path, monkeypatch):
+    """``texture+shaded``: the corpus has a row per scan and modality, but the backbone trains
+    on one entry per scan (its modality drawn at every step, as many steps as one modality),
+    and its held-out zero-shot check scores the held-out scans in each modality."""
+    from toy_model_run import mixed_modality_renders
+
+    from facevlm.experiments import pretrain
+    from facevlm.models.data import ViewChoices
+
+    renders, captions, training = _toy_corpus()
+    training["single_views"] = True  # each view its own pair: the alternatives are reshaped
+    mixed = mixed_modality_renders(renders)
+    seen = {}
+    original_train, original_check = pretrain.train, pretrain.holdout_zero_shot
+
+    def spy_train(model, loss, dataset, cfg, **kwargs):
+        seen["dataset"] = dataset
+        return original_train(model, loss, dataset, cfg, **kwargs)
+
+    def spy_check(model, tokenizer, views, labels, captions, holdout, cfg):
+        seen["held_out"] = (len(views), len(set(holdout)))
+        return original_check(model, tokenizer, views, labels, captions, holdout, cfg)
+
+    monkeypatch.setattr(pretrain, "train", spy_train)
+    monkeypatch.setattr(pretrain, "holdout_zero_shot", spy_check)
+
+    result, _ = pretrain_backbone_node(mixed, captions, training, str(tmp_path / "cache"))
+
+    assert result.holdout_zero_shot is not None
+    dataset = seen["dataset"]
+    assert isinstance(dataset.views, ViewChoices) and dataset.views.names == ["texture", "shaded"]
+    n_views, n_held, n_scans = 3, len(BASIC_EMOTIONS), len(renders)
+    assert len(dataset) == (n_scans - n_held) * n_views, "one entry per scan and view"
+    assert seen["held_out"] == (2 * n_held, n_held), "each held-out scan in both modalities"

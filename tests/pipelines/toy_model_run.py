@@ -59,6 +59,19 @@ def index_and_renders(frames: int = 0) -> tuple[pd.DataFrame, RenderSet]:
     return index, RenderSet(samples, ["front", "left", "right"], {"size": SIZE}, np.stack(images))
 
 
+def mixed_modality_renders(renders: RenderSet) -> RenderSet:
+    """``renders`` as a ``texture+shaded`` render set makes them: every sample once as it is
+    (``texture``) and once grey, its bar darker (``shaded``), a row per sample and modality."""
+    texture = renders.images
+    grey = texture.mean(axis=-1, keepdims=True).repeat(3, axis=-1) * 0.6
+    samples = pd.concat(
+        [renders.samples.assign(modality=m) for m in ("texture", "shaded")], ignore_index=True
+    )
+    settings = {**renders.settings, "modality": "texture+shaded"}
+    images = np.concatenate([texture, grey.astype(np.uint8)])
+    return RenderSet(samples, renders.view_names, settings, images)
+
+
 def model_params(kind: str) -> dict:
     experiment = {
         "data": {"classes": list(BASIC_EMOTIONS), "max_folds": 1},
@@ -95,11 +108,15 @@ def run_model_pipeline(
     runs_dir: str,
     mlflow: bool = True,
     data: tuple[pd.DataFrame, RenderSet] | None = None,
+    mixed_modalities: bool = False,
 ) -> DataCatalog:
     """Run the ``model`` namespace's pipeline on the toy data (or on ``data``: a scan index and
     its renders); returns the catalog. The MLflow model run goes to the current tracking store
-    (``mlflow=False``: kept in memory)."""
+    (``mlflow=False``: kept in memory). ``mixed_modalities``: the renders are
+    :func:`mixed_modality_renders`."""
     index, renders = data if data is not None else index_and_renders()
+    if mixed_modalities:
+        renders = mixed_modality_renders(renders)
     pipe = training.create_pipeline(model)
     datasets = {name: KeptMemoryDataset() for name in pipe.all_outputs()}
     if mlflow:

@@ -48,6 +48,8 @@ def show_prediction(result: Prediction) -> None:
         else:
             st.success(answer)
         st.caption(familiarity_caption(result))
+        if result.modality:
+            st.caption(modality_caption(result))
         st.markdown("**Closest prompts**")
         st.dataframe(
             pd.DataFrame(result.closest_prompts, columns=["class", "prompt", "similarity"]),
@@ -79,6 +81,17 @@ def familiarity_caption(result: Prediction) -> str:
         f"Familiarity {result.familiarity:.2f} ({verdict}): less familiar than "
         f"{1 - result.familiarity:.0%} of held-out training-like scans"
     )
+
+
+def modality_caption(result: Prediction) -> str:
+    """Which render modality answered, and whether the model was trained on it: a model trained
+    on textured and shaded renders answers an untextured scan from its shaded render."""
+    line = f"Answered from the {result.modality} render"
+    trained = list(result.trained_modalities)
+    if not trained:
+        return line
+    seen = "trained on" if result.modality in trained else "not trained on"
+    return f"{line}; the model was {seen} {result.modality} renders ({' and '.join(trained)})"
 
 
 def show_sequence(result: Prediction) -> None:

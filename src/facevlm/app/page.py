@@ -126,7 +126,8 @@ def show_model(predictor: Predictor) -> None:
     tags = bundle.info.get("tags", {})
     st.sidebar.caption(
         f"{backbone}, {len(predictor.settings.views)} views at {predictor.settings.size} px, "
-        f"{predictor.settings.modality}; classes: {', '.join(predictor.classes)}; "
+        f"{' and '.join(predictor.trained_modalities) or predictor.settings.modality}; "
+        f"classes: {', '.join(predictor.classes)}; "
         f"trained on {tags.get('dataset', '?')}"
         + (" · linear probe" if bundle.linear_probe is not None else "")
     )

@@ -8,7 +8,8 @@ them as a ``PartitionedDataset`` would lose the sample table that says which ima
     <filepath>/<version>/<name>/
         samples.parquet        one row per sample: sample_id, subject, expression, ... (the index)
         settings.json          the render settings and the view names
-        images/<sample_id>/<view>.png
+        images/<sample_id>/<view>.png   (a set of several modalities:
+                               images/<modality>/<sample_id>/<view>.png)
         views.npy, views.json  the same images as one (N, V, H, W, 3) uint8 array (row i = sample
                                i of samples.parquet) and its header: what training reads
 
@@ -41,6 +42,8 @@ from facevlm.data.view_store import ViewArray, is_complete_store, write_view_sto
 
 #: The render set's views as one array, beside its PNGs (see :mod:`facevlm.data.view_store`).
 VIEWS_FILE = "views.npy"
+#: Column of a render set's samples that names each row's render modality, when it has several.
+MODALITY = "modality"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
@@ -56,7 +59,9 @@ class RenderSet:
 
     Attributes:
         samples: one row per sample; must hold a unique ``sample_id`` column, plus whatever
-            metadata the index carried (subject, expression, intensity, frame, ...).
+            metadata the index carried (subject, expression, intensity, frame, ...). A set
+            rendered in several modalities (``modality: texture+shaded``) has a ``modality``
+            column and one row per sample and modality: ``(sample_id, modality)`` is unique.
         view_names: the V view names, in the order of the views axis.
         settings: the render settings that produced the images (size, modality, views, frames).
     """
@@ -72,8 +77,10 @@ class RenderSet:
         self.samples = self.samples.reset_index(drop=True)
         if "sample_id" not in self.samples.columns:
             raise ValueError("RenderSet.samples needs a 'sample_id' column")
-        if self.samples["sample_id"].duplicated().any():
-            dup = self.samples.loc[self.samples["sample_id"].duplicated(), "sample_id"].iloc[0]
+        key = ["sample_id", *([MODALITY] if MODALITY in self.samples.columns else [])]
+        duplicated = self.samples.duplicated(key)
+        if duplicated.any():
+            dup = self.samples.loc[duplicated, "sample_id"].iloc[0]
             raise ValueError(f"duplicate sample_id {dup!r} in RenderSet")
         if self.images is not None:
             expected = (len(self.samples), len(self.view_names))
@@ -92,12 +99,27 @@ class RenderSet:
     def n_views(self) -> int:
         return len(self.view_names)
 
+    @property
+    def modalities(self) -> list[str]:
+        """The render modalities of the rows, in order of appearance (``[]`` for a set of one
+        modality, whose rows carry no ``modality`` column)."""
+        if MODALITY not in self.samples.columns:
+            return []
+        return list(dict.fromkeys(self.samples[MODALITY].astype(str)))
+
+    def image_dir(self, i: int) -> PurePosixPath:
+        """The folder of sample ``i``'s PNGs, relative to the render set's folder."""
+        parts = ["images"]
+        if MODALITY in self.samples.columns:
+            parts.append(safe_name(self.samples.at[i, MODALITY]))
+        parts.append(safe_name(self.samples.at[i, "sample_id"]))
+        return PurePosixPath(*parts)
+
     def image_path(self, i: int, view: int) -> Path:
         """Where image (sample ``i``, view ``view``) lives on disk (lazy render sets only)."""
         if self.folder is None:
             raise ValueError("this RenderSet is held in memory and has no files")
-        sample_id = safe_name(self.samples.at[i, "sample_id"])
-        return self.folder / "images" / sample_id / f"{safe_name(self.view_names[view])}.png"
+        return self.folder / self.image_dir(i) / f"{safe_name(self.view_names[view])}.png"
 
     def views(self, i: int) -> np.ndarray:
         """``(V, H, W, 3)`` uint8 views of sample ``i`` (read from disk on demand)."""
@@ -234,9 +256,9 @@ class RenderSetDataset(AbstractVersionedDataset[RenderSet, RenderSet]):
             shutil.rmtree(folder)
         (folder / "images").mkdir(parents=True)
         view_files = [f"{safe_name(v)}.png" for v in data.view_names]
-        for i, sample_id in enumerate(data.samples["sample_id"]):
-            sample_dir = folder / "images" / safe_name(sample_id)
-            sample_dir.mkdir()
+        for i in range(len(data)):
+            sample_dir = folder / data.image_dir(i)
+            sample_dir.mkdir(parents=True)
             for image, name in zip(data.views(i), view_files, strict=True):
                 Image.fromarray(image).save(sample_dir / name, compress_level=self._compress_level)
         n, v = len(data), data.n_views

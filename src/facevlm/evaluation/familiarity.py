@@ -186,10 +186,16 @@ class Familiarity:
     k: int  # neighbour rank for this training set (scaled from the folds' k)
     reference_scores: np.ndarray  # sorted held-out scores of the folds
     threshold: float  # familiar iff score <= threshold
-    modality: str | None = None  # render modality of the training data ("texture")
+    modality: str | None = None  # render modality of the training data: texture, texture+shaded
     rate: float = FAMILIAR_RATE
     method: str = METHOD
     scale: float = 1.0  # neighbour_scale of the training embeddings with this k
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The render modalities of the training data (``texture+shaded``: both; the training
+        embeddings and the held-out yardstick then hold renders of each)."""
+        return tuple(self.modality.split("+")) if self.modality else ()
 
     def scores(self, embeddings: np.ndarray) -> np.ndarray:
         """``(Q,)`` k-NN distances of ``(Q, D)`` embeddings to the training embeddings, in

@@ -81,12 +81,15 @@ def fit(
     cfg: AffectVLMConfig,
     evaluate_rows: np.ndarray | None = None,
 ) -> FittedModel:
-    """Train AffectVLM on ``rows`` of ``data``; record held-out accuracy on ``evaluate_rows``."""
+    """Train AffectVLM on ``rows`` of ``data``; record held-out accuracy on ``evaluate_rows``.
+    Rows of one scan in several render modalities are one training sample shown in a modality
+    drawn at every step (:meth:`ExperimentData.training_views`)."""
     model, tokenizer = build_model(cfg.model, cfg.train.seed)
+    views, rows = data.training_views(rows)
     samples = data.samples.iloc[rows]
     prompts = [candidate_prompts(prompt_bank, row) for row in samples.to_dict("records")]
     dataset = MultiviewDataset(
-        data.views[rows],
+        views,
         data.labels[rows],
         sample_ids=list(samples["sample_id"]),
         prompts=prompts,

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from facevlm.models.augment import AugmentConfig
 from facevlm.models.backbone import image_size_of
 from facevlm.models.classifier import PromptEnsembleClassifier
-from facevlm.models.data import MultiviewDataset, make_loader
+from facevlm.models.data import MultiviewDataset, ViewChoices, make_loader
 from facevlm.models.multiview_clip import (
     EmbeddedSamples,
     MultiviewCLIP,
@@ -66,13 +67,36 @@ def model_image_size(model: MultiviewCLIP) -> int:
 
 
 def embed_views(
-    model: MultiviewCLIP, views: np.ndarray, batch_size: int = 128, device: str = "auto"
+    model: MultiviewCLIP,
+    views: np.ndarray | ViewChoices,
+    batch_size: int = 128,
+    device: str = "auto",
 ) -> EmbeddedSamples:
-    """Embed ``(N, V, S, S, 3)`` uint8 views with the model (eval mode, no augmentation)."""
+    """Embed ``(N, V, S, S, 3)`` uint8 views with the model (eval mode, no augmentation).
+
+    :class:`ViewChoices` (each sample in several modalities) give each sample the mean of its
+    modalities' embeddings, renormalised: what a sample looks like to the model whichever way
+    it was rendered (SMILE-VLM clusters these for its pseudo-labels), with no random draw."""
+    if isinstance(views, ViewChoices):
+        return _mean_embedding(
+            [embed_views(model, a, batch_size, device) for a in views.alternatives]
+        )
     model.to(resolve_device(device))
     dataset = MultiviewDataset(views, image_size=model_image_size(model))
     loader = make_loader(dataset, batch_size, shuffle=False)
     return embed_samples(model, loader)
+
+
+def _mean_embedding(parts: Sequence[EmbeddedSamples]) -> EmbeddedSamples:
+    """One sample's embeddings averaged over its renderings (normalised ones renormalised)."""
+    first = parts[0]
+    return EmbeddedSamples(
+        views=F.normalize(torch.stack([p.views for p in parts]).mean(0), dim=-1),
+        fused=F.normalize(torch.stack([p.fused for p in parts]).mean(0), dim=-1),
+        fused_raw=torch.stack([p.fused_raw for p in parts]).mean(0),
+        labels=first.labels,
+        sample_ids=first.sample_ids,
+    )
 
 
 def zero_shot_predict(

@@ -95,12 +95,20 @@ def cross_validate(
                 test_embeddings=evaluation.test_embeddings,
                 extra=evaluation.extra,
                 logits=evaluation.logits,
+                test_modalities=_modalities_of(data, test_rows),
             )
         )
     result = CrossValidationResult(
         recipe.name, data.classes, records, to_dict(cfg), dict(tags or {})
     )
     return result, fitted
+
+
+def _modalities_of(data: ExperimentData, rows: np.ndarray) -> list[str] | None:
+    """The render modality of each of ``rows`` when the data has several (else ``None``)."""
+    if len(data.modalities) < 2:
+        return None
+    return [str(m) for m in data.samples["modality"].iloc[rows]]
 
 
 def frozen_backbone_metrics(
@@ -169,7 +177,7 @@ def fit_final(
     With ``familiarity_folds`` (the cross-validation folds' held-out familiarity scores,
     ``CrossValidationResult.familiarity_folds()``) the final fit also yields the statistics
     that say how familiar a new input is (``extra["familiarity"]``); ``modality`` is the render
-    modality of the training data, recorded with them."""
+    modality of the training data (``texture+shaded`` for several), recorded with them."""
     rows = np.arange(len(data.labels))
     n_subjects = int(data.samples["subject"].nunique()) if "subject" in data.samples else 0
     logger.info("%s final fit: %d samples of %d subjects", recipe.title, len(rows), n_subjects)

@@ -10,6 +10,13 @@ Nothing is loaded into memory for a render set that lives on disk: the views sta
 :class:`~facevlm.data.view_store.ViewArray` over the render set's ``views.npy`` (resized once into
 a ``views_<S>px.npy`` beside it), and ``data.views[rows]`` is again lazy, so a fold's training set
 costs a row index, not a copy. An in-memory render set (tests, notebooks) stays an array.
+
+**Several render modalities** (``render.modality: texture+shaded``): the render set holds a row
+per sample and modality (column ``modality``), and so does the experiment data. Folds are joined
+by scan file, so the rows of one scan share its fold and no scan is in a training split under
+one modality and in the test split under another. Evaluation works on rows and so scores every
+held-out scan in each modality; training takes one row per scan through
+:meth:`ExperimentData.training_views`, which shows each scan in a modality drawn at every step.
 """
 
 from __future__ import annotations
@@ -23,6 +30,10 @@ import pandas as pd
 
 from facevlm.data.protocols import TRAIN_ONLY, fold_ids
 from facevlm.data.view_store import ViewArray, array_fingerprint, resize_chunk
+from facevlm.models.data import ViewChoices
+
+#: Column of the samples that names each row's render modality (a render set of several).
+MODALITY = "modality"
 
 
 @dataclass
@@ -34,6 +45,27 @@ class ExperimentData:
     labels: np.ndarray  # (N,) int64 class indices into ``classes``
     samples: pd.DataFrame  # one row per sample: sample_id, subject, gender, age, ... , fold
     classes: list[str]
+
+    @property
+    def modalities(self) -> list[str]:
+        """The render modalities of the rows, in order (``[]``: one, not recorded per row)."""
+        if MODALITY not in self.samples.columns:
+            return []
+        return list(dict.fromkeys(self.samples[MODALITY].astype(str)))
+
+    def training_views(
+        self, rows: np.ndarray
+    ) -> tuple[np.ndarray | ViewArray | ViewChoices, np.ndarray]:
+        """What a model trains on for ``rows``: their views and the rows whose labels, ids and
+        metadata go with them. With one modality, ``(views[rows], rows)``. With several, one
+        entry per scan (its row of the first modality) whose views are :class:`ViewChoices`
+        over the scan's rows in every modality: each access draws one, so an epoch has as
+        many steps as with one modality and every scan is seen in each, at random."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(self.modalities) < 2:
+            return self.views[rows], rows
+        modalities, aligned = modality_rows(self.samples, rows)
+        return ViewChoices([self.views[r] for r in aligned], modalities), aligned[0]
 
     @property
     def folds(self) -> list[int]:
@@ -64,6 +96,36 @@ class ExperimentData:
         fold_of = self.samples["fold"].to_numpy()
         samples = self.samples.assign(fold=np.where(fold_of == fold, fold_of, TRAIN_ONLY))
         return ExperimentData(self.views, self.labels, samples, self.classes)
+
+
+def modality_rows(
+    samples: pd.DataFrame, rows: np.ndarray | None = None
+) -> tuple[list[str], list[np.ndarray]]:
+    """The modalities of ``rows`` of a table with a ``modality`` column (all rows: ``None``)
+    and, per modality, the rows of the same samples in the same order: entry k of every array
+    is one sample (matched by ``sample_id``), in the order of the first modality's rows.
+
+    Raises:
+        ValueError: a sample of ``rows`` lacks a modality the others have (the render stage
+            keeps only samples rendered in every one).
+    """
+    rows = np.arange(len(samples)) if rows is None else np.asarray(rows, dtype=np.int64)
+    modality = samples[MODALITY].astype(str).to_numpy()[rows]
+    ids = samples["sample_id"].astype(str).to_numpy()[rows]
+    modalities = list(dict.fromkeys(modality))
+    first = rows[modality == modalities[0]]
+    order = samples["sample_id"].astype(str).to_numpy()[first]
+    aligned = [first]
+    for other in modalities[1:]:
+        row_of = dict(zip(ids[modality == other], rows[modality == other], strict=True))
+        missing = [sample for sample in order if sample not in row_of]
+        if missing or len(row_of) != len(order):
+            raise ValueError(
+                f"samples not rendered in every modality {modalities}: e.g. "
+                f"{(missing or sorted(set(row_of) - set(order)))[:3]}"
+            )
+        aligned.append(np.array([row_of[sample] for sample in order], dtype=np.int64))
+    return modalities, aligned
 
 
 def resize_views(views: np.ndarray | ViewArray, size: int) -> np.ndarray | ViewArray:

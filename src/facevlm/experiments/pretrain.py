@@ -32,7 +32,7 @@ from facevlm.experiments.common import build_model, embed_views, model_image_siz
 from facevlm.models.augment import AugmentConfig, MixedViewAugmentation
 from facevlm.models.backbone import BackboneConfig
 from facevlm.models.classifier import PromptEnsembleClassifier
-from facevlm.models.data import MultiviewDataset, MultiviewSample
+from facevlm.models.data import MultiviewDataset, MultiviewSample, ViewChoices
 from facevlm.models.losses.clip_infonce import ClipInfoNCELoss
 from facevlm.models.multiview_clip import MultiviewCLIP, MultiviewCLIPConfig
 from facevlm.models.training import TrainConfig, train
@@ -168,7 +168,9 @@ def pretrain_backbone(
     """Train a randomly initialised CLIP on captioned multiview renders.
 
     Args:
-        views: ``(N, V, S, S, 3)`` uint8 renders at the architecture's input size.
+        views: ``(N, V, S, S, 3)`` uint8 renders at the architecture's input size, or
+            :class:`ViewChoices` of the samples in several modalities (each step shows a sample
+            in one, drawn; the held-out zero-shot check scores each).
         expressions: the expression of each sample (a class of ``cfg.classes``).
         subjects: the subject of each sample (the zero-shot check holds some out).
         captions: per sample ``(emotion captions, facial-action captions)``.
@@ -187,7 +189,11 @@ def pretrain_backbone(
     train_views, train_rows = views[rows], rows
     if cfg.single_views:
         n_views = views.shape[1]
-        train_views = train_views.reshape(-1, 1, *views.shape[2:])
+        single = (-1, 1, *views.shape[2:])
+        if isinstance(train_views, ViewChoices):
+            train_views = train_views.map(lambda a: a.reshape(single))
+        else:
+            train_views = train_views.reshape(single)
         train_rows = np.repeat(rows, n_views)
     model_cfg = MultiviewCLIPConfig(
         backbone=BackboneConfig(name=cfg.backbone, pretrained=None),
@@ -218,8 +224,12 @@ def pretrain_backbone(
 
     zero_shot = None
     if len(holdout):
+        held_views, held_rows = views[holdout], holdout
+        if isinstance(held_views, ViewChoices):  # every held-out sample in each modality
+            held_views = np.concatenate([np.asarray(a) for a in held_views.alternatives])
+            held_rows = np.tile(holdout, len(views.alternatives))
         zero_shot = holdout_zero_shot(
-            model, tokenizer, views[holdout], labels[holdout], captions, holdout, cfg
+            model, tokenizer, held_views, labels[held_rows], captions, held_rows, cfg
         )
         logger.info("pretrained zero-shot accuracy on held-out corpus subjects: %.3f", zero_shot)
     state = {k: v.detach().cpu().clone() for k, v in model.clip.state_dict().items()}

@@ -70,10 +70,18 @@ class FoldResult:
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. SMILE's pseudo-label refreshes
     # evaluation name -> (n_test, C) scores before the softmax (-inf: a class it cannot predict)
     logits: dict[str, np.ndarray] = field(default_factory=dict)
+    # the render modality of each held-out row when the data had several (each held-out scan
+    # is scored once per modality); None: one modality
+    test_modalities: list[str] | None = None
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # a fold result pickled before logits were kept (a finished fold reused on resume)
-        self.__dict__.update({"logits": {}, **state})
+        # a fold result pickled before logits (or modalities) were kept, reused on resume
+        self.__dict__.update({"logits": {}, "test_modalities": None, **state})
+
+    def modality_report(self, evaluation: str, modality: str, classes: list[str]) -> dict:
+        """The classification report of ``evaluation`` on the held-out rows of ``modality``."""
+        rows = np.asarray(self.test_modalities) == modality
+        return classification_report(self.y_true[rows], self.predictions[evaluation][rows], classes)
 
 
 @dataclass
@@ -110,12 +118,22 @@ class CrossValidationResult:
         """Mean ± std over folds of accuracy, macro-F1 and per-class recall; summed confusion."""
         return aggregate_folds(self.fold_reports(evaluation))
 
+    @property
+    def modalities(self) -> list[str]:
+        """The render modalities the held-out rows were scored in (``[]``: one, unrecorded)."""
+        if not self.folds or any(f.test_modalities is None for f in self.folds):
+            return []
+        return list(dict.fromkeys(m for f in self.folds for m in f.test_modalities))
+
     def final_metrics(self) -> dict[str, float]:
         """Flat metric names: the shared ``test/accuracy_mean`` (each model's primary evaluation,
         so both models line up), the same under a name that says what it measures where
         :data:`PRIMARY_EVALUATION_NAME` has one (``test/linear_probe/accuracy_mean``), and the
         other evaluations (``test/knn/...``). Deterministic: timings are in
-        :meth:`training_time_metrics`."""
+        :meth:`training_time_metrics`.
+
+        Held-out rows scored in several render modalities: the names above cover all of them,
+        and :meth:`modality_metrics` adds each modality's own (``test/accuracy_shaded_mean``)."""
         metrics: dict[str, float] = {}
         for evaluation in self.evaluations:
             aggregate = self.aggregate(evaluation)
@@ -126,6 +144,7 @@ class CrossValidationResult:
                     metrics.update(metric_names(aggregate, "test", named))
             else:
                 metrics.update(metric_names(aggregate, "test", evaluation))
+        metrics.update(self.modality_metrics())
         metrics.update(self.calibration_metrics())
         metrics.update(self.face_source_metrics())
         metrics.update(self.baseline_metrics)
@@ -173,6 +192,33 @@ class CrossValidationResult:
                 accuracy = float(np.mean(predicted[rows] == truth[rows]))
                 for name in names:
                     metrics[f"{metric_prefix('test', name)}accuracy_{source}"] = accuracy
+        return metrics
+
+    def modality_metrics(self) -> dict[str, float]:
+        """Accuracy and macro-F1 of each evaluation on each modality's held-out rows, mean and
+        std over folds: ``test/accuracy_texture_mean``, ``test/accuracy_shaded_std``,
+        ``test/macro_f1_shaded_mean``, ``test/knn/accuracy_shaded_mean`` ... (primary names as in
+        :meth:`final_metrics`). Empty unless the rows were scored in several modalities."""
+        modalities = self.modalities
+        if len(modalities) < 2:
+            return {}
+        metrics: dict[str, float] = {}
+        for evaluation in self.evaluations:
+            names = [None] if evaluation == PRIMARY else [evaluation]
+            if evaluation == PRIMARY and PRIMARY_EVALUATION_NAME.get(self.model):
+                names.append(PRIMARY_EVALUATION_NAME[self.model])
+            for modality in modalities:
+                aggregate = aggregate_folds(
+                    [f.modality_report(evaluation, modality, self.classes) for f in self.folds]
+                )
+                figures = {
+                    f"{key}_{modality}_{stat}": float(aggregate[f"{key}_{stat}"])
+                    for key in ("accuracy", "macro_f1")
+                    for stat in ("mean", "std")
+                }
+                for name in names:
+                    prefix = metric_prefix("test", name)
+                    metrics.update({f"{prefix}{k}": v for k, v in figures.items()})
         return metrics
 
     @property
@@ -287,11 +333,14 @@ class CrossValidationResult:
         return pd.DataFrame(rows)
 
     def predictions_frame(self) -> pd.DataFrame:
-        """One row per held-out sample and fold: truth and each evaluation's prediction (and the
-        sample's face source, when the data record them)."""
+        """One row per held-out sample and fold (and modality, when scored in several):
+        truth and each evaluation's prediction, and the sample's face source when the data
+        record them."""
         frames = []
         for f in self.folds:
             frame = pd.DataFrame({"fold": f.fold, "sample_id": f.test_sample_ids})
+            if f.test_modalities is not None:
+                frame["modality"] = f.test_modalities
             if self.face_sources:
                 frame[FACE_SOURCE] = [self.face_sources.get(s) for s in f.test_sample_ids]
             frame["true"] = [self.classes[i] for i in f.y_true]

@@ -12,8 +12,9 @@ differently. Static scans and pooled dynamic images pass through unchanged.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-from facevlm.experiments.data import ExperimentData
+from facevlm.experiments.data import MODALITY, ExperimentData
 
 #: ``experiment.data.frames`` values: each rendered frame a sample, or frames stacked as views.
 FRAME_MODES = ("samples", "views")
@@ -35,10 +36,13 @@ def stack_sequence_frames(data: ExperimentData) -> ExperimentData:
             "experiment.data.frames is 'views' but the protocol selects static scans and "
             "sequences together; restrict protocol.datasets to the 4D dataset"
         )
-    order = samples.assign(_row=np.arange(len(samples))).sort_values(
-        ["dataset", "sequence", "frame"], kind="stable"
-    )
-    groups = [g["_row"].to_numpy() for _, g in order.groupby(["dataset", "sequence"], sort=True)]
+    # a sequence rendered in several modalities is one sample per modality, like a scan
+    by = ["dataset", "sequence", *([MODALITY] if MODALITY in samples.columns else [])]
+    order = samples.assign(_row=np.arange(len(samples)))
+    if MODALITY in by:  # grouped in the data's order of modalities, not alphabetically
+        order[MODALITY] = pd.Categorical(order[MODALITY], list(dict.fromkeys(order[MODALITY])))
+    order = order.sort_values([*by, "frame"], kind="stable")
+    groups = [g["_row"].to_numpy() for _, g in order.groupby(by, sort=False, observed=True)]
     k = min(len(g) for g in groups)
     rows = [_keep_spread(g, k) for g in groups]
     views = np.stack([np.concatenate(list(np.asarray(data.views[g])), axis=0) for g in rows])

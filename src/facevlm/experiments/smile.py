@@ -117,7 +117,9 @@ class RefreshLog(list):
 def fit(
     views: np.ndarray, sample_ids: list[str], prompt_bank: pd.DataFrame, cfg: SmileConfig
 ) -> FittedSmile:
-    """Train SMILE-VLM on ``(N, V, S, S, 3)`` views. No label argument exists: none can leak."""
+    """Train SMILE-VLM on ``(N, V, S, S, 3)`` views (or :class:`ViewChoices`, each sample in
+    several modalities: its pseudo-label comes from the mean of their embeddings). No label
+    argument exists: none can leak."""
     model, tokenizer = build_model(cfg.model, cfg.train.seed)
     names, groups = _prompt_groups(prompt_bank)
     dataset = MultiviewDataset(
@@ -264,9 +266,11 @@ def _fit_rows(
     evaluate_rows: np.ndarray | None = None,
 ) -> FittedSmile:
     """:func:`fit` on ``rows`` of ``data``: views and sample ids only, never a label (held-out
-    rows are not scored during training either: that would need their labels)."""
+    rows are not scored during training either: that would need their labels). A scan in
+    several render modalities is one sample shown in a modality drawn at every step."""
+    views, rows = data.training_views(rows)
     ids = list(data.samples["sample_id"].iloc[rows])
-    return fit(data.views[rows], ids, prompt_bank, cfg)
+    return fit(views, ids, prompt_bank, cfg)
 
 
 def final_linear_probe(

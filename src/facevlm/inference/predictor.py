@@ -17,7 +17,10 @@ time, timing each stage:
   calibration temperature for that head before the softmax (:mod:`facevlm.evaluation.calibration`),
   so the probabilities shown are calibrated; a bundle without one says ``"calibrated": false``.
 
-A mesh without a usable texture is rendered ``shaded`` instead, with a note. A 4D sequence is
+A mesh without a usable texture is rendered ``shaded`` instead, with a note. A model trained on
+several modalities (``render.modality: texture+shaded``) renders a scan in the first (texture)
+when it has one and shaded otherwise; either way it saw such renders in training, so neither is
+unfamiliar for that reason. Every prediction says which modality answered. A 4D sequence is
 predicted frame by frame over a timeline of up to ``timeline_frames`` frames; the sequence-level
 prediction averages the frames the training's ``render.frames`` selects (``uniform:3``: onset,
 apex, offset), or classifies their dynamic image (or magnified apex, or surface-motion map from
@@ -51,7 +54,7 @@ from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.data import views_to_tensor
 from facevlm.render.face_pose import FacePose, face_pose_of
 from facevlm.render.frames import parse_frames, pool_frames, select_frames
-from facevlm.render.renderer import RenderSettings
+from facevlm.render.renderer import RenderSettings, parse_modalities
 from facevlm.render.surface_motion import surface_motion_mesh, surface_motion_settings
 
 #: Keys of ``params:render`` that are not :class:`RenderSettings` fields.
@@ -103,6 +106,10 @@ class Prediction:
     familiarity: float | None = None  # fraction of held-out training-like scans less familiar
     familiar: bool | None = None
     unfamiliar_reason: str | None = None  # why, when ``familiar`` is False
+    # the render modality the model read (texture, or shaded for a scan without a texture)
+    modality: str | None = None
+    # the modalities the model was trained on (both of texture+shaded); empty: not recorded
+    trained_modalities: list[str] = field(default_factory=list)
 
     @property
     def prediction(self) -> str:
@@ -129,6 +136,8 @@ class Prediction:
             "familiar": self.familiar,
             "familiarity": None if self.familiarity is None else round(self.familiarity, 4),
             "unfamiliar_reason": self.unfamiliar_reason,
+            "modality": self.modality,
+            "trained_modalities": list(self.trained_modalities),
         }
         out["calibrated"] = self.temperature is not None
         if self.temperature is not None:
@@ -159,10 +168,13 @@ def render_settings_for(
 
     ``bundle.info["render"]`` (the render record of its training data) wins when present; else
     the project's ``params:render``. The views are cut to the model's ``n_views`` (the frontal
-    view comes first) when the model was trained on fewer views than are configured.
+    view comes first) when the model was trained on fewer views than are configured. A model
+    trained on several modalities (``texture+shaded``) renders in the first unless ``modality``
+    says otherwise (:func:`trained_modalities` lists them all).
     """
     params = dict(bundle.info.get("render") or render_params or {})
     frames = str(params.get("frames") or "uniform:3")
+    params["modality"] = parse_modalities(params.get("modality"))[0]
     settings = RenderSettings.from_params(params, ignore=RENDER_PLAN_KEYS)
     if modality is not None:
         settings = dataclasses.replace(settings, modality=modality)
@@ -174,6 +186,17 @@ def render_settings_for(
     if n_views < len(settings.views):
         settings = dataclasses.replace(settings, views=settings.views[:n_views])
     return settings, frames
+
+
+def trained_modalities(
+    bundle: ModelBundle, render_params: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The render modalities the model saw in training: those its familiarity statistics
+    record, else its render record's (or the project's) ``modality``; empty when unknown."""
+    recorded = (bundle.familiarity or {}).get("modality")
+    if not recorded:
+        recorded = (bundle.info.get("render") or render_params or {}).get("modality")
+    return list(parse_modalities(recorded)) if recorded else []
 
 
 class Predictor:
@@ -219,8 +242,8 @@ class Predictor:
         self.familiarity = (
             Familiarity.from_dict(bundle.familiarity) if bundle.familiarity is not None else None
         )
-        #: the modality the model's training data was rendered in, when the bundle records it
-        self.trained_modality = (bundle.info.get("render") or render_params or {}).get("modality")
+        #: the modalities the model's training data was rendered in, when the bundle says
+        self.trained_modalities = trained_modalities(bundle, render_params)
         self.temperatures = head_temperatures(bundle.calibration)  # {head: T}; empty: uncalibrated
         self._render_thread = ThreadPoolExecutor(1, thread_name_prefix="facevlm-render")
         self._renderers: dict[str, Any] = {}
@@ -279,8 +302,12 @@ class Predictor:
         return read_scan(path)
 
     def _modality_for(self, mesh: FaceMesh, name: str) -> tuple[str, str | None]:
-        """The modality to render ``mesh`` with, and a note when it cannot be the configured one."""
-        return modality_for(mesh, self.settings.modality, name)
+        """The modality to render ``mesh`` with, and a note when it cannot be the configured one
+        (saying so when the model was trained on that one too)."""
+        modality, note = modality_for(mesh, self.settings.modality, name)
+        if note and modality in self.trained_modalities:
+            note += f" (the model was trained on {modality} renders too)"
+        return modality, note
 
     def _render(self, mesh: FaceMesh, modality: str, pose: FacePose | None = None) -> np.ndarray:
         return self._render_thread.submit(
@@ -332,9 +359,10 @@ class Predictor:
 
     def _familiarity(self, normalised: torch.Tensor, rows: list[int], rendered: str) -> dict:
         """How familiar the input is: the median k-NN score of ``rows`` (a sequence is as
-        familiar as its typical frame) against the bundle's statistics. A render in another
-        modality than training's (a shaded render of an untextured scan for a texture-trained
-        model) is unfamiliar whatever the score: the model has never seen one."""
+        familiar as its typical frame) against the bundle's statistics. A render in a modality
+        training did not have (a shaded render of an untextured scan for a texture-trained
+        model) is unfamiliar whatever the score: the model has never seen one. A model trained
+        on several modalities holds training embeddings of each, so its score alone decides."""
         out: dict[str, Any] = {"familiarity": None, "familiar": None, "unfamiliar_reason": None}
         if self.familiarity is not None:
             score = np.array([np.median(self.familiarity.scores(normalised[rows].numpy()))])
@@ -342,14 +370,14 @@ class Predictor:
             out["familiar"] = bool(self.familiarity.familiar(score)[0])
             if not out["familiar"]:
                 out["unfamiliar_reason"] = "unlike the scans the model was trained on"
-        trained = (self.familiarity and self.familiarity.modality) or self.trained_modality
-        if trained and rendered != trained:
+        trained = self.trained_modalities
+        if trained and rendered not in trained:
             out["familiar"] = False
-            untextured = trained == "texture" and self.settings.modality == "texture"
+            untextured = trained == ["texture"] and self.settings.modality == "texture"
             out["unfamiliar_reason"] = (
                 "untextured scan, model trained on textured scans"
                 if untextured
-                else f"{rendered} render, model trained on {trained} renders"
+                else f"{rendered} render, model trained on {' and '.join(trained)} renders"
             )
         return out
 
@@ -378,6 +406,8 @@ class Predictor:
                 view_names=[v.name for v in self.settings.views],
                 closest_prompts=self._closest(heads["prompt_similarity"][0]),
                 notes=[note] if note else [],
+                modality=modality,
+                trained_modalities=list(self.trained_modalities),
                 **familiarity,
                 **self._heads(heads, [0]),
             )
@@ -459,6 +489,8 @@ class Predictor:
                 frame_strip=stacked[:, 0],
                 pooled_views=pooled_views,
                 pooled_kind=POOLED_KINDS[parse_frames(self.frames).mode] if pooled else None,
+                modality=rendered,
+                trained_modalities=list(self.trained_modalities),
                 **familiarity,
                 **self._heads(heads, rows),
             )
@@ -487,4 +519,4 @@ def _unique(notes: list[str]) -> list[str]:
     return notes
 
 
-__all__ = ["Prediction", "Predictor", "ScanError", "render_settings_for"]
+__all__ = ["Prediction", "Predictor", "ScanError", "render_settings_for", "trained_modalities"]

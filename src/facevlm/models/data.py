@@ -124,12 +124,82 @@ def views_to_tensor(views: np.ndarray, image_size: int) -> torch.Tensor:
     return x
 
 
+class ViewChoices:
+    """The same N samples rendered in M ways (e.g. ``texture`` and ``shaded``): M view arrays of
+    one shape ``(N, V, H, W, 3)`` whose row i is the same sample. A :class:`MultiviewDataset`
+    built on them shows each sample in one of the M, drawn at every access, so that a model
+    learns the expression from either rendering while an epoch still has N samples (the number
+    of steps does not grow with M).
+
+    The draw uses torch's global generator, as the prompt draws do: the training loop seeds it
+    per epoch, so a run (and a resumed one) sees the same draws. Every view of a sample comes
+    from the same alternative (the views of one scan are rendered alike). The batched path of
+    :meth:`MultiviewDataset.__getitems__` draws a batch's alternatives before its prompts, the
+    per-sample path each sample's before its prompt: both are seeded, their draws differ.
+
+    Args:
+        alternatives: M arrays (or lazy :class:`ViewArray`) of the same shape.
+        names: what each alternative is (``["texture", "shaded"]``), for fingerprints and logs.
+    """
+
+    ndim = 5
+
+    def __init__(self, alternatives: Sequence[np.ndarray | ViewArray], names: Sequence[str]):
+        self.alternatives = list(alternatives)
+        self.names = [str(n) for n in names]
+        if len(self.alternatives) < 1 or len(self.names) != len(self.alternatives):
+            raise ValueError(f"{len(self.alternatives)} alternatives but {len(self.names)} names")
+        shapes = {tuple(a.shape) for a in self.alternatives}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 5:
+            raise ValueError(f"alternatives must share one (N, V, H, W, 3) shape, got {shapes}")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.alternatives[0].shape)
+
+    def __len__(self) -> int:
+        return len(self.alternatives[0])
+
+    def __getitem__(self, key) -> ViewChoices:
+        """The same alternatives of the rows ``key`` (a slice or an index array)."""
+        if isinstance(key, int | np.integer):
+            raise TypeError("a ViewChoices row has M renderings: use draw() or alternatives[m]")
+        return ViewChoices([a[key] for a in self.alternatives], self.names)
+
+    def map(self, function: Callable[[np.ndarray], np.ndarray]) -> ViewChoices:
+        """``function`` applied to every alternative (e.g. a reshape)."""
+        return ViewChoices([function(a) for a in self.alternatives], self.names)
+
+    def draw(self, n: int) -> np.ndarray:
+        """``(n,)`` alternative indices drawn uniformly from torch's global generator."""
+        return torch.randint(len(self.alternatives), (int(n),)).numpy()
+
+    def take(self, indices: Sequence[int] | np.ndarray, choices: np.ndarray) -> np.ndarray:
+        """``(B, V, H, W, 3)`` views of ``indices``, row k from alternative ``choices[k]``."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        choices = np.asarray(choices).reshape(-1)
+        out = np.empty((len(idx), *self.shape[1:]), dtype=self.alternatives[0].dtype)
+        for m, source in enumerate(self.alternatives):
+            picked = np.flatnonzero(choices == m)
+            if len(picked):
+                rows = idx[picked]
+                out[picked] = source.take(rows) if isinstance(source, ViewArray) else source[rows]
+        return out
+
+    def fingerprint(self) -> str:
+        h = hashlib.blake2b(digest_size=16)
+        for name, source in zip(self.names, self.alternatives, strict=True):
+            h.update(f"{name}:{array_fingerprint(source)}".encode())
+        return h.hexdigest()
+
+
 class MultiviewDataset(Dataset[MultiviewSample]):
     """Multiview samples from in-memory arrays or image files.
 
     Args:
         views: per sample, a ``(V, H, W, 3)`` uint8 array (a ``(N, V, H, W, 3)`` array or
-            :class:`ViewArray` works too) or a list of V image paths.
+            :class:`ViewArray` works too) or a list of V image paths; or :class:`ViewChoices`,
+            several renderings of each sample of which every access draws one.
         labels: class index per sample (``-1`` unlabeled); ``None`` makes every sample unlabeled.
         sample_ids: id per sample (default ``"0"``, ``"1"``, ...).
         prompts: per sample a prompt, a list of candidate prompts, or ``None``; needs ``tokenizer``.
@@ -236,7 +306,9 @@ class MultiviewDataset(Dataset[MultiviewSample]):
         """A digest of what training sees: the views' content, ids, labels, prompts and size.
         Part of a training checkpoint's key, so a checkpoint is never resumed on other data."""
         h = hashlib.blake2b(digest_size=16)
-        if isinstance(self.views, np.ndarray | torch.Tensor | ViewArray):
+        if isinstance(self.views, ViewChoices):
+            h.update(self.views.fingerprint().encode())
+        elif isinstance(self.views, np.ndarray | torch.Tensor | ViewArray):
             h.update(array_fingerprint(self.views).encode())
         else:  # per-sample arrays or image paths
             for source in self.views:
@@ -256,7 +328,10 @@ class MultiviewDataset(Dataset[MultiviewSample]):
         return len(self.sample_ids)
 
     def __getitem__(self, i: int) -> MultiviewSample:
-        views = views_to_tensor(load_views(self.views[i]), self.image_size)  # (V, 3, S, S)
+        source = self.views
+        if isinstance(source, ViewChoices):
+            source = source.alternatives[int(source.draw(1)[0])]
+        views = views_to_tensor(load_views(source[i]), self.image_size)  # (V, 3, S, S)
         return self._item(i, views)
 
     def __getitems__(self, indices: Sequence[int]) -> list[MultiviewSample]:
@@ -287,13 +362,15 @@ class MultiviewDataset(Dataset[MultiviewSample]):
         resizing)."""
         src = self.views
         size = (self.image_size, self.image_size)
-        arrays = np.ndarray | torch.Tensor | ViewArray
+        arrays = np.ndarray | torch.Tensor | ViewArray | ViewChoices
         if not isinstance(src, arrays) or src.ndim != 5 or src.shape[-1] != 3:
             return None
         if tuple(src.shape[2:4]) != size:
             return None  # resizing stays per sample (views_to_tensor)
         idx = np.asarray(indices, dtype=np.int64)
-        if isinstance(src, torch.Tensor):
+        if isinstance(src, ViewChoices):
+            x = torch.from_numpy(src.take(idx, src.draw(len(idx))))
+        elif isinstance(src, torch.Tensor):
             x = src[torch.from_numpy(idx)]  # (B, V, S, S, 3)
         elif isinstance(src, ViewArray):
             x = torch.from_numpy(src.take(idx))  # only this batch's rows are read from disk

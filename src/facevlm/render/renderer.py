@@ -25,6 +25,10 @@ Modalities (``docs/methods.md``: texture default, shaded geometry, depth):
   255 at the front of the face's robust sphere, 1 at its back, 0 only for background (black,
   whatever ``background`` says). Fixed mapping, not stretched per image, so depth grey levels
   mean the same (relative) depth in every render.
+
+A renderer draws one modality; a render setting may name several (``texture+shaded``,
+:func:`parse_modalities`), which the render pipeline renders one after the other, so that one
+model can be trained on textured and on geometry-only renders of the same scans.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ from facevlm.render.texture import load_texture, to_vtk_image
 from facevlm.render.views import DEFAULT_VIEWS, View, parse_views
 
 MODALITIES = ("texture", "shaded", "depth")
+#: Joins the modalities of a mixed render setting (``modality: texture+shaded``).
+MODALITY_SEPARATOR = "+"
 
 #: Camera distance from the face centre, in robust radii. Irrelevant to the image under a
 #: parallel projection; only the clipping range below depends on it.
@@ -130,6 +136,28 @@ class RenderSettings:
         if "background" in params:
             params["background"] = tuple(params["background"])
         return cls(**params)
+
+
+def parse_modalities(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """The modalities a render setting names: ``texture`` is one, ``texture+shaded`` (or a list)
+    several. A render set made with several holds every sample once in each, in this order;
+    the first is the one a single render of a new scan uses when it can (a scan without a
+    texture falls back to ``shaded``, see :mod:`facevlm.inference.scan_files`).
+
+    Raises:
+        ValueError: an unknown or repeated modality, or none.
+    """
+    if value is None:
+        return ("texture",)
+    parts = value.split(MODALITY_SEPARATOR) if isinstance(value, str) else list(value)
+    modalities = tuple(str(p).strip() for p in parts)
+    unknown = [m for m in modalities if m not in MODALITIES]
+    if not modalities or unknown or len(set(modalities)) != len(modalities):
+        raise ValueError(
+            f"modality must be one of {MODALITIES} or several joined by "
+            f"{MODALITY_SEPARATOR!r} (texture+shaded), got {value!r}"
+        )
+    return modalities
 
 
 def _polydata(points: np.ndarray, triangles: np.ndarray) -> vtkPolyData:

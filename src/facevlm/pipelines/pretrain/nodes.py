@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -47,8 +48,12 @@ def caption_pretraining_samples(
     cfg = PretrainConfig.from_params(training)
     if manifest.get("root") is None or len(renders) == 0:
         return pd.DataFrame(columns=list(CAPTION_COLUMNS))
+    # a corpus rendered in several modalities holds each sample once per modality: one caption
+    # set per sample, whichever rendering training draws
     captions = caption_samples(
-        renders.samples, manifest_activations(manifest["synthetic"]), cfg.classes
+        renders.samples.drop_duplicates("sample_id"),
+        manifest_activations(manifest["synthetic"]),
+        cfg.classes,
     )
     logger.info("%d captions for %d samples", len(captions), captions["sample_id"].nunique())
     return captions
@@ -62,8 +67,9 @@ def pretrain_backbone_node(
     makes no weights. A finished run is kept in ``cache_dir`` (``params:caches.pretraining``) by
     content key, so a model pipeline run again with the same corpus, captions, render settings
     and training parameters does not pretrain again (a cache: deleting it only costs time)."""
-    from facevlm.experiments.data import resize_views
+    from facevlm.experiments.data import modality_rows, resize_views
     from facevlm.models.backbone import architecture_image_size
+    from facevlm.models.data import ViewChoices
     from facevlm.prompts.captions import captions_by_sample
 
     cfg = PretrainConfig.from_params(training)
@@ -83,7 +89,14 @@ def pretrain_backbone_node(
         result = PretrainedBackbone(**torch.load(cache_file, map_location="cpu"))
         return result, pd.DataFrame(result.history)
     kept = corpus.samples
-    views = resize_views(corpus.to_array(), architecture_image_size(cfg.backbone))
+    size = architecture_image_size(cfg.backbone)
+    if len(corpus.modalities) > 1:  # each sample shown in a modality drawn at every step
+        modalities, aligned = modality_rows(kept)
+        full = corpus.view_array()  # one modality in memory at a time
+        views = ViewChoices([resize_views(np.asarray(full[r]), size) for r in aligned], modalities)
+        kept = kept.iloc[aligned[0]]
+    else:
+        views = resize_views(corpus.to_array(), size)
     pairs = [(emotion[s], action.get(s, [])) for s in kept["sample_id"].astype(str)]
     result = pretrain_backbone(views, list(kept["expression"]), list(kept["subject"]), pairs, cfg)
     cache_file.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from facevlm.render.face_pose import ALGORITHM_VERSION as POSE_ALGORITHM_VERSION
 from facevlm.render.face_pose import FacePose
 from facevlm.render.frames import parse_frames, pool_frames
 from facevlm.render.parallel import RenderJob, read_mesh_file, render_many
-from facevlm.render.renderer import RenderSettings
+from facevlm.render.renderer import MODALITY_SEPARATOR, RenderSettings, parse_modalities
 from facevlm.render.sampling import plan_render_samples
 from facevlm.render.surface_motion import cache_identity as surface_motion_identity
 from facevlm.render.surface_motion import surface_motion_mesh, surface_motion_settings
@@ -32,6 +32,7 @@ _PLAN_KEYS = ("frames", "n_workers", "datasets")
 
 
 def _split_params(render: dict[str, Any]) -> tuple[RenderSettings, dict[str, Any]]:
+    render = {**render, "modality": parse_modalities(render.get("modality"))[0]}
     settings = RenderSettings.from_params(render, ignore=_PLAN_KEYS)
     return settings, {k: render.get(k) for k in _PLAN_KEYS}
 
@@ -78,7 +79,63 @@ def render_samples(
     in ``render_failures`` (file and reason) and its sample is left out; the others go on.
     With ``frames: surface_motion`` each sequence's onset and apex meshes are made into one
     surface-motion map before rendering (:mod:`facevlm.render.surface_motion`).
+
+    ``modality: texture+shaded`` renders every sample in each modality (:func:`render_mixed`).
     """
+    modalities = parse_modalities(render.get("modality"))
+    if len(modalities) > 1:
+        return render_mixed(samples, render, cache_dir, modalities)
+    return _render_one_modality(samples, render, cache_dir)
+
+
+def render_mixed(
+    samples: pd.DataFrame, render: dict[str, Any], cache_dir: str, modalities: tuple[str, ...]
+) -> tuple[RenderSet, pd.DataFrame]:
+    """Every sample rendered in each of ``modalities``: one render set holding a row per sample
+    and modality (column ``modality``), all rows of the first modality first, then the second's
+    in the same sample order. A model trained on it sees textured and geometry-only renders of
+    the same scans.
+
+    Each modality is rendered exactly as a render of that modality alone (same settings, same
+    cache entries: adding ``shaded`` to a ``texture`` run renders only the shaded views). A
+    sample that fails in any modality is left out of all, so that every kept sample can be
+    shown in each; its failure names the modality.
+    """
+    parts, failures = [], []
+    for modality in modalities:
+        part, failed = _render_one_modality(samples, {**render, "modality": modality}, cache_dir)
+        parts.append(part)
+        failures.append(failed.assign(reason=modality + ": " + failed["reason"].astype(str)))
+    ids = [set(part.samples["sample_id"]) for part in parts]
+    kept = set.intersection(*ids)
+    order = [i for i in parts[0].samples["sample_id"] if i in kept]
+    tables, images = [], []
+    for modality, part in zip(modalities, parts, strict=True):
+        row_of = {sample_id: row for row, sample_id in enumerate(part.samples["sample_id"])}
+        rows = np.array([row_of[i] for i in order], dtype=np.int64)
+        tables.append(part.samples.iloc[rows].assign(modality=modality))
+        images.append(part.images[rows])
+    settings = {**parts[0].settings, "modality": MODALITY_SEPARATOR.join(modalities)}
+    render_set = RenderSet(
+        pd.concat(tables, ignore_index=True),
+        parts[0].view_names,
+        settings,
+        np.concatenate(images),
+    )
+    failure_table = pd.concat(failures, ignore_index=True)
+    logger.info(
+        "%d samples rendered in %s (%d rows)",
+        len(order),
+        " and ".join(modalities),
+        len(render_set),
+    )
+    return render_set, failure_table
+
+
+def _render_one_modality(
+    samples: pd.DataFrame, render: dict[str, Any], cache_dir: str
+) -> tuple[RenderSet, pd.DataFrame]:
+    """:func:`render_samples` in the one modality ``render`` names."""
     settings, plan = _split_params(render)
     record = _settings_record(settings, plan["frames"] or "apex")
     cache_key = {k: v for k, v in record.items() if k != "frames"}

@@ -114,15 +114,14 @@ def make_contact_sheet(
     glance that the expressions differ. Works for any dataset the layouts know."""
     from facevlm.data.formats import read_mesh
     from facevlm.render.contact_sheet import contact_sheet
-    from facevlm.render.renderer import MultiviewRenderer, RenderSettings
+    from facevlm.render.renderer import MultiviewRenderer, RenderSettings, parse_modalities
     from facevlm.render.views import View
 
     subjects, columns, chosen = _sheet_cells(raw_scans, dataset, sheet["n_subjects"])
     if not chosen:
         raise ValueError(f"no labelled scan found under {raw_scans['root']} for a contact sheet")
-    settings = RenderSettings(
-        size=sheet["size"], views=[View(0.0, 0.0)], modality=render["modality"]
-    )
+    modality = parse_modalities(render["modality"])[0]  # texture+shaded: the textured sheet
+    settings = RenderSettings(size=sheet["size"], views=[View(0.0, 0.0)], modality=modality)
     rows = []
     with MultiviewRenderer(settings) as renderer:
         for subject in subjects:
