@@ -55,7 +55,13 @@ def test_default_pipeline_runs_in_a_session_and_logs_comparable_model_runs(proje
         "contact_sheet": {"n_subjects": 2, "size": 64},
         "pretraining": {
             "dataset": {"root": str(project / "data" / "01_raw" / "synthetic_pretraining")},
-            "synthetic": {"n_subjects": 2, "resolution": 1500, "texture_size": 128},
+            # one face source and clean meshes, as the evaluation set of tiny_synthetic
+            "synthetic": {
+                "n_subjects": 2,
+                "resolution": 1500,
+                "texture_size": 128,
+                **{k: tiny_synthetic[k] for k in ("face_sources", "scanner_variety")},
+            },
             "training": {"holdout_subjects": 1, "train": QUICK_TRAINING},
         },
         "affectvlm": _quick_model("affectvlm"),
