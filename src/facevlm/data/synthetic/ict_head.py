@@ -35,6 +35,7 @@ from facevlm.data.synthetic.ict_facekit import (
 )
 from facevlm.data.synthetic.identity import Identity
 from facevlm.data.synthetic.landmarks import BOSPHORUS_LABELS, N_LANDMARKS
+from facevlm.data.synthetic.texture import developed, exposure
 
 #: Each modelled action unit as ICT-FaceKit blend shapes (shape weight per unit of activation;
 #: a name without a side stands for its ``_L`` and ``_R`` shapes). After the ARKit-to-FACS
@@ -300,10 +301,5 @@ def relight_photo(
     faces' :func:`~.texture.relight`, whose side light depends on that atlas' layout."""
     if strength <= 0 and not grayscale:
         return image
-    out = image.astype(np.float64)
-    out *= float(np.exp(rng.normal(0.0, 0.10 * strength))) * np.exp(
-        rng.normal(0.0, 0.035 * strength, 3)
-    )
-    if grayscale:
-        out[:] = (out @ np.array([0.299, 0.587, 0.114]))[..., None]
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+    gain, cast = exposure(rng, strength)
+    return developed(image.astype(np.float64) * (gain * cast), grayscale)

@@ -175,8 +175,7 @@ def relight(
         return image
     size = image.shape[0]
     out = image.astype(np.float64)
-    gain = float(np.exp(rng.normal(0.0, 0.10 * strength)))
-    cast = np.exp(rng.normal(0.0, 0.035 * strength, 3))
+    gain, cast = exposure(rng, strength)
     side = float(np.clip(rng.normal(0.0, 0.12 * strength), -0.5, 0.5))
     # signed sheet px of every column (the two atlas halves), normalised to [-1, 1]
     layout = texture_layout(identity)
@@ -184,7 +183,18 @@ def relight(
     light = 1.0 + side * np.clip(px / layout["half_width"], -1.0, 1.0)
     face_rows = (1.0 - (np.arange(size) + 0.5) / size) >= STRIP
     out[face_rows] *= light[None, :, None]
-    out *= gain * cast
+    return developed(out * (gain * cast), grayscale)
+
+
+def exposure(rng: np.random.Generator, strength: float) -> tuple[float, np.ndarray]:
+    """One session's exposure gain and colour cast (per channel), their spreads scaled by
+    ``strength``: what changes between photographs of the same skin."""
+    gain = float(np.exp(rng.normal(0.0, 0.10 * strength)))
+    return gain, np.exp(rng.normal(0.0, 0.035 * strength, 3))
+
+
+def developed(image: np.ndarray, grayscale: bool = False) -> np.ndarray:
+    """A float photograph as uint8 (a grey-level print with ``grayscale``)."""
     if grayscale:
-        out[:] = (out @ np.array([0.299, 0.587, 0.114]))[..., None]
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+        image = np.repeat(image @ np.array([0.299, 0.587, 0.114]), 3).reshape(image.shape)
+    return np.clip(np.round(image), 0, 255).astype(np.uint8)
