@@ -20,8 +20,9 @@ nothing that depends on the scan's texture):
    scan's most forward point in that orientation, are all refined at once by a few steps of
    trimmed point-to-plane similarity ICP on a small subset of the template (template to scan:
    a scan's extra head, neck and shoulders do not pull the face, and trimming the worst
-   :data:`TRIM` of the pairs lets holes, a partial forehead and an open mouth go). The best
-   few are refined further on the whole template.
+   :data:`TRIM` of the pairs lets holes, a partial forehead and an open mouth go; a pair
+   that ends on the scan's open border, where the scan stops short of the template, is
+   dropped too). The best few are refined further on the whole template.
 3. **Score.** The share of the template that lies on the scan (within :data:`MATCH_MM` of the
    scan's surface, with agreeing normals), over the whole template and over its central face
    (eyes, nose, mouth: the part that no ball, box, cylinder or plane imitates), and the share
@@ -54,7 +55,7 @@ from facevlm.render.face_template import FaceTemplate, load_template
 from facevlm.render.normalize import Normalization
 
 #: Bumped whenever the estimate can change for the same scan (render caches key on it).
-ALGORITHM_VERSION = 2
+ALGORITHM_VERSION = 3
 #: ``render.pose`` values: estimate the pose, or take the scan's axes as they are stored.
 POSE_MODES = ("estimate", "as_stored")
 
@@ -77,10 +78,17 @@ FRONT_DEPTH_MM = 70.0
 #: in shape from the template (trimming a quarter lets the fit slide along the face).
 TRIM, FINAL_TRIM = 0.75, 0.9
 #: Successive halving: (starts kept, template points, ICP iterations) per stage; the starts
-#: kept are the best by coverage so far. Cheap steps for all, more for the promising few.
-STAGES = ((10_000, 20, 3, TRIM), (16, 100, 8, TRIM), (3, 400, 10, FINAL_TRIM))
+#: kept are the best by coverage so far. Cheap steps for all, more for the promising few. The
+#: first stage's points decide which starts go on: with 20 a whole head could lose its true
+#: start to a fit on the cranium whose 20 points happened to match (40 cost no measurable time).
+STAGES = ((10_000, 40, 3, TRIM), (16, 100, 8, TRIM), (3, 400, 10, FINAL_TRIM))
 #: Scan points the fit uses at most (a uniform subsample of a dense scan is as good, and fast).
 SCAN_POINTS = 4000
+#: Scan points within this many point spacings of the scan's open border take no part in the
+#: fit's pairs (see :func:`_near_border`); a mesh whose border holds more than
+#: ``BORDER_SOUP`` of its vertices is a soup of loose triangles and has none.
+BORDER_REACH = 1.0
+BORDER_SOUP = 0.5
 #: Template points farther than this from the scan (mm at the face's size) pull on nothing.
 REACH_MM = 40.0
 #: The fitted face may be this much smaller or larger than the template's size in its units.
@@ -253,6 +261,9 @@ class _Scan:
     normals: np.ndarray
     tree: cKDTree
     spacing: float  # median distance between neighbouring points
+    #: points at the scan's open border (its crop edge, a hole's rim, a cut forehead): a
+    #: template point whose nearest scan point lies there has no counterpart on the scan
+    border: np.ndarray
 
 
 def _scan_surface(vertices: np.ndarray, triangles: np.ndarray) -> _Scan:
@@ -269,7 +280,35 @@ def _scan_surface(vertices: np.ndarray, triangles: np.ndarray) -> _Scan:
     points = vertices[used]
     tree = cKDTree(points)
     spacing = float(np.median(tree.query(points[:500], k=2)[0][:, 1])) if len(points) > 1 else 0.0
-    return _Scan(points, normals[used], tree, spacing)
+    return _Scan(points, normals[used], tree, spacing, _near_border(vertices, triangles, points, spacing))
+
+
+def _near_border(
+    vertices: np.ndarray, triangles: np.ndarray, points: np.ndarray, spacing: float
+) -> np.ndarray:
+    """Which of ``points`` lie within about one point spacing of the mesh's open border (edges
+    of one triangle only).
+
+    Why: the template covers forehead to chin and ear to ear; where the scan stops short (a cut
+    forehead, a narrow crop, a hole) the template's points there find their nearest scan point
+    on the border and pull the fit towards it, shifting the face box by a centimetre. Dropping
+    pairs that end on the border (the usual rule of ICP on partial scans, Turk and Levoy 1994)
+    leaves those points pulling on nothing. A mesh that is mostly border (a triangle soup, a
+    cloud of random triangles) has no usable border: nothing is marked.
+    """
+    if len(triangles) == 0 or len(points) == 0:
+        return np.zeros(len(points), dtype=bool)
+    edges = np.sort(triangles[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
+    keys = edges[:, 0] * np.int64(len(vertices)) + edges[:, 1]  # one integer per edge: fast
+    unique, counts = np.unique(keys, return_counts=True)
+    lone = unique[counts == 1]
+    on_border = np.unique(np.concatenate([lone // len(vertices), lone % len(vertices)]))
+    if len(on_border) == 0 or len(on_border) > BORDER_SOUP * len(np.unique(triangles)):
+        return np.zeros(len(points), dtype=bool)
+    distance, _ = cKDTree(vertices[on_border]).query(
+        points, distance_upper_bound=BORDER_REACH * spacing
+    )
+    return np.isfinite(distance)
 
 
 def _scale_starts(points: np.ndarray, template: FaceTemplate) -> list[tuple[float, float]]:
@@ -346,7 +385,8 @@ def _icp(
         nearest = np.minimum(nearest, len(scan.points) - 1).reshape(n_batch, n_points)
         distance = distance.reshape(n_batch, n_points)
         cut = np.partition(distance, keep - 1, axis=1)[:, keep - 1 : keep]
-        weight = ((distance <= cut) & np.isfinite(distance)).astype(np.float64)
+        usable = np.isfinite(distance) & ~scan.border[nearest]
+        weight = ((distance <= cut) & usable).astype(np.float64)
         target, normal = scan.points[nearest], scan.normals[nearest]
         centre = np.einsum("bm,bmk->bk", weight, moved) / np.maximum(
             weight.sum(axis=1, keepdims=True), 1.0
