@@ -83,8 +83,9 @@ def print_accuracy(rows: list[dict]) -> None:
     line("all", rows)
     for source in ("synthetic", "ict"):
         line(source, [r for r in rows if r["case"].startswith(source)])
-    for crop in ("crop", "narrow", "full", "head", "forehead-cut"):
-        line(f"  {crop}", [r for r in rows if crop in r["case"]])
+    for crop in ("crop", "narrow", "full", "head"):  # the region: "<source>/<region> ..."
+        line(f"  {crop}", [r for r in rows if r["case"].split("/")[1].split()[0] == crop])
+    line("  forehead-cut", [r for r in rows if "forehead-cut" in r["case"]])
     worst = sorted(
         rows, key=lambda r: -max(r["angle"] / 10, r["centre"] / 0.1, abs(r["radius"]) / 0.1)
     )

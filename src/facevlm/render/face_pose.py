@@ -103,12 +103,10 @@ CENTRAL_HALF_WIDTH_MM = 45.0
 CENTRAL_BELOW_NOSE_MM = -75.0
 #: Scan points within this many face radii of the face centre count for the precision score.
 PRECISION_RADIUS = 0.8
-#: Below these scores there is no face. Measured (``benchmarks/canonical_pose.py``, 300 seeded
-#: face cases and their clean crops, 10 of each non-face): central coverage of faces min 0.43,
-#: 1st percentile 0.47, median 0.62 (4 of the 300 damaged scans fall below and are refused);
-#: of non-faces at most 0.38 (cylinder), 0.37 (box, lumpy blob), 0.34 (torus), 0.19 (plane),
-#: 0.12 (random cloud), 0.09 (sphere). The margin is thin on the non-face side: a cylinder or
-#: blob matches the cheeks and forehead of a face, only the eyes and nose tell.
+#: Below these scores there is no face. Chosen between the faces' and the non-faces' central
+#: coverage as ``benchmarks/canonical_pose.py`` prints them (docs/benchmarks.md, "Face pose"):
+#: the margin is thin on the non-face side, a cylinder or a lumpy blob matches the cheeks and
+#: forehead of a face and only the eyes and nose tell.
 MIN_CENTRAL = 0.41
 MIN_PRECISION = 0.5
 #: The canonical framing, in the template's millimetres: the face box centre (from the
