@@ -26,8 +26,6 @@ from facevlm.data.synthetic.head import SyntheticHead
 from facevlm.data.synthetic.ict_head import IctHead
 from facevlm.data.synthetic.shapes import smoothstep
 
-#: Default frames of a BU-4DFE style sequence (real ones have 69–221).
-DEFAULT_SEQUENCE_FRAMES = 12
 #: Default frames of a micro-expression clip.
 DEFAULT_CLIP_FRAMES = 10
 #: Apex intensity range of a micro-expression (a fraction of a posed full expression). The
