@@ -9,6 +9,7 @@ process (the app caches the :class:`Project`); nothing is run through it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -61,11 +62,15 @@ class Project:
                     f"the project root or set {PROJECT_ENV}"
                 )
             try:
-                bootstrap_project(self.path)
-                session = KedroSession.create(
-                    project_path=self.path, env=self.env, save_on_close=False
-                )
-                self._context = session.load_context()
+                # kedro-mlflow opens the project's relative ``sqlite:///mlruns.db`` from the
+                # working directory: from anywhere else it would create (and migrate) a stray
+                # store there, and two processes doing so at once collide
+                with contextlib.chdir(self.path):
+                    bootstrap_project(self.path)
+                    session = KedroSession.create(
+                        project_path=self.path, env=self.env, save_on_close=False
+                    )
+                    self._context = session.load_context()
             except Exception as error:  # noqa: BLE001 - Kedro raises many kinds here
                 raise ProjectError(
                     f"{self.path}: cannot open the Kedro project: {error}"
