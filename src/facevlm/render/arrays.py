@@ -134,3 +134,15 @@ def area_weighted_normals(
     )
     length = np.linalg.norm(accumulated, axis=1, keepdims=True)
     return np.divide(accumulated, length, out=np.zeros_like(accumulated), where=length > 0)
+
+
+def polygon_edges(offsets: np.ndarray, indices: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    """The distinct polygon sides ``(a, b)`` (``a < b``) of a mesh of ``n`` vertices and how
+    many polygons use each (1: the side lies on an open border); ``offsets``/``indices`` as
+    :class:`~facevlm.data.mesh.FaceMesh` stores its polygons."""
+    following = np.arange(1, len(indices) + 1)
+    following[offsets[1:] - 1] = offsets[:-1]
+    ends = indices[following]
+    low, high = np.minimum(indices, ends), np.maximum(indices, ends)
+    keys, counts = np.unique(low * np.int64(n) + high, return_counts=True)
+    return keys // n, keys % n, counts

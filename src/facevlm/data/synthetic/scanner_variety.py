@@ -58,7 +58,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
 from facevlm.data.mesh import FaceMesh
-from facevlm.render.arrays import area_weighted_normals
+from facevlm.render.arrays import area_weighted_normals, polygon_edges
 
 #: Millimetres to one unit of each unit a file may be written in (coordinates are divided by it).
 UNITS: dict[str, float] = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
@@ -252,19 +252,9 @@ def _fan(offsets: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.stack([values[start], values[start + k + 1], values[start + k + 2]], axis=1)
 
 
-def _edge_table(offsets: np.ndarray, indices: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
-    """The distinct polygon sides ``(a, b)`` (``a < b``) and how many polygons use each."""
-    following = np.arange(1, len(indices) + 1)
-    following[offsets[1:] - 1] = offsets[:-1]
-    ends = indices[following]
-    low, high = np.minimum(indices, ends), np.maximum(indices, ends)
-    keys, counts = np.unique(low * np.int64(n) + high, return_counts=True)
-    return keys // n, keys % n, counts
-
-
 def _boundary_edges(offsets: np.ndarray, indices: np.ndarray, n_vertices: int) -> np.ndarray:
     """``(B, 2)`` the sides used by exactly one polygon: the mesh's open borders."""
-    a, b, counts = _edge_table(offsets, indices, n_vertices)
+    a, b, counts = polygon_edges(offsets, indices, n_vertices)
     return np.stack([a[counts == 1], b[counts == 1]], axis=1)
 
 
@@ -419,7 +409,7 @@ def _ragged_border(scan: _Scan, rng: np.random.Generator, variety: ScannerVariet
     if depth <= 0:
         return record
     v = scan.vertices
-    a, b, counts = _edge_table(scan.offsets, scan.indices, len(v))
+    a, b, counts = polygon_edges(scan.offsets, scan.indices, len(v))
     single = counts == 1
     lengths, labels = _loop_lengths(v, np.stack([a[single], b[single]], axis=1))
     if len(lengths) == 0:
@@ -507,7 +497,7 @@ def _smooth(scan: _Scan, rng: np.random.Generator, variety: ScannerVariety) -> d
     if iterations == 0:
         return {"smoothing_iterations": 0}
     n = scan.n_vertices
-    a, b, counts = _edge_table(scan.offsets, scan.indices, n)
+    a, b, counts = polygon_edges(scan.offsets, scan.indices, n)
     graph = _adjacency(a, b, n)
     degree = np.bincount(a, minlength=n) + np.bincount(b, minlength=n)
     # borders stay put: the outer border would shrink and the lips' slit would open
