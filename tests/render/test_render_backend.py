@@ -5,6 +5,8 @@ from __future__ import annotations
 import ctypes.util
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -30,3 +32,19 @@ def test_a_missing_backend_is_an_error_that_says_what_to_install_not_a_crash():
     with pytest.raises(RenderBackendError, match=r"signal 11.*libosmesa6") as caught:
         probe_backend(env)
     assert "libegl" in str(caught.value) and "vtk-osmesa" in str(caught.value)
+
+
+def test_the_models_can_be_imported_after_a_scan_was_rendered():
+    """A notebook renders a scan, then imports the models (torch's compiler stack, whose Triton
+    brings its own LLVM beside the software OpenGL driver's): the process must survive."""
+    script = (
+        "from facevlm.render.fixtures import face_like_mesh\n"
+        "from facevlm.render.renderer import MultiviewRenderer, RenderSettings\n"
+        "MultiviewRenderer(RenderSettings(size=32, modality='shaded')).render(face_like_mesh())\n"
+        "import torchvision, open_clip\n"
+        "import facevlm.models\n"
+        "print('imported')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("imported")

@@ -11,12 +11,21 @@ The result is cached for the process, and recorded in the environment variable
 probe. When no display is set the working window class (normally ``vtkEGLRenderWindow``) is
 pinned through ``VTK_DEFAULT_OPENGL_WINDOW`` unless the user chose one, which spares every
 process VTK's failed X connection attempt and its warning.
+
+The check also loads Triton's compiler library (the GPU compiler torch imports with
+``torch._dynamo``, which torchvision and open_clip import) when it is installed, before the first
+render: Triton bundles its own LLVM, and so does Mesa's software OpenGL driver (llvmpipe) behind
+EGL; loaded after Mesa's, Triton's segfaults the process, so a script or notebook that renders a
+scan and then imports the models would crash. Loaded first, both work.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
 import functools
+import importlib
+import importlib.util
 import json
 import os
 import re
@@ -129,6 +138,14 @@ def probe_backend(env: Mapping[str, str] | None = None, timeout: float = 120.0) 
     return RenderBackend(**found)
 
 
+def load_triton_before_opengl() -> None:
+    """Load Triton's native library now, if Triton is installed (see the module docstring)."""
+    if importlib.util.find_spec("triton") is None:
+        return
+    with contextlib.suppress(ImportError):  # a Triton without its native part: no conflict
+        importlib.import_module("triton._C.libtriton")
+
+
 @functools.cache
 def check_render_backend() -> RenderBackend:
     """The offscreen backend of this process, probed once (see the module docstring).
@@ -136,6 +153,7 @@ def check_render_backend() -> RenderBackend:
     Call before creating any plotter; raises :class:`RenderBackendError` instead of letting VTK
     crash.
     """
+    load_triton_before_opengl()
     recorded = os.environ.get(ENV_BACKEND)
     if recorded:
         try:
