@@ -16,6 +16,7 @@ from facevlm.pipelines.pretrain.nodes import (
     PIPELINE_WEIGHTS,
     caption_pretraining_samples,
     check_corpus_is_separate,
+    corpus_render_settings,
     pretrain_backbone_node,
     resolve_pipeline_weights,
 )
@@ -96,6 +97,29 @@ def test_pipeline_weights_of_another_architecture_are_refused():
 def _empty_renders() -> RenderSet:
     samples = pd.DataFrame(columns=["sample_id", "frame_paths", "expression", "subject"])
     return RenderSet(samples, ["front"], {"size": 64}, np.zeros((0, 1, 64, 64, 3), np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("evaluation", "extra", "corpus"),
+    [
+        ("shaded", ["texture"], "shaded+texture"),  # colour beside the grey default
+        ("texture+shaded", ["texture"], "texture+shaded"),  # nothing twice
+        ("depth", [], "depth"),  # no extra: the evaluation data's own
+        ("shaded", None, "shaded"),
+    ],
+)
+def test_the_corpus_renders_the_evaluation_modalities_then_the_extra_ones(
+    evaluation, extra, corpus
+):
+    render = {"size": 224, "modality": evaluation, "pose": "estimate"}
+    settings = corpus_render_settings(render, extra)
+    assert settings == {**render, "modality": corpus}
+    assert render["modality"] == evaluation  # the evaluation data's settings are left alone
+
+
+def test_an_unknown_extra_modality_is_refused():
+    with pytest.raises(ValueError, match="modality must be one of"):
+        corpus_render_settings({"modality": "shaded"}, ["colour"])
 
 
 def test_a_switched_off_corpus_writes_nothing(tmp_path):

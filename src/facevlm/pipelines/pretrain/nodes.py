@@ -20,11 +20,30 @@ from facevlm.data.view_store import array_fingerprint
 from facevlm.datasets.pretrained_weights import PretrainedWeights
 from facevlm.datasets.render_set import RenderSet
 from facevlm.experiments.pretrain import PretrainConfig, PretrainedBackbone, pretrain_backbone
+from facevlm.render.renderer import MODALITY_SEPARATOR, parse_modalities
 
 logger = logging.getLogger(__name__)
 
 #: ``model.backbone.pretrained`` value that means "the weights the ``pretrain`` pipeline made".
 PIPELINE_WEIGHTS = "pipeline"
+
+
+def corpus_render_settings(
+    render: dict[str, Any], extra_modalities: list[str] | str | None
+) -> dict[str, Any]:
+    """The pretraining corpus's render settings: the evaluation data's (``params:render``), in its
+    modalities followed by ``extra_modalities`` (``pretraining.extra_modalities``).
+
+    Why a corpus may see more than the models train on: the backbone's features serve every
+    pipeline, and the 4D ones read surface-motion maps, colours painted on the face, which a
+    backbone pretrained on grey shaded renders alone has never seen. Rendering the corpus in
+    colour too (``[texture]`` beside a ``shaded`` default) keeps colour in its vocabulary while
+    the still-scan models train on the geometry.
+    """
+    modalities = parse_modalities(render.get("modality"))
+    extra = parse_modalities(extra_modalities) if extra_modalities else ()
+    joined = [*modalities, *(m for m in extra if m not in modalities)]
+    return {**render, "modality": MODALITY_SEPARATOR.join(joined)}
 
 
 def check_corpus_is_separate(manifest: dict[str, Any], evaluation_seed: int) -> None:

@@ -5,13 +5,18 @@
 ``params:pretraining.synthetic`` where ingest reads ``params:dataset`` and ``params:synthetic``,
 and writes ``pretraining.scan_index``, ``pretraining.renders``, ... (dataset factories in the
 catalog). The render settings and the cache folders are shared with the evaluation data, so the
-corpus is rendered exactly like the scans the models are evaluated on.
+corpus is rendered like the scans the models are evaluated on, in their modalities and those of
+``params:pretraining.extra_modalities`` (:func:`corpus_render_settings`).
 """
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
 from facevlm.pipelines import ingest, render
-from facevlm.pipelines.pretrain.nodes import caption_pretraining_samples, pretrain_backbone_node
+from facevlm.pipelines.pretrain.nodes import (
+    caption_pretraining_samples,
+    corpus_render_settings,
+    pretrain_backbone_node,
+)
 
 NAMESPACE = "pretraining"
 SHARED_PARAMETERS = {"params:render", "params:caches.scan_index", "params:caches.renders"}
@@ -20,8 +25,16 @@ SHARED_PARAMETERS = {"params:render", "params:caches.scan_index", "params:caches
 def create_pipeline(**kwargs) -> Pipeline:
     """Corpus → index → renders → captions → pretrained backbone (``pretrained_backbone``, read
     by every model pipeline)."""
+    settings = Node(
+        corpus_render_settings,
+        ["params:render", "params:extra_modalities"],
+        "render_settings",
+        name="render_settings",
+    )
     corpus = pipeline(
-        ingest.create_pipeline() + render.create_pipeline(),
+        ingest.create_pipeline()
+        + Pipeline([settings])
+        + render.create_pipeline(settings="render_settings"),
         namespace=NAMESPACE,
         parameters={p: p for p in SHARED_PARAMETERS},
     )
