@@ -17,6 +17,7 @@ Specification:
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import numpy as np
@@ -69,6 +70,31 @@ def test_textured_scan(affectvlm, scans):
     assert set(record) >= {"file", "model", "prediction", "probabilities", "timings"}
     assert record["file"].endswith("F0001_HA04WH_F3D.wrl") and record["model"] == "affectvlm"
     assert list(record["probabilities"]) == CLASSES
+
+
+def test_a_model_trained_on_shaded_renders_reads_a_textured_and_a_bare_scan_alike(
+    project, scans, tmp_path
+):
+    """The built-in default trains on shaded renders: the texture never reaches the model, so a
+    scan with its texture and the same mesh without it give the same views and answer."""
+    bundle = load_bundle(project, ModelChoice("affectvlm"))
+    render = {**project.render_params, "modality": "shaded"}
+    bundle = dataclasses.replace(bundle, info={**bundle.info, "render": render})
+    predictor = Predictor(bundle, project.render_params)
+    try:
+        shutil.copy(scans / "scan" / "F0001_HA04WH_F3D.wrl", tmp_path / "bare.wrl")
+        (textured,) = find_inputs(scans / "scan" / "F0001_HA04WH_F3D.wrl")
+        (bare,) = find_inputs(tmp_path / "bare.wrl")
+        with_texture, without = predictor.predict(textured), predictor.predict(bare)
+    finally:
+        predictor.close()
+    grey = with_texture.views.astype(int)
+    assert np.abs(grey[..., 0] - grey[..., 2]).max() <= 1  # lit grey, no checker colours
+    np.testing.assert_array_equal(with_texture.views, without.views)
+    np.testing.assert_allclose(with_texture.probabilities, without.probabilities, atol=1e-6)
+    for record in (with_texture.to_json(), without.to_json()):
+        assert record["modality"] == "shaded" and not record["notes"]
+        assert record["trained_modalities"] == ["shaded"]
 
 
 def _embedding(predictor: Predictor, views: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

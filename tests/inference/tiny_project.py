@@ -92,9 +92,11 @@ def make_tiny_project(root: Path) -> Path:
     (root / "conf" / "local").mkdir(parents=True)
     # the real datasets' frame selection (the built-in set's default is dynamic_image): the
     # tests check which frames of a 12-frame upload the app and `predict` pick; the test scans
-    # are domes with a bump, no faces, so they are drawn in their own axes (pose: as_stored)
+    # are domes with a bump, no faces, so they are drawn in their own axes (pose: as_stored);
+    # textured renders, as the real datasets' profiles train on: the tests check how a texture
+    # model answers untextured scans, colours of other formats and missing textures
     (root / "conf" / "local" / "parameters.yml").write_text(
-        "render:\n  frames: uniform:3\n  pose: as_stored\n"
+        "render:\n  frames: uniform:3\n  pose: as_stored\n  modality: texture\n"
     )
     for name in ("pyproject.toml", ".kedro.yml", ".streamlit/config.toml"):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
