@@ -146,3 +146,10 @@ def polygon_edges(offsets: np.ndarray, indices: np.ndarray, n: int) -> tuple[np.
     low, high = np.minimum(indices, ends), np.maximum(indices, ends)
     keys, counts = np.unique(low * np.int64(n) + high, return_counts=True)
     return keys // n, keys % n, counts
+
+
+def border_edges(offsets: np.ndarray, indices: np.ndarray, n: int) -> np.ndarray:
+    """``(B, 2)`` the polygon sides used by exactly one polygon: the mesh's open borders (crop
+    edges, hole rims), from :func:`polygon_edges`."""
+    a, b, counts = polygon_edges(offsets, indices, n)
+    return np.stack([a[counts == 1], b[counts == 1]], axis=1)

@@ -50,7 +50,7 @@ from scipy.spatial import cKDTree
 
 from facevlm.data.errors import ScanError
 from facevlm.data.mesh import FaceMesh
-from facevlm.render.arrays import area_weighted_normals, polygon_edges
+from facevlm.render.arrays import area_weighted_normals, border_edges
 from facevlm.render.face_template import FaceTemplate, load_template
 from facevlm.render.normalize import Normalization
 
@@ -299,8 +299,7 @@ def _near_border(
     if len(triangles) == 0 or len(points) == 0:
         return np.zeros(len(points), dtype=bool)
     offsets = np.arange(0, 3 * len(triangles) + 1, 3)
-    a, b, counts = polygon_edges(offsets, triangles.ravel(), len(vertices))
-    on_border = np.unique(np.concatenate([a[counts == 1], b[counts == 1]]))
+    on_border = np.unique(border_edges(offsets, triangles.ravel(), len(vertices)))
     if len(on_border) == 0 or len(on_border) > BORDER_SOUP * len(np.unique(triangles)):
         return np.zeros(len(points), dtype=bool)
     distance, _ = cKDTree(vertices[on_border]).query(

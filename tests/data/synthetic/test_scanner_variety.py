@@ -386,9 +386,9 @@ def test_smoothing_takes_out_roughness_and_keeps_the_borders(ict):
 
 
 def _border_vertices(mesh: FaceMesh) -> np.ndarray:
-    from facevlm.data.synthetic.scanner_variety import _boundary_edges
+    from facevlm.render.arrays import border_edges
 
-    return _boundary_edges(mesh.polygon_offsets, mesh.polygon_indices, mesh.n_vertices)
+    return border_edges(mesh.polygon_offsets, mesh.polygon_indices, mesh.n_vertices)
 
 
 # ------------------------------------------------------------------------------ units, pose

@@ -58,7 +58,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
 from facevlm.data.mesh import FaceMesh
-from facevlm.render.arrays import area_weighted_normals, polygon_edges
+from facevlm.render.arrays import area_weighted_normals, border_edges, polygon_edges
 
 #: Millimetres to one unit of each unit a file may be written in (coordinates are divided by it).
 UNITS: dict[str, float] = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
@@ -252,12 +252,6 @@ def _fan(offsets: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.stack([values[start], values[start + k + 1], values[start + k + 2]], axis=1)
 
 
-def _boundary_edges(offsets: np.ndarray, indices: np.ndarray, n_vertices: int) -> np.ndarray:
-    """``(B, 2)`` the sides used by exactly one polygon: the mesh's open borders."""
-    a, b, counts = polygon_edges(offsets, indices, n_vertices)
-    return np.stack([a[counts == 1], b[counts == 1]], axis=1)
-
-
 def _adjacency(a: np.ndarray, b: np.ndarray, n: int, points: np.ndarray | None = None):
     """Symmetric sparse ``(n, n)`` matrix of the sides ``(a, b)``: 1 each, or with ``points``
     each side's length."""
@@ -270,7 +264,7 @@ def boundary_loops(mesh: FaceMesh) -> np.ndarray:
     """Lengths (in the mesh's units) of the open borders, one per connected border, longest
     first: a clean face mask has its outer border (and here the eye and mouth openings); every
     hole adds one."""
-    edges = _boundary_edges(mesh.polygon_offsets, mesh.polygon_indices, mesh.n_vertices)
+    edges = border_edges(mesh.polygon_offsets, mesh.polygon_indices, mesh.n_vertices)
     return _loop_lengths(mesh.vertices, edges)[0]
 
 
