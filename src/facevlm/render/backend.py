@@ -25,7 +25,6 @@ import contextlib
 import ctypes.util
 import functools
 import importlib
-import importlib.util
 import json
 import os
 import re
@@ -140,9 +139,7 @@ def probe_backend(env: Mapping[str, str] | None = None, timeout: float = 120.0) 
 
 def load_triton_before_opengl() -> None:
     """Load Triton's native library now, if Triton is installed (see the module docstring)."""
-    if importlib.util.find_spec("triton") is None:
-        return
-    with contextlib.suppress(ImportError):  # a Triton without its native part: no conflict
+    with contextlib.suppress(ImportError):  # no Triton, or one without its native part
         importlib.import_module("triton._C.libtriton")
 
 
