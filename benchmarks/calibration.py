@@ -12,11 +12,22 @@ probability >= 0.8), with how many there were, and how many faces were refused a
   model was never trained on (:mod:`facevlm.data.synthetic.ict_facekit`: real-people geometry,
   emotions from FACS prototypes; painted with vertex colours, or bare geometry, which a
   texture-trained model sees as a shaded render), written as PLY files and scored through the
-  same :class:`~facevlm.inference.Predictor` as ``facevlm predict``.
+  same :class:`~facevlm.inference.Predictor` as ``facevlm predict``;
+- ``held-out source`` (with ``--held-out-project``): the literature subset of another project's
+  scan index (six emotions, the two highest intensities), read from its raw files through the
+  Predictor. ``benchmarks/cross_generator.py`` makes such a pair: a model trained on one face
+  source only (``--project``) and a set of the other source (``--held-out-project``), so the
+  figures are those of faces from a source the model never saw.
 
 Run it from the project root after a training run (the README's ``kedro run``):
 
     PYTHONPATH=src python benchmarks/calibration.py [--model affectvlm] [--subjects 12]
+
+and after ``cross_generator.py`` (faces of a source held out of the model's training):
+
+    PYTHONPATH=src python benchmarks/calibration.py --subjects 0 \\
+        --project data/cross_generator/train-procedural \\
+        --held-out-project data/cross_generator/test-ict
 """
 
 from __future__ import annotations
@@ -121,6 +132,20 @@ def score_files(predictor, faces: list[tuple[Path, str]], classes: list[str]) ->
     }
 
 
+def indexed_faces(project) -> list[tuple[Path, str]]:
+    """``(path, emotion)`` of the scans of a project's index that the 3D models are scored on:
+    its literature subset (six emotions, BU-3DFE's two highest intensities), as the files lie
+    on disk, so that they go through the Predictor the way a user's files do."""
+    from facevlm.data.protocols import literature_subset
+
+    index = literature_subset(project.catalog.load("scan_index"))
+    index = index[index["expression"].isin(BASIC_EMOTIONS)]
+    return [
+        (Path(path), emotion)
+        for path, emotion in zip(index["path"], index["expression"], strict=True)
+    ]
+
+
 def held_out_folds(project, model: str, bundle) -> dict:
     """The run's own held-out scans: each fold's logits scaled by the temperature fitted on the
     other folds, and its familiarity scores judged by the bundle's threshold."""
@@ -143,8 +168,16 @@ def held_out_folds(project, model: str, bundle) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="affectvlm", help="model namespace (affectvlm)")
-    parser.add_argument("--subjects", type=int, default=12, help="ICT subjects per variant")
+    parser.add_argument(
+        "--subjects", type=int, default=12, help="ICT subjects per variant (0: none)"
+    )
     parser.add_argument("--project", type=Path, default=Path.cwd())
+    parser.add_argument(
+        "--held-out-project",
+        type=Path,
+        default=None,
+        help="a project whose indexed scans the model never saw (another face source)",
+    )
     args = parser.parse_args()
 
     from facevlm.inference import ModelChoice, Predictor, Project, load_bundle
@@ -155,12 +188,16 @@ def main() -> None:
     figures = {"built-in, held-out folds": held_out_folds(project, args.model, bundle)}
     try:
         with tempfile.TemporaryDirectory() as scratch:
-            for painted in (True, False):
+            for painted in (True, False) if args.subjects > 0 else ():
                 folder = Path(scratch) / ("painted" if painted else "untextured")
                 folder.mkdir()
                 faces = write_ict_faces(folder, args.subjects, painted)
                 name = f"ICT-FaceKit, {'painted' if painted else 'untextured'}"
                 figures[name] = score_files(predictor, faces, list(bundle.classes))
+        if args.held_out_project is not None:
+            faces = indexed_faces(Project.open(args.held_out_project))
+            name = f"held-out source ({args.held_out_project.name})"
+            figures[name] = score_files(predictor, faces, list(bundle.classes))
     finally:
         predictor.close()
     print(json.dumps(figures, indent=2))
