@@ -253,3 +253,188 @@ def test_web_renditions_are_drawn_per_scan_and_differ_from_lab_recipes():
     assert np.mean(lopsided) > 0.08
     neutral = [web_activation("neutral", 0, rng) for _ in range(40)]
     assert 5 < sum(bool(a) for a in neutral) < 35, "neutral faces often carry a faint action"
+
+
+# ---------------------------------------------------------------------------------- jaw
+def _narrow_and_wide_heads():
+    """The extremes the generator draws: a long narrow face with a small mouth and a short
+    wide one with a wide mouth and full lips."""
+    from dataclasses import replace
+
+    from facevlm.data.synthetic import build_head, sample_identity
+
+    base = sample_identity(np.random.default_rng(11), "F")
+    narrow = dict(face_half_width=64.0, jaw_width=0.7, length_scale=1.12, head_depth=78.0)
+    wide = dict(face_half_width=82.0, jaw_width=0.95, length_scale=0.92, head_depth=98.0)
+    heads = []
+    for shape, mouth in ((narrow, (21.0, 6.0, 4.0)), (wide, (30.0, 13.0, 10.0))):
+        k = shape["length_scale"] / base.length_scale
+        idn = replace(
+            base,
+            **shape,
+            eye_y=base.eye_y * k,
+            mouth_y=base.mouth_y * k,
+            brow_y=base.brow_y * k,
+            nose_length=base.nose_length * k,
+            hairline=base.hairline * k,
+            mouth_half_width=mouth[0],
+            lower_lip=mouth[1],
+            upper_lip=mouth[2],
+        )
+        heads.append(build_head(idn, 3000))
+    return heads
+
+
+@pytest.fixture(scope="module")
+def all_heads(heads):
+    return [*heads, *_narrow_and_wide_heads()]
+
+
+def _slit_pairs(head):
+    """Indices of the upper and lower copy of each vertex of the lip slit, by ``x``."""
+    idn = head.identity
+    on_slit = head.skin & np.isclose(head.sheet[:, 1], idn.mouth_y)
+    lower = np.flatnonzero(on_slit & head.lower)
+    upper_of = {tuple(head.sheet[i]): i for i in np.flatnonzero(on_slit & ~head.lower)}
+    upper = np.array([upper_of[tuple(head.sheet[i])] for i in lower])
+    order = np.argsort(head.sheet[lower, 0])
+    return upper[order], lower[order]
+
+
+def _mouth_area(head, vertices):
+    """Frontal area (mm²) between the two lips' edges."""
+    upper, lower = _slit_pairs(head)
+    gap = vertices[upper, 1] - vertices[lower, 1]
+    x = 0.5 * (vertices[upper, 0] + vertices[lower, 0])
+    return float(np.sum(0.5 * (gap[1:] + gap[:-1]) * np.diff(x)))
+
+
+def _to_sheet(head, vertices):
+    """Deformed vertices mapped back onto the face sheet (angle around the head, height)."""
+    from facevlm.data.synthetic.head import THETA_MAX, _half_width_profile
+
+    idn = head.identity
+    width = _half_width_profile(idn)(vertices[:, 1])
+    theta = np.arctan2(vertices[:, 0] / width, (vertices[:, 2] + idn.head_depth) / idn.head_depth)
+    return np.stack([theta / THETA_MAX * idn.sheet_half_width, vertices[:, 1]], axis=1)
+
+
+def _folded_skin_triangles(head, vertices):
+    """Skin triangles of the face below the eyes that turn over on the sheet."""
+    tris = head.mesh.triangles()[: int(np.sum(head.mesh.arities == 3))]
+    lower_face = (head.sheet[tris, 1] < head.identity.eye_y - 15.0).all(axis=1)
+
+    def area(p):
+        e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
+        return e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+
+    before = area(_to_sheet(head, head.mesh.vertices)[tris])
+    after = area(_to_sheet(head, vertices)[tris])
+    return int(np.sum(lower_face & (before > 0) & (after <= 0)))
+
+
+def test_the_jaw_drop_moves_the_whole_lower_face_as_one_bone(all_heads):
+    """AU26 swings the chin down and back and the jaw line goes with it: below the mouth the
+    face moves as a rigid body, so nothing of it hangs out of the jaw's own outline."""
+    for head in all_heads:
+        idn = head.identity
+        v0 = head.mesh.vertices
+        d = au_field(head, 26)
+        px, py = head.sheet[:, 0], head.sheet[:, 1]
+        chin = np.flatnonzero(head.skin & (np.abs(px) < 1.0))
+        chin = chin[np.argmin(py[chin])]
+        assert d[chin, 1] < -8.0, f"chin drops only {d[chin, 1]:.1f} mm"
+        assert d[chin, 2] < -1.0, "the chin swings back a little"
+        # the jaw line at the sides drops with the chin
+        jaw_line = head.skin & (py < idn.chin_y + 15.0) & (np.abs(px) > 15.0)
+        assert jaw_line.sum() > 4
+        assert d[jaw_line, 1].max() < 0.6 * d[chin, 1]
+        # below the lower lip the motion is rigid: the best rotation and shift explain it
+        bone = head.skin & (py < idn.mouth_y - idn.lower_lip - 8.0) & (np.abs(px) < 50.0)
+        a, b = v0[bone], v0[bone] + d[bone]
+        ac, bc = a - a.mean(0), b - b.mean(0)
+        u, _, vt = np.linalg.svd(ac.T @ bc)
+        s = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+        rigid = ac @ (u @ s @ vt) + b.mean(0)
+        residual = np.linalg.norm(rigid - b, axis=1)
+        assert residual.max() < 1.5, f"jaw bends by {residual.max():.1f} mm"
+
+
+def test_the_cheeks_stretch_smoothly_between_jaw_and_cheekbone(all_heads):
+    """From the moving jaw up to the still cheekbone the drop fades steadily: no crease."""
+    for head in all_heads:
+        idn = head.identity
+        d = au_field(head, 26)
+        px, py = head.sheet[:, 0], head.sheet[:, 1]
+        # one column of the grid, beside the mouth corner
+        cols, count = np.unique(px[head.skin], return_counts=True)
+        cols = cols[count > 20]
+        x = cols[np.argmin(np.abs(cols - idn.mouth_half_width - 15.0))]
+        column = np.flatnonzero(head.skin & (px == x) & (py < idn.eye_y - 15))
+        column = column[np.argsort(py[column])]
+        dy = d[column, 1]
+        assert dy[0] < -5.0 and dy[-1] > -0.5
+        # the drop only ever lessens going up, and no 5 mm of skin takes more than a third
+        assert (np.diff(dy) > -0.3).all()
+        steps = np.abs(np.diff(dy)) / np.maximum(np.diff(py[column]), 1e-6)
+        assert steps.max() * 5.0 < abs(dy[0]) / 3.0 + 1.0
+
+
+def test_the_mouth_opening_grows_with_intensity(all_heads):
+    for head in all_heads:
+        for emotion in ("surprise", "fear"):
+            areas = [_mouth_area(head, expression_vertices(head, emotion, k)) for k in range(5)]
+            assert areas[0] == pytest.approx(0.0, abs=1e-9)
+            assert all(b > a * 1.2 for a, b in itertools.pairwise(areas[1:])), areas
+            assert areas[1] > 20.0
+        # surprise drops the jaw into a tall oval, fear parts the lips less but wider
+        assert _mouth_area(head, expression_vertices(head, "surprise", 4)) > 300.0
+
+
+@pytest.mark.parametrize("emotion", ["surprise", "fear", "happiness", "disgust", "anger"])
+def test_open_mouths_neither_fold_the_skin_nor_cross_the_lips(all_heads, emotion):
+    """At every level and for every subject's recipe: the lips part without overlapping, the
+    lower lip stays in front of the mouth cavity and opening the mouth turns no skin of the
+    lower face over (a strong smile may crease the skin at its corners by itself)."""
+    from scipy.interpolate import LinearNDInterpolator
+
+    mouth = {25, 26, 27}
+    for i, head in enumerate(all_heads):
+        upper, lower = _slit_pairs(head)
+        cavity = head.part == 1
+        rngs = [np.random.default_rng(10 * i + s) for s in (1, 2, 3)]
+        for recipe in [subject_recipe(emotion), *(subject_recipe(emotion, r) for r in rngs)]:
+            closed = {au: w for au, w in recipe.items() if au not in mouth}
+            for level in (1, 4):
+                v = expression_vertices(head, emotion, level, recipe=recipe)
+                assert (v[upper, 1] - v[lower, 1] > -1e-6).all(), "the lips cross"
+                behind = LinearNDInterpolator(v[cavity, :2], v[cavity, 2])(v[lower, :2])
+                seen = ~np.isnan(behind)
+                assert (v[lower[seen], 2] > behind[seen] + 3.0).all(), "lip inside the cavity"
+                folds = _folded_skin_triangles(head, v)
+                if emotion in ("surprise", "fear"):
+                    assert folds == 0
+                else:
+                    shut = expression_vertices(head, emotion, level, recipe=closed)
+                    assert folds <= _folded_skin_triangles(head, shut)
+
+
+def test_a_one_sided_jaw_drop_tilts_the_jaw_and_one_sided_parting_stays_one_sided(head):
+    x = head.mesh.vertices[:, 0]
+    px, py = head.sheet[:, 0], head.sheet[:, 1]
+    idn = head.identity
+    # the mandible is one bone: opening further on one side tilts it, without a midline step
+    d = au_displacement(head, {26: (1.0, 0.0)})
+    chin = head.skin & (py < idn.chin_y + 12.0)
+    left, right = chin & (x < -15), chin & (x > 15)
+    assert d[left, 1].mean() < 2.0 * d[right, 1].mean() < 0.0
+    rows = np.unique(py[chin])
+    row = head.skin & (py == rows[np.argmin(np.abs(rows - idn.chin_y - 8.0))])
+    row &= np.abs(px) < 12.0
+    order = np.argsort(px[row])
+    slope = np.diff(d[row, 1][order]) / np.diff(px[row][order])
+    assert np.abs(slope).max() < 0.5
+    # the lips part on one side only
+    d = au_displacement(head, {25: (1.0, 0.0)})
+    assert np.linalg.norm(d[x < -8], axis=1).max() > 2.0
+    assert np.linalg.norm(d[x > 15], axis=1).max() < 0.05

@@ -63,6 +63,28 @@ def test_animated_frames_start_and_end_neutral_and_peak_at_apex(head):
     assert not np.array_equal(frames[0], frames[1])
 
 
+def test_a_surprise_sequence_opens_the_mouth_steadily_and_never_crosses_the_lips(head):
+    """Frames interpolate the jaw's motion: through the onset the mouth opens and the chin
+    drops a little further every frame, and at no frame do the lips overlap."""
+    idn = head.identity
+    on_slit = head.skin & np.isclose(head.sheet[:, 1], idn.mouth_y)
+    lower = np.flatnonzero(on_slit & head.lower)
+    upper_of = {tuple(head.sheet[i]): i for i in np.flatnonzero(on_slit & ~head.lower)}
+    upper = np.array([upper_of[tuple(head.sheet[i])] for i in lower])
+    chin = np.flatnonzero(head.skin & (np.abs(head.sheet[:, 0]) < 1.0))
+    chin = chin[np.argmin(head.sheet[chin, 1])]
+    profile = sequence_profile(16)
+    frames = [f.surface for f in capture_frames(head, subject_recipe("surprise"), profile)]
+    gaps = np.array([(v[upper, 1] - v[lower, 1]).max() for v in frames])
+    drops = np.array([head.mesh.vertices[chin, 1] - v[chin, 1] for v in frames])
+    assert all((v[upper, 1] - v[lower, 1] > -1e-6).all() for v in frames)
+    onset = slice(0, int(np.argmax(profile)) + 1)
+    rising = np.diff(profile[onset]) > 0
+    assert (np.diff(gaps[onset])[rising] > 0).all()
+    assert (np.diff(drops[onset])[rising] > 0).all()
+    assert gaps.max() > 15.0 and drops.max() > 10.0
+
+
 def _pairwise(vertices: np.ndarray) -> np.ndarray:
     picks = vertices[:: max(1, len(vertices) // 50)]
     return np.linalg.norm(picks[:, None] - picks[None], axis=-1)

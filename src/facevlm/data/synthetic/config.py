@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from facevlm.data.synthetic.scanner_variety import ScannerVariety
 
 #: Bumped whenever a change to the generator changes the bytes it writes.
-GENERATOR_VERSION = 6
+GENERATOR_VERSION = 7
 
 #: Layouts the generator can write, and the folder each lives in under the root.
 LAYOUT_FOLDERS: dict[str, str] = {

@@ -8,8 +8,11 @@ scans of Bosphorus and the AU labels of BP4D. One set of fields serves all of th
 Each field is a smooth, localised displacement (mm) of the skin at activation 1, built on the
 face sheet around the subject's own features, so it adapts to every identity. Fields that open
 the mouth move only one side of the lip cut (:attr:`SyntheticHead.lower`), so the lips part for
-real; fields continuous across the cut (AU12, AU17 …) keep a closed mouth closed. The eyelids
-slide over still eyeballs. Activations are ``(left, right)`` pairs so an action can be one-sided.
+real; fields continuous across the cut (AU12, AU17 …) keep a closed mouth closed. The jaw drop
+and the mouth stretch move the mandible as a bone, rotating about the jaw joints, and blend that
+rigid motion into the skin: the chin and the whole jaw line go down and back together while the
+lower cheeks stretch. The eyelids slide over still eyeballs. Activations are ``(left, right)``
+pairs so an action can be one-sided.
 
 Intensities: BU-3DFE's levels 1–4 scale the recipe by :data:`INTENSITY_SCALE`; displacement is
 linear in the scale, so a higher level always moves the face further from neutral.
@@ -120,6 +123,17 @@ BULGE_PER_COMPRESSION = 6.0
 #: Step (mm) of the finite differences that measure how a field compresses the skin.
 _STRAIN_STEP = 1.5
 
+#: Jaw rotation (radians) of the jaw drop and of the mouth stretch at activation 1: the lower
+#: lip of an average face drops about 13 and 18 mm.
+JAW_DROP_ANGLE = 0.15
+MOUTH_STRETCH_ANGLE = 0.2
+#: How far the condyles glide forward and down the articular eminence per radian of opening
+#: (mm): the chin swings down and back, but less far back than a pure hinge would take it.
+_CONDYLE_GLIDE = (20.0, 6.0)
+#: Action units that move the mandible, one bone: a lopsided activation tilts the jaw across the
+#: whole face instead of shearing the chin along the midline.
+_JAW_AUS = frozenset({26, 27})
+
 #: ``AU -> (left, right)`` activation; left is the image left (x < 0).
 Activation = dict[int, tuple[float, float]]
 
@@ -132,6 +146,10 @@ class _Ctx:
         self.idn = head.identity
         self.px = head.sheet[:, 0] + shift[0]
         self.py = head.sheet[:, 1] + shift[1]
+        # the neutral positions stay unshifted: a field evaluated on a shifted sheet then
+        # differs only where its weights do, so a rigid motion (the jaw's) strains the skin
+        # only where the weight blends it into the still face, never where it is rigid
+        self.xyz = head.mesh.vertices
         self.ax = np.abs(self.px)
         # a smooth sign: a field pulling both halves toward (or away from) the midline bunches
         # (or stretches) the skin there continuously, never in a one-vertex step
@@ -157,13 +175,65 @@ class _Ctx:
         lateral = np.clip(1.0 - np.abs(self.px / w) ** flat, 0.0, None)
         return lateral * np.exp(-0.5 * ((self.py - self.idn.mouth_y) / sigma) ** 2) * self.upper
 
-    def lens_low(self, widen: float, sigma: float | None) -> np.ndarray:
-        """Weight of the lower lip / jaw region: 1 at the slit centre, 0 at the corners."""
-        d = np.clip(self.idn.mouth_y - self.py, 0, None)
-        w = self.idn.mouth_half_width + widen * d
-        lateral = np.clip(1.0 - (self.px / w) ** 2, 0.0, None)
-        vertical = 1.0 if sigma is None else np.exp(-0.5 * (d / sigma) ** 2)
-        return lateral * vertical * self.lower
+    def lip_parting(self, widen: float = 0.4, fullness: float = 1.5) -> np.ndarray:
+        """How far the lips part at each point, 1 in the middle of the slit.
+
+        Along the slit it follows ``(1 - t²)^1.5 (1 + fullness t²)``, ``t = x / half-width``: a
+        full oval in the middle whose ends taper into the corners, where the lips meet. The
+        weight and its slope both vanish at the corners and beside them, so the skin around a
+        commissure stretches without a crease however a smile or a stretcher pulls it. Off the
+        slit it widens by ``widen`` mm per mm and fades over the red lips and a little beyond,
+        so the skin that follows the lip's edge is the lip itself.
+        """
+        idn = self.idn
+        d = self.py - idn.mouth_y
+        w = idn.mouth_half_width + widen * np.abs(d)
+        t2 = np.clip((self.px / w) ** 2, 0.0, 1.0)
+        lateral = (1.0 - t2) ** 1.5 * (1.0 + fullness * t2)
+        sigma = np.where(d > 0, idn.upper_lip + 5.0, idn.lower_lip + 4.0)
+        return lateral * np.exp(-0.5 * (d / sigma) ** 2) * self.skin
+
+    def mandible(self) -> np.ndarray:
+        """How far each point of the skin follows the mandible: 1 rigidly, 0 not at all.
+
+        The lower lip, the chin and the jaw line out to the edge of the mask ride on the bone;
+        the upper lip and everything above the cheekbones stay. Between them the skin of the
+        lower cheek stretches: at the midline over the lips (the lower lip follows the jaw,
+        the upper one does not, the slit opens by :meth:`lip_parting`), farther out over a band
+        that rises toward the jaw joints, so the jaw line moves with the chin and the cheeks
+        lengthen smoothly instead of the chin hanging from a crease.
+        """
+        idn = self.idn
+        ls = idn.length_scale
+        out = smoothstep(idn.mouth_half_width, idn.mouth_half_width + 40.0, self.ax)
+        top = (1 - out) * (idn.mouth_y + 12.0 * ls) + out * (idn.eye_y - 22.0 * ls)
+        bottom = (1 - out) * (idn.mouth_y - 10.0 * ls) + out * (idn.mouth_y - 22.0 * ls)
+        band = smoothstep(top, bottom, self.py)
+        o = self.lip_parting()
+        lower = self.lower.astype(np.float64)
+        # below the slit the lips' share lifts the weight toward 1, above it toward 0
+        follow = lower * (1 - (1 - band) * (1 - o)) + (1 - lower) * band * (1 - o)
+        return follow * self.skin
+
+    def jaw(self, angle: float) -> np.ndarray:
+        """The jaw opening by ``angle`` radians: the mandible's motion, blended into the skin.
+
+        The bone rotates about the jaw joints (level with the nose wings, about 0.8 head
+        depths behind the face) while the condyles glide forward and down; a point rigidly on
+        it moves along the chord of that motion, which the fields scale linearly (sequences
+        interpolate the same chord). :meth:`mandible` says how much of it each point takes.
+        """
+        idn = self.idn
+        pivot_y = shapes.alar_points(idn)[1][1]
+        pivot_z = -0.8 * idn.head_depth
+        y = self.xyz[:, 1] - pivot_y
+        z = self.xyz[:, 2] - pivot_z
+        c, s = np.cos(angle), np.sin(angle)
+        forward, down = _CONDYLE_GLIDE
+        dy = (c - 1) * y - s * z - down * angle
+        dz = s * y + (c - 1) * z + forward * angle
+        follow = self.mandible()
+        return self.vec(follow, dy=dy, dz=dz)
 
     def brow_mask(self) -> np.ndarray:
         """0 at the upper lid margin, 1 from just below the brow up: brows move, lids stretch."""
@@ -371,15 +441,17 @@ def _au_field(c: _Ctx, au: int) -> np.ndarray:
             out += c.vec(rim, dz=1.0)
         return out
     if au == 25:
-        return c.vec(c.lens_up(0.3, 8.0), dy=1.5) + c.vec(c.lens_low(0.5, 14.0), dy=-3.0)
+        # the lips part without the jaw: the lower lip drops off the teeth, the upper lifts
+        o = c.lip_parting(widen=0.0)
+        return c.vec(o * c.upper, dy=1.5) + c.vec(o * c.lower, dy=-3.0)
     if au == 26:
-        jaw = c.lens_low(1.0, None)
-        return c.vec(jaw, dy=-13.0, dz=-3.5)
+        return c.jaw(JAW_DROP_ANGLE)
     if au == 27:
-        jaw = c.lens_low(1.0, None)
+        # the mouth stretched wide open: the jaw pulled far down, the corners drawn in so the
+        # opening rounds, the upper lip lifted off the teeth
         corner = gauss(ax, py, mw, my, 8.0, 8.0) * skin
         return (
-            c.vec(jaw, dy=-18.0, dz=-4.5)
+            c.jaw(MOUTH_STRETCH_ANGLE)
             + c.vec(corner, dx=-sgn * 3.5)
             + c.vec(c.lens_up(0.3, 8.0), dy=2.5)
         )
@@ -423,9 +495,10 @@ def tissue_bulge(head: SyntheticHead, gradient: np.ndarray) -> np.ndarray:
     return dz * head.skin
 
 
-def _side_weights(head: SyntheticHead) -> tuple[np.ndarray, np.ndarray]:
-    """Smooth split of the face into image-left and image-right for one-sided actions."""
-    left = 1.0 - smoothstep(-4.0, 4.0, head.sheet[:, 0])
+def _side_weights(head: SyntheticHead, spread: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
+    """Smooth split of the face into image-left and image-right for one-sided actions, over
+    ``spread`` mm either side of the midline."""
+    left = 1.0 - smoothstep(-spread, spread, head.sheet[:, 0])
     return left, 1.0 - left
 
 
@@ -433,7 +506,9 @@ def au_displacement(
     head: SyntheticHead, activation: Mapping[int, float | tuple[float, float]]
 ) -> np.ndarray:
     """Sum of the fields of ``activation`` (AU → weight, or AU → (left, right) weights)."""
-    left, right = _side_weights(head)
+    sides = _side_weights(head)
+    # the mandible is one bone: one side opening further tilts it across the whole jaw
+    jaw_sides = _side_weights(head, 0.5 * head.identity.sheet_half_width)
     total = np.zeros_like(head.mesh.vertices)
     gradient = np.zeros((len(total), 2, 2))
     for au, weight in sorted(activation.items()):
@@ -445,6 +520,7 @@ def au_displacement(
             total += wl * field
             gradient += wl * _inplane_gradient(head, au)
         else:
+            left, right = jaw_sides if au in _JAW_AUS else sides
             w = wl * left + wr * right
             total += field * w[:, None]
             gradient += _inplane_gradient(head, au) * w[:, None, None]

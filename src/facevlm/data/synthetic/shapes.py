@@ -30,10 +30,12 @@ def gauss(px: np.ndarray, py: np.ndarray, cx: float, cy: float, sx: float, sy: f
 def inner_rects(identity: Identity) -> dict[str, tuple[float, float, float, float]]:
     """Sheet rectangles ``(x0, y0, x1, y1)`` of the patches behind the skin's openings.
 
-    The mouth cavity reaches well below the slit (the jaw can drop 25 mm) and past the corners;
-    each eyeball reaches past its opening by more than a lid can move.
+    The mouth cavity reaches well below the slit (the jaw can drop 25 mm) and past the corners
+    by more than a lip stretcher pulls them (seen through the corners of a stretched, parted
+    mouth there must be cavity, not background); each eyeball reaches past its opening by more
+    than a lid can move.
     """
-    w = identity.mouth_half_width + 9.0
+    w = identity.mouth_half_width + 15.0
     rects = {"mouth": (-w, identity.mouth_y - 36.0, w, identity.mouth_y + 11.0)}
     for name, side in (("eye_left", -1), ("eye_right", 1)):
         cx, cy = eye_centre(identity, side)
