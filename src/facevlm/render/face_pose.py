@@ -77,11 +77,22 @@ FRONT_DEPTH_MM = 70.0
 #: and by the last stage's: more pairs there hold the face's position where a face differs
 #: in shape from the template (trimming a quarter lets the fit slide along the face).
 TRIM, FINAL_TRIM = 0.75, 0.9
-#: Successive halving: (starts kept, template points, ICP iterations) per stage; the starts
-#: kept are the best by coverage so far. Cheap steps for all, more for the promising few. The
+#: Successive halving: (starts kept, template points, ICP iterations, trim, search
+#: tolerance) per stage; the starts kept are the best distinct ones by coverage so far. Cheap steps for all, more for the promising few. The
 #: first stage's points decide which starts go on: with 20 a whole head could lose its true
 #: start to a fit on the cranium whose 20 points happened to match (40 cost about 15 ms a scan).
-STAGES = ((10_000, 40, 3, TRIM), (16, 100, 8, TRIM), (3, 400, 10, FINAL_TRIM))
+#: The last entry of a stage is how approximate its nearest-point searches may be (a found
+#: point may be up to 1 + this times as far as the nearest, ``cKDTree.query``'s ``eps``): the
+#: coarse stages only need to tell the promising starts, and approximate search in them halves
+#: the fit's time; the last stage and the scores search exactly.
+STAGES = (
+    (10_000, 40, 3, TRIM, 1.0),
+    (16, 100, 8, TRIM, 0.5),
+    (3, 400, 10, FINAL_TRIM, 0.0),
+)
+#: Two fits this close (degrees, share of the face box radius) are the same fit: a stage
+#: keeps only one of them (:func:`_distinct`).
+SAME_FIT = (5.0, 0.05)
 #: More steps of the last stage for the one fit chosen (see :func:`fit_face_pose`).
 POLISH_ITERATIONS = 20
 #: Scan points the fit uses at most (a uniform subsample of a dense scan is as good, and fast).
@@ -326,6 +337,20 @@ def _on_long_edges(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     spiky = np.zeros(len(vertices), dtype=bool)
     if len(triangles) == 0:
         return spiky
+    # two sides of each triangle reach every vertex of it; coordinate by coordinate, as
+    # gathering whole rows of a large mesh costs several times more
+    columns = vertices.T.copy()
+    squared = [np.zeros(len(triangles)), np.zeros(len(triangles))]
+    for axis in range(3):
+        for side, (a, b) in enumerate(((0, 1), (1, 2))):
+            step = columns[axis][triangles[:, b]] - columns[axis][triangles[:, a]]
+            squared[side] += step * step
+    typical = np.median(squared[0][:: max(1, len(triangles) // 5000)])  # a sample's will do
+    for side, (a, b) in enumerate(((0, 1), (1, 2))):
+        long = np.flatnonzero(squared[side] > SPIKE_EDGES**2 * typical)
+        spiky[triangles[long, a]] = True
+        spiky[triangles[long, b]] = True
+    return spiky
     edges = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
     side = vertices[edges[:, 0]] - vertices[edges[:, 1]]
     squared = np.einsum("ij,ij->i", side, side)
@@ -418,6 +443,7 @@ def _icp(
     iterations: int,
     scale_bounds: tuple[np.ndarray, np.ndarray],
     trim: float = TRIM,
+    eps: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Refine B similarity transforms ``x = s R p + t`` of the template onto the scan at once:
     trimmed point-to-plane steps, linearised in a small rotation, shift and log-scale."""
@@ -429,7 +455,9 @@ def _icp(
         moved = scale[:, None, None] * template_points @ rotation.transpose(0, 2, 1)
         moved += shift[:, None, :]
         # far points are not looked up exactly (a kd-tree search far from the surface is slow)
-        distance, nearest = scan.tree.query(moved.reshape(-1, 3), distance_upper_bound=reach)
+        distance, nearest = scan.tree.query(
+            moved.reshape(-1, 3), distance_upper_bound=reach, eps=eps
+        )
         nearest = np.minimum(nearest, len(scan.points) - 1).reshape(n_batch, n_points)
         distance = distance.reshape(n_batch, n_points)
         cut = np.partition(distance, keep - 1, axis=1)[:, keep - 1 : keep]
@@ -451,8 +479,9 @@ def _icp(
         )
         residual = np.einsum("bmk,bmk->bm", target - moved, normal) / size[:, :, 0]
         residual = np.where(weight > 0, residual, 0.0)
-        lhs = np.einsum("bm,bmi,bmj->bij", weight, rows, rows) + eye
-        rhs = np.einsum("bm,bmi,bm->bi", weight, rows, residual)
+        weighted = rows * weight[..., None]
+        lhs = weighted.transpose(0, 2, 1) @ rows + eye
+        rhs = np.einsum("bmi,bm->bi", weighted, residual)
         update = np.linalg.solve(lhs, rhs[..., None])[..., 0]
         step = _rotation_vectors(update[:, :3])
         new_scale = np.clip(scale * np.exp(update[:, 6]), *scale_bounds)
@@ -630,21 +659,40 @@ def _register(scan: _Scan, template: FaceTemplate):
         bounds = (scale * 0.4, scale * 2.5)
 
     chosen = None
-    for stage, (n_keep, n_points, iterations, trim) in enumerate(STAGES):
+    for stage, (n_keep, n_points, iterations, trim, eps) in enumerate(STAGES):
         if len(scale) > n_keep:  # scored on the previous stage's points: they are cheap
             coverage, central_coverage = _scores(scan, template, chosen, scale, rotation, shift)
-            best = np.argsort(-(coverage + central_coverage))[:n_keep]
+            order = np.argsort(-(coverage + central_coverage))
+            best = _distinct(order, scale, rotation, shift, n_keep)
             # the best few upside down too: a face's likeliest confusion
             flips = N_UPSIDE_DOWN[stage - 1]
+            n_best = len(best)
             best = np.concatenate([best, best[:flips]])
             scale, rotation, shift = scale[best], rotation[best], shift[best]
             bounds, mm_per_unit = (bounds[0][best], bounds[1][best]), mm_per_unit[best]
-            rotation[n_keep:] = rotation[n_keep:] @ np.diag([-1.0, -1.0, 1.0])
+            rotation[n_best:] = rotation[n_best:] @ np.diag([-1.0, -1.0, 1.0])
         chosen = _subset(template, n_points)
         scale, rotation, shift = _icp(
-            scan, template.points[chosen], scale, rotation, shift, iterations, bounds, trim
+            scan, template.points[chosen], scale, rotation, shift, iterations, bounds, trim, eps
         )
     return scale, rotation, shift, mm_per_unit, bounds
+
+
+def _distinct(order: np.ndarray, scale, rotation, shift, n: int) -> np.ndarray:
+    """The first ``n`` of the fits ``order`` that differ from every fit before them by more
+    than :data:`SAME_FIT` (degrees, share of the face box): starts that have converged onto
+    the same fit cost a stage's steps for nothing."""
+    degrees, share = SAME_FIT
+    cos_limit = 1.0 + 2.0 * (np.cos(np.radians(degrees)) - 1.0)  # trace form: 1 + 2 cos
+    kept = [int(order[0])]
+    for b in order[1:]:
+        if len(kept) == n:
+            break
+        trace = np.einsum("kij,ij->k", rotation[kept], rotation[b])
+        apart = np.linalg.norm(shift[kept] - shift[b], axis=1)
+        if not np.any((trace > cos_limit) & (apart < share * scale[b] * FRAME_RADIUS_MM)):
+            kept.append(int(b))
+    return np.array(kept)
 
 
 def fit_face_pose(
@@ -727,10 +775,11 @@ def _choose(scan: _Scan, score: np.ndarray, scale, rotation, shift) -> int:
 
 
 def _same_fit(scale, rotation, shift, a: int, b: int) -> bool:
-    """Fits ``a`` and ``b`` agree within 5 degrees and 5% of the face box."""
+    """Fits ``a`` and ``b`` agree within :data:`SAME_FIT`."""
+    degrees, share = SAME_FIT
     return (
-        rotation_angle_deg(rotation[a], rotation[b]) < 5.0
-        and float(np.linalg.norm(shift[a] - shift[b])) < 0.05 * scale[b] * FRAME_RADIUS_MM
+        rotation_angle_deg(rotation[a], rotation[b]) < degrees
+        and float(np.linalg.norm(shift[a] - shift[b])) < share * scale[b] * FRAME_RADIUS_MM
     )
 
 
