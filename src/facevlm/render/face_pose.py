@@ -87,7 +87,7 @@ TRIM, FINAL_TRIM = 0.75, 0.9
 #: the fit's time; the last stage and the scores search exactly.
 STAGES = (
     (10_000, 40, 3, TRIM, 1.0),
-    (16, 100, 8, TRIM, 0.5),
+    (24, 100, 8, TRIM, 0.5),
     (3, 400, 10, FINAL_TRIM, 0.0),
 )
 #: Two fits this close (degrees, share of the face box radius) are the same fit: a stage
