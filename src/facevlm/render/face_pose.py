@@ -94,7 +94,7 @@ STAGES = (
 #: keeps only one of them (:func:`_distinct`).
 SAME_FIT = (5.0, 0.05)
 #: More steps of the last stage for the one fit chosen (see :func:`fit_face_pose`).
-POLISH_ITERATIONS = 20
+POLISH_ITERATIONS = 12
 #: Scan points the fit uses at most (a uniform subsample of a dense scan is as good, and fast).
 SCAN_POINTS = 4000
 #: Scan points within this many point spacings of the scan's open border take no part in the
