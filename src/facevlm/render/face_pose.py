@@ -22,14 +22,21 @@ nothing that depends on the scan's texture):
    a scan's extra head, neck and shoulders do not pull the face, and trimming the worst
    :data:`TRIM` of the pairs lets holes, a partial forehead and an open mouth go; a pair
    that ends on the scan's open border, where the scan stops short of the template, is
-   dropped too). The best few are refined further on the whole template.
-3. **Score.** The share of the template that lies on the scan (within :data:`MATCH_MM` of the
-   scan's surface, with agreeing normals), over the whole template and over its central face
-   (eyes, nose, mouth: the part that no ball, box, cylinder or plane imitates), and the share
-   of the scan inside the face box that lies on the template (a random cloud of points covers
-   the template but is mostly off it). The best start by the first two wins; a fit whose
-   central coverage or precision falls below :data:`MIN_CENTRAL` / :data:`MIN_PRECISION` is
-   no face: :class:`NotAFaceError`.
+   dropped too). Each stage keeps the best distinct fits by coverage for more, finer steps
+   (the coarse stages search the scan approximately: they only sort the promising starts out).
+3. **Score and choice.** The share of the template that lies on the scan (within
+   :data:`MATCH_MM` of the scan's surface, with agreeing normals), over the whole template and
+   over its central face (eyes, nose, mouth: the part that no ball, box, cylinder or plane
+   imitates). The final fits are ranked by the sum of the two plus a say of the scan's own
+   nose profile on which way up the face is (:func:`_nose_step`: an oval face crop covers the
+   template about as well upside down, but its nose still slopes gently above the tip and
+   steps back sharply below it). The chosen fit is refined to convergence.
+4. **Face or not.** A fit whose central coverage falls below :data:`MIN_CENTRAL`, whose
+   precision (the share of the scan inside the face box that lies on the template: a random
+   cloud of points covers the template but is mostly off it) falls below
+   :data:`MIN_PRECISION`, or whose scan has less relief than :data:`MIN_RELIEF_MM` (a face's
+   nose, eye sockets and mouth stand out of a smooth base; a lump that matches the template's
+   coarse shape has none: :func:`_relief`) is no face: :class:`NotAFaceError`.
 
 The result, :class:`FacePose`, maps the scan into the canonical face frame: the face box (as
 BU-3DFE's crops and the built-in set fill the image, :data:`FRAME_OFFSET_MM`,
@@ -78,13 +85,13 @@ FRONT_DEPTH_MM = 70.0
 #: in shape from the template (trimming a quarter lets the fit slide along the face).
 TRIM, FINAL_TRIM = 0.75, 0.9
 #: Successive halving: (starts kept, template points, ICP iterations, trim, search
-#: tolerance) per stage; the starts kept are the best distinct ones by coverage so far. Cheap steps for all, more for the promising few. The
-#: first stage's points decide which starts go on: with 20 a whole head could lose its true
-#: start to a fit on the cranium whose 20 points happened to match (40 cost about 15 ms a scan).
-#: The last entry of a stage is how approximate its nearest-point searches may be (a found
-#: point may be up to 1 + this times as far as the nearest, ``cKDTree.query``'s ``eps``): the
-#: coarse stages only need to tell the promising starts, and approximate search in them halves
-#: the fit's time; the last stage and the scores search exactly.
+#: tolerance) per stage; the starts kept are the best distinct ones by coverage so far. Cheap
+#: steps for all, more for the promising few. The first stage's points decide which starts go
+#: on: with 20 a whole head could lose its true start to a fit on the cranium whose 20 points
+#: happened to match. The search tolerance is how approximate a stage's nearest-point
+#: searches may be (a point found may be up to 1 + this times as far as the nearest,
+#: ``cKDTree.query``'s ``eps``): the coarse stages only sort the promising starts out, and
+#: approximate search halves their time; the last stage and every score search exactly.
 STAGES = (
     (10_000, 40, 3, TRIM, 1.0),
     (24, 100, 8, TRIM, 0.5),
@@ -138,12 +145,13 @@ RELIEF_BELOW_NOSE_MM = -60.0
 #: Below these scores there is no face. Chosen between the faces' and the non-faces' central
 #: coverage as ``benchmarks/canonical_pose.py`` prints them (docs/benchmarks.md, "Face pose"):
 #: the margin is thin on the non-face side, a cylinder or a lumpy blob matches the cheeks and
-#: forehead of a face and only the eyes and nose tell.
+#: forehead of a face and only the eyes and nose tell (a blob may pass: the relief test below
+#: is what refuses it).
 MIN_CENTRAL = 0.41
 MIN_PRECISION = 0.5
 #: Below this relief (mm, :func:`_relief`) there is no face: faces, damaged ones included,
-#: have 3.4 mm or more, the smooth shapes that pass the coverage tests (lumpy blobs) 1.1 at
-#: most (``benchmarks/canonical_pose.py``).
+#: have 3.4 mm or more, the smooth shapes that pass the coverage tests (lumpy blobs) 1.1 mm
+#: at most (``benchmarks/canonical_pose.py``): the threshold sits about as far from each.
 MIN_RELIEF_MM = 2.0
 #: The canonical framing, in the template's millimetres: the face box centre (from the
 #: template's own centre) and radius. The face is framed as the built-in set and BU-3DFE's
