@@ -109,10 +109,11 @@ def separation(rows: list[dict], n_per_kind: int) -> None:
         f"{precision.min():.2f}/{np.percentile(precision, 1):.2f}  refused "
         f"{sum(bool(r['refused']) for r in rows)}/{len(rows)}"
     )
-    relief = np.array([r["relief"] for r in rows if not r["refused"]])
+    # the relief test reads the relief in proportion to the precision
+    relief = np.array([r["relief"] * r["precision"] for r in rows if not r["refused"]])
     print(
-        f"faces relief (mm) min/p1/p5 {relief.min():.1f}/{np.percentile(relief, 1):.1f}/"
-        f"{np.percentile(relief, 5):.1f}"
+        f"faces relief x precision (mm) min/p1/p5 {relief.min():.1f}/"
+        f"{np.percentile(relief, 1):.1f}/{np.percentile(relief, 5):.1f}"
     )
     saved = fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM
     fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM = 0.0, 0.0, 0.0
@@ -124,7 +125,7 @@ def separation(rows: list[dict], n_per_kind: int) -> None:
                 mesh = non_face(kind, seed)
                 try:
                     pose = fp.estimate_face_pose(mesh)
-                    scores.append((pose.central, pose.precision, pose.relief))
+                    scores.append((pose.central, pose.precision, pose.relief * pose.precision))
                 except fp.NotAFaceError:
                     scores.append((0.0, 0.0, 0.0))
             scores = np.array(scores)
@@ -135,7 +136,7 @@ def separation(rows: list[dict], n_per_kind: int) -> None:
                 worst_relief = max(worst_relief, scores[passing, 2].max())
             print(
                 f"{kind:10s}  central max {scores[:, 0].max():.2f}  precision max "
-                f"{scores[:, 1].max():.2f}  relief max {scores[:, 2].max():.1f} mm, of those "
+                f"{scores[:, 1].max():.2f}  relief x precision max {scores[:, 2].max():.1f} mm, of those "
                 f"passing both {scores[passing, 2].max() if passing.any() else float('nan'):.1f}"
                 f"  accepted {accepted}/{n_per_kind}"
             )
@@ -146,7 +147,8 @@ def separation(rows: list[dict], n_per_kind: int) -> None:
         f"to the 1st percentile of faces {np.percentile(faces, 1) - saved[0]:+.2f}"
     )
     print(
-        f"threshold relief >= {saved[2]} mm (non-faces passing central and precision): the "
+        f"threshold relief x precision >= {saved[2]} mm (non-faces passing central and "
+        f"precision): the "
         f"most relief of such a non-face {worst_relief:.1f} mm (x{saved[2] / max(worst_relief, 1e-9):.1f} "
         f"below), the least of a face {relief.min():.1f} mm (x{relief.min() / saved[2]:.1f} above)"
     )

@@ -34,9 +34,10 @@ nothing that depends on the scan's texture):
 4. **Face or not.** A fit whose central coverage falls below :data:`MIN_CENTRAL`, whose
    precision (the share of the scan inside the face box that lies on the template: a random
    cloud of points covers the template but is mostly off it) falls below
-   :data:`MIN_PRECISION`, or whose scan has less relief than :data:`MIN_RELIEF_MM` (a face's
-   nose, eye sockets and mouth stand out of a smooth base; a lump that matches the template's
-   coarse shape has none: :func:`_relief`) is no face: :class:`NotAFaceError`.
+   :data:`MIN_PRECISION`, or whose scan has too little relief (a face's nose, eye sockets and
+   mouth stand out of a smooth base; a lump that matches the template's coarse shape has
+   little, and little of the surface around it lies on the face: :func:`_relief`,
+   :data:`MIN_RELIEF_MM`) is no face: :class:`NotAFaceError`.
 
 The result, :class:`FacePose`, maps the scan into the canonical face frame: the face box (as
 BU-3DFE's crops and the built-in set fill the image, :data:`FRAME_OFFSET_MM`,
@@ -131,6 +132,9 @@ PRECISION_RADIUS = 0.8
 NOSE_WINDOW_MM = (30.0, 90.0)
 PROFILE_HALF_WIDTH_MM = 5.0
 PROFILE_BANDS_MM = ((4.0, 8.0), (8.0, 12.0), (12.0, 16.0), (16.0, 20.0))
+#: The profile reads at most this many of the scan's vertices (a millimetre apart on a face
+#: and head; more only costs time).
+PROFILE_POINTS = 60_000
 #: How much the nose profile weighs in choosing among the final fits: a fit gains up to
 #: ``UPRIGHT_WEIGHT`` (and its upside-down twin loses as much) on the coverage score, reached
 #: at a step of ``UPRIGHT_MM``. Enough to overturn the few hundredths by which an oval face
@@ -142,6 +146,8 @@ SPIKE_EDGES = 6.0
 #: The relief test (:func:`_relief`) looks at the central face from this far below the
 #: template's nose tip (the mouth; a chin's curve is smooth) to 45 mm above it.
 RELIEF_BELOW_NOSE_MM = -60.0
+#: ... counting one point per square of this side (mm) of the face's area.
+RELIEF_CELL_MM = 3.0
 #: Below these scores there is no face. Chosen between the faces' and the non-faces' central
 #: coverage as ``benchmarks/canonical_pose.py`` prints them (docs/benchmarks.md, "Face pose"):
 #: the margin is thin on the non-face side, a cylinder or a lumpy blob matches the cheeks and
@@ -149,10 +155,13 @@ RELIEF_BELOW_NOSE_MM = -60.0
 #: is what refuses it).
 MIN_CENTRAL = 0.41
 MIN_PRECISION = 0.5
-#: Below this relief (mm, :func:`_relief`) there is no face: faces, damaged ones included,
-#: have 3.4 mm or more, the smooth shapes that pass the coverage tests (lumpy blobs) 1.1 mm
-#: at most (``benchmarks/canonical_pose.py``): the threshold sits about as far from each.
-MIN_RELIEF_MM = 2.0
+#: Below this relief (mm, :func:`_relief`), counted in proportion to the precision (the
+#: relief of a shape whose surroundings lie on a face), there is no face. Faces, damaged ones
+#: included, score 2.7 or more (relief 2.8 mm or more, precision mostly above 0.9), the
+#: lumpy blobs that pass the coverage tests 1.3 at most (their lumps give up to 2.1 mm of
+#: relief, but most of the surface around them is off the face): the threshold sits about as
+#: far from each (``benchmarks/canonical_pose.py``).
+MIN_RELIEF_MM = 1.9
 #: The canonical framing, in the template's millimetres: the face box centre (from the
 #: template's own centre) and radius. The face is framed as the built-in set and BU-3DFE's
 #: crops fill the image (forehead to chin, ear to ear): measured by fitting the template to 16
@@ -579,8 +588,9 @@ def _nose_step(
     to measure (a hole over the nose, a scan that is not a face): 0.
     """
     half_width, half_height = NOSE_WINDOW_MM
-    q = (scan.dense - shift) @ rotation / scale
-    facing = scan.dense_normals @ rotation[:, 2]
+    stride = max(1, len(scan.dense) // PROFILE_POINTS)  # a very dense scan: every few
+    q = (scan.dense[::stride] - shift) @ rotation / scale
+    facing = scan.dense_normals[::stride] @ rotation[:, 2]
     window = (np.abs(q[:, 0]) < half_width) & (np.abs(q[:, 1]) < half_height) & (facing > 0.0)
     q = q[window]
     if len(q) < 20:
@@ -611,7 +621,7 @@ def _relief(
     measure is the scan's own shape in the fitted frame, so it does not depend on how closely
     the face resembles the template.
     """
-    stride = max(1, len(scan.dense) // SCAN_POINTS)
+    stride = max(1, len(scan.dense) // PROFILE_POINTS)
     q = (scan.dense[::stride] - shift) @ rotation / scale
     facing = scan.dense_normals[::stride] @ rotation[:, 2]
     x, height = q[:, 0], q[:, 1] - template.nose_tip[1]
@@ -621,10 +631,19 @@ def _relief(
         & (height < 45.0)
         & (facing > 0.0)
     )
-    q = q[inside]
+    q, height = q[inside], height[inside]
     if len(q) < 30:
         return 0.0
-    q = q[q[:, 2] > q[:, 2].max() - FRONT_DEPTH_MM]  # not the back of a thin crop
+    front = q[:, 2] > q[:, 2].max() - FRONT_DEPTH_MM  # not the back of a thin crop
+    q, height = q[front], height[front]
+    # one point per cell of the face's area: a scanner (or mesher) that packs its vertices
+    # more densely on smooth cheeks than on the nose must not smooth the relief away
+    column = np.floor((q[:, 0] + CENTRAL_HALF_WIDTH_MM) / RELIEF_CELL_MM).astype(np.int64)
+    row = np.floor((height - RELIEF_BELOW_NOSE_MM) / RELIEF_CELL_MM).astype(np.int64)
+    _, first = np.unique(column * 1_000 + row, return_index=True)
+    q = q[first]
+    if len(q) < 30:
+        return 0.0
     x, y, z = (q / 50.0).T  # well-conditioned
     design = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
     smooth, *_ = np.linalg.lstsq(design, z, rcond=None)
@@ -752,13 +771,15 @@ def fit_face_pose(
         precision=_precision(scan, template, scale[k], rotation[k], shift[k]),
         relief=_relief(scan, template, scale[k], rotation[k], shift[k]),
     )
-    if pose.central < MIN_CENTRAL or pose.precision < MIN_PRECISION or pose.relief < MIN_RELIEF_MM:
+    relief = pose.relief * pose.precision
+    if pose.central < MIN_CENTRAL or pose.precision < MIN_PRECISION or relief < MIN_RELIEF_MM:
         raise NotAFaceError(
             source,
             f"no face found: the best fit of a face matches {pose.central:.2f} of its eyes, "
             f"nose and mouth (a face: at least {MIN_CENTRAL}) and {pose.precision:.2f} of the "
             f"surface around them (at least {MIN_PRECISION}), whose relief is "
-            f"{pose.relief:.1f} mm (at least {MIN_RELIEF_MM})",
+            f"{pose.relief:.1f} mm ({relief:.1f} mm counted by that share, at least "
+            f"{MIN_RELIEF_MM})",
         )
     return pose
 
