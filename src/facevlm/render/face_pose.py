@@ -320,8 +320,9 @@ class _Scan:
     #: points at the scan's open border (its crop edge, a hole's rim, a cut forehead): a
     #: template point whose nearest scan point lies there has no counterpart on the scan
     border: np.ndarray
-    #: every vertex with a usable normal, and its normal: the nose profile
-    #: (:func:`_nose_step`) needs the scan's full density along a narrow strip
+    #: every vertex with a usable normal that is no spike, and its normal: the nose profile
+    #: (:func:`_nose_step`) needs the scan's full density along a narrow strip, and the
+    #: relief (:func:`_relief`) an even sampling of the face's area
     dense: np.ndarray
     dense_normals: np.ndarray
 
@@ -335,7 +336,7 @@ def _scan_surface(vertices: np.ndarray, triangles: np.ndarray) -> _Scan:
     if np.einsum("ij,ij->", normals, vertices - vertices.mean(axis=0)) < 0:
         normals = -normals
     usable = np.flatnonzero(np.einsum("ij,ij->i", normals, normals) > 0.25)
-    used = usable
+    used = usable  # the fit's subsample of them
     if len(used) > SCAN_POINTS:
         used = np.sort(np.random.default_rng(0).choice(used, SCAN_POINTS, replace=False))
     points = vertices[used]
@@ -367,12 +368,6 @@ def _on_long_edges(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
         long = np.flatnonzero(squared[side] > SPIKE_EDGES**2 * typical)
         spiky[triangles[long, a]] = True
         spiky[triangles[long, b]] = True
-    return spiky
-    edges = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
-    side = vertices[edges[:, 0]] - vertices[edges[:, 1]]
-    squared = np.einsum("ij,ij->i", side, side)
-    typical = np.median(squared[:: max(1, len(squared) // 5000)])  # a sample's is as good
-    spiky[edges[squared > SPIKE_EDGES**2 * typical].ravel()] = True
     return spiky
 
 
@@ -710,7 +705,7 @@ def _distinct(order: np.ndarray, scale, rotation, shift, n: int) -> np.ndarray:
     than :data:`SAME_FIT` (degrees, share of the face box): starts that have converged onto
     the same fit cost a stage's steps for nothing."""
     degrees, share = SAME_FIT
-    cos_limit = 1.0 + 2.0 * (np.cos(np.radians(degrees)) - 1.0)  # trace form: 1 + 2 cos
+    cos_limit = 1.0 + 2.0 * np.cos(np.radians(degrees))  # the trace of a turn: 1 + 2 cos
     kept = [int(order[0])]
     for b in order[1:]:
         if len(kept) == n:
