@@ -57,6 +57,7 @@ def accuracy(n_cases: int, first_seed: int) -> list[dict]:
             central=pose.central,
             central_reference=reference.central,
             precision=pose.precision,
+            relief=pose.relief,
             refused="",
         )
         rows.append(row)
@@ -108,9 +109,15 @@ def separation(rows: list[dict], n_per_kind: int) -> None:
         f"{precision.min():.2f}/{np.percentile(precision, 1):.2f}  refused "
         f"{sum(bool(r['refused']) for r in rows)}/{len(rows)}"
     )
-    saved = fp.MIN_CENTRAL, fp.MIN_PRECISION
-    fp.MIN_CENTRAL, fp.MIN_PRECISION = 0.0, 0.0
-    worst = 0.0
+    # the relief test reads the relief in proportion to the precision
+    relief = np.array([r["relief"] * r["precision"] for r in rows if not r["refused"]])
+    print(
+        f"faces relief x precision (mm) min/p1/p5 {relief.min():.1f}/"
+        f"{np.percentile(relief, 1):.1f}/{np.percentile(relief, 5):.1f}"
+    )
+    saved = fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM
+    fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM = 0.0, 0.0, 0.0
+    worst, worst_relief = 0.0, 0.0
     try:
         for kind in NON_FACES:
             scores = []
@@ -118,21 +125,32 @@ def separation(rows: list[dict], n_per_kind: int) -> None:
                 mesh = non_face(kind, seed)
                 try:
                     pose = fp.estimate_face_pose(mesh)
-                    scores.append((pose.central, pose.precision))
+                    scores.append((pose.central, pose.precision, pose.relief * pose.precision))
                 except fp.NotAFaceError:
-                    scores.append((0.0, 0.0))
+                    scores.append((0.0, 0.0, 0.0))
             scores = np.array(scores)
-            accepted = ((scores[:, 0] >= saved[0]) & (scores[:, 1] >= saved[1])).sum()
+            passing = (scores[:, 0] >= saved[0]) & (scores[:, 1] >= saved[1])
+            accepted = (passing & (scores[:, 2] >= saved[2])).sum()
             worst = max(worst, scores[:, 0].max())
+            if passing.any():  # the relief test is what stands between these and a face
+                worst_relief = max(worst_relief, scores[passing, 2].max())
             print(
                 f"{kind:10s}  central max {scores[:, 0].max():.2f}  precision max "
-                f"{scores[:, 1].max():.2f}  accepted {accepted}/{n_per_kind}"
+                f"{scores[:, 1].max():.2f}  relief x precision max {scores[:, 2].max():.1f} mm, of those "
+                f"passing both {scores[passing, 2].max() if passing.any() else float('nan'):.1f}"
+                f"  accepted {accepted}/{n_per_kind}"
             )
     finally:
-        fp.MIN_CENTRAL, fp.MIN_PRECISION = saved
+        fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM = saved
     print(
         f"threshold central >= {saved[0]}: margin to the best non-face {saved[0] - worst:+.2f}, "
         f"to the 1st percentile of faces {np.percentile(faces, 1) - saved[0]:+.2f}"
+    )
+    print(
+        f"threshold relief x precision >= {saved[2]} mm (non-faces passing central and "
+        f"precision): the "
+        f"most relief of such a non-face {worst_relief:.1f} mm (x{saved[2] / max(worst_relief, 1e-9):.1f} "
+        f"below), the least of a face {relief.min():.1f} mm (x{relief.min() / saved[2]:.1f} above)"
     )
 
 

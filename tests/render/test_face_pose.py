@@ -63,6 +63,61 @@ def test_non_faces_are_refused_with_the_scores(kind):
             fp.estimate_face_pose(non_face(kind, seed))
 
 
+def test_a_lumpy_blob_that_covers_the_template_is_refused_for_its_smooth_relief(monkeypatch):
+    """A hand-sized lumpy ellipsoid whose end covers half the template's eyes, nose and mouth
+    passes both coverage tests; a face's sharp relief (nose, eye sockets, mouth) is what it
+    lacks."""
+    blob = non_face("blob", 3)
+    with pytest.raises(fp.NotAFaceError, match="relief"):
+        fp.estimate_face_pose(blob)
+    threshold = fp.MIN_RELIEF_MM
+    monkeypatch.setattr(fp, "MIN_RELIEF_MM", 0.0)
+    pose = fp.estimate_face_pose(blob)  # the coverage tests alone take it for a face
+    assert pose.central >= fp.MIN_CENTRAL and pose.precision >= fp.MIN_PRECISION
+    assert pose.relief * pose.precision < 0.7 * threshold
+
+
+def test_faces_have_relief_and_smooth_shapes_none():
+    vertices, triangles, _ = synthetic_face(np.random.default_rng(8))
+    pose = fp.fit_face_pose(vertices, triangles)
+    assert pose.relief * pose.precision > 1.5 * fp.MIN_RELIEF_MM
+    template = fp.load_template()
+    ball = non_face("sphere")
+    scan = fp._scan_surface(ball.vertices, ball.triangles())
+    centre = ball.vertices.mean(axis=0)
+    radius = np.linalg.norm(ball.vertices - centre, axis=1).mean()
+    # the template's face laid on the ball's surface, looking outwards along +z
+    shift = centre + np.array([0.0, 0.0, radius - template.nose_tip[2]])
+    assert fp._relief(scan, template, 1.0, np.eye(3), shift) < 0.5 * fp.MIN_RELIEF_MM
+
+
+def test_an_oval_crop_that_covers_the_template_upside_down_is_turned_upright():
+    """This procedural face crop covers the template slightly better upside down (score 1.05
+    against 1.02): its nose profile, sloping gently above the tip and stepping back sharply
+    below it, says which way up it is."""
+    case = pose_case(10148)
+    pose = fp.estimate_face_pose(case.mesh)
+    assert fp.rotation_angle_deg(pose.rotation, case.rotation) < 10.0
+
+
+def test_the_nose_profile_changes_sign_when_the_face_is_turned_upside_down():
+    vertices, triangles, _ = synthetic_face(np.random.default_rng(4))
+    scan = fp._scan_surface(vertices, triangles)
+    upright, tip = fp._nose_step(scan, 1.0, np.eye(3), np.zeros(3))
+    upside_down, _ = fp._nose_step(scan, 1.0, np.diag([-1.0, -1.0, 1.0]), np.zeros(3))
+    assert upright > 5.0 and upside_down == pytest.approx(-upright)
+    assert tip[2] == pytest.approx(vertices[:, 2].max(), abs=1.0)  # the nose tip
+
+
+def test_spikes_are_marked_by_their_long_edges():
+    vertices, triangles, _ = synthetic_face(np.random.default_rng(6))
+    assert not fp._on_long_edges(vertices, triangles).any()
+    spiked = vertices.copy()
+    spiked[100] += np.array([0.0, 0.0, 80.0])
+    marked = fp._on_long_edges(spiked, triangles)
+    assert marked[100] and marked.sum() < 12  # the spike and its neighbours only
+
+
 def test_not_a_face_is_a_scan_error_naming_the_file(tmp_path):
     mesh = non_face("sphere")
     mesh = FaceMesh.from_triangles(mesh.vertices, mesh.triangles(), source=tmp_path / "ball.ply")
@@ -144,6 +199,7 @@ def test_pose_records_round_trip():
     assert np.allclose(again.centre, pose.centre, atol=1e-5)
     assert again.radius == pytest.approx(pose.radius, rel=1e-5)
     assert again.central == pytest.approx(pose.central, abs=1e-4)
+    assert again.relief == pytest.approx(pose.relief, abs=1e-3)
     assert 0.0 < pose.confidence <= 1.0
 
 

@@ -22,14 +22,22 @@ nothing that depends on the scan's texture):
    a scan's extra head, neck and shoulders do not pull the face, and trimming the worst
    :data:`TRIM` of the pairs lets holes, a partial forehead and an open mouth go; a pair
    that ends on the scan's open border, where the scan stops short of the template, is
-   dropped too). The best few are refined further on the whole template.
-3. **Score.** The share of the template that lies on the scan (within :data:`MATCH_MM` of the
-   scan's surface, with agreeing normals), over the whole template and over its central face
-   (eyes, nose, mouth: the part that no ball, box, cylinder or plane imitates), and the share
-   of the scan inside the face box that lies on the template (a random cloud of points covers
-   the template but is mostly off it). The best start by the first two wins; a fit whose
-   central coverage or precision falls below :data:`MIN_CENTRAL` / :data:`MIN_PRECISION` is
-   no face: :class:`NotAFaceError`.
+   dropped too). Each stage keeps the best distinct fits by coverage for more, finer steps
+   (the coarse stages search the scan approximately: they only sort the promising starts out).
+3. **Score and choice.** The share of the template that lies on the scan (within
+   :data:`MATCH_MM` of the scan's surface, with agreeing normals), over the whole template and
+   over its central face (eyes, nose, mouth: the part that no ball, box, cylinder or plane
+   imitates). The final fits are ranked by the sum of the two plus a say of the scan's own
+   nose profile on which way up the face is (:func:`_nose_step`: an oval face crop covers the
+   template about as well upside down, but its nose still slopes gently above the tip and
+   steps back sharply below it). The chosen fit is refined to convergence.
+4. **Face or not.** A fit whose central coverage falls below :data:`MIN_CENTRAL`, whose
+   precision (the share of the scan inside the face box that lies on the template: a random
+   cloud of points covers the template but is mostly off it) falls below
+   :data:`MIN_PRECISION`, or whose scan has too little relief (a face's nose, eye sockets and
+   mouth stand out of a smooth base; a lump that matches the template's coarse shape has
+   little, and little of the surface around it lies on the face: :func:`_relief`,
+   :data:`MIN_RELIEF_MM`) is no face: :class:`NotAFaceError`.
 
 The result, :class:`FacePose`, maps the scan into the canonical face frame: the face box (as
 BU-3DFE's crops and the built-in set fill the image, :data:`FRAME_OFFSET_MM`,
@@ -55,7 +63,7 @@ from facevlm.render.face_template import FaceTemplate, load_template
 from facevlm.render.normalize import Normalization
 
 #: Bumped whenever the estimate can change for the same scan (render caches key on it).
-ALGORITHM_VERSION = 3
+ALGORITHM_VERSION = 4
 #: ``render.pose`` values: estimate the pose, or take the scan's axes as they are stored.
 POSE_MODES = ("estimate", "as_stored")
 
@@ -77,11 +85,24 @@ FRONT_DEPTH_MM = 70.0
 #: and by the last stage's: more pairs there hold the face's position where a face differs
 #: in shape from the template (trimming a quarter lets the fit slide along the face).
 TRIM, FINAL_TRIM = 0.75, 0.9
-#: Successive halving: (starts kept, template points, ICP iterations) per stage; the starts
-#: kept are the best by coverage so far. Cheap steps for all, more for the promising few. The
-#: first stage's points decide which starts go on: with 20 a whole head could lose its true
-#: start to a fit on the cranium whose 20 points happened to match (40 cost about 15 ms a scan).
-STAGES = ((10_000, 40, 3, TRIM), (16, 100, 8, TRIM), (3, 400, 10, FINAL_TRIM))
+#: Successive halving: (starts kept, template points, ICP iterations, trim, search
+#: tolerance) per stage; the starts kept are the best distinct ones by coverage so far. Cheap
+#: steps for all, more for the promising few. The first stage's points decide which starts go
+#: on: with 20 a whole head could lose its true start to a fit on the cranium whose 20 points
+#: happened to match. The search tolerance is how approximate a stage's nearest-point
+#: searches may be (a point found may be up to 1 + this times as far as the nearest,
+#: ``cKDTree.query``'s ``eps``): the coarse stages only sort the promising starts out, and
+#: approximate search halves their time; the last stage and every score search exactly.
+STAGES = (
+    (10_000, 40, 3, TRIM, 1.0),
+    (24, 100, 8, TRIM, 0.5),
+    (3, 400, 10, FINAL_TRIM, 0.0),
+)
+#: Two fits this close (degrees, share of the face box radius) are the same fit: a stage
+#: keeps only one of them (:func:`_distinct`).
+SAME_FIT = (5.0, 0.05)
+#: More steps of the last stage for the one fit chosen (see :func:`fit_face_pose`).
+POLISH_ITERATIONS = 12
 #: Scan points the fit uses at most (a uniform subsample of a dense scan is as good, and fast).
 SCAN_POINTS = 4000
 #: Scan points within this many point spacings of the scan's open border take no part in the
@@ -103,12 +124,44 @@ CENTRAL_HALF_WIDTH_MM = 45.0
 CENTRAL_BELOW_NOSE_MM = -75.0
 #: Scan points within this many face radii of the face centre count for the precision score.
 PRECISION_RADIUS = 0.8
+#: The nose profile (:func:`_nose_step`): the tip is looked for within this half-width and
+#: half-height (mm) of the fitted face centre, the profile along a strip this half-wide
+#: through it, in these bands of height above and below the tip (mm): below the tip the
+#: profile has stepped back to the upper lip by 10-15 mm, where the bridge above has fallen
+#: 5-10 mm; further out (the lips, the nasion) real faces differ too much to tell.
+NOSE_WINDOW_MM = (30.0, 90.0)
+PROFILE_HALF_WIDTH_MM = 5.0
+PROFILE_BANDS_MM = ((4.0, 8.0), (8.0, 12.0), (12.0, 16.0), (16.0, 20.0))
+#: The profile reads at most this many of the scan's vertices (a millimetre apart on a face
+#: and head; more only costs time).
+PROFILE_POINTS = 60_000
+#: How much the nose profile weighs in choosing among the final fits: a fit gains up to
+#: ``UPRIGHT_WEIGHT`` (and its upside-down twin loses as much) on the coverage score, reached
+#: at a step of ``UPRIGHT_MM``. Enough to overturn the few hundredths by which an oval face
+#: crop's upside-down fit may out-cover its upright one, far too little to overturn the
+#: tenths by which a wrong fit of a real face loses.
+UPRIGHT_WEIGHT, UPRIGHT_MM = 0.2, 16.0
+#: An edge this many times the median edge marks a spike (:func:`_on_long_edges`).
+SPIKE_EDGES = 6.0
+#: The relief test (:func:`_relief`) looks at the central face from this far below the
+#: template's nose tip (the mouth; a chin's curve is smooth) to 45 mm above it.
+RELIEF_BELOW_NOSE_MM = -60.0
+#: ... counting one point per square of this side (mm) of the face's area.
+RELIEF_CELL_MM = 3.0
 #: Below these scores there is no face. Chosen between the faces' and the non-faces' central
 #: coverage as ``benchmarks/canonical_pose.py`` prints them (docs/benchmarks.md, "Face pose"):
 #: the margin is thin on the non-face side, a cylinder or a lumpy blob matches the cheeks and
-#: forehead of a face and only the eyes and nose tell.
+#: forehead of a face and only the eyes and nose tell (a blob may pass: the relief test below
+#: is what refuses it).
 MIN_CENTRAL = 0.41
 MIN_PRECISION = 0.5
+#: Below this relief (mm, :func:`_relief`), counted in proportion to the precision (the
+#: relief of a shape whose surroundings lie on a face), there is no face. Faces, damaged ones
+#: included, score 2.7 or more (relief 2.8 mm or more, precision mostly above 0.9), the
+#: lumpy blobs that pass the coverage tests 1.3 at most (their lumps give up to 2.1 mm of
+#: relief, but most of the surface around them is off the face): the threshold sits about as
+#: far from each (``benchmarks/canonical_pose.py``).
+MIN_RELIEF_MM = 1.9
 #: The canonical framing, in the template's millimetres: the face box centre (from the
 #: template's own centre) and radius. The face is framed as the built-in set and BU-3DFE's
 #: crops fill the image (forehead to chin, ear to ear): measured by fitting the template to 16
@@ -147,6 +200,8 @@ class FacePose:
         coverage, central, precision: the fit's scores (see the module docstring): the share
             of the template on the scan, of its eyes, nose and mouth, and of the scan around
             the face on the template; 1.0 for a stored pose.
+        relief: how far (mm at the template's size) the scan's central face departs from a
+            smooth surface (:func:`_relief`); 0.0 for a stored pose.
         estimated: False for ``as_stored`` (the scan's own axes, framed by its robust sphere).
     """
 
@@ -157,6 +212,7 @@ class FacePose:
     coverage: float = 1.0
     central: float = 1.0
     precision: float = 1.0
+    relief: float = 0.0
     estimated: bool = True
 
     @property
@@ -178,6 +234,7 @@ class FacePose:
                 "coverage": round(float(self.coverage), 4),
                 "central": round(float(self.central), 4),
                 "precision": round(float(self.precision), 4),
+                "relief": round(float(self.relief), 3),
                 "estimated": bool(self.estimated),
                 "version": ALGORITHM_VERSION,
             },
@@ -195,6 +252,7 @@ class FacePose:
             coverage=float(data.get("coverage", 1.0)),
             central=float(data.get("central", 1.0)),
             precision=float(data.get("precision", 1.0)),
+            relief=float(data.get("relief", 0.0)),
             estimated=bool(data.get("estimated", True)),
         )
 
@@ -262,6 +320,11 @@ class _Scan:
     #: points at the scan's open border (its crop edge, a hole's rim, a cut forehead): a
     #: template point whose nearest scan point lies there has no counterpart on the scan
     border: np.ndarray
+    #: every vertex with a usable normal that is no spike, and its normal: the nose profile
+    #: (:func:`_nose_step`) needs the scan's full density along a narrow strip, and the
+    #: relief (:func:`_relief`) an even sampling of the face's area
+    dense: np.ndarray
+    dense_normals: np.ndarray
 
 
 def _scan_surface(vertices: np.ndarray, triangles: np.ndarray) -> _Scan:
@@ -272,15 +335,40 @@ def _scan_surface(vertices: np.ndarray, triangles: np.ndarray) -> _Scan:
     normals = area_weighted_normals(vertices, triangles)
     if np.einsum("ij,ij->", normals, vertices - vertices.mean(axis=0)) < 0:
         normals = -normals
-    used = np.flatnonzero(np.einsum("ij,ij->i", normals, normals) > 0.25)
+    usable = np.flatnonzero(np.einsum("ij,ij->i", normals, normals) > 0.25)
+    used = usable  # the fit's subsample of them
     if len(used) > SCAN_POINTS:
         used = np.sort(np.random.default_rng(0).choice(used, SCAN_POINTS, replace=False))
     points = vertices[used]
     tree = cKDTree(points)
     spacing = float(np.median(tree.query(points[:500], k=2)[0][:, 1])) if len(points) > 1 else 0.0
-    return _Scan(
-        points, normals[used], tree, spacing, _near_border(vertices, triangles, points, spacing)
-    )
+    border = _near_border(vertices, triangles, points, spacing)
+    dense = usable[~_on_long_edges(vertices, triangles)[usable]]
+    return _Scan(points, normals[used], tree, spacing, border, vertices[dense], normals[dense])
+
+
+def _on_long_edges(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Which vertices end an edge many times longer than the mesh's typical edge: a scanner's
+    spike (a vertex thrown far off the surface) and its neighbours. The nose profile and the
+    relief test look for the most forward point and for departures from a smooth surface,
+    which one spike would spoil; losing a few genuine vertices at a long edge costs nothing."""
+    spiky = np.zeros(len(vertices), dtype=bool)
+    if len(triangles) == 0:
+        return spiky
+    # two sides of each triangle reach every vertex of it; coordinate by coordinate, as
+    # gathering whole rows of a large mesh costs several times more
+    columns = vertices.T.copy()
+    squared = [np.zeros(len(triangles)), np.zeros(len(triangles))]
+    for axis in range(3):
+        for side, (a, b) in enumerate(((0, 1), (1, 2))):
+            step = columns[axis][triangles[:, b]] - columns[axis][triangles[:, a]]
+            squared[side] += step * step
+    typical = np.median(squared[0][:: max(1, len(triangles) // 5000)])  # a sample's will do
+    for side, (a, b) in enumerate(((0, 1), (1, 2))):
+        long = np.flatnonzero(squared[side] > SPIKE_EDGES**2 * typical)
+        spiky[triangles[long, a]] = True
+        spiky[triangles[long, b]] = True
+    return spiky
 
 
 def _near_border(
@@ -367,6 +455,7 @@ def _icp(
     iterations: int,
     scale_bounds: tuple[np.ndarray, np.ndarray],
     trim: float = TRIM,
+    eps: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Refine B similarity transforms ``x = s R p + t`` of the template onto the scan at once:
     trimmed point-to-plane steps, linearised in a small rotation, shift and log-scale."""
@@ -378,7 +467,9 @@ def _icp(
         moved = scale[:, None, None] * template_points @ rotation.transpose(0, 2, 1)
         moved += shift[:, None, :]
         # far points are not looked up exactly (a kd-tree search far from the surface is slow)
-        distance, nearest = scan.tree.query(moved.reshape(-1, 3), distance_upper_bound=reach)
+        distance, nearest = scan.tree.query(
+            moved.reshape(-1, 3), distance_upper_bound=reach, eps=eps
+        )
         nearest = np.minimum(nearest, len(scan.points) - 1).reshape(n_batch, n_points)
         distance = distance.reshape(n_batch, n_points)
         cut = np.partition(distance, keep - 1, axis=1)[:, keep - 1 : keep]
@@ -400,8 +491,9 @@ def _icp(
         )
         residual = np.einsum("bmk,bmk->bm", target - moved, normal) / size[:, :, 0]
         residual = np.where(weight > 0, residual, 0.0)
-        lhs = np.einsum("bm,bmi,bmj->bij", weight, rows, rows) + eye
-        rhs = np.einsum("bm,bmi,bm->bi", weight, rows, residual)
+        weighted = rows * weight[..., None]
+        lhs = weighted.transpose(0, 2, 1) @ rows + eye
+        rhs = np.einsum("bmi,bm->bi", weighted, residual)
         update = np.linalg.solve(lhs, rhs[..., None])[..., 0]
         step = _rotation_vectors(update[:, :3])
         new_scale = np.clip(scale * np.exp(update[:, 6]), *scale_bounds)
@@ -470,6 +562,89 @@ def _precision(scan: _Scan, template: FaceTemplate, scale: float, rotation, shif
     return float(np.mean(distance <= 2.0 * MATCH_MM * scale))
 
 
+def _nose_step(
+    scan: _Scan, scale: float, rotation: np.ndarray, shift: np.ndarray
+) -> tuple[float, np.ndarray | None]:
+    """How much further the scan's midline falls away below its nose tip than above it, in
+    millimetres at the template's size, in the frame of one fit (positive: upright); and the
+    nose tip it measured from, in the template's frame (None where there is none).
+
+    Why: a face's midline profile is not the same either way up. From the tip the nose bridge
+    slopes back gradually to the nasion, while below the tip the profile steps back sharply
+    under the nose to the upper lip. An oval face crop with shallow features matches the
+    template about as well upside down as upright (the forehead lies on the chin, the eye
+    sockets on the mouth and cheeks), but its nose still steps back the other way. The test
+    looks only at the scan (its most forward point near the fitted midline and the profile
+    through it), so it does not depend on how closely the face resembles the template.
+
+    The tip is the most forward point within :data:`NOSE_WINDOW_MM` of the fitted face
+    centre, whichever way up (the window is symmetric, so the value of the fit turned upside
+    down is the negative of this one); scanner spikes are not in :attr:`_Scan.dense`. Nothing
+    to measure (a hole over the nose, a scan that is not a face): 0.
+    """
+    half_width, half_height = NOSE_WINDOW_MM
+    stride = max(1, len(scan.dense) // PROFILE_POINTS)  # a very dense scan: every few
+    q = (scan.dense[::stride] - shift) @ rotation / scale
+    facing = scan.dense_normals[::stride] @ rotation[:, 2]
+    window = (np.abs(q[:, 0]) < half_width) & (np.abs(q[:, 1]) < half_height) & (facing > 0.0)
+    q = q[window]
+    if len(q) < 20:
+        return 0.0, None
+    tip = q[np.argmax(q[:, 2])]
+    strip = q[np.abs(q[:, 0] - tip[0]) < PROFILE_HALF_WIDTH_MM]
+    height = strip[:, 1] - tip[1]
+    steps = []
+    for low, high in PROFILE_BANDS_MM:
+        above = strip[(height >= low) & (height < high), 2]
+        below = strip[(-height >= low) & (-height < high), 2]
+        if len(above) and len(below):
+            steps.append(above.max() - below.max())
+    return (float(np.mean(steps)), tip) if steps else (0.0, None)
+
+
+def _relief(
+    scan: _Scan, template: FaceTemplate, scale: float, rotation: np.ndarray, shift: np.ndarray
+) -> float:
+    """How far (mm at the template's size, root mean square) the scan's central face departs
+    from the smooth surface that best fits it (a quadric: a ball, a cylinder, a saddle or a
+    plane in any position).
+
+    Why: a face carries sharp relief on a smooth base: the nose stands 15-25 mm out of the
+    cheeks' surface, the eye sockets and the mouth sink into it. A smooth lump (a fist-sized
+    pebble, the end of a blob, a cylinder or a ball) can match the template's coarse shape
+    well enough to cover half its eyes, nose and mouth, but it has no such relief. The
+    measure is the scan's own shape in the fitted frame, so it does not depend on how closely
+    the face resembles the template.
+    """
+    stride = max(1, len(scan.dense) // PROFILE_POINTS)
+    q = (scan.dense[::stride] - shift) @ rotation / scale
+    facing = scan.dense_normals[::stride] @ rotation[:, 2]
+    x, height = q[:, 0], q[:, 1] - template.nose_tip[1]
+    inside = (
+        (np.abs(x) < CENTRAL_HALF_WIDTH_MM)
+        & (height > RELIEF_BELOW_NOSE_MM)
+        & (height < 45.0)
+        & (facing > 0.0)
+    )
+    q, height = q[inside], height[inside]
+    if len(q) < 30:
+        return 0.0
+    front = q[:, 2] > q[:, 2].max() - FRONT_DEPTH_MM  # not the back of a thin crop
+    q, height = q[front], height[front]
+    # one point per cell of the face's area: a scanner (or mesher) that packs its vertices
+    # more densely on smooth cheeks than on the nose must not smooth the relief away
+    column = np.floor((q[:, 0] + CENTRAL_HALF_WIDTH_MM) / RELIEF_CELL_MM).astype(np.int64)
+    row = np.floor((height - RELIEF_BELOW_NOSE_MM) / RELIEF_CELL_MM).astype(np.int64)
+    _, first = np.unique(column * 1_000 + row, return_index=True)
+    q = q[first]
+    if len(q) < 30:
+        return 0.0
+    x, y, z = (q / 50.0).T  # well-conditioned
+    design = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
+    smooth, *_ = np.linalg.lstsq(design, z, rcond=None)
+    return float(50.0 * np.sqrt(np.mean((z - design @ smooth) ** 2)))
+
+
 def _subset(template: FaceTemplate, size: int) -> np.ndarray:
     """``size`` template points, half of them (as far as there are) on the central face, so
     that even a few points weigh the eyes, nose and mouth."""
@@ -483,23 +658,13 @@ def _subset(template: FaceTemplate, size: int) -> np.ndarray:
     return np.sort(chosen)
 
 
-def fit_face_pose(
-    vertices: np.ndarray,
-    triangles: np.ndarray,
-    source: str | Path | None = None,
-    template: FaceTemplate | None = None,
-) -> FacePose:
-    """The face's pose in a scan given as vertices and ``(F, 3)`` triangles (see module doc).
-
-    Raises:
-        NotAFaceError: no face found; the reason gives the scores and the thresholds.
-    """
-    template = template or load_template()
-    vertices = np.asarray(vertices, dtype=np.float64)
-    scan = _scan_surface(vertices, np.asarray(triangles, dtype=np.int64))
+def _register(scan: _Scan, template: FaceTemplate):
+    """The multi-start registration (module doc, step 2): the final few candidate fits as
+    ``(scale, rotation, shift, mm_per_unit, (scale's lower, upper bounds))`` arrays, or None
+    when the scan has no surface."""
     starts = _scale_starts(scan.points, template) if len(scan.points) >= 20 else []
     if not starts:
-        raise NotAFaceError(source, "no face found: the mesh has no surface to fit a face to")
+        return None
     rotations = rotation_starts()
     scales, rots, shifts, units = [], [], [], []
     front = _fronts(scan.points, rotations)
@@ -516,23 +681,80 @@ def fit_face_pose(
         bounds = (scale * 0.4, scale * 2.5)
 
     chosen = None
-    for stage, (n_keep, n_points, iterations, trim) in enumerate(STAGES):
+    for stage, (n_keep, n_points, iterations, trim, eps) in enumerate(STAGES):
         if len(scale) > n_keep:  # scored on the previous stage's points: they are cheap
             coverage, central_coverage = _scores(scan, template, chosen, scale, rotation, shift)
-            best = np.argsort(-(coverage + central_coverage))[:n_keep]
+            order = np.argsort(-(coverage + central_coverage))
+            best = _distinct(order, scale, rotation, shift, n_keep)
             # the best few upside down too: a face's likeliest confusion
             flips = N_UPSIDE_DOWN[stage - 1]
+            n_best = len(best)
             best = np.concatenate([best, best[:flips]])
             scale, rotation, shift = scale[best], rotation[best], shift[best]
             bounds, mm_per_unit = (bounds[0][best], bounds[1][best]), mm_per_unit[best]
-            rotation[n_keep:] = rotation[n_keep:] @ np.diag([-1.0, -1.0, 1.0])
+            rotation[n_best:] = rotation[n_best:] @ np.diag([-1.0, -1.0, 1.0])
         chosen = _subset(template, n_points)
         scale, rotation, shift = _icp(
-            scan, template.points[chosen], scale, rotation, shift, iterations, bounds, trim
+            scan, template.points[chosen], scale, rotation, shift, iterations, bounds, trim, eps
         )
+    return scale, rotation, shift, mm_per_unit, bounds
+
+
+def _distinct(order: np.ndarray, scale, rotation, shift, n: int) -> np.ndarray:
+    """The first ``n`` of the fits ``order`` that differ from every fit before them by more
+    than :data:`SAME_FIT` (degrees, share of the face box): starts that have converged onto
+    the same fit cost a stage's steps for nothing."""
+    degrees, share = SAME_FIT
+    cos_limit = 1.0 + 2.0 * np.cos(np.radians(degrees))  # the trace of a turn: 1 + 2 cos
+    kept = [int(order[0])]
+    for b in order[1:]:
+        if len(kept) == n:
+            break
+        trace = np.einsum("kij,ij->k", rotation[kept], rotation[b])
+        apart = np.linalg.norm(shift[kept] - shift[b], axis=1)
+        if not np.any((trace > cos_limit) & (apart < share * scale[b] * FRAME_RADIUS_MM)):
+            kept.append(int(b))
+    return np.array(kept)
+
+
+def fit_face_pose(
+    vertices: np.ndarray,
+    triangles: np.ndarray,
+    source: str | Path | None = None,
+    template: FaceTemplate | None = None,
+) -> FacePose:
+    """The face's pose in a scan given as vertices and ``(F, 3)`` triangles (see module doc).
+
+    Raises:
+        NotAFaceError: no face found; the reason gives the scores and the thresholds.
+    """
+    template = template or load_template()
+    vertices = np.asarray(vertices, dtype=np.float64)
+    scan = _scan_surface(vertices, np.asarray(triangles, dtype=np.int64))
+    fits = _register(scan, template)
+    if fits is None:
+        raise NotAFaceError(source, "no face found: the mesh has no surface to fit a face to")
+    scale, rotation, shift, mm_per_unit, bounds = fits
     every = np.arange(len(template.points))
     coverage, central_coverage = _scores(scan, template, every, scale, rotation, shift)
-    k = int(np.argmax(coverage + central_coverage))
+    k = _choose(scan, coverage + central_coverage, scale, rotation, shift)
+    # the chosen fit, on to convergence: a face whose shape differs from the template's lies
+    # in a shallow valley along its height, down which the last stage's steps slide slowly
+    # (stopped there, a damaged scan's fit may end 10-20 mm from its clean crop's)
+    one = slice(k, k + 1)
+    scale, rotation, shift = _icp(
+        scan,
+        template.points[_subset(template, STAGES[-1][1])],
+        scale[one],
+        rotation[one],
+        shift[one],
+        POLISH_ITERATIONS,
+        (bounds[0][one], bounds[1][one]),
+        FINAL_TRIM,
+    )
+    mm_per_unit = mm_per_unit[one]
+    coverage, central_coverage = _scores(scan, template, every, scale, rotation, shift)
+    k = 0
     tilt = _x_rotation(FRAME_PITCH_DEG)
     pose = FacePose(
         rotation=rotation[k] @ tilt,
@@ -542,15 +764,47 @@ def fit_face_pose(
         coverage=float(coverage[k]),
         central=float(central_coverage[k]),
         precision=_precision(scan, template, scale[k], rotation[k], shift[k]),
+        relief=_relief(scan, template, scale[k], rotation[k], shift[k]),
     )
-    if pose.central < MIN_CENTRAL or pose.precision < MIN_PRECISION:
+    relief = pose.relief * pose.precision
+    if pose.central < MIN_CENTRAL or pose.precision < MIN_PRECISION or relief < MIN_RELIEF_MM:
         raise NotAFaceError(
             source,
             f"no face found: the best fit of a face matches {pose.central:.2f} of its eyes, "
             f"nose and mouth (a face: at least {MIN_CENTRAL}) and {pose.precision:.2f} of the "
-            f"surface around them (at least {MIN_PRECISION})",
+            f"surface around them (at least {MIN_PRECISION}), whose relief is "
+            f"{pose.relief:.1f} mm ({relief:.1f} mm counted by that share, at least "
+            f"{MIN_RELIEF_MM})",
         )
     return pose
+
+
+def _choose(scan: _Scan, score: np.ndarray, scale, rotation, shift) -> int:
+    """The final fit: the best by coverage score plus the nose profile's say on which way up
+    (:data:`UPRIGHT_WEIGHT`). Only fits that the profile could lift to the top are measured,
+    and a fit that repeats one already measured (the starts often converge) is not again."""
+    total = score - UPRIGHT_WEIGHT  # at worst; what a fit not measured is taken for
+    measured: list[int] = []
+    for b in np.argsort(-score):
+        if score[b] + UPRIGHT_WEIGHT <= total.max():
+            break  # neither this fit nor a worse one can win
+        twin = next((m for m in measured if _same_fit(scale, rotation, shift, m, b)), None)
+        if twin is None:
+            step, _ = _nose_step(scan, scale[b], rotation[b], shift[b])
+            total[b] = score[b] + UPRIGHT_WEIGHT * np.clip(step / UPRIGHT_MM, -1.0, 1.0)
+        else:
+            total[b] = score[b] + (total[twin] - score[twin])
+        measured.append(int(b))
+    return int(np.argmax(total))
+
+
+def _same_fit(scale, rotation, shift, a: int, b: int) -> bool:
+    """Fits ``a`` and ``b`` agree within :data:`SAME_FIT`."""
+    degrees, share = SAME_FIT
+    return (
+        rotation_angle_deg(rotation[a], rotation[b]) < degrees
+        and float(np.linalg.norm(shift[a] - shift[b])) < share * scale[b] * FRAME_RADIUS_MM
+    )
 
 
 def estimate_face_pose(mesh: FaceMesh) -> FacePose:
