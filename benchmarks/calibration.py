@@ -148,12 +148,15 @@ def indexed_faces(project) -> list[tuple[Path, str]]:
 
 def held_out_folds(project, model: str, bundle) -> dict:
     """The run's own held-out scans: each fold's logits scaled by the temperature fitted on the
-    other folds, and its familiarity scores judged by the bundle's threshold."""
+    other folds, and its familiarity scores judged by the bundle's threshold. A run of one fold
+    (``max_folds: 1``) has no other folds to fit a temperature on: it is said, not scored."""
     from facevlm.evaluation.familiarity import Familiarity, FoldScores
     from facevlm.experiments.results import FOLD_FAMILIARITY, PRIMARY
 
     result = project.catalog.load(f"{model}.cv_results")
     fitted = result.fold_calibration(PRIMARY)
+    if not np.all(np.isfinite(fitted.fold_temperatures)):
+        return {"n": 0, "note": "one fold: no other folds to fit its temperature on"}
     threshold = Familiarity.from_dict(bundle.familiarity).threshold
     after, before, truth, familiar = [], [], [], []
     for fold, temperature in zip(result.folds, fitted.fold_temperatures, strict=True):
