@@ -120,8 +120,9 @@ MATCH_MM = 5.0
 MATCH_ANGLE_DEG = 35.0
 #: Half-width of the central face (mm): the eyes' outer corners are ~45 mm from the midline.
 CENTRAL_HALF_WIDTH_MM = 45.0
-#: The central face reaches from this far below the nose tip (the chin) to 45 mm above it.
+#: The central face reaches from this far below the nose tip (the chin) to this far above it.
 CENTRAL_BELOW_NOSE_MM = -75.0
+CENTRAL_ABOVE_NOSE_MM = 45.0
 #: Scan points within this many face radii of the face centre count for the precision score.
 PRECISION_RADIUS = 0.8
 #: The nose profile (:func:`_nose_step`): the tip is looked for within this half-width and
@@ -144,7 +145,7 @@ UPRIGHT_WEIGHT, UPRIGHT_MM = 0.2, 16.0
 #: An edge this many times the median edge marks a spike (:func:`_on_long_edges`).
 SPIKE_EDGES = 6.0
 #: The relief test (:func:`_relief`) looks at the central face from this far below the
-#: template's nose tip (the mouth; a chin's curve is smooth) to 45 mm above it.
+#: template's nose tip (the mouth; a chin's curve is smooth) to its top.
 RELIEF_BELOW_NOSE_MM = -60.0
 #: ... counting one point per square of this side (mm) of the face's area.
 RELIEF_CELL_MM = 3.0
@@ -547,7 +548,9 @@ def central(template: FaceTemplate) -> np.ndarray:
     (a ball, a cylinder, a plane) can imitate."""
     x, y = template.points[:, 0], template.points[:, 1] - template.nose_tip[1]
     return np.flatnonzero(
-        (np.abs(x) < CENTRAL_HALF_WIDTH_MM) & (y > CENTRAL_BELOW_NOSE_MM) & (y < 45.0)
+        (np.abs(x) < CENTRAL_HALF_WIDTH_MM)
+        & (y > CENTRAL_BELOW_NOSE_MM)
+        & (y < CENTRAL_ABOVE_NOSE_MM)
     )
 
 
@@ -560,6 +563,17 @@ def _precision(scan: _Scan, template: FaceTemplate, scale: float, rotation, shif
     moved = scale * template.points @ rotation.T + shift
     distance, _ = cKDTree(moved).query(scan.points[inside])
     return float(np.mean(distance <= 2.0 * MATCH_MM * scale))
+
+
+def _dense_in_fit(
+    scan: _Scan, scale: float, rotation: np.ndarray, shift: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The scan's dense points in the template's frame of one fit (mm at the template's size),
+    and how far each one's normal faces the fitted face's forward axis; a very dense scan is
+    read every few points (at most about :data:`PROFILE_POINTS`)."""
+    stride = max(1, len(scan.dense) // PROFILE_POINTS)
+    q = (scan.dense[::stride] - shift) @ rotation / scale
+    return q, scan.dense_normals[::stride] @ rotation[:, 2]
 
 
 def _nose_step(
@@ -583,9 +597,7 @@ def _nose_step(
     to measure (a hole over the nose, a scan that is not a face): 0.
     """
     half_width, half_height = NOSE_WINDOW_MM
-    stride = max(1, len(scan.dense) // PROFILE_POINTS)  # a very dense scan: every few
-    q = (scan.dense[::stride] - shift) @ rotation / scale
-    facing = scan.dense_normals[::stride] @ rotation[:, 2]
+    q, facing = _dense_in_fit(scan, scale, rotation, shift)
     window = (np.abs(q[:, 0]) < half_width) & (np.abs(q[:, 1]) < half_height) & (facing > 0.0)
     q = q[window]
     if len(q) < 20:
@@ -616,14 +628,12 @@ def _relief(
     measure is the scan's own shape in the fitted frame, so it does not depend on how closely
     the face resembles the template.
     """
-    stride = max(1, len(scan.dense) // PROFILE_POINTS)
-    q = (scan.dense[::stride] - shift) @ rotation / scale
-    facing = scan.dense_normals[::stride] @ rotation[:, 2]
+    q, facing = _dense_in_fit(scan, scale, rotation, shift)
     x, height = q[:, 0], q[:, 1] - template.nose_tip[1]
     inside = (
         (np.abs(x) < CENTRAL_HALF_WIDTH_MM)
         & (height > RELIEF_BELOW_NOSE_MM)
-        & (height < 45.0)
+        & (height < CENTRAL_ABOVE_NOSE_MM)
         & (facing > 0.0)
     )
     q, height = q[inside], height[inside]
@@ -704,15 +714,11 @@ def _distinct(order: np.ndarray, scale, rotation, shift, n: int) -> np.ndarray:
     """The first ``n`` of the fits ``order`` that differ from every fit before them by more
     than :data:`SAME_FIT` (degrees, share of the face box): starts that have converged onto
     the same fit cost a stage's steps for nothing."""
-    degrees, share = SAME_FIT
-    cos_limit = 1.0 + 2.0 * np.cos(np.radians(degrees))  # the trace of a turn: 1 + 2 cos
     kept = [int(order[0])]
     for b in order[1:]:
         if len(kept) == n:
             break
-        trace = np.einsum("kij,ij->k", rotation[kept], rotation[b])
-        apart = np.linalg.norm(shift[kept] - shift[b], axis=1)
-        if not np.any((trace > cos_limit) & (apart < share * scale[b] * FRAME_RADIUS_MM)):
+        if not _same_fit(scale, rotation, shift, kept, b).any():
             kept.append(int(b))
     return np.array(kept)
 
@@ -788,7 +794,8 @@ def _choose(scan: _Scan, score: np.ndarray, scale, rotation, shift) -> int:
     for b in np.argsort(-score):
         if score[b] + UPRIGHT_WEIGHT <= total.max():
             break  # neither this fit nor a worse one can win
-        twin = next((m for m in measured if _same_fit(scale, rotation, shift, m, b)), None)
+        same = _same_fit(scale, rotation, shift, measured, b) if measured else []
+        twin = measured[int(np.argmax(same))] if np.any(same) else None
         if twin is None:
             step, _ = _nose_step(scan, scale[b], rotation[b], shift[b])
             total[b] = score[b] + UPRIGHT_WEIGHT * np.clip(step / UPRIGHT_MM, -1.0, 1.0)
@@ -798,12 +805,17 @@ def _choose(scan: _Scan, score: np.ndarray, scale, rotation, shift) -> int:
     return int(np.argmax(total))
 
 
-def _same_fit(scale, rotation, shift, a: int, b: int) -> bool:
-    """Fits ``a`` and ``b`` agree within :data:`SAME_FIT`."""
+def _same_fit(scale, rotation, shift, others: list[int], b: int) -> np.ndarray:
+    """``(len(others),)``: does each of the fits ``others`` agree with fit ``b`` within
+    :data:`SAME_FIT` (turned less than its degrees apart, shifted less than its share of
+    ``b``'s face box)."""
     degrees, share = SAME_FIT
-    return (
-        rotation_angle_deg(rotation[a], rotation[b]) < degrees
-        and float(np.linalg.norm(shift[a] - shift[b])) < share * scale[b] * FRAME_RADIUS_MM
+    # the angle of the turn between two rotations is below ``degrees`` exactly when the trace
+    # of their relative rotation, 1 + 2 cos(angle), is above 1 + 2 cos(degrees)
+    trace = np.einsum("kij,ij->k", rotation[others], rotation[b])
+    apart = np.linalg.norm(shift[others] - shift[b], axis=1)
+    return (trace > 1.0 + 2.0 * np.cos(np.radians(degrees))) & (
+        apart < share * scale[b] * FRAME_RADIUS_MM
     )
 
 
