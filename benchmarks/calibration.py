@@ -150,21 +150,22 @@ def held_out_folds(project, model: str, bundle) -> dict:
     """The run's own held-out scans: each fold's logits scaled by the temperature fitted on the
     other folds, and its familiarity scores judged by the bundle's threshold. A run of one fold
     (``max_folds: 1``) has no other folds to fit a temperature on: it is said, not scored."""
-    from facevlm.evaluation.familiarity import Familiarity, FoldScores
+    from facevlm.evaluation.familiarity import JointFamiliarity, fold_spaces
     from facevlm.experiments.results import FOLD_FAMILIARITY, PRIMARY
 
     result = project.catalog.load(f"{model}.cv_results")
     fitted = result.fold_calibration(PRIMARY)
     if not np.all(np.isfinite(fitted.fold_temperatures)):
         return {"n": 0, "note": "one fold: no other folds to fit its temperature on"}
-    threshold = Familiarity.from_dict(bundle.familiarity).threshold
+    statistics = JointFamiliarity.from_dict(bundle.familiarity)
     after, before, truth, familiar = [], [], [], []
     for fold, temperature in zip(result.folds, fitted.fold_temperatures, strict=True):
         after.append(calibration.softmax(fold.logits[PRIMARY], temperature))
         before.append(calibration.softmax(fold.logits[PRIMARY]))
         truth.append(fold.y_true)
-        scores = FoldScores.from_dict(fold.extra[FOLD_FAMILIARITY]).scores
-        familiar.append(scores <= threshold)
+        spaces = fold_spaces(fold.extra[FOLD_FAMILIARITY])
+        scores = {space: spaces[space].scores for space in statistics.spaces}
+        familiar.append(statistics.familiar(statistics.joint(scores)))
     return summarise(*(np.concatenate(x) for x in (after, before, truth, familiar)))
 
 

@@ -146,7 +146,8 @@ def main() -> None:
         f"cross-validation accuracy {result.final_metrics()['test/accuracy_mean']:.3f}; "
         f"trained in {time.perf_counter() - start:.0f} s"
     )
-    stats = fam.Familiarity.from_dict(final.extra["familiarity"])
+    # the k-NN score of the fused embedding alone, the space these baselines compete in
+    stats = fam.JointFamiliarity.from_dict(final.extra["familiarity"]).spaces[fam.EMBEDDING]
     model, tokenizer = final.fitted.model, final.fitted.tokenizer
     classifier = PromptEnsembleClassifier.from_prompts(
         model, tokenizer, class_prompts(bank), classes
@@ -162,9 +163,10 @@ def main() -> None:
         "central 30% crop": crops(views[new]),
     }
     train_embeddings = stats.train_embeddings
-    k_fold = folds[0]["k"]
+    embedding_folds = [fam.fold_spaces(f)[fam.EMBEDDING] for f in folds]
+    k_fold = embedding_folds[0].k
     # the raw k-NN distance (no neighbour scale) as the alternative the scale was chosen over
-    raw_threshold = fam.threshold_for(np.concatenate([f["distances"] for f in folds]))
+    raw_threshold = fam.threshold_for(np.concatenate([f.distances for f in embedding_folds]))
     rows, reference = [], {}
     for name, x in inputs.items():
         fused = embed(x)
@@ -187,8 +189,8 @@ def main() -> None:
             }
         )
     n_final = len(train_embeddings)
-    print(f"k: folds {k_fold} of ~{folds[0]['n_train']}, final {stats.k} of {n_final}")
-    fold_scales = ", ".join(f"{f['scale']:.4f}" for f in folds)
+    print(f"k: folds {k_fold} of ~{embedding_folds[0].n_train}, final {stats.k} of {n_final}")
+    fold_scales = ", ".join(f"{f.scale:.4f}" for f in embedding_folds)
     print(f"neighbour scale: folds {fold_scales}; final {stats.scale:.4f}")
     print(pd.DataFrame(rows).round(3).to_string(index=False))
 

@@ -185,3 +185,127 @@ def test_a_bundle_without_statistics_still_loads(tmp_path):
 def test_statistics_of_another_method_are_refused():
     with pytest.raises(ValueError, match="not known"):
         fam.Familiarity.from_dict({"method": "energy", "train_embeddings": np.eye(2)})
+
+
+# ---- two feature spaces ---------------------------------------------------------------------
+
+
+def two_space_statistics(
+    rng: np.random.Generator, centres: np.ndarray, looks: np.ndarray, n: int = 400
+) -> tuple[fam.JointFamiliarity, dict[str, np.ndarray]]:
+    """Joint statistics of ``n`` training samples whose embedding clusters around ``centres``
+    and whose appearance around ``looks`` (independently drawn), 4 folds for the yardstick."""
+    train = {fam.EMBEDDING: sphere_clusters(rng, n, centres)[0]}
+    train[fam.APPEARANCE] = sphere_clusters(rng, n, looks)[0]
+    split = np.arange(n) % 4
+    folds = [
+        fam.fold_scores_by_space(
+            {s: x[split != f] for s, x in train.items()},
+            {s: x[split == f] for s, x in train.items()},
+        )
+        for f in range(4)
+    ]
+    return fam.build_joint_familiarity(train, folds, modality="shaded"), train
+
+
+@pytest.fixture(scope="module")
+def looks() -> np.ndarray:
+    return fam.l2_normalise(np.random.default_rng(10).standard_normal((3, 24)))
+
+
+def test_the_joint_threshold_keeps_the_rate_of_held_out_scans_familiar(centres, looks):
+    statistics, _ = two_space_statistics(np.random.default_rng(11), centres, looks)
+    assert statistics.familiar(statistics.reference).mean() >= statistics.rate
+    # at most one scan per hundred is stranger than the threshold, plus ties
+    assert statistics.familiar(statistics.reference).mean() < statistics.rate + 0.02
+
+
+def test_unseen_inputs_of_both_kinds_are_familiar_at_about_the_chosen_rate(centres, looks):
+    rates = []
+    for seed in range(3):
+        rng = np.random.default_rng(20 + seed)
+        statistics, _ = two_space_statistics(rng, centres, looks, n=600)
+        unseen = {
+            fam.EMBEDDING: sphere_clusters(rng, 3000, centres)[0],
+            fam.APPEARANCE: sphere_clusters(rng, 3000, looks)[0],
+        }
+        rates.append(statistics.assess(unseen)[1].mean())
+    assert np.mean(rates) == pytest.approx(fam.FAMILIAR_RATE, abs=0.015)
+
+
+def test_an_input_that_only_looks_different_is_unfamiliar_and_says_why(centres, looks):
+    """The case the second space is for: an embedding among the training embeddings (the
+    model reads an expression into it) but views that look like nothing it was trained on."""
+    rng = np.random.default_rng(12)
+    statistics, _ = two_space_statistics(rng, centres, looks)
+    other_looks = fam.l2_normalise(rng.standard_normal((3, 24)))
+    inputs = {
+        fam.EMBEDDING: sphere_clusters(rng, 100, centres)[0],
+        fam.APPEARANCE: sphere_clusters(rng, 100, other_looks)[0],
+    }
+    familiarity, familiar = statistics.assess(inputs)
+    assert familiar.mean() < 0.1 and np.median(familiarity) < 0.05
+    embedding_alone = statistics.spaces[fam.EMBEDDING]
+    assert embedding_alone.familiar(embedding_alone.scores(inputs[fam.EMBEDDING])).mean() > 0.9
+    scores = {s: statistics.spaces[s].scores(x) for s, x in inputs.items()}
+    assert set(statistics.strangest(scores)) == {fam.APPEARANCE}
+    assert fam.UNLIKE[fam.APPEARANCE] != fam.UNLIKE[fam.EMBEDDING]
+
+
+def test_the_joint_score_is_the_largest_score_in_units_of_each_threshold(centres, looks):
+    statistics, _ = two_space_statistics(np.random.default_rng(13), centres, looks)
+    embedding, appearance = (statistics.spaces[s].threshold for s in fam.SPACES)
+    scores = {
+        fam.EMBEDDING: np.array([embedding, 0.0]),
+        fam.APPEARANCE: np.array([0.0, appearance * 2]),
+    }
+    np.testing.assert_allclose(statistics.joint(scores), [1.0, 2.0])
+    assert statistics.strangest(scores) == [fam.EMBEDDING, fam.APPEARANCE]
+    joint = np.array([0.0, 1.0, 1.5, 9.0])
+    expected = [(statistics.reference > j).mean() for j in joint]
+    np.testing.assert_allclose(statistics.familiarity(joint), expected)
+    assert statistics.familiarity(joint)[-1] == 0.0  # stranger than every held-out scan
+
+
+def test_joint_statistics_round_trip_through_a_weights_only_bundle(tmp_path, centres, looks):
+    from facevlm.models.bundle import ModelBundle, plain
+
+    rng = np.random.default_rng(14)
+    statistics, _ = two_space_statistics(rng, centres, looks, n=160)
+    bundle = ModelBundle("affectvlm", {}, {}, ["a"], {"a": ["p"]})
+    bundle.familiarity = plain(statistics.as_dict())
+    torch.save(bundle.__dict__, tmp_path / "model.pt")
+    payload = torch.load(tmp_path / "model.pt", weights_only=True)
+    loaded = fam.JointFamiliarity.from_dict(ModelBundle(**payload).familiarity)
+    assert set(loaded.spaces) == {fam.EMBEDDING, fam.APPEARANCE}
+    assert loaded.modality == "shaded" and loaded.threshold == pytest.approx(statistics.threshold)
+    queries = {
+        fam.EMBEDDING: sphere_clusters(rng, 40, centres)[0],
+        fam.APPEARANCE: sphere_clusters(rng, 40, looks)[0],
+    }
+    np.testing.assert_allclose(loaded.assess(queries)[0], statistics.assess(queries)[0], atol=0.02)
+
+
+def test_a_single_space_bundle_is_judged_by_its_embedding_as_before(centres):
+    """Bundles saved before the appearance space: the same familiar inputs as their own rule."""
+    rng = np.random.default_rng(15)
+    train, _ = sphere_clusters(rng, 300, centres)
+    single = fam.build_familiarity(train, cross_validated(train, 3), modality="texture")
+    joint = fam.JointFamiliarity.from_dict(single.as_dict())
+    assert set(joint.spaces) == {fam.EMBEDDING} and joint.modality == "texture"
+    near, _ = sphere_clusters(rng, 300, centres)
+    far, _ = sphere_clusters(rng, 100, fam.l2_normalise(rng.standard_normal((6, 32))))
+    queries = np.concatenate([near, far])
+    before = single.familiar(single.scores(queries))
+    after = joint.assess({fam.EMBEDDING: queries})[1]
+    assert (before == after).mean() > 0.98
+    np.testing.assert_allclose(
+        joint.assess({fam.EMBEDDING: queries})[0],
+        single.familiarity(single.scores(queries)),
+        atol=0.02,
+    )
+
+
+def test_statistics_of_an_unknown_joint_method_are_refused():
+    with pytest.raises(ValueError, match="not known"):
+        fam.JointFamiliarity.from_dict({"method": "energy", "spaces": {}})

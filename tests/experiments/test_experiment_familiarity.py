@@ -1,9 +1,11 @@
 """Familiarity statistics from cross-validation and the final fit (both recipes).
 
-Specification: every fold records its held-out scores against *its own* training embeddings
-(what an unseen in-distribution input scores), with the k and training-set size behind them;
-the final fit turns them into the bundle's statistics with the final model's training
-embeddings and k scaled to the larger training set.
+Specification: every fold records its held-out scores against *its own* training samples (what
+an unseen in-distribution input scores), in both feature spaces (the fused embedding and the
+views' appearance at the image tower's middle stage), with the k and training-set size behind
+them; the final fit turns them into the bundle's statistics with the final model's training
+features and k scaled to the larger training set, and a joint threshold that keeps the chosen
+rate of held-out scans familiar.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import numpy as np
 import pytest
 
 from facevlm.evaluation.familiarity import (
-    Familiarity,
+    APPEARANCE,
+    EMBEDDING,
+    JointFamiliarity,
     knn_distance,
     neighbour_scale,
     scaled_k,
@@ -38,32 +42,45 @@ def test_each_fold_scores_its_held_out_samples_against_its_training_embeddings(r
     last = result.folds[-1]
     train_rows, test_rows = tiny_data.split(last.fold)
     recorded = last.extra[FOLD_FAMILIARITY]
-    assert recorded["n_train"] == len(train_rows)
-    assert len(recorded["distances"]) == len(test_rows)
+    assert set(recorded) == {EMBEDDING, APPEARANCE}
     # the last fold's model is at hand: the same scores computed independently
-    train = embed_views(fitted.model, tiny_data.views[train_rows], 64, "cpu").fused.numpy()
-    test = embed_views(fitted.model, tiny_data.views[test_rows], 64, "cpu").fused.numpy()
-    np.testing.assert_allclose(
-        recorded["distances"], knn_distance(train, test, recorded["k"]), atol=1e-5
-    )
-    assert recorded["scale"] == pytest.approx(neighbour_scale(train, recorded["k"]), rel=1e-4)
+    train = embed_views(fitted.model, tiny_data.views[train_rows], 64, "cpu", True)
+    test = embed_views(fitted.model, tiny_data.views[test_rows], 64, "cpu", True)
+    features = {
+        EMBEDDING: (train.fused.numpy(), test.fused.numpy()),
+        APPEARANCE: (train.appearance.numpy(), test.appearance.numpy()),
+    }
+    for space, (train_x, test_x) in features.items():
+        scores = recorded[space]
+        assert scores["n_train"] == len(train_rows)
+        assert len(scores["distances"]) == len(test_rows)
+        np.testing.assert_allclose(
+            scores["distances"], knn_distance(train_x, test_x, scores["k"]), atol=1e-5
+        )
+        assert scores["scale"] == pytest.approx(neighbour_scale(train_x, scores["k"]), rel=1e-4)
 
 
 def test_the_final_fit_carries_statistics_with_k_scaled_to_its_training_set(run, tiny_data):
     recipe, bank, cfg, result, _ = run
     folds = result.familiarity_folds()
     final = fit_final(recipe, tiny_data, bank, cfg, folds, modality="texture")
-    statistics = Familiarity.from_dict(final.extra["familiarity"])
+    statistics = JointFamiliarity.from_dict(final.extra["familiarity"])
     n = len(tiny_data.labels)
-    assert statistics.train_embeddings.shape[0] == n
     assert statistics.modality == "texture"
-    assert statistics.k == scaled_k(folds[0]["k"], folds[0]["n_train"], n)
-    reference = np.sort(np.concatenate([f["distances"] / f["scale"] for f in folds]))
-    np.testing.assert_allclose(statistics.reference_scores, reference, rtol=1e-5)
-    assert statistics.scale == pytest.approx(
-        neighbour_scale(statistics.train_embeddings, statistics.k), rel=1e-4
-    )
-    assert statistics.familiar(statistics.reference_scores).mean() >= statistics.rate
+    assert set(statistics.spaces) == {EMBEDDING, APPEARANCE}
+    for space, stats in statistics.spaces.items():
+        assert stats.train_embeddings.shape[0] == n
+        first = folds[0][space]
+        assert stats.k == scaled_k(first["k"], first["n_train"], n)
+        reference = np.sort(
+            np.concatenate([f[space]["distances"] / f[space]["scale"] for f in folds])
+        )
+        np.testing.assert_allclose(stats.reference_scores, reference, rtol=1e-5)
+        assert stats.scale == pytest.approx(
+            neighbour_scale(stats.train_embeddings, stats.k), rel=1e-4
+        )
+    assert len(statistics.reference) == sum(len(f[EMBEDDING]["distances"]) for f in folds)
+    assert statistics.familiar(statistics.reference).mean() >= statistics.rate
     # the final model's own training samples are familiar to it
-    own = statistics.scores(statistics.train_embeddings)
-    assert statistics.familiar(own).mean() >= statistics.rate
+    own = {space: stats.train_embeddings for space, stats in statistics.spaces.items()}
+    assert statistics.assess(own)[1].mean() >= statistics.rate

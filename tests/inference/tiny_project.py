@@ -138,16 +138,33 @@ def built_in_texture_renders(project: Project, predictor, modality: str = "textu
     )
 
 
+def familiarity_features(predictor, views: np.ndarray) -> dict[str, np.ndarray]:
+    """The features ``predictor``'s familiarity compares, by space, of ``(N, V, S, S, 3)``
+    views: its model's fused embedding and the views' appearance."""
+    from facevlm.evaluation.familiarity import APPEARANCE, EMBEDDING
+
+    return {
+        EMBEDDING: predictor._encode(views)[0].numpy(),
+        APPEARANCE: predictor._appearance(views),
+    }
+
+
 def frozen_familiarity(predictor, renders: np.ndarray, modality: str = "texture"):
     """Familiarity statistics of ``predictor``'s model as a frozen feature extractor: two
-    folds of ``renders`` give the held-out yardstick, all of them the training embeddings
+    folds of ``renders`` give the held-out yardstick, all of them the training features
     (what a final fit stores, without training); ``modality`` is what they record."""
-    from facevlm.evaluation.familiarity import build_familiarity, fold_scores
+    from facevlm.evaluation.familiarity import build_joint_familiarity, fold_scores_by_space
 
-    embeddings = predictor._encode(renders)[0].numpy()
-    half = np.arange(len(embeddings)) % 2
-    folds = [fold_scores(embeddings[half != f], embeddings[half == f]) for f in (0, 1)]
-    return build_familiarity(embeddings, folds, modality=modality)
+    features = familiarity_features(predictor, renders)
+    half = np.arange(len(renders)) % 2
+    folds = [
+        fold_scores_by_space(
+            {s: x[half != f] for s, x in features.items()},
+            {s: x[half == f] for s, x in features.items()},
+        )
+        for f in (0, 1)
+    ]
+    return build_joint_familiarity(features, folds, modality=modality)
 
 
 # ------------------------------------------------------------------------------------ inputs

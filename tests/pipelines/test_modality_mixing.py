@@ -23,7 +23,7 @@ from toy_model_run import (
 
 from facevlm.data.labels import BASIC_EMOTIONS
 from facevlm.data.protocols import make_folds
-from facevlm.evaluation.familiarity import Familiarity
+from facevlm.evaluation.familiarity import SPACES, JointFamiliarity
 from facevlm.experiments.data import experiment_data
 from facevlm.models.data import MultiviewDataset, ViewChoices
 
@@ -68,11 +68,13 @@ def test_a_model_trained_on_both_modalities_scores_and_logs_each(model, prompts,
 
     bundle = catalog.load(f"{model}.model")
     assert bundle.info["render"]["modality"] == "texture+shaded"
-    statistics = Familiarity.from_dict(bundle.familiarity)
+    statistics = JointFamiliarity.from_dict(bundle.familiarity)
     assert statistics.modalities == ("texture", "shaded")
+    assert tuple(statistics.spaces) == SPACES
     n_scans = N_SUBJECTS * len(BASIC_EMOTIONS)
-    assert len(statistics.train_embeddings) == 2 * n_scans, "training embeddings of each"
-    assert statistics.familiar(statistics.reference_scores).mean() >= statistics.rate
+    for space, stats in statistics.spaces.items():
+        assert len(stats.train_embeddings) == 2 * n_scans, f"{space} features of each"
+    assert statistics.familiar(statistics.reference).mean() >= statistics.rate
 
 
 def test_training_draws_one_modality_per_scan_and_step():

@@ -20,7 +20,7 @@ from toy_model_run import (
 
 from facevlm.data.labels import BASIC_EMOTIONS
 from facevlm.datasets import MlflowModelRunDataset, ModelBundle, PretrainedWeights
-from facevlm.evaluation.familiarity import Familiarity
+from facevlm.evaluation.familiarity import APPEARANCE, EMBEDDING, JointFamiliarity
 from facevlm.pipelines import training
 
 
@@ -68,11 +68,14 @@ def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(
     rebuilt, _ = bundle.build()
     assert sum(p.numel() for p in rebuilt.parameters()) > 0
     # familiarity statistics of the final fit, read back with weights_only: its training
-    # embeddings and the folds' held-out scores as the yardstick
-    statistics = Familiarity.from_dict(bundle.familiarity)
-    assert statistics.train_embeddings.shape == (bundle.info["n_samples"], rebuilt.embed_dim)
-    assert 0 < len(statistics.reference_scores) <= bundle.info["n_samples"]
-    assert statistics.familiar(statistics.reference_scores).mean() >= statistics.rate
+    # embeddings and appearance features, and the folds' held-out scores as the yardstick
+    statistics = JointFamiliarity.from_dict(bundle.familiarity)
+    assert set(statistics.spaces) == {EMBEDDING, APPEARANCE}
+    embedding = statistics.spaces[EMBEDDING].train_embeddings
+    assert embedding.shape == (bundle.info["n_samples"], rebuilt.embed_dim)
+    assert len(statistics.spaces[APPEARANCE].train_embeddings) == bundle.info["n_samples"]
+    assert 0 < len(statistics.reference) <= bundle.info["n_samples"]
+    assert statistics.familiar(statistics.reference).mean() >= statistics.rate
 
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
     assert len(runs) == 1

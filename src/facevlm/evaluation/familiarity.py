@@ -34,6 +34,23 @@ least ``rate`` (0.99) of the reference scores do not exceed (the ``rate`` empiri
 taken upwards). So at least ``rate`` of held-out in-distribution scans are familiar, and in
 familiarity terms the boundary is about ``1 - rate``.
 
+**Two feature spaces** (:class:`JointFamiliarity`, what a model bundle stores): the fused
+embedding, and the *appearance* of the views, the image tower's middle stage
+(:meth:`facevlm.models.multiview_clip.MultiviewCLIP.encode_appearance`). Training pulls every
+face with the same expression towards one embedding, so in the fused embedding a face of a face
+model the network never saw lands among the training faces of whatever expression it reads,
+familiar and confidently wrong (measured with ``benchmarks/calibration.py`` on a face source held
+out of training: of the faces the fused k-NN called familiar, those read at 0.8 or more were
+right 0.26-0.31 of the time). Halfway up, the tower still describes the image's shapes, and
+faces of another source stand apart there. Each space has its own k-NN statistics; an input's
+joint score is its largest per-space score in units of that space's own threshold (it is as
+strange as it is in the space where it is strangest), and the joint threshold is set on the
+same joint score of the held-out scans, so ``familiarity`` keeps its meaning (the fraction of
+held-out scans less familiar) and ``familiar`` still holds for ``rate`` of them. Combining the
+layers of a network this way is the usual practice (Lee et al. 2018 combine theirs), with the
+combination's threshold set on held-out data rather than by correcting each test's. With one
+space the joint score is that space's score over its threshold: exactly the single-space rule.
+
 **Training-set size**: the model used for prediction (the final fit) is trained on all ``N``
 samples, a fold model on about ``N (K-1)/K``. With more reference points every k-th neighbour
 is closer, which would make new inputs look more familiar than the held-out yardstick. The final
@@ -274,6 +291,173 @@ def build_familiarity(
         modality=modality,
         rate=rate,
     )
+
+
+# ---- several feature spaces --------------------------------------------------------------------
+
+#: The feature spaces, by the name under which fold results and bundles store them: the fused
+#: embedding the classifier reads, and the views' appearance at the image tower's middle stage.
+EMBEDDING = "embedding"
+APPEARANCE = "appearance"
+SPACES = (EMBEDDING, APPEARANCE)
+#: What an unfamiliar input is said to be unlike, by the space where it is strangest.
+UNLIKE = {
+    EMBEDDING: "unlike the scans the model was trained on",
+    APPEARANCE: "its renders look unlike the model's training renders",
+}
+JOINT_METHOD = "knn_cosine_joint"
+
+
+def fold_spaces(recorded: Mapping[str, Any]) -> dict[str, FoldScores]:
+    """A fold's recorded held-out scores by feature space. A fold result saved before there
+    were several spaces holds the embedding's scores alone, at the top level."""
+    if "distances" in recorded:
+        return {EMBEDDING: FoldScores.from_dict(recorded)}
+    return {space: FoldScores.from_dict(value) for space, value in recorded.items()}
+
+
+def fold_scores_by_space(
+    train: Mapping[str, np.ndarray | None], test: Mapping[str, np.ndarray | None]
+) -> dict[str, dict[str, Any]]:
+    """One fold's held-out scores in every space both sides have features of (plain data)."""
+    return {
+        space: fold_scores(train[space], test[space]).as_dict()
+        for space in SPACES
+        if train.get(space) is not None and test.get(space) is not None
+    }
+
+
+@dataclass
+class JointFamiliarity:
+    """How familiar an input is in every feature space a model has statistics for (see the
+    module docstring): what a model bundle stores and the predictor asks. Joint scores are
+    per-space scores over the space's threshold, the largest of them; higher is stranger."""
+
+    spaces: dict[str, Familiarity]  # per-space statistics; EMBEDDING always
+    reference: np.ndarray  # sorted joint scores of the folds' held-out scans
+    threshold: float  # familiar iff joint score <= threshold
+    modality: str | None = None
+    rate: float = FAMILIAR_RATE
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(self.modality.split("+")) if self.modality else ()
+
+    def relative(self, scores: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each space's ``scores`` (``{space: (Q,)}``) in units of that space's threshold."""
+        return {
+            space: np.asarray(scores[space], np.float64) / max(stats.threshold, 1e-12)
+            for space, stats in self.spaces.items()
+        }
+
+    def joint(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``(Q,)`` the joint score: the largest relative per-space score of each input."""
+        return np.max(np.stack(list(self.relative(scores).values())), axis=0)
+
+    def familiarity(self, joint: np.ndarray) -> np.ndarray:
+        """Fraction of held-out scans whose joint score is higher (less familiar)."""
+        return familiarity_of(joint, self.reference)
+
+    def familiar(self, joint: np.ndarray) -> np.ndarray:
+        return np.asarray(joint) <= self.threshold
+
+    def strangest(self, scores: Mapping[str, np.ndarray]) -> list[str]:
+        """The space in which each input is least familiar (what to tell the user)."""
+        relative = self.relative(scores)
+        names = list(relative)
+        return [names[i] for i in np.argmax(np.stack(list(relative.values())), axis=0)]
+
+    def scores(self, features: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per-space k-NN scores of inputs with ``(Q, D)`` features in every space."""
+        return {space: stats.scores(features[space]) for space, stats in self.spaces.items()}
+
+    def assess(self, features: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """``(familiarity, familiar)`` of inputs with ``(Q, D)`` features in every space."""
+        joint = self.joint(self.scores(features))
+        return self.familiarity(joint), self.familiar(joint)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "method": JOINT_METHOD,
+            "spaces": {space: stats.as_dict() for space, stats in self.spaces.items()},
+            "reference": np.asarray(self.reference, np.float32),
+            "threshold": float(self.threshold),
+            "rate": float(self.rate),
+            "modality": self.modality,
+        }
+
+    @classmethod
+    def from_dict(cls, value: Mapping[str, Any]) -> JointFamiliarity:
+        """From :meth:`as_dict`'s content, or from a single space's statistics (a bundle
+        saved before there were several spaces: judged by its embedding alone, as then)."""
+        if value.get("method", METHOD) == METHOD:
+            single = Familiarity.from_dict(value)
+            held_out = [single.reference_scores[:, None]]
+            return joint_familiarity({EMBEDDING: single}, held_out, single.modality, single.rate)
+        if value["method"] != JOINT_METHOD:
+            raise ValueError(
+                f"familiarity method {value['method']!r} is not known"
+                f" (expected {METHOD!r} or {JOINT_METHOD!r})"
+            )
+        spaces = {space: Familiarity.from_dict(v) for space, v in value["spaces"].items()}
+        if EMBEDDING not in spaces:
+            raise ValueError("familiarity statistics need the embedding space")
+        return cls(
+            spaces=spaces,
+            reference=np.sort(np.asarray(value["reference"], np.float64)),
+            threshold=float(value["threshold"]),
+            modality=value.get("modality"),
+            rate=float(value.get("rate", FAMILIAR_RATE)),
+        )
+
+
+def joint_familiarity(
+    spaces: Mapping[str, Familiarity],
+    held_out: Sequence[np.ndarray],
+    modality: str | None = None,
+    rate: float = FAMILIAR_RATE,
+) -> JointFamiliarity:
+    """The joint statistics of per-space ``spaces``; ``held_out``: per fold, a ``(n, S)``
+    array of its held-out scans' scores in the spaces' order (one row per scan)."""
+    names = list(spaces)
+    partial = JointFamiliarity(dict(spaces), np.zeros(1), 0.0, modality, rate)
+    joint = np.concatenate(
+        [partial.joint({s: fold[:, j] for j, s in enumerate(names)}) for fold in held_out]
+    )
+    return JointFamiliarity(
+        spaces=dict(spaces),
+        reference=np.sort(joint),
+        threshold=threshold_for(joint, rate),
+        modality=modality,
+        rate=rate,
+    )
+
+
+def build_joint_familiarity(
+    train_features: Mapping[str, np.ndarray | None],
+    folds: Sequence[Mapping[str, Any]],
+    modality: str | None = None,
+    rate: float = FAMILIAR_RATE,
+) -> JointFamiliarity:
+    """The statistics of a model trained on ``train_features`` (``{space: (N, D)}``), with the
+    held-out scores the cross-validation folds recorded (``FOLD_FAMILIARITY`` values) as the
+    yardstick. A space is used when the training set and every fold have it."""
+    if not folds:
+        raise ValueError("build_joint_familiarity needs the held-out scores of at least one fold")
+    by_fold = [fold_spaces(f) for f in folds]
+    names = [
+        space
+        for space in SPACES
+        if train_features.get(space) is not None and all(space in f for f in by_fold)
+    ]
+    if EMBEDDING not in names:
+        raise ValueError("familiarity needs the embedding space's features and fold scores")
+    spaces = {
+        space: build_familiarity(train_features[space], [f[space] for f in by_fold], None, rate)
+        for space in names
+    }
+    held_out = [np.stack([f[space].scores for space in names], axis=1) for f in by_fold]
+    return joint_familiarity(spaces, held_out, modality, rate)
 
 
 # ---- baselines the k-NN score was compared with ---------------------------------------------------

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 
 from facevlm.config import from_dict, to_dict
-from facevlm.evaluation.familiarity import fold_scores
 from facevlm.experiments.common import (
     ExperimentConfig,
     build_model,
     embed_views,
+    held_out_familiarity,
     model_image_size,
     zero_shot_predict,
     zero_shot_scores,
@@ -137,19 +137,18 @@ def evaluate(
     for calibration), and their familiarity scores against the fold's training embeddings (the
     final model's yardstick)."""
     embedded = embed_views(
-        fitted.model, data.views[test_rows], cfg.eval_batch_size, cfg.train.device
+        fitted.model, data.views[test_rows], cfg.eval_batch_size, cfg.train.device, True
     )
     predicted, logits = zero_shot_scores(
         fitted.model, fitted.tokenizer, embedded.fused, class_prompts(prompt_bank), data.classes
     )
     train_emb = embed_views(
-        fitted.model, data.views[train_rows], cfg.eval_batch_size, cfg.train.device
+        fitted.model, data.views[train_rows], cfg.eval_batch_size, cfg.train.device, True
     )
-    held_out = fold_scores(train_emb.fused.numpy(), embedded.fused.numpy())
     return FoldEvaluation(
         {PRIMARY: predicted},
         embedded.fused.numpy(),
-        extra={FOLD_FAMILIARITY: held_out.as_dict()},
+        extra={FOLD_FAMILIARITY: held_out_familiarity(train_emb, embedded)},
         logits={PRIMARY: logits},
     )
 

@@ -71,12 +71,15 @@ def embed_views(
     views: np.ndarray | ViewChoices,
     batch_size: int = 128,
     device: str = "auto",
+    appearance: bool = False,
 ) -> EmbeddedSamples:
-    """Embed ``(N, V, S, S, 3)`` uint8 views with the model (eval mode, no augmentation).
+    """Embed ``(N, V, S, S, 3)`` uint8 views with the model (eval mode, no augmentation); with
+    ``appearance``, also their appearance features (what familiarity compares).
 
     :class:`ViewChoices` (each sample in several modalities) give each sample the mean of its
     modalities' embeddings, renormalised: what a sample looks like to the model whichever way
-    it was rendered (SMILE-VLM clusters these for its pseudo-labels), with no random draw."""
+    it was rendered (SMILE-VLM clusters these for its pseudo-labels), with no random draw. They
+    have no appearance features: a mean of two modalities' looks is what no input looks like."""
     if isinstance(views, ViewChoices):
         return _mean_embedding(
             [embed_views(model, a, batch_size, device) for a in views.alternatives]
@@ -84,7 +87,23 @@ def embed_views(
     model.to(resolve_device(device))
     dataset = MultiviewDataset(views, image_size=model_image_size(model))
     loader = make_loader(dataset, batch_size, shuffle=False)
-    return embed_samples(model, loader)
+    return embed_samples(model, loader, appearance=appearance)
+
+
+def familiarity_features(embedded: EmbeddedSamples) -> dict[str, np.ndarray | None]:
+    """The features familiarity compares, by space (:mod:`facevlm.evaluation.familiarity`)."""
+    from facevlm.evaluation.familiarity import APPEARANCE, EMBEDDING
+
+    appearance = None if embedded.appearance is None else embedded.appearance.numpy()
+    return {EMBEDDING: embedded.fused.numpy(), APPEARANCE: appearance}
+
+
+def held_out_familiarity(train: EmbeddedSamples, test: EmbeddedSamples) -> dict:
+    """A fold's held-out familiarity scores in every space, against the fold's own training
+    samples (what the final model's familiarity is judged by)."""
+    from facevlm.evaluation.familiarity import fold_scores_by_space
+
+    return fold_scores_by_space(familiarity_features(train), familiarity_features(test))
 
 
 def _mean_embedding(parts: Sequence[EmbeddedSamples]) -> EmbeddedSamples:

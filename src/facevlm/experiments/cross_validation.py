@@ -199,21 +199,22 @@ def familiarity_statistics(
     modality: str | None = None,
 ) -> dict[str, Any]:
     """What a bundle stores to say how familiar an input is to ``model`` (trained on ``rows``):
-    the fused embeddings of its training rows, the folds' held-out scores as the yardstick and
-    the neighbour rank scaled to this training set's size
+    the fused embeddings and appearance features of its training rows, the folds' held-out
+    scores as the yardstick and the neighbour rank scaled to this training set's size
     (:mod:`facevlm.evaluation.familiarity`). Plain numpy data."""
-    from facevlm.evaluation.familiarity import FoldScores, build_familiarity
-    from facevlm.experiments.common import embed_views
+    from facevlm.evaluation.familiarity import EMBEDDING, build_joint_familiarity
+    from facevlm.experiments.common import embed_views, familiarity_features
 
-    embedded = embed_views(model, data.views[rows], cfg.eval_batch_size, cfg.train.device)
-    folds = [FoldScores.from_dict(f) for f in familiarity_folds]
-    statistics = build_familiarity(embedded.fused.numpy(), folds, modality)
+    embedded = embed_views(model, data.views[rows], cfg.eval_batch_size, cfg.train.device, True)
+    statistics = build_joint_familiarity(
+        familiarity_features(embedded), familiarity_folds, modality
+    )
+    embedding = statistics.spaces[EMBEDDING]
     logger.info(
-        "familiarity: %d training embeddings, k=%d (folds: k=%d of ~%d), threshold %.4f",
+        "familiarity: %d training samples, spaces %s, k=%d, joint threshold %.4f",
         len(rows),
-        statistics.k,
-        folds[0].k,
-        folds[0].n_train,
+        "+".join(statistics.spaces),
+        embedding.k,
         statistics.threshold,
     )
     return statistics.as_dict()

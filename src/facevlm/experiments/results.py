@@ -37,9 +37,9 @@ PRIMARY_EVALUATION_NAME = {"smile": "linear_probe"}
 #: SMILE-VLM's ``pseudo_labels/agreement_final``): logged as ``<name>_mean`` and ``<name>_std``.
 FOLD_METRICS = "metrics"
 
-#: Key of ``FoldResult.extra`` for the fold's held-out familiarity scores (the ``as_dict`` of a
-#: :class:`facevlm.evaluation.familiarity.FoldScores`): the final model's yardstick of how
-#: familiar an unseen in-distribution scan is.
+#: Key of ``FoldResult.extra`` for the fold's held-out familiarity scores (``{space: as_dict of
+#: a FoldScores}``, :func:`facevlm.evaluation.familiarity.fold_spaces` reads older results too):
+#: the final model's yardstick of how familiar an unseen in-distribution scan is.
 FOLD_FAMILIARITY = "familiarity"
 
 #: The classifier head of a saved model that each evaluation with logits scores: a bundle's

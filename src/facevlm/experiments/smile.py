@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 
 from facevlm.config import from_dict, to_dict
-from facevlm.evaluation.familiarity import fold_scores
 from facevlm.experiments.common import (
     ExperimentConfig,
     build_model,
     embed_views,
+    held_out_familiarity,
     model_image_size,
     zero_shot_scores,
 )
@@ -200,8 +200,9 @@ def evaluate(
     probe and the k-NN on frozen embeddings.
     """
     model = fitted.model
-    train_emb = embed_views(model, data.views[train_rows], cfg.eval_batch_size, cfg.train.device)
-    test_emb = embed_views(model, data.views[test_rows], cfg.eval_batch_size, cfg.train.device)
+    device = cfg.train.device
+    train_emb = embed_views(model, data.views[train_rows], cfg.eval_batch_size, device, True)
+    test_emb = embed_views(model, data.views[test_rows], cfg.eval_batch_size, device, True)
     n_classes = len(data.classes)
     y_train = data.labels[train_rows]
     probe = fit_linear_probe(train_emb.fused_raw, y_train, seed=cfg.train.seed, C=cfg.probe.C)
@@ -217,7 +218,7 @@ def evaluate(
         )
     extra: dict[str, Any] = {
         "pseudo_label_refreshes": fitted.refreshes,
-        FOLD_FAMILIARITY: fold_scores(train_emb.fused.numpy(), test_emb.fused.numpy()).as_dict(),
+        FOLD_FAMILIARITY: held_out_familiarity(train_emb, test_emb),
     }
     agreement = pseudo_label_agreement(fitted.refreshes, data, train_rows)
     if agreement:

@@ -46,7 +46,7 @@ from facevlm.data.errors import ScanError
 from facevlm.data.layouts.base import frame_number
 from facevlm.data.mesh import FaceMesh
 from facevlm.evaluation.calibration import LINEAR_PROBE, PROMPT_CLASSIFIER, head_temperatures
-from facevlm.evaluation.familiarity import Familiarity
+from facevlm.evaluation.familiarity import APPEARANCE, EMBEDDING, UNLIKE, JointFamiliarity
 from facevlm.inference.inputs import PredictionInput, ScanInput, SequenceInput
 from facevlm.inference.scan_files import modality_for, read_scan
 from facevlm.models.bundle import ModelBundle
@@ -240,7 +240,9 @@ class Predictor:
             self._prompts, self._prompt_embeddings = self._embed_prompts(bundle.class_prompts)
         self.probe = bundle.linear_probe
         self.familiarity = (
-            Familiarity.from_dict(bundle.familiarity) if bundle.familiarity is not None else None
+            JointFamiliarity.from_dict(bundle.familiarity)
+            if bundle.familiarity is not None
+            else None
         )
         #: the modalities the model's training data was rendered in, when the bundle says
         self.trained_modalities = trained_modalities(bundle, render_params)
@@ -322,6 +324,12 @@ class Predictor:
         return embedded.fused.float(), embedded.fused_raw.float()
 
     @torch.inference_mode()
+    def _appearance(self, views: np.ndarray) -> np.ndarray:
+        """``(N, V, S, S, 3)`` uint8 views → appearance features ``(N, V * C)``."""
+        images = torch.stack([views_to_tensor(v, self.image_size) for v in views])
+        return self.model.encode_appearance(images).numpy()
+
+    @torch.inference_mode()
     def _classify(self, fused: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         normalised, raw = fused
         t = self.temperatures.get(PROMPT_CLASSIFIER, 1.0)
@@ -357,19 +365,31 @@ class Predictor:
             "temperature": temperature,
         }
 
-    def _familiarity(self, normalised: torch.Tensor, rows: list[int], rendered: str) -> dict:
+    def _familiarity(
+        self, normalised: torch.Tensor, samples: np.ndarray, rows: list[int], rendered: str
+    ) -> dict:
         """How familiar the input is: the median k-NN score of ``rows`` (a sequence is as
-        familiar as its typical frame) against the bundle's statistics. A render in a modality
-        training did not have (a shaded render of an untextured scan for a texture-trained
+        familiar as its typical frame) in each feature space of the bundle's statistics (the
+        fused embedding, and the appearance of ``samples``' views), joined into one score the
+        way the held-out scans' were (:mod:`facevlm.evaluation.familiarity`). A render in a
+        modality training did not have (a shaded render of an untextured scan for a texture-trained
         model) is unfamiliar whatever the score: the model has never seen one. A model trained
         on several modalities holds training embeddings of each, so its score alone decides."""
         out: dict[str, Any] = {"familiarity": None, "familiar": None, "unfamiliar_reason": None}
-        if self.familiarity is not None:
-            score = np.array([np.median(self.familiarity.scores(normalised[rows].numpy()))])
-            out["familiarity"] = float(self.familiarity.familiarity(score)[0])
-            out["familiar"] = bool(self.familiarity.familiar(score)[0])
+        statistics = self.familiarity
+        if statistics is not None:
+            features = {EMBEDDING: normalised[rows].numpy()}
+            if APPEARANCE in statistics.spaces:
+                features[APPEARANCE] = self._appearance(samples[rows])
+            scores = {
+                space: np.array([np.median(statistics.spaces[space].scores(x))])
+                for space, x in features.items()
+            }
+            joint = statistics.joint(scores)
+            out["familiarity"] = float(statistics.familiarity(joint)[0])
+            out["familiar"] = bool(statistics.familiar(joint)[0])
             if not out["familiar"]:
-                out["unfamiliar_reason"] = "unlike the scans the model was trained on"
+                out["unfamiliar_reason"] = UNLIKE[statistics.strangest(scores)[0]]
         trained = self.trained_modalities
         if trained and rendered not in trained:
             out["familiar"] = False
@@ -396,7 +416,9 @@ class Predictor:
             views = clock.run("render", self._render, mesh, modality)
             fused = clock.run("encode", self._encode, views[None])
             heads = clock.run("classify", self._classify, fused)
-            familiarity = clock.run("classify", self._familiarity, fused[0], [0], modality)
+            familiarity = clock.run(
+                "classify", self._familiarity, fused[0], views[None], [0], modality
+            )
             return Prediction(
                 file=item.name,
                 model=self.name,
@@ -471,7 +493,9 @@ class Predictor:
             rendered = self.settings.modality
             if not (pooled and parse_frames(self.frames).pooled_meshes):
                 rendered = next((fallbacks[p] for p in chosen if p in fallbacks), rendered)
-            familiarity = clock.run("classify", self._familiarity, fused[0], rows, rendered)
+            familiarity = clock.run(
+                "classify", self._familiarity, fused[0], samples, rows, rendered
+            )
             numbers = [frame_number(item.frames[p]) for p in timeline]
             return Prediction(
                 file=item.name,

@@ -79,6 +79,24 @@ class MultiviewCLIP(nn.Module):
         feats = self.clip.encode_image(x)  # (B*V, D)
         return feats.reshape(b, v, -1)  # (B, V, D)
 
+    def encode_appearance(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, V, 3, H, W)`` images in [0, 1] -> ``(B, V * C)`` appearance features.
+
+        What the views look like before the image tower has turned them into an expression
+        embedding: the tower's middle stage (:func:`appearance_stage`), averaged over the image
+        and L2-normalised per view, the views side by side. Training pulls the final embedding
+        of every face with the same expression together, whatever the face source, so it can
+        no longer see that an input comes from somewhere else; the middle stage still can
+        (:mod:`facevlm.evaluation.familiarity` uses both).
+        """
+        b, v = images.shape[:2]
+        x = self.normalize(images.reshape(b * v, *images.shape[2:]))
+        stage = appearance_stage(self.clip)
+        taken = self.clip.forward_intermediates(
+            image=x, image_indices=[stage], stop_early=True, intermediates_only=True
+        )["image_intermediates"][0]  # (B*V, C, h, w)
+        return F.normalize(taken.float().mean(dim=(2, 3)), dim=-1).reshape(b, -1)
+
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
         """``(..., L)`` token ids -> ``(..., D)`` raw text embeddings.
 
@@ -137,6 +155,18 @@ class MultiviewCLIP(nn.Module):
         )
 
 
+def appearance_stage(clip: nn.Module) -> int:
+    """Index of the image tower's middle stage (open_clip's ``forward_intermediates``
+    numbering): the middle residual block of a ViT, the second of ResNet's four stages (its
+    stem counts as stage 0). Halfway up, features describe shapes and parts of the image
+    rather than the expression words the last stage is trained towards."""
+    visual = clip.visual
+    blocks = getattr(getattr(visual, "transformer", None), "resblocks", None)
+    if blocks is not None:
+        return len(blocks) // 2
+    return 2
+
+
 def build_multiview_clip(cfg: MultiviewCLIPConfig) -> tuple[MultiviewCLIP, Tokenizer]:
     """Create the backbone of ``cfg`` and wrap it; returns ``(model, tokenizer)``."""
     clip, normalize, tokenizer = create_backbone(cfg.backbone)
@@ -154,11 +184,15 @@ class EmbeddedSamples:
     fused_raw: torch.Tensor  # (N, D) before normalisation
     labels: torch.Tensor  # (N,) int64, -1 unlabeled
     sample_ids: list[str]
+    appearance: torch.Tensor | None = None  # (N, V * C) MultiviewCLIP.encode_appearance
 
 
 @torch.no_grad()
-def embed_samples(model: MultiviewCLIP, loader: Iterable[MultiviewBatch]) -> EmbeddedSamples:
-    """Embed every batch of ``loader`` (no augmentation, model in eval mode, restored after).
+def embed_samples(
+    model: MultiviewCLIP, loader: Iterable[MultiviewBatch], appearance: bool = False
+) -> EmbeddedSamples:
+    """Embed every batch of ``loader`` (no augmentation, model in eval mode, restored after);
+    with ``appearance``, also their appearance features (:meth:`MultiviewCLIP.encode_appearance`).
 
     Under DDP build the loader with ``make_loader(..., shuffle=False, shard=False)`` so that every
     rank embeds the whole dataset (e.g. for SMILE-VLM's pseudo-labels).
@@ -166,15 +200,23 @@ def embed_samples(model: MultiviewCLIP, loader: Iterable[MultiviewBatch]) -> Emb
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    views, fused, fused_raw, labels, ids = [], [], [], [], []
+    views, fused, fused_raw, labels, ids, looks = [], [], [], [], [], []
     for batch in loader:
-        emb = model(batch.to(device).views)
+        images = batch.to(device).views
+        emb = model(images)
         views.append(emb.views.float().cpu())
         fused.append(emb.fused.float().cpu())
         fused_raw.append(emb.fused_raw.float().cpu())
+        if appearance:
+            looks.append(model.encode_appearance(images).cpu())
         labels.append(batch.labels.cpu())
         ids.extend(batch.sample_ids)
     model.train(was_training)
     return EmbeddedSamples(
-        torch.cat(views), torch.cat(fused), torch.cat(fused_raw), torch.cat(labels), ids
+        torch.cat(views),
+        torch.cat(fused),
+        torch.cat(fused_raw),
+        torch.cat(labels),
+        ids,
+        torch.cat(looks) if appearance else None,
     )
