@@ -13,6 +13,9 @@ probability >= 0.8), with how many there were, and how many faces were refused a
   emotions from FACS prototypes; painted with vertex colours, or bare geometry, which a
   texture-trained model sees as a shaded render), written as PLY files and scored through the
   same :class:`~facevlm.inference.Predictor` as ``facevlm predict``;
+- ``hand-posed heads`` (``barrel`` and ``mask``): faces of ``transfer_handposed.py``, a face
+  model that shares no code with either source of the built-in set, posed by hand, written as
+  PLY files and scored through the Predictor: a source no model of the project was trained on;
 - ``held-out source`` (with ``--held-out-project``): the literature subset of another project's
   scan index (six emotions, the two highest intensities), read from its raw files through the
   Predictor. ``benchmarks/cross_generator.py`` makes such a pair: a model trained on one face
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -70,6 +74,24 @@ def write_ict_faces(folder: Path, n_subjects: int, painted: bool) -> list[tuple[
             path = folder / f"ict{subject:02d}_{emotion}.ply"
             write_ply(path, model.mesh(vertices, region, vertex_colours=colours))
             faces.append((path, emotion))
+    return faces
+
+
+def write_handposed_faces(folder: Path, n_heads: int, style: str) -> list[tuple[Path, str]]:
+    """The hand-posed heads of ``transfer_handposed.py`` (a face model that shares no code with
+    the built-in set's generators) x six emotions x its two strengths, as PLY files."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from transfer_handposed import HEADS_SEED, STRENGTHS, Head
+
+    rng = np.random.default_rng(HEADS_SEED)
+    faces = []
+    for h in range(n_heads):
+        head = Head(rng, style=style)
+        for emotion in BASIC_EMOTIONS:
+            for strength in STRENGTHS:
+                path = folder / f"{style}{h:02d}_{emotion}_{strength:.1f}.ply"
+                write_ply(path, head.mesh(head.posed(emotion, strength)))
+                faces.append((path, emotion))
     return faces
 
 
@@ -118,6 +140,8 @@ def score_files(predictor, faces: list[tuple[Path, str]], classes: list[str]) ->
             refused += 1
             continue
         truth.append(classes.index(emotion))
+    if not records:
+        return {"refused_as_no_face": refused, "n": 0}
     probabilities = np.array([[r["probabilities"][c] for c in classes] for r in records])
     before = np.concatenate(
         [
@@ -182,6 +206,12 @@ def main() -> None:
         default=None,
         help="a project whose indexed scans the model never saw (another face source)",
     )
+    parser.add_argument(
+        "--handposed-heads",
+        type=int,
+        default=6,
+        help="hand-posed heads per style (transfer_handposed.py; 0: none)",
+    )
     args = parser.parse_args()
 
     from facevlm.inference import ModelChoice, Predictor, Project, load_bundle
@@ -197,6 +227,12 @@ def main() -> None:
                 folder.mkdir()
                 faces = write_ict_faces(folder, args.subjects, painted)
                 name = f"ICT-FaceKit, {'painted' if painted else 'untextured'}"
+                figures[name] = score_files(predictor, faces, list(bundle.classes))
+            for style in ("barrel", "mask") if args.handposed_heads > 0 else ():
+                folder = Path(scratch) / style
+                folder.mkdir()
+                faces = write_handposed_faces(folder, args.handposed_heads, style)
+                name = f"hand-posed heads, {style} (another face model)"
                 figures[name] = score_files(predictor, faces, list(bundle.classes))
         if args.held_out_project is not None:
             faces = indexed_faces(Project.open(args.held_out_project))

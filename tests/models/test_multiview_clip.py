@@ -89,3 +89,45 @@ def test_embed_samples_keeps_order_and_mode(make_tiny_model, toy_views):
     with torch.no_grad():
         first = model.eval()(ds[0].views[None]).fused[0]
     torch.testing.assert_close(out.fused[0], first, atol=1e-5, rtol=1e-4)
+
+
+def test_appearance_features_are_a_grid_of_the_early_stage_per_view(make_tiny_model):
+    """Per view: the first stage's 128 channels on its 4 x 4 grid, unit length, the views side
+    by side; each view's part depends on that view alone."""
+    model = make_tiny_model().eval()
+    images = torch.rand(2, 3, 3, 64, 64)
+    with torch.no_grad():
+        features = model.encode_appearance(images)
+        assert features.shape == (2, 3 * 128 * 16)
+        per_view = features.reshape(2, 3, -1)
+        torch.testing.assert_close(per_view.norm(dim=-1), torch.ones(2, 3))
+        changed = images.clone()
+        changed[:, 1] = torch.rand(2, 3, 64, 64)
+        after = model.encode_appearance(changed).reshape(2, 3, -1)
+    torch.testing.assert_close(after[:, [0, 2]], per_view[:, [0, 2]])
+    assert not torch.allclose(after[:, 1], per_view[:, 1])
+
+
+def test_appearance_features_keep_where_things_are_in_the_image(make_tiny_model):
+    """The same picture moved to the other half of the image: the same pooled features, other
+    appearance features (a whole head and a face crop differ by where their parts lie)."""
+    model = make_tiny_model().eval()
+    left = torch.zeros(1, 3, 3, 64, 64)
+    left[..., 16:48, 0:32] = torch.rand(3, 32, 32)
+    right = torch.roll(left, 32, dims=-1)
+    with torch.no_grad():
+        a, b = model.encode_appearance(left), model.encode_appearance(right)
+    assert F.cosine_similarity(a, b).item() < 0.99
+
+
+def test_embed_samples_adds_appearance_only_when_asked(make_tiny_model, toy_views):
+    model = make_tiny_model()
+    views, labels = toy_views(1)
+    dataset = MultiviewDataset(views, labels, image_size=64)
+    loader = make_loader(dataset, batch_size=4, shuffle=False)
+    assert embed_samples(model, loader).appearance is None
+    out = embed_samples(model, loader, appearance=True)
+    assert out.appearance.shape == (len(labels), 3 * 128 * 16)
+    with torch.no_grad():
+        first = model.eval().encode_appearance(dataset[0].views[None])[0]
+    torch.testing.assert_close(out.appearance[0], first, atol=1e-5, rtol=1e-4)

@@ -37,6 +37,11 @@ from facevlm.models.fusion import FusionMode, ViewFusion
 
 #: open_clip's ceiling for the learned inverse temperature, as a log: exp(.) <= 100.
 MAX_LOGIT_SCALE = math.log(100.0)
+#: The appearance features' grid (cells a side) and channels: facevlm-tiny's first stage as it
+#: is (4 x 4 cells, 128 channels: 2,048 features a view); wider towers are averaged down to the
+#: same size, so that a bundle's stored training features stay a few megabytes.
+APPEARANCE_GRID = 4
+APPEARANCE_CHANNELS = 128
 
 
 @dataclass
@@ -80,22 +85,34 @@ class MultiviewCLIP(nn.Module):
         return feats.reshape(b, v, -1)  # (B, V, D)
 
     def encode_appearance(self, images: torch.Tensor) -> torch.Tensor:
-        """``(B, V, 3, H, W)`` images in [0, 1] -> ``(B, V * C)`` appearance features.
+        """``(B, V, 3, H, W)`` images in [0, 1] -> ``(B, V * F)`` appearance features.
 
         What the views look like before the image tower has turned them into an expression
-        embedding: the tower's middle stage (:func:`appearance_stage`), averaged over the image
-        and L2-normalised per view, the views side by side. Training pulls the final embedding
-        of every face with the same expression together, whatever the face source, so it can
-        no longer see that an input comes from somewhere else; the middle stage still can
-        (:mod:`facevlm.evaluation.familiarity` uses both).
+        embedding: an early stage of the tower (:func:`appearance_stage`) on a coarse grid of
+        the image (at most :data:`APPEARANCE_GRID` cells a side, at most
+        :data:`APPEARANCE_CHANNELS` channels, neighbouring ones averaged), L2-normalised per
+        view, the views side by side. Training pulls the final embedding of every face with
+        the same expression together, whatever the face source, so it can no longer see that
+        an input comes from somewhere else; the early stage, and where in the image things
+        are, still can (:mod:`facevlm.evaluation.familiarity` uses both). Measured on faces
+        of a source held out of training: pooled over the whole image, the middle stage
+        flagged 30% of them (no better than the embedding); kept on the grid, the first
+        stage flagged all of them (``benchmarks/calibration.py``, docs/benchmarks.md).
         """
         b, v = images.shape[:2]
         x = self.normalize(images.reshape(b * v, *images.shape[2:]))
-        stage = appearance_stage(self.clip)
         taken = self.clip.forward_intermediates(
-            image=x, image_indices=[stage], stop_early=True, intermediates_only=True
-        )["image_intermediates"][0]  # (B*V, C, h, w)
-        return F.normalize(taken.float().mean(dim=(2, 3)), dim=-1).reshape(b, -1)
+            image=x,
+            image_indices=[appearance_stage(self.clip)],
+            stop_early=True,
+            intermediates_only=True,
+        )["image_intermediates"][0].float()  # (B*V, C, h, w)
+        channels = taken.shape[1]
+        group = max(1, channels // APPEARANCE_CHANNELS)
+        taken = taken[:, : channels - channels % group]
+        taken = taken.reshape(b * v, -1, group, *taken.shape[2:]).mean(dim=2)
+        grid = F.adaptive_avg_pool2d(taken, min(APPEARANCE_GRID, taken.shape[-1]))
+        return F.normalize(grid.flatten(1), dim=-1).reshape(b, -1)
 
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
         """``(..., L)`` token ids -> ``(..., D)`` raw text embeddings.
@@ -156,15 +173,16 @@ class MultiviewCLIP(nn.Module):
 
 
 def appearance_stage(clip: nn.Module) -> int:
-    """Index of the image tower's middle stage (open_clip's ``forward_intermediates``
-    numbering): the middle residual block of a ViT, the second of ResNet's four stages (its
-    stem counts as stage 0). Halfway up, features describe shapes and parts of the image
-    rather than the expression words the last stage is trained towards."""
+    """Index of the image tower's appearance stage (open_clip's ``forward_intermediates``
+    numbering): the block a quarter of the way up a ViT (the first of facevlm-tiny's three,
+    the fourth of ViT-B's twelve), the first residual stage of a ResNet (its stem is stage 0).
+    Early in the tower features describe the image's shapes and parts rather than the
+    expression words the last stage is trained towards."""
     visual = clip.visual
     blocks = getattr(getattr(visual, "transformer", None), "resblocks", None)
     if blocks is not None:
-        return len(blocks) // 2
-    return 2
+        return len(blocks) // 4
+    return 1
 
 
 def build_multiview_clip(cfg: MultiviewCLIPConfig) -> tuple[MultiviewCLIP, Tokenizer]:
