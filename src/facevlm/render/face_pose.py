@@ -103,6 +103,12 @@ STAGES = (
 SAME_FIT = (5.0, 0.05)
 #: More steps of the last stage for the one fit chosen (see :func:`fit_face_pose`).
 POLISH_ITERATIONS = 12
+#: ... also started this far (mm at the template's size) above and below the chosen fit along
+#: the face's height (:func:`_polish`).
+VALLEY_MM = (15.0,)
+#: The fits of the valley within this much of the best coverage score are blended, weighted
+#: by how far they stand above that (:func:`_polish`).
+BLEND_SCORE = 0.05
 #: Scan points the fit uses at most (a uniform subsample of a dense scan is as good, and fast).
 SCAN_POINTS = 4000
 #: Scan points within this many point spacings of the scan's open border take no part in the
@@ -747,19 +753,10 @@ def fit_face_pose(
     # the chosen fit, on to convergence: a face whose shape differs from the template's lies
     # in a shallow valley along its height, down which the last stage's steps slide slowly
     # (stopped there, a damaged scan's fit may end 10-20 mm from its clean crop's)
-    one = slice(k, k + 1)
-    scale, rotation, shift = _icp(
-        scan,
-        template.points[_subset(template, STAGES[-1][1])],
-        scale[one],
-        rotation[one],
-        shift[one],
-        POLISH_ITERATIONS,
-        (bounds[0][one], bounds[1][one]),
-        FINAL_TRIM,
+    scale, rotation, shift, coverage, central_coverage = _polish(
+        scan, template, scale[k], rotation[k], shift[k], (bounds[0][k], bounds[1][k])
     )
-    mm_per_unit = mm_per_unit[one]
-    coverage, central_coverage = _scores(scan, template, every, scale, rotation, shift)
+    mm_per_unit = mm_per_unit[k : k + 1]
     k = 0
     tilt = _x_rotation(FRAME_PITCH_DEG)
     pose = FacePose(
@@ -783,6 +780,52 @@ def fit_face_pose(
             f"{MIN_RELIEF_MM})",
         )
     return pose
+
+
+def _polish(scan: _Scan, template: FaceTemplate, scale: float, rotation, shift, bounds):
+    """The chosen fit refined to convergence, from where it stands and from :data:`VALLEY_MM`
+    above and below it along the face: the best by coverage score of those (and of the fit
+    as it came), as ``(1,)``-batched ``scale, rotation, shift, coverage, central``.
+
+    Why: a face whose proportions differ from the template's (a longer or shorter middle
+    face, a nose set lower) lies in a shallow valley along its height with more than one
+    stable fit in it, 15-20 mm apart; which one the stages end in turns on noise and holes.
+    Starting the last steps from either side of the fit finds the others, and the coverage
+    score, which the steps do not optimise, says which fits the face best (the steps'
+    trimmed pairs may also slide a damaged scan's fit off a better one: the fit as it came
+    is kept when it scores best)."""
+    offsets = np.array([0.0, *VALLEY_MM, *(-np.asarray(VALLEY_MM))])
+    n = len(offsets)
+    rotations = np.repeat(rotation[None], n, axis=0)
+    scales = np.full(n, scale)
+    shifts = shift + (scale * offsets)[:, None] * rotation[:, 1]
+    scales, rotations, shifts = _icp(
+        scan,
+        template.points[_subset(template, STAGES[-1][1])],
+        scales,
+        rotations,
+        shifts,
+        POLISH_ITERATIONS,
+        (np.full(n, bounds[0]), np.full(n, bounds[1])),
+        FINAL_TRIM,
+    )
+    scales = np.append(scales, scale)
+    rotations = np.concatenate([rotations, rotation[None]])
+    shifts = np.concatenate([shifts, shift[None]])
+    every = np.arange(len(template.points))
+    coverage, central_coverage = _scores(scan, template, every, scales, rotations, shifts)
+    score = coverage + central_coverage
+    weight = np.clip(score - (score.max() - BLEND_SCORE), 0.0, None)
+    weight /= weight.sum()
+    # the fits differ by a few degrees at most: the weighted mean of their rotation matrices
+    # projected back onto the rotations is their mean rotation
+    u, _, vt = np.linalg.svd(np.einsum("b,bij->ij", weight, rotations))
+    mean_rotation = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
+    mean_scale = float(np.exp(weight @ np.log(scales)))
+    mean_shift = weight @ shifts
+    one = (np.array([mean_scale]), mean_rotation[None], mean_shift[None])
+    coverage, central_coverage = _scores(scan, template, every, *one)
+    return *one, coverage, central_coverage
 
 
 def _choose(scan: _Scan, score: np.ndarray, scale, rotation, shift) -> int:
