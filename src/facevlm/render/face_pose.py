@@ -30,7 +30,10 @@ nothing that depends on the scan's texture):
    imitates). The final fits are ranked by the sum of the two plus a say of the scan's own
    nose profile on which way up the face is (:func:`_nose_step`: an oval face crop covers the
    template about as well upside down, but its nose still slopes gently above the tip and
-   steps back sharply below it). The chosen fit is refined to convergence.
+   steps back sharply below it). The chosen fit is refined to convergence, also from 15 mm
+   above and below it (a face unlike the template in its proportions has several stable
+   fits along its height), and the fits that score about as well are blended
+   (:func:`_polish`).
 4. **Face or not.** A fit whose central coverage falls below :data:`MIN_CENTRAL`, whose
    precision (the share of the scan inside the face box that lies on the template: a random
    cloud of points covers the template but is mostly off it) falls below
@@ -63,7 +66,7 @@ from facevlm.render.face_template import FaceTemplate, load_template
 from facevlm.render.normalize import Normalization
 
 #: Bumped whenever the estimate can change for the same scan (render caches key on it).
-ALGORITHM_VERSION = 4
+ALGORITHM_VERSION = 5
 #: ``render.pose`` values: estimate the pose, or take the scan's axes as they are stored.
 POSE_MODES = ("estimate", "as_stored")
 
@@ -104,11 +107,15 @@ SAME_FIT = (5.0, 0.05)
 #: More steps of the last stage for the one fit chosen (see :func:`fit_face_pose`).
 POLISH_ITERATIONS = 12
 #: ... also started this far (mm at the template's size) above and below the chosen fit along
-#: the face's height (:func:`_polish`).
+#: the face's height, where a face unlike the template in its proportions has other stable
+#: fits (:func:`_polish`).
 VALLEY_MM = (15.0,)
-#: The fits of the valley within this much of the best coverage score are blended, weighted
-#: by how far they stand above that (:func:`_polish`).
+#: Of those fits, the ones within this much of the best coverage score (coverage plus
+#: central coverage) and turned less than ``BLEND_DEG`` from it are blended, each weighted by
+#: how far it stands above that mark: the scores of a face's stable fits differ by a few
+#: hundredths, about what noise and holes change them by.
 BLEND_SCORE = 0.05
+BLEND_DEG = 10.0
 #: Scan points the fit uses at most (a uniform subsample of a dense scan is as good, and fast).
 SCAN_POINTS = 4000
 #: Scan points within this many point spacings of the scan's open border take no part in the
@@ -750,9 +757,10 @@ def fit_face_pose(
     every = np.arange(len(template.points))
     coverage, central_coverage = _scores(scan, template, every, scale, rotation, shift)
     k = _choose(scan, coverage + central_coverage, scale, rotation, shift)
-    # the chosen fit, on to convergence: a face whose shape differs from the template's lies
-    # in a shallow valley along its height, down which the last stage's steps slide slowly
-    # (stopped there, a damaged scan's fit may end 10-20 mm from its clean crop's)
+    # the chosen fit, on to convergence from where it is and from either side of it along
+    # the face's height, where a face whose shape differs from the template's has other
+    # stable fits (stopped at one, a damaged scan's fit may end 10-20 mm from its clean
+    # crop's)
     scale, rotation, shift, coverage, central_coverage = _polish(
         scan, template, scale[k], rotation[k], shift[k], (bounds[0][k], bounds[1][k])
     )
@@ -784,16 +792,20 @@ def fit_face_pose(
 
 def _polish(scan: _Scan, template: FaceTemplate, scale: float, rotation, shift, bounds):
     """The chosen fit refined to convergence, from where it stands and from :data:`VALLEY_MM`
-    above and below it along the face: the best by coverage score of those (and of the fit
-    as it came), as ``(1,)``-batched ``scale, rotation, shift, coverage, central``.
+    above and below it along the face; those fits and the fit as it came that score within
+    :data:`BLEND_SCORE` of the best (and agree with it within :data:`BLEND_DEG`), blended by
+    how far they stand above that mark. Returned ``(1,)``-batched: ``scale, rotation, shift,
+    coverage, central``.
 
     Why: a face whose proportions differ from the template's (a longer or shorter middle
     face, a nose set lower) lies in a shallow valley along its height with more than one
-    stable fit in it, 15-20 mm apart; which one the stages end in turns on noise and holes.
-    Starting the last steps from either side of the fit finds the others, and the coverage
-    score, which the steps do not optimise, says which fits the face best (the steps'
-    trimmed pairs may also slide a damaged scan's fit off a better one: the fit as it came
-    is kept when it scores best)."""
+    stable fit in it, 15-20 mm apart, whose coverage scores differ by a few hundredths; which
+    one the stages end in turns on noise and holes, so the same face scanned twice could be
+    framed 15-20% of its face box apart. Starting the last steps from either side of the
+    fit finds the others, and the coverage score, which the steps do not optimise, weighs
+    them (the steps' trimmed pairs may also slide a damaged scan's fit off a better one,
+    so the fit as it came takes part). A blend, not the best alone: where the scores are
+    that close, which is best turns on noise too, while the blend moves little with it."""
     offsets = np.array([0.0, *VALLEY_MM, *(-np.asarray(VALLEY_MM))])
     n = len(offsets)
     rotations = np.repeat(rotation[None], n, axis=0)
@@ -816,6 +828,9 @@ def _polish(scan: _Scan, template: FaceTemplate, scale: float, rotation, shift, 
     coverage, central_coverage = _scores(scan, template, every, scales, rotations, shifts)
     score = coverage + central_coverage
     weight = np.clip(score - (score.max() - BLEND_SCORE), 0.0, None)
+    best = int(np.argmax(score))
+    trace = np.einsum("kij,ij->k", rotations, rotations[best])
+    weight[trace < 1.0 + 2.0 * np.cos(np.radians(BLEND_DEG))] = 0.0  # another fit: not blended
     weight /= weight.sum()
     # the fits differ by a few degrees at most: the weighted mean of their rotation matrices
     # projected back onto the rotations is their mean rotation
