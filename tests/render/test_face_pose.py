@@ -230,3 +230,14 @@ def test_a_crop_unlike_the_template_is_framed_like_its_clean_crop_whichever_fit_
     case = pose_case(10284)
     angle, centre, radius = _errors(case)
     assert angle < 10.0 and centre < 0.1 and abs(radius) < 0.1, (angle, centre, radius)
+
+
+def test_a_face_whose_mouth_is_lost_is_a_face_by_its_eyes_and_nose():
+    """This procedural crop lost its forehead to a cut and its mouth to a hole: less than
+    ``MIN_CENTRAL`` of the template's eyes, nose and mouth lie on it, but its eyes and nose
+    alone match as a face's do (no smooth shape matches more than a third of them)."""
+    case = pose_case(10180)
+    pose = fp.estimate_face_pose(case.mesh)
+    assert pose.central < fp.MIN_CENTRAL and pose.eyes_nose >= fp.MIN_EYES_NOSE
+    angle, centre, radius = _errors(case)
+    assert angle < 10.0 and centre < 0.1 and abs(radius) < 0.1, (angle, centre, radius)

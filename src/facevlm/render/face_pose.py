@@ -34,8 +34,9 @@ nothing that depends on the scan's texture):
    above and below it (a face unlike the template in its proportions has several stable
    fits along its height), and the fits that score about as well are blended
    (:func:`_polish`).
-4. **Face or not.** A fit whose central coverage falls below :data:`MIN_CENTRAL`, whose
-   precision (the share of the scan inside the face box that lies on the template: a random
+4. **Face or not.** A fit whose central coverage falls below :data:`MIN_CENTRAL` (unless
+   its eyes and nose alone match :data:`MIN_EYES_NOSE` of the template's: a face whose mouth
+   and chin are lost to a hole or a cut), whose precision (the share of the scan inside the face box that lies on the template: a random
    cloud of points covers the template but is mostly off it) falls below
    :data:`MIN_PRECISION`, or whose scan has too little relief (a face's nose, eye sockets and
    mouth stand out of a smooth base; a lump that matches the template's coarse shape has
@@ -169,6 +170,12 @@ RELIEF_CELL_MM = 3.0
 #: is what refuses it).
 MIN_CENTRAL = 0.41
 MIN_PRECISION = 0.5
+#: ... unless the eyes and nose alone (the central face above this far below the nose tip: the
+#: part an expression moves least) match this well: a face whose mouth and chin are lost to a
+#: hole or a cut still has them, where no smooth shape matches more than 0.34 of them
+#: (faces' 5th percentile 0.44; ``benchmarks/canonical_pose.py``).
+EYES_NOSE_BELOW_NOSE_MM = -20.0
+MIN_EYES_NOSE = 0.45
 #: Below this relief (mm, :func:`_relief`), counted in proportion to the precision (the
 #: relief of a shape whose surroundings lie on a face), there is no face. Faces, damaged ones
 #: included, score 2.7 or more (relief 2.8 mm or more, precision mostly above 0.9), the
@@ -214,6 +221,8 @@ class FacePose:
         coverage, central, precision: the fit's scores (see the module docstring): the share
             of the template on the scan, of its eyes, nose and mouth, and of the scan around
             the face on the template; 1.0 for a stored pose.
+        eyes_nose: the share of the template's eyes and nose on the scan (its central face
+            without the mouth and chin); 1.0 for a stored pose.
         relief: how far (mm at the template's size) the scan's central face departs from a
             smooth surface (:func:`_relief`); 0.0 for a stored pose.
         estimated: False for ``as_stored`` (the scan's own axes, framed by its robust sphere).
@@ -228,6 +237,7 @@ class FacePose:
     precision: float = 1.0
     relief: float = 0.0
     estimated: bool = True
+    eyes_nose: float = 1.0
 
     @property
     def confidence(self) -> float:
@@ -249,6 +259,7 @@ class FacePose:
                 "central": round(float(self.central), 4),
                 "precision": round(float(self.precision), 4),
                 "relief": round(float(self.relief), 3),
+                "eyes_nose": round(float(self.eyes_nose), 4),
                 "estimated": bool(self.estimated),
                 "version": ALGORITHM_VERSION,
             },
@@ -267,6 +278,7 @@ class FacePose:
             central=float(data.get("central", 1.0)),
             precision=float(data.get("precision", 1.0)),
             relief=float(data.get("relief", 0.0)),
+            eyes_nose=float(data.get("eyes_nose", 1.0)),
             estimated=bool(data.get("estimated", True)),
         )
 
@@ -567,6 +579,14 @@ def central(template: FaceTemplate) -> np.ndarray:
     )
 
 
+def eyes_nose(template: FaceTemplate) -> np.ndarray:
+    """Indices of the template's eyes and nose: its central face above
+    :data:`EYES_NOSE_BELOW_NOSE_MM` (without the mouth and chin, which a hole, a cut or an
+    open mouth may take away)."""
+    idx = central(template)
+    return idx[template.points[idx, 1] - template.nose_tip[1] > EYES_NOSE_BELOW_NOSE_MM]
+
+
 def _precision(scan: _Scan, template: FaceTemplate, scale: float, rotation, shift) -> float:
     """Share of the scan points inside the face box that lie on the fitted template."""
     radius = scale * template.face_radius
@@ -774,15 +794,20 @@ def fit_face_pose(
         mm_per_unit=float(1.0 / scale[k]) if mm_per_unit[k] else 0.0,
         coverage=float(coverage[k]),
         central=float(central_coverage[k]),
+        eyes_nose=float(
+            _matches(scan, template, eyes_nose(template), scale, rotation, shift).mean()
+        ),
         precision=_precision(scan, template, scale[k], rotation[k], shift[k]),
         relief=_relief(scan, template, scale[k], rotation[k], shift[k]),
     )
     relief = pose.relief * pose.precision
-    if pose.central < MIN_CENTRAL or pose.precision < MIN_PRECISION or relief < MIN_RELIEF_MM:
+    central_face = pose.central >= MIN_CENTRAL or pose.eyes_nose >= MIN_EYES_NOSE
+    if not central_face or pose.precision < MIN_PRECISION or relief < MIN_RELIEF_MM:
         raise NotAFaceError(
             source,
             f"no face found: the best fit of a face matches {pose.central:.2f} of its eyes, "
-            f"nose and mouth (a face: at least {MIN_CENTRAL}) and {pose.precision:.2f} of the "
+            f"nose and mouth (a face: at least {MIN_CENTRAL}, or {MIN_EYES_NOSE} of its eyes "
+            f"and nose, here {pose.eyes_nose:.2f}) and {pose.precision:.2f} of the "
             f"surface around them (at least {MIN_PRECISION}), whose relief is "
             f"{pose.relief:.1f} mm ({relief:.1f} mm counted by that share, at least "
             f"{MIN_RELIEF_MM})",
