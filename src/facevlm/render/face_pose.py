@@ -414,7 +414,9 @@ def _near_border(
         return np.zeros(len(points), dtype=bool)
     offsets = np.arange(0, 3 * len(triangles) + 1, 3)
     on_border = np.unique(border_edges(offsets, triangles.ravel(), len(vertices)))
-    if len(on_border) == 0 or len(on_border) > BORDER_SOUP * len(np.unique(triangles)):
+    used = np.zeros(len(vertices), dtype=bool)
+    used[triangles.ravel()] = True  # counted by a mask: sorting every corner costs more
+    if len(on_border) == 0 or len(on_border) > BORDER_SOUP * np.count_nonzero(used):
         return np.zeros(len(points), dtype=bool)
     distance, _ = cKDTree(vertices[on_border]).query(
         points, distance_upper_bound=BORDER_REACH * spacing
