@@ -173,15 +173,15 @@ MIN_PRECISION = 0.5
 #: ... unless the eyes and nose alone (the central face above this far below the nose tip: the
 #: part an expression moves least) match this well: a face whose mouth and chin are lost to a
 #: hole or a cut still has them, where no smooth shape matches more than 0.34 of them
-#: (faces' 5th percentile 0.44; ``benchmarks/canonical_pose.py``).
+#: (faces' 5th percentile 0.45; ``benchmarks/canonical_pose.py``).
 EYES_NOSE_BELOW_NOSE_MM = -20.0
 MIN_EYES_NOSE = 0.45
 #: Below this relief (mm, :func:`_relief`), counted in proportion to the precision (the
 #: relief of a shape whose surroundings lie on a face), there is no face. Faces, damaged ones
-#: included, score 2.7 or more (relief 2.8 mm or more, precision mostly above 0.9), the
-#: lumpy blobs that pass the coverage tests 1.3 at most (their lumps give up to 2.1 mm of
-#: relief, but most of the surface around them is off the face): the threshold sits about as
-#: far from each (``benchmarks/canonical_pose.py``).
+#: included, mostly score 2.4 or more (precision mostly above 0.9), a shallow procedural
+#: crop now and then less (one in 900 refused at 1.8), the lumpy blobs that pass the coverage
+#: tests 1.3 at most (their lumps give up to 2.1 mm of relief, but most of the surface around
+#: them is off the face) (``benchmarks/canonical_pose.py``).
 MIN_RELIEF_MM = 1.9
 #: The canonical framing, in the template's millimetres: the face box centre (from the
 #: template's own centre) and radius. The face is framed as the built-in set and BU-3DFE's
