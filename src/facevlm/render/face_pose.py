@@ -111,12 +111,14 @@ POLISH_ITERATIONS = 12
 #: the face's height, where a face unlike the template in its proportions has other stable
 #: fits (:func:`_polish`).
 VALLEY_MM = (15.0,)
-#: Of those fits, the ones within this much of the best coverage score (coverage plus
-#: central coverage) and turned less than ``BLEND_DEG`` from it are blended, each weighted by
-#: how far it stands above that mark: the scores of a face's stable fits differ by a few
-#: hundredths, about what noise and holes change them by.
+#: Of those fits and the last stage's, the ones that are the same fit as the chosen one but
+#: for where along the valley they lie (``BLEND_SAME``: turned less than its degrees from it,
+#: shifted less than its share of the face box, sized within its ratio) and score within
+#: ``BLEND_SCORE`` of the best of them (coverage plus central coverage) are blended, each
+#: weighted by how far it stands above that mark: the scores of a face's stable fits differ
+#: by a few hundredths, about what noise and holes change them by.
 BLEND_SCORE = 0.05
-BLEND_DEG = 10.0
+BLEND_SAME = (10.0, 0.3, 1.2)
 #: Scan points the fit uses at most (a uniform subsample of a dense scan is as good, and fast).
 SCAN_POINTS = 4000
 #: Scan points within this many point spacings of the scan's open border take no part in the
@@ -784,7 +786,11 @@ def fit_face_pose(
     # stable fits (stopped at one, a damaged scan's fit may end 10-20 mm from its clean
     # crop's)
     scale, rotation, shift, coverage, central_coverage = _polish(
-        scan, template, scale[k], rotation[k], shift[k], (bounds[0][k], bounds[1][k])
+        scan,
+        template,
+        (scale, rotation, shift, coverage + central_coverage),
+        k,
+        (bounds[0][k], bounds[1][k]),
     )
     mm_per_unit = mm_per_unit[k : k + 1]
     k = 0
@@ -817,12 +823,13 @@ def fit_face_pose(
     return pose
 
 
-def _polish(scan: _Scan, template: FaceTemplate, scale: float, rotation, shift, bounds):
-    """The chosen fit refined to convergence, from where it stands and from :data:`VALLEY_MM`
-    above and below it along the face; those fits and the fit as it came that score within
-    :data:`BLEND_SCORE` of the best (and agree with it within :data:`BLEND_DEG`), blended by
-    how far they stand above that mark. Returned ``(1,)``-batched: ``scale, rotation, shift,
-    coverage, central``.
+def _polish(scan: _Scan, template: FaceTemplate, fits, k: int, bounds):
+    """Fit ``k`` of the last stage's ``fits`` (``scale, rotation, shift, score`` arrays)
+    refined to convergence, from where it stands and from :data:`VALLEY_MM` above and below it
+    along the face; of those and the last stage's fits as they came, the ones that are the same
+    fit (:data:`BLEND_SAME`) and score within :data:`BLEND_SCORE` of the best of them, blended
+    by how far they stand above that mark. Returned ``(1,)``-batched: ``scale, rotation,
+    shift, coverage, central``.
 
     Why: a face whose proportions differ from the template's (a longer or shorter middle
     face, a nose set lower) lies in a shallow valley along its height with more than one
@@ -831,8 +838,9 @@ def _polish(scan: _Scan, template: FaceTemplate, scale: float, rotation, shift, 
     framed 15-20% of its face box apart. Starting the last steps from either side of the
     fit finds the others, and the coverage score, which the steps do not optimise, weighs
     them (the steps' trimmed pairs may also slide a damaged scan's fit off a better one,
-    so the fit as it came takes part). A blend, not the best alone: where the scores are
+    so the fits as they came take part: other samples of the valley, scored already). A blend, not the best alone: where the scores are
     that close, which is best turns on noise too, while the blend moves little with it."""
+    scale, rotation, shift = fits[0][k], fits[1][k], fits[2][k]
     offsets = np.array([0.0, *VALLEY_MM, *(-np.asarray(VALLEY_MM))])
     n = len(offsets)
     rotations = np.repeat(rotation[None], n, axis=0)
@@ -848,16 +856,24 @@ def _polish(scan: _Scan, template: FaceTemplate, scale: float, rotation, shift, 
         (np.full(n, bounds[0]), np.full(n, bounds[1])),
         FINAL_TRIM,
     )
-    scales = np.append(scales, scale)
-    rotations = np.concatenate([rotations, rotation[None]])
-    shifts = np.concatenate([shifts, shift[None]])
     every = np.arange(len(template.points))
     coverage, central_coverage = _scores(scan, template, every, scales, rotations, shifts)
-    score = coverage + central_coverage
-    weight = np.clip(score - (score.max() - BLEND_SCORE), 0.0, None)
-    best = int(np.argmax(score))
-    trace = np.einsum("kij,ij->k", rotations, rotations[best])
-    weight[trace < 1.0 + 2.0 * np.cos(np.radians(BLEND_DEG))] = 0.0  # another fit: not blended
+    # with the last stage's fits as they came, already scored
+    score = np.concatenate([coverage + central_coverage, fits[3]])
+    scales = np.concatenate([scales, fits[0]])
+    rotations = np.concatenate([rotations, fits[1]])
+    shifts = np.concatenate([shifts, fits[2]])
+    # the same fit as the chosen one, but for where along the valley it lies; any other (turned,
+    # at another size or unit, elsewhere on the scan) is not blended
+    degrees, share, size = BLEND_SAME
+    trace = np.einsum("kij,ij->k", rotations, rotation)
+    apart = np.linalg.norm(shifts - shift, axis=1) / (scale * FRAME_RADIUS_MM)
+    agree = (
+        (trace >= 1.0 + 2.0 * np.cos(np.radians(degrees)))
+        & (apart < share)
+        & (np.abs(np.log(scales / scale)) < np.log(size))
+    )
+    weight = np.where(agree, np.clip(score - (score[agree].max() - BLEND_SCORE), 0.0, None), 0.0)
     weight /= weight.sum()
     # the fits differ by a few degrees at most: the weighted mean of their rotation matrices
     # projected back onto the rotations is their mean rotation
