@@ -56,6 +56,8 @@ def accuracy(n_cases: int, first_seed: int) -> list[dict]:
             radius=float(pose.radius / ref_radius - 1.0),
             central=pose.central,
             central_reference=reference.central,
+            eyes_nose=pose.eyes_nose,
+            eyes_nose_reference=reference.eyes_nose,
             precision=pose.precision,
             relief=pose.relief,
             refused="",
@@ -101,6 +103,9 @@ def print_accuracy(rows: list[dict]) -> None:
 def separation(rows: list[dict], n_per_kind: int) -> None:
     faces = np.array([r["central"] for r in rows if not r["refused"]])
     faces = np.concatenate([faces, [r["central_reference"] for r in rows if not r["refused"]]])
+    eyes_nose = np.array(
+        [r[k] for k in ("eyes_nose", "eyes_nose_reference") for r in rows if not r["refused"]]
+    )
     precision = np.array([r["precision"] for r in rows if not r["refused"]])
     print("\n2. scores: faces (accepted) vs non-faces")
     print(
@@ -115,9 +120,13 @@ def separation(rows: list[dict], n_per_kind: int) -> None:
         f"faces relief x precision (mm) min/p1/p5 {relief.min():.1f}/"
         f"{np.percentile(relief, 1):.1f}/{np.percentile(relief, 5):.1f}"
     )
-    saved = fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM
-    fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM = 0.0, 0.0, 0.0
-    worst, worst_relief = 0.0, 0.0
+    print(
+        f"faces eyes and nose min/p1/p5 {eyes_nose.min():.2f}/{np.percentile(eyes_nose, 1):.2f}/"
+        f"{np.percentile(eyes_nose, 5):.2f}"
+    )
+    saved = fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM, fp.MIN_EYES_NOSE
+    fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM, fp.MIN_EYES_NOSE = 0.0, 0.0, 0.0, 0.0
+    worst, worst_relief, worst_eyes_nose = 0.0, 0.0, 0.0
     try:
         for kind in NON_FACES:
             scores = []
@@ -125,26 +134,43 @@ def separation(rows: list[dict], n_per_kind: int) -> None:
                 mesh = non_face(kind, seed)
                 try:
                     pose = fp.estimate_face_pose(mesh)
-                    scores.append((pose.central, pose.precision, pose.relief * pose.precision))
+                    scores.append(
+                        (
+                            pose.central,
+                            pose.precision,
+                            pose.relief * pose.precision,
+                            pose.eyes_nose,
+                        )
+                    )
                 except fp.NotAFaceError:
-                    scores.append((0.0, 0.0, 0.0))
+                    scores.append((0.0, 0.0, 0.0, 0.0))
             scores = np.array(scores)
-            passing = (scores[:, 0] >= saved[0]) & (scores[:, 1] >= saved[1])
+            central_face = (scores[:, 0] >= saved[0]) | (scores[:, 3] >= saved[3])
+            passing = central_face & (scores[:, 1] >= saved[1])
             accepted = (passing & (scores[:, 2] >= saved[2])).sum()
             worst = max(worst, scores[:, 0].max())
+            worst_eyes_nose = max(
+                worst_eyes_nose, scores[scores[:, 1] >= saved[1], 3].max(initial=0.0)
+            )
             if passing.any():  # the relief test is what stands between these and a face
                 worst_relief = max(worst_relief, scores[passing, 2].max())
             print(
-                f"{kind:10s}  central max {scores[:, 0].max():.2f}  precision max "
+                f"{kind:10s}  central max {scores[:, 0].max():.2f}  eyes and nose max "
+                f"{scores[:, 3].max():.2f}  precision max "
                 f"{scores[:, 1].max():.2f}  relief x precision max {scores[:, 2].max():.1f} mm, of those "
                 f"passing both {scores[passing, 2].max() if passing.any() else float('nan'):.1f}"
                 f"  accepted {accepted}/{n_per_kind}"
             )
     finally:
-        fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM = saved
+        fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM, fp.MIN_EYES_NOSE = saved
     print(
         f"threshold central >= {saved[0]}: margin to the best non-face {saved[0] - worst:+.2f}, "
         f"to the 1st percentile of faces {np.percentile(faces, 1) - saved[0]:+.2f}"
+    )
+    print(
+        f"threshold eyes and nose >= {saved[3]} (or central): margin to the best non-face of "
+        f"precision >= {saved[1]} {saved[3] - worst_eyes_nose:+.2f}, to the 5th percentile "
+        f"of faces {np.percentile(eyes_nose, 5) - saved[3]:+.2f}"
     )
     print(
         f"threshold relief x precision >= {saved[2]} mm (non-faces passing central and "
