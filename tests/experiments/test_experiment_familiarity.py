@@ -2,7 +2,7 @@
 
 Specification: every fold records its held-out scores against *its own* training samples (what
 an unseen in-distribution input scores), in both feature spaces (the fused embedding and the
-views' appearance at the image tower's middle stage), with the k and training-set size behind
+views' appearance at the image tower's early stage), with the k and training-set size behind
 them; the final fit turns them into the bundle's statistics with the final model's training
 features and k scaled to the larger training set, and a joint threshold that keeps the chosen
 rate of held-out scans familiar.

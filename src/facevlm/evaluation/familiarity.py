@@ -35,14 +35,14 @@ taken upwards). So at least ``rate`` of held-out in-distribution scans are famil
 familiarity terms the boundary is about ``1 - rate``.
 
 **Two feature spaces** (:class:`JointFamiliarity`, what a model bundle stores): the fused
-embedding, and the *appearance* of the views, the image tower's middle stage
-(:meth:`facevlm.models.multiview_clip.MultiviewCLIP.encode_appearance`). Training pulls every
+embedding, and the *appearance* of the views, an early stage of the image tower on a coarse
+grid (:meth:`facevlm.models.multiview_clip.MultiviewCLIP.encode_appearance`). Training pulls every
 face with the same expression towards one embedding, so in the fused embedding a face of a face
 model the network never saw lands among the training faces of whatever expression it reads,
-familiar and confidently wrong (measured with ``benchmarks/calibration.py`` on a face source held
-out of training: of the faces the fused k-NN called familiar, those read at 0.8 or more were
-right 0.26-0.31 of the time). Halfway up, the tower still describes the image's shapes, and
-faces of another source stand apart there. Each space has its own k-NN statistics; an input's
+familiar and confidently wrong (``benchmarks/calibration.py`` on a face source held out of
+training; figures in docs/benchmarks.md). Early in the tower, on a coarse grid of the image,
+the features still describe what the views look like and where, and faces of another source
+stand apart there. Each space has its own k-NN statistics; an input's
 joint score is its largest per-space score in units of that space's own threshold (it is as
 strange as it is in the space where it is strangest), and the joint threshold is set on the
 same joint score of the held-out scans, so ``familiarity`` keeps its meaning (the fraction of
@@ -296,7 +296,7 @@ def build_familiarity(
 # ---- several feature spaces --------------------------------------------------------------------
 
 #: The feature spaces, by the name under which fold results and bundles store them: the fused
-#: embedding the classifier reads, and the views' appearance at the image tower's middle stage.
+#: embedding the classifier reads, and the views' appearance (the image tower's early stage).
 EMBEDDING = "embedding"
 APPEARANCE = "appearance"
 SPACES = (EMBEDDING, APPEARANCE)

@@ -94,10 +94,10 @@ class MultiviewCLIP(nn.Module):
         view, the views side by side. Training pulls the final embedding of every face with
         the same expression together, whatever the face source, so it can no longer see that
         an input comes from somewhere else; the early stage, and where in the image things
-        are, still can (:mod:`facevlm.evaluation.familiarity` uses both). Measured on faces
-        of a source held out of training: pooled over the whole image, the middle stage
-        flagged 30% of them (no better than the embedding); kept on the grid, the first
-        stage flagged all of them (``benchmarks/calibration.py``, docs/benchmarks.md).
+        are, still can (:mod:`facevlm.evaluation.familiarity` uses both). Pooled over the
+        whole image, a stage loses most of that: where things lie is what tells a whole head
+        from a face crop (the comparison of stages and poolings: docs/benchmarks.md,
+        "Calibration").
         """
         b, v = images.shape[:2]
         x = self.normalize(images.reshape(b * v, *images.shape[2:]))
