@@ -327,6 +327,21 @@ def fold_scores_by_space(
     }
 
 
+def relative_scores(
+    spaces: Mapping[str, Familiarity], scores: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Each space's ``scores`` (``{space: (Q,)}``) in units of that space's threshold."""
+    return {
+        space: np.asarray(scores[space], np.float64) / max(stats.threshold, 1e-12)
+        for space, stats in spaces.items()
+    }
+
+
+def joint_scores(spaces: Mapping[str, Familiarity], scores: Mapping[str, np.ndarray]) -> np.ndarray:
+    """``(Q,)`` the largest per-space score of each input in units of its space's threshold."""
+    return np.max(np.stack(list(relative_scores(spaces, scores).values())), axis=0)
+
+
 @dataclass
 class JointFamiliarity:
     """How familiar an input is in every feature space a model has statistics for (see the
@@ -345,14 +360,11 @@ class JointFamiliarity:
 
     def relative(self, scores: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Each space's ``scores`` (``{space: (Q,)}``) in units of that space's threshold."""
-        return {
-            space: np.asarray(scores[space], np.float64) / max(stats.threshold, 1e-12)
-            for space, stats in self.spaces.items()
-        }
+        return relative_scores(self.spaces, scores)
 
     def joint(self, scores: Mapping[str, np.ndarray]) -> np.ndarray:
         """``(Q,)`` the joint score: the largest relative per-space score of each input."""
-        return np.max(np.stack(list(self.relative(scores).values())), axis=0)
+        return joint_scores(self.spaces, scores)
 
     def familiarity(self, joint: np.ndarray) -> np.ndarray:
         """Fraction of held-out scans whose joint score is higher (less familiar)."""
@@ -420,9 +432,8 @@ def joint_familiarity(
     """The joint statistics of per-space ``spaces``; ``held_out``: per fold, a ``(n, S)``
     array of its held-out scans' scores in the spaces' order (one row per scan)."""
     names = list(spaces)
-    partial = JointFamiliarity(dict(spaces), np.zeros(1), 0.0, modality, rate)
     joint = np.concatenate(
-        [partial.joint({s: fold[:, j] for j, s in enumerate(names)}) for fold in held_out]
+        [joint_scores(spaces, {s: fold[:, j] for j, s in enumerate(names)}) for fold in held_out]
     )
     return JointFamiliarity(
         spaces=dict(spaces),
