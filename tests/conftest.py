@@ -19,6 +19,25 @@ import mlflow
 import pytest
 import torch
 
+
+def _share_the_cores_between_test_processes() -> None:
+    """Give each pytest-xdist worker its share of the cores, as torch threads and as the
+    OpenMP/MKL threads that its subprocesses (Kedro runs, torchrun workers) inherit.
+
+    Two workers on two cores each spinning up torch's default two intra-op threads make four
+    threads that spin-wait for each other: a training step then runs many times slower than on
+    one thread, and the suite's wall time doubles whenever two training tests overlap.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = max(1, (cores or 1) // workers)
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, str(threads))
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+_share_the_cores_between_test_processes()
+
 #: Smallest synthetic set that still exercises every layout (2 micro subjects for LOSO).
 TINY_SYNTHETIC = {
     "seed": 0,

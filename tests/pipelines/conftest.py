@@ -3,7 +3,9 @@ it (``__default__`` then ``compare``) that the browsing tests share."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -43,8 +45,35 @@ with KedroSession.create(project_path=project, runtime_params=json.load(sys.stdi
 def tiny_project_run(tmp_path_factory, tiny_synthetic_session) -> Path:
     """A copy of the project after real Kedro sessions ran ``__default__`` (both models, one
     fold, two epochs, tiny synthetic set) and then ``compare``: the artifacts that Kedro-Viz,
-    the notebook and the comparison tests browse. Made once per test session."""
-    project = copy_project_config(tmp_path_factory.mktemp("tiny_project"))
+    the notebook and the comparison tests browse.
+
+    Made once per test session, also when pytest-xdist spreads its users over several worker
+    processes: the first to ask builds it in the folder the workers share while the others wait
+    on a lock, since building it is the suite's costliest step. Its users only read it; a test
+    that runs pipelines of its own works on a copy (:func:`tiny_project_run_copy`).
+    """
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's folder lies in the run's folder
+        shared = shared.parent
+    with (shared / "tiny_project.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        project = shared / "tiny_project"
+        if not (project / ".built").exists():
+            shutil.rmtree(project, ignore_errors=True)  # a build that failed half-way
+            _build_tiny_project_run(copy_project_config(project), tiny_synthetic_session)
+            (project / ".built").touch()
+    return project
+
+
+@pytest.fixture
+def tiny_project_run_copy(tiny_project_run, tmp_path) -> Path:
+    """The shared tiny run copied for one test that adds runs or files to it."""
+    destination = tmp_path / "tiny_project"
+    shutil.copytree(tiny_project_run, destination, ignore=shutil.ignore_patterns(".built"))
+    return destination
+
+
+def _build_tiny_project_run(project: Path, tiny_synthetic_session: dict) -> None:
     quick = {"epochs": 2, "batch_size": 16, "progress": False, "checkpoint_dir": None}
     model = {"experiment": {"data": {"max_folds": 1}, "train": quick}, "protocol": {"k": 2}}
     # one face source and clean meshes in both sets, to keep this shared run short: ICT-FaceKit
@@ -76,4 +105,3 @@ def tiny_project_run(tmp_path_factory, tiny_synthetic_session) -> Path:
             check=True,
             timeout=900,
         )
-    return project

@@ -31,9 +31,10 @@ def _run(project, pipeline: str, check: bool = True) -> subprocess.CompletedProc
     )
 
 
-def test_report_writes_the_docs_tables_from_the_default_run(tiny_project_run):
-    _run(tiny_project_run, "report")
-    generated = tiny_project_run / "docs" / "generated"
+def test_report_writes_the_docs_tables_from_the_default_run(tiny_project_run_copy):
+    project = tiny_project_run_copy
+    _run(project, "report")
+    generated = project / "docs" / "generated"
     document = json.loads((generated / "results.json").read_text())
     markdown = (generated / "results_tables.md").read_text()
 
@@ -51,16 +52,17 @@ def test_report_writes_the_docs_tables_from_the_default_run(tiny_project_run):
     assert "experiment `facevlm`" in markdown, "named, not the session run's experiment id"
 
 
-def test_report_check_passes_on_the_same_store_and_names_a_moved_figure(tiny_project_run):
-    _run(tiny_project_run, "report")
-    _run(tiny_project_run, "report_check")  # the store reproduces what report just wrote
+def test_report_check_passes_on_the_same_store_and_names_a_moved_figure(tiny_project_run_copy):
+    project = tiny_project_run_copy
+    _run(project, "report")
+    _run(project, "report_check")  # the store reproduces what report just wrote
 
-    committed = tiny_project_run / "docs" / "generated" / "results.json"
+    committed = project / "docs" / "generated" / "results.json"
     document = json.loads(committed.read_text())
     smile = next(r for r in document["runs"] if r["model"] == "smile")
     smile["measures"]["accuracy"]["mean"] += 0.01
     committed.write_text(json.dumps(document))
-    moved = _run(tiny_project_run, "report_check", check=False)
+    moved = _run(project, "report_check", check=False)
     assert moved.returncode != 0
     message = " ".join(moved.stderr.split())  # the traceback's console wraps long lines
     assert "1 figure(s) differ from docs/generated/results.json" in message
