@@ -70,7 +70,12 @@ class Project:
                     session = KedroSession.create(
                         project_path=self.path, env=self.env, save_on_close=False
                     )
-                    self._context = session.load_context()
+                    context = session.load_context()
+                    # Nothing is run through this context, so no pipeline needs its parameters
+                    # checked: left unset, Kedro imports every pipeline (and so torch, open_clip
+                    # and MLflow's store) to validate them, about half of a CLI call's start.
+                    context._pipelines_to_validate = []
+                    self._context = context
             except Exception as error:  # noqa: BLE001 - Kedro raises many kinds here
                 raise ProjectError(
                     f"{self.path}: cannot open the Kedro project: {error}"
