@@ -199,11 +199,6 @@ FRAME_RADIUS_MM = 111.4
 #: degrees (sd 0.8) further up than the template does, so the canonical frame is the template's
 #: turned by this pitch about its x axis (measured like the framing above).
 FRAME_PITCH_DEG = 3.3
-#: Vertices farther than this many face radii from the face centre are not drawn (the neck and
-#: shoulders, the back of a head, scanner debris): a head then shows its face where a face crop
-#: does (the image shows 1.1 radii around the centre). No vertex of 8 built-in faces lies this
-#: far out, so a face crop renders whole.
-CROP_RADIUS = 1.2
 
 
 class NotAFaceError(ScanError):

@@ -9,8 +9,8 @@ normals, colours, texture, camera) is set again for the next one, so nothing lea
 
 The scene is fixed in the face's canonical frame: with ``pose: estimate`` (the project's) the
 face found on the scan (:mod:`facevlm.render.face_pose`, any orientation, units and crop) looks
-along +z with y up and its face box has radius 1 at the origin, and what lies far outside the
-face (shoulders, the back of a head) is not drawn; with ``pose: as_stored`` the scan's own axes
+along +z with y up and its face box has radius 1 at the origin, and only the face oval is drawn
+(:mod:`facevlm.render.face_region`: no ears, skull, neck or shoulders); with ``pose: as_stored`` the scan's own axes
 are kept and its robust sphere (:mod:`facevlm.render.normalize`) is framed instead. The camera
 is a parallel projection showing a square of half-side ``1 / fill``, from
 :class:`~facevlm.render.views.View` angles.
@@ -50,7 +50,8 @@ from facevlm.data.errors import ScanError
 from facevlm.data.mesh import FaceMesh
 from facevlm.render.arrays import render_arrays, smooth_normals
 from facevlm.render.backend import check_render_backend
-from facevlm.render.face_pose import CROP_RADIUS, POSE_MODES, FacePose, face_pose_of
+from facevlm.render.face_pose import POSE_MODES, FacePose, face_pose_of
+from facevlm.render.face_region import in_face_region
 from facevlm.render.texture import load_texture, to_vtk_image
 from facevlm.render.views import DEFAULT_VIEWS, View, parse_views
 
@@ -273,9 +274,8 @@ class MultiviewRenderer:
         arrays = render_arrays(mesh)
         points = pose.normalization().apply(arrays.points)
         triangles = arrays.triangles
-        if pose.estimated:  # shoulders, the back of the head and debris far from the face go
-            near = np.einsum("ij,ij->i", points, points) <= CROP_RADIUS**2
-            triangles = triangles[near[triangles].any(axis=1)]
+        if pose.estimated:  # cut to the face oval, whatever crop the scanner made
+            triangles = triangles[in_face_region(points)[triangles].all(axis=1)]
         polydata = _polydata(points, triangles)
         self._actor.SetTexture(None)
         self._mapper.ScalarVisibilityOff()

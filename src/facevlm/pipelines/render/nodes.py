@@ -18,6 +18,7 @@ from facevlm.pipelines.datasets_in_use import datasets_of
 from facevlm.render.cache import RenderCache
 from facevlm.render.face_pose import ALGORITHM_VERSION as POSE_ALGORITHM_VERSION
 from facevlm.render.face_pose import FacePose
+from facevlm.render.face_region import FACE_REGION
 from facevlm.render.frames import parse_frames, pool_frames
 from facevlm.render.parallel import RenderJob, read_mesh_file, render_many
 from facevlm.render.renderer import MODALITY_SEPARATOR, RenderSettings, parse_modalities
@@ -141,6 +142,7 @@ def _render_one_modality(
     cache_key = {k: v for k, v in record.items() if k != "frames"}
     if settings.pose == "estimate":
         cache_key["pose_algorithm"] = POSE_ALGORITHM_VERSION
+        cache_key["face_region"] = FACE_REGION
     poses = _poses_of(samples) if settings.pose == "estimate" else {}
     spec = parse_frames(plan["frames"] or "apex")
     from_meshes = samples["pooled"].astype(bool) & spec.pooled_meshes
