@@ -244,3 +244,28 @@ def test_a_namespace_without_its_parameter_block_is_explained(project):
     with pytest.raises(ModelLoadError, match="smile_mer.model: .*no 'smile_mer' block"):
         load_bundle(edited, ModelChoice("smile_mer"))
     assert load_bundle(edited, ModelChoice("smile")).model_name == "smile"  # the rest works
+
+
+def test_opening_a_project_reads_its_settings_without_importing_its_pipelines(tiny_project):
+    """The app and the CLI run no pipeline: opening the project must not import them all (and
+    with them every training and comparison module) just to validate parameters."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from facevlm.inference.project import Project\n"
+        "project = Project.open(sys.argv[1])\n"
+        "print(project.render_params['size'], project.model_folder('affectvlm').name)\n"
+        "print('facevlm.pipeline_registry' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tiny_project)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    settings, pipelines_imported = done.stdout.splitlines()[-2:]
+    assert settings.split()[1] == "model.pt" and int(settings.split()[0]) > 0
+    assert pipelines_imported == "False"
