@@ -10,8 +10,9 @@ normals, colours, texture, camera) is set again for the next one, so nothing lea
 The scene is fixed in the face's canonical frame: with ``pose: estimate`` (the project's) the
 face found on the scan (:mod:`facevlm.render.face_pose`, any orientation, units and crop) looks
 along +z with y up and its face box has radius 1 at the origin, and only the face oval is drawn
-(:mod:`facevlm.render.face_region`: no ears, skull, neck or shoulders); with ``pose: as_stored`` the scan's own axes
-are kept and its robust sphere (:mod:`facevlm.render.normalize`) is framed instead. The camera
+(:mod:`facevlm.render.face_region`: no ears, skull, neck or shoulders); with
+``pose: as_stored`` the scan's own axes are kept and its robust sphere
+(:mod:`facevlm.render.normalize`) is framed instead. The camera
 is a parallel projection showing a square of half-side ``1 / fill``, from
 :class:`~facevlm.render.views.View` angles.
 
