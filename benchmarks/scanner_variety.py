@@ -66,6 +66,8 @@ SWEEP: list[tuple[str, dict]] = [
     ("pose_deg 1", {"pose_deg": 1.0}),
     ("pose_deg 3", {"pose_deg": 3.0}),
     ("pose_deg 6", {"pose_deg": 6.0}),
+    ("mouth hole", {"mouth_cavity_share": 0.0}),
+    ("mouth cavity", {"mouth_cavity_share": 1.0}),
 ]
 
 

@@ -52,9 +52,11 @@ RECORD_KEYS = {
     "vertices",
     "vertices_removed",
     "landmarks_moved",
+    "mouth",
 }
 #: one setting per knob, strong enough to be seen
 KNOB_ON = {
+    "mouth_cavity_share": {"mouth_cavity_share": 0.0},  # the procedural cavity taken away
     "pose_deg": {"pose_deg": 4.0},
     "holes": {"holes": 6.0},
     "ragged_border_mm": {"ragged_border_mm": 5.0},
@@ -64,6 +66,7 @@ KNOB_ON = {
     "units": {"units": "cm"},
 }
 KNOB_OFF = {
+    "mouth_cavity_share": {"mouth_cavity_share": None},
     "pose_deg": {"pose_deg": 0.0},
     "holes": {"holes": 0.0, "hole_radius_mm": (20, 30)},
     "ragged_border_mm": {"ragged_border_mm": (0.0, 0.0)},

@@ -33,6 +33,7 @@ from facevlm.data.mesh import FaceMesh
 from facevlm.data.synthetic import shapes
 from facevlm.data.synthetic.identity import Identity
 from facevlm.data.synthetic.landmarks import landmark_vertices
+from facevlm.data.synthetic.mouth_interior import INTERIOR_KEY
 from facevlm.data.synthetic.shapes import gauss, smoothstep
 from facevlm.data.synthetic.texture import atlas_uvs
 
@@ -486,7 +487,12 @@ def build_head(identity: Identity, resolution: int = DEFAULT_RESOLUTION) -> Synt
         uv=uv,
         uv_indices=uv_indices,
         landmarks=vertices[landmark_idx],
-        metadata={"landmark_indices": landmark_idx, **identity.metadata()},
+        metadata={
+            "landmark_indices": landmark_idx,
+            # the cavity and teeth, which the scanner variety may take away (mouth_interior.py)
+            INTERIOR_KEY: np.flatnonzero(part == 1 + shapes.INNER_PARTS.index("mouth")),
+            **identity.metadata(),
+        },
     )
     return SyntheticHead(
         identity=identity,

@@ -13,6 +13,8 @@ Every knob is off by default and :class:`ScannerVariety` with no arguments leave
 bit-identical. :func:`apply_scanner_variety` returns the degraded mesh and a JSON-ready record of
 what was drawn, for the dataset manifest. The stages run in the order a real capture happens:
 
+0. ``mouth_cavity_share``: what the scanner saw through an open mouth, the teeth and tongue
+   (a surface behind the lips) or nothing (a hole) (:mod:`.mouth_interior`);
 1. ``pose_deg``: the head turned a little in front of the scanner (about its centroid);
 2. ``holes``: surfaces the scanner did not see, preferably those at grazing angles to it;
 3. ``ragged_border_mm``: the open outer border eroded by a jagged, varying depth;
@@ -58,12 +60,29 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
 from facevlm.data.mesh import FaceMesh
+from facevlm.data.synthetic.mouth_interior import (
+    INTERIOR_KEY,
+    has_mouth_interior,
+    mouth_interior_mask,
+    with_mouth_back_wall,
+)
 from facevlm.render.arrays import area_weighted_normals, border_edges, polygon_edges
 
 #: Millimetres to one unit of each unit a file may be written in (coordinates are divided by it).
 UNITS: dict[str, float] = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
-#: The knobs, in the order they are applied (and the order of their random streams).
-KNOBS = ("pose_deg", "holes", "ragged_border_mm", "noise_mm", "smoothing", "density", "units")
+#: The knobs, in the order they are applied. Each has a random stream of its own, drawn in
+#: this order but the mouth's last (it came later, and drawing it first would have changed
+#: every other knob's draws for the same seed).
+KNOBS = (
+    "mouth_cavity_share",
+    "pose_deg",
+    "holes",
+    "ragged_border_mm",
+    "noise_mm",
+    "smoothing",
+    "density",
+    "units",
+)
 #: Vertex-count factors allowed for ``density``: below 1/20 a face is no longer a face, above 8
 #: the mesh only grows slower to write.
 DENSITY_LIMITS = (0.05, 8.0)
@@ -125,6 +144,9 @@ class ScannerVariety:
             ``m``. ``("mm",)`` = off.
         pose_deg: standard deviation (degrees) of the angle of a rotation about a uniformly
             random axis through the centroid; the angle is clipped at 3 standard deviations.
+        mouth_cavity_share: the share of scans that show a surface behind the lips (the mouth
+            interior the generator made, or a plate added where it made none); the others
+            show a hole there (the interior removed). ``None`` = off: each face as made.
     """
 
     density: tuple[float, float] = (1.0, 1.0)
@@ -136,6 +158,7 @@ class ScannerVariety:
     ragged_border_mm: tuple[float, float] = (0.0, 0.0)
     units: tuple[str, ...] = ("mm",)
     pose_deg: float = 0.0
+    mouth_cavity_share: float | None = None
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -166,6 +189,11 @@ class ScannerVariety:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
         if self.pose_deg > 30:
             raise ValueError(f"pose_deg is for mild turns (at most 30), got {self.pose_deg}")
+        if self.mouth_cavity_share is not None:
+            share = float(self.mouth_cavity_share)
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"mouth_cavity_share must lie in [0, 1], got {share}")
+            set_("mouth_cavity_share", share)
         if not units or any(u not in UNITS for u in units):
             raise ValueError(f"units must be a non-empty choice among {sorted(UNITS)}, got {units}")
 
@@ -183,6 +211,7 @@ class ScannerVariety:
     def active(self) -> tuple[str, ...]:
         """The knobs that are on, in the order they are applied."""
         on = {
+            "mouth_cavity_share": self.mouth_cavity_share is not None,
             "pose_deg": self.pose_deg > 0,
             "holes": self.holes > 0,
             "ragged_border_mm": self.ragged_border_mm[1] > 0,
@@ -766,14 +795,24 @@ def apply_scanner_variety(
     ``noise_mm`` (the noise's standard deviation drawn), ``smoothing_iterations``,
     ``density`` (the vertex-count factor aimed at), ``unit`` (``mm``, ``cm`` or ``m``),
     ``vertices`` (``[before, after]``), ``vertices_removed`` (by holes and the ragged border),
-    ``landmarks_moved`` (numbers of the landmarks whose anchor vertex was removed or merged).
+    ``landmarks_moved`` (numbers of the landmarks whose anchor vertex was removed or merged),
+    ``mouth`` (``cavity``, ``hole``, or None with ``mouth_cavity_share`` off).
 
     With every knob off the mesh comes back bit-identical (a shallow copy).
     """
     # one stream per knob, drawn whatever is on, so each knob's draws do not depend on the others
-    seeds = rng.integers(0, 2**63 - 1, size=len(KNOBS))
-    streams = {k: np.random.default_rng(int(s)) for k, s in zip(KNOBS, seeds, strict=True)}
+    # (the mouth's is drawn last, and only when it is on: see KNOBS)
+    order = KNOBS[1:] + KNOBS[:1]
+    seeds = rng.integers(0, 2**63 - 1, size=len(KNOBS) - 1)
+    streams = {k: np.random.default_rng(int(s)) for k, s in zip(order, seeds, strict=False)}
     active = variety.active
+    mouth = None
+    if "mouth_cavity_share" in active:
+        streams["mouth_cavity_share"] = np.random.default_rng(int(rng.integers(0, 2**63 - 1)))
+        cavity = streams["mouth_cavity_share"].random() < variety.mouth_cavity_share
+        mouth = "cavity" if cavity else "hole"
+        if cavity and not has_mouth_interior(mesh):
+            mesh = with_mouth_back_wall(mesh)
     anchors = _landmark_anchors(mesh) if active else None
     scan = _Scan(
         vertices=mesh.vertices,
@@ -797,8 +836,11 @@ def apply_scanner_variety(
         "smoothing_iterations": 0,
         "density": 1.0,
         "unit": "mm",
+        "mouth": mouth,
     }
     removed = 0
+    if mouth == "hole":
+        removed += _remove_vertices(scan, mouth_interior_mask(mesh))
     if "pose_deg" in active:
         record.update(_rotate(scan, streams["pose_deg"], variety.pose_deg))
     if "holes" in active:
@@ -824,6 +866,9 @@ def apply_scanner_variety(
     record["landmarks_moved"] = sorted(scan.moved)
 
     metadata = dict(mesh.metadata)
+    if active:
+        # vertex numbers change as vertices go, so the generator's list no longer holds
+        metadata.pop(INTERIOR_KEY, None)
     if not active:
         return dataclasses.replace(mesh, metadata=metadata), _rounded_record(record)
     if anchors is not None and "landmark_indices" in metadata:

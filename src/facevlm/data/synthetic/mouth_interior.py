@@ -1,0 +1,155 @@
+"""What a scan shows through an open mouth: a hole, or a surface behind the lips.
+
+Why: the two face sources of the synthetic set showed an open mouth two different ways, and a
+model trained on one learnt that way rather than the mouth's shape. The procedural faces have a
+mouth cavity with teeth behind the lips, which a shaded render draws in the same grey as the
+skin; ICT-FaceKit's head has no mouth interior, so the same open mouth is a black hole. Real
+scanners do both: a structured-light scan often loses the mouth's inside (a hole), and often
+catches the teeth and tongue (a surface some millimetres behind the lips). Giving every face
+source both, at random, leaves the lips' outline as what tells an open mouth.
+
+Two operations on a :class:`~facevlm.data.mesh.FaceMesh` in millimetres with the 83 BU-3DFE
+landmarks (outer mouth 48-59, inner mouth 60-67; eyes 0-15, nose 36-47):
+
+- :func:`mouth_interior_mask` names the vertices a generator listed as its mouth interior
+  (``metadata["mouth_interior_indices"]``), which the scanner variety removes to make the
+  opening a hole;
+- :func:`with_mouth_back_wall` adds a curved plate behind the lips where a mesh has no interior:
+  a grid over the mouth's extent, at least :data:`BACK_WALL_DEPTH_MM` behind the face's surface
+  everywhere, facing forward, coloured like the inner lips.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from facevlm.data.mesh import FaceMesh
+
+#: Metadata key under which a generator lists its mouth-interior vertices (cavity and teeth).
+INTERIOR_KEY = "mouth_interior_indices"
+#: The BU-3DFE landmark groups this module reads.
+MOUTH = slice(48, 68)
+INNER_MOUTH = slice(60, 68)
+LEFT_CORNER, RIGHT_CORNER = 48, 54  # the outer mouth's image-left and image-right corners
+EYES = slice(0, 16)
+NOSE = slice(36, 48)
+#: How far behind the face's surface the plate lies (mm): about where the teeth are, and the
+#: procedural generator's cavity depth.
+BACK_WALL_DEPTH_MM = 12.0
+#: The plate's extent beyond the mouth landmarks, in mouth half-widths: past the corners (seen
+#: through a stretched mouth's corners there must be plate, not background) and below the lower
+#: lip (the jaw drops).
+BACK_WALL_MARGIN = (0.35, 0.45, 0.6)  # sideways, above, below
+#: Grid of the plate (columns, rows) and the radius (mm) within which the face's surface is
+#: looked for above each grid point.
+BACK_WALL_GRID = (9, 7)
+SURFACE_SEARCH_MM = 5.0
+#: How much darker than the inner lips the plate is painted (a mouth's inside is in shadow).
+BACK_WALL_SHADE = 0.45
+
+
+def has_mouth_interior(mesh: FaceMesh) -> bool:
+    """Whether the generator listed mouth-interior vertices for ``mesh``."""
+    listed = mesh.metadata.get(INTERIOR_KEY)
+    return listed is not None and len(listed) > 0
+
+
+def mouth_interior_mask(mesh: FaceMesh) -> np.ndarray:
+    """``(V,)`` True for the vertices the generator listed as ``mesh``'s mouth interior."""
+    mask = np.zeros(mesh.n_vertices, dtype=bool)
+    mask[np.asarray(mesh.metadata.get(INTERIOR_KEY, ()), dtype=np.int64)] = True
+    return mask
+
+
+def mouth_frame(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mouth's centre and a right-handed frame ``(3, 3)`` (rows: towards the image-right
+    mouth corner, up towards the eyes, forward towards the nose tip) from the 83 landmarks."""
+    centre = landmarks[MOUTH].mean(axis=0)
+    x = landmarks[RIGHT_CORNER] - landmarks[LEFT_CORNER]
+    x /= np.linalg.norm(x)
+    up = landmarks[EYES].mean(axis=0) - centre
+    y = up - (up @ x) * x
+    y /= np.linalg.norm(y)
+    z = np.cross(x, y)
+    if (landmarks[NOSE].mean(axis=0) - centre) @ z < 0:
+        # a mirrored face (corners numbered the other way round): keep the frame right-handed
+        x, z = -x, -z
+    return centre, np.stack([x, y, z])
+
+
+def with_mouth_back_wall(mesh: FaceMesh) -> FaceMesh:
+    """``mesh`` with a plate behind its lips (see the module docstring); unchanged when it has
+    a listed interior already or no 83 landmarks to place the plate by."""
+    if has_mouth_interior(mesh) or mesh.landmarks is None or len(mesh.landmarks) < 68:
+        return mesh
+    centre, frame = mouth_frame(mesh.landmarks)
+    local_mouth = (mesh.landmarks[MOUTH] - centre) @ frame.T
+    local_inner_lips = (mesh.landmarks[INNER_MOUTH] - centre) @ frame.T
+    half_width = 0.5 * np.ptp(local_mouth[:, 0])
+    side, above, below = (m * half_width for m in BACK_WALL_MARGIN)
+    columns, rows = BACK_WALL_GRID
+    gx = np.linspace(local_mouth[:, 0].min() - side, local_mouth[:, 0].max() + side, columns)
+    gy = np.linspace(local_mouth[:, 1].min() - below, local_mouth[:, 1].max() + above, rows)
+    grid = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
+
+    used = np.unique(mesh.polygon_indices)
+    local = (mesh.vertices[used] - centre) @ frame.T
+    # the face's surface above each grid point: the front-most vertex near it (of the front of
+    # the mesh: for a whole head, the face, not the back of the skull); inside the opening,
+    # where there is none, the deepest point of the opening's rim
+    front = local[local[:, 2] > local_mouth[:, 2].min() - 2 * BACK_WALL_DEPTH_MM]
+    tree = cKDTree(front[:, :2])
+    depth = np.full(len(grid), local_inner_lips[:, 2].min())
+    for k, near in enumerate(tree.query_ball_point(grid, SURFACE_SEARCH_MM)):
+        if near:
+            depth[k] = front[near, 2].max()
+    # a smooth plate (the face's sideways curve and its tilt), moved back until it is behind
+    # every point's limit: a plate that followed each point would be creased
+    limit = depth - BACK_WALL_DEPTH_MM
+    design = np.column_stack([np.ones(len(grid)), grid[:, 0], grid[:, 0] ** 2, grid[:, 1]])
+    smooth = design @ np.linalg.lstsq(design, limit, rcond=None)[0]
+    wall_local = np.column_stack([grid, smooth - (smooth - limit).max()])
+    wall = wall_local @ frame + centre
+
+    n = mesh.n_vertices
+    r, c = np.meshgrid(np.arange(rows - 1), np.arange(columns - 1), indexing="ij")
+    corner = (r * columns + c).ravel()
+    # counter-clockwise seen from the front (+z of the frame): the plate faces the camera
+    quads = n + np.stack([corner, corner + 1, corner + 1 + columns, corner + columns], axis=1)
+    offsets = np.concatenate(
+        [mesh.polygon_offsets, mesh.polygon_offsets[-1] + 4 * np.arange(1, len(quads) + 1)]
+    ).astype(np.int64)
+    indices = np.concatenate([mesh.polygon_indices, quads.ravel()]).astype(np.int64)
+
+    inner_lip = _inner_lip_vertex(mesh)
+    uv, uv_indices, colours = mesh.uv, mesh.uv_indices, mesh.vertex_colors
+    if uv is not None and uv_indices is not None:
+        # every corner of the plate samples the texture where the inner lip is painted
+        corner_of_lip = int(np.flatnonzero(mesh.polygon_indices == inner_lip)[0])
+        uv_indices = np.concatenate(
+            [uv_indices, np.full(quads.size, uv_indices[corner_of_lip], dtype=np.int64)]
+        )
+    elif uv is not None:
+        uv = np.concatenate([uv, np.repeat(uv[inner_lip][None], len(wall), axis=0)])
+    if colours is not None:
+        shade = np.round(colours[inner_lip].astype(np.float64) * BACK_WALL_SHADE)
+        colours = np.concatenate([colours, np.repeat(shade[None], len(wall), 0).astype(np.uint8)])
+    return dataclasses.replace(
+        mesh,
+        vertices=np.concatenate([mesh.vertices, wall]),
+        polygon_offsets=offsets,
+        polygon_indices=indices,
+        uv=uv,
+        uv_indices=uv_indices,
+        vertex_colors=colours,
+    )
+
+
+def _inner_lip_vertex(mesh: FaceMesh) -> int:
+    """A used vertex on the inner lip (the one nearest the inner-mouth landmarks' centre)."""
+    used = np.unique(mesh.polygon_indices)
+    target = mesh.landmarks[INNER_MOUTH].mean(axis=0)
+    return int(used[np.argmin(np.linalg.norm(mesh.vertices[used] - target, axis=1))])
