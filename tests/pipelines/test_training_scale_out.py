@@ -2,6 +2,8 @@
 
 - ``experiment.train.nproc: 2`` trains each fold with two gloo processes launched by the node;
   Kedro runs once, so the MLflow model run, its metrics and the saved bundle exist once.
+- A result trained elsewhere (``torchrun ... -m facevlm.train``, two processes, as on a
+  cluster) is evaluated and logged by the pipeline as if it had trained it.
 - A pipeline run SIGKILLed after the first epoch checkpoint of the second fold, started again
   with the same parameters, reuses the finished fold, continues the interrupted one and ends with
   the metrics and final weights of a run that was never interrupted (identical on CPU).
@@ -9,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -38,29 +41,36 @@ class CountingDataset(MemoryDataset):
         super().save(data)
 
 
+def world_sizes(out: Path) -> set[int]:
+    """The numbers of processes that wrote the epoch checkpoints under a training folder."""
+    return {
+        json.loads(p.read_text())["described"]["world_size"]
+        for p in (out / "checkpoints").glob("run-*/identity.json")
+    }
+
+
 @pytest.mark.ddp
-@pytest.mark.parametrize(
-    ("model", "prompts"), [("affectvlm", "augmented"), ("smile", "descriptive")]
-)
-def test_two_training_processes_from_kedro_log_one_model_run(
-    model, prompts, mlflow_tracking, monkeypatch
-):
+def test_two_training_processes_from_kedro_log_one_model_run(mlflow_tracking, monkeypatch):
+    """AffectVLM here; SMILE-VLM trains on two processes in the cluster workflow below, and
+    through the same launcher in tests/distributed/test_torchrun.py."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    params = model_params(prompts)
+    params = model_params("augmented")
     params["experiment"]["train"]["nproc"] = 2
     params["experiment"]["train"]["epochs"] = 2
 
-    catalog = run_model_pipeline(model, params, "training_runs")
+    catalog = run_model_pipeline("affectvlm", params, "training_runs")
 
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
     assert len(runs) == 1, "one MLflow model run, logged by the Kedro process only"
     client = mlflow.MlflowClient()
     assert len(client.get_metric_history(runs[0].info.run_id, "test/accuracy_mean")) == 1
-    result = catalog.load(f"{model}.cv_results")
+    result = catalog.load("affectvlm.cv_results")
     assert len(result.folds) == 1 and len(result.folds[0].history) == 2
     (folder,) = Path("training_runs").iterdir()
     assert (folder / "training" / "result.pkl").is_file(), "the workers wrote the result"
-    assert catalog.load(f"{model}.model").info["fit"] == "all_subjects"
+    assert world_sizes(folder / "training") == {2}, "both processes trained the one model"
+    assert load_training_result(folder / "training").model.build()[0].fusion is not None
+    assert catalog.load("affectvlm.model").info["fit"] == "all_subjects"
 
 
 def _run_toy_pipeline(out: Path, runs_dir: Path) -> subprocess.Popen:
@@ -127,37 +137,48 @@ def test_a_result_trained_elsewhere_is_evaluated_and_logged_by_the_pipeline(
 ):
     """The cluster workflow: a run with ``training_result`` set writes the bundle and says what
     to train; ``torchrun ... -m facevlm.train`` trains it (2 processes here, as on other
-    machines); the same command then takes that result into the catalog and MLflow, and a
-    result made from another bundle is refused."""
+    machines: the entry point as a user runs it under torchrun); the same command then takes
+    that result into the catalog and MLflow, and a result made from another bundle is
+    refused. SMILE-VLM here; AffectVLM trains on two processes launched by the node above."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     params = model_params("descriptive")
-    params["experiment"]["train"]["epochs"] = 1
+    params["experiment"]["train"]["epochs"] = 2
     cluster_out = tmp_path / "cluster" / "smile"
     params["training_result"] = str(cluster_out)
 
     with pytest.raises(FileNotFoundError, match="no training result yet") as first:
         run_model_pipeline("smile", params, "training_runs")
     (bundle,) = Path("training_runs").glob("*/bundle")
-    assert f"-m facevlm.train {bundle} --out {cluster_out}" in str(first.value)
+    assert f"-m facevlm.train {bundle} --out {cluster_out} --fold 0" in str(first.value)
 
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-        "-m", "facevlm.train", str(bundle), "--out", str(cluster_out),
+        "-m", "facevlm.train", str(bundle), "--out", str(cluster_out), "--fold", "0",
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert world_sizes(cluster_out) == {2}, "both processes trained the one model together"
+    assert done.stdout.count("test/accuracy_mean") == 1, "rank 0 printed the metrics, once"
+    elsewhere = load_training_result(cluster_out)
+    assert [f.fold for f in elsewhere.result.folds] == [0]
+    assert [r["epoch"] for r in elsewhere.result.folds[0].history] == [1.0, 2.0]
+    assert elsewhere.model.build()[0].fusion is not None
 
     catalog = run_model_pipeline("smile", params, "training_runs")
     result = catalog.load("smile.cv_results")
-    trained = load_training_result(cluster_out).result.final_metrics()
+    trained = elsewhere.result.final_metrics()
     logged = result.final_metrics()
     assert {k: logged[k] for k in trained if k.startswith("test/")} == {
         k: v for k, v in trained.items() if k.startswith("test/")
     }
+    assert len(result.folds) == 1 and len(result.folds[0].history) == 2
     assert not (bundle.parent / "training" / "result.pkl").exists(), "nothing trained here"
     (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
     assert run.data.tags["training_result"] == str(cluster_out)
     assert run.data.metrics["test/accuracy_mean"] == pytest.approx(trained["test/accuracy_mean"])
+    history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "test/accuracy_mean")
+    assert len(history) == 1, "logged once, by the Kedro process"
+    assert catalog.load("smile.model").info["fit"] == "all_subjects"
 
     params["experiment"]["train"]["lr_head"] = 0.5  # another bundle: the old result is not its
     with pytest.raises(ValueError, match="trained from another training bundle"):
