@@ -34,9 +34,10 @@ def test_paper_config_trains_one_step_with_a_random_vit_b_32(model, tmp_path):
     backbone = experiment["model"]["backbone"]
     assert backbone["name"] == "ViT-B-32" and experiment["train"]["batch_size"] >= 64
     backbone["pretrained"] = None  # no hub weights in tests
-    folder = write_training_bundle(
-        tmp_path / "bundle", model, tiny_data(size=224), prompt_bank(model), experiment
-    )
+    # two subjects: fold 0 trains on one subject's six samples and tests on the other's; every
+    # view costs a ViT-B/32 pass on a CPU core, several times over (step, pseudo-labels, tests)
+    data = tiny_data(n_subjects=2, size=224)
+    folder = write_training_bundle(tmp_path / "bundle", model, data, prompt_bank(model), experiment)
     out = tmp_path / "out"
     # loader worker processes (the paper env loads in a thread; views from files need workers)
     overrides = {"train.epochs": 1, "train.num_workers": 2}
@@ -46,7 +47,7 @@ def test_paper_config_trains_one_step_with_a_random_vit_b_32(model, tmp_path):
     assert len(fold.history) == 1 and torch.isfinite(torch.tensor(fold.history[0]["loss"]))
     (run_dir,) = (out / "checkpoints").glob("run-*")
     ckpt = load_checkpoint(latest_checkpoint(run_dir))
-    assert ckpt["scheduler"]["last_epoch"] == 1  # 12 training samples, batch >= 64: one step
+    assert ckpt["scheduler"]["last_epoch"] == 1  # 6 training samples, batch >= 64: one step
     cfg = load_training_bundle(folder).experiment_config()
     assert cfg.model.backbone.name == "ViT-B-32" and cfg.train.amp  # autocast on CUDA only
     assert trained.model.build()[0].clip.visual.image_size == (224, 224)
