@@ -1,8 +1,10 @@
-"""What a scan shows through an open mouth: the scanner variety's ``mouth_cavity_share``.
+"""What a scan shows through the face's openings: the scanner variety's ``mouth_cavity_share``
+and ``eye_surface_share``.
 
 Both face sources must come with a hole and with a surface behind the lips, so that a model
 cannot tell an open mouth by what lies inside it: the procedural faces have a cavity that can be
-taken away, ICT-FaceKit's have none and get a plate behind the lips.
+taken away, ICT-FaceKit's have none and get a plate behind the lips. Either source's eyeballs
+can be taken away, leaving holes between the lids.
 """
 
 from __future__ import annotations
@@ -11,17 +13,19 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from facevlm.data.synthetic.identity import sample_identity
-from facevlm.data.synthetic.ict_head import build_ict_head
-from facevlm.data.synthetic.mouth_interior import (
+from facevlm.data.synthetic.face_openings import (
     BACK_WALL_DEPTH_MM,
     BACK_WALL_GRID,
+    EYE_SURFACE_KEY,
+    EYES,
     INNER_MOUTH,
-    INTERIOR_KEY,
     MOUTH,
+    MOUTH_INTERIOR_KEY,
     SURFACE_SEARCH_MM,
     mouth_frame,
 )
+from facevlm.data.synthetic.ict_head import build_ict_head
+from facevlm.data.synthetic.identity import sample_identity
 from facevlm.data.synthetic.scanner_variety import ScannerVariety, apply_scanner_variety
 from facevlm.render.arrays import area_weighted_normals
 
@@ -44,7 +48,7 @@ def ict_open_mouth():
 
 
 def test_a_procedural_face_lists_its_mouth_cavity(head):
-    listed = head.mesh.metadata[INTERIOR_KEY]
+    listed = head.mesh.metadata[MOUTH_INTERIOR_KEY]
     assert len(listed) > 50
     # the cavity sits behind the lips, never on the skin the landmarks mark
     assert not set(listed) & set(head.landmark_indices.tolist())
@@ -54,13 +58,13 @@ def test_a_procedural_face_lists_its_mouth_cavity(head):
 
 def test_a_hole_takes_the_procedural_cavity_away_and_nothing_else(head):
     out, record = mouth_variety(head.mesh, share=0.0)
-    listed = head.mesh.metadata[INTERIOR_KEY]
+    listed = head.mesh.metadata[MOUTH_INTERIOR_KEY]
     assert record["mouth"] == "hole"
     assert out.n_vertices == head.mesh.n_vertices - len(listed)
     assert record["vertices_removed"] == len(listed)
     np.testing.assert_array_equal(out.landmarks, head.mesh.landmarks)
     # vertex numbers changed, so the list is not passed on
-    assert INTERIOR_KEY not in out.metadata
+    assert MOUTH_INTERIOR_KEY not in out.metadata
 
 
 def test_a_cavity_leaves_a_face_that_has_one_as_it_is(head):
@@ -134,9 +138,7 @@ def test_the_share_of_cavities_follows_the_setting(head):
 
 def test_the_mouth_draws_change_no_other_knobs_draws(head):
     knobs = {"pose_deg": 3.0, "noise_mm": 0.2}
-    _, without = apply_scanner_variety(
-        head.mesh, ScannerVariety(**knobs), np.random.default_rng(4)
-    )
+    _, without = apply_scanner_variety(head.mesh, ScannerVariety(**knobs), np.random.default_rng(4))
     _, with_mouth = apply_scanner_variety(
         head.mesh, ScannerVariety(**knobs, mouth_cavity_share=0.5), np.random.default_rng(4)
     )
@@ -148,3 +150,53 @@ def test_the_mouth_draws_change_no_other_knobs_draws(head):
 def test_a_share_outside_zero_to_one_is_refused(share):
     with pytest.raises(ValueError, match="mouth_cavity_share"):
         ScannerVariety(mouth_cavity_share=share)
+
+
+# ---------------------------------------------------------------------------------- the eyes
+#: How far from the centre of an eye's landmarks an eyeball's surface may reach (mm): an
+#: eyeball is about 24 mm across, and ICT-FaceKit's is a whole sphere
+EYEBALL_REACH_MM = 30.0
+
+
+def distance_to_the_nearer_eye(mesh, vertices) -> np.ndarray:
+    eyes = mesh.landmarks[EYES]
+    centres = np.stack([eyes[:8].mean(axis=0), eyes[8:].mean(axis=0)])
+    return cKDTree(centres).query(mesh.vertices[vertices])[0]
+
+
+def eye_variety(mesh, share: float, seed: int = 0):
+    return apply_scanner_variety(
+        mesh, ScannerVariety(eye_surface_share=share), np.random.default_rng(seed)
+    )
+
+
+@pytest.mark.parametrize("source", ["procedural", "ict"])
+def test_eye_holes_take_the_eyeballs_away_and_keep_the_lids(source, head, ict_open_mouth):
+    mesh = head.mesh if source == "procedural" else ict_open_mouth
+    listed = mesh.metadata[EYE_SURFACE_KEY]
+    assert len(listed) > 50
+    # the listed vertices are the eyes (within an eyeball of an eye's centre), none a landmark
+    assert distance_to_the_nearer_eye(mesh, listed).max() < EYEBALL_REACH_MM
+    assert not set(listed) & set(mesh.metadata["landmark_indices"].tolist())
+
+    out, record = eye_variety(mesh, share=0.0)
+    assert record["eyes"] == "hole"
+    used = np.unique(mesh.polygon_indices)
+    assert out.n_vertices == len(used) - len(np.intersect1d(used, listed))
+    np.testing.assert_array_equal(out.landmarks, mesh.landmarks)
+
+    kept, record = eye_variety(mesh, share=1.0)
+    assert record["eyes"] == "surface"
+    np.testing.assert_array_equal(kept.vertices, mesh.vertices)
+
+
+def test_the_ict_eye_list_follows_the_crop():
+    """Each crop keeps a different share of the face before the eyeballs; the list must name
+    the eyeballs in each."""
+    rng = np.random.default_rng(5)
+    identity = sample_identity(rng, "F")
+    for region in ("narrow_face", "head"):
+        head = build_ict_head(identity, np.random.default_rng(5), region)
+        listed = head.mesh.metadata[EYE_SURFACE_KEY]
+        assert distance_to_the_nearer_eye(head.mesh, listed).max() < EYEBALL_REACH_MM
+        assert listed[-1] == head.mesh.n_vertices - 1

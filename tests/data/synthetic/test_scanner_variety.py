@@ -53,10 +53,12 @@ RECORD_KEYS = {
     "vertices_removed",
     "landmarks_moved",
     "mouth",
+    "eyes",
 }
 #: one setting per knob, strong enough to be seen
 KNOB_ON = {
     "mouth_cavity_share": {"mouth_cavity_share": 0.0},  # the procedural cavity taken away
+    "eye_surface_share": {"eye_surface_share": 0.0},  # the eyeballs taken away
     "pose_deg": {"pose_deg": 4.0},
     "holes": {"holes": 6.0},
     "ragged_border_mm": {"ragged_border_mm": 5.0},
@@ -67,6 +69,7 @@ KNOB_ON = {
 }
 KNOB_OFF = {
     "mouth_cavity_share": {"mouth_cavity_share": None},
+    "eye_surface_share": {"eye_surface_share": None},
     "pose_deg": {"pose_deg": 0.0},
     "holes": {"holes": 0.0, "hole_radius_mm": (20, 30)},
     "ragged_border_mm": {"ragged_border_mm": (0.0, 0.0)},

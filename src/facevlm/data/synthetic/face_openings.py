@@ -1,22 +1,20 @@
-"""What a scan shows through an open mouth: a hole, or a surface behind the lips.
+"""What a scan shows through the face's openings: the mouth's inside and the eyes.
 
-Why: the two face sources of the synthetic set showed an open mouth two different ways, and a
-model trained on one learnt that way rather than the mouth's shape. The procedural faces have a
-mouth cavity with teeth behind the lips, which a shaded render draws in the same grey as the
-skin; ICT-FaceKit's head has no mouth interior, so the same open mouth is a black hole. Real
-scanners do both: a structured-light scan often loses the mouth's inside (a hole), and often
-catches the teeth and tongue (a surface some millimetres behind the lips). Giving every face
-source both, at random, leaves the lips' outline as what tells an open mouth.
+Why: the two face sources of the synthetic set showed these two different ways, and a model
+trained on one learnt that way rather than the face's shape. The procedural faces have a mouth
+cavity with teeth behind the lips, which a shaded render draws in the same grey as the skin, and
+flat eyeball patches just behind the lids; ICT-FaceKit's head has no mouth interior, so the same
+open mouth is a black hole, and round eyeballs. Real scanners do all of it: a structured-light
+scan often loses the mouth's inside and the eyes (glints, dark irises) and leaves holes, and
+often catches the teeth and the eyes' surface. Giving every face source each of these at random
+leaves the outline of the lips and the lids as what tells an expression.
 
-Two operations on a :class:`~facevlm.data.mesh.FaceMesh` in millimetres with the 83 BU-3DFE
-landmarks (outer mouth 48-59, inner mouth 60-67; eyes 0-15, nose 36-47):
-
-- :func:`mouth_interior_mask` names the vertices a generator listed as its mouth interior
-  (``metadata["mouth_interior_indices"]``), which the scanner variety removes to make the
-  opening a hole;
-- :func:`with_mouth_back_wall` adds a curved plate behind the lips where a mesh has no interior:
-  a grid over the mouth's extent, at least :data:`BACK_WALL_DEPTH_MM` behind the face's surface
-  everywhere, facing forward, coloured like the inner lips.
+Generators list the vertices of these parts in the mesh's metadata (:data:`MOUTH_INTERIOR_KEY`,
+:data:`EYE_SURFACE_KEY`); :func:`listed_mask` names them, for the scanner variety to remove.
+:func:`with_mouth_back_wall` adds a mouth interior where a mesh has none: a curved plate over
+the mouth's extent, at least :data:`BACK_WALL_DEPTH_MM` behind the face's surface everywhere,
+facing forward, coloured like the inner lips. Landmarks are the 83 of BU-3DFE (eyes 0-15, nose
+36-47, outer mouth 48-59, inner mouth 60-67), in millimetres.
 """
 
 from __future__ import annotations
@@ -28,8 +26,10 @@ from scipy.spatial import cKDTree
 
 from facevlm.data.mesh import FaceMesh
 
-#: Metadata key under which a generator lists its mouth-interior vertices (cavity and teeth).
-INTERIOR_KEY = "mouth_interior_indices"
+#: Metadata keys under which a generator lists the vertices of its mouth interior (cavity and
+#: teeth) and of the eyes' surface (the eyeballs).
+MOUTH_INTERIOR_KEY = "mouth_interior_indices"
+EYE_SURFACE_KEY = "eye_surface_indices"
 #: The BU-3DFE landmark groups this module reads.
 MOUTH = slice(48, 68)
 INNER_MOUTH = slice(60, 68)
@@ -51,16 +51,10 @@ SURFACE_SEARCH_MM = 5.0
 BACK_WALL_SHADE = 0.45
 
 
-def has_mouth_interior(mesh: FaceMesh) -> bool:
-    """Whether the generator listed mouth-interior vertices for ``mesh``."""
-    listed = mesh.metadata.get(INTERIOR_KEY)
-    return listed is not None and len(listed) > 0
-
-
-def mouth_interior_mask(mesh: FaceMesh) -> np.ndarray:
-    """``(V,)`` True for the vertices the generator listed as ``mesh``'s mouth interior."""
+def listed_mask(mesh: FaceMesh, key: str) -> np.ndarray:
+    """``(V,)`` True for the vertices the generator listed under ``key`` in ``mesh.metadata``."""
     mask = np.zeros(mesh.n_vertices, dtype=bool)
-    mask[np.asarray(mesh.metadata.get(INTERIOR_KEY, ()), dtype=np.int64)] = True
+    mask[np.asarray(mesh.metadata.get(key, ()), dtype=np.int64)] = True
     return mask
 
 
@@ -83,7 +77,11 @@ def mouth_frame(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def with_mouth_back_wall(mesh: FaceMesh) -> FaceMesh:
     """``mesh`` with a plate behind its lips (see the module docstring); unchanged when it has
     a listed interior already or no 83 landmarks to place the plate by."""
-    if has_mouth_interior(mesh) or mesh.landmarks is None or len(mesh.landmarks) < 68:
+    if (
+        listed_mask(mesh, MOUTH_INTERIOR_KEY).any()
+        or mesh.landmarks is None
+        or len(mesh.landmarks) < 68
+    ):
         return mesh
     centre, frame = mouth_frame(mesh.landmarks)
     local_mouth = (mesh.landmarks[MOUTH] - centre) @ frame.T

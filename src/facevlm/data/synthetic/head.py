@@ -31,9 +31,9 @@ from scipy.interpolate import PchipInterpolator
 
 from facevlm.data.mesh import FaceMesh
 from facevlm.data.synthetic import shapes
+from facevlm.data.synthetic.face_openings import EYE_SURFACE_KEY, MOUTH_INTERIOR_KEY
 from facevlm.data.synthetic.identity import Identity
 from facevlm.data.synthetic.landmarks import landmark_vertices
-from facevlm.data.synthetic.mouth_interior import INTERIOR_KEY
 from facevlm.data.synthetic.shapes import gauss, smoothstep
 from facevlm.data.synthetic.texture import atlas_uvs
 
@@ -443,6 +443,11 @@ def _patch(
     return np.stack([gx.ravel(), gy.ravel()], axis=1), quads
 
 
+def _part_number(name: str) -> int:
+    """The value of ``SyntheticHead.part`` for one of :data:`shapes.INNER_PARTS`."""
+    return 1 + shapes.INNER_PARTS.index(name)
+
+
 def build_head(identity: Identity, resolution: int = DEFAULT_RESOLUTION) -> SyntheticHead:
     """The neutral face of ``identity`` with about ``resolution`` vertices.
 
@@ -489,8 +494,11 @@ def build_head(identity: Identity, resolution: int = DEFAULT_RESOLUTION) -> Synt
         landmarks=vertices[landmark_idx],
         metadata={
             "landmark_indices": landmark_idx,
-            # the cavity and teeth, which the scanner variety may take away (mouth_interior.py)
-            INTERIOR_KEY: np.flatnonzero(part == 1 + shapes.INNER_PARTS.index("mouth")),
+            # the cavity and teeth, and the eyeballs, which the scanner variety may take away
+            MOUTH_INTERIOR_KEY: np.flatnonzero(part == _part_number("mouth")),
+            EYE_SURFACE_KEY: np.flatnonzero(
+                (part == _part_number("eye_left")) | (part == _part_number("eye_right"))
+            ),
             **identity.metadata(),
         },
     )

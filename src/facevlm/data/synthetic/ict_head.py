@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facevlm.data.mesh import FaceMesh
+from facevlm.data.synthetic.face_openings import EYE_SURFACE_KEY
 from facevlm.data.synthetic.ict_facekit import (
     FULL_FACE_END,
     HEAD_END,
@@ -231,6 +232,10 @@ def build_ict_head(
         paint_seed=paint_seed,
     )
     head.cache["neutral"] = neutral
+    # the eyeballs' shells follow the face part in the cut mesh; the scanner variety may take
+    # them away (face_openings.py)
+    face_end = {"narrow_face": NARROW_FACE_END, "face": FULL_FACE_END, "head": HEAD_END}[region]
+    head.mesh.metadata[EYE_SURFACE_KEY] = np.arange(face_end, mesh.n_vertices)
     head.landmark_indices = _nearest_skin(head, bu3dfe_landmark_points(neutral[model.landmarks]))
     head.mesh = head.with_vertices(mesh.vertices)
     return head

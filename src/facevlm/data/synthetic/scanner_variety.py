@@ -13,8 +13,9 @@ Every knob is off by default and :class:`ScannerVariety` with no arguments leave
 bit-identical. :func:`apply_scanner_variety` returns the degraded mesh and a JSON-ready record of
 what was drawn, for the dataset manifest. The stages run in the order a real capture happens:
 
-0. ``mouth_cavity_share``: what the scanner saw through an open mouth, the teeth and tongue
-   (a surface behind the lips) or nothing (a hole) (:mod:`.mouth_interior`);
+0. ``mouth_cavity_share``, ``eye_surface_share``: what the scanner saw through an open mouth,
+   the teeth and tongue (a surface behind the lips) or nothing (a hole), and of the eyes, their
+   surface or nothing (:mod:`.face_openings`);
 1. ``pose_deg``: the head turned a little in front of the scanner (about its centroid);
 2. ``holes``: surfaces the scanner did not see, preferably those at grazing angles to it;
 3. ``ragged_border_mm``: the open outer border eroded by a jagged, varying depth;
@@ -60,10 +61,10 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
 from facevlm.data.mesh import FaceMesh
-from facevlm.data.synthetic.mouth_interior import (
-    INTERIOR_KEY,
-    has_mouth_interior,
-    mouth_interior_mask,
+from facevlm.data.synthetic.face_openings import (
+    EYE_SURFACE_KEY,
+    MOUTH_INTERIOR_KEY,
+    listed_mask,
     with_mouth_back_wall,
 )
 from facevlm.render.arrays import area_weighted_normals, border_edges, polygon_edges
@@ -71,10 +72,11 @@ from facevlm.render.arrays import area_weighted_normals, border_edges, polygon_e
 #: Millimetres to one unit of each unit a file may be written in (coordinates are divided by it).
 UNITS: dict[str, float] = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
 #: The knobs, in the order they are applied. Each has a random stream of its own, drawn in
-#: this order but the mouth's last (it came later, and drawing it first would have changed
-#: every other knob's draws for the same seed).
+#: this order but the face openings' last (they came later, and drawing them first would have
+#: changed every other knob's draws for the same seed).
+OPENING_KNOBS = ("mouth_cavity_share", "eye_surface_share")
 KNOBS = (
-    "mouth_cavity_share",
+    *OPENING_KNOBS,
     "pose_deg",
     "holes",
     "ragged_border_mm",
@@ -147,6 +149,8 @@ class ScannerVariety:
         mouth_cavity_share: the share of scans that show a surface behind the lips (the mouth
             interior the generator made, or a plate added where it made none); the others
             show a hole there (the interior removed). ``None`` = off: each face as made.
+        eye_surface_share: the share of scans that keep the eyes' surface (the eyeballs the
+            generator made); the others show holes between the lids. ``None`` = off.
     """
 
     density: tuple[float, float] = (1.0, 1.0)
@@ -159,6 +163,7 @@ class ScannerVariety:
     units: tuple[str, ...] = ("mm",)
     pose_deg: float = 0.0
     mouth_cavity_share: float | None = None
+    eye_surface_share: float | None = None
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -189,11 +194,12 @@ class ScannerVariety:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
         if self.pose_deg > 30:
             raise ValueError(f"pose_deg is for mild turns (at most 30), got {self.pose_deg}")
-        if self.mouth_cavity_share is not None:
-            share = float(self.mouth_cavity_share)
-            if not 0.0 <= share <= 1.0:
-                raise ValueError(f"mouth_cavity_share must lie in [0, 1], got {share}")
-            set_("mouth_cavity_share", share)
+        for name in OPENING_KNOBS:
+            if getattr(self, name) is not None:
+                share = float(getattr(self, name))
+                if not 0.0 <= share <= 1.0:
+                    raise ValueError(f"{name} must lie in [0, 1], got {share}")
+                set_(name, share)
         if not units or any(u not in UNITS for u in units):
             raise ValueError(f"units must be a non-empty choice among {sorted(UNITS)}, got {units}")
 
@@ -212,6 +218,7 @@ class ScannerVariety:
         """The knobs that are on, in the order they are applied."""
         on = {
             "mouth_cavity_share": self.mouth_cavity_share is not None,
+            "eye_surface_share": self.eye_surface_share is not None,
             "pose_deg": self.pose_deg > 0,
             "holes": self.holes > 0,
             "ragged_border_mm": self.ragged_border_mm[1] > 0,
@@ -796,23 +803,29 @@ def apply_scanner_variety(
     ``density`` (the vertex-count factor aimed at), ``unit`` (``mm``, ``cm`` or ``m``),
     ``vertices`` (``[before, after]``), ``vertices_removed`` (by holes and the ragged border),
     ``landmarks_moved`` (numbers of the landmarks whose anchor vertex was removed or merged),
-    ``mouth`` (``cavity``, ``hole``, or None with ``mouth_cavity_share`` off).
+    ``mouth`` (``cavity``, ``hole``, or None with ``mouth_cavity_share`` off), ``eyes``
+    (``surface``, ``hole``, or None with ``eye_surface_share`` off).
 
     With every knob off the mesh comes back bit-identical (a shallow copy).
     """
     # one stream per knob, drawn whatever is on, so each knob's draws do not depend on the others
-    # (the mouth's is drawn last, and only when it is on: see KNOBS)
-    order = KNOBS[1:] + KNOBS[:1]
-    seeds = rng.integers(0, 2**63 - 1, size=len(KNOBS) - 1)
-    streams = {k: np.random.default_rng(int(s)) for k, s in zip(order, seeds, strict=False)}
+    # (the face openings' are drawn last, each only when it is on: see KNOBS)
+    later = [k for k in KNOBS if k not in OPENING_KNOBS]
+    seeds = rng.integers(0, 2**63 - 1, size=len(later))
+    streams = {k: np.random.default_rng(int(s)) for k, s in zip(later, seeds, strict=True)}
     active = variety.active
-    mouth = None
+    for knob in OPENING_KNOBS:
+        if knob in active:
+            streams[knob] = np.random.default_rng(int(rng.integers(0, 2**63 - 1)))
+    mouth = eyes = None
     if "mouth_cavity_share" in active:
-        streams["mouth_cavity_share"] = np.random.default_rng(int(rng.integers(0, 2**63 - 1)))
         cavity = streams["mouth_cavity_share"].random() < variety.mouth_cavity_share
         mouth = "cavity" if cavity else "hole"
-        if cavity and not has_mouth_interior(mesh):
+        if cavity and not listed_mask(mesh, MOUTH_INTERIOR_KEY).any():
             mesh = with_mouth_back_wall(mesh)
+    if "eye_surface_share" in active:
+        seen = streams["eye_surface_share"].random() < variety.eye_surface_share
+        eyes = "surface" if seen else "hole"
     anchors = _landmark_anchors(mesh) if active else None
     scan = _Scan(
         vertices=mesh.vertices,
@@ -837,10 +850,15 @@ def apply_scanner_variety(
         "density": 1.0,
         "unit": "mm",
         "mouth": mouth,
+        "eyes": eyes,
     }
     removed = 0
+    lost = np.zeros(mesh.n_vertices, dtype=bool)
     if mouth == "hole":
-        removed += _remove_vertices(scan, mouth_interior_mask(mesh))
+        lost |= listed_mask(mesh, MOUTH_INTERIOR_KEY)
+    if eyes == "hole":
+        lost |= listed_mask(mesh, EYE_SURFACE_KEY)
+    removed += _remove_vertices(scan, lost)
     if "pose_deg" in active:
         record.update(_rotate(scan, streams["pose_deg"], variety.pose_deg))
     if "holes" in active:
@@ -868,7 +886,8 @@ def apply_scanner_variety(
     metadata = dict(mesh.metadata)
     if active:
         # vertex numbers change as vertices go, so the generator's list no longer holds
-        metadata.pop(INTERIOR_KEY, None)
+        metadata.pop(MOUTH_INTERIOR_KEY, None)
+        metadata.pop(EYE_SURFACE_KEY, None)
     if not active:
         return dataclasses.replace(mesh, metadata=metadata), _rounded_record(record)
     if anchors is not None and "landmark_indices" in metadata:
