@@ -31,7 +31,12 @@ def _run(project, pipeline: str, check: bool = True) -> subprocess.CompletedProc
     )
 
 
-def test_report_writes_the_docs_tables_from_the_default_run(tiny_project_run_copy):
+def test_report_writes_the_docs_tables_and_report_check_holds_the_store_to_them(
+    tiny_project_run_copy,
+):
+    """``report`` writes the tables from the default run; ``report_check`` passes on the same
+    store and names a figure that moved. One test, since each step is a Kedro session that
+    pays its own interpreter's imports, and the check needs the tables that ``report`` wrote."""
     project = tiny_project_run_copy
     _run(project, "report")
     generated = project / "docs" / "generated"
@@ -51,16 +56,12 @@ def test_report_writes_the_docs_tables_from_the_default_run(tiny_project_run_cop
     assert "## 3D expressions" in markdown and "## The frozen starting point" in markdown
     assert "experiment `facevlm`" in markdown, "named, not the session run's experiment id"
 
-
-def test_report_check_passes_on_the_same_store_and_names_a_moved_figure(tiny_project_run_copy):
-    project = tiny_project_run_copy
-    _run(project, "report")
     _run(project, "report_check")  # the store reproduces what report just wrote
 
-    committed = project / "docs" / "generated" / "results.json"
+    committed = generated / "results.json"
     document = json.loads(committed.read_text())
-    smile = next(r for r in document["runs"] if r["model"] == "smile")
-    smile["measures"]["accuracy"]["mean"] += 0.01
+    smile_run = next(r for r in document["runs"] if r["model"] == "smile")
+    smile_run["measures"]["accuracy"]["mean"] += 0.01
     committed.write_text(json.dumps(document))
     moved = _run(project, "report_check", check=False)
     assert moved.returncode != 0
