@@ -1,5 +1,5 @@
 """Fixtures of the pipeline tests: a runnable copy of the project, and one tiny real run of
-it (``__default__`` then ``compare``) that the browsing tests share."""
+it (``__default__`` then ``compare``) that the session, browsing and report tests share."""
 
 from __future__ import annotations
 
@@ -44,8 +44,9 @@ with KedroSession.create(project_path=project, runtime_params=json.load(sys.stdi
 @pytest.fixture(scope="session")
 def tiny_project_run(tmp_path_factory, tiny_synthetic_session) -> Path:
     """A copy of the project after real Kedro sessions ran ``__default__`` (both models, one
-    fold, two epochs, tiny synthetic set) and then ``compare``: the artifacts that Kedro-Viz,
-    the notebook and the comparison tests browse.
+    fold, two epochs, tiny synthetic set) and then ``compare``: the session and MLflow store
+    that the smoke test checks, and the artifacts that Kedro-Viz, the notebook, the comparison
+    and the report tests browse.
 
     Made once per test session, also when pytest-xdist spreads its users over several worker
     processes: the first to ask builds it in the folder the workers share while the others wait
