@@ -96,7 +96,8 @@ def _build_tiny_project_run(project: Path, tiny_synthetic_session: dict) -> None
         "smile": model,
     }
     # Each pipeline in a process of its own, like two `kedro run`s: kedro-mlflow keeps global
-    # state (tracking URI, active run) that would leak into later tests of this process.
+    # state (tracking URI, active run) that would leak into later tests of this process, and
+    # into a second session in the same process (its comparison run then nests elsewhere).
     for pipeline_name in ("__default__", "compare"):
         subprocess.run(
             [sys.executable, "-c", _RUN_SESSION, str(project), pipeline_name],
