@@ -68,6 +68,7 @@ SWEEP: list[tuple[str, dict]] = [
     ("pose_deg 6", {"pose_deg": 6.0}),
     ("mouth hole", {"mouth_cavity_share": 0.0}),
     ("mouth cavity", {"mouth_cavity_share": 1.0}),
+    ("eye holes", {"eye_surface_share": 0.0}),
 ]
 
 
