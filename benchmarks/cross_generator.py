@@ -122,6 +122,9 @@ class Sizes:
     folds: int | None
     seed: int
     workers: int | None
+    #: further runtime parameters of every set, training and test alike: ``(dotted key,
+    #: value)`` pairs (``--param``), e.g. a scanner-variety knob to measure
+    extra: tuple[tuple[str, Any], ...] = ()
 
 
 def _set(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -139,6 +142,8 @@ def _common_params(sizes: Sizes) -> dict[str, Any]:
             _set(params, key, sizes.workers)
         _set(params, "synthetic.workers", sizes.workers)
         _set(params, "pretraining.synthetic.workers", sizes.workers)
+    for key, value in sizes.extra:
+        _set(params, key, value)
     return params
 
 
@@ -269,6 +274,16 @@ def handposed(bundle_path: Path | None, modality: str, n_heads: int) -> dict[str
     return figures
 
 
+def _key_value(text: str) -> tuple[str, Any]:
+    """``"a.b=0.5"`` as ``("a.b", 0.5)``: the value read as YAML, as ``kedro run --params``."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"--param wants KEY=VALUE, got {text!r}")
+    return key.strip(), yaml.safe_load(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -327,6 +342,14 @@ def main() -> None:
     )
     parser.add_argument("--handposed-heads", type=int, default=6, help="heads per style")
     parser.add_argument("--skip-handposed", action="store_true")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a runtime parameter of every set, as kedro run --params takes it (VALUE in YAML), "
+        "e.g. synthetic.scanner_variety.eye_surface_share=0.5; repeat for more",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
 
@@ -341,6 +364,7 @@ def main() -> None:
         folds=args.folds,
         seed=args.seed,
         workers=args.workers,
+        extra=tuple(_key_value(text) for text in args.param),
     )
     work = args.work.resolve()
     figures: dict[str, Any] = {}
