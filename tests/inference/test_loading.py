@@ -269,3 +269,29 @@ def test_opening_a_project_reads_its_settings_without_importing_its_pipelines(ti
     settings, pipelines_imported = done.stdout.splitlines()[-2:]
     assert settings.split()[1] == "model.pt" and int(settings.split()[0]) > 0
     assert pipelines_imported == "False"
+
+
+def test_reading_a_scan_for_the_cli_imports_no_model_code():
+    """``facevlm render`` reads the file first, so that a bad file is refused at once: the
+    package must not import the predictor (torch, open_clip, MLflow) on the way."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from facevlm.inference.scan_files import read_scan, modality_for\n"
+        "print(sorted(m for m in ('torch', 'open_clip', 'mlflow') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_every_public_name_of_the_inference_package_resolves():
+    import facevlm.inference as inference
+
+    for name in inference.__all__:
+        assert getattr(inference, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        inference.Nothing  # noqa: B018

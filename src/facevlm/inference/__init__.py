@@ -12,23 +12,25 @@ the Streamlit app and ``facevlm predict`` share (no Streamlit, no argparse here)
     >>> [predictor.predict(x).to_json() for x in find_inputs("F0001/")]   # doctest: +SKIP
 """
 
-from facevlm.inference.inputs import (
-    MESH_SUFFIXES,
-    PredictionInput,
-    ScanInput,
-    SequenceInput,
-    find_inputs,
-)
-from facevlm.inference.loading import (
-    LoggedModelRun,
-    ModelChoice,
-    ModelLoadError,
-    catalog_versions,
-    load_bundle,
-    logged_model_runs,
-)
-from facevlm.inference.predictor import Prediction, Predictor
-from facevlm.inference.project import MODEL_NAMES, Project, ProjectError
+import importlib
+
+#: Where each public name lives. The package imports a module only when one of its names is
+#: first asked for: the predictor and the model loading pull in torch, open_clip and MLflow
+#: (some seconds), which ``facevlm render`` and a refused file should not wait for.
+_EXPORTS = {
+    "inputs": ("MESH_SUFFIXES", "PredictionInput", "ScanInput", "SequenceInput", "find_inputs"),
+    "loading": (
+        "LoggedModelRun",
+        "ModelChoice",
+        "ModelLoadError",
+        "catalog_versions",
+        "load_bundle",
+        "logged_model_runs",
+    ),
+    "predictor": ("Prediction", "Predictor"),
+    "project": ("MODEL_NAMES", "Project", "ProjectError"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "MESH_SUFFIXES",
@@ -48,3 +50,15 @@ __all__ = [
     "load_bundle",
     "logged_model_runs",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
