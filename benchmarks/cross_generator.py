@@ -274,7 +274,7 @@ def handposed(bundle_path: Path | None, modality: str, n_heads: int) -> dict[str
     return figures
 
 
-def _key_value(text: str) -> tuple[str, Any]:
+def key_value(text: str) -> tuple[str, Any]:
     """``"a.b=0.5"`` as ``("a.b", 0.5)``: the value read as YAML, as ``kedro run --params``."""
     import yaml
 
@@ -364,7 +364,7 @@ def main() -> None:
         folds=args.folds,
         seed=args.seed,
         workers=args.workers,
-        extra=tuple(_key_value(text) for text in args.param),
+        extra=tuple(key_value(text) for text in args.param),
     )
     work = args.work.resolve()
     figures: dict[str, Any] = {}

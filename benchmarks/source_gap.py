@@ -21,7 +21,7 @@ The two sets are made by the project's ``data`` pipeline in projects of their ow
 ``--work`` (as ``cross_generator.py`` makes its test sets: the default configuration, one face
 source each, BU-3DFE layout), and reused by a second call.
 
-    PYTHONPATH=src python benchmarks/source_gap.py --work /tmp/source_gap
+    PYTHONPATH=src python benchmarks/source_gap.py --work /tmp/source_gap [--param KEY=VALUE]
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ EMOTIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
 INTENSITIES = (3, 4)
 
 
-def make_sets(work: Path, subjects: int, seed: int) -> dict[str, Path]:
-    """One project per face source with its ``data`` pipeline run (reused when present)."""
+def make_sets(work: Path, subjects: int, seed: int, extra: tuple) -> dict[str, Path]:
+    """One project per face source with its ``data`` pipeline run (reused when present): the
+    test sets ``cross_generator.py`` makes for training seed ``seed``."""
     from cross_generator import Sizes, project_copy, run_session, test_params
 
     sizes = Sizes(
@@ -53,6 +54,7 @@ def make_sets(work: Path, subjects: int, seed: int) -> dict[str, Path]:
         folds=None,
         seed=seed,
         workers=None,
+        extra=extra,
     )
     projects = {}
     for source in ("procedural", "ict"):
@@ -68,7 +70,7 @@ def frontal_renders(project: Path) -> tuple[np.ndarray, object]:
     from facevlm.inference import Project
 
     renders = Project.open(project).catalog.load("renders")
-    views = np.asarray(renders.view_array()[:, 0]).astype(np.float32).mean(axis=-1)
+    views = np.asarray(renders.view_array()[:])[:, 0].astype(np.float32).mean(axis=-1)
     return views, renders.samples.reset_index(drop=True)
 
 
@@ -162,17 +164,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, default=Path("data/source_gap"))
     parser.add_argument("--subjects", type=int, default=8, help="subjects per source")
-    parser.add_argument("--seed", type=int, default=1000, help="the sets' synthetic seed")
-    parser.add_argument("--size", type=int, default=32, help="face box size of part 1 (px)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="as cross_generator.py's: its test sets' seed"
+    )
+    parser.add_argument(
+        "--size", type=int, nargs="+", default=[24, 48], help="face box sizes of part 1 (px)"
+    )
     parser.add_argument("--identities", type=int, default=8, help="identities of part 2")
     parser.add_argument("--picture", type=Path, default=None, help="part 3's PNG")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a runtime parameter of both sets, as in cross_generator.py",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # cross_generator
+    from cross_generator import key_value
 
-    projects = make_sets(args.work.resolve(), args.subjects, args.seed)
+    extra = tuple(key_value(text) for text in args.param)
+    projects = make_sets(args.work.resolve(), args.subjects, args.seed, extra)
     logging.disable(logging.WARNING)  # the catalogs' loading notes would bury the figures
     sets = {source: frontal_renders(project) for source, project in projects.items()}
-    pixel_transfer(sets, args.size)
+    for size in args.size:
+        pixel_transfer(sets, size)
     action_units(args.identities)
     difference_picture(sets, args.picture or args.work / "emotion_minus_neutral.png")
 
