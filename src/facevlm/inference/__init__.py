@@ -32,24 +32,7 @@ _EXPORTS = {
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = [
-    "MESH_SUFFIXES",
-    "MODEL_NAMES",
-    "LoggedModelRun",
-    "ModelChoice",
-    "ModelLoadError",
-    "Prediction",
-    "PredictionInput",
-    "Predictor",
-    "Project",
-    "ProjectError",
-    "ScanInput",
-    "SequenceInput",
-    "catalog_versions",
-    "find_inputs",
-    "load_bundle",
-    "logged_model_runs",
-]
+__all__ = sorted(_MODULE_OF)
 
 
 def __getattr__(name: str):

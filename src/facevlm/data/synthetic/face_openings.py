@@ -122,7 +122,7 @@ def with_mouth_back_wall(mesh: FaceMesh) -> FaceMesh:
     ).astype(np.int64)
     indices = np.concatenate([mesh.polygon_indices, quads.ravel()]).astype(np.int64)
 
-    inner_lip = _inner_lip_vertex(mesh)
+    inner_lip = _inner_lip_vertex(mesh, used)
     uv, uv_indices, colours = mesh.uv, mesh.uv_indices, mesh.vertex_colors
     if uv is not None and uv_indices is not None:
         # every corner of the plate samples the texture where the inner lip is painted
@@ -146,8 +146,8 @@ def with_mouth_back_wall(mesh: FaceMesh) -> FaceMesh:
     )
 
 
-def _inner_lip_vertex(mesh: FaceMesh) -> int:
-    """A used vertex on the inner lip (the one nearest the inner-mouth landmarks' centre)."""
-    used = np.unique(mesh.polygon_indices)
+def _inner_lip_vertex(mesh: FaceMesh, used: np.ndarray) -> int:
+    """Of the ``used`` vertices, the one on the inner lip nearest the inner-mouth landmarks'
+    centre."""
     target = mesh.landmarks[INNER_MOUTH].mean(axis=0)
     return int(used[np.argmin(np.linalg.norm(mesh.vertices[used] - target, axis=1))])

@@ -232,10 +232,9 @@ def build_ict_head(
         paint_seed=paint_seed,
     )
     head.cache["neutral"] = neutral
-    # the eyeballs' shells follow the face part in the cut mesh; the scanner variety may take
-    # them away (face_openings.py)
-    face_end = {"narrow_face": NARROW_FACE_END, "face": FULL_FACE_END, "head": HEAD_END}[region]
-    head.mesh.metadata[EYE_SURFACE_KEY] = np.arange(face_end, mesh.n_vertices)
+    # the eyeballs' shells (asset vertices from HEAD_END on), which the scanner variety may take
+    # away (face_openings.py); the cut mesh keeps the asset's vertices in order
+    head.mesh.metadata[EYE_SURFACE_KEY] = np.flatnonzero(keep >= HEAD_END)
     head.landmark_indices = _nearest_skin(head, bu3dfe_landmark_points(neutral[model.landmarks]))
     head.mesh = head.with_vertices(mesh.vertices)
     return head

@@ -821,7 +821,7 @@ def apply_scanner_variety(
     if "mouth_cavity_share" in active:
         cavity = streams["mouth_cavity_share"].random() < variety.mouth_cavity_share
         mouth = "cavity" if cavity else "hole"
-        if cavity and not listed_mask(mesh, MOUTH_INTERIOR_KEY).any():
+        if cavity:  # a face with its own interior keeps it
             mesh = with_mouth_back_wall(mesh)
     if "eye_surface_share" in active:
         seen = streams["eye_surface_share"].random() < variety.eye_surface_share
@@ -884,12 +884,11 @@ def apply_scanner_variety(
     record["landmarks_moved"] = sorted(scan.moved)
 
     metadata = dict(mesh.metadata)
-    if active:
-        # vertex numbers change as vertices go, so the generator's list no longer holds
-        metadata.pop(MOUTH_INTERIOR_KEY, None)
-        metadata.pop(EYE_SURFACE_KEY, None)
     if not active:
         return dataclasses.replace(mesh, metadata=metadata), _rounded_record(record)
+    # vertex numbers change as vertices go, so the generator's lists no longer hold
+    metadata.pop(MOUTH_INTERIOR_KEY, None)
+    metadata.pop(EYE_SURFACE_KEY, None)
     if anchors is not None and "landmark_indices" in metadata:
         metadata["landmark_indices"] = scan.anchors.copy()
     out = dataclasses.replace(
