@@ -6,9 +6,10 @@ where ``/work/shared/ict-facekit`` exists, ICT-FaceKit identities with expressio
 random rotations, mm/cm/m, offsets, face crops / full faces / heads with neck, cut foreheads,
 holes, noise and spikes):
 
-1. the rotation error (degrees) and the framing error (face box centre, as a fraction of its
-   radius, and radius) against the same face's clean crop in its own frame, percentiles and
-   the share within 10 degrees / 10 %; the worst cases;
+1. the rotation error (degrees, against the case's ``upright``: its rotation, turned by the
+   canonical pitch for an ICT-FaceKit face) and the framing error (face box centre, as a
+   fraction of its radius, and radius) against the same face's clean crop in its own frame,
+   percentiles and the share within 10 degrees / 10 %; the worst cases;
 2. the fit's scores on faces against non-faces (sphere, box, plane, random cloud, torus,
    cylinder, lumpy blob), and the thresholds' margins;
 3. built-in faces as stored: the estimated rotation against the identity and the framing
@@ -51,7 +52,7 @@ def accuracy(n_cases: int, first_seed: int) -> list[dict]:
         ref_centre = case.to_scan(reference.centre[None])[0]
         ref_radius = reference.radius / case.mm_per_unit
         row.update(
-            angle=fp.rotation_angle_deg(pose.rotation, case.rotation),
+            angle=fp.rotation_angle_deg(pose.rotation, case.upright),
             centre=float(np.linalg.norm(pose.centre - ref_centre) / ref_radius),
             radius=float(pose.radius / ref_radius - 1.0),
             central=pose.central,

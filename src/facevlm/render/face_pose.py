@@ -321,7 +321,8 @@ def _rotation_vectors(w: np.ndarray) -> np.ndarray:
     return np.eye(3) + sin * cross + (1 - cos) * cross @ cross
 
 
-def _x_rotation(degrees: float) -> np.ndarray:
+def x_rotation(degrees: float) -> np.ndarray:
+    """The rotation by ``degrees`` about the x axis (a face's pitch: positive looks up)."""
     c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
     return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
 
@@ -789,7 +790,7 @@ def fit_face_pose(
     )
     mm_per_unit = mm_per_unit[k : k + 1]
     k = 0
-    tilt = _x_rotation(FRAME_PITCH_DEG)
+    tilt = x_rotation(FRAME_PITCH_DEG)
     pose = FacePose(
         rotation=rotation[k] @ tilt,
         centre=shift[k] + scale[k] * rotation[k] @ FRAME_OFFSET_MM,

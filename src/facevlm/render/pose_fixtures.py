@@ -24,6 +24,7 @@ from scipy.spatial.transform import Rotation
 
 from facevlm.data.mesh import FaceMesh
 from facevlm.data.synthetic.ict_facekit import quad_triangles
+from facevlm.render.face_pose import FRAME_PITCH_DEG, x_rotation
 from facevlm.render.normalize import fit_normalization
 
 NARROW_FACE_END, FULL_FACE_END, HEAD_END = 6706, 9409, 11248
@@ -36,7 +37,13 @@ class PoseCase:
 
     ``canonical`` is the same face as a clean face crop in its own frame (millimetres, looking
     along +z): what the scan should render like. ``centre`` and ``radius`` are the robust
-    sphere of that crop carried into the scan's coordinates.
+    sphere of that crop carried into the scan's coordinates. ``upright`` is the rotation the
+    estimate should find: ``rotation`` for a procedural face, whose frame is the canonical one,
+    and ``rotation`` turned by the canonical pitch for an ICT-FaceKit face, which looks
+    :data:`~facevlm.render.face_pose.FRAME_PITCH_DEG` further down than the built-in faces
+    that define "face-forward" (where a face looks when it looks straight ahead is a
+    convention that differs between face sources by a few degrees; a fit that found the ICT
+    face's own frame exactly would otherwise count those degrees as its error).
     """
 
     mesh: FaceMesh
@@ -47,6 +54,7 @@ class PoseCase:
     canonical: FaceMesh
     offset: np.ndarray
     mm_per_unit: float
+    upright: np.ndarray
 
     def to_scan(self, points_mm: np.ndarray) -> np.ndarray:
         """Canonical millimetres -> the scan's coordinates."""
@@ -150,7 +158,10 @@ def pose_case(seed: int, source: str | None = None) -> PoseCase:
     mesh = FaceMesh.from_triangles(scan, triangles, source=Path(f"case{seed}.ply"))
     description = f"{source}/{region}{' forehead-cut' if forehead_cut else ''} in {unit}"
     centre = (box.centre @ rotation.T + offset) / mm
-    return PoseCase(mesh, rotation, centre, box.radius / mm, description, face, offset, mm)
+    upright = rotation @ x_rotation(FRAME_PITCH_DEG) if source == "ict" else rotation
+    return PoseCase(
+        mesh, rotation, centre, box.radius / mm, description, face, offset, mm, upright
+    )
 
 
 # ------------------------------------------------------------------------------ non-faces
