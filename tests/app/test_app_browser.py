@@ -79,6 +79,9 @@ def test_upload_scan_sequence_and_zip_slip_in_chromium(server, scans, tmp_path):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            # actions too (Playwright's own default is 30 s): on a loaded CPU the page's
+            # uploader may take longer than that to appear after its title
+            page.set_default_timeout(TIMEOUT_MS)
             page.goto(server)
             expect(page.get_by_text("Facial expression from a 3D or 4D face scan")).to_be_visible(
                 timeout=TIMEOUT_MS
