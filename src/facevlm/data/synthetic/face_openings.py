@@ -76,11 +76,11 @@ def mouth_frame(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def with_mouth_back_wall(mesh: FaceMesh) -> FaceMesh:
     """``mesh`` with a plate behind its lips (see the module docstring); unchanged when it has
-    a listed interior already or no 83 landmarks to place the plate by."""
+    a listed interior already or lacks BU-3DFE's mouth landmarks to place the plate by."""
     if (
         listed_mask(mesh, MOUTH_INTERIOR_KEY).any()
         or mesh.landmarks is None
-        or len(mesh.landmarks) < 68
+        or len(mesh.landmarks) < MOUTH.stop
     ):
         return mesh
     centre, frame = mouth_frame(mesh.landmarks)
