@@ -267,6 +267,32 @@ def timing(repeats: int) -> None:
         renderer.close()
 
 
+def pose_timing(repeats: int) -> None:
+    """The pose alone on the timing scans (min and median CPU ms): to compare two checkouts
+    interleaved (``PYTHONPATH=<other checkout>/src`` for the other), which the whole-scan figures
+    above are too noisy for on a shared machine."""
+    from facevlm.data.mesh import FaceMesh
+    from facevlm.data.synthetic.head import build_head
+    from facevlm.data.synthetic.identity import sample_identity
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(7)  # the same scans as timing()
+    for resolution in (8000, 35000):
+        head = build_head(sample_identity(rng), resolution=resolution)
+        turn = Rotation.random(random_state=rng).as_matrix()
+        mesh = FaceMesh.from_triangles(head.mesh.vertices @ turn.T / 1000.0, head.mesh.triangles())
+        fp.estimate_face_pose(mesh)  # warm
+        times = []
+        for _ in range(repeats):
+            start = time.process_time()
+            fp.estimate_face_pose(mesh)
+            times.append(time.process_time() - start)
+        print(
+            f"{len(mesh.vertices):6d} vertices: the pose alone min {1000 * min(times):.0f} / "
+            f"median {1000 * np.median(times):.0f} ms cpu ({repeats} repeats)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=300)
@@ -274,7 +300,13 @@ def main() -> None:
     parser.add_argument("--non-faces", type=int, default=10, help="meshes per kind")
     parser.add_argument("--built-in", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--pose-time-only", action="store_true", help="time the pose alone and stop"
+    )
     args = parser.parse_args()
+    if args.pose_time_only:
+        pose_timing(max(args.repeats, 21))
+        return
     rows = accuracy(args.cases, args.first_seed)
     print_accuracy(rows)
     separation(rows, args.non_faces)

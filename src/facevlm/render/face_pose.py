@@ -339,6 +339,7 @@ class _Scan:
 
     points: np.ndarray
     normals: np.ndarray
+    points_normals: np.ndarray  # the two side by side, ``(M, 6)``: one gather fetches both
     tree: cKDTree
     spacing: float  # median distance between neighbouring points
     #: points at the scan's open border (its crop edge, a hole's rim, a cut forehead): a
@@ -368,7 +369,17 @@ def _scan_surface(vertices: np.ndarray, triangles: np.ndarray) -> _Scan:
     spacing = float(np.median(tree.query(points[:500], k=2)[0][:, 1])) if len(points) > 1 else 0.0
     border = _near_border(vertices, triangles, points, spacing)
     dense = usable[~_on_long_edges(vertices, triangles)[usable]]
-    return _Scan(points, normals[used], tree, spacing, border, vertices[dense], normals[dense])
+    pairs = np.concatenate([points, normals[used]], axis=1)
+    return _Scan(
+        points,
+        normals[used],
+        pairs,
+        tree,
+        spacing,
+        border,
+        vertices[dense],
+        normals[dense],
+    )
 
 
 def _on_long_edges(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -441,10 +452,16 @@ def _scale_starts(points: np.ndarray, template: FaceTemplate) -> list[tuple[floa
 
 def _fronts(points: np.ndarray, rotations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per starting rotation: the heights of the scan points along its forward axis
-    (``(M, R)``) and the indices of the most forward few (``(top, R)``)."""
-    height = points @ rotations[:, :, 2].T  # the template's +z in the scan, per start
+    (``(R, M)``) and the indices of the most forward few (``(R, top)``)."""
+    height = rotations[:, :, 2] @ points.T  # the template's +z in the scan, per start
     top = max(3, len(points) // 200)
-    return height, np.argpartition(-height, top - 1, axis=0)[:top]
+    # the cut by value, then the points above it: a partition of values is several times
+    # faster than one of indices; points tied at the cut (duplicates) fall back to the latter
+    cut = np.partition(height, len(points) - top, axis=1)[:, len(points) - top]
+    _, front = np.nonzero(height >= cut[:, None])
+    if len(front) != top * len(rotations):
+        return height, np.argpartition(-height, top - 1, axis=1)[:, :top]
+    return height, front.reshape(len(rotations), top)
 
 
 def _placements(
@@ -461,11 +478,11 @@ def _placements(
     further than its nose when the guess is tilted)."""
     height, front = fronts
     forward = rotations[:, :, 2]
-    tips = np.median(points[front], axis=0)  # (R, 3)
+    tips = np.median(points[front], axis=1)  # (R, 3)
     on_tip = tips - size * np.einsum("rij,j->ri", rotations, template.nose_tip)
-    support = np.take_along_axis(height, front, axis=0).min(axis=0)  # (R,)
-    band = height >= support - FRONT_DEPTH_MM * size
-    middle = (band.T @ points) / band.sum(axis=0)[:, None]  # (R, 3)
+    support = np.take_along_axis(height, front, axis=1).min(axis=1)  # (R,)
+    band = height >= (support - FRONT_DEPTH_MM * size)[:, None]
+    middle = (band @ points) / band.sum(axis=1)[:, None]  # (R, 3)
     lift = support - np.einsum("rk,rk->r", middle, forward) - size * template.nose_tip[2]
     under_middle = middle + lift[:, None] * forward
     return on_tip, under_middle
@@ -489,6 +506,7 @@ def _icp(
     keep = max(3, int(trim * n_points))
     eye = np.eye(7) * 1e-3 * keep
     reach = REACH_MM * float(np.max(scale))
+    rows = np.empty((n_batch, n_points, 7))  # one row of the linear system per pair
     for _ in range(iterations):
         moved = scale[:, None, None] * template_points @ rotation.transpose(0, 2, 1)
         moved += shift[:, None, :]
@@ -499,34 +517,35 @@ def _icp(
         nearest = np.minimum(nearest, len(scan.points) - 1).reshape(n_batch, n_points)
         distance = distance.reshape(n_batch, n_points)
         cut = np.partition(distance, keep - 1, axis=1)[:, keep - 1 : keep]
-        usable = np.isfinite(distance) & ~scan.border[nearest]
-        weight = ((distance <= cut) & usable).astype(np.float64)
-        target, normal = scan.points[nearest], scan.normals[nearest]
+        paired = (distance <= cut) & np.isfinite(distance) & ~scan.border[nearest]
+        weight = paired.astype(np.float64)
+        pair = scan.points_normals[nearest]  # one gather of both: (B, M, 6)
+        target, normal = pair[..., :3], pair[..., 3:]
         centre = np.einsum("bm,bmk->bk", weight, moved) / np.maximum(
             weight.sum(axis=1, keepdims=True), 1.0
         )
-        size = scale[:, None, None] * 100.0  # the template's size, for well-scaled unknowns
-        relative = (moved - centre[:, None, :]) / size
-        rows = np.concatenate(
-            [
-                np.cross(relative, normal),
-                normal,
-                np.einsum("bmk,bmk->bm", relative, normal)[..., None],
-            ],
-            axis=2,
-        )
-        residual = np.einsum("bmk,bmk->bm", target - moved, normal) / size[:, :, 0]
-        residual = np.where(weight > 0, residual, 0.0)
-        weighted = rows * weight[..., None]
-        lhs = weighted.transpose(0, 2, 1) @ rows + eye
-        rhs = np.einsum("bmi,bm->bi", weighted, residual)
+        size = scale * 100.0  # the template's size, for well-scaled unknowns
+        relative = (moved - centre[:, None, :]) / size[:, None, None]
+        # the rows: relative x normal (the small rotation), normal (the shift), relative . normal
+        # (the log-scale), each weighted; written in place, as np.cross and a concatenate
+        # cost more than the products themselves at this size
+        rx, ry, rz = relative[..., 0], relative[..., 1], relative[..., 2]
+        nx, ny, nz = normal[..., 0], normal[..., 1], normal[..., 2]
+        np.multiply(ry * nz - rz * ny, weight, out=rows[..., 0])
+        np.multiply(rz * nx - rx * nz, weight, out=rows[..., 1])
+        np.multiply(rx * ny - ry * nx, weight, out=rows[..., 2])
+        np.multiply(normal, weight[..., None], out=rows[..., 3:6])
+        np.multiply(rx * nx + ry * ny + rz * nz, weight, out=rows[..., 6])
+        residual = np.einsum("bmk,bmk->bm", target - moved, normal) / size[:, None]
+        lhs = rows.transpose(0, 2, 1) @ rows + eye
+        rhs = np.einsum("bmi,bm->bi", rows, residual)  # the rows carry the weight (0 or 1)
         update = np.linalg.solve(lhs, rhs[..., None])[..., 0]
         step = _rotation_vectors(update[:, :3])
         new_scale = np.clip(scale * np.exp(update[:, 6]), *scale_bounds)
         factor = (new_scale / scale)[:, None]
         rotation = step @ rotation
         offset = np.einsum("bij,bj->bi", step, shift - centre)
-        shift = centre + factor * offset + update[:, 3:6] * size[:, :, 0]
+        shift = centre + factor * offset + update[:, 3:6] * size[:, None]
         scale = new_scale
     return scale, rotation, shift
 
