@@ -12,3 +12,22 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def one_thread_per_worker() -> None:
+    """Pool initializer: this worker process runs its numerical libraries (BLAS, OpenMP) on one
+    thread.
+
+    Why: a pool already runs one process per core, and each worker's BLAS would start a thread
+    per core of its own, two busy threads on every core; the many small matrix products of the
+    face pose and the mesh generators then wait on each other's threads. Indexing the 400
+    built-in scans on two cores took 56 s that way and 42 s with one thread per worker
+    (docs/benchmarks.md, "Pipeline wall times").
+    """
+    # libraries loaded later (numpy's BLAS, scipy's, torch's OpenMP) read these when they load;
+    # any loaded already are limited by threadpoolctl
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)

@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from facevlm.cores import available_cores
+from facevlm.cores import available_cores, one_thread_per_worker
 from facevlm.data.errors import ScanError
 from facevlm.data.mesh import FaceMesh
 from facevlm.render.backend import check_render_backend
@@ -173,6 +173,7 @@ def _init_worker(
     """
     global _worker_renderer, _worker_reader, _worker_error
     os.environ.setdefault("LP_NUM_THREADS", str(llvmpipe_threads))  # before the GL context
+    one_thread_per_worker()  # the face pose's BLAS: one process per core already
     _worker_reader = reader
     try:
         from facevlm.render.face_pose import stored_pose

@@ -159,9 +159,7 @@ def pose_case(seed: int, source: str | None = None) -> PoseCase:
     description = f"{source}/{region}{' forehead-cut' if forehead_cut else ''} in {unit}"
     centre = (box.centre @ rotation.T + offset) / mm
     upright = rotation @ x_rotation(FRAME_PITCH_DEG) if source == "ict" else rotation
-    return PoseCase(
-        mesh, rotation, centre, box.radius / mm, description, face, offset, mm, upright
-    )
+    return PoseCase(mesh, rotation, centre, box.radius / mm, description, face, offset, mm, upright)
 
 
 # ------------------------------------------------------------------------------ non-faces

@@ -93,6 +93,7 @@ from typing import Any
 
 import pandas as pd
 
+from facevlm.cores import one_thread_per_worker
 from facevlm.data.errors import ScanError
 from facevlm.data.formats.limits import ReadLimits
 from facevlm.data.layouts.accounting import Accounting, account, walk_root
@@ -446,7 +447,9 @@ def _run(
             return
         # spawn, not fork: the caller may be a threaded Kedro/MLflow process
         context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=context)
+        pool = ProcessPoolExecutor(
+            max_workers=n_workers, mp_context=context, initializer=one_thread_per_worker
+        )
         try:
             chunk = max(1, min(64, len(jobs) // (4 * n_workers)))
             for job, outcome in zip(

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
-import os
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from openpyxl import Workbook
 
+from facevlm.cores import available_cores, one_thread_per_worker
 from facevlm.data.synthetic.config import (
     ALL_LAYOUTS,
     GENERATOR_VERSION,
@@ -217,13 +217,6 @@ def _clear(root: Path, existing: dict | None) -> None:
     (root / MANIFEST).unlink(missing_ok=True)
 
 
-def _available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _cost(task: SubjectTask, config: SyntheticConfig) -> float:
     """Rough relative cost of a subject, to hand the biggest ones out first."""
     frames = {
@@ -238,14 +231,16 @@ def _cost(task: SubjectTask, config: SyntheticConfig) -> float:
 
 def _run(tasks: list[SubjectTask], root: Path, config: SyntheticConfig) -> list[dict]:
     """Run every task (in parallel when there are cores and tasks enough); results in order."""
-    workers = min(config.workers or _available_cores(), len(tasks))
+    workers = min(config.workers or available_cores(), len(tasks))
     if workers <= 1 or multiprocessing.current_process().daemon:  # daemons may not have children
         return [run_task(str(root), config, task) for task in tasks]
     order = sorted(range(len(tasks)), key=lambda i: -_cost(tasks[i], config))
     # spawn, not fork: the caller may hold threads (Kedro runners, VTK) that fork would copy
     context = multiprocessing.get_context("spawn")
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=one_thread_per_worker
+        ) as pool:
             futures = {i: pool.submit(run_task, str(root), config, tasks[i]) for i in order}
             return [futures[i].result() for i in range(len(tasks))]
     except BrokenProcessPool as error:
