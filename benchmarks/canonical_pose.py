@@ -213,12 +213,26 @@ def built_in(n: int) -> None:
     )
 
 
-def timing(repeats: int) -> None:
-    from facevlm.data.formats import read_mesh
-    from facevlm.data.formats.ply import write_ply
+def _timing_scans():
+    """``(resolution, mesh)``: a built-in head at BU-3DFE size (~8,000 vertices) and at BU-4DFE
+    frame size (~35,000), each turned at random and in metres (seeded: the same every run)."""
+    from scipy.spatial.transform import Rotation
+
     from facevlm.data.mesh import FaceMesh
     from facevlm.data.synthetic.head import build_head
     from facevlm.data.synthetic.identity import sample_identity
+
+    rng = np.random.default_rng(7)
+    for resolution in (8000, 35000):
+        head = build_head(sample_identity(rng), resolution=resolution)
+        turn = Rotation.random(random_state=rng).as_matrix()
+        vertices = head.mesh.vertices @ turn.T / 1000.0
+        yield resolution, FaceMesh.from_triangles(vertices, head.mesh.triangles())
+
+
+def timing(repeats: int) -> None:
+    from facevlm.data.formats import read_mesh
+    from facevlm.data.formats.ply import write_ply
     from facevlm.render.renderer import MultiviewRenderer, RenderSettings
 
     print("\n4. time per scan (ms, median of repeats; cpu = this process on one core)")
@@ -226,16 +240,8 @@ def timing(repeats: int) -> None:
         mode: MultiviewRenderer(RenderSettings(modality="shaded", pose=mode))
         for mode in ("as_stored", "estimate")
     }
-    rng = np.random.default_rng(7)
     with tempfile.TemporaryDirectory() as folder:
-        for resolution in (8000, 35000):
-            head = build_head(sample_identity(rng), resolution=resolution)
-            from scipy.spatial.transform import Rotation
-
-            turn = Rotation.random(random_state=rng).as_matrix()
-            mesh = FaceMesh.from_triangles(
-                head.mesh.vertices @ turn.T / 1000.0, head.mesh.triangles()
-            )
+        for resolution, mesh in _timing_scans():
             path = Path(folder) / f"scan{resolution}.ply"
             write_ply(path, mesh)
             results = {}
@@ -268,19 +274,10 @@ def timing(repeats: int) -> None:
 
 
 def pose_timing(repeats: int) -> None:
-    """The pose alone on the timing scans (min and median CPU ms): to compare two checkouts
-    interleaved (``PYTHONPATH=<other checkout>/src`` for the other), which the whole-scan figures
-    above are too noisy for on a shared machine."""
-    from facevlm.data.mesh import FaceMesh
-    from facevlm.data.synthetic.head import build_head
-    from facevlm.data.synthetic.identity import sample_identity
-    from scipy.spatial.transform import Rotation
-
-    rng = np.random.default_rng(7)  # the same scans as timing()
-    for resolution in (8000, 35000):
-        head = build_head(sample_identity(rng), resolution=resolution)
-        turn = Rotation.random(random_state=rng).as_matrix()
-        mesh = FaceMesh.from_triangles(head.mesh.vertices @ turn.T / 1000.0, head.mesh.triangles())
+    """The pose alone on :func:`timing`'s scans (min and median CPU ms): to compare two
+    checkouts interleaved (``PYTHONPATH=<other checkout>/src`` for the other), which the
+    whole-scan figures are too noisy for on a shared machine."""
+    for _, mesh in _timing_scans():
         fp.estimate_face_pose(mesh)  # warm
         times = []
         for _ in range(repeats):
@@ -301,7 +298,9 @@ def main() -> None:
     parser.add_argument("--built-in", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument(
-        "--pose-time-only", action="store_true", help="time the pose alone and stop"
+        "--pose-time-only",
+        action="store_true",
+        help="time the pose alone (at least 21 repeats: its minimum is what compares) and stop",
     )
     args = parser.parse_args()
     if args.pose_time_only:
