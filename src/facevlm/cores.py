@@ -20,9 +20,8 @@ def one_thread_per_worker() -> None:
 
     Why: a pool already runs one process per core, and each worker's BLAS would start a thread
     per core of its own, two busy threads on every core; the many small matrix products of the
-    face pose and the mesh generators then wait on each other's threads. Indexing the 400
-    built-in scans on two cores took 56 s that way and 42 s with one thread per worker
-    (docs/benchmarks.md, "Pipeline wall times").
+    face pose and the mesh generators then wait on each other's threads (what it saves at
+    ingest: docs/benchmarks.md, "Pipeline wall times").
     """
     # libraries loaded later (numpy's BLAS, scipy's, torch's OpenMP) read these when they load;
     # any loaded already are limited by threadpoolctl
