@@ -28,7 +28,6 @@ from facevlm.app.uploads import (
 )
 from facevlm.data.errors import ScanError
 from facevlm.inference import (
-    MODEL_NAMES,
     ModelChoice,
     ModelLoadError,
     Predictor,
@@ -39,16 +38,9 @@ from facevlm.inference import (
     logged_model_runs,
 )
 from facevlm.inference.project import project_path
-from facevlm.model_namespaces import BASE_MODELS
+from facevlm.model_namespaces import BASE_MODELS, MODEL_NAMESPACES, model_title
 from facevlm.render.backend import RenderBackendError
 
-MODEL_TITLES = {
-    "affectvlm": "AffectVLM (supervised)",
-    "smile": "SMILE-VLM (self-supervised)",
-    "affectvlm_4d": "AffectVLM, 4D sequences",
-    "smile_4d": "SMILE-VLM, 4D sequences",
-    "smile_mer": "SMILE-VLM, micro-expressions",
-}
 MODALITIES = ("texture", "shaded", "depth")
 UPLOAD, SAMPLE = "Upload a scan", "Built-in sample"
 #: What can go wrong with one input and is shown as a message, not a traceback.
@@ -79,15 +71,13 @@ def upload_limits() -> UploadLimits:
 def offered_models(project: Project) -> list[str]:
     """The two 3D models always (the page says how to train one that is missing), and each 4D
     or micro-expression model once its pipeline has saved a version."""
-    return [m for m in MODEL_NAMES if m in BASE_MODELS or catalog_versions(project, m)]
+    return [m for m in MODEL_NAMESPACES if m in BASE_MODELS or catalog_versions(project, m)]
 
 
 def choose_model(project: Project) -> tuple[ModelChoice, str | None]:
     """Sidebar: model, catalog version or MLflow run, render modality."""
     st.sidebar.header("Model")
-    model = st.sidebar.radio(
-        "Model", offered_models(project), format_func=MODEL_TITLES.get, key="model"
-    )
+    model = st.sidebar.radio("Model", offered_models(project), format_func=model_title, key="model")
     origin = st.sidebar.radio("Weights from", ("Kedro catalog", "MLflow run"), key="origin")
     version = run_id = None
     if origin == "Kedro catalog":

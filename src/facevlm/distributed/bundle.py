@@ -33,11 +33,11 @@ import pandas as pd
 
 from facevlm.data.view_store import ViewArray, write_view_store
 from facevlm.experiments.data import ExperimentData
+from facevlm.experiments.recipes import get_recipe, recipe_entry
 from facevlm.models.checkpoints import digest
 
 FORMAT = "facevlm-training-bundle"
 VERSION = 1
-MODELS = ("affectvlm", "smile")
 PRETRAINED_FILE = "pretrained_backbone.pt"
 _CHUNK = 64  # samples per write
 
@@ -56,11 +56,7 @@ class TrainingBundle:
 
     def experiment_config(self):
         """The typed config (:class:`AffectVLMConfig` or :class:`SmileConfig`)."""
-        from facevlm.experiments.affectvlm import AffectVLMConfig
-        from facevlm.experiments.smile import SmileConfig
-
-        config_type = {"affectvlm": AffectVLMConfig, "smile": SmileConfig}[self.model]
-        return config_type.from_params(copy.deepcopy(self.config))
+        return get_recipe(self.model).config_type.from_params(copy.deepcopy(self.config))
 
 
 def write_training_bundle(
@@ -78,8 +74,7 @@ def write_training_bundle(
     already resolved to a weight file (``resolve_pipeline_weights``); a local weight file is
     copied into the bundle so that the bundle is all another machine needs.
     """
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    recipe_entry(model)  # an unknown model fails here, before anything is written
     folder = Path(folder)
     tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     if tmp.exists():

@@ -154,4 +154,4 @@ def evaluate(
 
 
 #: AffectVLM in the shared cross-validation loop (:mod:`facevlm.experiments.cross_validation`).
-RECIPE = Recipe("affectvlm", "AffectVLM", AffectVLMConfig, fit, evaluate)
+RECIPE = Recipe("affectvlm", AffectVLMConfig, AffectVLMLoss, fit, evaluate)

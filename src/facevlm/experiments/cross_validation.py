@@ -21,6 +21,7 @@ import pandas as pd
 
 from facevlm.config import to_dict
 from facevlm.experiments.data import ExperimentData
+from facevlm.experiments.recipes import recipe_entry
 from facevlm.experiments.results import CrossValidationResult, FoldResult
 
 logger = logging.getLogger(__name__)
@@ -46,15 +47,21 @@ class Recipe:
     self-supervised one ignores them) and returns a fitted object with ``model``, ``tokenizer``
     and ``history``. ``evaluate(fitted, data, train_rows, test_rows, prompt_bank, cfg)`` returns
     a :class:`FoldEvaluation`. ``finalize(fitted, data, rows, cfg)`` returns extra bundle content
-    of a final fit (SMILE-VLM: its linear probe), or an empty dict.
+    of a final fit (SMILE-VLM: its linear probe), or an empty dict. Its name, title and primary
+    evaluation are the registry's (:mod:`facevlm.experiments.recipes`).
     """
 
     name: str
-    title: str  # how logs and figures name the model ("AffectVLM")
     config_type: type
+    loss: type  # the model's full objective: an ``nn.Module`` over ``MultiviewEmbeddings``
     fit: Callable[..., Any]
     evaluate: Callable[..., FoldEvaluation]
     finalize: Callable[..., dict[str, Any]] = lambda fitted, data, rows, cfg: {}
+
+    @property
+    def title(self) -> str:
+        """How logs and figures name the model ("AffectVLM")."""
+        return recipe_entry(self.name).title
 
 
 def selected_folds(data: ExperimentData, cfg: Any) -> list[int]:

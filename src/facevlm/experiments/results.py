@@ -24,14 +24,10 @@ from facevlm.evaluation.metrics import (
     metric_names,
     metric_prefix,
 )
+from facevlm.experiments.recipes import primary_evaluation_name
 
 #: The evaluation whose metrics carry no extra name segment (``test/accuracy_mean``).
 PRIMARY = "primary"
-
-#: What a model's primary evaluation is, where the shared name alone would mislead: SMILE-VLM's
-#: ``test/accuracy_mean`` is a linear probe on frozen self-supervised embeddings, not supervised
-#: accuracy, so its primary metrics are also logged as ``test/linear_probe/...``.
-PRIMARY_EVALUATION_NAME = {"smile": "linear_probe"}
 
 #: Key of ``FoldResult.extra`` for a recipe's own per-fold figures (``{name: value}``, e.g.
 #: SMILE-VLM's ``pseudo_labels/agreement_final``): logged as ``<name>_mean`` and ``<name>_std``.
@@ -125,10 +121,18 @@ class CrossValidationResult:
             return []
         return list(dict.fromkeys(m for f in self.folds for m in f.test_modalities))
 
+    def _metric_names(self, evaluation: str) -> list[str | None]:
+        """The names ``evaluation``'s metrics are logged under: ``None`` (no name segment) for the
+        primary one, and also its registry name where it has one (SMILE-VLM: ``linear_probe``)."""
+        if evaluation != PRIMARY:
+            return [evaluation]
+        named = primary_evaluation_name(self.model)
+        return [None, named] if named else [None]
+
     def final_metrics(self) -> dict[str, float]:
         """Flat metric names: the shared ``test/accuracy_mean`` (each model's primary evaluation,
         so both models line up), the same under a name that says what it measures where
-        :data:`PRIMARY_EVALUATION_NAME` has one (``test/linear_probe/accuracy_mean``), and the
+        the model's registry entry has one (:func:`~facevlm.experiments.recipes.primary_evaluation_name`) (``test/linear_probe/accuracy_mean``), and the
         other evaluations (``test/knn/...``). Deterministic: timings are in
         :meth:`training_time_metrics`.
 
@@ -137,13 +141,8 @@ class CrossValidationResult:
         metrics: dict[str, float] = {}
         for evaluation in self.evaluations:
             aggregate = self.aggregate(evaluation)
-            if evaluation == PRIMARY:
-                metrics.update(metric_names(aggregate, "test"))
-                named = PRIMARY_EVALUATION_NAME.get(self.model)
-                if named:
-                    metrics.update(metric_names(aggregate, "test", named))
-            else:
-                metrics.update(metric_names(aggregate, "test", evaluation))
+            for name in self._metric_names(evaluation):
+                metrics.update(metric_names(aggregate, "test", name))
         metrics.update(self.modality_metrics())
         metrics.update(self.calibration_metrics())
         metrics.update(self.face_source_metrics())
@@ -165,7 +164,7 @@ class CrossValidationResult:
     def face_source_metrics(self) -> dict[str, float]:
         """Held-out accuracy per face source, when the held-out samples come from more than
         one: ``test/accuracy_<source>`` for the primary evaluation (also under its
-        :data:`PRIMARY_EVALUATION_NAME`), ``test/<evaluation>/accuracy_<source>`` for the
+        primary evaluation's name), ``test/<evaluation>/accuracy_<source>`` for the
         others (``test/knn/accuracy_ict``).
 
         The accuracy of every out-of-fold prediction of the source's samples, pooled over folds
@@ -184,9 +183,7 @@ class CrossValidationResult:
         metrics: dict[str, float] = {}
         for evaluation in self.evaluations:
             predicted = np.concatenate([f.predictions[evaluation] for f in self.folds])
-            names = [None] if evaluation == PRIMARY else [evaluation]
-            if evaluation == PRIMARY and PRIMARY_EVALUATION_NAME.get(self.model):
-                names.append(PRIMARY_EVALUATION_NAME[self.model])
+            names = self._metric_names(evaluation)
             for source in self.held_out_face_sources():
                 rows = sources == source
                 accuracy = float(np.mean(predicted[rows] == truth[rows]))
@@ -204,9 +201,7 @@ class CrossValidationResult:
             return {}
         metrics: dict[str, float] = {}
         for evaluation in self.evaluations:
-            names = [None] if evaluation == PRIMARY else [evaluation]
-            if evaluation == PRIMARY and PRIMARY_EVALUATION_NAME.get(self.model):
-                names.append(PRIMARY_EVALUATION_NAME[self.model])
+            names = self._metric_names(evaluation)
             for modality in modalities:
                 aggregate = aggregate_folds(
                     [f.modality_report(evaluation, modality, self.classes) for f in self.folds]
@@ -238,7 +233,7 @@ class CrossValidationResult:
         """ECE (15 bins) mean and std over folds after and before calibration, and the
         temperature fitted on all folds, of every evaluation with logits: ``test/ece_mean``,
         ``test/ece_std``, ``test/ece_uncalibrated_mean``, ``test/ece_uncalibrated_std``,
-        ``test/temperature`` (primary; also under its :data:`PRIMARY_EVALUATION_NAME`), and
+        ``test/temperature`` (primary; also under its primary evaluation's name), and
         ``test/zero_shot/ece_mean`` ... for the others. A run of one fold has no calibrated
         ECE (no other fold to fit its temperature on)."""
         metrics: dict[str, float] = {}
@@ -253,9 +248,7 @@ class CrossValidationResult:
                 if defined:
                     figures[f"{name}_mean"] = float(np.mean(defined))
                     figures[f"{name}_std"] = float(np.std(defined))
-            names = [None] if evaluation == PRIMARY else [evaluation]
-            if evaluation == PRIMARY and PRIMARY_EVALUATION_NAME.get(self.model):
-                names.append(PRIMARY_EVALUATION_NAME[self.model])
+            names = self._metric_names(evaluation)
             for name in names:
                 prefix = metric_prefix("test", name)
                 metrics.update({f"{prefix}{k}": v for k, v in figures.items()})

@@ -287,4 +287,4 @@ def final_linear_probe(
 
 
 #: SMILE-VLM in the shared cross-validation loop (:mod:`facevlm.experiments.cross_validation`).
-RECIPE = Recipe("smile", "SMILE-VLM", SmileConfig, _fit_rows, evaluate, final_linear_probe)
+RECIPE = Recipe("smile", SmileConfig, SmileVLMLoss, _fit_rows, evaluate, final_linear_probe)

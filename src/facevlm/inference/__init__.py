@@ -28,7 +28,7 @@ _EXPORTS = {
         "logged_model_runs",
     ),
     "predictor": ("Prediction", "Predictor"),
-    "project": ("MODEL_NAMES", "Project", "ProjectError"),
+    "project": ("Project", "ProjectError"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

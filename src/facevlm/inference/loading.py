@@ -17,8 +17,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from facevlm.inference.project import MODEL_NAMES, Project, ProjectError
-from facevlm.model_namespaces import BASE_MODELS
+from facevlm.inference.project import Project, ProjectError
+from facevlm.model_namespaces import BASE_MODELS, MODEL_NAMESPACES
 from facevlm.models.bundle import ModelBundle
 
 
@@ -36,8 +36,10 @@ class ModelChoice:
     run_id: str | None = None
 
     def __post_init__(self) -> None:
-        if self.model not in MODEL_NAMES:
-            raise ModelLoadError(f"unknown model {self.model!r}; expected one of {MODEL_NAMES}")
+        if self.model not in MODEL_NAMESPACES:
+            raise ModelLoadError(
+                f"unknown model {self.model!r}; expected one of {MODEL_NAMESPACES}"
+            )
         if self.version is not None and self.run_id is not None:
             raise ModelLoadError("give a catalog version or an MLflow run, not both")
 

@@ -18,13 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from facevlm.model_namespaces import MODEL_NAMESPACES, base_block
+from facevlm.model_namespaces import base_block
 
 #: Environment variable naming the project folder (default: the current directory).
 PROJECT_ENV = "FACEVLM_PROJECT_PATH"
-#: The models the app and the CLI offer (catalog namespaces of ``{namespace}.model``): the 3D
-#: models and those of the 4D and micro-expression pipelines.
-MODEL_NAMES = MODEL_NAMESPACES
 
 
 class ProjectError(RuntimeError):

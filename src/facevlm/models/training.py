@@ -73,6 +73,7 @@ from facevlm.models.checkpoints import (
 )
 from facevlm.models.data import MultiviewBatch, make_loader
 from facevlm.models.embeddings import MultiviewEmbeddings
+from facevlm.models.losses import loss_terms_total
 from facevlm.models.losses.distributed import is_distributed, rank, world_size  # noqa: F401
 
 logger = logging.getLogger(__name__)
@@ -630,7 +631,7 @@ class _Optimisation:
         autocast = torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else nullcontext()
         with autocast:
             terms = self.runner(images, tokens, labels)
-        total = torch.stack([v.float() for k, v in terms.items() if k.startswith("loss/")]).sum()
+        total = loss_terms_total(terms)
         if check is not None:
             check(total, terms)
         self.optimizer.zero_grad(set_to_none=True)

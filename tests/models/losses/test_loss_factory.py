@@ -1,4 +1,4 @@
-"""The package surface: the factory, the output-dict convention, the docstring examples."""
+"""The package surface: each recipe's loss, the output-dict convention, the docstring examples."""
 
 from __future__ import annotations
 
@@ -8,17 +8,23 @@ import importlib
 import pytest
 import torch
 
-from facevlm.models.losses import AffectVLMLoss, SmileVLMLoss, build_loss, loss_terms_total
+from facevlm.experiments.recipes import get_recipe
+from facevlm.models.losses import AffectVLMLoss, SmileVLMLoss, loss_terms_total
 
 
-def test_build_loss_by_name_passes_parameters():
+def build_loss(name: str, **params):
+    """A recipe's full objective by name, built with ``params``."""
+    return get_recipe(name).loss(**params)
+
+
+def test_each_recipe_names_its_loss_and_passes_parameters():
     smile = build_loss("smile", lambda1=0.5)
     assert isinstance(smile, SmileVLMLoss) and smile.lambda1 == 0.5
     affect = build_loss("affectvlm", w_infonce=0.0, mining="hard")
     assert isinstance(affect, AffectVLMLoss) and affect.mt.mining == "hard"
 
 
-def test_build_loss_rejects_unknown_names_and_parameters():
+def test_unknown_recipes_and_loss_parameters_are_refused():
     with pytest.raises(ValueError, match="affectvlm"):
         build_loss("simclr")
     with pytest.raises(TypeError):

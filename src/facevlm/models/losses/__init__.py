@@ -1,12 +1,13 @@
 """Losses of the two models, one ``nn.Module`` each with one signature.
 
 Every loss is called as ``loss(emb: MultiviewEmbeddings, labels: Tensor | None) -> dict`` and
-returns already-weighted terms under ``loss/<name>`` keys; the training loop sums exactly those.
-Keys under ``stat/`` are detached values for logging (e.g. the learnable margin) and must NOT be
-summed::
+returns already-weighted terms under ``loss/<name>`` keys; the training loop sums exactly those
+(:func:`loss_terms_total`). Keys under ``stat/`` are detached values for logging (e.g. the
+learnable margin) and must NOT be summed::
 
-    terms = loss_fn(emb, labels)
-    total = sum(v for k, v in terms.items() if k.startswith("loss/"))
+    total = loss_terms_total(loss_fn(emb, labels))
+
+Which loss a model trains with is its recipe's (:func:`facevlm.experiments.recipes.get_recipe`).
 
 Pure torch, no Kedro: these modules run under torchrun; with ``gather_distributed=True`` (the
 default) they compute the global-batch loss under DDP through gradient-carrying collectives
@@ -15,9 +16,9 @@ default) they compute the global-batch loss under DDP through gradient-carrying 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
-from torch import nn
+import torch
 
 from facevlm.models.losses.affectvlm import (
     AffectVLMLoss,
@@ -31,26 +32,14 @@ from facevlm.models.losses.distributed import all_reduce_with_grad, gather_with_
 from facevlm.models.losses.redundancy import CrossModalRedundancyLoss
 from facevlm.models.losses.smile import SmileVLMLoss
 
-LOSSES: dict[str, type[nn.Module]] = {"affectvlm": AffectVLMLoss, "smile": SmileVLMLoss}
 
-
-def build_loss(name: str, **params: Any) -> nn.Module:
-    """The model's full objective by name: ``"affectvlm"`` or ``"smile"``, keyword parameters
-    passed to its constructor (e.g. ``build_loss("smile", lambda1=0.5)``)."""
-    try:
-        cls = LOSSES[name]
-    except KeyError:
-        raise ValueError(f"unknown loss {name!r}; choose from {sorted(LOSSES)}") from None
-    return cls(**params)
-
-
-def loss_terms_total(terms: dict[str, Any]) -> Any:
-    """Sum of the ``loss/*`` entries of a loss output (``stat/*`` entries are left out)."""
-    return sum(value for key, value in terms.items() if key.startswith("loss/"))
+def loss_terms_total(terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """The objective the training loop minimises: the sum of a loss output's ``loss/*`` terms,
+    in float32 whatever the autocast dtype (``stat/*`` entries are left out)."""
+    return torch.stack([v.float() for k, v in terms.items() if k.startswith("loss/")]).sum()
 
 
 __all__ = [
-    "LOSSES",
     "AffectVLMLoss",
     "ClipInfoNCELoss",
     "CrossModalRedundancyLoss",
@@ -60,7 +49,6 @@ __all__ = [
     "MultiviewTripletLoss",
     "SmileVLMLoss",
     "all_reduce_with_grad",
-    "build_loss",
     "gather_with_grad",
     "loss_terms_total",
     "world_size",

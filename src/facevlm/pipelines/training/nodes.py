@@ -4,7 +4,7 @@ variants and ``train_smile_mer``).
 Each node is a thin wrapper: the protocol comes from :mod:`facevlm.data.protocols`, prompts from
 :mod:`facevlm.prompts`, training and evaluation from :mod:`facevlm.experiments` (Kedro-free),
 figures from :mod:`facevlm.evaluation.figures`. Which model a namespace trains is its
-``recipe`` parameter (:data:`facevlm.experiments.recipes.RECIPES`); everything else is shared.
+``recipe`` parameter (:data:`facevlm.experiments.recipes.RECIPE_ENTRIES`); everything else is shared.
 """
 
 from __future__ import annotations
