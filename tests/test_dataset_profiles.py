@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 from omegaconf import OmegaConf
 
+from conf_profiles import profile_names
 from facevlm.data.layouts.base import LAYOUT_NAMES, get_layout, parse_options
 from facevlm.data.protocols import ProtocolConfig
-from facevlm.dataset_profiles import DatasetProfileConfigLoader, profile_names
+from facevlm.dataset_profiles import DatasetProfileConfigLoader
 from facevlm.experiments.recipes import get_recipe
 from facevlm.pipelines.training.nodes import resolve_model_parameters
 from facevlm.render.renderer import RenderSettings

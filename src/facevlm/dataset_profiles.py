@@ -75,9 +75,3 @@ def dataset_name(parameters: dict[str, Any], runtime_params: dict[str, Any] | No
         if isinstance(dataset, dict) and dataset.get("name") is not None:
             return str(dataset["name"])
     return None
-
-
-def profile_names(conf_source: str | Path, base_env: str = "base") -> list[str]:
-    """The datasets that have a profile in ``conf/<base_env>``."""
-    folder = Path(conf_source) / base_env / PROFILE_FOLDER
-    return sorted(path.stem for path in folder.glob("*.yml"))

@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from bank_prompts import plain_label_prompts, prompts_for_index
 
 from facevlm.data.labels import BASIC_EMOTIONS, MICRO_EXPRESSION_CLASSES, NEUTRAL
 from facevlm.prompts.augmented import (
@@ -15,8 +16,6 @@ from facevlm.prompts.augmented import (
     build_prompt_bank,
     class_prompts,
     plain_label_bank,
-    plain_label_prompts,
-    prompts_for_index,
     prompts_for_sample,
 )
 from facevlm.prompts.vocabulary import (

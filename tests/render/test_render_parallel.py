@@ -7,15 +7,11 @@ import os
 
 import numpy as np
 import pytest
+from sequential_render import render_sequential
 
 from facevlm.cores import available_cores
 from facevlm.render.fixtures import checker_texture, face_like_mesh, read_mesh_npz, save_mesh_npz
-from facevlm.render.parallel import (
-    ParallelRenderer,
-    RenderJob,
-    as_jobs,
-    render_sequential,
-)
+from facevlm.render.parallel import ParallelRenderer, RenderJob, as_jobs
 from facevlm.render.renderer import RenderSettings
 
 SETTINGS = RenderSettings(size=48, views=[[0, 0], [25, 0]])

@@ -376,35 +376,6 @@ def prompts_for_sample(
     return str(candidates.iloc[int(rng.integers(len(candidates)))])
 
 
-def prompts_for_index(
-    bank: pd.DataFrame,
-    index: pd.DataFrame,
-    seed: int = 0,
-    class_column: str = "expression",
-) -> pd.Series:
-    """:func:`prompts_for_sample` for every row of ``index`` (aligned on its index), seeded.
-
-    The candidate lists are computed once per (class, profile), which keeps per-epoch prompt
-    refreshes cheap on indexes of thousands of scans.
-    """
-    rng = np.random.default_rng(seed)
-    by_class: dict[str, pd.DataFrame] = {}
-    cache: dict[tuple[str, _Profile], pd.Series] = {}
-    prompts: list[str] = []
-    for row in index.to_dict("records"):
-        class_name = row.get(class_column)
-        if is_missing(class_name):
-            raise ValueError(f"sample has no {class_column!r} value: {row}")
-        key = (str(class_name), _Profile.of(row))
-        if key not in cache:
-            if key[0] not in by_class:
-                by_class[key[0]] = _of_class(bank, key[0])
-            cache[key] = _candidates(by_class[key[0]], key[1])
-        candidates = cache[key]
-        prompts.append(str(candidates.iloc[int(rng.integers(len(candidates)))]))
-    return pd.Series(prompts, index=index.index, name="prompt", dtype=object)
-
-
 def class_prompts(bank: pd.DataFrame, include_metadata: bool = False) -> dict[str, list[str]]:
     """Prompts per class for the zero-shot classifier, classes in bank order.
 
@@ -443,13 +414,6 @@ def plain_label_bank(classes: Sequence[str], template: str = PLAIN_LABEL_TEMPLAT
     return _finalise(pd.DataFrame.from_records(records, columns=list(BANK_COLUMNS[1:])))
 
 
-def plain_label_prompts(
-    classes: Sequence[str], template: str = PLAIN_LABEL_TEMPLATE
-) -> dict[str, list[str]]:
-    """``{class: ["a photo of a <class> face"]}``: the "plain label prompts" ablation."""
-    return class_prompts(plain_label_bank(classes, template))
-
-
 __all__ = [
     "BANK_COLUMNS",
     "DEFAULT_TEMPLATES",
@@ -460,8 +424,6 @@ __all__ = [
     "candidate_prompts",
     "class_prompts",
     "plain_label_bank",
-    "plain_label_prompts",
-    "prompts_for_index",
     "prompts_for_sample",
     "validate_template",
 ]

@@ -37,7 +37,6 @@ _EXPORTS = {
     "RenderResult": "parallel",
     "ParallelRenderer": "parallel",
     "render_many": "parallel",
-    "render_sequential": "parallel",
     "FrameSpec": "frames",
     "PhaseLabels": "frames",
     "parse_frames": "frames",

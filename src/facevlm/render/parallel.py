@@ -138,25 +138,6 @@ def render_job(
     return RenderResult(job.name, images=images if keep_images else None, files=files)
 
 
-def render_sequential(
-    jobs: Iterable[RenderJob | str | Path | FaceMesh],
-    settings: RenderSettings | None = None,
-    reader: MeshReader = read_mesh_file,
-    output_dir: str | Path | None = None,
-    keep_images: bool | None = None,
-    progress: bool = False,
-) -> list[RenderResult]:
-    """The same as :class:`ParallelRenderer` in this process: one renderer, no pool."""
-    named = as_jobs(jobs)
-    keep = output_dir is None if keep_images is None else keep_images
-    out = None if output_dir is None else Path(output_dir)
-    with MultiviewRenderer(settings) as renderer:
-        return [
-            render_job(renderer, job, reader, out, keep)
-            for job in tqdm(named, desc="render", unit="scan", disable=not progress)
-        ]
-
-
 # ---------------------------------------------------------------- worker side
 _worker_renderer: MultiviewRenderer | None = None
 _worker_reader: MeshReader = read_mesh_file
