@@ -119,7 +119,8 @@ def gpu_figures(batch_size: int, steps: int) -> None:
     from facevlm.models.data import MultiviewDataset
     from facevlm.models.losses import AffectVLMLoss
     from facevlm.models.multiview_clip import MultiviewCLIPConfig, build_multiview_clip
-    from facevlm.models.training import TrainConfig, choose_amp_dtype, train
+    from facevlm.trainer import TrainConfig, train
+    from facevlm.trainer.precision import choose_amp_dtype
 
     device = torch.device("cuda")
     torch.manual_seed(0)

@@ -1,6 +1,6 @@
 """Time of one full training step of the project against the bare model forward and backward.
 
-Why: the training loop (:func:`facevlm.models.training.train`) adds data loading, mixed view
+Why: the training loop (:func:`facevlm.trainer.train`) adds data loading, mixed view
 augmentation and the optimiser bookkeeping around the model's own math. On CPU that overhead
 should stay small: the goal is **project step / bare forward+backward <= 1.15**.
 
@@ -17,7 +17,7 @@ ids, ``loss_labels="prompt_ids"``, a descriptive prompt group per sample):
   checkpoints and evaluation are outside it), divided by the steps per epoch. SMILE-VLM's
   pseudo-label refresh (a ``before_epoch`` hook, every few epochs) is not a per-step cost and is
   not run: the dataset gets fixed pseudo-labelled prompts.
-- **loop step**: the loop's own per-step function (``_Optimisation.step``: forward, loss,
+- **loop step**: the loop's own per-step function (``Optimisation.step``: forward, loss,
   backward, clip, AdamW, scheduler, clamp) on one batch already in memory and already augmented;
   i.e. the project step without data loading and augmentation.
 - **bare f+b+opt**: forward, loss sum, ``zero_grad``, backward and ``optimizer.step()`` of the
@@ -80,9 +80,11 @@ from facevlm.models.backbone import BackboneConfig
 from facevlm.models.data import MultiviewBatch, MultiviewDataset, make_loader
 from facevlm.models.losses import AffectVLMLoss, SmileVLMLoss
 from facevlm.models.multiview_clip import MultiviewCLIP, MultiviewCLIPConfig, build_multiview_clip
-from facevlm.models.training import TrainConfig, _as_module_list, _Optimisation, train
 from facevlm.prompts.augmented import build_prompt_bank, candidate_prompts
 from facevlm.prompts.descriptive import descriptive_prompt_bank
+from facevlm.trainer import TrainConfig, train
+from facevlm.trainer.objective import as_module_list
+from facevlm.trainer.step import Optimisation
 
 GOAL = {"cpu": 1.15, "cuda": 1.25}  # project step / bare forward+backward, at most
 
@@ -201,9 +203,9 @@ class Bare:
     def __init__(self, case: Case, steps_per_epoch: int):
         self.case = case
         device = torch.device(case.cfg.device)
-        self.opt = _Optimisation.build(
+        self.opt = Optimisation.build(
             copy.deepcopy(case.model),
-            _as_module_list(copy.deepcopy(case.loss)),
+            as_module_list(copy.deepcopy(case.loss)),
             case.cfg,
             device,
             steps_per_epoch,

@@ -14,8 +14,8 @@ from tiny_bundles import prompt_bank, tiny_data
 from facevlm.distributed.bundle import load_training_bundle, write_training_bundle
 from facevlm.distributed.bundle_training import train_from_bundle
 from facevlm.models.checkpoints import latest_checkpoint, load_checkpoint
-from facevlm.models.training import choose_amp_dtype
 from facevlm.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
+from facevlm.trainer.precision import choose_amp_dtype
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 

@@ -15,7 +15,7 @@ from facevlm.experiments import pretrain
 from facevlm.experiments.pretrain import PretrainConfig, pretrain_backbone, weighted_captions
 from facevlm.models.augment import AugmentConfig
 from facevlm.models.backbone import BackboneConfig, create_backbone
-from facevlm.models.training import TrainConfig, TrainHistory
+from facevlm.trainer import TrainConfig, TrainHistory
 
 TINY = "facevlm-tiny"
 SIZE = 64  # facevlm-tiny's input side

@@ -23,8 +23,8 @@ from facevlm.experiments.smile import SmileConfig
 from facevlm.models.backbone import BackboneConfig, get_tokenizer
 from facevlm.models.data import UNLABELED
 from facevlm.models.multiview_clip import MultiviewCLIPConfig
-from facevlm.models.training import TrainConfig, TrainHistory
 from facevlm.prompts.descriptive import GENERIC_PROMPT, descriptive_prompt_bank
+from facevlm.trainer import TrainConfig, TrainHistory
 
 EPOCHS = 3
 REFRESH_EVERY = 2

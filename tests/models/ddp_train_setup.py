@@ -9,7 +9,7 @@ from torch import nn
 from facevlm.models.backbone import BackboneConfig, get_tokenizer
 from facevlm.models.data import MultiviewDataset
 from facevlm.models.multiview_clip import MultiviewCLIPConfig, build_multiview_clip
-from facevlm.models.training import TrainConfig
+from facevlm.trainer import TrainConfig
 
 
 class CosineToPrompt(nn.Module):

@@ -13,7 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
-from facevlm.models.training import setup_distributed, train  # noqa: E402
+from facevlm.trainer import setup_distributed, train  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 from ddp_train_setup import make_setup  # noqa: E402

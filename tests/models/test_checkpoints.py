@@ -23,7 +23,7 @@ from facevlm.models.checkpoints import (
     save_checkpoint,
 )
 from facevlm.models.data import MultiviewDataset
-from facevlm.models.training import TrainConfig, train
+from facevlm.trainer import TrainConfig, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -177,7 +177,7 @@ def test_explicit_resume_from_another_run_warns(
     dataset = make_dataset(toy_views, tiny_tokenizer)
     _, a, _ = run(make_tiny_model, dataset, config(tmp_path, epochs=1))
     other = make_dataset(toy_views, tiny_tokenizer, seed=3)
-    with caplog.at_level(logging.WARNING, logger="facevlm.models.training"):
+    with caplog.at_level(logging.WARNING, logger="facevlm.trainer.loop"):
         run(
             make_tiny_model,
             other,

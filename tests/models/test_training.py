@@ -14,22 +14,15 @@ from torch import nn
 
 from facevlm.data.labels import BASIC_EMOTIONS
 from facevlm.models.augment import AugmentConfig, MixedViewAugmentation
+from facevlm.models.checkpoints import latest_checkpoint, load_checkpoint
 from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.data import MultiviewDataset, make_loader
 from facevlm.models.multiview_clip import MAX_LOGIT_SCALE, embed_samples
-from facevlm.models.training import (
-    Objective,
-    TrainConfig,
-    _augmented_batches,
-    _clip_grad_norm,
-    _prefetch_enabled,
-    latest_checkpoint,
-    load_checkpoint,
-    param_groups,
-    resolve_device,
-    train,
-    warmup_cosine,
-)
+from facevlm.trainer import TrainConfig, resolve_device, train
+from facevlm.trainer.objective import Objective
+from facevlm.trainer.prefetch import augmented_batches, prefetch_enabled
+from facevlm.trainer.schedule import param_groups, warmup_cosine
+from facevlm.trainer.step import clip_grad_norm
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -283,7 +276,7 @@ def test_prefetched_batches_equal_the_synchronous_ones(toy_dataset):
         torch.manual_seed(11)  # prompt draws (a single candidate each here) and loader seed
         generator = torch.Generator().manual_seed(4)
         runs[prefetch] = list(
-            _augmented_batches(loader, torch.device("cpu"), aug, generator, prefetch)
+            augmented_batches(loader, torch.device("cpu"), aug, generator, prefetch)
         )
     assert len(runs[True]) == len(runs[False]) == 5
     for (b0, x0), (b1, x1) in zip(runs[False], runs[True], strict=True):
@@ -304,7 +297,7 @@ def test_prefetched_candidate_prompt_draws_equal_the_synchronous_ones(toy_views,
         torch.manual_seed(5)
         loader = make_loader(ds, batch_size=8, seed=0)
         generator = torch.Generator().manual_seed(0)
-        batches = _augmented_batches(loader, torch.device("cpu"), aug, generator, prefetch)
+        batches = augmented_batches(loader, torch.device("cpu"), aug, generator, prefetch)
         tokens[prefetch] = torch.cat([b.tokens for b, _ in batches])
     assert torch.equal(tokens[False], tokens[True])
     assert len(torch.unique(tokens[True], dim=0)) > len(BASIC_EMOTIONS)  # candidates were drawn
@@ -326,18 +319,18 @@ def test_training_with_and_without_prefetch_is_bit_identical(
 
 def test_prefetch_default_and_switch():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert not _prefetch_enabled(config(prefetch=False), cpu)
-    assert _prefetch_enabled(config(prefetch=True), cpu)
-    assert not _prefetch_enabled(config(prefetch=True), cuda)  # GPU augmentation is async already
-    assert not _prefetch_enabled(config(), cuda)
+    assert not prefetch_enabled(config(prefetch=False), cpu)
+    assert prefetch_enabled(config(prefetch=True), cpu)
+    assert not prefetch_enabled(config(prefetch=True), cuda)  # GPU augmentation is async already
+    assert not prefetch_enabled(config(), cuda)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(cores)  # every core busy with the step: nothing to overlap on
-        assert not _prefetch_enabled(config(), cpu)
+        assert not prefetch_enabled(config(), cpu)
         if cores > 1:
             torch.set_num_threads(1)
-            assert _prefetch_enabled(config(), cpu)
+            assert prefetch_enabled(config(), cpu)
     finally:
         torch.set_num_threads(before)
 
@@ -362,7 +355,7 @@ def test_clip_grad_norm_is_bit_identical_to_torch(max_norm):
     params = [nn.Parameter(torch.randn(shape)) for shape in [(300, 64), (64,), (7, 3, 5), ()]]
     grads = [torch.randn_like(p) for p in params]
     results = []
-    for clip in (_clip_grad_norm, torch.nn.utils.clip_grad_norm_):
+    for clip in (clip_grad_norm, torch.nn.utils.clip_grad_norm_):
         for p, g in zip(params, grads, strict=True):
             p.grad = g.clone()
         clip(params, max_norm)
@@ -376,9 +369,9 @@ def test_clip_grad_norm_is_bit_identical_to_torch(max_norm):
 def test_clip_grad_norm_spreads_a_non_finite_norm_like_torch():
     p = nn.Parameter(torch.ones(4))
     p.grad = torch.tensor([1.0, float("nan"), 0.0, 2.0])
-    _clip_grad_norm([p], 1.0)
+    clip_grad_norm([p], 1.0)
     assert torch.isnan(p.grad).all()  # as clip_grad_norm_ leaves it (the NaN factor multiplies)
-    _clip_grad_norm([nn.Parameter(torch.ones(2))], 1.0)  # no gradients: nothing to do
+    clip_grad_norm([nn.Parameter(torch.ones(2))], 1.0)  # no gradients: nothing to do
 
 
 def test_a_bare_cuda_device_gets_an_index_that_set_device_accepts():
@@ -393,9 +386,9 @@ def test_a_bare_cuda_device_gets_an_index_that_set_device_accepts():
 def test_batches_loaded_ahead_arrive_in_order_and_errors_reach_the_caller():
     """CUDA training loads the next batch in a background thread: same batches, same order,
     and a loader that fails makes the training step's thread fail, not a silent thread."""
-    from facevlm.models.training import _loaded_ahead
+    from facevlm.trainer.prefetch import loaded_ahead
 
-    assert list(_loaded_ahead(iter(range(7)), depth=2)) == list(range(7))
+    assert list(loaded_ahead(iter(range(7)), depth=2)) == list(range(7))
 
     def broken():
         yield 1
@@ -403,11 +396,11 @@ def test_batches_loaded_ahead_arrive_in_order_and_errors_reach_the_caller():
 
     got = []
     with pytest.raises(OSError, match="views.npy"):
-        for item in _loaded_ahead(broken()):
+        for item in loaded_ahead(broken()):
             got.append(item)
     assert got == [1]
 
-    ahead = _loaded_ahead(iter(range(100)), depth=2)
+    ahead = loaded_ahead(iter(range(100)), depth=2)
     assert next(ahead) == 0
     ahead.close()  # the consumer stops early: the thread ends instead of blocking on a full queue
     assert not any(t.name == "facevlm-load-ahead" for t in threading.enumerate())
@@ -418,7 +411,7 @@ def test_a_cpu_run_under_torchrun_uses_gloo_even_where_a_gpu_is_visible(monkeypa
     (rank 1 asked for a second GPU): the backend follows the training device."""
     import torch.distributed as dist
 
-    from facevlm.models import training
+    from facevlm.trainer import distributed as training
 
     calls: list[tuple[str, object]] = []
     monkeypatch.setenv("WORLD_SIZE", "2")
@@ -469,19 +462,19 @@ def test_a_non_finite_loss_stops_training_before_its_update_and_names_the_batch(
 def test_the_deferred_loss_check_reports_the_right_batch_one_step_late():
     """On CUDA the finiteness of step k is read at step k + 1 (or when the epoch ends), so the
     host never waits for the GPU mid-epoch; the error still names step k's batch and terms."""
-    from facevlm.models.training import _LossCheck
+    from facevlm.trainer.step import LossCheck
 
     fine, bad = torch.tensor(1.0), torch.tensor(float("inf"))
-    check = _LossCheck(epoch=0, deferred=True)
+    check = LossCheck(epoch=0, deferred=True)
     check(fine, {"loss/a": fine})
     check(bad, {"loss/a": bad})  # batch 1 is bad, not yet read
     with pytest.raises(FloatingPointError, match=r"epoch 1, batch 1: non-finite loss: loss/a=inf"):
         check(fine, {"loss/a": fine})
-    last = _LossCheck(epoch=4, deferred=True)
+    last = LossCheck(epoch=4, deferred=True)
     last(fine, {"loss/a": fine})
     last(bad, {"loss/a": bad})
     with pytest.raises(FloatingPointError, match=r"epoch 5, batch 1"):
         last.finish()  # the epoch's last step is read when the epoch ends
-    immediate = _LossCheck(epoch=0, deferred=False)
+    immediate = LossCheck(epoch=0, deferred=False)
     with pytest.raises(FloatingPointError, match=r"epoch 1, batch 0"):
         immediate(bad, {"loss/a": bad})

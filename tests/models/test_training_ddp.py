@@ -40,7 +40,7 @@ def test_torchrun_ddp_matches_single_process(tmp_path):
     sys.path.insert(0, str(HERE))
     from ddp_train_setup import make_setup
 
-    from facevlm.models.training import train
+    from facevlm.trainer import train
 
     model, loss, dataset, cfg = make_setup(batch_size=8)
     history = train(model, loss, dataset, cfg)

@@ -38,7 +38,8 @@ from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import CrossValidationResult, FoldResult
 from facevlm.models.bundle import ModelBundle
 from facevlm.models.checkpoints import atomic_torch_save, digest
-from facevlm.models.training import EXECUTION_ONLY_FIELDS, is_distributed, rank, setup_distributed
+from facevlm.trainer.config import EXECUTION_ONLY_FIELDS
+from facevlm.trainer.distributed import is_distributed, rank, setup_distributed
 
 logger = logging.getLogger(__name__)
 

@@ -39,8 +39,8 @@ from facevlm.models.augment import MixedViewAugmentation
 from facevlm.models.data import MultiviewDataset
 from facevlm.models.losses import AffectVLMLoss
 from facevlm.models.multiview_clip import MultiviewCLIP
-from facevlm.models.training import train
 from facevlm.prompts.augmented import candidate_prompts, class_prompts
+from facevlm.trainer import train
 
 logger = logging.getLogger(__name__)
 

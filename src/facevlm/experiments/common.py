@@ -25,7 +25,7 @@ from facevlm.models.multiview_clip import (
     build_multiview_clip,
     embed_samples,
 )
-from facevlm.models.training import TrainConfig, resolve_device
+from facevlm.trainer import TrainConfig, resolve_device
 
 
 @dataclass

@@ -35,7 +35,7 @@ from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.data import MultiviewDataset, MultiviewSample, ViewChoices
 from facevlm.models.losses.clip_infonce import ClipInfoNCELoss
 from facevlm.models.multiview_clip import MultiviewCLIP, MultiviewCLIPConfig
-from facevlm.models.training import TrainConfig, train
+from facevlm.trainer import TrainConfig, train
 
 logger = logging.getLogger(__name__)
 

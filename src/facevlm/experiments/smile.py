@@ -42,9 +42,9 @@ from facevlm.models.losses import SmileVLMLoss
 from facevlm.models.multiview_clip import MultiviewCLIP
 from facevlm.models.probes import fit_linear_probe, knn_predict
 from facevlm.models.pseudo_labels import assign_pseudo_prompts
-from facevlm.models.training import TrainConfig, train
 from facevlm.prompts.augmented import class_prompts
 from facevlm.prompts.descriptive import generic_prompt
+from facevlm.trainer import TrainConfig, train
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def _prompt_groups(bank: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 class RefreshLog(list):
     """The pseudo-label refreshes of one training run, saved in its epoch checkpoints (the
-    ``extra_state`` of :func:`facevlm.models.training.train`), so that a run resumed after a kill
+    ``extra_state`` of :func:`facevlm.trainer.train`), so that a run resumed after a kill
     reports every refresh, not only those after the restart."""
 
     def state_dict(self) -> dict[str, Any]:

@@ -7,9 +7,11 @@
 - ``augment``         mixed view augmentation (independent draws per view), batched
 - ``classifier``      prompt-ensemble (zero-shot) classifier
 - ``data``            multiview ``Dataset``, collate and a seeded (DDP-ready) loader
-- ``training``        the shared training loop (AdamW, warm-up + cosine, AMP, DDP, checkpoints)
 - ``losses``          AffectVLM and SMILE-VLM losses; ``pseudo_labels``; ``probes``
+- ``checkpoints``     run identities and epoch checkpoints the training loop resumes from
 
-Submodules are imported explicitly (``from facevlm.models.training import train``); this package
+The loop that trains them is the sibling package :mod:`facevlm.trainer`.
+
+Submodules are imported explicitly (``from facevlm.models.multiview_clip import MultiviewCLIP``); this package
 imports nothing, so loading one piece never pulls in open_clip or the others.
 """

@@ -206,7 +206,7 @@ class MultiviewDataset(Dataset[MultiviewSample]):
         tokenizer: open_clip tokenizer, ``list[str] -> (N, L)``.
         image_size: the side S the views are resized to (the model's ``image_size``).
 
-    ``uint8_batches`` (off by default; :func:`facevlm.models.training.train` turns it on when it
+    ``uint8_batches`` (off by default; :func:`facevlm.trainer.train` turns it on when it
     trains on CUDA): the batched path (views one array at the model's size) hands out uint8
     views, which :meth:`MultiviewBatch.to` converts to float on the device. A host-to-GPU copy
     then carries a quarter of the bytes, and neither the loader workers nor the pinning thread

@@ -96,7 +96,7 @@ class TinyTowers(nn.Module):
 
 
 class _Objective(nn.Module):
-    """Towers and loss as one module (like ``facevlm.models.training.Objective``)."""
+    """Towers and loss as one module (like ``facevlm.trainer.objective.Objective``)."""
 
     def __init__(self, model: nn.Module, loss: nn.Module) -> None:
         super().__init__()

@@ -202,7 +202,7 @@ def training_run_folder(
     from dataclasses import asdict
 
     from facevlm.models.checkpoints import digest
-    from facevlm.models.training import EXECUTION_ONLY_FIELDS
+    from facevlm.trainer import EXECUTION_ONLY_FIELDS
 
     config = to_dict(cfg)
     config["train"] = {k: v for k, v in asdict(cfg.train).items() if k not in EXECUTION_ONLY_FIELDS}

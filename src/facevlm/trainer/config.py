@@ -1,0 +1,100 @@
+"""What a training run computes and how it executes: :class:`TrainConfig`, and its history.
+
+The fields in :data:`EXECUTION_ONLY_FIELDS` change how a run executes (device, threads, loader
+workers, prefetching, compilation, processes, checkpoints, progress), not what it computes: they
+are left out of every key that names a run, so the same run resumes whichever way it is launched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30  # total epochs (a resumed run continues up to this number)
+    batch_size: int = 64  # per process; used when train() builds the loader from a Dataset
+    lr_backbone: float = 1e-5  # DECIDED: pretrained CLIP towers and their logit scale
+    lr_head: float = 1e-3  # DECIDED: new heads (view fusion) and learnable loss parameters
+    weight_decay: float = 0.05  # AdamW; never on biases, norm gains and scalars (ndim < 2)
+    betas: tuple[float, float] = (0.9, 0.98)  # AdamW betas (open_clip's CLIP recipe)
+    eps: float = 1e-6  # AdamW epsilon
+    warmup_epochs: float = 1.0  # linear warm-up from 0, in epochs (converted to steps)
+    min_lr_ratio: float = 0.0  # cosine decays each group's lr to min_lr_ratio * lr
+    grad_clip_norm: float | None = 1.0  # clip the global gradient norm; None disables
+    amp: bool = True  # autocast on CUDA only (ignored on CPU)
+    # auto: bfloat16 on Ampere or newer, else float16 (float16 adds a GradScaler); bfloat16 on a
+    # GPU without it falls back to float16 with a warning
+    amp_dtype: str = "auto"
+    compile: bool = False  # torch.compile the model + losses (first steps slower: compilation)
+    clamp_logit_scale: bool = True  # clamp log(1/temperature) to [0, ln 100] after each step
+    loss_labels: str = "labels"  # what losses get as labels: labels | prompt_ids | none
+    seed: int = 0  # seeds data order, augmentation, prompt draws
+    deterministic: bool = True  # torch.use_deterministic_algorithms while training on CPU
+    device: str = "auto"  # auto (cuda when available, else cpu) | cpu | cuda | cuda:N
+    num_workers: int = 0  # DataLoader worker processes when train() builds the loader
+    # augment the next batch in a background thread while the current step runs (CPU only);
+    # None: on when the intra-op threads leave a core free (same batches, same draws either way)
+    prefetch: bool | None = None
+    cpu_threads: int | None = None  # torch.set_num_threads while training (None: leave as is)
+    # write <checkpoint_dir>/run-<key>/epoch_NNNN.pt after every epoch (rank 0); the key digests
+    # what determines the run (this config, run_key, data, initial weights, losses, processes)
+    checkpoint_dir: str | None = None
+    keep_checkpoints: int = 0  # keep only the newest N epoch checkpoints; 0 keeps all
+    resume: str | None = None  # a checkpoint file, or "latest" (newest of this run's folder)
+    # what identifies the run beyond what the loop sees (the experiment config, the data
+    # fingerprint, the fold): part of the checkpoint folder's key
+    run_key: str | None = None
+    progress: bool = True  # tqdm bar with the running loss (rank 0)
+    find_unused_parameters: bool = True  # DDP: allow parameters no loss term reaches
+    # processes the Kedro pipeline launches for each model (torchrun: gloo on CPU, NCCL on GPUs);
+    # None or 1: train in the Kedro process itself
+    nproc: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.loss_labels not in ("labels", "prompt_ids", "none"):
+            raise ValueError(
+                f"loss_labels must be labels | prompt_ids | none, got {self.loss_labels!r}"
+            )
+        if self.amp_dtype not in ("auto", "bfloat16", "float16"):
+            raise ValueError(f"amp_dtype must be auto | bfloat16 | float16, got {self.amp_dtype!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1")
+
+
+#: TrainConfig fields that change how a run executes, not what it computes (left out of the key).
+EXECUTION_ONLY_FIELDS = (
+    "nproc",
+    "resume",
+    "checkpoint_dir",
+    "keep_checkpoints",
+    "progress",
+    "prefetch",
+    "cpu_threads",
+    "num_workers",
+    "device",
+    "deterministic",
+    "compile",
+    "find_unused_parameters",
+)
+
+
+@dataclass
+class TrainHistory:
+    """One record per epoch: ``epoch`` (1-based), ``loss`` (total), each loss term, ``lr_*``,
+    ``logit_scale`` (exp, the inverse temperature), ``time_s`` and ``eval/<name>`` metrics."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    checkpoint_dir: str | None = None  # this run's keyed checkpoint folder, when it wrote one
+
+    def metric(self, name: str) -> list[float]:
+        return [rec[name] for rec in self.epochs if name in rec]
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """``{metric: [value per epoch]}`` (e.g. for an MLflow metrics history)."""
+        names = dict.fromkeys(k for rec in self.epochs for k in rec)
+        return {k: self.metric(k) for k in names}
+
+    @property
+    def last(self) -> dict[str, float]:
+        return self.epochs[-1] if self.epochs else {}
