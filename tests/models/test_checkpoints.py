@@ -16,7 +16,6 @@ from torch import nn
 
 from facevlm.data.labels import BASIC_EMOTIONS
 from facevlm.models.checkpoints import (
-    atomic_torch_save,
     checkpoint_path,
     latest_checkpoint,
     load_checkpoint,
@@ -147,7 +146,7 @@ def test_a_run_never_resumes_from_another_runs_checkpoints(
     """The bug of issue 10: folds shared one folder, a stale epoch_0010.pt sorted last, each new
     checkpoint was pruned at once and later folds loaded an earlier fold's weights."""
     stale = tmp_path / "epoch_0010.pt"  # what an earlier layout left in the shared folder
-    atomic_torch_save({"epoch": 10}, stale)
+    save_checkpoint(stale, {"epoch": 10}, keep=0)
     fold_a = make_dataset(toy_views, tiny_tokenizer, seed=0)
     fold_b = make_dataset(toy_views, tiny_tokenizer, seed=1)
     _, a, _ = run(make_tiny_model, fold_a, config(tmp_path, run_key="fold-0"))
@@ -188,17 +187,18 @@ def test_explicit_resume_from_another_run_warns(
 
 def test_pruning_keeps_the_new_checkpoint_and_newer_files(tmp_path):
     for epoch in (1, 2, 10):
-        atomic_torch_save({"epoch": epoch}, checkpoint_path(tmp_path, epoch))
+        save_checkpoint(checkpoint_path(tmp_path, epoch), {"epoch": epoch}, keep=0)
     save_checkpoint(checkpoint_path(tmp_path, 3), {"epoch": 3}, keep=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_0003.pt", "epoch_0010.pt"]
     assert latest_checkpoint(tmp_path).name == "epoch_0010.pt"
-    atomic_torch_save({"epoch": 10000}, checkpoint_path(tmp_path, 10000))  # 5 digits: by number
+    # 5 digits: the newest by number, not by name
+    save_checkpoint(checkpoint_path(tmp_path, 10000), {"epoch": 10000}, keep=0)
     assert latest_checkpoint(tmp_path).name == "epoch_10000.pt"
 
 
 def test_a_failed_write_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
     path = checkpoint_path(tmp_path, 1)
-    atomic_torch_save({"epoch": 1}, path)
+    save_checkpoint(path, {"epoch": 1}, keep=0)
     real_save = torch.save
 
     def dies_half_way(obj, f):
@@ -207,7 +207,7 @@ def test_a_failed_write_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", dies_half_way)
     with pytest.raises(KeyboardInterrupt):
-        atomic_torch_save({"epoch": 2}, path)
+        save_checkpoint(path, {"epoch": 2}, keep=0)
     monkeypatch.setattr(torch, "save", real_save)
     assert load_checkpoint(path) == {"epoch": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["epoch_0001.pt"]  # no temporary left

@@ -23,7 +23,6 @@ half-written store that a later run would take for a complete one.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -33,6 +32,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from facevlm.atomic_files import atomic_write
+from facevlm.digests import fingerprint_hasher
 
 #: The header of a view store: shape, dtype and the content digest (written beside the ``.npy``).
 META_SUFFIX = ".json"
@@ -68,12 +70,12 @@ def write_view_store(
     so the caller never has to hold the whole set. Returns the store, opened.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     shape = (n, n_views, *size, 3)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    digest = hashlib.blake2b(digest_size=16)
+    digest = fingerprint_hasher()
     digest.update(repr(shape).encode())
-    try:
+    # the header's block encloses the data's, so the data is renamed into place first: a store
+    # without its header is rewritten
+    with atomic_write(_meta_path(path)) as tmp_meta, atomic_write(path) as tmp:
         # plain sequential writes, not a memory map: written pages of a map count towards the
         # writer's resident memory, so writing a 5 GB store would look like a 5 GB process
         with tmp.open("wb") as out:
@@ -98,13 +100,7 @@ def write_view_store(
                 raise ValueError(f"{path}: announced {n} samples, got {filled}")
         meta = {"shape": list(shape), "dtype": "uint8", "digest": digest.hexdigest()}
         meta.update(extra_meta or {})
-        tmp_meta = tmp.with_suffix(".json-tmp")
         tmp_meta.write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, path)  # the data first: a store without its header is rewritten
-        os.replace(tmp_meta, _meta_path(path))
-    finally:
-        tmp.unlink(missing_ok=True)
-        tmp.with_suffix(".json-tmp").unlink(missing_ok=True)
     return ViewArray(path)
 
 
@@ -231,7 +227,7 @@ class ViewArray:
         else:  # a store written by someone else: its identity on disk stands in for the content
             stat = self.path.stat()
             content = f"{self.path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-        h = hashlib.blake2b(digest_size=16)
+        h = fingerprint_hasher()
         h.update(content.encode())
         h.update(np.ascontiguousarray(self.rows).data)
         h.update(repr(self.views).encode())
@@ -295,7 +291,7 @@ def array_fingerprint(views: Any) -> str:
     if isinstance(views, ViewArray):
         return views.fingerprint()
     arr = np.ascontiguousarray(np.asarray(views))
-    h = hashlib.blake2b(digest_size=16)
+    h = fingerprint_hasher()
     h.update(repr((arr.shape, str(arr.dtype))).encode())
     h.update(arr.data)
     return h.hexdigest()

@@ -22,7 +22,6 @@ pipeline logs its comparison table and plot the same way, as a run without a ``m
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from collections.abc import Mapping
@@ -37,6 +36,7 @@ from mlflow.entities import Dataset, InputTag, Metric, Param
 from mlflow.entities import DatasetInput as MlflowDatasetInput
 
 from facevlm.data.tasks import TASKS
+from facevlm.digests import text_digest
 
 #: MLflow's limit on a parameter value's length.
 _MAX_PARAM_LENGTH = 6000
@@ -52,8 +52,7 @@ def frame_digest(frame: pd.DataFrame) -> str:
     adds, drops or relabels one scan gets another. CSV text, not ``hash_pandas_object``: index
     columns may hold lists, which pandas cannot hash.
     """
-    text = frame.to_csv(index=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return text_digest(frame.to_csv(index=False), "sha256", hex_digits=16)
 
 
 @dataclass(frozen=True)

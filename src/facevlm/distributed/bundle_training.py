@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import pickle
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -31,13 +30,14 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from facevlm.atomic_files import atomic_write
 from facevlm.config import to_dict
 from facevlm.distributed.bundle import TrainingBundle, load_training_bundle
 from facevlm.experiments.cross_validation import cross_validate, selected_folds
 from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import CrossValidationResult, FoldResult
 from facevlm.models.bundle import ModelBundle
-from facevlm.models.checkpoints import atomic_torch_save, digest
+from facevlm.models.checkpoints import digest
 from facevlm.trainer.config import EXECUTION_ONLY_FIELDS
 from facevlm.trainer.distributed import is_distributed, rank, setup_distributed
 
@@ -124,7 +124,7 @@ def train_from_bundle(
         _barrier()
         return None
     model_file = _model_file(fold_dir, folds[-1])
-    _atomic_pickle(
+    _write_pickle(
         {"result": result, "model_file": model_file.name, "bundle": bundle.digest},
         out / RESULT_FILE,
     )
@@ -174,8 +174,9 @@ def _train_fold(
             tags=bundle.tags,
             fold=fold,
         )
-        atomic_torch_save(model.__dict__, _model_file(fold_dir, fold))
-        _atomic_pickle({"key": key, "fold_result": fold_result}, _result_file(fold_dir, fold))
+        with atomic_write(_model_file(fold_dir, fold)) as tmp:
+            torch.save(model.__dict__, tmp)
+        _write_pickle({"key": key, "fold_result": fold_result}, _result_file(fold_dir, fold))
     return fold_result
 
 
@@ -220,15 +221,9 @@ def _load_model_bundle(path: Path) -> ModelBundle:
     return ModelBundle(**torch.load(path, map_location="cpu", weights_only=False))
 
 
-def _atomic_pickle(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with tmp.open("wb") as f:
-            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _write_pickle(obj: Any, path: Path) -> None:
+    with atomic_write(path) as tmp, tmp.open("wb") as f:
+        pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _barrier() -> None:

@@ -21,7 +21,6 @@ held-out scan in each modality; training takes one row per scan through
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +29,7 @@ import pandas as pd
 
 from facevlm.data.protocols import TRAIN_ONLY, fold_ids
 from facevlm.data.view_store import ViewArray, array_fingerprint, resize_chunk
+from facevlm.digests import fingerprint_hasher
 from facevlm.models.data import ViewChoices
 
 #: Column of the samples that names each row's render modality (a render set of several).
@@ -80,7 +80,7 @@ class ExperimentData:
     def fingerprint(self) -> str:
         """A digest of the views' content, the labels, the sample table and the classes: with
         the config and the fold, what keys a fold's checkpoints (``TrainConfig.run_key``)."""
-        h = hashlib.blake2b(digest_size=16)
+        h = fingerprint_hasher()
         h.update(array_fingerprint(self.views).encode())
         h.update(np.ascontiguousarray(self.labels, dtype=np.int64).data)
         h.update(pd.util.hash_pandas_object(self.samples.astype(str), index=False).to_numpy().data)

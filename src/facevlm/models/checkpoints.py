@@ -18,10 +18,8 @@ checkpoints; ``identity.json`` in the folder says in words what the key covers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import pickle
 import random
 import re
@@ -33,6 +31,9 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from torch import nn
+
+from facevlm.atomic_files import atomic_write
+from facevlm.digests import fingerprint_hasher, json_digest
 
 logger = logging.getLogger(__name__)
 
@@ -73,22 +74,12 @@ def latest_checkpoint(directory: str | Path) -> Path | None:
     return found[-1][1] if found else None
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary name beside ``path``, then rename: all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save_checkpoint(path: Path, state: dict[str, Any], keep: int) -> None:
     """Write ``state`` atomically; with ``keep > 0`` delete this folder's checkpoints older than
     the newest ``keep`` *up to this one* (a file with more epochs than this one is left alone:
     it cannot be of this run, whose folder is keyed, and deleting the new one would lose it)."""
-    atomic_torch_save(state, path)
+    with atomic_write(path) as tmp:
+        torch.save(state, tmp)
     if keep > 0:
         done = int(_EPOCH_FILE.match(path.name).group(1))
         for epochs, old in epoch_checkpoints(path.parent):
@@ -111,8 +102,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def digest(*parts: Any) -> str:
     """A short hex digest of JSON-able ``parts`` (sorted keys: the order of a dict is no part)."""
-    text = json.dumps(parts, sort_keys=True, default=_jsonable)
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+    return json_digest(parts, "blake2b-64", default=_jsonable)
 
 
 def _jsonable(value: Any) -> Any:
@@ -127,7 +117,7 @@ def _jsonable(value: Any) -> Any:
 
 def tensor_digest(*tensors: torch.Tensor) -> str:
     """A digest of tensors' dtypes, shapes and bytes (e.g. the initial weights of a model)."""
-    h = hashlib.blake2b(digest_size=16)
+    h = fingerprint_hasher()
     for t in tensors:
         t = t.detach().cpu().contiguous()
         h.update(f"{t.dtype}{tuple(t.shape)}".encode())
@@ -139,7 +129,7 @@ def tensor_digest(*tensors: torch.Tensor) -> str:
 def state_digest(module: nn.Module) -> str:
     """A digest of a module's state: every parameter and buffer, by name."""
     state = module.state_dict()
-    h = hashlib.blake2b(digest_size=16)
+    h = fingerprint_hasher()
     for name in sorted(state):
         h.update(name.encode())
         h.update(tensor_digest(state[name]).encode())
@@ -185,11 +175,9 @@ def write_identity(folder: Path, identity: dict[str, Any], described: Mapping[st
     path = folder / "identity.json"
     if path.exists():
         return
-    folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps({**identity, "described": described}, indent=2, default=_jsonable)
-    tmp = path.with_name(f".identity.json.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(text)
 
 
 # ---- random number generators ---------------------------------------------------------------------

@@ -21,7 +21,6 @@ the distinct prompts. ``set_prompts`` swaps prompts between epochs (SMILE-VLM's 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from facevlm.data.view_store import ViewArray, array_fingerprint
+from facevlm.digests import fingerprint_hasher
 from facevlm.models.losses.distributed import is_distributed, rank, world_size
 
 ViewSource = np.ndarray | torch.Tensor | Sequence[str | Path]  # (V, H, W, 3) uint8 or V paths
@@ -187,7 +187,7 @@ class ViewChoices:
         return out
 
     def fingerprint(self) -> str:
-        h = hashlib.blake2b(digest_size=16)
+        h = fingerprint_hasher()
         for name, source in zip(self.names, self.alternatives, strict=True):
             h.update(f"{name}:{array_fingerprint(source)}".encode())
         return h.hexdigest()
@@ -305,7 +305,7 @@ class MultiviewDataset(Dataset[MultiviewSample]):
     def fingerprint(self) -> str:
         """A digest of what training sees: the views' content, ids, labels, prompts and size.
         Part of a training checkpoint's key, so a checkpoint is never resumed on other data."""
-        h = hashlib.blake2b(digest_size=16)
+        h = fingerprint_hasher()
         if isinstance(self.views, ViewChoices):
             h.update(self.views.fingerprint().encode())
         elif isinstance(self.views, np.ndarray | torch.Tensor | ViewArray):

@@ -20,7 +20,6 @@ A scan gets several captions, one is drawn each time it is seen:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from facevlm.data.labels import NEUTRAL
+from facevlm.digests import text_digest
 from facevlm.prompts.augmented import PromptConfig, build_prompt_bank, candidate_prompts
 from facevlm.prompts.vocabulary import is_missing
 
@@ -278,7 +278,7 @@ def _sample_seed(sample_id: str) -> int:
     Why a digest: a seed taken from a slice of the id's bytes ignored the rest, so the four
     intensity levels of a subject's expression drew the same alt text.
     """
-    return int.from_bytes(hashlib.blake2b(sample_id.encode("utf-8"), digest_size=8).digest(), "big")
+    return int(text_digest(sample_id, "blake2b-64"), 16)
 
 
 def web_captions(

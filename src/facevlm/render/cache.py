@@ -9,12 +9,14 @@ deleting the folder only costs time.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from facevlm.atomic_files import atomic_write
+from facevlm.digests import text_digest
 
 #: What an entry is made from: one scan file, or the files of several frames pooled into one.
 CacheSource = str | Path | tuple[str | Path, ...]
@@ -38,7 +40,7 @@ class RenderCache:
             stat = Path(scan_path).stat()
             identities.append(f"{Path(scan_path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}")
         text = "|".join([*identities, self._settings_key, *([variant] if variant else [])])
-        return hashlib.sha1(text.encode()).hexdigest()
+        return text_digest(text, "sha1")
 
     def _file(self, source: CacheSource, variant: str = "") -> Path:
         return self.folder / f"{self.key(source, variant)}.npy"
@@ -51,8 +53,6 @@ class RenderCache:
             return None
 
     def put(self, source: CacheSource, views: np.ndarray, variant: str = "") -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        target = self._file(source, variant)
-        partial = target.with_suffix(".tmp.npy")
-        np.save(partial, views)
-        partial.replace(target)  # atomic: a crash never leaves a half-written entry
+        # atomic: a run killed while writing never leaves half an entry that reads as whole
+        with atomic_write(self._file(source, variant)) as tmp, tmp.open("wb") as out:
+            np.save(out, views)

@@ -12,11 +12,11 @@ already on disk (:func:`~facevlm.data.synthetic.writer.generate_synthetic_datase
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
 from facevlm.data.synthetic.scanner_variety import ScannerVariety
+from facevlm.digests import json_digest
 
 #: Bumped whenever a change to the generator changes the bytes it writes.
 GENERATOR_VERSION = 7
@@ -216,5 +216,4 @@ class SyntheticConfig:
         what any one of them holds)."""
         settings = self.to_dict()
         settings.pop("layouts")
-        payload = json.dumps({"config": settings, "generator": GENERATOR_VERSION}, sort_keys=True)
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        return json_digest({"config": settings, "generator": GENERATOR_VERSION}, "sha256")

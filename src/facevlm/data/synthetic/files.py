@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from facevlm.atomic_files import atomic_write
 from facevlm.data.mesh import FaceMesh
 
 #: Decimals kept when writing coordinates (µm) and texture coordinates.
@@ -105,10 +106,8 @@ def save_workbook(workbook, path: Path) -> None:
 
 def write_json(path: Path, data: dict) -> None:
     """Write JSON with sorted keys, atomically (a reader never sees half a manifest)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def tree_size(folder: Path) -> tuple[int, int]:

@@ -6,12 +6,14 @@ pipeline (a folder of one subject ingests fine; only a protocol needs several).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from facevlm.atomic_files import atomic_write
+from facevlm.digests import text_digest
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ FAILED_REPORT = Path("data/08_reporting/quarantine_report_failed_ingest.csv")
 def _cache_path(cache_dir: str, name: str, root: str) -> Path:
     """The previous index of this (dataset, root): a cache, not an artifact (deleting it only
     costs time)."""
-    digest = hashlib.sha1(str(root).encode()).hexdigest()[:12]
+    digest = text_digest(str(root), "sha1", hex_digits=12)
     return Path(cache_dir) / f"{name}-{digest}.parquet"
 
 
@@ -88,8 +90,8 @@ def index_scans(
     )
     if index.empty:  # the counts are in the log already (build_scan_index prints them)
         _stop_with_nothing_indexed(raw_scans["root"], accounting[0], quarantine)
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    index.to_parquet(cache_file, index=False)
+    with atomic_write(cache_file) as tmp:  # a killed run must not leave half a cache behind
+        index.to_parquet(tmp, index=False)
     problems = quarantine[quarantine["stage"] != "skipped"]
     for row in problems.head(10).itertuples():
         logger.warning("quarantined [%s] %s: %s", row.stage, row.path, row.reason)

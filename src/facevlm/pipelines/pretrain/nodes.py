@@ -6,8 +6,6 @@ render under the ``pretraining`` namespace); these nodes caption it and pretrain
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,9 +14,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from facevlm.atomic_files import atomic_write
 from facevlm.data.view_store import array_fingerprint
 from facevlm.datasets.pretrained_weights import PretrainedWeights
 from facevlm.datasets.render_set import RenderSet
+from facevlm.digests import json_digest
 from facevlm.experiments.pretrain import PretrainConfig, PretrainedBackbone, pretrain_backbone
 from facevlm.render.renderer import MODALITY_SEPARATOR, parse_modalities
 
@@ -118,8 +118,8 @@ def pretrain_backbone_node(
         views = resize_views(corpus.to_array(), size)
     pairs = [(emotion[s], action.get(s, [])) for s in kept["sample_id"].astype(str)]
     result = pretrain_backbone(views, list(kept["expression"]), list(kept["subject"]), pairs, cfg)
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(result.__dict__, cache_file)
+    with atomic_write(cache_file) as tmp:  # a killed run must not leave half a cache behind
+        torch.save(result.__dict__, tmp)
     return result, pd.DataFrame(result.history)
 
 
@@ -141,8 +141,7 @@ def _content_key(
         "captions": int(pd.util.hash_pandas_object(captions, index=False).sum()),
         "torch": torch.__version__,
     }
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+    return json_digest(payload, "sha256", hex_digits=24, default=str)
 
 
 def resolve_pipeline_weights(
