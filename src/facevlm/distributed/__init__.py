@@ -1,5 +1,8 @@
 """Training outside Kedro: on several processes, GPUs or machines, with PyTorch's own launcher.
 
+- :mod:`facevlm.distributed.run`: the one hand-off from a training node: the run's keyed folder,
+  its bundle, and training it in this process, by torchrun workers, or taking a result trained
+  elsewhere.
 - :mod:`facevlm.distributed.bundle`: the training bundle, the folder a Kedro run writes and
   workers train from (views on disk, samples and folds, prompts, resolved config).
 - :mod:`facevlm.distributed.bundle_training`: what every worker process runs: train the bundle's

@@ -23,7 +23,7 @@ import json
 import logging
 import pickle
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,12 @@ import torch.distributed as dist
 from facevlm.atomic_files import atomic_write
 from facevlm.config import to_dict
 from facevlm.distributed.bundle import TrainingBundle, load_training_bundle
+from facevlm.experiments.common import computed_config
 from facevlm.experiments.cross_validation import cross_validate, selected_folds
 from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import CrossValidationResult, FoldResult
 from facevlm.models.bundle import ModelBundle
 from facevlm.models.checkpoints import digest
-from facevlm.trainer.config import EXECUTION_ONLY_FIELDS
 from facevlm.trainer.distributed import is_distributed, rank, setup_distributed
 
 logger = logging.getLogger(__name__)
@@ -183,9 +183,8 @@ def _train_fold(
 def _fold_key(bundle: TrainingBundle, cfg: Any, fold: int) -> str:
     """What a fold's result depends on: the bundle's content, the config (without settings that
     only change how it runs), the fold and the number of processes (the per-process batch)."""
-    config = to_dict(cfg)
-    config["train"] = {k: v for k, v in asdict(cfg.train).items() if k not in EXECUTION_ONLY_FIELDS}
-    config["train"].pop("run_key", None)
+    config = computed_config(cfg)
+    config["train"].pop("run_key", None)  # the key this makes becomes the fold's run_key
     world = dist.get_world_size() if is_distributed() else 1
     return digest(bundle.digest, config, fold, world)
 

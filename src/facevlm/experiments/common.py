@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from facevlm.config import to_dict
 from facevlm.models.augment import AugmentConfig
 from facevlm.models.backbone import image_size_of
 from facevlm.models.classifier import PromptEnsembleClassifier
@@ -25,7 +27,7 @@ from facevlm.models.multiview_clip import (
     build_multiview_clip,
     embed_samples,
 )
-from facevlm.trainer import TrainConfig, resolve_device
+from facevlm.trainer import TrainConfig, computed_fields, resolve_device
 
 
 @dataclass
@@ -54,6 +56,16 @@ class ExperimentConfig:
         # the fusion head is built for as many views as the data gives it
         if self.data.views is not None:
             self.model.n_views = len(self.data.views)
+
+
+def computed_config(cfg: ExperimentConfig) -> dict[str, Any]:
+    """What a run computes: the experiment config as a dict, its training settings without the
+    ones that only change how it runs (device, threads, processes, checkpoints...). The keys of
+    training runs and fold results digest this, so the same run is found again however it is
+    launched."""
+    config = to_dict(cfg)
+    config["train"] = computed_fields(cfg.train)
+    return config
 
 
 def build_model(cfg: MultiviewCLIPConfig, seed: int) -> tuple[MultiviewCLIP, object]:

@@ -31,7 +31,12 @@ Multi-GPU (the entry script calls ``setup_distributed()`` first, then ``train`` 
 
 from __future__ import annotations
 
-from facevlm.trainer.config import EXECUTION_ONLY_FIELDS, TrainConfig, TrainHistory
+from facevlm.trainer.config import (
+    EXECUTION_ONLY_FIELDS,
+    TrainConfig,
+    TrainHistory,
+    computed_fields,
+)
 from facevlm.trainer.distributed import resolve_device, setup_distributed
 from facevlm.trainer.loop import train
 
@@ -39,6 +44,7 @@ __all__ = [
     "EXECUTION_ONLY_FIELDS",
     "TrainConfig",
     "TrainHistory",
+    "computed_fields",
     "resolve_device",
     "setup_distributed",
     "train",

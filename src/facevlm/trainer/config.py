@@ -7,7 +7,8 @@ are left out of every key that names a run, so the same run resumes whichever wa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -77,6 +78,12 @@ EXECUTION_ONLY_FIELDS = (
     "compile",
     "find_unused_parameters",
 )
+
+
+def computed_fields(cfg: TrainConfig) -> dict[str, Any]:
+    """``cfg`` as a dict without the :data:`EXECUTION_ONLY_FIELDS`: the part of a training config
+    that every key naming a run (checkpoint folders, training runs, fold results) digests."""
+    return {k: v for k, v in asdict(cfg).items() if k not in EXECUTION_ONLY_FIELDS}
 
 
 @dataclass

@@ -10,7 +10,6 @@ finds this run's. A checkpoint also holds every rank's generator states, the dat
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from typing import Any
 
 import torch.distributed as dist
@@ -23,7 +22,7 @@ from facevlm.models.checkpoints import (
     set_rng_state,
     state_digest,
 )
-from facevlm.trainer.config import EXECUTION_ONLY_FIELDS, TrainConfig
+from facevlm.trainer.config import TrainConfig, computed_fields
 from facevlm.trainer.distributed import is_distributed, rank
 
 logger = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ def checkpoint_identity(
     model: nn.Module, losses: nn.ModuleList, dataset: Any, augment: Any, cfg: TrainConfig
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The run's checkpoint identity (:func:`run_identity`) and its readable description."""
-    config = {k: v for k, v in asdict(cfg).items() if k not in EXECUTION_ONLY_FIELDS}
+    config = computed_fields(cfg)
     fingerprint = getattr(dataset, "fingerprint", None)
     data = (
         fingerprint() if callable(fingerprint) else f"{type(dataset).__qualname__}:{len(dataset)}"

@@ -4,15 +4,19 @@ variants and ``train_smile_mer``).
 Each node is a thin wrapper: the protocol comes from :mod:`facevlm.data.protocols`, prompts from
 :mod:`facevlm.prompts`, training and evaluation from :mod:`facevlm.experiments` (Kedro-free),
 figures from :mod:`facevlm.evaluation.figures`. Which model a namespace trains is its
-``recipe`` parameter (:data:`facevlm.experiments.recipes.RECIPE_ENTRIES`); everything else is shared.
+``recipe`` parameter (:data:`facevlm.experiments.recipes.RECIPE_ENTRIES`); everything else is
+shared. The data and config are prepared once (:func:`prepare_training_data`) for the frozen
+baseline, the cross-validation and the final fit; the cross-validation hands them to
+:func:`facevlm.distributed.run.run_cross_validation`, which decides where and how it trains.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,11 +33,7 @@ from facevlm.evaluation.figures import (
     reliability_figure,
     training_curves_figure,
 )
-from facevlm.experiments.cross_validation import (
-    fit_final,
-    frozen_backbone_metrics,
-    selected_folds,
-)
+from facevlm.experiments.cross_validation import fit_final, frozen_backbone_metrics
 from facevlm.experiments.data import ExperimentData, experiment_data
 from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import FACE_SOURCE, PRIMARY, CrossValidationResult
@@ -41,9 +41,6 @@ from facevlm.experiments.sequences import FRAME_MODES, stack_sequence_frames
 from facevlm.models.backbone import architecture_image_size
 from facevlm.models.bundle import ModelBundle, plain
 from facevlm.pipelines.pretrain.nodes import resolve_pipeline_weights
-
-if TYPE_CHECKING:
-    from facevlm.distributed.bundle_training import TrainingResult
 
 logger = logging.getLogger(__name__)
 
@@ -134,13 +131,26 @@ def run_tags(parameters: dict[str, Any], dataset: dict[str, Any]) -> dict[str, s
     return tags
 
 
-def _prepare(
+@dataclass
+class PreparedTraining:
+    """What every training node of a namespace starts from, prepared once: the recipe's name,
+    its typed config (``pretrained: pipeline`` resolved, the fusion head sized for the data's
+    views), the joined data and the render settings the data was made with."""
+
+    recipe: str
+    cfg: Any
+    data: ExperimentData
+    render_settings: dict[str, Any]
+
+
+def prepare_training_data(
     renders: RenderSet,
     fold_table: pd.DataFrame,
     parameters: dict[str, Any],
     pretrained_backbone: PretrainedWeights | None,
-) -> tuple[Any, Any, ExperimentData]:
-    """The recipe, its config (``pretrained: pipeline`` resolved) and the joined data."""
+) -> PreparedTraining:
+    """The recipe's config and the data joined from the renders and the fold table, for the
+    baseline, the cross-validation and the final fit (kept in memory between them)."""
     recipe = get_recipe(parameters["recipe"])
     experiment = resolve_pipeline_weights(parameters["experiment"], pretrained_backbone)
     cfg = recipe.config_type.from_params(experiment)
@@ -158,7 +168,7 @@ def _prepare(
         len(data.folds),
         len(data.classes),
     )
-    return recipe, cfg, data
+    return PreparedTraining(recipe.name, cfg, data, dict(renders.settings))
 
 
 def _bundle(
@@ -168,7 +178,7 @@ def _bundle(
     prompt_bank: pd.DataFrame,
     parameters: dict[str, Any],
     dataset: dict[str, Any],
-    renders: RenderSet,
+    render_settings: dict[str, Any],
     **info: Any,
 ) -> ModelBundle:
     """A trained model with what using it needs: classes, class prompts, the render settings
@@ -184,7 +194,7 @@ def _bundle(
         data.classes,
         class_prompts(prompt_bank),
         tags=run_tags(parameters, dataset),
-        render=dict(renders.settings),
+        render=dict(render_settings),
         **info,
     )
     bundle.linear_probe = linear_probe
@@ -192,74 +202,55 @@ def _bundle(
     return bundle
 
 
-def training_run_folder(
-    runs_dir: str, recipe: Any, cfg: Any, data: ExperimentData, prompt_bank: pd.DataFrame
-) -> Path:
-    """Where one cross-validation run keeps its training bundle, epoch checkpoints and per-fold
-    results: a folder keyed by everything that determines them (recipe, config without the
-    settings that only change how it runs, data, prompts). A run with other parameters or other
-    data gets another folder, so it never resumes from these files."""
-    from dataclasses import asdict
-
-    from facevlm.models.checkpoints import digest
-    from facevlm.trainer import EXECUTION_ONLY_FIELDS
-
-    config = to_dict(cfg)
-    config["train"] = {k: v for k, v in asdict(cfg.train).items() if k not in EXECUTION_ONLY_FIELDS}
-    bank = pd.util.hash_pandas_object(prompt_bank.astype(str), index=False).to_numpy()
-    key = digest(recipe.name, config, data.fingerprint(), bank.tobytes().hex())
-    return Path(runs_dir) / f"{recipe.name}-{key[:16]}"
+def score_frozen_backbone(
+    prepared: PreparedTraining, prompt_bank: pd.DataFrame, parameters: dict[str, Any]
+) -> dict[str, float]:
+    """What the starting point knows before any training, on the run's folds
+    (:func:`~facevlm.experiments.cross_validation.frozen_backbone_metrics`): the floor the
+    trained model's figures are read against. ``baseline: false`` skips it (no metrics)."""
+    if not parameters.get("baseline", True):
+        return {}
+    return frozen_backbone_metrics(prepared.data, prompt_bank, prepared.cfg)
 
 
 def cross_validate_model(
-    renders: RenderSet,
-    fold_table: pd.DataFrame,
+    prepared: PreparedTraining,
     prompt_bank: pd.DataFrame,
     parameters: dict[str, Any],
     dataset: dict[str, Any],
-    pretrained_backbone: PretrainedWeights | None,
     runs_dir: str,
+    baseline_metrics: dict[str, float],
 ) -> tuple[CrossValidationResult, ModelBundle]:
     """Train and evaluate the namespace's model on every fold of its protocol.
 
-    ``model.backbone.pretrained: pipeline`` starts from ``pretrained_backbone``, the weights of
-    the ``pretrain`` pipeline. The fold's data go into a training bundle in a content-keyed folder
-    under ``runs_dir`` (``params:caches.training_runs``) and are trained there, in this process or
-    by ``experiment.train.nproc`` torchrun workers: a run killed and started again with the same
-    parameters and data reuses the folds that finished and continues the interrupted one from
-    its last epoch checkpoint. Returns the predictions, histories and embeddings of every fold
-    (and, unless ``baseline: false``, the frozen starting point's scores on the same folds), and
-    the last fold's model (the bundle when ``final_fit`` is off).
+    ``model.backbone.pretrained: pipeline`` starts from the weights of the ``pretrain``
+    pipeline. Where and how it trains (in this process, by ``experiment.train.nproc`` torchrun
+    workers, or not at all when ``training_result`` names a result trained elsewhere), and what
+    a second run reuses, is :func:`facevlm.distributed.run.run_cross_validation`'s. Returns the
+    predictions, histories and embeddings of every fold with the frozen starting point's scores
+    beside them, and the last fold's model (the bundle when ``final_fit`` is off).
     """
-    from facevlm.distributed.bundle import is_training_bundle, write_training_bundle
-    from facevlm.distributed.bundle_training import train_from_bundle
-    from facevlm.distributed.launch import launch
+    from facevlm.distributed.run import run_cross_validation
 
-    recipe, cfg, data = _prepare(renders, fold_table, parameters, pretrained_backbone)
     tags = run_tags(parameters, dataset)
-    folder = training_run_folder(runs_dir, recipe, cfg, data, prompt_bank)
-    bundle_dir, out_dir = folder / "bundle", folder / "training"
-    if not is_training_bundle(bundle_dir):
-        write_training_bundle(bundle_dir, recipe.name, data, prompt_bank, to_dict(cfg), tags)
-    else:
-        logger.info("%s: resuming the training run in %s", recipe.title, folder)
-    nproc = int(cfg.train.nproc or 1)
     elsewhere = parameters.get("training_result")
+    trained = run_cross_validation(
+        prepared.recipe,
+        prepared.data,
+        prompt_bank,
+        prepared.cfg,
+        tags,
+        runs_dir,
+        trained_elsewhere=elsewhere,
+    )
     if elsewhere:
-        expected = selected_folds(data, cfg)
-        trained = result_trained_elsewhere(Path(elsewhere), bundle_dir, expected)
         tags = {**tags, "training_result": str(elsewhere)}
-    elif nproc > 1:
-        trained = launch(bundle_dir, nproc, out_dir=out_dir)
-    else:
-        trained = train_from_bundle(bundle_dir, out_dir)
     result = trained.result
     result.tags = tags
-    result.face_sources = sample_face_sources(data.samples)
-    if parameters.get("baseline", True):
-        result.baseline_metrics = frozen_backbone_metrics(data, prompt_bank, cfg)
+    result.face_sources = sample_face_sources(prepared.data.samples)
+    result.baseline_metrics = baseline_metrics
     last = trained.model
-    last.info.update(tags=tags, fit="last_fold", render=dict(renders.settings))
+    last.info.update(tags=tags, fit="last_fold", render=dict(prepared.render_settings))
     return result, last
 
 
@@ -272,45 +263,11 @@ def sample_face_sources(samples: pd.DataFrame) -> dict[str, str]:
     return dict(zip(known["sample_id"].astype(str), known[FACE_SOURCE].astype(str), strict=True))
 
 
-def result_trained_elsewhere(
-    out_dir: Path, bundle_dir: Path, expected_folds: list[int]
-) -> TrainingResult:
-    """The result ``python -m facevlm.train`` wrote to ``out_dir`` (on a cluster, say) from the
-    bundle this pipeline wrote to ``bundle_dir``: the pipeline evaluates and logs it as if it had
-    trained it. Refused when it came from another bundle (other data or parameters) or lacks a
-    fold; when it does not exist yet, the error says what to run."""
-    from facevlm.distributed.bundle import load_training_bundle
-    from facevlm.distributed.bundle_training import RESULT_FILE, load_training_result
-
-    folds = " ".join(f"--fold {f}" for f in expected_folds)
-    if not (out_dir / RESULT_FILE).is_file():
-        raise FileNotFoundError(
-            f"{out_dir / RESULT_FILE}: no training result yet (training_result is set). Train "
-            f"the bundle this run wrote, then run the same command again: torchrun "
-            f"--nproc-per-node=N -m facevlm.train {bundle_dir} --out {out_dir} {folds}"
-        )
-    trained = load_training_result(out_dir)
-    digest = load_training_bundle(bundle_dir).digest
-    if trained.bundle_digest != digest:
-        raise ValueError(
-            f"{out_dir}: trained from another training bundle ({trained.bundle_digest}), not "
-            f"{bundle_dir} ({digest}): other data or parameters. Train {bundle_dir} instead."
-        )
-    have = [f.fold for f in trained.result.folds]
-    missing = sorted(set(expected_folds) - set(have))
-    if missing:
-        raise ValueError(f"{out_dir}: the result lacks fold(s) {missing} (has {have}): {folds}")
-    logger.info("training result taken from %s (folds %s)", out_dir, have)
-    return trained
-
-
 def fit_final_model(
-    renders: RenderSet,
-    fold_table: pd.DataFrame,
+    prepared: PreparedTraining,
     prompt_bank: pd.DataFrame,
     parameters: dict[str, Any],
     dataset: dict[str, Any],
-    pretrained_backbone: PretrainedWeights | None,
     last_fold_model: ModelBundle,
     result: CrossValidationResult | None = None,
 ) -> ModelBundle:
@@ -331,14 +288,15 @@ def fit_final_model(
     if not parameters.get("final_fit", True):
         logger.info("final_fit is off: the saved model is the last fold's")
         return dataclasses.replace(last_fold_model, calibration=calibration)
-    recipe, cfg, data = _prepare(renders, fold_table, parameters, pretrained_backbone)
+    # a copy: a recipe may set what its training needs on the config it is given
+    cfg, data = copy.deepcopy(prepared.cfg), prepared.data
     final = fit_final(
-        recipe,
+        get_recipe(prepared.recipe),
         data,
         prompt_bank,
         cfg,
         familiarity_folds=result.familiarity_folds() if result is not None else None,
-        modality=renders.settings.get("modality"),
+        modality=prepared.render_settings.get("modality"),
     )
     bundle = _bundle(
         final.fitted.model,
@@ -347,7 +305,7 @@ def fit_final_model(
         prompt_bank,
         parameters,
         dataset,
-        renders,
+        prepared.render_settings,
         fit="all_subjects",
         n_samples=final.n_samples,
         n_subjects=final.n_subjects,

@@ -19,8 +19,10 @@ from facevlm.pipelines.training.nodes import (
     cross_validate_model,
     fit_final_model,
     make_protocol_folds,
+    prepare_training_data,
     report_model_run,
     resolve_model_parameters,
+    score_frozen_backbone,
     tabulate_ablations,
 )
 
@@ -40,14 +42,12 @@ def _parameters_node(overrides: bool, variant: str | None) -> Node:
 
 
 def _training_nodes(final_fit: bool) -> list[Node]:
-    """Folds → prompt bank → cross-validation (→ final fit on all subjects) → report."""
+    """Prompt bank and prepared data → frozen baseline → cross-validation (→ final fit on all
+    subjects) → report."""
     common = {
-        "renders": "renders",
-        "fold_table": "fold_table",
+        "prepared": "training_data",
         "prompt_bank": "prompt_bank",
         "parameters": "training_parameters",
-        "dataset": "params:dataset",
-        "pretrained_backbone": "pretrained_backbone",
     }
     nodes = [
         Node(
@@ -57,8 +57,25 @@ def _training_nodes(final_fit: bool) -> list[Node]:
             name="prompt_bank",
         ),
         Node(
+            prepare_training_data,
+            {
+                "renders": "renders",
+                "fold_table": "fold_table",
+                "parameters": "training_parameters",
+                "pretrained_backbone": "pretrained_backbone",
+            },
+            "training_data",
+            name="prepare_training_data",
+        ),
+        Node(score_frozen_backbone, common, "baseline_metrics", name="score_frozen_backbone"),
+        Node(
             cross_validate_model,
-            {**common, "runs_dir": "params:caches.training_runs"},
+            {
+                **common,
+                "dataset": "params:dataset",
+                "runs_dir": "params:caches.training_runs",
+                "baseline_metrics": "baseline_metrics",
+            },
             ["cv_results", "last_fold_model"],
             name="cross_validate",
         ),
@@ -67,7 +84,12 @@ def _training_nodes(final_fit: bool) -> list[Node]:
         nodes.append(
             Node(
                 fit_final_model,
-                {**common, "last_fold_model": "last_fold_model", "result": "cv_results"},
+                {
+                    **common,
+                    "dataset": "params:dataset",
+                    "last_fold_model": "last_fold_model",
+                    "result": "cv_results",
+                },
                 "model",
                 name="fit_final_model",
             )
@@ -99,7 +121,8 @@ def _training_nodes(final_fit: bool) -> list[Node]:
 
 
 def create_pipeline(namespace: str, base: str | None = None) -> Pipeline:
-    """Parameters → protocol folds → prompt bank → cross-validation → final fit → report.
+    """Parameters → protocol folds → prompt bank and prepared data → frozen baseline →
+    cross-validation → final fit → report.
 
     Args:
         namespace: prefix of this instance's datasets (``<namespace>.fold_table``, ...).
