@@ -10,6 +10,8 @@ from scipy.spatial.transform import Rotation
 from facevlm.data.errors import ScanError
 from facevlm.data.mesh import FaceMesh
 from facevlm.render import face_pose as fp
+from facevlm.render.face_pose.scan_shape import _nose_step, _relief
+from facevlm.render.face_pose.scan_surface import _near_border, _on_long_edges, _scan_surface
 from facevlm.render.normalize import fit_normalization
 from facevlm.render.pose_fixtures import (
     NON_FACES,
@@ -83,12 +85,12 @@ def test_faces_have_relief_and_smooth_shapes_none():
     assert pose.relief * pose.precision > 1.5 * fp.MIN_RELIEF_MM
     template = fp.load_template()
     ball = non_face("sphere")
-    scan = fp._scan_surface(ball.vertices, ball.triangles())
+    scan = _scan_surface(ball.vertices, ball.triangles())
     centre = ball.vertices.mean(axis=0)
     radius = np.linalg.norm(ball.vertices - centre, axis=1).mean()
     # the template's face laid on the ball's surface, looking outwards along +z
     shift = centre + np.array([0.0, 0.0, radius - template.nose_tip[2]])
-    assert fp._relief(scan, template, 1.0, np.eye(3), shift) < 0.5 * fp.MIN_RELIEF_MM
+    assert _relief(scan, template, 1.0, np.eye(3), shift) < 0.5 * fp.MIN_RELIEF_MM
 
 
 def test_an_oval_crop_that_covers_the_template_upside_down_is_turned_upright():
@@ -102,19 +104,19 @@ def test_an_oval_crop_that_covers_the_template_upside_down_is_turned_upright():
 
 def test_the_nose_profile_changes_sign_when_the_face_is_turned_upside_down():
     vertices, triangles, _ = synthetic_face(np.random.default_rng(4))
-    scan = fp._scan_surface(vertices, triangles)
-    upright, tip = fp._nose_step(scan, 1.0, np.eye(3), np.zeros(3))
-    upside_down, _ = fp._nose_step(scan, 1.0, np.diag([-1.0, -1.0, 1.0]), np.zeros(3))
+    scan = _scan_surface(vertices, triangles)
+    upright, tip = _nose_step(scan, 1.0, np.eye(3), np.zeros(3))
+    upside_down, _ = _nose_step(scan, 1.0, np.diag([-1.0, -1.0, 1.0]), np.zeros(3))
     assert upright > 5.0 and upside_down == pytest.approx(-upright)
     assert tip[2] == pytest.approx(vertices[:, 2].max(), abs=1.0)  # the nose tip
 
 
 def test_spikes_are_marked_by_their_long_edges():
     vertices, triangles, _ = synthetic_face(np.random.default_rng(6))
-    assert not fp._on_long_edges(vertices, triangles).any()
+    assert not _on_long_edges(vertices, triangles).any()
     spiked = vertices.copy()
     spiked[100] += np.array([0.0, 0.0, 80.0])
-    marked = fp._on_long_edges(spiked, triangles)
+    marked = _on_long_edges(spiked, triangles)
     assert marked[100] and marked.sum() < 12  # the spike and its neighbours only
 
 
@@ -182,12 +184,12 @@ def test_the_open_border_of_a_scan_is_found_and_a_triangle_soup_has_none():
     triangles = np.concatenate(
         [np.stack([a, b, c], -1).reshape(-1, 3), np.stack([a, c, d], -1).reshape(-1, 3)]
     )
-    border = fp._near_border(vertices, triangles, vertices, spacing=0.5)
+    border = _near_border(vertices, triangles, vertices, spacing=0.5)
     edge = (grid[..., 0] % 9 == 0) | (grid[..., 1] % 9 == 0)
     assert np.array_equal(border, edge.ravel())
     soup = np.arange(len(triangles) * 3).reshape(-1, 3)
     loose = vertices[triangles.ravel()]
-    assert not fp._near_border(loose, soup, loose, spacing=0.5).any()
+    assert not _near_border(loose, soup, loose, spacing=0.5).any()
 
 
 def test_pose_records_round_trip():
@@ -204,7 +206,7 @@ def test_pose_records_round_trip():
 
 
 def test_an_ict_face_in_its_own_frame_is_turned_to_the_built_in_faces_pitch():
-    """"Face-forward" is the built-in faces' convention: an ICT-FaceKit face, which looks a few
+    """ "Face-forward" is the built-in faces' convention: an ICT-FaceKit face, which looks a few
     degrees further down in its own frame, is estimated turned by the canonical pitch, so the
     benchmark's truth for it (``PoseCase.upright``) is its frame turned so."""
     turned = fp.x_rotation(fp.FRAME_PITCH_DEG)

@@ -1,0 +1,208 @@
+"""Where the face of a scan is and which way it looks, whatever the scan's axes, units and crop;
+and no face at all refused.
+
+Why: the renderer draws a scan face-forward only if the scan arrives looking along +z with y
+up, cropped to the face. Real databases store their scans in their own frames (a structured-light
+capture lying on its side, a Kinect head with neck and shoulders in metres), and a model trained
+on face-forward renders predicts nonsense from a sideways head or a ball. So every scan is
+registered to a mean face first (:mod:`.face_template`, from real people) and rendered in the
+frame of that fit.
+
+How (a classical, deterministic registration; no learned detector, so nothing to download and
+nothing that depends on the scan's texture):
+
+1. **Units.** A face is 80-700 mm across whatever the crop (a face mask ~200 mm, a head with
+   shoulders ~600 mm). The template is tried at the size of a real face in every unit
+   (mm, cm, m, inch) that puts the scan's robust extent in that range; when none does
+   (normalised or arbitrary units), at the sizes of a face crop and of a head filling the scan.
+2. **Multi-start registration.** Starting rotations spread uniformly over all orientations
+   (:data:`N_ROTATIONS`, a super-Fibonacci set), each with the template's nose tip on the
+   scan's most forward point in that orientation, are all refined at once by a few steps of
+   trimmed point-to-plane similarity ICP on a small subset of the template (template to scan:
+   a scan's extra head, neck and shoulders do not pull the face, and trimming the worst
+   :data:`TRIM` of the pairs lets holes, a partial forehead and an open mouth go; a pair
+   that ends on the scan's open border, where the scan stops short of the template, is
+   dropped too). Each stage keeps the best distinct fits by coverage for more, finer steps
+   (the coarse stages search the scan approximately: they only sort the promising starts out).
+3. **Score and choice.** The share of the template that lies on the scan (within
+   :data:`MATCH_MM` of the scan's surface, with agreeing normals), over the whole template and
+   over its central face (eyes, nose, mouth: the part that no ball, box, cylinder or plane
+   imitates). The final fits are ranked by the sum of the two plus a say of the scan's own
+   nose profile on which way up the face is (:func:`_nose_step`: an oval face crop covers the
+   template about as well upside down, but its nose still slopes gently above the tip and
+   steps back sharply below it). The chosen fit is refined to convergence, also from 15 mm
+   above and below it (a face unlike the template in its proportions has several stable
+   fits along its height), and the fits that score about as well are blended
+   (:func:`_polish`).
+4. **Face or not.** A fit whose central coverage falls below :data:`MIN_CENTRAL` (unless
+   its eyes and nose alone match :data:`MIN_EYES_NOSE` of the template's: a face whose mouth
+   and chin are lost to a hole or a cut), whose precision (the share of the scan inside the face box that lies on the template: a random
+   cloud of points covers the template but is mostly off it) falls below
+   :data:`MIN_PRECISION`, or whose scan has too little relief (a face's nose, eye sockets and
+   mouth stand out of a smooth base; a lump that matches the template's coarse shape has
+   little, and little of the surface around it lies on the face: :func:`_relief`,
+   :data:`MIN_RELIEF_MM`) is no face: :class:`NotAFaceError`.
+
+The result, :class:`FacePose`, maps the scan into the canonical face frame: the face box (as
+BU-3DFE's crops and the built-in set fill the image, :data:`FRAME_OFFSET_MM`,
+:data:`FRAME_RADIUS_MM`) at the origin with radius 1, the face looking along +z, y up.
+Measured accuracy, separation and cost: ``benchmarks/canonical_pose.py``.
+
+The package, one job a module (this module: the estimate itself, the refusal and the public
+names):
+
+- :mod:`.record`        the pose record (:class:`FacePose`, its JSON) and :class:`NotAFaceError`
+- :mod:`.rotations`     starting rotations, rotation matrices, a pitch, the angle between two
+- :mod:`.scan_surface`  the scan as the fit sees it: points, normals, open border, spikes
+- :mod:`.starts`        the scan's units and the first guesses of where the template goes
+- :mod:`.icp`           the batched trimmed point-to-plane similarity ICP
+- :mod:`.scores`        coverage, central coverage, eyes and nose, precision
+- :mod:`.scan_shape`    the scan's nose profile (which way up) and relief (face or smooth lump)
+- :mod:`.registration`  the multi-start stages of successive halving (step 2)
+- :mod:`.choice`        the final choice, polish and blend of the candidate fits (step 3)
+- :mod:`.framing`       the canonical face box and pitch in the template's millimetres
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from facevlm.data.mesh import FaceMesh
+from facevlm.render.face_pose.choice import _choose, _polish
+from facevlm.render.face_pose.framing import FRAME_OFFSET_MM, FRAME_PITCH_DEG, FRAME_RADIUS_MM
+from facevlm.render.face_pose.record import ALGORITHM_VERSION, FacePose, NotAFaceError
+from facevlm.render.face_pose.registration import _register
+from facevlm.render.face_pose.rotations import rotation_angle_deg, rotation_starts, x_rotation
+from facevlm.render.face_pose.scan_shape import _relief
+from facevlm.render.face_pose.scan_surface import _scan_surface
+from facevlm.render.face_pose.scores import _matches, _precision, _scores, eyes_nose
+from facevlm.render.face_template import FaceTemplate, load_template
+
+__all__ = [
+    "ALGORITHM_VERSION",
+    "FRAME_OFFSET_MM",
+    "FRAME_PITCH_DEG",
+    "FRAME_RADIUS_MM",
+    "MIN_CENTRAL",
+    "MIN_EYES_NOSE",
+    "MIN_PRECISION",
+    "MIN_RELIEF_MM",
+    "POSE_MODES",
+    "FacePose",
+    "NotAFaceError",
+    "estimate_face_pose",
+    "face_pose_of",
+    "fit_face_pose",
+    "rotation_angle_deg",
+    "rotation_starts",
+    "stored_pose",
+    "x_rotation",
+]
+
+#: ``render.pose`` values: estimate the pose, or take the scan's axes as they are stored.
+POSE_MODES = ("estimate", "as_stored")
+#: Below these scores there is no face. Chosen between the faces' and the non-faces' central
+#: coverage as ``benchmarks/canonical_pose.py`` prints them (docs/benchmarks.md, "Face pose"):
+#: the margin is thin on the non-face side, a cylinder or a lumpy blob matches the cheeks and
+#: forehead of a face and only the eyes and nose tell (a blob may pass: the relief test below
+#: is what refuses it).
+MIN_CENTRAL = 0.41
+MIN_PRECISION = 0.5
+#: ... unless the eyes and nose alone (the central face above
+#: :data:`~.scores.EYES_NOSE_BELOW_NOSE_MM` below the nose tip: the part an expression moves
+#: least) match this well: a face whose mouth and chin are lost to a hole or a cut still has
+#: them, where no smooth shape matches more than 0.34 of them (faces' 5th percentile 0.45;
+#: ``benchmarks/canonical_pose.py``).
+MIN_EYES_NOSE = 0.45
+#: Below this relief (mm, :func:`_relief`), counted in proportion to the precision (the
+#: relief of a shape whose surroundings lie on a face), there is no face. Faces, damaged ones
+#: included, mostly score 2.4 or more (precision mostly above 0.9), a shallow procedural
+#: crop now and then less (one in 900 refused at 1.8), the lumpy blobs that pass the coverage
+#: tests 1.3 at most (their lumps give up to 2.1 mm of relief, but most of the surface around
+#: them is off the face) (``benchmarks/canonical_pose.py``).
+MIN_RELIEF_MM = 1.9
+
+
+def fit_face_pose(
+    vertices: np.ndarray,
+    triangles: np.ndarray,
+    source: str | Path | None = None,
+    template: FaceTemplate | None = None,
+) -> FacePose:
+    """The face's pose in a scan given as vertices and ``(F, 3)`` triangles (see module doc).
+
+    Raises:
+        NotAFaceError: no face found; the reason gives the scores and the thresholds.
+    """
+    template = template or load_template()
+    vertices = np.asarray(vertices, dtype=np.float64)
+    scan = _scan_surface(vertices, np.asarray(triangles, dtype=np.int64))
+    fits = _register(scan, template)
+    if fits is None:
+        raise NotAFaceError(source, "no face found: the mesh has no surface to fit a face to")
+    scale, rotation, shift, mm_per_unit, bounds = fits
+    every = np.arange(len(template.points))
+    coverage, central_coverage = _scores(scan, template, every, scale, rotation, shift)
+    k = _choose(scan, coverage + central_coverage, scale, rotation, shift)
+    # the chosen fit, on to convergence from where it is and from either side of it along
+    # the face's height, where a face whose shape differs from the template's has other
+    # stable fits (stopped at one, a damaged scan's fit may end 10-20 mm from its clean
+    # crop's)
+    scale, rotation, shift, coverage, central_coverage = _polish(
+        scan,
+        template,
+        (scale, rotation, shift, coverage + central_coverage),
+        k,
+        (bounds[0][k], bounds[1][k]),
+    )
+    mm_per_unit = mm_per_unit[k : k + 1]
+    k = 0
+    tilt = x_rotation(FRAME_PITCH_DEG)
+    pose = FacePose(
+        rotation=rotation[k] @ tilt,
+        centre=shift[k] + scale[k] * rotation[k] @ FRAME_OFFSET_MM,
+        radius=float(scale[k] * FRAME_RADIUS_MM),
+        mm_per_unit=float(1.0 / scale[k]) if mm_per_unit[k] else 0.0,
+        coverage=float(coverage[k]),
+        central=float(central_coverage[k]),
+        eyes_nose=float(
+            _matches(scan, template, eyes_nose(template), scale, rotation, shift).mean()
+        ),
+        precision=_precision(scan, template, scale[k], rotation[k], shift[k]),
+        relief=_relief(scan, template, scale[k], rotation[k], shift[k]),
+    )
+    relief = pose.relief * pose.precision
+    central_face = pose.central >= MIN_CENTRAL or pose.eyes_nose >= MIN_EYES_NOSE
+    if not central_face or pose.precision < MIN_PRECISION or relief < MIN_RELIEF_MM:
+        raise NotAFaceError(
+            source,
+            f"no face found: the best fit of a face matches {pose.central:.2f} of its eyes, "
+            f"nose and mouth (a face: at least {MIN_CENTRAL}, or {MIN_EYES_NOSE} of its eyes "
+            f"and nose, here {pose.eyes_nose:.2f}) and {pose.precision:.2f} of the "
+            f"surface around them (at least {MIN_PRECISION}), whose relief is "
+            f"{pose.relief:.1f} mm ({relief:.1f} mm counted by that share, at least "
+            f"{MIN_RELIEF_MM})",
+        )
+    return pose
+
+
+def estimate_face_pose(mesh: FaceMesh) -> FacePose:
+    """:func:`fit_face_pose` of a :class:`FaceMesh` (its vertices and triangles)."""
+    return fit_face_pose(mesh.vertices, mesh.triangles(), mesh.source)
+
+
+def face_pose_of(mesh: FaceMesh, mode: str = "estimate") -> FacePose:
+    """The pose a render uses: estimated (``estimate``) or the scan's own axes (``as_stored``)."""
+    if mode not in POSE_MODES:
+        raise ValueError(f"pose must be one of {POSE_MODES}, got {mode!r}")
+    return estimate_face_pose(mesh) if mode == "estimate" else stored_pose(mesh.vertices)
+
+
+def stored_pose(vertices: np.ndarray) -> FacePose:
+    """The scan's own axes, framed by its robust sphere (``render.pose: as_stored``)."""
+    from facevlm.render.normalize import fit_normalization
+
+    fit = fit_normalization(vertices)
+    return FacePose(np.eye(3), fit.centre, fit.radius, estimated=False, mm_per_unit=0.0)

@@ -1,0 +1,124 @@
+"""The final choice among the registration's candidate fits (module doc of
+:mod:`facevlm.render.face_pose`, step 3): the best by coverage with the nose profile's say on
+which way up, refined to convergence from where it is and from either side along the face's
+height, and blended with the fits that score about as well.
+
+Separate from :mod:`.registration` because it weighs finished fits against each other (by the
+scan's nose profile and by coverage over the whole template) rather than searching for them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facevlm.render.face_pose.framing import FRAME_RADIUS_MM
+from facevlm.render.face_pose.icp import FINAL_TRIM, _icp
+from facevlm.render.face_pose.registration import STAGES, _same_fit, _subset
+from facevlm.render.face_pose.scan_shape import _nose_step
+from facevlm.render.face_pose.scan_surface import _Scan
+from facevlm.render.face_pose.scores import _scores
+from facevlm.render.face_template import FaceTemplate
+
+#: More steps of the last stage for the one fit chosen (see :func:`fit_face_pose`).
+POLISH_ITERATIONS = 12
+#: ... also started this far (mm at the template's size) above and below the chosen fit along
+#: the face's height, where a face unlike the template in its proportions has other stable
+#: fits (:func:`_polish`).
+VALLEY_MM = (15.0,)
+#: Of those fits and the last stage's, the ones that are the same fit as the chosen one but
+#: for where along the valley they lie (``BLEND_SAME``: turned less than its degrees from it,
+#: shifted less than its share of the face box, sized within its ratio) and score within
+#: ``BLEND_SCORE`` of the best of them (coverage plus central coverage) are blended, each
+#: weighted by how far it stands above that mark: the scores of a face's stable fits differ
+#: by a few hundredths, about what noise and holes change them by.
+BLEND_SCORE = 0.05
+BLEND_SAME = (10.0, 0.3, 1.2)
+#: How much the nose profile weighs in choosing among the final fits: a fit gains up to
+#: ``UPRIGHT_WEIGHT`` (and its upside-down twin loses as much) on the coverage score, reached
+#: at a step of ``UPRIGHT_MM``. Enough to overturn the few hundredths by which an oval face
+#: crop's upside-down fit may out-cover its upright one, far too little to overturn the
+#: tenths by which a wrong fit of a real face loses.
+UPRIGHT_WEIGHT, UPRIGHT_MM = 0.2, 16.0
+
+
+def _polish(scan: _Scan, template: FaceTemplate, fits, k: int, bounds):
+    """Fit ``k`` of the last stage's ``fits`` (``scale, rotation, shift, score`` arrays)
+    refined to convergence, from where it stands and from :data:`VALLEY_MM` above and below it
+    along the face; of those and the last stage's fits as they came, the ones that are the same
+    fit (:data:`BLEND_SAME`) and score within :data:`BLEND_SCORE` of the best of them, blended
+    by how far they stand above that mark. Returned ``(1,)``-batched: ``scale, rotation,
+    shift, coverage, central``.
+
+    Why: a face whose proportions differ from the template's (a longer or shorter middle
+    face, a nose set lower) lies in a shallow valley along its height with more than one
+    stable fit in it, 15-20 mm apart, whose coverage scores differ by a few hundredths; which
+    one the stages end in turns on noise and holes, so the same face scanned twice could be
+    framed 15-20% of its face box apart. Starting the last steps from either side of the
+    fit finds the others, and the coverage score, which the steps do not optimise, weighs
+    them (the steps' trimmed pairs may also slide a damaged scan's fit off a better one,
+    so the fits as they came take part: other samples of the valley, scored already). A blend, not the best alone: where the scores are
+    that close, which is best turns on noise too, while the blend moves little with it."""
+    scale, rotation, shift = fits[0][k], fits[1][k], fits[2][k]
+    offsets = np.array([0.0, *VALLEY_MM, *(-np.asarray(VALLEY_MM))])
+    n = len(offsets)
+    rotations = np.repeat(rotation[None], n, axis=0)
+    scales = np.full(n, scale)
+    shifts = shift + (scale * offsets)[:, None] * rotation[:, 1]
+    scales, rotations, shifts = _icp(
+        scan,
+        template.points[_subset(template, STAGES[-1][1])],
+        scales,
+        rotations,
+        shifts,
+        POLISH_ITERATIONS,
+        (np.full(n, bounds[0]), np.full(n, bounds[1])),
+        FINAL_TRIM,
+    )
+    every = np.arange(len(template.points))
+    coverage, central_coverage = _scores(scan, template, every, scales, rotations, shifts)
+    # with the last stage's fits as they came, already scored
+    score = np.concatenate([coverage + central_coverage, fits[3]])
+    scales = np.concatenate([scales, fits[0]])
+    rotations = np.concatenate([rotations, fits[1]])
+    shifts = np.concatenate([shifts, fits[2]])
+    # the same fit as the chosen one, but for where along the valley it lies; any other (turned,
+    # at another size or unit, elsewhere on the scan) is not blended
+    degrees, share, size = BLEND_SAME
+    trace = np.einsum("kij,ij->k", rotations, rotation)
+    apart = np.linalg.norm(shifts - shift, axis=1) / (scale * FRAME_RADIUS_MM)
+    agree = (
+        (trace >= 1.0 + 2.0 * np.cos(np.radians(degrees)))
+        & (apart < share)
+        & (np.abs(np.log(scales / scale)) < np.log(size))
+    )
+    weight = np.where(agree, np.clip(score - (score[agree].max() - BLEND_SCORE), 0.0, None), 0.0)
+    weight /= weight.sum()
+    # the fits differ by a few degrees at most: the weighted mean of their rotation matrices
+    # projected back onto the rotations is their mean rotation
+    u, _, vt = np.linalg.svd(np.einsum("b,bij->ij", weight, rotations))
+    mean_rotation = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
+    mean_scale = float(np.exp(weight @ np.log(scales)))
+    mean_shift = weight @ shifts
+    one = (np.array([mean_scale]), mean_rotation[None], mean_shift[None])
+    coverage, central_coverage = _scores(scan, template, every, *one)
+    return *one, coverage, central_coverage
+
+
+def _choose(scan: _Scan, score: np.ndarray, scale, rotation, shift) -> int:
+    """The final fit: the best by coverage score plus the nose profile's say on which way up
+    (:data:`UPRIGHT_WEIGHT`). Only fits that the profile could lift to the top are measured,
+    and a fit that repeats one already measured (the starts often converge) is not again."""
+    total = score - UPRIGHT_WEIGHT  # at worst; what a fit not measured is taken for
+    measured: list[int] = []
+    for b in np.argsort(-score):
+        if score[b] + UPRIGHT_WEIGHT <= total.max():
+            break  # neither this fit nor a worse one can win
+        same = _same_fit(scale, rotation, shift, measured, b) if measured else []
+        twin = measured[int(np.argmax(same))] if np.any(same) else None
+        if twin is None:
+            step, _ = _nose_step(scan, scale[b], rotation[b], shift[b])
+            total[b] = score[b] + UPRIGHT_WEIGHT * np.clip(step / UPRIGHT_MM, -1.0, 1.0)
+        else:
+            total[b] = score[b] + (total[twin] - score[twin])
+        measured.append(int(b))
+    return int(np.argmax(total))

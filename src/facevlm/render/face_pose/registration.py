@@ -1,0 +1,124 @@
+"""The multi-start registration (module doc of :mod:`facevlm.render.face_pose`, step 2):
+starts over all orientations and plausible units, refined by successive halving stages of ICP,
+the best distinct fits of each stage going on, and the best few also tried upside down.
+
+Separate from the final choice (:mod:`.choice`) because it ends with a few candidate fits and
+no opinion on which is right.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facevlm.render.face_pose.framing import FRAME_RADIUS_MM
+from facevlm.render.face_pose.icp import FINAL_TRIM, TRIM, _icp
+from facevlm.render.face_pose.rotations import rotation_starts
+from facevlm.render.face_pose.scan_surface import _Scan
+from facevlm.render.face_pose.scores import _scores, central
+from facevlm.render.face_pose.starts import _fronts, _placements, _scale_starts
+from facevlm.render.face_template import FaceTemplate
+
+#: How many of the best guesses are also tried upside down (turned 180 degrees about the
+#: face's forward axis): an oval face crop fits upside down nearly as well as upright after a
+#: few coarse steps, and the eyes and mouth only tell them apart once the fit is finer.
+N_UPSIDE_DOWN = (6, 2)  # entering the second and the third stage
+#: Successive halving: (starts kept, template points, ICP iterations, trim, search
+#: tolerance) per stage; the starts kept are the best distinct ones by coverage so far. Cheap
+#: steps for all, more for the promising few. The first stage's points decide which starts go
+#: on: with 20 a whole head could lose its true start to a fit on the cranium whose 20 points
+#: happened to match. The search tolerance is how approximate a stage's nearest-point
+#: searches may be (a point found may be up to 1 + this times as far as the nearest,
+#: ``cKDTree.query``'s ``eps``): the coarse stages only sort the promising starts out, and
+#: approximate search halves their time; the last stage and every score search exactly.
+STAGES = (
+    (10_000, 40, 3, TRIM, 1.0),
+    (24, 100, 8, TRIM, 0.5),
+    (3, 400, 10, FINAL_TRIM, 0.0),
+)
+#: Two fits this close (degrees, share of the face box radius) are the same fit: a stage
+#: keeps only one of them (:func:`_distinct`).
+SAME_FIT = (5.0, 0.05)
+#: The fitted face may be this much smaller or larger than the template's size in its units.
+SCALE_RANGE = (0.6, 1.35)
+
+
+def _subset(template: FaceTemplate, size: int) -> np.ndarray:
+    """``size`` template points, half of them (as far as there are) on the central face, so
+    that even a few points weigh the eyes, nose and mouth."""
+    rng = np.random.default_rng(1)
+    middle = central(template)
+    rest = np.setdiff1d(np.arange(len(template.points)), middle)
+    n_middle = min(len(middle), size // 2)
+    chosen = np.concatenate(
+        [rng.permutation(middle)[:n_middle], rng.permutation(rest)[: size - n_middle]]
+    )
+    return np.sort(chosen)
+
+
+def _register(scan: _Scan, template: FaceTemplate):
+    """The multi-start registration (package doc, step 2): the final few candidate fits as
+    ``(scale, rotation, shift, mm_per_unit, (scale's lower, upper bounds))`` arrays, or None
+    when the scan has no surface."""
+    starts = _scale_starts(scan.points, template) if len(scan.points) >= 20 else []
+    if not starts:
+        return None
+    rotations = rotation_starts()
+    scales, rots, shifts, units = [], [], [], []
+    front = _fronts(scan.points, rotations)
+    for size, mm in starts:
+        for shift in _placements(scan.points, rotations, front, size, template):
+            scales.append(np.full(len(rotations), size))
+            rots.append(rotations)
+            shifts.append(shift)
+            units.append(np.full(len(rotations), mm))
+    scale, rotation, shift = np.concatenate(scales), np.concatenate(rots), np.concatenate(shifts)
+    mm_per_unit = np.concatenate(units)
+    bounds = (scale * SCALE_RANGE[0], scale * SCALE_RANGE[1])
+    if not mm_per_unit.any():  # unknown units: the size is free within the starts' range
+        bounds = (scale * 0.4, scale * 2.5)
+
+    chosen = None
+    for stage, (n_keep, n_points, iterations, trim, eps) in enumerate(STAGES):
+        if len(scale) > n_keep:  # scored on the previous stage's points: they are cheap
+            coverage, central_coverage = _scores(scan, template, chosen, scale, rotation, shift)
+            order = np.argsort(-(coverage + central_coverage))
+            best = _distinct(order, scale, rotation, shift, n_keep)
+            # the best few upside down too: a face's likeliest confusion
+            flips = N_UPSIDE_DOWN[stage - 1]
+            n_best = len(best)
+            best = np.concatenate([best, best[:flips]])
+            scale, rotation, shift = scale[best], rotation[best], shift[best]
+            bounds, mm_per_unit = (bounds[0][best], bounds[1][best]), mm_per_unit[best]
+            rotation[n_best:] = rotation[n_best:] @ np.diag([-1.0, -1.0, 1.0])
+        chosen = _subset(template, n_points)
+        scale, rotation, shift = _icp(
+            scan, template.points[chosen], scale, rotation, shift, iterations, bounds, trim, eps
+        )
+    return scale, rotation, shift, mm_per_unit, bounds
+
+
+def _distinct(order: np.ndarray, scale, rotation, shift, n: int) -> np.ndarray:
+    """The first ``n`` of the fits ``order`` that differ from every fit before them by more
+    than :data:`SAME_FIT` (degrees, share of the face box): starts that have converged onto
+    the same fit cost a stage's steps for nothing."""
+    kept = [int(order[0])]
+    for b in order[1:]:
+        if len(kept) == n:
+            break
+        if not _same_fit(scale, rotation, shift, kept, b).any():
+            kept.append(int(b))
+    return np.array(kept)
+
+
+def _same_fit(scale, rotation, shift, others: list[int], b: int) -> np.ndarray:
+    """``(len(others),)``: does each of the fits ``others`` agree with fit ``b`` within
+    :data:`SAME_FIT` (turned less than its degrees apart, shifted less than its share of
+    ``b``'s face box)."""
+    degrees, share = SAME_FIT
+    # the angle of the turn between two rotations is below ``degrees`` exactly when the trace
+    # of their relative rotation, 1 + 2 cos(angle), is above 1 + 2 cos(degrees)
+    trace = np.einsum("kij,ij->k", rotation[others], rotation[b])
+    apart = np.linalg.norm(shift[others] - shift[b], axis=1)
+    return (trace > 1.0 + 2.0 * np.cos(np.radians(degrees))) & (
+        apart < share * scale[b] * FRAME_RADIUS_MM
+    )

@@ -1,0 +1,97 @@
+"""How well a fitted template lies on the scan (module doc of :mod:`facevlm.render.face_pose`,
+steps 3 and 4): the share of the template on the scan (coverage), of its central face and of its
+eyes and nose, and the share of the scan around the face on the template (precision).
+
+Separate because the registration ranks its fits by these scores and the estimate refuses
+non-faces by them: both read the same definitions of "on the scan" and "the central face".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from facevlm.render.face_pose.scan_surface import _Scan
+from facevlm.render.face_template import FaceTemplate
+
+#: A template point lies on the scan when a scan point is this close (mm, at the face's size)
+#: and their normals agree within ``MATCH_ANGLE_DEG``.
+MATCH_MM = 5.0
+MATCH_ANGLE_DEG = 35.0
+#: Half-width of the central face (mm): the eyes' outer corners are ~45 mm from the midline.
+CENTRAL_HALF_WIDTH_MM = 45.0
+#: The central face reaches from this far below the nose tip (the chin) to this far above it.
+CENTRAL_BELOW_NOSE_MM = -75.0
+CENTRAL_ABOVE_NOSE_MM = 45.0
+#: Scan points within this many face radii of the face centre count for the precision score.
+PRECISION_RADIUS = 0.8
+#: The eyes and nose (:func:`eyes_nose`): the central face above this far below the nose tip,
+#: the part an expression moves least.
+EYES_NOSE_BELOW_NOSE_MM = -20.0
+
+
+def _matches(
+    scan: _Scan,
+    template: FaceTemplate,
+    idx: np.ndarray,
+    scale: np.ndarray,
+    rotation: np.ndarray,
+    shift: np.ndarray,
+) -> np.ndarray:
+    """``(B, len(idx))``: does each template point ``idx`` lie on the scan, per transform.
+
+    On the scan means within :data:`MATCH_MM` of the plane of the nearest scan point (not of
+    the point itself: a coarse scan's points are several millimetres apart) and no farther
+    from that point than the same plus the scan's point spacing."""
+    points, normals = template.points[idx], template.normals[idx]
+    moved = scale[:, None, None] * points @ rotation.transpose(0, 2, 1) + shift[:, None, :]
+    tolerance = MATCH_MM * scale[:, None]
+    reach = float(tolerance.max()) + scan.spacing
+    distance, nearest = scan.tree.query(moved.reshape(-1, 3), distance_upper_bound=reach)
+    nearest = np.minimum(nearest, len(scan.points) - 1).reshape(len(scale), len(idx))
+    distance = distance.reshape(len(scale), len(idx))
+    scan_normals = scan.normals[nearest]
+    across = np.abs(np.einsum("bmk,bmk->bm", moved - scan.points[nearest], scan_normals))
+    turned = normals @ rotation.transpose(0, 2, 1)
+    agree = np.einsum("bmk,bmk->bm", turned, scan_normals)
+    close = (across <= tolerance) & (distance <= tolerance + scan.spacing)
+    return close & (agree >= np.cos(np.radians(MATCH_ANGLE_DEG)))
+
+
+def _scores(
+    scan: _Scan, template: FaceTemplate, idx: np.ndarray, scale, rotation, shift
+) -> tuple[np.ndarray, np.ndarray]:
+    """Coverage of the template points ``idx`` and of their central part, per transform."""
+    matches = _matches(scan, template, idx, scale, rotation, shift)
+    middle = np.isin(idx, central(template))
+    return matches.mean(axis=1), matches[:, middle].mean(axis=1)
+
+
+def central(template: FaceTemplate) -> np.ndarray:
+    """Indices of the template's central face (eyes, nose, mouth): the part no smooth shape
+    (a ball, a cylinder, a plane) can imitate."""
+    x, y = template.points[:, 0], template.points[:, 1] - template.nose_tip[1]
+    return np.flatnonzero(
+        (np.abs(x) < CENTRAL_HALF_WIDTH_MM)
+        & (y > CENTRAL_BELOW_NOSE_MM)
+        & (y < CENTRAL_ABOVE_NOSE_MM)
+    )
+
+
+def eyes_nose(template: FaceTemplate) -> np.ndarray:
+    """Indices of the template's eyes and nose: its central face above
+    :data:`EYES_NOSE_BELOW_NOSE_MM` (without the mouth and chin, which a hole, a cut or an
+    open mouth may take away)."""
+    idx = central(template)
+    return idx[template.points[idx, 1] - template.nose_tip[1] > EYES_NOSE_BELOW_NOSE_MM]
+
+
+def _precision(scan: _Scan, template: FaceTemplate, scale: float, rotation, shift) -> float:
+    """Share of the scan points inside the face box that lie on the fitted template."""
+    radius = scale * template.face_radius
+    inside = np.linalg.norm(scan.points - shift, axis=1) <= PRECISION_RADIUS * radius
+    if not inside.any():
+        return 0.0
+    moved = scale * template.points @ rotation.T + shift
+    distance, _ = cKDTree(moved).query(scan.points[inside])
+    return float(np.mean(distance <= 2.0 * MATCH_MM * scale))

@@ -1,0 +1,78 @@
+"""Where the multi-start registration begins (module doc of :mod:`facevlm.render.face_pose`,
+steps 1 and 2): the scan's units and the template's size in them, and the first guesses of
+where the template goes for each starting rotation.
+
+Separate because these guesses read only the scan's extent and its most forward points; the
+ICP that refines them (:mod:`.icp`) and the stages that choose among them
+(:mod:`.registration`) do not depend on how they were made.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facevlm.render.face_template import FaceTemplate
+
+#: A face (or a head with shoulders) is this many millimetres across (robust extent).
+FACE_EXTENT_MM = (80.0, 700.0)
+#: Typical robust extent of a face scan; breaks ties between units that both fit.
+TYPICAL_EXTENT_MM = 220.0
+#: Millimetres per unit of the units a scanner writes.
+UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "inch": 25.4}
+#: The front of a face in a first guess: what lies this far (mm) behind the most forward point.
+FRONT_DEPTH_MM = 70.0
+
+
+def _scale_starts(points: np.ndarray, template: FaceTemplate) -> list[tuple[float, float]]:
+    """``(template scale, mm per unit)`` to start from: scan units per template millimetre."""
+    low, high = np.percentile(points, [1.0, 99.0], axis=0)
+    extent = float(np.max(high - low))
+    if not extent > 0:
+        return []
+    fitting = [
+        mm for mm in UNITS_MM.values() if FACE_EXTENT_MM[0] <= extent * mm <= FACE_EXTENT_MM[1]
+    ]
+    fitting.sort(key=lambda mm: abs(np.log(extent * mm / TYPICAL_EXTENT_MM)))
+    if fitting:
+        return [(1.0 / mm, mm) for mm in fitting[:2]]
+    # unknown units: the scan is a face crop, or a head and shoulders about twice a face
+    template_extent = float(np.ptp(template.points[:, 1]))
+    return [(extent / template_extent, 0.0), (0.5 * extent / template_extent, 0.0)]
+
+
+def _fronts(points: np.ndarray, rotations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per starting rotation: the heights of the scan points along its forward axis
+    (``(R, M)``) and the indices of the most forward few (``(R, top)``)."""
+    height = rotations[:, :, 2] @ points.T  # the template's +z in the scan, per start
+    top = max(3, len(points) // 200)
+    # the cut by value, then the points above it: a partition of values is several times
+    # faster than one of indices; points tied at the cut (duplicates) fall back to the latter
+    cut = np.partition(height, len(points) - top, axis=1)[:, len(points) - top]
+    _, front = np.nonzero(height >= cut[:, None])
+    if len(front) != top * len(rotations):
+        return height, np.argpartition(-height, top - 1, axis=1)[:, :top]
+    return height, front.reshape(len(rotations), top)
+
+
+def _placements(
+    points: np.ndarray,
+    rotations: np.ndarray,
+    fronts: tuple[np.ndarray, np.ndarray],
+    size: float,
+    template: FaceTemplate,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two first guesses of where the template goes for each starting rotation (``(R, 3)``
+    shifts each): its nose tip on the scan's most forward point in that orientation (right
+    for a head or a head with shoulders looking about that way), and its centre under the
+    middle of the scan's front (right for a face crop, whose forehead or chin may stick out
+    further than its nose when the guess is tilted)."""
+    height, front = fronts
+    forward = rotations[:, :, 2]
+    tips = np.median(points[front], axis=1)  # (R, 3)
+    on_tip = tips - size * np.einsum("rij,j->ri", rotations, template.nose_tip)
+    support = np.take_along_axis(height, front, axis=1).min(axis=1)  # (R,)
+    band = height >= (support - FRONT_DEPTH_MM * size)[:, None]
+    middle = (band @ points) / band.sum(axis=1)[:, None]  # (R, 3)
+    lift = support - np.einsum("rk,rk->r", middle, forward) - size * template.nose_tip[2]
+    under_middle = middle + lift[:, None] * forward
+    return on_tip, under_middle
