@@ -311,7 +311,7 @@ def _mouth_area(head, vertices):
 
 def _to_sheet(head, vertices):
     """Deformed vertices mapped back onto the face sheet (angle around the head, height)."""
-    from facevlm.data.synthetic.head import THETA_MAX, _half_width_profile
+    from facevlm.data.synthetic.head_surface import THETA_MAX, _half_width_profile
 
     idn = head.identity
     width = _half_width_profile(idn)(vertices[:, 1])

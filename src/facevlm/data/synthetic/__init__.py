@@ -11,6 +11,7 @@ Modules, in the order the data flows:
 - :mod:`.identity`    who a subject is (metadata, proportions, colours), from a seeded RNG
 - :mod:`.shapes`      feature outlines shared by mesh, texture and landmarks
 - :mod:`.head`        the neutral face mesh (lips cut, eye openings, inner patches)
+- :mod:`.head_surface` the face surface over the sheet (cylinder and relief)
 - :mod:`.landmarks`   the 83 BU-3DFE landmarks and Bosphorus' labelled ones
 - :mod:`.texture`     face-varying UV atlas and the atlas image; :mod:`.painting` paints it
 - :mod:`.expressions` action-unit displacement fields and emotion recipes
