@@ -78,7 +78,6 @@ def test_every_dataset_and_recipe_resolve_to_a_valid_configuration(name, recipe)
     assert (dataset["name"], dataset["root"]) == (name, "/mnt/scans")
     options_class = importlib.import_module(type(get_layout(name)).__module__).Options
     parse_options(options_class, dataset["options"], where=name)
-    ProtocolConfig.from_params(params["protocol"])
     RenderSettings.from_params(params["render"], ignore=RENDER_PLAN_KEYS)
     for namespace, base in NAMESPACES.items():
         model = params[base or namespace]
@@ -121,13 +120,20 @@ def test_sequences_fine_tune_the_towers_faster_only_in_the_cpu_recipe(sequences,
 
 def test_the_command_line_wins_over_the_profile():
     params = load_parameters(
-        "local", "dataset.name=bu4dfe", "dataset.root=/x", "render.frames=apex", "protocol.k=5"
+        "local",
+        "dataset.name=bu4dfe",
+        "dataset.root=/x",
+        "render.frames=apex",
+        "affectvlm.protocol.k=5",
     )
-    assert params["render"]["frames"] == "apex" and params["protocol"]["k"] == 5
+    assert params["render"]["frames"] == "apex" and params["affectvlm"]["protocol"]["k"] == 5
 
 
-def test_the_dataset_named_in_an_env_file_selects_the_profile_too():
-    assert load_parameters("bu3dfe")["protocol"]["n_subjects"] == 60
+def test_the_dataset_named_in_an_env_file_selects_the_profile_too(tmp_path):
+    """``dataset.name`` in ``conf/local`` (to stop typing it) picks the profile like --params."""
+    conf = make_conf(tmp_path, "protocol: {k: 10}\n")
+    (conf / "local" / "parameters.yml").write_text("dataset: {name: bu3dfe}\n")
+    assert load_parameters("local", conf=conf)["protocol"]["k"] == 10
 
 
 def test_without_a_profile_the_parameters_are_kedros(tmp_path):

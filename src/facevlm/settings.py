@@ -21,6 +21,6 @@ CONFIG_LOADER_ARGS = {
         "mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
     },
-    # an env (conf/paper, conf/bu3dfe, ...) overrides single keys, not whole blocks
+    # an env (conf/paper, conf/local) overrides single keys, not whole blocks
     "merge_strategy": {"parameters": "soft"},
 }
