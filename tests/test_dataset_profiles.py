@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from conf_profiles import profile_names
 from facevlm.data.layouts.base import LAYOUT_NAMES, get_layout, parse_options
 from facevlm.data.protocols import ProtocolConfig
-from facevlm.dataset_profiles import DatasetProfileConfigLoader
+from facevlm.dataset_profiles import DatasetProfileConfigLoader, with_model_defaults
 from facevlm.experiments.recipes import get_recipe
 from facevlm.pipelines.training.nodes import resolve_model_parameters
 from facevlm.render.renderer import RenderSettings
@@ -140,7 +140,69 @@ def test_without_a_profile_the_parameters_are_kedros(tmp_path):
     from kedro.config import OmegaConfigLoader
 
     plain = OmegaConfigLoader(str(CONF), **{**CONFIG_LOADER_ARGS, "default_run_env": "local"})
-    assert load_parameters("local") == plain["parameters"]  # synthetic: no profile
+    # synthetic: no profile, only the models' shared defaults laid beneath their blocks
+    assert load_parameters("local") == with_model_defaults(plain["parameters"])
+
+
+def test_each_model_block_is_merged_over_the_shared_defaults(tmp_path):
+    conf = tmp_path / "conf"
+    for env in ("base", "local"):
+        (conf / env).mkdir(parents=True)
+    (conf / "base" / "parameters.yml").write_text(
+        "model_defaults: {protocol: {k: 5, seed: 0}, experiment: {train: {nproc: null}}}\n"
+        "affectvlm: {recipe: affectvlm, protocol: {k: 7}}\n"
+        "smile: {recipe: smile}\n"
+        "smile_mer: {protocol: {name: loso}}\n"
+    )
+    (conf / "local" / "parameters.yml").write_text(
+        "model_defaults: {experiment: {train: {nproc: 2}}, protocol: {k: 9}}\n"
+    )
+    params = load_parameters("local", conf=conf)
+    assert "model_defaults" not in params
+    # the model's own key wins over a default, whichever env sets the default
+    assert params["affectvlm"]["protocol"] == {"k": 7, "seed": 0}
+    assert params["smile"]["protocol"] == {"k": 9, "seed": 0}  # the env's default
+    assert params["smile"]["experiment"]["train"]["nproc"] == 2
+    assert params["smile_mer"] == {"protocol": {"name": "loso"}}  # derived: merged when resolved
+
+
+def test_the_models_write_what_they_share_once():
+    """Every leaf both models' blocks hold with the same value lives in ``model_defaults``; the
+    augmentation stays whole in each model's block, where it reads as one recipe. An env must
+    repeat in each model's block what conf/base sets there (a default would not win over it)."""
+    import yaml
+
+    def leaves(block, prefix=()):
+        for key, value in block.items():
+            if isinstance(value, dict):
+                yield from leaves(value, (*prefix, key))
+            else:
+                yield (*prefix, key), value
+
+    def model_blocks(env):
+        return {
+            model: dict(
+                leaves(
+                    yaml.safe_load((CONF / env / f"parameters_train_{model}.yml").read_text())[
+                        model
+                    ]
+                )
+            )
+            for model in ("affectvlm", "smile")
+        }
+
+    set_per_model_in_base = set().union(*(set(b) for b in model_blocks("base").values()))
+    for env in ("base", "paper"):
+        blocks = model_blocks(env)
+        shared = {
+            key
+            for key, value in blocks["affectvlm"].items()
+            if key in blocks["smile"]
+            and blocks["smile"][key] == value
+            and key[:2] != ("experiment", "augment")
+            and (env == "base" or key not in set_per_model_in_base)
+        }
+        assert not shared, f"conf/{env}: both models set {sorted(shared)}: model_defaults"
 
 
 def make_conf(tmp_path: Path, profile: str, env_profile: str | None = None) -> Path:

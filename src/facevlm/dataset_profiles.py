@@ -17,6 +17,9 @@ into k-fold); an env that needs to change a profile does so in its own
 ``dataset_profiles/<name>.yml``. Profiles hold no ``dataset.root``: where the data lives is the
 user's, given with ``--params`` or in ``conf/local``. A name without a profile (``synthetic``)
 changes nothing.
+
+The same loader gives each model's parameter block the shared ``model_defaults`` block beneath
+it (:func:`with_model_defaults`), so what both models train with is written once.
 """
 
 from __future__ import annotations
@@ -40,10 +43,10 @@ class DatasetProfileConfigLoader(OmegaConfigLoader):
             return config
         name = dataset_name(config, self.runtime_params)
         profile = self.dataset_profile(name) if name else {}
-        if not profile:
-            return config
-        layers = [config, profile, self.runtime_params or {}]
-        return OmegaConf.to_container(OmegaConf.merge(*layers), resolve=True)
+        if profile:
+            layers = [config, profile, self.runtime_params or {}]
+            config = OmegaConf.to_container(OmegaConf.merge(*layers), resolve=True)
+        return with_model_defaults(config)
 
     def profile_files(self, name: str) -> list[Path]:
         """The profile files of dataset ``name``, lowest precedence first (existing or not)."""
@@ -75,3 +78,28 @@ def dataset_name(parameters: dict[str, Any], runtime_params: dict[str, Any] | No
         if isinstance(dataset, dict) and dataset.get("name") is not None:
             return str(dataset["name"])
     return None
+
+
+#: Parameter block that every model's block (``params:affectvlm``, ``params:smile``) starts from.
+MODEL_DEFAULTS = "model_defaults"
+
+
+def with_model_defaults(parameters: dict[str, Any]) -> dict[str, Any]:
+    """``parameters`` with each recipe's block (``affectvlm``, ``smile``) merged over
+    ``model_defaults``, and ``model_defaults`` itself removed.
+
+    What the models share (the protocol, the backbone, the optimiser's settings, how training
+    runs) is written once; a model's block says only what is its own. The merge is the one a
+    derived namespace uses over its base (``smile_mer`` over ``smile``): a key in the model's
+    block wins, in whichever env it is set, over the same key in ``model_defaults``."""
+    from facevlm.config import deep_merge
+    from facevlm.experiments.recipes import RECIPE_NAMES
+
+    if MODEL_DEFAULTS not in parameters:
+        return parameters
+    parameters = dict(parameters)
+    defaults = parameters.pop(MODEL_DEFAULTS) or {}
+    for model in RECIPE_NAMES:
+        if isinstance(parameters.get(model), dict):
+            parameters[model] = deep_merge(defaults, parameters[model])
+    return parameters
