@@ -25,7 +25,7 @@ from facevlm.data.protocols import ProtocolConfig
 from facevlm.dataset_profiles import DatasetProfileConfigLoader, with_model_defaults
 from facevlm.experiments.recipes import get_recipe
 from facevlm.pipelines.training.nodes import resolve_model_parameters
-from facevlm.render.renderer import RenderSettings
+from facevlm.render.renderer import split_render_params
 from facevlm.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -38,7 +38,6 @@ NAMESPACES = {
     "affectvlm_4d": "affectvlm",
     "smile_4d": "smile",
 }
-RENDER_PLAN_KEYS = ("frames", "n_workers", "datasets", "cache_dir")
 #: The training pipelines that suit each dataset (static scans, sequences, micro-expressions).
 TRAINED_ON = {
     "bu3dfe": ["affectvlm", "smile"],
@@ -78,7 +77,7 @@ def test_every_dataset_and_recipe_resolve_to_a_valid_configuration(name, recipe)
     assert (dataset["name"], dataset["root"]) == (name, "/mnt/scans")
     options_class = importlib.import_module(type(get_layout(name)).__module__).Options
     parse_options(options_class, dataset["options"], where=name)
-    RenderSettings.from_params(params["render"], ignore=RENDER_PLAN_KEYS)
+    split_render_params(params["render"])  # as the render pipeline reads it
     for namespace, base in NAMESPACES.items():
         model = params[base or namespace]
         resolved = resolve_model_parameters(model, params[namespace] if base else None)

@@ -1,4 +1,5 @@
-"""Frame selection for 4D sequences and approximate rank pooling (dynamic images)."""
+"""Frame selection for 4D sequences, approximate rank pooling (dynamic images), and the
+sample(s) the model reads of a sequence's rendered frames."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from facevlm.render.frames import (
     FrameSpec,
     PhaseLabels,
     dynamic_image,
+    frames_to_samples,
     magnify,
     parse_frames,
     pick,
@@ -187,3 +189,25 @@ def test_pool_frames_pools_each_view_on_its_own():
         np.testing.assert_array_equal(magnified[view], magnify(onset[view], apex[view], 2))
     pooled = pool_frames(frames, "dynamic_image")
     np.testing.assert_array_equal(pooled[2], dynamic_image(np.stack([onset[2], apex[2]])))
+
+
+def test_a_pooled_mode_makes_one_sample_of_the_frames():
+    rng = np.random.default_rng(2)
+    frames = rng.integers(0, 256, (2, 3, 8, 8, 3), dtype=np.uint8)  # (T, V, H, W, 3)
+    for mode in ("dynamic_image", "magnified:2"):
+        samples = frames_to_samples(frames, mode)
+        assert samples.shape == (1, 3, 8, 8, 3)
+        np.testing.assert_array_equal(samples[0], pool_frames(frames, mode))
+    with pytest.raises(ValueError, match="meshes"):
+        frames_to_samples(frames, "surface_motion")  # pooled before rendering
+
+
+def test_unpooled_frames_are_samples_of_their_own_or_one_sample_of_frames_x_views():
+    frames = np.arange(3 * 2)[:, None, None, None].repeat(3, -1).reshape(3, 2, 1, 1, 3)
+    for pooling in (None, "uniform:3", "apex"):
+        np.testing.assert_array_equal(frames_to_samples(frames, pooling), frames)
+    stacked = frames_to_samples(frames, "uniform:3", as_views=True)
+    assert stacked.shape == (1, 6, 1, 1, 3)
+    assert stacked[0, :, 0, 0, 0].tolist() == [0, 1, 2, 3, 4, 5], "frame-major: f0v0 f0v1 f1v0 .."
+    pooled = frames_to_samples(frames[:2], "magnified", as_views=True)
+    assert pooled.shape == (1, 2, 1, 1, 3), "a pooled mode pools whatever data.frames says"

@@ -6,7 +6,9 @@ uniform:K``) or into one sample of dynamic images (``dynamic_image``). Dynamic F
 become one sample whose ``K × V`` images (frame-major: every view of the first frame, then of the
 second, ...) all go through the shared image encoder and the fusion head, like the views of a
 static scan. Frame order is kept, so a learned fusion can weigh onset, apex and offset
-differently. Static scans and pooled dynamic images pass through unchanged.
+differently. Static scans and pooled dynamic images pass through unchanged. The frames become
+one sample in :func:`facevlm.render.frames.frames_to_samples`, as in the render pipeline and the
+predictor.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from facevlm.experiments.data import MODALITY, ExperimentData
+from facevlm.render.frames import frames_to_samples
 
 #: ``experiment.data.frames`` values: each rendered frame a sample, or frames stacked as views.
 FRAME_MODES = ("samples", "views")
@@ -45,7 +48,7 @@ def stack_sequence_frames(data: ExperimentData) -> ExperimentData:
     groups = [g["_row"].to_numpy() for _, g in order.groupby(by, sort=False, observed=True)]
     k = min(len(g) for g in groups)
     rows = [_keep_spread(g, k) for g in groups]
-    views = np.stack([np.concatenate(list(np.asarray(data.views[g])), axis=0) for g in rows])
+    views = np.stack([frames_to_samples(np.asarray(data.views[g]), as_views=True)[0] for g in rows])
     first = [g[0] for g in rows]
     stacked = samples.iloc[first].reset_index(drop=True).copy()
     stacked["sample_id"] = [f"{r.dataset}/{r.sequence}/frames" for r in stacked.itertuples()]

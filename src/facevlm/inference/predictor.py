@@ -24,7 +24,8 @@ unfamiliar for that reason. Every prediction says which modality answered. A 4D 
 predicted frame by frame over a timeline of up to ``timeline_frames`` frames; the sequence-level
 prediction averages the frames the training's ``render.frames`` selects (``uniform:3``: onset,
 apex, offset), or classifies their dynamic image (or magnified apex, or surface-motion map from
-the first to the middle frame) when the model was trained on those.
+the first to the middle frame) when the model was trained on those, made of the frames as the
+render pipeline makes it (:func:`facevlm.render.frames.frames_to_samples`).
 """
 
 from __future__ import annotations
@@ -53,12 +54,20 @@ from facevlm.models.bundle import ModelBundle
 from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.data import views_to_tensor
 from facevlm.render.face_pose import FacePose, face_pose_of
-from facevlm.render.frames import parse_frames, pool_frames, select_frames
-from facevlm.render.renderer import RenderSettings, parse_modalities
+from facevlm.render.frames import (
+    LABEL_FREE_FRAMES,
+    frames_to_samples,
+    parse_frames,
+    select_frames,
+)
+from facevlm.render.renderer import (
+    RETIRED_RENDER_KEYS,
+    RenderSettings,
+    parse_modalities,
+    split_render_params,
+)
 from facevlm.render.surface_motion import surface_motion_mesh, surface_motion_settings
 
-#: Keys of ``params:render`` that are not :class:`RenderSettings` fields.
-RENDER_PLAN_KEYS = ("frames", "n_workers", "datasets", "cache_dir")
 STAGES = ("read", "render", "encode", "classify")
 #: How the app names the one sample a pooled ``render.frames`` mode makes of a sequence.
 POOLED_KINDS = {
@@ -172,10 +181,9 @@ def render_settings_for(
     trained on several modalities (``texture+shaded``) renders in the first unless ``modality``
     says otherwise (:func:`trained_modalities` lists them all).
     """
-    params = dict(bundle.info.get("render") or render_params or {})
-    frames = str(params.get("frames") or "uniform:3")
-    params["modality"] = parse_modalities(params.get("modality"))[0]
-    settings = RenderSettings.from_params(params, ignore=RENDER_PLAN_KEYS)
+    params = bundle.info.get("render") or render_params or {}
+    settings, plan = split_render_params(params, ignore=RETIRED_RENDER_KEYS)
+    frames = str(plan["frames"] or LABEL_FREE_FRAMES)
     if modality is not None:
         settings = dataclasses.replace(settings, modality=modality)
     n_views = int(bundle.model_config.get("n_views", len(settings.views)))
@@ -439,7 +447,7 @@ class Predictor:
         and whether those are pooled into one image (a dynamic image or the magnified apex)."""
         spec = parse_frames(self.frames)
         if spec.mode == "onset_apex_offset":  # needs labels an upload does not have
-            spec = parse_frames("uniform:3")
+            spec = parse_frames(LABEL_FREE_FRAMES)
         chosen = select_frames(n_frames, spec)
         timeline = select_frames(n_frames, f"uniform:{min(n_frames, self.timeline_frames)}")
         return sorted(set(timeline) | set(chosen)), chosen, spec.pooled
@@ -453,7 +461,7 @@ class Predictor:
             motion = clock.run("render", surface_motion_mesh, *meshes)
             return clock.run("render", self._render, motion, SURFACE_MOTION, pose)
         # (T, V, S, S, 3) -> (V, S, S, 3), each view pooled on its own
-        return pool_frames(views, self.frames)
+        return frames_to_samples(views, self.frames)[0]
 
     def predict_sequence(self, item: SequenceInput) -> Prediction:
         with self._lock:

@@ -10,9 +10,9 @@ Modules, one job each:
 - :mod:`.arrays`         per-point render arrays of a ``FaceMesh``, fast, and smooth normals
 - :mod:`.texture`        texture images from disk to VTK, the right way up
 - :mod:`.backend`        check that VTK can render offscreen before it gets a chance to crash
-- :mod:`.renderer`       ``RenderSettings`` and ``MultiviewRenderer`` (one reused plotter)
+- :mod:`.renderer`       ``RenderSettings`` (and ``params:render``'s plan keys), ``MultiviewRenderer``
 - :mod:`.parallel`       many scans over all cores, one renderer per worker process
-- :mod:`.frames`         4D frame selection and dynamic images (approximate rank pooling)
+- :mod:`.frames`         4D frame selection, dynamic images, the sample(s) made of the frames
 - :mod:`.surface_motion` a micro-expression's onset-to-apex surface motion, painted on the face
 - :mod:`.contact_sheet`  labelled image grids for eyeballing renders
 - :mod:`.fixtures`       synthetic textured face-like meshes for tests and benchmarks

@@ -1,4 +1,5 @@
-"""Which frames of a 4D sequence to render, and how to pool a sequence into one dynamic image.
+"""Which frames of a 4D sequence to render, how to pool a sequence into one dynamic image, and
+what sample(s) the model reads of the rendered frames (:func:`frames_to_samples`).
 
 The ``frames`` parameter (``docs/methods.md``) takes one of:
 
@@ -41,6 +42,14 @@ FRAME_MODES = (
     "magnified",
     "surface_motion",
 )
+#: ``frames`` when ``params:render`` names none: one frame, the apex (labelled, else the middle).
+DEFAULT_FRAMES = "apex"
+#: The frames a prediction of an uploaded sequence averages when the model's ``frames`` is
+#: recorded nowhere (neither its bundle nor ``params:render`` names one), and the stand-in for
+#: ``onset_apex_offset``, whose phase labels an upload does not have: three frames at segment
+#: centres, roughly onset, apex and offset. The first use differs from :data:`DEFAULT_FRAMES`,
+#: which the render pipeline would have used for such a model's training data.
+LABEL_FREE_FRAMES = "uniform:3"
 #: Modes whose selected frames are pooled into one image per view.
 POOLED_MODES = ("dynamic_image", "magnified", "surface_motion")
 #: Pooled modes that pool the frames' meshes (before rendering), not their images.
@@ -242,3 +251,34 @@ def pool_frames(frames: Sequence[np.ndarray] | np.ndarray, spec: str | FrameSpec
             "see facevlm.render.surface_motion"
         )
     raise ValueError(f"frames={spec.mode} is not pooled")
+
+
+def frames_to_samples(
+    frame_views: Sequence[np.ndarray] | np.ndarray,
+    pooling: str | FrameSpec | None = None,
+    as_views: bool = False,
+) -> np.ndarray:
+    """The sample(s) the model reads of a sequence's selected frames, from their rendered views.
+
+    ``frame_views`` is ``(T, V, H, W, 3)``: every view of each selected frame, in frame order.
+    The result is ``(N, V', H, W, 3)``:
+
+    - ``pooling`` a pooled mode (``dynamic_image``, ``magnified``): one sample, each view pooled
+      over the frames on its own (:func:`pool_frames`);
+    - else with ``as_views`` (``experiment.data.frames: views``): one sample of ``T × V`` views,
+      frame-major (every view of the first frame, then of the second ...), so a learned fusion
+      can weigh onset, apex and offset differently;
+    - else each frame is a sample of its own (``N = T``; a static scan is one such frame).
+
+    Why one function: the render pipeline and the training data make the samples a model is
+    trained on, the predictor those it is asked about; a sample made differently in either
+    place is one the model never saw. ``surface_motion`` pools the frames' meshes before
+    rendering (:mod:`facevlm.render.surface_motion`), so it has no views to pool here.
+    """
+    spec = None if pooling is None else parse_frames(pooling)
+    if spec is not None and spec.pooled:
+        return pool_frames(frame_views, spec)[None]
+    frames = np.asarray(frame_views)
+    if as_views:
+        return frames.reshape(1, -1, *frames.shape[2:])
+    return frames

@@ -59,6 +59,14 @@ from facevlm.render.views import DEFAULT_VIEWS, View, parse_views
 MODALITIES = ("texture", "shaded", "depth")
 #: Joins the modalities of a mixed render setting (``modality: texture+shaded``).
 MODALITY_SEPARATOR = "+"
+#: Keys of ``params:render`` that plan the render rather than set how a view looks (which frames
+#: of a sequence, which datasets, how many processes): not :class:`RenderSettings` fields.
+RENDER_PLAN_KEYS = ("frames", "n_workers", "datasets")
+#: Keys ``params:render`` had once and has no more (``cache_dir`` is ``params:caches.renders``
+#: now). The predictor ignores them, so that a project configured before still serves its
+#: models; the render pipeline refuses them like any unknown key, so that a stale setting does
+#: not silently do nothing.
+RETIRED_RENDER_KEYS = ("cache_dir",)
 
 #: Camera distance from the face centre, in robust radii. Irrelevant to the image under a
 #: parallel projection; only the clipping range below depends on it.
@@ -160,6 +168,23 @@ def parse_modalities(value: str | Iterable[str] | None) -> tuple[str, ...]:
             f"{MODALITY_SEPARATOR!r} (texture+shaded), got {value!r}"
         )
     return modalities
+
+
+def split_render_params(
+    render: Mapping[str, Any], ignore: Iterable[str] = ()
+) -> tuple[RenderSettings, dict[str, Any]]:
+    """``params:render`` (or a model's render record) as the settings of one renderer and the
+    render plan: each of :data:`RENDER_PLAN_KEYS`, None where not given.
+
+    The render pipeline and the predictor both split it here, so that what a model was trained
+    with and what a new scan is rendered with are read alike. The settings take the first of
+    several modalities (``texture+shaded``): a renderer draws one, and the render pipeline
+    renders the others one after the other. Keys in ``ignore`` are dropped too; any other key
+    that is no setting is an error (:meth:`RenderSettings.from_params`).
+    """
+    render = {**render, "modality": parse_modalities(render.get("modality"))[0]}
+    settings = RenderSettings.from_params(render, ignore=(*RENDER_PLAN_KEYS, *ignore))
+    return settings, {k: render.get(k) for k in RENDER_PLAN_KEYS}
 
 
 def _polydata(points: np.ndarray, triangles: np.ndarray) -> vtkPolyData:

@@ -19,23 +19,19 @@ from facevlm.render.cache import RenderCache
 from facevlm.render.face_pose import ALGORITHM_VERSION as POSE_ALGORITHM_VERSION
 from facevlm.render.face_pose import FacePose
 from facevlm.render.face_region import FACE_REGION
-from facevlm.render.frames import parse_frames, pool_frames
+from facevlm.render.frames import DEFAULT_FRAMES, frames_to_samples, parse_frames
 from facevlm.render.parallel import RenderJob, read_mesh_file, render_many
-from facevlm.render.renderer import MODALITY_SEPARATOR, RenderSettings, parse_modalities
+from facevlm.render.renderer import (
+    MODALITY_SEPARATOR,
+    RenderSettings,
+    parse_modalities,
+    split_render_params,
+)
 from facevlm.render.sampling import plan_render_samples
 from facevlm.render.surface_motion import cache_identity as surface_motion_identity
 from facevlm.render.surface_motion import surface_motion_mesh, surface_motion_settings
 
 logger = logging.getLogger(__name__)
-
-#: Parameters of ``params:render`` that are not :class:`RenderSettings` fields.
-_PLAN_KEYS = ("frames", "n_workers", "datasets")
-
-
-def _split_params(render: dict[str, Any]) -> tuple[RenderSettings, dict[str, Any]]:
-    render = {**render, "modality": parse_modalities(render.get("modality"))[0]}
-    settings = RenderSettings.from_params(render, ignore=_PLAN_KEYS)
-    return settings, {k: render.get(k) for k in _PLAN_KEYS}
 
 
 def select_render_samples(
@@ -50,9 +46,9 @@ def select_render_samples(
         ValueError: the index has scans but none of the datasets asked for, so a model would
             find nothing to train on; the message names both.
     """
-    _, plan = _split_params(render)
+    _, plan = split_render_params(render)
     datasets = plan["datasets"] or datasets_of(datasets_in_use)
-    samples = plan_render_samples(scan_index, plan["frames"] or "apex", datasets)
+    samples = plan_render_samples(scan_index, plan["frames"] or DEFAULT_FRAMES, datasets)
     if samples.empty and datasets and len(scan_index):
         raise ValueError(
             f"nothing to render: the run reads datasets {list(datasets)} but the scan index "
@@ -137,14 +133,15 @@ def _render_one_modality(
     samples: pd.DataFrame, render: dict[str, Any], cache_dir: str
 ) -> tuple[RenderSet, pd.DataFrame]:
     """:func:`render_samples` in the one modality ``render`` names."""
-    settings, plan = _split_params(render)
-    record = _settings_record(settings, plan["frames"] or "apex")
+    settings, plan = split_render_params(render)
+    frames = plan["frames"] or DEFAULT_FRAMES
+    record = _settings_record(settings, frames)
     cache_key = {k: v for k, v in record.items() if k != "frames"}
     if settings.pose == "estimate":
         cache_key["pose_algorithm"] = POSE_ALGORITHM_VERSION
         cache_key["face_region"] = FACE_REGION
     poses = _poses_of(samples) if settings.pose == "estimate" else {}
-    spec = parse_frames(plan["frames"] or "apex")
+    spec = parse_frames(frames)
     from_meshes = samples["pooled"].astype(bool) & spec.pooled_meshes
 
     failures: dict[str, str] = {}
@@ -175,8 +172,8 @@ def _render_one_modality(
         frame_views = [views.get(p) for p in sample.frame_paths]
         if any(v is None for v in frame_views):
             continue
-        # pooled: (T, V, H, W, 3) frames -> (V, H, W, 3), each view pooled on its own
-        images.append(pool_frames(np.stack(frame_views), spec) if sample.pooled else frame_views[0])
+        # a pooled sample's frames become one image per view; any other sample is its frame
+        images.append(frames_to_samples(np.stack(frame_views), spec if sample.pooled else None)[0])
         kept.append(i)
     if failures:
         logger.warning("%d scans failed to render; see render_failures", len(failures))
