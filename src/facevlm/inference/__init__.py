@@ -4,7 +4,9 @@ the Streamlit app and ``facevlm predict`` share (no Streamlit, no argparse here)
 - :mod:`.project`   the Kedro project: catalog, ``params:render``, MLflow tracking URI
 - :mod:`.loading`   which model (catalog version or MLflow run) and loading it safely
 - :mod:`.inputs`    scans and numbered-frame sequences in a file or folder
+- :mod:`.render_settings` the render settings and frames a model was trained with
 - :mod:`.predictor` read → render (warm plotter) → encode → classify, timed per stage
+- :mod:`.prediction` what one prediction holds, as the app shows it and the CLI prints it
 
     >>> project = Project.open(".")                                      # doctest: +SKIP
     >>> predictor = Predictor(load_bundle(project, ModelChoice("affectvlm")),
@@ -27,7 +29,8 @@ _EXPORTS = {
         "load_bundle",
         "logged_model_runs",
     ),
-    "predictor": ("Prediction", "Predictor"),
+    "prediction": ("Prediction",),
+    "predictor": ("Predictor",),
     "project": ("Project", "ProjectError"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -1,8 +1,9 @@
 """The one prediction path of the app and ``facevlm predict``: read → render → encode → classify.
 
 A :class:`Predictor` is built once per process from a :class:`~facevlm.datasets.ModelBundle`
-and the render settings the model was trained with, and then answers one scan or sequence at a
-time, timing each stage:
+and the render settings the model was trained with (:mod:`facevlm.inference.render_settings`),
+and then answers one scan or sequence at a time
+(:class:`~facevlm.inference.prediction.Prediction`), timing each stage:
 
 - **read**: the mesh file(s), with :func:`facevlm.data.formats.read_mesh`;
 - **render**: the training views with a *warm* :class:`~facevlm.render.MultiviewRenderer`
@@ -35,7 +36,6 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,8 @@ from facevlm.data.mesh import FaceMesh
 from facevlm.evaluation.calibration import LINEAR_PROBE, PROMPT_CLASSIFIER, head_temperatures
 from facevlm.evaluation.familiarity import APPEARANCE, EMBEDDING, UNLIKE, JointFamiliarity
 from facevlm.inference.inputs import PredictionInput, ScanInput, SequenceInput
+from facevlm.inference.prediction import STAGES, Prediction
+from facevlm.inference.render_settings import render_settings_for, trained_modalities
 from facevlm.inference.scan_files import modality_for, read_scan
 from facevlm.models.bundle import ModelBundle
 from facevlm.models.classifier import PromptEnsembleClassifier
@@ -60,15 +62,8 @@ from facevlm.render.frames import (
     parse_frames,
     select_frames,
 )
-from facevlm.render.renderer import (
-    RETIRED_RENDER_KEYS,
-    RenderSettings,
-    parse_modalities,
-    split_render_params,
-)
 from facevlm.render.surface_motion import surface_motion_mesh, surface_motion_settings
 
-STAGES = ("read", "render", "encode", "classify")
 #: How the app names the one sample a pooled ``render.frames`` mode makes of a sequence.
 POOLED_KINDS = {
     "dynamic_image": "dynamic image",
@@ -79,132 +74,6 @@ POOLED_KINDS = {
 SURFACE_MOTION = "surface_motion"
 #: How many closest prompts a prediction lists.
 N_CLOSEST_PROMPTS = 5
-
-
-@dataclass
-class Prediction:
-    """What the app shows and the CLI prints for one scan or one sequence.
-
-    ``probabilities`` belong to the model's main head (``method``): the prompt classifier for
-    AffectVLM; for SMILE-VLM the linear probe when the bundle has one, else zero-shot.
-    ``zero_shot`` holds SMILE-VLM's zero-shot probabilities when the probe is the main head.
-    """
-
-    file: str
-    model: str
-    classes: list[str]
-    probabilities: np.ndarray  # (C,)
-    method: str  # prompt classifier | zero-shot | linear probe
-    timings: dict[str, float]  # seconds per stage, and total
-    views: np.ndarray  # (V, S, S, 3) uint8 rendered views (of the middle frame of a sequence)
-    view_names: list[str]
-    closest_prompts: list[tuple[str, str, float]]  # (class, prompt, cosine similarity)
-    notes: list[str] = field(default_factory=list)
-    zero_shot: np.ndarray | None = None  # (C,) when method is the linear probe
-    temperature: float | None = None  # the main head's calibration temperature; None: none
-    # sequences only
-    frame_numbers: list[int] | None = None  # frame numbers of the timeline (from file names)
-    frame_files: list[str] | None = None
-    frame_probabilities: np.ndarray | None = None  # (T, C) per timeline frame
-    sequence_frames: list[int] | None = None  # frame numbers the sequence prediction uses
-    frame_strip: np.ndarray | None = None  # (T, S, S, 3) frontal view of each timeline frame
-    # what a pooled frame selection made of ``sequence_frames``: the sample the model read
-    pooled_views: np.ndarray | None = None  # (V, S, S, 3)
-    pooled_kind: str | None = None  # dynamic image | magnified apex | surface motion
-    # how familiar the input is to the model (facevlm.evaluation.familiarity); None: unknown
-    familiarity: float | None = None  # fraction of held-out training-like scans less familiar
-    familiar: bool | None = None
-    unfamiliar_reason: str | None = None  # why, when ``familiar`` is False
-    # the render modality the model read (texture, or shaded for a scan without a texture)
-    modality: str | None = None
-    # the modalities the model was trained on (both of texture+shaded); empty: not recorded
-    trained_modalities: list[str] = field(default_factory=list)
-
-    @property
-    def prediction(self) -> str:
-        return self.classes[int(np.argmax(self.probabilities))]
-
-    @property
-    def is_sequence(self) -> bool:
-        return self.frame_numbers is not None
-
-    def to_json(self) -> dict[str, Any]:
-        """``file, model, prediction, probabilities {class: p}, timings`` and the details."""
-        out: dict[str, Any] = {
-            "file": self.file,
-            "model": self.model,
-            "prediction": self.prediction,
-            "probabilities": _by_class(self.classes, self.probabilities),
-            "method": self.method,
-            "timings": {k: round(v, 4) for k, v in self.timings.items()},
-            "closest_prompts": [
-                {"class": c, "prompt": p, "similarity": round(s, 4)}
-                for c, p, s in self.closest_prompts
-            ],
-            "notes": list(self.notes),
-            "familiar": self.familiar,
-            "familiarity": None if self.familiarity is None else round(self.familiarity, 4),
-            "unfamiliar_reason": self.unfamiliar_reason,
-            "modality": self.modality,
-            "trained_modalities": list(self.trained_modalities),
-        }
-        out["calibrated"] = self.temperature is not None
-        if self.temperature is not None:
-            out["temperature"] = round(self.temperature, 4)
-        if self.zero_shot is not None:
-            out["zero_shot"] = _by_class(self.classes, self.zero_shot)
-        if self.is_sequence:
-            out["frames"] = [
-                {"frame": n, "file": f, "prediction": self.classes[int(np.argmax(p))]}
-                for n, f, p in zip(
-                    self.frame_numbers, self.frame_files, self.frame_probabilities, strict=True
-                )
-            ]
-            out["sequence_frames"] = list(self.sequence_frames or [])
-            # what the model read of them: one pooled image (surface motion ...) or each frame
-            out["sequence_input"] = self.pooled_kind or "frames"
-        return out
-
-
-def _by_class(classes: list[str], probabilities: np.ndarray) -> dict[str, float]:
-    return {c: round(float(p), 4) for c, p in zip(classes, probabilities, strict=True)}
-
-
-def render_settings_for(
-    bundle: ModelBundle, render_params: Mapping[str, Any], modality: str | None = None
-) -> tuple[RenderSettings, str]:
-    """The render settings and frame spec the model was trained with.
-
-    ``bundle.info["render"]`` (the render record of its training data) wins when present; else
-    the project's ``params:render``. The views are cut to the model's ``n_views`` (the frontal
-    view comes first) when the model was trained on fewer views than are configured. A model
-    trained on several modalities (``texture+shaded``) renders in the first unless ``modality``
-    says otherwise (:func:`trained_modalities` lists them all).
-    """
-    params = bundle.info.get("render") or render_params or {}
-    settings, plan = split_render_params(params, ignore=RETIRED_RENDER_KEYS)
-    frames = str(plan["frames"] or LABEL_FREE_FRAMES)
-    if modality is not None:
-        settings = dataclasses.replace(settings, modality=modality)
-    n_views = int(bundle.model_config.get("n_views", len(settings.views)))
-    if n_views > len(settings.views):
-        raise ValueError(
-            f"the model takes {n_views} views but the render settings give {len(settings.views)}"
-        )
-    if n_views < len(settings.views):
-        settings = dataclasses.replace(settings, views=settings.views[:n_views])
-    return settings, frames
-
-
-def trained_modalities(
-    bundle: ModelBundle, render_params: Mapping[str, Any] | None = None
-) -> list[str]:
-    """The render modalities the model saw in training: those its familiarity statistics
-    record, else its render record's (or the project's) ``modality``; empty when unknown."""
-    recorded = (bundle.familiarity or {}).get("modality")
-    if not recorded:
-        recorded = (bundle.info.get("render") or render_params or {}).get("modality")
-    return list(parse_modalities(recorded)) if recorded else []
 
 
 class Predictor:
@@ -551,4 +420,11 @@ def _unique(notes: list[str]) -> list[str]:
     return notes
 
 
-__all__ = ["Prediction", "Predictor", "ScanError", "render_settings_for", "trained_modalities"]
+__all__ = [
+    "STAGES",
+    "Prediction",
+    "Predictor",
+    "ScanError",
+    "render_settings_for",
+    "trained_modalities",
+]

@@ -1,0 +1,105 @@
+"""What one prediction of a scan or a sequence holds, as the app shows it and ``facevlm predict``
+prints it (:meth:`Prediction.to_json`).
+
+Apart from :mod:`facevlm.inference.predictor`, which makes it, so that what is shown can be
+built and tested without loading a model or torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: The timed stages of a prediction (``Prediction.timings`` has each, and their ``total``).
+STAGES = ("read", "render", "encode", "classify")
+
+
+@dataclass
+class Prediction:
+    """What the app shows and the CLI prints for one scan or one sequence.
+
+    ``probabilities`` belong to the model's main head (``method``): the prompt classifier for
+    AffectVLM; for SMILE-VLM the linear probe when the bundle has one, else zero-shot.
+    ``zero_shot`` holds SMILE-VLM's zero-shot probabilities when the probe is the main head.
+    """
+
+    file: str
+    model: str
+    classes: list[str]
+    probabilities: np.ndarray  # (C,)
+    method: str  # prompt classifier | zero-shot | linear probe
+    timings: dict[str, float]  # seconds per stage, and total
+    views: np.ndarray  # (V, S, S, 3) uint8 rendered views (of the middle frame of a sequence)
+    view_names: list[str]
+    closest_prompts: list[tuple[str, str, float]]  # (class, prompt, cosine similarity)
+    notes: list[str] = field(default_factory=list)
+    zero_shot: np.ndarray | None = None  # (C,) when method is the linear probe
+    temperature: float | None = None  # the main head's calibration temperature; None: none
+    # sequences only
+    frame_numbers: list[int] | None = None  # frame numbers of the timeline (from file names)
+    frame_files: list[str] | None = None
+    frame_probabilities: np.ndarray | None = None  # (T, C) per timeline frame
+    sequence_frames: list[int] | None = None  # frame numbers the sequence prediction uses
+    frame_strip: np.ndarray | None = None  # (T, S, S, 3) frontal view of each timeline frame
+    # what a pooled frame selection made of ``sequence_frames``: the sample the model read
+    pooled_views: np.ndarray | None = None  # (V, S, S, 3)
+    pooled_kind: str | None = None  # dynamic image | magnified apex | surface motion
+    # how familiar the input is to the model (facevlm.evaluation.familiarity); None: unknown
+    familiarity: float | None = None  # fraction of held-out training-like scans less familiar
+    familiar: bool | None = None
+    unfamiliar_reason: str | None = None  # why, when ``familiar`` is False
+    # the render modality the model read (texture, or shaded for a scan without a texture)
+    modality: str | None = None
+    # the modalities the model was trained on (both of texture+shaded); empty: not recorded
+    trained_modalities: list[str] = field(default_factory=list)
+
+    @property
+    def prediction(self) -> str:
+        return self.classes[int(np.argmax(self.probabilities))]
+
+    @property
+    def is_sequence(self) -> bool:
+        return self.frame_numbers is not None
+
+    def to_json(self) -> dict[str, Any]:
+        """``file, model, prediction, probabilities {class: p}, timings`` and the details."""
+        out: dict[str, Any] = {
+            "file": self.file,
+            "model": self.model,
+            "prediction": self.prediction,
+            "probabilities": _by_class(self.classes, self.probabilities),
+            "method": self.method,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "closest_prompts": [
+                {"class": c, "prompt": p, "similarity": round(s, 4)}
+                for c, p, s in self.closest_prompts
+            ],
+            "notes": list(self.notes),
+            "familiar": self.familiar,
+            "familiarity": None if self.familiarity is None else round(self.familiarity, 4),
+            "unfamiliar_reason": self.unfamiliar_reason,
+            "modality": self.modality,
+            "trained_modalities": list(self.trained_modalities),
+        }
+        out["calibrated"] = self.temperature is not None
+        if self.temperature is not None:
+            out["temperature"] = round(self.temperature, 4)
+        if self.zero_shot is not None:
+            out["zero_shot"] = _by_class(self.classes, self.zero_shot)
+        if self.is_sequence:
+            out["frames"] = [
+                {"frame": n, "file": f, "prediction": self.classes[int(np.argmax(p))]}
+                for n, f, p in zip(
+                    self.frame_numbers, self.frame_files, self.frame_probabilities, strict=True
+                )
+            ]
+            out["sequence_frames"] = list(self.sequence_frames or [])
+            # what the model read of them: one pooled image (surface motion ...) or each frame
+            out["sequence_input"] = self.pooled_kind or "frames"
+        return out
+
+
+def _by_class(classes: list[str], probabilities: np.ndarray) -> dict[str, float]:
+    return {c: round(float(p), 4) for c, p in zip(classes, probabilities, strict=True)}
