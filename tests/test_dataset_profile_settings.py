@@ -34,16 +34,13 @@ from facevlm.data.protocols import ProtocolConfig
 from facevlm.model_namespaces import DERIVED_MODELS
 from facevlm.pipelines.training.nodes import resolve_model_parameters
 from facevlm.render.frames import parse_frames
-from facevlm.render.renderer import RenderSettings
+from facevlm.render.renderer import RENDER_PLAN_KEYS, RenderSettings
 from facevlm.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 # Kedro's loader calls an OmegaConf API that OmegaConf deprecates: not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:register_new_resolver:UserWarning")
-
-#: Keys of ``params:render`` that plan the run rather than configure the renderer.
-PLAN_KEYS = ("frames", "n_workers", "datasets", "cache_dir")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,7 +159,7 @@ def test_every_model_of_the_dataset_trains_with_its_literature_protocol(name):
 @pytest.mark.parametrize("name", DATASETS)
 def test_profile_render_block_parses_and_selects_frames_for_the_dataset(name):
     render = load_parameters(name)["render"]
-    settings = RenderSettings.from_params(render, ignore=PLAN_KEYS)
+    settings = RenderSettings.from_params(render, ignore=RENDER_PLAN_KEYS)
     assert settings.size == 224 and len(settings.views) == 3
     assert render["frames"] == EXPECTED[name].frames
     if render["frames"] is not None:
