@@ -33,10 +33,10 @@ import numpy as np
 from PIL import Image
 
 from facevlm.app.uploads import Upload, UploadFolder, UploadLimits, stage_uploads
-from facevlm.data.formats import write_vrml
-from facevlm.data.mesh import FaceMesh
 from facevlm.inference import ModelChoice, Predictor, Project, load_bundle
 from facevlm.render.fixtures import checker_texture
+from facevlm.scans.formats import write_vrml
+from facevlm.scans.mesh import FaceMesh
 
 STAGES = ("upload", "read", "render", "encode", "classify", "total")
 
@@ -46,8 +46,8 @@ def face_scan() -> FaceMesh:
     bump, which the benchmark once used, is refused as no face), with one UV a vertex."""
     import dataclasses
 
-    from facevlm.data.synthetic.head import build_head
-    from facevlm.data.synthetic.identity import sample_identity
+    from facevlm.synthetic.head import build_head
+    from facevlm.synthetic.identity import sample_identity
 
     head = build_head(sample_identity(np.random.default_rng(0)), resolution=8100)
     vertices = head.mesh.vertices

@@ -9,7 +9,7 @@ probability >= 0.8), with how many there were, and how many faces were refused a
   (every scan scored by a model that never saw its subject), read from the model's training
   run folder;
 - ``ICT-FaceKit, painted`` and ``ICT-FaceKit, untextured``: faces of another source that the
-  model was never trained on (:mod:`facevlm.data.synthetic.ict_facekit`: real-people geometry,
+  model was never trained on (:mod:`facevlm.synthetic.ict_facekit`: real-people geometry,
   emotions from FACS prototypes; painted with vertex colours, or bare geometry, which a
   texture-trained model sees as a shaded render), written as PLY files and scored through the
   same :class:`~facevlm.inference.Predictor` as ``facevlm predict``;
@@ -43,15 +43,15 @@ from pathlib import Path
 
 import numpy as np
 
-from facevlm.data.formats import write_ply
-from facevlm.data.labels import BASIC_EMOTIONS
-from facevlm.data.synthetic.ict_facekit import (
+from facevlm.evaluation import calibration
+from facevlm.scans.formats import write_ply
+from facevlm.scans.labels import BASIC_EMOTIONS
+from facevlm.synthetic.ict_facekit import (
     IctFaceModel,
     emotion_expression,
     paint_vertex_colours,
     random_identity,
 )
-from facevlm.evaluation import calibration
 
 #: A prediction counts as confident at this top probability (the issue's 0.8).
 CONFIDENT = 0.8
@@ -160,7 +160,7 @@ def indexed_faces(project) -> list[tuple[Path, str]]:
     """``(path, emotion)`` of the scans of a project's index that the 3D models are scored on:
     its literature subset (six emotions, BU-3DFE's two highest intensities), as the files lie
     on disk, so that they go through the Predictor the way a user's files do."""
-    from facevlm.data.protocols import literature_subset
+    from facevlm.scans.protocols import literature_subset
 
     index = literature_subset(project.catalog.load("scan_index"))
     index = index[index["expression"].isin(BASIC_EMOTIONS)]

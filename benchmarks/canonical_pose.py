@@ -218,9 +218,9 @@ def _timing_scans():
     frame size (~35,000), each turned at random and in metres (seeded: the same every run)."""
     from scipy.spatial.transform import Rotation
 
-    from facevlm.data.mesh import FaceMesh
-    from facevlm.data.synthetic.head import build_head
-    from facevlm.data.synthetic.identity import sample_identity
+    from facevlm.scans.mesh import FaceMesh
+    from facevlm.synthetic.head import build_head
+    from facevlm.synthetic.identity import sample_identity
 
     rng = np.random.default_rng(7)
     for resolution in (8000, 35000):
@@ -231,9 +231,9 @@ def _timing_scans():
 
 
 def timing(repeats: int) -> None:
-    from facevlm.data.formats import read_mesh
-    from facevlm.data.formats.ply import write_ply
     from facevlm.render.renderer import MultiviewRenderer, RenderSettings
+    from facevlm.scans.formats import read_mesh
+    from facevlm.scans.formats.ply import write_ply
 
     print("\n4. time per scan (ms, median of repeats; cpu = this process on one core)")
     renderers = {

@@ -199,10 +199,10 @@ def evaluation_views(test_project: Path, model_params: dict[str, Any], scored) -
     """The test set's renders that ``model_params``' protocol selects (its subset, datasets
     and classes, as cross-validation would test them), at the model's input size: ``(views,
     labels)`` with labels indexing ``scored.classes``."""
-    from facevlm.data.protocols import make_folds
     from facevlm.experiments.common import model_image_size
     from facevlm.experiments.data import experiment_data
     from facevlm.inference import Project
+    from facevlm.scans.protocols import make_folds
 
     project = Project.open(test_project)
     index, renders = project.catalog.load("scan_index"), project.catalog.load("renders")

@@ -17,10 +17,10 @@ import argparse
 
 import numpy as np
 
-from facevlm.data.mesh import FaceMesh
 from facevlm.render.face_pose import estimate_face_pose
 from facevlm.render.face_region import in_face_region
 from facevlm.render.pose_fixtures import ict_face, synthetic_face
+from facevlm.scans.mesh import FaceMesh
 
 KINDS = ("procedural", "ict narrow", "ict full", "ict head")
 

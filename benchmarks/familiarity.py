@@ -54,9 +54,9 @@ def load_renders(folder: Path):
 
 def shaded_renders(samples: pd.DataFrame, settings: dict, size: int) -> np.ndarray:
     """The same scans rendered shaded (no texture), at the model's input size."""
-    from facevlm.data.formats import read_mesh
     from facevlm.experiments.data import resize_views
     from facevlm.render.renderer import MultiviewRenderer, RenderSettings
+    from facevlm.scans.formats import read_mesh
 
     params = {k: v for k, v in settings.items() if k in RenderSettings.__dataclass_fields__}
     render_settings = RenderSettings.from_params({**params, "modality": "shaded"})

@@ -59,12 +59,12 @@ def main() -> None:
 
     from bundle_scoring import load_bundle, render_settings
 
-    from facevlm.data.synthetic.expressions import expression_vertices
-    from facevlm.data.synthetic.head import build_head
-    from facevlm.data.synthetic.identity import sample_identity
-    from facevlm.data.synthetic.photo_shading import bake_capture_light
-    from facevlm.data.synthetic.texture import paint_texture
     from facevlm.render.renderer import MultiviewRenderer
+    from facevlm.synthetic.expressions import expression_vertices
+    from facevlm.synthetic.head import build_head
+    from facevlm.synthetic.identity import sample_identity
+    from facevlm.synthetic.photo_shading import bake_capture_light
+    from facevlm.synthetic.texture import paint_texture
 
     scored = load_bundle(args.bundle)
     settings = render_settings(args.modality)

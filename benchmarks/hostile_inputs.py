@@ -1,6 +1,6 @@
 """Time and peak memory of refusing hostile inputs (docs/your-data.md), the way a user meets them.
 
-Each case is written into a scratch folder (the builders of ``tests/data/formats/hostile_files.py``)
+Each case is written into a scratch folder (the builders of ``tests/scans/formats/hostile_files.py``)
 and given to ``facevlm inspect`` (``render --modality texture`` for the bomb texture) in a fresh
 interpreter under ``/usr/bin/time -v``; the script prints exit code, wall time, peak resident
 memory and the one-line message. Then the same cases are dropped into a small BU-3DFE tree and
@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "data" / "formats"))  # the shared hostile-file builders
+sys.path.insert(0, str(ROOT / "tests" / "scans" / "formats"))  # the shared hostile-file builders
 
 from hostile_files import (  # noqa: E402
     bomb_png,
@@ -107,7 +107,7 @@ def cli_cases(scratch: Path) -> None:
         print(f"{name:40s} {code:4d} {seconds:7.2f} {rss:9.0f}  {_short(shown)}")
     big = sparse_zero_bnt(scratch / "big.bnt")
     snippet = (
-        "from facevlm.data.formats import read_mesh; from facevlm.data.formats.limits import "
+        "from facevlm.scans.formats import read_mesh; from facevlm.scans.formats.limits import "
         "ReadLimits; read_mesh('big.bnt', limits=ReadLimits(max_scan_bytes=2**30))"
     )
     code, seconds, rss, message, _ = measure([], big.parent, ["-c", snippet])
@@ -125,8 +125,8 @@ def _short(text: str, keep: int = 230) -> str:
 def ingest_cases(scratch: Path) -> None:
     from PIL import Image
 
-    from facevlm.data.formats import write_vrml
-    from facevlm.data.layouts import build_scan_index
+    from facevlm.scans.formats import write_vrml
+    from facevlm.scans.layouts import build_scan_index
 
     root = scratch / "BU-3DFE"
     f, m = root / "F0001", root / "M0002"

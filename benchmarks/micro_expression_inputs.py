@@ -70,9 +70,9 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=None, help="where to write the clips")
     args = parser.parse_args()
 
-    from facevlm.data.formats import read_mesh
     from facevlm.render.renderer import MultiviewRenderer, RenderSettings
     from facevlm.render.surface_motion import surface_motion_mesh, surface_motion_settings
+    from facevlm.scans.formats import read_mesh
 
     with tempfile.TemporaryDirectory() as scratch:
         clips = write_clips(args.root or Path(scratch))

@@ -37,13 +37,13 @@ import torch
 import yaml
 from kedro.io.core import Version
 
-from facevlm.data.protocols import make_folds
 from facevlm.datasets.render_set import RenderSetDataset
 from facevlm.experiments import affectvlm
 from facevlm.experiments.data import experiment_data
 from facevlm.models.backbone import architecture_image_size
 from facevlm.pipelines.training.nodes import build_prompt_bank
 from facevlm.prompts.augmented import class_prompts
+from facevlm.scans.protocols import make_folds
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,6 @@
 """Frontal pyvista renders of synthetic subjects' expressions, for a person to look at.
 
-Not part of the package: a quick visual check of :mod:`facevlm.data.synthetic` (do the six
+Not part of the package: a quick visual check of :mod:`facevlm.synthetic` (do the six
 emotions read as six different faces? does the texture look like a face?).
 
     PYTHONPATH=src python benchmarks/preview_synthetic.py --out /tmp/synthetic_preview.png
@@ -16,11 +16,11 @@ import numpy as np
 import pyvista as pv
 from PIL import Image
 
-from facevlm.data.labels import BASIC_EMOTIONS, NEUTRAL
-from facevlm.data.synthetic.expressions import expression_vertices
-from facevlm.data.synthetic.head import build_head
-from facevlm.data.synthetic.identity import sample_identity
-from facevlm.data.synthetic.texture import paint_texture
+from facevlm.scans.labels import BASIC_EMOTIONS, NEUTRAL
+from facevlm.synthetic.expressions import expression_vertices
+from facevlm.synthetic.head import build_head
+from facevlm.synthetic.identity import sample_identity
+from facevlm.synthetic.texture import paint_texture
 
 pv.OFF_SCREEN = True
 

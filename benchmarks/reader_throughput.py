@@ -13,7 +13,7 @@ What it does, in one run:
 3. writes a 240 x 180 Bosphorus-like ``.bnt`` grid (about 82% foreground) and prints how many
    scans per second :func:`read_bnt` reads, and :func:`read_bnt_mesh` turns into meshes;
 4. writes the same frame in the scanner formats (VRML 1.0, binary and ASCII STL, COFF, binary
-   PLY with vertex colours; written by hand like ``tests/data/formats/scanner_files.py``) and
+   PLY with vertex colours; written by hand like ``tests/scans/formats/scanner_files.py``) and
    prints MB/s and milliseconds of each reader, against ``pyvista.read`` where VTK reads the
    format (STL, PLY); VTK reads no VRML 1.0 and no OFF.
 
@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facevlm.data.formats import read_bnt, read_bnt_mesh, read_vrml, write_bnt, write_vrml
-from facevlm.data.mesh import FaceMesh
+from facevlm.scans.formats import read_bnt, read_bnt_mesh, read_vrml, write_bnt, write_vrml
+from facevlm.scans.mesh import FaceMesh
 
 
 def grid_frame(side: int) -> FaceMesh:
@@ -142,7 +142,7 @@ def bnt_benchmark(folder: Path, rows: int = 240, cols: int = 180) -> None:
 
 def scanner_formats_benchmark(folder: Path, side: int, repeats: int) -> None:
     """MB/s of the readers of the formats scanners write, on one BU-4DFE-sized frame."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "data" / "formats"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "scans" / "formats"))
     from scanner_files import (
         write_ascii_stl,
         write_binary_stl,
@@ -151,7 +151,7 @@ def scanner_formats_benchmark(folder: Path, side: int, repeats: int) -> None:
         write_off,
     )
 
-    from facevlm.data.formats import read_mesh
+    from facevlm.scans.formats import read_mesh
 
     mesh = grid_frame(side)
     rng = np.random.default_rng(1)

@@ -56,7 +56,6 @@ from vtkmodules.vtkRenderingCore import (
 # the OpenGL2 backend must be registered for the bare loop's vtkRenderWindow factory
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  isort: skip
 
-from facevlm.data.mesh import FaceMesh
 from facevlm.render.backend import check_render_backend
 from facevlm.render.fixtures import (
     checker_texture,
@@ -66,6 +65,7 @@ from facevlm.render.fixtures import (
 )
 from facevlm.render.parallel import ParallelRenderer, RenderJob, available_cores
 from facevlm.render.renderer import MultiviewRenderer, RenderSettings
+from facevlm.scans.mesh import FaceMesh
 
 
 def make_meshes(n: int) -> list[tuple[FaceMesh, np.ndarray]]:

@@ -1,6 +1,6 @@
 """Training throughput with 1 and 2 processes (DDP, gloo) on CPU; GPU figures when CUDA exists.
 
-Why: ``python -m facevlm.train`` / ``facevlm.distributed.launch`` train one model on several
+Why: ``python -m facevlm.train`` / ``facevlm.runner.launch`` train one model on several
 processes with DistributedDataParallel. This prints what that buys: **samples per second of a
 training epoch with 1 and with 2 processes, and their ratio** (2 processes at the same global
 batch: each rank takes half of it). On a 2-core machine shared with other work the figures are
@@ -8,7 +8,7 @@ noisy and the ideal ratio is below 2 (the processes share the cores with everyth
 compare ratios taken in one run.
 
 How: a training bundle of random 64 px views (``--samples`` samples, 6 classes, 3 views) is
-written once; for each process count, :func:`facevlm.distributed.launch.launch` runs the real
+written once; for each process count, :func:`facevlm.runner.launch.launch` runs the real
 entry point (``torch.distributed.run`` -> ``python -m facevlm.train``) on fold 0 for
 ``--epochs`` epochs of AffectVLM with ``facevlm-tiny`` (random init), one intra-op thread per
 process. The figure is the loop's own epoch time (``time_s`` of the history, rank 0, evaluation
@@ -43,9 +43,9 @@ CLASSES = ["anger", "disgust", "fear", "happiness", "sadness", "surprise"]
 
 
 def tiny_bundle(folder: Path, n_samples: int, batch_size: int, epochs: int) -> Path:
-    from facevlm.distributed.bundle import write_training_bundle
     from facevlm.experiments.data import ExperimentData
     from facevlm.prompts.augmented import plain_label_bank
+    from facevlm.runner.bundle import write_training_bundle
 
     rng = np.random.default_rng(0)
     per_subject = len(CLASSES)
@@ -74,7 +74,7 @@ def tiny_bundle(folder: Path, n_samples: int, batch_size: int, epochs: int) -> P
 
 
 def cpu_scaling(args: argparse.Namespace) -> None:
-    from facevlm.distributed.launch import launch
+    from facevlm.runner.launch import launch
 
     work = Path(tempfile.mkdtemp(prefix="facevlm-scaling-"))
     bundle = tiny_bundle(work / "bundle", args.samples, args.batch_size, args.epochs)

@@ -1,4 +1,4 @@
-"""What each scanner-variety knob (:mod:`facevlm.data.synthetic.scanner_variety`) does to a face,
+"""What each scanner-variety knob (:mod:`facevlm.synthetic.scanner_variety`) does to a face,
 measured one knob at a time at a few strengths.
 
 For a face of the built-in generator (``build_head`` of ``sample_identity``, 6,000 vertices, the
@@ -27,15 +27,15 @@ import time
 import numpy as np
 from scipy.spatial import cKDTree
 
-from facevlm.data.mesh import FaceMesh
-from facevlm.data.synthetic.head import build_head
-from facevlm.data.synthetic.ict_facekit import (
+from facevlm.scans.mesh import FaceMesh
+from facevlm.synthetic.head import build_head
+from facevlm.synthetic.ict_facekit import (
     IctFaceModel,
     paint_vertex_colours,
     random_identity,
 )
-from facevlm.data.synthetic.identity import sample_identity
-from facevlm.data.synthetic.scanner_variety import (
+from facevlm.synthetic.identity import sample_identity
+from facevlm.synthetic.scanner_variety import (
     UNITS,
     ScannerVariety,
     apply_scanner_variety,

@@ -116,10 +116,10 @@ def pixel_transfer(sets: dict[str, tuple[np.ndarray, object]], size: int) -> Non
 
 
 def action_units(n_identities: int) -> None:
-    from facevlm.data.synthetic.expressions import ACTION_UNITS, au_displacement
-    from facevlm.data.synthetic.head import build_head
-    from facevlm.data.synthetic.ict_head import build_ict_head
-    from facevlm.data.synthetic.identity import sample_identity
+    from facevlm.synthetic.expressions import ACTION_UNITS, au_displacement
+    from facevlm.synthetic.head import build_head
+    from facevlm.synthetic.ict_head import build_ict_head
+    from facevlm.synthetic.identity import sample_identity
 
     procedural, ict = [], []
     for k in range(n_identities):

@@ -2,7 +2,7 @@
 
 Why: training used to hold every decoded view of the render set in RAM, so memory grew with the
 dataset. Views now stay in the render set's ``views.npy`` (resized once into
-``views_<S>px.npy``) and each batch reads only its own rows (:mod:`facevlm.data.view_store`).
+``views_<S>px.npy``) and each batch reads only its own rows (:mod:`facevlm.scans.view_store`).
 Goal: **peak RSS of the 20x set < 1.5 x that of the built-in set**.
 
 What it runs, each in a fresh process (so ``ru_maxrss`` is that run's own peak): the real code
@@ -61,8 +61,8 @@ def builtin_set() -> tuple[Path, Path]:
 
 def replicated_set(source: Path, fold_csv: Path, factor: int, work: Path) -> tuple[Path, Path]:
     """``factor`` copies of the render set (views.npy, samples, settings) and of its folds."""
-    from facevlm.data.view_store import is_complete_store, write_view_store
     from facevlm.datasets.render_set import VIEWS_FILE, RenderSet
+    from facevlm.scans.view_store import is_complete_store, write_view_store
 
     folder = work / f"renders_x{factor}"
     folds_out = work / f"fold_table_x{factor}.csv"

@@ -74,7 +74,6 @@ import pandas as pd
 import torch
 from torch import nn
 
-from facevlm.data.labels import BASIC_EMOTIONS
 from facevlm.models.augment import AugmentConfig, MixedViewAugmentation
 from facevlm.models.backbone import BackboneConfig
 from facevlm.models.data import MultiviewBatch, MultiviewDataset, make_loader
@@ -82,6 +81,7 @@ from facevlm.models.losses import AffectVLMLoss, SmileVLMLoss
 from facevlm.models.multiview_clip import MultiviewCLIP, MultiviewCLIPConfig, build_multiview_clip
 from facevlm.prompts.augmented import build_prompt_bank, candidate_prompts
 from facevlm.prompts.descriptive import descriptive_prompt_bank
+from facevlm.scans.labels import BASIC_EMOTIONS
 from facevlm.trainer import TrainConfig, train
 from facevlm.trainer.objective import as_module_list
 from facevlm.trainer.step import Optimisation

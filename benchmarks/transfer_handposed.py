@@ -1,7 +1,7 @@
 """Do the models recognise expressions on faces the built-in generator did not make?
 
 Not part of the package: an independent check of transfer. The faces here share no code with
-:mod:`facevlm.data.synthetic` — not its face sheet, identities, action-unit fields or recipes.
+:mod:`facevlm.synthetic` — not its face sheet, identities, action-unit fields or recipes.
 Each head is an ellipsoid parametrised by longitude/latitude with features raised along the
 normal (nose, brow ridge, eye sockets and balls, cheekbones, lips, chin); each expression is
 posed by hand, the way an animator poses a rig: a few control points (brows, lids, cheeks,
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facevlm.data.labels import BASIC_EMOTIONS
-from facevlm.data.mesh import FaceMesh
+from facevlm.scans.labels import BASIC_EMOTIONS
+from facevlm.scans.mesh import FaceMesh
 
 #: Hand-posed control-point moves at full intensity: name -> (dx, dy, dz) in mm (x to the image
 #: right; names ending in _l/_r are mirrored, dx given for the image-right side).

@@ -39,9 +39,9 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, default=None)
     args = parser.parse_args()
 
-    from facevlm.distributed.bundle import load_training_bundle
     from facevlm.experiments.common import build_model, embed_views, zero_shot_predict
     from facevlm.prompts.augmented import class_prompts
+    from facevlm.runner.bundle import load_training_bundle
 
     bundle = load_training_bundle(args.bundle or newest_bundle())
     cfg = bundle.experiment_config()

@@ -29,10 +29,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facevlm.data.formats import write_bnd, write_bnt, write_obj, write_ply, write_vrml
-from facevlm.data.formats._files import UNEXPECTED
-from facevlm.data.mesh import FaceMesh
 from facevlm.render.fixtures import checker_texture, face_like_mesh
+from facevlm.scans.formats import write_bnd, write_bnt, write_obj, write_ply, write_vrml
+from facevlm.scans.formats._files import UNEXPECTED
+from facevlm.scans.mesh import FaceMesh
 
 #: Small renders: the same code path as 224 px, less pixel work; an unusual size proves
 #: ``--size`` is honoured rather than defaulted.
@@ -235,8 +235,8 @@ def test_render_turns_a_face_in_any_pose_face_forward_and_refuses_a_ball(tmp_pat
     """By default ``render`` estimates the face pose, as the pipelines and ``predict`` do: a
     face turned and rescaled at random renders like the same face stored face-forward, and a
     ball is refused with one line instead of being drawn."""
-    from facevlm.data.formats import write_ply
     from facevlm.render.pose_fixtures import non_face, pose_case
+    from facevlm.scans.formats import write_ply
 
     case = pose_case(seed=3, source="synthetic")
     write_ply(tmp_path / "turned.ply", case.mesh)

@@ -28,13 +28,13 @@ from typing import Any
 import pytest
 from omegaconf import OmegaConf
 
-from facevlm.data.layouts.base import LAYOUT_NAMES, get_layout, parse_options
-from facevlm.data.layouts.bp4d import BASIC_TASKS
-from facevlm.data.protocols import ProtocolConfig
 from facevlm.model_namespaces import DERIVED_MODELS
 from facevlm.pipelines.training.nodes import resolve_model_parameters
 from facevlm.render.frames import parse_frames
 from facevlm.render.renderer import RENDER_PLAN_KEYS, RenderSettings
+from facevlm.scans.layouts.base import LAYOUT_NAMES, get_layout, parse_options
+from facevlm.scans.layouts.bp4d import BASIC_TASKS
+from facevlm.scans.protocols import ProtocolConfig
 from facevlm.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

@@ -20,12 +20,12 @@ import pytest
 from omegaconf import OmegaConf
 
 from conf_profiles import profile_names
-from facevlm.data.layouts.base import LAYOUT_NAMES, get_layout, parse_options
-from facevlm.data.protocols import ProtocolConfig
 from facevlm.dataset_profiles import DatasetProfileConfigLoader, with_model_defaults
 from facevlm.experiments.recipes import get_recipe
 from facevlm.pipelines.training.nodes import resolve_model_parameters
 from facevlm.render.renderer import split_render_params
+from facevlm.scans.layouts.base import LAYOUT_NAMES, get_layout, parse_options
+from facevlm.scans.protocols import ProtocolConfig
 from facevlm.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

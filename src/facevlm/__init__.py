@@ -2,7 +2,7 @@
 
 The package follows the data flow of the project:
 
-- ``facevlm.data``      read and write scans (formats), synthesise them, index dataset layouts
+- ``facevlm.scans``      read and write scans (formats), synthesise them, index dataset layouts
 - ``facevlm.render``    offscreen multiview rendering of scans into images
 - ``facevlm.prompts``   textual prompts (augmented and pseudo-labelled)
 - ``facevlm.models``    torch-only models, losses, augmentation and training loop (no Kedro)

@@ -27,16 +27,16 @@ import sys
 from pathlib import Path
 
 from facevlm.command_output import CommandStreams, command_output
-from facevlm.data.errors import ScanError
 from facevlm.model_namespaces import MODEL_NAMESPACES
 from facevlm.render.backend import RenderBackendError
 from facevlm.render.views import View, parse_views
+from facevlm.scans.errors import ScanError
 
 EXIT_BAD_INPUT = 2
 
 
 def _inspect(args: argparse.Namespace, streams: CommandStreams) -> int:
-    from facevlm.data.formats import inspect_mesh
+    from facevlm.scans.formats import inspect_mesh
 
     print(json.dumps(inspect_mesh(args.file), indent=2), file=streams.out)
     return 0

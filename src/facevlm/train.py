@@ -13,9 +13,9 @@ Several machines (run the same command on each; BUNDLE and OUT on storage all of
     torchrun --nnodes=2 --nproc-per-node=8 --rdzv-backend=c10d --rdzv-endpoint=HOST:29500 \\
         -m facevlm.train BUNDLE --out OUT
 
-The bundle is written by the Kedro pipeline (see ``facevlm.distributed.bundle``). The result,
+The bundle is written by the Kedro pipeline (see ``facevlm.runner.bundle``). The result,
 ``OUT/result.pkl`` and ``OUT/folds/fold_<f>.model.pt``, is read back with
-``facevlm.distributed.bundle_training.load_training_result``. Run the same command again after a
+``facevlm.runner.bundle_training.load_training_result``. Run the same command again after a
 crash or a kill: finished folds are reused, the interrupted fold continues from its last epoch.
 """
 
@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from torch.distributed.elastic.multiprocessing.errors import record
 
-    from facevlm.distributed.bundle_training import describe, train_from_bundle
+    from facevlm.runner.bundle_training import describe, train_from_bundle
 
     rank = int(os.environ.get("RANK", "0"))
     logging.basicConfig(

@@ -99,7 +99,7 @@ def test_subset_keeps_rows_and_images_together():
 
 
 def test_save_writes_the_views_once_as_an_array_that_training_reads_lazily(tmp_path):
-    from facevlm.data.view_store import ViewArray
+    from facevlm.scans.view_store import ViewArray
 
     original = _render_set(n=4)
     dataset = RenderSetDataset(filepath=str(tmp_path / "renders"), version=Version(None, None))

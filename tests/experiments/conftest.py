@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facevlm.data.labels import BASIC_EMOTIONS
 from facevlm.experiments.data import ExperimentData
 from facevlm.prompts.augmented import PromptConfig, build_prompt_bank
 from facevlm.prompts.descriptive import descriptive_prompt_bank
+from facevlm.scans.labels import BASIC_EMOTIONS
 
 CLASSES = list(BASIC_EMOTIONS)
 N_SUBJECTS = 6

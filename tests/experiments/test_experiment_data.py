@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facevlm.data.labels import BASIC_EMOTIONS
-from facevlm.data.protocols import TRAIN_ONLY
 from facevlm.datasets import RenderSet
 from facevlm.experiments.data import ExperimentData, experiment_data, resize_views
+from facevlm.scans.labels import BASIC_EMOTIONS
+from facevlm.scans.protocols import TRAIN_ONLY
 
 CLASSES = list(BASIC_EMOTIONS)
 N_VIEWS = 3
@@ -169,8 +169,8 @@ def test_experiment_data_without_a_matching_sample_is_a_clear_error(render_and_f
 def test_experiment_data_of_a_render_set_on_disk_reads_views_lazily(render_and_folds, tmp_path):
     from kedro.io import Version
 
-    from facevlm.data.view_store import ViewArray
     from facevlm.datasets import RenderSetDataset
+    from facevlm.scans.view_store import ViewArray
 
     render_set, fold_table = render_and_folds
     dataset = RenderSetDataset(filepath=str(tmp_path / "renders"), version=Version(None, None))

@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from tiny_project import CLASSES, nan_scan, truncated_scan
 
-from facevlm.data.errors import ScanError
 from facevlm.inference import ModelChoice, Predictor, Project, find_inputs, load_bundle
 from facevlm.models.data import views_to_tensor
+from facevlm.scans.errors import ScanError
 
 
 @pytest.fixture(scope="module")
@@ -158,9 +158,9 @@ def test_sequence_is_predicted_per_frame_and_as_a_whole(affectvlm, scans):
 
 
 def test_a_surface_motion_model_classifies_the_first_to_middle_frame_map(project, scans):
-    from facevlm.data.formats import read_mesh
     from facevlm.render.renderer import MultiviewRenderer
     from facevlm.render.surface_motion import surface_motion_mesh, surface_motion_settings
+    from facevlm.scans.formats import read_mesh
 
     params = {**project.render_params, "frames": "surface_motion"}
     predictor = Predictor(load_bundle(project, ModelChoice("smile")), params)
@@ -200,8 +200,8 @@ def test_bad_scans_raise_a_scan_error_naming_the_file(affectvlm, tmp_path):
 def _obj_scan(folder):
     from PIL import Image
 
-    from facevlm.data.formats import write_obj
     from facevlm.render.fixtures import checker_texture, face_like_mesh
+    from facevlm.scans.formats import write_obj
 
     Image.fromarray(checker_texture(128)).save(folder / "face.png")
     write_obj(folder / "face.obj", face_like_mesh(n_side=30), texture_filename="face.png")
@@ -211,8 +211,8 @@ def _obj_scan(folder):
 def _ply_scan(folder):
     import dataclasses
 
-    from facevlm.data.formats import write_ply
     from facevlm.render.fixtures import face_like_mesh
+    from facevlm.scans.formats import write_ply
 
     mesh = face_like_mesh(n_side=30, seam=False)
     colours = np.zeros((mesh.n_vertices, 3), np.uint8)

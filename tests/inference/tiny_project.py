@@ -25,12 +25,12 @@ import torch
 from PIL import Image
 
 from facevlm.config import to_dict
-from facevlm.data.formats import write_vrml
 from facevlm.inference.project import Project
 from facevlm.models.backbone import BackboneConfig
 from facevlm.models.bundle import ModelBundle
 from facevlm.models.multiview_clip import MultiviewCLIPConfig, build_multiview_clip
 from facevlm.render.fixtures import checker_texture, face_like_mesh
+from facevlm.scans.formats import write_vrml
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = ["anger", "disgust", "fear", "happiness", "sadness", "surprise"]
@@ -85,8 +85,8 @@ def tiny_bundle(
 
 def make_tiny_project(root: Path) -> Path:
     """Write the project under ``root`` (see the module docstring); returns ``root``."""
-    from facevlm.data.layouts import build_scan_index
-    from facevlm.data.synthetic import SyntheticConfig, generate_synthetic_dataset
+    from facevlm.scans.layouts import build_scan_index
+    from facevlm.synthetic import SyntheticConfig, generate_synthetic_dataset
 
     shutil.copytree(REPO / "conf" / "base", root / "conf" / "base")
     (root / "conf" / "local").mkdir(parents=True)
@@ -190,7 +190,7 @@ def write_sequence(folder: Path, n_frames: int = N_FRAMES, n_side: int = 90) -> 
 def write_ball(folder: Path, seed: int = 0) -> Path:
     """A textured ball (a UV sphere of a face's size, random-noise texture) as VRML: a
     well-formed scan of something that is not a face."""
-    from facevlm.data.mesh import FaceMesh
+    from facevlm.scans.mesh import FaceMesh
 
     folder.mkdir(parents=True, exist_ok=True)
     theta, phi = np.meshgrid(np.linspace(0, np.pi, 40), np.linspace(0, 2 * np.pi, 60))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from facevlm.data.labels import BASIC_EMOTIONS
+from facevlm.scans.labels import BASIC_EMOTIONS
 
 TINY = "facevlm-tiny"
 TINY_SIZE = 64  # image_size of facevlm-tiny

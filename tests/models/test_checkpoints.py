@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facevlm.data.labels import BASIC_EMOTIONS
 from facevlm.models.checkpoints import (
     checkpoint_path,
     latest_checkpoint,
@@ -22,6 +21,7 @@ from facevlm.models.checkpoints import (
     save_checkpoint,
 )
 from facevlm.models.data import MultiviewDataset
+from facevlm.scans.labels import BASIC_EMOTIONS
 from facevlm.trainer import TrainConfig, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from facevlm.data.labels import BASIC_EMOTIONS
 from facevlm.models.classifier import PromptEnsembleClassifier
+from facevlm.scans.labels import BASIC_EMOTIONS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

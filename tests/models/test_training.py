@@ -12,12 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facevlm.data.labels import BASIC_EMOTIONS
 from facevlm.models.augment import AugmentConfig, MixedViewAugmentation
 from facevlm.models.checkpoints import latest_checkpoint, load_checkpoint
 from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.data import MultiviewDataset, make_loader
 from facevlm.models.multiview_clip import MAX_LOGIT_SCALE, embed_samples
+from facevlm.scans.labels import BASIC_EMOTIONS
 from facevlm.trainer import TrainConfig, resolve_device, train
 from facevlm.trainer.objective import Objective
 from facevlm.trainer.prefetch import augmented_batches, prefetch_enabled

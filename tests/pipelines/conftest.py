@@ -79,7 +79,7 @@ def _build_tiny_project_run(project: Path, tiny_synthetic_session: dict) -> None
     model = {"experiment": {"data": {"max_folds": 1}, "train": quick}, "protocol": {"k": 2}}
     # one face source and clean meshes in both sets, to keep this shared run short: ICT-FaceKit
     # subjects and scanner variety through ingest, render and the per-source metrics have
-    # tests of their own (tests/data/synthetic, tests/pipelines/test_face_source_*.py)
+    # tests of their own (tests/synthetic, tests/pipelines/test_face_source_*.py)
     tiny_synthetic = dict(tiny_synthetic_session)
     plain = {k: tiny_synthetic[k] for k in ("face_sources", "scanner_variety")}
     runtime_params = {

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from kedro.config import OmegaConfigLoader
 
-from facevlm.data.labels import BASIC_EMOTIONS
 from facevlm.datasets import RenderSet
 from facevlm.experiments.cross_validation import cross_validate
 from facevlm.experiments.data import experiment_data
@@ -22,6 +21,7 @@ from facevlm.pipelines.training.nodes import (
     deep_merge,
     resolve_model_parameters,
 )
+from facevlm.scans.labels import BASIC_EMOTIONS
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 N_SUBJECTS, SIZE = 4, 64

@@ -9,8 +9,8 @@ from kedro.runner import SequentialRunner
 from PIL import Image
 from toy_model_run import KeptMemoryDataset
 
-from facevlm.data.protocols import make_folds
 from facevlm.pipeline_registry import register_pipelines
+from facevlm.scans.protocols import make_folds
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +93,7 @@ def test_rerun_reuses_synthetic_files_index_and_renders(tiny_params, tmp_path, m
     def no_rendering(*args, **kwargs):
         raise AssertionError("an unchanged scan was rendered again")
 
-    monkeypatch.setattr("facevlm.data.layouts.scan_index.validate_scan", no_reading)
+    monkeypatch.setattr("facevlm.scans.layouts.scan_index.validate_scan", no_reading)
     monkeypatch.setattr("facevlm.pipelines.render.nodes.render_many", no_rendering)
     catalog = _catalog(tiny_params)
     _run("data", catalog)
@@ -114,7 +114,7 @@ def test_ingest_of_a_missing_real_root_fails_with_the_path(tiny_params, tmp_path
 
 def test_a_folder_of_one_subject_ingests(tiny_params, tmp_path, monkeypatch):
     """Ingest needs no protocol: one subject is a valid dataset (folds come later, per model)."""
-    from facevlm.data.synthetic import SyntheticConfig, generate_synthetic_dataset
+    from facevlm.synthetic import SyntheticConfig, generate_synthetic_dataset
 
     monkeypatch.chdir(tmp_path)
     config = {**tiny_params["synthetic"], "n_subjects": 1, "layouts": ["bu3dfe"]}

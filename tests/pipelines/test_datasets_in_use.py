@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from facevlm.data.synthetic.config import ALL_LAYOUTS
 from facevlm.pipeline_registry import register_pipelines
 from facevlm.pipelines.datasets_in_use import collect_datasets_in_use, datasets_in_use_node
 from facevlm.pipelines.synthesize.nodes import synthetic_layouts_in_use
+from facevlm.synthetic.config import ALL_LAYOUTS
 
 
 def _model(datasets) -> dict:

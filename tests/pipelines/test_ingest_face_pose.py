@@ -11,17 +11,17 @@ import pandas as pd
 import pytest
 from scipy.spatial.transform import Rotation
 
-from facevlm.data.formats.vrml import write_vrml
 from facevlm.pipelines.ingest.nodes import index_scans
 from facevlm.render.face_pose import MIN_CENTRAL, FacePose
 from facevlm.render.pose_fixtures import non_face
+from facevlm.scans.formats.vrml import write_vrml
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     """One BU-3DFE-style subject and one BU-4DFE-style subject (5-frame sequences), with one
     static scan and the middle frame of one sequence replaced by a ball."""
-    from facevlm.data.synthetic import SyntheticConfig, generate_synthetic_dataset
+    from facevlm.synthetic import SyntheticConfig, generate_synthetic_dataset
 
     root = tmp_path_factory.mktemp("poses") / "synthetic"
     generate_synthetic_dataset(
@@ -139,7 +139,7 @@ def test_every_built_in_style_is_found_as_a_face(tiny_params, tmp_path, monkeypa
 
 
 def test_a_second_ingest_reuses_the_poses_and_a_switch_reads_again(dataset, tmp_path, monkeypatch):
-    import facevlm.data.layouts.scan_index as scan_index
+    import facevlm.scans.layouts.scan_index as scan_index
 
     cache = tmp_path / "cache"
     first, quarantine = _ingest(dataset, "estimate", cache)

@@ -21,11 +21,11 @@ from toy_model_run import (
     run_model_pipeline,
 )
 
-from facevlm.data.labels import BASIC_EMOTIONS
-from facevlm.data.protocols import make_folds
 from facevlm.evaluation.familiarity import SPACES, JointFamiliarity
 from facevlm.experiments.data import experiment_data
 from facevlm.models.data import MultiviewDataset, ViewChoices
+from facevlm.scans.labels import BASIC_EMOTIONS
+from facevlm.scans.protocols import make_folds
 
 
 @pytest.mark.slow

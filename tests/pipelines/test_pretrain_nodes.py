@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 from kedro.io import Version
 
-from facevlm.data.labels import BASIC_EMOTIONS
 from facevlm.datasets import PretrainedWeights, PretrainedWeightsDataset, RenderSet
 from facevlm.pipelines.pretrain.nodes import (
     PIPELINE_WEIGHTS,
@@ -22,6 +21,7 @@ from facevlm.pipelines.pretrain.nodes import (
 )
 from facevlm.pipelines.synthesize.nodes import prepare_raw_scans
 from facevlm.prompts.captions import CAPTION_COLUMNS
+from facevlm.scans.labels import BASIC_EMOTIONS
 
 TINY = "facevlm-tiny"
 WEIGHTS = PretrainedWeights("/weights/pretrained_backbone.pt", {"architecture": TINY})

@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from facevlm.data.synthetic import SyntheticConfig, generate_synthetic_dataset
-from facevlm.data.synthetic.layout_writers import BU3DFE_CODES
 from facevlm.pipelines.pretrain.nodes import check_corpus_is_separate
 from facevlm.pipelines.synthesize.nodes import prepare_raw_scans
 from facevlm.prompts.captions import WEB_EMOTION_WORDS, caption_samples, manifest_activations
+from facevlm.synthetic import SyntheticConfig, generate_synthetic_dataset
+from facevlm.synthetic.layout_writers import BU3DFE_CODES
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "base"
 #: Sizes that keep the test quick; everything else comes from the project's configuration.

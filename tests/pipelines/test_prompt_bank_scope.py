@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from facevlm.data.protocols import make_folds
 from facevlm.pipelines.training.nodes import build_prompt_bank
+from facevlm.scans.protocols import make_folds
 
 CLASSES = ["anger", "happiness"]
 PARAMETERS = {

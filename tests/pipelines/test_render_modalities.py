@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from facevlm.data.formats import write_vrml
 from facevlm.datasets.render_set import RenderSetDataset
 from facevlm.pipelines.render.nodes import render_samples
 from facevlm.render.fixtures import checker_texture, face_like_mesh
 from facevlm.render.sampling import plan_render_samples
+from facevlm.scans.formats import write_vrml
 
 pytestmark = pytest.mark.slow
 

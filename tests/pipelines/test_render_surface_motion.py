@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facevlm.data.formats import write_obj
 from facevlm.pipelines.render.nodes import render_samples
 from facevlm.render.fixtures import face_like_mesh
 from facevlm.render.sampling import plan_render_samples
 from facevlm.render.surface_motion import NEUTRAL_GREY
+from facevlm.scans.formats import write_obj
 
 RENDER = {"size": 32, "views": [[0, 0], [20, 0]], "frames": "surface_motion", "n_workers": 1}
 

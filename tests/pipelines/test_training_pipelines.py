@@ -18,10 +18,10 @@ from toy_model_run import (
     run_model_pipeline,
 )
 
-from facevlm.data.labels import BASIC_EMOTIONS
 from facevlm.datasets import MlflowModelRunDataset, ModelBundle, PretrainedWeights
 from facevlm.evaluation.familiarity import APPEARANCE, EMBEDDING, JointFamiliarity
 from facevlm.pipelines import training
+from facevlm.scans.labels import BASIC_EMOTIONS
 
 
 @pytest.mark.parametrize(

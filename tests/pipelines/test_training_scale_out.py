@@ -29,7 +29,7 @@ import torch
 from kedro.io import MemoryDataset
 from toy_model_run import model_params, run_model_pipeline
 
-from facevlm.distributed.bundle_training import load_training_result
+from facevlm.runner.bundle_training import load_training_result
 
 TOY_RUN = Path(__file__).with_name("toy_model_run.py")
 
@@ -55,7 +55,7 @@ def world_sizes(out: Path) -> set[int]:
 @pytest.mark.ddp
 def test_two_training_processes_from_kedro_log_one_model_run(mlflow_tracking, monkeypatch):
     """AffectVLM here; SMILE-VLM trains on two processes in the cluster workflow below, and
-    through the same launcher in tests/distributed/test_torchrun.py."""
+    through the same launcher in tests/runner/test_torchrun.py."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     params = model_params("augmented")
     params["experiment"]["train"]["nproc"] = 2

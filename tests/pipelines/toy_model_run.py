@@ -20,9 +20,9 @@ import pandas as pd
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from facevlm.data.labels import BASIC_EMOTIONS
 from facevlm.datasets import MlflowModelRunDataset, PretrainedWeights, RenderSet
 from facevlm.pipelines import training
+from facevlm.scans.labels import BASIC_EMOTIONS
 
 N_SUBJECTS, SIZE = 4, 64
 

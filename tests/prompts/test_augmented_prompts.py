@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from bank_prompts import plain_label_prompts, prompts_for_index
 
-from facevlm.data.labels import BASIC_EMOTIONS, MICRO_EXPRESSION_CLASSES, NEUTRAL
 from facevlm.prompts.augmented import (
     BANK_COLUMNS,
     PromptConfig,
@@ -26,6 +25,7 @@ from facevlm.prompts.vocabulary import (
     ethnicity_word,
     gender_word,
 )
+from facevlm.scans.labels import BASIC_EMOTIONS, MICRO_EXPRESSION_CLASSES, NEUTRAL
 
 
 def _words(text: str) -> set[str]:

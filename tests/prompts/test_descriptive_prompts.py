@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from facevlm.data.labels import BASIC_EMOTIONS, MICRO_EXPRESSION_CLASSES, NEUTRAL
 from facevlm.prompts.augmented import class_prompts
 from facevlm.prompts.descriptive import (
     DESCRIPTIVE_COLUMNS,
@@ -15,6 +14,7 @@ from facevlm.prompts.descriptive import (
     generic_prompt,
 )
 from facevlm.prompts.vocabulary import EMOTION_VOCABULARY
+from facevlm.scans.labels import BASIC_EMOTIONS, MICRO_EXPRESSION_CLASSES, NEUTRAL
 
 ALL_CLASSES = tuple(dict.fromkeys((*BASIC_EMOTIONS, NEUTRAL, *MICRO_EXPRESSION_CLASSES)))
 

@@ -8,8 +8,6 @@ import re
 import pandas as pd
 import pytest
 
-from facevlm.data.labels import NEUTRAL
-from facevlm.data.synthetic.expressions import INTENSITY_SCALE
 from facevlm.prompts.captions import (
     AT_REST,
     AU_PHRASES,
@@ -20,6 +18,8 @@ from facevlm.prompts.captions import (
     manifest_activations,
     web_captions,
 )
+from facevlm.scans.labels import NEUTRAL
+from facevlm.synthetic.expressions import INTENSITY_SCALE
 
 N_PHRASINGS = min(len(phrases) for phrases in AU_PHRASES.values())
 

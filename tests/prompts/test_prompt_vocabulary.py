@@ -6,7 +6,6 @@ import math
 
 import pytest
 
-from facevlm.data.labels import BASIC_EMOTIONS, MICRO_EXPRESSION_CLASSES, NEUTRAL
 from facevlm.prompts.vocabulary import (
     AGE_GROUP_BOUNDS,
     AGE_GROUPS,
@@ -18,6 +17,7 @@ from facevlm.prompts.vocabulary import (
     gender_code,
     gender_word,
 )
+from facevlm.scans.labels import BASIC_EMOTIONS, MICRO_EXPRESSION_CLASSES, NEUTRAL
 
 ALL_CLASSES = (*BASIC_EMOTIONS, NEUTRAL, *MICRO_EXPRESSION_CLASSES)
 BU3DFE_ETHNICITY_CODES = ("WH", "BL", "AE", "AM", "IN", "LA")

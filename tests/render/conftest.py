@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
-from facevlm.data.mesh import FaceMesh
 from facevlm.render.fixtures import checker_texture, face_like_mesh
 from facevlm.render.renderer import MultiviewRenderer, RenderSettings
+from facevlm.scans.mesh import FaceMesh
 
 #: Test renders are smaller than the 224 px default: same code path, less pixel work.
 TEST_SIZE = 96

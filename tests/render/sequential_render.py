@@ -7,7 +7,6 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from facevlm.data.mesh import FaceMesh
 from facevlm.render.parallel import (
     MeshReader,
     RenderJob,
@@ -17,6 +16,7 @@ from facevlm.render.parallel import (
     render_job,
 )
 from facevlm.render.renderer import MultiviewRenderer, RenderSettings
+from facevlm.scans.mesh import FaceMesh
 
 
 def render_sequential(

@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from facevlm.data.errors import ScanError
-from facevlm.data.mesh import FaceMesh
 from facevlm.render import face_pose as fp
 from facevlm.render.face_pose.scan_shape import _nose_step, _relief
 from facevlm.render.face_pose.scan_surface import _near_border, _on_long_edges, _scan_surface
@@ -20,6 +18,8 @@ from facevlm.render.pose_fixtures import (
     pose_case,
     synthetic_face,
 )
+from facevlm.scans.errors import ScanError
+from facevlm.scans.mesh import FaceMesh
 
 #: Seeded cases of the accuracy test (the benchmark runs many more).
 N_CASES = 60

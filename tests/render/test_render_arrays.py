@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from facevlm.data.mesh import FaceMesh
 from facevlm.render.arrays import render_arrays, smooth_normals
 from facevlm.render.fixtures import face_like_mesh
+from facevlm.scans.mesh import FaceMesh
 
 
 def _assert_same_as_contract(mesh: FaceMesh) -> None:

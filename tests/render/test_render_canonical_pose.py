@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from facevlm.data.mesh import FaceMesh
 from facevlm.render.face_pose import NotAFaceError, estimate_face_pose
 from facevlm.render.pose_fixtures import ict_face, non_face, synthetic_face
+from facevlm.scans.mesh import FaceMesh
 
 
 def _silhouette_iou(a: np.ndarray, b: np.ndarray) -> float:

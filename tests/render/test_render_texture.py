@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 from vtkmodules.util.numpy_support import vtk_to_numpy
 
-from facevlm.data.errors import ScanError
 from facevlm.render.texture import as_rgb, load_texture, to_vtk_image
+from facevlm.scans.errors import ScanError
 
 
 def test_load_texture_returns_rgb_rows_from_the_top(tmp_path):

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facevlm.data.errors import ScanError
-from facevlm.data.mesh import FaceMesh
 from facevlm.render.fixtures import face_like_mesh
 from facevlm.render.renderer import MultiviewRenderer, RenderSettings
+from facevlm.scans.errors import ScanError
+from facevlm.scans.mesh import FaceMesh
 
 
 def _diff(a: np.ndarray, b: np.ndarray) -> float:

@@ -27,8 +27,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-from facevlm.data.errors import ScanError
-from facevlm.data.mesh import FaceMesh
 from facevlm.render.fixtures import face_like_mesh
 from facevlm.render.frames import parse_frames, pool_frames, select_frames
 from facevlm.render.surface_motion import (
@@ -40,6 +38,8 @@ from facevlm.render.surface_motion import (
     surface_displacement,
     surface_motion_mesh,
 )
+from facevlm.scans.errors import ScanError
+from facevlm.scans.mesh import FaceMesh
 
 ONSET_NOSE_MM, APEX_NOSE_MM = 20.0, 21.0  # a 1 mm rise of the "nose"
 

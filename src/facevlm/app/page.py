@@ -26,7 +26,6 @@ from facevlm.app.uploads import (
     UploadLimits,
     stage_uploads,
 )
-from facevlm.data.errors import ScanError
 from facevlm.inference import (
     ModelChoice,
     ModelLoadError,
@@ -40,6 +39,7 @@ from facevlm.inference import (
 from facevlm.inference.project import project_path
 from facevlm.model_namespaces import BASE_MODELS, MODEL_NAMESPACES, model_title
 from facevlm.render.backend import RenderBackendError
+from facevlm.scans.errors import ScanError
 
 MODALITIES = ("texture", "shaded", "depth")
 UPLOAD, SAMPLE = "Upload a scan", "Built-in sample"

@@ -28,8 +28,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from facevlm.data.errors import ScanError
 from facevlm.inference.inputs import MESH_SUFFIXES, PredictionInput, find_inputs
+from facevlm.scans.errors import ScanError
 
 #: Files that may accompany a mesh: textures, OBJ materials, landmarks.
 COMPANION_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".mtl", ".bnd", ".landmark", ".lm3")

@@ -35,8 +35,8 @@ from kedro.io import AbstractDataset, DatasetError
 from mlflow.entities import Dataset, InputTag, Metric, Param
 from mlflow.entities import DatasetInput as MlflowDatasetInput
 
-from facevlm.data.tasks import TASKS
 from facevlm.digests import text_digest
+from facevlm.scans.tasks import TASKS
 
 #: MLflow's limit on a parameter value's length.
 _MAX_PARAM_LENGTH = 6000

@@ -16,7 +16,7 @@ them as a ``PartitionedDataset`` would lose the sample table that says which ima
 and loads it back as a :class:`RenderSet` that reads an image only when asked for it, so the app
 or a notebook can open a large render set instantly, and ``--load-versions`` reproduces any
 earlier run. The PNGs are for people; training and evaluation read rows of ``views.npy`` through
-:meth:`RenderSet.view_array` (see :mod:`facevlm.data.view_store`), so their memory does not grow
+:meth:`RenderSet.view_array` (see :mod:`facevlm.scans.view_store`), so their memory does not grow
 with the dataset. A render set saved before ``views.npy`` existed gets it on first use. ``preview()`` shows a small grid of renders in Kedro-Viz.
 """
 
@@ -38,9 +38,9 @@ from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, get_f
 from kedro_datasets._typing import ImagePreview
 from PIL import Image
 
-from facevlm.data.view_store import ViewArray, is_complete_store, write_view_store
+from facevlm.scans.view_store import ViewArray, is_complete_store, write_view_store
 
-#: The render set's views as one array, beside its PNGs (see :mod:`facevlm.data.view_store`).
+#: The render set's views as one array, beside its PNGs (see :mod:`facevlm.scans.view_store`).
 VIEWS_FILE = "views.npy"
 #: Column of a render set's samples that names each row's render modality, when it has several.
 MODALITY = "modality"

@@ -7,7 +7,7 @@ one of ``classes`` and whose scan the protocol selected, and resizes the views t
 input size so that training never resizes an image twice.
 
 Nothing is loaded into memory for a render set that lives on disk: the views stay a lazy
-:class:`~facevlm.data.view_store.ViewArray` over the render set's ``views.npy`` (resized once into
+:class:`~facevlm.scans.view_store.ViewArray` over the render set's ``views.npy`` (resized once into
 a ``views_<S>px.npy`` beside it), and ``data.views[rows]`` is again lazy, so a fold's training set
 costs a row index, not a copy. An in-memory render set (tests, notebooks) stays an array.
 
@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facevlm.data.protocols import TRAIN_ONLY, fold_ids
-from facevlm.data.view_store import ViewArray, array_fingerprint, resize_chunk
 from facevlm.digests import fingerprint_hasher
 from facevlm.models.data import ViewChoices
+from facevlm.scans.protocols import TRAIN_ONLY, fold_ids
+from facevlm.scans.view_store import ViewArray, array_fingerprint, resize_chunk
 
 #: Column of the samples that names each row's render modality (a render set of several).
 MODALITY = "modality"

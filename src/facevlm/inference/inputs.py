@@ -1,7 +1,7 @@
 """What to predict in a file or folder: single scans, and 4D sequences of numbered frames.
 
 A researcher hands over what their dataset has on disk, so the rules follow the datasets'
-layouts (``facevlm.data.layouts``) rather than a format of our own:
+layouts (``facevlm.scans.layouts``) rather than a format of our own:
 
 - a mesh file (``.wrl``, ``.obj``, ``.ply``, ``.stl``, ``.off``, ``.bnt``) is one scan; its texture
   is found by its reader (VRML ``url`` or ``<NNN>.jpg``, OBJ ``mtllib``, the ``.png`` beside a
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
-from facevlm.data.errors import ScanError
-from facevlm.data.formats.dispatch import READERS
-from facevlm.data.layouts.base import frame_number, walk_files
+from facevlm.scans.errors import ScanError
+from facevlm.scans.formats.dispatch import READERS
+from facevlm.scans.layouts.base import frame_number, walk_files
 
 #: Mesh file extensions (lower case) that can be predicted.
 MESH_SUFFIXES: tuple[str, ...] = tuple(sorted(READERS))

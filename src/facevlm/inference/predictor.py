@@ -5,7 +5,7 @@ and the render settings the model was trained with (:mod:`facevlm.inference.rend
 and then answers one scan or sequence at a time
 (:class:`~facevlm.inference.prediction.Prediction`), timing each stage:
 
-- **read**: the mesh file(s), with :func:`facevlm.data.formats.read_mesh`;
+- **read**: the mesh file(s), with :func:`facevlm.scans.formats.read_mesh`;
 - **render**: the training views with a *warm* :class:`~facevlm.render.MultiviewRenderer`
   (creating an OpenGL context costs seconds; rendering three views costs milliseconds). VTK's
   context belongs to the thread that made it, while Streamlit calls from a thread per session,
@@ -43,9 +43,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from facevlm.data.errors import ScanError
-from facevlm.data.layouts.base import frame_number
-from facevlm.data.mesh import FaceMesh
 from facevlm.evaluation.calibration import LINEAR_PROBE, PROMPT_CLASSIFIER, head_temperatures
 from facevlm.evaluation.familiarity import APPEARANCE, EMBEDDING, UNLIKE, JointFamiliarity
 from facevlm.inference.inputs import PredictionInput, ScanInput, SequenceInput
@@ -63,6 +60,9 @@ from facevlm.render.frames import (
     select_frames,
 )
 from facevlm.render.surface_motion import surface_motion_mesh, surface_motion_settings
+from facevlm.scans.errors import ScanError
+from facevlm.scans.layouts.base import frame_number
+from facevlm.scans.mesh import FaceMesh
 
 #: How the app names the one sample a pooled ``render.frames`` mode makes of a sequence.
 POOLED_KINDS = {

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from facevlm.data.formats import read_mesh
-from facevlm.data.layouts.base import same_stem
-from facevlm.data.mesh import FaceMesh
+from facevlm.scans.formats import read_mesh
+from facevlm.scans.layouts.base import same_stem
+from facevlm.scans.mesh import FaceMesh
 
 #: Images a VRML scan may have beside it, same stem (BU-4DFE ``.jpg``, BU-3DFE ``.bmp``).
 TEXTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")

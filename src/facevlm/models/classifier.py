@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facevlm.data.labels import BASIC_EMOTIONS
+from facevlm.scans.labels import BASIC_EMOTIONS
 
 
 class PromptEnsembleClassifier(nn.Module):

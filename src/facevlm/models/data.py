@@ -1,7 +1,7 @@
 """Multiview samples as a torch Dataset: V rendered views, a prompt, a label and an id per sample.
 
 Views come either as in-memory uint8 arrays ``(V, H, W, 3)`` (what the render pipeline produces),
-as a lazy ``(N, V, H, W, 3)`` :class:`~facevlm.data.view_store.ViewArray` on disk (what training
+as a lazy ``(N, V, H, W, 3)`` :class:`~facevlm.scans.view_store.ViewArray` on disk (what training
 on a real dataset uses: each batch reads only its own rows, so memory does not grow with the
 dataset), or as V image files per sample. Items are ``MultiviewSample(views (V, 3, S, S) float in [0, 1],
 tokens (L,) | None, label, sample_id)`` with S the model's image size. The CLIP mean/std
@@ -32,9 +32,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from facevlm.data.view_store import ViewArray, array_fingerprint
 from facevlm.digests import fingerprint_hasher
 from facevlm.models.losses.distributed import is_distributed, rank, world_size
+from facevlm.scans.view_store import ViewArray, array_fingerprint
 
 ViewSource = np.ndarray | torch.Tensor | Sequence[str | Path]  # (V, H, W, 3) uint8 or V paths
 PromptSource = str | Sequence[str] | None  # one prompt, candidates, or none

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facevlm.data.labels import NEUTRAL
 from facevlm.digests import text_digest
 from facevlm.prompts.augmented import PromptConfig, build_prompt_bank, candidate_prompts
 from facevlm.prompts.vocabulary import is_missing
+from facevlm.scans.labels import NEUTRAL
 
 #: Plain-English phrasings of each action unit the synthetic generator animates (FACS number).
 AU_PHRASES: dict[int, tuple[str, ...]] = {
@@ -170,7 +170,7 @@ def manifest_activations(manifest: Mapping[str, Any]) -> ManifestActivations:
     Keys ``(subject, emotion, level)``: the activation actually applied to that scan (sets that
     record one per scan; ``web`` renditions are drawn per scan, so only these describe them).
     """
-    from facevlm.data.synthetic.layout_writers import BU3DFE_CODES
+    from facevlm.synthetic.layout_writers import BU3DFE_CODES
 
     emotion_of = {code: emotion for emotion, code in BU3DFE_CODES.items()}
     layouts = manifest.get("layouts", {})
@@ -209,7 +209,7 @@ def caption_samples(
         classes: the expressions to caption (``neutral`` included if wanted); the others are
             left out of the corpus.
         intensity_scale: level → factor applied to the full-intensity recipe (default: the
-            generator's :data:`~facevlm.data.synthetic.expressions.INTENSITY_SCALE`).
+            generator's :data:`~facevlm.synthetic.expressions.INTENSITY_SCALE`).
         prompts: templates and caps of the augmented emotion prompts.
         style: ``lab`` (every sample gets its clean emotion prompts and exact action
             sentences) or ``web`` (:func:`web_captions`: alt texts that name the emotion only
@@ -221,7 +221,7 @@ def caption_samples(
         ``emotion`` or ``action``. Deterministic.
     """
     if intensity_scale is None:
-        from facevlm.data.synthetic.expressions import INTENSITY_SCALE as intensity_scale
+        from facevlm.synthetic.expressions import INTENSITY_SCALE as intensity_scale
     style = getattr(activations, "style", "lab") if style is None else style
     if style not in ("lab", "web"):
         raise ValueError(f"caption style must be 'lab' or 'web', got {style!r}")

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from facevlm.data.labels import NEUTRAL
+from facevlm.scans.labels import NEUTRAL
 
 #: Columns of the descriptive bank; a subset of the augmented bank's, so ``class_prompts``
 #: from :mod:`facevlm.prompts.augmented` works on both.

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from facevlm.data.labels import NEUTRAL
+from facevlm.scans.labels import NEUTRAL
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facevlm.data.mesh import FaceMesh
+from facevlm.scans.mesh import FaceMesh
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def area_weighted_normals(
 def polygon_edges(offsets: np.ndarray, indices: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
     """The distinct polygon sides ``(a, b)`` (``a < b``) of a mesh of ``n`` vertices and how
     many polygons use each (1: the side lies on an open border); ``offsets``/``indices`` as
-    :class:`~facevlm.data.mesh.FaceMesh` stores its polygons."""
+    :class:`~facevlm.scans.mesh.FaceMesh` stores its polygons."""
     keys, counts = np.unique(_side_keys(offsets, indices, n), return_counts=True)
     return keys // n, keys % n, counts
 

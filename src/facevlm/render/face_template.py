@@ -57,8 +57,8 @@ class FaceTemplate:
 
 def build_template(ict_npz: str | Path, grid_mm: float = GRID_MM) -> FaceTemplate:
     """The template from ICT-FaceKit's packed model (``ict_facekit_light.npz``)."""
-    from facevlm.data.synthetic.ict_facekit import quad_triangles
     from facevlm.render.normalize import fit_normalization
+    from facevlm.synthetic.ict_facekit import quad_triangles
 
     model = np.load(ict_npz)
     vertices = model["neutral"].astype(np.float64) * ICT_MM_PER_UNIT

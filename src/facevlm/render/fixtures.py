@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facevlm.data.errors import ScanError
-from facevlm.data.mesh import FaceMesh
+from facevlm.scans.errors import ScanError
+from facevlm.scans.mesh import FaceMesh
 
 #: Half-width and half-height of the synthetic face, millimetres.
 HALF_WIDTH_MM = 80.0

@@ -40,11 +40,11 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from facevlm.cores import available_cores, one_thread_per_worker
-from facevlm.data.errors import ScanError
-from facevlm.data.mesh import FaceMesh
 from facevlm.render.backend import check_render_backend
 from facevlm.render.face_pose import FacePose
 from facevlm.render.renderer import MultiviewRenderer, RenderSettings
+from facevlm.scans.errors import ScanError
+from facevlm.scans.mesh import FaceMesh
 
 #: Seconds to wait for every worker to import VTK, build its renderer and warm up.
 STARTUP_TIMEOUT = 300.0
@@ -82,9 +82,9 @@ class RenderResult:
 
 
 def read_mesh_file(path: Path) -> FaceMesh:
-    """Default reader: :func:`facevlm.data.formats.read_mesh`, imported when first needed."""
+    """Default reader: :func:`facevlm.scans.formats.read_mesh`, imported when first needed."""
     try:
-        from facevlm.data.formats import read_mesh
+        from facevlm.scans.formats import read_mesh
     except ImportError as exc:
         raise ScanError(path, f"no mesh reader available ({exc})") from exc
     return read_mesh(path)
@@ -304,7 +304,7 @@ def render_many(
         output_dir: write ``<output_dir>/<name>_<view>.png`` for every view when given.
         keep_images: return the pixels too (default: only when nothing is written).
         progress: show a tqdm progress bar.
-        reader: ``path -> FaceMesh`` for path jobs (default ``facevlm.data.formats.read_mesh``).
+        reader: ``path -> FaceMesh`` for path jobs (default ``facevlm.scans.formats.read_mesh``).
 
     Returns:
         One :class:`RenderResult` per job, in job order; failed scans have ``error`` set.

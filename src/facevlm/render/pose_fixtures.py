@@ -7,7 +7,7 @@ scanner damages (holes, noise, spikes), with the truth it came from: the rotatio
 box (the robust sphere of the face crop, :func:`~facevlm.render.normalize.fit_normalization`)
 in the scan's coordinates.
 
-- ``synthetic``: the project's procedural faces (:mod:`facevlm.data.synthetic`), which the
+- ``synthetic``: the project's procedural faces (:mod:`facevlm.synthetic`), which the
   template was *not* made from; face crops, with or without their forehead.
 - ``ict``: random identities of ICT-FaceKit with random expressions (the template is its mean
   neutral face): the narrow face area, the full face area, or the head with its neck.
@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from facevlm.data.mesh import FaceMesh
-from facevlm.data.synthetic.ict_facekit import quad_triangles
 from facevlm.render.face_pose import FRAME_PITCH_DEG, x_rotation
 from facevlm.render.normalize import fit_normalization
+from facevlm.scans.mesh import FaceMesh
+from facevlm.synthetic.ict_facekit import quad_triangles
 
 NARROW_FACE_END, FULL_FACE_END, HEAD_END = 6706, 9409, 11248
 UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
@@ -63,8 +63,8 @@ class PoseCase:
 
 @lru_cache(maxsize=1)
 def _ict() -> dict[str, np.ndarray]:
-    """The project's packed ICT-FaceKit model (:mod:`facevlm.data.synthetic.ict_facekit`)."""
-    from facevlm.data.synthetic.ict_facekit import IctFaceModel
+    """The project's packed ICT-FaceKit model (:mod:`facevlm.synthetic.ict_facekit`)."""
+    from facevlm.synthetic.ict_facekit import IctFaceModel
 
     model = IctFaceModel.load()
     return {
@@ -99,8 +99,8 @@ def ict_face(rng: np.random.Generator, region: str) -> tuple[np.ndarray, np.ndar
 
 def synthetic_face(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, FaceMesh]:
     """A random procedural face: ``(vertices_mm, triangles, the same face as a mesh)``."""
-    from facevlm.data.synthetic.head import build_head
-    from facevlm.data.synthetic.identity import sample_identity
+    from facevlm.synthetic.head import build_head
+    from facevlm.synthetic.identity import sample_identity
 
     head = build_head(sample_identity(rng), resolution=int(rng.integers(3000, 9000)))
     triangles = head.mesh.triangles()

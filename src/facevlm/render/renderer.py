@@ -47,14 +47,14 @@ from vtkmodules.vtkRenderingCore import vtkActor, vtkLight, vtkPolyDataMapper, v
 # registers the OpenGL implementations behind the vtkRenderingCore factories (mapper, texture)
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  isort: skip
 
-from facevlm.data.errors import ScanError
-from facevlm.data.mesh import FaceMesh
 from facevlm.render.arrays import render_arrays, smooth_normals
 from facevlm.render.backend import check_render_backend
 from facevlm.render.face_pose import POSE_MODES, FacePose, face_pose_of
 from facevlm.render.face_region import in_face_region
 from facevlm.render.texture import load_texture, to_vtk_image
 from facevlm.render.views import DEFAULT_VIEWS, View, parse_views
+from facevlm.scans.errors import ScanError
+from facevlm.scans.mesh import FaceMesh
 
 MODALITIES = ("texture", "shaded", "depth")
 #: Joins the modalities of a mixed render setting (``modality: texture+shaded``).

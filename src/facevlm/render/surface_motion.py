@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.spatial import cKDTree
 
-from facevlm.data.errors import ScanError
-from facevlm.data.mesh import FaceMesh
 from facevlm.render.arrays import area_weighted_normals
+from facevlm.scans.errors import ScanError
+from facevlm.scans.mesh import FaceMesh
 
 if TYPE_CHECKING:  # the geometry here needs no VTK
     from facevlm.render.renderer import RenderSettings

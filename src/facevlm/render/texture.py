@@ -7,7 +7,7 @@ So the array is flipped upside down once, here, and nowhere else.
 
 Loading is guarded like reading a scan: the file must be a regular file within
 ``limits.max_texture_bytes`` and its header must declare at most ``limits.max_texture_pixels``
-(:func:`facevlm.data.formats._textures.texture_problem`), checked before a pixel is decoded, so a
+(:func:`facevlm.scans.formats._textures.texture_problem`), checked before a pixel is decoded, so a
 few-hundred-byte PNG declaring 100,000 x 100,000 pixels is a :class:`ScanError`, not a
 ``DecompressionBombError`` traceback or gigabytes of memory.
 """
@@ -21,10 +21,10 @@ from PIL import Image, UnidentifiedImageError
 from vtkmodules.util.numpy_support import numpy_to_vtk
 from vtkmodules.vtkCommonDataModel import vtkImageData
 
-from facevlm.data.errors import ScanError
-from facevlm.data.formats._files import ReadScope
-from facevlm.data.formats._textures import texture_problem
-from facevlm.data.formats.limits import ReadLimits
+from facevlm.scans.errors import ScanError
+from facevlm.scans.formats._files import ReadScope
+from facevlm.scans.formats._textures import texture_problem
+from facevlm.scans.formats.limits import ReadLimits
 
 
 def load_texture(path: str | Path, limits: ReadLimits | None = None) -> np.ndarray:

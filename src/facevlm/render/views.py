@@ -5,7 +5,7 @@ yaw 0, +20 and -20 degrees at 224 x 224 px, which is our default (``docs/methods
 (yaw, pitch) is a parameter, written in YAML either as pairs ``[[0, 0], [20, 0], [-20, 0]]`` or as
 a string of yaws ``"0,20,-20"`` (optionally ``"yaw:pitch"`` items, ``"0:0,20:10"``).
 
-Angle convention (the face looks toward +z with y up, see :mod:`facevlm.data.mesh`): the camera
+Angle convention (the face looks toward +z with y up, see :mod:`facevlm.scans.mesh`): the camera
 orbits the face centre and looks at it from
 ``(sin(yaw) cos(pitch), sin(pitch), cos(yaw) cos(pitch))``. So ``yaw > 0`` puts the camera on
 the +x side, the subject's left, and the nose points toward the left of the image; ``pitch > 0``

@@ -1,4 +1,4 @@
-"""Nodes of the ``ingest`` pipeline: thin wrappers around :mod:`facevlm.data.layouts`.
+"""Nodes of the ``ingest`` pipeline: thin wrappers around :mod:`facevlm.scans.layouts`.
 
 Ingest indexes and quarantines, nothing more: the folds of a protocol are made by each model
 pipeline (a folder of one subject ingests fine; only a protocol needs several).
@@ -49,7 +49,7 @@ def index_scans(
     whose size and modification time are unchanged since the last run (kept in ``cache_dir``,
     ``params:caches.scan_index``) are not parsed again. A manifest without a root (dataset
     ``none``: e.g. the pretraining corpus switched off) gives an empty index.
-    ``dataset.limits`` bounds every file read (:class:`~facevlm.data.formats.limits.ReadLimits`).
+    ``dataset.limits`` bounds every file read (:class:`~facevlm.scans.formats.limits.ReadLimits`).
     The log prints how every scan-like entry was accounted for.
 
     The index gains a ``face_source`` column (:func:`with_face_sources`): for the built-in
@@ -63,9 +63,9 @@ def index_scans(
         ValueError: nothing in the dataset root could be indexed; the message gives the counts
             and the most common reasons, and the report is written to :data:`FAILED_REPORT`.
     """
-    from facevlm.data.formats.limits import ReadLimits
-    from facevlm.data.layouts import build_scan_index
-    from facevlm.data.layouts.scan_index import QUARANTINE_COLUMNS, empty_index
+    from facevlm.scans.formats.limits import ReadLimits
+    from facevlm.scans.layouts import build_scan_index
+    from facevlm.scans.layouts.scan_index import QUARANTINE_COLUMNS, empty_index
 
     if raw_scans.get("root") is None:
         return with_face_sources(empty_index(), raw_scans), pd.DataFrame(
@@ -110,7 +110,7 @@ def with_face_sources(index: pd.DataFrame, raw_scans: dict[str, Any]) -> pd.Data
     before face sources existed names none: its faces are :data:`DEFAULT_FACE_SOURCE`. A subject
     the manifest does not list (not expected of a generated set) is left null too.
     """
-    from facevlm.data.layouts.base import SYNTHETIC_PREFIX, base_dataset
+    from facevlm.scans.layouts.base import SYNTHETIC_PREFIX, base_dataset
 
     manifest = raw_scans.get("synthetic") or {}
     source_of: dict[tuple[str, str], str] = {}

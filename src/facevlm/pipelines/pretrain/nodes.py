@@ -15,12 +15,12 @@ import pandas as pd
 import torch
 
 from facevlm.atomic_files import atomic_write
-from facevlm.data.view_store import array_fingerprint
 from facevlm.datasets.pretrained_weights import PretrainedWeights
 from facevlm.datasets.render_set import RenderSet
 from facevlm.digests import json_digest
 from facevlm.experiments.pretrain import PretrainConfig, PretrainedBackbone, pretrain_backbone
 from facevlm.render.renderer import MODALITY_SEPARATOR, parse_modalities
+from facevlm.scans.view_store import array_fingerprint
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facevlm.data.errors import ScanError
-from facevlm.data.mesh import FaceMesh
 from facevlm.datasets.render_set import RenderSet
 from facevlm.pipelines.datasets_in_use import datasets_of
 from facevlm.render.cache import RenderCache
@@ -30,6 +28,8 @@ from facevlm.render.renderer import (
 from facevlm.render.sampling import plan_render_samples
 from facevlm.render.surface_motion import cache_identity as surface_motion_identity
 from facevlm.render.surface_motion import surface_motion_mesh, surface_motion_settings
+from facevlm.scans.errors import ScanError
+from facevlm.scans.mesh import FaceMesh
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Nodes of the ``synthesize`` pipeline: thin wrappers around :mod:`facevlm.data.synthetic`."""
+"""Nodes of the ``synthesize`` pipeline: thin wrappers around :mod:`facevlm.synthetic`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 from PIL import Image
 
-from facevlm.data.labels import BASIC_EMOTIONS, NEUTRAL
 from facevlm.pipelines.datasets_in_use import datasets_of
+from facevlm.scans.labels import BASIC_EMOTIONS, NEUTRAL
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def prepare_raw_scans(
             raise FileNotFoundError(f"dataset.root {root} for dataset {name!r} is not a folder")
         return {"dataset": name, "root": str(root.resolve()), "generated": False}
 
-    from facevlm.data.synthetic import SyntheticConfig, generate_synthetic_dataset
+    from facevlm.synthetic import SyntheticConfig, generate_synthetic_dataset
 
     config = SyntheticConfig(**synthetic)
     layouts = synthetic_layouts_in_use(config.layouts, datasets_of(datasets_in_use))
@@ -57,7 +57,7 @@ def synthetic_layouts_in_use(
     """The synthetic layouts behind the index datasets a run reads (``synthetic-bu4dfe`` →
     ``bu4dfe``), among those ``configured``; all of them when the run reads every dataset or
     names one that is not a synthetic layout (it cannot be told which it needs)."""
-    from facevlm.data.layouts.base import SYNTHETIC_PREFIX, base_dataset
+    from facevlm.scans.layouts.base import SYNTHETIC_PREFIX, base_dataset
 
     if not datasets_in_use or not all(
         name.startswith(SYNTHETIC_PREFIX) and base_dataset(name) in configured
@@ -74,7 +74,7 @@ def _sheet_cells(
     """Subjects, expression columns and the scan to show in each cell, found by the dataset's
     layout (names only, nothing parsed): the highest intensity of a static scan, the middle frame
     of a sequence. For the synthetic set, its BU-3DFE-style scans."""
-    from facevlm.data.layouts.base import ScanRecord, get_layout
+    from facevlm.scans.layouts.base import ScanRecord, get_layout
 
     records = [
         r
@@ -112,10 +112,10 @@ def make_contact_sheet(
     """Frontal renders of the first subjects (rows) × their expressions (columns: neutral and the
     six emotions at the highest intensity for the synthetic set), so a person can check at a
     glance that the expressions differ. Works for any dataset the layouts know."""
-    from facevlm.data.formats import read_mesh
     from facevlm.render.contact_sheet import contact_sheet
     from facevlm.render.renderer import MultiviewRenderer, RenderSettings, parse_modalities
     from facevlm.render.views import View
+    from facevlm.scans.formats import read_mesh
 
     subjects, columns, chosen = _sheet_cells(raw_scans, dataset, sheet["n_subjects"])
     if not chosen:

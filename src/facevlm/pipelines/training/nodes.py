@@ -1,13 +1,13 @@
 """Nodes shared by every model pipeline (``train_affectvlm``, ``train_smile``, their ablation
 variants and ``train_smile_mer``).
 
-Each node is a thin wrapper: the protocol comes from :mod:`facevlm.data.protocols`, prompts from
+Each node is a thin wrapper: the protocol comes from :mod:`facevlm.scans.protocols`, prompts from
 :mod:`facevlm.prompts`, training and evaluation from :mod:`facevlm.experiments` (Kedro-free),
 figures from :mod:`facevlm.evaluation.figures`. Which model a namespace trains is its
 ``recipe`` parameter (:data:`facevlm.experiments.recipes.RECIPE_ENTRIES`); everything else is
 shared. The data and config are prepared once (:func:`prepare_training_data`) for the frozen
 baseline, the cross-validation and the final fit; the cross-validation hands them to
-:func:`facevlm.distributed.run.run_cross_validation`, which decides where and how it trains.
+:func:`facevlm.runner.run.run_cross_validation`, which decides where and how it trains.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from facevlm.config import deep_merge, to_dict
-from facevlm.data.tasks import task_of
 from facevlm.datasets.mlflow_model_run import DatasetInput, ModelRunReport
 from facevlm.datasets.pretrained_weights import PretrainedWeights
 from facevlm.datasets.render_set import RenderSet
@@ -41,6 +40,7 @@ from facevlm.experiments.sequences import FRAME_MODES, stack_sequence_frames
 from facevlm.models.backbone import architecture_image_size
 from facevlm.models.bundle import ModelBundle, plain
 from facevlm.pipelines.pretrain.nodes import resolve_pipeline_weights
+from facevlm.scans.tasks import task_of
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def resolve_model_parameters(
 def make_protocol_folds(scan_index: pd.DataFrame, parameters: dict[str, Any]) -> pd.DataFrame:
     """The fold table of this model's protocol (subject-independent k-fold, LOSO, ...): folds
     are made here, once per model, from the scan index ingest wrote."""
-    from facevlm.data.protocols import make_folds
+    from facevlm.scans.protocols import make_folds
 
     return make_folds(scan_index, parameters["protocol"])
 
@@ -226,11 +226,11 @@ def cross_validate_model(
     ``model.backbone.pretrained: pipeline`` starts from the weights of the ``pretrain``
     pipeline. Where and how it trains (in this process, by ``experiment.train.nproc`` torchrun
     workers, or not at all when ``training_result`` names a result trained elsewhere), and what
-    a second run reuses, is :func:`facevlm.distributed.run.run_cross_validation`'s. Returns the
+    a second run reuses, is :func:`facevlm.runner.run.run_cross_validation`'s. Returns the
     predictions, histories and embeddings of every fold with the frozen starting point's scores
     beside them, and the last fold's model (the bundle when ``final_fit`` is off).
     """
-    from facevlm.distributed.run import run_cross_validation
+    from facevlm.runner.run import run_cross_validation
 
     tags = run_tags(parameters, dataset)
     elsewhere = parameters.get("training_result")

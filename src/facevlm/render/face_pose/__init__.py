@@ -69,7 +69,6 @@ from pathlib import Path
 
 import numpy as np
 
-from facevlm.data.mesh import FaceMesh
 from facevlm.render.face_pose.choice import _choose, _polish
 from facevlm.render.face_pose.framing import FRAME_OFFSET_MM, FRAME_PITCH_DEG, FRAME_RADIUS_MM
 from facevlm.render.face_pose.record import ALGORITHM_VERSION, FacePose, NotAFaceError
@@ -79,6 +78,7 @@ from facevlm.render.face_pose.scan_shape import _relief
 from facevlm.render.face_pose.scan_surface import _scan_surface
 from facevlm.render.face_pose.scores import _matches, _precision, _scores, eyes_nose
 from facevlm.render.face_template import FaceTemplate, load_template
+from facevlm.scans.mesh import FaceMesh
 
 __all__ = [
     "ALGORITHM_VERSION",

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from facevlm.data.errors import ScanError
 from facevlm.render.normalize import Normalization
+from facevlm.scans.errors import ScanError
 
 #: Bumped whenever the estimate can change for the same scan (render caches key on it).
 ALGORITHM_VERSION = 5

@@ -1,0 +1,118 @@
+"""The one hand-off from a pipeline to training: a keyed run folder, then one of three ways to train.
+
+:func:`run_cross_validation` is all a training node calls. It keeps every run in a folder keyed
+by what the run computes (the recipe, the config without its execution settings, the data, the
+prompts; :func:`training_run_folder`), writes the training bundle there once, and trains it the
+way the config asks: in this process, by ``train.nproc`` torchrun workers on this machine, or
+not at all when a result trained elsewhere (a cluster) is named. The fold loop, the fold results
+a second run reuses and the epoch checkpoints an interrupted fold resumes from are
+:func:`~facevlm.runner.bundle_training.train_from_bundle`'s, whichever way it runs.
+
+Nothing here imports Kedro.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from facevlm.config import to_dict
+from facevlm.experiments.common import computed_config
+from facevlm.experiments.cross_validation import selected_folds
+from facevlm.experiments.data import ExperimentData
+from facevlm.experiments.recipes import recipe_entry
+from facevlm.models.checkpoints import digest
+from facevlm.runner.bundle import (
+    is_training_bundle,
+    load_training_bundle,
+    write_training_bundle,
+)
+from facevlm.runner.bundle_training import (
+    RESULT_FILE,
+    TrainingResult,
+    load_training_result,
+    train_from_bundle,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def training_run_folder(
+    runs_dir: str | Path, recipe: str, cfg: Any, data: ExperimentData, prompt_bank: pd.DataFrame
+) -> Path:
+    """Where one cross-validation run keeps its training bundle, epoch checkpoints and per-fold
+    results: a folder keyed by everything that determines them (recipe, config without the
+    settings that only change how it runs, data, prompts). A run with other parameters or other
+    data gets another folder, so it never resumes from these files."""
+    bank = pd.util.hash_pandas_object(prompt_bank.astype(str), index=False).to_numpy()
+    key = digest(recipe, computed_config(cfg), data.fingerprint(), bank.tobytes().hex())
+    return Path(runs_dir) / f"{recipe}-{key[:16]}"
+
+
+def run_cross_validation(
+    recipe: str,
+    data: ExperimentData,
+    prompt_bank: pd.DataFrame,
+    cfg: Any,
+    tags: dict[str, str],
+    runs_dir: str | Path,
+    trained_elsewhere: str | Path | None = None,
+) -> TrainingResult:
+    """Cross-validate ``recipe`` on ``data``: its result and the last fold's model.
+
+    The run's training bundle goes into its keyed folder under ``runs_dir`` (``bundle/``; its
+    training output beside it in ``training/``) and is trained in this process, or by
+    ``cfg.train.nproc`` torchrun workers, or taken from ``trained_elsewhere`` (the output folder
+    of ``python -m facevlm.train`` run on this bundle elsewhere). A run killed and started again
+    with the same parameters and data reuses the folds that finished and continues the
+    interrupted one from its last epoch checkpoint.
+    """
+    from facevlm.runner.launch import launch
+
+    title = recipe_entry(recipe).title
+    folder = training_run_folder(runs_dir, recipe, cfg, data, prompt_bank)
+    bundle_dir, out_dir = folder / "bundle", folder / "training"
+    if not is_training_bundle(bundle_dir):
+        write_training_bundle(bundle_dir, recipe, data, prompt_bank, to_dict(cfg), tags)
+    else:
+        logger.info("%s: resuming the training run in %s", title, folder)
+    if trained_elsewhere:
+        return result_trained_elsewhere(
+            Path(trained_elsewhere), bundle_dir, selected_folds(data, cfg)
+        )
+    nproc = int(cfg.train.nproc or 1)
+    if nproc > 1:
+        return launch(bundle_dir, nproc, out_dir=out_dir)
+    return train_from_bundle(bundle_dir, out_dir)
+
+
+def result_trained_elsewhere(
+    out_dir: Path, bundle_dir: Path, expected_folds: list[int]
+) -> TrainingResult:
+    """The result ``python -m facevlm.train`` wrote to ``out_dir`` (on a cluster, say) from the
+    bundle this pipeline wrote to ``bundle_dir``: the pipeline evaluates and logs it as if it had
+    trained it. Refused when it came from another bundle (other data or parameters) or lacks a
+    fold; when it does not exist yet, the error says what to run."""
+    folds = " ".join(f"--fold {f}" for f in expected_folds)
+    if not (out_dir / RESULT_FILE).is_file():
+        raise FileNotFoundError(
+            f"{out_dir / RESULT_FILE}: no training result yet (training_result is set). Train "
+            f"the bundle this run wrote, then run the same command again: torchrun "
+            f"--nproc-per-node=N -m facevlm.train {bundle_dir} --out {out_dir} {folds}"
+        )
+    trained = load_training_result(out_dir)
+    bundle_digest = load_training_bundle(bundle_dir).digest
+    if trained.bundle_digest != bundle_digest:
+        raise ValueError(
+            f"{out_dir}: trained from another training bundle ({trained.bundle_digest}), not "
+            f"{bundle_dir} ({bundle_digest}): other data or parameters. Train {bundle_dir} instead."
+        )
+    have = [f.fold for f in trained.result.folds]
+    missing = sorted(set(expected_folds) - set(have))
+    if missing:
+        raise ValueError(f"{out_dir}: the result lacks fold(s) {missing} (has {have}): {folds}")
+    logger.info("training result taken from %s (folds %s)", out_dir, have)
+    return trained

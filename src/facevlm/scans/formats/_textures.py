@@ -1,0 +1,159 @@
+"""Finding the texture image a scan refers to, without ever leaving the scan's folder.
+
+A texture reference inside a file (VRML ``url``, OBJ ``mtllib``/``map_Kd``, the name inside a
+``.bnt``) is data from a collection we do not control. Resolving it naively would let a crafted
+or corrupted file point the renderer at any file on the machine (``/etc/passwd``,
+``../../secrets``). So a reference is accepted only as a relative path that stays inside the
+folder of the file that names it; anything else is refused with a ScanError.
+
+A reference that is syntactically safe can still lead out through a symbolic link
+(``tex.bmp -> /etc/passwd``): every candidate is resolved through the reader's
+:class:`~facevlm.scans.formats._files.ReadScope`, and one that lands outside the scope's root is
+refused like an absolute reference.
+
+A reference to a file that simply is not there (or that is not a regular file, or whose name the
+file system refuses) is not an error of the scan itself: the reader returns
+``texture_path=None`` and a note in ``mesh.metadata["warnings"]``, and ingest decides whether an
+untextured scan is quarantined. :func:`texture_problem` checks an image's size and pixel count
+from its header, before anything is decoded (the decompression-bomb check).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from facevlm.scans.errors import ScanError
+from facevlm.scans.formats._files import ReadScope, scope_for
+from facevlm.scans.formats.limits import ReadLimits
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # file:, http:, C: (a drive letter)
+
+
+def safe_relative(reference: str, base_dir: Path, source: str | Path | None) -> Path:
+    """``base_dir / reference`` after checking the reference cannot escape ``base_dir``.
+
+    Backslashes are treated as separators (files written on Windows).
+
+    Raises:
+        ScanError: the reference is empty, absolute, has a scheme or drive letter, contains
+            control characters, or climbs out of the folder with ``..``.
+    """
+    ref = reference.strip().replace("\\", "/")
+    if not ref:
+        raise ScanError(source, "empty texture reference")
+    if any(ord(ch) < 32 for ch in ref):
+        raise ScanError(source, f"texture reference {reference!r} contains control characters")
+    if ref.startswith("/") or _SCHEME.match(ref):
+        raise ScanError(
+            source,
+            f"texture reference {reference!r} is absolute; only paths "
+            "relative to the scan's folder are accepted",
+        )
+    normal = posixpath.normpath(ref)
+    if normal == ".." or normal.startswith("../"):
+        raise ScanError(source, f"texture reference {reference!r} escapes the scan's folder")
+    return base_dir / normal
+
+
+def first_existing(
+    candidates: list[Path],
+    source: str | Path | None = None,
+    scope: ReadScope | None = None,
+    notes: list[str] | None = None,
+) -> Path | None:
+    """The first candidate that is a regular file inside the scope, resolved.
+
+    Candidates that exist but cannot be used (not a regular file, a name the file system
+    refuses, a dangling link) are skipped with a note appended to ``notes``.
+
+    Raises:
+        ScanError: a candidate resolves outside the scope's root (a symlink leading out).
+    """
+    for candidate in candidates:
+        where = source if source is not None else candidate
+        found, problem = scope_for(where, scope).probe(candidate, where, "texture")
+        if found is not None:
+            return found
+        if notes is not None and problem != "file not found":
+            notes.append(f"texture {candidate.name[:80]!r} unusable: {problem}")
+    return None
+
+
+def resolve_texture(
+    reference: str | None,
+    base_dir: Path,
+    source: str | Path | None,
+    warnings: list[str],
+    fallbacks: Sequence[Path] = (),
+    scope: ReadScope | None = None,
+) -> Path | None:
+    """The texture file a scan uses, or None with a warning appended.
+
+    ``reference`` (from inside the file) is tried first and refused if unsafe; when it is absent
+    or names a missing file, the ``fallbacks`` (chosen by the reader, e.g. BU-4DFE's
+    ``<NNN>.jpg``) are tried in order. ``scope`` (default: ``source``'s folder) bounds where a
+    candidate may resolve to.
+    """
+    if reference is not None:
+        named = safe_relative(reference, base_dir, source)
+        found = first_existing([named], source, scope, warnings)
+        if found is not None:
+            return found
+        warnings.append(f"texture {reference[:80]!r} named in the file is missing")
+    found = first_existing(list(fallbacks), source, scope, warnings)
+    if found is None and reference is None:
+        tried = ", ".join(p.name for p in fallbacks)
+        warnings.append("no texture" + (f" (looked for {tried})" if tried else ""))
+    elif found is not None and reference is not None:
+        warnings.append(f"using fallback texture {found.name}")
+    return found
+
+
+def texture_problem(path: str | Path, scope: ReadScope | None = None) -> str:
+    """Why the image at ``path`` cannot be used as a texture ("" when it can).
+
+    Checks, without decoding pixels: inside the scope, a regular file, at most
+    ``limits.max_texture_bytes``, an image PIL recognises, at most ``limits.max_texture_pixels``
+    pixels as its header declares (a 370-byte PNG can declare 100,000 x 100,000).
+    """
+    import warnings as python_warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    scope = scope_for(path, scope)
+    limits: ReadLimits = scope.limits
+    try:
+        handle, _ = scope.open(
+            path, what="texture", max_bytes=limits.max_texture_bytes,
+            limit_name="max_texture_bytes",
+        )  # fmt: skip
+    except ScanError as error:
+        return f"texture {Path(path).name[:80]}: {error.reason}"
+    with handle, python_warnings.catch_warnings():
+        python_warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(handle) as image:
+                width, height = image.size
+        except Image.DecompressionBombError as exc:  # far above any limit of ours
+            declared = re.search(r"\((\d+) pixels\)", str(exc))
+            pixels = declared[1] if declared else "too many"
+            return (
+                f"texture {Path(path).name[:80]}: header declares {pixels} pixels (a "
+                f"decompression bomb), above the limit of {limits.max_texture_pixels} "
+                "(limits.max_texture_pixels)"
+            )
+        except UnidentifiedImageError:
+            return f"texture {Path(path).name[:80]}: not an image file PIL can read"
+        except (OSError, ValueError, SyntaxError) as exc:
+            return f"texture {Path(path).name[:80]}: not a readable image ({exc})"
+    if width * height > limits.max_texture_pixels:
+        return (
+            f"texture {Path(path).name[:80]}: {width} x {height} pixels, above the limit of "
+            f"{limits.max_texture_pixels} (limits.max_texture_pixels)"
+        )
+    if width == 0 or height == 0:
+        return f"texture {Path(path).name[:80]}: image of {width} x {height} pixels"
+    return ""
