@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from kedro.config import OmegaConfigLoader
 
 from facevlm.datasets import RenderSet
 from facevlm.experiments.cross_validation import cross_validate
@@ -22,6 +21,7 @@ from facevlm.pipelines.training.nodes import (
     resolve_model_parameters,
 )
 from facevlm.scans.labels import BASIC_EMOTIONS
+from facevlm.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 N_SUBJECTS, SIZE = 4, 64
@@ -36,7 +36,10 @@ QUICK = {
 
 
 def _base_parameters() -> dict:
-    return OmegaConfigLoader(str(CONF), base_env="base", default_run_env="base")["parameters"]
+    """conf/base's parameters as the project's config loader gives them (each model's block
+    over the shared ``model_defaults``)."""
+    args = {**CONFIG_LOADER_ARGS, "base_env": "base", "default_run_env": "base"}
+    return CONFIG_LOADER_CLASS(str(CONF), **args)["parameters"]
 
 
 def _variants() -> list[tuple[str, str, dict]]:
