@@ -44,7 +44,7 @@ class ScoredBundle:
         import torch
 
         from facevlm.experiments.common import embed_views, model_image_size
-        from facevlm.experiments.data import resize_views
+        from facevlm.experiments.experiment_data import resize_views
 
         resized = resize_views(views, model_image_size(self.model))
         with torch.no_grad():
@@ -90,7 +90,7 @@ def load_bundle(path: Path | None, project: Path = Path(".")) -> ScoredBundle:
 
 
 def scored(bundle: Any, path: Path) -> ScoredBundle:
-    """A loaded :class:`~facevlm.models.bundle.ModelBundle` built for scoring."""
+    """A loaded :class:`~facevlm.models.model_bundle.ModelBundle` built for scoring."""
     model, tokenizer = bundle.build()
     return ScoredBundle(path=path, bundle=bundle, model=model, tokenizer=tokenizer)
 

@@ -200,7 +200,7 @@ def evaluation_views(test_project: Path, model_params: dict[str, Any], scored) -
     and classes, as cross-validation would test them), at the model's input size: ``(views,
     labels)`` with labels indexing ``scored.classes``."""
     from facevlm.experiments.common import model_image_size
-    from facevlm.experiments.data import experiment_data
+    from facevlm.experiments.experiment_data import experiment_data
     from facevlm.inference import Project
     from facevlm.scans.protocols import make_folds
 

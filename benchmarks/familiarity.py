@@ -54,7 +54,7 @@ def load_renders(folder: Path):
 
 def shaded_renders(samples: pd.DataFrame, settings: dict, size: int) -> np.ndarray:
     """The same scans rendered shaded (no texture), at the model's input size."""
-    from facevlm.experiments.data import resize_views
+    from facevlm.experiments.experiment_data import resize_views
     from facevlm.render.renderer import MultiviewRenderer, RenderSettings
     from facevlm.scans.formats import read_mesh
 
@@ -85,7 +85,7 @@ def main() -> None:
     from facevlm.experiments import affectvlm
     from facevlm.experiments.common import embed_views
     from facevlm.experiments.cross_validation import cross_validate, fit_final
-    from facevlm.experiments.data import ExperimentData, resize_views
+    from facevlm.experiments.experiment_data import ExperimentData, resize_views
     from facevlm.models.classifier import PromptEnsembleClassifier
     from facevlm.prompts.augmented import PromptConfig, build_prompt_bank, class_prompts
 

@@ -39,7 +39,7 @@ from kedro.io.core import Version
 
 from facevlm.datasets.render_set import RenderSetDataset
 from facevlm.experiments import affectvlm
-from facevlm.experiments.data import experiment_data
+from facevlm.experiments.experiment_data import experiment_data
 from facevlm.models.backbone import architecture_image_size
 from facevlm.pipelines.training.nodes import build_prompt_bank
 from facevlm.prompts.augmented import class_prompts

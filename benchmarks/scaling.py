@@ -43,9 +43,9 @@ CLASSES = ["anger", "disgust", "fear", "happiness", "sadness", "surprise"]
 
 
 def tiny_bundle(folder: Path, n_samples: int, batch_size: int, epochs: int) -> Path:
-    from facevlm.experiments.data import ExperimentData
+    from facevlm.experiments.experiment_data import ExperimentData
     from facevlm.prompts.augmented import plain_label_bank
-    from facevlm.runner.bundle import write_training_bundle
+    from facevlm.runner.training_bundle import write_training_bundle
 
     rng = np.random.default_rng(0)
     per_subject = len(CLASSES)
@@ -116,9 +116,9 @@ def gpu_figures(batch_size: int, steps: int) -> None:
 
     from facevlm.models.augment import AugmentConfig, MixedViewAugmentation
     from facevlm.models.backbone import BackboneConfig, get_tokenizer
-    from facevlm.models.data import MultiviewDataset
     from facevlm.models.losses import AffectVLMLoss
     from facevlm.models.multiview_clip import MultiviewCLIPConfig, build_multiview_clip
+    from facevlm.models.multiview_data import MultiviewDataset
     from facevlm.trainer import TrainConfig, train
     from facevlm.trainer.precision import choose_amp_dtype
 

@@ -103,7 +103,7 @@ def child(folder: Path, fold_csv: Path, mode: str, epochs: int, threads: int) ->
 
     from facevlm.datasets.render_set import RenderSet
     from facevlm.experiments.affectvlm import AffectVLMConfig, fit
-    from facevlm.experiments.data import ExperimentData, experiment_data
+    from facevlm.experiments.experiment_data import ExperimentData, experiment_data
     from facevlm.prompts.augmented import plain_label_bank
 
     torch.set_num_threads(threads)

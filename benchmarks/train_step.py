@@ -10,7 +10,7 @@ ids, ``loss_labels="prompt_ids"``, a descriptive prompt group per sample):
 
 - **project**: ms per step of the real loop. ``train()`` runs on a real
   ``MultiviewDataset`` of uint8 views already at the model's size (what
-  ``experiments.data.resize_views`` prepares) with ``MixedViewAugmentation``; every step is
+  ``experiments.experiment_data.resize_views`` prepares) with ``MixedViewAugmentation``; every step is
   next batch from ``make_loader`` -> augmentation -> forward -> loss dict sum -> backward ->
   gradient clipping -> AdamW step -> scheduler step -> logit-scale clamp. The time per epoch is
   the loop's own ``record["time_s"]`` (taken around ``_run_epoch``, so the ``on_epoch_end`` hook,
@@ -76,9 +76,9 @@ from torch import nn
 
 from facevlm.models.augment import AugmentConfig, MixedViewAugmentation
 from facevlm.models.backbone import BackboneConfig
-from facevlm.models.data import MultiviewBatch, MultiviewDataset, make_loader
 from facevlm.models.losses import AffectVLMLoss, SmileVLMLoss
 from facevlm.models.multiview_clip import MultiviewCLIP, MultiviewCLIPConfig, build_multiview_clip
+from facevlm.models.multiview_data import MultiviewBatch, MultiviewDataset, make_loader
 from facevlm.prompts.augmented import build_prompt_bank, candidate_prompts
 from facevlm.prompts.descriptive import descriptive_prompt_bank
 from facevlm.scans.labels import BASIC_EMOTIONS

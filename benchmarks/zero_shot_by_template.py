@@ -41,7 +41,7 @@ def main() -> None:
 
     from facevlm.experiments.common import build_model, embed_views, zero_shot_predict
     from facevlm.prompts.augmented import class_prompts
-    from facevlm.runner.bundle import load_training_bundle
+    from facevlm.runner.training_bundle import load_training_bundle
 
     bundle = load_training_bundle(args.bundle or newest_bundle())
     cfg = bundle.experiment_config()

@@ -13,7 +13,7 @@ Several machines (run the same command on each; BUNDLE and OUT on storage all of
     torchrun --nnodes=2 --nproc-per-node=8 --rdzv-backend=c10d --rdzv-endpoint=HOST:29500 \\
         -m facevlm.train BUNDLE --out OUT
 
-The bundle is written by the Kedro pipeline (see ``facevlm.runner.bundle``). The result,
+The bundle is written by the Kedro pipeline (see ``facevlm.runner.training_bundle``). The result,
 ``OUT/result.pkl`` and ``OUT/folds/fold_<f>.model.pt``, is read back with
 ``facevlm.runner.bundle_training.load_training_result``. Run the same command again after a
 crash or a kill: finished folds are reused, the interrupted fold continues from its last epoch.

@@ -18,7 +18,7 @@ from facevlm.app import SCRIPT
 from facevlm.evaluation import familiarity as fam
 from facevlm.inference import ModelChoice, Predictor, load_bundle
 from facevlm.inference.project import PROJECT_ENV, Project
-from facevlm.models.bundle import plain
+from facevlm.models.model_bundle import plain
 
 TIMEOUT = 240  # the first run loads the model and warms the renderer on a busy 2-core machine
 UNTEXTURED = "untextured scan, model trained on textured scans"

@@ -154,7 +154,7 @@ def test_the_baselines_score_inputs_from_elsewhere_higher_too(centres):
 
 
 def test_the_statistics_round_trip_through_a_weights_only_bundle(tmp_path, centres):
-    from facevlm.models.bundle import ModelBundle, plain
+    from facevlm.models.model_bundle import ModelBundle, plain
 
     rng = np.random.default_rng(6)
     train, _ = sphere_clusters(rng, 120, centres)
@@ -174,7 +174,7 @@ def test_the_statistics_round_trip_through_a_weights_only_bundle(tmp_path, centr
 
 def test_a_bundle_without_statistics_still_loads(tmp_path):
     from facevlm.datasets.model_bundle import read_bundle_file
-    from facevlm.models.bundle import ModelBundle
+    from facevlm.models.model_bundle import ModelBundle
 
     payload = ModelBundle("affectvlm", {}, {}, ["a"], {"a": ["p"]}).__dict__
     payload.pop("familiarity")  # written before the field existed
@@ -268,7 +268,7 @@ def test_the_joint_score_is_the_largest_score_in_units_of_each_threshold(centres
 
 
 def test_joint_statistics_round_trip_through_a_weights_only_bundle(tmp_path, centres, looks):
-    from facevlm.models.bundle import ModelBundle, plain
+    from facevlm.models.model_bundle import ModelBundle, plain
 
     rng = np.random.default_rng(14)
     statistics, _ = two_space_statistics(rng, centres, looks, n=160)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facevlm.experiments.data import ExperimentData
+from facevlm.experiments.experiment_data import ExperimentData
 from facevlm.prompts.augmented import PromptConfig, build_prompt_bank
 from facevlm.prompts.descriptive import descriptive_prompt_bank
 from facevlm.scans.labels import BASIC_EMOTIONS

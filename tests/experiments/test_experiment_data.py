@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from facevlm.datasets import RenderSet
-from facevlm.experiments.data import ExperimentData, experiment_data, resize_views
+from facevlm.experiments.experiment_data import ExperimentData, experiment_data, resize_views
 from facevlm.scans.labels import BASIC_EMOTIONS
 from facevlm.scans.protocols import TRAIN_ONLY
 

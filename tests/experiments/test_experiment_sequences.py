@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facevlm.experiments.data import ExperimentData
+from facevlm.experiments.experiment_data import ExperimentData
 from facevlm.experiments.sequences import stack_sequence_frames
 
 N_VIEWS, SIZE = 2, 4

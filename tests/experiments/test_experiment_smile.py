@@ -16,13 +16,13 @@ import torch
 from facevlm.experiments import smile
 from facevlm.experiments.common import ExperimentConfig
 from facevlm.experiments.cross_validation import cross_validate
-from facevlm.experiments.data import ExperimentData
+from facevlm.experiments.experiment_data import ExperimentData
 from facevlm.experiments.results import PRIMARY
 from facevlm.experiments.sequences import stack_sequence_frames
 from facevlm.experiments.smile import SmileConfig
 from facevlm.models.backbone import BackboneConfig, get_tokenizer
-from facevlm.models.data import UNLABELED
 from facevlm.models.multiview_clip import MultiviewCLIPConfig
+from facevlm.models.multiview_data import UNLABELED
 from facevlm.prompts.descriptive import GENERIC_PROMPT, descriptive_prompt_bank
 from facevlm.trainer import TrainConfig, TrainHistory
 

@@ -22,7 +22,7 @@ from tiny_project import CLASSES, tiny_bundle
 
 from facevlm.datasets.model_bundle import ModelBundleDataset
 from facevlm.inference import Predictor, Project, find_inputs
-from facevlm.models.data import views_to_tensor
+from facevlm.models.multiview_data import views_to_tensor
 
 CALIBRATION = {
     "method": "temperature",

@@ -38,7 +38,7 @@ from tiny_project import (
 
 from facevlm.evaluation import familiarity as fam
 from facevlm.inference import ModelChoice, Predictor, Project, find_inputs, load_bundle
-from facevlm.models.bundle import plain
+from facevlm.models.model_bundle import plain
 
 
 @pytest.fixture(scope="module")

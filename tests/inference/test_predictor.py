@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from tiny_project import CLASSES, nan_scan, truncated_scan
 
 from facevlm.inference import ModelChoice, Predictor, Project, find_inputs, load_bundle
-from facevlm.models.data import views_to_tensor
+from facevlm.models.multiview_data import views_to_tensor
 from facevlm.scans.errors import ScanError
 
 

@@ -27,7 +27,7 @@ from PIL import Image
 from facevlm.config import to_dict
 from facevlm.inference.project import Project
 from facevlm.models.backbone import BackboneConfig
-from facevlm.models.bundle import ModelBundle
+from facevlm.models.model_bundle import ModelBundle
 from facevlm.models.multiview_clip import MultiviewCLIPConfig, build_multiview_clip
 from facevlm.render.fixtures import checker_texture, face_like_mesh
 from facevlm.scans.formats import write_vrml

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from facevlm.models.backbone import BackboneConfig, get_tokenizer
-from facevlm.models.data import MultiviewDataset
 from facevlm.models.multiview_clip import MultiviewCLIPConfig, build_multiview_clip
+from facevlm.models.multiview_data import MultiviewDataset
 from facevlm.trainer import TrainConfig
 
 

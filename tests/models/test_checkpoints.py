@@ -20,7 +20,7 @@ from facevlm.models.checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
-from facevlm.models.data import MultiviewDataset
+from facevlm.models.multiview_data import MultiviewDataset
 from facevlm.scans.labels import BASIC_EMOTIONS
 from facevlm.trainer import TrainConfig, train
 

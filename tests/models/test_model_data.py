@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from facevlm.models.data import MultiviewDataset, collate_multiview, make_loader
+from facevlm.models.multiview_data import MultiviewDataset, collate_multiview, make_loader
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from facevlm.models.data import MultiviewDataset, make_loader
 from facevlm.models.fusion import FUSION_MODES
 from facevlm.models.multiview_clip import MAX_LOGIT_SCALE, embed_samples
+from facevlm.models.multiview_data import MultiviewDataset, make_loader
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -15,8 +15,8 @@ from torch import nn
 from facevlm.models.augment import AugmentConfig, MixedViewAugmentation
 from facevlm.models.checkpoints import latest_checkpoint, load_checkpoint
 from facevlm.models.classifier import PromptEnsembleClassifier
-from facevlm.models.data import MultiviewDataset, make_loader
 from facevlm.models.multiview_clip import MAX_LOGIT_SCALE, embed_samples
+from facevlm.models.multiview_data import MultiviewDataset, make_loader
 from facevlm.scans.labels import BASIC_EMOTIONS
 from facevlm.trainer import TrainConfig, resolve_device, train
 from facevlm.trainer.objective import Objective

@@ -12,7 +12,7 @@ import pytest
 
 from facevlm.datasets import RenderSet
 from facevlm.experiments.cross_validation import cross_validate
-from facevlm.experiments.data import experiment_data
+from facevlm.experiments.experiment_data import experiment_data
 from facevlm.experiments.recipes import get_recipe
 from facevlm.pipeline_registry import ablation_variants
 from facevlm.pipelines.training.nodes import (

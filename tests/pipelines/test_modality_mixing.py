@@ -22,8 +22,8 @@ from toy_model_run import (
 )
 
 from facevlm.evaluation.familiarity import SPACES, JointFamiliarity
-from facevlm.experiments.data import experiment_data
-from facevlm.models.data import MultiviewDataset, ViewChoices
+from facevlm.experiments.experiment_data import experiment_data
+from facevlm.models.multiview_data import MultiviewDataset, ViewChoices
 from facevlm.scans.labels import BASIC_EMOTIONS
 from facevlm.scans.protocols import make_folds
 

@@ -234,7 +234,7 @@ def test_a_corpus_in_two_modalities_pretrains_on_each_scan_once_per_step(tmp_pat
     from toy_model_run import mixed_modality_renders
 
     from facevlm.experiments import pretrain
-    from facevlm.models.data import ViewChoices
+    from facevlm.models.multiview_data import ViewChoices
 
     renders, captions, training = _toy_corpus()
     training["single_views"] = True  # each view its own pair: the alternatives are reshaped

@@ -8,8 +8,8 @@ import os
 import pytest
 from tiny_bundles import SRC, TINY_EXPERIMENT, prompt_bank, tiny_data
 
-from facevlm.experiments.data import ExperimentData
-from facevlm.runner.bundle import write_training_bundle
+from facevlm.experiments.experiment_data import ExperimentData
+from facevlm.runner.training_bundle import write_training_bundle
 
 
 @pytest.fixture

@@ -12,8 +12,12 @@ import torch
 from tiny_bundles import CLASSES, tiny_data
 
 from facevlm.prompts.augmented import plain_label_bank
-from facevlm.runner.bundle import PRETRAINED_FILE, load_training_bundle, write_training_bundle
 from facevlm.runner.bundle_training import load_training_result, train_from_bundle
+from facevlm.runner.training_bundle import (
+    PRETRAINED_FILE,
+    load_training_bundle,
+    write_training_bundle,
+)
 from facevlm.scans.view_store import ViewArray
 from facevlm.train import build_parser, overrides_of
 

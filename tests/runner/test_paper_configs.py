@@ -12,8 +12,8 @@ import torch
 from tiny_bundles import prompt_bank, tiny_data
 
 from facevlm.models.checkpoints import latest_checkpoint, load_checkpoint
-from facevlm.runner.bundle import load_training_bundle, write_training_bundle
 from facevlm.runner.bundle_training import train_from_bundle
+from facevlm.runner.training_bundle import load_training_bundle, write_training_bundle
 from facevlm.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 from facevlm.trainer.precision import choose_amp_dtype
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from facevlm.experiments.data import ExperimentData
+from facevlm.experiments.experiment_data import ExperimentData
 from facevlm.prompts.augmented import plain_label_bank
 from facevlm.prompts.descriptive import descriptive_prompt_bank
 from facevlm.scans.labels import BASIC_EMOTIONS

@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from facevlm.experiments.data import resize_views
+from facevlm.experiments.experiment_data import resize_views
 from facevlm.scans.view_store import (
     ViewArray,
     array_fingerprint,

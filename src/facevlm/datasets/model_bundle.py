@@ -1,4 +1,4 @@
-"""A trained model (:class:`facevlm.models.bundle.ModelBundle`) as a versioned catalog artifact.
+"""A trained model (:class:`facevlm.models.model_bundle.ModelBundle`) as a versioned catalog artifact.
 
 The file holds only tensors and plain containers (str, int, float, bool, None, list, dict), so
 it is read with ``torch.load(weights_only=True)``: opening a model file can never run code from
@@ -17,7 +17,7 @@ from kedro_datasets._typing import JSONPreview
 
 from facevlm.datasets.local_file import LocalVersionedFileDataset
 from facevlm.evaluation.calibration import head_temperatures
-from facevlm.models.bundle import ModelBundle, plain
+from facevlm.models.model_bundle import ModelBundle, plain
 
 __all__ = ["ModelBundle", "ModelBundleDataset", "read_bundle_file"]
 

@@ -33,12 +33,12 @@ from facevlm.experiments.common import (
     zero_shot_scores,
 )
 from facevlm.experiments.cross_validation import FoldEvaluation, Recipe
-from facevlm.experiments.data import ExperimentData
+from facevlm.experiments.experiment_data import ExperimentData
 from facevlm.experiments.results import FOLD_FAMILIARITY, PRIMARY
 from facevlm.models.augment import MixedViewAugmentation
-from facevlm.models.data import MultiviewDataset
 from facevlm.models.losses import AffectVLMLoss
 from facevlm.models.multiview_clip import MultiviewCLIP
+from facevlm.models.multiview_data import MultiviewDataset
 from facevlm.prompts.augmented import candidate_prompts, class_prompts
 from facevlm.trainer import train
 

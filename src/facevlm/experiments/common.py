@@ -19,7 +19,6 @@ from facevlm.config import to_dict
 from facevlm.models.augment import AugmentConfig
 from facevlm.models.backbone import image_size_of
 from facevlm.models.classifier import PromptEnsembleClassifier
-from facevlm.models.data import MultiviewDataset, ViewChoices, make_loader
 from facevlm.models.multiview_clip import (
     EmbeddedSamples,
     MultiviewCLIP,
@@ -27,6 +26,7 @@ from facevlm.models.multiview_clip import (
     build_multiview_clip,
     embed_samples,
 )
+from facevlm.models.multiview_data import MultiviewDataset, ViewChoices, make_loader
 from facevlm.trainer import TrainConfig, computed_fields, resolve_device
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from facevlm.config import to_dict
-from facevlm.experiments.data import ExperimentData
+from facevlm.experiments.experiment_data import ExperimentData
 from facevlm.experiments.recipes import recipe_entry
 from facevlm.experiments.results import CrossValidationResult, FoldResult
 

@@ -32,9 +32,9 @@ from facevlm.experiments.common import build_model, embed_views, model_image_siz
 from facevlm.models.augment import AugmentConfig, MixedViewAugmentation
 from facevlm.models.backbone import BackboneConfig
 from facevlm.models.classifier import PromptEnsembleClassifier
-from facevlm.models.data import MultiviewDataset, MultiviewSample, ViewChoices
 from facevlm.models.losses.clip_infonce import ClipInfoNCELoss
 from facevlm.models.multiview_clip import MultiviewCLIP, MultiviewCLIPConfig
+from facevlm.models.multiview_data import MultiviewDataset, MultiviewSample, ViewChoices
 from facevlm.trainer import TrainConfig, train
 
 logger = logging.getLogger(__name__)

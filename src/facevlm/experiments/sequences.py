@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from facevlm.experiments.data import MODALITY, ExperimentData
+from facevlm.experiments.experiment_data import MODALITY, ExperimentData
 from facevlm.render.frames import frames_to_samples
 
 #: ``experiment.data.frames`` values: each rendered frame a sample, or frames stacked as views.

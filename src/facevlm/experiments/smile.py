@@ -33,13 +33,13 @@ from facevlm.experiments.common import (
     zero_shot_scores,
 )
 from facevlm.experiments.cross_validation import FoldEvaluation, Recipe
-from facevlm.experiments.data import ExperimentData
+from facevlm.experiments.experiment_data import ExperimentData
 from facevlm.experiments.results import FOLD_FAMILIARITY, FOLD_METRICS, PRIMARY
 from facevlm.models.augment import MixedViewAugmentation
 from facevlm.models.classifier import PromptEnsembleClassifier
-from facevlm.models.data import MultiviewDataset
 from facevlm.models.losses import SmileVLMLoss
 from facevlm.models.multiview_clip import MultiviewCLIP
+from facevlm.models.multiview_data import MultiviewDataset
 from facevlm.models.probes import fit_linear_probe, knn_predict
 from facevlm.models.pseudo_labels import assign_pseudo_prompts
 from facevlm.prompts.augmented import class_prompts

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from facevlm.inference.project import Project, ProjectError
 from facevlm.model_namespaces import BASE_MODELS, MODEL_NAMESPACES
-from facevlm.models.bundle import ModelBundle
+from facevlm.models.model_bundle import ModelBundle
 
 
 class ModelLoadError(RuntimeError):

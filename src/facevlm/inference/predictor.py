@@ -11,7 +11,7 @@ and then answers one scan or sequence at a time
   context belongs to the thread that made it, while Streamlit calls from a thread per session,
   so every render runs on one dedicated render thread, one request at a time;
 - **encode**: the views resized to the backbone's input exactly as in training
-  (:func:`facevlm.models.data.views_to_tensor`), embedded and fused;
+  (:func:`facevlm.models.multiview_data.views_to_tensor`), embedded and fused;
 - **classify**: the prompt-ensemble classifier over the bundle's class prompts (AffectVLM; the
   SMILE-VLM zero-shot), and SMILE-VLM's linear probe when the bundle carries one; the closest
   single prompts with their cosine similarity. Each head's logits are divided by the bundle's
@@ -49,9 +49,9 @@ from facevlm.inference.inputs import PredictionInput, ScanInput, SequenceInput
 from facevlm.inference.prediction import STAGES, Prediction
 from facevlm.inference.render_settings import render_settings_for, trained_modalities
 from facevlm.inference.scan_files import modality_for, read_scan
-from facevlm.models.bundle import ModelBundle
 from facevlm.models.classifier import PromptEnsembleClassifier
-from facevlm.models.data import views_to_tensor
+from facevlm.models.model_bundle import ModelBundle
+from facevlm.models.multiview_data import views_to_tensor
 from facevlm.render.face_pose import FacePose, face_pose_of
 from facevlm.render.frames import (
     LABEL_FREE_FRAMES,

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from facevlm.models.bundle import ModelBundle
+from facevlm.models.model_bundle import ModelBundle
 from facevlm.render.frames import LABEL_FREE_FRAMES
 from facevlm.render.renderer import (
     RETIRED_RENDER_KEYS,

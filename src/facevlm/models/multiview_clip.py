@@ -31,9 +31,9 @@ from facevlm.models.backbone import (
     create_backbone,
     image_size_of,
 )
-from facevlm.models.data import MultiviewBatch
 from facevlm.models.embeddings import MultiviewEmbeddings
 from facevlm.models.fusion import FusionMode, ViewFusion
+from facevlm.models.multiview_data import MultiviewBatch
 
 #: open_clip's ceiling for the learned inverse temperature, as a log: exp(.) <= 100.
 MAX_LOGIT_SCALE = math.log(100.0)

@@ -4,7 +4,7 @@ machines with PyTorch's own launcher.
 - :mod:`facevlm.runner.run`: the one hand-off from a training node: the run's keyed folder,
   its bundle, and training it in this process, by torchrun workers, or taking a result trained
   elsewhere.
-- :mod:`facevlm.runner.bundle`: the training bundle, the folder a Kedro run writes and
+- :mod:`facevlm.runner.training_bundle`: the training bundle, the folder a Kedro run writes and
   workers train from (views on disk, samples and folds, prompts, resolved config).
 - :mod:`facevlm.runner.bundle_training`: what every worker process runs: train the bundle's
   model fold by fold (DDP when torchrun started it), write checkpoints, fold results, models.

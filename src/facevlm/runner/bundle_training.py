@@ -36,9 +36,9 @@ from facevlm.experiments.common import computed_config
 from facevlm.experiments.cross_validation import cross_validate, selected_folds
 from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import CrossValidationResult, FoldResult
-from facevlm.models.bundle import ModelBundle
 from facevlm.models.checkpoints import digest
-from facevlm.runner.bundle import TrainingBundle, load_training_bundle
+from facevlm.models.model_bundle import ModelBundle
+from facevlm.runner.training_bundle import TrainingBundle, load_training_bundle
 from facevlm.trainer.distributed import is_distributed, rank, setup_distributed
 
 logger = logging.getLogger(__name__)

@@ -22,19 +22,19 @@ import pandas as pd
 from facevlm.config import to_dict
 from facevlm.experiments.common import computed_config
 from facevlm.experiments.cross_validation import selected_folds
-from facevlm.experiments.data import ExperimentData
+from facevlm.experiments.experiment_data import ExperimentData
 from facevlm.experiments.recipes import recipe_entry
 from facevlm.models.checkpoints import digest
-from facevlm.runner.bundle import (
-    is_training_bundle,
-    load_training_bundle,
-    write_training_bundle,
-)
 from facevlm.runner.bundle_training import (
     RESULT_FILE,
     TrainingResult,
     load_training_result,
     train_from_bundle,
+)
+from facevlm.runner.training_bundle import (
+    is_training_bundle,
+    load_training_bundle,
+    write_training_bundle,
 )
 
 logger = logging.getLogger(__name__)

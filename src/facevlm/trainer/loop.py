@@ -37,7 +37,7 @@ from facevlm.models.checkpoints import (
     save_checkpoint,
     write_identity,
 )
-from facevlm.models.data import MultiviewBatch, make_loader
+from facevlm.models.multiview_data import MultiviewBatch, make_loader
 from facevlm.trainer.config import TrainConfig, TrainHistory
 from facevlm.trainer.distributed import all_ranks, is_distributed, rank, resolve_device
 from facevlm.trainer.objective import as_module_list

@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import torch
 
 from facevlm.cores import available_cores
-from facevlm.models.data import MultiviewBatch
+from facevlm.models.multiview_data import MultiviewBatch
 from facevlm.trainer.config import TrainConfig
 
 

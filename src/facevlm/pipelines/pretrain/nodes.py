@@ -86,9 +86,9 @@ def pretrain_backbone_node(
     makes no weights. A finished run is kept in ``cache_dir`` (``params:caches.pretraining``) by
     content key, so a model pipeline run again with the same corpus, captions, render settings
     and training parameters does not pretrain again (a cache: deleting it only costs time)."""
-    from facevlm.experiments.data import modality_rows, resize_views
+    from facevlm.experiments.experiment_data import modality_rows, resize_views
     from facevlm.models.backbone import architecture_image_size
-    from facevlm.models.data import ViewChoices
+    from facevlm.models.multiview_data import ViewChoices
     from facevlm.prompts.captions import captions_by_sample
 
     cfg = PretrainConfig.from_params(training)

@@ -33,12 +33,12 @@ from facevlm.evaluation.figures import (
     training_curves_figure,
 )
 from facevlm.experiments.cross_validation import fit_final, frozen_backbone_metrics
-from facevlm.experiments.data import ExperimentData, experiment_data
+from facevlm.experiments.experiment_data import ExperimentData, experiment_data
 from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import FACE_SOURCE, PRIMARY, CrossValidationResult
 from facevlm.experiments.sequences import FRAME_MODES, stack_sequence_frames
 from facevlm.models.backbone import architecture_image_size
-from facevlm.models.bundle import ModelBundle, plain
+from facevlm.models.model_bundle import ModelBundle, plain
 from facevlm.pipelines.pretrain.nodes import resolve_pipeline_weights
 from facevlm.scans.tasks import task_of
 

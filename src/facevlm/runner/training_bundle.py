@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facevlm.experiments.data import ExperimentData
+from facevlm.experiments.experiment_data import ExperimentData
 from facevlm.experiments.recipes import get_recipe, recipe_entry
 from facevlm.models.checkpoints import digest
 from facevlm.scans.view_store import ViewArray, write_view_store

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from facevlm.digests import fingerprint_hasher
-from facevlm.models.data import ViewChoices
+from facevlm.models.multiview_data import ViewChoices
 from facevlm.scans.protocols import TRAIN_ONLY, fold_ids
 from facevlm.scans.view_store import ViewArray, array_fingerprint, resize_chunk
 

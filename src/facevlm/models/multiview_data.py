@@ -339,7 +339,7 @@ class MultiviewDataset(Dataset[MultiviewSample]):
         each batch through this).
 
         When the views are one ``(N, V, S, S, 3)`` array already at the model's size (what
-        ``experiments.data.resize_views`` prepares), the batch is converted to float at once, into
+        ``experiments.experiment_data.resize_views`` prepares), the batch is converted to float at once, into
         one contiguous ``(B, V, 3, S, S)`` tensor, instead of by two small ops per sample: with
         several intra-op threads on a busy machine every op pays a thread hand-off, which made
         per-sample loading of a batch of 32 ~30x slower on 2 threads (see
