@@ -8,8 +8,10 @@ import sys
 import pytest
 
 from facevlm.experiments.recipes import (
+    PRIMARY,
     RECIPE_ENTRIES,
     RECIPE_NAMES,
+    evaluation_heads,
     get_recipe,
     primary_evaluation_name,
     recipe_entry,
@@ -48,6 +50,16 @@ def test_only_smile_logs_its_primary_evaluation_under_a_second_name():
     assert primary_evaluation_name("smile") == "linear_probe"
     assert primary_evaluation_name("affectvlm") is None
     assert primary_evaluation_name("not-a-model") is None
+
+
+def test_each_evaluation_with_logits_calibrates_a_head_the_bundle_has():
+    from facevlm.evaluation.calibration import HEADS
+
+    assert evaluation_heads("affectvlm") == {PRIMARY: "prompt_classifier"}
+    assert evaluation_heads("smile")[PRIMARY] == "linear_probe"  # the probe is its primary
+    assert evaluation_heads("not-a-model") == {}
+    for name in RECIPE_NAMES:
+        assert set(evaluation_heads(name).values()) <= set(HEADS)
 
 
 def test_listing_the_models_loads_no_torch():

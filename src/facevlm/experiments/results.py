@@ -24,10 +24,7 @@ from facevlm.evaluation.metrics import (
     metric_names,
     metric_prefix,
 )
-from facevlm.experiments.recipes import primary_evaluation_name
-
-#: The evaluation whose metrics carry no extra name segment (``test/accuracy_mean``).
-PRIMARY = "primary"
+from facevlm.experiments.recipes import PRIMARY, evaluation_heads, primary_evaluation_name
 
 #: Key of ``FoldResult.extra`` for a recipe's own per-fold figures (``{name: value}``, e.g.
 #: SMILE-VLM's ``pseudo_labels/agreement_final``): logged as ``<name>_mean`` and ``<name>_std``.
@@ -37,13 +34,6 @@ FOLD_METRICS = "metrics"
 #: a FoldScores}``, :func:`facevlm.evaluation.familiarity.fold_spaces` reads older results too):
 #: the final model's yardstick of how familiar an unseen in-distribution scan is.
 FOLD_FAMILIARITY = "familiarity"
-
-#: The classifier head of a saved model that each evaluation with logits scores: a bundle's
-#: temperature for that head is fitted on the evaluation's out-of-fold logits.
-EVALUATION_HEADS = {
-    "affectvlm": {PRIMARY: calibration.PROMPT_CLASSIFIER},
-    "smile": {PRIMARY: calibration.LINEAR_PROBE, "zero_shot": calibration.PROMPT_CLASSIFIER},
-}
 
 #: Training time of a fold (sum of the epochs' ``time_s``), mean and std over folds.
 FOLD_TIME_MEAN, FOLD_TIME_STD = "train/fold_time_s_mean", "train/fold_time_s_std"
@@ -278,10 +268,10 @@ class CrossValidationResult:
 
     def calibration_record(self) -> dict[str, Any] | None:
         """The bundle's ``calibration`` for a model of this recipe trained on all subjects: a
-        temperature per classifier head (:data:`EVALUATION_HEADS`), fitted on all out-of-fold
+        temperature per classifier head (the recipe's ``evaluation_heads``), fitted on all out-of-fold
         logits of the evaluation that scores that head, with the ECE before and after (mean
         over folds, leave-one-fold-out). ``None`` when no evaluation kept logits."""
-        heads = EVALUATION_HEADS.get(self.model, {})
+        heads = evaluation_heads(self.model)
         fitted = {
             heads[e]: self.fold_calibration(e) for e in self.calibrated_evaluations if e in heads
         }
