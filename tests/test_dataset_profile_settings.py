@@ -22,12 +22,12 @@ import copy
 import dataclasses
 import functools
 import importlib
-from pathlib import Path
 from typing import Any
 
 import pytest
-from omegaconf import OmegaConf
 
+import conf_profiles
+from conf_profiles import CONF
 from facevlm.model_namespaces import DERIVED_MODELS
 from facevlm.pipelines.training.nodes import resolve_model_parameters
 from facevlm.render.frames import parse_frames
@@ -35,9 +35,6 @@ from facevlm.render.renderer import RENDER_PLAN_KEYS, RenderSettings
 from facevlm.scans.layouts.base import LAYOUT_NAMES, get_layout, parse_options
 from facevlm.scans.layouts.bp4d import BASIC_TASKS
 from facevlm.scans.protocols import ProtocolConfig
-from facevlm.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
 
 # Kedro's loader calls an OmegaConf API that OmegaConf deprecates: not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:register_new_resolver:UserWarning")
@@ -75,13 +72,7 @@ def load_parameters(dataset: str | None, *overrides: str) -> dict[str, Any]:
 
 @functools.cache
 def _load_parameters(*overrides: str) -> dict[str, Any]:
-    runtime = OmegaConf.to_container(OmegaConf.from_dotlist(list(overrides))) if overrides else None
-    loader = CONFIG_LOADER_CLASS(
-        conf_source=str(CONF),
-        runtime_params=runtime,
-        **{**CONFIG_LOADER_ARGS, "base_env": "base", "default_run_env": "local"},
-    )
-    return loader["parameters"]
+    return conf_profiles.load_parameters("local", *overrides)
 
 
 def layout_options_class(name: str) -> type:

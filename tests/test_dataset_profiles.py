@@ -14,12 +14,10 @@ from __future__ import annotations
 import copy
 import importlib
 from pathlib import Path
-from typing import Any
 
 import pytest
-from omegaconf import OmegaConf
 
-from conf_profiles import profile_names
+from conf_profiles import CONF, load_parameters, profile_names
 from facevlm.dataset_profiles import DatasetProfileConfigLoader, with_model_defaults
 from facevlm.experiments.recipes import get_recipe
 from facevlm.pipelines.training.nodes import resolve_model_parameters
@@ -28,7 +26,6 @@ from facevlm.scans.layouts.base import LAYOUT_NAMES, get_layout, parse_options
 from facevlm.scans.protocols import ProtocolConfig
 from facevlm.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 RECIPES = ["local", "paper"]  # the default CPU recipe (conf/base) and the papers' settings
 #: Training namespaces and the model block each one starts from (pipeline_registry).
 NAMESPACES = {
@@ -48,17 +45,6 @@ TRAINED_ON = {
 }
 
 pytestmark = pytest.mark.filterwarnings("ignore:register_new_resolver:UserWarning")
-
-
-def load_parameters(env: str, *overrides: str, conf: Path = CONF) -> dict[str, Any]:
-    """The parameters of ``kedro run --env <env> --params "<overrides>"``."""
-    runtime = OmegaConf.to_container(OmegaConf.from_dotlist(list(overrides))) if overrides else None
-    loader = CONFIG_LOADER_CLASS(
-        conf_source=str(conf),
-        runtime_params=runtime,
-        **{**CONFIG_LOADER_ARGS, "default_run_env": env},
-    )
-    return loader["parameters"]
 
 
 def test_the_project_loads_its_parameters_with_the_profile_loader():
