@@ -30,6 +30,9 @@ from typing import Any
 from kedro.config import OmegaConfigLoader
 from omegaconf import OmegaConf
 
+from facevlm.config import deep_merge
+from facevlm.experiments.recipes import RECIPE_NAMES
+
 #: Folder, inside an env's folder, of the profiles.
 PROFILE_FOLDER = "dataset_profiles"
 
@@ -92,9 +95,6 @@ def with_model_defaults(parameters: dict[str, Any]) -> dict[str, Any]:
     runs) is written once; a model's block says only what is its own. The merge is the one a
     derived namespace uses over its base (``smile_mer`` over ``smile``): a key in the model's
     block wins, in whichever env it is set, over the same key in ``model_defaults``."""
-    from facevlm.config import deep_merge
-    from facevlm.experiments.recipes import RECIPE_NAMES
-
     if MODEL_DEFAULTS not in parameters:
         return parameters
     parameters = dict(parameters)
