@@ -16,28 +16,49 @@ from pathlib import Path
 
 from kedro.pipeline import Pipeline
 
+from facevlm import settings as project_settings
 from facevlm.model_namespaces import BASE_MODELS, DERIVED_MODELS, MODEL_NAMESPACES
 from facevlm.pipelines import compare, ingest, pretrain, render, report, synthesize, training
 
-#: The project's configuration, where the ablation variants are listed.
+#: The project's configuration, where the ablation variants are declared.
 CONF_SOURCE = Path(__file__).resolve().parents[2] / "conf"
 
 
-def ablation_variants(model: str, conf_source: Path = CONF_SOURCE) -> list[str]:
-    """The variant names of ``<model>_ablations`` in ``conf/base`` and ``conf/local``.
+def configuration_envs(conf_source: Path = CONF_SOURCE) -> list[str]:
+    """The environments of ``conf_source`` besides ``base``: each folder beside it (``local``,
+    ``paper``, one a user adds), whether or not it holds files yet."""
+    base = project_settings.CONFIG_LOADER_ARGS.get("base_env", "base")
+    return sorted(p.name for p in conf_source.iterdir() if p.is_dir() and p.name != base)
 
-    Pipelines are built before a session loads its parameters, so the names (each variant is a
-    pipeline of its own) are read here from the parameter files; their *contents* are
-    parameters like any other, resolved in the run.
+
+def declared_ablation_variants(conf_source: Path = CONF_SOURCE) -> dict[str, list[str]]:
+    """``model -> variant names`` of each base model's ``<model>_ablations``, in any environment
+    of ``conf_source``.
+
+    Pipelines are built before a session knows its ``--env``, and each variant is a pipeline of
+    its own, so the names are read here with the project's config loader, once per environment
+    (base with that env over it, as a run would see them): a variant declared only in
+    ``conf/paper`` is a pipeline too. A variant's *contents* are parameters like any other,
+    resolved in the run; running one the chosen env does not declare fails on its missing
+    ``params:<model>_ablations.<variant>``.
     """
-    import yaml
+    args = project_settings.CONFIG_LOADER_ARGS
+    base = args.get("base_env", "base")
+    names: dict[str, dict[str, None]] = {model: {} for model in BASE_MODELS}
+    # base alone when no other env exists (the default run env may not)
+    for env in configuration_envs(conf_source) or [base]:
+        loader = project_settings.CONFIG_LOADER_CLASS(
+            conf_source=str(conf_source), **{**args, "default_run_env": env}
+        )
+        parameters = loader["parameters"]
+        for model, variants in names.items():
+            variants.update(dict.fromkeys(parameters.get(f"{model}_ablations") or {}))
+    return {model: list(variants) for model, variants in names.items()}
 
-    names: dict[str, None] = {}
-    for env in ("base", "local"):
-        for path in sorted((conf_source / env).glob("**/parameters*.yml")):
-            block = (yaml.safe_load(path.read_text()) or {}).get(f"{model}_ablations") or {}
-            names.update(dict.fromkeys(block))
-    return list(names)
+
+def ablation_variants(model: str, conf_source: Path = CONF_SOURCE) -> list[str]:
+    """The variant names of ``<model>_ablations`` (:func:`declared_ablation_variants`)."""
+    return declared_ablation_variants(conf_source)[model]
 
 
 def data_stages(*models: str) -> Pipeline:
@@ -74,11 +95,12 @@ def register_pipelines() -> dict[str, Pipeline]:
         "report_check": report.create_check_pipeline(),
         "__default__": ready_for(*BASE_MODELS) + Pipeline([trains[m] for m in BASE_MODELS]),
     }
+    variants_of = declared_ablation_variants()
     for model in BASE_MODELS:
         with warnings.catch_warnings():
             # variants read their model's folds (`affectvlm.fold_table` from the namespace
             # `affectvlm_ablation.<variant>`): a deliberate cross-namespace name Kedro warns about
             warnings.filterwarnings("ignore", "One or more dataset names contain '.'")
-            variants = training.create_ablation_pipeline(model, ablation_variants(model))
+            variants = training.create_ablation_pipeline(model, variants_of[model])
         pipelines[f"ablate_{model}"] = ready_for(model) + trains[model] + variants
     return pipelines

@@ -95,16 +95,80 @@ def test_every_configured_ablation_variant_trains(model, variant, override):
 
 @pytest.mark.parametrize("model", ["affectvlm", "smile"])
 def test_every_configured_variant_is_a_pipeline_of_its_own(model):
-    """The registry builds one namespaced pipeline per variant of ``<model>_ablations``."""
+    """The registry builds one namespaced pipeline per variant of ``<model>_ablations``, with
+    the same nodes as the model's own pipeline."""
     from facevlm.pipeline_registry import register_pipelines
 
     variants = list(_base_parameters()[f"{model}_ablations"])
     assert ablation_variants(model) == variants
-    outputs = register_pipelines()[f"ablate_{model}"].all_outputs()
+    pipelines = register_pipelines()
+    outputs = pipelines[f"ablate_{model}"].all_outputs()
+    own_nodes = {
+        node.name.split(".", 1)[1]
+        for node in pipelines[f"train_{model}"].only_nodes_with_namespaces([model]).nodes
+    }
     for variant in variants:
         assert f"{model}_ablation.{variant}.summary" in outputs
-        assert f"{model}_ablation.{variant}.model" not in outputs, "variants skip the final fit"
+        namespace = f"{model}_ablation.{variant}"
+        variant_nodes = {
+            node.name.removeprefix(f"{namespace}.")
+            for node in pipelines[f"ablate_{model}"].only_nodes_with_namespaces([namespace]).nodes
+        }
+        assert variant_nodes == own_nodes - {"folds"}, "variants train on the model's folds"
     assert f"{model}_ablation.table" in outputs
+
+
+def test_a_variant_keeps_its_last_fold_model_unless_it_asks_for_the_final_fit():
+    """``final_fit`` is the one switch: on for a model, off for its ablation variants unless
+    the variant's override turns it on."""
+    model = _base_parameters()["affectvlm"]
+    assert resolve_model_parameters(model)["final_fit"] is True
+    assert resolve_model_parameters(model, {}, "one_view")["final_fit"] is False
+    assert resolve_model_parameters(model, {"final_fit": True}, "deployed")["final_fit"] is True
+
+
+def test_a_variant_model_stays_in_memory_while_the_models_are_versioned_files():
+    from kedro.io import DataCatalog, MemoryDataset
+
+    from facevlm.datasets import ModelBundleDataset
+
+    args = {**CONFIG_LOADER_ARGS, "base_env": "base", "default_run_env": "base"}
+    catalog = DataCatalog.from_config(CONFIG_LOADER_CLASS(str(CONF), **args)["catalog"])
+
+    assert isinstance(catalog["affectvlm_ablation.one_view.model"], MemoryDataset)
+    assert isinstance(catalog["affectvlm.model"], ModelBundleDataset)
+    assert isinstance(catalog["smile_mer.model"], ModelBundleDataset)
+
+
+def _write_parameters(folder: Path, text: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "parameters.yml").write_text(text)
+
+
+def test_a_variant_declared_in_any_environment_becomes_a_pipeline(tmp_path):
+    """Variants come from the config loader in every env of the configuration, not from the
+    files of one folder: one declared only in ``conf/paper`` (or a user's env) is found, an
+    env may add to base's, and each name is listed once, in declaration order."""
+    _write_parameters(
+        tmp_path / "base",
+        "affectvlm_ablations:\n  one_view: {prompts: {kind: plain}}\nsmile_ablations: {}\n",
+    )
+    _write_parameters(
+        tmp_path / "paper",
+        "affectvlm_ablations:\n  paper_only: {prompts: {kind: plain}}\n",
+    )
+    _write_parameters(tmp_path / "mine", "smile_ablations:\n  two_views: {}\n")
+    (tmp_path / "local").mkdir()
+
+    assert ablation_variants("affectvlm", tmp_path) == ["one_view", "paper_only"]
+    assert ablation_variants("smile", tmp_path) == ["two_views"]
+
+
+def test_a_configuration_of_base_alone_declares_its_variants(tmp_path):
+    _write_parameters(tmp_path / "base", "affectvlm_ablations:\n  one_view: {}\n")
+
+    assert ablation_variants("affectvlm", tmp_path) == ["one_view"]
+    assert ablation_variants("smile", tmp_path) == []
 
 
 def test_the_ablation_table_lines_up_variants_after_the_baseline():

@@ -54,12 +54,15 @@ def resolve_model_parameters(
     exactly what it used. ``variant`` names an ablation variant in the run's tags.
 
     ``training_result`` (a result trained elsewhere) is not inherited: it belongs to the
-    namespace that names it (``smile``'s result is not ``smile_mer``'s)."""
+    namespace that names it (``smile``'s result is not ``smile_mer``'s). Nor is ``final_fit``
+    by an ablation variant: it is off unless the variant's override turns it on, since an
+    ablation asks what a component adds under cross-validation, not which model to deploy."""
     resolved = deep_merge(model, overrides or {})
     if overrides is not None:
         resolved["training_result"] = overrides.get("training_result")
     if variant is not None:
         resolved["variant"] = variant
+        resolved["final_fit"] = bool((overrides or {}).get("final_fit", False))
     missing = [
         key for key in ("recipe", "protocol", "prompts", "experiment") if key not in resolved
     ]
@@ -286,7 +289,7 @@ def fit_final_model(
     if calibration is None:
         logger.warning("no held-out logits: the model's probabilities stay uncalibrated")
     if not parameters.get("final_fit", True):
-        logger.info("final_fit is off: the saved model is the last fold's")
+        logger.info("final_fit is off: the model is the last fold's, no extra training")
         return dataclasses.replace(last_fold_model, calibration=calibration)
     # a copy: a recipe may set what its training needs on the config it is given
     cfg, data = copy.deepcopy(prepared.cfg), prepared.data

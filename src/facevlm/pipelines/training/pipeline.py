@@ -41,15 +41,17 @@ def _parameters_node(overrides: bool, variant: str | None) -> Node:
     return Node(func, inputs, "training_parameters", name="resolve_parameters")
 
 
-def _training_nodes(final_fit: bool) -> list[Node]:
-    """Prompt bank and prepared data → frozen baseline → cross-validation (→ final fit on all
-    subjects) → report."""
+def _training_nodes() -> list[Node]:
+    """Prompt bank and prepared data → frozen baseline → cross-validation → final fit → report.
+
+    Every namespace has the same nodes; the ``final_fit`` parameter decides whether the final
+    fit trains on all subjects or keeps the last fold's model (no extra training)."""
     common = {
         "prepared": "training_data",
         "prompt_bank": "prompt_bank",
         "parameters": "training_parameters",
     }
-    nodes = [
+    return [
         Node(
             build_prompt_bank,
             ["fold_table", "training_parameters"],
@@ -79,28 +81,23 @@ def _training_nodes(final_fit: bool) -> list[Node]:
             ["cv_results", "last_fold_model"],
             name="cross_validate",
         ),
-    ]
-    if final_fit:
-        nodes.append(
-            Node(
-                fit_final_model,
-                {
-                    **common,
-                    "dataset": "params:dataset",
-                    "last_fold_model": "last_fold_model",
-                    "result": "cv_results",
-                },
-                "model",
-                name="fit_final_model",
-            )
-        )
-    nodes.append(
+        Node(
+            fit_final_model,
+            {
+                **common,
+                "dataset": "params:dataset",
+                "last_fold_model": "last_fold_model",
+                "result": "cv_results",
+            },
+            "model",
+            name="fit_final_model",
+        ),
         Node(
             report_model_run,
             {
                 "result": "cv_results",
                 "parameters": "training_parameters",
-                "bundle": "model" if final_fit else "last_fold_model",
+                "bundle": "model",
                 "scan_index": "scan_index",
                 "fold_table": "fold_table",
                 "dataset": "params:dataset",
@@ -115,9 +112,8 @@ def _training_nodes(final_fit: bool) -> list[Node]:
                 "reliability_diagram",
             ],
             name="report",
-        )
-    )
-    return nodes
+        ),
+    ]
 
 
 def create_pipeline(namespace: str, base: str | None = None) -> Pipeline:
@@ -138,7 +134,7 @@ def create_pipeline(namespace: str, base: str | None = None) -> Pipeline:
                 "fold_table",
                 name="folds",
             ),
-            *_training_nodes(final_fit=True),
+            *_training_nodes(),
         ]
     )
     parameters = {"params:model": f"params:{base or namespace}"}
@@ -161,14 +157,14 @@ def create_ablation_pipeline(model: str, variants: list[str]) -> Pipeline:
     model's folds (``<model>.fold_table``), and ``<model>_ablation.table`` comparing them with
     the model itself (the ``baseline`` row, from ``<model>.summary``).
 
-    The variants skip the final fit: an ablation asks what a component adds under
-    cross-validation, not which model to deploy.
+    A variant's ``final_fit`` is off unless its override turns it on
+    (:func:`resolve_model_parameters`): an ablation asks what a component adds under
+    cross-validation, not which model to deploy. Its model stays in memory (the catalog's
+    ``{model}_ablation.{variant}.model``) for the report.
     """
     pipelines = []
     for variant in variants:
-        template = Pipeline(
-            [_parameters_node(overrides=True, variant=variant), *_training_nodes(final_fit=False)]
-        )
+        template = Pipeline([_parameters_node(overrides=True, variant=variant), *_training_nodes()])
         pipelines.append(
             pipeline(
                 template,
