@@ -131,10 +131,9 @@ def main() -> None:
                 "batch_size": 16,
                 "lr_backbone": 3e-4,
                 "lr_head": 1e-2,
-                "progress": False,
-                "device": "cpu",
                 "seed": args.seed,
             },
+            "execution": {"progress": False, "device": "cpu"},
         }
     )
     print(f"renders {path}: {len(samples)} samples; new subjects {new.sum()}, pool {pool.sum()}")

@@ -67,7 +67,8 @@ def main() -> None:
     params = params["affectvlm"]
     experiment = copy.deepcopy(params["experiment"])
     experiment["model"]["backbone"]["pretrained"] = args.weights
-    experiment["train"].update(epochs=args.epochs, progress=False, device="cpu", cpu_threads=1)
+    experiment["train"].update(epochs=args.epochs)
+    experiment["execution"] = {"progress": False, "device": "cpu", "cpu_threads": 1}
     cfg = affectvlm.AffectVLMConfig.from_params(experiment)
     folds = make_folds(index, params["protocol"])
     bank = build_prompt_bank(folds, params)

@@ -61,13 +61,8 @@ def tiny_bundle(folder: Path, n_samples: int, batch_size: int, epochs: int) -> P
     experiment = {
         "model": {"backbone": {"name": "facevlm-tiny", "pretrained": None}},
         "augment": {},
-        "train": {
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "progress": False,
-            "device": "cpu",
-            "cpu_threads": 1,
-        },
+        "train": {"epochs": epochs, "batch_size": batch_size},
+        "execution": {"progress": False, "device": "cpu", "cpu_threads": 1},
     }
     data = ExperimentData(views, labels, samples, CLASSES)
     return write_training_bundle(folder, "affectvlm", data, plain_label_bank(CLASSES), experiment)
@@ -119,7 +114,7 @@ def gpu_figures(batch_size: int, steps: int) -> None:
     from facevlm.models.losses import AffectVLMLoss
     from facevlm.models.multiview_clip import MultiviewCLIPConfig, build_multiview_clip
     from facevlm.models.multiview_data import MultiviewDataset
-    from facevlm.trainer import TrainConfig, train
+    from facevlm.trainer import ExecutionConfig, TrainConfig, train
     from facevlm.trainer.precision import choose_amp_dtype
 
     device = torch.device("cuda")
@@ -132,10 +127,18 @@ def gpu_figures(batch_size: int, steps: int) -> None:
     labels = rng.integers(0, 6, n)
     prompts = [f"a photo of a face showing {CLASSES[c]}" for c in labels]
     dataset = MultiviewDataset(views, labels, prompts=prompts, tokenizer=tokenizer, image_size=224)
-    cfg = TrainConfig(epochs=2, batch_size=batch_size, progress=False, num_workers=0)
+    cfg = TrainConfig(epochs=2, batch_size=batch_size)
+    execution = ExecutionConfig(progress=False, num_workers=0)
     loss = AffectVLMLoss()
     torch.cuda.reset_peak_memory_stats()
-    history = train(model, loss, dataset, cfg, augment=MixedViewAugmentation(AugmentConfig()))
+    history = train(
+        model,
+        loss,
+        dataset,
+        cfg,
+        execution=execution,
+        augment=MixedViewAugmentation(AugmentConfig()),
+    )
     step_s = history.epochs[-1]["time_s"] / steps
     peak = torch.cuda.max_memory_allocated() / 2**30
     dtype = choose_amp_dtype(True, cfg.amp_dtype, device)

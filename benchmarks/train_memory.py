@@ -114,7 +114,8 @@ def child(folder: Path, fold_csv: Path, mode: str, epochs: int, threads: int) ->
         {
             "model": {"backbone": {"name": "facevlm-tiny", "pretrained": None}},
             "augment": None,
-            "train": {"epochs": epochs, "batch_size": 16, "progress": False, "device": "cpu"},
+            "train": {"epochs": epochs, "batch_size": 16},
+            "execution": {"progress": False, "device": "cpu"},
         }
     )
     t0 = time.perf_counter()

@@ -82,7 +82,7 @@ from facevlm.models.multiview_data import MultiviewBatch, MultiviewDataset, make
 from facevlm.prompts.augmented import build_prompt_bank, candidate_prompts
 from facevlm.prompts.descriptive import descriptive_prompt_bank
 from facevlm.scans.labels import BASIC_EMOTIONS
-from facevlm.trainer import TrainConfig, train
+from facevlm.trainer import ExecutionConfig, TrainConfig, train
 from facevlm.trainer.objective import as_module_list
 from facevlm.trainer.step import Optimisation
 
@@ -99,6 +99,7 @@ class Case:
     dataset: MultiviewDataset
     augment: MixedViewAugmentation
     cfg: TrainConfig
+    execution: ExecutionConfig
 
 
 # ---- synthetic data of the right shape and kind ------------------------------------------------
@@ -139,10 +140,8 @@ def make_case(name: str, args: argparse.Namespace, n_samples: int) -> Case:
     rng = np.random.default_rng(0)
     views = _views(n_samples, args.views, model.image_size, rng)
     labels = rng.integers(0, len(BASIC_EMOTIONS), n_samples)
-    common = dict(
-        epochs=args.warmup + args.repeats,
-        batch_size=args.batch_size,
-        warmup_epochs=1.0,
+    common = dict(epochs=args.warmup + args.repeats, batch_size=args.batch_size, warmup_epochs=1.0)
+    execution = ExecutionConfig(
         progress=False,
         cpu_threads=args.threads,
         device=args.device,
@@ -163,6 +162,7 @@ def make_case(name: str, args: argparse.Namespace, n_samples: int) -> Case:
             dataset,
             MixedViewAugmentation(AugmentConfig()),
             TrainConfig(loss_labels="labels", **common),
+            execution,
         )
     # SMILE-VLM: no ground truth; each sample gets the sentences of its pseudo-label's group
     bank = descriptive_prompt_bank(BASIC_EMOTIONS)
@@ -177,6 +177,7 @@ def make_case(name: str, args: argparse.Namespace, n_samples: int) -> Case:
         dataset,
         MixedViewAugmentation(AugmentConfig()),
         TrainConfig(loss_labels="prompt_ids", **common),
+        execution,
     )
 
 
@@ -202,11 +203,12 @@ class Bare:
 
     def __init__(self, case: Case, steps_per_epoch: int):
         self.case = case
-        device = torch.device(case.cfg.device)
+        device = torch.device(case.execution.device)
         self.opt = Optimisation.build(
             copy.deepcopy(case.model),
             as_module_list(copy.deepcopy(case.loss)),
             case.cfg,
+            case.execution,
             device,
             steps_per_epoch,
         )
@@ -216,7 +218,7 @@ class Bare:
             case.cfg.batch_size,
             shuffle=True,
             seed=1,
-            num_workers=case.cfg.num_workers,
+            num_workers=case.execution.num_workers,
             pin_memory=device.type == "cuda",
         )
         self.generator = torch.Generator(device=device).manual_seed(1)
@@ -283,6 +285,7 @@ def run_case(name: str, args: argparse.Namespace) -> dict[str, float]:
         case.loss,
         case.dataset,
         case.cfg,
+        execution=case.execution,
         augment=case.augment,
         on_epoch_end=on_epoch_end,
     )
@@ -304,7 +307,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7, help="timed epochs (median taken)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed epochs first")
     parser.add_argument("--device", default="cpu", help="cpu | cuda")
-    parser.add_argument("--compile", action="store_true", help="torch.compile (train.compile)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile (execution.compile)")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     args = parser.parse_args()
     if args.batch_size is None:

@@ -134,20 +134,20 @@ def test_each_model_block_is_merged_over_the_shared_defaults(tmp_path):
     for env in ("base", "local"):
         (conf / env).mkdir(parents=True)
     (conf / "base" / "parameters.yml").write_text(
-        "model_defaults: {protocol: {k: 5, seed: 0}, experiment: {train: {nproc: null}}}\n"
+        "model_defaults: {protocol: {k: 5, seed: 0}, experiment: {execution: {nproc: null}}}\n"
         "affectvlm: {recipe: affectvlm, protocol: {k: 7}}\n"
         "smile: {recipe: smile}\n"
         "smile_mer: {protocol: {name: loso}}\n"
     )
     (conf / "local" / "parameters.yml").write_text(
-        "model_defaults: {experiment: {train: {nproc: 2}}, protocol: {k: 9}}\n"
+        "model_defaults: {experiment: {execution: {nproc: 2}}, protocol: {k: 9}}\n"
     )
     params = load_parameters("local", conf=conf)
     assert "model_defaults" not in params
     # the model's own key wins over a default, whichever env sets the default
     assert params["affectvlm"]["protocol"] == {"k": 7, "seed": 0}
     assert params["smile"]["protocol"] == {"k": 9, "seed": 0}  # the env's default
-    assert params["smile"]["experiment"]["train"]["nproc"] == 2
+    assert params["smile"]["experiment"]["execution"]["nproc"] == 2
     assert params["smile_mer"] == {"protocol": {"name": "loso"}}  # derived: merged when resolved
 
 

@@ -79,13 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, help="override train.epochs")
     parser.add_argument("--batch-size", type=int, help="override train.batch_size (per process)")
     parser.add_argument(
-        "--device", help="override train.device: auto (CUDA when present) | cpu | cuda | cuda:N"
+        "--device",
+        help="override execution.device: auto (CUDA when present) | cpu | cuda | cuda:N",
     )
     parser.add_argument(
-        "--num-workers", type=int, help="override train.num_workers (loader processes per rank)"
+        "--num-workers",
+        type=int,
+        help="override execution.num_workers (loader processes per rank)",
     )
     parser.add_argument(
-        "--compile", action="store_true", help="torch.compile the model (train.compile: true)"
+        "--compile",
+        action="store_true",
+        help="torch.compile the model (execution.compile: true)",
     )
     parser.add_argument(
         "--set",
@@ -93,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="override any experiment parameter, dotted (e.g. --set train.lr_head=1e-3 --set "
-        "loss.w_mt=0); VALUE is JSON when it parses, else a string",
+        "loss.w_mt=0 --set execution.cpu_threads=4); VALUE is JSON when it parses, else a string",
     )
     parser.add_argument(
         "--log-level",
@@ -114,9 +119,9 @@ def overrides_of(args: argparse.Namespace) -> dict[str, Any]:
     named = {
         "train.epochs": args.epochs,
         "train.batch_size": args.batch_size,
-        "train.device": args.device,
-        "train.num_workers": args.num_workers,
-        "train.compile": True if args.compile else None,
+        "execution.device": args.device,
+        "execution.num_workers": args.num_workers,
+        "execution.compile": True if args.compile else None,
     }
     overrides.update({k: v for k, v in named.items() if v is not None})
     return overrides

@@ -122,11 +122,9 @@ BASE_PARAMS = {
         "lr_backbone": 5e-4,  # random init: the towers must move within a few epochs
         "lr_head": 1e-2,
         "warmup_epochs": 0.5,
-        "progress": False,
-        "cpu_threads": 1,
-        "device": "cpu",
     },
     "eval_batch_size": 64,
+    "execution": {"progress": False, "cpu_threads": 1, "device": "cpu"},
 }
 
 

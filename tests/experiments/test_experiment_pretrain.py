@@ -15,7 +15,7 @@ from facevlm.experiments import pretrain
 from facevlm.experiments.pretrain import PretrainConfig, pretrain_backbone, weighted_captions
 from facevlm.models.augment import AugmentConfig
 from facevlm.models.backbone import BackboneConfig, create_backbone
-from facevlm.trainer import TrainConfig, TrainHistory
+from facevlm.trainer import ExecutionConfig, TrainConfig, TrainHistory
 
 TINY = "facevlm-tiny"
 SIZE = 64  # facevlm-tiny's input side
@@ -190,11 +190,17 @@ def _config(**changes) -> PretrainConfig:
         batch_size=8,
         lr_backbone=1e-3,
         warmup_epochs=0.0,
-        progress=False,
-        device="cpu",
-        cpu_threads=1,
     )
-    return PretrainConfig(**{"classes": CLASSES, "holdout_subjects": 1, "train": train, **changes})
+    execution = ExecutionConfig(progress=False, device="cpu", cpu_threads=1)
+    return PretrainConfig(
+        **{
+            "classes": CLASSES,
+            "holdout_subjects": 1,
+            "train": train,
+            "execution": execution,
+            **changes,
+        }
+    )
 
 
 def _fake_train(seen: list):

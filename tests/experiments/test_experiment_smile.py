@@ -24,7 +24,7 @@ from facevlm.models.backbone import BackboneConfig, get_tokenizer
 from facevlm.models.multiview_clip import MultiviewCLIPConfig
 from facevlm.models.multiview_data import UNLABELED
 from facevlm.prompts.descriptive import GENERIC_PROMPT, descriptive_prompt_bank
-from facevlm.trainer import TrainConfig, TrainHistory
+from facevlm.trainer import ExecutionConfig, TrainConfig, TrainHistory
 
 EPOCHS = 3
 REFRESH_EVERY = 2
@@ -416,13 +416,16 @@ def test_a_resumed_run_gets_its_prompts_back_and_carries_on(
     tmp_path, tiny_data, descriptive_bank, make_params
 ):
     ids = list(tiny_data.samples["sample_id"])
-    first = smile_config(make_params, train={"epochs": 1, "checkpoint_dir": str(tmp_path)})
+    first = smile_config(
+        make_params, train={"epochs": 1}, execution={"checkpoint_dir": str(tmp_path)}
+    )
     before_the_kill = smile.fit(tiny_data.views, ids, descriptive_bank, first)
     (checkpoint,) = tmp_path.glob("run-*/epoch_0001.pt")  # the first run's keyed folder
     # a longer run is another run (its schedule differs): it resumes only from a named file
     resumed_cfg = smile_config(
         make_params,
-        train={"epochs": 2, "checkpoint_dir": str(tmp_path), "resume": str(checkpoint)},
+        train={"epochs": 2},
+        execution={"checkpoint_dir": str(tmp_path), "resume": str(checkpoint)},
         pseudo_labels={"refresh_every": 2},
     )
 
@@ -439,7 +442,8 @@ def test_a_resumed_run_gets_its_prompts_back_and_carries_on(
 def test_a_hand_built_config_still_trains_on_pseudo_labels(tiny_data, descriptive_bank):
     cfg = SmileConfig(
         model=MultiviewCLIPConfig(backbone=BackboneConfig("facevlm-tiny", pretrained=None)),
-        train=TrainConfig(epochs=1, progress=False),  # loss_labels left at its default
+        train=TrainConfig(epochs=1),  # loss_labels left at its default
+        execution=ExecutionConfig(progress=False),
     )
     with spy_on_training(fake=True) as calls:
         smile.fit(tiny_data.views[:6], [str(i) for i in range(6)], descriptive_bank, cfg)

@@ -9,7 +9,10 @@ from torch import nn
 from facevlm.models.backbone import BackboneConfig, get_tokenizer
 from facevlm.models.multiview_clip import MultiviewCLIPConfig, build_multiview_clip
 from facevlm.models.multiview_data import MultiviewDataset
-from facevlm.trainer import TrainConfig
+from facevlm.trainer import ExecutionConfig, TrainConfig
+
+#: How both sides run: no progress bar.
+EXECUTION = ExecutionConfig(progress=False)
 
 
 class CosineToPrompt(nn.Module):
@@ -42,6 +45,5 @@ def make_setup(batch_size: int):
         lr_backbone=1e-3,
         lr_head=1e-2,
         warmup_epochs=0,
-        progress=False,
     )
     return model, CosineToPrompt(), dataset, cfg

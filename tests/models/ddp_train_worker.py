@@ -16,13 +16,13 @@ import torch.distributed as dist  # noqa: E402
 from facevlm.trainer import setup_distributed, train  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ddp_train_setup import make_setup  # noqa: E402
+from ddp_train_setup import EXECUTION, make_setup  # noqa: E402
 
 if __name__ == "__main__":
     rank, world, _ = setup_distributed("cpu")
     assert world == 2 and dist.is_initialized()
     model, loss, dataset, cfg = make_setup(batch_size=4)  # per process: global batch 8
-    history = train(model, loss, dataset, cfg)
+    history = train(model, loss, dataset, cfg, execution=EXECUTION)
     out = {"state": model.state_dict(), "loss": loss.state_dict(), "history": history.epochs}
     torch.save(out, f"{sys.argv[1]}/rank{rank}.pt")
     dist.destroy_process_group()

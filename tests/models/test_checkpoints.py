@@ -22,7 +22,7 @@ from facevlm.models.checkpoints import (
 )
 from facevlm.models.multiview_data import MultiviewDataset
 from facevlm.scans.labels import BASIC_EMOTIONS
-from facevlm.trainer import TrainConfig, train
+from facevlm.trainer import ExecutionConfig, TrainConfig, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -75,24 +75,25 @@ def make_dataset(toy_views, tokenizer, n_per_class=3, seed=0):
     return MultiviewDataset(views, tokenizer=tokenizer, image_size=64)
 
 
-def config(tmp_path, **overrides) -> TrainConfig:
+def config(**overrides) -> TrainConfig:
     base = dict(
         epochs=3,
         batch_size=6,
         lr_backbone=1e-3,
         lr_head=1e-2,
         warmup_epochs=0.5,
-        progress=False,
         loss_labels="prompt_ids",
-        checkpoint_dir=str(tmp_path),
-        keep_checkpoints=1,
-        resume="latest",
         run_key="fold-0",
     )
     return TrainConfig(**{**base, **overrides})
 
 
-def run(make_tiny_model, dataset, cfg, stop_after=None):
+def execution(tmp_path, **overrides) -> ExecutionConfig:
+    base = dict(progress=False, checkpoint_dir=str(tmp_path), keep_checkpoints=1, resume="latest")
+    return ExecutionConfig(**{**base, **overrides})
+
+
+def run(make_tiny_model, dataset, cfg, execution, stop_after=None):
     """Train a fresh model (seed 0) with a fresh pseudo-label state; maybe stop after k epochs."""
     model = make_tiny_model(seed=0, fusion="attention")
     labels = PseudoLabels(dataset)
@@ -102,7 +103,14 @@ def run(make_tiny_model, dataset, cfg, stop_after=None):
             raise Stop
 
     history = train(
-        model, PromptNCE(), dataset, cfg, before_epoch=labels, on_epoch_end=kill, extra_state=labels
+        model,
+        PromptNCE(),
+        dataset,
+        cfg,
+        execution=execution,
+        before_epoch=labels,
+        on_epoch_end=kill,
+        extra_state=labels,
     )
     return model, history, labels
 
@@ -116,16 +124,20 @@ def test_stop_and_resume_is_bit_identical(make_tiny_model, toy_views, tiny_token
     full_model, full, full_labels = run(
         make_tiny_model,
         make_dataset(toy_views, tiny_tokenizer),
-        config(tmp_path / "uninterrupted"),
+        config(),
+        execution(tmp_path / "uninterrupted"),
     )
     np.random.seed(7)  # noqa: NPY002
     dataset = make_dataset(toy_views, tiny_tokenizer)
     with pytest.raises(Stop):  # stopped after epoch 1: an odd epoch, between two refreshes
-        run(make_tiny_model, dataset, config(tmp_path / "killed"), stop_after=1)
+        run(make_tiny_model, dataset, config(), execution(tmp_path / "killed"), stop_after=1)
     # the restarted process's generators are anything: they are restored from the file
     np.random.seed(12345)  # noqa: NPY002
     resumed_model, resumed, resumed_labels = run(
-        make_tiny_model, make_dataset(toy_views, tiny_tokenizer), config(tmp_path / "killed")
+        make_tiny_model,
+        make_dataset(toy_views, tiny_tokenizer),
+        config(),
+        execution(tmp_path / "killed"),
     )
     for name, value in full_model.state_dict().items():
         assert torch.equal(value, resumed_model.state_dict()[name]), name
@@ -149,8 +161,8 @@ def test_a_run_never_resumes_from_another_runs_checkpoints(
     save_checkpoint(stale, {"epoch": 10}, keep=0)
     fold_a = make_dataset(toy_views, tiny_tokenizer, seed=0)
     fold_b = make_dataset(toy_views, tiny_tokenizer, seed=1)
-    _, a, _ = run(make_tiny_model, fold_a, config(tmp_path, run_key="fold-0"))
-    model_b, b, _ = run(make_tiny_model, fold_b, config(tmp_path, run_key="fold-1"))
+    _, a, _ = run(make_tiny_model, fold_a, config(run_key="fold-0"), execution(tmp_path))
+    model_b, b, _ = run(make_tiny_model, fold_b, config(run_key="fold-1"), execution(tmp_path))
     assert a.checkpoint_dir != b.checkpoint_dir
     assert len(b.epochs) == 3 and without_time(b.epochs) != without_time(
         a.epochs
@@ -163,7 +175,9 @@ def test_a_run_never_resumes_from_another_runs_checkpoints(
     assert not torch.equal(ckpt_a["model"]["fusion.query"], model_b.fusion.query)
 
     # same data under another key, or another parameter: another folder again
-    _, c, _ = run(make_tiny_model, fold_a, config(tmp_path, run_key="fold-0", lr_head=5e-3))
+    _, c, _ = run(
+        make_tiny_model, fold_a, config(run_key="fold-0", lr_head=5e-3), execution(tmp_path)
+    )
     assert c.checkpoint_dir not in (a.checkpoint_dir, b.checkpoint_dir)
     identity = json.loads((Path(a.checkpoint_dir) / "identity.json").read_text())
     assert identity["described"]["run_key"] == "fold-0"
@@ -174,13 +188,14 @@ def test_explicit_resume_from_another_run_warns(
     make_tiny_model, toy_views, tiny_tokenizer, tmp_path, caplog
 ):
     dataset = make_dataset(toy_views, tiny_tokenizer)
-    _, a, _ = run(make_tiny_model, dataset, config(tmp_path, epochs=1))
+    _, a, _ = run(make_tiny_model, dataset, config(epochs=1), execution(tmp_path))
     other = make_dataset(toy_views, tiny_tokenizer, seed=3)
     with caplog.at_level(logging.WARNING, logger="facevlm.trainer.loop"):
         run(
             make_tiny_model,
             other,
-            config(tmp_path, epochs=2, resume=str(latest_checkpoint(a.checkpoint_dir))),
+            config(epochs=2),
+            execution(tmp_path, resume=str(latest_checkpoint(a.checkpoint_dir))),
         )
     assert "written by another run" in caplog.text and "data" in caplog.text
 

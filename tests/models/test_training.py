@@ -18,7 +18,7 @@ from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.multiview_clip import MAX_LOGIT_SCALE, embed_samples
 from facevlm.models.multiview_data import MultiviewDataset, make_loader
 from facevlm.scans.labels import BASIC_EMOTIONS
-from facevlm.trainer import TrainConfig, resolve_device, train
+from facevlm.trainer import ExecutionConfig, TrainConfig, resolve_device, train
 from facevlm.trainer.objective import Objective
 from facevlm.trainer.prefetch import augmented_batches, prefetch_enabled
 from facevlm.trainer.schedule import param_groups, warmup_cosine
@@ -56,10 +56,12 @@ def toy_dataset(toy_views, tiny_tokenizer):
 
 
 def config(**overrides) -> TrainConfig:
-    base = dict(
-        epochs=2, batch_size=8, lr_backbone=1e-3, lr_head=1e-2, warmup_epochs=0.5, progress=False
-    )
+    base = dict(epochs=2, batch_size=8, lr_backbone=1e-3, lr_head=1e-2, warmup_epochs=0.5)
     return TrainConfig(**{**base, **overrides})
+
+
+def execution(**overrides) -> ExecutionConfig:
+    return ExecutionConfig(**{"progress": False, **overrides})
 
 
 def state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -94,6 +96,7 @@ def test_training_reduces_the_loss_and_records_everything(
         loss,
         toy_dataset,
         config(epochs=3),
+        execution=execution(),
         before_epoch=lambda epoch, m: started.append(epoch),
         evaluate=zero_shot,
     )
@@ -109,17 +112,26 @@ def test_training_reduces_the_loss_and_records_everything(
     assert history.to_dict()["epoch"] == [1.0, 2.0, 3.0]
 
 
+def test_a_call_without_an_execution_config_runs_with_the_defaults(make_tiny_model, toy_dataset):
+    history = train(make_tiny_model(), LabelAwareInfoNCE(), toy_dataset, config(epochs=1))
+    assert len(history.epochs) == 1 and history.checkpoint_dir is None  # no checkpoint_dir
+
+
 def test_two_identical_runs_are_bit_identical(make_tiny_model, toy_dataset):
     aug = MixedViewAugmentation(AugmentConfig())
     runs = []
     for _ in range(2):
         model = make_tiny_model(seed=3, fusion="attention")
-        history = train(model, LabelAwareInfoNCE(), toy_dataset, config(), augment=aug)
+        history = train(
+            model, LabelAwareInfoNCE(), toy_dataset, config(), execution=execution(), augment=aug
+        )
         runs.append((state(model), without_time(history)))
     assert_same_state(runs[0][0], runs[1][0])
     assert runs[0][1] == runs[1][1]
     other = make_tiny_model(seed=3, fusion="attention")
-    train(other, LabelAwareInfoNCE(), toy_dataset, config(seed=1), augment=aug)
+    train(
+        other, LabelAwareInfoNCE(), toy_dataset, config(seed=1), execution=execution(), augment=aug
+    )
     assert not torch.equal(
         other.fusion.query, make_tiny_model(seed=3, fusion="attention").fusion.query
     )
@@ -130,7 +142,12 @@ def test_resume_continues_exactly(make_tiny_model, toy_dataset, tmp_path):
     aug = MixedViewAugmentation(AugmentConfig())
     model = make_tiny_model(seed=0)
     full = train(
-        model, LabelAwareInfoNCE(), toy_dataset, config(checkpoint_dir=str(tmp_path)), augment=aug
+        model,
+        LabelAwareInfoNCE(),
+        toy_dataset,
+        config(),
+        execution=execution(checkpoint_dir=str(tmp_path)),
+        augment=aug,
     )
     run_dir = Path(full.checkpoint_dir)  # <checkpoint_dir>/run-<key>
     assert run_dir.parent == tmp_path and run_dir.name.startswith("run-")
@@ -144,7 +161,8 @@ def test_resume_continues_exactly(make_tiny_model, toy_dataset, tmp_path):
         resumed_model,
         loss,
         toy_dataset,
-        config(resume=str(run_dir / "epoch_0001.pt")),
+        config(),
+        execution=execution(resume=str(run_dir / "epoch_0001.pt")),
         augment=aug,
     )
     assert_same_state(state(model), state(resumed_model))
@@ -155,7 +173,8 @@ def test_resume_continues_exactly(make_tiny_model, toy_dataset, tmp_path):
         again,
         LabelAwareInfoNCE(),
         toy_dataset,
-        config(checkpoint_dir=str(tmp_path), resume="latest"),
+        config(),
+        execution=execution(checkpoint_dir=str(tmp_path), resume="latest"),
         augment=aug,
     )
     assert_same_state(state(model), state(again))
@@ -163,8 +182,10 @@ def test_resume_continues_exactly(make_tiny_model, toy_dataset, tmp_path):
 
 
 def test_keep_checkpoints(make_tiny_model, toy_dataset, tmp_path):
-    cfg = config(epochs=3, checkpoint_dir=str(tmp_path), keep_checkpoints=1)
-    history = train(make_tiny_model(), LabelAwareInfoNCE(), toy_dataset, cfg)
+    run = execution(checkpoint_dir=str(tmp_path), keep_checkpoints=1)
+    history = train(
+        make_tiny_model(), LabelAwareInfoNCE(), toy_dataset, config(epochs=3), execution=run
+    )
     run_dir = Path(history.checkpoint_dir)
     assert sorted(p.name for p in run_dir.iterdir()) == ["epoch_0003.pt", "identity.json"]
     assert latest_checkpoint(run_dir).name == "epoch_0003.pt"
@@ -180,6 +201,7 @@ def test_logit_scale_is_clamped_after_each_step(make_tiny_model, toy_dataset, cl
         LabelAwareInfoNCE(),
         toy_dataset,
         config(epochs=1, lr_backbone=1e-4, clamp_logit_scale=clamp),
+        execution=execution(),
     )
     if clamp:
         assert 0.0 <= model.logit_scale.item() <= MAX_LOGIT_SCALE + 1e-6
@@ -207,11 +229,23 @@ def test_labels_routing_and_stat_terms_are_not_summed(make_tiny_model, toy_datas
     )
     for mode, allowed in [("labels", set(range(6))), ("prompt_ids", {10, 11})]:
         rec = Recorder()
-        history = train(make_tiny_model(), rec, toy_dataset, config(epochs=1, loss_labels=mode))
+        history = train(
+            make_tiny_model(),
+            rec,
+            toy_dataset,
+            config(epochs=1, loss_labels=mode),
+            execution=execution(),
+        )
         assert set(torch.cat(rec.seen).tolist()) <= allowed
         assert history.last["loss"] == pytest.approx(history.last["loss/text"])
     rec = Recorder()
-    train(make_tiny_model(), rec, toy_dataset, config(epochs=1, loss_labels="none"))
+    train(
+        make_tiny_model(),
+        rec,
+        toy_dataset,
+        config(epochs=1, loss_labels="none"),
+        execution=execution(),
+    )
     assert all(seen is None for seen in rec.seen)
 
 
@@ -221,7 +255,7 @@ def test_bad_loss_terms_fail(make_tiny_model, toy_dataset):
             return {"nce": emb.fused.sum()}
 
     with pytest.raises(ValueError, match="neither"):
-        train(make_tiny_model(), Unprefixed(), toy_dataset, config(epochs=1))
+        train(make_tiny_model(), Unprefixed(), toy_dataset, config(epochs=1), execution=execution())
     with pytest.raises(ValueError, match="loss_labels"):
         config(loss_labels="truth")
 
@@ -311,7 +345,14 @@ def test_training_with_and_without_prefetch_is_bit_identical(
     runs = []
     for p in (prefetch, not prefetch):
         model = make_tiny_model(seed=1)
-        history = train(model, LabelAwareInfoNCE(), toy_dataset, config(prefetch=p), augment=aug)
+        history = train(
+            model,
+            LabelAwareInfoNCE(),
+            toy_dataset,
+            config(),
+            execution=execution(prefetch=p),
+            augment=aug,
+        )
         runs.append((state(model), without_time(history)))
     assert_same_state(runs[0][0], runs[1][0])
     assert runs[0][1] == runs[1][1]
@@ -319,18 +360,18 @@ def test_training_with_and_without_prefetch_is_bit_identical(
 
 def test_prefetch_default_and_switch():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert not prefetch_enabled(config(prefetch=False), cpu)
-    assert prefetch_enabled(config(prefetch=True), cpu)
-    assert not prefetch_enabled(config(prefetch=True), cuda)  # GPU augmentation is async already
-    assert not prefetch_enabled(config(), cuda)
+    assert not prefetch_enabled(execution(prefetch=False), cpu)
+    assert prefetch_enabled(execution(prefetch=True), cpu)
+    assert not prefetch_enabled(execution(prefetch=True), cuda)  # GPU augmentation is async already
+    assert not prefetch_enabled(execution(), cuda)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(cores)  # every core busy with the step: nothing to overlap on
-        assert not prefetch_enabled(config(), cpu)
+        assert not prefetch_enabled(execution(), cpu)
         if cores > 1:
             torch.set_num_threads(1)
-            assert prefetch_enabled(config(), cpu)
+            assert prefetch_enabled(execution(), cpu)
     finally:
         torch.set_num_threads(before)
 
@@ -343,7 +384,8 @@ def test_augmentation_errors_reach_the_loop(make_tiny_model, toy_dataset, prefet
             make_tiny_model(),
             LabelAwareInfoNCE(),
             toy_dataset,
-            config(prefetch=prefetch),
+            config(),
+            execution=execution(prefetch=prefetch),
             augment=aug,
         )
     assert aug.calls == (3 if prefetch else 2)  # prefetching runs one batch ahead
@@ -375,7 +417,7 @@ def test_clip_grad_norm_spreads_a_non_finite_norm_like_torch():
 
 
 def test_a_bare_cuda_device_gets_an_index_that_set_device_accepts():
-    """``train.device: cuda`` (no index) once failed on a GPU in ``torch.cuda.set_device``."""
+    """``execution.device: cuda`` (no index) once failed on a GPU in ``torch.cuda.set_device``."""
     assert resolve_device("cuda") == torch.device("cuda", 0)
     assert resolve_device("cuda:1") == torch.device("cuda", 1)
     assert resolve_device("cpu") == torch.device("cpu")
@@ -407,7 +449,7 @@ def test_batches_loaded_ahead_arrive_in_order_and_errors_reach_the_caller():
 
 
 def test_a_cpu_run_under_torchrun_uses_gloo_even_where_a_gpu_is_visible(monkeypatch):
-    """On a GPU machine, ``train.device: cpu`` with 2 processes once picked NCCL and failed
+    """On a GPU machine, ``execution.device: cpu`` with 2 processes once picked NCCL and failed
     (rank 1 asked for a second GPU): the backend follows the training device."""
     import torch.distributed as dist
 
@@ -454,7 +496,7 @@ def test_a_non_finite_loss_stops_training_before_its_update_and_names_the_batch(
     with pytest.raises(
         FloatingPointError, match=r"epoch 2, batch 1: non-finite loss: loss/offset=nan"
     ):
-        train(model, loss, toy_dataset, config(epochs=3))
+        train(model, loss, toy_dataset, config(epochs=3), execution=execution())
     assert_same_state(state(model), weights_after_each_step[-1])  # the bad step changed nothing
     assert all(torch.isfinite(p).all() for p in model.parameters())
 

@@ -38,12 +38,12 @@ def test_torchrun_ddp_matches_single_process(tmp_path):
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
 
     sys.path.insert(0, str(HERE))
-    from ddp_train_setup import make_setup
+    from ddp_train_setup import EXECUTION, make_setup
 
     from facevlm.trainer import train
 
     model, loss, dataset, cfg = make_setup(batch_size=8)
-    history = train(model, loss, dataset, cfg)
+    history = train(model, loss, dataset, cfg, execution=EXECUTION)
     single = model.state_dict()
     initial = make_setup(batch_size=8)[0].state_dict()
 

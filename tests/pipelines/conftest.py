@@ -75,8 +75,12 @@ def tiny_project_run_copy(tiny_project_run, tmp_path) -> Path:
 
 
 def _build_tiny_project_run(project: Path, tiny_synthetic_session: dict) -> None:
-    quick = {"epochs": 2, "batch_size": 16, "progress": False, "checkpoint_dir": None}
-    model = {"experiment": {"data": {"max_folds": 1}, "train": quick}, "protocol": {"k": 2}}
+    quick = {"epochs": 2, "batch_size": 16}
+    quiet = {"progress": False, "checkpoint_dir": None}
+    model = {
+        "experiment": {"data": {"max_folds": 1}, "train": quick, "execution": quiet},
+        "protocol": {"k": 2},
+    }
     # one face source and clean meshes in both sets, to keep this shared run short: ICT-FaceKit
     # subjects and scanner variety through ingest, render and the per-source metrics have
     # tests of their own (tests/synthetic, tests/pipelines/test_face_source_*.py)
@@ -90,7 +94,7 @@ def _build_tiny_project_run(project: Path, tiny_synthetic_session: dict) -> None
         "pretraining": {
             "dataset": {"root": str(project / "data" / "01_raw" / "synthetic_pretraining")},
             "synthetic": {"n_subjects": 2, "resolution": 1500, "texture_size": 128, **plain},
-            "training": {"holdout_subjects": 1, "train": quick},
+            "training": {"holdout_subjects": 1, "train": quick, "execution": quiet},
         },
         "affectvlm": model,
         "smile": model,

@@ -30,7 +30,8 @@ QUICK = {
     "experiment": {
         "data": {"max_folds": 1},
         "model": {"backbone": {"pretrained": None}},
-        "train": {"epochs": 1, "batch_size": 8, "progress": False, "checkpoint_dir": None},
+        "train": {"epochs": 1, "batch_size": 8},
+        "execution": {"progress": False, "checkpoint_dir": None},
     }
 }
 

@@ -13,6 +13,7 @@ from kedro.io import Version
 from facevlm.datasets import PretrainedWeights, PretrainedWeightsDataset, RenderSet
 from facevlm.pipelines.pretrain.nodes import (
     PIPELINE_WEIGHTS,
+    _content_key,
     caption_pretraining_samples,
     check_corpus_is_separate,
     corpus_render_settings,
@@ -187,7 +188,8 @@ def _toy_corpus() -> tuple[RenderSet, pd.DataFrame, dict]:
         "backbone": TINY,
         "classes": sorted(set(renders.samples["expression"])),
         "holdout_subjects": 1,
-        "train": {"epochs": 1, "batch_size": 8, "progress": False, "device": "cpu"},
+        "train": {"epochs": 1, "batch_size": 8},
+        "execution": {"progress": False, "device": "cpu"},
     }
     return renders, captions, training
 
@@ -207,6 +209,19 @@ def test_a_corpus_with_the_same_names_but_other_pixels_is_pretrained_again(tmp_p
     )
     pretrain_backbone_node(brighter, captions, training, str(cache))
     assert len(list(cache.glob("*.pt"))) == 2, "other pixels, other weights"
+
+
+def test_the_cache_key_is_the_one_made_when_execution_settings_were_in_train():
+    """Cache entries written before `execution` had its own block were keyed with its settings
+    inside `train`: the same parameters in today's layout find them."""
+    renders, captions, training = _toy_corpus()
+    before = copy.deepcopy(training)
+    before["train"].update(before.pop("execution"))
+
+    key = _content_key(renders, captions, training, "pixels")
+
+    assert key == _content_key(renders, captions, before, "pixels")
+    assert "execution" in training  # the caller's dict is left as it is
 
 
 def test_another_frame_selection_for_sequences_reuses_the_pretrained_corpus(tmp_path):

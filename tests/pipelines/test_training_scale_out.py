@@ -1,6 +1,6 @@
 """A model pipeline trained by several torchrun processes, and a killed pipeline run resumed.
 
-- ``experiment.train.nproc: 2`` trains each fold with two gloo processes launched by the node;
+- ``experiment.execution.nproc: 2`` trains each fold with two gloo processes launched by the node;
   Kedro runs once, so the MLflow model run, its metrics and the saved bundle exist once.
 - A result trained elsewhere (``torchrun ... -m facevlm.train``, two processes, as on a
   cluster) is evaluated and logged by the pipeline as if it had trained it.
@@ -58,7 +58,7 @@ def test_two_training_processes_from_kedro_log_one_model_run(mlflow_tracking, mo
     through the same launcher in tests/runner/test_torchrun.py."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     params = model_params("augmented")
-    params["experiment"]["train"]["nproc"] = 2
+    params["experiment"]["execution"]["nproc"] = 2
     params["experiment"]["train"]["epochs"] = 2
 
     catalog = run_model_pipeline("affectvlm", params, "training_runs")

@@ -82,10 +82,8 @@ def model_params(kind: str) -> dict:
             "epochs": 3,
             "batch_size": 8,
             "lr_backbone": 1e-3,
-            "progress": False,
-            "cpu_threads": 1,
-            "device": "cpu",
         },
+        "execution": {"progress": False, "cpu_threads": 1, "device": "cpu"},
     }
     return {
         "recipe": "affectvlm" if kind == "augmented" else "smile",

@@ -3,13 +3,15 @@ a run with other parameters trains again, and the command line documents every o
 
 from __future__ import annotations
 
+import copy
+import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
-from tiny_bundles import CLASSES, tiny_data
+from tiny_bundles import CLASSES, TINY_EXPERIMENT, tiny_data
 
 from facevlm.prompts.augmented import plain_label_bank
 from facevlm.runner.bundle_training import load_training_result, train_from_bundle
@@ -40,6 +42,33 @@ def test_bundle_round_trips_views_samples_folds_prompts_and_config(make_bundle, 
     assert load_training_bundle(again).digest == bundle.digest
     other = make_bundle("affectvlm", name="other", data=tiny_data(seed=1))
     assert load_training_bundle(other).digest != bundle.digest
+
+
+def test_a_bundle_written_with_execution_settings_in_train_trains_as_a_new_one(tmp_path):
+    """Bundles written before ``execution`` had its own block hold its settings in ``train``:
+    one loads as the same config, has the same digest, and its finished folds are reused by
+    the same bundle written today (their keys are the same)."""
+    new = copy.deepcopy(TINY_EXPERIMENT)
+    old = copy.deepcopy(new)
+    old["train"].update(old.pop("execution"))
+    data, bank = tiny_data(), plain_label_bank(CLASSES)
+    old_folder = write_training_bundle(tmp_path / "old", "affectvlm", data, bank, old)
+    new_folder = write_training_bundle(tmp_path / "new", "affectvlm", data, bank, new)
+    assert "execution" not in json.loads((old_folder / "config.json").read_text())
+    old_bundle, new_bundle = load_training_bundle(old_folder), load_training_bundle(new_folder)
+    assert old_bundle.digest == new_bundle.digest
+    assert old_bundle.config == new_bundle.config
+    cfg = old_bundle.experiment_config()
+    assert cfg == new_bundle.experiment_config()
+    assert cfg.execution.keep_checkpoints == 1 and cfg.execution.device == "cpu"
+
+    out = tmp_path / "out"
+    trained = train_from_bundle(old_folder, out, folds=[0], overrides={"train.epochs": 1})
+    assert len(trained.result.folds[0].history) == 1
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "folds").iterdir()}
+    again = train_from_bundle(new_folder, out, folds=[0], overrides={"train.epochs": 1})
+    assert {p: p.stat().st_mtime_ns for p in (out / "folds").iterdir()} == stamps  # reused
+    assert again.result.folds[0].history == trained.result.folds[0].history
 
 
 def test_a_local_weight_file_travels_inside_the_bundle(tmp_path):
@@ -118,7 +147,7 @@ def test_command_line_options_become_overrides():
         "loss.w_mt": 0,
         "model.fusion": "mean",
         "train.epochs": 5,
-        "train.compile": True,
+        "execution.compile": True,
     }
 
 

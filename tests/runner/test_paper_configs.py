@@ -40,7 +40,7 @@ def test_paper_config_trains_one_step_with_a_random_vit_b_32(model, tmp_path):
     folder = write_training_bundle(tmp_path / "bundle", model, data, prompt_bank(model), experiment)
     out = tmp_path / "out"
     # loader worker processes (the paper env loads in a thread; views from files need workers)
-    overrides = {"train.epochs": 1, "train.num_workers": 2}
+    overrides = {"train.epochs": 1, "execution.num_workers": 2}
     trained = train_from_bundle(folder, out, folds=[0], overrides=overrides)
 
     (fold,) = trained.result.folds

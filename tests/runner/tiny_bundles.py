@@ -34,11 +34,9 @@ TINY_EXPERIMENT = {
         "lr_backbone": 1e-3,
         "lr_head": 1e-2,
         "warmup_epochs": 0.5,
-        "progress": False,
-        "device": "cpu",
-        "keep_checkpoints": 1,
     },
     "eval_batch_size": 32,
+    "execution": {"progress": False, "device": "cpu", "keep_checkpoints": 1},
 }
 
 

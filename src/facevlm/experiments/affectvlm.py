@@ -108,7 +108,15 @@ def fit(
 
     loss = AffectVLMLoss(**to_dict(cfg.loss))
     augment = None if cfg.augment is None else MixedViewAugmentation(cfg.augment)
-    history = train(model, loss, dataset, cfg.train, augment=augment, evaluate=evaluate)
+    history = train(
+        model,
+        loss,
+        dataset,
+        cfg.train,
+        execution=cfg.execution,
+        augment=augment,
+        evaluate=evaluate,
+    )
     return FittedModel(model, tokenizer, history.epochs)
 
 
@@ -121,7 +129,7 @@ def predict(
     cfg: AffectVLMConfig,
 ) -> np.ndarray:
     """Class indices for ``(N, V, S, S, 3)`` views: nearest class prompt ensemble."""
-    embedded = embed_views(model, views, cfg.eval_batch_size, cfg.train.device)
+    embedded = embed_views(model, views, cfg.eval_batch_size, cfg.execution.device)
     return zero_shot_predict(model, tokenizer, embedded.fused, class_bank, classes)
 
 
@@ -137,13 +145,13 @@ def evaluate(
     for calibration), and their familiarity scores against the fold's training embeddings (the
     final model's yardstick)."""
     embedded = embed_views(
-        fitted.model, data.views[test_rows], cfg.eval_batch_size, cfg.train.device, True
+        fitted.model, data.views[test_rows], cfg.eval_batch_size, cfg.execution.device, True
     )
     predicted, logits = zero_shot_scores(
         fitted.model, fitted.tokenizer, embedded.fused, class_prompts(prompt_bank), data.classes
     )
     train_emb = embed_views(
-        fitted.model, data.views[train_rows], cfg.eval_batch_size, cfg.train.device, True
+        fitted.model, data.views[train_rows], cfg.eval_batch_size, cfg.execution.device, True
     )
     return FoldEvaluation(
         {PRIMARY: predicted},

@@ -27,7 +27,7 @@ from facevlm.models.multiview_clip import (
     embed_samples,
 )
 from facevlm.models.multiview_data import MultiviewDataset, ViewChoices, make_loader
-from facevlm.trainer import TrainConfig, computed_fields, resolve_device
+from facevlm.trainer import ExecutionConfig, TrainConfig, resolve_device
 
 
 @dataclass
@@ -44,13 +44,15 @@ class DataConfig:
 
 @dataclass
 class ExperimentConfig:
-    """What every experiment needs besides its loss: data, model, augmentation, training."""
+    """What every experiment needs besides its loss: data, model, augmentation, training, and
+    how the training executes (``execution``: the one block that is no part of any run key)."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: MultiviewCLIPConfig = field(default_factory=MultiviewCLIPConfig)
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)  # None: no augmentation
     train: TrainConfig = field(default_factory=TrainConfig)
     eval_batch_size: int = 128  # batch size when embedding held-out samples
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
     def __post_init__(self) -> None:
         # the fusion head is built for as many views as the data gives it
@@ -59,12 +61,11 @@ class ExperimentConfig:
 
 
 def computed_config(cfg: ExperimentConfig) -> dict[str, Any]:
-    """What a run computes: the experiment config as a dict, its training settings without the
-    ones that only change how it runs (device, threads, processes, checkpoints...). The keys of
-    training runs and fold results digest this, so the same run is found again however it is
-    launched."""
+    """What a run computes: the experiment config as a dict without its ``execution`` block
+    (device, threads, processes, checkpoints...). The keys of training runs and fold results
+    digest this, so the same run is found again however it is launched."""
     config = to_dict(cfg)
-    config["train"] = computed_fields(cfg.train)
+    del config["execution"]
     return config
 
 

@@ -131,7 +131,7 @@ def frozen_backbone_metrics(
     from facevlm.prompts.augmented import class_prompts
 
     model, tokenizer = build_model(cfg.model, cfg.train.seed)
-    embedded = embed_views(model, data.views, cfg.eval_batch_size, cfg.train.device)
+    embedded = embed_views(model, data.views, cfg.eval_batch_size, cfg.execution.device)
     bank = class_prompts(prompt_bank)
     zero_shot = None
     if all(c in bank for c in data.classes):
@@ -212,7 +212,7 @@ def familiarity_statistics(
     from facevlm.evaluation.familiarity import EMBEDDING, build_joint_familiarity
     from facevlm.experiments.common import embed_views, familiarity_features
 
-    embedded = embed_views(model, data.views[rows], cfg.eval_batch_size, cfg.train.device, True)
+    embedded = embed_views(model, data.views[rows], cfg.eval_batch_size, cfg.execution.device, True)
     statistics = build_joint_familiarity(
         familiarity_features(embedded), familiarity_folds, modality
     )

@@ -35,7 +35,7 @@ from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.losses.clip_infonce import ClipInfoNCELoss
 from facevlm.models.multiview_clip import MultiviewCLIP, MultiviewCLIPConfig
 from facevlm.models.multiview_data import MultiviewDataset, MultiviewSample, ViewChoices
-from facevlm.trainer import TrainConfig, train
+from facevlm.trainer import ExecutionConfig, TrainConfig, train
 
 logger = logging.getLogger(__name__)
 
@@ -103,9 +103,11 @@ class PretrainConfig:
     augment: AugmentConfig | None = None
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
-            epochs=40, batch_size=32, lr_backbone=1e-3, lr_head=1e-3, progress=True
+            epochs=40, batch_size=32, lr_backbone=1e-3, lr_head=1e-3
         )
     )
+    # how the pretraining executes (device, threads, checkpoints, progress), apart from `train`
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.action_share <= 1.0:
@@ -220,7 +222,7 @@ def pretrain_backbone(
     targets = "diagonal" if cfg.targets == "diagonal" else "labels"  # descriptions: per draw
     loss = ClipInfoNCELoss(targets=targets, view_weight=cfg.view_weight)
     augment = None if cfg.augment is None else MixedViewAugmentation(cfg.augment)
-    history = train(model, loss, dataset, cfg.train, augment=augment)
+    history = train(model, loss, dataset, cfg.train, execution=cfg.execution, augment=augment)
 
     zero_shot = None
     if len(holdout):
@@ -259,7 +261,7 @@ def holdout_zero_shot(
     if any(set(prompts[a]) & set(prompts[b]) for a in present for b in present if a < b):
         prompts = {c: [t.format(c) for t in ZERO_SHOT_TEMPLATES] for c in present}
     classifier = PromptEnsembleClassifier.from_prompts(model, tokenizer, prompts, present)
-    embedded = embed_views(model, views, device=cfg.train.device)
+    embedded = embed_views(model, views, device=cfg.execution.device)
     predicted = classifier.predict(embedded.fused.to(classifier.class_embeddings.device))
     truth = np.array([present.index(cfg.classes[i]) for i in labels])
     return float(np.mean(predicted.cpu().numpy() == truth))

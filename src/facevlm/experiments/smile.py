@@ -146,7 +146,7 @@ def fit(
             return
         if dataset.has_prompts and epoch % cfg.pseudo_labels.refresh_every:
             return
-        embedded = embed_views(model, views, cfg.eval_batch_size, cfg.train.device)
+        embedded = embed_views(model, views, cfg.eval_batch_size, cfg.execution.device)
         result = assign_pseudo_prompts(
             embedded.fused,
             # (k, D): each group's mean normalised sentence embedding, as the zero-shot classifier
@@ -179,6 +179,7 @@ def fit(
         loss,
         dataset,
         train_cfg,
+        execution=cfg.execution,
         augment=augment,
         before_epoch=refresh,
         extra_state=refreshes,  # a resumed run keeps the records of the refreshes before it
@@ -200,7 +201,7 @@ def evaluate(
     probe and the k-NN on frozen embeddings.
     """
     model = fitted.model
-    device = cfg.train.device
+    device = cfg.execution.device
     train_emb = embed_views(model, data.views[train_rows], cfg.eval_batch_size, device, True)
     test_emb = embed_views(model, data.views[test_rows], cfg.eval_batch_size, device, True)
     n_classes = len(data.classes)
@@ -279,7 +280,9 @@ def final_linear_probe(
 ) -> dict[str, Any]:
     """The linear probe of a final fit, fitted on the frozen embeddings of every row, for the
     bundle's ``linear_probe`` (plain tensors, so ``torch.load(weights_only=True)`` reads it)."""
-    embedded = embed_views(fitted.model, data.views[rows], cfg.eval_batch_size, cfg.train.device)
+    embedded = embed_views(
+        fitted.model, data.views[rows], cfg.eval_batch_size, cfg.execution.device
+    )
     probe = fit_linear_probe(
         embedded.fused_raw, data.labels[rows], seed=cfg.train.seed, C=cfg.probe.C
     )

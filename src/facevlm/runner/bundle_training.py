@@ -82,7 +82,8 @@ def train_from_bundle(
         bundle_dir: a folder written by :func:`write_training_bundle`.
         out_dir: where checkpoints, fold results and models go (shared by all machines).
         folds: fold numbers to train; ``None``: every fold (``data.max_folds`` applies).
-        overrides: ``{"train.epochs": 1, ...}``: dotted experiment parameters to replace.
+        overrides: ``{"train.epochs": 1, "execution.device": "cpu", ...}``: dotted experiment
+            parameters to replace.
         resume: reuse finished folds and continue from epoch checkpoints (``False``: start over;
             existing files of the same runs are overwritten).
         checkpoint_dir: epoch checkpoints (default ``<out_dir>/checkpoints``).
@@ -97,9 +98,9 @@ def train_from_bundle(
         set_option(config, dotted, value)
     bundle.config = config
     cfg = bundle.experiment_config()
-    setup_distributed(cfg.train.device)  # NCCL for CUDA training, gloo for CPU training
-    cfg.train.checkpoint_dir = str(checkpoint_dir or out / "checkpoints")
-    cfg.train.resume = "latest" if resume else None
+    setup_distributed(cfg.execution.device)  # NCCL for CUDA training, gloo for CPU training
+    cfg.execution.checkpoint_dir = str(checkpoint_dir or out / "checkpoints")
+    cfg.execution.resume = "latest" if resume else None
     available = bundle.data.folds
     if folds is None:
         folds = selected_folds(bundle.data, cfg)
@@ -181,8 +182,8 @@ def _train_fold(
 
 
 def _fold_key(bundle: TrainingBundle, cfg: Any, fold: int) -> str:
-    """What a fold's result depends on: the bundle's content, the config (without settings that
-    only change how it runs), the fold and the number of processes (the per-process batch)."""
+    """What a fold's result depends on: the bundle's content, the config (without its
+    execution settings), the fold and the number of processes (the per-process batch)."""
     config = computed_config(cfg)
     config["train"].pop("run_key", None)  # the key this makes becomes the fold's run_key
     world = dist.get_world_size() if is_distributed() else 1

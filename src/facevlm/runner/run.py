@@ -3,7 +3,7 @@
 :func:`run_cross_validation` is all a training node calls. It keeps every run in a folder keyed
 by what the run computes (the recipe, the config without its execution settings, the data, the
 prompts; :func:`training_run_folder`), writes the training bundle there once, and trains it the
-way the config asks: in this process, by ``train.nproc`` torchrun workers on this machine, or
+way the config asks: in this process, by ``execution.nproc`` torchrun workers on this machine, or
 not at all when a result trained elsewhere (a cluster) is named. The fold loop, the fold results
 a second run reuses and the epoch checkpoints an interrupted fold resumes from are
 :func:`~facevlm.runner.bundle_training.train_from_bundle`'s, whichever way it runs.
@@ -44,8 +44,8 @@ def training_run_folder(
     runs_dir: str | Path, recipe: str, cfg: Any, data: ExperimentData, prompt_bank: pd.DataFrame
 ) -> Path:
     """Where one cross-validation run keeps its training bundle, epoch checkpoints and per-fold
-    results: a folder keyed by everything that determines them (recipe, config without the
-    settings that only change how it runs, data, prompts). A run with other parameters or other
+    results: a folder keyed by everything that determines them (recipe, config without its
+    execution settings, data, prompts). A run with other parameters or other
     data gets another folder, so it never resumes from these files."""
     bank = pd.util.hash_pandas_object(prompt_bank.astype(str), index=False).to_numpy()
     key = digest(recipe, computed_config(cfg), data.fingerprint(), bank.tobytes().hex())
@@ -65,7 +65,7 @@ def run_cross_validation(
 
     The run's training bundle goes into its keyed folder under ``runs_dir`` (``bundle/``; its
     training output beside it in ``training/``) and is trained in this process, or by
-    ``cfg.train.nproc`` torchrun workers, or taken from ``trained_elsewhere`` (the output folder
+    ``cfg.execution.nproc`` torchrun workers, or taken from ``trained_elsewhere`` (the output folder
     of ``python -m facevlm.train`` run on this bundle elsewhere). A run killed and started again
     with the same parameters and data reuses the folds that finished and continues the
     interrupted one from its last epoch checkpoint.
@@ -83,7 +83,7 @@ def run_cross_validation(
         return result_trained_elsewhere(
             Path(trained_elsewhere), bundle_dir, selected_folds(data, cfg)
         )
-    nproc = int(cfg.train.nproc or 1)
+    nproc = int(cfg.execution.nproc or 1)
     if nproc > 1:
         return launch(bundle_dir, nproc, out_dir=out_dir)
     return train_from_bundle(bundle_dir, out_dir)

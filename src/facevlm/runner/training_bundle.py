@@ -6,7 +6,9 @@ from the bundle and nothing else. Put the bundle on storage every machine sees::
 
     <bundle>/
         bundle.json           format, model (affectvlm | smile), classes, tags, content digest
-        config.json           the resolved experiment config (the model's ``experiment`` params)
+        config.json           the resolved experiment config (the model's ``experiment`` params;
+                              a bundle written before ``execution`` had its own block holds
+                              the execution settings in ``train``: they are moved when read)
         views.npy, views.json (N, V, S, S, 3) uint8 views at the model's input size (see
                               :mod:`facevlm.scans.view_store`): read by rows, never all at once
         samples.parquet       one row per sample: sample_id, label (class index), fold (the
@@ -31,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from facevlm.experiments.config_layout import moved_to_execution, with_execution_in_train
 from facevlm.experiments.experiment_data import ExperimentData
 from facevlm.experiments.recipes import get_recipe, recipe_entry
 from facevlm.models.checkpoints import digest
@@ -103,9 +106,11 @@ def write_training_bundle(
             "model": model,
             "classes": list(data.classes),
             "tags": dict(tags or {}),
+            # the layout the digest was first made with: fold keys made from it name fold
+            # results on disk, which a bundle in the current layout must find again
             "digest": digest(
                 model,
-                config,
+                with_execution_in_train(config),
                 ViewArray(tmp / "views.npy").fingerprint(),
                 samples.astype(str).to_dict("list"),
                 prompt_bank.astype(str).to_dict("list"),
@@ -144,7 +149,7 @@ def load_training_bundle(folder: str | Path) -> TrainingBundle:
             f"{manifest_path}: format {manifest.get('format')!r} version "
             f"{manifest.get('version')!r}, expected {FORMAT!r} version {VERSION}"
         )
-    config = json.loads((folder / "config.json").read_text())
+    config = moved_to_execution(json.loads((folder / "config.json").read_text()))
     backbone = config.get("model", {}).get("backbone", {})
     if backbone.get("pretrained") == PRETRAINED_FILE:
         backbone["pretrained"] = str((folder / PRETRAINED_FILE).resolve())

@@ -12,8 +12,10 @@ same code with autocast and scaler switched off.
 
 One job per module:
 
-- :mod:`~facevlm.trainer.config`: what a run computes and how it executes (``TrainConfig``), and
-  its per-epoch history;
+- :mod:`~facevlm.trainer.config`: what a run computes (``TrainConfig``: every field is part of
+  the run's key) and its per-epoch history;
+- :mod:`~facevlm.trainer.execution`: how a run executes (``ExecutionConfig``: device, threads,
+  loader workers, compilation, processes, checkpoints, progress; part of no key);
 - :mod:`~facevlm.trainer.loop`: :func:`train`, the epochs around the steps;
 - :mod:`~facevlm.trainer.step`: one optimisation step and the non-finite loss check;
 - :mod:`~facevlm.trainer.objective`: the model and its losses as one module (what DDP wraps);
@@ -24,27 +26,25 @@ One job per module:
 - :mod:`~facevlm.trainer.resume`: the checkpoint identity and what a checkpoint restores.
 
 Single process:
-    >>> history = train(model, [loss], dataset, TrainConfig(epochs=10, checkpoint_dir="ckpt"))
+    >>> history = train(
+    ...     model, [loss], dataset, TrainConfig(epochs=10),
+    ...     execution=ExecutionConfig(checkpoint_dir="ckpt"),
+    ... )
 Multi-GPU (the entry script calls ``setup_distributed()`` first, then ``train`` as above):
     $ torchrun --nproc_per_node=4 my_train_script.py
 """
 
 from __future__ import annotations
 
-from facevlm.trainer.config import (
-    EXECUTION_ONLY_FIELDS,
-    TrainConfig,
-    TrainHistory,
-    computed_fields,
-)
+from facevlm.trainer.config import TrainConfig, TrainHistory
 from facevlm.trainer.distributed import resolve_device, setup_distributed
+from facevlm.trainer.execution import ExecutionConfig
 from facevlm.trainer.loop import train
 
 __all__ = [
-    "EXECUTION_ONLY_FIELDS",
+    "ExecutionConfig",
     "TrainConfig",
     "TrainHistory",
-    "computed_fields",
     "resolve_device",
     "setup_distributed",
     "train",

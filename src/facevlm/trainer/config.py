@@ -1,14 +1,15 @@
-"""What a training run computes and how it executes: :class:`TrainConfig`, and its history.
+"""What a training run computes: :class:`TrainConfig`, and its per-epoch history.
 
-The fields in :data:`EXECUTION_ONLY_FIELDS` change how a run executes (device, threads, loader
-workers, prefetching, compilation, processes, checkpoints, progress), not what it computes: they
-are left out of every key that names a run, so the same run resumes whichever way it is launched.
+Every field of :class:`TrainConfig` decides the result (the weights and the records of a run), and
+the whole of it is part of every key that names a run (checkpoint folders, training runs, fold
+results). How the run executes (device, threads, loader workers, prefetching, compilation,
+processes, checkpoints, progress) is :class:`~facevlm.trainer.execution.ExecutionConfig`, apart,
+so the same run resumes whichever way it is launched.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -27,30 +28,12 @@ class TrainConfig:
     # auto: bfloat16 on Ampere or newer, else float16 (float16 adds a GradScaler); bfloat16 on a
     # GPU without it falls back to float16 with a warning
     amp_dtype: str = "auto"
-    compile: bool = False  # torch.compile the model + losses (first steps slower: compilation)
     clamp_logit_scale: bool = True  # clamp log(1/temperature) to [0, ln 100] after each step
     loss_labels: str = "labels"  # what losses get as labels: labels | prompt_ids | none
     seed: int = 0  # seeds data order, augmentation, prompt draws
-    deterministic: bool = True  # torch.use_deterministic_algorithms while training on CPU
-    device: str = "auto"  # auto (cuda when available, else cpu) | cpu | cuda | cuda:N
-    num_workers: int = 0  # DataLoader worker processes when train() builds the loader
-    # augment the next batch in a background thread while the current step runs (CPU only);
-    # None: on when the intra-op threads leave a core free (same batches, same draws either way)
-    prefetch: bool | None = None
-    cpu_threads: int | None = None  # torch.set_num_threads while training (None: leave as is)
-    # write <checkpoint_dir>/run-<key>/epoch_NNNN.pt after every epoch (rank 0); the key digests
-    # what determines the run (this config, run_key, data, initial weights, losses, processes)
-    checkpoint_dir: str | None = None
-    keep_checkpoints: int = 0  # keep only the newest N epoch checkpoints; 0 keeps all
-    resume: str | None = None  # a checkpoint file, or "latest" (newest of this run's folder)
     # what identifies the run beyond what the loop sees (the experiment config, the data
     # fingerprint, the fold): part of the checkpoint folder's key
     run_key: str | None = None
-    progress: bool = True  # tqdm bar with the running loss (rank 0)
-    find_unused_parameters: bool = True  # DDP: allow parameters no loss term reaches
-    # processes the Kedro pipeline launches for each model (torchrun: gloo on CPU, NCCL on GPUs);
-    # None or 1: train in the Kedro process itself
-    nproc: int | None = None
 
     def __post_init__(self) -> None:
         if self.loss_labels not in ("labels", "prompt_ids", "none"):
@@ -61,29 +44,6 @@ class TrainConfig:
             raise ValueError(f"amp_dtype must be auto | bfloat16 | float16, got {self.amp_dtype!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
-
-
-#: TrainConfig fields that change how a run executes, not what it computes (left out of the key).
-EXECUTION_ONLY_FIELDS = (
-    "nproc",
-    "resume",
-    "checkpoint_dir",
-    "keep_checkpoints",
-    "progress",
-    "prefetch",
-    "cpu_threads",
-    "num_workers",
-    "device",
-    "deterministic",
-    "compile",
-    "find_unused_parameters",
-)
-
-
-def computed_fields(cfg: TrainConfig) -> dict[str, Any]:
-    """``cfg`` as a dict without the :data:`EXECUTION_ONLY_FIELDS`: the part of a training config
-    that every key naming a run (checkpoint folders, training runs, fold results) digests."""
-    return {k: v for k, v in asdict(cfg).items() if k not in EXECUTION_ONLY_FIELDS}
 
 
 @dataclass

@@ -28,7 +28,7 @@ def setup_distributed(device: str = "auto") -> tuple[int, int, int]:
     """Initialise the process group from torchrun's environment; returns (rank, world, local_rank).
 
     No-op (returns ``(0, 1, 0)``) when not launched by torchrun. ``device`` is the run's
-    ``train.device``: NCCL and one GPU per process when it trains on CUDA, gloo when it trains on
+    ``execution.device``: NCCL and one GPU per process when it trains on CUDA, gloo when it trains on
     the CPU -- also on a machine that has a GPU (a CPU run there once picked NCCL and failed).
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -42,7 +42,7 @@ def setup_distributed(device: str = "auto") -> tuple[int, int, int]:
 
 
 def resolve_device(name: str) -> torch.device:
-    """The training device for ``train.device`` (auto | cpu | cuda | cuda:N).
+    """The training device for ``execution.device`` (auto | cpu | cuda | cuda:N).
 
     ``auto`` and a bare ``cuda`` get an explicit index: the process's own GPU under torchrun
     (``LOCAL_RANK``), else GPU 0 of those visible. ``torch.cuda.set_device`` needs one."""

@@ -40,6 +40,7 @@ from facevlm.models.checkpoints import (
 from facevlm.models.multiview_data import MultiviewBatch, make_loader
 from facevlm.trainer.config import TrainConfig, TrainHistory
 from facevlm.trainer.distributed import all_ranks, is_distributed, rank, resolve_device
+from facevlm.trainer.execution import ExecutionConfig
 from facevlm.trainer.objective import as_module_list
 from facevlm.trainer.precision import CudaMathSettings
 from facevlm.trainer.prefetch import augmented_batches, loaded_ahead, prefetch_enabled
@@ -61,6 +62,7 @@ def train(
     train_data: DataLoader | Dataset,
     cfg: TrainConfig,
     *,
+    execution: ExecutionConfig | None = None,
     augment: Callable[..., torch.Tensor] | None = None,
     before_epoch: BeforeEpoch | None = None,
     evaluate: Evaluate | None = None,
@@ -77,6 +79,9 @@ def train(
             ``loss/*`` terms are summed. Their parameters are optimised (``lr_head``).
         train_data: a DataLoader of :class:`MultiviewBatch` (its ``batch_size`` wins; under DDP its
             sampler must be a DistributedSampler) or a Dataset (loaded with :func:`make_loader`).
+        cfg: what the run computes; all of it is part of the run's checkpoint key.
+        execution: how the run executes (device, threads, loader workers, compilation,
+            checkpoints, resume, progress); the defaults when ``None``. Part of no key.
         augment: batch augmentation ``augment(images (B, V, 3, H, W), generator=g)``, applied on
             the training device before the forward pass (e.g. ``MixedViewAugmentation``).
         before_epoch: ``before_epoch(epoch, model)`` at the start of every epoch (0-based), e.g.
@@ -92,7 +97,8 @@ def train(
     Returns:
         The :class:`TrainHistory` (including the epochs of a resumed checkpoint).
     """
-    device = resolve_device(cfg.device)
+    execution = ExecutionConfig() if execution is None else execution
+    device = resolve_device(execution.device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if isinstance(augment, nn.Module):
@@ -100,7 +106,7 @@ def train(
     loader = (
         train_data
         if isinstance(train_data, DataLoader)
-        else _default_loader(train_data, cfg, device)
+        else _default_loader(train_data, cfg, execution, device)
     )
     if is_distributed() and not isinstance(loader.sampler, DistributedSampler):
         raise ValueError("under DDP the DataLoader needs a DistributedSampler (see make_loader)")
@@ -110,15 +116,15 @@ def train(
     losses = as_module_list(loss_modules)
     identity, described = checkpoint_identity(model, losses, loader.dataset, augment, cfg)
     run_dir = None
-    if cfg.checkpoint_dir is not None:
-        run_dir = Path(cfg.checkpoint_dir) / f"run-{identity['key']}"
+    if execution.checkpoint_dir is not None:
+        run_dir = Path(execution.checkpoint_dir) / f"run-{identity['key']}"
         if rank() == 0:
             write_identity(run_dir, identity, described)
-    opt = Optimisation.build(model, losses, cfg, device, len(loader))
+    opt = Optimisation.build(model, losses, cfg, execution, device, len(loader))
     if isinstance(augment, nn.Module):
         augment.to(device)  # its constant buffers (colour matrices) live with the images
     history, start_epoch = TrainHistory(checkpoint_dir=None if run_dir is None else str(run_dir)), 0
-    resume = cfg.resume
+    resume = execution.resume
     if resume == "latest":
         if run_dir is None:
             raise ValueError("resume='latest' needs checkpoint_dir")
@@ -139,9 +145,9 @@ def train(
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     fill_before = torch.utils.deterministic.fill_uninitialized_memory
     threads_before = torch.get_num_threads()
-    if cfg.cpu_threads is not None:
-        torch.set_num_threads(cfg.cpu_threads)
-    if cfg.deterministic and device.type == "cpu":
+    if execution.cpu_threads is not None:
+        torch.set_num_threads(execution.cpu_threads)
+    if execution.deterministic and device.type == "cpu":
         torch.use_deterministic_algorithms(True)
         # NaN-filling every torch.empty makes CPU steps ~3x slower and adds no reproducibility
         torch.utils.deterministic.fill_uninitialized_memory = False
@@ -156,7 +162,7 @@ def train(
                 before_epoch(epoch, model)
             if hasattr(loader.sampler, "set_epoch"):
                 loader.sampler.set_epoch(epoch)
-            record = _run_epoch(opt, loader, epoch, augment, generator)
+            record = _run_epoch(opt, execution, loader, epoch, augment, generator)
             if evaluate is not None:
                 opt.objective.eval()
                 with torch.no_grad():
@@ -175,7 +181,7 @@ def train(
                         extra=None if extra_state is None else extra_state.state_dict(),
                     )
                     save_checkpoint(
-                        checkpoint_path(run_dir, epoch + 1), state, cfg.keep_checkpoints
+                        checkpoint_path(run_dir, epoch + 1), state, execution.keep_checkpoints
                     )
             if on_epoch_end is not None:
                 on_epoch_end(epoch, record, model)
@@ -187,7 +193,9 @@ def train(
     return history
 
 
-def _default_loader(dataset: Dataset, cfg: TrainConfig, device: torch.device) -> DataLoader:
+def _default_loader(
+    dataset: Dataset, cfg: TrainConfig, execution: ExecutionConfig, device: torch.device
+) -> DataLoader:
     if device.type == "cuda" and hasattr(dataset, "uint8_batches"):
         dataset.uint8_batches = True  # a quarter of the bytes to copy; float made on the GPU
     return make_loader(
@@ -195,7 +203,7 @@ def _default_loader(dataset: Dataset, cfg: TrainConfig, device: torch.device) ->
         cfg.batch_size,
         shuffle=True,
         seed=cfg.seed,
-        num_workers=cfg.num_workers,
+        num_workers=execution.num_workers,
         pin_memory=device.type == "cuda",  # page-locked batches: asynchronous host-to-GPU copies
         shard=True,
     )
@@ -203,6 +211,7 @@ def _default_loader(dataset: Dataset, cfg: TrainConfig, device: torch.device) ->
 
 def _run_epoch(
     opt: Optimisation,
+    execution: ExecutionConfig,
     loader: Iterable[MultiviewBatch],
     epoch: int,
     augment: Callable[..., torch.Tensor] | None,
@@ -215,16 +224,16 @@ def _run_epoch(
     n_batches = 0
     t0 = time.perf_counter()
     n_expected = len(loader) if isinstance(loader, Sized) else None
-    if opt.device.type == "cuda" and cfg.num_workers == 0:
+    if opt.device.type == "cuda" and execution.num_workers == 0:
         loader = loaded_ahead(loader)  # host loading overlaps the asynchronous GPU step
     bar = tqdm(
         loader,
         total=n_expected,
         desc=f"epoch {epoch + 1}/{cfg.epochs}",
         leave=False,
-        disable=not (cfg.progress and rank() == 0),
+        disable=not (execution.progress and rank() == 0),
     )
-    prefetch = prefetch_enabled(cfg, opt.device)
+    prefetch = prefetch_enabled(execution, opt.device)
     check = LossCheck(epoch, deferred=opt.device.type == "cuda")
     for batch, images in augmented_batches(bar, opt.device, augment, generator, prefetch):
         labels = {"labels": batch.labels, "prompt_ids": batch.prompt_ids, "none": None}

@@ -16,13 +16,13 @@ import torch
 
 from facevlm.cores import available_cores
 from facevlm.models.multiview_data import MultiviewBatch
-from facevlm.trainer.config import TrainConfig
+from facevlm.trainer.execution import ExecutionConfig
 
 
-def prefetch_enabled(cfg: TrainConfig, device: torch.device) -> bool:
+def prefetch_enabled(execution: ExecutionConfig, device: torch.device) -> bool:
     """Whether the loop's epoch augments the next batch in a background thread."""
-    if cfg.prefetch is not None:
-        return cfg.prefetch and device.type == "cpu"
+    if execution.prefetch is not None:
+        return execution.prefetch and device.type == "cpu"
     if device.type != "cpu":
         return False  # the augmentation is asynchronous GPU work already
     return torch.get_num_threads() < available_cores()  # a free core to augment on

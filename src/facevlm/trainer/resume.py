@@ -1,7 +1,7 @@
 """What lets a run resume exactly: its checkpoint identity and the states a checkpoint restores.
 
-A run's checkpoints go to a folder keyed by everything that determines the run (the computed
-config, the caller's run key, the data, the initial weights, the losses, the augmentation, the
+A run's checkpoints go to a folder keyed by everything that determines the run (the training
+config, its run key, the data, the initial weights, the losses, the augmentation, the
 number of processes; see :mod:`facevlm.models.checkpoints`), so ``resume: latest`` only ever
 finds this run's. A checkpoint also holds every rank's generator states, the dataset's own state
 (SMILE-VLM's pseudo-label prompts) and the caller's ``extra_state``.
@@ -10,6 +10,7 @@ finds this run's. A checkpoint also holds every rank's generator states, the dat
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import Any
 
 import torch.distributed as dist
@@ -22,7 +23,7 @@ from facevlm.models.checkpoints import (
     set_rng_state,
     state_digest,
 )
-from facevlm.trainer.config import TrainConfig, computed_fields
+from facevlm.trainer.config import TrainConfig
 from facevlm.trainer.distributed import is_distributed, rank
 
 logger = logging.getLogger(__name__)
@@ -31,8 +32,11 @@ logger = logging.getLogger(__name__)
 def checkpoint_identity(
     model: nn.Module, losses: nn.ModuleList, dataset: Any, augment: Any, cfg: TrainConfig
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The run's checkpoint identity (:func:`run_identity`) and its readable description."""
-    config = computed_fields(cfg)
+    """The run's checkpoint identity (:func:`run_identity`) and its readable description.
+
+    ``cfg`` is what the run computes, whole; how it executes (an ``ExecutionConfig``) is no part
+    of the identity, so the run is found again however it is launched."""
+    config = asdict(cfg)
     fingerprint = getattr(dataset, "fingerprint", None)
     data = (
         fingerprint() if callable(fingerprint) else f"{type(dataset).__qualname__}:{len(dataset)}"

@@ -19,6 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from facevlm.models.losses import loss_terms_total
 from facevlm.trainer.config import TrainConfig, TrainHistory
 from facevlm.trainer.distributed import is_distributed
+from facevlm.trainer.execution import ExecutionConfig
 from facevlm.trainer.objective import Objective
 from facevlm.trainer.precision import choose_amp_dtype
 from facevlm.trainer.schedule import param_groups, warmup_cosine
@@ -49,9 +50,12 @@ class Optimisation:
         model: nn.Module,
         losses: nn.ModuleList,
         cfg: TrainConfig,
+        execution: ExecutionConfig,
         device: torch.device,
         steps_per_epoch: int,
     ) -> Optimisation:
+        """What ``cfg`` computes, on ``device``; ``execution`` says whether the objective is
+        compiled and how DDP treats parameters no loss term reaches."""
         objective = Objective(model, losses).to(device)
         # fused: one pass per parameter instead of ~10 elementwise kernels; on CPU the default
         # for-loop AdamW costs about a third of a facevlm-tiny forward+backward (the 49408 x 64
@@ -73,9 +77,9 @@ class Optimisation:
             runner = DistributedDataParallel(
                 objective,
                 device_ids=[device.index] if device.type == "cuda" else None,
-                find_unused_parameters=cfg.find_unused_parameters,
+                find_unused_parameters=execution.find_unused_parameters,
             )
-        if cfg.compile:
+        if execution.compile:
             runner = torch.compile(runner)
         return cls(
             cfg=cfg,

@@ -18,6 +18,7 @@ from facevlm.atomic_files import atomic_write
 from facevlm.datasets.pretrained_weights import PretrainedWeights
 from facevlm.datasets.render_set import RenderSet
 from facevlm.digests import json_digest
+from facevlm.experiments.config_layout import with_execution_in_train
 from facevlm.experiments.pretrain import PretrainConfig, PretrainedBackbone, pretrain_backbone
 from facevlm.render.renderer import MODALITY_SEPARATOR, parse_modalities
 from facevlm.scans.view_store import array_fingerprint
@@ -135,7 +136,9 @@ def _content_key(
     settings = {k: v for k, v in renders.settings.items() if k != "frames"}
     payload = {
         "pixels": pixels,
-        "training": training,
+        # the layout the stored cache entries were keyed with (execution settings in `train`),
+        # so a cache made before `execution` had its own block is still found
+        "training": with_execution_in_train(training),
         "render": settings,
         "samples": list(map(str, renders.samples["sample_id"])),
         "captions": int(pd.util.hash_pandas_object(captions, index=False).sum()),

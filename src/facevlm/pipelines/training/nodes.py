@@ -227,7 +227,7 @@ def cross_validate_model(
     """Train and evaluate the namespace's model on every fold of its protocol.
 
     ``model.backbone.pretrained: pipeline`` starts from the weights of the ``pretrain``
-    pipeline. Where and how it trains (in this process, by ``experiment.train.nproc`` torchrun
+    pipeline. Where and how it trains (in this process, by ``experiment.execution.nproc`` torchrun
     workers, or not at all when ``training_result`` names a result trained elsewhere), and what
     a second run reuses, is :func:`facevlm.runner.run.run_cross_validation`'s. Returns the
     predictions, histories and embeddings of every fold with the frozen starting point's scores

@@ -1,0 +1,35 @@
+"""How a training run executes: :class:`ExecutionConfig`.
+
+Nothing here changes what a run computes: the device, the threads, the loader workers, the
+prefetching, the compilation, the processes, the checkpoints and the progress bar decide where and
+how fast it runs. None of it is part of a key that names a run (those digest the
+:class:`~facevlm.trainer.config.TrainConfig` alone), so the same run resumes, and its finished
+folds are found again, whichever way it is launched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class ExecutionConfig:
+    device: str = "auto"  # auto (cuda when available, else cpu) | cpu | cuda | cuda:N
+    cpu_threads: int | None = None  # torch.set_num_threads while training (None: leave as is)
+    deterministic: bool = True  # torch.use_deterministic_algorithms while training on CPU
+    num_workers: int = 0  # DataLoader worker processes when train() builds the loader
+    # augment the next batch in a background thread while the current step runs (CPU only);
+    # None: on when the intra-op threads leave a core free (same batches, same draws either way)
+    prefetch: bool | None = None
+    compile: bool = False  # torch.compile the model + losses (first steps slower: compilation)
+    # processes the Kedro pipeline launches for each model (torchrun: gloo on CPU, NCCL on GPUs);
+    # None or 1: train in the Kedro process itself
+    nproc: int | None = None
+    find_unused_parameters: bool = True  # DDP: allow parameters no loss term reaches
+    # write <checkpoint_dir>/run-<key>/epoch_NNNN.pt after every epoch (rank 0); the key digests
+    # what determines the run (the TrainConfig with its run_key, data, initial weights, losses,
+    # processes)
+    checkpoint_dir: str | None = None
+    keep_checkpoints: int = 0  # keep only the newest N epoch checkpoints; 0 keeps all
+    resume: str | None = None  # a checkpoint file, or "latest" (newest of this run's folder)
+    progress: bool = True  # tqdm bar with the running loss (rank 0)
