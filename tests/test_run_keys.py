@@ -100,3 +100,11 @@ def test_the_pretraining_run_key_digests_what_it_did_before(env):
     cfg = PretrainConfig.from_params(training)
     before = former_train(cfg.train, cfg.execution)
     assert identity_config(cfg.train) == before
+
+
+def test_an_old_execution_key_given_on_the_command_line_names_its_new_place():
+    """``kedro run --params "smile.experiment.train.nproc=2"`` as the docs once said."""
+    with pytest.raises(ValueError, match=r"experiment\.execution\.nproc"):
+        model_config("local", "smile", "smile.experiment.train.nproc=2")
+    cfg = model_config("local", "smile", "smile.experiment.execution.nproc=2")
+    assert cfg.execution.nproc == 2

@@ -1,5 +1,6 @@
-"""Execution settings live in ``execution``, beside ``train``: stored configs with them in
-``train`` are moved across, and the digests of stored things still see them where they were."""
+"""Execution settings live in ``execution``, beside ``train``: parameters that still name them
+under ``train`` are refused by name, stored configs with them there are moved across, and the
+digests of stored things still see them where they were."""
 
 from __future__ import annotations
 
@@ -16,6 +17,21 @@ from facevlm.experiments.config_layout import (
 from facevlm.experiments.pretrain import PretrainConfig
 from facevlm.experiments.smile import SmileConfig
 from facevlm.trainer import ExecutionConfig
+
+
+@pytest.mark.parametrize("config_type", [AffectVLMConfig, SmileConfig])
+def test_an_execution_setting_under_train_names_its_new_place(config_type):
+    with pytest.raises(ValueError, match=r"train\.nproc moved to experiment\.execution\.nproc"):
+        config_type.from_params({"train": {"epochs": 2, "nproc": 2}})
+    with pytest.raises(ValueError, match=r"experiment\.execution\.device, .*execution\.progress"):
+        config_type.from_params({"train": {"device": "cpu", "progress": False}})
+
+
+def test_an_execution_setting_under_the_pretraining_train_names_its_new_place():
+    with pytest.raises(
+        ValueError, match=r"train\.device moved to pretraining\.training\.execution\.device"
+    ):
+        PretrainConfig.from_params({"train": {"epochs": 2, "device": "cpu"}})
 
 
 def test_the_execution_block_builds_the_execution_config():

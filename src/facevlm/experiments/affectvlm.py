@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facevlm.config import from_dict, to_dict
+from facevlm.config import to_dict
 from facevlm.experiments.common import (
     ExperimentConfig,
     build_model,
     embed_views,
+    experiment_from_params,
     held_out_familiarity,
     model_image_size,
     zero_shot_predict,
@@ -64,7 +65,7 @@ class AffectVLMConfig(ExperimentConfig):
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> AffectVLMConfig:
-        return from_dict(cls, params, "affectvlm")
+        return experiment_from_params(cls, params, "affectvlm")
 
 
 @dataclass

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from facevlm.config import to_dict
+from facevlm.config import from_dict, to_dict
+from facevlm.experiments.config_layout import refuse_execution_in_train
 from facevlm.models.augment import AugmentConfig
 from facevlm.models.backbone import image_size_of
 from facevlm.models.classifier import PromptEnsembleClassifier
@@ -58,6 +59,13 @@ class ExperimentConfig:
         # the fusion head is built for as many views as the data gives it
         if self.data.views is not None:
             self.model.n_views = len(self.data.views)
+
+
+def experiment_from_params(cls: type, params: dict[str, Any] | None, where: str) -> Any:
+    """The typed experiment config ``cls`` of a model's ``experiment`` parameters; an
+    execution setting left in ``train`` (its place before ``execution``) is refused by name."""
+    refuse_execution_in_train(params, where, "experiment.execution")
+    return from_dict(cls, params, where)
 
 
 def computed_config(cfg: ExperimentConfig) -> dict[str, Any]:

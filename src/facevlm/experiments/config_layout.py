@@ -5,6 +5,8 @@ An experiment's parameters (and ``pretraining.training``) hold what a run comput
 (:class:`~facevlm.trainer.ExecutionConfig`). Earlier versions kept both in ``train``, and what
 they wrote keeps that layout. So:
 
+- parameters a person writes must use the new place; an execution setting under ``train`` is a
+  clear error that names it (:func:`refuse_execution_in_train`);
 - a config read back from a stored artifact (a training bundle's ``config.json``) has its
   execution settings moved across silently (:func:`moved_to_execution`);
 - the digests that name stored things (a training bundle's content digest, the pretraining
@@ -24,6 +26,22 @@ from facevlm.trainer import ExecutionConfig
 
 #: The execution settings, by name (the fields of :class:`ExecutionConfig`).
 EXECUTION_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ExecutionConfig))
+
+
+def refuse_execution_in_train(params: Mapping[str, Any] | None, where: str, place: str) -> None:
+    """Raise ``ValueError`` when ``params["train"]`` holds an execution setting, naming its place
+    now (``place``, e.g. ``experiment.execution``); ``where`` names the parameter block."""
+    train = (params or {}).get("train")
+    if not isinstance(train, Mapping):
+        return
+    moved = [key for key in EXECUTION_KEYS if key in train]
+    if moved:
+        named = ", ".join(f"train.{key}" for key in moved)
+        now = ", ".join(f"{place}.{key}" for key in moved)
+        raise ValueError(
+            f"{where}: {named} moved to {now}: how a run executes is kept apart from train, "
+            "what it computes"
+        )
 
 
 def moved_to_execution(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import torch
 
 from facevlm.config import from_dict
 from facevlm.experiments.common import build_model, embed_views, model_image_size
+from facevlm.experiments.config_layout import refuse_execution_in_train
 from facevlm.models.augment import AugmentConfig, MixedViewAugmentation
 from facevlm.models.backbone import BackboneConfig
 from facevlm.models.classifier import PromptEnsembleClassifier
@@ -119,6 +120,7 @@ class PretrainConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> PretrainConfig:
+        refuse_execution_in_train(params, "pretraining.training", "pretraining.training.execution")
         return from_dict(cls, params, "pretraining.training")
 
 

@@ -23,11 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facevlm.config import from_dict, to_dict
+from facevlm.config import to_dict
 from facevlm.experiments.common import (
     ExperimentConfig,
     build_model,
     embed_views,
+    experiment_from_params,
     held_out_familiarity,
     model_image_size,
     zero_shot_scores,
@@ -83,7 +84,7 @@ class SmileConfig(ExperimentConfig):
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> SmileConfig:
-        cfg = from_dict(cls, params, "smile")
+        cfg = experiment_from_params(cls, params, "smile")
         cfg.train.loss_labels = "prompt_ids"  # the pseudo-labels: never the ground truth
         return cfg
 
