@@ -21,22 +21,39 @@ import torch
 
 
 def _share_the_cores_between_test_processes() -> None:
-    """Give each pytest-xdist worker its share of the cores, as torch threads and as the
-    OpenMP/MKL threads that its subprocesses (Kedro runs, torchrun workers) inherit.
+    """Give each pytest-xdist worker its share of the cores, as torch and BLAS threads and as
+    the OpenMP/MKL threads that its subprocesses (Kedro runs, torchrun workers) inherit.
 
     Two workers on two cores each spinning up torch's default two intra-op threads make four
     threads that spin-wait for each other: a training step then runs many times slower than on
-    one thread, and the suite's wall time doubles whenever two training tests overlap.
+    one thread, and the suite's wall time doubles whenever two training tests overlap. BLAS
+    threads are worse still: a small LAPACK call (scipy's Delaunay transforms, the face pose's
+    SVDs) that hands work to a second thread waits for it to be scheduled on a core the other
+    worker keeps busy, and takes seconds instead of a millisecond.
     """
+    from threadpoolctl import threadpool_limits
+
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     threads = max(1, (cores or 1) // workers)
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, str(threads))
-    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    threads = int(os.environ["OMP_NUM_THREADS"])
+    torch.set_num_threads(threads)
+    # numpy's BLAS was loaded (with torch, above) before the variables were set: limit it too
+    threadpool_limits(limits=threads)
 
 
-_share_the_cores_between_test_processes()
+def pytest_configure(config) -> None:
+    # pytest-xdist's controller runs no test, and its workers inherit its environment: were it
+    # to set the variables for itself (every core), each worker would keep them and take every
+    # core too. Workers know their count (PYTEST_XDIST_WORKER_COUNT); without xdist (-n0) the
+    # one process takes every core.
+    controller = os.environ.get("PYTEST_XDIST_WORKER") is None
+    if controller and config.getoption("dist", "no") != "no":
+        return
+    _share_the_cores_between_test_processes()
+
 
 #: Smallest synthetic set that still exercises every layout (2 micro subjects for LOSO).
 TINY_SYNTHETIC = {

@@ -6,7 +6,18 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
+import pytest
+
 from facevlm.cores import one_thread_per_worker
+
+
+@pytest.fixture(autouse=True)
+def _default_thread_settings(monkeypatch):
+    """Each pool worker starts in an environment that sets no thread counts, as a user's
+    shell does: the test session sets them for its own processes (tests/conftest.py), and a
+    worker inheriting them would run on one thread with or without the initializer."""
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(variable, raising=False)
 
 
 def _blas_threads() -> list[int]:
