@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     one_scan.add_argument(
         "file",
         type=Path,
-        help="a scan: .wrl/.vrml (VRML 1.0 or 2.0), .obj, .ply, .stl, .off or .bnt",
+        help="a scan: .wrl/.vrml (VRML 1.0 or 2.0), .obj, .ply, .stl, .off, .glb/.gltf or .bnt",
     )
 
     inspect = commands.add_parser(

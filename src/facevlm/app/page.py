@@ -190,8 +190,8 @@ def main() -> None:
     if source == UPLOAD:
         files = st.file_uploader(
             "Drop a scan: a mesh with its texture (.wrl + .jpg/.bmp, .obj + .mtl + image, "
-            ".ply or .off with vertex colours, .stl, .bnt + .png), several files at once, or a "
-            ".zip of a scan folder or of a 4D sequence",
+            ".ply or .off with vertex colours, .stl, .glb, .gltf + .bin, .bnt + .png), several "
+            "files at once, or a .zip of a scan folder or of a 4D sequence",
             accept_multiple_files=True,
             key="upload",
             help=f"accepted: {' '.join(ACCEPTED_SUFFIXES)}",

@@ -31,8 +31,10 @@ from pathlib import Path, PurePosixPath
 from facevlm.inference.inputs import MESH_SUFFIXES, PredictionInput, find_inputs
 from facevlm.scans.errors import ScanError
 
-#: Files that may accompany a mesh: textures, OBJ materials, landmarks.
-COMPANION_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".mtl", ".bnd", ".landmark", ".lm3")
+#: Files that may accompany a mesh: textures, OBJ materials, glTF buffers, landmarks.
+COMPANION_SUFFIXES = (
+    ".jpg", ".jpeg", ".png", ".bmp", ".mtl", ".bin", ".bnd", ".landmark", ".lm3"
+)  # fmt: skip
 ARCHIVE_SUFFIXES = (".zip",)
 ACCEPTED_SUFFIXES = MESH_SUFFIXES + COMPANION_SUFFIXES + ARCHIVE_SUFFIXES
 MB = 1024 * 1024

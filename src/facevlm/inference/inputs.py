@@ -3,9 +3,10 @@
 A researcher hands over what their dataset has on disk, so the rules follow the datasets'
 layouts (``facevlm.scans.layouts``) rather than a format of our own:
 
-- a mesh file (``.wrl``, ``.obj``, ``.ply``, ``.stl``, ``.off``, ``.bnt``) is one scan; its texture
-  is found by its reader (VRML ``url`` or ``<NNN>.jpg``, OBJ ``mtllib``, the ``.png`` beside a
-  ``.bnt``; PLY and OFF may carry vertex colours instead);
+- a mesh file (``.wrl``, ``.obj``, ``.ply``, ``.stl``, ``.off``, ``.glb``/``.gltf``, ``.bnt``) is
+  one scan; its texture is found by its reader (VRML ``url`` or ``<NNN>.jpg``, OBJ ``mtllib``,
+  a ``.gltf``'s image file, the ``.png`` beside a ``.bnt``; PLY, OFF and glTF may carry vertex
+  colours instead);
 - in a folder, the meshes of each sub-folder that are *numbered frames* (every stem ends in
   digits, at least two of them: BU-4DFE ``000.wrl``, BP4D ``0000.obj``, an OBJ clip) form one
   sequence, ordered by frame number; any other mesh is a scan of its own (a BU-3DFE subject

@@ -15,10 +15,14 @@ and colours in the order the reader must produce them.
   integers or 0..1 floats with alpha.
 - :func:`write_colour_ply`: PLY with per-vertex colours as depth cameras write them (binary
   little or big endian, ascii; uchar, ushort or float colours; ``diffuse_`` names; alpha).
+- :func:`write_gltf_scan`: glTF 2.0 as phone scanning apps export it (``.glb`` with its texture
+  embedded, or ``.gltf`` with a ``.bin`` and the texture beside it): a node hierarchy, the mesh
+  in parts with duplicated vertices, interleaved buffers, normalised colours, uint16 indices.
 """
 
 from __future__ import annotations
 
+import json
 import struct
 from pathlib import Path
 
@@ -211,3 +215,142 @@ def write_colour_ply(
         faces["n"], faces["i"] = 3, triangles
         path.write_bytes(("\n".join(header) + "\n").encode() + records.tobytes() + faces.tobytes())
     return mesh.vertex_colors
+
+
+# ---------------------------------------------------------------------------------- glTF
+#: The 1 x 1 PNG a phone app's GLB embeds as its texture (any image will do: it is not used).
+_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415408d763"
+    "f8cfc0000003010100c9fe92ef0000000049454e44ae426082"
+)
+
+
+def gltf_parts(mesh: FaceMesh, split: bool = True) -> list[np.ndarray]:
+    """The patch's triangles cut in two primitives (first and second half of its rows), each
+    with its own copy of the vertices it uses, as an exporter writes a mesh in parts."""
+    triangles = _triangles(mesh)
+    halves = np.array_split(np.arange(len(triangles)), 2) if split else [np.arange(len(triangles))]
+    return [triangles[half] for half in halves]
+
+
+def write_gltf_scan(
+    path: Path,
+    mesh: FaceMesh,
+    *,
+    container: str = "glb",
+    texture: str | None = None,
+    parent_matrix: np.ndarray | None = None,
+    translation=(12.5, -3.25, 7.0),
+    rotation=(0.0, 0.38268343, 0.0, 0.92387953),
+    scale=(1.5, 1.5, 1.5),
+) -> dict:
+    """A glTF 2.0 scan as phone scanning apps write it: a root node (``parent_matrix``,
+    column-major in the file) holding a mesh node placed by translation, rotation (a quaternion,
+    x y z w) and scale; the mesh in two primitives with their own vertex copies; positions and
+    normals interleaved in one buffer view (byte stride 24), UVs and ``COLOR_0`` (normalised
+    uchar RGBA) in views of their own, uint16 indices; a material whose base colour texture is
+    embedded (``container="glb"``: one binary chunk) or a file named ``texture``
+    (``container="gltf"``: the JSON, a ``.bin`` beside it).
+
+    Returns what the reader must produce: ``corners`` (``(F, 3, 3)`` scene coordinates of each
+    triangle's corners), ``colours`` per corner, ``uv`` per corner (v flipped, as FaceMesh keeps
+    it), ``n_vertices`` after welding, and the mesh node's ``world`` transform (4 x 4)."""
+    parent = np.eye(4) if parent_matrix is None else np.asarray(parent_matrix, float)
+    x, y, z, w = np.asarray(rotation) / np.linalg.norm(rotation)  # a unit quaternion, as read
+    turn = np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+    local = np.eye(4)
+    local[:3, :3], local[:3, 3] = turn @ np.diag(scale), translation
+    world = parent @ local
+    uv_all = np.column_stack([mesh.vertices[:, 0] / 100 + 0.5, mesh.vertices[:, 1] / 100 + 0.5])
+    colours = mesh.vertex_colors
+    blob, views, accessors, primitives = bytearray(), [], [], []
+
+    def view(data: bytes, stride: int | None = None) -> int:
+        while len(blob) % 4:
+            blob.append(0)
+        views.append({"buffer": 0, "byteOffset": len(blob), "byteLength": len(data)})
+        if stride:
+            views[-1]["byteStride"] = stride
+        blob.extend(data)
+        return len(views) - 1
+
+    def accessor(view_index, component, kind, count, offset=0, **extra) -> int:
+        accessors.append({"bufferView": view_index, "byteOffset": offset,
+                          "componentType": component, "type": kind, "count": count, **extra})  # fmt: skip
+        return len(accessors) - 1
+
+    expected_corners, expected_colours, expected_uv = [], [], []
+    for part in gltf_parts(mesh):
+        used = np.unique(part)
+        local_index = np.searchsorted(used, part)
+        interleaved = np.zeros(len(used), dtype=[("p", "<f4", 3), ("n", "<f4", 3)])
+        interleaved["p"], interleaved["n"] = mesh.vertices[used], (0.0, 0.0, 1.0)
+        rgba = np.column_stack([colours[used], np.full(len(used), 255)]).astype(np.uint8)
+        shared = view(interleaved.tobytes(), stride=24)
+        attributes = {
+            "POSITION": accessor(shared, 5126, "VEC3", len(used),
+                                 min=mesh.vertices[used].min(0).tolist(),
+                                 max=mesh.vertices[used].max(0).tolist()),
+            "NORMAL": accessor(shared, 5126, "VEC3", len(used), offset=12),
+            "TEXCOORD_0": accessor(view(uv_all[used].astype("<f4").tobytes()), 5126, "VEC2",
+                                   len(used)),
+            "COLOR_0": accessor(view(rgba.tobytes()), 5121, "VEC4", len(used), normalized=True),
+        }  # fmt: skip
+        indices = accessor(view(local_index.astype("<u2").tobytes()), 5123, "SCALAR", part.size)
+        primitives.append({"attributes": attributes, "indices": indices, "material": 0})
+        points = mesh.vertices[part].astype(np.float32).astype(np.float64)
+        expected_corners.append(points @ world[:3, :3].T + world[:3, 3])
+        expected_colours.append(colours[part])
+        uv = uv_all[part].astype(np.float32).astype(np.float64)
+        expected_uv.append(np.stack([uv[..., 0], 1.0 - uv[..., 1]], axis=-1))
+    if container == "glb":
+        image = {"bufferView": view(_PNG), "mimeType": "image/png"}
+    else:
+        image = {"uri": (texture or "texture.png").replace(" ", "%20")}
+    document = {
+        "asset": {"version": "2.0", "generator": "phone scanning app 4.2"},
+        "scene": 0,
+        "scenes": [{"nodes": [0]}],
+        "nodes": [
+            {"name": "RootNode", "matrix": parent.T.ravel().tolist(), "children": [1]},
+            {
+                "name": "Scan",
+                "mesh": 0,
+                "translation": list(translation),
+                "rotation": list(rotation),
+                "scale": list(scale),
+            },
+        ],  # fmt: skip
+        "meshes": [{"primitives": primitives}],
+        "materials": [{"pbrMetallicRoughness": {"baseColorTexture": {"index": 0}}}],
+        "textures": [{"source": 0}],
+        "images": [image],
+        "accessors": accessors,
+        "bufferViews": views,
+        "buffers": [{"byteLength": len(blob)}],
+    }
+    while len(blob) % 4:
+        blob.append(0)
+    if container == "glb":
+        text = json.dumps(document).encode()
+        text += b" " * (-len(text) % 4)
+        body = struct.pack("<II", len(text), 0x4E4F534A) + text
+        body += struct.pack("<II", len(blob), 0x004E4942) + bytes(blob)
+        path.write_bytes(b"glTF" + struct.pack("<II", 2, 12 + len(body)) + body)
+    else:
+        document["buffers"][0]["uri"] = path.with_suffix(".bin").name
+        path.with_suffix(".bin").write_bytes(bytes(blob))
+        path.write_text(json.dumps(document, indent=1))
+    return {
+        "corners": np.concatenate(expected_corners),
+        "colours": np.concatenate(expected_colours),
+        "uv": np.concatenate(expected_uv),
+        "n_vertices": mesh.n_vertices,
+        "world": world,
+    }

@@ -35,6 +35,7 @@ from scanner_files import (
     write_ascii_stl,
     write_binary_stl,
     write_colour_ply,
+    write_gltf_scan,
     write_laser_vrml1,
     write_off,
 )
@@ -45,6 +46,7 @@ from facevlm.scans.formats import (
     read_bnd,
     read_bnt,
     read_bnt_mesh,
+    read_gltf,
     read_lm3,
     read_obj,
     read_off,
@@ -171,6 +173,8 @@ def _write_scanner_file(kind: str, path: Path) -> None:
         write_off(path, patch, colours="uchar")
     elif kind == "ply-colour":
         write_colour_ply(path, patch, "binary_big_endian", "float")
+    elif kind == "glb":
+        write_gltf_scan(path, patch)
 
 
 READERS: dict[str, tuple[str, Callable, type | tuple]] = {
@@ -188,6 +192,7 @@ READERS: dict[str, tuple[str, Callable, type | tuple]] = {
     "stl-ascii": (".stl", read_stl, FaceMesh),
     "off": (".off", read_off, FaceMesh),
     "ply-colour": (".ply", read_ply, FaceMesh),
+    "glb": (".glb", read_gltf, FaceMesh),
 }
 
 _position = st.integers(min_value=0, max_value=2**31)

@@ -10,13 +10,15 @@ ingest can quarantine a file and carry on. The on-disk layouts follow
 - Bosphorus: binary ``.bnt`` range grids (:mod:`.bnt`), ``.lm3`` labelled landmarks
 - BP4D / 4DME: Wavefront ``.obj`` (:mod:`.obj`)
 - interchange: PLY (:mod:`.ply`, per-vertex colours included), STL ascii and binary
-  (:mod:`.stl`), OFF / COFF (:mod:`.off`)
+  (:mod:`.stl`), OFF / COFF (:mod:`.off`), glTF 2.0 ``.glb`` / ``.gltf`` (:mod:`.gltf`: phone
+  scanning apps)
 
 :func:`read_mesh` dispatches by extension; :func:`inspect_mesh` summarises a file as JSON.
 """
 
 from facevlm.scans.formats.bnt import BntScan, bnt_to_mesh, read_bnt, read_bnt_mesh, write_bnt
 from facevlm.scans.formats.dispatch import inspect_mesh, read_mesh
+from facevlm.scans.formats.gltf import read_gltf
 from facevlm.scans.formats.landmarks import read_bnd, read_lm3, write_bnd, write_lm3
 from facevlm.scans.formats.obj import read_obj, write_obj
 from facevlm.scans.formats.off import read_off
@@ -32,6 +34,7 @@ __all__ = [
     "read_bnd",
     "read_bnt",
     "read_bnt_mesh",
+    "read_gltf",
     "read_lm3",
     "read_mesh",
     "read_obj",

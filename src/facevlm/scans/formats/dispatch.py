@@ -18,6 +18,7 @@ from facevlm.scans.errors import ScanError
 from facevlm.scans.formats._files import ReadScope
 from facevlm.scans.formats._textures import texture_problem
 from facevlm.scans.formats.bnt import read_bnt_mesh
+from facevlm.scans.formats.gltf import read_gltf
 from facevlm.scans.formats.landmarks import read_bnd, read_lm3
 from facevlm.scans.formats.limits import ReadLimits
 from facevlm.scans.formats.obj import read_obj
@@ -37,6 +38,8 @@ READERS: dict[str, tuple[str, Callable[..., FaceMesh]]] = {
     ".bnt": ("bnt", read_bnt_mesh),
     ".stl": ("stl", read_stl),
     ".off": ("off", read_off),
+    ".glb": ("gltf", read_gltf),
+    ".gltf": ("gltf", read_gltf),
 }
 
 #: Landmark files looked for beside a mesh, same stem, in this order.

@@ -1,0 +1,357 @@
+"""glTF 2.0 meshes (``.glb``, ``.gltf``), what phone and tablet scanning apps and many web
+viewers export.
+
+Why a reader of our own: VTK reads glTF, but splits the mesh at every texture and normal seam
+(glTF stores one UV and one normal per vertex, so an exporter duplicates the vertices along a
+seam) and reads outside the limits and path checks of the other readers; the libraries that
+read glTF faithfully pull in a scene graph and its dependencies for what is, for a scan, a few
+typed arrays. This reader:
+
+- takes the default scene (or every root node when the file names none) and places each mesh
+  by its node's transform, accumulated down the node hierarchy (``matrix``, or ``translation``,
+  ``rotation`` and ``scale``);
+- reads the triangles of every primitive (``TRIANGLES``, ``TRIANGLE_STRIP``, ``TRIANGLE_FAN``;
+  points and lines are not a surface and are left out, with a warning);
+- welds vertices whose positions are bit-for-bit equal, as :func:`~.stl.weld` does for STL: the
+  duplicates an exporter wrote along seams become one vertex again, so the surface is connected
+  (the face pose reads an open border at every unwelded seam) while each corner keeps the UV of
+  its own copy (face-varying UVs, as BU-3DFE's files have);
+- reads ``COLOR_0`` as per-vertex colours and the base colour texture's coordinates with the
+  texture when it is a file beside the scan. A texture embedded in the file (as a GLB usually
+  carries it) is not used: the renderer reads textures from files; the scan is then shaded, or
+  drawn in its vertex colours, with a warning that says so.
+
+Units are kept as written (glTF says metres; the face pose finds the units of any scan), and
+glTF's axes (+y up, the front facing +z) are this project's. ``v`` of a texture coordinate is
+flipped to the OpenGL convention of :class:`~facevlm.scans.mesh.FaceMesh`.
+
+Refused with the reason: compressed geometry (Draco, meshopt: the message says to export without
+it), any other extension a file *requires*, sparse accessors, a node hierarchy with a cycle, and
+everything :mod:`._gltf_container` checks.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from pathlib import Path
+
+import numpy as np
+
+from facevlm.scans.errors import ScanError
+from facevlm.scans.formats._files import ReadScope, reports_scan_errors, scope_for
+from facevlm.scans.formats._gltf_container import (
+    GLB_MAGIC,
+    Document,
+    load_buffers,
+    parse_glb,
+    parse_json,
+)
+from facevlm.scans.formats._textures import resolve_texture
+from facevlm.scans.formats.stl import weld
+from facevlm.scans.mesh import FaceMesh
+
+#: Extensions a file may require that change nothing this reader keeps (integer attributes are
+#: read by any accessor; the others are how a material looks under light).
+IGNORABLE_EXTENSIONS = frozenset(
+    {"KHR_mesh_quantization", "KHR_materials_unlit", "KHR_materials_emissive_strength"}
+)
+#: Compressed geometry, refused with a way out rather than read.
+COMPRESSION_EXTENSIONS = frozenset({"KHR_draco_mesh_compression", "EXT_meshopt_compression"})
+TRIANGLES, TRIANGLE_STRIP, TRIANGLE_FAN = 4, 5, 6
+#: Nodes deeper than this in the hierarchy: a file that nests this far is broken or hostile.
+MAX_DEPTH = 256
+
+
+@reports_scan_errors
+def read_gltf(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
+    """Read a ``.glb`` or ``.gltf`` scene's triangles into one welded FaceMesh.
+
+    Raises:
+        ScanError: not glTF 2.0, a required extension this reader does not read (compressed
+            geometry among them), a reference to a part that does not exist, a byte range
+            outside its buffer, counts above the limits, an index out of range, NaN
+            coordinates, no triangles, or degenerate geometry.
+    """
+    path = Path(path)
+    scope = scope_for(path, scope)
+    data = scope.read_bytes(path)
+    if data[:4] == GLB_MAGIC:
+        document, binary = parse_glb(data, path)
+    else:
+        document, binary = parse_json(data, path), None
+    _check_extensions(document, path)
+    doc = Document(document, load_buffers(document, binary, path, scope), path)
+    warnings: list[str] = []
+    parts = [
+        _primitive(doc, primitive, transform, f"meshes[{m}].primitives[{p}]", scope, warnings)
+        for m, transform in _mesh_instances(doc)
+        for p, primitive in enumerate(_primitives(doc, m))
+    ]
+    parts = [part for part in parts if part is not None]
+    if not parts:
+        raise ScanError(path, "no triangles: the scene holds no mesh with a surface")
+    mesh = _assemble(parts, path, scope, warnings)
+    container = "glb" if data[:4] == GLB_MAGIC else "gltf"
+    mesh.metadata.update({"format": "gltf", "container": container, "warnings": warnings})
+    return mesh.validate(path)
+
+
+def _check_extensions(document: dict, path: Path) -> None:
+    required = document.get("extensionsRequired", [])
+    if not isinstance(required, list):
+        raise ScanError(path, "glTF 'extensionsRequired' is not a list")
+    compressed = [name for name in required if name in COMPRESSION_EXTENSIONS]
+    if compressed:
+        raise ScanError(
+            path,
+            f"compressed geometry ({compressed[0]}) is not read: export the scan without mesh "
+            "compression, or as OBJ or PLY",
+        )
+    unknown = [str(name) for name in required if name not in IGNORABLE_EXTENSIONS]
+    if unknown:
+        raise ScanError(path, f"the file requires glTF extensions not read here: {unknown[:3]}")
+
+
+# ---------------------------------------------------------------------------- the scene
+
+
+def _mesh_instances(doc: Document) -> list[tuple[int, np.ndarray]]:
+    """``(mesh index, 4 x 4 world transform)`` of every mesh the scene places."""
+    scenes = doc.items("scenes")
+    if scenes:
+        scene = doc.item("scenes", doc.json.get("scene", 0), "the default scene")
+        roots = scene.get("nodes", [])
+    else:  # no scene: every node that no other node holds
+        children = {c for node in doc.items("nodes") if isinstance(node, dict)
+                    for c in _children(doc, node)}  # fmt: skip
+        roots = [i for i in range(len(doc.items("nodes"))) if i not in children]
+    if not isinstance(roots, list):
+        raise ScanError(doc.path, "the scene's 'nodes' is not a list")
+    instances: list[tuple[int, np.ndarray]] = []
+    # depth first, each node with its parent's transform and the nodes above it (a cycle or a
+    # node reached twice would place a mesh again, or forever)
+    stack = [(root, np.eye(4), ()) for root in reversed(roots)]
+    while stack:
+        index, parent, above = stack.pop()
+        node = doc.item("nodes", index, "the scene")
+        if index in above:
+            raise ScanError(doc.path, f"the node hierarchy has a cycle through nodes[{index}]")
+        if len(above) >= MAX_DEPTH:
+            raise ScanError(doc.path, f"the node hierarchy is deeper than {MAX_DEPTH}")
+        world = parent @ _local_transform(doc, node, index)
+        if "mesh" in node:
+            doc.item("meshes", node["mesh"], f"nodes[{index}]")
+            instances.append((int(node["mesh"]), world))
+        for child in reversed(_children(doc, node)):
+            stack.append((child, world, (*above, index)))
+    return instances
+
+
+def _children(doc: Document, node: dict) -> list:
+    children = node.get("children", [])
+    if not isinstance(children, list):
+        raise ScanError(doc.path, "a node's 'children' is not a list")
+    return children
+
+
+def _local_transform(doc: Document, node: dict, index: int) -> np.ndarray:
+    """A node's 4 x 4 transform: its column-major ``matrix``, else T * R * S."""
+    if "matrix" in node:
+        return _numbers(doc, node["matrix"], 16, f"nodes[{index}].matrix").reshape(4, 4).T
+    transform = np.eye(4)
+    if "scale" in node:
+        transform = np.diag([*_numbers(doc, node["scale"], 3, f"nodes[{index}].scale"), 1.0])
+    if "rotation" in node:
+        x, y, z, w = _numbers(doc, node["rotation"], 4, f"nodes[{index}].rotation")
+        norm = np.sqrt(x * x + y * y + z * z + w * w)
+        if not norm > 0:
+            raise ScanError(doc.path, f"nodes[{index}].rotation is not a rotation (all zero)")
+        x, y, z, w = x / norm, y / norm, z / norm, w / norm
+        rotation = np.eye(4)
+        rotation[:3, :3] = [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+        transform = rotation @ transform
+    if "translation" in node:
+        shift = np.eye(4)
+        shift[:3, 3] = _numbers(doc, node["translation"], 3, f"nodes[{index}].translation")
+        transform = shift @ transform
+    return transform
+
+
+def _numbers(doc: Document, value, n: int, what: str) -> np.ndarray:
+    ok = isinstance(value, list) and len(value) == n
+    ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    array = np.array(value, dtype=np.float64) if ok else np.array([np.nan])
+    if not ok or not np.isfinite(array).all():
+        raise ScanError(doc.path, f"{what} must be {n} finite numbers")
+    return array
+
+
+def _primitives(doc: Document, mesh_index: int) -> list[dict]:
+    primitives = doc.item("meshes", mesh_index, "a node").get("primitives")
+    if not isinstance(primitives, list) or not all(isinstance(p, dict) for p in primitives):
+        raise ScanError(doc.path, f"meshes[{mesh_index}].primitives is not a list of objects")
+    return primitives
+
+
+# ---------------------------------------------------------------------------- one primitive
+
+
+def _primitive(doc, primitive, transform, label, scope, warnings):
+    """``(positions, triangles, uv or None, colours or None, texture or None)`` of one
+    primitive, its positions in the scene's frame; None for points and lines."""
+    mode = primitive.get("mode", TRIANGLES)
+    if mode not in (TRIANGLES, TRIANGLE_STRIP, TRIANGLE_FAN):
+        warnings.append(f"{label}: mode {mode!r} (points or lines) left out")
+        return None
+    attributes = primitive.get("attributes")
+    if not isinstance(attributes, dict) or "POSITION" not in attributes:
+        raise ScanError(doc.path, f"{label} has no POSITION attribute")
+    limits = scope.limits
+    positions = doc.accessor(
+        attributes["POSITION"], f"{label} POSITION", limits.max_vertices, "max_vertices"
+    )
+    if positions.shape[1] != 3:
+        raise ScanError(doc.path, f"{label} POSITION is not VEC3")
+    positions = positions @ transform[:3, :3].T + transform[:3, 3]
+    if "indices" in primitive:
+        max_indices = 3 * limits.max_polygons + 2
+        indices = doc.accessor(
+            primitive["indices"], f"{label} indices", max_indices, "max_polygons"
+        )
+        if indices.shape[1] != 1:
+            raise ScanError(doc.path, f"{label} indices are not SCALAR")
+        indices = indices[:, 0].astype(np.int64)
+    else:
+        indices = np.arange(len(positions), dtype=np.int64)
+    if len(indices) and (indices.min() < 0 or indices.max() >= len(positions)):
+        raise ScanError(
+            doc.path, f"{label}: index {int(indices.max())} out of range for {len(positions)} "
+            "vertices",
+        )  # fmt: skip
+    triangles = _triangles(indices, mode)
+    if np.linalg.det(transform[:3, :3]) < 0:  # a mirroring transform turns the winding over
+        triangles = triangles[:, ::-1]
+    uv, texture = _texture(doc, primitive, attributes, len(positions), label, scope, warnings)
+    colours = None
+    if "COLOR_0" in attributes:
+        colours = _colours(doc, attributes["COLOR_0"], len(positions), label)
+    return positions, triangles, uv, colours, texture
+
+
+def _triangles(indices: np.ndarray, mode: int) -> np.ndarray:
+    """``(F, 3)`` triangles of a primitive's index list in its ``mode``."""
+    if mode == TRIANGLES:
+        return indices[: len(indices) // 3 * 3].reshape(-1, 3)
+    n = len(indices) - 2
+    if n < 1:
+        return np.zeros((0, 3), dtype=np.int64)
+    if mode == TRIANGLE_FAN:
+        return np.stack([np.full(n, indices[0]), indices[1:-1], indices[2:]], axis=1)
+    # a strip alternates its winding: every other triangle is turned back
+    first, second, third = indices[:n], indices[1 : n + 1], indices[2 : n + 2]
+    odd = np.arange(n) % 2 == 1
+    return np.stack([first, np.where(odd, third, second), np.where(odd, second, third)], axis=1)
+
+
+def _counted(doc, index, n_vertices, label):
+    values = doc.accessor(index, label, n_vertices, "max_vertices")
+    if len(values) != n_vertices:
+        raise ScanError(doc.path, f"{label}: {len(values)} values for {n_vertices} vertices")
+    return values
+
+
+def _colours(doc, index, n_vertices, label) -> np.ndarray:
+    """``COLOR_0`` as uint8 RGB (floats and normalised integers are both in [0, 1])."""
+    values = _counted(doc, index, n_vertices, f"{label} COLOR_0")
+    if values.shape[1] not in (3, 4) or values.min() < 0 or values.max() > 1:
+        raise ScanError(doc.path, f"{label} COLOR_0 is not RGB or RGBA in [0, 1]")
+    return np.rint(values[:, :3] * 255).astype(np.uint8)
+
+
+def _texture(doc, primitive, attributes, n_vertices, label, scope, warnings):
+    """``(uv, texture file)`` of the primitive's base colour texture, or ``(None, None)``."""
+    if "material" not in primitive:
+        return None, None
+    material = doc.item("materials", primitive["material"], label)
+    pbr = material.get("pbrMetallicRoughness", {})
+    reference = pbr.get("baseColorTexture") if isinstance(pbr, dict) else None
+    if not isinstance(reference, dict):
+        return None, None
+    key = f"TEXCOORD_{reference.get('texCoord', 0)}"
+    if key not in attributes:
+        warnings.append(f"{label}: the texture's {key} is missing; texture left out")
+        return None, None
+    texture = doc.item("textures", reference.get("index"), f"{label} material")
+    if "source" not in texture:
+        return None, None
+    image = doc.item("images", texture["source"], f"{label} texture")
+    uri = image.get("uri")
+    if not isinstance(uri, str) or uri.startswith("data:"):
+        warnings.append(
+            "the texture is embedded in the file and not used (the renderer reads textures "
+            "from files): export it beside the scan, e.g. as .gltf with separate files"
+        )
+        return None, None
+    found = resolve_texture(
+        urllib.parse.unquote(uri), doc.path.parent, doc.path, warnings, scope=scope
+    )
+    if found is None:
+        return None, None
+    uv = _counted(doc, attributes[key], n_vertices, f"{label} {key}")
+    if uv.shape[1] != 2:
+        raise ScanError(doc.path, f"{label} {key} is not VEC2")
+    return np.column_stack([uv[:, 0], 1.0 - uv[:, 1]]), found  # v from the bottom
+
+
+# ---------------------------------------------------------------------------- the mesh
+
+
+def _assemble(parts, path: Path, scope: ReadScope, warnings: list[str]) -> FaceMesh:
+    """One FaceMesh of every primitive: positions welded, UVs and colours kept per corner."""
+    offsets = np.cumsum([0] + [len(part[0]) for part in parts])
+    positions = np.concatenate([part[0] for part in parts])
+    triangles = np.concatenate(
+        [part[1] + offset for part, offset in zip(parts, offsets[:-1], strict=True)]
+    )
+    n_triangles = len(triangles)
+    if n_triangles == 0:
+        raise ScanError(path, "no triangles: every primitive is empty")
+    if n_triangles > scope.limits.max_polygons:
+        raise ScanError(
+            path, f"{n_triangles} triangles, above the limit of {scope.limits.max_polygons} "
+            "(limits.max_polygons)",
+        )  # fmt: skip
+    vertices, welded = weld(positions[triangles], path, scope.limits.max_vertices)
+    distinct = (
+        (welded[:, 0] != welded[:, 1])
+        & (welded[:, 1] != welded[:, 2])
+        & (welded[:, 0] != welded[:, 2])
+    )
+    if not distinct.any():
+        raise ScanError(path, "degenerate geometry: every triangle has repeated corners")
+    if not distinct.all():
+        warnings.append(f"{int((~distinct).sum())} triangles with repeated corners dropped")
+    triangles, welded = triangles[distinct], welded[distinct]
+
+    textures = {part[4] for part in parts if part[4] is not None}
+    uv = uv_indices = texture = None
+    if len(textures) > 1:
+        warnings.append(f"{len(textures)} texture images; only one is used per scan: none kept")
+    elif textures and all(part[2] is not None for part in parts):
+        uv = np.concatenate([part[2] for part in parts])
+        uv_indices, texture = triangles.ravel(), textures.pop()
+    elif textures:
+        warnings.append("only part of the scan has texture coordinates: texture left out")
+    colours = None
+    if all(part[3] is not None for part in parts):
+        original = np.concatenate([part[3] for part in parts])
+        colours = np.zeros((len(vertices), 3), dtype=np.uint8)
+        colours[welded.ravel()] = original[triangles.ravel()]
+    mesh = FaceMesh.from_triangles(vertices, welded, source=path, vertex_colors=colours)
+    if uv is not None:
+        mesh.uv, mesh.uv_indices, mesh.texture_path = uv, uv_indices, texture
+    return mesh
