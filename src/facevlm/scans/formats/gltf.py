@@ -47,7 +47,7 @@ from facevlm.scans.formats._gltf_container import (
     parse_json,
 )
 from facevlm.scans.formats._textures import resolve_texture
-from facevlm.scans.formats.stl import weld
+from facevlm.scans.formats.stl import distinct_corners, weld
 from facevlm.scans.mesh import FaceMesh
 
 #: Extensions a file may require that change nothing this reader keeps (integer attributes are
@@ -326,15 +326,7 @@ def _assemble(parts, path: Path, scope: ReadScope, warnings: list[str]) -> FaceM
             "(limits.max_polygons)",
         )  # fmt: skip
     vertices, welded = weld(positions[triangles], path, scope.limits.max_vertices)
-    distinct = (
-        (welded[:, 0] != welded[:, 1])
-        & (welded[:, 1] != welded[:, 2])
-        & (welded[:, 0] != welded[:, 2])
-    )
-    if not distinct.any():
-        raise ScanError(path, "degenerate geometry: every triangle has repeated corners")
-    if not distinct.all():
-        warnings.append(f"{int((~distinct).sum())} triangles with repeated corners dropped")
+    distinct = distinct_corners(welded, path, warnings, "triangles")
     triangles, welded = triangles[distinct], welded[distinct]
 
     textures = {part[4] for part in parts if part[4] is not None}

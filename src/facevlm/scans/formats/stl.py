@@ -69,16 +69,7 @@ def read_stl(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
     corners = _binary(data, path) if encoding == "binary" else _ascii(data, path, scope)
     vertices, triangles = weld(corners, path, scope.limits.max_vertices)
     warnings: list[str] = []
-    distinct = (
-        (triangles[:, 0] != triangles[:, 1])
-        & (triangles[:, 1] != triangles[:, 2])
-        & (triangles[:, 0] != triangles[:, 2])
-    )
-    if not distinct.any():
-        raise ScanError(path, "degenerate geometry: every facet has repeated corners")
-    if not distinct.all():
-        warnings.append(f"{int((~distinct).sum())} facets with repeated corners dropped")
-        triangles = triangles[distinct]
+    triangles = triangles[distinct_corners(triangles, path, warnings, "facets")]
     mesh = FaceMesh.from_triangles(vertices, triangles, source=path)
     mesh.metadata.update({"format": "stl", "encoding": encoding, "warnings": warnings,
                           "n_facets": len(corners)})  # fmt: skip
@@ -248,6 +239,21 @@ def _check_keywords(body: bytes, starts, ends, count: int, first_facet: int, pat
             f"facet {first_facet + at // 9}: {token!r} where {keywords[at % 9].decode()!r} belongs in an "
             "ASCII STL facet",
         )
+
+
+def distinct_corners(triangles: np.ndarray, path: Path, warnings: list[str], what: str):
+    """Which welded triangles have three distinct corners (a warning counts the others:
+    zero-width slivers, common in exports, with no surface to draw); refused when none has."""
+    distinct = (
+        (triangles[:, 0] != triangles[:, 1])
+        & (triangles[:, 1] != triangles[:, 2])
+        & (triangles[:, 0] != triangles[:, 2])
+    )
+    if not distinct.any():
+        raise ScanError(path, f"degenerate geometry: every {what[:-1]} has repeated corners")
+    if not distinct.all():
+        warnings.append(f"{int((~distinct).sum())} {what} with repeated corners dropped")
+    return distinct
 
 
 def weld(corners: np.ndarray, path: Path, max_vertices: int) -> tuple[np.ndarray, np.ndarray]:
