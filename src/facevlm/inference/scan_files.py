@@ -37,8 +37,8 @@ def read_scan(path: str | Path) -> FaceMesh:
 
 def has_usable_texture(mesh: FaceMesh) -> bool:
     """Whether the ``texture`` modality has something to paint: vertex colours, or UVs with an
-    image file that exists."""
-    if mesh.vertex_colors is not None:
+    image embedded in the scan or in a file that exists."""
+    if mesh.vertex_colors is not None or (mesh.has_uv and mesh.texture_image is not None):
         return True
     return bool(mesh.has_uv and mesh.texture_path is not None and Path(mesh.texture_path).is_file())
 

@@ -333,6 +333,8 @@ class MultiviewRenderer:
 
     @staticmethod
     def _texture_of(mesh: FaceMesh) -> np.ndarray:
+        if mesh.texture_image is not None:  # embedded in the scan file, decoded by its reader
+            return mesh.texture_image
         if mesh.texture_path is None:
             raise ScanError(mesh.source, "mesh has UVs but names no texture image")
         return load_texture(mesh.texture_path)

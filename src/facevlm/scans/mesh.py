@@ -49,7 +49,8 @@ class FaceMesh:
             or ``None``.
         uv_indices: ``(K,)`` int64 UV index per polygon corner, or ``None`` when ``uv`` is given
             per vertex (then ``T == V`` and corner ``k`` uses ``uv[polygon_indices[k]]``).
-        texture_path: the texture image the UVs refer to, resolved to an absolute path, or None.
+        texture_path: the texture image the UVs refer to, resolved to an absolute path, or None;
+            the scan file itself when the texture is embedded in it (``texture_image``).
         landmarks: ``(L, 3)`` float64 landmark coordinates, or ``None``.
         landmark_labels: one label per landmark (``None`` when the format has no labels).
         vertex_colors: ``(V, 3)`` uint8 per-vertex colours, or ``None``.
@@ -62,6 +63,9 @@ class FaceMesh:
     uv: np.ndarray | None = None
     uv_indices: np.ndarray | None = None
     texture_path: Path | None = None
+    #: ``(H, W, 3)`` uint8, row 0 at the top: a texture embedded in the scan file (a glTF
+    #: binary), decoded by the reader within the read limits; the renderer takes it first
+    texture_image: np.ndarray | None = None
     landmarks: np.ndarray | None = None
     landmark_labels: list[str] | None = None
     vertex_colors: np.ndarray | None = None

@@ -218,11 +218,18 @@ def write_colour_ply(
 
 
 # ---------------------------------------------------------------------------------- glTF
-#: The 1 x 1 PNG a phone app's GLB embeds as its texture (any image will do: it is not used).
-_PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415408d763"
-    "f8cfc0000003010100c9fe92ef0000000049454e44ae426082"
-)
+#: The colour of the texture a phone app's GLB embeds (a 4 x 4 PNG of one colour).
+TEXTURE_RGB = (200, 30, 40)
+
+
+def _png(rgb: tuple[int, int, int] = TEXTURE_RGB) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), rgb).save(out, format="PNG")
+    return out.getvalue()
 
 
 def gltf_parts(mesh: FaceMesh, split: bool = True) -> list[np.ndarray]:
@@ -310,7 +317,7 @@ def write_gltf_scan(
         uv = uv_all[part].astype(np.float32).astype(np.float64)
         expected_uv.append(np.stack([uv[..., 0], 1.0 - uv[..., 1]], axis=-1))
     if container == "glb":
-        image = {"bufferView": view(_PNG), "mimeType": "image/png"}
+        image = {"bufferView": view(_png()), "mimeType": "image/png"}
     else:
         image = {"uri": (texture or "texture.png").replace(" ", "%20")}
     document = {

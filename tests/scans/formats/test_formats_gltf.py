@@ -9,7 +9,7 @@ import struct
 
 import numpy as np
 import pytest
-from scanner_files import face_patch, write_gltf_scan
+from scanner_files import TEXTURE_RGB, face_patch, write_gltf_scan
 
 from facevlm.render.arrays import border_edges
 from facevlm.scans.errors import ScanError
@@ -40,9 +40,11 @@ def test_a_phone_scan_glb_is_one_welded_surface_placed_by_its_nodes(tmp_path):
         mesh.vertices[mesh.triangles()], expected["corners"], rtol=0, atol=1e-12
     )
     np.testing.assert_array_equal(mesh.vertex_colors[mesh.triangles()], expected["colours"])
-    # the embedded texture is not used, and the reader says so
-    assert mesh.uv is None and mesh.texture_path is None
-    assert any("embedded" in w for w in mesh.metadata["warnings"])
+    # the embedded texture, decoded; each corner keeps the UV of its own copy of the vertex
+    assert mesh.texture_path == (tmp_path / "scan.glb").resolve()
+    assert mesh.texture_image.shape == (4, 4, 3) and (mesh.texture_image == TEXTURE_RGB).all()
+    np.testing.assert_allclose(mesh.uv[mesh.corner_uv_indices()].reshape(-1, 3, 2),
+                               expected["uv"], atol=1e-12)  # fmt: skip
     assert mesh.metadata["format"] == "gltf" and mesh.metadata["container"] == "glb"
 
 
@@ -229,6 +231,26 @@ def test_an_index_past_the_vertices_is_refused(tmp_path):
     (tmp_path / "bad.glb").write_bytes(_glb(document, blob))
     with pytest.raises(ScanError, match="index 9 out of range for 4 vertices"):
         read_gltf(tmp_path / "bad.glb")
+
+
+def test_an_embedded_texture_above_the_limits_is_left_out_and_the_scan_kept(tmp_path):
+    write_gltf_scan(tmp_path / "scan.glb", face_patch())
+    mesh = read_mesh(tmp_path / "scan.glb", limits=ReadLimits(max_texture_pixels=15))
+
+    assert mesh.texture_image is None and mesh.uv is None and mesh.n_vertices == 36
+    assert any("4 x 4 pixels, above the limit of 15" in w for w in mesh.metadata["warnings"])
+
+
+def test_the_texture_modality_paints_a_glb_with_its_embedded_texture(tmp_path):
+    from facevlm.render.renderer import MultiviewRenderer, RenderSettings
+
+    write_gltf_scan(tmp_path / "scan.glb", face_patch())
+    settings = RenderSettings(size=32, modality="texture", pose="as_stored")
+    with MultiviewRenderer(settings) as renderer:
+        views = renderer.render(read_mesh(tmp_path / "scan.glb"))
+
+    drawn = views[0][views[0].sum(axis=-1) > 0]  # the patch's pixels, not the background
+    assert len(drawn) > 100 and (np.abs(drawn.astype(int) - TEXTURE_RGB) <= 2).all()
 
 
 def test_counts_above_the_limits_are_refused_before_reading(tmp_path):

@@ -21,7 +21,7 @@ import binascii
 import json
 import struct
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,8 @@ class Document:
     json: dict
     buffers: list[bytes]
     path: Path
+    #: decoded embedded images by index: primitives that share one decode it once
+    images: dict[int, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ checked lookups
     def items(self, key: str) -> list:
@@ -179,6 +181,16 @@ class Document:
             raise ScanError(self.path, f"{label}: NaN or infinite values")
         return values
 
+    def view_bytes(self, index: Any, what: str) -> bytes:
+        """The bytes of buffer view ``index`` (an embedded image's)."""
+        view = self.item("bufferViews", index, what)
+        buffer = self.buffers[self._buffer_index(view, what)]
+        start = self.number(view, "byteOffset", what, 0)
+        end = start + self.number(view, "byteLength", what)
+        if end > len(buffer):
+            raise ScanError(self.path, f"{what}: its buffer view runs past the end of its buffer")
+        return bytes(buffer[start:end])
+
     def _buffer_index(self, view: dict, label: str) -> int:
         index = view.get("buffer")
         self.item("buffers", index, label)  # exists and is an object
@@ -206,7 +218,7 @@ def load_buffers(document: dict, binary: bytes | None, path: Path, scope: ReadSc
         elif not isinstance(uri, str):
             raise ScanError(path, f"buffers[{index}]: uri is not a string")
         elif uri.startswith("data:"):
-            data = _data_uri(uri, path, index, scope.limits.max_scan_bytes)
+            data = data_uri(uri, path, f"buffers[{index}]", scope.limits.max_scan_bytes)
         else:
             name = urllib.parse.unquote(uri)
             data = scope.read_bytes(
@@ -218,13 +230,14 @@ def load_buffers(document: dict, binary: bytes | None, path: Path, scope: ReadSc
     return loaded
 
 
-def _data_uri(uri: str, path: Path, index: int, max_bytes: int) -> bytes:
+def data_uri(uri: str, path: Path, what: str, max_bytes: int) -> bytes:
+    """The bytes of a base64 ``data:`` URI (a buffer or an image written inside the JSON)."""
     header, _, payload = uri.partition(",")
     if not header.endswith(";base64"):
-        raise ScanError(path, f"buffers[{index}]: a data URI that is not base64")
+        raise ScanError(path, f"{what}: a data URI that is not base64")
     if len(payload) * 3 // 4 > max_bytes:
-        raise ScanError(path, f"buffers[{index}]: a data URI above the limits.max_scan_bytes")
+        raise ScanError(path, f"{what}: a data URI above the limit of {max_bytes} bytes")
     try:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
-        raise ScanError(path, f"buffers[{index}]: its data URI is not valid base64") from None
+        raise ScanError(path, f"{what}: its data URI is not valid base64") from None

@@ -24,6 +24,7 @@ import posixpath
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from facevlm.scans.errors import ScanError
 from facevlm.scans.formats._files import ReadScope, scope_for
@@ -119,10 +120,6 @@ def texture_problem(path: str | Path, scope: ReadScope | None = None) -> str:
     ``limits.max_texture_bytes``, an image PIL recognises, at most ``limits.max_texture_pixels``
     pixels as its header declares (a 370-byte PNG can declare 100,000 x 100,000).
     """
-    import warnings as python_warnings
-
-    from PIL import Image, UnidentifiedImageError
-
     scope = scope_for(path, scope)
     limits: ReadLimits = scope.limits
     try:
@@ -132,7 +129,41 @@ def texture_problem(path: str | Path, scope: ReadScope | None = None) -> str:
         )  # fmt: skip
     except ScanError as error:
         return f"texture {Path(path).name[:80]}: {error.reason}"
-    with handle, python_warnings.catch_warnings():
+    with handle:
+        return _image_problem(handle, Path(path).name[:80], limits)
+
+
+def decode_embedded_texture(data: bytes, name: str, limits: ReadLimits) -> tuple[Any, str]:
+    """``((H, W, 3) uint8 RGB, row 0 at the top, "")`` of an image a scan file embeds (a glTF
+    binary), or ``(None, why not)``: the same limits as a texture file, checked the same way
+    before anything is decoded."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    if len(data) > limits.max_texture_bytes:
+        return None, (
+            f"texture {name}: {len(data)} bytes, above the limit of {limits.max_texture_bytes} "
+            "(limits.max_texture_bytes)"
+        )
+    problem = _image_problem(io.BytesIO(data), name, limits)
+    if problem:
+        return None, problem
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGB")), ""
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        return None, f"texture {name}: not a readable image ({exc})"
+
+
+def _image_problem(handle: BinaryIO, name: str, limits: ReadLimits) -> str:
+    """Why the image in ``handle`` cannot be used ("" when it can), from its header alone."""
+    import warnings as python_warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    with python_warnings.catch_warnings():
         python_warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             with Image.open(handle) as image:
@@ -141,19 +172,19 @@ def texture_problem(path: str | Path, scope: ReadScope | None = None) -> str:
             declared = re.search(r"\((\d+) pixels\)", str(exc))
             pixels = declared[1] if declared else "too many"
             return (
-                f"texture {Path(path).name[:80]}: header declares {pixels} pixels (a "
+                f"texture {name}: header declares {pixels} pixels (a "
                 f"decompression bomb), above the limit of {limits.max_texture_pixels} "
                 "(limits.max_texture_pixels)"
             )
         except UnidentifiedImageError:
-            return f"texture {Path(path).name[:80]}: not an image file PIL can read"
+            return f"texture {name}: not an image file PIL can read"
         except (OSError, ValueError, SyntaxError) as exc:
-            return f"texture {Path(path).name[:80]}: not a readable image ({exc})"
+            return f"texture {name}: not a readable image ({exc})"
     if width * height > limits.max_texture_pixels:
         return (
-            f"texture {Path(path).name[:80]}: {width} x {height} pixels, above the limit of "
+            f"texture {name}: {width} x {height} pixels, above the limit of "
             f"{limits.max_texture_pixels} (limits.max_texture_pixels)"
         )
     if width == 0 or height == 0:
-        return f"texture {Path(path).name[:80]}: image of {width} x {height} pixels"
+        return f"texture {name}: image of {width} x {height} pixels"
     return ""

@@ -103,6 +103,7 @@ def inspect_mesh(
     ``n_triangles``, ``polygon_arity`` (arity → count, keys as strings for JSON), ``has_uv``,
     ``has_vertex_colors`` (the colours the texture modality draws when there are no UVs),
     ``n_uv``, ``face_varying_uv``, ``n_multi_uv_vertices`` (vertices carrying more than one UV: texture seams), ``texture``,
+    ``texture_embedded`` (the texture is inside the scan file, as a glTF binary holds it),
     ``bounds``, ``n_landmarks`` and ``landmarks_file`` (from a same-stem ``.bnd``, ``.landmark``
     or ``.lm3``; None when there is none or it is unreadable), ``warnings``.
 
@@ -116,7 +117,12 @@ def inspect_mesh(
     scope = ReadScope.around(path, root, limits)
     mesh = read_mesh(path, root=root, limits=limits)
     warnings = list(mesh.metadata.get("warnings", []))
-    if mesh.texture_path is not None and (problem := texture_problem(mesh.texture_path, scope)):
+    embedded = mesh.texture_image is not None
+    if (
+        not embedded
+        and mesh.texture_path is not None
+        and (problem := texture_problem(mesh.texture_path, scope))
+    ):
         warnings.append(problem)
     arity, count = np.unique(mesh.arities, return_counts=True)
     landmarks_file, n_landmarks = _landmarks_beside(path, mesh.n_vertices, warnings, scope)
@@ -136,6 +142,7 @@ def inspect_mesh(
         "face_varying_uv": mesh.uv_indices is not None,
         "n_multi_uv_vertices": _multi_uv_vertices(mesh),
         "texture": None if mesh.texture_path is None else str(mesh.texture_path),
+        "texture_embedded": embedded,
         "bounds": mesh.bounds(),
         "n_landmarks": n_landmarks,
         "landmarks_file": landmarks_file,

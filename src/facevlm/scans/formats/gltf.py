@@ -16,10 +16,9 @@ typed arrays. This reader:
   duplicates an exporter wrote along seams become one vertex again, so the surface is connected
   (the face pose reads an open border at every unwelded seam) while each corner keeps the UV of
   its own copy (face-varying UVs, as BU-3DFE's files have);
-- reads ``COLOR_0`` as per-vertex colours and the base colour texture's coordinates with the
-  texture when it is a file beside the scan. A texture embedded in the file (as a GLB usually
-  carries it) is not used: the renderer reads textures from files; the scan is then shaded, or
-  drawn in its vertex colours, with a warning that says so.
+- reads ``COLOR_0`` as per-vertex colours, and the base colour texture's coordinates with its
+  image: a file beside the scan, or an image embedded in the file (as a GLB carries it), decoded
+  within the read limits into ``texture_image`` (``texture_path`` is then the scan file).
 
 Units are kept as written (glTF says metres; the face pose finds the units of any scan), and
 glTF's axes (+y up, the front facing +z) are this project's. ``v`` of a texture coordinate is
@@ -42,11 +41,12 @@ from facevlm.scans.formats._files import ReadScope, reports_scan_errors, scope_f
 from facevlm.scans.formats._gltf_container import (
     GLB_MAGIC,
     Document,
+    data_uri,
     load_buffers,
     parse_glb,
     parse_json,
 )
-from facevlm.scans.formats._textures import resolve_texture
+from facevlm.scans.formats._textures import decode_embedded_texture, resolve_texture
 from facevlm.scans.formats.stl import distinct_corners, weld
 from facevlm.scans.mesh import FaceMesh
 
@@ -289,22 +289,36 @@ def _texture(doc, primitive, attributes, n_vertices, label, scope, warnings):
     if "source" not in texture:
         return None, None
     image = doc.item("images", texture["source"], f"{label} texture")
-    uri = image.get("uri")
-    if not isinstance(uri, str) or uri.startswith("data:"):
-        warnings.append(
-            "the texture is embedded in the file and not used (the renderer reads textures "
-            "from files): export it beside the scan, e.g. as .gltf with separate files"
-        )
-        return None, None
-    found = resolve_texture(
-        urllib.parse.unquote(uri), doc.path.parent, doc.path, warnings, scope=scope
-    )
+    found = _image(doc, image, texture["source"], scope, warnings)
     if found is None:
         return None, None
     uv = _counted(doc, attributes[key], n_vertices, f"{label} {key}")
     if uv.shape[1] != 2:
         raise ScanError(doc.path, f"{label} {key} is not VEC2")
     return np.column_stack([uv[:, 0], 1.0 - uv[:, 1]]), found  # v from the bottom
+
+
+def _image(doc: Document, image: dict, index: int, scope: ReadScope, warnings: list[str]):
+    """The base colour image: a file beside the scan (its resolved path), or one embedded in a
+    buffer view or a ``data:`` URI (``("embedded", index, (H, W, 3) uint8)``); None, with a
+    warning, when it cannot be used."""
+    uri = image.get("uri")
+    if index in doc.images:
+        return doc.images[index]
+    if isinstance(uri, str) and not uri.startswith("data:"):
+        return resolve_texture(urllib.parse.unquote(uri), doc.path.parent, doc.path, warnings,
+                               scope=scope)  # fmt: skip
+    if isinstance(uri, str):
+        data = data_uri(uri, doc.path, f"images[{index}]", scope.limits.max_texture_bytes)
+    elif "bufferView" in image:
+        data = doc.view_bytes(image["bufferView"], f"images[{index}]")
+    else:
+        raise ScanError(doc.path, f"images[{index}] has neither a uri nor a bufferView")
+    pixels, problem = decode_embedded_texture(data, f"images[{index}]", scope.limits)
+    if pixels is None:
+        warnings.append(f"embedded {problem}; texture left out")
+    doc.images[index] = None if pixels is None else ("embedded", index, pixels)
+    return doc.images[index]
 
 
 # ---------------------------------------------------------------------------- the mesh
@@ -329,13 +343,13 @@ def _assemble(parts, path: Path, scope: ReadScope, warnings: list[str]) -> FaceM
     distinct = distinct_corners(welded, path, warnings, "triangles")
     triangles, welded = triangles[distinct], welded[distinct]
 
-    textures = {part[4] for part in parts if part[4] is not None}
+    textures = {_texture_key(part[4]): part[4] for part in parts if part[4] is not None}
     uv = uv_indices = texture = None
     if len(textures) > 1:
         warnings.append(f"{len(textures)} texture images; only one is used per scan: none kept")
     elif textures and all(part[2] is not None for part in parts):
         uv = np.concatenate([part[2] for part in parts])
-        uv_indices, texture = triangles.ravel(), textures.pop()
+        uv_indices, (texture,) = triangles.ravel(), textures.values()
     elif textures:
         warnings.append("only part of the scan has texture coordinates: texture left out")
     colours = None
@@ -344,6 +358,15 @@ def _assemble(parts, path: Path, scope: ReadScope, warnings: list[str]) -> FaceM
         colours = np.zeros((len(vertices), 3), dtype=np.uint8)
         colours[welded.ravel()] = original[triangles.ravel()]
     mesh = FaceMesh.from_triangles(vertices, welded, source=path, vertex_colors=colours)
-    if uv is not None:
+    if uv is not None and isinstance(texture, tuple):  # embedded: the scan file holds it
+        mesh.uv, mesh.uv_indices = uv, uv_indices
+        mesh.texture_path, mesh.texture_image = scope.locate(path, path, "scan"), texture[2]
+    elif uv is not None:
         mesh.uv, mesh.uv_indices, mesh.texture_path = uv, uv_indices, texture
     return mesh
+
+
+def _texture_key(texture) -> object:
+    """What makes two primitives' textures the same image: its file, or its index in the
+    file's images."""
+    return texture[:2] if isinstance(texture, tuple) else texture

@@ -86,6 +86,9 @@ def _texture(job: ValidationJob, mesh: Any, scope: Any) -> tuple[Path | None, st
     """
     from facevlm.scans.formats._textures import texture_problem
 
+    if mesh.texture_image is not None and mesh.has_uv:
+        # embedded in the scan file and checked against the limits by its reader
+        return Path(mesh.texture_path or job.path), ""
     layout_texture = None if job.texture_path is None else Path(job.texture_path)
     mesh_texture = None if mesh.texture_path is None else Path(mesh.texture_path)
     order = [layout_texture, mesh_texture]
