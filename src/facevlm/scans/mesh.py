@@ -32,6 +32,12 @@ ABSURD_COORDINATE = 1e5
 #: face collapsed to a point or a line is corruption (an all-zero grid, a scaled-away axis).
 DEGENERATE_EXTENT = 1e-6
 
+#: What a file of points without a surface is told (depth cameras export point clouds): the
+#: renderer and the face pose need a triangle mesh.
+POINT_CLOUD = (
+    "a point cloud, not a surface: triangulate it first (e.g. MeshLab's ball pivoting or "
+    "screened Poisson reconstruction)"
+)
 #: Triangles whose total area is checked first; only when they are all flat is the whole mesh
 #: summed (a valid scan passes on the first sample, so the check costs microseconds).
 _AREA_SAMPLE = 1024
@@ -201,7 +207,7 @@ class FaceMesh:
         if len(v) == 0:
             raise ScanError(path, "empty mesh: no vertices")
         if self.n_polygons == 0:
-            raise ScanError(path, "empty mesh: no polygons")
+            raise ScanError(path, f"empty mesh: no polygons ({len(v)} points: {POINT_CLOUD})")
         if not np.all(np.isfinite(v)):
             bad = int(np.count_nonzero(~np.isfinite(v).all(axis=1)))
             raise ScanError(path, f"{bad} vertices have NaN or infinite coordinates")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from facevlm.scans.errors import ScanError
-from facevlm.scans.formats import read_ply, write_ply
+from facevlm.scans.formats import read_mesh, read_ply, write_ply
 from facevlm.scans.mesh import FaceMesh
 
 
@@ -149,3 +149,17 @@ def test_bad_files(tmp_path, text, reason):
     with pytest.raises(ScanError, match=reason) as info:
         read_ply(path)
     assert info.value.path == path
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("cloud.ply", "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float "
+         "y\nproperty float z\nend_header\n0 0 0\n1 0 0\n0 1 0\n"),
+        ("cloud.obj", "v 0 0 0\nv 1 0 0\nv 0 1 0\n"),
+    ],
+)  # fmt: skip
+def test_a_point_cloud_is_refused_with_what_to_do(tmp_path, name, text):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ScanError, match="3 points: a point cloud, not a surface: triangulate"):
+        read_mesh(tmp_path / name)

@@ -14,7 +14,7 @@ import numpy as np
 
 from facevlm.scans.errors import ScanError
 from facevlm.scans.formats._ply_header import _Values
-from facevlm.scans.mesh import FaceMesh
+from facevlm.scans.mesh import POINT_CLOUD, FaceMesh
 
 _UV_NAMES = (("s", "t"), ("u", "v"), ("texture_u", "texture_v"), ("texture_s", "texture_t"))
 #: Per-vertex colour property names, in order of preference: PLY's usual names, the
@@ -37,7 +37,9 @@ def _to_mesh(
     vertices = np.stack([np.asarray(vertex[k], dtype=np.float64) for k in "xyz"], axis=1)
     face = values.get("face")
     if face is None:
-        raise ScanError(path, "empty mesh: no face element")
+        raise ScanError(
+            path, f"empty mesh: no face element ({len(vertices)} points: {POINT_CLOUD})"
+        )
     key = next((k for k in ("vertex_indices", "vertex_index") if k in face), None)
     if key is None or not isinstance(face[key], tuple):
         raise ScanError(path, "face element has no vertex_indices list")
