@@ -133,8 +133,10 @@ def test_an_unknown_recipe_is_refused_before_any_work():
         resolve_model_parameters({**model_params("plain"), "recipe": "clip"})
 
 
-def test_a_4d_namespace_trains_on_sequences_of_stacked_frames(mlflow_tracking):
-    """``affectvlm_4d``: each sequence is one sample of frames x views; tagged ``fer4d``."""
+def test_a_4d_namespace_trains_on_sequences_of_stacked_frames(mlflow_tracking, tmp_path):
+    """``affectvlm_4d``: each sequence is one sample of frames x views; tagged ``fer4d``. The
+    bundle records that, so the trained model serves a new sequence: the same three frames
+    stacked as one sample, one calibrated prediction with its familiarity."""
     index, renders = index_and_renders(frames=3)
     pipe = training.create_pipeline("affectvlm_4d", base="affectvlm")
     datasets = {name: KeptMemoryDataset() for name in pipe.all_outputs()}
@@ -161,7 +163,39 @@ def test_a_4d_namespace_trains_on_sequences_of_stacked_frames(mlflow_tracking):
     bundle = catalog.load("affectvlm_4d.model")
     assert bundle.model_config["n_views"] == 3 * 3, "3 frames x 3 views"
     assert bundle.info["n_samples"] == len(BASIC_EMOTIONS) * N_SUBJECTS
+    assert bundle.info["sample_frames"] == {"frames": "views", "frames_per_sample": 3}
+    assert catalog.load("affectvlm_4d.last_fold_model").info["sample_frames"]["frames"] == "views"
+    _serves_a_sequence(bundle, tmp_path)
     (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
     assert run.data.tags["task"] == "fer4d"
     figure = catalog.load("affectvlm_4d.confusion_matrix")
     assert "fer4d" in figure.axes[0].get_title(), "the 4D figures say they are the 4D model's"
+
+
+def _serves_a_sequence(bundle: ModelBundle, tmp_path) -> None:
+    """The trained stacked-frame model predicts a 12-frame sequence through the app's and
+    ``facevlm predict``'s path: once, from the three frames uniform:3 selects."""
+    from PIL import Image
+
+    from facevlm.inference import Predictor, find_inputs
+    from facevlm.render.fixtures import checker_texture, face_like_mesh
+    from facevlm.scans.formats import write_vrml
+
+    folder = tmp_path / "F001" / "Happy"  # BU-4DFE-style frames: NNN.wrl with its NNN.jpg
+    folder.mkdir(parents=True)
+    for k in range(12):
+        write_vrml(folder / f"{k:03d}.wrl", face_like_mesh(n_side=40, nose_height=10 + 3 * k))
+        Image.fromarray(checker_texture(64)).save(folder / f"{k:03d}.jpg")
+    (item,) = find_inputs(folder)
+    predictor = Predictor(bundle)
+    try:
+        result = predictor.predict(item)
+    finally:
+        predictor.close()
+    assert result.sequence_frames == [2, 6, 10] and result.stacked_frames == 3
+    assert result.frame_probabilities is None, "the model reads no frame alone"
+    assert result.probabilities.sum() == pytest.approx(1, abs=1e-5)
+    assert result.temperature == pytest.approx(
+        bundle.calibration["temperature"]["prompt_classifier"]
+    )
+    assert 0.0 <= result.familiarity <= 1.0 and isinstance(result.familiar, bool)

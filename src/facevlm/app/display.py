@@ -5,6 +5,8 @@ the predicted expression with a probability bar chart over the classes, the prom
 embedding is closest to, and the time of each stage. A 4D sequence adds the frames used, the
 per-frame prediction over time and, when training pooled the frames into one image (a dynamic
 image, a magnified apex, a surface-motion map), that image: what the sequence prediction read.
+A model trained on a sequence's frames stacked as views reads the sequence only as a whole: the
+page shows the frames it read and says so, with no per-frame prediction.
 """
 
 from __future__ import annotations
@@ -96,6 +98,9 @@ def modality_caption(result: Prediction) -> str:
 
 def show_sequence(result: Prediction) -> None:
     """The frames used, the per-frame prediction over time, and the pooled image if any."""
+    if result.frame_probabilities is None:
+        show_whole_sequence(result)
+        return
     st.markdown(
         f"**Frames**: {len(result.frame_numbers)} predicted one by one; the sequence prediction "
         f"uses frames {', '.join(map(str, result.sequence_frames))}"
@@ -121,6 +126,21 @@ def show_sequence(result: Prediction) -> None:
     over_time.index.name = "frame"
     st.markdown("**Per-frame probabilities over time**")
     st.line_chart(over_time, height=240)
+
+
+def show_whole_sequence(result: Prediction) -> None:
+    """The frames a stacked-frame model read together; it has no per-frame prediction."""
+    frames = ", ".join(map(str, result.sequence_frames or []))
+    st.markdown(
+        f"**Frames**: this model reads the whole sequence only: frames {frames}, their "
+        f"{len(result.view_names)} views each stacked as one sample, give the one prediction "
+        "above (no per-frame prediction)"
+    )
+    st.image(
+        list(result.frame_strip),
+        caption=[f"frame {n}" for n in result.frame_numbers],
+        width=90,
+    )
 
 
 def show_timings(timings: dict[str, float]) -> None:

@@ -114,8 +114,11 @@ def show_model(predictor: Predictor) -> None:
     bundle = predictor.bundle
     backbone = bundle.model_config.get("backbone", {}).get("name", "?")
     tags = bundle.info.get("tags", {})
+    views = f"{len(predictor.settings.views)} views"
+    if predictor.stacked_frames:  # a stacked-frame model reads whole sequences only
+        views += f" of {predictor.stacked_frames} frames of a sequence"
     st.sidebar.caption(
-        f"{backbone}, {len(predictor.settings.views)} views at {predictor.settings.size} px, "
+        f"{backbone}, {views} at {predictor.settings.size} px, "
         f"{' and '.join(predictor.trained_modalities) or predictor.settings.modality}; "
         f"classes: {', '.join(predictor.classes)}; "
         f"trained on {tags.get('dataset', '?')}"

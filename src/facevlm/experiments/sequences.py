@@ -13,6 +13,8 @@ predictor.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -64,3 +66,19 @@ def _keep_spread(rows: np.ndarray, k: int) -> np.ndarray:
         return rows
     picks = np.round(np.linspace(0, len(rows) - 1, k)).astype(int)
     return rows[picks]
+
+
+def sample_frames_record(data: ExperimentData, mode: str) -> dict[str, Any]:
+    """How the samples of ``data`` were made of a sequence's frames, as a model bundle records
+    it (``info[SAMPLE_FRAMES]``, :data:`facevlm.models.model_bundle.SAMPLE_FRAMES`): ``{"frames": mode}`` (``experiment.data.frames``) and, when
+    :func:`stack_sequence_frames` stacked the frames of each sequence into one sample, their
+    number (``frames_per_sample``: K of ``render.frames: uniform:K``, or the shortest count
+    kept).
+
+    Why: the model's ``n_views`` is then frames x views, and a prediction must make the same
+    sample of a new sequence; neither the render record nor the model config says that alone.
+    """
+    record: dict[str, Any] = {"frames": str(mode)}
+    if mode == "views" and "frames" in data.samples.columns and len(data.samples):
+        record["frames_per_sample"] = len(data.samples["frames"].iloc[0])
+    return record

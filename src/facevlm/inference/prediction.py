@@ -23,6 +23,9 @@ class Prediction:
     ``probabilities`` belong to the model's main head (``method``): the prompt classifier for
     AffectVLM; for SMILE-VLM the linear probe when the bundle has one, else zero-shot.
     ``zero_shot`` holds SMILE-VLM's zero-shot probabilities when the probe is the main head.
+    A model trained on a sequence's frames stacked as views (``stacked_frames``) reads the
+    sequence only as a whole: its timeline is the frames it read, with no per-frame
+    probabilities (``frame_probabilities`` is None).
     """
 
     file: str
@@ -40,12 +43,14 @@ class Prediction:
     # sequences only
     frame_numbers: list[int] | None = None  # frame numbers of the timeline (from file names)
     frame_files: list[str] | None = None
-    frame_probabilities: np.ndarray | None = None  # (T, C) per timeline frame
+    frame_probabilities: np.ndarray | None = None  # (T, C) per timeline frame; see above
     sequence_frames: list[int] | None = None  # frame numbers the sequence prediction uses
     frame_strip: np.ndarray | None = None  # (T, S, S, 3) frontal view of each timeline frame
     # what a pooled frame selection made of ``sequence_frames``: the sample the model read
     pooled_views: np.ndarray | None = None  # (V, S, S, 3)
     pooled_kind: str | None = None  # dynamic image | magnified apex | surface motion
+    # how many frames the model read together as one sample (frames stacked as views)
+    stacked_frames: int | None = None
     # how familiar the input is to the model (facevlm.evaluation.familiarity); None: unknown
     familiarity: float | None = None  # fraction of held-out training-like scans less familiar
     familiar: bool | None = None
@@ -90,14 +95,18 @@ class Prediction:
             out["zero_shot"] = _by_class(self.classes, self.zero_shot)
         if self.is_sequence:
             out["frames"] = [
-                {"frame": n, "file": f, "prediction": self.classes[int(np.argmax(p))]}
-                for n, f, p in zip(
-                    self.frame_numbers, self.frame_files, self.frame_probabilities, strict=True
-                )
+                {"frame": n, "file": f}
+                for n, f in zip(self.frame_numbers, self.frame_files or [], strict=True)
             ]
+            if self.frame_probabilities is not None:  # none: the model reads no frame alone
+                for frame, p in zip(out["frames"], self.frame_probabilities, strict=True):
+                    frame["prediction"] = self.classes[int(np.argmax(p))]
             out["sequence_frames"] = list(self.sequence_frames or [])
-            # what the model read of them: one pooled image (surface motion ...) or each frame
-            out["sequence_input"] = self.pooled_kind or "frames"
+            # what the model read of them: one pooled image (surface motion ...), each frame
+            # on its own, or the frames stacked as the views of one sample
+            out["sequence_input"] = self.pooled_kind or (
+                "stacked frames" if self.stacked_frames else "frames"
+            )
         return out
 
 

@@ -27,6 +27,12 @@ prediction averages the frames the training's ``render.frames`` selects (``unifo
 apex, offset), or classifies their dynamic image (or magnified apex, or surface-motion map from
 the first to the middle frame) when the model was trained on those, made of the frames as the
 render pipeline makes it (:func:`facevlm.render.frames.frames_to_samples`).
+
+A model trained on frames stacked as views (``experiment.data.frames: views``, the 4D
+namespaces) reads a sequence only as a whole: the frames ``render.frames`` selects, each
+rendered in the views with the sequence's one face pose, stacked frame-major into one sample as
+its training data was (:func:`~facevlm.render.frames.frames_to_samples` with ``as_views``), and
+predicted once. It has no per-frame prediction, and refuses a single static scan.
 """
 
 from __future__ import annotations
@@ -106,7 +112,9 @@ class Predictor:
         self.model_name = bundle.model_name  # the recipe: which heads it has
         self.name = name or bundle.model_name
         self.classes = list(bundle.classes)
-        self.settings, self.frames = render_settings_for(bundle, render_params or {}, modality)
+        self.settings, self.frames, self.stacked_frames = render_settings_for(
+            bundle, render_params or {}, modality
+        )
         self.timeline_frames = int(timeline_frames)
         self.model, self.tokenizer = bundle.build()
         self.image_size = int(self.model.image_size)
@@ -165,7 +173,10 @@ class Predictor:
             views = self._render_thread.submit(
                 lambda: self._renderer(self.settings.modality).render(mesh, texture, pose)
             ).result()
-            self._classify(self._encode(views[None]))
+            sample = views[None]
+            if self.stacked_frames:  # the model's fusion head takes every frame's views
+                sample = frames_to_samples(np.stack([views] * self.stacked_frames), as_views=True)
+            self._classify(self._encode(sample))
 
     def close(self) -> None:
         def close_all():
@@ -286,6 +297,13 @@ class Predictor:
         return self.predict_scan(item)
 
     def predict_scan(self, item: ScanInput) -> Prediction:
+        if self.stacked_frames:
+            raise ScanError(
+                item.name,
+                f"this model reads whole 4D sequences ({self.stacked_frames} frames stacked "
+                "as one sample), not a single scan: give it a folder of a sequence's numbered "
+                "frames",
+            )
         with self._lock:
             clock = _Clock()
             mesh = clock.run("read", self._read, item.path)
@@ -313,13 +331,27 @@ class Predictor:
 
     def sequence_plan(self, n_frames: int) -> tuple[list[int], list[int], bool]:
         """Positions of the timeline frames, of the frames behind the sequence prediction,
-        and whether those are pooled into one image (a dynamic image or the magnified apex)."""
+        and whether those are pooled into one image (a dynamic image or the magnified apex).
+        A stacked-frame model's timeline is its chosen frames: it predicts no frame alone."""
         spec = parse_frames(self.frames)
         if spec.mode == "onset_apex_offset":  # needs labels an upload does not have
             spec = parse_frames(LABEL_FREE_FRAMES)
         chosen = select_frames(n_frames, spec)
+        if self.stacked_frames:
+            if len(chosen) != self.stacked_frames:
+                # training kept its sequences' shortest frame count (a labelled apex adds a
+                # frame to uniform:K), and an upload has no labels: as many frames, spread
+                chosen = select_frames(n_frames, f"uniform:{self.stacked_frames}")
+            return chosen, chosen, False
         timeline = select_frames(n_frames, f"uniform:{min(n_frames, self.timeline_frames)}")
         return sorted(set(timeline) | set(chosen)), chosen, spec.pooled
+
+    def _sequence_pose(self, middle_mesh: FaceMesh, clock: _Clock) -> FacePose | None:
+        """One face pose for the whole sequence, from its middle frame, as in training (the
+        scan index gives every frame of a sequence its middle frame's pose)."""
+        if self.settings.pose != "estimate":
+            return None
+        return clock.run("render", face_pose_of, middle_mesh, "estimate")
 
     def _pool(
         self, meshes: list[FaceMesh], views: np.ndarray, clock: _Clock, pose: FacePose | None
@@ -333,16 +365,14 @@ class Predictor:
         return frames_to_samples(views, self.frames)[0]
 
     def predict_sequence(self, item: SequenceInput) -> Prediction:
+        if self.stacked_frames:
+            return self._predict_stacked_sequence(item)
         with self._lock:
             clock = _Clock()
             timeline, chosen, pooled = self.sequence_plan(len(item.frames))
             views, notes, meshes, fallbacks = [], [], {}, {}
             read = {p: clock.run("read", self._read, item.frames[p]) for p in timeline}
-            # one face pose for the whole sequence (from its middle frame), as in training
-            pose = None
-            if self.settings.pose == "estimate":
-                middle_mesh = read[timeline[len(timeline) // 2]]
-                pose = clock.run("render", face_pose_of, middle_mesh, "estimate")
+            pose = self._sequence_pose(read[timeline[len(timeline) // 2]], clock)
             for position in timeline:
                 path, mesh = item.frames[position], read[position]
                 modality, note = self._modality_for(mesh, f"{item.name}/{path.name}")
@@ -394,6 +424,58 @@ class Predictor:
                 trained_modalities=list(self.trained_modalities),
                 **familiarity,
                 **self._heads(heads, rows),
+            )
+
+    def _predict_stacked_sequence(self, item: SequenceInput) -> Prediction:
+        """A stacked-frame model's one prediction of a sequence (see the module docstring)."""
+        with self._lock:
+            clock = _Clock()
+            _, chosen, _ = self.sequence_plan(len(item.frames))
+            positions = sorted(set(chosen))  # uniform:K of fewer than K frames repeats some
+            middle = len(item.frames) // 2
+            read = {
+                p: clock.run("read", self._read, item.frames[p])
+                for p in sorted({*positions, middle})
+            }
+            pose = self._sequence_pose(read[middle], clock)
+            rendered, notes, fallbacks = {}, [], {}
+            for position in positions:
+                path, mesh = item.frames[position], read[position]
+                modality, note = self._modality_for(mesh, f"{item.name}/{path.name}")
+                if note:
+                    notes.append(note)
+                if modality != self.settings.modality:
+                    fallbacks[position] = modality
+                rendered[position] = clock.run("render", self._render, mesh, modality, pose)
+            frame_views = np.stack([rendered[p] for p in chosen])  # (K, V, S, S, 3)
+            # (1, K * V, S, S, 3), frame-major: the one sample training made of a sequence
+            sample = frames_to_samples(frame_views, as_views=True)
+            fused = clock.run("encode", self._encode, sample)
+            heads = clock.run("classify", self._classify, fused)
+            modality = next((fallbacks[p] for p in chosen if p in fallbacks), None)
+            modality = modality or self.settings.modality
+            # the appearance of the whole stacked sample, as the final fit's statistics hold it
+            familiarity = clock.run("classify", self._familiarity, fused[0], sample, [0], modality)
+            numbers = [frame_number(item.frames[p]) for p in chosen]
+            return Prediction(
+                file=item.name,
+                model=self.name,
+                classes=self.classes,
+                timings=clock.timings(),
+                views=frame_views[len(chosen) // 2],
+                view_names=[v.name for v in self.settings.views],
+                closest_prompts=self._closest(heads["prompt_similarity"][0]),
+                notes=_unique(notes),
+                frame_numbers=numbers,
+                frame_files=[item.frames[p].name for p in chosen],
+                frame_probabilities=None,
+                sequence_frames=numbers,
+                frame_strip=frame_views[:, 0],
+                stacked_frames=len(chosen),
+                modality=modality,
+                trained_modalities=list(self.trained_modalities),
+                **familiarity,
+                **self._heads(heads, [0]),
             )
 
 

@@ -26,6 +26,11 @@ import torch
 
 #: Keys of a ``linear_probe`` and their dimensionality.
 PROBE_KEYS = {"weight": 2, "bias": 1, "mean": 1, "scale": 1}
+#: ``info`` key of how the training samples were made of a sequence's frames:
+#: ``{"frames": "samples" | "views", "frames_per_sample": K}`` (``experiment.data.frames``;
+#: K only when each sample stacks K frames' views, frame-major, so ``n_views`` is K x views).
+#: Absent from bundles saved before it was recorded: each frame was then a sample.
+SAMPLE_FRAMES = "sample_frames"
 
 
 @dataclass
@@ -37,7 +42,8 @@ class ModelBundle:
     state_dict: dict[str, torch.Tensor]
     classes: list[str]
     class_prompts: dict[str, list[str]]
-    info: dict[str, Any] = field(default_factory=dict)  # dataset, protocol, fold, metrics ...
+    # dataset, protocol, fold, metrics, render record, SAMPLE_FRAMES ...
+    info: dict[str, Any] = field(default_factory=dict)
     linear_probe: dict[str, torch.Tensor] | None = None  # see the module docstring
     # temperature scaling of the heads' probabilities, plain data (None: uncalibrated):
     # {"method": "temperature", "temperature": {head: T}, "ece_uncalibrated": ..., ...};

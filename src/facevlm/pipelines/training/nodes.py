@@ -36,9 +36,13 @@ from facevlm.experiments.cross_validation import fit_final, frozen_backbone_metr
 from facevlm.experiments.experiment_data import ExperimentData, experiment_data
 from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import FACE_SOURCE, PRIMARY, CrossValidationResult
-from facevlm.experiments.sequences import FRAME_MODES, stack_sequence_frames
+from facevlm.experiments.sequences import (
+    FRAME_MODES,
+    sample_frames_record,
+    stack_sequence_frames,
+)
 from facevlm.models.backbone import architecture_image_size
-from facevlm.models.model_bundle import ModelBundle, plain
+from facevlm.models.model_bundle import SAMPLE_FRAMES, ModelBundle, plain
 from facevlm.pipelines.pretrain.nodes import resolve_pipeline_weights
 from facevlm.scans.tasks import task_of
 
@@ -138,12 +142,14 @@ def run_tags(parameters: dict[str, Any], dataset: dict[str, Any]) -> dict[str, s
 class PreparedTraining:
     """What every training node of a namespace starts from, prepared once: the recipe's name,
     its typed config (``pretrained: pipeline`` resolved, the fusion head sized for the data's
-    views), the joined data and the render settings the data was made with."""
+    views), the joined data, the render settings the data was made with and how its samples
+    were made of a sequence's frames (:func:`~facevlm.experiments.sequences.sample_frames_record`)."""
 
     recipe: str
     cfg: Any
     data: ExperimentData
     render_settings: dict[str, Any]
+    sample_frames: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def prepare_training_data(
@@ -171,7 +177,13 @@ def prepare_training_data(
         len(data.folds),
         len(data.classes),
     )
-    return PreparedTraining(recipe.name, cfg, data, dict(renders.settings))
+    return PreparedTraining(
+        recipe.name,
+        cfg,
+        data,
+        dict(renders.settings),
+        sample_frames_record(data, cfg.data.frames),
+    )
 
 
 def _bundle(
@@ -182,10 +194,13 @@ def _bundle(
     parameters: dict[str, Any],
     dataset: dict[str, Any],
     render_settings: dict[str, Any],
+    sample_frames: dict[str, Any] | None = None,
     **info: Any,
 ) -> ModelBundle:
     """A trained model with what using it needs: classes, class prompts, the render settings
-    it was trained on (the app renders a new scan the same way) and where it came from."""
+    it was trained on (the app renders a new scan the same way), how its samples were made of
+    a sequence's frames (the app makes a new sequence's sample the same way) and where it came
+    from."""
     from facevlm.prompts.augmented import class_prompts
 
     linear_probe = info.pop("linear_probe", None)
@@ -198,6 +213,7 @@ def _bundle(
         class_prompts(prompt_bank),
         tags=run_tags(parameters, dataset),
         render=dict(render_settings),
+        **({SAMPLE_FRAMES: dict(sample_frames)} if sample_frames else {}),
         **info,
     )
     bundle.linear_probe = linear_probe
@@ -254,6 +270,7 @@ def cross_validate_model(
     result.baseline_metrics = baseline_metrics
     last = trained.model
     last.info.update(tags=tags, fit="last_fold", render=dict(prepared.render_settings))
+    last.info[SAMPLE_FRAMES] = dict(prepared.sample_frames)
     return result, last
 
 
@@ -309,6 +326,7 @@ def fit_final_model(
         parameters,
         dataset,
         prepared.render_settings,
+        prepared.sample_frames,
         fit="all_subjects",
         n_samples=final.n_samples,
         n_subjects=final.n_subjects,
