@@ -12,7 +12,9 @@ Specification:
 - a mesh whose texture is missing is predicted from a shaded render with a visible note;
 - nothing of an upload is left on disk after the prediction;
 - a model of the 4D or micro-expression pipelines is offered once it has been trained, and
-  predicts a 4D zip with its own classes, showing what it read (the surface-motion map).
+  predicts a 4D zip with its own classes, showing what it read (the surface-motion map);
+- a 4D model trained on a sequence's frames stacked as views predicts a 4D zip once, saying it
+  reads the whole sequence only, and refuses a static scan with a message naming the file.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from streamlit.testing.v1 import AppTest
 from tiny_project import (
     MER_CLASSES,
     nan_scan,
+    stacked_frames_bundle,
     tiny_bundle,
     truncated_scan,
     zip_absolute,
@@ -236,3 +239,31 @@ def test_a_trained_micro_expression_model_is_offered_and_reads_surface_motion(
     assert "(sequence)" in message and any(c in message for c in MER_CLASSES)
     read = " ".join(m.value for m in at.markdown)
     assert "surface motion" in read and "0, 5" in read  # onset and middle frame of 12
+
+
+def test_a_stacked_frame_4d_model_reads_a_whole_sequence_and_refuses_a_scan(
+    tiny_project, scans, tmp_path, monkeypatch
+):
+    root = tmp_path / "project"
+    shutil.copytree(tiny_project, root, symlinks=True)
+    project = Project.open(root)
+    project.catalog.save("smile_4d.model", stacked_frames_bundle(project.render_params))
+    assert offered_models(project) == ["affectvlm", "smile", "smile_4d"]
+
+    monkeypatch.setenv(PROJECT_ENV, str(root))
+    at = AppTest.from_file(str(SCRIPT), default_timeout=TIMEOUT).run()
+    at.radio(key="model").set_value("smile_4d").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "3 views of 3 frames of a sequence" in at.sidebar.caption[0].value
+    _upload(at, [("sequence.zip", (scans / "sequence.zip").read_bytes())])
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (message,) = _predictions(at)
+    assert "(sequence)" in message and "(linear probe)" in message
+    read = " ".join(m.value for m in at.markdown)
+    assert "this model reads the whole sequence only: frames 2, 6, 10" in read
+    assert len(at.get("vega_lite_chart")) == 1, "the one prediction, no per-frame chart"
+
+    _upload(at, _scan_files(scans))
+    assert not at.exception and not _predictions(at)
+    (error,) = at.error
+    assert error.value.startswith("F0001_HA04WH_F3D.wrl: this model reads whole 4D sequences")

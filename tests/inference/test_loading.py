@@ -13,7 +13,10 @@ Specification:
 - the models of the 4D and micro-expression pipelines (``affectvlm_4d``, ``smile_4d``,
   ``smile_mer``) load by their namespace like the 3D ones; a namespace's folder holding another
   recipe's model is refused; an MLflow run is listed under the namespace whose recipe and task
-  it was trained with (AffectVLM on ``fer4d`` under ``affectvlm_4d``, not ``affectvlm``).
+  it was trained with (AffectVLM on ``fer4d`` under ``affectvlm_4d``, not ``affectvlm``);
+- a 4D model trained on frames stacked as views keeps that record (``info["sample_frames"]``)
+  through its file, and is read as frames x views; a bundle saved before the record existed
+  is read as before: one sample per frame, and a model of more views than are rendered refused.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import numpy as np
 import pytest
 import torch
 from kedro.io import DatasetError, Version
-from tiny_project import MER_CLASSES, tiny_bundle
+from tiny_project import MER_CLASSES, stacked_frames_bundle, tiny_bundle
 
 from facevlm.datasets.model_bundle import ModelBundleDataset
 from facevlm.inference import (
@@ -208,6 +211,24 @@ def test_the_4d_and_micro_expression_models_load_by_their_namespace(project):
     _save_version(project, "affectvlm_4d", tiny_bundle("smile", 6))
     with pytest.raises(ModelLoadError, match="holds a smile model, not affectvlm"):
         load_bundle(project, ModelChoice("affectvlm_4d"))
+
+
+def test_the_stacked_frames_record_survives_the_file_and_older_bundles_read_as_before(project):
+    from facevlm.inference.render_settings import render_settings_for
+
+    _save_version(project, "smile_4d", stacked_frames_bundle(project.render_params))
+    stacked = load_bundle(project, ModelChoice("smile_4d"))
+    assert stacked.info["sample_frames"] == {"frames": "views", "frames_per_sample": 3}
+    settings, frames, per_sample = render_settings_for(stacked, project.render_params)
+    assert (len(settings.views), frames, per_sample) == (3, "uniform:3", 3)
+
+    older = load_bundle(project, ModelChoice("affectvlm"))  # saved without the record
+    assert "sample_frames" not in older.info
+    settings, frames, per_sample = render_settings_for(older, project.render_params)
+    assert (len(settings.views), frames, per_sample) == (3, "uniform:3", None)
+    unrecorded = tiny_bundle("smile", 9, n_views=9)
+    with pytest.raises(ValueError, match="takes 9 views but the render settings give 3"):
+        render_settings_for(unrecorded, project.render_params)
 
 
 def test_logged_runs_are_listed_under_the_namespace_they_trained(project):

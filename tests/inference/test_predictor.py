@@ -12,6 +12,10 @@ Specification:
   prediction is the mean over the frames ``render.frames`` (``uniform:3``) selects: 2, 6, 10;
   with ``frames: surface_motion`` it is the model's reading of the first-to-middle-frame
   surface-motion map, computed and rendered as in training;
+- a model trained on each sequence's frames stacked as views (``smile_4d``) predicts a
+  sequence once, from the frames ``uniform:3`` selects, each rendered in the three views and
+  stacked frame-major as in training; it has no per-frame prediction, and a static scan is
+  refused with a ScanError naming the file;
 - bad files raise a ScanError naming the file and the reason.
 """
 
@@ -24,7 +28,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_project import CLASSES, nan_scan, truncated_scan
+from tiny_project import CLASSES, nan_scan, stacked_frames_bundle, truncated_scan
 
 from facevlm.inference import ModelChoice, Predictor, Project, find_inputs, load_bundle
 from facevlm.models.multiview_data import views_to_tensor
@@ -182,6 +186,34 @@ def test_a_surface_motion_model_classifies_the_first_to_middle_frame_map(project
     assert result.frame_probabilities.shape == (12, len(CLASSES))  # the timeline as before
     np.testing.assert_array_equal(result.pooled_views, views)  # what the app shows
     assert result.pooled_kind == "surface motion"
+
+
+def test_a_stacked_frame_model_reads_a_sequence_once_as_one_sample(project, scans):
+    predictor = Predictor(stacked_frames_bundle(project.render_params), project.render_params)
+    try:
+        assert len(predictor.settings.views) == 3 and predictor.stacked_frames == 3
+        (item,) = find_inputs(scans / "F001")
+        result = predictor.predict(item)
+        # the sample made independently: every view of frame 2, then of 6, then of 10
+        frames = [predictor._render(predictor._read(item.frames[p]), "texture") for p in (2, 6, 10)]
+        _, raw = _embedding(predictor, np.concatenate(frames))
+        (scan,) = find_inputs(scans / "scan" / "F0001_HA04WH_F3D.wrl")
+        with pytest.raises(ScanError, match=r"F0001_HA04WH_F3D\.wrl: this model reads whole 4D"):
+            predictor.predict(scan)
+    finally:
+        predictor.close()
+    probe = predictor.bundle.linear_probe
+    expected = (
+        ((raw - probe["mean"]) / probe["scale"]) @ probe["weight"].T + probe["bias"]
+    ).softmax(-1)
+    np.testing.assert_allclose(result.probabilities, expected.numpy(), atol=1e-4)
+    assert result.sequence_frames == result.frame_numbers == [2, 6, 10]
+    assert result.frame_probabilities is None, "no frame is predicted alone"
+    np.testing.assert_array_equal(result.views, frames[1])  # the middle frame's views
+    record = result.to_json()
+    assert record["sequence_input"] == "stacked frames"
+    assert [f["frame"] for f in record["frames"]] == [2, 6, 10]
+    assert all("prediction" not in f for f in record["frames"])
 
 
 def test_bad_scans_raise_a_scan_error_naming_the_file(affectvlm, tmp_path):

@@ -50,13 +50,14 @@ def tiny_bundle(
     seed: int,
     probe: bool = False,
     classes: list[str] = CLASSES,
+    n_views: int = 3,
     **info,
 ) -> ModelBundle:
     """A randomly initialised ``facevlm-tiny`` bundle of ``model_name`` (the recipe) over
-    ``classes``; ``info`` is recorded as training records it (``render={...}``: the render
-    settings of its training data)."""
+    ``classes`` whose fusion takes ``n_views`` images; ``info`` is recorded as training
+    records it (``render={...}``: the render settings of its training data)."""
     config = MultiviewCLIPConfig(
-        backbone=BackboneConfig(name="facevlm-tiny", pretrained=None), n_views=3
+        backbone=BackboneConfig(name="facevlm-tiny", pretrained=None), n_views=n_views
     )
     torch.manual_seed(seed)
     model, _ = build_multiview_clip(config)
@@ -81,6 +82,17 @@ def tiny_bundle(
             "scale": torch.ones(dim),
         }
     return bundle
+
+
+def stacked_frames_bundle(render_params: dict, seed: int = 7) -> ModelBundle:
+    """A ``smile_4d`` model as ``train_smile_4d`` saves it: trained on each sequence's
+    ``uniform:3`` frames stacked as the views of one sample (``experiment.data.frames:
+    views``), so its fusion takes 3 frames x 3 views; with a linear probe."""
+    render = {**render_params, "frames": "uniform:3"}
+    sample_frames = {"frames": "views", "frames_per_sample": 3}
+    return tiny_bundle(
+        "smile", seed, probe=True, n_views=9, render=render, sample_frames=sample_frames
+    )
 
 
 def make_tiny_project(root: Path) -> Path:
