@@ -15,7 +15,8 @@ Specification:
 - a model trained on each sequence's frames stacked as views (``smile_4d``) predicts a
   sequence once, from the frames ``uniform:3`` selects, each rendered in the three views and
   stacked frame-major as in training; it has no per-frame prediction, and a static scan is
-  refused with a ScanError naming the file;
+  refused with a ScanError naming the file; a frame without its texture makes the whole
+  sample shaded, with a note naming the frame;
 - bad files raise a ScanError naming the file and the reason.
 """
 
@@ -188,20 +189,25 @@ def test_a_surface_motion_model_classifies_the_first_to_middle_frame_map(project
     assert result.pooled_kind == "surface motion"
 
 
-def test_a_stacked_frame_model_reads_a_sequence_once_as_one_sample(project, scans):
+@pytest.fixture(scope="module")
+def smile_4d(project):
+    """A model trained on each sequence's uniform:3 frames stacked as 3 x 3 views."""
     predictor = Predictor(stacked_frames_bundle(project.render_params), project.render_params)
-    try:
-        assert len(predictor.settings.views) == 3 and predictor.stacked_frames == 3
-        (item,) = find_inputs(scans / "F001")
-        result = predictor.predict(item)
-        # the sample made independently: every view of frame 2, then of 6, then of 10
-        frames = [predictor._render(predictor._read(item.frames[p]), "texture") for p in (2, 6, 10)]
-        _, raw = _embedding(predictor, np.concatenate(frames))
-        (scan,) = find_inputs(scans / "scan" / "F0001_HA04WH_F3D.wrl")
-        with pytest.raises(ScanError, match=r"F0001_HA04WH_F3D\.wrl: this model reads whole 4D"):
-            predictor.predict(scan)
-    finally:
-        predictor.close()
+    yield predictor
+    predictor.close()
+
+
+def test_a_stacked_frame_model_reads_a_sequence_once_as_one_sample(smile_4d, scans):
+    predictor = smile_4d
+    assert len(predictor.settings.views) == 3 and predictor.stacked_frames == 3
+    (item,) = find_inputs(scans / "F001")
+    result = predictor.predict(item)
+    # the sample made independently: every view of frame 2, then of 6, then of 10
+    frames = [predictor._render(predictor._read(item.frames[p]), "texture") for p in (2, 6, 10)]
+    _, raw = _embedding(predictor, np.concatenate(frames))
+    (scan,) = find_inputs(scans / "scan" / "F0001_HA04WH_F3D.wrl")
+    with pytest.raises(ScanError, match=r"F0001_HA04WH_F3D\.wrl: this model reads whole 4D"):
+        predictor.predict(scan)
     probe = predictor.bundle.linear_probe
     expected = (
         ((raw - probe["mean"]) / probe["scale"]) @ probe["weight"].T + probe["bias"]
@@ -214,6 +220,18 @@ def test_a_stacked_frame_model_reads_a_sequence_once_as_one_sample(project, scan
     assert record["sequence_input"] == "stacked frames"
     assert [f["frame"] for f in record["frames"]] == [2, 6, 10]
     assert all("prediction" not in f for f in record["frames"])
+
+
+def test_a_frame_without_texture_makes_the_stacked_sample_shaded(smile_4d, scans, tmp_path):
+    sequence = shutil.copytree(scans / "F001" / "Happy", tmp_path / "Happy")
+    (sequence / "010.jpg").unlink()
+    (item,) = find_inputs(sequence)
+    result = smile_4d.predict(item)
+    (note,) = result.notes
+    assert "010.wrl" in note and "shaded" in note
+    assert result.modality == "shaded"
+    face = result.views[result.views.sum(-1) > 0].astype(int)  # frame 6 has its texture
+    assert np.abs(face[:, 0] - face[:, 2]).max() <= 2, "grey shading like the other frames"
 
 
 def test_bad_scans_raise_a_scan_error_naming_the_file(affectvlm, tmp_path):

@@ -438,22 +438,24 @@ class Predictor:
                 for p in sorted({*positions, middle})
             }
             pose = self._sequence_pose(read[middle], clock)
-            rendered, notes, fallbacks = {}, [], {}
+            notes, modality = [], self.settings.modality
             for position in positions:
-                path, mesh = item.frames[position], read[position]
-                modality, note = self._modality_for(mesh, f"{item.name}/{path.name}")
+                name = f"{item.name}/{item.frames[position].name}"
+                fallback, note = self._modality_for(read[position], name)
                 if note:
                     notes.append(note)
-                if modality != self.settings.modality:
-                    fallbacks[position] = modality
-                rendered[position] = clock.run("render", self._render, mesh, modality, pose)
+                if fallback != self.settings.modality:
+                    modality = fallback
+            # every frame in one modality: each training sample's views were rendered alike,
+            # so a frame without its texture makes the whole sample shaded
+            rendered = {
+                p: clock.run("render", self._render, read[p], modality, pose) for p in positions
+            }
             frame_views = np.stack([rendered[p] for p in chosen])  # (K, V, S, S, 3)
             # (1, K * V, S, S, 3), frame-major: the one sample training made of a sequence
             sample = frames_to_samples(frame_views, as_views=True)
             fused = clock.run("encode", self._encode, sample)
             heads = clock.run("classify", self._classify, fused)
-            modality = next((fallbacks[p] for p in chosen if p in fallbacks), None)
-            modality = modality or self.settings.modality
             # the appearance of the whole stacked sample, as the final fit's statistics hold it
             familiarity = clock.run("classify", self._familiarity, fused[0], sample, [0], modality)
             numbers = [frame_number(item.frames[p]) for p in chosen]
