@@ -70,10 +70,10 @@ def _keep_spread(rows: np.ndarray, k: int) -> np.ndarray:
 
 def sample_frames_record(data: ExperimentData, mode: str) -> dict[str, Any]:
     """How the samples of ``data`` were made of a sequence's frames, as a model bundle records
-    it (``info[SAMPLE_FRAMES]``, :data:`facevlm.models.model_bundle.SAMPLE_FRAMES`): ``{"frames": mode}`` (``experiment.data.frames``) and, when
-    :func:`stack_sequence_frames` stacked the frames of each sequence into one sample, their
-    number (``frames_per_sample``: K of ``render.frames: uniform:K``, or the shortest count
-    kept).
+    it (:data:`facevlm.models.model_bundle.SAMPLE_FRAMES`): ``{"frames": mode}``
+    (``experiment.data.frames``) and, when :func:`stack_sequence_frames` stacked the frames of
+    each sequence into one sample, their number (``frames_per_sample``: K of ``render.frames:
+    uniform:K``, or the shortest count kept).
 
     Why: the model's ``n_views`` is then frames x views, and a prediction must make the same
     sample of a new sequence; neither the render record nor the model config says that alone.

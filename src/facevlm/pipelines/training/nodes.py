@@ -143,7 +143,8 @@ class PreparedTraining:
     """What every training node of a namespace starts from, prepared once: the recipe's name,
     its typed config (``pretrained: pipeline`` resolved, the fusion head sized for the data's
     views), the joined data, the render settings the data was made with and how its samples
-    were made of a sequence's frames (:func:`~facevlm.experiments.sequences.sample_frames_record`)."""
+    were made of a sequence's frames
+    (:func:`~facevlm.experiments.sequences.sample_frames_record`)."""
 
     recipe: str
     cfg: Any
