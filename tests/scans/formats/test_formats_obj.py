@@ -151,7 +151,7 @@ def test_map_kd_outside_the_folder_is_refused(tmp_path):
         (SQUARE + "f 1 2 x\n", "f lines"),
         ("v 0 0 0\nv 1 nan 0\nv 0 1 0\nf 1 2 3\n", "NaN"),
         ("v 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n", "fewer than 3"),
-        (SQUARE, "no 'f' lines"),
+        (SQUARE, "no faces \\(4 points: a point cloud"),
         ("f 1 2 3\n", "no 'v' lines"),
         (SQUARE + "f 1 2\n", "fewer than 3 corners"),
     ],

@@ -14,7 +14,8 @@ import numpy as np
 
 from facevlm.scans.errors import ScanError
 from facevlm.scans.formats._ply_header import _Values
-from facevlm.scans.mesh import POINT_CLOUD, FaceMesh
+from facevlm.scans.mesh import FaceMesh
+from facevlm.scans.point_clouds import TRIANGULATED, triangulate_depth_cloud
 
 _UV_NAMES = (("s", "t"), ("u", "v"), ("texture_u", "texture_v"), ("texture_s", "texture_t"))
 #: Per-vertex colour property names, in order of preference: PLY's usual names, the
@@ -36,13 +37,15 @@ def _to_mesh(
         raise ScanError(path, "no vertex element with x, y, z")
     vertices = np.stack([np.asarray(vertex[k], dtype=np.float64) for k in "xyz"], axis=1)
     face = values.get("face")
-    if face is None:
-        raise ScanError(
-            path, f"empty mesh: no face element ({len(vertices)} points: {POINT_CLOUD})"
-        )
-    key = next((k for k in ("vertex_indices", "vertex_index") if k in face), None)
-    if key is None or not isinstance(face[key], tuple):
+    key = next((k for k in ("vertex_indices", "vertex_index") if k in (face or {})), None)
+    if face is not None and (key is None or not isinstance(face[key], tuple)):
         raise ScanError(path, "face element has no vertex_indices list")
+    if face is None or len(face[key][1]) == 0:
+        # points only: a depth camera's capture, triangulated as the camera saw it
+        colours = _vertex_colours(vertex, declared, path, warnings)
+        mesh = triangulate_depth_cloud(vertices, path, colours)
+        warnings.append(TRIANGULATED.format(**mesh.metadata["point_cloud"]))
+        return mesh
     flat, arity = face[key]
     indices = _as_indices(flat, path)
     offsets = np.zeros(len(arity) + 1, dtype=np.int64)

@@ -26,7 +26,8 @@ from facevlm.scans.errors import ScanError
 from facevlm.scans.formats._files import ReadScope, reports_scan_errors, scope_for
 from facevlm.scans.formats._numbers import parse_floats, parse_ints
 from facevlm.scans.formats._textures import resolve_texture, safe_relative
-from facevlm.scans.mesh import POINT_CLOUD, FaceMesh
+from facevlm.scans.mesh import FaceMesh
+from facevlm.scans.point_clouds import TRIANGULATED, triangulate_depth_cloud
 
 _V, _VT, _F = 1, 2, 3
 _LEADING_SPACE = re.compile(rb"(?m)^[ \t]+")
@@ -66,9 +67,12 @@ def read_obj(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
     warnings: list[str] = []
     vertices, colors = _vertex_lines(data, kinds, line_starts, line_ends, path)
     uv = _uv_lines(data, kinds, line_starts, line_ends, path)
-    offsets, indices, uv_indices = _face_lines(
-        data, kinds, line_starts, line_ends, path, len(vertices)
-    )
+    if not np.any(kinds == _F):  # points only: a depth camera's capture
+        mesh = triangulate_depth_cloud(vertices, path, colors)
+        warnings.append(TRIANGULATED.format(**mesh.metadata["point_cloud"]))
+        mesh.metadata.update({"format": "obj", "warnings": warnings})
+        return mesh.validate(path)
+    offsets, indices, uv_indices = _face_lines(data, kinds, line_starts, line_ends, path)
     if uv is not None and uv_indices is None:
         warnings.append("texture coordinates dropped: not every face corner names one")
         uv = None
@@ -203,11 +207,11 @@ def _uv_lines(data, kinds, line_starts, line_ends, path) -> np.ndarray | None:
     return _columns(parse_floats(block, path, "vt lines", max_count=3 * n), counts, 2)
 
 
-def _face_lines(data, kinds, line_starts, line_ends, path, n_points):
+def _face_lines(data, kinds, line_starts, line_ends, path):
     """(offsets, vertex indices, uv indices or None) of all ``f`` lines, 0-based."""
     block, n = _gather(data, kinds, _F, line_starts, line_ends, b"f", path)
     if n == 0:
-        raise ScanError(path, f"empty mesh: no 'f' lines ({n_points} points: {POINT_CLOUD})")
+        raise ScanError(path, "empty mesh: no 'f' lines")
     block = block.replace(b"//", b"/0/")  # v//vn: no texture index, written as 0 (never valid)
     arity, token_starts = _tokens_per_line(block, n)
     buf = np.frombuffer(block, dtype=np.uint8)
