@@ -13,9 +13,11 @@ What it does, in one run:
 3. writes a 240 x 180 Bosphorus-like ``.bnt`` grid (about 82% foreground) and prints how many
    scans per second :func:`read_bnt` reads, and :func:`read_bnt_mesh` turns into meshes;
 4. writes the same frame in the scanner formats (VRML 1.0, binary and ASCII STL, COFF, binary
-   PLY with vertex colours; written by hand like ``tests/scans/formats/scanner_files.py``) and
-   prints MB/s and milliseconds of each reader, against ``pyvista.read`` where VTK reads the
-   format (STL, PLY); VTK reads no VRML 1.0 and no OFF.
+   PLY with vertex colours, a glTF binary as phone apps write it, and its points alone as a
+   depth camera's PLY, which the reader triangulates; written by hand with
+   ``tests/scans/formats/scanner_files.py``) and prints MB/s and milliseconds of each reader,
+   against ``pyvista.read`` where VTK reads the format (STL, PLY, glTF); VTK reads no VRML 1.0
+   and no OFF.
 
 Run from the repository root::
 
@@ -147,8 +149,10 @@ def scanner_formats_benchmark(folder: Path, side: int, repeats: int) -> None:
         write_ascii_stl,
         write_binary_stl,
         write_colour_ply,
+        write_gltf_scan,
         write_laser_vrml1,
         write_off,
+        write_point_ply,
     )
 
     from facevlm.scans.formats import read_mesh
@@ -165,6 +169,12 @@ def scanner_formats_benchmark(folder: Path, side: int, repeats: int) -> None:
         "STL ascii": (folder / "scan_a.stl", lambda p: write_ascii_stl(p, mesh)),
         "COFF": (folder / "scan.off", lambda p: write_off(p, mesh, colours="uchar")),
         "PLY colour": (folder / "scan_c.ply", lambda p: write_colour_ply(p, mesh)),
+        "glTF binary": (folder / "scan.glb", lambda p: write_gltf_scan(p, mesh)),
+        # the same frame's points alone, as a depth camera exports them (triangulated on reading)
+        "PLY points": (
+            folder / "scan_p.ply",
+            lambda p: write_point_ply(p, mesh.vertices, mesh.vertex_colors),
+        ),
     }
     try:
         import pyvista
@@ -180,8 +190,10 @@ def scanner_formats_benchmark(folder: Path, side: int, repeats: int) -> None:
             f"  {name:11s} {size_mb:6.1f} MB  ours {size_mb / ours_s:7.1f} MB/s "
             f"({ours_s * 1e3:5.0f} ms, {ours.n_vertices:,} vertices)"
         )
-        if pyvista is not None and path.suffix in (".stl", ".ply"):
+        if pyvista is not None and path.suffix in (".stl", ".ply", ".glb") and name != "PLY points":
             theirs = pyvista.read(path)
+            if isinstance(theirs, pyvista.MultiBlock):  # glTF: one block a primitive
+                theirs = theirs.combine()
             (theirs_s,) = best_of(repeats, lambda path=path: pyvista.read(path))
             line += (
                 f"  pyvista.read {size_mb / theirs_s:7.1f} MB/s ({theirs_s * 1e3:5.0f} ms, "

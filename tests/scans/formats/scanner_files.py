@@ -15,6 +15,7 @@ and colours in the order the reader must produce them.
   integers or 0..1 floats with alpha.
 - :func:`write_colour_ply`: PLY with per-vertex colours as depth cameras write them (binary
   little or big endian, ascii; uchar, ushort or float colours; ``diffuse_`` names; alpha).
+- :func:`write_point_ply`: a depth camera's point cloud, points and colours without faces.
 - :func:`write_gltf_scan`: glTF 2.0 as phone scanning apps export it (``.glb`` with its texture
   embedded, or ``.gltf`` with a ``.bin`` and the texture beside it): a node hierarchy, the mesh
   in parts with duplicated vertices, interleaved buffers, normalised colours, uint16 indices.
@@ -215,6 +216,18 @@ def write_colour_ply(
         faces["n"], faces["i"] = 3, triangles
         path.write_bytes(("\n".join(header) + "\n").encode() + records.tobytes() + faces.tobytes())
     return mesh.vertex_colors
+
+
+def write_point_ply(path: Path, points: np.ndarray, colours: np.ndarray) -> None:
+    """A binary PLY of points and colours and no face element, as depth-camera SDKs write it."""
+    header = (
+        "ply\nformat binary_little_endian 1.0\ncomment depth camera capture\n"
+        f"element vertex {len(points)}\nproperty float x\nproperty float y\nproperty float z\n"
+        "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
+    )
+    records = np.zeros(len(points), dtype=[("p", "<f4", 3), ("c", "u1", 3)])
+    records["p"], records["c"] = points, colours
+    path.write_bytes(header.encode() + records.tobytes())
 
 
 # ---------------------------------------------------------------------------------- glTF

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scanner_files import write_point_ply
 from scipy.spatial.transform import Rotation
 
 from facevlm.render.face_pose import estimate_face_pose, rotation_angle_deg
@@ -13,18 +14,6 @@ from facevlm.render.pose_fixtures import ict_face
 from facevlm.scans.errors import ScanError
 from facevlm.scans.formats import read_mesh
 from facevlm.scans.point_clouds import MAX_POINTS
-
-
-def write_point_ply(path, points: np.ndarray, colours: np.ndarray) -> None:
-    """A binary PLY of points and colours and no face element, as depth-camera SDKs write it."""
-    header = (
-        "ply\nformat binary_little_endian 1.0\ncomment depth camera capture\n"
-        f"element vertex {len(points)}\nproperty float x\nproperty float y\nproperty float z\n"
-        "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
-    )
-    records = np.zeros(len(points), dtype=[("p", "<f4", 3), ("c", "u1", 3)])
-    records["p"], records["c"] = points, colours
-    path.write_bytes(header.encode() + records.tobytes())
 
 
 @pytest.fixture(scope="module")
