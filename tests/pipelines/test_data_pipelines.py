@@ -30,9 +30,11 @@ def _run(pipeline_name: str, catalog: DataCatalog) -> None:
     SequentialRunner().run(register_pipelines()[pipeline_name], catalog)
 
 
-def test_data_pipelines_synthesize_index_and_render_every_sample(
+def test_data_pipelines_synthesize_index_and_render_every_sample_and_a_rerun_reuses_them(
     tiny_params, tmp_path, monkeypatch
 ):
+    """One test for both: the rerun needs a first run of the same data stages, and this one is
+    the costliest of its module (every layout synthesized, indexed and rendered)."""
     monkeypatch.chdir(tmp_path)  # caches live under ./data
     catalog = _catalog(tiny_params)
 
@@ -80,10 +82,7 @@ def test_data_pipelines_synthesize_index_and_render_every_sample(
     sheet = catalog.load("synthetic_contact_sheet")
     assert isinstance(sheet, Image.Image) and sheet.width > 7 * 64
 
-
-def test_rerun_reuses_synthetic_files_index_and_renders(tiny_params, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    _run("data", _catalog(tiny_params))
+    # the same parameters again: the synthetic files, the index and the renders are reused
     first_wrl = next((tmp_path / "raw" / "synthetic" / "BU-3DFE").rglob("*.wrl"))
     mtime = first_wrl.stat().st_mtime_ns
 
