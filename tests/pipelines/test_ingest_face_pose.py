@@ -54,8 +54,21 @@ def _ingest(root: Path, pose: str, cache: Path):
     return index_scans({"root": str(root)}, dataset, str(cache), {"pose": pose})
 
 
-def test_ingest_records_one_pose_per_scan_and_sequence_and_quarantines_non_faces(dataset, tmp_path):
-    index, quarantine = _ingest(dataset, "estimate", tmp_path / "cache")
+@pytest.fixture(scope="module")
+def estimated(dataset, tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
+    """The first ingest of ``dataset`` with ``pose: estimate``: its scan index, its quarantine
+    report and its cache folder. Made once: three tests start from it, and estimating every
+    scan's pose is the costly part of each (the tests only read it; a test that ingests again
+    works on a copy of the cache)."""
+    cache = tmp_path_factory.mktemp("estimated") / "cache"
+    index, quarantine = _ingest(dataset, "estimate", cache)
+    return index, quarantine, cache
+
+
+def test_ingest_records_one_pose_per_scan_and_sequence_and_quarantines_non_faces(
+    dataset, estimated
+):
+    index, quarantine, _ = estimated
     refused = quarantine[quarantine["stage"] == "pose"]
     ball = sorted(dataset.rglob("*_F3D.wrl"))[0]
     assert str(ball) in set(refused["path"])
@@ -82,12 +95,12 @@ def test_as_stored_neither_estimates_nor_refuses(dataset, tmp_path):
     assert str(ball) in set(index["path"])
 
 
-def test_the_render_node_draws_a_file_in_its_recorded_pose(dataset, tmp_path):
+def test_the_render_node_draws_a_file_in_its_recorded_pose(estimated, tmp_path):
     """The render pipeline uses the index's pose (the sequence's, for a frame) and keys its
     cache on it: a different recorded pose gives a different, freshly rendered image."""
     from facevlm.pipelines.render.nodes import render_samples
 
-    index, _ = _ingest(dataset, "estimate", tmp_path / "cache")
+    index, _, _ = estimated
     row = index[index["sequence"].isna()].iloc[0]
     recorded = FacePose.from_json(row["face_pose"])
     rolled = Rotation.from_euler("z", 90, degrees=True).as_matrix()
@@ -138,11 +151,15 @@ def test_every_built_in_style_is_found_as_a_face(tiny_params, tmp_path, monkeypa
     assert min(scores) >= MIN_CENTRAL
 
 
-def test_a_second_ingest_reuses_the_poses_and_a_switch_reads_again(dataset, tmp_path, monkeypatch):
+def test_a_second_ingest_reuses_the_poses_and_a_switch_reads_again(
+    dataset, estimated, tmp_path, monkeypatch
+):
+    import shutil
+
     import facevlm.scans.layouts.scan_index as scan_index
 
-    cache = tmp_path / "cache"
-    first, quarantine = _ingest(dataset, "estimate", cache)
+    first, quarantine, first_cache = estimated
+    cache = shutil.copytree(first_cache, tmp_path / "cache")
     refused = set(quarantine.loc[quarantine["stage"] == "pose", "path"])
     calls = []
     real = scan_index.validate_scan
