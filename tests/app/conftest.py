@@ -13,8 +13,8 @@ from tiny_project import make_tiny_project  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def tiny_project(tmp_path_factory) -> Path:
-    return make_tiny_project(tmp_path_factory.mktemp("project"))
+def tiny_project(tmp_path_factory, new_mlflow_store) -> Path:
+    return make_tiny_project(tmp_path_factory.mktemp("project"), new_mlflow_store)
 
 
 @pytest.fixture(scope="session")

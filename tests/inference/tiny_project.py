@@ -95,8 +95,10 @@ def stacked_frames_bundle(render_params: dict, seed: int = 7) -> ModelBundle:
     )
 
 
-def make_tiny_project(root: Path) -> Path:
-    """Write the project under ``root`` (see the module docstring); returns ``root``."""
+def make_tiny_project(root: Path, new_mlflow_store=None) -> Path:
+    """Write the project under ``root`` (see the module docstring); returns ``root``.
+    ``new_mlflow_store``: the fixture of that name, to make the project's ``mlruns.db`` (else
+    its first Kedro session does)."""
     from facevlm.scans.layouts import build_scan_index
     from facevlm.synthetic import SyntheticConfig, generate_synthetic_dataset
 
@@ -114,6 +116,8 @@ def make_tiny_project(root: Path) -> Path:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, root / name)
     (root / "src").mkdir()
+    if new_mlflow_store is not None:
+        new_mlflow_store(root / "mlruns.db")
     raw = root / "data" / "01_raw" / "synthetic"
     generate_synthetic_dataset(
         raw,

@@ -42,7 +42,7 @@ with KedroSession.create(project_path=project, runtime_params=json.load(sys.stdi
 
 
 @pytest.fixture(scope="session")
-def tiny_project_run(tmp_path_factory, tiny_synthetic_session) -> Path:
+def tiny_project_run(tmp_path_factory, tiny_synthetic_session, new_mlflow_store) -> Path:
     """A copy of the project after real Kedro sessions ran ``__default__`` (both models, one
     fold, two epochs, tiny synthetic set) and then ``compare``: the session and MLflow store
     that the smoke test checks, and the artifacts that Kedro-Viz, the notebook, the comparison
@@ -61,7 +61,9 @@ def tiny_project_run(tmp_path_factory, tiny_synthetic_session) -> Path:
         project = shared / "tiny_project"
         if not (project / ".built").exists():
             shutil.rmtree(project, ignore_errors=True)  # a build that failed half-way
-            _build_tiny_project_run(copy_project_config(project), tiny_synthetic_session)
+            copy_project_config(project)
+            new_mlflow_store(project / "mlruns.db")
+            _build_tiny_project_run(project, tiny_synthetic_session)
             (project / ".built").touch()
     return project
 
