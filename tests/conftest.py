@@ -219,6 +219,18 @@ def new_mlflow_store(tmp_path_factory) -> Callable[[Path], Path]:
     return new_store
 
 
+@pytest.fixture(scope="session")
+def tiny_project(tmp_path_factory, new_mlflow_store) -> Path:
+    """The tiny real project of the inference and app tests (``tests/inference/tiny_project.py``),
+    made once per test process for both folders: its tests only read it, or work on a copy."""
+    folder = str(Path(__file__).parent / "inference")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    from tiny_project import make_tiny_project
+
+    return make_tiny_project(tmp_path_factory.mktemp("project"), new_mlflow_store)
+
+
 @pytest.fixture
 def mlflow_tracking(tmp_path, monkeypatch, new_mlflow_store):
     """A fresh SQLite tracking store; MLflow's global state points at it and stays there."""

@@ -1,4 +1,6 @@
-"""The app tests share one tiny real project (see ``tests/inference/tiny_project.py``)."""
+"""The app tests share one tiny real project (see ``tests/inference/tiny_project.py``):
+``tiny_project`` in ``tests/conftest.py``, made once per test process for them and the inference
+tests."""
 
 from __future__ import annotations
 
@@ -8,13 +10,6 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
-
-from tiny_project import make_tiny_project  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def tiny_project(tmp_path_factory, new_mlflow_store) -> Path:
-    return make_tiny_project(tmp_path_factory.mktemp("project"), new_mlflow_store)
 
 
 @pytest.fixture(scope="session")

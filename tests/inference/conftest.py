@@ -1,16 +1,12 @@
-"""The inference tests share one tiny real project (``tiny_project.py``)."""
+"""The inference tests share one tiny real project (``tiny_project.py``): ``tiny_project`` in
+``tests/conftest.py``, made once per test process for them and the app tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from tiny_project import make_tiny_project, write_scan, write_sequence
-
-
-@pytest.fixture(scope="session")
-def tiny_project(tmp_path_factory, new_mlflow_store) -> Path:
-    return make_tiny_project(tmp_path_factory.mktemp("project"), new_mlflow_store)
+from tiny_project import write_scan, write_sequence
 
 
 @pytest.fixture(scope="session")
