@@ -4,9 +4,9 @@ Specification: one JSON line per scan or sequence (``file, model, prediction, pr
 {class: p}, timings``); a bad file gives one line on stderr naming it and the reason, the others
 are still predicted, and the exit code is 2; ``--model``, ``--version`` and ``--modality`` are
 honoured, ``--model`` also for the models of the 4D and micro-expression pipelines (their own
-classes and frame selection); a missing model is one line and exit 2. A 4D model trained on
-a sequence's frames stacked as views predicts a sequence once, and refuses a static scan with
-one line naming it (exit 2).
+classes and frame selection); a missing model is one line and exit 2. (A 4D model of stacked
+frames and its JSON record are specified in-process, in ``test_predictor.py``: a refused scan
+takes the CLI's one path for a bad file, checked here.)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import subprocess
 import sys
 
-from tiny_project import CLASSES, MER_CLASSES, stacked_frames_bundle, tiny_bundle, truncated_scan
+from tiny_project import CLASSES, MER_CLASSES, tiny_bundle, truncated_scan
 
 from facevlm.inference import Project, catalog_versions
 
@@ -114,29 +114,3 @@ def test_a_micro_expression_model_predicts_a_sequence_from_its_surface_motion(
     assert record["prediction"] in MER_CLASSES and record["method"] == "linear probe"
     assert record["sequence_frames"] == [0, 5] and record["sequence_input"] == "surface motion"
     assert len(record["frames"]) == 12  # the per-frame timeline is there too
-
-
-def test_a_stacked_frame_4d_model_predicts_a_sequence_once_and_refuses_a_scan(
-    tiny_project, scans, tmp_path
-):
-    """``smile_4d`` as ``train_smile_4d`` saves it: each sequence's ``uniform:3`` frames stacked
-    as the views of one sample."""
-    import shutil
-
-    root = tmp_path / "project"
-    shutil.copytree(tiny_project, root, symlinks=True)
-    project = Project.open(root)
-    project.catalog.save("smile_4d.model", stacked_frames_bundle(project.render_params))
-    scan = scans / "scan" / "F0001_HA04WH_F3D.wrl"
-
-    done = facevlm("predict", scans / "F001", scan, "--model", "smile_4d", cwd=root)
-
-    assert done.returncode == 2, done.stderr
-    (record,) = [json.loads(line) for line in done.stdout.splitlines()]
-    assert record["model"] == "smile_4d" and record["file"].endswith("F001/Happy")
-    assert abs(sum(record["probabilities"].values()) - 1) < 1e-3
-    assert record["sequence_frames"] == [2, 6, 10] and record["sequence_input"] == "stacked frames"
-    assert [f["frame"] for f in record["frames"]] == [2, 6, 10]  # no per-frame predictions
-    assert all("prediction" not in f for f in record["frames"])
-    (line,) = done.stderr.splitlines()
-    assert line.startswith(f"facevlm: error: {scan}: this model reads whole 4D sequences")
