@@ -278,3 +278,40 @@ def test_a_head_exported_by_a_phone_app_is_posed_like_the_same_head_in_a_plain_f
     assert rotation_angle_deg(in_file.rotation, turn @ in_plain.rotation) < 1.0
     assert in_file.radius == pytest.approx(in_plain.radius * 1e-3, rel=0.01)
     assert in_file.mm_per_unit == pytest.approx(1000.0, rel=0.05)
+
+
+def test_a_glb_written_by_another_library_reads_back_as_it_was_written(tmp_path):
+    """trimesh's glTF writer (its own buffer layout, uint32 indices, an embedded PNG, the scene
+    transform as a node matrix): the same mesh, UVs, texture and colours come back."""
+    import trimesh
+    from PIL import Image
+
+    from facevlm.render.pose_fixtures import ict_face
+
+    vertices, triangles, _ = ict_face(np.random.default_rng(3), "full")
+    uv = np.column_stack([vertices[:, 0] / 300 + 0.5, vertices[:, 1] / 300 + 0.5])
+    texture = Image.new("RGB", (16, 16), (180, 120, 90))
+    visual = trimesh.visual.TextureVisuals(
+        uv=uv, material=trimesh.visual.material.PBRMaterial(baseColorTexture=texture)
+    )
+    scene = trimesh.Scene()
+    turn = trimesh.transformations.rotation_matrix(np.pi / 3, [1, 0, 0])
+    scene.add_geometry(
+        trimesh.Trimesh(vertices / 1000.0, triangles, visual=visual, process=False), transform=turn
+    )
+    scene.export(tmp_path / "textured.glb")
+    colours = np.tile([200, 100, 50, 255], (len(vertices), 1))
+    plain = trimesh.Trimesh(vertices / 1000.0, triangles, vertex_colors=colours, process=False)
+    plain.export(tmp_path / "coloured.glb")
+
+    textured, coloured = read_mesh(tmp_path / "textured.glb"), read_mesh(tmp_path / "coloured.glb")
+    expected = (vertices / 1000.0) @ turn[:3, :3].T
+    assert textured.n_vertices == coloured.n_vertices == len(vertices)
+    np.testing.assert_allclose(textured.vertices[textured.triangles()], expected[triangles],
+                               atol=1e-7)  # fmt: skip
+    np.testing.assert_allclose(textured.uv[textured.corner_uv_indices()].reshape(-1, 3, 2),
+                               uv[triangles], atol=1e-6)  # fmt: skip
+    assert (textured.texture_image == (180, 120, 90)).all()
+    np.testing.assert_allclose(coloured.vertices[coloured.triangles()],
+                               (vertices / 1000.0)[triangles], atol=1e-7)  # fmt: skip
+    assert (coloured.vertex_colors == (200, 100, 50)).all()
