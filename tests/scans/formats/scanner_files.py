@@ -276,14 +276,9 @@ def write_gltf_scan(
     triangle's corners), ``colours`` per corner, ``uv`` per corner (v flipped, as FaceMesh keeps
     it), ``n_vertices`` after welding, and the mesh node's ``world`` transform (4 x 4)."""
     parent = np.eye(4) if parent_matrix is None else np.asarray(parent_matrix, float)
-    x, y, z, w = np.asarray(rotation) / np.linalg.norm(rotation)  # a unit quaternion, as read
-    turn = np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
+    from scipy.spatial.transform import Rotation
+
+    turn = Rotation.from_quat(rotation).as_matrix()  # x y z w, normalised as a reader does
     local = np.eye(4)
     local[:3, :3], local[:3, 3] = turn @ np.diag(scale), translation
     world = parent @ local

@@ -96,7 +96,8 @@ class Document:
     json: dict
     buffers: list[bytes]
     path: Path
-    #: decoded embedded images by index: primitives that share one decode it once
+    #: each image's texture by index (a file, an embedded image, or None when unusable):
+    #: primitives that share an image find, decode and warn about it once
     images: dict[int, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ checked lookups
@@ -153,11 +154,8 @@ class Document:
         if "bufferView" not in entry:
             raise ScanError(self.path, f"{label}: no bufferView (an accessor of zeros)")
         view = self.item("bufferViews", entry["bufferView"], label)
-        buffer = self.buffers[self._buffer_index(view, label)]
-        view_offset = self.number(view, "byteOffset", label, 0)
-        view_length = self.number(view, "byteLength", label)
-        if view_offset + view_length > len(buffer):
-            raise ScanError(self.path, f"{label}: its buffer view runs past the end of its buffer")
+        window = self._view_window(view, label)
+        view_length = len(window)
         element = dtype.itemsize * width
         stride = self.number(view, "byteStride", label, element)
         if stride < element:
@@ -171,7 +169,7 @@ class Document:
                 self.path, f"{label}: {count} elements need {end} bytes of a {view_length}-byte "
                 "buffer view",
             )  # fmt: skip
-        raw = memoryview(buffer)[view_offset + start : view_offset + end]
+        raw = window[start:end]
         values = np.ndarray(
             (count, width), dtype=dtype, buffer=raw, strides=(stride, dtype.itemsize)
         ).astype(np.float64)
@@ -183,18 +181,18 @@ class Document:
 
     def view_bytes(self, index: Any, what: str) -> bytes:
         """The bytes of buffer view ``index`` (an embedded image's)."""
-        view = self.item("bufferViews", index, what)
-        buffer = self.buffers[self._buffer_index(view, what)]
-        start = self.number(view, "byteOffset", what, 0)
-        end = start + self.number(view, "byteLength", what)
-        if end > len(buffer):
-            raise ScanError(self.path, f"{what}: its buffer view runs past the end of its buffer")
-        return bytes(buffer[start:end])
+        return bytes(self._view_window(self.item("bufferViews", index, what), what))
 
-    def _buffer_index(self, view: dict, label: str) -> int:
+    def _view_window(self, view: dict, label: str) -> memoryview:
+        """The bytes a buffer view spans, checked to lie inside its buffer (not copied)."""
         index = view.get("buffer")
         self.item("buffers", index, label)  # exists and is an object
-        return int(index)
+        buffer = self.buffers[int(index)]
+        start = self.number(view, "byteOffset", label, 0)
+        end = start + self.number(view, "byteLength", label)
+        if end > len(buffer):
+            raise ScanError(self.path, f"{label}: its buffer view runs past the end of its buffer")
+        return memoryview(buffer)[start:end]
 
 
 def load_buffers(document: dict, binary: bytes | None, path: Path, scope: ReadScope) -> list[bytes]:

@@ -32,6 +32,7 @@ everything :mod:`._gltf_container` checks.
 from __future__ import annotations
 
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +76,8 @@ def read_gltf(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
     path = Path(path)
     scope = scope_for(path, scope)
     data = scope.read_bytes(path)
-    if data[:4] == GLB_MAGIC:
+    container = "glb" if data[:4] == GLB_MAGIC else "gltf"
+    if container == "glb":
         document, binary = parse_glb(data, path)
     else:
         document, binary = parse_json(data, path), None
@@ -91,7 +93,6 @@ def read_gltf(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
     if not parts:
         raise ScanError(path, "no triangles: the scene holds no mesh with a surface")
     mesh = _assemble(parts, path, scope, warnings)
-    container = "glb" if data[:4] == GLB_MAGIC else "gltf"
     mesh.metadata.update({"format": "gltf", "container": container, "warnings": warnings})
     return mesh.validate(path)
 
@@ -162,17 +163,13 @@ def _local_transform(doc: Document, node: dict, index: int) -> np.ndarray:
     if "scale" in node:
         transform = np.diag([*_numbers(doc, node["scale"], 3, f"nodes[{index}].scale"), 1.0])
     if "rotation" in node:
-        x, y, z, w = _numbers(doc, node["rotation"], 4, f"nodes[{index}].rotation")
-        norm = np.sqrt(x * x + y * y + z * z + w * w)
-        if not norm > 0:
+        from scipy.spatial.transform import Rotation
+
+        quaternion = _numbers(doc, node["rotation"], 4, f"nodes[{index}].rotation")  # x y z w
+        if not np.linalg.norm(quaternion) > 0:
             raise ScanError(doc.path, f"nodes[{index}].rotation is not a rotation (all zero)")
-        x, y, z, w = x / norm, y / norm, z / norm, w / norm
         rotation = np.eye(4)
-        rotation[:3, :3] = [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
+        rotation[:3, :3] = Rotation.from_quat(quaternion).as_matrix()  # normalised first
         transform = rotation @ transform
     if "translation" in node:
         shift = np.eye(4)
@@ -273,7 +270,8 @@ def _colours(doc, index, n_vertices, label) -> np.ndarray:
 
 
 def _texture(doc, primitive, attributes, n_vertices, label, scope, warnings):
-    """``(uv, texture file)`` of the primitive's base colour texture, or ``(None, None)``."""
+    """``(uv, texture)`` of the primitive's base colour texture (a file or an
+    :class:`EmbeddedImage`), or ``(None, None)``."""
     if "material" not in primitive:
         return None, None
     material = doc.item("materials", primitive["material"], label)
@@ -298,13 +296,27 @@ def _texture(doc, primitive, attributes, n_vertices, label, scope, warnings):
     return np.column_stack([uv[:, 0], 1.0 - uv[:, 1]]), found  # v from the bottom
 
 
-def _image(doc: Document, image: dict, index: int, scope: ReadScope, warnings: list[str]):
+@dataclass(eq=False)  # one object per image of a file (Document.images): compared by identity
+class EmbeddedImage:
+    """A texture the file holds itself, decoded: ``(H, W, 3)`` uint8, row 0 at the top."""
+
+    index: int
+    pixels: np.ndarray
+
+
+def _image(
+    doc: Document, image: dict, index: int, scope: ReadScope, warnings: list[str]
+) -> Path | EmbeddedImage | None:
     """The base colour image: a file beside the scan (its resolved path), or one embedded in a
-    buffer view or a ``data:`` URI (``("embedded", index, (H, W, 3) uint8)``); None, with a
-    warning, when it cannot be used."""
+    buffer view or a ``data:`` URI; None, with a warning, when it cannot be used. Found once
+    per image of the file, however many primitives use it."""
+    if index not in doc.images:
+        doc.images[index] = _find_image(doc, image, index, scope, warnings)
+    return doc.images[index]
+
+
+def _find_image(doc, image, index, scope, warnings) -> Path | EmbeddedImage | None:
     uri = image.get("uri")
-    if index in doc.images:
-        return doc.images[index]
     if isinstance(uri, str) and not uri.startswith("data:"):
         return resolve_texture(urllib.parse.unquote(uri), doc.path.parent, doc.path, warnings,
                                scope=scope)  # fmt: skip
@@ -317,8 +329,8 @@ def _image(doc: Document, image: dict, index: int, scope: ReadScope, warnings: l
     pixels, problem = decode_embedded_texture(data, f"images[{index}]", scope.limits)
     if pixels is None:
         warnings.append(f"embedded {problem}; texture left out")
-    doc.images[index] = None if pixels is None else ("embedded", index, pixels)
-    return doc.images[index]
+        return None
+    return EmbeddedImage(index, pixels)
 
 
 # ---------------------------------------------------------------------------- the mesh
@@ -343,13 +355,13 @@ def _assemble(parts, path: Path, scope: ReadScope, warnings: list[str]) -> FaceM
     distinct = distinct_corners(welded, path, warnings, "triangles")
     triangles, welded = triangles[distinct], welded[distinct]
 
-    textures = {_texture_key(part[4]): part[4] for part in parts if part[4] is not None}
+    textures = {part[4] for part in parts if part[4] is not None}
     uv = uv_indices = texture = None
     if len(textures) > 1:
         warnings.append(f"{len(textures)} texture images; only one is used per scan: none kept")
     elif textures and all(part[2] is not None for part in parts):
         uv = np.concatenate([part[2] for part in parts])
-        uv_indices, (texture,) = triangles.ravel(), textures.values()
+        uv_indices, (texture,) = triangles.ravel(), textures
     elif textures:
         warnings.append("only part of the scan has texture coordinates: texture left out")
     colours = None
@@ -358,15 +370,10 @@ def _assemble(parts, path: Path, scope: ReadScope, warnings: list[str]) -> FaceM
         colours = np.zeros((len(vertices), 3), dtype=np.uint8)
         colours[welded.ravel()] = original[triangles.ravel()]
     mesh = FaceMesh.from_triangles(vertices, welded, source=path, vertex_colors=colours)
-    if uv is not None and isinstance(texture, tuple):  # embedded: the scan file holds it
+    if uv is not None and isinstance(texture, EmbeddedImage):  # the scan file holds it
         mesh.uv, mesh.uv_indices = uv, uv_indices
-        mesh.texture_path, mesh.texture_image = scope.locate(path, path, "scan"), texture[2]
+        mesh.texture_path = scope.locate(path, path, "scan")
+        mesh.texture_image = texture.pixels
     elif uv is not None:
         mesh.uv, mesh.uv_indices, mesh.texture_path = uv, uv_indices, texture
     return mesh
-
-
-def _texture_key(texture) -> object:
-    """What makes two primitives' textures the same image: its file, or its index in the
-    file's images."""
-    return texture[:2] if isinstance(texture, tuple) else texture
