@@ -43,10 +43,14 @@ TRIANGULATED = (
 
 
 def triangulate_depth_cloud(
-    points: np.ndarray, source: str | Path | None, colours: np.ndarray | None = None
+    points: np.ndarray,
+    source: str | Path | None,
+    colours: np.ndarray | None = None,
+    warnings: list[str] | None = None,
 ) -> FaceMesh:
     """The surface of a single-view cloud of ``(N, 3)`` points (see the module docstring), with
-    its ``colours`` (``(N, 3)`` uint8) kept as vertex colours.
+    its ``colours`` (``(N, 3)`` uint8) kept as vertex colours; the reader's ``warnings`` get a
+    note (:data:`TRIANGULATED`) that the surface was made here.
 
     Raises:
         ScanError: too few points, non-finite coordinates, or not a single view's height
@@ -85,4 +89,6 @@ def triangulate_depth_cloud(
         )
     mesh = FaceMesh.from_triangles(points, triangles[kept], vertex_colors=colours, source=source)
     mesh.metadata["point_cloud"] = {"points": n_read, "triangulated": len(points)}
+    if warnings is not None:
+        warnings.append(TRIANGULATED.format(**mesh.metadata["point_cloud"]))
     return mesh

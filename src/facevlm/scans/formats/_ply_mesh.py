@@ -15,7 +15,7 @@ import numpy as np
 from facevlm.scans.errors import ScanError
 from facevlm.scans.formats._ply_header import _Values
 from facevlm.scans.mesh import FaceMesh
-from facevlm.scans.point_clouds import TRIANGULATED, triangulate_depth_cloud
+from facevlm.scans.point_clouds import triangulate_depth_cloud
 
 _UV_NAMES = (("s", "t"), ("u", "v"), ("texture_u", "texture_v"), ("texture_s", "texture_t"))
 #: Per-vertex colour property names, in order of preference: PLY's usual names, the
@@ -43,9 +43,7 @@ def _to_mesh(
     if face is None or len(face[key][1]) == 0:
         # points only: a depth camera's capture, triangulated as the camera saw it
         colours = _vertex_colours(vertex, declared, path, warnings)
-        mesh = triangulate_depth_cloud(vertices, path, colours)
-        warnings.append(TRIANGULATED.format(**mesh.metadata["point_cloud"]))
-        return mesh
+        return triangulate_depth_cloud(vertices, path, colours, warnings)
     flat, arity = face[key]
     indices = _as_indices(flat, path)
     offsets = np.zeros(len(arity) + 1, dtype=np.int64)

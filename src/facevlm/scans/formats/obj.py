@@ -27,7 +27,7 @@ from facevlm.scans.formats._files import ReadScope, reports_scan_errors, scope_f
 from facevlm.scans.formats._numbers import parse_floats, parse_ints
 from facevlm.scans.formats._textures import resolve_texture, safe_relative
 from facevlm.scans.mesh import FaceMesh
-from facevlm.scans.point_clouds import TRIANGULATED, triangulate_depth_cloud
+from facevlm.scans.point_clouds import triangulate_depth_cloud
 
 _V, _VT, _F = 1, 2, 3
 _LEADING_SPACE = re.compile(rb"(?m)^[ \t]+")
@@ -68,8 +68,7 @@ def read_obj(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
     vertices, colors = _vertex_lines(data, kinds, line_starts, line_ends, path)
     uv = _uv_lines(data, kinds, line_starts, line_ends, path)
     if not np.any(kinds == _F):  # points only: a depth camera's capture
-        mesh = triangulate_depth_cloud(vertices, path, colors)
-        warnings.append(TRIANGULATED.format(**mesh.metadata["point_cloud"]))
+        mesh = triangulate_depth_cloud(vertices, path, colors, warnings)
         mesh.metadata.update({"format": "obj", "warnings": warnings})
         return mesh.validate(path)
     offsets, indices, uv_indices = _face_lines(data, kinds, line_starts, line_ends, path)
