@@ -94,11 +94,27 @@ def pixel_features(grey: np.ndarray, size: int) -> np.ndarray:
     return np.stack(rows)
 
 
-def pixel_transfer(sets: dict[str, tuple[np.ndarray, object]], size: int) -> None:
+def linear_classifier():
+    """The probe: a strongly regularised logistic regression on standardised features (few
+    scans, many features)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    return make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=3000))
+
+
+def linear_transfer(train_x, train_y, test_x, test_y) -> float:
+    """Accuracy on ``test_*`` of :func:`linear_classifier` fitted on ``train_*``."""
+    return float(np.mean(linear_classifier().fit(train_x, train_y).predict(test_x) == test_y))
+
+
+def standardised(x: np.ndarray) -> np.ndarray:
+    """Each feature by the set's own mean and spread (no labels)."""
+    return (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)
+
+
+def pixel_transfer(sets: dict[str, tuple[np.ndarray, object]], size: int) -> None:
     data = {}
     for source, (grey, samples) in sets.items():
         keep = samples.expression.isin(EMOTIONS) & samples.intensity.isin(INTENSITIES)
@@ -108,25 +124,19 @@ def pixel_transfer(sets: dict[str, tuple[np.ndarray, object]], size: int) -> Non
     print(f"\n1. pixels, linearly ({size} px view; chance {1 / len(EMOTIONS):.3f})")
     for train, test in (("procedural", "ict"), ("ict", "procedural")):
         x, y, subjects = data[train]
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=3000))
+        model = linear_classifier()
         within = []
         for subject in np.unique(subjects):
             held = subjects == subject
             model.fit(x[~held], y[~held])
             within.append(np.mean(model.predict(x[held]) == y[held]))
-        model.fit(x, y)
         x_test, y_test, _ = data[test]
-        across = np.mean(model.predict(x_test) == y_test)
+        across = linear_transfer(x, y, x_test, y_test)
         # each set standardised by its own pixel statistics (no labels) before the same fit
-        model.fit(_standardised(x), y)
-        own = np.mean(model.predict(_standardised(x_test)) == y_test)
+        own = linear_transfer(standardised(x), y, standardised(x_test), y_test)
         print(f"   {train:>10} -> {test:<10} within (leave one subject out) "
               f"{np.mean(within):.3f}   across {across:.3f}, each set standardised by its own "
               f"statistics {own:.3f} (of {len(y_test)})")  # fmt: skip
-
-
-def _standardised(x: np.ndarray) -> np.ndarray:
-    return (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)
 
 
 def action_units(n_identities: int) -> None:

@@ -31,19 +31,6 @@ from pathlib import Path
 import numpy as np
 
 
-def _standardised(x: np.ndarray) -> np.ndarray:
-    return (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)
-
-
-def _linear_transfer(train_x, train_y, test_x, test_y) -> float:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=3000))
-    return float(np.mean(model.fit(train_x, train_y).predict(test_x) == test_y))
-
-
 def _prompt_accuracy(classifier, fused, labels: np.ndarray) -> float:
     import torch.nn.functional as F
 
@@ -76,6 +63,7 @@ def _appearance(scored, views: np.ndarray) -> np.ndarray:
 def direction(work: Path, train: str, test: str) -> None:
     from bundle_scoring import scored
     from cross_generator import evaluation_views
+    from source_gap import linear_transfer, standardised
 
     from facevlm.experiments.common import PromptEnsembleClassifier
     from facevlm.inference import ModelChoice, Project
@@ -124,8 +112,8 @@ def direction(work: Path, train: str, test: str) -> None:
             "early stage (appearance)": (_appearance(model, own_views), _appearance(model, views)),
         }
         for space, (own_x, test_x) in spaces.items():
-            plain = _linear_transfer(own_x, own_labels, test_x, labels)
-            each = _linear_transfer(_standardised(own_x), own_labels, _standardised(test_x), labels)
+            plain = linear_transfer(own_x, own_labels, test_x, labels)
+            each = linear_transfer(standardised(own_x), own_labels, standardised(test_x), labels)
             print(
                 f"  {name} {space} ({own_x.shape[1]} dims), a linear classifier: as it is "
                 f"{plain:.3f}, each set standardised by its own statistics {each:.3f}"
