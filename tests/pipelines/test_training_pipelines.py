@@ -168,6 +168,7 @@ def test_a_4d_namespace_trains_on_sequences_of_stacked_frames(mlflow_tracking, t
     _serves_a_sequence(bundle, tmp_path)
     (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
     assert run.data.tags["task"] == "fer4d"
+    assert run.data.params["sample_frames.frames_per_sample"] == "3", "the run says how"
     figure = catalog.load("affectvlm_4d.confusion_matrix")
     assert "fer4d" in figure.axes[0].get_title(), "the 4D figures say they are the 4D model's"
 

@@ -434,6 +434,8 @@ def report_model_run(
             "protocol": parameters["protocol"],
             "prompts": parameters["prompts"],
             "render": bundle.info.get("render", {}),
+            # how a sample was made of a sequence's frames: what serving the model repeats
+            **({SAMPLE_FRAMES: bundle.info[SAMPLE_FRAMES]} if SAMPLE_FRAMES in bundle.info else {}),
         },
         metrics=metrics,
         dataset_input=DatasetInput.from_scan_index(
