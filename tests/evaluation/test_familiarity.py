@@ -208,6 +208,10 @@ def two_space_statistics(
     return fam.build_joint_familiarity(train, folds, modality="shaded"), train
 
 
+def two_spaces() -> tuple[str, str]:
+    return fam.EMBEDDING, fam.APPEARANCE
+
+
 @pytest.fixture(scope="module")
 def looks() -> np.ndarray:
     return fam.l2_normalise(np.random.default_rng(10).standard_normal((3, 24)))
@@ -254,7 +258,7 @@ def test_an_input_that_only_looks_different_is_unfamiliar_and_says_why(centres, 
 
 def test_the_joint_score_is_the_largest_score_in_units_of_each_threshold(centres, looks):
     statistics, _ = two_space_statistics(np.random.default_rng(13), centres, looks)
-    embedding, appearance = (statistics.spaces[s].threshold for s in fam.SPACES)
+    embedding, appearance = (statistics.spaces[s].threshold for s in two_spaces())
     scores = {
         fam.EMBEDDING: np.array([embedding, 0.0]),
         fam.APPEARANCE: np.array([0.0, appearance * 2]),

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from facevlm.models.fusion import FUSION_MODES
-from facevlm.models.multiview_clip import MAX_LOGIT_SCALE, embed_samples
+from facevlm.models.multiview_clip import EDGES_GRID, MAX_LOGIT_SCALE, embed_samples, view_edges
 from facevlm.models.multiview_data import MultiviewDataset, make_loader
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -120,14 +120,47 @@ def test_appearance_features_keep_where_things_are_in_the_image(make_tiny_model)
     assert F.cosine_similarity(a, b).item() < 0.99
 
 
-def test_embed_samples_adds_appearance_only_when_asked(make_tiny_model, toy_views):
+def test_embed_samples_adds_appearance_and_edges_only_when_asked(make_tiny_model, toy_views):
     model = make_tiny_model()
     views, labels = toy_views(1)
     dataset = MultiviewDataset(views, labels, image_size=64)
     loader = make_loader(dataset, batch_size=4, shuffle=False)
-    assert embed_samples(model, loader).appearance is None
+    plain = embed_samples(model, loader)
+    assert plain.appearance is None and plain.edges is None
     out = embed_samples(model, loader, appearance=True)
     assert out.appearance.shape == (len(labels), 3 * 128 * 16)
+    assert out.edges.shape == (len(labels), 3 * EDGES_GRID**2)
     with torch.no_grad():
         first = model.eval().encode_appearance(dataset[0].views[None])[0]
     torch.testing.assert_close(out.appearance[0], first, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(out.edges[0], view_edges(dataset[0].views[None])[0])
+
+
+def disc(radius: float, size: int = 64, centre: tuple[float, float] = (32.0, 32.0)):
+    """A grey disc on black, as ``(3, size, size)``: a stand-in for a rendered face."""
+    y, x = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
+    inside = ((x - centre[0]) ** 2 + (y - centre[1]) ** 2 <= radius**2).float()
+    return inside.expand(3, size, size) * 0.7
+
+
+def test_edges_are_the_outlines_whatever_the_grey_level():
+    """Per view: the gradient magnitude of the grey view on a 32 x 32 grid, unit length; the
+    same outline brighter or darker gives the same edges, another outline other edges."""
+    views = torch.stack([disc(20), disc(20), disc(20)])[None]  # (1, 3 views, 3, 64, 64)
+    edges = view_edges(views)
+    assert edges.shape == (1, 3 * EDGES_GRID**2)
+    torch.testing.assert_close(edges.reshape(3, -1).norm(dim=-1), torch.ones(3))
+    torch.testing.assert_close(view_edges(views * 0.5), edges)
+    torch.testing.assert_close(view_edges(views * 0.8 + 0.1), edges, atol=1e-5, rtol=0)
+    square = torch.zeros_like(views)
+    square[..., 14:50, 14:50] = 0.7
+    assert F.cosine_similarity(view_edges(square), edges).item() < 0.75
+
+
+def test_edges_tell_a_larger_outline_from_a_smaller_one_more_than_a_small_shift():
+    """Where the outline runs is what the edges keep: a face drawn a fifth larger differs
+    more than the same face moved by one pixel."""
+    face = view_edges(disc(20)[None, None])
+    moved = view_edges(disc(20, centre=(33.0, 32.0))[None, None])
+    larger = view_edges(disc(24)[None, None])
+    assert F.cosine_similarity(face, moved) > F.cosine_similarity(face, larger) + 0.2

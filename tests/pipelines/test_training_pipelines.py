@@ -19,7 +19,7 @@ from toy_model_run import (
 )
 
 from facevlm.datasets import MlflowModelRunDataset, ModelBundle, PretrainedWeights
-from facevlm.evaluation.familiarity import APPEARANCE, EMBEDDING, JointFamiliarity
+from facevlm.evaluation.familiarity import APPEARANCE, EDGES, EMBEDDING, JointFamiliarity
 from facevlm.pipelines import training
 from facevlm.scans.labels import BASIC_EMOTIONS
 
@@ -68,12 +68,13 @@ def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(
     rebuilt, _ = bundle.build()
     assert sum(p.numel() for p in rebuilt.parameters()) > 0
     # familiarity statistics of the final fit, read back with weights_only: its training
-    # embeddings and appearance features, and the folds' held-out scores as the yardstick
+    # embeddings, appearance features and edges, and the folds' held-out scores as the yardstick
     statistics = JointFamiliarity.from_dict(bundle.familiarity)
-    assert set(statistics.spaces) == {EMBEDDING, APPEARANCE}
+    assert set(statistics.spaces) == {EMBEDDING, APPEARANCE, EDGES}
     embedding = statistics.spaces[EMBEDDING].train_embeddings
     assert embedding.shape == (bundle.info["n_samples"], rebuilt.embed_dim)
     assert len(statistics.spaces[APPEARANCE].train_embeddings) == bundle.info["n_samples"]
+    assert len(statistics.spaces[EDGES].train_embeddings) == bundle.info["n_samples"]
     assert 0 < len(statistics.reference) <= bundle.info["n_samples"]
     assert statistics.familiar(statistics.reference).mean() >= statistics.rate
 

@@ -113,10 +113,11 @@ def embed_views(
 
 def familiarity_features(embedded: EmbeddedSamples) -> dict[str, np.ndarray | None]:
     """The features familiarity compares, by space (:mod:`facevlm.evaluation.familiarity`)."""
-    from facevlm.evaluation.familiarity import APPEARANCE, EMBEDDING
+    from facevlm.evaluation.familiarity import APPEARANCE, EDGES, EMBEDDING
 
     appearance = None if embedded.appearance is None else embedded.appearance.numpy()
-    return {EMBEDDING: embedded.fused.numpy(), APPEARANCE: appearance}
+    edges = None if embedded.edges is None else embedded.edges.numpy()
+    return {EMBEDDING: embedded.fused.numpy(), APPEARANCE: appearance, EDGES: edges}
 
 
 def held_out_familiarity(train: EmbeddedSamples, test: EmbeddedSamples) -> dict:

@@ -50,13 +50,14 @@ import torch
 import torch.nn.functional as F
 
 from facevlm.evaluation.calibration import LINEAR_PROBE, PROMPT_CLASSIFIER, head_temperatures
-from facevlm.evaluation.familiarity import APPEARANCE, EMBEDDING, UNLIKE, JointFamiliarity
+from facevlm.evaluation.familiarity import APPEARANCE, EDGES, EMBEDDING, UNLIKE, JointFamiliarity
 from facevlm.inference.inputs import PredictionInput, ScanInput, SequenceInput
 from facevlm.inference.prediction import STAGES, Prediction
 from facevlm.inference.render_settings import render_settings_for, trained_modalities
 from facevlm.inference.scan_files import modality_for, read_scan
 from facevlm.models.classifier import PromptEnsembleClassifier
 from facevlm.models.model_bundle import ModelBundle
+from facevlm.models.multiview_clip import view_edges
 from facevlm.models.multiview_data import views_to_tensor
 from facevlm.render.face_pose import FacePose, face_pose_of
 from facevlm.render.frames import (
@@ -214,8 +215,14 @@ class Predictor:
     @torch.inference_mode()
     def _appearance(self, views: np.ndarray) -> np.ndarray:
         """``(N, V, S, S, 3)`` uint8 views → appearance features ``(N, V * C)``."""
-        images = torch.stack([views_to_tensor(v, self.image_size) for v in views])
-        return self.model.encode_appearance(images).numpy()
+        return self.model.encode_appearance(self._model_input(views)).numpy()
+
+    def _edges(self, views: np.ndarray) -> np.ndarray:
+        """``(N, V, S, S, 3)`` uint8 views → their edges at the model's input size."""
+        return view_edges(self._model_input(views)).numpy()
+
+    def _model_input(self, views: np.ndarray) -> torch.Tensor:
+        return torch.stack([views_to_tensor(v, self.image_size) for v in views])
 
     @torch.inference_mode()
     def _classify(self, fused: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -258,8 +265,8 @@ class Predictor:
     ) -> dict:
         """How familiar the input is: the median k-NN score of ``rows`` (a sequence is as
         familiar as its typical frame) in each feature space of the bundle's statistics (the
-        fused embedding, and the appearance of ``samples``' views), joined into one score the
-        way the held-out scans' were (:mod:`facevlm.evaluation.familiarity`). A render in a
+        fused embedding, and the appearance and edges of ``samples``' views), joined into one
+        score the way the held-out scans' were (:mod:`facevlm.evaluation.familiarity`). A render in a
         modality training did not have (a shaded render of an untextured scan for a texture-trained
         model) is unfamiliar whatever the score: the model has never seen one. A model trained
         on several modalities holds training embeddings of each, so its score alone decides."""
@@ -269,6 +276,8 @@ class Predictor:
             features = {EMBEDDING: normalised[rows].numpy()}
             if APPEARANCE in statistics.spaces:
                 features[APPEARANCE] = self._appearance(samples[rows])
+            if EDGES in statistics.spaces:
+                features[EDGES] = self._edges(samples[rows])
             scores = {
                 space: np.array([np.median(statistics.spaces[space].scores(x))])
                 for space, x in features.items()

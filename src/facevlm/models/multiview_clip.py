@@ -42,6 +42,10 @@ MAX_LOGIT_SCALE = math.log(100.0)
 #: same size, so that a bundle's stored training features stay a few megabytes.
 APPEARANCE_GRID = 4
 APPEARANCE_CHANNELS = 128
+#: The views' edges (:func:`view_edges`) on a grid of this many cells a side: fine enough to
+#: show the eyes' and the mouth's outlines at the models' 64 px input, small enough that a
+#: bundle's stored training edges stay about a megabyte.
+EDGES_GRID = 32
 
 
 @dataclass
@@ -193,6 +197,31 @@ def build_multiview_clip(cfg: MultiviewCLIPConfig) -> tuple[MultiviewCLIP, Token
     return MultiviewCLIP(clip, normalize, fusion), tokenizer
 
 
+def view_edges(images: torch.Tensor) -> torch.Tensor:
+    """``(B, V, 3, H, W)`` images in [0, 1] -> ``(B, V * EDGES_GRID**2)`` edge maps.
+
+    What the views look like as a drawing: each view grey, averaged down to
+    :data:`EDGES_GRID` cells a side, its gradient magnitude (central differences), L2-normalised
+    per view, the views side by side. No model is involved: two face models whose renders the
+    tower has learnt to see alike (a mask-like face crop of one and of the other) still differ
+    in where their outlines and creases run (the eyes' shape, the mouth's, the face's outline),
+    and a shaded render's smooth shading, which dominates its grey levels, drops out
+    (:mod:`facevlm.evaluation.familiarity` compares inputs in this space too; the comparison
+    with the grey levels themselves is in docs/benchmarks.md, "Calibration").
+    """
+    b, v, _, h, w = images.shape
+    grey = (images.reshape(b * v, 3, h, w).float() * _LUMA.to(images.device)).sum(dim=1)
+    cells = min(EDGES_GRID, h, w)
+    grey = F.adaptive_avg_pool2d(grey[:, None], cells)[:, 0]  # (B*V, cells, cells)
+    down, across = torch.gradient(grey, dim=(1, 2))
+    edges = torch.hypot(down, across).flatten(1)
+    return F.normalize(edges, dim=-1).reshape(b, -1)
+
+
+#: Luma weights (ITU-R BT.601), as a (3, 1, 1) tensor over an image's channels.
+_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+
+
 @dataclass
 class EmbeddedSamples:
     """Image embeddings of a whole dataset (CPU tensors), e.g. for pseudo-labelling or probes."""
@@ -203,6 +232,7 @@ class EmbeddedSamples:
     labels: torch.Tensor  # (N,) int64, -1 unlabeled
     sample_ids: list[str]
     appearance: torch.Tensor | None = None  # (N, V * C) MultiviewCLIP.encode_appearance
+    edges: torch.Tensor | None = None  # (N, V * EDGES_GRID**2) view_edges
 
 
 @torch.no_grad()
@@ -210,7 +240,8 @@ def embed_samples(
     model: MultiviewCLIP, loader: Iterable[MultiviewBatch], appearance: bool = False
 ) -> EmbeddedSamples:
     """Embed every batch of ``loader`` (no augmentation, model in eval mode, restored after);
-    with ``appearance``, also their appearance features (:meth:`MultiviewCLIP.encode_appearance`).
+    with ``appearance``, also their appearance features (:meth:`MultiviewCLIP.encode_appearance`)
+    and edges (:func:`view_edges`): what familiarity compares besides the embedding.
 
     Under DDP build the loader with ``make_loader(..., shuffle=False, shard=False)`` so that every
     rank embeds the whole dataset (e.g. for SMILE-VLM's pseudo-labels).
@@ -218,7 +249,7 @@ def embed_samples(
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    views, fused, fused_raw, labels, ids, looks = [], [], [], [], [], []
+    views, fused, fused_raw, labels, ids, looks, edges = [], [], [], [], [], [], []
     for batch in loader:
         images = batch.to(device).views
         emb = model(images)
@@ -227,6 +258,7 @@ def embed_samples(
         fused_raw.append(emb.fused_raw.float().cpu())
         if appearance:
             looks.append(model.encode_appearance(images).cpu())
+            edges.append(view_edges(images).cpu())
         labels.append(batch.labels.cpu())
         ids.extend(batch.sample_ids)
     model.train(was_training)
@@ -237,4 +269,5 @@ def embed_samples(
         torch.cat(labels),
         ids,
         torch.cat(looks) if appearance else None,
+        torch.cat(edges) if appearance else None,
     )

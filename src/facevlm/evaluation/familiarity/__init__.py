@@ -34,15 +34,20 @@ least ``rate`` (0.99) of the reference scores do not exceed (the ``rate`` empiri
 taken upwards). So at least ``rate`` of held-out in-distribution scans are familiar, and in
 familiarity terms the boundary is about ``1 - rate``.
 
-**Two feature spaces** (:class:`JointFamiliarity`, what a model bundle stores): the fused
-embedding, and the *appearance* of the views, an early stage of the image tower on a coarse
-grid (:meth:`facevlm.models.multiview_clip.MultiviewCLIP.encode_appearance`). Training pulls every
+**Three feature spaces** (:class:`JointFamiliarity`, what a model bundle stores): the fused
+embedding, the *appearance* of the views, an early stage of the image tower on a coarse
+grid (:meth:`facevlm.models.multiview_clip.MultiviewCLIP.encode_appearance`), and their *edges*,
+the views drawn as outlines and creases with no model involved
+(:func:`facevlm.models.multiview_clip.view_edges`). Training pulls every
 face with the same expression towards one embedding, so in the fused embedding a face of a face
 model the network never saw lands among the training faces of whatever expression it reads,
 familiar and confidently wrong (``benchmarks/calibration.py`` on a face source held out of
 training; figures in docs/benchmarks.md). Early in the tower, on a coarse grid of the image,
 the features still describe what the views look like and where, and faces of another source
-stand apart there. Each space has its own k-NN statistics; an input's
+stand apart there, unless the tower has learnt to see them alike (a model trained on whole
+heads and narrow crops of one face model sees the other's face masks as its narrow crops); the
+edges, which no training shapes, still tell them apart by the eyes', mouth's and outline's
+shapes. Each space has its own k-NN statistics; an input's
 joint score is its largest per-space score in units of that space's own threshold (it is as
 strange as it is in the space where it is strangest), and the joint threshold is set on the
 same joint score of the held-out scans, so ``familiarity`` keeps its meaning (the fraction of
@@ -73,6 +78,7 @@ from facevlm.evaluation.familiarity.baselines import (
 )
 from facevlm.evaluation.familiarity.joint import (
     APPEARANCE,
+    EDGES,
     EMBEDDING,
     JOINT_METHOD,
     SPACES,
@@ -109,6 +115,7 @@ from facevlm.evaluation.familiarity.yardstick import (
 __all__ = [
     "APPEARANCE",
     "DEFAULT_K",
+    "EDGES",
     "EMBEDDING",
     "FAMILIAR_RATE",
     "Familiarity",

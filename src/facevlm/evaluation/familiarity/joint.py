@@ -1,6 +1,6 @@
-"""Several feature spaces (the fused embedding and the views' appearance): per-space scores in
-units of each space's threshold, the joint score (the largest of them) and its own threshold set
-on the held-out scans (:class:`JointFamiliarity`, what a model bundle stores).
+"""Several feature spaces (the fused embedding, the views' appearance and edges): per-space
+scores in units of each space's threshold, the joint score (the largest of them) and its own
+threshold set on the held-out scans (:class:`JointFamiliarity`, what a model bundle stores).
 
 Separate from :mod:`.single_space`: it combines finished per-space statistics and reads fold
 results saved before there were several spaces.
@@ -24,14 +24,17 @@ from facevlm.evaluation.familiarity.single_space import (
 from facevlm.evaluation.familiarity.yardstick import FAMILIAR_RATE, familiarity_of, threshold_for
 
 #: The feature spaces, by the name under which fold results and bundles store them: the fused
-#: embedding the classifier reads, and the views' appearance (the image tower's early stage).
+#: embedding the classifier reads, the views' appearance (the image tower's early stage) and
+#: their edges (the views drawn as outlines and creases, no model involved).
 EMBEDDING = "embedding"
 APPEARANCE = "appearance"
-SPACES = (EMBEDDING, APPEARANCE)
+EDGES = "edges"
+SPACES = (EMBEDDING, APPEARANCE, EDGES)
 #: What an unfamiliar input is said to be unlike, by the space where it is strangest.
 UNLIKE = {
     EMBEDDING: "unlike the scans the model was trained on",
     APPEARANCE: "its renders look unlike the model's training renders",
+    EDGES: "its face's outlines and creases are unlike those of the model's training faces",
 }
 JOINT_METHOD = "knn_cosine_joint"
 
