@@ -217,6 +217,7 @@ class Predictor:
         """``(N, V, S, S, 3)`` uint8 views → appearance features ``(N, V * C)``."""
         return self.model.encode_appearance(self._model_input(views)).numpy()
 
+    @torch.inference_mode()
     def _edges(self, views: np.ndarray) -> np.ndarray:
         """``(N, V, S, S, 3)`` uint8 views → their edges at the model's input size."""
         return view_edges(self._model_input(views)).numpy()
@@ -266,10 +267,11 @@ class Predictor:
         """How familiar the input is: the median k-NN score of ``rows`` (a sequence is as
         familiar as its typical frame) in each feature space of the bundle's statistics (the
         fused embedding, and the appearance and edges of ``samples``' views), joined into one
-        score the way the held-out scans' were (:mod:`facevlm.evaluation.familiarity`). A render in a
-        modality training did not have (a shaded render of an untextured scan for a texture-trained
-        model) is unfamiliar whatever the score: the model has never seen one. A model trained
-        on several modalities holds training embeddings of each, so its score alone decides."""
+        score the way the held-out scans' were (:mod:`facevlm.evaluation.familiarity`). A render
+        in a modality training did not have (a shaded render of an untextured scan for a
+        texture-trained model) is unfamiliar whatever the score: the model has never seen one. A
+        model trained on several modalities holds training embeddings of each, so its score alone
+        decides."""
         out: dict[str, Any] = {"familiarity": None, "familiar": None, "unfamiliar_reason": None}
         statistics = self.familiarity
         if statistics is not None:
