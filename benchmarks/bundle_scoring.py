@@ -40,7 +40,9 @@ class ScoredBundle:
         one, else the prompt classifier (AffectVLM's own head), as the app's main head."""
         return "linear probe" if self.bundle.linear_probe is not None else "prompt classifier"
 
-    def _embed(self, views: np.ndarray):
+    def _embed(self, views: np.ndarray, appearance: bool = False):
+        """The views' embeddings (:func:`~facevlm.experiments.common.embed_views`); with
+        ``appearance``, also their appearance features and edges."""
         import torch
 
         from facevlm.experiments.common import embed_views, model_image_size
@@ -48,7 +50,7 @@ class ScoredBundle:
 
         resized = resize_views(views, model_image_size(self.model))
         with torch.no_grad():
-            return embed_views(self.model, resized, device="cpu")
+            return embed_views(self.model, resized, device="cpu", appearance=appearance)
 
     def predict(self, views: np.ndarray) -> np.ndarray:
         """``(N,)`` class index of each sample's zero-shot prediction (CPU)."""

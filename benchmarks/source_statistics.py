@@ -42,24 +42,6 @@ def _probe_accuracy(probe: dict, z, labels: np.ndarray) -> float:
     return float(np.mean(logits.argmax(1).numpy() == labels))
 
 
-def _appearance(scored, views: np.ndarray) -> np.ndarray:
-    import torch
-
-    from facevlm.models.multiview_data import views_to_tensor
-
-    size = scored.model.image_size
-    size = size if isinstance(size, int) else size[0]
-    with torch.no_grad():
-        return np.concatenate(
-            [
-                scored.model.encode_appearance(
-                    torch.stack([views_to_tensor(np.asarray(s), size) for s in views[i : i + 32]])
-                ).numpy()
-                for i in range(0, len(views), 32)
-            ]
-        )
-
-
 def direction(work: Path, train: str, test: str) -> None:
     from bundle_scoring import scored
     from cross_generator import evaluation_views
@@ -77,7 +59,8 @@ def direction(work: Path, train: str, test: str) -> None:
         own_views, own_labels = evaluation_views(
             work / f"train-{train}", project.params[name], model
         )
-        test_emb, own_emb = model._embed(views), model._embed(own_views)
+        test_emb = model._embed(views, appearance=True)
+        own_emb = model._embed(own_views, appearance=True)
         classifier = PromptEnsembleClassifier.from_prompts(
             model.model, model.tokenizer, model.bundle.class_prompts, model.bundle.classes
         )
@@ -109,7 +92,7 @@ def direction(work: Path, train: str, test: str) -> None:
         )
         spaces = {
             "fused embedding": (own_emb.fused_raw.float().numpy(), raw.numpy()),
-            "early stage (appearance)": (_appearance(model, own_views), _appearance(model, views)),
+            "early stage (appearance)": (own_emb.appearance.numpy(), test_emb.appearance.numpy()),
         }
         for space, (own_x, test_x) in spaces.items():
             plain = linear_transfer(own_x, own_labels, test_x, labels)

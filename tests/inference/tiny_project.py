@@ -157,13 +157,9 @@ def built_in_texture_renders(project: Project, predictor, modality: str = "textu
 def familiarity_features(predictor, views: np.ndarray) -> dict[str, np.ndarray]:
     """The features ``predictor``'s familiarity compares, by space, of ``(N, V, S, S, 3)``
     views: its model's fused embedding and the views' appearance and edges."""
-    from facevlm.evaluation.familiarity import APPEARANCE, EDGES, EMBEDDING
+    from facevlm.evaluation.familiarity import EMBEDDING
 
-    return {
-        EMBEDDING: predictor._encode(views)[0].numpy(),
-        APPEARANCE: predictor._appearance(views),
-        EDGES: predictor._edges(views),
-    }
+    return {EMBEDDING: predictor._encode(views)[0].numpy(), **predictor._view_features(views)}
 
 
 def frozen_familiarity(predictor, renders: np.ndarray, modality: str = "texture"):

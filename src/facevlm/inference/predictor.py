@@ -40,7 +40,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -213,17 +213,21 @@ class Predictor:
         return embedded.fused.float(), embedded.fused_raw.float()
 
     @torch.inference_mode()
-    def _appearance(self, views: np.ndarray) -> np.ndarray:
-        """``(N, V, S, S, 3)`` uint8 views → appearance features ``(N, V * C)``."""
-        return self.model.encode_appearance(self._model_input(views)).numpy()
-
-    @torch.inference_mode()
-    def _edges(self, views: np.ndarray) -> np.ndarray:
-        """``(N, V, S, S, 3)`` uint8 views → their edges at the model's input size."""
-        return view_edges(self._model_input(views)).numpy()
-
-    def _model_input(self, views: np.ndarray) -> torch.Tensor:
-        return torch.stack([views_to_tensor(v, self.image_size) for v in views])
+    def _view_features(
+        self, views: np.ndarray, spaces: Collection[str] = (APPEARANCE, EDGES)
+    ) -> dict[str, np.ndarray]:
+        """``(N, V, S, S, 3)`` uint8 views → the features of them that familiarity compares,
+        of those among ``spaces``: appearance ``(N, V * C)`` and edges, both of the views
+        resized once to the model's input size."""
+        features: dict[str, np.ndarray] = {}
+        if APPEARANCE not in spaces and EDGES not in spaces:
+            return features
+        images = torch.stack([views_to_tensor(v, self.image_size) for v in views])
+        if APPEARANCE in spaces:
+            features[APPEARANCE] = self.model.encode_appearance(images).numpy()
+        if EDGES in spaces:
+            features[EDGES] = view_edges(images).numpy()
+        return features
 
     @torch.inference_mode()
     def _classify(self, fused: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -275,11 +279,10 @@ class Predictor:
         out: dict[str, Any] = {"familiarity": None, "familiar": None, "unfamiliar_reason": None}
         statistics = self.familiarity
         if statistics is not None:
-            features = {EMBEDDING: normalised[rows].numpy()}
-            if APPEARANCE in statistics.spaces:
-                features[APPEARANCE] = self._appearance(samples[rows])
-            if EDGES in statistics.spaces:
-                features[EDGES] = self._edges(samples[rows])
+            features = {
+                EMBEDDING: normalised[rows].numpy(),
+                **self._view_features(samples[rows], statistics.spaces),
+            }
             scores = {
                 space: np.array([np.median(statistics.spaces[space].scores(x))])
                 for space, x in features.items()

@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 # Luma weights (ITU-R BT.601) and the RGB <-> YIQ matrices used for saturation and hue.
-_LUMA = (0.299, 0.587, 0.114)
-_RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
+LUMA = (0.299, 0.587, 0.114)
+_RGB_TO_YIQ = (LUMA, (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 
 # Columns of the (N, _N_DRAWS) uniform draws, one row per image.
 _FLIP, _ROT_P, _ROT, _CROP_P, _AREA, _RATIO, _CX, _CY, _JIT_P, _BRI, _CON, _SAT, _HUE = range(13)
@@ -64,7 +64,7 @@ class MixedViewAugmentation(nn.Module):
         rgb_to_yiq = torch.tensor(_RGB_TO_YIQ, dtype=torch.float64)
         self.register_buffer("rgb_to_yiq", rgb_to_yiq.float(), persistent=False)
         self.register_buffer("yiq_to_rgb", torch.linalg.inv(rgb_to_yiq).float(), persistent=False)
-        self.register_buffer("luma", torch.tensor(_LUMA).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("luma", torch.tensor(LUMA).view(1, 3, 1, 1), persistent=False)
 
     def _draws(
         self, n: int, device: torch.device, generator: torch.Generator | None

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facevlm.models.augment import LUMA
 from facevlm.models.backbone import (
     BackboneConfig,
     ImageNormalize,
@@ -210,16 +211,13 @@ def view_edges(images: torch.Tensor) -> torch.Tensor:
     with the grey levels themselves is in docs/benchmarks.md, "Calibration").
     """
     b, v, _, h, w = images.shape
-    grey = (images.reshape(b * v, 3, h, w).float() * _LUMA.to(images.device)).sum(dim=1)
+    luma = torch.tensor(LUMA, device=images.device).view(3, 1, 1)
+    grey = (images.reshape(b * v, 3, h, w).float() * luma).sum(dim=1)
     cells = min(EDGES_GRID, h, w)
     grey = F.adaptive_avg_pool2d(grey[:, None], cells)[:, 0]  # (B*V, cells, cells)
     down, across = torch.gradient(grey, dim=(1, 2))
     edges = torch.hypot(down, across).flatten(1)
     return F.normalize(edges, dim=-1).reshape(b, -1)
-
-
-#: Luma weights (ITU-R BT.601), as a (3, 1, 1) tensor over an image's channels.
-_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
 
 
 @dataclass
