@@ -20,6 +20,7 @@ holes, noise and spikes):
    this process, BLAS threads 1) and wall-clock.
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/canonical_pose.py --cases 300
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/canonical_pose.py --time-only --repeats 15
 """
 
 from __future__ import annotations
@@ -298,6 +299,11 @@ def main() -> None:
     parser.add_argument("--built-in", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument(
+        "--time-only",
+        action="store_true",
+        help="the time per scan alone (read + pose + render against read + render) and stop",
+    )
+    parser.add_argument(
         "--pose-time-only",
         action="store_true",
         help="time the pose alone (at least 21 repeats: its minimum is what compares) and stop",
@@ -305,6 +311,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.pose_time_only:
         pose_timing(max(args.repeats, 21))
+        return
+    if args.time_only:
+        timing(args.repeats)
         return
     rows = accuracy(args.cases, args.first_seed)
     print_accuracy(rows)
