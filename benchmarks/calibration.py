@@ -8,11 +8,14 @@ probability >= 0.8), with how many there were, and how many faces were refused a
 - ``built-in, held-out folds``: the out-of-fold predictions of the run that trained the model
   (every scan scored by a model that never saw its subject), read from the model's training
   run folder;
-- ``ICT-FaceKit, painted`` and ``ICT-FaceKit, untextured``: faces of another source that the
-  model was never trained on (:mod:`facevlm.synthetic.ict_facekit`: real-people geometry,
-  emotions from FACS prototypes; painted with vertex colours, or bare geometry, which a
-  texture-trained model sees as a shaded render), written as PLY files and scored through the
-  same :class:`~facevlm.inference.Predictor` as ``facevlm predict``;
+- ``ICT-FaceKit, painted`` and ``ICT-FaceKit, untextured``: ICT-FaceKit faces made another way
+  than any the model was trained on (:mod:`facevlm.synthetic.ict_facekit`: real-people geometry
+  of new identities, emotions set by the blend-shape prototypes of
+  :data:`~facevlm.synthetic.ict_facekit.EMOTION_SHAPES` where the built-in set poses its
+  ICT-FaceKit faces by action units; painted with vertex colours, or bare geometry, which a
+  texture-trained model sees as a shaded render): a generator variant held out of training,
+  written as PLY files and scored through the same :class:`~facevlm.inference.Predictor` as
+  ``facevlm predict``;
 - ``hand-posed heads`` (``barrel`` and ``mask``): faces of ``transfer_handposed.py``, a face
   model that shares no code with either source of the built-in set, posed by hand, written as
   PLY files and scored through the Predictor: a source no model of the project was trained on;
