@@ -159,7 +159,8 @@ def familiarity_features(predictor, views: np.ndarray) -> dict[str, np.ndarray]:
     views: its model's fused embedding and the views' appearance and edges."""
     from facevlm.evaluation.familiarity import EMBEDDING
 
-    return {EMBEDDING: predictor._encode(views)[0].numpy(), **predictor._view_features(views)}
+    images = predictor._model_input(views)
+    return {EMBEDDING: predictor._encode(images)[0].numpy(), **predictor._view_features(images)}
 
 
 def frozen_familiarity(predictor, renders: np.ndarray, modality: str = "texture"):

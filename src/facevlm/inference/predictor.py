@@ -177,7 +177,7 @@ class Predictor:
             sample = views[None]
             if self.stacked_frames:  # the model's fusion head takes every frame's views
                 sample = frames_to_samples(np.stack([views] * self.stacked_frames), as_views=True)
-            self._classify(self._encode(sample))
+            self._classify(self._encode(self._model_input(sample)))
 
     def close(self) -> None:
         def close_all():
@@ -205,24 +205,25 @@ class Predictor:
             lambda: self._renderer(modality).render(mesh, pose=pose)
         ).result()
 
+    def _model_input(self, views: np.ndarray) -> torch.Tensor:
+        """``(N, V, S, S, 3)`` uint8 views → the model's input images, resized once for both
+        the embedding and familiarity's view features."""
+        return torch.stack([views_to_tensor(v, self.image_size) for v in views])
+
     @torch.inference_mode()
-    def _encode(self, views: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(N, V, S, S, 3)`` uint8 views → normalised and raw fused embeddings ``(N, D)``."""
-        images = torch.stack([views_to_tensor(v, self.image_size) for v in views])
+    def _encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Model input images (:meth:`_model_input`) → normalised and raw fused embeddings
+        ``(N, D)``."""
         embedded = self.model(images)
         return embedded.fused.float(), embedded.fused_raw.float()
 
     @torch.inference_mode()
     def _view_features(
-        self, views: np.ndarray, spaces: Collection[str] = (APPEARANCE, EDGES)
+        self, images: torch.Tensor, spaces: Collection[str] = (APPEARANCE, EDGES)
     ) -> dict[str, np.ndarray]:
-        """``(N, V, S, S, 3)`` uint8 views → the features of them that familiarity compares,
-        of those among ``spaces``: appearance ``(N, V * C)`` and edges, both of the views
-        resized once to the model's input size."""
+        """Model input images (:meth:`_model_input`) → the features of their views that
+        familiarity compares, of those among ``spaces``: appearance ``(N, V * C)`` and edges."""
         features: dict[str, np.ndarray] = {}
-        if APPEARANCE not in spaces and EDGES not in spaces:
-            return features
-        images = torch.stack([views_to_tensor(v, self.image_size) for v in views])
         if APPEARANCE in spaces:
             features[APPEARANCE] = self.model.encode_appearance(images).numpy()
         if EDGES in spaces:
@@ -266,11 +267,11 @@ class Predictor:
         }
 
     def _familiarity(
-        self, normalised: torch.Tensor, samples: np.ndarray, rows: list[int], rendered: str
+        self, normalised: torch.Tensor, images: torch.Tensor, rows: list[int], rendered: str
     ) -> dict:
         """How familiar the input is: the median k-NN score of ``rows`` (a sequence is as
         familiar as its typical frame) in each feature space of the bundle's statistics (the
-        fused embedding, and the appearance and edges of ``samples``' views), joined into one
+        fused embedding, and the appearance and edges of the views of ``images``), joined into one
         score the way the held-out scans' were (:mod:`facevlm.evaluation.familiarity`). A render
         in a modality training did not have (a shaded render of an untextured scan for a
         texture-trained model) is unfamiliar whatever the score: the model has never seen one. A
@@ -281,7 +282,7 @@ class Predictor:
         if statistics is not None:
             features = {
                 EMBEDDING: normalised[rows].numpy(),
-                **self._view_features(samples[rows], statistics.spaces),
+                **self._view_features(images[rows], statistics.spaces),
             }
             scores = {
                 space: np.array([np.median(statistics.spaces[space].scores(x))])
@@ -323,11 +324,10 @@ class Predictor:
             mesh = clock.run("read", self._read, item.path)
             modality, note = self._modality_for(mesh, item.name)
             views = clock.run("render", self._render, mesh, modality)
-            fused = clock.run("encode", self._encode, views[None])
+            images = clock.run("encode", self._model_input, views[None])
+            fused = clock.run("encode", self._encode, images)
             heads = clock.run("classify", self._classify, fused)
-            familiarity = clock.run(
-                "classify", self._familiarity, fused[0], views[None], [0], modality
-            )
+            familiarity = clock.run("classify", self._familiarity, fused[0], images, [0], modality)
             return Prediction(
                 file=item.name,
                 model=self.name,
@@ -405,7 +405,8 @@ class Predictor:
                     [meshes[p] for p in chosen], stacked[[row_of[p] for p in chosen]], clock, pose
                 )
                 samples = np.concatenate([stacked, pooled_views[None]])
-            fused = clock.run("encode", self._encode, samples)
+            images = clock.run("encode", self._model_input, samples)
+            fused = clock.run("encode", self._encode, images)
             heads = clock.run("classify", self._classify, fused)
             rows = [len(timeline)] if pooled else [row_of[p] for p in chosen]
             middle = row_of[chosen[len(chosen) // 2]]
@@ -414,9 +415,7 @@ class Predictor:
             rendered = self.settings.modality
             if not (pooled and parse_frames(self.frames).pooled_meshes):
                 rendered = next((fallbacks[p] for p in chosen if p in fallbacks), rendered)
-            familiarity = clock.run(
-                "classify", self._familiarity, fused[0], samples, rows, rendered
-            )
+            familiarity = clock.run("classify", self._familiarity, fused[0], images, rows, rendered)
             numbers = [frame_number(item.frames[p]) for p in timeline]
             return Prediction(
                 file=item.name,
@@ -468,10 +467,11 @@ class Predictor:
             frame_views = np.stack([rendered[p] for p in chosen])  # (K, V, S, S, 3)
             # (1, K * V, S, S, 3), frame-major: the one sample training made of a sequence
             sample = frames_to_samples(frame_views, as_views=True)
-            fused = clock.run("encode", self._encode, sample)
+            images = clock.run("encode", self._model_input, sample)
+            fused = clock.run("encode", self._encode, images)
             heads = clock.run("classify", self._classify, fused)
             # the appearance of the whole stacked sample, as the final fit's statistics hold it
-            familiarity = clock.run("classify", self._familiarity, fused[0], sample, [0], modality)
+            familiarity = clock.run("classify", self._familiarity, fused[0], images, [0], modality)
             numbers = [frame_number(item.frames[p]) for p in chosen]
             return Prediction(
                 file=item.name,
