@@ -9,7 +9,9 @@ holes, noise and spikes):
 1. the rotation error (degrees, against the case's ``upright``: its rotation, turned by the
    canonical pitch for an ICT-FaceKit face) and the framing error (face box centre, as a
    fraction of its radius, and radius) against the same face's clean crop in its own frame,
-   percentiles and the share within 10 degrees / 10 %; the worst cases;
+   percentiles and the share within 10 degrees / 10 %; the worst cases; (1b) the same for
+   ICT-FaceKit heads in a wider scene, a wall behind them and a torso or not (a depth
+   camera's capture);
 2. the fit's scores on faces against non-faces (sphere, box, plane, random cloud, torus,
    cylinder, lumpy blob), and the thresholds' margins;
 3. built-in faces as stored: the estimated rotation against the identity and the framing
@@ -35,13 +37,19 @@ import numpy as np
 from facevlm.render import face_pose as fp
 from facevlm.render.face_template import load_template
 from facevlm.render.normalize import fit_normalization
-from facevlm.render.pose_fixtures import NON_FACES, non_face, pose_case, synthetic_face
+from facevlm.render.pose_fixtures import (
+    NON_FACES,
+    non_face,
+    pose_case,
+    scene_case,
+    synthetic_face,
+)
 
 
-def accuracy(n_cases: int, first_seed: int) -> list[dict]:
+def accuracy(n_cases: int, first_seed: int, make_case=pose_case) -> list[dict]:
     rows = []
     for seed in range(first_seed, first_seed + n_cases):
-        case = pose_case(seed)
+        case = make_case(seed)
         row = {"seed": seed, "case": case.description}
         try:
             pose = fp.estimate_face_pose(case.mesh)
@@ -100,6 +108,24 @@ def print_accuracy(rows: list[dict]) -> None:
             f"  seed {r['seed']:5d} {r['case']:36s} angle {r['angle']:6.1f} centre "
             f"{r['centre']:.3f} radius {r['radius']:+.3f} {r['refused'][:90]}"
         )
+
+
+def print_scenes(rows: list[dict]) -> None:
+    """Part 1b: heads in a wider scene (before a wall, with or without a torso), framed against
+    the same head's clean crop like the cases above."""
+    good = [r["angle"] <= 10 and r["centre"] <= 0.1 and abs(r["radius"]) <= 0.1 for r in rows]
+    angle = np.array([r["angle"] for r in rows])
+    print(
+        f"\n1b. faces in a scene (a wall behind, a torso or not): n={len(rows)} angle p50/p90 "
+        f"{np.percentile(angle, 50):.1f}/{np.percentile(angle, 90):.1f}  within 10 deg & 10%: "
+        f"{np.mean(good):.3f}"
+    )
+    for r, ok in zip(rows, good, strict=True):
+        if not ok:
+            print(
+                f"  seed {r['seed']:4d} {r['case']:40s} angle {r['angle']:6.1f} centre "
+                f"{r['centre']:.3f} radius {r['radius']:+.3f} {r['refused'][:90]}"
+            )
 
 
 def separation(rows: list[dict], n_per_kind: int) -> None:
@@ -296,6 +322,9 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--first-seed", type=int, default=10_000)
     parser.add_argument("--non-faces", type=int, default=10, help="meshes per kind")
+    parser.add_argument(
+        "--scenes", type=int, default=100, help="faces in a wider scene (a wall, a torso)"
+    )
     parser.add_argument("--built-in", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument(
@@ -317,6 +346,8 @@ def main() -> None:
         return
     rows = accuracy(args.cases, args.first_seed)
     print_accuracy(rows)
+    if args.scenes:
+        print_scenes(accuracy(args.scenes, 0, make_case=scene_case))
     separation(rows, args.non_faces)
     built_in(args.built_in)
     timing(args.repeats)

@@ -8,14 +8,21 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from facevlm.render import face_pose as fp
+from facevlm.render.arrays import area_weighted_normals
 from facevlm.render.face_pose.scan_shape import _nose_step, _relief
-from facevlm.render.face_pose.scan_surface import _near_border, _on_long_edges, _scan_surface
+from facevlm.render.face_pose.scan_surface import (
+    _near_border,
+    _on_long_edges,
+    _outward,
+    _scan_surface,
+)
 from facevlm.render.normalize import fit_normalization
 from facevlm.render.pose_fixtures import (
     NON_FACES,
     ict_face,
     non_face,
     pose_case,
+    scene_case,
     synthetic_face,
 )
 from facevlm.scans.errors import ScanError
@@ -174,6 +181,54 @@ def test_a_face_missing_its_forehead_is_framed_like_the_whole_face():
         short = fp.fit_face_pose(vertices, triangles[keep[triangles].all(axis=1)])
         assert np.linalg.norm(short.centre - whole.centre) < 0.05 * whole.radius, seed
         assert short.radius == pytest.approx(whole.radius, rel=0.05), seed
+
+
+def test_a_head_in_a_wider_scene_is_found_and_framed_like_the_head_alone():
+    """A depth camera's capture: the head before a wall a metre or two across (and a torso or
+    not), in millimetres or metres, so that no unit makes the whole scan the size of a face."""
+    for seed in range(6):
+        case = scene_case(seed)
+        angle, centre, radius = _errors(case)
+        assert angle <= 10.0 and centre <= 0.1 and abs(radius) <= 0.1, (seed, case.description)
+
+
+def test_a_face_crop_in_normalised_units_is_still_found():
+    """Scaled to a unit sphere, a face crop could as well be a scene two metres across: the
+    face's own size is tried too."""
+    vertices, triangles, _ = synthetic_face(np.random.default_rng(5))
+    box = fit_normalization(vertices)
+    clean = fp.fit_face_pose(vertices, triangles)
+    pose = fp.fit_face_pose((vertices - box.centre) / box.radius, triangles)
+    assert pose.mm_per_unit == 0.0  # no unit known
+    assert fp.rotation_angle_deg(pose.rotation, clean.rotation) < 5.0
+    assert pose.radius * box.radius == pytest.approx(clean.radius, rel=0.05)
+
+
+def test_each_piece_of_a_scan_faces_away_from_its_own_centre():
+    """A dome before a wall, both wound towards the camera (+z): one vote over the whole scan
+    would let the wall turn the dome's normals into it."""
+    u, v = np.meshgrid(np.linspace(-1, 1, 21), np.linspace(-1, 1, 21), indexing="ij")
+    index = np.arange(21 * 21).reshape(21, 21)
+    a, b, c, d = (
+        index[:-1, :-1].ravel(),
+        index[1:, :-1].ravel(),
+        index[1:, 1:].ravel(),
+        index[:-1, 1:].ravel(),
+    )
+    grid = np.concatenate([np.stack([a, b, c], 1), np.stack([a, c, d], 1)])
+    dome = np.stack(
+        [60 * u.ravel(), 60 * v.ravel(), 40 * (1 - u.ravel() ** 2 - v.ravel() ** 2 / 2)], 1
+    )
+    wall = np.stack([1000 * u.ravel(), 1000 * v.ravel(), np.full(u.size, -500.0)], 1)
+    vertices = np.concatenate([dome, wall])
+    triangles = np.concatenate([grid, grid + len(dome)])
+    normals = area_weighted_normals(vertices, triangles)
+    normals *= np.sign(normals[:, 2:].sum())  # wound towards +z, as a camera sees them
+    one_vote = np.einsum("ij,ij->", normals, vertices - vertices.mean(axis=0)) < 0
+    assert one_vote  # what a single vote would do: turn everything round
+    turned = _outward(vertices, triangles, normals)
+    inner = np.abs(dome[:, :2]).max(axis=1) < 40  # away from the dome's rim
+    assert (turned[: len(dome)][inner, 2] > 0).all()
 
 
 def test_the_open_border_of_a_scan_is_found_and_a_triangle_soup_has_none():

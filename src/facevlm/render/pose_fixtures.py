@@ -11,6 +11,8 @@ in the scan's coordinates.
   template was *not* made from; face crops, with or without their forehead.
 - ``ict``: random identities of ICT-FaceKit with random expressions (the template is its mean
   neutral face): the narrow face area, the full face area, or the head with its neck.
+- scenes (:func:`scene_case`): an ICT-FaceKit head before a wall, with a torso or not, as a
+  depth camera captures a sitter.
 """
 
 from __future__ import annotations
@@ -159,6 +161,60 @@ def pose_case(seed: int, source: str | None = None) -> PoseCase:
     description = f"{source}/{region}{' forehead-cut' if forehead_cut else ''} in {unit}"
     centre = (box.centre @ rotation.T + offset) / mm
     upright = rotation @ x_rotation(FRAME_PITCH_DEG) if source == "ict" else rotation
+    return PoseCase(mesh, rotation, centre, box.radius / mm, description, face, offset, mm, upright)
+
+
+def scene_case(seed: int) -> PoseCase:
+    """Case ``seed`` of a face in a wider scene, as a depth camera or a body scanner captures
+    it: an ICT-FaceKit head with neck before a wall 0.25-0.7 m behind it (1-2.4 m across),
+    with or without a torso below it, in a random pose, in millimetres or metres. The truth
+    is the head's, as in :func:`pose_case`."""
+    rng = np.random.default_rng(seed)
+    vertices, triangles, face = ict_face(rng, "head")
+    pieces = [FaceMesh.from_triangles(vertices, triangles)]
+    half, behind = rng.uniform(500.0, 1200.0), rng.uniform(250.0, 700.0)
+    back = float(vertices[:, 2].min()) - behind
+    pieces.append(
+        _grid_surface(
+            120,
+            120,
+            lambda u, v: np.stack(
+                [(2 * u - 1) * half, (2 * v - 1) * half - 200.0, np.full(u.shape, back)], 1
+            ),
+        )
+    )
+    torso = bool(rng.random() < 0.5)
+    if torso:  # an elliptic cylinder from the neck down
+        top, height, depth = float(vertices[:, 1].min()), rng.uniform(300.0, 800.0), -20.0
+        middle = float(vertices[:, 2].mean()) + depth
+        pieces.append(
+            _grid_surface(
+                80,
+                40,
+                lambda u, v: np.stack(
+                    [
+                        180.0 * np.cos(2 * np.pi * u),
+                        top - v * height,
+                        110.0 * np.sin(2 * np.pi * u) + middle,
+                    ],
+                    1,
+                ),
+            )
+        )
+    scene = _concatenate(pieces)
+    box = fit_normalization(face.vertices)
+    rotation = Rotation.random(random_state=rng).as_matrix()
+    unit = str(rng.choice(["mm", "m"]))
+    mm = UNITS_MM[unit]
+    offset = rng.normal(0.0, 300.0, 3)
+    mesh = FaceMesh.from_triangles(
+        (scene.vertices @ rotation.T + offset) / mm,
+        scene.triangles(),
+        source=Path(f"scene{seed}.ply"),
+    )
+    description = f"ict/head before a wall{' with a torso' if torso else ''} in {unit}"
+    centre = (box.centre @ rotation.T + offset) / mm
+    upright = rotation @ x_rotation(FRAME_PITCH_DEG)
     return PoseCase(mesh, rotation, centre, box.radius / mm, description, face, offset, mm, upright)
 
 

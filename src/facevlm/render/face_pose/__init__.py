@@ -14,7 +14,11 @@ nothing that depends on the scan's texture):
 1. **Units.** A face is 80-700 mm across whatever the crop (a face mask ~200 mm, a head with
    shoulders ~600 mm). The template is tried at the size of a real face in every unit
    (mm, cm, m, inch) that puts the scan's robust extent in that range; when none does
-   (normalised or arbitrary units), at the sizes of a face crop and of a head filling the scan.
+   (normalised or arbitrary units, or a face in a wider scene: a depth camera's capture
+   with the wall behind the sitter), at the sizes of a face crop and of a head filling the
+   scan, and at a real face's size in the unit that makes the scan a scene up to 4 m across.
+   The scan's normals face away from the centre of their own piece of the scan (a wall's
+   normals must not turn the face's inwards).
 2. **Multi-start registration.** Starting rotations spread uniformly over all orientations
    (:data:`N_ROTATIONS`, a super-Fibonacci set), each with the template's nose tip on the
    scan's most forward point in that orientation, are all refined at once by a few steps of

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from facevlm.render.arrays import area_weighted_normals, border_edges
@@ -47,13 +49,11 @@ class _Scan:
 
 
 def _scan_surface(vertices: np.ndarray, triangles: np.ndarray) -> _Scan:
-    """The fit's view of the scan; normals face away from its centre, whichever way its
-    triangles are wound (as :func:`~facevlm.render.surface_motion.vertex_normals` does), so
-    that a fit to the back of a thin face crop, which has the same shape as its front (a face
-    is left-right symmetric), does not count: the template's normals point out of the face."""
-    normals = area_weighted_normals(vertices, triangles)
-    if np.einsum("ij,ij->", normals, vertices - vertices.mean(axis=0)) < 0:
-        normals = -normals
+    """The fit's view of the scan; normals face away from the centre of their piece of the
+    scan, whichever way its triangles are wound (:func:`_outward`), so that a fit to the back
+    of a thin face crop, which has the same shape as its front (a face is left-right
+    symmetric), does not count: the template's normals point out of the face."""
+    normals = _outward(vertices, triangles, area_weighted_normals(vertices, triangles))
     usable = np.flatnonzero(np.einsum("ij,ij->i", normals, normals) > 0.25)
     used = usable  # the fit's subsample of them
     if len(used) > SCAN_POINTS:
@@ -74,6 +74,34 @@ def _scan_surface(vertices: np.ndarray, triangles: np.ndarray) -> _Scan:
         vertices[dense],
         normals[dense],
     )
+
+
+def _outward(vertices: np.ndarray, triangles: np.ndarray, normals: np.ndarray) -> np.ndarray:
+    """``normals`` turned, piece by piece of the mesh (its connected components), to face away
+    from that piece's centre.
+
+    Why piece by piece: one vote over the whole scan lets its largest piece decide for all. A
+    depth camera's capture of a sitter before a wall holds the face and the wall, both wound
+    towards the camera; away from the scene's centre, the wall's normals point back at the
+    camera and the face's into the head, and no fit of a face would match. Each piece on its
+    own (a face crop, a head, an eyeball, a torso) faces away from its own centre; a flat
+    piece (the wall) is nothing like a face whichever way it faces."""
+    n = len(vertices)
+    if len(triangles) == 0:
+        return normals
+    edges = coo_matrix(
+        (np.ones(2 * len(triangles)), (triangles[:, :2].ravel(), triangles[:, 1:].ravel())),
+        shape=(n, n),
+    )
+    _, piece = connected_components(edges, directed=False)
+    counts = np.bincount(piece)
+    centres = np.stack(
+        [np.bincount(piece, vertices[:, axis]) / counts for axis in range(3)], axis=1
+    )
+    votes = np.bincount(
+        piece, np.einsum("ij,ij->i", normals, vertices - centres[piece]), minlength=len(counts)
+    )
+    return normals * np.where(votes[piece] < 0, -1.0, 1.0)[:, None]
 
 
 def _on_long_edges(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:

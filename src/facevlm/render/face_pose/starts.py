@@ -15,6 +15,11 @@ from facevlm.render.face_template import FaceTemplate
 
 #: A face (or a head with shoulders) is this many millimetres across (robust extent).
 FACE_EXTENT_MM = (80.0, 700.0)
+#: ... or, when no unit puts the scan in that range, a face in a scene this many millimetres
+#: across at most: a depth camera's capture with the wall behind the sitter, a body scan, a
+#: head on a pillow. The face is then a small part of the scan, but its size in millimetres
+#: is still known once the unit is.
+SCENE_EXTENT_MM = 4000.0
 #: Typical robust extent of a face scan; breaks ties between units that both fit.
 TYPICAL_EXTENT_MM = 220.0
 #: Millimetres per unit of the units a scanner writes.
@@ -37,7 +42,12 @@ def _scale_starts(points: np.ndarray, template: FaceTemplate) -> list[tuple[floa
         return [(1.0 / mm, mm) for mm in fitting[:2]]
     # unknown units: the scan is a face crop, or a head and shoulders about twice a face
     template_extent = float(np.ptp(template.points[:, 1]))
-    return [(extent / template_extent, 0.0), (0.5 * extent / template_extent, 0.0)]
+    unknown = [(extent / template_extent, 0.0), (0.5 * extent / template_extent, 0.0)]
+    # or a face in a wider scene (:data:`SCENE_EXTENT_MM`), in the unit that makes the scene
+    # the smallest; tried beside the unknown units, since a face crop normalised to two units
+    # across could as well be a scene two metres across
+    scene = [mm for mm in UNITS_MM.values() if FACE_EXTENT_MM[1] < extent * mm <= SCENE_EXTENT_MM]
+    return [(1.0 / min(scene), min(scene)), *unknown] if scene else unknown
 
 
 def _fronts(points: np.ndarray, rotations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
