@@ -37,7 +37,9 @@ nothing that depends on the scan's texture):
    steps back sharply below it). The chosen fit is refined to convergence, also from 15 mm
    above and below it (a face unlike the template in its proportions has several stable
    fits along its height), and the fits that score about as well are blended
-   (:func:`_polish`).
+   (:func:`_polish`). A face whose fit still scores poorly (:data:`POOR_FIT`: a scan cut
+   short of the template can hold every start in one fit shrunk and tilted into it) is
+   searched for again from that fit turned and enlarged (:func:`_widen`).
 4. **Face or not.** A fit whose central coverage falls below :data:`MIN_CENTRAL` (unless
    its eyes and nose alone match :data:`MIN_EYES_NOSE` of the template's: a face whose mouth
    and chin are lost to a hole or a cut), whose precision (the share of the scan inside the face box that lies on the template: a random
@@ -73,7 +75,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facevlm.render.face_pose.choice import _choose, _polish
+from facevlm.render.face_pose.choice import POOR_FIT, _choose, _polish, _widen
 from facevlm.render.face_pose.framing import FRAME_OFFSET_MM, FRAME_PITCH_DEG, FRAME_RADIUS_MM
 from facevlm.render.face_pose.record import ALGORITHM_VERSION, FacePose, NotAFaceError
 from facevlm.render.face_pose.registration import _register
@@ -93,6 +95,7 @@ __all__ = [
     "MIN_EYES_NOSE",
     "MIN_PRECISION",
     "MIN_RELIEF_MM",
+    "POOR_FIT",
     "POSE_MODES",
     "FacePose",
     "NotAFaceError",
@@ -161,35 +164,60 @@ def fit_face_pose(
         k,
         (bounds[0][k], bounds[1][k]),
     )
-    mm_per_unit = mm_per_unit[k : k + 1]
-    k = 0
+    unit_known = bool(mm_per_unit[k])
+    pose = _pose_of(
+        scan, template, (scale, rotation, shift, coverage, central_coverage), unit_known
+    )
+    if _no_face_reason(pose) is None and pose.coverage + pose.central < POOR_FIT:
+        wider = _widen(
+            scan,
+            template,
+            (scale, rotation, shift, coverage, central_coverage),
+            (bounds[0][k], bounds[1][k]),
+        )
+        if wider is not None:
+            widened = _pose_of(scan, template, wider, unit_known)
+            pose = widened if _no_face_reason(widened) is None else pose
+    reason = _no_face_reason(pose)
+    if reason is not None:
+        raise NotAFaceError(source, reason)
+    return pose
+
+
+def _pose_of(scan, template: FaceTemplate, fit, unit_known: bool) -> FacePose:
+    """The :class:`FacePose` of one ``(1,)``-batched fit (``scale, rotation, shift, coverage,
+    central``), with the scores the face test reads."""
+    scale, rotation, shift, coverage, central_coverage = fit
     tilt = x_rotation(FRAME_PITCH_DEG)
-    pose = FacePose(
-        rotation=rotation[k] @ tilt,
-        centre=shift[k] + scale[k] * rotation[k] @ FRAME_OFFSET_MM,
-        radius=float(scale[k] * FRAME_RADIUS_MM),
-        mm_per_unit=float(1.0 / scale[k]) if mm_per_unit[k] else 0.0,
-        coverage=float(coverage[k]),
-        central=float(central_coverage[k]),
+    return FacePose(
+        rotation=rotation[0] @ tilt,
+        centre=shift[0] + scale[0] * rotation[0] @ FRAME_OFFSET_MM,
+        radius=float(scale[0] * FRAME_RADIUS_MM),
+        mm_per_unit=float(1.0 / scale[0]) if unit_known else 0.0,
+        coverage=float(coverage[0]),
+        central=float(central_coverage[0]),
         eyes_nose=float(
             _matches(scan, template, eyes_nose(template), scale, rotation, shift).mean()
         ),
-        precision=_precision(scan, template, scale[k], rotation[k], shift[k]),
-        relief=_relief(scan, template, scale[k], rotation[k], shift[k]),
+        precision=_precision(scan, template, scale[0], rotation[0], shift[0]),
+        relief=_relief(scan, template, scale[0], rotation[0], shift[0]),
     )
+
+
+def _no_face_reason(pose: FacePose) -> str | None:
+    """Why the fit ``pose`` is no face (module doc, step 4), or None for a face."""
     relief = pose.relief * pose.precision
     central_face = pose.central >= MIN_CENTRAL or pose.eyes_nose >= MIN_EYES_NOSE
-    if not central_face or pose.precision < MIN_PRECISION or relief < MIN_RELIEF_MM:
-        raise NotAFaceError(
-            source,
-            f"no face found: the best fit of a face matches {pose.central:.2f} of its eyes, "
-            f"nose and mouth (a face: at least {MIN_CENTRAL}, or {MIN_EYES_NOSE} of its eyes "
-            f"and nose, here {pose.eyes_nose:.2f}) and {pose.precision:.2f} of the "
-            f"surface around them (at least {MIN_PRECISION}), whose relief is "
-            f"{pose.relief:.1f} mm ({relief:.1f} mm counted by that share, at least "
-            f"{MIN_RELIEF_MM})",
-        )
-    return pose
+    if central_face and pose.precision >= MIN_PRECISION and relief >= MIN_RELIEF_MM:
+        return None
+    return (
+        f"no face found: the best fit of a face matches {pose.central:.2f} of its eyes, "
+        f"nose and mouth (a face: at least {MIN_CENTRAL}, or {MIN_EYES_NOSE} of its eyes "
+        f"and nose, here {pose.eyes_nose:.2f}) and {pose.precision:.2f} of the "
+        f"surface around them (at least {MIN_PRECISION}), whose relief is "
+        f"{pose.relief:.1f} mm ({relief:.1f} mm counted by that share, at least "
+        f"{MIN_RELIEF_MM})"
+    )
 
 
 def estimate_face_pose(mesh: FaceMesh) -> FacePose:

@@ -4,14 +4,16 @@ which way up, refined to convergence from where it is and from either side along
 height, and blended with the fits that score about as well.
 
 Separate from :mod:`.registration` because it weighs finished fits against each other (by the
-scan's nose profile and by coverage over the whole template) rather than searching for them.
+scan's nose profile and by coverage over the whole template); it searches only near the chosen
+fit (the polish, and :func:`_widen` for a poor one).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
-from facevlm.render.face_pose.framing import FRAME_RADIUS_MM
+from facevlm.render.face_pose.framing import FRAME_OFFSET_MM, FRAME_RADIUS_MM
 from facevlm.render.face_pose.icp import FINAL_TRIM, _icp
 from facevlm.render.face_pose.registration import STAGES, _same_fit, _subset
 from facevlm.render.face_pose.scan_shape import _nose_step
@@ -39,6 +41,15 @@ BLEND_SAME = (10.0, 0.3, 1.2)
 #: crop's upside-down fit may out-cover its upright one, far too little to overturn the
 #: tenths by which a wrong fit of a real face loses.
 UPRIGHT_WEIGHT, UPRIGHT_MM = 0.2, 16.0
+#: A face whose polished fit scores below this (coverage plus central coverage; a face's fit
+#: mostly scores 1.1-1.4, about one in a hundred below 1.0) is searched for again around that
+#: fit (:func:`_widen`): from it turned by every pair of these pitches and yaws and by these
+#: rolls alone (degrees), at its size and larger (:data:`WIDEN_SIZES`); a fit found there
+#: replaces it when it scores at least :data:`WIDEN_GAIN` more.
+POOR_FIT = 1.0
+WIDEN_TURNS_DEG = (-20.0, -10.0, 0.0, 10.0, 20.0)
+WIDEN_SIZES = (1.0, 1.12, 1.25)
+WIDEN_GAIN = 0.02
 
 
 def _polish(scan: _Scan, template: FaceTemplate, fits, k: int, bounds):
@@ -122,3 +133,46 @@ def _choose(scan: _Scan, score: np.ndarray, scale, rotation, shift) -> int:
             total[b] = score[b] + (total[twin] - score[twin])
         measured.append(int(b))
     return int(np.argmax(total))
+
+
+def _widening_turns() -> np.ndarray:
+    """The turns :func:`_widen` starts from, in the face's own axes (x: pitch, y: yaw, z: roll)."""
+    vectors = [(a, b, 0.0) for a in WIDEN_TURNS_DEG for b in WIDEN_TURNS_DEG]
+    vectors += [(0.0, 0.0, c) for c in WIDEN_TURNS_DEG if c]
+    return Rotation.from_rotvec(np.radians(vectors)).as_matrix()
+
+
+def _widen(scan: _Scan, template: FaceTemplate, fit, bounds):
+    """A better fit near a poor one (``fit``: ``(1,)``-batched ``scale, rotation, shift,
+    coverage, central``), polished like the first, or None when there is none.
+
+    Why: where a scan stops short of the template (a forehead cut off straight, a fringe of
+    hair over it), every start of the stages can end in the same wrong fit, shrunk and tilted
+    10-25 degrees into the scan, whose pairs all lie on the scan and so hold it there, while
+    the true placement scores a quarter better. Starting again from the fit turned and
+    enlarged finds it. Only a poor fit of a face is searched again (:func:`fit_face_pose`), so
+    a good fit costs nothing more and no mesh refused as no face is given a second chance."""
+    scale, rotation, shift, coverage, central_coverage = fit
+    centre = shift[0] + scale[0] * rotation[0] @ FRAME_OFFSET_MM
+    rotations = np.concatenate([rotation[0] @ _widening_turns()] * len(WIDEN_SIZES))
+    n = len(rotations)
+    scales = np.repeat(scale[0] * np.asarray(WIDEN_SIZES), n // len(WIDEN_SIZES))
+    # each start keeps the face box's centre where the poor fit put it
+    shifts = centre - scales[:, None] * (rotations @ FRAME_OFFSET_MM)
+    scales, rotations, shifts = _icp(
+        scan,
+        template.points[_subset(template, STAGES[-1][1])],
+        scales,
+        rotations,
+        shifts,
+        STAGES[-1][2],
+        (np.full(n, bounds[0]), np.full(n, bounds[1])),
+        FINAL_TRIM,
+    )
+    every = np.arange(len(template.points))
+    found, found_central = _scores(scan, template, every, scales, rotations, shifts)
+    score = found + found_central
+    best = int(np.argmax(score))
+    if score[best] < coverage[0] + central_coverage[0] + WIDEN_GAIN:
+        return None
+    return _polish(scan, template, (scales, rotations, shifts, score), best, bounds)
