@@ -110,13 +110,14 @@ def print_accuracy(rows: list[dict]) -> None:
         )
 
 
-def print_scenes(rows: list[dict]) -> None:
+def print_scenes(rows: list[dict], name: str = "") -> None:
     """Part 1b: heads in a wider scene (before a wall, with or without a torso), framed against
     the same head's clean crop like the cases above."""
     good = [r["angle"] <= 10 and r["centre"] <= 0.1 and abs(r["radius"]) <= 0.1 for r in rows]
     angle = np.array([r["angle"] for r in rows])
     print(
-        f"\n1b. faces in a scene (a wall behind, a torso or not): n={len(rows)} angle p50/p90 "
+        f"\n1b. faces in a scene (a wall behind, a torso or not){', ' + name if name else ''}: "
+        f"n={len(rows)} angle p50/p90 "
         f"{np.percentile(angle, 50):.1f}/{np.percentile(angle, 90):.1f}  within 10 deg & 10%: "
         f"{np.mean(good):.3f}"
     )
@@ -353,6 +354,11 @@ def main() -> None:
     print_accuracy(rows)
     if args.scenes:
         print_scenes(accuracy(args.scenes, 0, make_case=scene_case))
+        # the wall with most of the scan's points, as in a depth camera's whole frame
+        print_scenes(
+            accuracy(args.scenes // 4, 0, make_case=lambda seed: scene_case(seed, wall_grid=400)),
+            "dense wall",
+        )
     separation(rows, args.non_faces)
     built_in(args.built_in)
     timing(args.repeats)

@@ -11,11 +11,13 @@ from facevlm.render import face_pose as fp
 from facevlm.render.arrays import area_weighted_normals
 from facevlm.render.face_pose.scan_shape import _nose_step, _relief
 from facevlm.render.face_pose.scan_surface import (
+    SCAN_POINTS,
     _near_border,
     _on_long_edges,
     _outward,
     _scan_surface,
 )
+from facevlm.render.face_pose.starts import scan_points
 from facevlm.render.normalize import fit_normalization
 from facevlm.render.pose_fixtures import (
     NON_FACES,
@@ -204,6 +206,17 @@ def test_a_head_in_a_wider_scene_is_found_and_framed_like_the_head_alone():
         case = scene_case(seed)
         angle, centre, radius = _errors(case)
         assert angle <= 10.0 and centre <= 0.1 and abs(radius) <= 0.1, (seed, case.description)
+
+
+def test_a_scene_is_sampled_more_densely_than_a_face_scan():
+    """The fit samples a few thousand of a scan's points; in a scene whose wall holds most of
+    them, that would leave the face a few hundred."""
+    crop = pose_case(0).mesh
+    scene = scene_case(0, wall_grid=400)
+    assert scan_points(crop.vertices) == SCAN_POINTS
+    assert scan_points(scene.mesh.vertices) > 2 * SCAN_POINTS
+    angle, centre, radius = _errors(scene)
+    assert angle <= 10.0 and centre <= 0.1 and abs(radius) <= 0.1
 
 
 def test_a_face_crop_in_normalised_units_is_still_found():

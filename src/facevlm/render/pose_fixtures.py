@@ -164,11 +164,12 @@ def pose_case(seed: int, source: str | None = None) -> PoseCase:
     return PoseCase(mesh, rotation, centre, box.radius / mm, description, face, offset, mm, upright)
 
 
-def scene_case(seed: int) -> PoseCase:
+def scene_case(seed: int, wall_grid: int = 120) -> PoseCase:
     """Case ``seed`` of a face in a wider scene, as a depth camera or a body scanner captures
-    it: an ICT-FaceKit head with neck before a wall 0.25-0.7 m behind it (1-2.4 m across),
-    with or without a torso below it, in a random pose, in millimetres or metres. The truth
-    is the head's, as in :func:`pose_case`."""
+    it: an ICT-FaceKit head with neck before a wall 0.25-0.7 m behind it (1-2.4 m across,
+    ``wall_grid`` x ``wall_grid`` points: 400 gives the wall most of the scan's points, as in
+    a depth camera's whole frame), with or without a torso below it, in a random pose, in
+    millimetres or metres. The truth is the head's, as in :func:`pose_case`."""
     rng = np.random.default_rng(seed)
     vertices, triangles, face = ict_face(rng, "head")
     pieces = [FaceMesh.from_triangles(vertices, triangles)]
@@ -176,8 +177,8 @@ def scene_case(seed: int) -> PoseCase:
     back = float(vertices[:, 2].min()) - behind
     pieces.append(
         _grid_surface(
-            120,
-            120,
+            wall_grid,
+            wall_grid,
             lambda u, v: np.stack(
                 [(2 * u - 1) * half, (2 * v - 1) * half - 200.0, np.full(u.shape, back)], 1
             ),

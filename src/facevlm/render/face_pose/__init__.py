@@ -83,6 +83,7 @@ from facevlm.render.face_pose.rotations import rotation_angle_deg, rotation_star
 from facevlm.render.face_pose.scan_shape import _relief
 from facevlm.render.face_pose.scan_surface import _scan_surface
 from facevlm.render.face_pose.scores import _matches, _precision, _scores, eyes_nose
+from facevlm.render.face_pose.starts import scan_points
 from facevlm.render.face_template import FaceTemplate, load_template
 from facevlm.scans.mesh import FaceMesh
 
@@ -145,7 +146,7 @@ def fit_face_pose(
     """
     template = template or load_template()
     vertices = np.asarray(vertices, dtype=np.float64)
-    scan = _scan_surface(vertices, np.asarray(triangles, dtype=np.int64))
+    scan = _scan_surface(vertices, np.asarray(triangles, dtype=np.int64), scan_points(vertices))
     fits = _register(scan, template)
     if fits is None:
         raise NotAFaceError(source, "no face found: the mesh has no surface to fit a face to")

@@ -48,16 +48,19 @@ class _Scan:
     dense_normals: np.ndarray
 
 
-def _scan_surface(vertices: np.ndarray, triangles: np.ndarray) -> _Scan:
+def _scan_surface(
+    vertices: np.ndarray, triangles: np.ndarray, n_points: int = SCAN_POINTS
+) -> _Scan:
     """The fit's view of the scan; normals face away from the centre of their piece of the
     scan, whichever way its triangles are wound (:func:`_outward`), so that a fit to the back
     of a thin face crop, which has the same shape as its front (a face is left-right
-    symmetric), does not count: the template's normals point out of the face."""
+    symmetric), does not count: the template's normals point out of the face. The fit
+    samples ``n_points`` of the scan's points."""
     normals = _outward(vertices, triangles, area_weighted_normals(vertices, triangles))
     usable = np.flatnonzero(np.einsum("ij,ij->i", normals, normals) > 0.25)
     used = usable  # the fit's subsample of them
-    if len(used) > SCAN_POINTS:
-        used = np.sort(np.random.default_rng(0).choice(used, SCAN_POINTS, replace=False))
+    if len(used) > n_points:
+        used = np.sort(np.random.default_rng(0).choice(used, n_points, replace=False))
     points = vertices[used]
     tree = cKDTree(points)
     spacing = float(np.median(tree.query(points[:500], k=2)[0][:, 1])) if len(points) > 1 else 0.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from facevlm.render.face_pose.scan_surface import SCAN_POINTS
 from facevlm.render.face_template import FaceTemplate
 
 #: A face (or a head with shoulders) is this many millimetres across (robust extent).
@@ -20,6 +21,9 @@ FACE_EXTENT_MM = (80.0, 700.0)
 #: head on a pillow. The face is then a small part of the scan, but its size in millimetres
 #: is still known once the unit is.
 SCENE_EXTENT_MM = 4000.0
+#: A scene's sample of points for the fit holds at most this many (:func:`scan_points`):
+#: more found fewer of the heads before a wall of ``benchmarks/canonical_pose.py``.
+SCENE_SCAN_POINTS = 12_000
 #: Typical robust extent of a face scan; breaks ties between units that both fit.
 TYPICAL_EXTENT_MM = 220.0
 #: Millimetres per unit of the units a scanner writes.
@@ -30,8 +34,7 @@ FRONT_DEPTH_MM = 70.0
 
 def _scale_starts(points: np.ndarray, template: FaceTemplate) -> list[tuple[float, float]]:
     """``(template scale, mm per unit)`` to start from: scan units per template millimetre."""
-    low, high = np.percentile(points, [1.0, 99.0], axis=0)
-    extent = float(np.max(high - low))
+    extent = _robust_extent(points)
     if not extent > 0:
         return []
     fitting = [
@@ -43,11 +46,43 @@ def _scale_starts(points: np.ndarray, template: FaceTemplate) -> list[tuple[floa
     # unknown units: the scan is a face crop, or a head and shoulders about twice a face
     template_extent = float(np.ptp(template.points[:, 1]))
     unknown = [(extent / template_extent, 0.0), (0.5 * extent / template_extent, 0.0)]
-    # or a face in a wider scene (:data:`SCENE_EXTENT_MM`), in the unit that makes the scene
-    # the smallest; tried beside the unknown units, since a face crop normalised to two units
-    # across could as well be a scene two metres across
+    # or a face in a wider scene, tried beside the unknown units, since a face crop
+    # normalised to two units across could as well be a scene two metres across
+    scene = _scene_unit(extent)
+    return [(1.0 / scene, scene), *unknown] if scene else unknown
+
+
+def scan_points(vertices: np.ndarray) -> int:
+    """How many of the scan's points the fit samples (:func:`~.scan_surface._scan_surface`):
+    :data:`~.scan_surface.SCAN_POINTS`; for a face in a wider scene, more in proportion to
+    the scene's area against a head's, up to :data:`SCENE_SCAN_POINTS`.
+
+    Why: a depth camera's whole frame, the room's wall a metre or two behind the sitter,
+    spends most of its points on the wall; sampled like a face scan, the face keeps a few
+    hundred of them and the fit fails on a third of such frames."""
+    extent = _robust_extent(vertices) if len(vertices) else 0.0
+    if not extent > 0 or any(
+        FACE_EXTENT_MM[0] <= extent * mm <= FACE_EXTENT_MM[1] for mm in UNITS_MM.values()
+    ):
+        return SCAN_POINTS
+    scene = _scene_unit(extent)
+    if not scene:
+        return SCAN_POINTS
+    wider = (extent * scene / FACE_EXTENT_MM[1]) ** 2
+    return int(min(SCENE_SCAN_POINTS, SCAN_POINTS * wider))
+
+
+def _robust_extent(points: np.ndarray) -> float:
+    """The scan's size (its largest 1st-99th percentile range), in its units."""
+    low, high = np.percentile(points, [1.0, 99.0], axis=0)
+    return float(np.max(high - low))
+
+
+def _scene_unit(extent: float) -> float:
+    """Millimetres per unit of the unit that makes a scan this wide a scene
+    (:data:`SCENE_EXTENT_MM`) as small as can be; 0.0 when none does."""
     scene = [mm for mm in UNITS_MM.values() if FACE_EXTENT_MM[1] < extent * mm <= SCENE_EXTENT_MM]
-    return [(1.0 / min(scene), min(scene)), *unknown] if scene else unknown
+    return min(scene) if scene else 0.0
 
 
 def _fronts(points: np.ndarray, rotations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
