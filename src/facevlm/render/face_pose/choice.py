@@ -52,6 +52,25 @@ WIDEN_SIZES = (1.0, 1.12, 1.25)
 WIDEN_GAIN = 0.02
 
 
+def _refine(scan: _Scan, template: FaceTemplate, fits, iterations: int, bounds):
+    """``fits`` (``scale, rotation, shift`` arrays) refined by ``iterations`` steps of the last
+    stage's ICP, each within the scale window ``bounds``, and scored over the whole template:
+    ``scale, rotation, shift, coverage, central``. What the polish and :func:`_widen` both
+    do to their starts."""
+    n = len(fits[0])
+    scales, rotations, shifts = _icp(
+        scan,
+        template.points[_subset(template, STAGES[-1][1])],
+        *fits,
+        iterations,
+        (np.full(n, bounds[0]), np.full(n, bounds[1])),
+        FINAL_TRIM,
+    )
+    every = np.arange(len(template.points))
+    coverage, central_coverage = _scores(scan, template, every, scales, rotations, shifts)
+    return scales, rotations, shifts, coverage, central_coverage
+
+
 def _polish(scan: _Scan, template: FaceTemplate, fits, k: int, bounds):
     """Fit ``k`` of the last stage's ``fits`` (``scale, rotation, shift, score`` arrays)
     refined to convergence, from where it stands and from :data:`VALLEY_MM` above and below it
@@ -75,18 +94,9 @@ def _polish(scan: _Scan, template: FaceTemplate, fits, k: int, bounds):
     rotations = np.repeat(rotation[None], n, axis=0)
     scales = np.full(n, scale)
     shifts = shift + (scale * offsets)[:, None] * rotation[:, 1]
-    scales, rotations, shifts = _icp(
-        scan,
-        template.points[_subset(template, STAGES[-1][1])],
-        scales,
-        rotations,
-        shifts,
-        POLISH_ITERATIONS,
-        (np.full(n, bounds[0]), np.full(n, bounds[1])),
-        FINAL_TRIM,
+    scales, rotations, shifts, coverage, central_coverage = _refine(
+        scan, template, (scales, rotations, shifts), POLISH_ITERATIONS, bounds
     )
-    every = np.arange(len(template.points))
-    coverage, central_coverage = _scores(scan, template, every, scales, rotations, shifts)
     # with the last stage's fits as they came, already scored
     score = np.concatenate([coverage + central_coverage, fits[3]])
     scales = np.concatenate([scales, fits[0]])
@@ -111,6 +121,7 @@ def _polish(scan: _Scan, template: FaceTemplate, fits, k: int, bounds):
     mean_scale = float(np.exp(weight @ np.log(scales)))
     mean_shift = weight @ shifts
     one = (np.array([mean_scale]), mean_rotation[None], mean_shift[None])
+    every = np.arange(len(template.points))
     coverage, central_coverage = _scores(scan, template, every, *one)
     return *one, coverage, central_coverage
 
@@ -154,23 +165,14 @@ def _widen(scan: _Scan, template: FaceTemplate, fit, bounds):
     a good fit costs nothing more and no mesh refused as no face is given a second chance."""
     scale, rotation, shift, coverage, central_coverage = fit
     centre = shift[0] + scale[0] * rotation[0] @ FRAME_OFFSET_MM
-    rotations = np.concatenate([rotation[0] @ _widening_turns()] * len(WIDEN_SIZES))
-    n = len(rotations)
-    scales = np.repeat(scale[0] * np.asarray(WIDEN_SIZES), n // len(WIDEN_SIZES))
+    turns = _widening_turns()
+    rotations = np.concatenate([rotation[0] @ turns] * len(WIDEN_SIZES))
+    scales = np.repeat(scale[0] * np.asarray(WIDEN_SIZES), len(turns))
     # each start keeps the face box's centre where the poor fit put it
     shifts = centre - scales[:, None] * (rotations @ FRAME_OFFSET_MM)
-    scales, rotations, shifts = _icp(
-        scan,
-        template.points[_subset(template, STAGES[-1][1])],
-        scales,
-        rotations,
-        shifts,
-        STAGES[-1][2],
-        (np.full(n, bounds[0]), np.full(n, bounds[1])),
-        FINAL_TRIM,
+    scales, rotations, shifts, found, found_central = _refine(
+        scan, template, (scales, rotations, shifts), STAGES[-1][2], bounds
     )
-    every = np.arange(len(template.points))
-    found, found_central = _scores(scan, template, every, scales, rotations, shifts)
     score = found + found_central
     best = int(np.argmax(score))
     if score[best] < coverage[0] + central_coverage[0] + WIDEN_GAIN:

@@ -37,10 +37,7 @@ def _scale_starts(points: np.ndarray, template: FaceTemplate) -> list[tuple[floa
     extent = _robust_extent(points)
     if not extent > 0:
         return []
-    fitting = [
-        mm for mm in UNITS_MM.values() if FACE_EXTENT_MM[0] <= extent * mm <= FACE_EXTENT_MM[1]
-    ]
-    fitting.sort(key=lambda mm: abs(np.log(extent * mm / TYPICAL_EXTENT_MM)))
+    fitting = _face_units(extent)
     if fitting:
         return [(1.0 / mm, mm) for mm in fitting[:2]]
     # unknown units: the scan is a face crop, or a head and shoulders about twice a face
@@ -61,10 +58,9 @@ def scan_points(vertices: np.ndarray) -> int:
     spends most of its points on the wall; sampled like a face scan, the face keeps a few
     hundred of them and the fit fails on a third of such frames."""
     # every few vertices tell the scan's extent as well as all of them, for a tenth of the time
-    extent = _robust_extent(vertices[:: max(1, len(vertices) // 4000)]) if len(vertices) else 0.0
-    if not extent > 0 or any(
-        FACE_EXTENT_MM[0] <= extent * mm <= FACE_EXTENT_MM[1] for mm in UNITS_MM.values()
-    ):
+    stride = max(1, len(vertices) // SCAN_POINTS)
+    extent = _robust_extent(vertices[::stride]) if len(vertices) else 0.0
+    if not extent > 0 or _face_units(extent):
         return SCAN_POINTS
     scene = _scene_unit(extent)
     if not scene:
@@ -77,6 +73,15 @@ def _robust_extent(points: np.ndarray) -> float:
     """The scan's size (its largest 1st-99th percentile range), in its units."""
     low, high = np.percentile(points, [1.0, 99.0], axis=0)
     return float(np.max(high - low))
+
+
+def _face_units(extent: float) -> list[float]:
+    """Millimetres per unit of the units that make a scan this wide a face's size
+    (:data:`FACE_EXTENT_MM`), the likeliest (nearest :data:`TYPICAL_EXTENT_MM`) first."""
+    fitting = [
+        mm for mm in UNITS_MM.values() if FACE_EXTENT_MM[0] <= extent * mm <= FACE_EXTENT_MM[1]
+    ]
+    return sorted(fitting, key=lambda mm: abs(np.log(extent * mm / TYPICAL_EXTENT_MM)))
 
 
 def _scene_unit(extent: float) -> float:
