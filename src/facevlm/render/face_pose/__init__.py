@@ -159,11 +159,7 @@ def fit_face_pose(
     # stable fits (stopped at one, a damaged scan's fit may end 10-20 mm from its clean
     # crop's)
     scale, rotation, shift, coverage, central_coverage = _polish(
-        scan,
-        template,
-        (scale, rotation, shift, coverage + central_coverage),
-        k,
-        (bounds[0][k], bounds[1][k]),
+        scan, template, (scale[k], rotation[k], shift[k]), (bounds[0][k], bounds[1][k])
     )
     unit_known = bool(mm_per_unit[k])
     pose = _pose_of(

@@ -21,15 +21,16 @@ from facevlm.render.face_pose.scan_surface import _Scan
 from facevlm.render.face_pose.scores import _scores
 from facevlm.render.face_template import FaceTemplate
 
-#: More steps of the last stage for the one fit chosen (see :func:`fit_face_pose`).
-POLISH_ITERATIONS = 12
+#: More steps of the last stage for the one fit chosen, enough for it to converge (see
+#: :func:`_polish`: only converged fits are blended).
+POLISH_ITERATIONS = 20
 #: ... also started this far (mm at the template's size) above and below the chosen fit along
 #: the face's height, where a face unlike the template in its proportions has other stable
 #: fits (:func:`_polish`).
 VALLEY_MM = (15.0,)
-#: Of those fits and the last stage's, the ones that are the same fit as the chosen one but
-#: for where along the valley they lie (``BLEND_SAME``: turned less than its degrees from it,
-#: shifted less than its share of the face box, sized within its ratio) and score within
+#: Of those converged fits, the ones that are the same fit as the chosen one but for where
+#: along the valley they lie (``BLEND_SAME``: turned less than its degrees from it, shifted
+#: less than its share of the face box, sized within its ratio) and score within
 #: ``BLEND_SCORE`` of the best of them (coverage plus central coverage) are blended, each
 #: weighted by how far it stands above that mark: the scores of a face's stable fits differ
 #: by a few hundredths, about what noise and holes change them by.
@@ -71,13 +72,12 @@ def _refine(scan: _Scan, template: FaceTemplate, fits, iterations: int, bounds):
     return scales, rotations, shifts, coverage, central_coverage
 
 
-def _polish(scan: _Scan, template: FaceTemplate, fits, k: int, bounds):
-    """Fit ``k`` of the last stage's ``fits`` (``scale, rotation, shift, score`` arrays)
-    refined to convergence, from where it stands and from :data:`VALLEY_MM` above and below it
-    along the face; of those and the last stage's fits as they came, the ones that are the same
-    fit (:data:`BLEND_SAME`) and score within :data:`BLEND_SCORE` of the best of them, blended
-    by how far they stand above that mark. Returned ``(1,)``-batched: ``scale, rotation,
-    shift, coverage, central``.
+def _polish(scan: _Scan, template: FaceTemplate, fit, bounds):
+    """The fit ``fit`` (``scale, rotation, shift``, one each) refined to convergence, from
+    where it stands and from :data:`VALLEY_MM` above and below it along the face; of those
+    three, the ones that are the same fit (:data:`BLEND_SAME`) and score within
+    :data:`BLEND_SCORE` of the best of them, blended by how far they stand above that mark.
+    Returned ``(1,)``-batched: ``scale, rotation, shift, coverage, central``.
 
     Why: a face whose proportions differ from the template's (a longer or shorter middle
     face, a nose set lower) lies in a shallow valley along its height with more than one
@@ -85,10 +85,13 @@ def _polish(scan: _Scan, template: FaceTemplate, fits, k: int, bounds):
     one the stages end in turns on noise and holes, so the same face scanned twice could be
     framed 15-20% of its face box apart. Starting the last steps from either side of the
     fit finds the others, and the coverage score, which the steps do not optimise, weighs
-    them (the steps' trimmed pairs may also slide a damaged scan's fit off a better one,
-    so the fits as they came take part: other samples of the valley, scored already). A blend, not the best alone: where the scores are
-    that close, which is best turns on noise too, while the blend moves little with it."""
-    scale, rotation, shift = fits[0][k], fits[1][k], fits[2][k]
+    them. Only converged fits take part: a fit the stages stopped short of convergence lies
+    wherever its start left it, which turns on how the scan happens to be turned against the
+    starting rotations, and such fits can out-cover the converged ones by a tenth while the
+    steps lead away from them; blended, the same face turned two ways was framed up to 17%
+    apart. A blend, not the best alone: where the scores are that close, which is best turns
+    on noise too, while the blend moves little with it."""
+    scale, rotation, shift = fit
     offsets = np.array([0.0, *VALLEY_MM, *(-np.asarray(VALLEY_MM))])
     n = len(offsets)
     rotations = np.repeat(rotation[None], n, axis=0)
@@ -97,11 +100,7 @@ def _polish(scan: _Scan, template: FaceTemplate, fits, k: int, bounds):
     scales, rotations, shifts, coverage, central_coverage = _refine(
         scan, template, (scales, rotations, shifts), POLISH_ITERATIONS, bounds
     )
-    # with the last stage's fits as they came, already scored
-    score = np.concatenate([coverage + central_coverage, fits[3]])
-    scales = np.concatenate([scales, fits[0]])
-    rotations = np.concatenate([rotations, fits[1]])
-    shifts = np.concatenate([shifts, fits[2]])
+    score = coverage + central_coverage
     # the same fit as the chosen one, but for where along the valley it lies; any other (turned,
     # at another size or unit, elsewhere on the scan) is not blended
     degrees, share, size = BLEND_SAME
@@ -112,6 +111,8 @@ def _polish(scan: _Scan, template: FaceTemplate, fits, k: int, bounds):
         & (apart < share)
         & (np.abs(np.log(scales / scale)) < np.log(size))
     )
+    if not agree.any():  # every start left the chosen fit: the best of where they went
+        agree[int(np.argmax(score))] = True
     weight = np.where(agree, np.clip(score - (score[agree].max() - BLEND_SCORE), 0.0, None), 0.0)
     weight /= weight.sum()
     # the fits differ by a few degrees at most: the weighted mean of their rotation matrices
@@ -177,4 +178,4 @@ def _widen(scan: _Scan, template: FaceTemplate, fit, bounds):
     best = int(np.argmax(score))
     if score[best] < coverage[0] + central_coverage[0] + WIDEN_GAIN:
         return None
-    return _polish(scan, template, (scales, rotations, shifts, score), best, bounds)
+    return _polish(scan, template, (scales[best], rotations[best], shifts[best]), bounds)
