@@ -327,7 +327,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--first-seed", type=int, default=10_000)
-    parser.add_argument("--non-faces", type=int, default=10, help="meshes per kind")
+    parser.add_argument("--non-faces", type=int, default=100, help="meshes per kind")
     parser.add_argument(
         "--scenes", type=int, default=100, help="faces in a wider scene (a wall, a torso)"
     )
