@@ -70,6 +70,8 @@ def accuracy(n_cases: int, first_seed: int, make_case=pose_case) -> list[dict]:
             eyes_nose_reference=reference.eyes_nose,
             precision=pose.precision,
             relief=pose.relief,
+            nose_ridge=pose.nose_ridge,
+            nose_surface=pose.nose_surface,
             refused="",
         )
         rows.append(row)
@@ -153,13 +155,27 @@ def separation(rows: list[dict], n_per_kind: int) -> None:
         f"faces eyes and nose min/p1/p5 {eyes_nose.min():.2f}/{np.percentile(eyes_nose, 1):.2f}/"
         f"{np.percentile(eyes_nose, 5):.2f}"
     )
+    # the nose ridge counts only where the scan has surface under it (a hole over the nose)
+    nose = np.array(
+        [
+            r["nose_ridge"]
+            for r in rows
+            if not r["refused"] and r["nose_surface"] >= fp.NOSE_SURFACE_NEEDED
+        ]
+    )
+    print(
+        f"faces nose ridge min/p0.5/p1 {nose.min():.2f}/{np.percentile(nose, 0.5):.2f}/"
+        f"{np.percentile(nose, 1):.2f}"
+    )
     saved = fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM, fp.MIN_EYES_NOSE
+    saved_nose = fp.MIN_NOSE_RIDGE
     fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM, fp.MIN_EYES_NOSE = 0.0, 0.0, 0.0, 0.0
+    fp.MIN_NOSE_RIDGE = 0.0
     # with the thresholds off every mesh would count as a face and a poor fit be searched again
     # (choice._widen), which the estimate does only for a mesh already taken for a face: the
     # scores that decide are the first fit's
     saved_poor_fit, fp.POOR_FIT = fp.POOR_FIT, 0.0
-    worst, worst_relief, worst_eyes_nose = 0.0, 0.0, 0.0
+    worst, worst_relief, worst_eyes_nose, worst_nose = 0.0, 0.0, 0.0, 0.0
     try:
         for kind in NON_FACES:
             scores = []
@@ -173,14 +189,20 @@ def separation(rows: list[dict], n_per_kind: int) -> None:
                             pose.precision,
                             pose.relief * pose.precision,
                             pose.eyes_nose,
+                            pose.nose_ridge,
+                            pose.nose_surface,
                         )
                     )
                 except fp.NotAFaceError:
-                    scores.append((0.0, 0.0, 0.0, 0.0))
+                    scores.append((0.0, 0.0, 0.0, 0.0, 0.0, 1.0))
             scores = np.array(scores)
             central_face = (scores[:, 0] >= saved[0]) | (scores[:, 3] >= saved[3])
             passing = central_face & (scores[:, 1] >= saved[1])
-            accepted = (passing & (scores[:, 2] >= saved[2])).sum()
+            # passing every test but the nose ridge's: what that test alone refuses
+            all_but_nose = passing & (scores[:, 2] >= saved[2])
+            nose_face = (scores[:, 4] >= saved_nose) | (scores[:, 5] < fp.NOSE_SURFACE_NEEDED)
+            accepted = (all_but_nose & nose_face).sum()
+            worst_nose = max(worst_nose, scores[all_but_nose, 4].max(initial=0.0))
             worst = max(worst, scores[:, 0].max())
             worst_eyes_nose = max(
                 worst_eyes_nose, scores[scores[:, 1] >= saved[1], 3].max(initial=0.0)
@@ -192,10 +214,12 @@ def separation(rows: list[dict], n_per_kind: int) -> None:
                 f"{scores[:, 3].max():.2f}  precision max "
                 f"{scores[:, 1].max():.2f}  relief x precision max {scores[:, 2].max():.1f} mm, of those "
                 f"passing both {scores[passing, 2].max() if passing.any() else float('nan'):.1f}"
-                f"  accepted {accepted}/{n_per_kind}"
+                f"  passing all but the nose ridge {all_but_nose.sum()}, accepted "
+                f"{accepted}/{n_per_kind}"
             )
     finally:
         fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM, fp.MIN_EYES_NOSE = saved
+        fp.MIN_NOSE_RIDGE = saved_nose
         fp.POOR_FIT = saved_poor_fit
     print(
         f"threshold central >= {saved[0]}: margin to the best non-face {saved[0] - worst:+.2f}, "
@@ -211,6 +235,11 @@ def separation(rows: list[dict], n_per_kind: int) -> None:
         f"precision): the "
         f"most relief of such a non-face {worst_relief:.1f} mm (x{saved[2] / max(worst_relief, 1e-9):.1f} "
         f"below), the least of a face {relief.min():.1f} mm (x{relief.min() / saved[2]:.1f} above)"
+    )
+    print(
+        f"threshold nose ridge >= {saved_nose} (where the scan has surface under it): the most "
+        f"of a non-face passing every other test {worst_nose:.2f}, the least of a face "
+        f"{nose.min():.2f}"
     )
 
 

@@ -21,6 +21,7 @@ from facevlm.render.face_pose.starts import scan_points
 from facevlm.render.normalize import fit_normalization
 from facevlm.render.pose_fixtures import (
     NON_FACES,
+    _drop_vertices,
     ict_face,
     non_face,
     pose_case,
@@ -83,9 +84,40 @@ def test_a_lumpy_blob_that_covers_the_template_is_refused_for_its_smooth_relief(
         fp.estimate_face_pose(blob)
     threshold = fp.MIN_RELIEF_MM
     monkeypatch.setattr(fp, "MIN_RELIEF_MM", 0.0)
+    monkeypatch.setattr(fp, "MIN_NOSE_RIDGE", 0.0)
     pose = fp.estimate_face_pose(blob)  # the coverage tests alone take it for a face
     assert pose.central >= fp.MIN_CENTRAL and pose.precision >= fp.MIN_PRECISION
     assert pose.relief * pose.precision < 0.7 * threshold
+
+
+def test_a_lumpy_blob_with_a_face_s_relief_is_refused_for_having_no_nose_ridge(monkeypatch):
+    """Some lumpy ellipsoids pass every other test: half the template's eyes, nose and mouth
+    covered, surface all around, lumps as deep as a face's relief. A lump under the fitted nose
+    is no ridge with steep sides."""
+    blob = non_face("blob", 35)
+    with pytest.raises(fp.NotAFaceError, match="nose ridge"):
+        fp.estimate_face_pose(blob)
+    monkeypatch.setattr(fp, "MIN_NOSE_RIDGE", 0.0)
+    pose = fp.estimate_face_pose(blob)  # every other test takes it for a face
+    assert pose.nose_surface >= fp.NOSE_SURFACE_NEEDED
+    assert pose.nose_ridge < 0.5 * 0.26  # faces' 1st percentile (docs/benchmarks.md)
+
+
+def test_a_face_with_a_hole_over_its_nose_is_not_refused_for_the_ridge_it_lacks(monkeypatch):
+    """Where a hole takes the nose, the ridge cannot tell a face from a lump: the other tests
+    decide. With a ridge no face could match asked for, the face without its nose still
+    passes and the whole face does not."""
+    vertices, triangles, _ = synthetic_face(np.random.default_rng(8))
+    tip = vertices[np.argmax(vertices[:, 2])]
+    hole = np.linalg.norm(vertices - tip, axis=1) < 28.0
+    holed, kept = _drop_vertices(vertices, triangles, hole)
+    clean = fp.fit_face_pose(vertices, triangles)
+    monkeypatch.setattr(fp, "MIN_NOSE_RIDGE", 1.01)
+    pose = fp.fit_face_pose(holed, kept)
+    assert pose.nose_surface < fp.NOSE_SURFACE_NEEDED <= clean.nose_surface
+    assert fp.rotation_angle_deg(pose.rotation, clean.rotation) < 10.0
+    with pytest.raises(fp.NotAFaceError, match="nose ridge"):
+        fp.fit_face_pose(vertices, triangles)
 
 
 def test_faces_have_relief_and_smooth_shapes_none():
@@ -284,6 +316,8 @@ def test_pose_records_round_trip():
     assert again.radius == pytest.approx(pose.radius, rel=1e-5)
     assert again.central == pytest.approx(pose.central, abs=1e-4)
     assert again.relief == pytest.approx(pose.relief, abs=1e-3)
+    assert again.nose_ridge == pytest.approx(pose.nose_ridge, abs=1e-4) and pose.nose_ridge > 0
+    assert again.nose_surface == pytest.approx(pose.nose_surface, abs=1e-4)
     assert 0.0 < pose.confidence <= 1.0
 
 

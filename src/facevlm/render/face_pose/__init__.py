@@ -47,7 +47,9 @@ nothing that depends on the scan's texture):
    :data:`MIN_PRECISION`, or whose scan has too little relief (a face's nose, eye sockets and
    mouth stand out of a smooth base; a lump that matches the template's coarse shape has
    little, and little of the surface around it lies on the face: :func:`_relief`,
-   :data:`MIN_RELIEF_MM`) is no face: :class:`NotAFaceError`.
+   :data:`MIN_RELIEF_MM`), or no nose where the fit puts one (:data:`MIN_NOSE_RIDGE`: a
+   lumpy blob can pass the tests above, but no lump is a ridge with steep sides) is no face:
+   :class:`NotAFaceError`.
 
 The result, :class:`FacePose`, maps the scan into the canonical face frame: the face box (as
 BU-3DFE's crops and the built-in set fill the image, :data:`FRAME_OFFSET_MM`,
@@ -82,7 +84,13 @@ from facevlm.render.face_pose.registration import _register
 from facevlm.render.face_pose.rotations import rotation_angle_deg, rotation_starts, x_rotation
 from facevlm.render.face_pose.scan_shape import _relief
 from facevlm.render.face_pose.scan_surface import _scan_surface
-from facevlm.render.face_pose.scores import _matches, _precision, _scores, eyes_nose
+from facevlm.render.face_pose.scores import (
+    _matches,
+    _nose_ridge,
+    _precision,
+    _scores,
+    eyes_nose,
+)
 from facevlm.render.face_pose.starts import scan_points
 from facevlm.render.face_template import FaceTemplate, load_template
 from facevlm.scans.mesh import FaceMesh
@@ -94,6 +102,7 @@ __all__ = [
     "FRAME_RADIUS_MM",
     "MIN_CENTRAL",
     "MIN_EYES_NOSE",
+    "MIN_NOSE_RIDGE",
     "MIN_PRECISION",
     "MIN_RELIEF_MM",
     "POOR_FIT",
@@ -131,6 +140,13 @@ MIN_EYES_NOSE = 0.45
 #: tests 1.3 at most (their lumps give up to 2.1 mm of relief, but most of the surface around
 #: them is off the face) (``benchmarks/canonical_pose.py``).
 MIN_RELIEF_MM = 1.9
+#: Below this share of the template's nose ridge on the scan there is no face, unless less
+#: than :data:`NOSE_SURFACE_NEEDED` of the ridge has scan surface under it (a hole or a cut
+#: over the nose: then the ridge cannot tell). Lumpy blobs that pass every other test match
+#: at most 0.10 of it (29 of 400), faces whose fit is right 0.15 or more (1st percentile 0.26
+#: over 1,500 cases; ``benchmarks/canonical_pose.py``).
+MIN_NOSE_RIDGE = 0.12
+NOSE_SURFACE_NEEDED = 0.5
 
 
 def fit_face_pose(
@@ -186,6 +202,7 @@ def _pose_of(scan, template: FaceTemplate, fit, unit_known: bool) -> FacePose:
     central``), with the scores the face test reads."""
     scale, rotation, shift, coverage, central_coverage = fit
     tilt = x_rotation(FRAME_PITCH_DEG)
+    nose_ridge, nose_surface = _nose_ridge(scan, template, scale[0], rotation[0], shift[0])
     return FacePose(
         rotation=rotation[0] @ tilt,
         centre=shift[0] + scale[0] * rotation[0] @ FRAME_OFFSET_MM,
@@ -198,6 +215,8 @@ def _pose_of(scan, template: FaceTemplate, fit, unit_known: bool) -> FacePose:
         ),
         precision=_precision(scan, template, scale[0], rotation[0], shift[0]),
         relief=_relief(scan, template, scale[0], rotation[0], shift[0]),
+        nose_ridge=nose_ridge,
+        nose_surface=nose_surface,
     )
 
 
@@ -205,12 +224,14 @@ def _no_face_reason(pose: FacePose) -> str | None:
     """Why the fit ``pose`` is no face (module doc, step 4), or None for a face."""
     relief = pose.relief * pose.precision
     central_face = pose.central >= MIN_CENTRAL or pose.eyes_nose >= MIN_EYES_NOSE
-    if central_face and pose.precision >= MIN_PRECISION and relief >= MIN_RELIEF_MM:
+    nose = pose.nose_ridge >= MIN_NOSE_RIDGE or pose.nose_surface < NOSE_SURFACE_NEEDED
+    if central_face and pose.precision >= MIN_PRECISION and relief >= MIN_RELIEF_MM and nose:
         return None
     return (
         f"no face found: the best fit of a face matches {pose.central:.2f} of its eyes, "
         f"nose and mouth (a face: at least {MIN_CENTRAL}, or {MIN_EYES_NOSE} of its eyes "
-        f"and nose, here {pose.eyes_nose:.2f}) and {pose.precision:.2f} of the "
+        f"and nose, here {pose.eyes_nose:.2f}), {pose.nose_ridge:.2f} of its nose ridge "
+        f"(at least {MIN_NOSE_RIDGE}) and {pose.precision:.2f} of the "
         f"surface around them (at least {MIN_PRECISION}), whose relief is "
         f"{pose.relief:.1f} mm ({relief:.1f} mm counted by that share, at least "
         f"{MIN_RELIEF_MM})"

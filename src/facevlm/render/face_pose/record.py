@@ -19,7 +19,7 @@ from facevlm.render.normalize import Normalization
 from facevlm.scans.errors import ScanError
 
 #: Bumped whenever the estimate can change for the same scan (render caches key on it).
-ALGORITHM_VERSION = 9
+ALGORITHM_VERSION = 10
 
 
 class NotAFaceError(ScanError):
@@ -43,6 +43,9 @@ class FacePose:
             without the mouth and chin); 1.0 for a stored pose.
         relief: how far (mm at the template's size) the scan's central face departs from a
             smooth surface (:func:`_relief`); 0.0 for a stored pose.
+        nose_ridge, nose_surface: the share of the template's nose ridge on the scan, and
+            the share with scan surface under it (:func:`~.scores._nose_ridge`); 1.0 for a
+            stored pose.
         estimated: False for ``as_stored`` (the scan's own axes, framed by its robust sphere).
     """
 
@@ -56,6 +59,8 @@ class FacePose:
     relief: float = 0.0
     estimated: bool = True
     eyes_nose: float = 1.0
+    nose_ridge: float = 1.0
+    nose_surface: float = 1.0
 
     @property
     def confidence(self) -> float:
@@ -78,6 +83,8 @@ class FacePose:
                 "precision": round(float(self.precision), 4),
                 "relief": round(float(self.relief), 3),
                 "eyes_nose": round(float(self.eyes_nose), 4),
+                "nose_ridge": round(float(self.nose_ridge), 4),
+                "nose_surface": round(float(self.nose_surface), 4),
                 "estimated": bool(self.estimated),
                 "version": ALGORITHM_VERSION,
             },
@@ -97,5 +104,7 @@ class FacePose:
             precision=float(data.get("precision", 1.0)),
             relief=float(data.get("relief", 0.0)),
             eyes_nose=float(data.get("eyes_nose", 1.0)),
+            nose_ridge=float(data.get("nose_ridge", 1.0)),
+            nose_surface=float(data.get("nose_surface", 1.0)),
             estimated=bool(data.get("estimated", True)),
         )

@@ -28,6 +28,16 @@ PRECISION_RADIUS = 0.8
 #: The eyes and nose (:func:`eyes_nose`): the central face above this far below the nose tip,
 #: the part an expression moves least.
 EYES_NOSE_BELOW_NOSE_MM = -20.0
+#: The nose ridge (:func:`nose_ridge`): the template within this half-width (mm) of the
+#: midline, from this far below the nose tip to this far above it (the tip, the sides and
+#: the bridge).
+NOSE_RIDGE_HALF_WIDTH_MM = 12.0
+NOSE_RIDGE_MM = (-10.0, 35.0)
+#: ... lies on the scan when within this distance (mm at the face's size; a real nose may be
+#: larger or smaller than the template's by more than :data:`MATCH_MM`) with agreeing normals;
+#: and has scan surface under it when a scan point lies within :data:`NOSE_SURFACE_MM`.
+NOSE_RIDGE_MATCH_MM = 12.0
+NOSE_SURFACE_MM = 10.0
 
 
 def _matches(
@@ -37,15 +47,16 @@ def _matches(
     scale: np.ndarray,
     rotation: np.ndarray,
     shift: np.ndarray,
+    match_mm: float = MATCH_MM,
 ) -> np.ndarray:
     """``(B, len(idx))``: does each template point ``idx`` lie on the scan, per transform.
 
-    On the scan means within :data:`MATCH_MM` of the plane of the nearest scan point (not of
+    On the scan means within ``match_mm`` (:data:`MATCH_MM`) of the plane of the nearest scan point (not of
     the point itself: a coarse scan's points are several millimetres apart) and no farther
     from that point than the same plus the scan's point spacing."""
     points, normals = template.points[idx], template.normals[idx]
     moved = scale[:, None, None] * points @ rotation.transpose(0, 2, 1) + shift[:, None, :]
-    tolerance = MATCH_MM * scale[:, None]
+    tolerance = match_mm * scale[:, None]
     reach = float(tolerance.max()) + scan.spacing
     distance, nearest = scan.tree.query(moved.reshape(-1, 3), distance_upper_bound=reach)
     nearest = np.minimum(nearest, len(scan.points) - 1).reshape(len(scale), len(idx))
@@ -84,6 +95,33 @@ def eyes_nose(template: FaceTemplate) -> np.ndarray:
     open mouth may take away)."""
     idx = central(template)
     return idx[template.points[idx, 1] - template.nose_tip[1] > EYES_NOSE_BELOW_NOSE_MM]
+
+
+def nose_ridge(template: FaceTemplate) -> np.ndarray:
+    """Indices of the template's nose ridge (:data:`NOSE_RIDGE_MM`)."""
+    x, y = template.points[:, 0], template.points[:, 1] - template.nose_tip[1]
+    low, high = NOSE_RIDGE_MM
+    return np.flatnonzero((np.abs(x) < NOSE_RIDGE_HALF_WIDTH_MM) & (y > low) & (y < high))
+
+
+def _nose_ridge(
+    scan: _Scan, template: FaceTemplate, scale: float, rotation, shift
+) -> tuple[float, float]:
+    """The share of the template's nose ridge on the scan (within
+    :data:`NOSE_RIDGE_MATCH_MM`, normals agreeing), and the share of it with scan surface
+    under it (within :data:`NOSE_SURFACE_MM`; little where a hole or a cut takes the nose).
+
+    Why: a smooth lump can cover half the template's eyes, nose and mouth and carry relief
+    of its own (a lumpy blob), but not a nose: a ridge standing out of the face whose steep
+    sides turn their normals sideways. A broad lump under the fitted nose matches the tip at
+    best, faces' noses match along the sides and the bridge too."""
+    idx = nose_ridge(template)
+    scale_, rotation_, shift_ = np.array([scale]), rotation[None], shift[None]
+    on_ridge = _matches(scan, template, idx, scale_, rotation_, shift_, NOSE_RIDGE_MATCH_MM)[0]
+    moved = scale * template.points[idx] @ rotation.T + shift
+    distance, _ = scan.tree.query(moved)
+    surface = distance <= NOSE_SURFACE_MM * scale + scan.spacing
+    return float(on_ridge.mean()), float(surface.mean())
 
 
 def _precision(scan: _Scan, template: FaceTemplate, scale: float, rotation, shift) -> float:
