@@ -116,8 +116,8 @@ def _nose_ridge(
     sides turn their normals sideways. A broad lump under the fitted nose matches the tip at
     best, faces' noses match along the sides and the bridge too."""
     idx = nose_ridge(template)
-    scale_, rotation_, shift_ = np.array([scale]), rotation[None], shift[None]
-    on_ridge = _matches(scan, template, idx, scale_, rotation_, shift_, NOSE_RIDGE_MATCH_MM)[0]
+    batched = (np.array([scale]), rotation[None], shift[None])
+    on_ridge = _matches(scan, template, idx, *batched, NOSE_RIDGE_MATCH_MM)[0]
     moved = scale * template.points[idx] @ rotation.T + shift
     distance, _ = scan.tree.query(moved)
     surface = distance <= NOSE_SURFACE_MM * scale + scan.spacing
