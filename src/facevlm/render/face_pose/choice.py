@@ -156,14 +156,16 @@ def _widening_turns() -> np.ndarray:
 
 def _widen(scan: _Scan, template: FaceTemplate, fit, bounds):
     """A better fit near a poor one (``fit``: ``(1,)``-batched ``scale, rotation, shift,
-    coverage, central``), polished like the first, or None when there is none.
+    coverage, central``), the same, or None when there is none.
 
     Why: where a scan stops short of the template (a forehead cut off straight, a fringe of
     hair over it), every start of the stages can end in the same wrong fit, shrunk and tilted
     10-25 degrees into the scan, whose pairs all lie on the scan and so hold it there, while
     the true placement scores a quarter better. Starting again from the fit turned and
-    enlarged finds it. Only a poor fit of a face is searched again (:func:`fit_face_pose`), so
-    a good fit costs nothing more and no mesh refused as no face is given a second chance."""
+    enlarged finds it. The fit found is taken as its steps left it, not polished: the score
+    chose it over the poor fit, and on a scan cut short more steps slide it back into the
+    cut. Only a poor fit of a face is searched again (:func:`fit_face_pose`), so a good fit
+    costs nothing more and no mesh refused as no face is given a second chance."""
     scale, rotation, shift, coverage, central_coverage = fit
     centre = shift[0] + scale[0] * rotation[0] @ FRAME_OFFSET_MM
     turns = _widening_turns()
@@ -178,4 +180,6 @@ def _widen(scan: _Scan, template: FaceTemplate, fit, bounds):
     best = int(np.argmax(score))
     if score[best] < coverage[0] + central_coverage[0] + WIDEN_GAIN:
         return None
-    return _polish(scan, template, (scales[best], rotations[best], shifts[best]), bounds)
+    # as it ended, not polished: on a scan cut short, more steps lead back into the cut
+    one = slice(best, best + 1)
+    return scales[one], rotations[one], shifts[one], found[one], found_central[one]
