@@ -169,58 +169,41 @@ def separation(rows: list[dict], n_per_kind: int) -> None:
     )
     saved = fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM, fp.MIN_EYES_NOSE
     saved_nose = fp.MIN_NOSE_RIDGE
-    fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM, fp.MIN_EYES_NOSE = 0.0, 0.0, 0.0, 0.0
-    fp.MIN_NOSE_RIDGE = 0.0
-    # with the thresholds off every mesh would count as a face and a poor fit be searched again
-    # (choice._widen), which the estimate does only for a mesh already taken for a face: the
-    # scores that decide are the first fit's
-    saved_poor_fit, fp.POOR_FIT = fp.POOR_FIT, 0.0
     worst, worst_relief, worst_eyes_nose, worst_nose = 0.0, 0.0, 0.0, 0.0
-    try:
-        for kind in NON_FACES:
-            scores = []
-            for seed in range(n_per_kind):
-                mesh = non_face(kind, seed)
-                try:
-                    pose = fp.estimate_face_pose(mesh)
-                    scores.append(
-                        (
-                            pose.central,
-                            pose.precision,
-                            pose.relief * pose.precision,
-                            pose.eyes_nose,
-                            pose.nose_ridge,
-                            pose.nose_surface,
-                        )
-                    )
-                except fp.NotAFaceError:
-                    scores.append((0.0, 0.0, 0.0, 0.0, 0.0, 1.0))
-            scores = np.array(scores)
-            central_face = (scores[:, 0] >= saved[0]) | (scores[:, 3] >= saved[3])
-            passing = central_face & (scores[:, 1] >= saved[1])
-            # passing every test but the nose ridge's: what that test alone refuses
-            all_but_nose = passing & (scores[:, 2] >= saved[2])
-            nose_face = (scores[:, 4] >= saved_nose) | (scores[:, 5] < fp.NOSE_SURFACE_NEEDED)
-            accepted = (all_but_nose & nose_face).sum()
-            worst_nose = max(worst_nose, scores[all_but_nose, 4].max(initial=0.0))
-            worst = max(worst, scores[:, 0].max())
-            worst_eyes_nose = max(
-                worst_eyes_nose, scores[scores[:, 1] >= saved[1], 3].max(initial=0.0)
-            )
-            if passing.any():  # the relief test is what stands between these and a face
-                worst_relief = max(worst_relief, scores[passing, 2].max())
-            print(
-                f"{kind:10s}  central max {scores[:, 0].max():.2f}  eyes and nose max "
-                f"{scores[:, 3].max():.2f}  precision max "
-                f"{scores[:, 1].max():.2f}  relief x precision max {scores[:, 2].max():.1f} mm, of those "
-                f"passing both {scores[passing, 2].max() if passing.any() else float('nan'):.1f}"
-                f"  passing all but the nose ridge {all_but_nose.sum()}, accepted "
-                f"{accepted}/{n_per_kind}"
-            )
-    finally:
-        fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM, fp.MIN_EYES_NOSE = saved
-        fp.MIN_NOSE_RIDGE = saved_nose
-        fp.POOR_FIT = saved_poor_fit
+    for kind, poses in _non_face_poses(n_per_kind).items():
+        scores = np.array(
+            [
+                (
+                    pose.central,
+                    pose.precision,
+                    pose.relief * pose.precision,
+                    pose.eyes_nose,
+                    pose.nose_ridge,
+                )
+                if pose is not None
+                else (0.0, 0.0, 0.0, 0.0, 0.0)
+                for pose in poses
+            ]
+        )
+        # the estimate's own test, the thresholds back in place
+        accepted = sum(pose is not None and fp._no_face_reason(pose) is None for pose in poses)
+        central_face = (scores[:, 0] >= saved[0]) | (scores[:, 3] >= saved[3])
+        passing = central_face & (scores[:, 1] >= saved[1])
+        # passing every test but the nose ridge's: what that test alone refuses
+        all_but_nose = passing & (scores[:, 2] >= saved[2])
+        worst_nose = max(worst_nose, scores[all_but_nose, 4].max(initial=0.0))
+        worst = max(worst, scores[:, 0].max())
+        worst_eyes_nose = max(worst_eyes_nose, scores[scores[:, 1] >= saved[1], 3].max(initial=0.0))
+        if passing.any():  # the relief test is what stands between these and a face
+            worst_relief = max(worst_relief, scores[passing, 2].max())
+        print(
+            f"{kind:10s}  central max {scores[:, 0].max():.2f}  eyes and nose max "
+            f"{scores[:, 3].max():.2f}  precision max "
+            f"{scores[:, 1].max():.2f}  relief x precision max {scores[:, 2].max():.1f} mm, of those "
+            f"passing both {scores[passing, 2].max() if passing.any() else float('nan'):.1f}"
+            f"  passing all but the nose ridge {all_but_nose.sum()}, accepted "
+            f"{accepted}/{n_per_kind}"
+        )
     print(
         f"threshold central >= {saved[0]}: margin to the best non-face {saved[0] - worst:+.2f}, "
         f"to the 1st percentile of faces {np.percentile(faces, 1) - saved[0]:+.2f}"
@@ -241,6 +224,33 @@ def separation(rows: list[dict], n_per_kind: int) -> None:
         f"of a non-face passing every other test {worst_nose:.2f}, the least of a face "
         f"{nose.min():.2f}"
     )
+
+
+def _non_face_poses(n_per_kind: int) -> dict[str, list]:
+    """The fit of each non-face (``n_per_kind`` of each kind) with the face test's thresholds
+    off, so that every score is read (None where the mesh has no surface to fit)."""
+    saved = fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM, fp.MIN_EYES_NOSE
+    saved_nose = fp.MIN_NOSE_RIDGE
+    fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM, fp.MIN_EYES_NOSE = 0.0, 0.0, 0.0, 0.0
+    fp.MIN_NOSE_RIDGE = 0.0
+    # with the thresholds off every mesh would count as a face and a poor fit be searched again
+    # (choice._widen), which the estimate does only for a mesh already taken for a face: the
+    # scores that decide are the first fit's
+    saved_poor_fit, fp.POOR_FIT = fp.POOR_FIT, 0.0
+    poses: dict[str, list] = {}
+    try:
+        for kind in NON_FACES:
+            poses[kind] = []
+            for seed in range(n_per_kind):
+                try:
+                    poses[kind].append(fp.estimate_face_pose(non_face(kind, seed)))
+                except fp.NotAFaceError:
+                    poses[kind].append(None)
+    finally:
+        fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM, fp.MIN_EYES_NOSE = saved
+        fp.MIN_NOSE_RIDGE = saved_nose
+        fp.POOR_FIT = saved_poor_fit
+    return poses
 
 
 def built_in(n: int) -> None:

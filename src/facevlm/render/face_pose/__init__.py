@@ -181,7 +181,10 @@ def fit_face_pose(
     pose = _pose_of(
         scan, template, (scale, rotation, shift, coverage, central_coverage), unit_known
     )
-    if _no_face_reason(pose) is None and pose.coverage + pose.central < POOR_FIT:
+    reason = _no_face_reason(pose)
+    if reason is not None:
+        raise NotAFaceError(source, reason)
+    if pose.coverage + pose.central < POOR_FIT:
         wider = _widen(
             scan,
             template,
@@ -191,9 +194,6 @@ def fit_face_pose(
         if wider is not None:
             widened = _pose_of(scan, template, wider, unit_known)
             pose = widened if _no_face_reason(widened) is None else pose
-    reason = _no_face_reason(pose)
-    if reason is not None:
-        raise NotAFaceError(source, reason)
     return pose
 
 

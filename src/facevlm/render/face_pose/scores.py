@@ -51,9 +51,9 @@ def _matches(
 ) -> np.ndarray:
     """``(B, len(idx))``: does each template point ``idx`` lie on the scan, per transform.
 
-    On the scan means within ``match_mm`` (:data:`MATCH_MM`) of the plane of the nearest scan point (not of
-    the point itself: a coarse scan's points are several millimetres apart) and no farther
-    from that point than the same plus the scan's point spacing."""
+    On the scan means within ``match_mm`` (:data:`MATCH_MM`) of the plane of the nearest scan
+    point (not of the point itself: a coarse scan's points are several millimetres apart) and
+    no farther from that point than the same plus the scan's point spacing."""
     points, normals = template.points[idx], template.normals[idx]
     moved = scale[:, None, None] * points @ rotation.transpose(0, 2, 1) + shift[:, None, :]
     tolerance = match_mm * scale[:, None]
