@@ -37,9 +37,11 @@ nothing that depends on the scan's texture):
    steps back sharply below it). The chosen fit is refined to convergence, also from 15 mm
    above and below it (a face unlike the template in its proportions has several stable
    fits along its height), and the fits that score about as well are blended
-   (:func:`_polish`). A face whose fit still scores poorly (:data:`POOR_FIT`: a scan cut
-   short of the template can hold every start in one fit shrunk and tilted into it) is
-   searched for again from that fit turned and enlarged (:func:`_widen`).
+   (:func:`_polish`). A fit that still scores poorly (:data:`POOR_FIT`) or fails the face
+   test of step 4 is searched for again from that fit turned and enlarged (:func:`_widen`): a
+   scan cut short of the template can hold every start in one fit shrunk and tilted into it,
+   so poorly that the face test refuses it; the fit found there is kept only if it passes
+   the face test itself.
 4. **Face or not.** A fit whose central coverage falls below :data:`MIN_CENTRAL` (unless
    its eyes and nose alone match :data:`MIN_EYES_NOSE` of the template's: a face whose mouth
    and chin are lost to a hole or a cut), whose precision (the share of the scan inside the face box that lies on the template: a random
@@ -182,9 +184,7 @@ def fit_face_pose(
         scan, template, (scale, rotation, shift, coverage, central_coverage), unit_known
     )
     reason = _no_face_reason(pose)
-    if reason is not None:
-        raise NotAFaceError(source, reason)
-    if pose.coverage + pose.central < POOR_FIT:
+    if reason is not None or pose.coverage + pose.central < POOR_FIT:
         wider = _widen(
             scan,
             template,
@@ -193,7 +193,10 @@ def fit_face_pose(
         )
         if wider is not None:
             widened = _pose_of(scan, template, wider, unit_known)
-            pose = widened if _no_face_reason(widened) is None else pose
+            if _no_face_reason(widened) is None:
+                pose, reason = widened, None
+    if reason is not None:
+        raise NotAFaceError(source, reason)
     return pose
 
 

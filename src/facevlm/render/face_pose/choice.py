@@ -164,8 +164,9 @@ def _widen(scan: _Scan, template: FaceTemplate, fit, bounds):
     the true placement scores a quarter better. Starting again from the fit turned and
     enlarged finds it. The fit found is taken as its steps left it, not polished: the score
     chose it over the poor fit, and on a scan cut short more steps slide it back into the
-    cut. Only a poor fit of a face is searched again (:func:`fit_face_pose`), so a good fit
-    costs nothing more and no mesh refused as no face is given a second chance."""
+    cut. Only a poor fit, or one that the face test refuses, is searched again
+    (:func:`fit_face_pose`), so a good fit costs nothing more; what the search finds must pass
+    the face test in its own right."""
     scale, rotation, shift, coverage, central_coverage = fit
     centre = shift[0] + scale[0] * rotation[0] @ FRAME_OFFSET_MM
     turns = _widening_turns()
