@@ -235,7 +235,9 @@ def test_a_fit_that_the_face_test_refuses_is_searched_for_again(monkeypatch):
     """Seeded procedural faces whose stages end in a fit so poor that the face test refuses it
     (the fit matches too little of the template's eyes, nose and mouth, or too little of its
     nose ridge): searched again from that fit turned and enlarged, each is found and framed
-    like its clean crop; without that search each is refused as no face."""
+    like its clean crop; without that search each is refused as no face (the search with
+    more fits kept, which would find them too, left out)."""
+    monkeypatch.setattr(fp, "_search_further", lambda *args: None)
     cases = [pose_case(seed) for seed in (40002, 40184)]
     for case in cases:
         angle, centre, radius = _errors(case)
@@ -244,6 +246,18 @@ def test_a_fit_that_the_face_test_refuses_is_searched_for_again(monkeypatch):
     for case in cases:
         with pytest.raises(fp.NotAFaceError):
             fp.estimate_face_pose(case.mesh)
+
+
+def test_a_face_still_refused_is_searched_for_with_more_fits_kept(monkeypatch):
+    """A seeded face whose first search keeps no fit that passes the face test, and whose
+    refused fit's second search finds none either: with twice as many fits kept at each
+    stage its true fit is among them, and it is found and framed like its clean crop."""
+    case = pose_case(30028)
+    angle, centre, radius = _errors(case)
+    assert angle <= 10.0 and centre <= 0.1 and abs(radius) <= 0.1, case.description
+    monkeypatch.setattr(fp, "_search_further", lambda *args: None)
+    with pytest.raises(fp.NotAFaceError):
+        fp.estimate_face_pose(case.mesh)
 
 
 def test_a_head_in_a_wider_scene_is_found_and_framed_like_the_head_alone():

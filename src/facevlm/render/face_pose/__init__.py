@@ -41,7 +41,9 @@ nothing that depends on the scan's texture):
    test of step 4 is searched for again from that fit turned and enlarged (:func:`_widen`): a
    scan cut short of the template can hold every start in one fit shrunk and tilted into it,
    so poorly that the face test refuses it; the fit found there is kept only if it passes
-   the face test itself.
+   the face test itself. A face still refused is searched for once more, with twice as many
+   fits kept at each stage (:func:`_search_further`: on a whole head the true fit can rank
+   just below the cut, behind fits on the cranium or the neck).
 4. **Face or not.** A fit whose central coverage falls below :data:`MIN_CENTRAL` (unless
    its eyes and nose alone match :data:`MIN_EYES_NOSE` of the template's: a face whose mouth
    and chin are lost to a hole or a cut), whose precision (the share of the scan inside the face box that lies on the template: a random
@@ -84,7 +86,7 @@ from facevlm.render.face_pose.framing import FRAME_OFFSET_MM, FRAME_PITCH_DEG, F
 from facevlm.render.face_pose.record import ALGORITHM_VERSION, FacePose, NotAFaceError
 from facevlm.render.face_pose.registration import _register
 from facevlm.render.face_pose.rotations import rotation_angle_deg, rotation_starts, x_rotation
-from facevlm.render.face_pose.scan_shape import _relief
+from facevlm.render.face_pose.scan_shape import _nose_step, _relief
 from facevlm.render.face_pose.scan_surface import _scan_surface
 from facevlm.render.face_pose.scores import (
     _matches,
@@ -149,6 +151,10 @@ MIN_RELIEF_MM = 1.9
 #: two whose fit was right match 0.07 and 0.11 and are refused: docs/benchmarks.md).
 MIN_NOSE_RIDGE = 0.12
 NOSE_SURFACE_NEEDED = 0.5
+#: How many fits a refused face's further search keeps entering the second and the last
+#: stage (:func:`_search_further`; the first search keeps :data:`~.registration.STAGES`',
+#: half as many).
+FURTHER_KEEP = (48, 6)
 
 
 def fit_face_pose(
@@ -196,8 +202,45 @@ def fit_face_pose(
             if _no_face_reason(widened) is None:
                 pose, reason = widened, None
     if reason is not None:
+        pose = _search_further(scan, template)
+    if pose is None:
         raise NotAFaceError(source, reason)
     return pose
+
+
+def _search_further(scan, template: FaceTemplate) -> FacePose | None:
+    """A face for a scan whose chosen fit the face test refused, from twice as many fits kept
+    at each stage (:data:`FURTHER_KEEP`), each final fit polished in turn in the order the
+    first search chooses them; the first that passes the face test, or None.
+
+    Why: the stages rank their fits on a few template points, and on a whole head or a face
+    with its neck the true fit can rank just below the cut there, behind fits on the cranium,
+    the neck or upside down, which the last stage then cannot lift to a face (clean
+    ICT-FaceKit heads, smiling or sad: refused, their true fits found this way match 0.62-0.81
+    of the central face). Searched only once a face is refused, so a face found the first
+    time costs nothing more, and each fit found must pass the face test itself."""
+    fits = _register(scan, template, keep=FURTHER_KEEP)
+    scale, rotation, shift, mm_per_unit, bounds = fits
+    every = np.arange(len(template.points))
+    coverage, central_coverage = _scores(scan, template, every, scale, rotation, shift)
+    score = coverage + central_coverage
+    for _ in range(len(score)):
+        # chosen as the first search chooses (the nose profile's say on which way up), so
+        # that an upside-down fit passing the face test is not taken before the upright one
+        k = _choose(scan, score, scale, rotation, shift)
+        if not np.isfinite(score[k]):
+            break
+        polished = _polish(
+            scan, template, (scale[k], rotation[k], shift[k]), (bounds[0][k], bounds[1][k])
+        )
+        pose = _pose_of(scan, template, polished, bool(mm_per_unit[k]))
+        # and never one that the scan's nose profile calls upside down: the first search
+        # weighs that against coverage, but here the upright fit may just have been refused
+        step, _ = _nose_step(scan, polished[0][0], polished[1][0], polished[2][0])
+        if _no_face_reason(pose) is None and step >= 0.0:
+            return pose
+        score = np.where(np.arange(len(score)) == k, -np.inf, score)
+    return None
 
 
 def _pose_of(scan, template: FaceTemplate, fit, unit_known: bool) -> FacePose:

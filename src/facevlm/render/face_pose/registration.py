@@ -55,10 +55,11 @@ def _subset(template: FaceTemplate, size: int) -> np.ndarray:
     return np.sort(chosen)
 
 
-def _register(scan: _Scan, template: FaceTemplate):
+def _register(scan: _Scan, template: FaceTemplate, keep: tuple[int, ...] | None = None):
     """The multi-start registration (package doc, step 2): the final few candidate fits as
     ``(scale, rotation, shift, mm_per_unit, (scale's lower, upper bounds))`` arrays, or None
-    when the scan has no surface."""
+    when the scan has no surface. ``keep``: how many fits enter each stage after the first,
+    in place of :data:`STAGES`' (a refused face is searched again with more)."""
     starts = _scale_starts(scan.points, template) if len(scan.points) >= 20 else []
     if not starts:
         return None
@@ -79,6 +80,8 @@ def _register(scan: _Scan, template: FaceTemplate):
 
     chosen = None
     for stage, (n_keep, n_points, iterations, trim, eps) in enumerate(STAGES):
+        if keep and stage:
+            n_keep = keep[stage - 1]
         if len(scale) > n_keep:  # scored on the previous stage's points: they are cheap
             coverage, central_coverage = _scores(scan, template, chosen, scale, rotation, shift)
             order = np.argsort(-(coverage + central_coverage))
