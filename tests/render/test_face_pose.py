@@ -9,6 +9,7 @@ from scipy.spatial.transform import Rotation
 
 from facevlm.render import face_pose as fp
 from facevlm.render.arrays import area_weighted_normals
+from facevlm.render.face_pose.choice import _polish, _refit_upper
 from facevlm.render.face_pose.scan_shape import _nose_step, _relief
 from facevlm.render.face_pose.scan_surface import (
     SCAN_POINTS,
@@ -18,6 +19,7 @@ from facevlm.render.face_pose.scan_surface import (
     _scan_surface,
 )
 from facevlm.render.face_pose.starts import scan_points
+from facevlm.render.face_template import load_template
 from facevlm.render.normalize import fit_normalization
 from facevlm.render.pose_fixtures import (
     NON_FACES,
@@ -258,6 +260,32 @@ def test_a_face_still_refused_is_searched_for_with_more_fits_kept(monkeypatch):
     monkeypatch.setattr(fp, "_search_further", lambda *args: None)
     with pytest.raises(fp.NotAFaceError):
         fp.estimate_face_pose(case.mesh)
+
+
+def test_a_face_whose_mouth_and_chin_stand_far_off_is_held_by_its_upper_face():
+    """A laughing face moves its mouth, cheeks and chin far from the template's; fitted over
+    the whole face from where the face truly is, the fit tilts towards them, while refitted
+    on the template's upper face alone (what the search for a refused face also tries) it
+    stays where the face is. Here the lower face of six ICT-FaceKit faces is pushed 14 mm
+    forward and 12 mm down, from 20 mm below the nose tip."""
+    template = load_template()
+    polished, upper = [], []
+    for seed in range(6):
+        vertices, triangles, _ = ict_face(np.random.default_rng(seed), "full")
+        truth = fp.fit_face_pose(vertices, triangles)
+        tip_height = vertices[np.argmax(vertices[:, 2]), 1]
+        lower = np.clip((tip_height - 20.0 - vertices[:, 1]) / 30.0, 0.0, 1.0)
+        laughing = vertices + lower[:, None] * np.array([0.0, -12.0, 14.0])
+        scan = _scan_surface(laughing, triangles, scan_points(laughing))
+        scale = truth.radius / fp.FRAME_RADIUS_MM
+        rotation = truth.rotation @ fp.x_rotation(fp.FRAME_PITCH_DEG).T
+        shift = truth.centre - scale * rotation @ fp.FRAME_OFFSET_MM
+        bounds = (0.6 * scale, 1.35 * scale)
+        for refit, angles in ((_polish, polished), (_refit_upper, upper)):
+            found = refit(scan, template, (scale, rotation, shift), bounds)
+            angles.append(fp.rotation_angle_deg(found[1][0] @ rotation.T, np.eye(3)))
+    assert max(upper) < 5.0
+    assert np.mean(polished) > np.mean(upper) + 2.0
 
 
 def test_a_head_in_a_wider_scene_is_found_and_framed_like_the_head_alone():

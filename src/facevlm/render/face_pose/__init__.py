@@ -81,7 +81,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facevlm.render.face_pose.choice import POOR_FIT, _choose, _polish, _widen
+from facevlm.render.face_pose.choice import POOR_FIT, _choose, _polish, _refit_upper, _widen
 from facevlm.render.face_pose.framing import FRAME_OFFSET_MM, FRAME_PITCH_DEG, FRAME_RADIUS_MM
 from facevlm.render.face_pose.record import ALGORITHM_VERSION, FacePose, NotAFaceError
 from facevlm.render.face_pose.registration import _register
@@ -211,7 +211,9 @@ def fit_face_pose(
 def _search_further(scan, template: FaceTemplate) -> FacePose | None:
     """A face for a scan whose chosen fit the face test refused, from twice as many fits kept
     at each stage (:data:`FURTHER_KEEP`), each final fit polished in turn in the order the
-    first search chooses them; the first that passes the face test, or None.
+    first search chooses them, and refitted on the template's upper face alone where the
+    polished fit is refused (:func:`~.choice._refit_upper`: a broad smile); the first that
+    passes the face test, or None.
 
     Why: the stages rank their fits on a few template points, and on a whole head or a face
     with its neck the true fit can rank just below the cut there, behind fits on the cranium,
@@ -230,15 +232,16 @@ def _search_further(scan, template: FaceTemplate) -> FacePose | None:
         k = _choose(scan, score, scale, rotation, shift)
         if not np.isfinite(score[k]):
             break
-        polished = _polish(
-            scan, template, (scale[k], rotation[k], shift[k]), (bounds[0][k], bounds[1][k])
-        )
-        pose = _pose_of(scan, template, polished, bool(mm_per_unit[k]))
-        # and never one that the scan's nose profile calls upside down: the first search
-        # weighs that against coverage, but here the upright fit may just have been refused
-        step, _ = _nose_step(scan, polished[0][0], polished[1][0], polished[2][0])
-        if _no_face_reason(pose) is None and step >= 0.0:
-            return pose
+        fit, fit_bounds = (scale[k], rotation[k], shift[k]), (bounds[0][k], bounds[1][k])
+        # polished over the whole face, or else held by its upper face alone (a broad smile)
+        for refit in (_polish, _refit_upper):
+            found = refit(scan, template, fit, fit_bounds)
+            pose = _pose_of(scan, template, found, bool(mm_per_unit[k]))
+            # and never one that the scan's nose profile calls upside down: the first search
+            # weighs that against coverage, but here the upright fit may just have been refused
+            step, _ = _nose_step(scan, found[0][0], found[1][0], found[2][0])
+            if _no_face_reason(pose) is None and step >= 0.0:
+                return pose
         score = np.where(np.arange(len(score)) == k, -np.inf, score)
     return None
 

@@ -18,7 +18,7 @@ from facevlm.render.face_pose.icp import FINAL_TRIM, _icp
 from facevlm.render.face_pose.registration import STAGES, _same_fit, _subset
 from facevlm.render.face_pose.scan_shape import _nose_step
 from facevlm.render.face_pose.scan_surface import _Scan
-from facevlm.render.face_pose.scores import _scores
+from facevlm.render.face_pose.scores import EYES_NOSE_BELOW_NOSE_MM, _scores
 from facevlm.render.face_template import FaceTemplate
 
 #: More steps of the last stage for the one fit chosen, enough for it to converge (see
@@ -145,6 +145,37 @@ def _choose(scan: _Scan, score: np.ndarray, scale, rotation, shift) -> int:
             total[b] = score[b] + (total[twin] - score[twin])
         measured.append(int(b))
     return int(np.argmax(total))
+
+
+def upper_face(template: FaceTemplate) -> np.ndarray:
+    """Indices of the template above :data:`~.scores.EYES_NOSE_BELOW_NOSE_MM` below its nose
+    tip, ear to ear: the forehead, eyes, cheekbones and nose, which an expression moves least."""
+    below_tip = template.points[:, 1] - template.nose_tip[1]
+    return np.flatnonzero(below_tip > EYES_NOSE_BELOW_NOSE_MM)
+
+
+def _refit_upper(scan: _Scan, template: FaceTemplate, fit, bounds):
+    """The fit ``fit`` (``scale, rotation, shift``, one each) refined to convergence on the
+    template's upper face alone (:func:`upper_face`), scored over the whole template:
+    ``(1,)``-batched ``scale, rotation, shift, coverage, central``.
+
+    Why: a broad smile or a wide-open mouth moves the lips, cheeks and chin so far from the
+    template's that a fit over the whole face pitches 10-15 degrees to cover them and matches
+    the eyes and nose no longer (a laughing ICT-FaceKit face: 0.16 of its eyes and nose); the
+    upper face holds it where the face is."""
+    scale, rotation, shift = fit
+    n = (np.array([scale]), rotation[None], shift[None])
+    scales, rotations, shifts = _icp(
+        scan,
+        template.points[upper_face(template)],
+        *n,
+        POLISH_ITERATIONS,
+        (np.array([bounds[0]]), np.array([bounds[1]])),
+        FINAL_TRIM,
+    )
+    every = np.arange(len(template.points))
+    coverage, central_coverage = _scores(scan, template, every, scales, rotations, shifts)
+    return scales, rotations, shifts, coverage, central_coverage
 
 
 def _widening_turns() -> np.ndarray:
