@@ -242,7 +242,7 @@ def _search_further(scan, template: FaceTemplate) -> FacePose | None:
             step, _ = _nose_step(scan, found[0][0], found[1][0], found[2][0])
             if _no_face_reason(pose) is None and step >= 0.0:
                 return pose
-        score = np.where(np.arange(len(score)) == k, -np.inf, score)
+        score[k] = -np.inf  # tried: the next best
     return None
 
 

@@ -18,7 +18,7 @@ from facevlm.render.face_pose.icp import FINAL_TRIM, _icp
 from facevlm.render.face_pose.registration import STAGES, _same_fit, _subset
 from facevlm.render.face_pose.scan_shape import _nose_step
 from facevlm.render.face_pose.scan_surface import _Scan
-from facevlm.render.face_pose.scores import EYES_NOSE_BELOW_NOSE_MM, _scores
+from facevlm.render.face_pose.scores import _scores, upper_face
 from facevlm.render.face_template import FaceTemplate
 
 #: More steps of the last stage for the one fit chosen, enough for it to converge (see
@@ -53,15 +53,24 @@ WIDEN_SIZES = (1.0, 1.12, 1.25)
 WIDEN_GAIN = 0.02
 
 
-def _refine(scan: _Scan, template: FaceTemplate, fits, iterations: int, bounds):
+def _refine(
+    scan: _Scan,
+    template: FaceTemplate,
+    fits,
+    iterations: int,
+    bounds,
+    points: np.ndarray | None = None,
+):
     """``fits`` (``scale, rotation, shift`` arrays) refined by ``iterations`` steps of the last
-    stage's ICP, each within the scale window ``bounds``, and scored over the whole template:
-    ``scale, rotation, shift, coverage, central``. What the polish and :func:`_widen` both
-    do to their starts."""
+    stage's ICP on the template points ``points`` (indices; the last stage's subset by
+    default), each within the scale window ``bounds``, and scored over the whole template:
+    ``scale, rotation, shift, coverage, central``. What the polish, :func:`_widen` and
+    :func:`_refit_upper` do to their starts."""
     n = len(fits[0])
+    points = _subset(template, STAGES[-1][1]) if points is None else points
     scales, rotations, shifts = _icp(
         scan,
-        template.points[_subset(template, STAGES[-1][1])],
+        template.points[points],
         *fits,
         iterations,
         (np.full(n, bounds[0]), np.full(n, bounds[1])),
@@ -147,16 +156,9 @@ def _choose(scan: _Scan, score: np.ndarray, scale, rotation, shift) -> int:
     return int(np.argmax(total))
 
 
-def upper_face(template: FaceTemplate) -> np.ndarray:
-    """Indices of the template above :data:`~.scores.EYES_NOSE_BELOW_NOSE_MM` below its nose
-    tip, ear to ear: the forehead, eyes, cheekbones and nose, which an expression moves least."""
-    below_tip = template.points[:, 1] - template.nose_tip[1]
-    return np.flatnonzero(below_tip > EYES_NOSE_BELOW_NOSE_MM)
-
-
 def _refit_upper(scan: _Scan, template: FaceTemplate, fit, bounds):
     """The fit ``fit`` (``scale, rotation, shift``, one each) refined to convergence on the
-    template's upper face alone (:func:`upper_face`), scored over the whole template:
+    template's upper face alone (:func:`~.scores.upper_face`), scored over the whole template:
     ``(1,)``-batched ``scale, rotation, shift, coverage, central``.
 
     Why: a broad smile or a wide-open mouth moves the lips, cheeks and chin so far from the
@@ -164,18 +166,8 @@ def _refit_upper(scan: _Scan, template: FaceTemplate, fit, bounds):
     the eyes and nose no longer (a laughing ICT-FaceKit face: 0.16 of its eyes and nose); the
     upper face holds it where the face is."""
     scale, rotation, shift = fit
-    n = (np.array([scale]), rotation[None], shift[None])
-    scales, rotations, shifts = _icp(
-        scan,
-        template.points[upper_face(template)],
-        *n,
-        POLISH_ITERATIONS,
-        (np.array([bounds[0]]), np.array([bounds[1]])),
-        FINAL_TRIM,
-    )
-    every = np.arange(len(template.points))
-    coverage, central_coverage = _scores(scan, template, every, scales, rotations, shifts)
-    return scales, rotations, shifts, coverage, central_coverage
+    one = (np.array([scale]), rotation[None], shift[None])
+    return _refine(scan, template, one, POLISH_ITERATIONS, bounds, upper_face(template))
 
 
 def _widening_turns() -> np.ndarray:

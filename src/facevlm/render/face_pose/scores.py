@@ -97,6 +97,13 @@ def eyes_nose(template: FaceTemplate) -> np.ndarray:
     return idx[template.points[idx, 1] - template.nose_tip[1] > EYES_NOSE_BELOW_NOSE_MM]
 
 
+def upper_face(template: FaceTemplate) -> np.ndarray:
+    """Indices of the template above :data:`EYES_NOSE_BELOW_NOSE_MM` below its nose tip, ear to
+    ear: the forehead, eyes, cheekbones and nose, which an expression moves least."""
+    below_tip = template.points[:, 1] - template.nose_tip[1]
+    return np.flatnonzero(below_tip > EYES_NOSE_BELOW_NOSE_MM)
+
+
 def nose_ridge(template: FaceTemplate) -> np.ndarray:
     """Indices of the template's nose ridge (:data:`NOSE_RIDGE_MM`)."""
     x, y = template.points[:, 0], template.points[:, 1] - template.nose_tip[1]
