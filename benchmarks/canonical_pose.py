@@ -72,6 +72,7 @@ def accuracy(n_cases: int, first_seed: int, make_case=pose_case) -> list[dict]:
             relief=pose.relief,
             nose_ridge=pose.nose_ridge,
             nose_surface=pose.nose_surface,
+            shape_fitted=pose.shape_fitted,
             refused="",
         )
         rows.append(row)
@@ -101,6 +102,11 @@ def print_accuracy(rows: list[dict]) -> None:
     for crop in ("crop", "narrow", "full", "head"):  # the region: "<source>/<region> ..."
         line(f"  {crop}", [r for r in rows if r["case"].split("/")[1].split()[0] == crop])
     line("  forehead-cut", [r for r in rows if "forehead-cut" in r["case"]])
+    bent = [r for r in rows if r.get("shape_fitted")]
+    print(
+        f"found only by the template bent to the face (refused by the mean face): {len(bent)}"
+        f" ({', '.join(str(r['seed']) for r in bent) or 'none'})"
+    )
     worst = sorted(
         rows, key=lambda r: -max(r["angle"] / 10, r["centre"] / 0.1, abs(r["radius"]) / 0.1)
     )

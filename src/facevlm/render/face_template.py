@@ -13,6 +13,10 @@ vertex per cell of a grid of :data:`GRID_MM`), so that the fit weighs every squa
 of the face the same whatever the model's vertex density. Coordinates are millimetres, y up, the
 face looking along +z, centred on the face box (:attr:`FaceTemplate.face_centre` is the origin).
 
+The template also carries the model's shape modes at its points (identity modes and expression
+shapes, :attr:`FaceTemplate.identity_modes`): the face test bends the template with them toward
+a scan whose face is far from the mean (:mod:`.face_pose.shape_fit`).
+
 The file is derived once by :func:`build_template` (``python -m facevlm.render.face_template
 ICT_NPZ``) and read by :func:`load_template`.
 """
@@ -35,6 +39,11 @@ NARROW_FACE_END = 6706
 ICT_MM_PER_UNIT = 10.0
 #: Resampling grid: a cell of this size keeps one vertex (~1,800 points on a face).
 GRID_MM = 5.0
+#: Identity modes kept (the model has 100; beyond the first 30 each moves the face by 0.2 mm
+#: root mean square or less).
+IDENTITY_MODES = 30
+#: Expression shapes left out: the pupils are no part of a scanned surface.
+DROPPED_EXPRESSIONS = ("PupilDilate",)
 
 
 @dataclass(frozen=True)
@@ -47,12 +56,21 @@ class FaceTemplate:
         face_radius: radius of the face box (the robust sphere of the face, as
             :func:`~facevlm.render.normalize.fit_normalization` defines it), mm.
         nose_tip: ``(3,)`` the most forward point, used to place the first guesses.
+        identity_modes: ``(N, 3, K)`` how each point moves per unit weight of each of the
+            model's first :data:`IDENTITY_MODES` identity modes (weights standard normal), mm.
+        expression_shapes: ``(N, 3, E)`` the same for its expression shapes (weights in
+            [0, 1]), mm. Both None for a template without them (then the face test reads the
+            mean face alone).
+        expression_names: the ARKit name of each expression shape (``jawOpen``).
     """
 
     points: np.ndarray
     normals: np.ndarray
     face_radius: float
     nose_tip: np.ndarray
+    identity_modes: np.ndarray | None = None
+    expression_shapes: np.ndarray | None = None
+    expression_names: tuple[str, ...] = ()
 
 
 def build_template(ict_npz: str | Path, grid_mm: float = GRID_MM) -> FaceTemplate:
@@ -73,7 +91,19 @@ def build_template(ict_npz: str | Path, grid_mm: float = GRID_MM) -> FaceTemplat
     keep = keep[np.linalg.norm(normals[keep], axis=1) > 0.5]
     points = face[keep] - box.centre
     tip = points[np.argmax(points[:, 2])]
-    return FaceTemplate(points, normals[keep], box.radius, tip)
+    names = [str(name) for name in model["expression_names"]]
+    kept = [i for i, name in enumerate(names) if not name.startswith(DROPPED_EXPRESSIONS)]
+    identity = model["identity"][:IDENTITY_MODES][:, keep] * ICT_MM_PER_UNIT
+    expression = model["expression"][kept][:, keep] * ICT_MM_PER_UNIT
+    return FaceTemplate(
+        points,
+        normals[keep],
+        box.radius,
+        tip,
+        identity_modes=identity.transpose(1, 2, 0).astype(np.float64),
+        expression_shapes=expression.transpose(1, 2, 0).astype(np.float64),
+        expression_names=tuple(names[i] for i in kept),
+    )
 
 
 def save_template(template: FaceTemplate, path: str | Path = TEMPLATE_FILE) -> Path:
@@ -83,6 +113,11 @@ def save_template(template: FaceTemplate, path: str | Path = TEMPLATE_FILE) -> P
         normals=template.normals.astype(np.float32),
         face_radius=np.float64(template.face_radius),
         nose_tip=template.nose_tip.astype(np.float64),
+        # half precision: a mode's largest move is a few centimetres, kept to a few
+        # hundredths of a millimetre
+        identity_modes=template.identity_modes.astype(np.float16),
+        expression_shapes=template.expression_shapes.astype(np.float16),
+        expression_names=np.array(template.expression_names),
     )
     return Path(path)
 
@@ -96,6 +131,9 @@ def load_template(path: str | Path = TEMPLATE_FILE) -> FaceTemplate:
             normals=data["normals"].astype(np.float64),
             face_radius=float(data["face_radius"]),
             nose_tip=data["nose_tip"].astype(np.float64),
+            identity_modes=data["identity_modes"].astype(np.float64),
+            expression_shapes=data["expression_shapes"].astype(np.float64),
+            expression_names=tuple(str(name) for name in data["expression_names"]),
         )
 
 

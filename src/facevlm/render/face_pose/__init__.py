@@ -53,7 +53,11 @@ nothing that depends on the scan's texture):
    little, and little of the surface around it lies on the face: :func:`_relief`,
    :data:`MIN_RELIEF_MM`), or no nose where the fit puts one (:data:`MIN_NOSE_RIDGE`: a
    lumpy blob can pass the tests above, but no lump is a ridge with steep sides) is no face:
-   :class:`NotAFaceError`.
+   :class:`NotAFaceError`. The template is one face, the mean: once every search is refused,
+   each fit it refused is refined together with the template bent toward the scan's own face
+   by the model's identity modes and expression shapes (:mod:`.shape_fit`) and tested again
+   against the bent template, so that a real face far from the mean in shape (a broad, flat
+   nose) is a face too.
 
 The result, :class:`FacePose`, maps the scan into the canonical face frame: the face box (as
 BU-3DFE's crops and the built-in set fill the image, :data:`FRAME_OFFSET_MM`,
@@ -72,11 +76,13 @@ names):
 - :mod:`.scan_shape`    the scan's nose profile (which way up) and relief (face or smooth lump)
 - :mod:`.registration`  the multi-start stages of successive halving (step 2)
 - :mod:`.choice`        the final choice, polish and blend of the candidate fits (step 3)
+- :mod:`.shape_fit`     the template bent to the scan's own face (the face test's second look)
 - :mod:`.framing`       the canonical face box and pitch in the template's millimetres
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +101,7 @@ from facevlm.render.face_pose.scores import (
     _scores,
     eyes_nose,
 )
+from facevlm.render.face_pose.shape_fit import fit_shape
 from facevlm.render.face_pose.starts import scan_points
 from facevlm.render.face_template import FaceTemplate, load_template
 from facevlm.scans.mesh import FaceMesh
@@ -148,9 +155,16 @@ MIN_RELIEF_MM = 1.9
 #: than :data:`NOSE_SURFACE_NEEDED` of the ridge has scan surface under it (a hole or a cut
 #: over the nose: then the ridge cannot tell). Lumpy blobs that pass every other test match
 #: at most 0.10 of it (23 of 400 blobs), faces 0.27 or more in 99 cases of 100 (1,500 cases;
-#: two whose fit was right match 0.07 and 0.11 and are refused: docs/benchmarks.md).
+#: two whose fit was right match 0.07 and 0.11: flat noses, which the mean face refuses and
+#: the template bent to them finds, :func:`_bent_look`; docs/benchmarks.md).
 MIN_NOSE_RIDGE = 0.12
 NOSE_SURFACE_NEEDED = 0.5
+#: A face found by the template bent to it (:func:`_bent_look`) must lie on this share of
+#: the scan around it (its precision), where the mean face's test asks for
+#: :data:`MIN_PRECISION`: bent, the template fits more than faces, and a face fitted by its
+#: own shape lies on nearly all of the scan around it (0.95-1.00 for faces the mean face
+#: refused), the one lumpy blob in 1,600 whose bent fit passed every other test on 0.75.
+BENT_MIN_PRECISION = 0.9
 #: How many fits a refused face's further search keeps entering the second and the last
 #: stage (:func:`_search_further`; the first search keeps :data:`~.registration.STAGES`',
 #: half as many).
@@ -186,34 +200,36 @@ def fit_face_pose(
         scan, template, (scale[k], rotation[k], shift[k]), (bounds[0][k], bounds[1][k])
     )
     unit_known = bool(mm_per_unit[k])
-    pose = _pose_of(
-        scan, template, (scale, rotation, shift, coverage, central_coverage), unit_known
-    )
+    fit = scale, rotation, shift, coverage, central_coverage
+    pose = _pose_of(scan, template, fit, unit_known)
     reason = _no_face_reason(pose)
+    fit_bounds = bounds[0][k], bounds[1][k]
+    # the fits the mean face refused, for a last look (_bent_look)
+    refused = [] if reason is None else [(fit, unit_known)]
     if reason is not None or pose.coverage + pose.central < POOR_FIT:
-        wider = _widen(
-            scan,
-            template,
-            (scale, rotation, shift, coverage, central_coverage),
-            (bounds[0][k], bounds[1][k]),
-        )
+        wider = _widen(scan, template, fit, fit_bounds)
         if wider is not None:
             widened = _pose_of(scan, template, wider, unit_known)
             if _no_face_reason(widened) is None:
                 pose, reason = widened, None
+            else:
+                refused.append((wider, unit_known))
     if reason is not None:
-        pose = _search_further(scan, template)
+        pose = _search_further(scan, template, refused)
+    if pose is None:
+        pose = _bent_look(scan, template, refused)
     if pose is None:
         raise NotAFaceError(source, reason)
     return pose
 
 
-def _search_further(scan, template: FaceTemplate) -> FacePose | None:
+def _search_further(scan, template: FaceTemplate, refused: list) -> FacePose | None:
     """A face for a scan whose chosen fit the face test refused, from twice as many fits kept
     at each stage (:data:`FURTHER_KEEP`), each final fit polished in turn in the order the
     first search chooses them, and refitted on the template's upper face alone where the
     polished fit is refused (:func:`~.choice._refit_upper`: a broad smile); the first that
-    passes the face test, or None.
+    passes the face test, or None. Each upright fit refused joins ``refused``
+    (``(fit, unit_known)``, for :func:`_bent_look`).
 
     Why: the stages rank their fits on a few template points, and on a whole head or a face
     with its neck the true fit can rank just below the cut there, behind fits on the cranium,
@@ -236,13 +252,36 @@ def _search_further(scan, template: FaceTemplate) -> FacePose | None:
         # polished over the whole face, or else held by its upper face alone (a broad smile)
         for refit in (_polish, _refit_upper):
             found = refit(scan, template, fit, fit_bounds)
-            pose = _pose_of(scan, template, found, bool(mm_per_unit[k]))
-            # and never one that the scan's nose profile calls upside down: the first search
+            # never one that the scan's nose profile calls upside down: the first search
             # weighs that against coverage, but here the upright fit may just have been refused
             step, _ = _nose_step(scan, found[0][0], found[1][0], found[2][0])
-            if _no_face_reason(pose) is None and step >= 0.0:
+            if step < 0.0:
+                continue
+            pose = _pose_of(scan, template, found, bool(mm_per_unit[k]))
+            if _no_face_reason(pose) is None:
                 return pose
+            refused.append((found, bool(mm_per_unit[k])))
         score[k] = -np.inf  # tried: the next best
+    return None
+
+
+def _bent_look(scan, template: FaceTemplate, refused: list) -> FacePose | None:
+    """The first of the fits the mean face refused (``refused``: ``(fit, unit_known)`` in the
+    order tried) that, refined together with the template bent toward the scan's own face
+    (:func:`~.shape_fit.fit_shape`), passes the face test against the bent template and lies
+    on :data:`BENT_MIN_PRECISION` of the scan around it; its pose, or None.
+
+    Why: the mean face is one face, and a real face far from it (a broad, flat nose, full
+    lips) fails the test at its true fit. A last look, once every search has been refused,
+    so that a face the mean face finds is posed exactly as before and costs nothing more."""
+    if template.identity_modes is None:
+        return None
+    every = np.arange(len(template.points))
+    for fit, unit_known in refused:
+        bent, refit = fit_shape(scan, template, (fit[0][0], fit[1][0], fit[2][0]))
+        pose = _pose_of(scan, bent, (*refit, *_scores(scan, bent, every, *refit)), unit_known)
+        if _no_face_reason(pose) is None and pose.precision >= BENT_MIN_PRECISION:
+            return replace(pose, shape_fitted=True)
     return None
 
 

@@ -19,7 +19,7 @@ from facevlm.render.normalize import Normalization
 from facevlm.scans.errors import ScanError
 
 #: Bumped whenever the estimate can change for the same scan (render caches key on it).
-ALGORITHM_VERSION = 14
+ALGORITHM_VERSION = 15
 
 
 class NotAFaceError(ScanError):
@@ -47,6 +47,9 @@ class FacePose:
             the share with scan surface under it (:func:`~.scores._nose_ridge`); 1.0 for a
             stored pose.
         estimated: False for ``as_stored`` (the scan's own axes, framed by its robust sphere).
+        shape_fitted: the mean face refused the fit and the scores are those of the template
+            bent to the scan's own face (:mod:`~facevlm.render.face_pose.shape_fit`): a face
+            far from the mean face in shape.
     """
 
     rotation: np.ndarray
@@ -61,6 +64,7 @@ class FacePose:
     eyes_nose: float = 1.0
     nose_ridge: float = 1.0
     nose_surface: float = 1.0
+    shape_fitted: bool = False
 
     @property
     def confidence(self) -> float:
@@ -86,6 +90,7 @@ class FacePose:
                 "nose_ridge": round(float(self.nose_ridge), 4),
                 "nose_surface": round(float(self.nose_surface), 4),
                 "estimated": bool(self.estimated),
+                "shape_fitted": bool(self.shape_fitted),
                 "version": ALGORITHM_VERSION,
             },
             sort_keys=True,
@@ -107,4 +112,5 @@ class FacePose:
             nose_ridge=float(data.get("nose_ridge", 1.0)),
             nose_surface=float(data.get("nose_surface", 1.0)),
             estimated=bool(data.get("estimated", True)),
+            shape_fitted=bool(data.get("shape_fitted", False)),
         )
