@@ -196,14 +196,11 @@ def fit_face_pose(
     # the face's height, where a face whose shape differs from the template's has other
     # stable fits (stopped at one, a damaged scan's fit may end 10-20 mm from its clean
     # crop's)
-    scale, rotation, shift, coverage, central_coverage = _polish(
-        scan, template, (scale[k], rotation[k], shift[k]), (bounds[0][k], bounds[1][k])
-    )
+    fit_bounds = bounds[0][k], bounds[1][k]
+    fit = _polish(scan, template, (scale[k], rotation[k], shift[k]), fit_bounds)
     unit_known = bool(mm_per_unit[k])
-    fit = scale, rotation, shift, coverage, central_coverage
     pose = _pose_of(scan, template, fit, unit_known)
     reason = _no_face_reason(pose)
-    fit_bounds = bounds[0][k], bounds[1][k]
     # the fits the mean face refused, for a last look (_bent_look)
     refused = [] if reason is None else [(fit, unit_known)]
     if reason is not None or pose.coverage + pose.central < POOR_FIT:
