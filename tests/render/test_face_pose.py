@@ -225,7 +225,7 @@ def test_a_poor_fit_of_a_face_cut_short_is_searched_for_again(monkeypatch):
     """Seeded cases with the forehead cut off straight where every start of the stages ends in
     one fit shrunk and tilted into the scan: searched again from that fit turned and enlarged,
     they are framed like their clean crops; without that search they are not."""
-    cases = [pose_case(seed) for seed in (10253, 10280)]  # an ICT-FaceKit face, a procedural one
+    cases = [pose_case(seed) for seed in (10253, 50284)]  # an ICT-FaceKit face, a procedural one
     for case in cases:
         angle, centre, radius = _errors(case)
         assert angle <= 10.0 and centre <= 0.1 and abs(radius) <= 0.1, case.description

@@ -26,15 +26,17 @@ from facevlm.render.face_template import FaceTemplate
 POLISH_ITERATIONS = 20
 #: ... also started this far (mm at the template's size) above and below the chosen fit along
 #: the face's height, where a face unlike the template in its proportions has other stable
-#: fits (:func:`_polish`).
-VALLEY_MM = (15.0,)
+#: fits 15-20 mm apart (:func:`_polish`): started beyond them, the steps reach the far ones
+#: from either side.
+VALLEY_MM = (22.5,)
 #: Of those converged fits, the ones that are the same fit as the chosen one but for where
 #: along the valley they lie (``BLEND_SAME``: turned less than its degrees from it, shifted
 #: less than its share of the face box, sized within its ratio) and score within
 #: ``BLEND_SCORE`` of the best of them (coverage plus central coverage) are blended, each
-#: weighted by how far it stands above that mark: the scores of a face's stable fits differ
-#: by a few hundredths, about what noise and holes change them by.
-BLEND_SCORE = 0.05
+#: weighted by how far it stands above that mark. The mark is wide: holes and noise move a
+#: damaged scan's valley fits' scores apart by up to a tenth, so a narrow one picked the
+#: best of them alone, which one turning on the damage.
+BLEND_SCORE = 0.2
 BLEND_SAME = (10.0, 0.3, 1.2)
 #: How much the nose profile weighs in choosing among the final fits: a fit gains up to
 #: ``UPRIGHT_WEIGHT`` (and its upside-down twin loses as much) on the coverage score, reached
@@ -98,8 +100,9 @@ def _polish(scan: _Scan, template: FaceTemplate, fit, bounds):
     wherever its start left it, which turns on how the scan happens to be turned against the
     starting rotations, and such fits can out-cover the converged ones by a tenth while the
     steps lead away from them; blended, the same face turned two ways was framed up to 17%
-    apart. A blend, not the best alone: where the scores are that close, which is best turns
-    on noise too, while the blend moves little with it."""
+    apart. A blend, not the best alone, and a wide one: where the scores are that close,
+    which is best turns on noise and holes too (on a damaged scan they move the valley's fits
+    a tenth apart), while the blend moves little with them."""
     scale, rotation, shift = fit
     offsets = np.array([0.0, *VALLEY_MM, *(-np.asarray(VALLEY_MM))])
     n = len(offsets)
