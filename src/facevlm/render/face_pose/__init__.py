@@ -34,8 +34,8 @@ nothing that depends on the scan's texture):
    imitates). The final fits are ranked by the sum of the two plus a say of the scan's own
    nose profile on which way up the face is (:func:`_nose_step`: an oval face crop covers the
    template about as well upside down, but its nose still slopes gently above the tip and
-   steps back sharply below it). The chosen fit is refined to convergence, also from 22.5
-   mm above and below it (a face unlike the template in its proportions has several stable
+   steps back sharply below it). The chosen fit is refined to convergence, also from 15 and
+   30 mm above and below it (a face unlike the template in its proportions has several stable
    fits along its height), and the fits that score within a fifth of the best are blended
    (:func:`_polish`). A fit that still scores poorly (:data:`POOR_FIT`) or fails the face
    test of step 4 is searched for again from that fit turned and enlarged (:func:`_widen`): a

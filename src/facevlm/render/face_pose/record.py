@@ -19,7 +19,7 @@ from facevlm.render.normalize import Normalization
 from facevlm.scans.errors import ScanError
 
 #: Bumped whenever the estimate can change for the same scan (render caches key on it).
-ALGORITHM_VERSION = 16
+ALGORITHM_VERSION = 17
 
 
 class NotAFaceError(ScanError):
