@@ -58,12 +58,11 @@ def accuracy(n_cases: int, first_seed: int, make_case=pose_case) -> list[dict]:
             row.update(angle=180.0, centre=9.0, radius=9.0, central=np.nan, refused=str(error))
             rows.append(row)
             continue
-        ref_centre = case.to_scan(reference.centre[None])[0]
-        ref_radius = reference.radius / case.mm_per_unit
+        angle, centre, radius = case.errors(pose, reference)
         row.update(
-            angle=fp.rotation_angle_deg(pose.rotation, case.upright),
-            centre=float(np.linalg.norm(pose.centre - ref_centre) / ref_radius),
-            radius=float(pose.radius / ref_radius - 1.0),
+            angle=angle,
+            centre=centre,
+            radius=radius,
             central=pose.central,
             central_reference=reference.central,
             eyes_nose=pose.eyes_nose,

@@ -43,15 +43,7 @@ N_CASES = 60
 def _errors(case) -> tuple[float, float, float]:
     """Rotation error (deg) and framing errors (centre / radius, radius ratio - 1) of the
     estimate against the same face's clean crop in its own frame."""
-    pose = fp.estimate_face_pose(case.mesh)
-    reference = fp.estimate_face_pose(case.canonical)
-    ref_centre = case.to_scan(reference.centre[None])[0]
-    ref_radius = reference.radius / case.mm_per_unit
-    return (
-        fp.rotation_angle_deg(pose.rotation, case.upright),
-        float(np.linalg.norm(pose.centre - ref_centre) / ref_radius),
-        float(pose.radius / ref_radius - 1.0),
-    )
+    return case.errors(fp.estimate_face_pose(case.mesh), fp.estimate_face_pose(case.canonical))
 
 
 def test_pose_and_framing_under_any_rotation_units_crop_and_damage():
@@ -238,23 +230,13 @@ def test_a_poor_fit_of_a_face_cut_short_is_searched_for_again():
     poor_shift = true.centre - poor_scale * poor_rotation @ fp.FRAME_OFFSET_MM
     one = (np.array([poor_scale]), poor_rotation[None], poor_shift[None])
     poor = (*one, *_scores(scan, template, np.arange(len(template.points)), *one))
-    angle, centre, radius = _pose_error(case, fp._pose_of(scan, template, poor, True))
+    reference = fp.estimate_face_pose(case.canonical)
+    angle, centre, radius = case.errors(fp._pose_of(scan, template, poor, True), reference)
     assert angle > 10.0 or centre > 0.1 or abs(radius) > 0.1  # the poor fit is wrong
     found = _widen(scan, template, poor, (0.5 * scale, 2.0 * scale))
     assert found is not None
-    angle, centre, radius = _pose_error(case, fp._pose_of(scan, template, found, True))
+    angle, centre, radius = case.errors(fp._pose_of(scan, template, found, True), reference)
     assert angle <= 10.0 and centre <= 0.1 and abs(radius) <= 0.1
-
-
-def _pose_error(case, pose) -> tuple[float, float, float]:
-    """:func:`_errors` of a given pose of ``case.mesh``."""
-    reference = fp.estimate_face_pose(case.canonical)
-    ref_radius = reference.radius / case.mm_per_unit
-    return (
-        fp.rotation_angle_deg(pose.rotation, case.upright),
-        float(np.linalg.norm(pose.centre - case.to_scan(reference.centre[None])[0]) / ref_radius),
-        float(pose.radius / ref_radius - 1.0),
-    )
 
 
 def test_a_fit_that_the_face_test_refuses_is_searched_for_again(monkeypatch):

@@ -48,11 +48,8 @@ def test_a_flat_nosed_face_turned_and_damaged_is_found_and_framed_like_its_clean
     pose = fp.estimate_face_pose(case.mesh)
     reference = fp.estimate_face_pose(case.canonical)
     assert pose.shape_fitted
-    assert fp.rotation_angle_deg(pose.rotation, case.upright) < 10.0
-    centre = case.to_scan(reference.centre[None])[0]
-    radius = reference.radius / case.mm_per_unit
-    assert np.linalg.norm(pose.centre - centre) < 0.1 * radius
-    assert abs(pose.radius / radius - 1.0) < 0.1
+    angle, centre, radius = case.errors(pose, reference)
+    assert angle < 10.0 and centre < 0.1 and abs(radius) < 0.1
 
 
 @pytest.mark.parametrize("seed", range(3))

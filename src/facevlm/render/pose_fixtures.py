@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from facevlm.render.face_pose import FRAME_PITCH_DEG, x_rotation
+from facevlm.render.face_pose import FRAME_PITCH_DEG, rotation_angle_deg, x_rotation
 from facevlm.render.normalize import fit_normalization
 from facevlm.scans.mesh import FaceMesh
 from facevlm.synthetic.ict_facekit import quad_triangles
@@ -61,6 +61,20 @@ class PoseCase:
     def to_scan(self, points_mm: np.ndarray) -> np.ndarray:
         """Canonical millimetres -> the scan's coordinates."""
         return (np.asarray(points_mm) @ self.rotation.T + self.offset) / self.mm_per_unit
+
+    def errors(self, pose, reference) -> tuple[float, float, float]:
+        """How far the pose ``pose`` of the scan is from the truth: its rotation's angle from
+        :attr:`upright` (degrees), and its face box's centre distance (a share of the radius)
+        and radius ratio minus one against ``reference``, the pose of the same face's clean
+        crop (:attr:`canonical`) carried into the scan's coordinates. The benchmark's and the
+        tests' measure of a pose found right (within 10 degrees and 10%)."""
+        ref_centre = self.to_scan(reference.centre[None])[0]
+        ref_radius = reference.radius / self.mm_per_unit
+        return (
+            rotation_angle_deg(pose.rotation, self.upright),
+            float(np.linalg.norm(pose.centre - ref_centre) / ref_radius),
+            float(pose.radius / ref_radius - 1.0),
+        )
 
 
 @lru_cache(maxsize=1)
