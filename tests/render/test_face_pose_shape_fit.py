@@ -16,6 +16,7 @@ from facevlm.render.face_pose.starts import scan_points
 from facevlm.render.face_template import NARROW_FACE_END, load_template
 from facevlm.render.normalize import fit_normalization
 from facevlm.render.pose_fixtures import pose_case
+from facevlm.scans.mesh import FaceMesh
 from facevlm.synthetic.ict_facekit import IctFaceModel, quad_triangles
 
 #: Two seeded ICT-FaceKit identities with broad, flat noses and full lips, each smiling to
@@ -79,3 +80,28 @@ def test_the_template_bent_to_a_face_lies_on_it(seed):
     # fitted together with the shape, the pose stays where the face is
     assert fp.rotation_angle_deg(rotation[0], np.eye(3)) < 1.5
     assert np.linalg.norm(shift[0]) < 2.0 and abs(scale[0] - 1.0) < 0.03
+
+
+@pytest.mark.parametrize("seed", (1, 2))
+def test_a_face_posed_by_the_models_blend_shapes_is_read_back_as_them(seed):
+    """``shape_weights`` reads a scan in the model's own blend shapes: an ICT-FaceKit face
+    of random identity posed with three shapes, turned and in centimetres, is read with each
+    posed shape near its weight and the shapes not posed near zero; the same face at rest
+    reads no shape strongly."""
+    model = IctFaceModel.load()
+    triangles = quad_triangles(model.polygons)
+    triangles = triangles[(triangles < NARROW_FACE_END).all(axis=1)]
+    identity = np.random.default_rng(seed).normal(0.0, 1.0, model.identity.shape[0])
+    turn = fp.x_rotation(25.0)
+
+    def read(expression):
+        vertices = model.shape(identity, expression)[:NARROW_FACE_END] @ turn.T  # in cm
+        return fp.shape_weights(FaceMesh.from_triangles(vertices, triangles)).expression
+
+    posed = {"jawOpen": 0.4, "mouthSmile_L": 0.7, "browInnerUp_R": 0.5}
+    weights = read(posed)
+    for name, weight in posed.items():
+        assert abs(weights[name] - weight) < 0.25, (name, weights[name])
+    others = [w for name, w in weights.items() if name not in posed]
+    assert np.median(others) < 0.05 and np.percentile(others, 90) < 0.2
+    assert max(read({}).values()) < 0.2

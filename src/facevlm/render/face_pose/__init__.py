@@ -82,7 +82,7 @@ names):
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -101,7 +101,7 @@ from facevlm.render.face_pose.scores import (
     _scores,
     eyes_nose,
 )
-from facevlm.render.face_pose.shape_fit import fit_shape
+from facevlm.render.face_pose.shape_fit import fit_shape, fit_shape_weights
 from facevlm.render.face_pose.starts import scan_points
 from facevlm.render.face_template import FaceTemplate, load_template
 from facevlm.scans.mesh import FaceMesh
@@ -120,11 +120,13 @@ __all__ = [
     "POSE_MODES",
     "FacePose",
     "NotAFaceError",
+    "ShapeWeights",
     "estimate_face_pose",
     "face_pose_of",
     "fit_face_pose",
     "rotation_angle_deg",
     "rotation_starts",
+    "shape_weights",
     "stored_pose",
     "x_rotation",
 ]
@@ -326,6 +328,54 @@ def _no_face_reason(pose: FacePose) -> str | None:
 def estimate_face_pose(mesh: FaceMesh) -> FacePose:
     """:func:`fit_face_pose` of a :class:`FaceMesh` (its vertices and triangles)."""
     return fit_face_pose(mesh.vertices, mesh.triangles(), mesh.source)
+
+
+@dataclass(frozen=True)
+class ShapeWeights:
+    """A face read as the template's morphable model (:func:`shape_weights`).
+
+    Attributes:
+        identity: ``(K,)`` the identity modes' weights, in the model's standard deviations
+            (a person the model was built from: mostly within ±2; the fit stops at
+            :data:`~.shape_fit.IDENTITY_LIMIT`).
+        expression: each ARKit-named expression shape's weight in ``[0, 1]`` (``jawOpen``).
+    """
+
+    identity: np.ndarray
+    expression: dict[str, float]
+
+
+def shape_weights(mesh: FaceMesh, pose: FacePose | None = None) -> ShapeWeights:
+    """The face in ``mesh`` read as the template's morphable model: its identity and its
+    expression as blend shapes, fitted together from the face's pose (estimated when not
+    given) as the face test bends the template (:func:`~.shape_fit.fit_shape_weights`).
+
+    Why: one basis measured on real people that any scan can be read in, so that what two
+    face sources (or two databases) call one emotion can be compared shape for shape, and a
+    face the basis cannot make is seen as such, its weights at their limits
+    (``benchmarks/expression_basis.py``). A fit of the template's few thousand points: it reads
+    the broad movements (jaw, lip corners, brows), not the fine ones (lids, dimples).
+
+    Raises:
+        NotAFaceError: no face found in ``mesh`` (when ``pose`` is not given).
+    """
+    template = load_template()
+    pose = pose or estimate_face_pose(mesh)
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    scan = _scan_surface(
+        vertices, np.asarray(mesh.triangles(), dtype=np.int64), scan_points(vertices)
+    )
+    # the template's fit behind the pose: _pose_of's framing undone
+    rotation = pose.rotation @ x_rotation(FRAME_PITCH_DEG).T
+    scale = pose.radius / FRAME_RADIUS_MM
+    shift = pose.centre - scale * rotation @ FRAME_OFFSET_MM
+    weights, _ = fit_shape_weights(scan, template, (scale, rotation, shift))
+    n_identity = template.identity_modes.shape[2]
+    expression = weights[n_identity:].tolist()
+    return ShapeWeights(
+        identity=weights[:n_identity],
+        expression=dict(zip(template.expression_names, expression, strict=True)),
+    )
 
 
 def face_pose_of(mesh: FaceMesh, mode: str = "estimate") -> FacePose:

@@ -65,14 +65,35 @@ def fit_shape(scan: _Scan, template: FaceTemplate, fit) -> tuple[FaceTemplate, t
     as the search left it, 4.4 refined with its shape); bent in the search's fit alone, the
     template also fitted the lumps of a blob where the search had left it (113 of 800 lumpy
     blobs passed the face test), while refined with the pose it slides off them."""
-    modes = np.concatenate([template.identity_modes, template.expression_shapes], axis=2)
+    weights, (scale, rotation, shift) = fit_shape_weights(scan, template, fit)
+    bent = template.points + _modes(template) @ weights
+    bent_template = replace(
+        template,
+        points=bent,
+        normals=_normals(bent, template),
+        nose_tip=bent[int(np.argmax(template.points[:, 2]))],
+    )
+    return bent_template, (np.array([scale]), rotation[None], shift[None])
+
+
+def fit_shape_weights(
+    scan: _Scan, template: FaceTemplate, fit, iterations: int = SHAPE_ITERATIONS
+) -> tuple[np.ndarray, tuple]:
+    """The weights of the template's identity modes then expression shapes that bend it toward
+    the scan from the fit ``fit`` (``scale, rotation, shift``, one each), and the fit refined
+    with them (unbatched): ``(weights, (scale, rotation, shift))``.
+
+    The expression weights are the scan's face read as the morphable model's blend shapes
+    (``template.expression_names``), with the identity fitted beside them: what
+    ``benchmarks/expression_basis.py`` compares between face sources."""
+    modes = _modes(template)
     n_identity = template.identity_modes.shape[2]
     prior_sd = np.r_[np.ones(n_identity), np.full(modes.shape[2] - n_identity, EXPRESSION_SD)]
     # no prior on the 7 pose unknowns (a tiny one keeps the system regular)
     damping = np.r_[np.full(7, 1e-6), (SHAPE_NOISE_MM / prior_sd) ** 2]
     weights = np.zeros(modes.shape[2])
     scale, rotation, shift = float(fit[0]), np.array(fit[1], dtype=float), np.array(fit[2])
-    for _ in range(SHAPE_ITERATIONS):
+    for _ in range(iterations):
         bent = template.points + modes @ weights
         distance, nearest = scan.tree.query(
             scale * bent @ rotation.T + shift, distance_upper_bound=REACH_MM * scale
@@ -112,14 +133,7 @@ def fit_shape(scan: _Scan, template: FaceTemplate, fit) -> tuple[FaceTemplate, t
         shift = shift + scale * rotation @ (centre + update[3:6] - grow * turn @ centre)
         rotation = rotation @ turn
         scale *= grow
-    bent = template.points + modes @ weights
-    bent_template = replace(
-        template,
-        points=bent,
-        normals=_normals(bent, template),
-        nose_tip=bent[int(np.argmax(template.points[:, 2]))],
-    )
-    return bent_template, (np.array([scale]), rotation[None], shift[None])
+    return weights, (scale, rotation, shift)
 
 
 def _normals(points: np.ndarray, template: FaceTemplate) -> np.ndarray:
@@ -132,3 +146,8 @@ def _normals(points: np.ndarray, template: FaceTemplate) -> np.ndarray:
     _, vectors = np.linalg.eigh(np.einsum("nki,nkj->nij", patch, patch))
     normals = vectors[:, :, 0]
     return normals * np.sign(np.einsum("ni,ni->n", normals, template.normals))[:, None]
+
+
+def _modes(template: FaceTemplate) -> np.ndarray:
+    """``(N, 3, K + E)``: the template's identity modes, then its expression shapes."""
+    return np.concatenate([template.identity_modes, template.expression_shapes], axis=2)
