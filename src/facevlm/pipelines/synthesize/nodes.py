@@ -111,24 +111,35 @@ def make_contact_sheet(
 ) -> Image.Image:
     """Frontal renders of the first subjects (rows) × their expressions (columns: neutral and the
     six emotions at the highest intensity for the synthetic set), so a person can check at a
-    glance that the expressions differ. Works for any dataset the layouts know."""
+    glance that the expressions differ. Works for any dataset the layouts know.
+
+    Drawn with the run's own render settings (``params:render``: its pose and its first
+    modality), at the sheet's size and from the front only, so that the sheet shows each scan
+    as the models see it: turned face-forward and framed by the face pose, a whole head framed
+    by its face like a face crop. A scan on which no face is found is left blank and logged
+    (ingest quarantines it anyway)."""
     from facevlm.render.contact_sheet import contact_sheet
-    from facevlm.render.renderer import MultiviewRenderer, RenderSettings, parse_modalities
+    from facevlm.render.face_pose import NotAFaceError
+    from facevlm.render.renderer import MultiviewRenderer, split_render_params
     from facevlm.render.views import View
     from facevlm.scans.formats import read_mesh
 
     subjects, columns, chosen = _sheet_cells(raw_scans, dataset, sheet["n_subjects"])
     if not chosen:
         raise ValueError(f"no labelled scan found under {raw_scans['root']} for a contact sheet")
-    modality = parse_modalities(render["modality"])[0]  # texture+shaded: the textured sheet
-    settings = RenderSettings(size=sheet["size"], views=[View(0.0, 0.0)], modality=modality)
+    settings, _ = split_render_params(render)  # texture+shaded: the textured sheet
+    settings = dataclasses.replace(settings, size=sheet["size"], views=(View(0.0, 0.0),))
     rows = []
     with MultiviewRenderer(settings) as renderer:
         for subject in subjects:
             row = []
             for expression in columns:
                 path = chosen.get((subject, expression))
-                row.append(None if path is None else renderer.render(read_mesh(path))[0])
+                try:
+                    row.append(None if path is None else renderer.render(read_mesh(path))[0])
+                except NotAFaceError as error:
+                    logger.warning("contact sheet: %s left blank: %s", path, error)
+                    row.append(None)
             rows.append(row)
     grid = contact_sheet(rows, row_labels=subjects, column_labels=columns)
     return Image.fromarray(grid)
