@@ -38,36 +38,28 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("procedural", "ict")
-EMOTIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
-#: Scans scored in part 2: the two highest intensities, as the models' protocol selects.
-INTENSITIES = (3, 4)
-#: ``cross_generator.py``'s test sets: these offsets from the training seed and subject numbers.
-TEST_SEED_OFFSET = 1000
-TEST_SUBJECT_OFFSET = 3000
+from cross_generator import PROJECT_ROOT, SOURCES, TEST_SEED_OFFSET, TEST_SUBJECT_OFFSET
+from source_gap import EMOTIONS, INTENSITIES
 
 
 def write_sets(work: Path, subjects: int, seed: int) -> dict[str, Path]:
     """A BU-3DFE-style set per face source under ``work`` (reused when written with the same
-    settings): the configured synthetic set's scanner variety, that source alone."""
+    settings): the configured synthetic set (its scanner variety, style, pose spread), that
+    source alone."""
     from facevlm.synthetic import SyntheticConfig, generate_synthetic_dataset
 
     params = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_synthesize.yml").read_text())
-    configured = params["synthetic"]
     roots = {}
     for source in SOURCES:
         config = SyntheticConfig(
-            seed=seed + TEST_SEED_OFFSET,
-            n_subjects=subjects,
-            subject_offset=TEST_SUBJECT_OFFSET,
-            face_sources=(source,),
-            layouts=("bu3dfe",),
-            style=configured["style"],
-            pose_deg=configured["pose_deg"],
-            shift_mm=configured["shift_mm"],
-            scanner_variety=configured["scanner_variety"],
+            **{
+                **params["synthetic"],
+                "seed": seed + TEST_SEED_OFFSET,
+                "n_subjects": subjects,
+                "subject_offset": TEST_SUBJECT_OFFSET,
+                "face_sources": (source,),
+                "layouts": ("bu3dfe",),
+            }
         )
         roots[source] = work / source
         generate_synthetic_dataset(roots[source], config)

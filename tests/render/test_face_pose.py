@@ -224,8 +224,7 @@ def test_a_poor_fit_of_a_face_cut_short_is_searched_for_again():
     vertices = np.asarray(case.mesh.vertices, dtype=np.float64)
     scan = _scan_surface(vertices, np.asarray(case.mesh.triangles()), scan_points(vertices))
     true = fp.estimate_face_pose(case.mesh)
-    scale = true.radius / fp.FRAME_RADIUS_MM
-    rotation = true.rotation @ fp.x_rotation(fp.FRAME_PITCH_DEG).T
+    scale, rotation, _ = fp._template_fit(true)
     poor_scale, poor_rotation = 0.8 * scale, rotation @ fp.x_rotation(15.0)
     poor_shift = true.centre - poor_scale * poor_rotation @ fp.FRAME_OFFSET_MM
     one = (np.array([poor_scale]), poor_rotation[None], poor_shift[None])
@@ -286,9 +285,7 @@ def test_a_face_whose_mouth_and_chin_stand_far_off_is_held_by_its_upper_face():
         lower = np.clip((tip_height - 20.0 - vertices[:, 1]) / 30.0, 0.0, 1.0)
         laughing = vertices + lower[:, None] * np.array([0.0, -12.0, 14.0])
         scan = _scan_surface(laughing, triangles, scan_points(laughing))
-        scale = truth.radius / fp.FRAME_RADIUS_MM
-        rotation = truth.rotation @ fp.x_rotation(fp.FRAME_PITCH_DEG).T
-        shift = truth.centre - scale * rotation @ fp.FRAME_OFFSET_MM
+        scale, rotation, shift = fp._template_fit(truth)
         bounds = (0.6 * scale, 1.35 * scale)
         for refit, angles in ((_polish, polished), (_refit_upper, upper)):
             found = refit(scan, template, (scale, rotation, shift), bounds)

@@ -307,6 +307,14 @@ def _pose_of(scan, template: FaceTemplate, fit, unit_known: bool) -> FacePose:
     )
 
 
+def _template_fit(pose: FacePose) -> tuple[float, np.ndarray, np.ndarray]:
+    """The template's fit ``(scale, rotation, shift)`` behind the pose ``pose``: the framing
+    :func:`_pose_of` puts on a fit, undone."""
+    rotation = pose.rotation @ x_rotation(FRAME_PITCH_DEG).T
+    scale = pose.radius / FRAME_RADIUS_MM
+    return scale, rotation, pose.centre - scale * rotation @ FRAME_OFFSET_MM
+
+
 def _no_face_reason(pose: FacePose) -> str | None:
     """Why the fit ``pose`` is no face (module doc, step 4), or None for a face."""
     relief = pose.relief * pose.precision
@@ -365,11 +373,7 @@ def shape_weights(mesh: FaceMesh, pose: FacePose | None = None) -> ShapeWeights:
     scan = _scan_surface(
         vertices, np.asarray(mesh.triangles(), dtype=np.int64), scan_points(vertices)
     )
-    # the template's fit behind the pose: _pose_of's framing undone
-    rotation = pose.rotation @ x_rotation(FRAME_PITCH_DEG).T
-    scale = pose.radius / FRAME_RADIUS_MM
-    shift = pose.centre - scale * rotation @ FRAME_OFFSET_MM
-    weights, _ = fit_shape_weights(scan, template, (scale, rotation, shift))
+    weights, _ = fit_shape_weights(scan, template, _template_fit(pose))
     n_identity = template.identity_modes.shape[2]
     expression = weights[n_identity:].tolist()
     return ShapeWeights(

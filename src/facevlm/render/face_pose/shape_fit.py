@@ -76,9 +76,7 @@ def fit_shape(scan: _Scan, template: FaceTemplate, fit) -> tuple[FaceTemplate, t
     return bent_template, (np.array([scale]), rotation[None], shift[None])
 
 
-def fit_shape_weights(
-    scan: _Scan, template: FaceTemplate, fit, iterations: int = SHAPE_ITERATIONS
-) -> tuple[np.ndarray, tuple]:
+def fit_shape_weights(scan: _Scan, template: FaceTemplate, fit) -> tuple[np.ndarray, tuple]:
     """The weights of the template's identity modes then expression shapes that bend it toward
     the scan from the fit ``fit`` (``scale, rotation, shift``, one each), and the fit refined
     with them (unbatched): ``(weights, (scale, rotation, shift))``.
@@ -93,7 +91,7 @@ def fit_shape_weights(
     damping = np.r_[np.full(7, 1e-6), (SHAPE_NOISE_MM / prior_sd) ** 2]
     weights = np.zeros(modes.shape[2])
     scale, rotation, shift = float(fit[0]), np.array(fit[1], dtype=float), np.array(fit[2])
-    for _ in range(iterations):
+    for _ in range(SHAPE_ITERATIONS):
         bent = template.points + modes @ weights
         distance, nearest = scan.tree.query(
             scale * bent @ rotation.T + shift, distance_upper_bound=REACH_MM * scale
