@@ -1,0 +1,226 @@
+"""Do the trained models read expressions on real people's scans?
+
+The yardstick of the built-in set's purpose: models trained on synthetic faces are only useful
+if they read real faces. This script scores the project's trained models (the newest
+``<model>.model`` of the catalog, as ``facevlm predict`` and the app serve them) on a folder of
+real scans with a labels file the user writes, and prints one row per scan and the accuracy.
+
+The labels file is a CSV with the columns ``file`` (a path relative to the scans folder) and
+``emotion`` (one of the model's classes; other labels, such as ``neutral`` or a facial action,
+are listed but not scored)::
+
+    file,emotion
+    pose_2.obj,happiness
+    pose_5.obj,anger
+
+No scan ships with the project: real 3D face databases are under research licences. The
+documentation's figure uses FaceWarehouse's subject Tester_1 (public in the repository
+jpl917/BlendshapeGeneration, ``data/Tester_1/TrainingPose/``); ``--facewarehouse`` writes its
+labels file (FaceWarehouse's published pose order) beside the scans::
+
+    PYTHONPATH=src python benchmarks/real_scans.py --scans /path/to/TrainingPose --facewarehouse
+
+``--held-out-ict N`` adds a second yardstick that needs no download: N ICT-FaceKit subjects
+written by the synthetic generator with a seed and subject ids no training set uses (a held-out
+group of identities, every emotion at intensities 3 and 4).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+#: FaceWarehouse's 20 training poses in its published order (Cao et al., 2014): ``pose_<i>``.
+#: The poses named after an emotion are scored; the others are single facial actions.
+FACEWAREHOUSE_POSES = (
+    "neutral", "mouth stretch", "smile", "brow lower", "brow raiser", "anger", "jaw left",
+    "jaw right", "jaw forward", "mouth left", "mouth right", "dimpler", "chin raiser",
+    "lip puckerer", "lip funneler", "sadness", "lip roll", "grin", "cheek blowing", "eyes closed",
+)  # fmt: skip
+#: The poses that show one of the six basic emotions, as the models name it.
+FACEWAREHOUSE_EMOTIONS = {"smile": "happiness", "grin": "happiness", "anger": "anger",
+                          "sadness": "sadness"}  # fmt: skip
+#: Seed and subject ids of the held-out ICT-FaceKit group: neither the evaluation set (seed 0,
+#: ids from 1) nor the pretraining corpus (seed 1, ids from 5001) draws them.
+HELD_OUT_SEED = 977
+HELD_OUT_OFFSET = 9000
+HELD_OUT_NAME = "held-out ICT-FaceKit identities"
+
+
+@dataclass
+class Row:
+    file: str
+    truth: str
+    prediction: str | None
+    probability: float
+    familiar: bool | None
+
+
+def write_facewarehouse_labels(scans: Path) -> Path:
+    """``labels.csv`` beside FaceWarehouse's ``pose_<i>.obj`` files, in its published order."""
+    path = scans / "labels.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "emotion"])
+        for index, pose in enumerate(FACEWAREHOUSE_POSES):
+            if (scans / f"pose_{index}.obj").is_file():
+                writer.writerow([f"pose_{index}.obj", FACEWAREHOUSE_EMOTIONS.get(pose, pose)])
+    return path
+
+
+def read_labels(path: Path) -> dict[str, str]:
+    """``file -> emotion`` from a labels CSV; a missing column is an error naming the file."""
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"file", "emotion"} <= set(reader.fieldnames):
+            raise SystemExit(f"{path}: a labels file needs the columns file,emotion")
+        return {row["file"]: row["emotion"].strip() for row in reader}
+
+
+def write_held_out_ict(folder: Path, n_subjects: int) -> dict[str, str]:
+    """A held-out group of ICT-FaceKit subjects in BU-3DFE's layout; ``file -> emotion``."""
+    from facevlm.synthetic import SyntheticConfig, generate_synthetic_dataset
+
+    config = SyntheticConfig(
+        seed=HELD_OUT_SEED,
+        n_subjects=n_subjects,
+        layouts=("bu3dfe",),
+        face_sources=("ict",),
+        subject_offset=HELD_OUT_OFFSET,
+    )
+    generate_synthetic_dataset(folder, config)
+    codes = {"AN": "anger", "DI": "disgust", "FE": "fear", "HA": "happiness", "SA": "sadness",
+             "SU": "surprise"}  # fmt: skip
+    labels = {}
+    for scan in sorted(folder.rglob("*_F3D.wrl")):
+        code, intensity = scan.name.split("_")[1][:2], scan.name.split("_")[1][2:4]
+        if code in codes and intensity in ("03", "04"):
+            labels[str(scan.relative_to(folder))] = codes[code]
+    return labels
+
+
+def score(predictor, scans: Path, labels: dict[str, str], classes: list[str]) -> list[Row]:
+    """One :class:`Row` per labelled scan (a scan the model refuses: prediction ``None``)."""
+    from facevlm.inference.inputs import ScanInput
+    from facevlm.scans.errors import ScanError
+
+    rows = []
+    for name, truth in labels.items():
+        try:
+            result = predictor.predict(ScanInput(scans / name, name)).to_json()
+        except (ScanError, ValueError, OSError) as error:
+            print(f"  {name}: refused: {error}", file=sys.stderr)
+            rows.append(Row(name, truth, None, 0.0, None))
+            continue
+        prediction = result["prediction"]
+        probability = result["probabilities"].get(prediction, 0.0) if prediction else 0.0
+        rows.append(Row(name, truth, prediction, probability, result.get("familiar")))
+    return rows
+
+
+def accuracy(rows: list[Row], classes: list[str]) -> tuple[int, int, float]:
+    """(right, scored, balanced accuracy over the classes present) of the scorable rows."""
+    scored = [r for r in rows if r.truth in classes]
+    by_class: dict[str, list[bool]] = defaultdict(list)
+    for row in scored:
+        by_class[row.truth].append(row.prediction == row.truth)
+    right = sum(r.prediction == r.truth for r in scored)
+    balanced = sum(sum(v) / len(v) for v in by_class.values()) / max(len(by_class), 1)
+    return right, len(scored), balanced
+
+
+def markdown_table(figures: dict[str, dict[str, dict]], set_names: list[str]) -> str:
+    """One row per model: each set's right-of-scored and balanced accuracy, and the answers
+    given to the real scans' scored poses."""
+    header = "| model | " + " | ".join(set_names) + " | answers on the real emotion scans |"
+    lines = [header, "|---" * (len(set_names) + 2) + "|"]
+    for model, sets in figures.items():
+        cells = [f"{f['right']} of {f['scored']} (balanced {f['balanced_accuracy']:.3f})"
+                 for f in (sets[name] for name in set_names)]  # fmt: skip
+        real = sets[set_names[0]]["rows"] if set_names[0] != HELD_OUT_NAME else []
+        answers = ", ".join(
+            f"{r['file']} {r['truth']}: {r['prediction']} ({r['probability']:.2f})"
+            for r in real
+            if r["truth"] in figures_classes(sets)
+        )
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {answers} |")
+    return "\n".join(lines) + "\n"
+
+
+def figures_classes(sets: dict[str, dict]) -> set[str]:
+    """The labels a model was scored on (those of its scored rows)."""
+    return set(sets.get("classes", []))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scans", type=Path, help="folder of real scans")
+    parser.add_argument("--labels", type=Path, help="labels CSV (default: <scans>/labels.csv)")
+    parser.add_argument("--facewarehouse", action="store_true",
+                        help="write FaceWarehouse's labels.csv into --scans first")  # fmt: skip
+    parser.add_argument("--held-out-ict", type=int, default=0, metavar="N",
+                        help="also score N held-out ICT-FaceKit subjects")  # fmt: skip
+    parser.add_argument("--models", nargs="+", default=["affectvlm", "smile"])
+    parser.add_argument("--project", type=Path, default=Path.cwd())
+    parser.add_argument("--json", type=Path, help="write the figures to this file")
+    parser.add_argument("--markdown", type=Path,
+                        help="write the figures as a table (docs/generated/real_scans.md)")  # fmt: skip
+    args = parser.parse_args(argv)
+
+    from facevlm.inference import ModelChoice, Predictor, Project, load_bundle
+
+    sets: list[tuple[str, Path, dict[str, str]]] = []  # the real scans first, when given
+    if args.scans:
+        if args.facewarehouse:
+            write_facewarehouse_labels(args.scans)
+        name = "FaceWarehouse Tester_1" if args.facewarehouse else f"real scans ({args.scans.name})"
+        sets.append((name, args.scans, read_labels(args.labels or args.scans / "labels.csv")))
+    scratch = tempfile.TemporaryDirectory(prefix="held_out_ict_")
+    if args.held_out_ict:
+        folder = Path(scratch.name)
+        sets.append((HELD_OUT_NAME, folder, write_held_out_ict(folder, args.held_out_ict)))
+    if not sets:
+        parser.error("give --scans and/or --held-out-ict")
+
+    project = Project.open(args.project)
+    figures: dict[str, dict[str, dict]] = {}
+    for model in args.models:
+        bundle = load_bundle(project, ModelChoice(model, None, None))
+        predictor = Predictor(bundle, project.render_params, name=model)
+        classes = list(bundle.classes)
+        try:
+            for set_name, folder, labels in sets:
+                rows = score(predictor, folder, labels, classes)
+                right, scored, balanced = accuracy(rows, classes)
+                print(f"\n{model} on {set_name} ({folder}):")
+                if folder == args.scans:
+                    print(f"  {'file':<28} {'label':<16} {'prediction':<12} {'p':>5}  familiar")
+                    for r in rows:
+                        mark = "" if r.truth not in classes else (
+                            " ok" if r.prediction == r.truth else " WRONG")  # fmt: skip
+                        print(f"  {r.file:<28} {r.truth:<16} {str(r.prediction):<12} "
+                              f"{r.probability:5.2f}  {r.familiar}{mark}")  # fmt: skip
+                print(f"  {right} of {scored} right, balanced accuracy {balanced:.3f}")
+                figures.setdefault(model, {})["classes"] = classes
+                figures[model][set_name] = {
+                    "right": right, "scored": scored, "balanced_accuracy": round(balanced, 4),
+                    "rows": [r.__dict__ for r in rows],
+                }  # fmt: skip
+        finally:
+            predictor.close()
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1))
+    if args.markdown:
+        args.markdown.write_text(markdown_table(figures, [name for name, _, _ in sets]))
+    scratch.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
