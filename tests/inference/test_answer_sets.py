@@ -85,17 +85,6 @@ def test_a_model_without_sets_answers_a_familiar_scan():
     assert record["prediction_set"] is None and record["coverage"] is None
 
 
-@pytest.fixture(scope="module")
-def project(tiny_project):
-    return Project.open(tiny_project)
-
-
-@pytest.fixture(scope="module")
-def scan(scans):
-    (item,) = find_inputs(scans / "scan" / "F0001_HA04WH_F3D.wrl")
-    return item
-
-
 def _with_scores(bundle, scores, coverage=0.9):
     bundle.calibration = {
         "method": "temperature",
