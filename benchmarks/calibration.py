@@ -3,7 +3,10 @@
 For each source the script prints the expected calibration error (15 equal-width bins) of the
 top-class probability before and after the bundle's temperature, the fraction of inputs the
 model calls familiar, and the accuracy among confident familiar predictions (familiar and top
-probability >= 0.8), with how many there were, and how many faces were refused as no face:
+probability >= 0.8), with how many there were, and how many faces were refused as no face; for
+a model with sets of answers also what the predictor's own rule gives ("I can't tell" when the
+input is unfamiliar or its 90% set holds more than three expressions): the fraction answered,
+the accuracy of the answers given, and how often the set holds the truth:
 
 - ``built-in, held-out folds``: the out-of-fold predictions of the run that trained the model
   (every scan scored by a model that never saw its subject), read from the model's training
@@ -24,6 +27,9 @@ probability >= 0.8), with how many there were, and how many faces were refused a
   Predictor. ``benchmarks/cross_generator.py`` makes such a pair: a model trained on one face
   source only (``--project``) and a set of the other source (``--held-out-project``), so the
   figures are those of faces from a source the model never saw.
+
+- ``listed scans`` (with ``--scans table.csv``, columns ``path`` and ``emotion``): labelled scans
+  kept outside the repository, such as the real development scans, through the Predictor.
 
 Run it from the project root after a training run (the README's ``kedro run``):
 
@@ -46,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facevlm.evaluation import calibration
+from facevlm.evaluation import calibration, conformal
 from facevlm.scans.formats import write_ply
 from facevlm.scans.labels import BASIC_EMOTIONS
 from facevlm.synthetic.ict_facekit import (
@@ -104,13 +110,20 @@ def _ece(probabilities: np.ndarray, truth: np.ndarray) -> float:
 
 
 def summarise(
-    probabilities: np.ndarray, uncalibrated: np.ndarray, truth: np.ndarray, familiar: np.ndarray
+    probabilities: np.ndarray,
+    uncalibrated: np.ndarray,
+    truth: np.ndarray,
+    familiar: np.ndarray,
+    sets: np.ndarray | None = None,
+    answered: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """The printed figures of one source (``probabilities``: calibrated, ``(N, C)``)."""
+    """The printed figures of one source (``probabilities``: calibrated, ``(N, C)``); with the
+    sets of answers (``(N, C)`` booleans) and which inputs were answered (not "I can't tell"),
+    also the answered fraction, the accuracy of the answers given and the sets' coverage."""
     top = probabilities.max(axis=1)
     right = probabilities.argmax(axis=1) == truth
     confident = (top >= CONFIDENT) & familiar
-    return {
+    figures = {
         "n": int(len(truth)),
         "accuracy": float(right.mean()),
         "ece_uncalibrated": _ece(uncalibrated, truth),
@@ -120,6 +133,14 @@ def summarise(
         "confident_familiar": int(confident.sum()),
         "confident_familiar_accuracy": float(right[confident].mean()) if confident.any() else None,
     }
+    if sets is not None and answered is not None:
+        figures |= {
+            "answered_fraction": float(answered.mean()),
+            "answered_accuracy": float(right[answered].mean()) if answered.any() else None,
+            "set_coverage": float(sets[np.arange(len(truth)), truth].mean()),
+            "set_size_mean": float(sets.sum(axis=1).mean()),
+        }
+    return figures
 
 
 def uncalibrated(probabilities: np.ndarray, temperature: float | None) -> np.ndarray:
@@ -153,10 +174,29 @@ def score_files(predictor, faces: list[tuple[Path, str]], classes: list[str]) ->
         ]
     )
     familiar = np.array([bool(r["familiar"]) for r in records])
+    sets = answered = None
+    if all(r.get("prediction_set") is not None for r in records):  # a model with sets
+        sets = np.array([[c in r["prediction_set"] for c in classes] for r in records])
+        answered = np.array([not r["abstained"] for r in records])
     return {
         "refused_as_no_face": refused,
-        **summarise(probabilities, before, np.array(truth), familiar),
+        **summarise(probabilities, before, np.array(truth), familiar, sets, answered),
     }
+
+
+def listed_faces(table: Path) -> list[tuple[Path, str]]:
+    """``(path, emotion)`` of a CSV with ``path`` and ``emotion`` columns (scans kept outside
+    the repository, such as the real development scans), paths relative to the CSV."""
+    import pandas as pd
+
+    rows = pd.read_csv(table)
+    missing = {"path", "emotion"} - set(rows.columns)
+    if missing:
+        raise SystemExit(f"{table}: needs columns path and emotion, lacks {sorted(missing)}")
+    return [
+        ((table.parent / str(path)).resolve(), str(emotion))
+        for path, emotion in zip(rows["path"], rows["emotion"], strict=True)
+    ]
 
 
 def indexed_faces(project) -> list[tuple[Path, str]]:
@@ -193,7 +233,14 @@ def held_out_folds(project, model: str, bundle) -> dict:
         spaces = fold_spaces(fold.extra[FOLD_FAMILIARITY])
         scores = {space: spaces[space].scores for space in statistics.spaces}
         familiar.append(statistics.familiar(statistics.joint(scores)))
-    return summarise(*(np.concatenate(x) for x in (after, before, truth, familiar)))
+    after, before, truth, familiar = (np.concatenate(x) for x in (after, before, truth, familiar))
+    # each fold's sets cut at the other folds' threshold, every class for an unfamiliar scan
+    sets = conformal.cross_fold_sets(
+        result.calibrated_probabilities(PRIMARY, fitted), [f.y_true for f in result.folds]
+    )
+    sets[~familiar] = True
+    answered = familiar & (sets.sum(axis=1) <= conformal.MAX_ANSWERS)
+    return summarise(after, before, truth, familiar, sets, answered)
 
 
 def main() -> None:
@@ -214,6 +261,13 @@ def main() -> None:
         type=int,
         default=6,
         help="hand-posed heads per style (transfer_handposed.py; 0: none)",
+    )
+    parser.add_argument(
+        "--scans",
+        type=Path,
+        default=None,
+        help="a CSV of labelled scans (columns path, emotion; paths relative to it): the real "
+        "development scans, kept outside the repository",
     )
     args = parser.parse_args()
 
@@ -237,6 +291,9 @@ def main() -> None:
                 faces = write_handposed_faces(folder, args.handposed_heads, style)
                 name = f"hand-posed heads, {style} (another face model)"
                 figures[name] = score_files(predictor, faces, list(bundle.classes))
+        if args.scans is not None:
+            name = f"listed scans ({args.scans.name})"
+            figures[name] = score_files(predictor, listed_faces(args.scans), list(bundle.classes))
         if args.held_out_project is not None:
             faces = indexed_faces(Project.open(args.held_out_project))
             name = f"held-out source ({args.held_out_project.name})"

@@ -8,7 +8,8 @@
 ``inspect`` prints one JSON object (format, counts, UVs, texture, bounds, landmarks). ``render``
 writes one PNG per view with the same renderer the pipelines use. ``predict`` prints one JSON
 object per scan or 4D sequence with the project's trained model (the app's code path, run from
-the project root). ``app`` starts the Streamlit app (its arguments go to ``streamlit run``).
+the project root); for a scan the model cannot tell (unfamiliar, or too many plausible
+expressions) its ``prediction`` is null and ``abstained`` true, unless ``--always-answer``. ``app`` starts the Streamlit app (its arguments go to ``streamlit run``).
 A file that cannot be read gives a one-line error naming the file and the reason, and a non-zero
 exit code, never a traceback; ``predict`` goes on with the other files and exits with 2. Results
 go to stdout and failures to stderr, one line each, and nothing else: the libraries' logging is
@@ -80,6 +81,17 @@ def _pixels(text: str) -> int:
     return size
 
 
+def _coverage(text: str) -> float:
+    """``--coverage``: a probability strictly between 0 and 1, checked before any file is read."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not strictly between 0 and 1")
+    return value
+
+
 def _views(text: str) -> tuple[View, ...]:
     """``--views``: ``0,20,-20`` or ``yaw:pitch`` pairs, parsed before any file is read."""
     try:
@@ -103,7 +115,11 @@ def _predict(args: argparse.Namespace, streams: CommandStreams) -> int:
         project = Project.open(args.project)
         bundle = load_bundle(project, ModelChoice(args.model, args.version, args.run))
         predictor = Predictor(
-            bundle, project.render_params, modality=args.modality, name=args.model
+            bundle,
+            project.render_params,
+            modality=args.modality,
+            name=args.model,
+            coverage=args.coverage,
         )
         predictor.warm_up()  # the OpenGL context and first inference: not one scan's time
     except (ModelLoadError, ProjectError, RenderBackendError) as error:
@@ -118,7 +134,7 @@ def _predict(args: argparse.Namespace, streams: CommandStreams) -> int:
                 continue
             for item in items:
                 try:
-                    record = predictor.predict(item).to_json()
+                    record = predictor.predict(item).to_json(args.always_answer)
                     print(json.dumps(record), file=streams.out, flush=True)
                 except (ScanError, OSError, ValueError, RenderBackendError) as error:
                     reason = str(error)
@@ -210,6 +226,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--modality",
         choices=("texture", "shaded", "depth"),
         help="render modality (default: the one the model was trained with)",
+    )
+    predict.add_argument(
+        "--coverage",
+        type=_coverage,
+        help="probability that the set of answers (prediction_set) holds the true expression "
+        "(default: the model's, 0.9)",
+    )
+    predict.add_argument(
+        "--always-answer",
+        action="store_true",
+        help="always give the most probable expression as the prediction, even for a scan the "
+        "model cannot tell (unfamiliar, or more than three plausible expressions), which "
+        'otherwise gets "prediction": null and "abstained": true',
     )
     predict.add_argument("--project", type=Path, help="project folder (default: current folder)")
     predict.set_defaults(handler=_predict)

@@ -5,7 +5,8 @@ The real server is started the way a user starts it (``facevlm app --server.port
 (``/usr/bin/chromium``; no browser download): upload a textured ``.wrl`` scan with its texture
 and see the prediction and its chart; upload a 4D ``.zip`` and see the sequence prediction and
 the per-frame chart; upload a zip-slip archive and see the message, with the page still
-serving. Screenshots are written under the test's temporary folder.
+serving; upload the scan without its texture and see "Can't tell" with the reason and the
+candidates instead of an answer. Screenshots are written under the test's temporary folder.
 
 Never skipped: the README's test command installs ``chromium`` where it is missing (CI).
 """
@@ -67,7 +68,7 @@ def server(tiny_project, tmp_path_factory):
         process.kill()
 
 
-def test_upload_scan_sequence_and_zip_slip_in_chromium(server, scans, tmp_path):
+def test_upload_scan_sequence_zip_slip_and_cant_tell_in_chromium(server, scans, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     assert Path(CHROMIUM).is_file(), (
@@ -113,6 +114,21 @@ def test_upload_scan_sequence_and_zip_slip_in_chromium(server, scans, tmp_path):
             )
             expect(page.get_by_text("Predicted expression (sequence)")).to_be_visible()
             page.screenshot(path=tmp_path / "zip_slip.png", full_page=True)
+
+            # the scan without its texture, asked of a texture-trained model: it cannot tell
+            # (a new session: the uploader keeps adding files, and this one must come alone)
+            page.goto(server)
+            uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+            uploader.set_input_files([scan / "F0001_HA04WH_F3D.wrl"])
+            cant_tell = page.locator('[data-testid="stAlert"]').filter(has_text="Can't tell")
+            expect(cant_tell).to_be_visible(timeout=TIMEOUT_MS)
+            expect(cant_tell).to_contain_text(
+                "unfamiliar input: untextured scan, model trained on textured scans"
+            )
+            expect(cant_tell).to_contain_text("Candidates: ")
+            expect(page.get_by_text("Unfamiliar input", exact=True)).to_be_visible()
+            expect(page.get_by_text("Predicted expression")).to_have_count(0)
+            page.screenshot(path=tmp_path / "cant_tell.png", full_page=True)
         finally:
             browser.close()
     assert (tmp_path / "zip_slip.png").stat().st_size > 10_000

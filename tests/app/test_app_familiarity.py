@@ -2,8 +2,10 @@
 
 Specification: an unfamiliar input gets a warning above the result naming the reason (an
 untextured scan asked of a texture-trained model; an input unlike the training scans), and the
-result is drawn in a neutral box, never the green "this is the answer" box; a familiar input
-keeps the green box; a model without familiarity statistics says familiarity is unknown.
+result is "Can't tell" with the reason and the candidates in a neutral box, never the green
+"this is the answer" box with a large top answer; so is a scan whose set of answers holds more
+than three expressions; a familiar input with a small set keeps the green box and says what
+its set holds; a model without familiarity statistics says familiarity is unknown.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ UNTEXTURED = "untextured scan, model trained on textured scans"
 UNLIKE = "unlike the scans the model was trained on"
 
 
-def _page(familiar, familiarity, reason) -> None:
+def _page(familiar, familiarity, reason, prediction_set=None) -> None:
     import numpy as np
 
     from facevlm.app.display import show_prediction
@@ -35,8 +37,8 @@ def _page(familiar, familiarity, reason) -> None:
         Prediction(
             file="scan.wrl",
             model="affectvlm",
-            classes=["happiness", "surprise"],
-            probabilities=np.array([0.1, 0.9]),
+            classes=["happiness", "surprise", "anger", "fear", "sadness"],
+            probabilities=np.array([0.02, 0.9, 0.04, 0.03, 0.01]),
             method="prompt classifier",
             timings={**dict.fromkeys(STAGES, 0.01), "total": 0.04},
             views=np.full((1, 8, 8, 3), 128, np.uint8),
@@ -45,14 +47,16 @@ def _page(familiar, familiarity, reason) -> None:
             familiar=familiar,
             familiarity=familiarity,
             unfamiliar_reason=reason,
+            prediction_set=prediction_set,
+            coverage=None if prediction_set is None else 0.9,
         )
     )
 
 
 def _results(at: AppTest) -> tuple[list[str], list[str]]:
-    """The prediction messages drawn green (success) and neutral (info)."""
+    """The answers drawn green (success) and the "Can't tell" drawn neutral (info)."""
     green = [s.value for s in at.success if s.value.startswith("Predicted expression")]
-    neutral = [i.value for i in at.info if i.value.startswith("Predicted expression")]
+    neutral = [i.value for i in at.info if i.value.startswith("**Can't tell**")]
     return green, neutral
 
 
@@ -63,10 +67,39 @@ def test_an_unfamiliar_result_is_warned_about_and_not_green(reason):
     (warning,) = [w.value for w in at.warning if "Unfamiliar input" in w.value]
     assert reason in warning
     green, neutral = _results(at)
-    assert not green and len(neutral) == 1 and "surprise" in neutral[0]
+    assert not green and len(neutral) == 1
+    assert f"unfamiliar input: {reason}" in neutral[0]
+    # every class is a candidate, most probable first
+    assert neutral[0].endswith(
+        "Candidates: surprise (90%), anger (4%), fear (3%), happiness (2%), sadness (1%)"
+    )
     # the warning comes before the result
     kinds = [type(element).__name__ for element in at.main]
     assert kinds.index("Warning") < kinds.index("Info")
+
+
+def test_too_large_a_set_is_cant_tell_with_its_candidates():
+    members = ["surprise", "anger", "fear", "happiness"]
+    at = AppTest.from_function(_page, args=(True, 0.4, None, members), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert not at.warning, "a familiar input is not warned about"
+    green, (neutral,) = _results(at)
+    assert not green
+    assert "too ambiguous: 4 of the 5 expressions are plausible at 90% coverage" in neutral
+    assert neutral.endswith("Candidates: surprise (90%), anger (4%), fear (3%), happiness (2%)")
+
+
+def test_a_small_set_is_answered_in_green_with_the_set():
+    at = AppTest.from_function(
+        _page, args=(True, 0.4, None, ["surprise", "anger"]), default_timeout=60
+    ).run()
+    assert not at.exception, at.exception
+    (green,), neutral = _results(at)
+    assert "**surprise** — 90%" in green and not neutral
+    assert any(
+        c.value == "Set of answers: surprise, anger (holds the true expression 90% of the time)"
+        for c in at.caption
+    )
 
 
 def test_a_familiar_result_is_green_with_its_familiarity():

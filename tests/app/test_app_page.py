@@ -65,9 +65,12 @@ def _upload(at: AppTest, files: list[tuple[str, bytes]]) -> AppTest:
 
 
 def _predictions(at: AppTest) -> list[str]:
-    """The prediction messages: green for a familiar input, neutral (info) for an unfamiliar."""
+    """The result messages: the answer in green, or "Can't tell" in neutral (info) for an
+    input the model cannot tell (an unfamiliar one)."""
     shown = [*at.success, *at.info]
-    return [s.value for s in shown if s.value.startswith("Predicted expression")]
+    return [
+        s.value for s in shown if s.value.startswith(("Predicted expression", "**Can't tell**"))
+    ]
 
 
 def _scan_files(scans: Path) -> list[tuple[str, bytes]]:
@@ -126,6 +129,8 @@ def test_missing_texture_is_predicted_shaded_with_a_note(app, scans):
     assert any("texture missing" in w.value and "shaded" in w.value for w in app.warning)
     # a shaded render for a texture-trained model: unfamiliar, never the green answer box
     assert any("Unfamiliar input" in w.value for w in app.warning) and not app.success
+    (message,) = _predictions(app)
+    assert message.startswith("**Can't tell** (scan): unfamiliar input: untextured scan")
 
 
 def _bad_inputs(tmp: Path) -> dict[str, tuple[list[tuple[str, bytes]], str]]:

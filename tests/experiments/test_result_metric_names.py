@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from facevlm.evaluation import calibration, conformal
 from facevlm.experiments.results import PRIMARY, CrossValidationResult, FoldResult
 
 CLASSES = ["anger", "happiness"]
@@ -146,3 +147,62 @@ def test_a_result_pickled_before_face_sources_existed_still_reports():
     restored = CrossValidationResult.__new__(CrossValidationResult)
     restored.__setstate__(pickle.loads(pickle.dumps(state)))
     assert restored.final_metrics() == result.final_metrics()
+
+
+def test_the_pooled_ece_is_that_of_every_held_out_row_together():
+    result = _calibrated_result("smile")
+    metrics = result.final_metrics()
+    fitted = result.fold_calibration(PRIMARY)
+    labels = np.concatenate([f.y_true for f in result.folds])
+    before = np.concatenate([calibration.softmax(f.logits[PRIMARY]) for f in result.folds])
+    after = np.concatenate(
+        [
+            calibration.softmax(f.logits[PRIMARY], t)
+            for f, t in zip(result.folds, fitted.fold_temperatures, strict=True)
+        ]
+    )
+    assert metrics["test/ece_pooled_uncalibrated"] == pytest.approx(
+        calibration.expected_calibration_error(before, labels)
+    )
+    assert metrics["test/ece_pooled"] == pytest.approx(
+        calibration.expected_calibration_error(after, labels)
+    )
+    assert metrics["test/ece_pooled"] < metrics["test/ece_pooled_uncalibrated"]
+    assert metrics["test/linear_probe/ece_pooled"] == metrics["test/ece_pooled"]
+    # the reliability diagram's bins are the same pooled rows
+    diagram_before, diagram_after = result.reliability(PRIMARY)
+    assert diagram_after.ece == metrics["test/ece_pooled"]
+    assert diagram_before.n_samples == len(labels)
+    single = CrossValidationResult("smile", CLASSES, result.folds[:1], config={})
+    names = single.final_metrics()
+    assert "test/ece_pooled_uncalibrated" in names
+    assert "test/ece_pooled" not in names, "one fold: no temperature fitted elsewhere"
+
+
+def test_the_held_out_sets_of_answers_are_reported_and_stored_with_the_model():
+    result = _calibrated_result("affectvlm", n_folds=4)
+    metrics = result.final_metrics()
+    fitted = result.fold_calibration(PRIMARY)
+    sets = conformal.cross_fold_sets(
+        result.calibrated_probabilities(PRIMARY, fitted), [f.y_true for f in result.folds]
+    )
+    labels = np.concatenate([f.y_true for f in result.folds])
+    assert metrics["test/set_coverage"] == pytest.approx(
+        sets[np.arange(len(labels)), labels].mean()
+    )
+    assert metrics["test/set_coverage"] >= 0.85
+    assert 1.0 <= metrics["test/set_size_mean"] <= len(CLASSES)
+    assert metrics["test/abstention_rate"] == 0.0, "two classes never make a set of four"
+    assert metrics["test/answered_accuracy"] == pytest.approx(
+        np.mean(np.concatenate([f.predictions[PRIMARY] for f in result.folds]) == labels)
+    )
+    record = result.calibration_record()
+    stored = conformal.from_calibration(record)
+    assert stored.coverage == conformal.DEFAULT_COVERAGE
+    assert len(stored.scores["prompt_classifier"]) == len(labels)
+    # the scores are 1 - p(true class) on the probabilities over the temperature of all folds
+    probabilities = np.concatenate(result.calibrated_probabilities(PRIMARY, fitted))
+    np.testing.assert_allclose(
+        stored.scores["prompt_classifier"],
+        np.sort(1.0 - probabilities[np.arange(len(labels)), labels]),
+    )

@@ -21,7 +21,7 @@ from kedro.io import DatasetError
 from tiny_project import CLASSES, tiny_bundle
 
 from facevlm.datasets.model_bundle import ModelBundleDataset
-from facevlm.inference import Predictor, Project, find_inputs
+from facevlm.inference import Predictor
 from facevlm.models.multiview_data import views_to_tensor
 
 CALIBRATION = {
@@ -68,17 +68,6 @@ def _saved(bundle, folder):
     path = folder / "bundle.pt"
     ModelBundleDataset(filepath=str(path)).save(bundle)
     return path
-
-
-@pytest.fixture(scope="module")
-def project(tiny_project):
-    return Project.open(tiny_project)
-
-
-@pytest.fixture(scope="module")
-def scan(scans):
-    (item,) = find_inputs(scans / "scan" / "F0001_HA04WH_F3D.wrl")
-    return item
 
 
 def _predict(bundle, project, scan):

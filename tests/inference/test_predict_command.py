@@ -1,7 +1,7 @@
 """``facevlm predict``, run as a user runs it: a separate process in the project folder.
 
-Specification: one JSON line per scan or sequence (``file, model, prediction, probabilities
-{class: p}, timings``); a bad file gives one line on stderr naming it and the reason, the others
+Specification: one JSON line per scan or sequence (``file, model, prediction, abstained,
+probabilities {class: p}, timings``; an unfamiliar input is not answered: ``test_answer_sets.py``); a bad file gives one line on stderr naming it and the reason, the others
 are still predicted, and the exit code is 2; ``--model``, ``--version`` and ``--modality`` are
 honoured, ``--model`` also for the models of the 4D and micro-expression pipelines (their own
 classes and frame selection); a missing model is one line and exit 2. (A 4D model of stacked
@@ -50,7 +50,10 @@ def test_predict_scans_and_a_sequence_and_report_the_bad_file(tiny_project, scan
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["file"].rsplit("/", 1)[-1] for r in records] == ["F0001_HA04WH_F3D.wrl", "Happy"]
     for record in records:
-        assert record["model"] == "smile" and record["prediction"] in CLASSES
+        # a shaded render asked of a texture-trained model: unfamiliar, so it cannot tell
+        assert record["model"] == "smile" and record["prediction"] is None
+        assert record["abstained"] is True
+        assert record["abstain_reason"].startswith("unfamiliar input: shaded render")
         assert list(record["probabilities"]) == CLASSES
         assert abs(sum(record["probabilities"].values()) - 1) < 1e-3
         assert set(record["timings"]) == {"read", "render", "encode", "classify", "total"}
@@ -75,7 +78,7 @@ def test_verbose_brings_the_logging_back_and_keeps_stdout_for_the_json(tiny_proj
     # the random-initialisation warning is not shown for a model whose weights are then loaded
     assert "initialized randomly" not in verbose.stderr
     (record,) = [json.loads(line) for line in verbose.stdout.splitlines()]
-    assert record["prediction"] in CLASSES
+    assert record["abstained"] is True and record["prediction"] is None  # unfamiliar: shaded
 
 
 def test_no_model_is_one_line_and_exit_2(tmp_path, tiny_project, scans):

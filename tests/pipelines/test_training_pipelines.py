@@ -19,6 +19,7 @@ from toy_model_run import (
 )
 
 from facevlm.datasets import MlflowModelRunDataset, ModelBundle, PretrainedWeights
+from facevlm.evaluation import conformal
 from facevlm.evaluation.familiarity import APPEARANCE, EDGES, EMBEDDING, JointFamiliarity
 from facevlm.pipelines import training
 from facevlm.scans.labels import BASIC_EMOTIONS
@@ -94,9 +95,25 @@ def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(
                 summary["metrics"][f"pseudo_labels/agreement_{when}_mean"]
             )
             assert 0.0 <= agreement <= 1.0
-    for name in ("test/ece_mean", "test/ece_std", "test/ece_uncalibrated_mean", "test/temperature"):
+    for name in (
+        "test/ece_mean",
+        "test/ece_std",
+        "test/ece_uncalibrated_mean",
+        "test/temperature",
+        "test/ece_pooled",
+        "test/ece_pooled_uncalibrated",
+        "test/set_coverage",
+        "test/abstention_rate",
+    ):
         assert run.data.metrics[name] == pytest.approx(summary["metrics"][name])
     assert 0.0 <= run.data.metrics["test/ece_mean"] <= 1.0
+    before, after = result.reliability()  # the diagram's pooled rows give the pooled ECEs
+    assert run.data.metrics["test/ece_pooled"] == pytest.approx(after.ece)
+    assert run.data.metrics["test/ece_pooled_uncalibrated"] == pytest.approx(before.ece)
+    # the sets of answers' calibration scores: one per out-of-fold row, per calibrated head
+    sets = conformal.from_calibration(bundle.calibration)
+    n_held_out = sum(len(f.y_true) for f in result.folds)
+    assert {h: len(s) for h, s in sets.scores.items()} == dict.fromkeys(heads[model], n_held_out)
     per_fold = catalog.load(f"{model}.fold_metrics")
     primary = per_fold[per_fold["evaluation"] == "primary"]
     assert primary["ece"].mean() == pytest.approx(run.data.metrics["test/ece_mean"])

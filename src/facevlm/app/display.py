@@ -1,7 +1,8 @@
 """How one prediction is shown in the page: what a researcher needs to judge it at a glance.
 
 The rendered views come first (is this the face I uploaded, the right way up, textured?), then
-the predicted expression with a probability bar chart over the classes, the prompts the face
+the predicted expression, or "Can't tell" with the reason and the candidates, with the set of
+answers and a probability bar chart over the classes, the prompts the face
 embedding is closest to, and the time of each stage. A 4D sequence adds the frames used, the
 per-frame prediction over time and, when training pooled the frames into one image (a dynamic
 image, a magnified apex, a surface-motion map), that image: what the sequence prediction read.
@@ -18,16 +19,19 @@ from facevlm.inference.predictor import STAGES, Prediction
 
 
 def show_prediction(result: Prediction) -> None:
-    """One result block: heading, notes, views, prediction and chart, prompts, timings.
+    """One result block: heading, notes, views, answer and chart, prompts, timings.
 
-    An input unlike the model's training data gets a warning with the reason above the result,
-    and the result is drawn in a neutral box: the green box says "this is the answer", which
-    the model has no grounds to say about an input it does not know."""
+    An input unlike the model's training data gets a warning with the reason above the result.
+    When the model cannot tell (an unfamiliar input, or more plausible expressions than
+    :data:`~facevlm.evaluation.conformal.MAX_ANSWERS`) the answer is "Can't tell" with the
+    reason and the candidates, in a neutral box: a large "sadness — 95%" would claim what the
+    model has no grounds for. Otherwise the answer is in the green box, with its set of
+    answers when the model has one."""
     st.subheader(result.file)
     if result.familiar is False:
         st.warning(
             f"**Unfamiliar input**: {result.unfamiliar_reason or 'unlike the training scans'}. "
-            "The model has no grounds for this prediction; treat it as a guess.",
+            "The model has no grounds to read its expression.",
             icon=":material/report:",
         )
     for note in result.notes:
@@ -39,16 +43,21 @@ def show_prediction(result: Prediction) -> None:
     )
     left, right = st.columns([2, 3])
     with left:
-        confidence = float(result.probabilities.max())
         what = "sequence" if result.is_sequence else "scan"
-        answer = (
-            f"Predicted expression ({what}): **{result.prediction}** — {confidence:.0%} "
-            f"({result.method})"
-        )
-        if result.familiar is False:
-            st.info(answer, icon=":material/help:")
+        if result.abstained:
+            st.info(
+                f"**Can't tell** ({what}): {result.abstain_reason}. "
+                f"Candidates: {', '.join(candidates(result))}",
+                icon=":material/help:",
+            )
         else:
-            st.success(answer)
+            confidence = float(result.probabilities.max())
+            st.success(
+                f"Predicted expression ({what}): **{result.prediction}** — {confidence:.0%} "
+                f"({result.method})"
+            )
+        if result.prediction_set is not None:
+            st.caption(answer_set_caption(result))
         st.caption(familiarity_caption(result))
         if result.modality:
             st.caption(modality_caption(result))
@@ -70,6 +79,25 @@ def show_prediction(result: Prediction) -> None:
     if result.is_sequence:
         show_sequence(result)
     show_timings(result.timings)
+
+
+def candidates(result: Prediction) -> list[str]:
+    """The expressions the model cannot choose between, most probable first, with their
+    probability: its set of answers, or every class when it has none."""
+    order = result.probabilities.argsort()[::-1]
+    members = result.prediction_set or [result.classes[i] for i in order]
+    probability = dict(zip(result.classes, result.probabilities, strict=True))
+    return [f"{c} ({probability[c]:.0%})" for c in members]
+
+
+def answer_set_caption(result: Prediction) -> str:
+    """One line on the set of answers: what it holds and what it promises."""
+    members = result.prediction_set or []
+    held = "every expression" if len(members) == len(result.classes) else ", ".join(members)
+    promise = f"holds the true expression {result.coverage:.0%} of the time"
+    if result.familiar is False:
+        promise = "no promise for an unfamiliar input"
+    return f"Set of answers: {held} ({promise})"
 
 
 def familiarity_caption(result: Prediction) -> str:

@@ -16,6 +16,7 @@ from kedro.io import DatasetError
 from kedro_datasets._typing import JSONPreview
 
 from facevlm.datasets.local_file import LocalVersionedFileDataset
+from facevlm.evaluation import conformal
 from facevlm.evaluation.calibration import head_temperatures
 from facevlm.models.model_bundle import ModelBundle, plain
 
@@ -73,6 +74,7 @@ def read_bundle_file(path) -> ModelBundle:
     try:
         bundle.check_probe()
         head_temperatures(bundle.calibration)  # a calibration record the predictor can apply
+        conformal.from_calibration(bundle.calibration)  # and sets of answers it can cut
     except ValueError as error:
         raise DatasetError(f"{path}: {error}") from error
     return bundle

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facevlm.evaluation import calibration
+from facevlm.evaluation import calibration, conformal
 from facevlm.evaluation.metrics import (
     aggregate_folds,
     classification_report,
@@ -220,12 +220,16 @@ class CrossValidationResult:
         )
 
     def calibration_metrics(self) -> dict[str, float]:
-        """ECE (15 bins) mean and std over folds after and before calibration, and the
-        temperature fitted on all folds, of every evaluation with logits: ``test/ece_mean``,
-        ``test/ece_std``, ``test/ece_uncalibrated_mean``, ``test/ece_uncalibrated_std``,
+        """ECE (15 bins) mean and std over folds after and before calibration, the ECE of all
+        folds' held-out predictions pooled (``ece_pooled``, ``ece_pooled_uncalibrated``: one
+        figure over every held-out row, where a fold of a few dozen rows is mostly sampling
+        noise), and the temperature fitted on all folds, of every evaluation with logits:
+        ``test/ece_mean``, ``test/ece_std``, ``test/ece_uncalibrated_mean``,
+        ``test/ece_uncalibrated_std``, ``test/ece_pooled``, ``test/ece_pooled_uncalibrated``,
         ``test/temperature`` (primary; also under its primary evaluation's name), and
         ``test/zero_shot/ece_mean`` ... for the others. A run of one fold has no calibrated
-        ECE (no other fold to fit its temperature on)."""
+        ECE (no other fold to fit its temperature on). The sets of answers add their figures
+        (:meth:`answer_set_metrics`)."""
         metrics: dict[str, float] = {}
         for evaluation in self.calibrated_evaluations:
             fitted = self.fold_calibration(evaluation)
@@ -238,19 +242,24 @@ class CrossValidationResult:
                 if defined:
                     figures[f"{name}_mean"] = float(np.mean(defined))
                     figures[f"{name}_std"] = float(np.std(defined))
-            names = self._metric_names(evaluation)
-            for name in names:
+            before, after = self.reliability(evaluation, fitted)
+            figures["ece_pooled_uncalibrated"] = before.ece
+            if len(self.folds) > 1:  # one fold: its temperature was fitted on its own rows
+                figures["ece_pooled"] = after.ece
+            figures.update(self.answer_set_metrics(evaluation, fitted))
+            for name in self._metric_names(evaluation):
                 prefix = metric_prefix("test", name)
                 metrics.update({f"{prefix}{k}": v for k, v in figures.items()})
         return metrics
 
     def reliability(
-        self, evaluation: str = PRIMARY
+        self, evaluation: str = PRIMARY, fitted: calibration.FoldCalibration | None = None
     ) -> tuple[calibration.ReliabilityBins, calibration.ReliabilityBins]:
-        """Reliability bins of every held-out row of ``evaluation``, before calibration and
-        after (each fold divided by the temperature fitted on the other folds; a single fold
-        by its own, the only one there is)."""
-        fitted = self.fold_calibration(evaluation)
+        """Reliability bins of every held-out row of ``evaluation``, all folds pooled, before
+        calibration and after (each fold divided by the temperature fitted on the other folds;
+        a single fold by its own, the only one there is). Their ECEs are ``ece_pooled`` and
+        ``ece_pooled_uncalibrated``."""
+        fitted = fitted or self.fold_calibration(evaluation)
         labels = np.concatenate([f.y_true for f in self.folds])
         before = np.concatenate([calibration.softmax(f.logits[evaluation]) for f in self.folds])
         after = np.concatenate(
@@ -266,16 +275,60 @@ class CrossValidationResult:
             calibration.reliability_bins(after, labels),
         )
 
+    def calibrated_probabilities(
+        self, evaluation: str = PRIMARY, fitted: calibration.FoldCalibration | None = None
+    ) -> list[np.ndarray]:
+        """Each fold's held-out probabilities over the temperature fitted on *all* folds: what
+        the final model, given that temperature, would show for them (the sets' calibration
+        rows)."""
+        fitted = fitted or self.fold_calibration(evaluation)
+        return [calibration.softmax(f.logits[evaluation], fitted.temperature) for f in self.folds]
+
+    def answer_set_metrics(
+        self, evaluation: str = PRIMARY, fitted: calibration.FoldCalibration | None = None
+    ) -> dict[str, float]:
+        """How the sets of answers (:mod:`facevlm.evaluation.conformal`, the default coverage)
+        do on the held-out folds, each fold's sets cut at the threshold of the other folds'
+        scores: ``set_coverage`` (fraction of sets holding the truth), ``set_size_mean``,
+        ``abstention_rate`` (sets of more than :data:`~facevlm.evaluation.conformal.MAX_ANSWERS`
+        classes, where the predictor says it cannot tell) and ``answered_accuracy`` (accuracy of
+        the answers given). Empty for a single fold (no other fold to calibrate on)."""
+        if len(self.folds) < 2:
+            return {}
+        labels = np.concatenate([f.y_true for f in self.folds])
+        sets = conformal.cross_fold_sets(
+            self.calibrated_probabilities(evaluation, fitted), [f.y_true for f in self.folds]
+        )
+        predicted = np.concatenate([f.predictions[evaluation] for f in self.folds])
+        answered = sets.sum(axis=1) <= conformal.MAX_ANSWERS
+        figures = {
+            "set_coverage": float(sets[np.arange(len(labels)), labels].mean()),
+            "set_size_mean": float(sets.sum(axis=1).mean()),
+            "abstention_rate": float(1.0 - answered.mean()),
+        }
+        if answered.any():
+            figures["answered_accuracy"] = float(np.mean(predicted[answered] == labels[answered]))
+        return figures
+
     def calibration_record(self) -> dict[str, Any] | None:
         """The bundle's ``calibration`` for a model of this recipe trained on all subjects: a
-        temperature per classifier head (the recipe's ``evaluation_heads``), fitted on all out-of-fold
-        logits of the evaluation that scores that head, with the ECE before and after (mean
-        over folds, leave-one-fold-out). ``None`` when no evaluation kept logits."""
+        temperature per classifier head (the recipe's ``evaluation_heads``), fitted on all
+        out-of-fold logits of the evaluation that scores that head, with the ECE before and
+        after (mean over folds, leave-one-fold-out); and the calibration scores of the sets of
+        answers (:mod:`facevlm.evaluation.conformal`) of every out-of-fold row, on the
+        probabilities over that temperature. ``None`` when no evaluation kept logits."""
         heads = evaluation_heads(self.model)
-        fitted = {
-            heads[e]: self.fold_calibration(e) for e in self.calibrated_evaluations if e in heads
+        fitted = {e: self.fold_calibration(e) for e in self.calibrated_evaluations if e in heads}
+        record = calibration.bundle_record({heads[e]: c for e, c in fitted.items()})
+        if record is None:
+            return None
+        labels = np.concatenate([f.y_true for f in self.folds])
+        held_out = {
+            heads[e]: (np.concatenate(self.calibrated_probabilities(e, c)), labels)
+            for e, c in fitted.items()
         }
-        return calibration.bundle_record(fitted)
+        record[conformal.RECORD_KEY] = conformal.calibrate(held_out).as_dict()
+        return record
 
     def recipe_fold_metrics(self) -> dict[str, float]:
         """Mean and std over folds of each figure a recipe recorded per fold

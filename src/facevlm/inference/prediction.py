@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from facevlm.evaluation.conformal import MAX_ANSWERS
+
 #: The timed stages of a prediction (``Prediction.timings`` has each, and their ``total``).
 STAGES = ("read", "render", "encode", "classify")
 
@@ -59,21 +61,52 @@ class Prediction:
     modality: str | None = None
     # the modalities the model was trained on (both of texture+shaded); empty: not recorded
     trained_modalities: list[str] = field(default_factory=list)
+    # the classes that hold the true one with probability ``coverage`` (conformal; most
+    # probable first); every class for an unfamiliar input; None: the model has no sets
+    prediction_set: list[str] | None = None
+    coverage: float | None = None
 
     @property
     def prediction(self) -> str:
+        """The most probable class, whether or not the model can tell (see :attr:`abstained`)."""
         return self.classes[int(np.argmax(self.probabilities))]
+
+    @property
+    def abstain_reason(self) -> str | None:
+        """Why the model cannot tell this input's expression, or None when it can: the input is
+        unlike its training scans (its probabilities then have no grounds), or the set of
+        answers holds more than :data:`MAX_ANSWERS` classes (too ambiguous to name one)."""
+        if self.familiar is False:
+            return f"unfamiliar input: {self.unfamiliar_reason or 'unlike the training scans'}"
+        if self.prediction_set is not None and len(self.prediction_set) > MAX_ANSWERS:
+            return (
+                f"too ambiguous: {len(self.prediction_set)} of the {len(self.classes)} "
+                f"expressions are plausible at {self.coverage:.0%} coverage"
+            )
+        return None
+
+    @property
+    def abstained(self) -> bool:
+        return self.abstain_reason is not None
 
     @property
     def is_sequence(self) -> bool:
         return self.frame_numbers is not None
 
-    def to_json(self) -> dict[str, Any]:
-        """``file, model, prediction, probabilities {class: p}, timings`` and the details."""
+    def to_json(self, always_answer: bool = False) -> dict[str, Any]:
+        """``file, model, prediction, abstained, probabilities {class: p}, timings`` and the
+        details. ``prediction`` is None when the model cannot tell (``abstained``, with
+        ``abstain_reason``), unless ``always_answer`` asks for the most probable class
+        whatever the grounds (what scripts that need a label had before sets existed)."""
+        abstained = self.abstained and not always_answer
         out: dict[str, Any] = {
             "file": self.file,
             "model": self.model,
-            "prediction": self.prediction,
+            "prediction": None if abstained else self.prediction,
+            "abstained": abstained,
+            "abstain_reason": self.abstain_reason if abstained else None,
+            "prediction_set": None if self.prediction_set is None else list(self.prediction_set),
+            "coverage": self.coverage,
             "probabilities": _by_class(self.classes, self.probabilities),
             "method": self.method,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},

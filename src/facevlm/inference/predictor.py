@@ -16,7 +16,10 @@ and then answers one scan or sequence at a time
   SMILE-VLM zero-shot), and SMILE-VLM's linear probe when the bundle carries one; the closest
   single prompts with their cosine similarity. Each head's logits are divided by the bundle's
   calibration temperature for that head before the softmax (:mod:`facevlm.evaluation.calibration`),
-  so the probabilities shown are calibrated; a bundle without one says ``"calibrated": false``.
+  so the probabilities shown are calibrated; a bundle without one says ``"calibrated": false``;
+  and the set of answers that holds the true class with the chosen coverage
+  (:mod:`facevlm.inference.answers`): with an unfamiliar input or too large a set, the
+  prediction says it cannot tell (``Prediction.abstained``).
 
 A mesh without a usable texture is rendered ``shaded`` instead, with a note. A model trained on
 several modalities (``render.modality: texture+shaded``) renders a scan in the first (texture)
@@ -49,8 +52,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from facevlm.evaluation import conformal
 from facevlm.evaluation.calibration import LINEAR_PROBE, PROMPT_CLASSIFIER, head_temperatures
 from facevlm.evaluation.familiarity import APPEARANCE, EDGES, EMBEDDING, UNLIKE, JointFamiliarity
+from facevlm.inference.answers import answer_set
 from facevlm.inference.inputs import PredictionInput, ScanInput, SequenceInput
 from facevlm.inference.prediction import STAGES, Prediction
 from facevlm.inference.render_settings import render_settings_for, trained_modalities
@@ -96,6 +101,8 @@ class Predictor:
         threads: torch intra-op threads (process-wide; None leaves torch's choice). One sample
             is a few small tensor ops: on a busy shared CPU, syncing two threads costs more than
             it gains (measured: the tiny model's encode 4-9 ms on one thread, 3-780 ms on two).
+        coverage: the probability the set of answers holds the true class (default: the one
+            the bundle records, 0.9).
     """
 
     def __init__(
@@ -106,6 +113,7 @@ class Predictor:
         timeline_frames: int = 16,
         threads: int | None = 1,
         name: str | None = None,
+        coverage: float | None = None,
     ) -> None:
         if threads is not None:
             torch.set_num_threads(int(threads))
@@ -133,6 +141,10 @@ class Predictor:
         #: the modalities the model's training data was rendered in, when the bundle says
         self.trained_modalities = trained_modalities(bundle, render_params)
         self.temperatures = head_temperatures(bundle.calibration)  # {head: T}; empty: uncalibrated
+        self.conformal = conformal.from_calibration(bundle.calibration)  # None: no sets
+        self.coverage = None if self.conformal is None else self.conformal.coverage
+        if coverage is not None:
+            self.coverage = conformal.check_coverage(coverage)
         self._render_thread = ThreadPoolExecutor(1, thread_name_prefix="facevlm-render")
         self._renderers: dict[str, Any] = {}
         self._lock = threading.Lock()  # one request at a time through the model and renderer
@@ -247,23 +259,29 @@ class Predictor:
         values, order = similarity.topk(k)
         return [(*self._prompts[i], float(v)) for v, i in zip(values, order.tolist(), strict=True)]
 
-    def _heads(self, heads: dict[str, torch.Tensor], rows: slice | list[int]) -> dict[str, Any]:
-        """Main-head probabilities (mean over ``rows``) and, for a probe, the zero-shot ones."""
+    def _heads(
+        self, heads: dict[str, torch.Tensor], rows: slice | list[int], familiar: bool | None
+    ) -> dict[str, Any]:
+        """Main-head probabilities (mean over ``rows``), for a probe the zero-shot ones, and
+        the set of answers of the main head (:func:`~facevlm.inference.answers.answer_set`)."""
         zero_shot = heads["zero_shot"][rows].mean(dim=0).numpy()
+        answers = (self.classes, self.coverage, familiar)
         if "probe" in heads:
+            probabilities = heads["probe"][rows].mean(dim=0).numpy()
             return {
-                "probabilities": heads["probe"][rows].mean(dim=0).numpy(),
+                "probabilities": probabilities,
                 "method": "linear probe",
                 "zero_shot": zero_shot,
                 "temperature": self.temperatures.get(LINEAR_PROBE),
+                **answer_set(self.conformal, LINEAR_PROBE, probabilities, *answers),
             }
         method = "zero-shot" if self.model_name == "smile" else "prompt classifier"
-        temperature = self.temperatures.get(PROMPT_CLASSIFIER)
         return {
             "probabilities": zero_shot,
             "method": method,
             "zero_shot": None,
-            "temperature": temperature,
+            "temperature": self.temperatures.get(PROMPT_CLASSIFIER),
+            **answer_set(self.conformal, PROMPT_CLASSIFIER, zero_shot, *answers),
         }
 
     def _familiarity(
@@ -340,7 +358,7 @@ class Predictor:
                 modality=modality,
                 trained_modalities=list(self.trained_modalities),
                 **familiarity,
-                **self._heads(heads, [0]),
+                **self._heads(heads, [0], familiarity["familiar"]),
             )
 
     def sequence_plan(self, n_frames: int) -> tuple[list[int], list[int], bool]:
@@ -436,7 +454,7 @@ class Predictor:
                 modality=rendered,
                 trained_modalities=list(self.trained_modalities),
                 **familiarity,
-                **self._heads(heads, rows),
+                **self._heads(heads, rows, familiarity["familiar"]),
             )
 
     def _predict_stacked_sequence(self, item: SequenceInput) -> Prediction:
@@ -491,7 +509,7 @@ class Predictor:
                 modality=modality,
                 trained_modalities=list(self.trained_modalities),
                 **familiarity,
-                **self._heads(heads, [0]),
+                **self._heads(heads, [0], familiarity["familiar"]),
             )
 
 

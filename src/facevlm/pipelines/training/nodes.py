@@ -408,7 +408,7 @@ def report_model_run(
     curves = training_curves_figure(history, title=f"{label}: per-epoch curves")
     reliability = reliability_figure(
         {e: result.reliability(e) for e in result.calibrated_evaluations},
-        title=f"{label}: held-out confidence before and after temperature scaling",
+        title=f"{label}: held-out confidence of all folds pooled, before and after calibration",
     )
     figures = {
         "confusion_matrix": confusion,
