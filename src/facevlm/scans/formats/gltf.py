@@ -48,6 +48,7 @@ from facevlm.scans.formats._gltf_container import (
     parse_json,
 )
 from facevlm.scans.formats._textures import decode_embedded_texture, resolve_texture
+from facevlm.scans.formats.limits import ReadLimits
 from facevlm.scans.formats.stl import distinct_corners, weld
 from facevlm.scans.mesh import FaceMesh
 
@@ -61,6 +62,12 @@ COMPRESSION_EXTENSIONS = frozenset({"KHR_draco_mesh_compression", "EXT_meshopt_c
 TRIANGLES, TRIANGLE_STRIP, TRIANGLE_FAN = 4, 5, 6
 #: Nodes deeper than this in the hierarchy: a file that nests this far is broken or hostile.
 MAX_DEPTH = 256
+#: Node placements (a node reached along several paths counts once per path) and mesh parts
+#: one scene may place: a phone scan places a handful, an assembled head a few hundred.
+MAX_NODE_INSTANCES = 100_000
+MAX_PARTS = 10_000
+#: Counts are summed no higher than this (a graph of shared nodes can place 2^256 meshes).
+_CAP = 2**62
 
 
 @reports_scan_errors
@@ -86,7 +93,7 @@ def read_gltf(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
     warnings: list[str] = []
     parts = [
         _primitive(doc, primitive, transform, f"meshes[{m}].primitives[{p}]", scope, warnings)
-        for m, transform in _mesh_instances(doc)
+        for m, transform in _mesh_instances(doc, scope.limits)
         for p, primitive in enumerate(_primitives(doc, m))
     ]
     parts = [part for part in parts if part is not None]
@@ -99,8 +106,8 @@ def read_gltf(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
 
 def _check_extensions(document: dict, path: Path) -> None:
     required = document.get("extensionsRequired", [])
-    if not isinstance(required, list):
-        raise ScanError(path, "glTF 'extensionsRequired' is not a list")
+    if not isinstance(required, list) or not all(isinstance(name, str) for name in required):
+        raise ScanError(path, "invalid glTF: extensionsRequired must be a list of names")
     compressed = [name for name in required if name in COMPRESSION_EXTENSIONS]
     if compressed:
         raise ScanError(
@@ -108,7 +115,7 @@ def _check_extensions(document: dict, path: Path) -> None:
             f"compressed geometry ({compressed[0]}) is not read: export the scan without mesh "
             "compression, or as OBJ or PLY",
         )
-    unknown = [str(name) for name in required if name not in IGNORABLE_EXTENSIONS]
+    unknown = [name[:60] for name in required if name not in IGNORABLE_EXTENSIONS]
     if unknown:
         raise ScanError(path, f"the file requires glTF extensions not read here: {unknown[:3]}")
 
@@ -116,42 +123,143 @@ def _check_extensions(document: dict, path: Path) -> None:
 # ---------------------------------------------------------------------------- the scene
 
 
-def _mesh_instances(doc: Document) -> list[tuple[int, np.ndarray]]:
-    """``(mesh index, 4 x 4 world transform)`` of every mesh the scene places."""
-    scenes = doc.items("scenes")
-    if scenes:
+def _roots(doc: Document) -> list:
+    """The nodes the scene starts from: the default scene's, or every node no other holds."""
+    if doc.items("scenes"):
         scene = doc.item("scenes", doc.json.get("scene", 0), "the default scene")
         roots = scene.get("nodes", [])
-    else:  # no scene: every node that no other node holds
-        children = {c for node in doc.items("nodes") if isinstance(node, dict)
-                    for c in _children(doc, node)}  # fmt: skip
-        roots = [i for i in range(len(doc.items("nodes"))) if i not in children]
+    else:
+        nodes = doc.items("nodes")
+        held = set()
+        for index in range(len(nodes)):
+            held.update(_children(doc, doc.item("nodes", index, "the node list"), index))
+        roots = [i for i in range(len(nodes)) if i not in held]
     if not isinstance(roots, list):
         raise ScanError(doc.path, "the scene's 'nodes' is not a list")
+    return roots
+
+
+def _mesh_instances(doc: Document, limits: ReadLimits) -> list[tuple[int, np.ndarray]]:
+    """``(mesh index, 4 x 4 world transform)`` of every mesh the scene places, once the
+    placements were counted (:func:`_check_placements`) and found within the limits."""
+    roots = _roots(doc)
+    _check_placements(doc, roots, limits)
     instances: list[tuple[int, np.ndarray]] = []
-    # depth first, each node with its parent's transform and the nodes above it (a cycle or a
-    # node reached twice would place a mesh again, or forever)
-    stack = [(root, np.eye(4), ()) for root in reversed(roots)]
+    # depth first, each node with its parent's transform (the graph is known to be acyclic)
+    stack = [(root, np.eye(4)) for root in reversed(roots)]
     while stack:
-        index, parent, above = stack.pop()
+        index, parent = stack.pop()
         node = doc.item("nodes", index, "the scene")
-        if index in above:
-            raise ScanError(doc.path, f"the node hierarchy has a cycle through nodes[{index}]")
-        if len(above) >= MAX_DEPTH:
-            raise ScanError(doc.path, f"the node hierarchy is deeper than {MAX_DEPTH}")
         world = parent @ _local_transform(doc, node, index)
         if "mesh" in node:
-            doc.item("meshes", node["mesh"], f"nodes[{index}]")
-            instances.append((int(node["mesh"]), world))
-        for child in reversed(_children(doc, node)):
-            stack.append((child, world, (*above, index)))
+            instances.append((node["mesh"], world))
+        for child in reversed(_children(doc, node, index)):
+            stack.append((child, world))
     return instances
 
 
-def _children(doc: Document, node: dict) -> list:
+def _check_placements(doc: Document, roots: list, limits: ReadLimits) -> None:
+    """Refuse a node graph that is cyclic, too deep, or places more than the limits allow.
+
+    A node may be the child of several nodes (and a scene may list a node twice): each path to
+    it places its mesh again. So the nodes, parts, triangles and vertices the scene would place
+    are counted per node bottom-up, from the counts its accessors declare, before any
+    transform is applied or any array read: 31 nodes that each hold the next one twice place
+    2^30 meshes, refused here in microseconds.
+    """
+    done: dict[int, tuple[int, int, int, int, int]] = {}  # nodes, parts, triangles, vertices, depth
+    active: set[int] = set()
+    meshes: dict[int, tuple[int, int, int]] = {}
+    stack = [(root, False) for root in reversed(roots)]
+    while stack:
+        index, finished = stack.pop()
+        node = doc.item("nodes", index, "the scene")
+        children = _children(doc, node, index)
+        if finished:
+            active.discard(index)
+            parts = triangles = vertices = 0
+            if "mesh" in node:
+                doc.item("meshes", node["mesh"], f"nodes[{index}]")  # an index, then a key
+                if node["mesh"] not in meshes:
+                    meshes[node["mesh"]] = _mesh_cost(doc, node["mesh"], f"nodes[{index}]", limits)
+                parts, triangles, vertices = meshes[node["mesh"]]
+            below = [done[child] for child in children]
+            totals = [1, parts, triangles, vertices]
+            totals = [min(_CAP, t + sum(b[k] for b in below)) for k, t in enumerate(totals)]
+            done[index] = (*totals, 1 + max((b[4] for b in below), default=0))
+            continue
+        if index in done:
+            continue
+        if index in active:
+            raise ScanError(doc.path, f"the node hierarchy has a cycle through nodes[{index}]")
+        active.add(index)
+        stack.append((index, True))
+        stack.extend((child, False) for child in reversed(children))
+    if any(done[root][4] > MAX_DEPTH for root in roots):
+        raise ScanError(doc.path, f"the node hierarchy is deeper than {MAX_DEPTH}")
+    nodes, parts, triangles, vertices = (
+        min(_CAP, sum(done[root][k] for root in roots)) for k in range(4)
+    )
+    checks = (
+        (nodes, MAX_NODE_INSTANCES, "nodes", "a glTF scene may place"),
+        (parts, MAX_PARTS, "mesh parts (primitives)", "a glTF scene may place"),
+        (triangles, limits.max_polygons, "triangles", "the limit of", "max_polygons"),
+        (vertices, 3 * limits.max_vertices, "vertices before welding", "3 x the limit of",
+         "max_vertices"),
+    )  # fmt: skip
+    repeated = nodes > len(done) or parts > sum(m[0] for m in meshes.values())
+    why = ": nodes reached along many paths or parts repeated multiply the mesh" if repeated else ""
+    for count, limit, what, words, *name in checks:
+        if count > limit:
+            named = f" (limits.{name[0]})" if name else ""
+            raise ScanError(
+                doc.path, f"the scene places {count} {what}, above {words} {limit}{named}{why}"
+            )
+
+
+def _mesh_cost(doc: Document, mesh_index, what: str, limits: ReadLimits) -> tuple[int, int, int]:
+    """``(parts, triangles, vertices)`` one instance of a mesh places, from the counts its
+    accessors declare (nothing is read)."""
+    parts = triangles = vertices = 0
+    for p, primitive in enumerate(_primitives(doc, mesh_index, what)):
+        mode = _mode(doc, primitive, f"meshes[{mesh_index}].primitives[{p}]")
+        attributes = primitive.get("attributes")
+        drawn = mode in (TRIANGLES, TRIANGLE_STRIP, TRIANGLE_FAN)
+        if not drawn or not isinstance(attributes, dict) or "POSITION" not in attributes:
+            continue  # left out, or refused with its reason when the primitive is read
+        label = f"meshes[{mesh_index}].primitives[{p}]"
+        n_positions = doc.declared_count(
+            attributes["POSITION"], f"{label} POSITION", limits.max_vertices, "max_vertices"
+        )
+        n_indices = n_positions
+        if "indices" in primitive:
+            n_indices = doc.declared_count(
+                primitive["indices"], f"{label} indices", max_indices(limits), "max_polygons"
+            )
+        parts += 1
+        vertices += n_positions
+        triangles += n_indices // 3 if mode == TRIANGLES else max(n_indices - 2, 0)
+    return parts, triangles, vertices
+
+
+def max_indices(limits: ReadLimits) -> int:
+    """Indices one primitive may hold: a strip of ``max_polygons`` triangles."""
+    return 3 * limits.max_polygons + 2
+
+
+def _mode(doc: Document, primitive: dict, label: str) -> int:
+    mode = primitive.get("mode", TRIANGLES)
+    if isinstance(mode, bool) or not isinstance(mode, int):
+        raise ScanError(doc.path, f"invalid {label}: mode must be an integer")
+    return mode
+
+
+def _children(doc: Document, node: dict, index: int) -> list[int]:
     children = node.get("children", [])
-    if not isinstance(children, list):
-        raise ScanError(doc.path, "a node's 'children' is not a list")
+    if not isinstance(children, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) for c in children
+    ):
+        raise ScanError(doc.path, f"invalid nodes[{index}]: children must be a list of indices")
     return children
 
 
@@ -181,14 +289,16 @@ def _local_transform(doc: Document, node: dict, index: int) -> np.ndarray:
 def _numbers(doc: Document, value, n: int, what: str) -> np.ndarray:
     ok = isinstance(value, list) and len(value) == n
     ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-    array = np.array(value, dtype=np.float64) if ok else np.array([np.nan])
-    if not ok or not np.isfinite(array).all():
+    array = np.array([np.nan])
+    if ok and all(isinstance(v, float) or abs(v) < 2**1000 for v in value):
+        array = np.array([float(v) for v in value])  # an integer of 400 digits is no float
+    if not np.isfinite(array).all():
         raise ScanError(doc.path, f"{what} must be {n} finite numbers")
     return array
 
 
-def _primitives(doc: Document, mesh_index: int) -> list[dict]:
-    primitives = doc.item("meshes", mesh_index, "a node").get("primitives")
+def _primitives(doc: Document, mesh_index: int, what: str = "a node") -> list[dict]:
+    primitives = doc.item("meshes", mesh_index, what).get("primitives")
     if not isinstance(primitives, list) or not all(isinstance(p, dict) for p in primitives):
         raise ScanError(doc.path, f"meshes[{mesh_index}].primitives is not a list of objects")
     return primitives
@@ -200,9 +310,9 @@ def _primitives(doc: Document, mesh_index: int) -> list[dict]:
 def _primitive(doc, primitive, transform, label, scope, warnings):
     """``(positions, triangles, uv or None, colours or None, texture or None)`` of one
     primitive, its positions in the scene's frame; None for points and lines."""
-    mode = primitive.get("mode", TRIANGLES)
+    mode = _mode(doc, primitive, label)
     if mode not in (TRIANGLES, TRIANGLE_STRIP, TRIANGLE_FAN):
-        warnings.append(f"{label}: mode {mode!r} (points or lines) left out")
+        warnings.append(f"{label}: mode {mode} (points or lines) left out")
         return None
     attributes = primitive.get("attributes")
     if not isinstance(attributes, dict) or "POSITION" not in attributes:
@@ -215,9 +325,8 @@ def _primitive(doc, primitive, transform, label, scope, warnings):
         raise ScanError(doc.path, f"{label} POSITION is not VEC3")
     positions = positions @ transform[:3, :3].T + transform[:3, 3]
     if "indices" in primitive:
-        max_indices = 3 * limits.max_polygons + 2
         indices = doc.accessor(
-            primitive["indices"], f"{label} indices", max_indices, "max_polygons"
+            primitive["indices"], f"{label} indices", max_indices(limits), "max_polygons"
         )
         if indices.shape[1] != 1:
             raise ScanError(doc.path, f"{label} indices are not SCALAR")
@@ -279,7 +388,10 @@ def _texture(doc, primitive, attributes, n_vertices, label, scope, warnings):
     reference = pbr.get("baseColorTexture") if isinstance(pbr, dict) else None
     if not isinstance(reference, dict):
         return None, None
-    key = f"TEXCOORD_{reference.get('texCoord', 0)}"
+    channel = reference.get("texCoord", 0)
+    if isinstance(channel, bool) or not isinstance(channel, int):
+        raise ScanError(doc.path, f"invalid {label} material: texCoord must be an integer")
+    key = f"TEXCOORD_{channel}"
     if key not in attributes:
         warnings.append(f"{label}: the texture's {key} is missing; texture left out")
         return None, None
