@@ -163,11 +163,12 @@ class Document:
         label = f"{what} (accessor {index})"
         if "sparse" in entry:
             raise ScanError(self.path, f"{label}: sparse accessors are not supported")
+        invalid = f"invalid accessor {index} ({what})"
         component, kind = entry.get("componentType"), entry.get("type")
         if isinstance(component, bool) or not isinstance(component, int):
-            raise ScanError(self.path, f"invalid {label}: componentType must be an integer")
+            raise ScanError(self.path, f"{invalid}: componentType must be an integer")
         if not isinstance(kind, str):
-            raise ScanError(self.path, f"invalid {label}: type must be a string")
+            raise ScanError(self.path, f"{invalid}: type must be a string")
         dtype, width = COMPONENT_TYPES.get(component), TYPE_WIDTHS.get(kind)
         if dtype is None or width is None:
             raise ScanError(
@@ -177,10 +178,10 @@ class Document:
             )  # fmt: skip
         normalized = entry.get("normalized", False)
         if not isinstance(normalized, bool):
-            raise ScanError(self.path, f"invalid {label}: normalized must be true or false")
+            raise ScanError(self.path, f"{invalid}: normalized must be true or false")
         if normalized and dtype.str[1:] not in _NORMALISED_MAX:
             raise ScanError(
-                self.path, f"invalid {label}: only 8- and 16-bit integers can be normalized, "
+                self.path, f"{invalid}: only 8- and 16-bit integers can be normalized, "
                 f"not component type {component}",
             )  # fmt: skip
         count = self.declared_count(index, what, max_count, limit_name)

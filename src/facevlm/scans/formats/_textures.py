@@ -138,7 +138,8 @@ def texture_problem(path: str | Path, scope: ReadScope | None = None) -> str:
 
     Checks, without decoding pixels: inside the scope, a regular file, at most
     ``limits.max_texture_bytes``, an image PIL recognises, at most ``limits.max_texture_pixels``
-    pixels as its header declares (a 370-byte PNG can declare 100,000 x 100,000).
+    pixels as its header declares (a 370-byte PNG can declare 100,000 x 100,000), and whole
+    (PIL's ``verify``: a PNG's chunks all present with their checksums).
     """
     scope = scope_for(path, scope)
     limits: ReadLimits = scope.limits
@@ -188,6 +189,10 @@ def _image_problem(handle: BinaryIO, name: str, limits: ReadLimits) -> str:
         try:
             with Image.open(handle) as image:
                 width, height = image.size
+                if width * height <= limits.max_texture_pixels:
+                    # walks the chunks and their checksums without decoding: a truncated PNG
+                    # is found here, not only when the renderer decodes it
+                    image.verify()
         except Image.DecompressionBombError as exc:  # far above any limit of ours
             declared = re.search(r"\((\d+) pixels\)", str(exc))
             pixels = declared[1] if declared else "too many"

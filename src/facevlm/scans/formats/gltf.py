@@ -201,20 +201,18 @@ def _check_placements(doc: Document, roots: list, limits: ReadLimits) -> None:
         min(_CAP, sum(done[root][k] for root in roots)) for k in range(4)
     )
     checks = (
-        (nodes, MAX_NODE_INSTANCES, "nodes", "a glTF scene may place"),
-        (parts, MAX_PARTS, "mesh parts (primitives)", "a glTF scene may place"),
-        (triangles, limits.max_polygons, "triangles", "the limit of", "max_polygons"),
-        (vertices, 3 * limits.max_vertices, "vertices before welding", "3 x the limit of",
-         "max_vertices"),
+        (triangles, "triangles", f"the limit of {limits.max_polygons} (limits.max_polygons)",
+         limits.max_polygons),
+        (vertices, "vertices before welding",
+         f"3 x the limit of {limits.max_vertices} (limits.max_vertices)", 3 * limits.max_vertices),
+        (parts, "mesh parts (primitives)", f"the {MAX_PARTS} a scene may place", MAX_PARTS),
+        (nodes, "nodes", f"the {MAX_NODE_INSTANCES} a scene may place", MAX_NODE_INSTANCES),
     )  # fmt: skip
     repeated = nodes > len(done) or parts > sum(m[0] for m in meshes.values())
     why = ": nodes reached along many paths or parts repeated multiply the mesh" if repeated else ""
-    for count, limit, what, words, *name in checks:
+    for count, what, limit_words, limit in checks:
         if count > limit:
-            named = f" (limits.{name[0]})" if name else ""
-            raise ScanError(
-                doc.path, f"the scene places {count} {what}, above {words} {limit}{named}{why}"
-            )
+            raise ScanError(doc.path, f"the scene places {count} {what}, above {limit_words}{why}")
 
 
 def _mesh_cost(doc: Document, mesh_index, what: str, limits: ReadLimits) -> tuple[int, int, int]:
