@@ -20,6 +20,7 @@ import base64
 import binascii
 import json
 import struct
+import sys
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +94,10 @@ def parse_json(data: bytes, path: Path) -> dict:
     except (UnicodeDecodeError, RecursionError) as exc:
         raise ScanError(path, f"the glTF JSON does not parse: {str(exc)[:120]}") from None
     except ValueError as exc:  # a syntax error, or an integer of thousands of digits
-        raise ScanError(path, f"the glTF JSON does not parse: {str(exc)[:120]}") from None
+        reason = str(exc)[:120]
+        if "integer string conversion" in reason:  # Python's guard against quadratic parsing
+            reason = f"an integer of more than {sys.get_int_max_str_digits()} digits"
+        raise ScanError(path, f"the glTF JSON does not parse: {reason}") from None
     if not isinstance(document, dict):
         raise ScanError(path, "the glTF JSON is not an object")
     asset = document.get("asset")
