@@ -124,7 +124,13 @@ def _mesh_cost(doc: Document, mesh_index, what: str, limits: ReadLimits) -> tupl
     """``(parts, triangles, vertices)`` one instance of a mesh places, from the counts its
     accessors declare (nothing is read)."""
     parts = triangles = vertices = 0
-    for p, primitive in enumerate(primitives_of(doc, mesh_index, what)):
+    primitives = primitives_of(doc, mesh_index, what)
+    if len(primitives) > MAX_PARTS:  # before each part's accessors are looked up
+        raise ScanError(
+            doc.path, f"meshes[{mesh_index}] holds {len(primitives)} parts (primitives), above "
+            f"the {MAX_PARTS} a scene may place",
+        )  # fmt: skip
+    for p, primitive in enumerate(primitives):
         mode = mode_of(doc, primitive, f"meshes[{mesh_index}].primitives[{p}]")
         attributes = primitive.get("attributes")
         drawn = mode in (TRIANGLES, TRIANGLE_STRIP, TRIANGLE_FAN)
