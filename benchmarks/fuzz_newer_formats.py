@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import random
 import re
 import resource
@@ -132,21 +131,17 @@ def make_file(folder: Path, index: int, seed: int) -> tuple[str, str]:
     return kind, str(path)
 
 
-def _cap(cap_mib: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (cap_mib * 2**20, cap_mib * 2**20))
-
-
-def inspect_one(job: tuple[str, str, int]) -> tuple[str, str, str, float, float]:
-    """(kind, path, outcome, seconds, peak MiB of this worker) for one file."""
-    kind, path, seconds = job
+def inspect_one(path: str, cap_mib: int, seconds: int, reply) -> None:
+    """In a forked child: read ``path`` under the caps and send (outcome, seconds, peak MiB)."""
     import warnings
 
     from facevlm.scans.errors import ScanError
     from facevlm.scans.formats import inspect_mesh
     from facevlm.scans.formats._files import UNEXPECTED
 
+    resource.setrlimit(resource.RLIMIT_AS, (cap_mib * 2**20, cap_mib * 2**20))
     warnings.simplefilter("ignore")  # numpy's overflow notes on absurd numbers: not the point
-    signal.alarm(seconds)  # a hang ends as an exception in the worker, reported below
+    signal.alarm(seconds)  # a hang ends as an exception, reported below
     start = time.perf_counter()
     try:
         inspect_mesh(path)
@@ -159,7 +154,36 @@ def inspect_one(job: tuple[str, str, int]) -> tuple[str, str, str, float, float]
         outcome = f"BROKE: {type(error).__name__}: {str(error)[:160]}"
     signal.alarm(0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return kind, path, outcome, time.perf_counter() - start, peak
+    reply.send((outcome, time.perf_counter() - start, peak))
+
+
+def run_all(jobs: list[tuple[str, str]], cap_mib: int, seconds: int) -> list[tuple]:
+    """Each file in a child forked for it, two at a time: its peak memory is its own, and a
+    child that dies (a crash, the kernel's OOM killer) is reported instead of hanging the run."""
+    import multiprocessing
+
+    from facevlm.scans.formats import inspect_mesh  # noqa: F401 - imported once, before forking
+
+    context = multiprocessing.get_context("fork")
+    results, running, queue = [], [], list(jobs)
+    while queue or running:
+        while queue and len(running) < 2:
+            kind, path = queue.pop(0)
+            receive, send = context.Pipe(duplex=False)
+            child = context.Process(target=inspect_one, args=(path, cap_mib, seconds, send))
+            child.start()
+            running.append((kind, path, child, receive, time.perf_counter()))
+        kind, path, child, receive, started = running.pop(0)
+        child.join(seconds + 30)
+        if receive.poll():
+            results.append((kind, path, *receive.recv()))
+        else:
+            child.kill()
+            child.join()
+            why = f"exit code {child.exitcode}" if child.exitcode is not None else "no answer"
+            results.append((kind, path, f"BROKE: the reader's process died ({why})",
+                            time.perf_counter() - started, float("nan")))  # fmt: skip
+    return results
 
 
 def main() -> None:
@@ -170,12 +194,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=30, help="time allowed per file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="facevlm-fuzz-") as scratch:
-        jobs = [(*make_file(Path(scratch), i, args.seed), args.seconds) for i in range(args.files)]
-        # one fresh process per file: its peak memory is its own, and a crash costs one file
-        with multiprocessing.Pool(
-            2, initializer=_cap, initargs=(args.cap_mib,), maxtasksperchild=1
-        ) as pool:
-            results = pool.map(inspect_one, jobs, chunksize=1)
+        jobs = [make_file(Path(scratch), i, args.seed) for i in range(args.files)]
+        results = run_all(jobs, args.cap_mib, args.seconds)
     table: dict[str, dict[str, int]] = {}
     for kind, _, outcome, _, _ in results:
         row = table.setdefault(kind, {"read": 0, "refused": 0, "broke": 0})

@@ -51,7 +51,7 @@ def cli(*args, cwd: Path) -> subprocess.CompletedProcess:
     env = {"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"}
     return subprocess.run(
         [sys.executable, "-m", "facevlm.commands", *map(str, args)],
-        cwd=cwd, capture_output=True, text=True, timeout=120, env=env,
+        cwd=cwd, capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
 
 

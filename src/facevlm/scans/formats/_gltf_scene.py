@@ -50,12 +50,15 @@ def mesh_instances(doc: Document, limits: ReadLimits) -> list[tuple[int, np.ndar
     roots = _roots(doc)
     _check_placements(doc, roots, limits)
     instances: list[tuple[int, np.ndarray]] = []
+    local: dict[int, np.ndarray] = {}  # a node placed along many paths is parsed once
     # depth first, each node with its parent's transform (the graph is known to be acyclic)
     stack = [(root, np.eye(4)) for root in reversed(roots)]
     while stack:
         index, parent = stack.pop()
         node = doc.item("nodes", index, "the scene")
-        world = parent @ _local_transform(doc, node, index)
+        if index not in local:
+            local[index] = _local_transform(doc, node, index)
+        world = parent @ local[index]
         if "mesh" in node:
             instances.append((node["mesh"], world))
         for child in reversed(_children(doc, node, index)):
@@ -157,6 +160,7 @@ def max_indices(limits: ReadLimits) -> int:
 
 
 def mode_of(doc: Document, primitive: dict, label: str) -> int:
+    """A primitive's ``mode`` (triangles when absent), checked to be an integer."""
     mode = primitive.get("mode", TRIANGLES)
     if isinstance(mode, bool) or not isinstance(mode, int):
         raise ScanError(doc.path, f"invalid {label}: mode must be an integer")
