@@ -23,7 +23,7 @@ MAX_DEPTH = 256
 #: Node placements (a node reached along several paths counts once per path) and mesh parts
 #: one scene may place: a phone scan places a handful, an assembled head a few hundred.
 MAX_NODE_INSTANCES = 100_000
-MAX_PARTS = 10_000
+MAX_PARTS = 1_000
 #: Counts are summed no higher than this (a graph of shared nodes can place 2^256 meshes).
 _CAP = 2**62
 
