@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -44,6 +45,24 @@ def _inspect(args: argparse.Namespace, streams: CommandStreams) -> int:
 
 
 def _render(args: argparse.Namespace, streams: CommandStreams) -> int:
+    try:
+        return _render_scan(args, streams)
+    except ScanError as error:
+        raise _as_the_scans(error, args.file) from None
+
+
+def _as_the_scans(error: ScanError, scan: Path) -> ScanError:
+    """A refusal of a file the scan names (its texture) reported as the scan's, the way
+    ``inspect`` lists that file's problem among the scan's warnings."""
+    if error.path is None or os.path.realpath(error.path) == os.path.realpath(scan):
+        return error
+    reason = error.reason
+    if error.path.name not in reason:
+        reason = f"{error.path.name}: {reason}"
+    return ScanError(scan, reason)
+
+
+def _render_scan(args: argparse.Namespace, streams: CommandStreams) -> int:
     from PIL import Image
 
     from facevlm.inference.scan_files import modality_for, read_scan
@@ -275,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(f"{error.filename}: file not found", streams)
         except (OSError, ValueError, RenderBackendError) as error:
             return _fail(f"{getattr(args, 'file', 'facevlm')}: {error}", streams)
+        except MemoryError:  # whatever the readers' limits missed: still one line, no traceback
+            return _fail(f"{getattr(args, 'file', 'facevlm')}: out of memory", streams)
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ def test_missing_material_library_is_a_warning(tmp_path):
 
 @pytest.mark.parametrize("library", ["../x.mtl", "/etc/x.mtl"])
 def test_material_library_outside_the_folder_is_refused(tmp_path, library):
-    with pytest.raises(ScanError, match="texture reference"):
+    with pytest.raises(ScanError, match="material library reference"):
         read(tmp_path, f"mtllib {library}\n" + SQUARE + "f 1 2 3\n")
 
 

@@ -322,7 +322,7 @@ def cli(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,
         env=env,
     )
 

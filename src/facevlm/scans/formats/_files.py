@@ -267,8 +267,9 @@ def reports_scan_errors(reader: Callable[..., T]) -> Callable[..., T]:
 
     Readers check what they can foresee (sizes, counts, numbers, indices) and raise ScanError
     with a specific reason. This is the safety net behind those checks: any other parsing
-    exception (an IndexError from a corrupt table, a struct.error, a MemoryError) becomes a
-    ScanError too, so one strange file can never stop an ingest run. The fuzz tests assert that
+    exception (an IndexError from a corrupt table, a struct.error, a TypeError from a JSON value
+    of an unforeseen kind, a RecursionError, a MemoryError) becomes a ScanError too, so one
+    strange file can never stop an ingest run. The fuzz tests assert that
     mutated files never reach this net, i.e. that every failure they find has a clear reason.
     """
 
@@ -282,7 +283,9 @@ def reports_scan_errors(reader: Callable[..., T]) -> Callable[..., T]:
             ValueError,
             IndexError,
             KeyError,
+            TypeError,
             OverflowError,
+            RecursionError,
             MemoryError,
             struct.error,
             UnicodeError,

@@ -20,6 +20,7 @@ import base64
 import binascii
 import json
 import struct
+import sys
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,8 +46,13 @@ COMPONENT_TYPES = {
 }
 #: Components of each accessor ``type`` that a mesh reader uses (matrices are never needed).
 TYPE_WIDTHS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}
-#: Largest integer a normalised accessor's component type holds, to map it to [0, 1] or [-1, 1].
+#: Largest integer a normalised accessor's component type holds, to map it to [0, 1] or [-1, 1]
+#: (glTF normalises 8- and 16-bit integers only).
 _NORMALISED_MAX = {"i1": 127, "u1": 255, "i2": 32767, "u2": 65535}
+#: Values (objects, arrays, and the items separated by commas) a glTF JSON may hold. A scan's
+#: JSON describes a few dozen parts in a few kB (its arrays live in binary buffers); parsed, each
+#: value costs 50 to 100 bytes, so a 256 MB JSON of ``{},`` would take gigabytes.
+MAX_JSON_VALUES = 1_000_000
 
 
 def parse_glb(data: bytes, path: Path) -> tuple[dict, bytes | None]:
@@ -75,11 +81,23 @@ def parse_glb(data: bytes, path: Path) -> tuple[dict, bytes | None]:
 
 
 def parse_json(data: bytes, path: Path) -> dict:
-    """The glTF JSON document (an object with an ``asset.version`` of 2.x)."""
+    """The glTF JSON document (an object with an ``asset.version`` of 2.x), its size in values
+    bounded before it is parsed."""
+    values = data.count(b",") + data.count(b"[") + data.count(b"{")
+    if values > MAX_JSON_VALUES:
+        raise ScanError(
+            path, f"the glTF JSON holds about {values} values, above the {MAX_JSON_VALUES} a "
+            "scan's description needs (its arrays belong in binary buffers)",
+        )  # fmt: skip
     try:
         document = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (UnicodeDecodeError, RecursionError) as exc:
         raise ScanError(path, f"the glTF JSON does not parse: {str(exc)[:120]}") from None
+    except ValueError as exc:  # a syntax error, or an integer of thousands of digits
+        reason = str(exc)[:120]
+        if "integer string conversion" in reason:  # Python's guard against quadratic parsing
+            reason = f"an integer of more than {sys.get_int_max_str_digits()} digits"
+        raise ScanError(path, f"the glTF JSON does not parse: {reason}") from None
     if not isinstance(document, dict):
         raise ScanError(path, "the glTF JSON is not an object")
     asset = document.get("asset")
@@ -127,6 +145,20 @@ class Document:
             )
         return value
 
+    def declared_count(self, index: Any, what: str, max_count: int, limit_name: str) -> int:
+        """The ``count`` accessor ``index`` declares, checked to be a positive integer within
+        ``max_count`` (nothing is read: what a scene places is counted before it is built)."""
+        label = f"{what} (accessor {index})"
+        count = self.number(self.item("accessors", index, what), "count", label)
+        if count == 0:
+            raise ScanError(self.path, f"{label}: count is 0")
+        if count > max_count:
+            raise ScanError(
+                self.path, f"{label}: {count} elements, above the limit of {max_count} "
+                f"(limits.{limit_name})",
+            )  # fmt: skip
+        return count
+
     # ------------------------------------------------------------------ arrays
     def accessor(self, index: Any, what: str, max_count: int, limit_name: str) -> np.ndarray:
         """The ``(count, width)`` float64 array of accessor ``index`` (normalised integers
@@ -135,22 +167,28 @@ class Document:
         label = f"{what} (accessor {index})"
         if "sparse" in entry:
             raise ScanError(self.path, f"{label}: sparse accessors are not supported")
-        dtype = COMPONENT_TYPES.get(entry.get("componentType"))
-        width = TYPE_WIDTHS.get(entry.get("type"))
+        invalid = f"invalid accessor {index} ({what})"
+        component, kind = entry.get("componentType"), entry.get("type")
+        if isinstance(component, bool) or not isinstance(component, int):
+            raise ScanError(self.path, f"{invalid}: componentType must be an integer")
+        if not isinstance(kind, str):
+            raise ScanError(self.path, f"{invalid}: type must be a string")
+        dtype, width = COMPONENT_TYPES.get(component), TYPE_WIDTHS.get(kind)
         if dtype is None or width is None:
             raise ScanError(
                 self.path,
-                f"{label}: component type {entry.get('componentType')!r} / type "
-                f"{entry.get('type')!r} is not one a mesh uses",
-            )
-        count = self.number(entry, "count", label)
-        if count == 0:
-            raise ScanError(self.path, f"{label}: count is 0")
-        if count > max_count:
-            raise ScanError(
-                self.path, f"{label}: {count} elements, above the limit of {max_count} "
-                f"(limits.{limit_name})",
+                f"{label}: component type {component!r} / type {kind[:40]!r} is not one a mesh "
+                "uses",
             )  # fmt: skip
+        normalized = entry.get("normalized", False)
+        if not isinstance(normalized, bool):
+            raise ScanError(self.path, f"{invalid}: normalized must be true or false")
+        if normalized and dtype.str[1:] not in _NORMALISED_MAX:
+            raise ScanError(
+                self.path, f"{invalid}: only 8- and 16-bit integers can be normalized, "
+                f"not component type {component}",
+            )  # fmt: skip
+        count = self.declared_count(index, what, max_count, limit_name)
         if "bufferView" not in entry:
             raise ScanError(self.path, f"{label}: no bufferView (an accessor of zeros)")
         view = self.item("bufferViews", entry["bufferView"], label)
@@ -173,7 +211,7 @@ class Document:
         values = np.ndarray(
             (count, width), dtype=dtype, buffer=raw, strides=(stride, dtype.itemsize)
         ).astype(np.float64)
-        if entry.get("normalized") and dtype.kind in "iu":
+        if normalized:
             values = np.maximum(values / _NORMALISED_MAX[dtype.str[1:]], -1.0)
         if dtype.kind == "f" and not np.isfinite(values).all():
             raise ScanError(self.path, f"{label}: NaN or infinite values")
@@ -220,7 +258,7 @@ def load_buffers(document: dict, binary: bytes | None, path: Path, scope: ReadSc
         else:
             name = urllib.parse.unquote(uri)
             data = scope.read_bytes(
-                safe_relative(name, path.parent, path), what="buffer", source=path
+                safe_relative(name, path.parent, path, what="buffer"), what="buffer", source=path
             )
         if len(data) < length:
             raise ScanError(path, f"buffers[{index}] declares {length} bytes and holds {len(data)}")

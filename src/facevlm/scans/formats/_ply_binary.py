@@ -14,10 +14,39 @@ import numpy as np
 
 from facevlm.scans.errors import ScanError
 from facevlm.scans.formats._ply_header import _Element, _Values
+from facevlm.scans.formats.limits import (
+    MAX_POLYGON_CORNERS,
+    ReadLimits,
+    check_polygon_corners,
+    max_fan_triangles,
+)
+
+#: Names of the list of a face's corners.
+CORNER_LISTS = ("vertex_indices", "vertex_index")
+
+
+def check_list_lengths(
+    element: _Element, counts: dict[str, np.ndarray], limits: ReadLimits, path: Path
+) -> None:
+    """Refuse lists longer than a polygon's corners allow (a face's corner list, or another list
+    of up to two numbers a corner, such as ``texcoord``), from their lengths alone: before the
+    items are gathered, and long before the polygons are drawn."""
+    for name, n in counts.items():
+        if name in CORNER_LISTS:
+            check_polygon_corners(n, limits, path)
+            continue
+        allowed = 2 * MAX_POLYGON_CORNERS
+        total_allowed = 2 * (max_fan_triangles(limits) + 2 * len(n))
+        if len(n) and (n.max() > allowed or int(n.sum()) > total_allowed):
+            raise ScanError(
+                path, f"{element.name} lists {name} hold {int(n.max())} numbers in one record "
+                f"and {int(n.sum())} in all, above the {allowed} and {total_allowed} the "
+                "polygons' corners allow",
+            )  # fmt: skip
 
 
 def _read_binary(
-    data: bytes, pos: int, elements: list[_Element], order: str, path: Path
+    data: bytes, pos: int, elements: list[_Element], order: str, path: Path, limits: ReadLimits
 ) -> _Values:
     values: _Values = {}
     for element in elements:
@@ -30,7 +59,7 @@ def _read_binary(
                 f"least {element.count * min_size} bytes, {left} left",
             )
         if any(p.is_list for p in element.properties):
-            values[element.name], pos = _binary_lists(data, pos, element, order, path)
+            values[element.name], pos = _binary_lists(data, pos, element, order, path, limits)
         else:
             dtype = np.dtype([(p.name, order + p.dtype) for p in element.properties])
             records = np.frombuffer(data, dtype=dtype, count=element.count, offset=pos)
@@ -41,7 +70,9 @@ def _read_binary(
     return values
 
 
-def _binary_lists(data: bytes, pos: int, element: _Element, order: str, path: Path):
+def _binary_lists(
+    data: bytes, pos: int, element: _Element, order: str, path: Path, limits: ReadLimits
+):
     """Records with list properties: one frombuffer if all lists match the first record's
     lengths, else a walk over the records."""
     if element.count == 0:
@@ -50,6 +81,7 @@ def _binary_lists(data: bytes, pos: int, element: _Element, order: str, path: Pa
             for p in element.properties
         }, pos
     first_counts, _, _ = _walk(data, pos, element, order, path, limit=1)
+    check_list_lengths(element, first_counts, limits, path)
     fields = []
     for p in element.properties:
         if p.is_list:
@@ -67,6 +99,8 @@ def _binary_lists(data: bytes, pos: int, element: _Element, order: str, path: Pa
             for p in element.properties
             if p.is_list
         ):
+            lengths = {name: np.full(element.count, n[0]) for name, n in first_counts.items()}
+            check_list_lengths(element, lengths, limits, path)
             out = {}
             for p in element.properties:
                 if p.is_list:
@@ -76,6 +110,7 @@ def _binary_lists(data: bytes, pos: int, element: _Element, order: str, path: Pa
                     out[p.name] = records[p.name]
             return out, pos + element.count * dtype.itemsize
     counts, starts, end = _walk(data, pos, element, order, path, limit=element.count)
+    check_list_lengths(element, counts, limits, path)
     out = {}
     for p in element.properties:
         item = np.dtype(order + p.dtype)

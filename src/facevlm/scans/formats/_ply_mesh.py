@@ -14,6 +14,7 @@ import numpy as np
 
 from facevlm.scans.errors import ScanError
 from facevlm.scans.formats._ply_header import _Values
+from facevlm.scans.formats.limits import ReadLimits, check_polygon_corners
 from facevlm.scans.mesh import FaceMesh
 from facevlm.scans.point_clouds import triangulate_depth_cloud
 
@@ -28,7 +29,7 @@ _COLOUR_NAMES = (
 
 
 def _to_mesh(
-    values: _Values, declared: dict[str, str], path: Path, warnings: list[str]
+    values: _Values, declared: dict[str, str], path: Path, warnings: list[str], limits: ReadLimits
 ) -> FaceMesh:
     """The mesh of the read elements; ``declared`` maps vertex property names to their type
     codes (ascii values are all parsed as float64, so the header says what they were)."""
@@ -45,6 +46,7 @@ def _to_mesh(
         colours = _vertex_colours(vertex, declared, path, warnings)
         return triangulate_depth_cloud(vertices, path, colours, warnings)
     flat, arity = face[key]
+    check_polygon_corners(arity, limits, path)
     indices = _as_indices(flat, path)
     offsets = np.zeros(len(arity) + 1, dtype=np.int64)
     np.cumsum(arity, out=offsets[1:])

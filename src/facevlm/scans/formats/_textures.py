@@ -33,10 +33,13 @@ from facevlm.scans.formats.limits import ReadLimits
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # file:, http:, C: (a drive letter)
 
 
-def safe_relative(reference: str, base_dir: Path, source: str | Path | None) -> Path:
+def safe_relative(
+    reference: str, base_dir: Path, source: str | Path | None, what: str = "texture"
+) -> Path:
     """``base_dir / reference`` after checking the reference cannot escape ``base_dir``.
 
-    Backslashes are treated as separators (files written on Windows).
+    Backslashes are treated as separators (files written on Windows). ``what`` names the file
+    referred to in messages (a texture, a material library, a glTF buffer).
 
     Raises:
         ScanError: the reference is empty, absolute, has a scheme or drive letter, contains
@@ -44,18 +47,18 @@ def safe_relative(reference: str, base_dir: Path, source: str | Path | None) -> 
     """
     ref = reference.strip().replace("\\", "/")
     if not ref:
-        raise ScanError(source, "empty texture reference")
+        raise ScanError(source, f"empty {what} reference")
     if any(ord(ch) < 32 for ch in ref):
-        raise ScanError(source, f"texture reference {reference!r} contains control characters")
+        raise ScanError(source, f"{what} reference {reference!r} contains control characters")
     if ref.startswith("/") or _SCHEME.match(ref):
         raise ScanError(
             source,
-            f"texture reference {reference!r} is absolute; only paths "
+            f"{what} reference {reference!r} is absolute; only paths "
             "relative to the scan's folder are accepted",
         )
     normal = posixpath.normpath(ref)
     if normal == ".." or normal.startswith("../"):
-        raise ScanError(source, f"texture reference {reference!r} escapes the scan's folder")
+        raise ScanError(source, f"{what} reference {reference!r} escapes the scan's folder")
     return base_dir / normal
 
 
@@ -113,12 +116,30 @@ def resolve_texture(
     return found
 
 
+def colours_stand_in(mesh: Any, warnings: list[str]) -> None:
+    """Drop the UVs of a mesh that has per-vertex colours but no texture image, with a note.
+
+    UVs without an image cannot be drawn, the colours can: they are the texture of a scan that
+    has no image (``docs/your-data.md``). Every reader that reads both ends with this, so that
+    ``inspect``, ``render`` and ingest see the same scan whatever its format.
+    """
+    if (
+        mesh.uv is not None
+        and mesh.texture_path is None
+        and mesh.texture_image is None
+        and mesh.vertex_colors is not None
+    ):
+        warnings.append("texture coordinates dropped: no texture image, colours kept")
+        mesh.uv = mesh.uv_indices = None
+
+
 def texture_problem(path: str | Path, scope: ReadScope | None = None) -> str:
     """Why the image at ``path`` cannot be used as a texture ("" when it can).
 
     Checks, without decoding pixels: inside the scope, a regular file, at most
     ``limits.max_texture_bytes``, an image PIL recognises, at most ``limits.max_texture_pixels``
-    pixels as its header declares (a 370-byte PNG can declare 100,000 x 100,000).
+    pixels as its header declares (a 370-byte PNG can declare 100,000 x 100,000), and whole
+    (PIL's ``verify``: a PNG's chunks all present with their checksums).
     """
     scope = scope_for(path, scope)
     limits: ReadLimits = scope.limits
@@ -168,6 +189,10 @@ def _image_problem(handle: BinaryIO, name: str, limits: ReadLimits) -> str:
         try:
             with Image.open(handle) as image:
                 width, height = image.size
+                if width * height <= limits.max_texture_pixels:
+                    # walks the chunks and their checksums without decoding: a truncated PNG
+                    # is found here, not only when the renderer decodes it
+                    image.verify()
         except Image.DecompressionBombError as exc:  # far above any limit of ours
             declared = re.search(r"\((\d+) pixels\)", str(exc))
             pixels = declared[1] if declared else "too many"

@@ -25,8 +25,10 @@ glTF's axes (+y up, the front facing +z) are this project's. ``v`` of a texture 
 flipped to the OpenGL convention of :class:`~facevlm.scans.mesh.FaceMesh`.
 
 Refused with the reason: compressed geometry (Draco, meshopt: the message says to export without
-it), any other extension a file *requires*, sparse accessors, a node hierarchy with a cycle, and
-everything :mod:`._gltf_container` checks.
+it), any other extension a file *requires*, sparse accessors, everything
+:mod:`._gltf_container` checks (sizes, byte ranges, the kind of every JSON value it reads), and
+a node graph that is cyclic or places more than the limits allow (:mod:`._gltf_scene`, counted
+before anything is placed).
 """
 
 from __future__ import annotations
@@ -47,6 +49,15 @@ from facevlm.scans.formats._gltf_container import (
     parse_glb,
     parse_json,
 )
+from facevlm.scans.formats._gltf_scene import (
+    TRIANGLE_FAN,
+    TRIANGLE_STRIP,
+    TRIANGLES,
+    max_indices,
+    mesh_instances,
+    mode_of,
+    primitives_of,
+)
 from facevlm.scans.formats._textures import decode_embedded_texture, resolve_texture
 from facevlm.scans.formats.stl import distinct_corners, weld
 from facevlm.scans.mesh import FaceMesh
@@ -58,9 +69,6 @@ IGNORABLE_EXTENSIONS = frozenset(
 )
 #: Compressed geometry, refused with a way out rather than read.
 COMPRESSION_EXTENSIONS = frozenset({"KHR_draco_mesh_compression", "EXT_meshopt_compression"})
-TRIANGLES, TRIANGLE_STRIP, TRIANGLE_FAN = 4, 5, 6
-#: Nodes deeper than this in the hierarchy: a file that nests this far is broken or hostile.
-MAX_DEPTH = 256
 
 
 @reports_scan_errors
@@ -86,8 +94,8 @@ def read_gltf(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
     warnings: list[str] = []
     parts = [
         _primitive(doc, primitive, transform, f"meshes[{m}].primitives[{p}]", scope, warnings)
-        for m, transform in _mesh_instances(doc)
-        for p, primitive in enumerate(_primitives(doc, m))
+        for m, transform in mesh_instances(doc, scope.limits)
+        for p, primitive in enumerate(primitives_of(doc, m))
     ]
     parts = [part for part in parts if part is not None]
     if not parts:
@@ -99,8 +107,8 @@ def read_gltf(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
 
 def _check_extensions(document: dict, path: Path) -> None:
     required = document.get("extensionsRequired", [])
-    if not isinstance(required, list):
-        raise ScanError(path, "glTF 'extensionsRequired' is not a list")
+    if not isinstance(required, list) or not all(isinstance(name, str) for name in required):
+        raise ScanError(path, "invalid glTF: extensionsRequired must be a list of names")
     compressed = [name for name in required if name in COMPRESSION_EXTENSIONS]
     if compressed:
         raise ScanError(
@@ -108,90 +116,9 @@ def _check_extensions(document: dict, path: Path) -> None:
             f"compressed geometry ({compressed[0]}) is not read: export the scan without mesh "
             "compression, or as OBJ or PLY",
         )
-    unknown = [str(name) for name in required if name not in IGNORABLE_EXTENSIONS]
+    unknown = [name[:60] for name in required if name not in IGNORABLE_EXTENSIONS]
     if unknown:
         raise ScanError(path, f"the file requires glTF extensions not read here: {unknown[:3]}")
-
-
-# ---------------------------------------------------------------------------- the scene
-
-
-def _mesh_instances(doc: Document) -> list[tuple[int, np.ndarray]]:
-    """``(mesh index, 4 x 4 world transform)`` of every mesh the scene places."""
-    scenes = doc.items("scenes")
-    if scenes:
-        scene = doc.item("scenes", doc.json.get("scene", 0), "the default scene")
-        roots = scene.get("nodes", [])
-    else:  # no scene: every node that no other node holds
-        children = {c for node in doc.items("nodes") if isinstance(node, dict)
-                    for c in _children(doc, node)}  # fmt: skip
-        roots = [i for i in range(len(doc.items("nodes"))) if i not in children]
-    if not isinstance(roots, list):
-        raise ScanError(doc.path, "the scene's 'nodes' is not a list")
-    instances: list[tuple[int, np.ndarray]] = []
-    # depth first, each node with its parent's transform and the nodes above it (a cycle or a
-    # node reached twice would place a mesh again, or forever)
-    stack = [(root, np.eye(4), ()) for root in reversed(roots)]
-    while stack:
-        index, parent, above = stack.pop()
-        node = doc.item("nodes", index, "the scene")
-        if index in above:
-            raise ScanError(doc.path, f"the node hierarchy has a cycle through nodes[{index}]")
-        if len(above) >= MAX_DEPTH:
-            raise ScanError(doc.path, f"the node hierarchy is deeper than {MAX_DEPTH}")
-        world = parent @ _local_transform(doc, node, index)
-        if "mesh" in node:
-            doc.item("meshes", node["mesh"], f"nodes[{index}]")
-            instances.append((int(node["mesh"]), world))
-        for child in reversed(_children(doc, node)):
-            stack.append((child, world, (*above, index)))
-    return instances
-
-
-def _children(doc: Document, node: dict) -> list:
-    children = node.get("children", [])
-    if not isinstance(children, list):
-        raise ScanError(doc.path, "a node's 'children' is not a list")
-    return children
-
-
-def _local_transform(doc: Document, node: dict, index: int) -> np.ndarray:
-    """A node's 4 x 4 transform: its column-major ``matrix``, else T * R * S."""
-    if "matrix" in node:
-        return _numbers(doc, node["matrix"], 16, f"nodes[{index}].matrix").reshape(4, 4).T
-    transform = np.eye(4)
-    if "scale" in node:
-        transform = np.diag([*_numbers(doc, node["scale"], 3, f"nodes[{index}].scale"), 1.0])
-    if "rotation" in node:
-        from scipy.spatial.transform import Rotation
-
-        quaternion = _numbers(doc, node["rotation"], 4, f"nodes[{index}].rotation")  # x y z w
-        if not np.linalg.norm(quaternion) > 0:
-            raise ScanError(doc.path, f"nodes[{index}].rotation is not a rotation (all zero)")
-        rotation = np.eye(4)
-        rotation[:3, :3] = Rotation.from_quat(quaternion).as_matrix()  # normalised first
-        transform = rotation @ transform
-    if "translation" in node:
-        shift = np.eye(4)
-        shift[:3, 3] = _numbers(doc, node["translation"], 3, f"nodes[{index}].translation")
-        transform = shift @ transform
-    return transform
-
-
-def _numbers(doc: Document, value, n: int, what: str) -> np.ndarray:
-    ok = isinstance(value, list) and len(value) == n
-    ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-    array = np.array(value, dtype=np.float64) if ok else np.array([np.nan])
-    if not ok or not np.isfinite(array).all():
-        raise ScanError(doc.path, f"{what} must be {n} finite numbers")
-    return array
-
-
-def _primitives(doc: Document, mesh_index: int) -> list[dict]:
-    primitives = doc.item("meshes", mesh_index, "a node").get("primitives")
-    if not isinstance(primitives, list) or not all(isinstance(p, dict) for p in primitives):
-        raise ScanError(doc.path, f"meshes[{mesh_index}].primitives is not a list of objects")
-    return primitives
 
 
 # ---------------------------------------------------------------------------- one primitive
@@ -200,9 +127,9 @@ def _primitives(doc: Document, mesh_index: int) -> list[dict]:
 def _primitive(doc, primitive, transform, label, scope, warnings):
     """``(positions, triangles, uv or None, colours or None, texture or None)`` of one
     primitive, its positions in the scene's frame; None for points and lines."""
-    mode = primitive.get("mode", TRIANGLES)
+    mode = mode_of(doc, primitive, label)
     if mode not in (TRIANGLES, TRIANGLE_STRIP, TRIANGLE_FAN):
-        warnings.append(f"{label}: mode {mode!r} (points or lines) left out")
+        warnings.append(f"{label}: mode {mode} (points or lines) left out")
         return None
     attributes = primitive.get("attributes")
     if not isinstance(attributes, dict) or "POSITION" not in attributes:
@@ -215,9 +142,8 @@ def _primitive(doc, primitive, transform, label, scope, warnings):
         raise ScanError(doc.path, f"{label} POSITION is not VEC3")
     positions = positions @ transform[:3, :3].T + transform[:3, 3]
     if "indices" in primitive:
-        max_indices = 3 * limits.max_polygons + 2
         indices = doc.accessor(
-            primitive["indices"], f"{label} indices", max_indices, "max_polygons"
+            primitive["indices"], f"{label} indices", max_indices(limits), "max_polygons"
         )
         if indices.shape[1] != 1:
             raise ScanError(doc.path, f"{label} indices are not SCALAR")
@@ -279,7 +205,10 @@ def _texture(doc, primitive, attributes, n_vertices, label, scope, warnings):
     reference = pbr.get("baseColorTexture") if isinstance(pbr, dict) else None
     if not isinstance(reference, dict):
         return None, None
-    key = f"TEXCOORD_{reference.get('texCoord', 0)}"
+    channel = reference.get("texCoord", 0)
+    if isinstance(channel, bool) or not isinstance(channel, int):
+        raise ScanError(doc.path, f"invalid {label} material: texCoord must be an integer")
+    key = f"TEXCOORD_{channel}"
     if key not in attributes:
         warnings.append(f"{label}: the texture's {key} is missing; texture left out")
         return None, None

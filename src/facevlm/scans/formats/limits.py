@@ -17,9 +17,19 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from facevlm.scans.errors import ScanError
+
 MB = 2**20
+
+#: Corners one polygon may have. Scans are triangles and quads, with at most a few polygons of
+#: hundreds of corners closing a hole; every corner of a polygon becomes a triangle when it is
+#: drawn (about 200 bytes of memory each), so one polygon of millions of corners is a bomb.
+MAX_POLYGON_CORNERS = 10_000
 
 
 @dataclass(frozen=True)
@@ -77,3 +87,36 @@ def describe_bytes(n: int) -> str:
     '640.0 MiB'
     """
     return f"{n} bytes" if n < MB else f"{n / MB:.1f} MiB"
+
+
+def max_fan_triangles(limits: ReadLimits) -> int:
+    """Triangles the polygons of one mesh may fan into: those of quads at the polygon limit."""
+    return 2 * limits.max_polygons
+
+
+def check_polygon_corners(arity: np.ndarray, limits: ReadLimits, path: str | Path | None) -> None:
+    """Refuse polygons that would cost more than the limits allow once drawn, from their corner
+    counts alone (``arity``: corners of each polygon), before any per-corner array is made.
+
+    A polygon may have at most :data:`MAX_POLYGON_CORNERS` corners, and all of them together may
+    fan into at most :func:`max_fan_triangles` triangles.
+
+    Raises:
+        ScanError: naming the widest polygon or the triangle total, and the limit.
+    """
+    if not len(arity):
+        return
+    widest = int(np.argmax(arity))
+    if arity[widest] > MAX_POLYGON_CORNERS:
+        raise ScanError(
+            path,
+            f"polygon {widest} has {int(arity[widest])} corners, above the "
+            f"{MAX_POLYGON_CORNERS} a polygon may have",
+        )
+    triangles = int(np.sum(arity)) - 2 * len(arity)
+    if triangles > max_fan_triangles(limits):
+        raise ScanError(
+            path,
+            f"the polygons fan into {triangles} triangles, above the limit of "
+            f"{max_fan_triangles(limits)} (2 x limits.max_polygons)",
+        )

@@ -25,7 +25,8 @@ import numpy as np
 from facevlm.scans.errors import ScanError
 from facevlm.scans.formats._files import ReadScope, reports_scan_errors, scope_for
 from facevlm.scans.formats._numbers import parse_floats, parse_ints
-from facevlm.scans.formats._textures import resolve_texture, safe_relative
+from facevlm.scans.formats._textures import colours_stand_in, resolve_texture, safe_relative
+from facevlm.scans.formats.limits import ReadLimits, check_polygon_corners
 from facevlm.scans.mesh import FaceMesh
 from facevlm.scans.point_clouds import triangulate_depth_cloud
 
@@ -71,7 +72,9 @@ def read_obj(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
         mesh = triangulate_depth_cloud(vertices, path, colors, warnings)
         mesh.metadata.update({"format": "obj", "warnings": warnings})
         return mesh.validate(path)
-    offsets, indices, uv_indices = _face_lines(data, kinds, line_starts, line_ends, path)
+    offsets, indices, uv_indices = _face_lines(
+        data, kinds, line_starts, line_ends, path, scope.limits
+    )
     if uv is not None and uv_indices is None:
         warnings.append("texture coordinates dropped: not every face corner names one")
         uv = None
@@ -82,6 +85,7 @@ def read_obj(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
         vertices, offsets, indices, uv=uv, uv_indices=uv_indices, vertex_colors=colors, source=path
     )
     mesh.texture_path = _obj_texture(data, path, warnings, scope)
+    colours_stand_in(mesh, warnings)
     mesh.metadata.update({"format": "obj", "warnings": warnings})
     return mesh.validate(path)
 
@@ -206,13 +210,14 @@ def _uv_lines(data, kinds, line_starts, line_ends, path) -> np.ndarray | None:
     return _columns(parse_floats(block, path, "vt lines", max_count=3 * n), counts, 2)
 
 
-def _face_lines(data, kinds, line_starts, line_ends, path):
+def _face_lines(data, kinds, line_starts, line_ends, path, limits: ReadLimits):
     """(offsets, vertex indices, uv indices or None) of all ``f`` lines, 0-based."""
     block, n = _gather(data, kinds, _F, line_starts, line_ends, b"f", path)
     if n == 0:
         raise ScanError(path, "empty mesh: no 'f' lines")
     block = block.replace(b"//", b"/0/")  # v//vn: no texture index, written as 0 (never valid)
     arity, token_starts = _tokens_per_line(block, n)
+    check_polygon_corners(arity, limits, path)
     buf = np.frombuffer(block, dtype=np.uint8)
     token_of_slash = np.searchsorted(token_starts, np.flatnonzero(buf == ord("/")), "right") - 1
     slashes = np.bincount(token_of_slash, minlength=len(token_starts))
@@ -251,7 +256,7 @@ def _obj_texture(data: bytes, path: Path, warnings: list[str], scope: ReadScope)
     library = _directive(data, b"mtllib", path)
     if library is None:
         return resolve_texture(None, path.parent, path, warnings, fallbacks, scope)
-    mtl_path = safe_relative(library, path.parent, path)
+    mtl_path = safe_relative(library, path.parent, path, what="material library")
     found, problem = scope.probe(mtl_path, path, "material library")
     if found is None:
         warnings.append(f"material library {library[:80]!r} is unusable: {problem}")

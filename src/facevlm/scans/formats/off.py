@@ -25,10 +25,13 @@ import numpy as np
 
 from facevlm.scans.errors import ScanError
 from facevlm.scans.formats._files import ReadScope, reports_scan_errors, scope_for
-from facevlm.scans.formats._numbers import parse_floats, parse_ints
+from facevlm.scans.formats._numbers import count_tokens, parse_floats, parse_ints
 from facevlm.scans.formats._textures import resolve_texture
+from facevlm.scans.formats.limits import ReadLimits, check_polygon_corners, max_fan_triangles
 from facevlm.scans.mesh import FaceMesh
 
+#: Numbers on a vertex line at most: x y z, a normal, a colour with alpha, s t.
+_MAX_VERTEX_NUMBERS = 12
 _KEYWORD = re.compile(rb"\A(ST)?(C)?(N)?(4)?(n)?OFF(?=\s|\d|\Z)")
 _COMMENT = re.compile(rb"#[^\n\r]*")
 
@@ -90,7 +93,7 @@ def read_off(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
         )
     layout = {"normals": bool(keyword[3]), "colours": bool(keyword[2]), "uv": bool(keyword[1])}
     vertices, colours, uv = _vertex_lines(lines[1 : 1 + n_vertices], layout, path)
-    offsets, indices = _face_lines(lines[1 + n_vertices :], path)
+    offsets, indices = _face_lines(lines[1 + n_vertices :], path, scope.limits)
 
     warnings: list[str] = []
     texture = None
@@ -140,6 +143,7 @@ def _tokens_per_line(block: bytes, n_lines: int) -> np.ndarray:
 def _vertex_lines(lines: list[bytes], layout: dict, path: Path):
     """(vertices, colours or None, uv or None) from the vertex lines."""
     block = b"\n".join(lines)
+    _check_tokens(block, _MAX_VERTEX_NUMBERS * len(lines), f"{len(lines)} vertex lines", path)
     per_line = _tokens_per_line(block, len(lines))
     width = int(per_line[0]) if len(per_line) else 3
     if len(per_line) and (per_line != width).any():
@@ -173,9 +177,21 @@ def _colours(rgb: np.ndarray, path: Path) -> np.ndarray:
     return np.rint(rgb * 255).astype(np.uint8)
 
 
-def _face_lines(lines: list[bytes], path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _check_tokens(block: bytes, allowed: int, lines: str, path: Path) -> None:
+    """Refuse more numbers than the lines can hold, counted in bounded memory before a per-token
+    array is made (60 million numbers on one line would take gigabytes)."""
+    if len(block) > 2 * allowed and (n := count_tokens(block)) > allowed:
+        raise ScanError(path, f"{n} numbers on {lines}, above the {allowed} they can hold")
+
+
+def _face_lines(
+    lines: list[bytes], path: Path, limits: ReadLimits
+) -> tuple[np.ndarray, np.ndarray]:
     """(offsets, indices): each line ``n i1 .. in`` then at most a colour (3 or 4 numbers)."""
     block = b"\n".join(lines)
+    # a count and a colour per line, and the corners of polygons within the triangle limit
+    allowed = 5 * len(lines) + max_fan_triangles(limits) + 2 * len(lines)
+    _check_tokens(block, allowed, f"{len(lines)} face lines", path)
     per_line = _tokens_per_line(block, len(lines))
     # Integers only (no face colours as floats): numpy's integer scanner, twice as fast.
     integral = not any(c in block for c in (b".", b"e", b"E", b"n", b"N", b"i", b"I"))
@@ -184,6 +200,7 @@ def _face_lines(lines: list[bytes], path: Path) -> tuple[np.ndarray, np.ndarray]
     arity = values[first]
     if (arity != np.round(arity)).any() or arity.min() < 3:
         raise ScanError(path, "a face line does not start with a vertex count of 3 or more")
+    check_polygon_corners(arity, limits, path)
     arity = arity.astype(np.int64)
     extra = per_line - 1 - arity
     if ((extra != 0) & (extra != 3) & (extra != 4)).any():

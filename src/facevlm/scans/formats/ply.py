@@ -30,7 +30,7 @@ from facevlm.scans.formats._ply_binary import _read_binary
 from facevlm.scans.formats._ply_header import _check_counts, _parse_header
 from facevlm.scans.formats._ply_mesh import _to_mesh
 from facevlm.scans.formats._ply_writer import write_ply
-from facevlm.scans.formats._textures import resolve_texture
+from facevlm.scans.formats._textures import colours_stand_in, resolve_texture
 from facevlm.scans.mesh import FaceMesh
 
 __all__ = ["read_ply", "write_ply"]
@@ -57,14 +57,14 @@ def read_ply(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
     if fmt is None:
         values = _read_ascii(data[body:], elements, path)
     else:
-        values = _read_binary(data, body, elements, fmt, path)
+        values = _read_binary(data, body, elements, fmt, path, scope.limits)
 
     warnings: list[str] = []
     vertex_element = next((e for e in elements if e.name == "vertex"), None)
     declared = (
         {} if vertex_element is None else {p.name: p.dtype for p in vertex_element.properties}
     )
-    mesh = _to_mesh(values, declared, path, warnings)
+    mesh = _to_mesh(values, declared, path, warnings, scope.limits)
     if mesh.has_uv or mesh.vertex_colors is None:
         # An image is only drawn through UVs: with colours and no UVs, the colours are the
         # texture, and a same-stem photo beside the file must not be taken for one.
@@ -72,6 +72,7 @@ def read_ply(path: str | Path, *, scope: ReadScope | None = None) -> FaceMesh:
         mesh.texture_path = resolve_texture(
             texture_ref, path.parent, path, warnings, fallbacks, scope
         )
+        colours_stand_in(mesh, warnings)
     mesh.source = path
     mesh.metadata.update(
         {"format": "ply", "encoding": "ascii" if fmt is None else "binary", "warnings": warnings}

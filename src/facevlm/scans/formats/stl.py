@@ -164,27 +164,54 @@ def _ascii(data: bytes, path: Path, scope: ReadScope) -> np.ndarray:
 
 def _solid_lines(data: bytes, path: Path) -> list[tuple[int, int]]:
     """Byte spans of the ``solid <name>`` and ``endsolid <name>`` lines (a name may hold any
-    words, so the whole line goes); a few per file."""
+    words, so the whole line goes); a few per file.
+
+    Linear in the file's size, however many words there are: a line break is looked for only
+    between one ``solid`` word and the next (a word with none before it shares its line with
+    the previous one, so it does not start a line), and the break ending a line is found once
+    and reused (a file with no carriage returns would otherwise be searched to its end for one
+    at every word).
+    """
     spans: list[tuple[int, int]] = []
     found = 0
     for needle in (b"olid", b"OLID"):  # bytes.find runs at memchr speed; a regex with (?i) not
-        pos = 0
+        pos, searched_to = 0, 0
+        next_break = _NextBreak(data)
         while (at := data.find(needle, pos)) >= 0:
             pos = at + 4
             found += 1
             if found > _MAX_SOLID_WORDS:
                 raise ScanError(path, f"more than {_MAX_SOLID_WORDS} 'solid' words: not an STL")
-            begin = at - 1
+            begin, window = at - 1, searched_to
+            searched_to = at
             if begin < 0 or data[begin : begin + 1].lower() != b"s":
                 continue
             if data[max(begin - 3, 0) : begin].lower() == b"end":
                 begin -= 3
-            line_start = max(data.rfind(b"\n", 0, begin), data.rfind(b"\r", 0, begin)) + 1
-            if data[line_start:begin].strip() or data[pos : pos + 1].lower() in _WORD_BYTES:
+            line_break = max(data.rfind(b"\n", window, begin), data.rfind(b"\r", window, begin))
+            if window > 0 and line_break < 0:
+                continue  # on the line of the previous word: not at the start of a line
+            if data[line_break + 1 : begin].strip() or data[pos : pos + 1].lower() in _WORD_BYTES:
                 continue  # not at the start of a line, or a longer word
-            ends = [e for e in (data.find(b"\n", pos), data.find(b"\r", pos)) if e >= 0]
-            spans.append((begin, min(ends, default=len(data))))
+            spans.append((begin, next_break(pos)))
     return sorted(spans)
+
+
+class _NextBreak:
+    """Offset of the first line break (LF or CR) at or after a position, for positions that
+    only grow: each search resumes where the last one ended, so all of them read the file once.
+    """
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.found = {b"\n": -1, b"\r": -1}  # last break found of each kind (len: none left)
+
+    def __call__(self, pos: int) -> int:
+        for kind, at in self.found.items():
+            if at < pos:
+                hit = self.data.find(kind, pos)
+                self.found[kind] = len(self.data) if hit < 0 else hit
+        return min(self.found.values())
 
 
 def _facets(body: bytes, first_facet: int, path: Path) -> np.ndarray:

@@ -44,6 +44,7 @@ from facevlm.scans.formats._vrml_syntax import (
     split_polygons,
     strip_comments,
 )
+from facevlm.scans.formats.limits import check_polygon_corners
 from facevlm.scans.formats.vrml1 import HEADER as VRML1_HEADER
 from facevlm.scans.formats.vrml1 import parse_vrml1
 from facevlm.scans.mesh import FaceMesh
@@ -212,6 +213,7 @@ def _read_face_set(
         path,
         "coordIndex",
     )
+    check_polygon_corners(np.diff(offsets), limits, path)
     # Checked per node: once several nodes are merged, an index past this node's points would
     # silently land on the next node's vertices.
     if len(indices) and indices.max() >= len(coords) // 3:

@@ -40,7 +40,7 @@ from facevlm.scans.formats._files import (
     scope_for,
 )
 from facevlm.scans.formats._numbers import parse_floats, parse_ints
-from facevlm.scans.formats._textures import resolve_texture
+from facevlm.scans.formats._textures import colours_stand_in, resolve_texture
 from facevlm.scans.formats._vrml1_transforms import node_matrix
 from facevlm.scans.formats._vrml1_tree import (
     Node,
@@ -50,6 +50,7 @@ from facevlm.scans.formats._vrml1_tree import (
     field_word,
 )
 from facevlm.scans.formats._vrml_syntax import LEADING_SPACE, split_polygons, strip_comments
+from facevlm.scans.formats.limits import check_polygon_corners, max_fan_triangles
 from facevlm.scans.mesh import FaceMesh
 
 HEADER = b"#VRML V1.0"
@@ -142,10 +143,7 @@ def parse_vrml1(
         mesh.texture_path = resolve_texture(
             walk.texture, path.parent, path, walk.warnings, fallbacks, scope
         )
-        if mesh.texture_path is None and mesh.vertex_colors is not None:
-            # UVs without an image cannot be drawn; the per-vertex colours can.
-            walk.warnings.append("texture coordinates dropped: no texture image, colours kept")
-            mesh.uv = mesh.uv_indices = None
+        colours_stand_in(mesh, walk.warnings)
     mesh.source = path
     mesh.metadata.update(
         {"format": "vrml1", "texture_url": walk.texture, "n_face_sets": len(walk.pieces),
@@ -169,6 +167,7 @@ class _Walk:
         self._uv_start: dict[int, int] = {}
         self._parsed: dict[tuple[int, str], np.ndarray] = {}
         self._n_vertices = self._n_uv = self._n_corners = self._steps = 0
+        self._n_fan_triangles = 0
         self._active: set[int] = set()
 
     # ------------------------------------------------------------------ traversal
@@ -301,6 +300,12 @@ class _Walk:
                 counts = np.array([n_points - first])
             if (counts < 3).any() or first < 0:
                 raise ScanError(self.path, "FaceSet numVertices below 3 or negative startIndex")
+            self._check_corners(counts)
+            if first + int(counts.sum()) > n_points:  # before a corner list is made
+                raise ScanError(
+                    self.path, f"FaceSet numVertices and startIndex use points {first} to "
+                    f"{first + int(counts.sum()) - 1}; Coordinate3 has {n_points}",
+                )  # fmt: skip
             offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
             local = first + np.arange(offsets[-1], dtype=np.int64)
         else:
@@ -308,12 +313,25 @@ class _Walk:
             if tokens is None:
                 raise ScanError(self.path, "IndexedFaceSet has no coordIndex")
             offsets, local = split_polygons(tokens, self.path, "coordIndex")
+            self._check_corners(np.diff(offsets))
         if len(local) and local.max() >= n_points:
             raise ScanError(
                 self.path,
                 f"coordIndex {int(local.max())} out of range (Coordinate3 has {n_points} points)",
             )
         return offsets, local
+
+    def _check_corners(self, arity: np.ndarray) -> None:
+        """Refuse a face set whose polygons, with those read before, fan into more triangles
+        than the limits allow (a face set USEd again counts again), before its corners are
+        gathered."""
+        check_polygon_corners(arity, self.limits, self.path)
+        self._n_fan_triangles += int(arity.sum()) - 2 * len(arity)
+        if self._n_fan_triangles > max_fan_triangles(self.limits):
+            raise ScanError(
+                self.path, f"the face sets fan into {self._n_fan_triangles} triangles or more, "
+                f"above the limit of {max_fan_triangles(self.limits)} (2 x limits.max_polygons)",
+            )  # fmt: skip
 
     def _add_vertices(self, state: _State, points: np.ndarray) -> int:
         """Index of the first of ``points`` (transformed) in the merged vertex list."""
