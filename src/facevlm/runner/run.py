@@ -34,6 +34,7 @@ from facevlm.runner.bundle_training import (
 from facevlm.runner.training_bundle import (
     is_training_bundle,
     load_training_bundle,
+    weights_named_by_content,
     write_training_bundle,
 )
 
@@ -45,10 +46,13 @@ def training_run_folder(
 ) -> Path:
     """Where one cross-validation run keeps its training bundle, epoch checkpoints and per-fold
     results: a folder keyed by everything that determines them (recipe, config without its
-    execution settings, data, prompts). A run with other parameters or other
-    data gets another folder, so it never resumes from these files."""
+    execution settings, data, prompts) and nothing else. A run with other parameters or other
+    data gets another folder, so it never resumes from these files; the same run started
+    again, after any number of other runs, finds its folder. So the pretrained weights count by
+    their tensors, not by the path of the versioned file that holds them this time."""
     bank = pd.util.hash_pandas_object(prompt_bank.astype(str), index=False).to_numpy()
-    key = digest(recipe, computed_config(cfg), data.fingerprint(), bank.tobytes().hex())
+    config = weights_named_by_content(computed_config(cfg))
+    key = digest(recipe, config, data.fingerprint(), bank.tobytes().hex())
     return Path(runs_dir) / f"{recipe}-{key[:16]}"
 
 
@@ -83,10 +87,13 @@ def run_cross_validation(
         return result_trained_elsewhere(
             Path(trained_elsewhere), bundle_dir, selected_folds(data, cfg)
         )
+    # how this run executes (device, processes, progress...), not how the one that wrote the
+    # bundle did: a run resumed on another machine or with another device trains as it is told
+    execution = {f"execution.{k}": v for k, v in to_dict(cfg.execution).items()}
     nproc = int(cfg.execution.nproc or 1)
     if nproc > 1:
-        return launch(bundle_dir, nproc, out_dir=out_dir)
-    return train_from_bundle(bundle_dir, out_dir)
+        return launch(bundle_dir, nproc, out_dir=out_dir, overrides=execution)
+    return train_from_bundle(bundle_dir, out_dir, overrides=execution)
 
 
 def result_trained_elsewhere(
