@@ -2,7 +2,8 @@
 included, on copies of the shared tiny project (its data stages and caches already made).
 
 - The same pipeline run again has the same training-run key, although every `kedro run` saves
-  the pretrained backbone under a new versioned path.
+  the pretrained backbone under a new versioned path: nothing is trained again, the final fit
+  on every subject included (it checkpoints into the same folder).
 - A real `kedro run` killed (SIGKILL of its process group) in pretraining, run again and killed
   in the second fold, then run again to the end: pretraining continues from its last
   checkpoint, the finished fold is read back, the interrupted fold continues from its epoch
@@ -73,6 +74,8 @@ def test_the_same_pipeline_run_again_has_the_same_run_key(
     assert f"resuming the training run in {RUNS / smile}" in log
     assert "fold 0: finished earlier, result reused" in log
     assert not re.search(r"fold \d+: training \(key", log), "a fold was trained again"
+    final_fit = r"resumed from \S+/final/checkpoints/run-\w+/epoch_0002\.pt \(2 of 2 epochs done\)"
+    assert re.search(final_fit, log), "the final fit was trained again"
 
 
 def _kedro_run(project: Path, log: Path) -> subprocess.Popen:

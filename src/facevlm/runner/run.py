@@ -2,11 +2,13 @@
 
 :func:`run_cross_validation` is all a training node calls. It keeps every run in a folder keyed
 by what the run computes (the recipe, the config without its execution settings, the data, the
-prompts; :func:`training_run_folder`), writes the training bundle there once, and trains it the
-way the config asks: in this process, by ``execution.nproc`` torchrun workers on this machine, or
-not at all when a result trained elsewhere (a cluster) is named. The fold loop, the fold results
+prompts, the pretrained weights' tensors; :func:`training_run_folder`), writes the training
+bundle there once, and trains it the way the config asks: in this process, by
+``execution.nproc`` torchrun workers on this machine, or not at all when a result trained
+elsewhere (a cluster) is named. The fold loop, the fold results
 a second run reuses and the epoch checkpoints an interrupted fold resumes from are
-:func:`~facevlm.runner.bundle_training.train_from_bundle`'s, whichever way it runs.
+:func:`~facevlm.runner.bundle_training.train_from_bundle`'s, whichever way it runs. The final
+fit on every subject checkpoints into the same folder (:func:`checkpoint_final_fit`).
 
 Nothing here imports Kedro.
 """
@@ -94,6 +96,20 @@ def run_cross_validation(
     if nproc > 1:
         return launch(bundle_dir, nproc, out_dir=out_dir, overrides=execution)
     return train_from_bundle(bundle_dir, out_dir, overrides=execution)
+
+
+def checkpoint_final_fit(
+    runs_dir: str | Path, recipe: str, cfg: Any, data: ExperimentData, prompt_bank: pd.DataFrame
+) -> Path:
+    """Make ``cfg`` (a copy the final fit trains with) checkpoint into the training-run folder
+    of the same run (``final/checkpoints``) and resume from the last checkpoint there, so a run
+    killed in its final fit continues it when started again; returns that folder. Its
+    checkpoints are keyed by what the fit computes (the trainer's own key: config, data,
+    initial weights), so they are never taken for a fold's."""
+    folder = training_run_folder(runs_dir, recipe, cfg, data, prompt_bank) / "final"
+    cfg.execution.checkpoint_dir = str(folder / "checkpoints")
+    cfg.execution.resume = "latest"
+    return folder
 
 
 def result_trained_elsewhere(
