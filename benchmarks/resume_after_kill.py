@@ -37,15 +37,16 @@ SUMMARY = Path("data/08_reporting/smile/summary.json")
 
 
 def small_config(project: Path, pretrain_epochs: int, epochs: int, folds: int) -> dict:
-    """A few synthetic subjects (the data stages otherwise as configured) at 64 px, the tiny
-    backbone, short schedules."""
+    """A few synthetic subjects of one face source (the data stages otherwise as configured)
+    at 64 px, the tiny backbone, short schedules."""
+    one_source = {"face_sources": ["procedural"]}
     return {
         "dataset": {"root": str(project / "data/01_raw/synthetic"), "n_workers": 1},
-        "synthetic": {"seed": 0, "n_subjects": 6, "layouts": ["bu3dfe"]},
+        "synthetic": {"seed": 0, "n_subjects": 4, "layouts": ["bu3dfe"], **one_source},
         "render": {"size": 64, "n_workers": 1},
         "pretraining": {
             "dataset": {"root": str(project / "data/01_raw/synthetic_pretraining")},
-            "synthetic": {"n_subjects": 4},
+            "synthetic": {"n_subjects": 3, **one_source},
             "training": {
                 "holdout_subjects": 1,
                 "train": {"epochs": pretrain_epochs, "batch_size": 32},
@@ -67,7 +68,9 @@ def kedro_run(project: Path, log: Path, params: str = "") -> subprocess.Popen:
     cmd = [sys.executable, "-m", "kedro", "run", "--pipeline=train_smile"]
     if params:
         cmd.append(f"--params={params}")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "400"}
+    # one torch/BLAS thread: on a shared machine two threads spin-waiting for each other make
+    # every step several times slower and the timings noise
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "COLUMNS": "400"}
     with log.open("w") as out:
         return subprocess.Popen(
             cmd, cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -99,9 +102,9 @@ def metrics(project: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("work", type=Path, help="a folder for the project (replaced)")
-    parser.add_argument("--pretrain-epochs", type=int, default=20)
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--pretrain-epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--folds", type=int, default=2)
     args = parser.parse_args()
     project = args.work.resolve()
     shutil.rmtree(project, ignore_errors=True)
@@ -141,15 +144,15 @@ def main() -> None:
     middle = args.pretrain_epochs // 2 // 5 * 5  # checkpoints every 5 epochs
 
     def pretraining_middle() -> float | None:
+        """Two epochs after the middle checkpoint (an epoch's time: from the run folder's
+        identity file, written as training starts, to that checkpoint)."""
         found = sorted((project / PRETRAIN_CACHE).glob("*.checkpoints/run-*/epoch_*.pt"))
         reached = [p for p in found if int(p.stem.split("_")[1]) >= middle]
         if not reached:
             return None
-        first = found[0]  # two epochs' time, from the first checkpoints' spacing
-        per_epoch = (reached[0].stat().st_mtime - first.stat().st_mtime) / max(
-            1, int(reached[0].stem.split("_")[1]) - int(first.stem.split("_")[1])
-        )
-        return 2 * per_epoch if per_epoch > 0 else 1.0
+        started = (reached[0].parent / "identity.json").stat().st_mtime
+        per_epoch = (reached[0].stat().st_mtime - started) / int(reached[0].stem.split("_")[1])
+        return 2 * per_epoch
 
     timed("killed_in_pretraining", kill=pretraining_middle)
     timed("rerun_after_pretraining_kill")
