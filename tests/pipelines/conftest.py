@@ -4,14 +4,12 @@ it (``__default__`` then ``compare``) that the session, browsing and report test
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tiny_project import run_session, tiny_run_params
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,19 +24,6 @@ def copy_project_config(destination: Path) -> Path:
     shutil.copy(PROJECT_ROOT / "pyproject.toml", destination / "pyproject.toml")
     (destination / "src").mkdir()
     return destination
-
-
-#: Runs one pipeline of the project at argv[1] in a Kedro session; runtime params on stdin (JSON).
-_RUN_SESSION = """
-import json, sys
-from pathlib import Path
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
-project, pipeline_name = Path(sys.argv[1]), sys.argv[2]
-bootstrap_project(project)
-with KedroSession.create(project_path=project, runtime_params=json.load(sys.stdin)) as session:
-    session.run(pipeline_name=pipeline_name)
-"""
 
 
 @pytest.fixture(scope="session")
@@ -77,39 +62,9 @@ def tiny_project_run_copy(tiny_project_run, tmp_path) -> Path:
 
 
 def _build_tiny_project_run(project: Path, tiny_synthetic_session: dict) -> None:
-    quick = {"epochs": 2, "batch_size": 16}
-    quiet = {"progress": False, "checkpoint_dir": None}
-    model = {
-        "experiment": {"data": {"max_folds": 1}, "train": quick, "execution": quiet},
-        "protocol": {"k": 2},
-    }
-    # one face source and clean meshes in both sets, to keep this shared run short: ICT-FaceKit
-    # subjects and scanner variety through ingest, render and the per-source metrics have
-    # tests of their own (tests/synthetic, tests/pipelines/test_face_source_*.py)
-    tiny_synthetic = dict(tiny_synthetic_session)
-    plain = {k: tiny_synthetic[k] for k in ("face_sources", "scanner_variety")}
-    runtime_params = {
-        "dataset": {"root": str(project / "data" / "01_raw" / "synthetic"), "n_workers": 1},
-        "synthetic": tiny_synthetic,
-        "render": {"size": 64, "n_workers": 1},
-        "contact_sheet": {"n_subjects": 2, "size": 64},
-        "pretraining": {
-            "dataset": {"root": str(project / "data" / "01_raw" / "synthetic_pretraining")},
-            "synthetic": {"n_subjects": 2, "resolution": 1500, "texture_size": 128, **plain},
-            "training": {"holdout_subjects": 1, "train": quick, "execution": quiet},
-        },
-        "affectvlm": model,
-        "smile": model,
-    }
+    runtime_params = tiny_run_params(project, tiny_synthetic_session)
     # Each pipeline in a process of its own, like two `kedro run`s: kedro-mlflow keeps global
     # state (tracking URI, active run) that would leak into later tests of this process, and
     # into a second session in the same process (its comparison run then nests elsewhere).
     for pipeline_name in ("__default__", "compare"):
-        subprocess.run(
-            [sys.executable, "-c", _RUN_SESSION, str(project), pipeline_name],
-            input=json.dumps(runtime_params),
-            text=True,
-            cwd=project,
-            check=True,
-            timeout=900,
-        )
+        run_session(project, pipeline_name, runtime_params)

@@ -211,17 +211,40 @@ def test_a_corpus_with_the_same_names_but_other_pixels_is_pretrained_again(tmp_p
     assert len(list(cache.glob("*.pt"))) == 2, "other pixels, other weights"
 
 
-def test_the_cache_key_is_the_one_made_when_execution_settings_were_in_train():
-    """Cache entries written before `execution` had its own block were keyed with its settings
-    inside `train`: the same parameters in today's layout find them."""
+def test_the_cache_key_leaves_the_execution_settings_out():
+    """How the pretraining runs (device, progress bar, checkpoints) is no part of what it makes:
+    a run with other execution settings finds the weights a first run cached."""
     renders, captions, training = _toy_corpus()
-    before = copy.deepcopy(training)
-    before["train"].update(before.pop("execution"))
+    other = copy.deepcopy(training)
+    other["execution"] = {"progress": True, "device": "auto", "checkpoint_every": 3}
+    other_train = copy.deepcopy(training)
+    other_train["train"]["epochs"] = 2
 
     key = _content_key(renders, captions, training, "pixels")
 
-    assert key == _content_key(renders, captions, before, "pixels")
-    assert "execution" in training  # the caller's dict is left as it is
+    assert key == _content_key(renders, captions, other, "pixels")
+    assert key != _content_key(renders, captions, other_train, "pixels"), "what it computes"
+    assert training["execution"] == {"progress": False, "device": "cpu"}, "left as it was"
+
+
+def test_pretraining_checkpoints_beside_its_cache_entry_until_the_entry_exists(tmp_path):
+    """With no ``checkpoint_dir`` the pretraining checkpoints into the cache folder under its
+    content key (what a killed run resumes from); once the weights are cached the checkpoints
+    are removed, and a named folder is left to its owner."""
+    renders, captions, training = _toy_corpus()
+    training["train"]["epochs"] = 3
+    training["execution"].update(checkpoint_every=2, resume="latest")
+    cache, named = tmp_path / "cache", tmp_path / "named"
+
+    pretrain_backbone_node(renders, captions, training, str(cache))
+    assert [p.suffix for p in cache.iterdir()] == [".pt"], "checkpoints gone with the entry"
+
+    training["execution"]["checkpoint_dir"] = str(named)
+    training["train"]["epochs"] = 5  # another pretraining: not taken from the cache
+    pretrain_backbone_node(renders, captions, training, str(cache))
+    (run,) = named.glob("run-*")
+    saved = sorted(p.name for p in run.glob("epoch_*.pt"))
+    assert saved == ["epoch_0002.pt", "epoch_0004.pt", "epoch_0005.pt"], "every 2nd, and the last"
 
 
 def test_another_frame_selection_for_sequences_reuses_the_pretrained_corpus(tmp_path):

@@ -38,7 +38,11 @@ from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import CrossValidationResult, FoldResult
 from facevlm.models.checkpoints import digest
 from facevlm.models.model_bundle import ModelBundle
-from facevlm.runner.training_bundle import TrainingBundle, load_training_bundle
+from facevlm.runner.training_bundle import (
+    TrainingBundle,
+    load_training_bundle,
+    weights_named_by_content,
+)
 from facevlm.trainer.distributed import is_distributed, rank, setup_distributed
 
 logger = logging.getLogger(__name__)
@@ -183,8 +187,9 @@ def _train_fold(
 
 def _fold_key(bundle: TrainingBundle, cfg: Any, fold: int) -> str:
     """What a fold's result depends on: the bundle's content, the config (without its
-    execution settings), the fold and the number of processes (the per-process batch)."""
-    config = computed_config(cfg)
+    execution settings; the pretrained weights named by their tensors, wherever the bundle
+    lies), the fold and the number of processes (the per-process batch)."""
+    config = weights_named_by_content(computed_config(cfg))
     config["train"].pop("run_key", None)  # the key this makes becomes the fold's run_key
     world = dist.get_world_size() if is_distributed() else 1
     return digest(bundle.digest, config, fold, world)

@@ -2,11 +2,13 @@
 
 :func:`run_cross_validation` is all a training node calls. It keeps every run in a folder keyed
 by what the run computes (the recipe, the config without its execution settings, the data, the
-prompts; :func:`training_run_folder`), writes the training bundle there once, and trains it the
-way the config asks: in this process, by ``execution.nproc`` torchrun workers on this machine, or
-not at all when a result trained elsewhere (a cluster) is named. The fold loop, the fold results
+prompts, the pretrained weights' tensors; :func:`training_run_folder`), writes the training
+bundle there once, and trains it the way the config asks: in this process, by
+``execution.nproc`` torchrun workers on this machine, or not at all when a result trained
+elsewhere (a cluster) is named. The fold loop, the fold results
 a second run reuses and the epoch checkpoints an interrupted fold resumes from are
-:func:`~facevlm.runner.bundle_training.train_from_bundle`'s, whichever way it runs.
+:func:`~facevlm.runner.bundle_training.train_from_bundle`'s, whichever way it runs. The final
+fit on every subject checkpoints into the same folder (:func:`checkpoint_final_fit`).
 
 Nothing here imports Kedro.
 """
@@ -34,6 +36,7 @@ from facevlm.runner.bundle_training import (
 from facevlm.runner.training_bundle import (
     is_training_bundle,
     load_training_bundle,
+    weights_named_by_content,
     write_training_bundle,
 )
 
@@ -45,10 +48,13 @@ def training_run_folder(
 ) -> Path:
     """Where one cross-validation run keeps its training bundle, epoch checkpoints and per-fold
     results: a folder keyed by everything that determines them (recipe, config without its
-    execution settings, data, prompts). A run with other parameters or other
-    data gets another folder, so it never resumes from these files."""
+    execution settings, data, prompts) and nothing else. A run with other parameters or other
+    data gets another folder, so it never resumes from these files; the same run started
+    again, after any number of other runs, finds its folder. So the pretrained weights count by
+    their tensors, not by the path of the versioned file that holds them this time."""
     bank = pd.util.hash_pandas_object(prompt_bank.astype(str), index=False).to_numpy()
-    key = digest(recipe, computed_config(cfg), data.fingerprint(), bank.tobytes().hex())
+    config = weights_named_by_content(computed_config(cfg))
+    key = digest(recipe, config, data.fingerprint(), bank.tobytes().hex())
     return Path(runs_dir) / f"{recipe}-{key[:16]}"
 
 
@@ -83,10 +89,27 @@ def run_cross_validation(
         return result_trained_elsewhere(
             Path(trained_elsewhere), bundle_dir, selected_folds(data, cfg)
         )
+    # how this run executes (device, processes, progress...), not how the one that wrote the
+    # bundle did: a run resumed on another machine or with another device trains as it is told
+    execution = {f"execution.{k}": v for k, v in to_dict(cfg.execution).items()}
     nproc = int(cfg.execution.nproc or 1)
     if nproc > 1:
-        return launch(bundle_dir, nproc, out_dir=out_dir)
-    return train_from_bundle(bundle_dir, out_dir)
+        return launch(bundle_dir, nproc, out_dir=out_dir, overrides=execution)
+    return train_from_bundle(bundle_dir, out_dir, overrides=execution)
+
+
+def checkpoint_final_fit(
+    runs_dir: str | Path, recipe: str, cfg: Any, data: ExperimentData, prompt_bank: pd.DataFrame
+) -> Path:
+    """Make ``cfg`` (a copy the final fit trains with) checkpoint into the training-run folder
+    of the same run (``final/checkpoints``) and resume from the last checkpoint there, so a run
+    killed in its final fit continues it when started again; returns that folder. Its
+    checkpoints are keyed by what the fit computes (the trainer's own key: config, data,
+    initial weights), so they are never taken for a fold's."""
+    folder = training_run_folder(runs_dir, recipe, cfg, data, prompt_bank) / "final"
+    cfg.execution.checkpoint_dir = str(folder / "checkpoints")
+    cfg.execution.resume = "latest"
+    return folder
 
 
 def result_trained_elsewhere(

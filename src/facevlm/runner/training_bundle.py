@@ -32,11 +32,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
+from facevlm.digests import fingerprint_hasher
 from facevlm.experiments.config_layout import moved_to_execution, with_execution_in_train
 from facevlm.experiments.experiment_data import ExperimentData
 from facevlm.experiments.recipes import get_recipe, recipe_entry
-from facevlm.models.checkpoints import digest
+from facevlm.models.checkpoints import digest, tensor_digest
 from facevlm.scans.view_store import ViewArray, write_view_store
 
 FORMAT = "facevlm-training-bundle"
@@ -124,6 +126,54 @@ def write_training_bundle(
         if tmp.exists():
             shutil.rmtree(tmp)
     return folder
+
+
+def weights_named_by_content(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` (an experiment config as a dict) with a local pretrained weight file named by
+    its tensors instead of its path, for the keys that name a run on disk.
+
+    The path is no part of what a run computes, and it changes from one ``kedro run`` to the
+    next: the ``pretrain`` pipeline's weights are a versioned dataset, saved under a new
+    timestamped folder on every run even when the pretraining cache supplies the same tensors,
+    and a bundle's copy lies wherever the bundle was put. The file's bytes are no better a
+    name: ``torch.save`` names the records inside a file after the file."""
+    backbone = config.get("model", {}).get("backbone", {})
+    weights = backbone.get("pretrained")
+    if not (isinstance(weights, str) and Path(weights).expanduser().is_file()):
+        return config
+    named = copy.deepcopy(config)
+    named["model"]["backbone"]["pretrained"] = f"weights:{weights_digest(weights)}"
+    return named
+
+
+def weights_digest(path: str | Path) -> str:
+    """A digest of the tensors (names, dtypes, shapes, values) a weight file holds; of its bytes
+    when torch cannot read it as plain tensors (a format open_clip reads by other means)."""
+    path = Path(path).expanduser()
+    h = fingerprint_hasher()
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not a torch file of tensors: its bytes are all there is to name it by
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 24), b""):
+                h.update(block)
+        return h.hexdigest()
+    _update_with_tensors(h, state)
+    return h.hexdigest()
+
+
+def _update_with_tensors(h: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        h.update(tensor_digest(value).encode())
+    elif isinstance(value, dict):
+        for key in sorted(value, key=str):
+            h.update(f"<{key}>".encode())
+            _update_with_tensors(h, value[key])
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _update_with_tensors(h, item)
+    else:
+        h.update(repr(value).encode())
 
 
 def _rows(views: Any, start: int, stop: int) -> np.ndarray:

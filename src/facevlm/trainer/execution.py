@@ -30,6 +30,17 @@ class ExecutionConfig:
     # what determines the run (the TrainConfig with its run_key, data, initial weights, losses,
     # processes)
     checkpoint_dir: str | None = None
+    # epochs between two checkpoints (the last epoch's is always written): a long run with
+    # large weights may save every few epochs, at the price of redoing at most that many
+    checkpoint_every: int = 1
     keep_checkpoints: int = 0  # keep only the newest N epoch checkpoints; 0 keeps all
     resume: str | None = None  # a checkpoint file, or "latest" (newest of this run's folder)
     progress: bool = True  # tqdm bar with the running loss (rank 0)
+
+    def __post_init__(self) -> None:
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
+
+    def checkpoint_due(self, epochs_done: int, epochs: int) -> bool:
+        """Whether the epoch that brings the run to ``epochs_done`` of ``epochs`` is saved."""
+        return epochs_done % self.checkpoint_every == 0 or epochs_done == epochs

@@ -170,7 +170,7 @@ def train(
                 opt.objective.train()
                 record.update({f"eval/{k}": float(v) for k, v in metrics.items()})
             history.epochs.append(record)
-            if run_dir is not None:
+            if run_dir is not None and execution.checkpoint_due(epoch + 1, cfg.epochs):
                 state = opt.state(epoch + 1, history)
                 rngs = all_ranks(rng_state())  # collective: every rank takes part
                 if rank() == 0:

@@ -7,6 +7,7 @@ render under the ``pretraining`` namespace); these nodes caption it and pretrain
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,6 @@ from facevlm.atomic_files import atomic_write
 from facevlm.datasets.pretrained_weights import PretrainedWeights
 from facevlm.datasets.render_set import RenderSet
 from facevlm.digests import json_digest
-from facevlm.experiments.config_layout import with_execution_in_train
 from facevlm.experiments.pretrain import PretrainConfig, PretrainedBackbone, pretrain_backbone
 from facevlm.render.renderer import MODALITY_SEPARATOR, parse_modalities
 from facevlm.scans.view_store import array_fingerprint
@@ -103,7 +103,8 @@ def pretrain_backbone_node(
     # has the same sample ids and, with clean captions, the same captions. A stored render set's
     # fingerprint is its content digest, so a cache hit still reads no image.
     pixels = array_fingerprint(corpus.view_array())
-    cache_file = Path(cache_dir) / f"{_content_key(renders, captions, training, pixels)}.pt"
+    key = _content_key(renders, captions, training, pixels)
+    cache_file = Path(cache_dir) / f"{key}.pt"
     if cache_file.exists():
         logger.info("pretrained backbone reused from %s", cache_file)
         result = PretrainedBackbone(**torch.load(cache_file, map_location="cpu"))
@@ -118,10 +119,35 @@ def pretrain_backbone_node(
     else:
         views = resize_views(corpus.to_array(), size)
     pairs = [(emotion[s], action.get(s, [])) for s in kept["sample_id"].astype(str)]
+    checkpoints = with_checkpoints(cfg, Path(cache_dir) / f"{key}.checkpoints")
     result = pretrain_backbone(views, list(kept["expression"]), list(kept["subject"]), pairs, cfg)
     with atomic_write(cache_file) as tmp:  # a killed run must not leave half a cache behind
         torch.save(result.__dict__, tmp)
+    if checkpoints is not None:  # the cache entry holds what they would resume to
+        shutil.rmtree(checkpoints, ignore_errors=True)
     return result, pd.DataFrame(result.history)
+
+
+def with_checkpoints(cfg: PretrainConfig, default_folder: Path) -> Path | None:
+    """Make ``cfg`` checkpoint its pretraining and resume from the last checkpoint it finds.
+
+    The checkpoints go to ``execution.checkpoint_dir`` when it is set, else to
+    ``default_folder`` (beside the cache entry the run will make, under the same content key);
+    inside either, the trainer keys a run's folder by what it computes, so only this
+    pretraining's checkpoints are ever resumed. ``execution.resume: null`` starts over.
+    Returns the default folder when it is used (the caller removes it once the cache entry
+    exists), ``None`` otherwise."""
+    used = None
+    if cfg.execution.checkpoint_dir is None:
+        cfg.execution.checkpoint_dir = str(default_folder)
+        used = default_folder
+    logger.info(
+        "pretraining checkpoints: every %d epoch(s) in %s, the last %s kept",
+        cfg.execution.checkpoint_every,
+        cfg.execution.checkpoint_dir,
+        cfg.execution.keep_checkpoints or "all",
+    )
+    return used
 
 
 def _content_key(
@@ -129,16 +155,15 @@ def _content_key(
 ) -> str:
     """What the pretrained weights depend on: the rendered samples, their settings (except the
     4D frame selection) and a digest of their pixels (``pixels``), every caption, and the training
-    parameters (the corpus folder's location is irrelevant)."""
+    parameters without their ``execution`` block (the corpus folder's location, the device, the
+    checkpoints and the progress bar are irrelevant)."""
     # `frames` selects frames of sequences; the corpus is still images, so a model pipeline run
     # with another `render.frames` (a 4D one) would otherwise pretrain the same backbone again.
     # What a frame selection does to a corpus that had sequences is in its pixels anyway.
     settings = {k: v for k, v in renders.settings.items() if k != "frames"}
     payload = {
         "pixels": pixels,
-        # the layout the stored cache entries were keyed with (execution settings in `train`),
-        # so a cache made before `execution` had its own block is still found
-        "training": with_execution_in_train(training),
+        "training": {k: v for k, v in training.items() if k != "execution"},
         "render": settings,
         "samples": list(map(str, renders.samples["sample_id"])),
         "captions": int(pd.util.hash_pandas_object(captions, index=False).sum()),

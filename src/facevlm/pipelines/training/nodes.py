@@ -291,6 +291,7 @@ def fit_final_model(
     dataset: dict[str, Any],
     last_fold_model: ModelBundle,
     result: CrossValidationResult | None = None,
+    runs_dir: str | None = None,
 ) -> ModelBundle:
     """The model the app and ``facevlm predict`` use: the same recipe trained on *every* subject
     of the protocol after cross-validation (which reports the per-fold models). SMILE-VLM's
@@ -302,7 +303,10 @@ def fit_final_model(
     bundle carries the temperatures of its heads, fitted on the out-of-fold logits of
     ``result`` (:meth:`CrossValidationResult.calibration_record`): the final model has no
     held-out data of its own, and the folds' models are the same recipe on nearly the same
-    data, so their held-out confidence is the best estimate of its own."""
+    data, so their held-out confidence is the best estimate of its own.
+
+    With ``runs_dir`` (``params:caches.training_runs``) the final fit checkpoints into the
+    cross-validation's training-run folder, and a run killed during it continues from there."""
     calibration = None if result is None else result.calibration_record()
     if calibration is None:
         logger.warning("no held-out logits: the model's probabilities stay uncalibrated")
@@ -311,6 +315,10 @@ def fit_final_model(
         return dataclasses.replace(last_fold_model, calibration=calibration)
     # a copy: a recipe may set what its training needs on the config it is given
     cfg, data = copy.deepcopy(prepared.cfg), prepared.data
+    if runs_dir is not None:
+        from facevlm.runner.run import checkpoint_final_fit
+
+        checkpoint_final_fit(runs_dir, prepared.recipe, cfg, data, prompt_bank)
     final = fit_final(
         get_recipe(prepared.recipe),
         data,

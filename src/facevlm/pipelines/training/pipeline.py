@@ -88,6 +88,7 @@ def _training_nodes() -> list[Node]:
                 "dataset": "params:dataset",
                 "last_fold_model": "last_fold_model",
                 "result": "cv_results",
+                "runs_dir": "params:caches.training_runs",
             },
             "model",
             name="fit_final_model",

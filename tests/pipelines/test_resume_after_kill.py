@@ -1,0 +1,214 @@
+"""A rerun of the same `kedro run` finds its training run again and resumes it, pretraining
+included, on copies of the shared tiny project (its data stages and caches already made).
+
+- The same pipeline run again has the same training-run key, although every `kedro run` saves
+  the pretrained backbone under a new versioned path: no fold is trained again.
+- The final fit on every subject checkpoints into the same folder: run again, it trains nothing
+  (on toy data, with a real runner).
+- A real `kedro run` killed (SIGKILL of its process group) in pretraining, run again and killed
+  in the second fold, then run again to the end: pretraining continues from its last
+  checkpoint, the finished fold is read back, the interrupted fold continues from its epoch
+  checkpoint, the log says so, and the backbone and every metric equal an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from tiny_project import run_session, tiny_run_params
+
+RUNS = Path("data/06_models/training_runs")
+PRETRAIN_CACHE = Path("data/02_intermediate/pretrain_cache")
+WEIGHTS = Path("data/06_models/pretrained_backbone.pt")
+SUMMARY = Path("data/08_reporting/smile/summary.json")
+
+#: What the killed runs change from the shared run, as a person types it: two folds of four
+#: epochs, eight epochs of pretraining checkpointed every second one (another pretraining and
+#: other runs than the shared project's, so nothing of them is cached yet).
+KILL_PARAMS = {
+    "smile.experiment.data.max_folds": "null",
+    "smile.experiment.train.epochs": "4",
+    "smile.final_fit": "false",
+    "smile.baseline": "false",
+    "pretraining.training.train.epochs": "8",
+    "pretraining.training.execution.checkpoint_every": "2",
+}
+
+
+def _versions(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
+
+
+def _one_line(log: str) -> str:
+    """The log with its records' line wrapping undone (a console handler may still wrap)."""
+    return " ".join(log.split())
+
+
+@pytest.mark.slow
+def test_the_same_pipeline_run_again_has_the_same_run_key(
+    tiny_project_run, tiny_project_run_copy, tiny_synthetic_session
+):
+    project = tiny_project_run_copy
+    params = tiny_run_params(tiny_project_run, tiny_synthetic_session)  # the shared run's
+    runs_before = sorted(p.name for p in (project / RUNS).iterdir())
+    weights_before = _versions(project / WEIGHTS)
+
+    log = _one_line(run_session(project, "train_smile", params))
+
+    assert len(_versions(project / WEIGHTS)) == len(weights_before) + 1, (
+        "the backbone was saved under a new versioned path"
+    )
+    assert sorted(p.name for p in (project / RUNS).iterdir()) == runs_before, "same key"
+    (smile,) = [name for name in runs_before if name.startswith("smile-")]
+    assert f"resuming the training run in {RUNS / smile}" in log
+    assert "fold 0: finished earlier, result reused" in log
+    assert not re.search(r"fold \d+: training \(key", log), "a fold was trained again"
+
+
+def _kedro_run(project: Path, log: Path) -> subprocess.Popen:
+    """``kedro run --pipeline=train_smile --params=...`` in a process group of its own, its log
+    to ``log``."""
+    params = ",".join(f"{k}={v}" for k, v in KILL_PARAMS.items())
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "COLUMNS": "400"}
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "kedro", "run", "--pipeline=train_smile", f"--params={params}"],
+            cwd=project,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, killed as one
+        )
+
+
+def _kill_when(run: subprocess.Popen, ready: Callable[[], bool], log: Path) -> None:
+    """SIGKILL the run's process group as soon as ``ready()``; fails if it ended first."""
+    try:
+        deadline = time.monotonic() + 600
+        while not ready():
+            assert run.poll() is None, f"ended before it was killed:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, "never got there"
+            time.sleep(0.05)
+        os.killpg(run.pid, signal.SIGKILL)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+
+
+def _finish(run: subprocess.Popen, log: Path) -> str:
+    assert run.wait(timeout=900) == 0, log.read_text()[-5000:]
+    return _one_line(log.read_text())
+
+
+def _pretraining_checkpoints(project: Path) -> list[Path]:
+    return sorted((project / PRETRAIN_CACHE).glob("*.checkpoints/run-*/epoch_*.pt"))
+
+
+def _second_fold_started(run_folder: Path) -> bool:
+    """Fold 0 finished and fold 1 wrote an epoch checkpoint (each fold has its own folder)."""
+    training = run_folder / "training"
+    if not (training / "folds" / "fold_0.result.pkl").exists():
+        return False
+    assert not (training / "folds" / "fold_1.result.pkl").exists(), "fold 1 ended too soon"
+    started = [run for run in (training / "checkpoints").glob("run-*") if any(run.glob("e*.pt"))]
+    return len(started) >= 2
+
+
+def _metrics(project: Path) -> dict[str, float]:
+    """The newest summary's metrics, less the folds' training times."""
+    summary = json.loads((_versions(project / SUMMARY)[-1] / "summary.json").read_text())
+    return {k: v for k, v in summary["metrics"].items() if "time_s" not in k}
+
+
+def _backbone(project: Path) -> dict[str, torch.Tensor]:
+    return torch.load(_versions(project / WEIGHTS)[-1] / "pretrained_backbone.pt")
+
+
+@pytest.mark.slow
+def test_a_killed_kedro_run_resumes_pretraining_and_folds_to_the_uninterrupted_result(
+    tiny_project_run, tiny_project_run_copy, tiny_synthetic_session, tmp_path
+):
+    project = tiny_project_run_copy
+    params = tiny_run_params(tiny_project_run, tiny_synthetic_session)
+    (project / "conf" / "local" / "parameters.yml").write_text(yaml.safe_dump(params))
+    cached = set((project / PRETRAIN_CACHE).glob("*.pt"))
+    runs_before = set((project / RUNS).iterdir())
+
+    whole = _finish(_kedro_run(project, tmp_path / "whole.log"), tmp_path / "whole.log")
+    assert "resuming the training run" not in whole and "resumed from" not in whole
+    (run_folder,) = set((project / RUNS).iterdir()) - runs_before
+    (pretrained,) = set((project / PRETRAIN_CACHE).glob("*.pt")) - cached
+    assert not list((project / PRETRAIN_CACHE).glob("*.checkpoints")), "removed once cached"
+    expected_metrics, expected_backbone = _metrics(project), _backbone(project)
+    shutil.rmtree(run_folder)  # as if the uninterrupted run had never happened
+    pretrained.unlink()
+
+    killed_log = tmp_path / "killed_in_pretraining.log"
+    run = _kedro_run(project, killed_log)
+    _kill_when(run, lambda: bool(_pretraining_checkpoints(project)), killed_log)
+    assert not pretrained.exists()
+    assert _pretraining_checkpoints(project), "its checkpoints are kept for the rerun"
+
+    killed_log = tmp_path / "killed_in_fold.log"
+    run = _kedro_run(project, killed_log)
+    _kill_when(run, lambda: _second_fold_started(run_folder), killed_log)
+    pretraining_rerun = _one_line(killed_log.read_text())
+    resumed = r"resumed from \S+epoch_000[2-6]\.pt \([2-6] of 8 epochs done\)"
+    assert re.search(resumed, pretraining_rerun), pretraining_rerun[-3000:]
+    assert pretrained.exists() and not _pretraining_checkpoints(project)
+    fold_0 = sorted((run_folder / "training" / "folds").glob("fold_0.*"))
+    kept = {p: p.stat().st_mtime_ns for p in fold_0}
+
+    log = _finish(_kedro_run(project, tmp_path / "again.log"), tmp_path / "again.log")
+    assert f"resuming the training run in {RUNS / run_folder.name}" in log
+    assert "pretrained backbone reused from" in log
+    assert "fold 0: finished earlier, result reused" in log
+    assert re.search(r"resumed from \S+epoch_000[1-3]\.pt \([1-3] of 4 epochs done\)", log)
+    assert "fold 1: training" in log and "fold 0: training" not in log
+    assert len(fold_0) == 2 and {p: p.stat().st_mtime_ns for p in fold_0} == kept, "read back"
+
+    assert _metrics(project) == expected_metrics
+    backbone = _backbone(project)
+    assert backbone.keys() == expected_backbone.keys()
+    for name, value in expected_backbone.items():
+        assert torch.equal(backbone[name], value), name
+
+
+def test_the_final_fit_run_again_continues_from_its_checkpoint(tmp_path):
+    """The final fit on every subject checkpoints into the training-run folder: the pipeline run
+    again writes no checkpoint (it trains nothing), and its model is the first run's (toy
+    data, a real runner)."""
+    from toy_model_run import model_params, run_model_pipeline
+
+    params = model_params("descriptive")
+    runs = str(tmp_path / "runs")
+    first = run_model_pipeline("smile", params, runs, mlflow=False).load("smile.model")
+    (folder,) = (tmp_path / "runs").iterdir()
+    (final,) = (folder / "final" / "checkpoints").glob("run-*")
+
+    def stamps():  # checkpoints, fold results and models (result.pkl is written every time)
+        return {p: p.stat().st_mtime_ns for p in folder.rglob("*.p[tk]*") if p.parent != out}
+
+    out = folder / "training"
+    written = stamps()
+    assert sorted(p.name for p in final.glob("epoch_*.pt"))[-1] == "epoch_0003.pt"
+
+    again = run_model_pipeline("smile", params, runs, mlflow=False).load("smile.model")
+
+    assert stamps() == written
+    assert again.state_dict.keys() == first.state_dict.keys()
+    for name, value in first.state_dict.items():
+        assert torch.equal(again.state_dict[name], value), name

@@ -1,0 +1,68 @@
+"""The shared tiny project run's parameters, and a pipeline run in a Kedro session of its own
+process (what tests/pipelines/conftest.py builds the shared run with, and what tests that run a
+pipeline again on a copy of it use)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+#: Runs one pipeline of the project at argv[1] in a Kedro session; runtime params on stdin (JSON).
+RUN_SESSION = """
+import json, sys
+from pathlib import Path
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+project, pipeline_name = Path(sys.argv[1]), sys.argv[2]
+bootstrap_project(project)
+with KedroSession.create(project_path=project, runtime_params=json.load(sys.stdin)) as session:
+    session.run(pipeline_name=pipeline_name)
+"""
+
+
+def run_session(project: Path, pipeline_name: str, runtime_params: dict) -> str:
+    """Run one pipeline of ``project`` in a Kedro session of its own process; returns its log
+    (stdout and stderr)."""
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_SESSION, str(project), pipeline_name],
+        input=json.dumps(runtime_params),
+        text=True,
+        cwd=project,
+        capture_output=True,
+        env={**os.environ, "COLUMNS": "400"},  # log records on one line each
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
+    return done.stdout + done.stderr
+
+
+def tiny_run_params(project: Path, tiny_synthetic_session: dict) -> dict:
+    """The runtime parameters of the shared tiny run of ``project``."""
+    quick = {"epochs": 2, "batch_size": 16}
+    quiet = {"progress": False, "checkpoint_dir": None}
+    model = {
+        "experiment": {"data": {"max_folds": 1}, "train": quick, "execution": quiet},
+        "protocol": {"k": 2},
+    }
+    # one face source and clean meshes in both sets, to keep this shared run short: ICT-FaceKit
+    # subjects and scanner variety through ingest, render and the per-source metrics have
+    # tests of their own (tests/synthetic, tests/pipelines/test_face_source_*.py)
+    tiny_synthetic = dict(tiny_synthetic_session)
+    plain = {k: tiny_synthetic[k] for k in ("face_sources", "scanner_variety")}
+    runtime_params = {
+        "dataset": {"root": str(project / "data" / "01_raw" / "synthetic"), "n_workers": 1},
+        "synthetic": tiny_synthetic,
+        "render": {"size": 64, "n_workers": 1},
+        "contact_sheet": {"n_subjects": 2, "size": 64},
+        "pretraining": {
+            "dataset": {"root": str(project / "data" / "01_raw" / "synthetic_pretraining")},
+            "synthetic": {"n_subjects": 2, "resolution": 1500, "texture_size": 128, **plain},
+            "training": {"holdout_subjects": 1, "train": quick, "execution": quiet},
+        },
+        "affectvlm": model,
+        "smile": model,
+    }
+    return runtime_params
