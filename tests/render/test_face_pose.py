@@ -12,7 +12,7 @@ from scipy.spatial.transform import Rotation
 from facevlm.render import face_pose as fp
 from facevlm.render.arrays import area_weighted_normals
 from facevlm.render.face_pose.choice import _polish, _refit_upper, _widen
-from facevlm.render.face_pose.scan_shape import _nose_step, _relief
+from facevlm.render.face_pose.scan_shape import _nose_step, _relief, _symmetry
 from facevlm.render.face_pose.scan_surface import (
     SCAN_POINTS,
     _near_border,
@@ -30,6 +30,7 @@ from facevlm.render.pose_fixtures import (
     ict_face,
     non_face,
     pose_case,
+    repose_real,
     scene_case,
     synthetic_face,
 )
@@ -82,6 +83,7 @@ def test_a_lumpy_blob_that_covers_the_template_is_refused_for_its_smooth_relief(
     threshold = fp.MIN_RELIEF_MM
     monkeypatch.setattr(fp, "MIN_RELIEF_MM", 0.0)
     monkeypatch.setattr(fp, "MIN_NOSE_RIDGE", 0.0)
+    monkeypatch.setattr(fp, "MIN_SYMMETRY", 0.0)
     pose = fp.estimate_face_pose(blob)  # the coverage tests alone take it for a face
     assert pose.central >= fp.MIN_CENTRAL and pose.precision >= fp.MIN_PRECISION
     assert pose.relief * pose.precision < 0.7 * threshold
@@ -95,6 +97,7 @@ def test_a_lumpy_blob_with_a_face_s_relief_is_refused_for_having_no_nose_ridge(m
     with pytest.raises(fp.NotAFaceError, match="nose ridge"):
         fp.estimate_face_pose(blob)
     monkeypatch.setattr(fp, "MIN_NOSE_RIDGE", 0.0)
+    monkeypatch.setattr(fp, "MIN_SYMMETRY", 0.0)  # the midline tests as they were
     pose = fp.estimate_face_pose(blob)  # every other test takes it for a face
     assert pose.nose_surface >= fp.NOSE_SURFACE_NEEDED
     assert pose.nose_ridge < 0.5 * 0.26  # faces' 1st percentile (docs/benchmarks.md)
@@ -442,3 +445,53 @@ def test_a_face_whose_mouth_is_lost_is_a_face_by_its_eyes_and_nose(monkeypatch):
     monkeypatch.setattr(fp, "MIN_EYES_NOSE", 1.01)
     with pytest.raises(fp.NotAFaceError, match="eyes, nose and mouth"):
         fp.fit_face_pose(upper, kept)
+
+
+def test_the_scan_is_mirror_symmetric_about_the_true_midline_only():
+    """About the fitted midline a face is its own mirror image; about a plane beside it or
+    turned from it (the midline of a fit on the side of a head, an ear for a nose) it is
+    lopsided, and the symmetry test refuses such a fit."""
+    template = load_template()
+    vertices, triangles, _ = synthetic_face(np.random.default_rng(3))
+    scan = _scan_surface(vertices, triangles)
+    face = fp.fit_face_pose(vertices, triangles)
+    scale, rotation, shift = fp._template_fit(face)
+    assert _symmetry(scan, template, scale, rotation, shift) >= 0.9
+    beside = shift + 25.0 * scale * rotation[:, 0]
+    assert _symmetry(scan, template, scale, rotation, beside) < fp.MIN_SYMMETRY
+    turned = Rotation.from_rotvec(np.radians(40.0) * rotation[:, 1]).as_matrix() @ rotation
+    assert _symmetry(scan, template, scale, turned, shift) < fp.MIN_SYMMETRY
+
+
+def test_a_face_lopsided_about_the_fit_is_refused_as_the_side_of_a_head():
+    """A fit that passes every other test but is neither mirror-symmetric nor has a clear nose
+    on its midline is refused with a reason that says the face does not face the camera."""
+    pose = fp.FacePose(np.eye(3), np.zeros(3), 1.0, relief=5.0, symmetry=0.3, nose_ridge=0.2)
+    reason = fp._no_face_reason(pose)
+    assert reason is not None and "side or back of a head" in reason
+    # either witness of a midline is enough: the eyes and nose mirror-symmetric, or a nose
+    assert fp._no_face_reason(replace(pose, symmetry=0.9)) is None
+    assert fp._no_face_reason(replace(pose, nose_ridge=0.5)) is None
+
+
+@pytest.mark.parametrize("fmt", ["obj", "stl", "off", "ply"])
+def test_a_reposed_scan_reads_back_turned_and_rescaled_in_every_format(tmp_path, fmt):
+    """The benchmark's re-posing of a real scan: written in each format and read back, the
+    scan is the stored one turned, rescaled and shifted as the record says."""
+    from facevlm.render.pose_fixtures import write_mesh
+    from facevlm.scans.formats import read_mesh
+
+    vertices, triangles, _ = synthetic_face(np.random.default_rng(2))
+    path = tmp_path / f"face.{fmt}"
+    write_mesh(path, vertices, triangles)
+    back = read_mesh(path)
+    # triangle by triangle, corner by corner (STL keeps no vertex that no triangle uses)
+    assert np.allclose(back.vertices[back.triangles()], vertices[triangles], atol=1e-3)
+    stored = FaceMesh.from_triangles(vertices, triangles)
+    for seed in range(12):  # every format and unit comes up in a dozen seeds
+        moved = repose_real(stored, 1.0, seed, tmp_path)
+        again = read_mesh(moved.path)
+        expected = vertices @ moved.rotation.T * moved.factor + moved.offset
+        scale = np.abs(expected).max()
+        corners = again.vertices[again.triangles()]
+        assert np.allclose(corners, expected[triangles], atol=1e-5 * scale)

@@ -2,67 +2,49 @@
 and no face at all refused.
 
 Why: the renderer draws a scan face-forward only if the scan arrives looking along +z with y
-up, cropped to the face. Real databases store their scans in their own frames (a structured-light
-capture lying on its side, a Kinect head with neck and shoulders in metres), and a model trained
-on face-forward renders predicts nonsense from a sideways head or a ball. So every scan is
-registered to a mean face first (:mod:`.face_template`, from real people) and rendered in the
-frame of that fit.
+up, cropped to the face, and databases store their scans in their own frames and units (a
+structured-light capture on its side, a Kinect head with neck and shoulders in metres). A
+model trained on face-forward renders predicts nonsense from the side of a head or a ball.
 
-How (a classical, deterministic registration; no learned detector, so nothing to download and
-nothing that depends on the scan's texture):
+The method is the classic preprocessing of 3D face recognition (FRGC, Bosphorus) in the
+other order: a mean face (:mod:`.face_template`, from real people) is registered to the scan
+from many starts, and the fit must then show a nose and a symmetry plane where it puts them
+(a scan of any orientation and crop has no reliable nose tip to start from). Deterministic:
+no learned detector, nothing to download, nothing read from the texture.
 
-1. **Units.** A face is 80-700 mm across whatever the crop (a face mask ~200 mm, a head with
-   shoulders ~600 mm). The template is tried at the size of a real face in every unit
-   (mm, cm, m, inch) that puts the scan's robust extent in that range; when none does
-   (normalised or arbitrary units, or a face in a wider scene: a depth camera's capture
-   with the wall behind the sitter), at the sizes of a face crop and of a head filling the
-   scan, and at a real face's size in the unit that makes the scan a scene up to 4 m across.
-   The scan's normals face away from the centre of their own piece of the scan (a wall's
-   normals must not turn the face's inwards).
-2. **Multi-start registration.** Starting rotations spread uniformly over all orientations
-   (:data:`N_ROTATIONS`, a super-Fibonacci set), each with the template's nose tip on the
-   scan's most forward point in that orientation, are all refined at once by a few steps of
-   trimmed point-to-plane similarity ICP on a small subset of the template (template to scan:
-   a scan's extra head, neck and shoulders do not pull the face, and trimming the worst
-   :data:`TRIM` of the pairs lets holes, a partial forehead and an open mouth go; a pair
-   that ends on the scan's open border, where the scan stops short of the template, is
-   dropped too). Each stage keeps the best distinct fits by coverage for more, finer steps
-   (the coarse stages search the scan approximately: they only sort the promising starts out).
-3. **Score and choice.** The share of the template that lies on the scan (within
-   :data:`MATCH_MM` of the scan's surface, with agreeing normals), over the whole template and
-   over its central face (eyes, nose, mouth: the part that no ball, box, cylinder or plane
-   imitates). The final fits are ranked by the sum of the two plus a say of the scan's own
-   nose profile on which way up the face is (:func:`_nose_step`: an oval face crop covers the
-   template about as well upside down, but its nose still slopes gently above the tip and
-   steps back sharply below it). The chosen fit is refined to convergence, also from 15 and
-   30 mm above and below it (a face unlike the template in its proportions has several stable
-   fits along its height), and the fits that score within a fifth of the best are blended
-   (:func:`_polish`). A fit that still scores poorly (:data:`POOR_FIT`) or fails the face
-   test of step 4 is searched for again from that fit turned and enlarged (:func:`_widen`): a
-   scan cut short of the template can hold every start in one fit shrunk and tilted into it,
-   so poorly that the face test refuses it; the fit found there is kept only if it passes
-   the face test itself. A face still refused is searched for once more, with twice as many
-   fits kept at each stage (:func:`_search_further`: on a whole head the true fit can rank
-   just below the cut, behind fits on the cranium or the neck).
-4. **Face or not.** A fit whose central coverage falls below :data:`MIN_CENTRAL` (unless
-   its eyes and nose alone match :data:`MIN_EYES_NOSE` of the template's: a face whose mouth
-   and chin are lost to a hole or a cut), whose precision (the share of the scan inside the face box that lies on the template: a random
-   cloud of points covers the template but is mostly off it) falls below
-   :data:`MIN_PRECISION`, or whose scan has too little relief (a face's nose, eye sockets and
-   mouth stand out of a smooth base; a lump that matches the template's coarse shape has
-   little, and little of the surface around it lies on the face: :func:`_relief`,
-   :data:`MIN_RELIEF_MM`), or no nose where the fit puts one (:data:`MIN_NOSE_RIDGE`: a
-   lumpy blob can pass the tests above, but no lump is a ridge with steep sides) is no face:
-   :class:`NotAFaceError`. The template is one face, the mean: once every search is refused,
-   each fit it refused is refined together with the template bent toward the scan's own face
-   by the model's identity modes and expression shapes (:mod:`.shape_fit`) and tested again
-   against the bent template, so that a real face far from the mean in shape (a broad, flat
-   nose) is a face too.
+1. **Units and first guesses** (:mod:`.starts`). A face is 80-700 mm across: the template is
+   tried at a real face's size in each unit (mm, cm, m, inch) that makes the scan that size;
+   when none does, at the scan's own size (a face crop, a head) and as a face in a scene up
+   to 4 m across. From 120 rotations spread over all orientations, the template's nose tip
+   goes on the scan's most forward point, or its centre under the scan's front.
+2. **Registration** (:mod:`.registration`, :mod:`.icp`). Trimmed point-to-plane similarity
+   ICP of a few template points on the scan, all starts at once, the best distinct fits by
+   coverage going on to finer stages (successive halving), the best also tried upside down.
+   Pairs ending on the scan's open border and the worst quarter are dropped: a scan's holes,
+   cut forehead, neck and hair pull on nothing.
+3. **Choice and polish** (:mod:`.choice`). The final fits are ranked by coverage (the share
+   of the template on the scan, :mod:`.scores`) with the nose profile's say on which way is
+   up (:func:`_nose_step`: below the tip a nose steps back sharply, above it slopes). The
+   chosen fit is refined to convergence from where it is and 15 and 30 mm above and below,
+   and the fits that agree are blended: a face unlike the template in its proportions has
+   several stable fits along its height.
+4. **Face or not** (:func:`_no_face_reason`). The fit must cover the template's central face
+   (:data:`MIN_CENTRAL`, or its eyes and nose :data:`MIN_EYES_NOSE`), lie on the scan around
+   it (:data:`MIN_PRECISION`), find relief on it (:data:`MIN_RELIEF_MM`: a face's nose and
+   eye sockets on a smooth base; a lump has none), a nose ridge (:data:`MIN_NOSE_RIDGE`), and
+   a face mirror-symmetric about the fitted midline or a clear nose on it
+   (:data:`MIN_SYMMETRY`, :data:`CLEAR_NOSE_RIDGE`: the side of a whole head, an ear taken
+   for a nose, is lopsided and has neither). A fit refused or poor is searched for
+   again around it (:func:`~.choice._widen`), then with more fits kept
+   (:func:`_search_further`), then with the template bent to the scan's own face
+   (:mod:`.shape_fit`: a face far from the mean face, a broad flat nose); what any of these
+   finds must pass the same test. Still refused: :class:`NotAFaceError`, one line.
 
-The result, :class:`FacePose`, maps the scan into the canonical face frame: the face box (as
-BU-3DFE's crops and the built-in set fill the image, :data:`FRAME_OFFSET_MM`,
-:data:`FRAME_RADIUS_MM`) at the origin with radius 1, the face looking along +z, y up.
-Measured accuracy, separation and cost: ``benchmarks/canonical_pose.py``.
+The result, :class:`FacePose`, maps the scan into the canonical face frame: the face box
+(:data:`FRAME_OFFSET_MM`, :data:`FRAME_RADIUS_MM`, as BU-3DFE's crops and the built-in set
+fill the image) at the origin with radius 1, the face looking along +z, y up. Accuracy,
+refusals and cost: ``benchmarks/canonical_pose.py``; how each stage came about:
+docs/what-we-tried/face-pose.md.
 
 The package, one job a module (this module: the estimate itself, the refusal and the public
 names):
@@ -73,7 +55,7 @@ names):
 - :mod:`.starts`        the scan's units and the first guesses of where the template goes
 - :mod:`.icp`           the batched trimmed point-to-plane similarity ICP
 - :mod:`.scores`        coverage, central coverage, eyes and nose, precision
-- :mod:`.scan_shape`    the scan's nose profile (which way up) and relief (face or smooth lump)
+- :mod:`.scan_shape`    the scan's nose profile, relief and symmetry about the fitted midline
 - :mod:`.registration`  the multi-start stages of successive halving (step 2)
 - :mod:`.choice`        the final choice, polish and blend of the candidate fits (step 3)
 - :mod:`.shape_fit`     the template bent to the scan's own face (the face test's second look)
@@ -92,7 +74,7 @@ from facevlm.render.face_pose.framing import FRAME_OFFSET_MM, FRAME_PITCH_DEG, F
 from facevlm.render.face_pose.record import ALGORITHM_VERSION, FacePose, NotAFaceError
 from facevlm.render.face_pose.registration import _register
 from facevlm.render.face_pose.rotations import rotation_angle_deg, rotation_starts, x_rotation
-from facevlm.render.face_pose.scan_shape import _nose_step, _relief
+from facevlm.render.face_pose.scan_shape import _nose_step, _relief, _symmetry
 from facevlm.render.face_pose.scan_surface import _scan_surface
 from facevlm.render.face_pose.scores import (
     _matches,
@@ -116,6 +98,8 @@ __all__ = [
     "MIN_NOSE_RIDGE",
     "MIN_PRECISION",
     "MIN_RELIEF_MM",
+    "MIN_SYMMETRY",
+    "CLEAR_NOSE_RIDGE",
     "POOR_FIT",
     "POSE_MODES",
     "FacePose",
@@ -133,39 +117,35 @@ __all__ = [
 
 #: ``render.pose`` values: estimate the pose, or take the scan's axes as they are stored.
 POSE_MODES = ("estimate", "as_stored")
-#: Below these scores there is no face. Chosen between the faces' and the non-faces' central
-#: coverage as ``benchmarks/canonical_pose.py`` prints them (docs/benchmarks.md, "Face pose"):
-#: the margin is thin on the non-face side, a cylinder or a lumpy blob matches the cheeks and
-#: forehead of a face and only the eyes and nose tell (a blob may pass: the relief test below
-#: is what refuses it).
+#: Below these scores there is no face (between faces' and non-faces' scores as
+#: ``benchmarks/canonical_pose.py --details`` prints them; a lumpy blob may pass these two:
+#: the relief and nose ridge tests below refuse it).
 MIN_CENTRAL = 0.41
 MIN_PRECISION = 0.5
-#: ... unless the eyes and nose alone (the central face above
-#: :data:`~.scores.EYES_NOSE_BELOW_NOSE_MM` below the nose tip: the part an expression moves
-#: least) match this well: a face whose mouth and chin are lost to a hole or a cut still has
-#: them, where no smooth shape matches more than 0.34 of them (faces' 5th percentile 0.45;
-#: ``benchmarks/canonical_pose.py``).
+#: ... unless the eyes and nose alone match this well (a face whose mouth and chin are lost
+#: to a hole or a cut; no smooth shape matches more than 0.34 of them).
 MIN_EYES_NOSE = 0.45
-#: Below this relief (mm, :func:`_relief`), counted in proportion to the precision (the
-#: relief of a shape whose surroundings lie on a face), there is no face. Faces, damaged ones
-#: included, mostly score 2.4 or more (precision mostly above 0.9), a shallow procedural
-#: crop now and then less (one in 900 refused at 1.8), the lumpy blobs that pass the coverage
-#: tests 1.3 at most (their lumps give up to 2.1 mm of relief, but most of the surface around
-#: them is off the face) (``benchmarks/canonical_pose.py``).
+#: Below this relief (mm, :func:`_relief`) times the precision there is no face: faces
+#: mostly score 2.4 or more, lumpy blobs that pass the coverage tests 1.3 at most.
 MIN_RELIEF_MM = 1.9
 #: Below this share of the template's nose ridge on the scan there is no face, unless less
-#: than :data:`NOSE_SURFACE_NEEDED` of the ridge has scan surface under it (a hole or a cut
-#: over the nose: then the ridge cannot tell). Lumpy blobs that pass every other test match
-#: at most 0.10 of it (23 of 400 blobs), faces 0.27 or more in 99 cases of 100 (1,500 cases;
-#: two whose fit was right match 0.07 and 0.11: flat noses, which the mean face refuses and
-#: the template bent to them finds, :func:`_bent_look`; docs/benchmarks.md).
+#: than :data:`NOSE_SURFACE_NEEDED` of the ridge has scan surface under it (a hole over the
+#: nose). Blobs passing every other test match at most 0.10, faces 0.27 or more in 99 of 100
+#: (flat noses less: :func:`_bent_look` finds them).
 MIN_NOSE_RIDGE = 0.12
 NOSE_SURFACE_NEEDED = 0.5
-#: A face found by the template bent to it (:func:`_bent_look`) must lie on this share of
-#: the scan around it (its precision), where the mean face's test asks for
-#: :data:`MIN_PRECISION`: bent, the template fits more than faces, and a face fitted by its
-#: own shape lies on nearly all of the scan around it (0.95-1.00 for faces the mean face
-#: refused), the one lumpy blob in 1,600 whose bent fit passed every other test on 0.75.
+#: A face looks at the camera about its fitted midline: the scan's eyes and nose are
+#: mirror-symmetric about it (:func:`~.scan_shape._symmetry`, at least ``MIN_SYMMETRY``) or a
+#: nose stands on it (the nose ridge, at least ``CLEAR_NOSE_RIDGE``). A fit on the side of
+#: a real whole head (the ear for a nose, upside down) passes every other test, and its
+#: frontal render would show the side of the head: it scores 0.41-0.44 and 0.13-0.21. Faces
+#: fail either alone now and then (an asymmetric expression, a cut crop: 2 in 279 synthetic
+#: cases under 0.55; a flat nose: 1 in 100 under 0.27), both together none measured.
+MIN_SYMMETRY = 0.5
+CLEAR_NOSE_RIDGE = 0.25
+#: A face found by the bent template (:func:`_bent_look`) must lie on this share of the scan
+#: around it: bent, the template fits more than faces (faces 0.95-1.00, the one blob in 1,600
+#: whose bent fit passed every other test 0.75).
 BENT_MIN_PRECISION = 0.9
 #: How many fits a refused face's further search keeps entering the second and the last
 #: stage (:func:`_search_further`; the first search keeps :data:`~.registration.STAGES`',
@@ -223,19 +203,15 @@ def fit_face_pose(
 
 
 def _search_further(scan, template: FaceTemplate, refused: list) -> FacePose | None:
-    """A face for a scan whose chosen fit the face test refused, from twice as many fits kept
-    at each stage (:data:`FURTHER_KEEP`), each final fit polished in turn in the order the
-    first search chooses them, and refitted on the template's upper face alone where the
-    polished fit is refused (:func:`~.choice._refit_upper`: a broad smile); the first that
-    passes the face test, or None. Each upright fit refused joins ``refused``
-    (``(fit, unit_known)``, for :func:`_bent_look`).
+    """A face for a scan whose chosen fit the face test refused: the registration again with
+    twice as many fits kept (:data:`FURTHER_KEEP`), each final fit in the first search's
+    order polished, and refitted on the upper face where the polish is refused
+    (:func:`~.choice._refit_upper`: a broad smile); the first that passes, or None. Each
+    upright fit refused joins ``refused`` (``(fit, unit_known)``, for :func:`_bent_look`).
 
-    Why: the stages rank their fits on a few template points, and on a whole head or a face
-    with its neck the true fit can rank just below the cut there, behind fits on the cranium,
-    the neck or upside down, which the last stage then cannot lift to a face (clean
-    ICT-FaceKit heads, smiling or sad: refused, their true fits found this way match 0.62-0.81
-    of the central face). Searched only once a face is refused, so a face found the first
-    time costs nothing more, and each fit found must pass the face test itself."""
+    Why: on a whole head the true fit can rank just below a stage's cut, behind fits on the
+    cranium or the neck (clean ICT-FaceKit heads, smiling or sad, were refused). Only a
+    refused scan pays for it."""
     fits = _register(scan, template, keep=FURTHER_KEEP)
     scale, rotation, shift, mm_per_unit, bounds = fits
     every = np.arange(len(template.points))
@@ -265,14 +241,14 @@ def _search_further(scan, template: FaceTemplate, refused: list) -> FacePose | N
 
 
 def _bent_look(scan, template: FaceTemplate, refused: list) -> FacePose | None:
-    """The first of the fits the mean face refused (``refused``: ``(fit, unit_known)`` in the
-    order tried) that, refined together with the template bent toward the scan's own face
-    (:func:`~.shape_fit.fit_shape`), passes the face test against the bent template and lies
-    on :data:`BENT_MIN_PRECISION` of the scan around it; its pose, or None.
+    """The first of the fits the mean face refused (``refused``, in the order tried) that,
+    refined with the template bent toward the scan's own face (:func:`~.shape_fit.fit_shape`),
+    passes the face test against the bent template and lies on :data:`BENT_MIN_PRECISION`
+    of the scan around it; its pose, or None.
 
     Why: the mean face is one face, and a real face far from it (a broad, flat nose, full
-    lips) fails the test at its true fit. A last look, once every search has been refused,
-    so that a face the mean face finds is posed exactly as before and costs nothing more."""
+    lips) fails the test at its true fit. Looked at last, so a face the mean face finds is
+    posed as before and costs nothing more."""
     if template.identity_modes is None:
         return None
     every = np.arange(len(template.points))
@@ -304,6 +280,7 @@ def _pose_of(scan, template: FaceTemplate, fit, unit_known: bool) -> FacePose:
         relief=_relief(scan, template, scale[0], rotation[0], shift[0]),
         nose_ridge=nose_ridge,
         nose_surface=nose_surface,
+        symmetry=_symmetry(scan, template, scale[0], rotation[0], shift[0]),
     )
 
 
@@ -321,7 +298,15 @@ def _no_face_reason(pose: FacePose) -> str | None:
     central_face = pose.central >= MIN_CENTRAL or pose.eyes_nose >= MIN_EYES_NOSE
     nose = pose.nose_ridge >= MIN_NOSE_RIDGE or pose.nose_surface < NOSE_SURFACE_NEEDED
     if central_face and pose.precision >= MIN_PRECISION and relief >= MIN_RELIEF_MM and nose:
-        return None
+        if pose.symmetry >= MIN_SYMMETRY or pose.nose_ridge >= CLEAR_NOSE_RIDGE:
+            return None
+        return (
+            f"no face found facing the camera: the best fit of a face lies on a surface that "
+            f"is not mirror-symmetric about its midline ({pose.symmetry:.2f} of its eyes and "
+            f"nose mirrored land on the scan, a face at least {MIN_SYMMETRY}) and shows little "
+            f"nose there ({pose.nose_ridge:.2f} of the ridge, or at least {CLEAR_NOSE_RIDGE}): "
+            f"the side or back of a head, or no face"
+        )
     return (
         f"no face found: the best fit of a face matches {pose.central:.2f} of its eyes, "
         f"nose and mouth (a face: at least {MIN_CENTRAL}, or {MIN_EYES_NOSE} of its eyes "

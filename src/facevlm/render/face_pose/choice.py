@@ -1,11 +1,8 @@
-"""The final choice among the registration's candidate fits (module doc of
-:mod:`facevlm.render.face_pose`, step 3): the best by coverage with the nose profile's say on
-which way up, refined to convergence from where it is and from either side along the face's
-height, and blended with the fits that score about as well.
+"""The final choice among the registration's candidate fits (package doc, step 3), its polish
+and blend, and the searches near one fit (:func:`_widen`, :func:`_refit_upper`).
 
-Separate from :mod:`.registration` because it weighs finished fits against each other (by the
-scan's nose profile and by coverage over the whole template); it searches only near the chosen
-fit (the polish, and :func:`_widen` for a poor one).
+Separate from :mod:`.registration` because it weighs finished fits against each other; it
+searches only near the chosen fit.
 """
 
 from __future__ import annotations
@@ -21,36 +18,26 @@ from facevlm.render.face_pose.scan_surface import _Scan
 from facevlm.render.face_pose.scores import _scores, upper_face
 from facevlm.render.face_template import FaceTemplate
 
-#: More steps of the last stage for the one fit chosen, enough for it to converge (see
-#: :func:`_polish`: only converged fits are blended). 12 frame the seeded cases as well as 20
-#: did (``benchmarks/canonical_pose.py``), and the time they save pays for the two further
-#: starts of :data:`VALLEY_MM`.
+#: Steps of the polish, enough for the fit to converge (only converged fits are blended).
 POLISH_ITERATIONS = 12
-#: ... also started this far (mm at the template's size) above and below the chosen fit along
-#: the face's height, where a face unlike the template in its proportions has other stable
-#: fits 15-20 mm apart (:func:`_polish`): started at them and beyond them, the steps reach the
-#: far ones from either side.
+#: The polish also starts this far (mm) above and below the chosen fit along the face's
+#: height: a face unlike the template in its proportions has other stable fits 15-20 mm apart.
 VALLEY_MM = (15.0, 30.0)
-#: Of those converged fits, the ones that are the same fit as the chosen one but for where
-#: along the valley they lie (``BLEND_SAME``: turned less than its degrees from it, shifted
-#: less than its share of the face box, sized within its ratio) and score within
-#: ``BLEND_SCORE`` of the best of them (coverage plus central coverage) are blended, each
-#: weighted by how far it stands above that mark. The mark is wide: holes and noise move a
-#: damaged scan's valley fits' scores apart by up to a tenth, so a narrow one picked the
-#: best of them alone, which one turning on the damage.
+#: Of those converged fits, the same fit as the chosen one but for where along the valley
+#: (``BLEND_SAME``: within its degrees, share of the face box and size ratio) and within
+#: ``BLEND_SCORE`` of the best are blended by how far each stands above that mark: holes and
+#: noise move a damaged scan's valley fits' scores up to a tenth apart.
 BLEND_SCORE = 0.2
 BLEND_SAME = (10.0, 0.3, 1.2)
-#: How much the nose profile weighs in choosing among the final fits: a fit gains up to
-#: ``UPRIGHT_WEIGHT`` (and its upside-down twin loses as much) on the coverage score, reached
-#: at a step of ``UPRIGHT_MM``. Enough to overturn the few hundredths by which an oval face
-#: crop's upside-down fit may out-cover its upright one, far too little to overturn the
-#: tenths by which a wrong fit of a real face loses.
+#: The nose profile's weight in the choice: a fit gains up to ``UPRIGHT_WEIGHT`` on its
+#: coverage score at a step of ``UPRIGHT_MM`` (its upside-down twin loses as much): enough
+#: for the hundredths an oval crop's upside-down fit may win by, not the tenths a wrong fit
+#: of a real face loses by.
 UPRIGHT_WEIGHT, UPRIGHT_MM = 0.2, 16.0
-#: A face whose polished fit scores below this (coverage plus central coverage; a face's fit
-#: mostly scores 1.1-1.4, about one in a hundred below 1.0) is searched for again around that
-#: fit (:func:`_widen`): from it turned by every pair of these pitches and yaws and by these
-#: rolls alone (degrees), at its size and larger (:data:`WIDEN_SIZES`); a fit found there
-#: replaces it when it scores at least :data:`WIDEN_GAIN` more.
+#: A polished fit scoring below this (coverage plus central coverage; faces mostly 1.1-1.4)
+#: is searched for again from it turned by every pair of these pitches and yaws and by these
+#: rolls (degrees), at these sizes (:func:`_widen`); a fit scoring :data:`WIDEN_GAIN` more
+#: replaces it.
 POOR_FIT = 1.0
 WIDEN_TURNS_DEG = (-20.0, -10.0, 0.0, 10.0, 20.0)
 WIDEN_SIZES = (1.0, 1.12, 1.25)
@@ -86,25 +73,18 @@ def _refine(
 
 
 def _polish(scan: _Scan, template: FaceTemplate, fit, bounds):
-    """The fit ``fit`` (``scale, rotation, shift``, one each) refined to convergence, from
-    where it stands and from :data:`VALLEY_MM` above and below it along the face; of those
-    five, the ones that are the same fit (:data:`BLEND_SAME`) and score within
-    :data:`BLEND_SCORE` of the best of them, blended by how far they stand above that mark.
+    """The fit ``fit`` (``scale, rotation, shift``, one each) refined to convergence from
+    where it stands and from :data:`VALLEY_MM` above and below it along the face; those that
+    are the same fit (:data:`BLEND_SAME`) within :data:`BLEND_SCORE` of the best, blended.
     Returned ``(1,)``-batched: ``scale, rotation, shift, coverage, central``.
 
-    Why: a face whose proportions differ from the template's (a longer or shorter middle
-    face, a nose set lower) lies in a shallow valley along its height with more than one
-    stable fit in it, 15-20 mm apart, whose coverage scores differ by a few hundredths; which
-    one the stages end in turns on noise and holes, so the same face scanned twice could be
-    framed 15-20% of its face box apart. Starting the last steps from either side of the
-    fit finds the others, and the coverage score, which the steps do not optimise, weighs
-    them. Only converged fits take part: a fit the stages stopped short of convergence lies
-    wherever its start left it, which turns on how the scan happens to be turned against the
-    starting rotations, and such fits can out-cover the converged ones by a tenth while the
-    steps lead away from them; blended, the same face turned two ways was framed up to 17%
-    apart. A blend, not the best alone, and a wide one: where the scores are that close,
-    which is best turns on noise and holes too (on a damaged scan they move the valley's fits
-    a tenth apart), while the blend moves little with them."""
+    Why: a face whose proportions differ from the template's lies in a shallow valley along
+    its height with stable fits 15-20 mm apart whose scores differ by a few hundredths; which
+    one the stages end in turns on noise and holes (the same face scanned twice was framed
+    15-20% of its box apart). Started from either side, the steps find the others; the
+    coverage score weighs them, and a blend moves less with the damage than the best alone.
+    Only converged fits take part: where an unconverged fit stops turns on how the scan is
+    turned against the starting rotations."""
     scale, rotation, shift = fit
     offsets = np.array([0.0, *VALLEY_MM, *(-np.asarray(VALLEY_MM))])
     n = len(offsets)
@@ -184,17 +164,14 @@ def _widening_turns() -> np.ndarray:
 
 def _widen(scan: _Scan, template: FaceTemplate, fit, bounds):
     """A better fit near a poor one (``fit``: ``(1,)``-batched ``scale, rotation, shift,
-    coverage, central``), the same, or None when there is none.
+    coverage, central``), or None.
 
-    Why: where a scan stops short of the template (a forehead cut off straight, a fringe of
-    hair over it), every start of the stages can end in the same wrong fit, shrunk and tilted
-    10-25 degrees into the scan, whose pairs all lie on the scan and so hold it there, while
-    the true placement scores a quarter better. Starting again from the fit turned and
-    enlarged finds it. The fit found is taken as its steps left it, not polished: the score
-    chose it over the poor fit, and on a scan cut short more steps slide it back into the
-    cut. Only a poor fit, or one that the face test refuses, is searched again
-    (:func:`fit_face_pose`), so a good fit costs nothing more; what the search finds must pass
-    the face test in its own right."""
+    Why: where a scan stops short of the template (a forehead cut off straight), every start
+    can end in one fit shrunk and tilted 10-25 degrees into the scan, its pairs all on the
+    scan, while the true placement scores a quarter better: started again from the fit
+    turned and enlarged, the steps find it. Taken as the steps leave it: more steps slide it
+    back into the cut. What it finds must pass the face test itself (:func:`fit_face_pose`).
+    """
     scale, rotation, shift, coverage, central_coverage = fit
     centre = shift[0] + scale[0] * rotation[0] @ FRAME_OFFSET_MM
     turns = _widening_turns()

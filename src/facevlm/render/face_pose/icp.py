@@ -1,8 +1,6 @@
 """The trimmed point-to-plane similarity ICP that refines a batch of template placements on
-the scan at once (module doc of :mod:`facevlm.render.face_pose`, step 2).
-
-Separate because it is the one numerical kernel of the registration: every stage and the
-final polish call it with their own points, iterations, trim and search tolerance.
+the scan at once (package doc, step 2): the one numerical kernel, called by every stage and
+the polish with their own points, iterations, trim and search tolerance.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from facevlm.render.normalize import Normalization
 from facevlm.scans.errors import ScanError
 
 #: Bumped whenever the estimate can change for the same scan (render caches key on it).
-ALGORITHM_VERSION = 17
+ALGORITHM_VERSION = 18
 
 
 class NotAFaceError(ScanError):
@@ -46,6 +46,8 @@ class FacePose:
         nose_ridge, nose_surface: the share of the template's nose ridge on the scan, and
             the share with scan surface under it (:func:`~.scores._nose_ridge`); 1.0 for a
             stored pose.
+        symmetry: the share of the scan's central face that lands on the scan mirrored across
+            the fitted midline (:func:`~.scan_shape._symmetry`); 1.0 for a stored pose.
         estimated: False for ``as_stored`` (the scan's own axes, framed by its robust sphere).
         shape_fitted: the mean face refused the fit and the scores are those of the template
             bent to the scan's own face (:mod:`~facevlm.render.face_pose.shape_fit`): a face
@@ -65,6 +67,7 @@ class FacePose:
     nose_ridge: float = 1.0
     nose_surface: float = 1.0
     shape_fitted: bool = False
+    symmetry: float = 1.0
 
     @property
     def confidence(self) -> float:
@@ -91,6 +94,7 @@ class FacePose:
                 "nose_surface": round(float(self.nose_surface), 4),
                 "estimated": bool(self.estimated),
                 "shape_fitted": bool(self.shape_fitted),
+                "symmetry": round(float(self.symmetry), 4),
                 "version": ALGORITHM_VERSION,
             },
             sort_keys=True,
@@ -113,4 +117,5 @@ class FacePose:
             nose_surface=float(data.get("nose_surface", 1.0)),
             estimated=bool(data.get("estimated", True)),
             shape_fitted=bool(data.get("shape_fitted", False)),
+            symmetry=float(data.get("symmetry", 1.0)),
         )

@@ -1,9 +1,6 @@
-"""The multi-start registration (module doc of :mod:`facevlm.render.face_pose`, step 2):
-starts over all orientations and plausible units, refined by successive halving stages of ICP,
-the best distinct fits of each stage going on, and the best few also tried upside down.
-
-Separate from the final choice (:mod:`.choice`) because it ends with a few candidate fits and
-no opinion on which is right.
+"""The multi-start registration (package doc, step 2): starts over all orientations and
+plausible units, successive halving stages of ICP, the best few also tried upside down. It ends
+with a few candidate fits and no opinion on which is right (that is :mod:`.choice`'s).
 """
 
 from __future__ import annotations
@@ -18,18 +15,14 @@ from facevlm.render.face_pose.scores import _scores, central
 from facevlm.render.face_pose.starts import _fronts, _placements, _scale_starts
 from facevlm.render.face_template import FaceTemplate
 
-#: How many of the best guesses are also tried upside down (turned 180 degrees about the
-#: face's forward axis): an oval face crop fits upside down nearly as well as upright after a
-#: few coarse steps, and the eyes and mouth only tell them apart once the fit is finer.
-N_UPSIDE_DOWN = (6, 2)  # entering the second and the third stage
+#: How many of the best guesses are also tried upside down entering the second and third
+#: stage: an oval crop fits upside down nearly as well after a few coarse steps.
+N_UPSIDE_DOWN = (6, 2)
 #: Successive halving: (starts kept, template points, ICP iterations, trim, search
-#: tolerance) per stage; the starts kept are the best distinct ones by coverage so far. Cheap
-#: steps for all, more for the promising few. The first stage's points decide which starts go
-#: on: with 20 a whole head could lose its true start to a fit on the cranium whose 20 points
-#: happened to match. The search tolerance is how approximate a stage's nearest-point
-#: searches may be (a point found may be up to 1 + this times as far as the nearest,
-#: ``cKDTree.query``'s ``eps``): the coarse stages only sort the promising starts out, and
-#: approximate search halves their time; the last stage and every score search exactly.
+#: tolerance) per stage, the starts kept the best distinct ones by coverage so far. Fewer
+#: than 40 first points let a whole head lose its true start to a fit on the cranium. The
+#: tolerance is ``cKDTree.query``'s ``eps``: the coarse stages only sort the starts out, and
+#: approximate search halves their time.
 STAGES = (
     (10_000, 40, 3, TRIM, 1.0),
     (24, 100, 8, TRIM, 0.5),

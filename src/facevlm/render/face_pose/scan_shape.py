@@ -1,17 +1,21 @@
-"""The scan's own shape in the frame of one fit, whatever the template looks like: its nose
-profile (:func:`_nose_step`, which way up the face is) and its relief (:func:`_relief`, a face
-or a smooth lump).
-
-Separate from :mod:`.scores` because these measures read the scan's full-density vertices, not
-the template's points: they tell apart fits and shapes that cover the template equally well.
+"""The scan's own shape in the frame of one fit, read from its full-density vertices, not the
+template's points: its nose profile (:func:`_nose_step`, which way up), relief (:func:`_relief`,
+a face or a smooth lump) and mirror symmetry about the fitted midline (:func:`_symmetry`, a face
+or the side of a head). They tell apart fits that cover the template equally well.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from facevlm.render.face_pose.scan_surface import _Scan
-from facevlm.render.face_pose.scores import CENTRAL_ABOVE_NOSE_MM, CENTRAL_HALF_WIDTH_MM
+from facevlm.render.face_pose.scores import (
+    CENTRAL_ABOVE_NOSE_MM,
+    CENTRAL_HALF_WIDTH_MM,
+    EYES_NOSE_BELOW_NOSE_MM,
+    MATCH_ANGLE_DEG,
+)
 from facevlm.render.face_pose.starts import FRONT_DEPTH_MM
 from facevlm.render.face_template import FaceTemplate
 
@@ -31,17 +35,21 @@ PROFILE_POINTS = 60_000
 RELIEF_BELOW_NOSE_MM = -60.0
 #: ... counting one point per square of this side (mm) of the face's area.
 RELIEF_CELL_MM = 3.0
+#: A point of the central face mirrored across the fitted midline finds the scan within this
+#: distance (mm at the template's size) where the face is symmetric (:func:`_symmetry`).
+MIRROR_MM = 3.0
+MIRROR_COS = float(np.cos(np.radians(MATCH_ANGLE_DEG)))
 
 
 def _dense_in_fit(
     scan: _Scan, scale: float, rotation: np.ndarray, shift: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The scan's dense points in the template's frame of one fit (mm at the template's size),
-    and how far each one's normal faces the fitted face's forward axis; a very dense scan is
-    read every few points (at most about :data:`PROFILE_POINTS`)."""
+    and their normals in that frame; a very dense scan is read every few points (at most
+    about :data:`PROFILE_POINTS`)."""
     stride = max(1, len(scan.dense) // PROFILE_POINTS)
     q = (scan.dense[::stride] - shift) @ rotation / scale
-    return q, scan.dense_normals[::stride] @ rotation[:, 2]
+    return q, scan.dense_normals[::stride] @ rotation
 
 
 def _nose_step(
@@ -65,7 +73,8 @@ def _nose_step(
     to measure (a hole over the nose, a scan that is not a face): 0.
     """
     half_width, half_height = NOSE_WINDOW_MM
-    q, facing = _dense_in_fit(scan, scale, rotation, shift)
+    q, normals = _dense_in_fit(scan, scale, rotation, shift)
+    facing = normals[:, 2]
     window = (np.abs(q[:, 0]) < half_width) & (np.abs(q[:, 1]) < half_height) & (facing > 0.0)
     q = q[window]
     if len(q) < 20:
@@ -82,6 +91,33 @@ def _nose_step(
     return (float(np.mean(steps)), tip) if steps else (0.0, None)
 
 
+def _central_front(
+    scan: _Scan, template: FaceTemplate, scale: float, rotation: np.ndarray, shift: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The scan's dense points on the fitted central face (from :data:`RELIEF_BELOW_NOSE_MM`
+    below the template's nose tip to its top, facing forward, not the back of a thin crop)
+    in the template's frame, their normals, and the indices of one of them per
+    :data:`RELIEF_CELL_MM` square of the face's area (a scanner or mesher that packs its
+    vertices more densely on smooth cheeks than on the nose must not outweigh the nose)."""
+    q, normals = _dense_in_fit(scan, scale, rotation, shift)
+    height = q[:, 1] - template.nose_tip[1]
+    inside = (
+        (np.abs(q[:, 0]) < CENTRAL_HALF_WIDTH_MM)
+        & (height > RELIEF_BELOW_NOSE_MM)
+        & (height < CENTRAL_ABOVE_NOSE_MM)
+        & (normals[:, 2] > 0.0)
+    )
+    q, normals, height = q[inside], normals[inside], height[inside]
+    if len(q) == 0:
+        return q, normals, np.zeros(0, dtype=np.int64)
+    front = q[:, 2] > q[:, 2].max() - FRONT_DEPTH_MM
+    q, normals, height = q[front], normals[front], height[front]
+    column = np.floor((q[:, 0] + CENTRAL_HALF_WIDTH_MM) / RELIEF_CELL_MM).astype(np.int64)
+    row = np.floor((height - RELIEF_BELOW_NOSE_MM) / RELIEF_CELL_MM).astype(np.int64)
+    _, first = np.unique(column * 1_000 + row, return_index=True)
+    return q, normals, first
+
+
 def _relief(
     scan: _Scan, template: FaceTemplate, scale: float, rotation: np.ndarray, shift: np.ndarray
 ) -> float:
@@ -96,28 +132,49 @@ def _relief(
     measure is the scan's own shape in the fitted frame, so it does not depend on how closely
     the face resembles the template.
     """
-    q, facing = _dense_in_fit(scan, scale, rotation, shift)
-    x, height = q[:, 0], q[:, 1] - template.nose_tip[1]
-    inside = (
-        (np.abs(x) < CENTRAL_HALF_WIDTH_MM)
-        & (height > RELIEF_BELOW_NOSE_MM)
-        & (height < CENTRAL_ABOVE_NOSE_MM)
-        & (facing > 0.0)
-    )
-    q, height = q[inside], height[inside]
-    if len(q) < 30:
-        return 0.0
-    front = q[:, 2] > q[:, 2].max() - FRONT_DEPTH_MM  # not the back of a thin crop
-    q, height = q[front], height[front]
-    # one point per cell of the face's area: a scanner (or mesher) that packs its vertices
-    # more densely on smooth cheeks than on the nose must not smooth the relief away
-    column = np.floor((q[:, 0] + CENTRAL_HALF_WIDTH_MM) / RELIEF_CELL_MM).astype(np.int64)
-    row = np.floor((height - RELIEF_BELOW_NOSE_MM) / RELIEF_CELL_MM).astype(np.int64)
-    _, first = np.unique(column * 1_000 + row, return_index=True)
-    q = q[first]
+    front, _, cells = _central_front(scan, template, scale, rotation, shift)
+    q = front[cells]
     if len(q) < 30:
         return 0.0
     x, y, z = (q / 50.0).T  # well-conditioned
     design = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
     smooth, *_ = np.linalg.lstsq(design, z, rcond=None)
     return float(50.0 * np.sqrt(np.mean((z - design @ smooth) ** 2)))
+
+
+def _symmetry(
+    scan: _Scan, template: FaceTemplate, scale: float, rotation: np.ndarray, shift: np.ndarray
+) -> float:
+    """The share of the scan's eyes and nose that, mirrored across the fitted midline, lands
+    on the scan again (within :data:`MIRROR_MM`); where the mirror image falls over a hole
+    or past the scan's edge (no scan point beside it in the face's plane), it does not count.
+    0.0 when no face lies there at all, 1.0 when too little lands beside it to tell.
+
+    Why: a face is mirror-symmetric about its midline, the plane that the classic
+    preprocessing of 3D faces finds first. A fit on the side of a whole head (the ear for a
+    nose, the head's curve for a cheek) can cover half the template's eyes, nose and mouth,
+    with relief and a ridge to show, and its frontal render would show the side of the head;
+    about the fitted midline such a surface is lopsided (docs/what-we-tried/face-pose.md). The
+    eyes and nose only: an expression moves the mouth and cheeks to one side."""
+    front, normals, cells = _central_front(scan, template, scale, rotation, shift)
+    if len(cells) < 30:  # no face there at all
+        return 0.0
+    # one point per cell is surface enough: the test is point to plane
+    points, normals = front[cells], normals[cells]
+    # the eyes and nose: a face's mouth and cheeks may be lopsided by an expression
+    upper = points[:, 1] - template.nose_tip[1] > EYES_NOSE_BELOW_NOSE_MM
+    points, normals = points[upper], normals[upper]
+    if len(points) < 30:
+        return 0.0
+    tree = cKDTree(points)
+    spacing = float(np.median(tree.query(points, k=2)[0][:, 1]))
+    flip = np.array([-1.0, 1.0, 1.0])
+    mirrored, turned = points * flip, normals * flip
+    beside, _ = cKDTree(points[:, :2]).query(mirrored[:, :2], distance_upper_bound=2 * spacing)
+    mirrored, turned = mirrored[np.isfinite(beside)], turned[np.isfinite(beside)]
+    if len(mirrored) < 30:  # half a face or less: it cannot tell
+        return 1.0
+    distance, nearest = tree.query(mirrored)
+    across = np.abs(np.einsum("ij,ij->i", mirrored - points[nearest], normals[nearest]))
+    agree = np.einsum("ij,ij->i", turned, normals[nearest]) >= MIRROR_COS
+    return float(np.mean((across <= MIRROR_MM) & (distance <= MIRROR_MM + spacing) & agree))

@@ -1,10 +1,6 @@
-"""The scan as the fit sees it (:class:`_Scan`): a subsample of its surface points with unit
-normals and a search tree, the points at its open border, and its full-density vertices with
-scanner spikes left out.
-
-Separate because it is computed once per scan from the mesh alone, before any template is
-placed, and every later step (the first guesses, the ICP, the scores, the nose profile and
-relief) reads it.
+"""The scan as the fit sees it (:class:`_Scan`), computed once from the mesh alone: a subsample
+of its surface points with unit normals and a search tree, the points at its open border, and
+its full-density vertices without scanner spikes.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""How well a fitted template lies on the scan (module doc of :mod:`facevlm.render.face_pose`,
-steps 3 and 4): the share of the template on the scan (coverage), of its central face and of its
-eyes and nose, and the share of the scan around the face on the template (precision).
-
-Separate because the registration ranks its fits by these scores and the estimate refuses
-non-faces by them: both read the same definitions of "on the scan" and "the central face".
+"""How well a fitted template lies on the scan (package doc, steps 2-4): the share of the
+template on the scan (coverage), of its central face, eyes and nose and nose ridge, and of the
+scan around the face on the template (precision); one definition of "on the scan" for the
+ranking of fits and for the face test.
 """
 
 from __future__ import annotations

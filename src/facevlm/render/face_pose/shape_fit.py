@@ -1,13 +1,10 @@
 """The template bent to the scan's own face: a fitted face's identity and expression, so that
 the face test asks whether *a* human face lies on the scan, not the mean face.
 
-Why: the face test (module doc of :mod:`facevlm.render.face_pose`, step 4) measures how much of
-the template lies on the scan, and the template is one face, ICT-FaceKit's mean. A real face
-far from the mean in shape fails it at its true fit: faces with broad, flat noses and full
-lips, smiling to one side, matched 0.20-0.30 of the mean face's eyes and nose and 0.03-0.07 of
-its nose ridge (a face: at least 0.45 and 0.12), so their scans were refused as no face, a
-fault that falls on people whose faces differ most from the mean. The template carries the
-morphable model's identity modes and expression shapes at its points
+Why: the face test (package doc, step 4) measures how much of the template, ICT-FaceKit's
+mean face, lies on the scan, and a real face far from the mean in shape (a broad, flat nose,
+full lips) fails it at its true fit: a fault that falls on people, not on scans. The template
+carries the morphable model's identity modes and expression shapes at its points
 (:attr:`~facevlm.render.face_template.FaceTemplate.identity_modes`), and a refused fit is
 tested again against the template bent by them toward the scan.
 
@@ -19,8 +16,7 @@ normal prior of the model's own sampling and is clipped at :data:`IDENTITY_LIMIT
 deviations, each expression weight a prior of :data:`EXPRESSION_SD` and the blendshape range
 ``[0, 1]``. Bent, the template fits more than faces: it is asked for more of the scan around
 it (:data:`~facevlm.render.face_pose.BENT_MIN_PRECISION`), and it is only looked at once the
-mean face has refused every fit (``benchmarks/canonical_pose.py`` counts the non-faces
-accepted; docs/benchmarks.md, "Face pose", says what was tried).
+mean face has refused every fit (docs/what-we-tried/face-pose.md).
 """
 
 from __future__ import annotations

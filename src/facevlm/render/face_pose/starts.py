@@ -1,10 +1,6 @@
-"""Where the multi-start registration begins (module doc of :mod:`facevlm.render.face_pose`,
-steps 1 and 2): the scan's units and the template's size in them, and the first guesses of
-where the template goes for each starting rotation.
-
-Separate because these guesses read only the scan's extent and its most forward points; the
-ICP that refines them (:mod:`.icp`) and the stages that choose among them
-(:mod:`.registration`) do not depend on how they were made.
+"""Where the registration begins (package doc, step 1): the scan's units and the template's
+size in them, and the first guesses of where the template goes for each starting rotation,
+read from the scan's extent and its most forward points alone.
 """
 
 from __future__ import annotations
@@ -50,13 +46,9 @@ def _scale_starts(points: np.ndarray, template: FaceTemplate) -> list[tuple[floa
 
 
 def scan_points(vertices: np.ndarray) -> int:
-    """How many of the scan's points the fit samples (:func:`~.scan_surface._scan_surface`):
-    :data:`~.scan_surface.SCAN_POINTS`; for a face in a wider scene, more in proportion to
-    the scene's area against a head's, up to :data:`SCENE_SCAN_POINTS`.
-
-    Why: a depth camera's whole frame, the room's wall a metre or two behind the sitter,
-    spends most of its points on the wall; sampled like a face scan, the face keeps a few
-    hundred of them and the fit fails on a third of such frames."""
+    """How many of the scan's points the fit samples: :data:`~.scan_surface.SCAN_POINTS`; for a
+    face in a wider scene more, in proportion to the scene's area against a head's, up to
+    :data:`SCENE_SCAN_POINTS` (a wall behind the sitter would leave the face a few hundred)."""
     # every few vertices tell the scan's extent as well as all of them, for a tenth of the time
     stride = max(1, len(vertices) // SCAN_POINTS)
     extent = _robust_extent(vertices[::stride]) if len(vertices) else 0.0
