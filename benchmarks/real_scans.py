@@ -60,6 +60,8 @@ class Row:
     prediction: str | None
     probability: float
     familiar: bool | None
+    abstained: bool = False  # the model said it cannot tell (its top answer is still scored)
+    answer_set: tuple[str, ...] = ()
 
 
 def write_facewarehouse_labels(scans: Path) -> Path:
@@ -113,14 +115,18 @@ def score(predictor, scans: Path, labels: dict[str, str], classes: list[str]) ->
     rows = []
     for name, truth in labels.items():
         try:
-            result = predictor.predict(ScanInput(scans / name, name)).to_json()
+            result = predictor.predict(ScanInput(scans / name, name))
         except (ScanError, ValueError, OSError) as error:
             print(f"  {name}: refused: {error}", file=sys.stderr)
             rows.append(Row(name, truth, None, 0.0, None))
             continue
-        prediction = result["prediction"]
-        probability = result["probabilities"].get(prediction, 0.0) if prediction else 0.0
-        rows.append(Row(name, truth, prediction, probability, result.get("familiar")))
+        # the top answer is scored even where the model abstains: the yardstick measures what
+        # it reads; whether it knew that it could not tell is reported beside
+        top = result.prediction
+        probability = float(result.probabilities[classes.index(top)])
+        answer_set = tuple(result.prediction_set or ())
+        rows.append(Row(name, truth, top, probability, result.familiar, result.abstained,
+                        answer_set))  # fmt: skip
     return rows
 
 
@@ -156,6 +162,18 @@ def markdown_table(figures: dict[str, dict[str, dict]], set_names: list[str]) ->
 def figures_classes(sets: dict[str, dict]) -> set[str]:
     """The labels a model was scored on (those of its scored rows)."""
     return set(sets.get("classes", []))
+
+
+def answered(rows: list[Row], classes: list[str]) -> dict[str, int]:
+    """How the model's "can't tell" did on the scored rows: answers given, right answers among
+    them, and sets of answers that held the true class."""
+    scored = [r for r in rows if r.truth in classes and r.prediction is not None]
+    given = [r for r in scored if not r.abstained]
+    return {
+        "answered": len(given),
+        "answered_right": sum(r.prediction == r.truth for r in given),
+        "set_holds_truth": sum(r.truth in r.answer_set for r in scored),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,17 +218,24 @@ def main(argv: list[str] | None = None) -> int:
                 right, scored, balanced = accuracy(rows, classes)
                 print(f"\n{model} on {set_name} ({folder}):")
                 if folder == args.scans:
-                    print(f"  {'file':<28} {'label':<16} {'prediction':<12} {'p':>5}  familiar")
+                    print(f"  {'file':<24} {'label':<14} {'top answer':<11} {'p':>5}  "
+                          f"{'familiar':<8} answer")  # fmt: skip
                     for r in rows:
                         mark = "" if r.truth not in classes else (
                             " ok" if r.prediction == r.truth else " WRONG")  # fmt: skip
-                        print(f"  {r.file:<28} {r.truth:<16} {str(r.prediction):<12} "
-                              f"{r.probability:5.2f}  {r.familiar}{mark}")  # fmt: skip
-                print(f"  {right} of {scored} right, balanced accuracy {balanced:.3f}")
+                        said = "can't tell" if r.abstained else r.prediction
+                        print(f"  {r.file:<24} {r.truth:<14} {str(r.prediction):<11} "
+                              f"{r.probability:5.2f}  {str(r.familiar):<8} {said} "
+                              f"{list(r.answer_set)}{mark}")  # fmt: skip
+                answers = answered(rows, classes)
+                print(f"  {right} of {scored} right, balanced accuracy {balanced:.3f}; "
+                      f"answered {answers['answered']} of {scored}, "
+                      f"{answers['answered_right']} of them right; "
+                      f"the set held the truth {answers['set_holds_truth']} times")  # fmt: skip
                 figures.setdefault(model, {})["classes"] = classes
                 figures[model][set_name] = {
                     "right": right, "scored": scored, "balanced_accuracy": round(balanced, 4),
-                    "rows": [r.__dict__ for r in rows],
+                    **answers, "rows": [r.__dict__ for r in rows],
                 }  # fmt: skip
         finally:
             predictor.close()
