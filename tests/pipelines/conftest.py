@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tiny_project import run_session, tiny_run_params
+from shared_project_runs import run_session, tiny_run_params
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from tiny_project import run_session, tiny_run_params
+from shared_project_runs import run_session, tiny_run_params
 
 RUNS = Path("data/06_models/training_runs")
 PRETRAIN_CACHE = Path("data/02_intermediate/pretrain_cache")
