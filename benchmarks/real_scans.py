@@ -87,7 +87,9 @@ def read_labels(path: Path) -> dict[str, str]:
 
 def write_held_out_ict(folder: Path, n_subjects: int) -> dict[str, str]:
     """A held-out group of ICT-FaceKit subjects in BU-3DFE's layout; ``file -> emotion``."""
+    from facevlm.scans.labels import NEUTRAL
     from facevlm.synthetic import SyntheticConfig, generate_synthetic_dataset
+    from facevlm.synthetic.layout_writers import BU3DFE_CODES
 
     config = SyntheticConfig(
         seed=HELD_OUT_SEED,
@@ -97,13 +99,12 @@ def write_held_out_ict(folder: Path, n_subjects: int) -> dict[str, str]:
         subject_offset=HELD_OUT_OFFSET,
     )
     generate_synthetic_dataset(folder, config)
-    codes = {"AN": "anger", "DI": "disgust", "FE": "fear", "HA": "happiness", "SA": "sadness",
-             "SU": "surprise"}  # fmt: skip
+    emotions = {code: emotion for emotion, code in BU3DFE_CODES.items() if emotion != NEUTRAL}
     labels = {}
     for scan in sorted(folder.rglob("*_F3D.wrl")):
         code, intensity = scan.name.split("_")[1][:2], scan.name.split("_")[1][2:4]
-        if code in codes and intensity in ("03", "04"):
-            labels[str(scan.relative_to(folder))] = codes[code]
+        if code in emotions and intensity in ("03", "04"):
+            labels[str(scan.relative_to(folder))] = emotions[code]
     return labels
 
 
@@ -153,15 +154,10 @@ def markdown_table(figures: dict[str, dict[str, dict]], set_names: list[str]) ->
         answers = ", ".join(
             f"{r['file']} {r['truth']}: {r['prediction']} ({r['probability']:.2f})"
             for r in real
-            if r["truth"] in figures_classes(sets)
+            if r["truth"] in sets["classes"]
         )
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {answers} |")
     return "\n".join(lines) + "\n"
-
-
-def figures_classes(sets: dict[str, dict]) -> set[str]:
-    """The labels a model was scored on (those of its scored rows)."""
-    return set(sets.get("classes", []))
 
 
 def answered(rows: list[Row], classes: list[str]) -> dict[str, int]:
