@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 #: The algorithms in use, by name. A BLAKE2b's size is part of the hash, not a truncation: the
@@ -49,3 +50,13 @@ def json_digest(
     of it); ``default`` turns what JSON cannot hold into what it can, as in ``json.dumps``."""
     text = json.dumps(value, sort_keys=True, default=default)
     return text_digest(text, algorithm, hex_digits)
+
+
+def file_digest(path: str | Path, algorithm: str) -> str:
+    """The hex digest of a file's bytes by ``algorithm``, read a megabyte at a time (weight
+    files of tens of megabytes need not be held twice)."""
+    h = ALGORITHMS[algorithm]()
+    with Path(path).open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -3,10 +3,11 @@
 ``__default__`` is what a new user runs first: the data stages (synthesize → ingest → render)
 and then both models with their evaluation, on the built-in synthetic data. Every training
 pipeline includes the data stages it needs, narrowed to the datasets its models read (a 3D
-pipeline writes, indexes and renders only the BU-3DFE-style scans), and ``pretrain`` (the CPU
-backbone's pretraining on a separate synthetic corpus); they reuse earlier work (same synthetic
-seed and size, unchanged scans, same render settings), so a second run goes straight to
-training.
+pipeline writes, indexes and renders only the BU-3DFE-style scans), and the CPU backbone
+pretrained by the configured recipe, read from the store of backbones by recipe (the project
+ships the default's; ``pretrain`` builds another recipe's on its synthetic corpus and keeps it
+there). They reuse earlier work (same synthetic seed and size, unchanged scans, same render
+settings), so a second run goes straight to training.
 """
 
 from __future__ import annotations
@@ -72,8 +73,10 @@ def data_stages(*models: str) -> Pipeline:
 
 
 def ready_for(*models: str) -> Pipeline:
-    """What models need before training: their evaluation data and the pretrained backbone."""
-    return data_stages(*models) + pretrain.create_pipeline()
+    """What models need before training: their evaluation data and the pretrained backbone of
+    the configured recipe, read from the store of backbones by recipe (``pretrain`` builds
+    one that is not there)."""
+    return data_stages(*models) + pretrain.create_loading_pipeline()
 
 
 def model_pipeline(model: str) -> Pipeline:

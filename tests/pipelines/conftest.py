@@ -66,5 +66,7 @@ def _build_tiny_project_run(project: Path, tiny_synthetic_session: dict) -> None
     # Each pipeline in a process of its own, like two `kedro run`s: kedro-mlflow keeps global
     # state (tracking URI, active run) that would leak into later tests of this process, and
     # into a second session in the same process (its comparison run then nests elsewhere).
-    for pipeline_name in ("__default__", "compare"):
+    # `pretrain` first: the default run starts from the backbone of its recipe, which the tiny
+    # run's own pretraining settings make here
+    for pipeline_name in ("pretrain", "__default__", "compare"):
         run_session(project, pipeline_name, runtime_params)

@@ -5,10 +5,11 @@ included, on copies of the shared tiny project (its data stages and caches alrea
   the pretrained backbone under a new versioned path: no fold is trained again.
 - The final fit on every subject checkpoints into the same folder: run again, it trains nothing
   (on toy data, with a real runner).
-- A real `kedro run` killed (SIGKILL of its process group) in pretraining, run again and killed
-  in the second fold, then run again to the end: pretraining continues from its last
-  checkpoint, the finished fold is read back, the interrupted fold continues from its epoch
-  checkpoint, the log says so, and the backbone and every metric equal an uninterrupted run's.
+- A real `kedro run --pipeline=pretrain` killed (SIGKILL of its process group) and run again
+  continues from its last checkpoint; `kedro run --pipeline=train_smile` killed in the second
+  fold and run again reads the finished fold back and continues the interrupted one from its
+  epoch checkpoint; the logs say so, and the backbone and every metric equal an uninterrupted
+  run's.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from shared_project_runs import run_session, tiny_run_params
 RUNS = Path("data/06_models/training_runs")
 PRETRAIN_CACHE = Path("data/02_intermediate/pretrain_cache")
 WEIGHTS = Path("data/06_models/pretrained_backbone.pt")
+STORE = Path("pretrained")  # the backbones by recipe (pretraining.store)
 SUMMARY = Path("data/08_reporting/smile/summary.json")
 
 #: What the killed runs change from the shared run, as a person types it: two folds of four
@@ -77,14 +79,14 @@ def test_the_same_pipeline_run_again_has_the_same_run_key(
     assert not re.search(r"fold \d+: training \(key", log), "a fold was trained again"
 
 
-def _kedro_run(project: Path, log: Path) -> subprocess.Popen:
-    """``kedro run --pipeline=train_smile --params=...`` in a process group of its own, its log
+def _kedro_run(project: Path, log: Path, pipeline: str = "train_smile") -> subprocess.Popen:
+    """``kedro run --pipeline=<pipeline> --params=...`` in a process group of its own, its log
     to ``log``."""
     params = ",".join(f"{k}={v}" for k, v in KILL_PARAMS.items())
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "COLUMNS": "400"}
     with log.open("w") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "kedro", "run", "--pipeline=train_smile", f"--params={params}"],
+            [sys.executable, "-m", "kedro", "run", f"--pipeline={pipeline}", f"--params={params}"],
             cwd=project,
             env=env,
             stdout=out,
@@ -147,34 +149,42 @@ def test_a_killed_kedro_run_resumes_pretraining_and_folds_to_the_uninterrupted_r
     cached = set((project / PRETRAIN_CACHE).glob("*.pt"))
     runs_before = set((project / RUNS).iterdir())
 
+    stored_before = set((project / STORE).iterdir())
+    _finish(_kedro_run(project, tmp_path / "built.log", "pretrain"), tmp_path / "built.log")
     whole = _finish(_kedro_run(project, tmp_path / "whole.log"), tmp_path / "whole.log")
     assert "resuming the training run" not in whole and "resumed from" not in whole
     (run_folder,) = set((project / RUNS).iterdir()) - runs_before
     (pretrained,) = set((project / PRETRAIN_CACHE).glob("*.pt")) - cached
+    stored = set((project / STORE).iterdir()) - stored_before
+    assert sorted(p.suffix for p in stored) == [".json", ".pt"], "kept by its recipe"
     assert not list((project / PRETRAIN_CACHE).glob("*.checkpoints")), "removed once cached"
     expected_metrics, expected_backbone = _metrics(project), _backbone(project)
     shutil.rmtree(run_folder)  # as if the uninterrupted run had never happened
     pretrained.unlink()
+    for path in stored:
+        path.unlink()
 
     killed_log = tmp_path / "killed_in_pretraining.log"
-    run = _kedro_run(project, killed_log)
+    run = _kedro_run(project, killed_log, "pretrain")
     _kill_when(run, lambda: bool(_pretraining_checkpoints(project)), killed_log)
     assert not pretrained.exists()
     assert _pretraining_checkpoints(project), "its checkpoints are kept for the rerun"
+    rebuilt_log = tmp_path / "rebuilt.log"
+    rebuilt = _finish(_kedro_run(project, rebuilt_log, "pretrain"), rebuilt_log)
+    resumed = r"resumed from \S+epoch_000[2-6]\.pt \([2-6] of 8 epochs done\)"
+    assert re.search(resumed, rebuilt), rebuilt[-3000:]
+    assert pretrained.exists() and not _pretraining_checkpoints(project)
+    assert all(path.exists() for path in stored), "kept by its recipe again"
 
     killed_log = tmp_path / "killed_in_fold.log"
     run = _kedro_run(project, killed_log)
     _kill_when(run, lambda: _second_fold_started(run_folder), killed_log)
-    pretraining_rerun = _one_line(killed_log.read_text())
-    resumed = r"resumed from \S+epoch_000[2-6]\.pt \([2-6] of 8 epochs done\)"
-    assert re.search(resumed, pretraining_rerun), pretraining_rerun[-3000:]
-    assert pretrained.exists() and not _pretraining_checkpoints(project)
     fold_0 = sorted((run_folder / "training" / "folds").glob("fold_0.*"))
     kept = {p: p.stat().st_mtime_ns for p in fold_0}
 
     log = _finish(_kedro_run(project, tmp_path / "again.log"), tmp_path / "again.log")
     assert f"resuming the training run in {RUNS / run_folder.name}" in log
-    assert "pretrained backbone reused from" in log
+    assert "pretrained backbone for this recipe read from" in log
     assert "fold 0: finished earlier, result reused" in log
     assert re.search(r"resumed from \S+epoch_000[1-3]\.pt \([1-3] of 4 epochs done\)", log)
     assert "fold 1: training" in log and "fold 0: training" not in log

@@ -1,5 +1,6 @@
-"""``pretrain``: CLIP-style pretraining of the CPU backbone on a separate captioned synthetic corpus."""
+"""``pretrain``: CLIP-style pretraining of the CPU backbone on a separate captioned synthetic
+corpus, and the backbone of a recipe read from the store of backbones by recipe."""
 
-from facevlm.pipelines.pretrain.pipeline import create_pipeline
+from facevlm.pipelines.pretrain.pipeline import create_loading_pipeline, create_pipeline
 
-__all__ = ["create_pipeline"]
+__all__ = ["create_loading_pipeline", "create_pipeline"]

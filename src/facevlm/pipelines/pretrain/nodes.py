@@ -20,6 +20,7 @@ from facevlm.datasets.pretrained_weights import PretrainedWeights
 from facevlm.datasets.render_set import RenderSet
 from facevlm.digests import json_digest
 from facevlm.experiments.pretrain import PretrainConfig, PretrainedBackbone, pretrain_backbone
+from facevlm.experiments.shipped_backbones import backbone_recipe, load_backbone, store_backbone
 from facevlm.render.renderer import MODALITY_SEPARATOR, parse_modalities
 from facevlm.scans.view_store import array_fingerprint
 
@@ -126,6 +127,44 @@ def pretrain_backbone_node(
     if checkpoints is not None:  # the cache entry holds what they would resume to
         shutil.rmtree(checkpoints, ignore_errors=True)
     return result, pd.DataFrame(result.history)
+
+
+def keep_backbone_by_recipe(
+    backbone: PretrainedBackbone, pretraining: dict[str, Any], render: dict[str, Any]
+) -> PretrainedBackbone:
+    """Keep the backbone just made in the store of backbones by recipe
+    (``pretraining.store``), where the model pipelines look for it
+    (:func:`backbone_for_recipe`), and pass it on. An empty corpus's (no weights) is not kept."""
+    if backbone.state_dict:
+        path = store_backbone(pretraining["store"], backbone_recipe(pretraining, render), backbone)
+        logger.info("pretrained backbone kept for its recipe as %s", path)
+    return backbone
+
+
+def backbone_for_recipe(
+    pretraining: dict[str, Any], render: dict[str, Any]
+) -> tuple[PretrainedBackbone, pd.DataFrame]:
+    """The backbone the pretraining recipe makes, from the store (``pretraining.store``: the
+    ones the project ships, and the ones ``kedro run --pipeline=pretrain`` built here), its
+    weights verified against their digest; with its per-epoch history. No corpus
+    (``pretraining.dataset.name: none``): no weights, as the ``pretrain`` pipeline makes none.
+
+    Raises:
+        BackboneNotBuiltError: no backbone of this recipe yet (the message says how to build
+            it); BackboneDigestError: a damaged weight file.
+    """
+    if pretraining.get("dataset", {}).get("name") == "none":
+        logger.info("no pretraining corpus (pretraining.dataset.name: none): no weights made")
+        architecture = pretraining.get("training", {}).get("backbone", "")
+        return PretrainedBackbone({}, architecture, [], None), pd.DataFrame()
+    backbone = load_backbone(pretraining["store"], backbone_recipe(pretraining, render))
+    logger.info(
+        "pretrained backbone for this recipe read from %s (%d epochs; build another with "
+        "`kedro run --pipeline=pretrain`)",
+        pretraining["store"],
+        len(backbone.history),
+    )
+    return backbone, pd.DataFrame(backbone.history)
 
 
 def with_checkpoints(cfg: PretrainConfig, default_folder: Path) -> Path | None:

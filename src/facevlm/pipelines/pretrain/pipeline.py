@@ -13,8 +13,10 @@ from kedro.pipeline import Node, Pipeline, pipeline
 
 from facevlm.pipelines import ingest, render
 from facevlm.pipelines.pretrain.nodes import (
+    backbone_for_recipe,
     caption_pretraining_samples,
     corpus_render_settings,
+    keep_backbone_by_recipe,
     pretrain_backbone_node,
 )
 
@@ -23,8 +25,9 @@ SHARED_PARAMETERS = {"params:render", "params:caches.scan_index", "params:caches
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Corpus → index → renders → captions → pretrained backbone (``pretrained_backbone``, read
-    by every model pipeline)."""
+    """Corpus → index → renders → captions → pretrained backbone (``pretrained_backbone``),
+    kept in the store of backbones by recipe (``pretraining.store``), where the model
+    pipelines find it (:func:`create_loading_pipeline`)."""
     settings = Node(
         corpus_render_settings,
         ["params:render", "params:extra_modalities"],
@@ -38,25 +41,54 @@ def create_pipeline(**kwargs) -> Pipeline:
         namespace=NAMESPACE,
         parameters={p: p for p in SHARED_PARAMETERS},
     )
-    return corpus + pipeline(
+    return (
+        corpus
+        + pipeline(
+            [
+                Node(
+                    caption_pretraining_samples,
+                    ["renders", "raw_scans_manifest", "params:training", "params:synthetic.seed"],
+                    "captions",
+                    name="caption_samples",
+                ),
+                Node(
+                    pretrain_backbone_node,
+                    ["renders", "captions", "params:training", "params:caches.pretraining"],
+                    ["made_backbone", "history"],
+                    name="pretrain_backbone",
+                ),
+            ],
+            namespace=NAMESPACE,
+            parameters={
+                "params:synthetic.seed": "params:synthetic.seed",
+                "params:caches.pretraining": "params:caches.pretraining",
+            },
+        )
+        + Pipeline(
+            [
+                Node(
+                    keep_backbone_by_recipe,
+                    [f"{NAMESPACE}.made_backbone", "params:pretraining", "params:render"],
+                    "pretrained_backbone",
+                    name="keep_backbone_by_recipe",
+                )
+            ]
+        )
+    )
+
+
+def create_loading_pipeline(**kwargs) -> Pipeline:
+    """The pretrained backbone of the configured recipe read from the store of backbones by
+    recipe (``pretraining.store``: the project ships the default's), instead of made from its
+    corpus: what the model pipelines start from. A recipe with none there is built with the
+    ``pretrain`` pipeline (:func:`create_pipeline`), which puts it there."""
+    return Pipeline(
         [
             Node(
-                caption_pretraining_samples,
-                ["renders", "raw_scans_manifest", "params:training", "params:synthetic.seed"],
-                "captions",
-                name="caption_samples",
-            ),
-            Node(
-                pretrain_backbone_node,
-                ["renders", "captions", "params:training", "params:caches.pretraining"],
-                ["pretrained_backbone", "history"],
-                name="pretrain_backbone",
-            ),
-        ],
-        namespace=NAMESPACE,
-        outputs={"pretrained_backbone": "pretrained_backbone"},
-        parameters={
-            "params:synthetic.seed": "params:synthetic.seed",
-            "params:caches.pretraining": "params:caches.pretraining",
-        },
+                backbone_for_recipe,
+                ["params:pretraining", "params:render"],
+                ["pretrained_backbone", f"{NAMESPACE}.history"],
+                name="backbone_for_recipe",
+            )
+        ]
     )
