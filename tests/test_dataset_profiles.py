@@ -4,8 +4,9 @@ Specification (``facevlm.dataset_profiles``):
 
 - every dataset x recipe combination resolves, through the project's own config loader, to
   parameters that every training namespace, the protocol, the renderer and the layout accept;
-- precedence, lowest first: ``conf/base``, the run env, the dataset's profile (then the env's
-  own override of that profile), ``--params``;
+- precedence, lowest first: ``conf/base``, a recipe env, the dataset's profile (then the env's
+  own override of that profile), the user's ``conf/local``, ``--params``: a profile states facts
+  about the data and never overrides a setting the user made;
 - a profile never sets where the data lives, and a dataset without a profile changes nothing.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import shutil
 from pathlib import Path
 
 import pytest
@@ -112,6 +114,72 @@ def test_the_command_line_wins_over_the_profile():
         "affectvlm.protocol.k=5",
     )
     assert params["render"]["frames"] == "apex" and params["affectvlm"]["protocol"]["k"] == 5
+
+
+def project_conf_with_local(tmp_path: Path, local_parameters: str) -> Path:
+    """A copy of the project's conf whose ``conf/local`` holds ``local_parameters``."""
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf, ignore=shutil.ignore_patterns("local"))
+    (conf / "local").mkdir()
+    (conf / "local" / "parameters.yml").write_text(local_parameters)
+    return conf
+
+
+#: What a user may put in conf/local: how runs execute here, and a data setting of their own.
+LOCAL_SETTINGS = """\
+dataset: {n_workers: 3, fail_fast: true}
+render: {n_workers: 4, frames: apex}
+affectvlm: {protocol: {k: 4}}
+"""
+
+
+@pytest.mark.parametrize("name", profile_names(CONF))
+def test_a_setting_in_conf_local_wins_over_every_profile(tmp_path, name):
+    conf = project_conf_with_local(tmp_path, LOCAL_SETTINGS)
+    params = load_parameters("local", f"dataset.name={name}", "dataset.root=/x", conf=conf)
+    assert params["render"]["n_workers"] == 4
+    assert params["dataset"]["n_workers"] == 3 and params["dataset"]["fail_fast"] is True
+    assert params["render"]["frames"] == "apex"  # even a data fact, when the user sets it
+    assert params["affectvlm"]["protocol"]["k"] == 4
+    # and the command line wins over both
+    again = load_parameters(
+        "local", f"dataset.name={name}", "dataset.root=/x", "render.n_workers=2", conf=conf
+    )
+    assert again["render"]["n_workers"] == 2
+
+
+@pytest.mark.parametrize("name", profile_names(CONF))
+def test_a_profile_still_sets_its_data_facts_beside_conf_local(tmp_path, name):
+    """``conf/local``'s settings of how runs execute leave every fact of the profile in place:
+    the parameters equal the profile's with only the user's keys changed."""
+    without = load_parameters("local", f"dataset.name={name}", "dataset.root=/x")
+    conf = project_conf_with_local(tmp_path, "render: {n_workers: 4}\ndataset: {n_workers: 3}\n")
+    params = load_parameters("local", f"dataset.name={name}", "dataset.root=/x", conf=conf)
+    assert params["render"]["n_workers"] == 4 and params["dataset"]["n_workers"] == 3
+    params["render"]["n_workers"] = without["render"]["n_workers"]
+    params["dataset"]["n_workers"] = without["dataset"]["n_workers"]
+    assert params == without
+    # the facts themselves: the layout, the frames and the protocol differ from conf/base's
+    base = load_parameters("local")
+    assert params["dataset"]["name"] == name != base["dataset"]["name"]
+    assert params["render"]["frames"] != base["render"]["frames"]
+    assert params["render"]["modality"] == "texture" != base["render"]["modality"]
+    model = "smile_mer" if name == "4dme" else "affectvlm"
+    assert params[model]["protocol"]["subset"] == "literature"
+    assert params[model]["protocol"]["datasets"] is None  # the index holds this dataset only
+    assert base[model]["protocol"]["datasets"] is not None
+
+
+def test_a_profile_states_only_facts_about_the_data():
+    """No profile sets how a run executes (workers, failure policy) or restates the renderer's
+    recipe (size, views): those are conf/base's, a recipe env's or the user's."""
+    import yaml
+
+    for name in profile_names(CONF):
+        profile = yaml.safe_load((CONF / "base" / "dataset_profiles" / f"{name}.yml").read_text())
+        dataset, render = profile.get("dataset", {}), profile.get("render", {})
+        assert not {"n_workers", "fail_fast", "allow_missing_texture"} & set(dataset), name
+        assert not {"n_workers", "datasets", "size", "views"} & set(render), name
 
 
 def test_the_dataset_named_in_an_env_file_selects_the_profile_too(tmp_path):

@@ -85,3 +85,30 @@ def test_every_document_the_code_and_conf_point_to_is_in_the_repository():
     assert not missing, "references to documents not in the repository:\n" + "\n".join(
         sorted(missing)
     )
+
+
+#: A command that runs a script of the repository: ``python benchmarks/train_step.py``.
+_SCRIPT_COMMAND = re.compile(r"\bpython3? ((?:benchmarks|tools)/[\w.-]+\.py)")
+
+
+def test_every_script_a_command_runs_is_in_the_repository():
+    """A script that leaves ``benchmarks/`` or ``tools/`` takes every command naming it along
+    (prose may still point at it in the git history)."""
+    texts = [
+        ROOT / "README.md",
+        *(ROOT / "docs").rglob("*.md"),
+        *(ROOT / "src").rglob("*.py"),
+        *(ROOT / "conf").rglob("*.yml"),
+        *(ROOT / "tests").rglob("*.py"),
+        *(ROOT / "benchmarks").glob("*"),
+        *(ROOT / "tools").glob("*"),
+    ]
+    missing = {
+        f"{path.relative_to(ROOT)}: {script}"
+        for path in texts
+        for script in _SCRIPT_COMMAND.findall(path.read_text())
+        if not (ROOT / script).is_file()
+    }
+    assert not missing, "commands that run scripts not in the repository:\n" + "\n".join(
+        sorted(missing)
+    )

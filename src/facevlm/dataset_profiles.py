@@ -9,14 +9,17 @@ get the profile of the dataset they name::
     kedro run --env paper --pipeline=train_affectvlm \\
         --params "dataset.name=bu4dfe,dataset.root=/data/BU-4DFE"
 
-Precedence, lowest first: ``conf/base`` parameters, the run env's parameters, the profile
-(``conf/base/dataset_profiles/<name>.yml``, then ``conf/<env>/dataset_profiles/<name>.yml`` if the
-env has one), the command line's ``--params``. The profile comes after the env because it
+Precedence, lowest first: ``conf/base`` parameters, a recipe env's parameters (``--env
+paper``), the profile (``conf/base/dataset_profiles/<name>.yml``, then
+``conf/<env>/dataset_profiles/<name>.yml`` if the env has one), the user's own ``conf/local``
+parameters, the command line's ``--params``. The profile comes after a recipe env because it
 states facts about the data (a recipe's "10 folds" must not turn 4DME's leave-one-subject-out
-into k-fold); an env that needs to change a profile does so in its own
-``dataset_profiles/<name>.yml``. Profiles hold no ``dataset.root``: where the data lives is the
-user's, given with ``--params`` or in ``conf/local``. A name without a profile (``synthetic``)
-changes nothing.
+into k-fold); it comes before ``conf/local`` and ``--params`` because those are the user's
+choices for this machine and this run (``render.n_workers: 4`` in ``conf/local`` holds for
+every dataset). So a profile holds only facts about the data: its layout options, labels,
+literature protocol and frame selection, never how a run executes. Profiles hold no
+``dataset.root``: where the data lives is the user's, given with ``--params`` or in
+``conf/local``. A name without a profile (``synthetic``) changes nothing.
 
 The same loader gives each model's parameter block the shared ``model_defaults`` block beneath
 it (:func:`with_model_defaults`), so what both models train with is written once.
@@ -35,6 +38,9 @@ from facevlm.experiments.recipes import RECIPE_NAMES
 
 #: Folder, inside an env's folder, of the profiles.
 PROFILE_FOLDER = "dataset_profiles"
+#: The env of the user's own settings (Kedro's ``conf/local``, never committed); when the run
+#: uses it, its parameters win over a dataset's profile.
+USER_ENV = "local"
 
 
 class DatasetProfileConfigLoader(OmegaConfigLoader):
@@ -47,9 +53,20 @@ class DatasetProfileConfigLoader(OmegaConfigLoader):
         name = dataset_name(config, self.runtime_params)
         profile = self.dataset_profile(name) if name else {}
         if profile:
-            layers = [config, profile, self.runtime_params or {}]
+            layers = [config, profile, self.user_parameters(), self.runtime_params or {}]
             config = OmegaConf.to_container(OmegaConf.merge(*layers), resolve=True)
         return with_model_defaults(config)
+
+    def user_parameters(self) -> dict[str, Any]:
+        """The parameters of ``conf/local`` alone when the run uses that env (``{}`` otherwise):
+        laid again over the profile, so that what the user set there wins over it."""
+        if (self.env or self.default_run_env) != USER_ENV:
+            return {}
+        folder = Path(self.conf_source) / USER_ENV
+        if not folder.is_dir():
+            return {}
+        patterns = self.config_patterns["parameters"]
+        return self.load_and_merge_dir_config(str(folder), patterns, "parameters", set())
 
     def profile_files(self, name: str) -> list[Path]:
         """The profile files of dataset ``name``, lowest precedence first (existing or not)."""

@@ -41,8 +41,8 @@ the views drawn as outlines and creases with no model involved
 (:func:`facevlm.models.multiview_clip.view_edges`). Training pulls every
 face with the same expression towards one embedding, so in the fused embedding a face of a face
 model the network never saw lands among the training faces of whatever expression it reads,
-familiar and confidently wrong (``benchmarks/calibration.py`` on a face source held out of
-training; figures in docs/benchmarks.md). Early in the tower, on a coarse grid of the image,
+familiar and confidently wrong (on a face source held out of training; figures in
+docs/what-we-tried/calibration.md). Early in the tower, on a coarse grid of the image,
 the features still describe what the views look like and where, and faces of another source
 stand apart there, unless the tower has learnt to see them alike (a model trained on whole
 heads and narrow crops of one face model sees the other's face masks as its narrow crops); the

@@ -3,7 +3,7 @@
 Not part of the package: a quick visual check of :mod:`facevlm.synthetic` (do the six
 emotions read as six different faces? does the texture look like a face?).
 
-    PYTHONPATH=src python benchmarks/preview_synthetic.py --out /tmp/synthetic_preview.png
+    PYTHONPATH=src python tools/preview_synthetic.py --out /tmp/synthetic_preview.png
 """
 
 from __future__ import annotations

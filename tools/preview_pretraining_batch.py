@@ -7,7 +7,7 @@ batch the way training does (uniform over a sample's candidates, ``action_share`
 with the image augmentation of ``pretraining.training.augment`` applied to each tile (the
 framing jitter: zoomed in or out, shifted, mirrored); ``--no-augment`` shows the plain renders.
 
-    PYTHONPATH=src python benchmarks/preview_pretraining_batch.py --out /tmp/pretraining_batch.png
+    PYTHONPATH=src python tools/preview_pretraining_batch.py --out /tmp/pretraining_batch.png
 """
 
 from __future__ import annotations

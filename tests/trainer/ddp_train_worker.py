@@ -1,6 +1,6 @@
 """torchrun worker of test_training_ddp.py: trains the tiny model for one epoch on CPU (gloo).
 
-torchrun --nproc_per_node=2 tests/models/ddp_train_worker.py OUT_DIR
+torchrun --nproc_per_node=2 tests/trainer/ddp_train_worker.py OUT_DIR
 """
 
 from __future__ import annotations
