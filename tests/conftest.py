@@ -46,6 +46,7 @@ def _share_the_cores_between_test_processes() -> None:
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, str(threads))
     threads = int(os.environ["OMP_NUM_THREADS"])
+    os.environ.setdefault("FACEVLM_THREADS", str(threads))  # what a Kedro session pins
     torch.set_num_threads(threads)
     # numpy's BLAS was loaded (with torch, above) before the variables were set: limit it too
     threadpool_limits(limits=threads)

@@ -7,11 +7,27 @@ dataset that ``dataset.name`` names to the parameters (:mod:`facevlm.dataset_pro
 recipe env (``--env paper``) works with any dataset.
 """
 
+import os
+import sys
+
+import facevlm
 from facevlm.dataset_profiles import DatasetProfileConfigLoader
-from facevlm.hooks import SessionRunHooks
+from facevlm.hooks import NumericsHooks, SessionRunHooks
+from facevlm.numerics import loaded_before_pin, restart_pinned
+
+# `kedro` imports numpy before it imports this package, so numpy's OpenBLAS has chosen this CPU's
+# own kernel by now; `kedro run` starts again, once, with the pinned variables set from the start
+# (the second time they are inherited, nothing is added, and it goes on). Other commands (kedro
+# ipython, jupyter) keep their process: their figures are not the committed ones.
+if (
+    loaded_before_pin(facevlm.PINNED_AT_IMPORT)
+    and os.path.basename(sys.argv[0]) in {"kedro", "__main__.py"}
+    and sys.argv[1:2] == ["run"]
+):
+    restart_pinned()
 
 # kedro-mlflow's hooks (entry point) run before these: its session run is open when ours run
-HOOKS = (SessionRunHooks(),)
+HOOKS = (NumericsHooks(), SessionRunHooks())
 
 CONFIG_LOADER_CLASS = DatasetProfileConfigLoader
 CONFIG_LOADER_ARGS = {
