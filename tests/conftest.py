@@ -22,6 +22,10 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before open_clip / huggingface_hub import
 
+# the package pins the libraries' numerical path before they load (facevlm/numerics.py): the
+# tests' own process computes as the Kedro runs and subprocesses it starts do
+import facevlm  # noqa: F401, E402  isort: skip
+
 import mlflow
 import pytest
 import torch

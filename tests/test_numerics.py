@@ -36,6 +36,7 @@ if sys.argv[1] == "package":
 import numpy, torch
 from threadpoolctl import threadpool_info
 print(json.dumps({
+    "describe": __import__("facevlm.numerics").numerics.describe() if "facevlm" in sys.modules else "",
     "torch": torch.backends.cpu.get_cpu_capability(),
     "openblas": sorted({p["architecture"] for p in threadpool_info() if p.get("architecture")}),
     "env": {k: os.environ.get(k) for k in NAMES},
@@ -64,15 +65,17 @@ def _probe(first: str = "package", **extra: str) -> dict:
 @pytest.mark.skipif(not HAS_AVX2, reason="the pinned path is AVX2; this CPU lacks it")
 def test_importing_the_package_puts_torch_and_openblas_on_the_avx2_path():
     seen = _probe()
+    assert seen["describe"].startswith("torch AVX2, oneDNN AVX2, MKL AVX2, OpenBLAS Haswell, ")
     assert seen["torch"] == "AVX2"
     assert seen["openblas"] and set(seen["openblas"]) == {"Haswell"}
     assert seen["env"] == PINNED_ENVIRONMENT
 
 
 def test_the_native_switch_leaves_every_library_on_its_own_choice():
-    own = _probe(first="nothing")  # a process that never imports the package
+    own = _probe(first="nothing")  # a process that never imports the package before torch
     switched_off = _probe(**{NATIVE_SWITCH: "1"})
-    assert switched_off == own
+    assert switched_off["describe"].startswith(f"torch {own['torch']}, oneDNN native, MKL native")
+    assert {**switched_off, "describe": ""} == own
     assert all(value is None for value in switched_off["env"].values())
 
 
@@ -173,4 +176,4 @@ def test_kedro_run_restarts_itself_on_the_pinned_path(tmp_path):
     )
     output = done.stdout + done.stderr
     assert "no_such_pipeline" in output  # it got as far as looking for the pipeline
-    assert "numerics: pinned (torch AVX2, OpenBLAS Haswell)" in output
+    assert "numerics: torch AVX2, oneDNN AVX2, MKL AVX2, OpenBLAS Haswell" in output

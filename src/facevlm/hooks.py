@@ -17,7 +17,7 @@ import socket
 import mlflow
 from kedro.framework.hooks import hook_impl
 
-from facevlm.numerics import NUMERICS_TAG, code_path, pin_threads, session_threads
+from facevlm.numerics import NUMERICS_TAG, describe, pin_threads, session_threads
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class SessionRunHooks:
             {
                 HOST_TAG: socket.gethostname(),
                 PID_TAG: str(os.getpid()),
-                NUMERICS_TAG: numerics_description(),
+                NUMERICS_TAG: describe(),
             }
         )
         closed = close_runs_of_dead_sessions(mlflow.MlflowClient(), [run.info.experiment_id])
@@ -76,20 +76,6 @@ class SessionRunHooks:
                 len(closed),
                 ", ".join(closed),
             )
-
-
-def numerics_description() -> str:
-    """How this process computes: ``pinned (torch AVX2, OpenBLAS Haswell), 2 threads``."""
-    import torch
-    from threadpoolctl import threadpool_info
-
-    cores = sorted(
-        {str(pool.get("architecture")) for pool in threadpool_info() if pool.get("architecture")}
-    )
-    return (
-        f"{code_path()} (torch {torch.backends.cpu.get_cpu_capability()}, "
-        f"OpenBLAS {'/'.join(cores) or '-'}), {torch.get_num_threads()} threads"
-    )
 
 
 class NumericsHooks:
@@ -103,4 +89,4 @@ class NumericsHooks:
         threads = session_threads((context.params.get("numerics") or {}).get("threads"))
         if threads is not None:
             pin_threads(threads)
-        logger.info("numerics: %s", numerics_description())
+        logger.info("numerics: %s", describe())

@@ -36,8 +36,8 @@ PINNED_ENVIRONMENT: dict[str, str] = {
 }
 #: Set to 1 to leave every library on the code path it picks for this CPU.
 NATIVE_SWITCH = "FACEVLM_NATIVE_NUMERICS"
-#: MLflow tag of a session run: how its figures were computed (``pinned (torch AVX2, OpenBLAS
-#: Haswell), 2 threads``); two runs' figures agree to the bit only when it is the same.
+#: MLflow tag of a session run: how its figures were computed (:func:`describe`); two runs'
+#: figures agree to the bit only when it is the same.
 NUMERICS_TAG = "facevlm.numerics"
 #: Overrides ``numerics.threads`` (the test suite gives each of its processes its share).
 THREADS_VARIABLE = "FACEVLM_THREADS"
@@ -56,15 +56,6 @@ def pin_code_paths(env: dict[str, str] | os._Environ = os.environ) -> list[str]:
     for name in added:
         env[name] = PINNED_ENVIRONMENT[name]
     return added
-
-
-def code_path() -> str:
-    """``pinned`` when this process runs with every variable of the pinned path, else
-    ``native``; recorded with a run's figures."""
-    if native_requested():
-        return "native"
-    same = all(os.environ.get(k) == v for k, v in PINNED_ENVIRONMENT.items())
-    return "pinned" if same else "native"
 
 
 #: Which library reads which variable when it loads.
@@ -113,3 +104,22 @@ def pin_threads(threads: int) -> None:
 
     torch.set_num_threads(threads)
     threadpool_limits(limits=threads, user_api="blas")
+
+
+def describe() -> str:
+    """How this process computes, as the libraries report it once loaded:
+    ``torch AVX2, oneDNN AVX2, MKL AVX2, OpenBLAS Haswell, 2 threads`` on the pinned path
+    (``native`` where a variable is not set: the library's own choice for this CPU)."""
+    import torch
+    from threadpoolctl import threadpool_info
+
+    blas = sorted({str(p["architecture"]) for p in threadpool_info() if p.get("architecture")})
+    return ", ".join(
+        [
+            f"torch {torch.backends.cpu.get_cpu_capability()}",
+            f"oneDNN {os.environ.get('ONEDNN_MAX_CPU_ISA', 'native')}",
+            f"MKL {os.environ.get('MKL_CBWR', 'native')}",
+            f"OpenBLAS {'/'.join(blas) or '-'}",
+            f"{torch.get_num_threads()} threads",
+        ]
+    )

@@ -171,7 +171,7 @@ def test_a_fresh_run_reproduces_the_committed_figures_or_says_where_not(store):
     assert figure_differences(committed, {"runs": []})[0].endswith(": no fresh run")
 
 
-PINNED = "pinned (torch AVX2, OpenBLAS Haswell), 2 threads"
+PINNED = "torch AVX2, oneDNN AVX2, MKL AVX2, OpenBLAS Haswell, 2 threads"
 
 
 def test_a_run_computed_another_way_is_named_as_the_reason(store):
@@ -188,7 +188,7 @@ def test_a_run_computed_another_way_is_named_as_the_reason(store):
     assert figure_differences(committed, fresh) == [], "same path, same figures: a pass"
 
     time.sleep(0.01)
-    native = "native (torch AVX512, OpenBLAS SkylakeX), 16 threads"
+    native = "torch AVX512, oneDNN native, MKL native, OpenBLAS SkylakeX, 16 threads"
     moved = AFFECTVLM | {"test/accuracy_mean": 0.95}
     _session(0, _report("affectvlm", "fer3d", moved), numerics=native)
     _, fresh = results_report("facevlm", store)

@@ -256,7 +256,7 @@ def figure_differences(
         if was and now and was != now:
             differences.append(
                 f"{key}: computed {now} (fresh), not {was} (committed): the same figures need "
-                "the same numerical path and thread count (docs/getting-started.md)"
+                "the same numerical path and thread count (docs/results.md)"
             )
         if run.get("pretraining_seed") != other.get("pretraining_seed"):
             differences.append(
