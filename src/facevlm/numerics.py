@@ -7,13 +7,14 @@ choose a kernel per processor family. Each path rounds differently in the last b
 training run turns last bits into different weights: two machines gave accuracies one or two
 fold standard deviations apart. The thread count matters too: torch splits a reduction into one
 part per thread, so 2 and 16 threads add in different orders. Measured (docs/benchmarks.md,
-"Numerics across CPUs", ``benchmarks/numerics_fingerprint.py``): with the variables below and
-the same thread count, a 2-core and a 16-core machine train to the same bits; without them, or
-with another thread count, the bits differ.
+"Numerics across CPUs", ``benchmarks/numerics_fingerprint.py``): a 2-core and a 16-core machine
+train to the same bits at the same thread count and code path, even across torch versions; each
+variable below, and the thread count, changes the bits, i.e. a CPU whose own choice differs
+(AVX2 only, another OpenBLAS family) computes others unless the choice is pinned.
 
-What it costs: AVX2 in place of AVX-512 makes a CPU training step of the tiny model about a
-tenth slower on an AVX-512 machine (same page); a machine without AVX2 (pre-2013 x86) falls
-back to slower generic code and is not covered.
+What it costs: AVX2 in place of AVX-512 made a CPU training step of a tiny CLIP 5-35 % slower
+on an AVX-512 machine (same page); a machine without AVX2 (pre-2013 x86) falls back to slower
+generic code and is not covered.
 
 The variables are read when each library loads, so :func:`pin_code_paths` runs when the
 package is imported (``facevlm/__init__.py``), before torch; a variable the user has set wins,
