@@ -24,6 +24,10 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before open_clip / huggingface_hub import
 
+# the package pins the libraries' numerical path before they load (facevlm/numerics.py): the
+# tests' own process computes as the Kedro runs and subprocesses it starts do
+import facevlm  # noqa: F401, E402  isort: skip
+
 import mlflow
 import numpy as np
 import pytest
@@ -51,6 +55,7 @@ def _share_the_cores_between_test_processes() -> None:
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, str(threads))
     threads = int(os.environ["OMP_NUM_THREADS"])
+    os.environ.setdefault("FACEVLM_THREADS", str(threads))  # what a Kedro session pins
     torch.set_num_threads(threads)
     # numpy's BLAS was loaded (with torch, above) before the variables were set: limit it too
     threadpool_limits(limits=threads)

@@ -13,3 +13,9 @@ The package follows the data flow of the project:
 """
 
 __version__ = "0.1.0"
+
+# Before anything imports torch or numpy: every CPU on the same numerical path, so that a run's
+# figures do not depend on the machine (why and what it costs: facevlm/numerics.py).
+from facevlm.numerics import pin_code_paths as _pin_code_paths  # noqa: E402
+
+PINNED_AT_IMPORT: list[str] = _pin_code_paths()

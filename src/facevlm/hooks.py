@@ -1,4 +1,5 @@
-"""Project hooks: MLflow session runs that outlive a killed ``kedro run`` are closed.
+"""Project hooks: the session's numerics are fixed, and MLflow session runs that outlive a
+killed ``kedro run`` are closed.
 
 kedro-mlflow opens one MLflow run per Kedro session and ends it when the pipeline ends or
 fails. A ``kedro run`` killed with SIGKILL (or by the machine going down) never gets there, so
@@ -15,6 +16,8 @@ import socket
 
 import mlflow
 from kedro.framework.hooks import hook_impl
+
+from facevlm.numerics import NUMERICS_TAG, describe, pin_threads, session_threads
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +62,13 @@ class SessionRunHooks:
         run = mlflow.active_run()  # kedro-mlflow's hook ran first and opened the session run
         if run is None:
             return
-        mlflow.set_tags({HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())})
+        mlflow.set_tags(
+            {
+                HOST_TAG: socket.gethostname(),
+                PID_TAG: str(os.getpid()),
+                NUMERICS_TAG: describe(),
+            }
+        )
         closed = close_runs_of_dead_sessions(mlflow.MlflowClient(), [run.info.experiment_id])
         if closed:
             logger.warning(
@@ -67,3 +76,17 @@ class SessionRunHooks:
                 len(closed),
                 ", ".join(closed),
             )
+
+
+class NumericsHooks:
+    """Run the session on ``numerics.threads`` threads (parameters.yml; the variable
+    ``FACEVLM_THREADS`` wins): a reduction split over
+    another number of threads adds in another order, so the count is the project's, not the
+    machine's (why: facevlm/numerics.py)."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        threads = session_threads((context.params.get("numerics") or {}).get("threads"))
+        if threads is not None:
+            pin_threads(threads)
+        logger.info("numerics: %s", describe())

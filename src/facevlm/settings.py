@@ -1,18 +1,35 @@
 """Kedro project settings.
 
-kedro-mlflow registers its hook through its entry point; ours close the MLflow runs of killed
-sessions (:mod:`facevlm.hooks`) and log each stage's time (:mod:`facevlm.stage_timing`). The ``mlflow`` config pattern is declared so
-``conf/<env>/mlflow.yml`` is found in every env. The config loader adds the profile of the
+kedro-mlflow registers its hook through its entry point; ours fix the thread count and tag the
+session run with its numerical path (:mod:`facevlm.numerics`), close the MLflow runs of killed
+sessions (:mod:`facevlm.hooks`) and log each stage's time (:mod:`facevlm.stage_timing`). The
+``mlflow`` config pattern is declared so ``conf/<env>/mlflow.yml`` is found in every env. The config loader adds the profile of the
 dataset that ``dataset.name`` names to the parameters (:mod:`facevlm.dataset_profiles`), so a
 recipe env (``--env paper``) works with any dataset.
 """
 
+import os
+import sys
+
+import facevlm
 from facevlm.dataset_profiles import DatasetProfileConfigLoader
-from facevlm.hooks import SessionRunHooks
+from facevlm.hooks import NumericsHooks, SessionRunHooks
+from facevlm.numerics import loaded_before_pin, restart_pinned
 from facevlm.stage_timing import StageTimingHooks
 
+# `kedro` imports numpy before it imports this package, so numpy's OpenBLAS has chosen this CPU's
+# own kernel by now; `kedro run` starts again, once, with the pinned variables set from the start
+# (the second time they are inherited, nothing is added, and it goes on). Other commands (kedro
+# ipython, jupyter) keep their process: their figures are not the committed ones.
+if (
+    loaded_before_pin(facevlm.PINNED_AT_IMPORT)
+    and os.path.basename(sys.argv[0]) in {"kedro", "__main__.py"}
+    and sys.argv[1:2] == ["run"]
+):
+    restart_pinned()
+
 # kedro-mlflow's hooks (entry point) run before these: its session run is open when ours run
-HOOKS = (SessionRunHooks(), StageTimingHooks())
+HOOKS = (NumericsHooks(), SessionRunHooks(), StageTimingHooks())
 
 CONFIG_LOADER_CLASS = DatasetProfileConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -15,6 +15,7 @@ from facevlm.evaluation.results_report import (
     figure_differences,
     results_report,
 )
+from facevlm.numerics import NUMERICS_TAG
 
 SCAN_INDEX = pd.DataFrame({"subject": ["F0001", "F0002"], "expression": ["anger", "happiness"]})
 
@@ -44,10 +45,13 @@ def _report(model: str, task: str, metrics: dict[str, float], variant: str | Non
     )
 
 
-def _session(seed: int | None, *reports: ModelRunReport) -> None:
-    """A Kedro-session-like parent run (the pretraining seed as kedro-mlflow logs it) holding
-    the model runs, as ``kedro run`` nests them."""
+def _session(seed: int | None, *reports: ModelRunReport, numerics: str | None = None) -> None:
+    """A Kedro-session-like parent run (the pretraining seed as kedro-mlflow logs it, the
+    numerics tag as the project's hook sets it) holding the model runs, as ``kedro run`` nests
+    them."""
     with mlflow.start_run(run_name="session"):
+        if numerics is not None:
+            mlflow.set_tag(NUMERICS_TAG, numerics)
         if seed is not None:
             mlflow.log_param(PRETRAINING_SEED_PARAM, seed)
         MlflowModelRunDataset(log_model=False).save(list(reports))
@@ -165,3 +169,33 @@ def test_a_fresh_run_reproduces_the_committed_figures_or_says_where_not(store):
         "!= missing (fresh)",
     ]
     assert figure_differences(committed, {"runs": []})[0].endswith(": no fresh run")
+
+
+PINNED = "torch AVX2, oneDNN AVX2, MKL AVX2, OpenBLAS Haswell, 2 threads"
+
+
+def test_a_run_computed_another_way_is_named_as_the_reason(store):
+    """Figures agree to the digit only on the same numerical path and thread count: a check
+    against a run computed otherwise says so first, then lists the figures that moved."""
+    _session(0, _report("affectvlm", "fer3d", AFFECTVLM), numerics=PINNED)
+    _, committed = results_report("facevlm", store)
+    committed = json.loads(json.dumps(committed))
+    assert committed["runs"][0]["numerics"] == PINNED
+
+    time.sleep(0.01)
+    _session(0, _report("affectvlm", "fer3d", AFFECTVLM), numerics=PINNED)
+    _, fresh = results_report("facevlm", store)
+    assert figure_differences(committed, fresh) == [], "same path, same figures: a pass"
+
+    time.sleep(0.01)
+    native = "torch AVX512, oneDNN native, MKL native, OpenBLAS SkylakeX, 16 threads"
+    moved = AFFECTVLM | {"test/accuracy_mean": 0.95}
+    _session(0, _report("affectvlm", "fer3d", moved), numerics=native)
+    _, fresh = results_report("facevlm", store)
+    key = "fer3d · synthetic · subject_kfold · affectvlm · default"
+    differences = figure_differences(committed, fresh)
+    assert differences[0].startswith(f"{key}: computed {native} (fresh), not {PINNED} (committed)")
+    assert differences[1:] == [f"{key}: accuracy mean 0.912 (committed) != 0.950 (fresh)"]
+
+    del committed["runs"][0]["numerics"]  # a file written before runs recorded it
+    assert figure_differences(committed, fresh) == [differences[1]]

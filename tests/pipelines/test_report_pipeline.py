@@ -4,6 +4,7 @@ results tables, with the pretraining seed the session logged."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -97,6 +98,10 @@ def test_report_writes_the_docs_tables_and_report_check_holds_the_store_to_them(
             assert run["pretraining_seed"] == 0, (
                 "the seed of the session that trained, not this one"
             )
+            # how the training session computed, as its numerics hook tagged it
+            assert re.fullmatch(
+                r"torch \w+, oneDNN \w+, MKL \w+, OpenBLAS [\w/-]+, \d+ threads", run["numerics"]
+            ), run["numerics"]
             assert f"`{run['run_id'][:8]}`" in markdown
         smile = runs[("fer3d", "smile", "default")]["measures"]
         assert {"linear_probe", "zero_shot", "knn", "baseline_linear_probe"} <= set(smile)

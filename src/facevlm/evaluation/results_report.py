@@ -28,6 +28,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from facevlm.evaluation.comparison import DEFAULT_VARIANT, KEYS, MEASURES, collect_model_runs
+from facevlm.numerics import NUMERICS_TAG
 
 #: The parameter (as kedro-mlflow flattens it on the session's run) holding the pretraining seed.
 PRETRAINING_SEED_PARAM = "pretraining.training.train.seed"
@@ -74,6 +75,14 @@ def _cell(mean: Any, std: Any, digits: int) -> str:
     return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def session_numerics(client: MlflowClient, parent_run_id: str | None) -> str | None:
+    """How a model run's session computed (its parent run's ``facevlm.numerics`` tag: code path
+    and threads); ``None`` when not recorded."""
+    if not parent_run_id:
+        return None
+    return client.get_run(parent_run_id).data.tags.get(NUMERICS_TAG)
+
+
 def pretraining_seed(client: MlflowClient, parent_run_id: str | None) -> int | None:
     """The pretraining seed logged on a model run's parent run (``None`` when not logged: a run
     with pretraining switched off, or one logged outside a Kedro session)."""
@@ -98,7 +107,7 @@ def latest_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return latest.sort_values(sort).drop(columns=["_task_order", "_is_variant"])
 
 
-def _run_record(row: pd.Series, seed: int | None) -> dict[str, Any]:
+def _run_record(row: pd.Series, seed: int | None, numerics: str | None) -> dict[str, Any]:
     measures = {
         column: {"mean": _number(row[f"{column}_mean"]), "std": _number(row[f"{column}_std"])}
         for column in MEASURES
@@ -107,6 +116,7 @@ def _run_record(row: pd.Series, seed: int | None) -> dict[str, Any]:
     return {
         **{key: str(row[key]) for key in KEYS},
         "pretraining_seed": seed,
+        "numerics": numerics,
         "n_samples": None if _number(row["n_samples"]) is None else int(row["n_samples"]),
         "dataset_digest": row["dataset_digest"],
         "run_id": row["run_id"],
@@ -201,7 +211,9 @@ def results_report(
     records = []
     for _, row in runs.iterrows():
         parent = client.get_run(row["run_id"]).data.tags.get("mlflow.parentRunId")
-        records.append(_run_record(row, pretraining_seed(client, parent)))
+        records.append(
+            _run_record(row, pretraining_seed(client, parent), session_numerics(client, parent))
+        )
     document = {
         "generated_by": "kedro run --pipeline=report",
         "experiment": experiment,
@@ -228,7 +240,9 @@ def figure_differences(
     task × dataset × protocol × model × variant in ``fresh``: its pretraining seed and the mean
     and std of every measure, rounded as the tables show them. Timings are left out. Runs only
     ``fresh`` has are not differences (a new pipeline was run). Returns one line per
-    difference; empty when the figures reproduce.
+    difference; empty when the figures reproduce. When both runs recorded how they computed
+    (code path and threads, :data:`~facevlm.numerics.NUMERICS_TAG`) and that differs, the
+    first line of the run says so: its figures are then not expected to agree to the digit.
     """
     fresh_runs = {_run_key(run): run for run in fresh.get("runs", [])}
     differences = []
@@ -238,6 +252,12 @@ def figure_differences(
             differences.append(f"{key}: no fresh run")
             continue
         other = fresh_runs[key]
+        was, now = run.get("numerics"), other.get("numerics")
+        if was and now and was != now:
+            differences.append(
+                f"{key}: computed {now} (fresh), not {was} (committed): the same figures need "
+                "the same numerical path and thread count (docs/results.md)"
+            )
         if run.get("pretraining_seed") != other.get("pretraining_seed"):
             differences.append(
                 f"{key}: pretraining seed {run.get('pretraining_seed')} (committed) "

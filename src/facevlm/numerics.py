@@ -1,0 +1,126 @@
+"""One numerical path on every x86-64 CPU, so that a run gives the same figures on any machine.
+
+Why: the numerical libraries pick their kernels per CPU when they load. torch's own kernels
+(ATen) take AVX-512 code on a CPU that has it and AVX2 code on one that has not, oneDNN (its
+convolutions) and MKL (its matrix products) do the same, and numpy's and scipy's OpenBLAS
+choose a kernel per processor family. Each path rounds differently in the last bits, and a
+training run turns last bits into different weights: two machines gave accuracies one or two
+fold standard deviations apart. The thread count matters too: torch splits a reduction into one
+part per thread, so 2 and 16 threads add in different orders. Measured (docs/benchmarks.md,
+"Numerics across CPUs", ``benchmarks/numerics_fingerprint.py``): a 2-core and a 16-core machine
+train to the same bits at the same thread count and code path, even across torch versions; each
+variable below, and the thread count, changes the bits, i.e. a CPU whose own choice differs
+(AVX2 only, another OpenBLAS family) computes others unless the choice is pinned.
+
+What it costs: AVX2 in place of AVX-512 made a CPU training step of a tiny CLIP 5-35 % slower
+on an AVX-512 machine (same page); a machine without AVX2 (pre-2013 x86) falls back to slower
+generic code and is not covered.
+
+The variables are read when each library loads, so :func:`pin_code_paths` runs when the
+package is imported (``facevlm/__init__.py``), before torch; a variable the user has set wins,
+and ``FACEVLM_NATIVE_NUMERICS=1`` keeps every library on its own choice (fastest; figures then
+differ between CPUs). The thread count is a parameter (``numerics.threads``, or the variable
+``FACEVLM_THREADS``) that :func:`pin_threads` applies at the start of a Kedro run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+#: The environment that pins every library's code path to AVX2 (and its blocking parameters).
+PINNED_ENVIRONMENT: dict[str, str] = {
+    "ATEN_CPU_CAPABILITY": "avx2",  # torch's own kernels
+    "ONEDNN_MAX_CPU_ISA": "AVX2",  # torch's convolutions (oneDNN)
+    "MKL_CBWR": "AVX2",  # torch's matrix products (MKL's conditional numerical reproducibility)
+    "OPENBLAS_CORETYPE": "Haswell",  # numpy's and scipy's OpenBLAS (the linear probes)
+}
+#: Set to 1 to leave every library on the code path it picks for this CPU.
+NATIVE_SWITCH = "FACEVLM_NATIVE_NUMERICS"
+#: MLflow tag of a session run: how its figures were computed (:func:`describe`); two runs'
+#: figures agree to the bit only when it is the same.
+NUMERICS_TAG = "facevlm.numerics"
+#: Overrides ``numerics.threads`` (the test suite gives each of its processes its share).
+THREADS_VARIABLE = "FACEVLM_THREADS"
+
+
+def native_requested(env: dict[str, str] | os._Environ = os.environ) -> bool:
+    return env.get(NATIVE_SWITCH, "").strip().lower() in {"1", "true", "yes"}
+
+
+def pin_code_paths(env: dict[str, str] | os._Environ = os.environ) -> list[str]:
+    """Set the variables of :data:`PINNED_ENVIRONMENT` that are not set (unless the native
+    switch is on). Returns the ones set now; processes started later inherit them."""
+    if native_requested(env):
+        return []
+    added = [name for name in PINNED_ENVIRONMENT if name not in env]
+    for name in added:
+        env[name] = PINNED_ENVIRONMENT[name]
+    return added
+
+
+#: Which library reads which variable when it loads.
+READ_BY = {
+    "ATEN_CPU_CAPABILITY": "torch",
+    "ONEDNN_MAX_CPU_ISA": "torch",
+    "MKL_CBWR": "torch",
+    "OPENBLAS_CORETYPE": "numpy",
+}
+
+
+def loaded_before_pin(added: list[str]) -> list[str]:
+    """The libraries that loaded before :func:`pin_code_paths` set their variables (``added``),
+    and so run on the code path they chose: ``kedro`` imports numpy before the package."""
+    return sorted({READ_BY[name] for name in added if READ_BY[name] in sys.modules})
+
+
+def restart_pinned(argv: list[str] | None = None) -> None:
+    """Replace this process by the same command with the pinned variables set from the start,
+    so that the libraries already loaded load again on the pinned path. Does not return."""
+    argv = list(sys.orig_argv if argv is None else argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *argv[1:]])
+
+
+def session_threads(configured: int | None) -> int | None:
+    """The thread count a session runs on: :data:`THREADS_VARIABLE` when set, else
+    ``configured`` (``numerics.threads``; ``None`` leaves the machine's)."""
+    value = os.environ.get(THREADS_VARIABLE, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"{THREADS_VARIABLE} must be a whole number >= 1, got {value!r}")
+        return int(value)
+    return None if configured is None else int(configured)
+
+
+def pin_threads(threads: int) -> None:
+    """Run torch and the BLAS libraries of this process on ``threads`` threads: a reduction's
+    result depends on how many parts it is split into, so the count is fixed, not the
+    machine's."""
+    if threads < 1:
+        raise ValueError(f"numerics.threads must be >= 1, got {threads}")
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    threadpool_limits(limits=threads, user_api="blas")
+
+
+def describe() -> str:
+    """How this process computes, as the libraries report it once loaded:
+    ``torch AVX2, oneDNN AVX2, MKL AVX2, OpenBLAS Haswell, 2 threads`` on the pinned path
+    (``native`` where a variable is not set: the library's own choice for this CPU)."""
+    import torch
+    from threadpoolctl import threadpool_info
+
+    blas = sorted({str(p["architecture"]) for p in threadpool_info() if p.get("architecture")})
+    return ", ".join(
+        [
+            f"torch {torch.backends.cpu.get_cpu_capability()}",
+            f"oneDNN {os.environ.get('ONEDNN_MAX_CPU_ISA', 'native')}",
+            f"MKL {os.environ.get('MKL_CBWR', 'native')}",
+            f"OpenBLAS {'/'.join(blas) or '-'}",
+            f"{torch.get_num_threads()} threads",
+        ]
+    )

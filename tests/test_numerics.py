@@ -1,0 +1,179 @@
+"""Every CPU on one numerical path (``facevlm.numerics``): importing the package pins the code
+path each library picks per CPU, a Kedro session pins the thread count, and ``kedro run``
+restarts itself once when numpy loaded before the pin."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from threadpoolctl import threadpool_info
+
+from facevlm.numerics import (
+    NATIVE_SWITCH,
+    PINNED_ENVIRONMENT,
+    THREADS_VARIABLE,
+    loaded_before_pin,
+    pin_code_paths,
+    pin_threads,
+    session_threads,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+HAS_AVX2 = "avx2" in Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else False
+
+#: What a fresh process computes on: torch's kernels, OpenBLAS's cores, the variables.
+_PROBE = """
+import json, os, sys
+if sys.argv[1] == "package":
+    import facevlm
+import numpy, torch
+from threadpoolctl import threadpool_info
+print(json.dumps({
+    "describe": __import__("facevlm.numerics").numerics.describe() if "facevlm" in sys.modules else "",
+    "torch": torch.backends.cpu.get_cpu_capability(),
+    "openblas": sorted({p["architecture"] for p in threadpool_info() if p.get("architecture")}),
+    "env": {k: os.environ.get(k) for k in NAMES},
+}))
+""".replace("NAMES", repr(list(PINNED_ENVIRONMENT)))
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in PINNED_ENVIRONMENT}
+    env.pop(NATIVE_SWITCH, None)
+    env["PYTHONPATH"] = str(ROOT / "src")
+    return {**env, **extra}
+
+
+def _probe(first: str = "package", **extra: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, first],
+        env=_clean_env(**extra),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+@pytest.mark.skipif(not HAS_AVX2, reason="the pinned path is AVX2; this CPU lacks it")
+def test_importing_the_package_puts_torch_and_openblas_on_the_avx2_path():
+    seen = _probe()
+    assert seen["describe"].startswith("torch AVX2, oneDNN AVX2, MKL AVX2, OpenBLAS Haswell, ")
+    assert seen["torch"] == "AVX2"
+    assert seen["openblas"] and set(seen["openblas"]) == {"Haswell"}
+    assert seen["env"] == PINNED_ENVIRONMENT
+
+
+def test_the_native_switch_leaves_every_library_on_its_own_choice():
+    own = _probe(first="nothing")  # a process that never imports the package before torch
+    switched_off = _probe(**{NATIVE_SWITCH: "1"})
+    assert switched_off["describe"].startswith(f"torch {own['torch']}, oneDNN native, MKL native")
+    assert {**switched_off, "describe": ""} == own
+    assert all(value is None for value in switched_off["env"].values())
+
+
+def test_a_variable_the_user_set_wins():
+    seen = _probe(ATEN_CPU_CAPABILITY="default")
+    assert seen["torch"] == "DEFAULT"
+    assert seen["env"]["ONEDNN_MAX_CPU_ISA"] == PINNED_ENVIRONMENT["ONEDNN_MAX_CPU_ISA"]
+
+
+def test_pin_code_paths_adds_only_the_missing_variables():
+    env = {"MKL_CBWR": "COMPATIBLE"}
+    added = pin_code_paths(env)
+    assert "MKL_CBWR" not in added and env["MKL_CBWR"] == "COMPATIBLE"
+    assert {k: env[k] for k in added} == {k: PINNED_ENVIRONMENT[k] for k in added}
+    assert pin_code_paths(env) == []  # a restarted process inherits them: nothing to add
+    assert pin_code_paths({NATIVE_SWITCH: "1"}) == []
+
+
+def test_libraries_loaded_before_the_pin_are_named():
+    assert "numpy" in sys.modules and "torch" in sys.modules  # this test process loaded both
+    assert loaded_before_pin(["OPENBLAS_CORETYPE"]) == ["numpy"]
+    assert loaded_before_pin(["ATEN_CPU_CAPABILITY", "MKL_CBWR"]) == ["torch"]
+    assert loaded_before_pin([]) == []
+
+
+def test_the_thread_variable_wins_over_the_parameter(monkeypatch):
+    monkeypatch.delenv(THREADS_VARIABLE, raising=False)
+    assert session_threads(2) == 2
+    assert session_threads(None) is None
+    monkeypatch.setenv(THREADS_VARIABLE, "3")
+    assert session_threads(2) == 3
+    monkeypatch.setenv(THREADS_VARIABLE, "two")
+    with pytest.raises(ValueError, match=THREADS_VARIABLE):
+        session_threads(2)
+
+
+def test_pin_threads_sets_torch_and_blas():
+    before = torch.get_num_threads()
+    try:
+        pin_threads(3)
+        assert torch.get_num_threads() == 3
+        blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        assert blas and set(blas) == {3}
+    finally:
+        pin_threads(before)
+    with pytest.raises(ValueError, match="numerics.threads"):
+        pin_threads(0)
+
+
+#: A sum and a product whose parts torch splits per thread: their bits, on THREADS threads, with
+#: the process allowed on CORES cores.
+_REDUCTION = """
+import hashlib, os, sys
+os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: int(sys.argv[2])])
+import facevlm, torch
+torch.set_num_threads(int(sys.argv[1]))
+g = torch.Generator().manual_seed(0)
+x = torch.randn(3_000_001, generator=g)
+a, b = torch.randn(300, 2000, generator=g), torch.randn(2000, 300, generator=g)
+print(hashlib.sha256(x.sum().numpy().tobytes() + (a @ b).numpy().tobytes()).hexdigest())
+"""
+
+
+def _reduction_bits(threads: int, cores: int) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _REDUCTION, str(threads), str(cores)],
+        env=_clean_env(OMP_NUM_THREADS=str(threads)),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+def test_the_bits_follow_the_thread_count_not_the_cores():
+    """Why the project pins the thread count and not the cores: two threads give the same bits
+    on one core or two, one thread gives others."""
+    on_two_cores = _reduction_bits(threads=2, cores=2)
+    assert _reduction_bits(threads=2, cores=1) == on_two_cores
+    assert _reduction_bits(threads=1, cores=2) != on_two_cores
+
+
+@pytest.mark.skipif(not HAS_AVX2, reason="the pinned path is AVX2; this CPU lacks it")
+def test_kedro_run_restarts_itself_on_the_pinned_path(tmp_path):
+    """``kedro`` imports numpy before the package: the run starts again with OpenBLAS pinned."""
+    shutil.copytree(ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
+    (tmp_path / "conf" / "local").mkdir()
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "src").mkdir()  # the package comes from PYTHONPATH
+    done = subprocess.run(
+        [sys.executable, "-m", "kedro", "run", "--pipeline=no_such_pipeline"],
+        cwd=tmp_path,
+        env=_clean_env(KEDRO_DISABLE_TELEMETRY="1", DO_NOT_TRACK="1", COLUMNS="200"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    assert "no_such_pipeline" in output  # it got as far as looking for the pipeline
+    assert "numerics: torch AVX2, oneDNN AVX2, MKL AVX2, OpenBLAS Haswell" in output
