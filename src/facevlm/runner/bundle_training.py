@@ -188,11 +188,15 @@ def _train_fold(
 def _fold_key(bundle: TrainingBundle, cfg: Any, fold: int) -> str:
     """What a fold's result depends on: the bundle's content, the config (without its
     execution settings; the pretrained weights named by their tensors, wherever the bundle
-    lies), the fold and the number of processes (the per-process batch)."""
+    lies), the fold, the number of processes (the per-process batch) and the numerical path
+    (code path and threads: another one computes other bits, so a fold finished on it is not
+    this fold's result, :mod:`facevlm.numerics`)."""
+    from facevlm.numerics import describe
+
     config = weights_named_by_content(computed_config(cfg))
     config["train"].pop("run_key", None)  # the key this makes becomes the fold's run_key
     world = dist.get_world_size() if is_distributed() else 1
-    return digest(bundle.digest, config, fold, world)
+    return digest(bundle.digest, config, fold, world, describe())
 
 
 def _finished_folds(fold_dir: Path, keys: dict[int, str]) -> dict[int, FoldResult]:
