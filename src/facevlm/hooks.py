@@ -86,7 +86,11 @@ class NumericsHooks:
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        threads = session_threads((context.params.get("numerics") or {}).get("threads"))
+        # the config loader, not `context.params`: Kedro validates `params` against every
+        # pipeline's typed parameters, which imports all pipelines (the app and `facevlm
+        # predict` open a session and run none); the loader holds --params too
+        parameters = context.config_loader["parameters"]
+        threads = session_threads((parameters.get("numerics") or {}).get("threads"))
         if threads is not None:
             pin_threads(threads)
         logger.info("numerics: %s", describe())
