@@ -28,8 +28,8 @@ import pytest
 
 import conf_profiles
 from conf_profiles import CONF
+from facevlm.experiments.model_parameters import resolve_model_parameters
 from facevlm.model_namespaces import DERIVED_MODELS
-from facevlm.pipelines.training.nodes import resolve_model_parameters
 from facevlm.render.frames import parse_frames
 from facevlm.render.renderer import RENDER_PLAN_KEYS, RenderSettings
 from facevlm.scans.layouts.base import LAYOUT_NAMES, get_layout, parse_options

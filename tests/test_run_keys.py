@@ -19,9 +19,9 @@ from conf_profiles import load_parameters
 from facevlm.config import to_dict
 from facevlm.digests import json_digest
 from facevlm.experiments.common import computed_config
+from facevlm.experiments.model_parameters import resolve_model_parameters
 from facevlm.experiments.pretrain import PretrainConfig
 from facevlm.experiments.recipes import get_recipe
-from facevlm.pipelines.training.nodes import resolve_model_parameters
 from facevlm.trainer import ExecutionConfig
 from facevlm.trainer.resume import checkpoint_identity
 

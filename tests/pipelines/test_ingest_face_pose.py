@@ -13,8 +13,8 @@ from scipy.spatial.transform import Rotation
 
 from facevlm.pipelines.ingest.nodes import index_scans
 from facevlm.render.face_pose import MIN_CENTRAL, FacePose
-from facevlm.render.pose_fixtures import non_face
 from facevlm.scans.formats.vrml import write_vrml
+from facevlm.synthetic.pose_fixtures import non_face
 
 
 @pytest.fixture(scope="module")

@@ -132,8 +132,8 @@ def test_a_derived_namespace_lists_only_what_differs_from_its_base():
     """``smile_mer`` is ``smile`` with its own protocol, classes and task."""
     import yaml
 
+    from facevlm.experiments.model_parameters import resolve_model_parameters
     from facevlm.pipeline_registry import CONF_SOURCE
-    from facevlm.pipelines.training.nodes import resolve_model_parameters
 
     blocks = yaml.safe_load((CONF_SOURCE / "base" / "parameters_train_smile.yml").read_text())
     mer = resolve_model_parameters(blocks["smile"], blocks["smile_mer"])
@@ -145,7 +145,7 @@ def test_a_derived_namespace_lists_only_what_differs_from_its_base():
 
 
 def test_an_unknown_recipe_is_refused_before_any_work():
-    from facevlm.pipelines.training.nodes import resolve_model_parameters
+    from facevlm.experiments.model_parameters import resolve_model_parameters
 
     with pytest.raises(ValueError, match="recipe must be one of affectvlm | smile"):
         resolve_model_parameters({**model_params("plain"), "recipe": "clip"})

@@ -24,7 +24,9 @@ from facevlm.render.face_pose.scores import _scores
 from facevlm.render.face_pose.starts import scan_points
 from facevlm.render.face_template import load_template
 from facevlm.render.normalize import fit_normalization
-from facevlm.render.pose_fixtures import (
+from facevlm.scans.errors import ScanError
+from facevlm.scans.mesh import FaceMesh
+from facevlm.synthetic.pose_fixtures import (
     NON_FACES,
     _drop_vertices,
     ict_face,
@@ -34,8 +36,6 @@ from facevlm.render.pose_fixtures import (
     scene_case,
     synthetic_face,
 )
-from facevlm.scans.errors import ScanError
-from facevlm.scans.mesh import FaceMesh
 
 #: Seeded cases of the accuracy test (the benchmark runs many more).
 N_CASES = 60
@@ -478,8 +478,8 @@ def test_a_face_lopsided_about_the_fit_is_refused_as_the_side_of_a_head():
 def test_a_reposed_scan_reads_back_turned_and_rescaled_in_every_format(tmp_path, fmt):
     """The benchmark's re-posing of a real scan: written in each format and read back, the
     scan is the stored one turned, rescaled and shifted as the record says."""
-    from facevlm.render.pose_fixtures import write_mesh
     from facevlm.scans.formats import read_mesh
+    from facevlm.synthetic.pose_fixtures import write_mesh
 
     vertices, triangles, _ = synthetic_face(np.random.default_rng(2))
     path = tmp_path / f"face.{fmt}"

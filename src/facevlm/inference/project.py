@@ -109,7 +109,7 @@ class Project:
         """The MLflow tags a run of the namespace ``model`` carries (``model``: its recipe,
         ``task``, ``dataset``, ``protocol``), resolved from the parameters as ``kedro run``
         resolves them: how the app tells an ``affectvlm_4d`` run from an ``affectvlm`` one."""
-        from facevlm.pipelines.training.nodes import resolve_model_parameters, run_tags
+        from facevlm.experiments.model_parameters import resolve_model_parameters, run_tags
 
         base = base_block(model)
         for block in {base, model}:

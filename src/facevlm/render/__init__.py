@@ -6,7 +6,6 @@ Modules, one job each:
 - :mod:`.normalize`      put every face at the same place and size (robust centre and radius)
 - :mod:`.face_pose`      find the face on any scan: its pose, units and face box; refuse non-faces
 - :mod:`.face_template`  the mean face (ICT-FaceKit, real people) the pose is fitted with
-- :mod:`.pose_fixtures`  faces in known poses and non-faces, for the pose tests and benchmark
 - :mod:`.arrays`         per-point render arrays of a ``FaceMesh``, fast, and smooth normals
 - :mod:`.texture`        texture images from disk to VTK, the right way up
 - :mod:`.backend`        check that VTK can render offscreen before it gets a chance to crash

@@ -17,20 +17,19 @@ The template also carries the model's shape modes at its points (identity modes 
 shapes, :attr:`FaceTemplate.identity_modes`): the face test bends the template with them toward
 a scan whose face is far from the mean (:mod:`.face_pose.shape_fit`).
 
-The file is derived once by :func:`build_template` (``python -m facevlm.render.face_template
-ICT_NPZ``) and read by :func:`load_template`.
+The file is derived once from ICT-FaceKit's packed model by
+:func:`facevlm.synthetic.ict_facekit.template.build_template` (``python -m
+facevlm.synthetic.ict_facekit.template ICT_NPZ``; the model's file format is the synthetic
+package's) and read by :func:`load_template`.
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-
-from facevlm.render.arrays import area_weighted_normals
 
 TEMPLATE_FILE = Path(__file__).with_name("face_template.npz")
 #: Vertices 0..NARROW_FACE_END-1 of ICT-FaceKit are its narrow face area.
@@ -73,39 +72,6 @@ class FaceTemplate:
     expression_names: tuple[str, ...] = ()
 
 
-def build_template(ict_npz: str | Path, grid_mm: float = GRID_MM) -> FaceTemplate:
-    """The template from ICT-FaceKit's packed model (``ict_facekit_light.npz``)."""
-    from facevlm.render.normalize import fit_normalization
-    from facevlm.synthetic.ict_facekit import quad_triangles
-
-    model = np.load(ict_npz)
-    vertices = model["neutral"].astype(np.float64) * ICT_MM_PER_UNIT
-    triangles = quad_triangles(model["faces"])
-    triangles = triangles[(triangles < NARROW_FACE_END).all(axis=1)]
-    face = vertices[:NARROW_FACE_END]
-    normals = area_weighted_normals(face, triangles)
-    box = fit_normalization(face)
-    cells = np.floor((face - face.min(axis=0)) / grid_mm).astype(np.int64)
-    _, keep = np.unique(cells, axis=0, return_index=True)
-    keep = np.sort(keep)
-    keep = keep[np.linalg.norm(normals[keep], axis=1) > 0.5]
-    points = face[keep] - box.centre
-    tip = points[np.argmax(points[:, 2])]
-    names = [str(name) for name in model["expression_names"]]
-    kept = [i for i, name in enumerate(names) if not name.startswith(DROPPED_EXPRESSIONS)]
-    identity = model["identity"][:IDENTITY_MODES][:, keep] * ICT_MM_PER_UNIT
-    expression = model["expression"][kept][:, keep] * ICT_MM_PER_UNIT
-    return FaceTemplate(
-        points,
-        normals[keep],
-        box.radius,
-        tip,
-        identity_modes=identity.transpose(1, 2, 0).astype(np.float64),
-        expression_shapes=expression.transpose(1, 2, 0).astype(np.float64),
-        expression_names=tuple(names[i] for i in kept),
-    )
-
-
 def save_template(template: FaceTemplate, path: str | Path = TEMPLATE_FILE) -> Path:
     np.savez_compressed(
         path,
@@ -135,8 +101,3 @@ def load_template(path: str | Path = TEMPLATE_FILE) -> FaceTemplate:
             expression_shapes=data["expression_shapes"].astype(np.float64),
             expression_names=tuple(str(name) for name in data["expression_names"]),
         )
-
-
-if __name__ == "__main__":  # pragma: no cover - run by hand to derive the shipped file
-    built = build_template(sys.argv[1])
-    print(f"{save_template(built)}: {len(built.points)} points, radius {built.face_radius:.1f} mm")

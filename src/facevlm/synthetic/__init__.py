@@ -19,6 +19,7 @@ Modules, in the order the data flows:
 - :mod:`.raster`      range-grid rasterisation for Bosphorus ``.bnt``
 - :mod:`.layout_writers` one subject of one dataset layout on disk
 - :mod:`.writer`      the whole set, manifest and reuse; :mod:`.config` its settings
+- :mod:`.pose_fixtures` faces in known poses and non-faces, for the face pose's tests and benchmark
 """
 
 from facevlm.synthetic.config import ALL_LAYOUTS, LAYOUT_FOLDERS, SyntheticConfig

@@ -10,10 +10,10 @@ from scanner_files import write_point_ply
 from scipy.spatial.transform import Rotation
 
 from facevlm.render.face_pose import estimate_face_pose, rotation_angle_deg
-from facevlm.render.pose_fixtures import ict_face
 from facevlm.scans import point_clouds
 from facevlm.scans.errors import ScanError
 from facevlm.scans.formats import read_mesh
+from facevlm.synthetic.pose_fixtures import ict_face
 
 
 @pytest.fixture(scope="module")

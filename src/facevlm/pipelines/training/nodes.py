@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facevlm.config import deep_merge, to_dict
+from facevlm.config import to_dict
 from facevlm.datasets.mlflow_model_run import DatasetInput, ModelRunReport
 from facevlm.datasets.pretrained_weights import PretrainedWeights
 from facevlm.datasets.render_set import RenderSet
@@ -34,6 +34,7 @@ from facevlm.evaluation.figures import (
 )
 from facevlm.experiments.cross_validation import fit_final, frozen_backbone_metrics
 from facevlm.experiments.experiment_data import ExperimentData, experiment_data
+from facevlm.experiments.model_parameters import run_tags
 from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import FACE_SOURCE, PRIMARY, CrossValidationResult
 from facevlm.experiments.sequences import (
@@ -44,36 +45,8 @@ from facevlm.experiments.sequences import (
 from facevlm.models.backbone import architecture_image_size
 from facevlm.models.model_bundle import SAMPLE_FRAMES, ModelBundle, plain
 from facevlm.pipelines.pretrain.nodes import resolve_pipeline_weights
-from facevlm.scans.tasks import task_of
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_model_parameters(
-    model: dict[str, Any], overrides: dict[str, Any] | None = None, variant: str | None = None
-) -> dict[str, Any]:
-    """The parameters a model namespace trains with: its base block (``params:smile``) with
-    ``overrides`` merged in (``smile_mer`` lists only what differs from ``smile``; an ablation
-    variant only what it changes), saved as the namespace's ``parameters`` so a run records
-    exactly what it used. ``variant`` names an ablation variant in the run's tags.
-
-    ``training_result`` (a result trained elsewhere) is not inherited: it belongs to the
-    namespace that names it (``smile``'s result is not ``smile_mer``'s). Nor is ``final_fit``
-    by an ablation variant: it is off unless the variant's override turns it on, since an
-    ablation asks what a component adds under cross-validation, not which model to deploy."""
-    resolved = deep_merge(model, overrides or {})
-    if overrides is not None:
-        resolved["training_result"] = overrides.get("training_result")
-    if variant is not None:
-        resolved["variant"] = variant
-        resolved["final_fit"] = bool((overrides or {}).get("final_fit", False))
-    missing = [
-        key for key in ("recipe", "protocol", "prompts", "experiment") if key not in resolved
-    ]
-    if missing:
-        raise ValueError(f"model parameters lack {', '.join(missing)}: {sorted(resolved)}")
-    get_recipe(resolved["recipe"])  # an unknown recipe fails here, before any work
-    return resolved
 
 
 def make_protocol_folds(scan_index: pd.DataFrame, parameters: dict[str, Any]) -> pd.DataFrame:
@@ -118,24 +91,6 @@ def build_prompt_bank(fold_table: pd.DataFrame, parameters: dict[str, Any]) -> p
     if kind == "descriptive":
         return descriptive_prompt_bank(classes, **options)
     raise ValueError(f"prompts.kind must be augmented | plain | descriptive, got {kind!r}")
-
-
-def run_tags(parameters: dict[str, Any], dataset: dict[str, Any]) -> dict[str, str]:
-    """What a model run is, as MLflow tags: model, task, dataset, protocol (and variant)."""
-    protocol = parameters["protocol"]
-    tags = {
-        "model": str(parameters["recipe"]),
-        "task": str(
-            parameters.get("task") or task_of(protocol.get("datasets") or [dataset["name"]])
-        ),
-        "dataset": str(dataset.get("name")),
-        "protocol": str(protocol.get("name")),
-    }
-    if protocol.get("datasets"):
-        tags["dataset"] += ":" + ",".join(protocol["datasets"])
-    if parameters.get("variant"):
-        tags["variant"] = str(parameters["variant"])
-    return tags
 
 
 @dataclass

@@ -14,6 +14,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
+from facevlm.experiments.model_parameters import resolve_model_parameters
 from facevlm.pipelines.training.nodes import (
     build_prompt_bank,
     cross_validate_model,
@@ -21,7 +22,6 @@ from facevlm.pipelines.training.nodes import (
     make_protocol_folds,
     prepare_training_data,
     report_model_run,
-    resolve_model_parameters,
     score_frozen_backbone,
     tabulate_ablations,
 )
