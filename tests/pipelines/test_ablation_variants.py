@@ -10,16 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from facevlm.config import deep_merge
 from facevlm.datasets import RenderSet
 from facevlm.experiments.cross_validation import cross_validate
 from facevlm.experiments.experiment_data import experiment_data
+from facevlm.experiments.model_parameters import resolve_model_parameters
 from facevlm.experiments.recipes import get_recipe
 from facevlm.pipeline_registry import ablation_variants
-from facevlm.pipelines.training.nodes import (
-    build_prompt_bank,
-    deep_merge,
-    resolve_model_parameters,
-)
+from facevlm.pipelines.training.nodes import build_prompt_bank
 from facevlm.scans.labels import BASIC_EMOTIONS
 from facevlm.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 
