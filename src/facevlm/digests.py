@@ -26,10 +26,14 @@ ALGORITHMS: dict[str, Callable[[], Any]] = {
 }
 
 
+#: The algorithm of every content fingerprint (:func:`fingerprint_hasher`).
+FINGERPRINT_ALGORITHM = "blake2b-128"
+
+
 def fingerprint_hasher() -> Any:
     """A new 128-bit BLAKE2b, the hash of every content fingerprint (views, datasets, tensors,
     model states), to feed with ``update`` piece by piece; ``hexdigest()`` is 32 hex digits."""
-    return ALGORITHMS["blake2b-128"]()
+    return ALGORITHMS[FINGERPRINT_ALGORITHM]()
 
 
 def text_digest(text: str | bytes, algorithm: str, hex_digits: int | None = None) -> str:

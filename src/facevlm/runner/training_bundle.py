@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from facevlm.digests import fingerprint_hasher
+from facevlm.digests import FINGERPRINT_ALGORITHM, file_digest, fingerprint_hasher
 from facevlm.experiments.config_layout import moved_to_execution, with_execution_in_train
 from facevlm.experiments.experiment_data import ExperimentData
 from facevlm.experiments.recipes import get_recipe, recipe_entry
@@ -150,14 +150,11 @@ def weights_digest(path: str | Path) -> str:
     """A digest of the tensors (names, dtypes, shapes, values) a weight file holds; of its bytes
     when torch cannot read it as plain tensors (a format open_clip reads by other means)."""
     path = Path(path).expanduser()
-    h = fingerprint_hasher()
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # not a torch file of tensors: its bytes are all there is to name it by
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 24), b""):
-                h.update(block)
-        return h.hexdigest()
+        return file_digest(path, FINGERPRINT_ALGORITHM)
+    h = fingerprint_hasher()
     _update_with_tensors(h, state)
     return h.hexdigest()
 

@@ -95,8 +95,7 @@ def pretrain_backbone_node(
 
     cfg = PretrainConfig.from_params(training)
     if len(renders) == 0:
-        logger.info("no pretraining corpus (pretraining.dataset.name: none): no weights made")
-        return PretrainedBackbone({}, cfg.backbone, [], None), pd.DataFrame()
+        return _no_weights(cfg.backbone)
     emotion = captions_by_sample(captions, "emotion")
     action = captions_by_sample(captions, "action")
     corpus = renders.subset(renders.samples["sample_id"].astype(str).isin(list(emotion)))
@@ -154,9 +153,7 @@ def backbone_for_recipe(
             it); BackboneDigestError: a damaged weight file.
     """
     if pretraining.get("dataset", {}).get("name") == "none":
-        logger.info("no pretraining corpus (pretraining.dataset.name: none): no weights made")
-        architecture = pretraining.get("training", {}).get("backbone", "")
-        return PretrainedBackbone({}, architecture, [], None), pd.DataFrame()
+        return _no_weights(pretraining.get("training", {}).get("backbone", ""))
     backbone = load_backbone(pretraining["store"], backbone_recipe(pretraining, render))
     logger.info(
         "pretrained backbone for this recipe read from %s (%d epochs; build another with "
@@ -165,6 +162,13 @@ def backbone_for_recipe(
         len(backbone.history),
     )
     return backbone, pd.DataFrame(backbone.history)
+
+
+def _no_weights(architecture: str) -> tuple[PretrainedBackbone, pd.DataFrame]:
+    """What pretraining switched off (``pretraining.dataset.name: none``) makes: no weights
+    and no history; a model that asks for them is refused (:func:`resolve_pipeline_weights`)."""
+    logger.info("no pretraining corpus (pretraining.dataset.name: none): no weights made")
+    return PretrainedBackbone({}, architecture, [], None), pd.DataFrame()
 
 
 def with_checkpoints(cfg: PretrainConfig, default_folder: Path) -> Path | None:
