@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
+from conf_profiles import load_parameters
 from facevlm.experiments.pretrain import PretrainedBackbone
 from facevlm.experiments.shipped_backbones import (
     BackboneDigestError,
@@ -28,11 +28,10 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 
 def _default_params() -> tuple[dict, dict]:
-    """``pretraining`` and ``render`` as conf/base writes them (no environment over them)."""
-    conf = PROJECT / "conf" / "base"
-    pretraining = yaml.safe_load((conf / "parameters_pretrain.yml").read_text())["pretraining"]
-    render = yaml.safe_load((conf / "parameters_render.yml").read_text())["render"]
-    return pretraining, render
+    """``pretraining`` and ``render`` as a plain `kedro run` resolves them (the project's config
+    loader, its default environment and the built-in dataset's profile)."""
+    params = load_parameters("local")
+    return params["pretraining"], params["render"]
 
 
 def _backbone() -> PretrainedBackbone:
