@@ -138,6 +138,7 @@ def test_every_package_part_has_a_place():
         "settings",
         "hooks",
         "stage_timing",
+        "mlflow_params_hook",
         "dataset_profiles",
         "model_namespaces",
         "commands",

@@ -26,6 +26,12 @@ def copy_project_config(destination: Path) -> Path:
     return destination
 
 
+@pytest.fixture
+def project_config_copy(tmp_path) -> Path:
+    """A runnable project of the configuration alone, in a folder of the test's own."""
+    return copy_project_config(tmp_path / "project")
+
+
 @pytest.fixture(scope="session")
 def tiny_project_run(tmp_path_factory, tiny_synthetic_session, new_mlflow_store) -> Path:
     """A copy of the project after real Kedro sessions ran ``__default__`` (both models, one
