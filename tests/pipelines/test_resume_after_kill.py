@@ -1,15 +1,14 @@
 """A rerun of the same `kedro run` finds its training run again and resumes it, pretraining
 included, on copies of the shared tiny project (its data stages and caches already made).
 
-- The same pipeline run again has the same training-run key, although every `kedro run` saves
-  the pretrained backbone under a new versioned path: no fold is trained again.
 - The final fit on every subject checkpoints into the same folder: run again, it trains nothing
   (on toy data, with a real runner).
 - A real `kedro run --pipeline=pretrain` killed (SIGKILL of its process group) and run again
   continues from its last checkpoint; `kedro run --pipeline=train_smile` killed in the second
   fold and run again reads the finished fold back and continues the interrupted one from its
   epoch checkpoint; the logs say so, and the backbone and every metric equal an uninterrupted
-  run's.
+  run's. The rerun has the killed run's training-run key, although every `kedro run` saves
+  the pretrained backbone under a new versioned path.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from shared_project_runs import run_session, tiny_run_params
+from shared_project_runs import tiny_run_params
 
 RUNS = Path("data/06_models/training_runs")
 PRETRAIN_CACHE = Path("data/02_intermediate/pretrain_cache")
@@ -56,27 +55,6 @@ def _versions(folder: Path) -> list[Path]:
 def _one_line(log: str) -> str:
     """The log with its records' line wrapping undone (a console handler may still wrap)."""
     return " ".join(log.split())
-
-
-@pytest.mark.slow
-def test_the_same_pipeline_run_again_has_the_same_run_key(
-    tiny_project_run, tiny_project_run_copy, tiny_synthetic_session
-):
-    project = tiny_project_run_copy
-    params = tiny_run_params(tiny_project_run, tiny_synthetic_session)  # the shared run's
-    runs_before = sorted(p.name for p in (project / RUNS).iterdir())
-    weights_before = _versions(project / WEIGHTS)
-
-    log = _one_line(run_session(project, "train_smile", params))
-
-    assert len(_versions(project / WEIGHTS)) == len(weights_before) + 1, (
-        "the backbone was saved under a new versioned path"
-    )
-    assert sorted(p.name for p in (project / RUNS).iterdir()) == runs_before, "same key"
-    (smile,) = [name for name in runs_before if name.startswith("smile-")]
-    assert f"resuming the training run in {RUNS / smile}" in log
-    assert "fold 0: finished earlier, result reused" in log
-    assert not re.search(r"fold \d+: training \(key", log), "a fold was trained again"
 
 
 def _kedro_run(project: Path, log: Path, pipeline: str = "train_smile") -> subprocess.Popen:
@@ -181,8 +159,12 @@ def test_a_killed_kedro_run_resumes_pretraining_and_folds_to_the_uninterrupted_r
     _kill_when(run, lambda: _second_fold_started(run_folder), killed_log)
     fold_0 = sorted((run_folder / "training" / "folds").glob("fold_0.*"))
     kept = {p: p.stat().st_mtime_ns for p in fold_0}
+    runs, weights = sorted((project / RUNS).iterdir()), _versions(project / WEIGHTS)
 
     log = _finish(_kedro_run(project, tmp_path / "again.log"), tmp_path / "again.log")
+    # the same key, although every `kedro run` saves the backbone under a new versioned path
+    assert len(_versions(project / WEIGHTS)) == len(weights) + 1
+    assert sorted((project / RUNS).iterdir()) == runs, "no new training run"
     assert f"resuming the training run in {RUNS / run_folder.name}" in log
     assert "pretrained backbone for this recipe read from" in log
     assert "fold 0: finished earlier, result reused" in log
