@@ -21,7 +21,9 @@ def hook_in_a_run(new_mlflow_store, tmp_path):
     hook = MlflowHookWithBatchedParams()
     hook.flatten, hook.recursive, hook.sep = True, True, "."
     hook.long_params_strategy = "truncate"
-    with mlflow.start_run() as run:
+    # an experiment of its own: another test of this process may have made another one active
+    experiment = mlflow.MlflowClient().create_experiment("parameters")
+    with mlflow.start_run(experiment_id=experiment) as run:
         yield hook, run.info.run_id
     mlflow.set_tracking_uri(None)
 
