@@ -74,7 +74,7 @@ from facevlm.render.face_pose.framing import FRAME_OFFSET_MM, FRAME_PITCH_DEG, F
 from facevlm.render.face_pose.record import ALGORITHM_VERSION, FacePose, NotAFaceError
 from facevlm.render.face_pose.registration import _register
 from facevlm.render.face_pose.rotations import rotation_angle_deg, rotation_starts, x_rotation
-from facevlm.render.face_pose.scan_shape import _nose_step, _relief, _symmetry
+from facevlm.render.face_pose.scan_shape import _central_front, _nose_step, _relief, _symmetry
 from facevlm.render.face_pose.scan_surface import _scan_surface
 from facevlm.render.face_pose.scores import (
     _matches,
@@ -265,7 +265,9 @@ def _pose_of(scan, template: FaceTemplate, fit, unit_known: bool) -> FacePose:
     central``), with the scores the face test reads."""
     scale, rotation, shift, coverage, central_coverage = fit
     tilt = x_rotation(FRAME_PITCH_DEG)
-    nose_ridge, nose_surface = _nose_ridge(scan, template, scale[0], rotation[0], shift[0])
+    one = scale[0], rotation[0], shift[0]
+    nose_ridge, nose_surface = _nose_ridge(scan, template, *one)
+    front = _central_front(scan, template, *one)  # read once for the relief and the symmetry
     return FacePose(
         rotation=rotation[0] @ tilt,
         centre=shift[0] + scale[0] * rotation[0] @ FRAME_OFFSET_MM,
@@ -276,11 +278,11 @@ def _pose_of(scan, template: FaceTemplate, fit, unit_known: bool) -> FacePose:
         eyes_nose=float(
             _matches(scan, template, eyes_nose(template), scale, rotation, shift).mean()
         ),
-        precision=_precision(scan, template, scale[0], rotation[0], shift[0]),
-        relief=_relief(scan, template, scale[0], rotation[0], shift[0]),
+        precision=_precision(scan, template, *one),
+        relief=_relief(scan, template, *one, front),
         nose_ridge=nose_ridge,
         nose_surface=nose_surface,
-        symmetry=_symmetry(scan, template, scale[0], rotation[0], shift[0]),
+        symmetry=_symmetry(scan, template, *one, front),
     )
 
 

@@ -35,9 +35,23 @@ SAME_FIT = (5.0, 0.05)
 SCALE_RANGE = (0.6, 1.35)
 
 
+#: The last template's subsets (:func:`_subset`), by size: every scan asks for the same few.
+_SUBSETS: dict = {"points": None}
+
+
 def _subset(template: FaceTemplate, size: int) -> np.ndarray:
     """``size`` template points, half of them (as far as there are) on the central face, so
     that even a few points weigh the eyes, nose and mouth."""
+    if _SUBSETS["points"] is not template.points:
+        _SUBSETS.clear()
+        _SUBSETS["points"] = template.points
+    if size not in _SUBSETS:
+        _SUBSETS[size] = _draw_subset(template, size)
+        _SUBSETS[size].flags.writeable = False
+    return _SUBSETS[size]
+
+
+def _draw_subset(template: FaceTemplate, size: int) -> np.ndarray:
     rng = np.random.default_rng(1)
     middle = central(template)
     rest = np.setdiff1d(np.arange(len(template.points)), middle)

@@ -119,7 +119,12 @@ def _central_front(
 
 
 def _relief(
-    scan: _Scan, template: FaceTemplate, scale: float, rotation: np.ndarray, shift: np.ndarray
+    scan: _Scan,
+    template: FaceTemplate,
+    scale: float,
+    rotation: np.ndarray,
+    shift: np.ndarray,
+    front: tuple | None = None,
 ) -> float:
     """How far (mm at the template's size, root mean square) the scan's central face departs
     from the smooth surface that best fits it (a quadric: a ball, a cylinder, a saddle or a
@@ -130,9 +135,10 @@ def _relief(
     pebble, the end of a blob, a cylinder or a ball) can match the template's coarse shape
     well enough to cover half its eyes, nose and mouth, but it has no such relief. The
     measure is the scan's own shape in the fitted frame, so it does not depend on how closely
-    the face resembles the template.
+    the face resembles the template. ``front``: :func:`_central_front` of the fit, where
+    already read.
     """
-    front, _, cells = _central_front(scan, template, scale, rotation, shift)
+    front, _, cells = front or _central_front(scan, template, scale, rotation, shift)
     q = front[cells]
     if len(q) < 30:
         return 0.0
@@ -143,7 +149,12 @@ def _relief(
 
 
 def _symmetry(
-    scan: _Scan, template: FaceTemplate, scale: float, rotation: np.ndarray, shift: np.ndarray
+    scan: _Scan,
+    template: FaceTemplate,
+    scale: float,
+    rotation: np.ndarray,
+    shift: np.ndarray,
+    front: tuple | None = None,
 ) -> float:
     """The share of the scan's eyes and nose that, mirrored across the fitted midline, lands
     on the scan again (within :data:`MIRROR_MM`); where the mirror image falls over a hole
@@ -155,8 +166,9 @@ def _symmetry(
     nose, the head's curve for a cheek) can cover half the template's eyes, nose and mouth,
     with relief and a ridge to show, and its frontal render would show the side of the head;
     about the fitted midline such a surface is lopsided (docs/what-we-tried/face-pose.md). The
-    eyes and nose only: an expression moves the mouth and cheeks to one side."""
-    front, normals, cells = _central_front(scan, template, scale, rotation, shift)
+    eyes and nose only: an expression moves the mouth and cheeks to one side. ``front``: as
+    :func:`_relief` takes it."""
+    front, normals, cells = front or _central_front(scan, template, scale, rotation, shift)
     if len(cells) < 30:  # no face there at all
         return 0.0
     # one point per cell is surface enough: the test is point to plane

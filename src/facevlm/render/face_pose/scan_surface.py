@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import coo_matrix
+from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from facevlm.render.arrays import area_weighted_normals, border_edges
+from facevlm.render.arrays import area_weighted_normals
 
 #: Scan points the fit uses at most (a uniform subsample of a dense scan is as good, and fast).
 SCAN_POINTS = 4000
@@ -52,7 +52,8 @@ def _scan_surface(
     of a thin face crop, which has the same shape as its front (a face is left-right
     symmetric), does not count: the template's normals point out of the face. The fit
     samples ``n_points`` of the scan's points."""
-    normals = _outward(vertices, triangles, area_weighted_normals(vertices, triangles))
+    sides = _sides(len(vertices), triangles)
+    normals = _outward(vertices, triangles, area_weighted_normals(vertices, triangles), sides)
     usable = np.flatnonzero(np.einsum("ij,ij->i", normals, normals) > 0.25)
     used = usable  # the fit's subsample of them
     if len(used) > n_points:
@@ -60,7 +61,7 @@ def _scan_surface(
     points = vertices[used]
     tree = cKDTree(points)
     spacing = float(np.median(tree.query(points[:500], k=2)[0][:, 1])) if len(points) > 1 else 0.0
-    border = _near_border(vertices, triangles, points, spacing)
+    border = _near_border(vertices, triangles, points, spacing, sides)
     dense = usable[~_on_long_edges(vertices, triangles)[usable]]
     pairs = np.concatenate([points, normals[used]], axis=1)
     return _Scan(
@@ -75,7 +76,29 @@ def _scan_surface(
     )
 
 
-def _outward(vertices: np.ndarray, triangles: np.ndarray, normals: np.ndarray) -> np.ndarray:
+def _sides(n_vertices: int, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mesh's distinct triangle sides as sorted keys ``a * n_vertices + b`` (``a <= b``),
+    and which of them one triangle alone uses (the open border).
+
+    Why one sort for both: the pieces of the mesh (:func:`_outward`) and its open border
+    (:func:`_near_border`) are each read from the sides, and sorting them is most of the cost."""
+    first = triangles.ravel()
+    second = triangles[:, [1, 2, 0]].ravel()
+    keys = np.sort(np.minimum(first, second) * np.int64(n_vertices) + np.maximum(first, second))
+    if len(keys) == 0:
+        return keys, np.zeros(0, dtype=bool)
+    repeated = keys[1:] == keys[:-1]
+    new = np.concatenate([[True], ~repeated])
+    once = new & np.concatenate([~repeated, [True]])
+    return keys[new], once[new]
+
+
+def _outward(
+    vertices: np.ndarray,
+    triangles: np.ndarray,
+    normals: np.ndarray,
+    sides: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """``normals`` turned, piece by piece of the mesh (its connected components), to face away
     from that piece's centre.
 
@@ -88,11 +111,11 @@ def _outward(vertices: np.ndarray, triangles: np.ndarray, normals: np.ndarray) -
     n = len(vertices)
     if len(triangles) == 0:
         return normals
-    edges = coo_matrix(
-        (np.ones(2 * len(triangles)), (triangles[:, :2].ravel(), triangles[:, 1:].ravel())),
-        shape=(n, n),
-    )
-    _, piece = connected_components(edges, directed=False)
+    keys, _ = _sides(n, triangles) if sides is None else sides
+    # the sides are sorted by their first vertex: the graph's rows without another sort
+    starts = np.concatenate([[0], np.cumsum(np.bincount(keys // n, minlength=n))])
+    edges = csr_matrix((np.ones(len(keys)), keys % n, starts), shape=(n, n))
+    _, piece = connected_components(edges, directed=True, connection="weak")
     counts = np.bincount(piece)
     centres = np.stack(
         [np.bincount(piece, vertices[:, axis]) / counts for axis in range(3)], axis=1
@@ -128,7 +151,11 @@ def _on_long_edges(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
 
 
 def _near_border(
-    vertices: np.ndarray, triangles: np.ndarray, points: np.ndarray, spacing: float
+    vertices: np.ndarray,
+    triangles: np.ndarray,
+    points: np.ndarray,
+    spacing: float,
+    sides: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Which of ``points`` lie within about one point spacing of the mesh's open border (edges
     of one triangle only).
@@ -142,8 +169,9 @@ def _near_border(
     """
     if len(triangles) == 0 or len(points) == 0:
         return np.zeros(len(points), dtype=bool)
-    offsets = np.arange(0, 3 * len(triangles) + 1, 3)
-    on_border = np.unique(border_edges(offsets, triangles.ravel(), len(vertices)))
+    keys, once = _sides(len(vertices), triangles) if sides is None else sides
+    n = np.int64(len(vertices))
+    on_border = np.unique(np.concatenate([keys[once] // n, keys[once] % n]))
     used = np.zeros(len(vertices), dtype=bool)
     used[triangles.ravel()] = True  # counted by a mask: sorting every corner costs more
     if len(on_border) == 0 or len(on_border) > BORDER_SOUP * np.count_nonzero(used):
