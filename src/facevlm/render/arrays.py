@@ -155,15 +155,26 @@ def _side_keys(offsets: np.ndarray, indices: np.ndarray, n: int) -> np.ndarray:
     return np.minimum(indices, ends) * np.int64(n) + np.maximum(indices, ends)
 
 
-def border_edges(offsets: np.ndarray, indices: np.ndarray, n: int) -> np.ndarray:
-    """``(B, 2)`` the polygon sides used by exactly one polygon: the mesh's open borders (crop
-    edges, hole rims), sorted as :func:`polygon_edges` lists them."""
+def distinct_sides(
+    offsets: np.ndarray, indices: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct polygon sides as sorted keys ``a * n + b`` (``a < b``), and which of them
+    one polygon alone uses (the open border). One sort gives both: a caller that needs the
+    mesh's pieces and its border reads them from the same keys."""
     # sorted, a side used once differs from both its neighbours: several times faster than
     # counting every side (:func:`polygon_edges`) where only the once-used ones are wanted
     keys = np.sort(_side_keys(offsets, indices, n))
+    if len(keys) == 0:
+        return keys, np.zeros(0, dtype=bool)
     repeated = keys[1:] == keys[:-1]
-    once = np.ones(len(keys), dtype=bool)
-    once[1:] &= ~repeated
-    once[:-1] &= ~repeated
+    first = np.concatenate([[True], ~repeated])
+    once = first & np.concatenate([~repeated, [True]])
+    return keys[first], once[first]
+
+
+def border_edges(offsets: np.ndarray, indices: np.ndarray, n: int) -> np.ndarray:
+    """``(B, 2)`` the polygon sides used by exactly one polygon: the mesh's open borders (crop
+    edges, hole rims), sorted as :func:`polygon_edges` lists them."""
+    keys, once = distinct_sides(offsets, indices, n)
     keys = keys[once]
     return np.stack([keys // n, keys % n], axis=1)

@@ -12,7 +12,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from facevlm.render.arrays import area_weighted_normals
+from facevlm.render.arrays import area_weighted_normals, distinct_sides
 
 #: Scan points the fit uses at most (a uniform subsample of a dense scan is as good, and fast).
 SCAN_POINTS = 4000
@@ -77,20 +77,13 @@ def _scan_surface(
 
 
 def _sides(n_vertices: int, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The mesh's distinct triangle sides as sorted keys ``a * n_vertices + b`` (``a <= b``),
-    and which of them one triangle alone uses (the open border).
+    """The mesh's distinct triangle sides and which of them lie on its open border
+    (:func:`~facevlm.render.arrays.distinct_sides`).
 
     Why one sort for both: the pieces of the mesh (:func:`_outward`) and its open border
     (:func:`_near_border`) are each read from the sides, and sorting them is most of the cost."""
-    first = triangles.ravel()
-    second = triangles[:, [1, 2, 0]].ravel()
-    keys = np.sort(np.minimum(first, second) * np.int64(n_vertices) + np.maximum(first, second))
-    if len(keys) == 0:
-        return keys, np.zeros(0, dtype=bool)
-    repeated = keys[1:] == keys[:-1]
-    new = np.concatenate([[True], ~repeated])
-    once = new & np.concatenate([~repeated, [True]])
-    return keys[new], once[new]
+    offsets = np.arange(0, 3 * len(triangles) + 1, 3)
+    return distinct_sides(offsets, triangles.ravel(), n_vertices)
 
 
 def _outward(
