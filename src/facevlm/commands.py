@@ -123,7 +123,6 @@ def _predict(args: argparse.Namespace, streams: CommandStreams) -> int:
     from facevlm.inference import (
         ModelChoice,
         ModelLoadError,
-        Predictor,
         Project,
         ProjectError,
         find_inputs,
@@ -133,6 +132,10 @@ def _predict(args: argparse.Namespace, streams: CommandStreams) -> int:
     try:
         project = Project.open(args.project)
         bundle = load_bundle(project, ModelChoice(args.model, args.version, args.run))
+        # the predictor pulls in open_clip and the renderer (seconds): only once there is a
+        # model to predict with, so that a project without one is told so at once
+        from facevlm.inference import Predictor
+
         predictor = Predictor(
             bundle,
             project.render_params,

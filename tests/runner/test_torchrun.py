@@ -62,7 +62,7 @@ def test_launch_kills_every_worker_on_timeout(make_bundle, tmp_path, worker_env)
     bundle = make_bundle("affectvlm", epochs=500)
     out = tmp_path / "endless"
     with pytest.raises(TimeoutError, match="killed"):
-        launch(bundle, nproc=2, out_dir=out, folds=[0], env=worker_env, timeout=25)
+        launch(bundle, nproc=2, out_dir=out, folds=[0], env=worker_env, timeout=15)
     assert processes_mentioning(str(out)) == []
 
 
