@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from scipy.spatial.transform import Rotation
 
-from facevlm.pipelines.ingest.nodes import index_scans
+from facevlm.cores import available_cores
+from facevlm.pipelines.ingest.nodes import index_scans, index_workers
 from facevlm.render.face_pose import MIN_CENTRAL, FacePose
 from facevlm.scans.formats.vrml import write_vrml
 from facevlm.synthetic.pose_fixtures import non_face
@@ -171,3 +172,12 @@ def test_a_second_ingest_reuses_the_poses_and_a_switch_reads_again(
     calls.clear()
     stored, _ = _ingest(dataset, "as_stored", cache)
     assert stored["face_pose"].isna().all() and len(calls) >= len(first)
+
+
+def test_a_null_worker_count_poses_the_scans_on_every_available_core():
+    """``dataset.n_workers: null`` (the default) means one process per core, as for the render
+    stage: the face pose is the index's time, and one process would leave the others idle."""
+    assert index_workers({"n_workers": None}) == available_cores()
+    assert index_workers({}) == available_cores()
+    assert index_workers({"n_workers": 1}) == 1  # in this process, as the tests ask
+    assert index_workers({"n_workers": 3}) == 3

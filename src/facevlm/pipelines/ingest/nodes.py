@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from facevlm.atomic_files import atomic_write
+from facevlm.cores import available_cores
 from facevlm.digests import text_digest
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,18 @@ def _cache_path(cache_dir: str, name: str, root: str) -> Path:
     costs time)."""
     digest = text_digest(str(root), "sha1", hex_digits=12)
     return Path(cache_dir) / f"{name}-{digest}.parquet"
+
+
+def index_workers(dataset: dict[str, Any]) -> int:
+    """Processes that read and pose the scans: ``dataset.n_workers``, or every available core
+    when it is null (as the render stage counts them).
+
+    Why not this process alone by default: the face pose is most of the index's time, and one
+    process runs it on one core (its small matrix products gain nothing from a second BLAS
+    thread), so a null setting would leave the other cores idle through the longest data stage.
+    """
+    configured = dataset.get("n_workers")
+    return int(configured) if configured else available_cores()
 
 
 def index_scans(
@@ -84,7 +97,7 @@ def index_scans(
         fail_fast=bool(dataset.get("fail_fast", False)),
         allow_missing_texture=bool(dataset.get("allow_missing_texture", False)),
         cache=cache,
-        n_workers=dataset.get("n_workers"),
+        n_workers=index_workers(dataset),
         limits=limits,
         accounting=accounting,
     )
