@@ -35,7 +35,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         name="render_settings",
     )
     corpus = pipeline(
-        ingest.create_pipeline()
+        ingest.create_pipeline(contact_sheet=False)
         + Pipeline([settings])
         + render.create_pipeline(settings="render_settings"),
         namespace=NAMESPACE,

@@ -1,0 +1,117 @@
+"""The contact sheet of a dataset: its first subjects × their expressions, each scan drawn as the
+models see it, so that a person can check at a glance that the expressions differ."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from PIL import Image
+
+from facevlm.scans.labels import BASIC_EMOTIONS, NEUTRAL
+
+logger = logging.getLogger(__name__)
+
+
+def make_contact_sheet(
+    raw_scans: dict[str, Any],
+    scan_index: pd.DataFrame,
+    dataset: dict[str, Any],
+    sheet: dict[str, Any],
+    render: dict[str, Any],
+) -> Image.Image:
+    """Frontal renders of the first subjects (rows) × their expressions (columns: neutral and the
+    six emotions at the highest intensity for the synthetic set). Works for any dataset the
+    layouts know.
+
+    Drawn with the run's own render settings (``params:render``: its first modality), at the
+    sheet's size and from the front only, each scan in the pose the index recorded for it (the
+    pose the renders use), so that the sheet shows each scan as the models see it: turned
+    face-forward and framed by the face pose, a whole head framed by its face like a face crop.
+    Why the recorded pose and not a new estimate: the sheet is drawn on every run, and
+    estimating the pose again cost most of its time. A scan the index quarantined (no face on
+    it, an unreadable file) is left blank and logged."""
+    from facevlm.render.contact_sheet import contact_sheet
+    from facevlm.render.face_pose import NotAFaceError
+    from facevlm.render.renderer import MultiviewRenderer, split_render_params
+    from facevlm.render.views import View
+    from facevlm.scans.formats import read_mesh
+
+    subjects, columns, chosen = sheet_cells(raw_scans, dataset, sheet["n_subjects"])
+    if not chosen:
+        raise ValueError(f"no labelled scan found under {raw_scans['root']} for a contact sheet")
+    recorded = _recorded_poses(scan_index)
+    settings, _ = split_render_params(render)  # texture+shaded: the textured sheet
+    settings = dataclasses.replace(settings, size=sheet["size"], views=(View(0.0, 0.0),))
+    rows = []
+    with MultiviewRenderer(settings) as renderer:
+        for subject in subjects:
+            row = []
+            for expression in columns:
+                path = chosen.get((subject, expression))
+                key = None if path is None else str(Path(path).resolve())
+                if key is not None and key not in recorded:
+                    logger.warning("contact sheet: %s left blank: not in the scan index", path)
+                if key not in recorded:
+                    row.append(None)
+                    continue
+                try:  # without a recorded pose, the render settings' own (estimated or stored)
+                    row.append(renderer.render(read_mesh(path), pose=recorded[key])[0])
+                except NotAFaceError as error:
+                    logger.warning("contact sheet: %s left blank: %s", path, error)
+                    row.append(None)
+            rows.append(row)
+    grid = contact_sheet(rows, row_labels=subjects, column_labels=columns)
+    return Image.fromarray(grid)
+
+
+def _recorded_poses(scan_index: pd.DataFrame) -> dict[str, Any]:
+    """Each indexed file's recorded face pose (``None`` where the index recorded none), by its
+    resolved path."""
+    from facevlm.render.face_pose import FacePose
+
+    poses = scan_index["face_pose"] if "face_pose" in scan_index else [None] * len(scan_index)
+    return {
+        str(Path(path).resolve()): FacePose.from_json(pose)
+        if isinstance(pose, str) and pose
+        else None
+        for path, pose in zip(scan_index["path"], poses, strict=True)
+    }
+
+
+def sheet_cells(
+    raw_scans: dict[str, Any], dataset: dict[str, Any], n_subjects: int
+) -> tuple[list[str], list[str], dict[tuple[str, str], Path]]:
+    """Subjects, expression columns and the scan to show in each cell, found by the dataset's
+    layout (names only, nothing parsed): the highest intensity of a static scan, the middle frame
+    of a sequence. For the synthetic set, its BU-3DFE-style scans."""
+    from facevlm.scans.layouts.base import ScanRecord, get_layout
+
+    records = [
+        r
+        for r in get_layout(raw_scans["dataset"]).discover(
+            Path(raw_scans["root"]), dataset.get("options") or {}
+        )
+        if isinstance(r, ScanRecord) and r.expression is not None
+    ]
+    if any(r.dataset == "synthetic-bu3dfe" for r in records):
+        records = [r for r in records if r.dataset == "synthetic-bu3dfe"]
+    subjects = sorted({r.subject for r in records})[:n_subjects]
+    cells: dict[tuple[str, str], list[ScanRecord]] = {}
+    for r in records:
+        if r.subject in subjects:
+            cells.setdefault((r.subject, r.expression), []).append(r)
+    chosen = {}
+    for key, group in cells.items():
+        if group[0].sequence is not None:  # a sequence: its middle frame
+            group = sorted(group, key=lambda r: r.frame or 0)
+            chosen[key] = group[len(group) // 2].path
+        else:
+            chosen[key] = max(group, key=lambda r: r.intensity or 0).path
+    found = {expression for _, expression in chosen}
+    known = [NEUTRAL, *BASIC_EMOTIONS]
+    columns = [e for e in known if e in found] + sorted(found - set(known))
+    return subjects, columns, chosen
