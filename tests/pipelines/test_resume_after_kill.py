@@ -41,6 +41,7 @@ SUMMARY = Path("data/08_reporting/smile/summary.json")
 KILL_PARAMS = {
     "smile.experiment.data.max_folds": "null",
     "smile.experiment.train.epochs": "4",
+    "smile.experiment.execution.checkpoint_every": "1",  # a checkpoint to resume from mid-fold
     "smile.final_fit": "false",
     "smile.baseline": "false",
     "pretraining.training.train.epochs": "8",
