@@ -35,7 +35,7 @@ def test_each_tile_is_the_models_frontal_render_of_its_scan(tmp_path, monkeypatc
         return np.zeros((8, 8, 3), dtype=np.uint8)
 
     monkeypatch.setattr("facevlm.render.contact_sheet.contact_sheet", keep_rows)
-    raw = {"dataset": "synthetic", "root": str(root)}
+    raw = {"dataset": "synthetic", "root": str(root.resolve())}  # as prepare_raw_scans gives it
     dataset = {"name": "synthetic", "n_workers": 1, "options": {}}
     index, _ = index_scans(raw, dataset, str(tmp_path / "cache"), RENDER)
     _, _, chosen = contact_sheet.sheet_cells(raw, {}, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ def make_contact_sheet(
     estimating the pose again cost most of its time. A scan the index quarantined (no face on
     it, an unreadable file) is left blank and logged."""
     from facevlm.render.contact_sheet import contact_sheet
-    from facevlm.render.face_pose import NotAFaceError
+    from facevlm.render.face_pose import FacePose, NotAFaceError
     from facevlm.render.renderer import MultiviewRenderer, split_render_params
     from facevlm.render.views import View
     from facevlm.scans.formats import read_mesh
@@ -52,14 +53,19 @@ def make_contact_sheet(
             row = []
             for expression in columns:
                 path = chosen.get((subject, expression))
-                key = None if path is None else str(Path(path).resolve())
-                if key is not None and key not in recorded:
-                    logger.warning("contact sheet: %s left blank: not in the scan index", path)
-                if key not in recorded:
+                if path is None:
                     row.append(None)
                     continue
-                try:  # without a recorded pose, the render settings' own (estimated or stored)
-                    row.append(renderer.render(read_mesh(path), pose=recorded[key])[0])
+                indexed = os.path.abspath(path)  # as the index writes its paths
+                if indexed not in recorded:
+                    logger.warning("contact sheet: %s left blank: not in the scan index", path)
+                    row.append(None)
+                    continue
+                # without a recorded pose, the render settings' own (estimated or stored)
+                text = recorded[indexed]
+                pose = FacePose.from_json(text) if text else None
+                try:
+                    row.append(renderer.render(read_mesh(path), pose=pose)[0])
                 except NotAFaceError as error:
                     logger.warning("contact sheet: %s left blank: %s", path, error)
                     row.append(None)
@@ -68,17 +74,15 @@ def make_contact_sheet(
     return Image.fromarray(grid)
 
 
-def _recorded_poses(scan_index: pd.DataFrame) -> dict[str, Any]:
-    """Each indexed file's recorded face pose (``None`` where the index recorded none), by its
-    resolved path."""
-    from facevlm.render.face_pose import FacePose
-
-    poses = scan_index["face_pose"] if "face_pose" in scan_index else [None] * len(scan_index)
+def _recorded_poses(scan_index: pd.DataFrame) -> dict[str, str | None]:
+    """Each indexed file's recorded face pose as the index stores it (JSON; ``None`` where it
+    recorded none), by its path as the index writes it. Read as a pose only for the few files
+    the sheet shows: a 4D dataset's index has a row per frame."""
+    if "face_pose" not in scan_index:
+        return dict.fromkeys(scan_index["path"])
     return {
-        str(Path(path).resolve()): FacePose.from_json(pose)
-        if isinstance(pose, str) and pose
-        else None
-        for path, pose in zip(scan_index["path"], poses, strict=True)
+        path: pose if isinstance(pose, str) and pose else None
+        for path, pose in zip(scan_index["path"], scan_index["face_pose"], strict=True)
     }
 
 
