@@ -14,6 +14,12 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def worker_processes(configured: int | None) -> int:
+    """Processes a parallel stage runs: the configured count, or one per available core when the
+    setting is null (or 0), as every stage's ``n_workers`` (``workers``) setting reads."""
+    return int(configured) if configured else available_cores()
+
+
 def one_thread_per_worker() -> None:
     """Pool initializer: this worker process runs its numerical libraries (BLAS, OpenMP) on one
     thread.

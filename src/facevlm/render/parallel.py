@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from facevlm.cores import available_cores, one_thread_per_worker
+from facevlm.cores import available_cores, one_thread_per_worker, worker_processes
 from facevlm.render.backend import check_render_backend
 from facevlm.render.face_pose import FacePose
 from facevlm.render.renderer import MultiviewRenderer, RenderSettings
@@ -203,7 +203,7 @@ class ParallelRenderer:
         if start_method not in ("spawn", "forkserver"):
             raise ValueError(f"start_method must be 'spawn' or 'forkserver', got {start_method!r}")
         self.settings = settings or RenderSettings()
-        self.n_workers = int(n_workers or available_cores())
+        self.n_workers = worker_processes(n_workers)
         if self.n_workers < 1:
             raise ValueError(f"n_workers must be at least 1, got {n_workers}")
         self.reader = reader

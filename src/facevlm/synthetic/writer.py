@@ -28,7 +28,7 @@ from pathlib import Path
 
 from openpyxl import Workbook
 
-from facevlm.cores import available_cores, one_thread_per_worker
+from facevlm.cores import one_thread_per_worker, worker_processes
 from facevlm.synthetic.config import (
     ALL_LAYOUTS,
     GENERATOR_VERSION,
@@ -234,7 +234,7 @@ def _cost(task: SubjectTask, config: SyntheticConfig) -> float:
 
 def _run(tasks: list[SubjectTask], root: Path, config: SyntheticConfig) -> list[dict]:
     """Run every task (in parallel when there are cores and tasks enough); results in order."""
-    workers = min(config.workers or available_cores(), len(tasks))
+    workers = min(worker_processes(config.workers), len(tasks))
     if workers <= 1 or multiprocessing.current_process().daemon:  # daemons may not have children
         return [run_task(str(root), config, task) for task in tasks]
     order = sorted(range(len(tasks)), key=lambda i: -_cost(tasks[i], config))

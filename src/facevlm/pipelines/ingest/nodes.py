@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from facevlm.atomic_files import atomic_write
-from facevlm.cores import available_cores
+from facevlm.cores import worker_processes
 from facevlm.digests import text_digest
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,7 @@ def index_workers(dataset: dict[str, Any]) -> int:
     process runs it on one core (its small matrix products gain nothing from a second BLAS
     thread), so a null setting would leave the other cores idle through the longest data stage.
     """
-    configured = dataset.get("n_workers")
-    return int(configured) if configured else available_cores()
+    return worker_processes(dataset.get("n_workers"))
 
 
 def index_scans(
