@@ -112,6 +112,51 @@ def test_training_reduces_the_loss_and_records_everything(
     assert history.to_dict()["epoch"] == [1.0, 2.0, 3.0]
 
 
+def test_the_held_out_evaluation_runs_every_eval_every_epochs_and_after_the_last(
+    make_tiny_model, toy_dataset
+):
+    evaluated = []
+
+    def count(model, epoch):
+        evaluated.append(epoch)
+        return {"accuracy": 0.5}
+
+    history = train(
+        make_tiny_model(),
+        LabelAwareInfoNCE(),
+        toy_dataset,
+        config(epochs=5),
+        execution=execution(eval_every=2),
+        evaluate=count,
+    )
+    assert evaluated == [1, 3, 4]  # 0-based epochs: after the 2nd, the 4th and the 5th (last)
+    assert history.metric("eval/accuracy") == [0.5, 0.5, 0.5]
+    curve = history.to_dict()["eval/accuracy"]  # one value per epoch, NaN where not evaluated
+    assert [value == value for value in curve] == [False, True, False, True, True]
+
+
+def test_the_evaluation_cadence_does_not_change_what_is_trained(make_tiny_model, toy_dataset):
+    eval_loader = make_loader(toy_dataset, batch_size=12, shuffle=False)
+
+    def embed(m, epoch):  # a real forward pass in eval mode, as the held-out accuracy makes
+        return {"norm": embed_samples(m, eval_loader).fused.norm().item()}
+
+    runs = []
+    for every in (1, 3):
+        model = make_tiny_model(seed=3)
+        history = train(
+            model,
+            LabelAwareInfoNCE(),
+            toy_dataset,
+            config(epochs=3),
+            execution=execution(eval_every=every),
+            evaluate=embed,
+        )
+        runs.append((state(model), history.metric("loss")))
+    assert_same_state(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+
+
 def test_a_call_without_an_execution_config_runs_with_the_defaults(make_tiny_model, toy_dataset):
     history = train(make_tiny_model(), LabelAwareInfoNCE(), toy_dataset, config(epochs=1))
     assert len(history.epochs) == 1 and history.checkpoint_dir is None  # no checkpoint_dir

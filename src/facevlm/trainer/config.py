@@ -9,6 +9,7 @@ so the same run resumes whichever way it is launched.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 
@@ -58,9 +59,10 @@ class TrainHistory:
         return [rec[name] for rec in self.epochs if name in rec]
 
     def to_dict(self) -> dict[str, list[float]]:
-        """``{metric: [value per epoch]}`` (e.g. for an MLflow metrics history)."""
+        """``{metric: [value per epoch]}`` (e.g. for an MLflow metrics history); NaN in the
+        epochs that did not record a metric (``eval/*`` between two evaluations)."""
         names = dict.fromkeys(k for rec in self.epochs for k in rec)
-        return {k: self.metric(k) for k in names}
+        return {k: [rec.get(k, math.nan) for rec in self.epochs] for k in names}
 
     @property
     def last(self) -> dict[str, float]:

@@ -87,8 +87,10 @@ def train(
         before_epoch: ``before_epoch(epoch, model)`` at the start of every epoch (0-based), e.g.
             SMILE-VLM's pseudo-label refresh (it may call ``dataset.set_prompts``; do not use
             persistent DataLoader workers then).
-        evaluate: ``evaluate(model, epoch) -> {metric: value}`` after every epoch, model in eval
-            mode; recorded as ``eval/<metric>``. Runs on every rank under DDP.
+        evaluate: ``evaluate(model, epoch) -> {metric: value}`` after every
+            ``execution.eval_every``-th epoch and the last, model in eval mode; recorded as
+            ``eval/<metric>`` (absent from the other epochs' records). Runs on every rank under
+            DDP.
         on_epoch_end: ``on_epoch_end(epoch, record, model)`` after the record is complete.
         extra_state: anything else a resumed run needs (``state_dict()`` / ``load_state_dict()``),
             e.g. SMILE-VLM's log of pseudo-label refreshes; saved in every checkpoint. The
@@ -163,7 +165,7 @@ def train(
             if hasattr(loader.sampler, "set_epoch"):
                 loader.sampler.set_epoch(epoch)
             record = _run_epoch(opt, execution, loader, epoch, augment, generator)
-            if evaluate is not None:
+            if evaluate is not None and execution.evaluation_due(epoch + 1, cfg.epochs):
                 opt.objective.eval()
                 with torch.no_grad():
                     metrics = evaluate(model, epoch)
