@@ -13,7 +13,7 @@ How: per scan, the skin's vertex normals under two soft flash lights (left and r
 camera, a little above, as the two texture cameras of a 3dMD-style scanner have) give a
 shading factor per vertex, normalised so that skin facing the camera keeps its painted colour.
 The factor is interpolated over the atlas texels of the face through the sheet coordinates
-(the atlas is a function of them, :mod:`facevlm.synthetic.texture`), and the atlas is
+(the atlas is a function of them, :mod:`facevlm.synthetic.procedural.texture`), and the atlas is
 multiplied by it. The texel-to-vertex weights depend only on the head and are memoised in
 ``head.cache``. The inner patches (mouth cavity, eyeballs) keep their paint.
 """
@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import Delaunay
 
-from facevlm.synthetic.head import SyntheticHead
-from facevlm.synthetic.texture import face_block_sheet
+from facevlm.synthetic.procedural.head import SyntheticHead
+from facevlm.synthetic.procedural.texture import face_block_sheet
 
 #: Unit directions towards the capture's lights (x right, y up, z towards the camera).
 CAPTURE_LIGHTS = np.array(
