@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import Delaunay
 
+from facevlm.render.arrays import triangle_normals
 from facevlm.synthetic.procedural.head import SyntheticHead
 from facevlm.synthetic.procedural.texture import face_block_sheet
 
@@ -42,9 +43,15 @@ def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """Area-weighted unit normals ``(V, 3)`` of ``vertices`` over ``triangles`` ``(T, 3)``.
 
     Vertices on no triangle get ``(0, 0, 1)`` (facing the camera).
+
+    Not :func:`~facevlm.render.arrays.area_weighted_normals`, although they agree to within
+    the last bit: here the triangles' normals are summed corner by corner (every triangle's
+    first corner, then its second, then its third) rather than triangle by triangle, float sums
+    depend on their order, and a vertex on no triangle faces the camera rather than being zero.
+    The synthetic set's textures are baked from these normals, and a last-bit change in one can
+    tip a texel's rounding, so the set's bytes rest on this order.
     """
-    a, b, c = (vertices[triangles[:, k]] for k in range(3))
-    face = np.cross(b - a, c - a)  # length = 2 x area: larger triangles weigh more
+    face = triangle_normals(vertices, triangles)  # length = 2 x area: larger triangles weigh more
     normals = np.zeros_like(vertices, dtype=np.float64)
     for k in range(3):
         np.add.at(normals, triangles[:, k], face)
