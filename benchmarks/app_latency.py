@@ -46,8 +46,8 @@ def face_scan() -> FaceMesh:
     bump, which the benchmark once used, is refused as no face), with one UV a vertex."""
     import dataclasses
 
-    from facevlm.synthetic.head import build_head
-    from facevlm.synthetic.identity import sample_identity
+    from facevlm.synthetic.procedural.head import build_head
+    from facevlm.synthetic.procedural.identity import sample_identity
 
     head = build_head(sample_identity(np.random.default_rng(0)), resolution=8100)
     vertices = head.mesh.vertices

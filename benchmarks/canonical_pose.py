@@ -456,8 +456,8 @@ def _timing_scans():
     from scipy.spatial.transform import Rotation
 
     from facevlm.scans.mesh import FaceMesh
-    from facevlm.synthetic.head import build_head
-    from facevlm.synthetic.identity import sample_identity
+    from facevlm.synthetic.procedural.head import build_head
+    from facevlm.synthetic.procedural.identity import sample_identity
 
     rng = np.random.default_rng(7)
     for resolution in (8000, 35000):

@@ -28,13 +28,13 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from facevlm.scans.mesh import FaceMesh
-from facevlm.synthetic.head import build_head
 from facevlm.synthetic.ict_facekit import (
     IctFaceModel,
     paint_vertex_colours,
     random_identity,
 )
-from facevlm.synthetic.identity import sample_identity
+from facevlm.synthetic.procedural.head import build_head
+from facevlm.synthetic.procedural.identity import sample_identity
 from facevlm.synthetic.scanner_variety import (
     UNITS,
     ScannerVariety,

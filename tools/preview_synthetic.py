@@ -18,9 +18,9 @@ from PIL import Image
 
 from facevlm.scans.labels import BASIC_EMOTIONS, NEUTRAL
 from facevlm.synthetic.expressions import expression_vertices
-from facevlm.synthetic.head import build_head
-from facevlm.synthetic.identity import sample_identity
-from facevlm.synthetic.texture import paint_texture
+from facevlm.synthetic.procedural.head import build_head
+from facevlm.synthetic.procedural.identity import sample_identity
+from facevlm.synthetic.procedural.texture import paint_texture
 
 pv.OFF_SCREEN = True
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facevlm.synthetic.head import SyntheticHead, build_head
-from facevlm.synthetic.identity import sample_identity
+from facevlm.synthetic.procedural.head import SyntheticHead, build_head
+from facevlm.synthetic.procedural.identity import sample_identity
 
 
 def make_head(seed: int = 0, gender: str = "F", resolution: int = 4000) -> SyntheticHead:

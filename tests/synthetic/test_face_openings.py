@@ -25,8 +25,8 @@ from facevlm.synthetic.face_openings import (
     SURFACE_SEARCH_MM,
     mouth_frame,
 )
-from facevlm.synthetic.ict_head import build_ict_head
-from facevlm.synthetic.identity import sample_identity
+from facevlm.synthetic.ict_facekit.head import build_ict_head
+from facevlm.synthetic.procedural.identity import sample_identity
 from facevlm.synthetic.scanner_variety import ScannerVariety, apply_scanner_variety
 
 N_PLATE = BACK_WALL_GRID[0] * BACK_WALL_GRID[1]

@@ -19,7 +19,7 @@ from facevlm.synthetic.expressions import (
     subject_recipe,
 )
 
-# landmark indices (see facevlm.synthetic.landmarks)
+# landmark indices (see facevlm.synthetic.procedural.landmarks)
 LEFT_CORNER, RIGHT_CORNER = 48, 54
 UPPER_INNER_MID, LOWER_INNER_MID = 62, 66
 INNER_BROWS = (16, 26)
@@ -197,7 +197,7 @@ def test_signatures_survive_subject_variation(heads, seed):
 def test_a_smile_bunches_the_cheek_beside_a_deepening_nasolabial_fold(head):
     """AU12 gathers the skin above-lateral of the lip corner: the cheek comes forward beside
     the fold line and the fold itself sinks (what a shaded render of a smile shows)."""
-    from facevlm.synthetic import shapes
+    from facevlm.synthetic.procedural import shapes
 
     idn = head.identity
     d = au_displacement(head, {12: 1.0})
@@ -311,7 +311,7 @@ def _mouth_area(head, vertices):
 
 def _to_sheet(head, vertices):
     """Deformed vertices mapped back onto the face sheet (angle around the head, height)."""
-    from facevlm.synthetic.head_surface import THETA_MAX, _half_width_profile
+    from facevlm.synthetic.procedural.head_surface import THETA_MAX, _half_width_profile
 
     idn = head.identity
     width = _half_width_profile(idn)(vertices[:, 1])

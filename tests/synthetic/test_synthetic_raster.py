@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from facevlm.synthetic.expressions import expression_vertices
+from facevlm.synthetic.procedural.texture import paint_texture
 from facevlm.synthetic.raster import BACKGROUND, DEFAULT_STEP, rasterize, sample_texture
-from facevlm.synthetic.texture import paint_texture
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from PIL import Image
 from facevlm.scans.formats import read_bnd, read_bnt, read_lm3, read_obj, read_vrml
 from facevlm.scans.labels import MICRO_EXPRESSION_CLASSES
 from facevlm.synthetic import MANIFEST, SyntheticConfig, generate_synthetic_dataset
-from facevlm.synthetic.landmarks import BOSPHORUS_LABELS
+from facevlm.synthetic.procedural.landmarks import BOSPHORUS_LABELS
 
 TINY = SyntheticConfig(
     seed=3,
@@ -484,7 +484,7 @@ def test_each_scan_has_its_own_light_and_records_its_activation(dataset):
 
 def test_relight_changes_exposure_but_keeps_the_picture():
     from facevlm.synthetic import sample_identity
-    from facevlm.synthetic.texture import paint_texture, relight
+    from facevlm.synthetic.procedural.texture import paint_texture, relight
 
     identity = sample_identity(np.random.default_rng(0), "F")
     atlas = paint_texture(identity, 64)

@@ -108,6 +108,22 @@ def smooth_normals(arrays: RenderArrays, points: np.ndarray | None = None) -> np
     return per_vertex[arrays.point_vertex]
 
 
+def triangle_normals(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """``(F, 3)`` unnormalised normals of the ``(F, 3)`` ``triangles`` of ``points``:
+    ``(b - a) x (c - a)``, whose length is twice the triangle's area.
+
+    The one place a mesh's triangle normals and areas are computed, so that the vertex normals
+    of the renderer, the face pose and the synthetic set all start from the same numbers.
+    """
+    # np.cross's products, coordinate by coordinate (the same operations, so the same bits):
+    # gathering single columns of a large mesh costs several times less than whole rows
+    x, y, z = np.asarray(points).T.copy()
+    a, b, c = triangles.T
+    ux, uy, uz = x[b] - x[a], y[b] - y[a], z[b] - z[a]
+    vx, vy, vz = x[c] - x[a], y[c] - y[a], z[c] - z[a]
+    return np.stack([uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx], axis=1)
+
+
 def area_weighted_normals(
     points: np.ndarray,
     triangles: np.ndarray,
@@ -115,16 +131,16 @@ def area_weighted_normals(
     n_vertices: int | None = None,
 ) -> np.ndarray:
     """``(n_vertices, 3)`` unit normals: at each vertex, the sum of the unnormalised normals
-    (length = twice the area) of the ``(F, 3)`` ``triangles`` of ``points`` that meet there;
-    zero for a vertex no triangle uses. ``vertex_of_point`` maps each point to the vertex it
-    counts for (the renderer's seam copies of one vertex); default: each point is a vertex."""
-    # np.cross's products, coordinate by coordinate: gathering single columns of a large mesh
-    # costs several times less than gathering whole rows, and the sums come out the same
-    x, y, z = np.asarray(points).T.copy()
-    a, b, c = triangles.T
-    ux, uy, uz = x[b] - x[a], y[b] - y[a], z[b] - z[a]
-    vx, vy, vz = x[c] - x[a], y[c] - y[a], z[c] - z[a]
-    face_normals = np.stack([uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx], axis=1)
+    (length = twice the area, :func:`triangle_normals`) of the ``(F, 3)`` ``triangles`` of
+    ``points`` that meet there; zero for a vertex no triangle uses. ``vertex_of_point`` maps each
+    point to the vertex it counts for (the renderer's seam copies of one vertex); default: each
+    point is a vertex.
+
+    The package's per-vertex normals of a triangle mesh: the renderer's smooth shading, the face
+    pose's scan surface, the surface-motion maps, scanner variety and the ICT-FaceKit painting
+    and template all use it.
+    """
+    face_normals = triangle_normals(points, triangles)
     corners = (triangles if vertex_of_point is None else vertex_of_point[triangles]).ravel()
     if n_vertices is None:
         n_vertices = len(points)

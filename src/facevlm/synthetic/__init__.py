@@ -6,19 +6,18 @@ This package makes face scans that *look like faces* and *differ by expression* 
 actually learn something — and writes them in the exact on-disk formats and folder grammars of
 BU-3DFE, BU-4DFE, Bosphorus, BP4D-Spontaneous and 4DME.
 
-Modules, in the order the data flows:
+Laid out by what each part makes:
 
-- :mod:`.identity`    who a subject is (metadata, proportions, colours), from a seeded RNG
-- :mod:`.shapes`      feature outlines shared by mesh, texture and landmarks
-- :mod:`.head`        the neutral face mesh (lips cut, eye openings, inner patches)
-- :mod:`.head_surface` the face surface over the sheet (cylinder and relief)
-- :mod:`.landmarks`   the 83 BU-3DFE landmarks and Bosphorus' labelled ones
-- :mod:`.texture`     face-varying UV atlas and the atlas image; :mod:`.painting` paints it
-- :mod:`.expressions` action-unit displacement fields and emotion recipes
-- :mod:`.sequences`   4D profiles, per-frame jitter, micro-expression clips
-- :mod:`.raster`      range-grid rasterisation for Bosphorus ``.bnt``
+- :mod:`.procedural`    the generator's own parametric faces (identity, mesh, landmarks, texture)
+- :mod:`.ict_facekit`   faces of the ICT-FaceKit morphable model, the second face source
+- :mod:`.expressions`   action-unit displacement fields and emotion recipes
+- :mod:`.face_openings` what either source's face shows through the mouth and the eyes
+- :mod:`.sequences`     4D profiles, per-frame jitter, micro-expression clips
+- :mod:`.scanner_variety` what real scanners do to a face: crops, holes, remeshing, moves
+- :mod:`.raster`        range-grid rasterisation for Bosphorus ``.bnt``
 - :mod:`.layout_writers` one subject of one dataset layout on disk
-- :mod:`.writer`      the whole set, manifest and reuse; :mod:`.config` its settings
+- :mod:`.writer`        the whole set, manifest and reuse; :mod:`.config` its settings;
+  :mod:`.files` byte-exact images, spreadsheets, meshes and JSON
 - :mod:`.pose_fixtures` faces in known poses and non-faces, for the face pose's tests and benchmark
 """
 
@@ -31,10 +30,10 @@ from facevlm.synthetic.expressions import (
     expression_vertices,
     subject_recipe,
 )
-from facevlm.synthetic.head import SyntheticHead, build_head
-from facevlm.synthetic.identity import RACE_CODES, Identity, sample_identity
+from facevlm.synthetic.procedural.head import SyntheticHead, build_head
+from facevlm.synthetic.procedural.identity import RACE_CODES, Identity, sample_identity
+from facevlm.synthetic.procedural.texture import paint_texture
 from facevlm.synthetic.sequences import MicroClip, make_micro_clip, sequence_profile
-from facevlm.synthetic.texture import paint_texture
 from facevlm.synthetic.writer import MANIFEST, generate_synthetic_dataset, read_manifest
 
 __all__ = [

@@ -39,8 +39,8 @@ STYLES: tuple[str, ...] = ("lab", "web")
 #: (clean emotion prompts, exact action sentences) or ``web`` (alt texts that name the emotion
 #: only now and then, loose descriptions).
 CAPTION_STYLES: tuple[str, ...] = ("lab", "web")
-#: Where a subject's face comes from: ``procedural`` (:mod:`~facevlm.synthetic.head`, made
-#: by this project) or ``ict`` (:mod:`~facevlm.synthetic.ict_facekit`, a morphable model
+#: Where a subject's face comes from: ``procedural`` (:mod:`~facevlm.synthetic.procedural`,
+#: made by this project) or ``ict`` (:mod:`~facevlm.synthetic.ict_facekit`, a morphable model
 #: measured on real people).
 FACE_SOURCES: tuple[str, ...] = ("procedural", "ict")
 #: What an ICT-FaceKit scan shows (:data:`~facevlm.synthetic.ict_facekit.REGIONS`): what a
@@ -79,9 +79,9 @@ class SyntheticConfig:
             temperature, a side light); 0 keeps the same texture for every scan.
         grayscale_share: share of scans whose texture is a grey-level photograph.
         photo_shading: strength of the capture's studio light baked into each scan's texture
-            photograph (:mod:`~facevlm.synthetic.photo_shading`): the folds and furrows of
-            the expression as shading, as in a real scanner's photo; 0 gives the painted skin
-            only, the same for every scan of a person.
+            photograph (:mod:`~facevlm.synthetic.procedural.photo_shading`): the folds and
+            furrows of the expression as shading, as in a real scanner's photo; 0 gives the
+            painted skin only, the same for every scan of a person.
         captions: how captions of this set are worded (:data:`CAPTION_STYLES`); recorded in
             the manifest for the pretraining captions, the files do not depend on it.
         idiosyncrasy: how much each BU-3DFE-style subject's way of posing an emotion departs

@@ -115,8 +115,8 @@ def ict_face(rng: np.random.Generator, region: str) -> tuple[np.ndarray, np.ndar
 
 def synthetic_face(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, FaceMesh]:
     """A random procedural face: ``(vertices_mm, triangles, the same face as a mesh)``."""
-    from facevlm.synthetic.head import build_head
-    from facevlm.synthetic.identity import sample_identity
+    from facevlm.synthetic.procedural.head import build_head
+    from facevlm.synthetic.procedural.identity import sample_identity
 
     head = build_head(sample_identity(rng), resolution=int(rng.integers(3000, 9000)))
     triangles = head.mesh.triangles()

@@ -22,9 +22,9 @@ from facevlm.synthetic.expressions import (
     au_displacement,
     scale_activation,
 )
-from facevlm.synthetic.head import SyntheticHead
-from facevlm.synthetic.ict_head import IctHead
-from facevlm.synthetic.shapes import smoothstep
+from facevlm.synthetic.ict_facekit.head import IctHead
+from facevlm.synthetic.procedural.head import SyntheticHead
+from facevlm.synthetic.procedural.shapes import smoothstep
 
 #: Default frames of a micro-expression clip.
 DEFAULT_CLIP_FRAMES = 10

@@ -133,7 +133,10 @@ def fit_shape_weights(scan: _Scan, template: FaceTemplate, fit) -> tuple[np.ndar
 def _normals(points: np.ndarray, template: FaceTemplate) -> np.ndarray:
     """Unit normals of the bent template's points: the least-spread direction of each point's
     :data:`NORMAL_NEIGHBOURS` nearest template neighbours, turned out of the face as the
-    template's own normals are."""
+    template's own normals are.
+
+    Not :func:`~facevlm.render.arrays.area_weighted_normals`: the template is a point set with
+    no triangles, and the bent fit (its steps and its precision bar) was tuned with these."""
     _, neighbours = cKDTree(template.points).query(template.points, k=NORMAL_NEIGHBOURS)
     patch = points[neighbours]
     patch = patch - patch.mean(axis=1, keepdims=True)

@@ -48,7 +48,7 @@ from facevlm.synthetic.expressions.recipes import (
     subject_recipe,
     web_activation,
 )
-from facevlm.synthetic.head import SyntheticHead
+from facevlm.synthetic.procedural.head import SyntheticHead
 
 __all__ = [
     "ACTION_UNITS",

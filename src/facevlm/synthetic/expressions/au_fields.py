@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from facevlm.synthetic import shapes
 from facevlm.synthetic.expressions.field_context import _Ctx
 from facevlm.synthetic.expressions.recipes import ACTION_UNITS
-from facevlm.synthetic.shapes import gauss
+from facevlm.synthetic.procedural import shapes
+from facevlm.synthetic.procedural.shapes import gauss
 
 #: Jaw rotation (radians) of the jaw drop and of the mouth stretch at activation 1: the lower
 #: lip of an average face drops about 13 and 18 mm.

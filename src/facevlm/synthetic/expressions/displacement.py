@@ -14,8 +14,8 @@ import numpy as np
 
 from facevlm.synthetic.expressions.au_fields import _au_field
 from facevlm.synthetic.expressions.field_context import _Ctx
-from facevlm.synthetic.head import SyntheticHead
-from facevlm.synthetic.shapes import smoothstep
+from facevlm.synthetic.procedural.head import SyntheticHead
+from facevlm.synthetic.procedural.shapes import smoothstep
 
 #: Soft-tissue bulge (z, mm) per unit of in-plane compression of the skin (see
 #: :func:`tissue_bulge`), for a face of average fullness.

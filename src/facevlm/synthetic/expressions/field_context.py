@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from facevlm.synthetic import shapes
-from facevlm.synthetic.head import SyntheticHead
-from facevlm.synthetic.shapes import smoothstep
+from facevlm.synthetic.procedural import shapes
+from facevlm.synthetic.procedural.head import SyntheticHead
+from facevlm.synthetic.procedural.shapes import smoothstep
 
 #: How far the condyles glide forward and down the articular eminence per radian of opening
 #: (mm): the chin swings down and back, but less far back than a pure hinge would take it.

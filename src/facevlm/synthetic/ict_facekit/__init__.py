@@ -1,6 +1,6 @@
 """Faces from ICT-FaceKit: a second face source, measured on real people rather than made by us.
 
-Why a second source: every face of the built-in generator (:mod:`facevlm.synthetic.head`)
+Why a second source: every face of the built-in generator (:mod:`facevlm.synthetic.procedural`)
 shares that generator's habits, and a model trained and tested on it can learn the habits
 instead of the expressions. ICT-FaceKit (USC Institute for Creative Technologies, MIT licence:
 ``assets/ICT-FaceKit-LICENSE.txt``) is a morphable model built from light-stage scans of real
@@ -33,6 +33,8 @@ The package, one job a module:
 - :mod:`.emotions`  each emotion's blend-shape prototype and a subject's weights for it
 - :mod:`.paint`     the painted face, per vertex or as a texture atlas
 - :mod:`.asset`     how the packed asset was derived from the upstream files
+- :mod:`.head`      one subject's face as the dataset writers ask for it (:class:`~.head.IctHead`)
+- :mod:`.template`  the face pose's template, built from the model's mean face
 """
 
 from facevlm.synthetic.ict_facekit.asset import ATLAS_RECTS, derive_compact

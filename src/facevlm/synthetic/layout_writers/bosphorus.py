@@ -15,10 +15,10 @@ from facevlm.scans.labels import NEUTRAL
 from facevlm.synthetic.config import LAYOUT_FOLDERS, SyntheticConfig
 from facevlm.synthetic.expressions import Activation, scale_activation, subject_recipe
 from facevlm.synthetic.files import COORD_DECIMALS, encode_image
-from facevlm.synthetic.ict_head import IctHead
-from facevlm.synthetic.landmarks import bosphorus_vertices
+from facevlm.synthetic.ict_facekit.head import IctHead
 from facevlm.synthetic.layout_writers.faces import _Skin, _subject_face, _subject_record
 from facevlm.synthetic.layout_writers.subjects import SubjectTask, _streams
+from facevlm.synthetic.procedural.landmarks import bosphorus_vertices
 from facevlm.synthetic.raster import BACKGROUND, rasterize
 from facevlm.synthetic.sequences import expression_offsets, rigid_motion
 

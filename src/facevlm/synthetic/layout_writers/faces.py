@@ -13,12 +13,12 @@ import numpy as np
 from facevlm.synthetic.config import SyntheticConfig
 from facevlm.synthetic.expressions import Activation
 from facevlm.synthetic.files import rounded
-from facevlm.synthetic.head import SyntheticHead, build_head
-from facevlm.synthetic.ict_head import IctHead, build_ict_head, relight_photo
-from facevlm.synthetic.identity import Identity, sample_identity
+from facevlm.synthetic.ict_facekit.head import IctHead, build_ict_head, relight_photo
 from facevlm.synthetic.layout_writers.subjects import SubjectTask
-from facevlm.synthetic.photo_shading import bake_capture_light
-from facevlm.synthetic.texture import paint_texture, relight
+from facevlm.synthetic.procedural.head import SyntheticHead, build_head
+from facevlm.synthetic.procedural.identity import Identity, sample_identity
+from facevlm.synthetic.procedural.photo_shading import bake_capture_light
+from facevlm.synthetic.procedural.texture import paint_texture, relight
 
 #: A subject's neutral face, from either face source.
 Head = SyntheticHead | IctHead

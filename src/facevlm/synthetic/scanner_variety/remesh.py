@@ -12,7 +12,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from facevlm.render.arrays import area_weighted_normals
+from facevlm.render.arrays import area_weighted_normals, triangle_normals
 from facevlm.synthetic.scanner_variety.settings import ScannerVariety
 from facevlm.synthetic.scanner_variety.working_copy import _compact, _fan, _Scan
 
@@ -65,8 +65,7 @@ def _decimate(scan: _Scan, factor: float) -> None:
     n_used = int(used.sum())
     target = max(4, int(round(factor * n_used)))
     edges = np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]])
-    area = 0.5 * np.linalg.norm(np.cross(v[tri[:, 1]] - v[tri[:, 0]], v[tri[:, 2]] - v[tri[:, 0]]),
-                                axis=1).sum()  # fmt: skip
+    area = 0.5 * np.linalg.norm(triangle_normals(v, tri), axis=1).sum()
     # clusters ~ cell ** -slope: start from slope 2 (a surface), then the secant in log-log
     cell, slope, previous = np.sqrt(area / target), 2.0, None
     best = None

@@ -16,7 +16,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from facevlm.render.arrays import area_weighted_normals, border_edges
+from facevlm.render.arrays import area_weighted_normals, border_edges, triangle_normals
 from facevlm.scans.mesh import FaceMesh
 
 
@@ -128,8 +128,7 @@ def _vertex_normals_and_areas(scan: _Scan) -> tuple[np.ndarray, np.ndarray]:
     tri = scan.triangles()
     v = scan.vertices
     normals = area_weighted_normals(v, tri)
-    area = 0.5 * np.linalg.norm(np.cross(v[tri[:, 1]] - v[tri[:, 0]], v[tri[:, 2]] - v[tri[:, 0]]),
-                                axis=1)  # fmt: skip
+    area = 0.5 * np.linalg.norm(triangle_normals(v, tri), axis=1)
     return normals, np.bincount(tri.ravel(), np.repeat(area / 3.0, 3), len(v))
 
 

@@ -3,14 +3,14 @@
 Why one module for them: the texture paints these outlines, the 83 landmarks sit on them and the
 action units move the skin around them. If each computed its own idea of where the upper lid or
 the lip edge is, the landmarks would drift off the painted features. Every function takes sheet
-millimetres (see :mod:`~facevlm.synthetic.identity`) and works on arrays.
+millimetres (see :mod:`~facevlm.synthetic.procedural.identity`) and works on arrays.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from facevlm.synthetic.identity import Identity
+from facevlm.synthetic.procedural.identity import Identity
 
 #: Names of the patches that sit behind openings of the skin, in mesh order after the skin.
 INNER_PARTS: tuple[str, ...] = ("mouth", "eye_left", "eye_right")

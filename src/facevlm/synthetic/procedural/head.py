@@ -6,19 +6,19 @@ vertices, face-varying UVs, a mouth that can open, 83 landmarks on the right fea
 
 Construction, in order:
 
-1. a *face sheet* (see :mod:`~facevlm.synthetic.identity`) is sampled on a grid that is
+1. a *face sheet* (see :mod:`~facevlm.synthetic.procedural.identity`) is sampled on a grid that is
    denser around the eyes, the mouth and the midline, with one grid row exactly on the mouth
    slit and one column exactly on the midline;
 2. the sheet is wrapped around an elliptic cylinder (x = W(y)·sin θ, z = D·(cos θ − 1)) and
    raised by a *relief*: brow ridge, eye sockets and eyeballs, nose, cheeks, lips, chin
-   (:mod:`~facevlm.synthetic.head_surface`);
+   (:mod:`~facevlm.synthetic.procedural.head_surface`);
 3. the grid is cropped to a face oval and triangulated mirror-symmetrically;
 4. the vertices of the mouth row between the corners are duplicated, so the mesh is *cut* along
    the lips and the jaw can drop (an open mouth is a real hole), and a dark mouth-cavity patch
    with upper teeth sits behind the lips so the opening is not see-through; the eye openings
    are holes too, with an eyeball patch just behind, so lids slide over a still eyeball when an
    eye widens, narrows or closes;
-5. UVs are face-varying like BU-3DFE's two-view atlas (:mod:`~facevlm.synthetic.texture`).
+5. UVs are face-varying like BU-3DFE's two-view atlas (:mod:`.texture`).
 
 Coordinates: millimetres, y up, nose toward +z, x to the image right (subject's left).
 """
@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facevlm.scans.mesh import FaceMesh
-from facevlm.synthetic import shapes
 from facevlm.synthetic.face_openings import EYE_SURFACE_KEY, MOUTH_INTERIOR_KEY
-from facevlm.synthetic.head_surface import sheet_to_xyz
-from facevlm.synthetic.identity import Identity
-from facevlm.synthetic.landmarks import landmark_vertices
-from facevlm.synthetic.texture import atlas_uvs
+from facevlm.synthetic.procedural import shapes
+from facevlm.synthetic.procedural.head_surface import sheet_to_xyz
+from facevlm.synthetic.procedural.identity import Identity
+from facevlm.synthetic.procedural.landmarks import landmark_vertices
+from facevlm.synthetic.procedural.texture import atlas_uvs
 
 #: How far the mouth cavity sits behind the neutral skin (mm).
 CAVITY_DEPTH = 13.0

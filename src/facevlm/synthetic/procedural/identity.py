@@ -3,8 +3,8 @@
 Why a separate step from the mesh: the same person must look the same in every scan, every
 frame and every dataset layout, whatever the expression, resolution or texture size. All the
 randomness that makes one subject differ from another is drawn here, once, from the subject's
-own seeded generator; :mod:`~facevlm.synthetic.head` and
-:mod:`~facevlm.synthetic.texture` then build geometry and texture deterministically from it.
+own seeded generator; :mod:`.head` and :mod:`.texture` then build geometry and texture
+deterministically from it.
 
 Proportions are in millimetres on the *face sheet*: a flat parameter plane with ``px`` across
 the face (arc length around the head, 0 on the midline, negative on the subject's right, i.e.

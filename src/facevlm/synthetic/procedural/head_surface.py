@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from facevlm.synthetic import shapes
-from facevlm.synthetic.identity import Identity
-from facevlm.synthetic.shapes import gauss, smoothstep
+from facevlm.synthetic.procedural import shapes
+from facevlm.synthetic.procedural.identity import Identity
+from facevlm.synthetic.procedural.shapes import gauss, smoothstep
 
 #: Angle (radians) around the head at the sheet's lateral edge: the mask reaches ~78° back.
 THETA_MAX = 1.36

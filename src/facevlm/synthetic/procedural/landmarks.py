@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from facevlm.synthetic import shapes
-from facevlm.synthetic.identity import Identity
+from facevlm.synthetic.procedural import shapes
+from facevlm.synthetic.procedural.identity import Identity
 
 #: Index ranges of the BU-3DFE landmark groups.
 LANDMARK_GROUPS: dict[str, range] = {

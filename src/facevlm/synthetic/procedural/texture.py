@@ -15,7 +15,7 @@ Layout (u right, v up)::
     v 0 │mouth │ left eye │ right eye │ │   the patches behind the skin's openings
         └──────┴─────────┴──────────┴─┘
 
-The painting (:mod:`~facevlm.synthetic.painting`) is a function of sheet coordinates, so
+The painting (:mod:`~facevlm.synthetic.procedural.painting`) is a function of sheet coordinates, so
 the overlap strip shows the same skin in both halves and the seam does not show. UVs follow
 VRML/OpenGL: ``v`` from the bottom; image arrays are row 0 at the top.
 """
@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from facevlm.synthetic import shapes
-from facevlm.synthetic.identity import Identity
-from facevlm.synthetic.painting import paint_cavity, paint_eyeball, paint_face
+from facevlm.synthetic.procedural import shapes
+from facevlm.synthetic.procedural.identity import Identity
+from facevlm.synthetic.procedural.painting import paint_cavity, paint_eyeball, paint_face
 
 #: How far (mm of sheet) each half of the atlas reaches past the midline.
 OVERLAP = 12.0

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from facevlm.synthetic.expressions import au_displacement
-from facevlm.synthetic.photo_shading import bake_capture_light, vertex_normals
-from facevlm.synthetic.texture import STRIP, paint_texture
+from facevlm.synthetic.procedural.photo_shading import bake_capture_light, vertex_normals
+from facevlm.synthetic.procedural.texture import STRIP, paint_texture
 
 SIZE = 256
 

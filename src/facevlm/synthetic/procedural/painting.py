@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from facevlm.synthetic import shapes
-from facevlm.synthetic.identity import Identity
-from facevlm.synthetic.shapes import gauss, smoothstep
+from facevlm.synthetic.procedural import shapes
+from facevlm.synthetic.procedural.identity import Identity
+from facevlm.synthetic.procedural.shapes import gauss, smoothstep
 
 #: Noise lattices cover sheet coordinates (after scaling) in [-_EXTENT, _EXTENT] mm.
 _EXTENT = 400.0

@@ -12,9 +12,9 @@ from facevlm.scans.formats import read_bnd, read_bnt, read_obj, read_vrml
 from facevlm.scans.layouts import build_scan_index
 from facevlm.synthetic import SyntheticConfig, generate_synthetic_dataset
 from facevlm.synthetic.expressions import ACTION_UNITS, EMOTION_RECIPES
-from facevlm.synthetic.ict_head import AU_SHAPES, build_ict_head
-from facevlm.synthetic.identity import sample_identity
-from facevlm.synthetic.landmarks import LANDMARK_GROUPS
+from facevlm.synthetic.ict_facekit.head import AU_SHAPES, build_ict_head
+from facevlm.synthetic.procedural.identity import sample_identity
+from facevlm.synthetic.procedural.landmarks import LANDMARK_GROUPS
 
 MIXED = SyntheticConfig(
     seed=5,

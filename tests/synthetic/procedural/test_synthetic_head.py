@@ -5,12 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facevlm.synthetic import shapes
-from facevlm.synthetic.head import build_head
-from facevlm.synthetic.identity import RACE_CODES, sample_identity
-from facevlm.synthetic.landmarks import BOSPHORUS_LABELS, LANDMARK_GROUPS, bosphorus_vertices
+from facevlm.synthetic.procedural import shapes
+from facevlm.synthetic.procedural.head import build_head
+from facevlm.synthetic.procedural.identity import RACE_CODES, sample_identity
+from facevlm.synthetic.procedural.landmarks import (
+    BOSPHORUS_LABELS,
+    LANDMARK_GROUPS,
+    bosphorus_vertices,
+)
+from facevlm.synthetic.procedural.texture import PATCH_RECTS, STRIP, paint_texture
 from facevlm.synthetic.raster import sample_texture
-from facevlm.synthetic.texture import PATCH_RECTS, STRIP, paint_texture
 
 
 def _lm(head, group: str) -> np.ndarray:
@@ -208,7 +212,7 @@ def test_texture_paints_lips_eyes_and_mouth_inside(head):
     texture = paint_texture(head.identity, 512)
     idn = head.identity
     layout = head.texture_layout
-    from facevlm.synthetic.texture import _face_uv, _patch_uv
+    from facevlm.synthetic.procedural.texture import _face_uv, _patch_uv
 
     def colour(px, py, view=1):
         return sample_texture(texture, _face_uv(layout, np.array([px]), np.array([py]), view))[0]

@@ -2,13 +2,16 @@
 
 Why an adapter rather than a second set of writers: a layout's files (names, folders, landmarks,
 sequences, label files) do not depend on where the face came from, so the writers of
-:mod:`.layout_writers` stay the same and ask the subject's head for its neutral mesh, the offsets
-of an expression and its texture. :class:`IctHead` answers those questions for a face of the
-ICT-FaceKit morphable model (:mod:`.ict_facekit`), as :class:`~.head.SyntheticHead` does for a
-procedural one.
+:mod:`facevlm.synthetic.layout_writers` stay the same and ask the subject's head for its neutral
+mesh, the offsets of an expression and its texture. :class:`IctHead` answers those questions for
+a face of the ICT-FaceKit morphable model (:mod:`.model`), as
+:class:`~facevlm.synthetic.procedural.head.SyntheticHead` does for a procedural one. The subject's
+metadata, the landmark convention and the photographs' exposure are the procedural source's
+(:mod:`facevlm.synthetic.procedural`), so that both sources' files read alike.
 
 Why expressions as action units: the emotion recipes, their per-subject variants, the 4D profiles
-and the micro-expression clips are all written in FACS action units (:mod:`.expressions`), and
+and the micro-expression clips are all written in FACS action units
+(:mod:`facevlm.synthetic.expressions`), and
 the pretraining captions describe scans by the units recorded in the manifest. Driving the ICT
 blend shapes from the same units (:data:`AU_SHAPES`) gives both face sources one expression
 grammar, so the only thing that differs between them is the face.
@@ -24,19 +27,19 @@ import numpy as np
 
 from facevlm.scans.mesh import FaceMesh
 from facevlm.synthetic.face_openings import EYE_SURFACE_KEY
-from facevlm.synthetic.ict_facekit import (
+from facevlm.synthetic.ict_facekit.model import (
     FULL_FACE_END,
     HEAD_END,
     MM_PER_UNIT,
     NARROW_FACE_END,
     IctFaceModel,
-    paint_texture_atlas,
     random_identity,
     region_mask,
 )
-from facevlm.synthetic.identity import Identity
-from facevlm.synthetic.landmarks import BOSPHORUS_LABELS, N_LANDMARKS
-from facevlm.synthetic.texture import developed, exposure
+from facevlm.synthetic.ict_facekit.paint import paint_texture_atlas
+from facevlm.synthetic.procedural.identity import Identity
+from facevlm.synthetic.procedural.landmarks import BOSPHORUS_LABELS, N_LANDMARKS
+from facevlm.synthetic.procedural.texture import developed, exposure
 
 #: Each modelled action unit as ICT-FaceKit blend shapes (shape weight per unit of activation;
 #: a name without a side stands for its ``_L`` and ``_R`` shapes). After the ARKit-to-FACS
@@ -105,7 +108,8 @@ _BOSPHORUS_IBUG: dict[str, int | tuple[int, int]] = {
 
 @dataclass
 class IctHead:
-    """A neutral ICT-FaceKit face with what the writers need, like :class:`~.head.SyntheticHead`.
+    """A neutral ICT-FaceKit face with what the writers need, like the procedural
+    :class:`~facevlm.synthetic.procedural.head.SyntheticHead`.
 
     Attributes:
         identity: the subject's recorded metadata (gender, age, ethnicity code), drawn as for a
@@ -257,8 +261,9 @@ def _resample(polyline: np.ndarray, n: int, closed: bool = False) -> np.ndarray:
 
 
 def bu3dfe_landmark_points(ibug: np.ndarray) -> np.ndarray:
-    """``(83, 3)`` the BU-3DFE landmark groups (:data:`~.landmarks.LANDMARK_GROUPS`) placed
-    from the 68 iBUG landmarks of a face (mm, y up, looking along +z).
+    """``(83, 3)`` the BU-3DFE landmark groups
+    (:data:`~facevlm.synthetic.procedural.landmarks.LANDMARK_GROUPS`) placed from the 68 iBUG
+    landmarks of a face (mm, y up, looking along +z).
 
     Eyes: the iBUG lid loop resampled to 8 points from the inner corner; brows: 10 points round
     the brow (the iBUG brow line raised and lowered by 2.5 mm, from the inner end); nose: the
@@ -302,7 +307,8 @@ def relight_photo(
     """``image`` as another capture session would have photographed it: the exposure and the
     colour temperature change between sessions (``strength`` scales their spread, 0 leaves
     them), ``grayscale`` gives a grey-level photograph. The spreads are those of the procedural
-    faces' :func:`~.texture.relight`, whose side light depends on that atlas' layout."""
+    faces' :func:`~facevlm.synthetic.procedural.texture.relight`, whose side light depends on
+    that atlas' layout."""
     if strength <= 0 and not grayscale:
         return image
     gain, cast = exposure(rng, strength)

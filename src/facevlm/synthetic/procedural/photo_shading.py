@@ -13,7 +13,7 @@ How: per scan, the skin's vertex normals under two soft flash lights (left and r
 camera, a little above, as the two texture cameras of a 3dMD-style scanner have) give a
 shading factor per vertex, normalised so that skin facing the camera keeps its painted colour.
 The factor is interpolated over the atlas texels of the face through the sheet coordinates
-(the atlas is a function of them, :mod:`facevlm.synthetic.texture`), and the atlas is
+(the atlas is a function of them, :mod:`facevlm.synthetic.procedural.texture`), and the atlas is
 multiplied by it. The texel-to-vertex weights depend only on the head and are memoised in
 ``head.cache``. The inner patches (mouth cavity, eyeballs) keep their paint.
 """
@@ -23,8 +23,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import Delaunay
 
-from facevlm.synthetic.head import SyntheticHead
-from facevlm.synthetic.texture import face_block_sheet
+from facevlm.render.arrays import triangle_normals
+from facevlm.synthetic.procedural.head import SyntheticHead
+from facevlm.synthetic.procedural.texture import face_block_sheet
 
 #: Unit directions towards the capture's lights (x right, y up, z towards the camera).
 CAPTURE_LIGHTS = np.array(
@@ -42,9 +43,15 @@ def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """Area-weighted unit normals ``(V, 3)`` of ``vertices`` over ``triangles`` ``(T, 3)``.
 
     Vertices on no triangle get ``(0, 0, 1)`` (facing the camera).
+
+    Not :func:`~facevlm.render.arrays.area_weighted_normals`, although they agree to within
+    the last bit: here the triangles' normals are summed corner by corner (every triangle's
+    first corner, then its second, then its third) rather than triangle by triangle, float sums
+    depend on their order, and a vertex on no triangle faces the camera rather than being zero.
+    The synthetic set's textures are baked from these normals, and a last-bit change in one can
+    tip a texel's rounding, so the set's bytes rest on this order.
     """
-    a, b, c = (vertices[triangles[:, k]] for k in range(3))
-    face = np.cross(b - a, c - a)  # length = 2 x area: larger triangles weigh more
+    face = triangle_normals(vertices, triangles)  # length = 2 x area: larger triangles weigh more
     normals = np.zeros_like(vertices, dtype=np.float64)
     for k in range(3):
         np.add.at(normals, triangles[:, k], face)
