@@ -397,7 +397,9 @@ def _polygon_rows(indices: np.ndarray, offsets: np.ndarray) -> str:
     terminated = np.full(len(indices) + n_polygons, -1, dtype=np.int64)
     corner_slots = np.arange(len(indices)) + np.repeat(np.arange(n_polygons), np.diff(offsets))
     terminated[corner_slots] = indices
-    text = " ".join(map(str, terminated.tolist())).replace(" -1 ", " -1,\n            ")
+    # one %-format over the whole tuple: half the time of joining str() of each index
+    text = ("%d " * len(terminated)) % tuple(terminated.tolist())
+    text = text[:-1].replace(" -1 ", " -1,\n            ")
     return "            " + text + "\n"
 
 
