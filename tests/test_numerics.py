@@ -1,6 +1,6 @@
 """Every CPU on one numerical path (``facevlm.numerics``): importing the package pins the code
-path each library picks per CPU, a Kedro session pins the thread count, and ``kedro run``
-restarts itself once when numpy loaded before the pin."""
+path each library picks per CPU, a Kedro session pins the thread count, the ``kedro`` command pins before it
+loads numpy, and a ``kedro run`` whose numpy loaded first restarts itself once."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_info
 from facevlm.numerics import (
     NATIVE_SWITCH,
     PINNED_ENVIRONMENT,
+    RESTART_NOTICE,
     THREADS_VARIABLE,
     loaded_before_pin,
     pin_code_paths,
@@ -160,8 +161,9 @@ def test_the_bits_follow_the_thread_count_not_the_cores():
 
 
 @pytest.mark.skipif(not HAS_AVX2, reason="the pinned path is AVX2; this CPU lacks it")
-def test_kedro_run_restarts_itself_on_the_pinned_path(tmp_path):
-    """``kedro`` imports numpy before the package: the run starts again with OpenBLAS pinned."""
+def test_kedro_run_computes_on_the_pinned_path_without_restarting(tmp_path):
+    """The package's ``kedro.init`` entry point pins before ``kedro`` imports numpy: the run is
+    on the pinned path from its start, in one process."""
     shutil.copytree(ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local"))
     (tmp_path / "conf" / "local").mkdir()
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
@@ -177,3 +179,31 @@ def test_kedro_run_restarts_itself_on_the_pinned_path(tmp_path):
     output = done.stdout + done.stderr
     assert "no_such_pipeline" in output  # it got as far as looking for the pipeline
     assert "numerics: torch AVX2, oneDNN AVX2, MKL AVX2, OpenBLAS Haswell" in output
+    assert RESTART_NOTICE not in output
+
+
+#: A `kedro run` whose numpy loaded before the package (an installation without the entry
+#: point): the settings' restart check, then what the process computes on.
+_LOADED_FIRST = """
+import sys
+import numpy
+sys.argv = ["kedro", "run"]
+from facevlm.numerics import restart_kedro_run_if_unpinned
+restart_kedro_run_if_unpinned()
+from threadpoolctl import threadpool_info
+print(sorted({p["architecture"] for p in threadpool_info() if p.get("architecture")}))
+"""
+
+
+@pytest.mark.skipif(not HAS_AVX2, reason="the pinned path is AVX2; this CPU lacks it")
+def test_a_kedro_run_whose_numpy_loaded_first_restarts_once_on_the_pinned_path():
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED_FIRST],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stderr.count(RESTART_NOTICE) == 1
+    assert done.stdout.strip() == "['Haswell']"

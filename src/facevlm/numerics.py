@@ -40,6 +40,11 @@ NATIVE_SWITCH = "FACEVLM_NATIVE_NUMERICS"
 #: MLflow tag of a session run: how its figures were computed (:func:`describe`); two runs'
 #: figures agree to the bit only when it is the same.
 NUMERICS_TAG = "facevlm.numerics"
+#: What :func:`restart_pinned` says on its way (stderr): why the run starts twice.
+RESTART_NOTICE = (
+    "facevlm: numpy was loaded before the numerical path was pinned; starting again pinned "
+    "(reinstall the package to skip this: uv pip install -e .)"
+)
 #: Overrides ``numerics.threads`` (the test suite gives each of its processes its share).
 THREADS_VARIABLE = "FACEVLM_THREADS"
 
@@ -70,14 +75,43 @@ READ_BY = {
 
 def loaded_before_pin(added: list[str]) -> list[str]:
     """The libraries that loaded before :func:`pin_code_paths` set their variables (``added``),
-    and so run on the code path they chose: ``kedro`` imports numpy before the package."""
+    and so run on the code path they chose (asked at the time of the pin: ``kedro`` imports
+    numpy before the package, unless :func:`pin_at_kedro_start` pinned first)."""
     return sorted({READ_BY[name] for name in added if READ_BY[name] in sys.modules})
+
+
+def pin_at_kedro_start() -> None:
+    """The ``kedro.init`` entry point (pyproject.toml): the ``kedro`` command calls it before
+    anything else, before Kedro itself imports numpy, so ``kedro run`` computes on the pinned
+    path from its start, with no restart. Importing the package pins (``facevlm/__init__.py``);
+    here it is on in every ``kedro`` command of an environment that has the package, which is
+    what the environment is for (:data:`NATIVE_SWITCH` turns it off)."""
+    pin_code_paths()
+
+
+def restart_kedro_run_if_unpinned() -> None:
+    """Restart a ``kedro run`` (:func:`restart_pinned`) whose numpy or torch loaded before the
+    package pinned their code paths; any other command keeps its process (``kedro ipython``,
+    jupyter: their figures are not the committed ones)."""
+    import facevlm
+
+    command = os.path.basename(sys.argv[0]) if sys.argv else ""
+    if (
+        facevlm.LOADED_BEFORE_PIN
+        and command in {"kedro", "__main__.py"}
+        and sys.argv[1:2] == ["run"]
+    ):
+        restart_pinned()
 
 
 def restart_pinned(argv: list[str] | None = None) -> None:
     """Replace this process by the same command with the pinned variables set from the start,
-    so that the libraries already loaded load again on the pinned path. Does not return."""
+    so that the libraries already loaded load again on the pinned path. Does not return.
+
+    Only an installation older than the ``kedro.init`` entry point (:func:`pin_at_kedro_start`)
+    gets here: reinstalling the package (``uv pip install -e .``) saves the restart."""
     argv = list(sys.orig_argv if argv is None else argv)
+    print(RESTART_NOTICE, file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, *argv[1:]])

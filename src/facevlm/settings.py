@@ -10,26 +10,17 @@ dataset that ``dataset.name`` names to the parameters (:mod:`facevlm.dataset_pro
 recipe env (``--env paper``) works with any dataset.
 """
 
-import os
-import sys
-
-import facevlm
 from facevlm.dataset_profiles import DatasetProfileConfigLoader
 from facevlm.hooks import NumericsHooks, SessionRunHooks
 from facevlm.mlflow_params_hook import KEDRO_MLFLOW_PLUGIN, MlflowHookWithBatchedParams
-from facevlm.numerics import loaded_before_pin, restart_pinned
+from facevlm.numerics import restart_kedro_run_if_unpinned
 from facevlm.stage_timing import StageTimingHooks
 
-# `kedro` imports numpy before it imports this package, so numpy's OpenBLAS has chosen this CPU's
-# own kernel by now; `kedro run` starts again, once, with the pinned variables set from the start
-# (the second time they are inherited, nothing is added, and it goes on). Other commands (kedro
-# ipython, jupyter) keep their process: their figures are not the committed ones.
-if (
-    loaded_before_pin(facevlm.PINNED_AT_IMPORT)
-    and os.path.basename(sys.argv[0]) in {"kedro", "__main__.py"}
-    and sys.argv[1:2] == ["run"]
-):
-    restart_pinned()
+# `kedro` imports numpy before it imports this package: the package's `kedro.init` entry point
+# pins first (facevlm.numerics.pin_at_kedro_start). Where it did not (an installation older than
+# the entry point), numpy's OpenBLAS has chosen this CPU's own kernel by now, and `kedro run`
+# starts again, once, with the pinned variables set from the start.
+restart_kedro_run_if_unpinned()
 
 # The hooks registered last run first (pluggy): kedro-mlflow's, last here, runs before ours, so its
 # session run is open when ours run, as it was when the plugin's entry point registered it.
