@@ -1,15 +1,21 @@
 """facevlm: facial-expression recognition from 3D/4D face scans with vision-language models.
 
-The package follows the data flow of the project:
+The package follows the data flow of the project, one layer a folder, each importing only
+itself and the layers listed before it (``tests/test_layers.py`` holds it to this order):
 
-- ``facevlm.scans``      read and write scans (formats), synthesise them, index dataset layouts
-- ``facevlm.render``    offscreen multiview rendering of scans into images
-- ``facevlm.prompts``   textual prompts (augmented and pseudo-labelled)
-- ``facevlm.models``    torch-only models, losses, augmentation and training loop (no Kedro)
-- ``facevlm.evaluation`` metrics and reports
-- ``facevlm.app``       the Streamlit app
-- ``facevlm.datasets``  Kedro catalog datasets
-- ``facevlm.pipelines`` Kedro pipelines: thin nodes around the modules above
+- ``facevlm.scans``        the mesh type, file formats, dataset layouts, labels and protocols
+- ``facevlm.render``       the face pose and offscreen multiview rendering of scans into images
+- ``facevlm.synthetic``    the built-in face set, written in the real datasets' formats
+- ``facevlm.prompts``      textual prompts (augmented and pseudo-labelled)
+- ``facevlm.models``       torch-only models, losses and augmentation (no Kedro)
+- ``facevlm.trainer``      the training loop, launched alone or by torchrun (no Kedro)
+- ``facevlm.evaluation``   metrics, calibration, familiarity, answer sets and report figures
+- ``facevlm.experiments``  AffectVLM and SMILE-VLM as recipes of one cross-validation loop
+- ``facevlm.runner``       a training run in one process or on several (torchrun), resumable
+- ``facevlm.datasets``     Kedro catalog datasets of our own
+- ``facevlm.inference``    a trained model's prediction of a scan or sequence
+- ``facevlm.app``          the Streamlit app
+- ``facevlm.pipelines``    Kedro pipelines: thin nodes around the layers before them
 """
 
 __version__ = "0.1.0"
