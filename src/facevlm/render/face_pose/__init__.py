@@ -348,7 +348,7 @@ def shape_weights(mesh: FaceMesh, pose: FacePose | None = None) -> ShapeWeights:
     Why: one basis measured on real people that any scan can be read in, so that what two
     face sources (or two databases) call one emotion can be compared shape for shape, and a
     face the basis cannot make is seen as such, its weights at their limits
-    (docs/what-we-tried/synthetic-generators.md). A fit of the template's few thousand points: it reads
+    (docs/what-we-tried/source-gap.md). A fit of the template's few thousand points: it reads
     the broad movements (jaw, lip corners, brows), not the fine ones (lids, dimples).
 
     Raises:

@@ -79,7 +79,7 @@ def fit_shape_weights(scan: _Scan, template: FaceTemplate, fit) -> tuple[np.ndar
 
     The expression weights are the scan's face read as the morphable model's blend shapes
     (``template.expression_names``), with the identity fitted beside them: what
-    docs/what-we-tried/synthetic-generators.md compares between face sources."""
+    docs/what-we-tried/source-gap.md compares between face sources."""
     modes = _modes(template)
     n_identity = template.identity_modes.shape[2]
     prior_sd = np.r_[np.ones(n_identity), np.full(modes.shape[2] - n_identity, EXPRESSION_SD)]
