@@ -79,7 +79,7 @@ class ExperimentData:
 
     def fingerprint(self) -> str:
         """A digest of the views' content, the labels, the sample table and the classes: with
-        the config and the fold, what keys a fold's checkpoints (``TrainConfig.run_key``)."""
+        the config and the prompts, what keys a training run's folder."""
         h = fingerprint_hasher()
         h.update(array_fingerprint(self.views).encode())
         h.update(np.ascontiguousarray(self.labels, dtype=np.int64).data)
