@@ -13,6 +13,8 @@ import pytest
 import torch
 from tiny_bundles import CLASSES, TINY_EXPERIMENT, tiny_data
 
+from facevlm.experiments.cross_validation import cross_validate
+from facevlm.experiments.recipes import get_recipe
 from facevlm.models.checkpoints import latest_checkpoint, load_checkpoint
 from facevlm.prompts.augmented import plain_label_bank
 from facevlm.runner.bundle_training import load_training_result, train_from_bundle
@@ -119,6 +121,29 @@ def test_folds_train_once_and_are_reused_until_the_parameters_change(make_bundle
     identity = json.loads((fold_1 / "identity.json").read_text())
     assert identity["described"]["config"]["epochs"] == 3
     assert latest_checkpoint(out / "fold_0" / "checkpoints").name == "epoch_0002.pt"
+
+
+@pytest.mark.parametrize("model", ["affectvlm", "smile"])
+def test_a_fold_trained_from_the_bundle_is_the_in_process_loops_to_the_bit(
+    make_bundle, tmp_path, model
+):
+    """Both train a fold with the one fold step (``train_fold``): the runner's checkpoints and
+    result files change nothing in what is computed."""
+    folder = make_bundle(model)
+    trained = train_from_bundle(folder, tmp_path / "out")
+    bundle = load_training_bundle(folder)
+    looped, _ = cross_validate(
+        get_recipe(model), bundle.data, bundle.prompt_bank, bundle.experiment_config()
+    )
+    assert len(trained.result.folds) == len(looped.folds) == 2
+    for fold, other in zip(trained.result.folds, looped.folds, strict=True):
+        assert fold.fold == other.fold and fold.test_sample_ids == other.test_sample_ids
+        untimed = [{k: v for k, v in r.items() if k != "time_s"} for r in fold.history]
+        assert untimed == [{k: v for k, v in r.items() if k != "time_s"} for r in other.history]
+        assert fold.predictions.keys() == other.predictions.keys()
+        for name, predicted in fold.predictions.items():
+            np.testing.assert_array_equal(predicted, other.predictions[name])
+        np.testing.assert_array_equal(fold.test_embeddings, other.test_embeddings)
 
 
 def test_unknown_folds_and_parameters_are_clear_errors(make_bundle, tmp_path):
