@@ -14,7 +14,7 @@ Several machines (run the same command on each; BUNDLE and OUT on storage all of
         -m facevlm.train BUNDLE --out OUT
 
 The bundle is written by the Kedro pipeline (see ``facevlm.runner.training_bundle``). The result,
-``OUT/result.pkl`` and ``OUT/folds/fold_<f>.model.pt``, is read back with
+``OUT/result.pkl`` and ``OUT/fold_<k>/model.pt``, is read back with
 ``facevlm.runner.bundle_training.load_training_result``. Run the same command again after a
 crash or a kill: finished folds are reused, the interrupted fold continues from its last epoch.
 """
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out",
         required=True,
-        help="output folder: checkpoints/, folds/fold_<f>.{result.pkl,model.pt}, result.pkl "
+        help="output folder: fold_<k>/{checkpoints/,result.pkl,model.pt}, result.pkl "
         "(on shared storage when several machines train)",
     )
     parser.add_argument(
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--checkpoint-dir",
-        help="where epoch checkpoints go (default OUT/checkpoints); one keyed folder per fold",
+        help="where epoch checkpoints go: DIR/fold_<k>/ (default OUT/fold_<k>/checkpoints)",
     )
     parser.add_argument(
         "--no-resume",

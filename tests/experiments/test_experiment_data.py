@@ -188,16 +188,6 @@ def test_experiment_data_of_a_render_set_on_disk_reads_views_lazily(render_and_f
     np.testing.assert_array_equal(np.asarray(lazy.views[train_rows]), in_memory.views[train_rows])
 
 
-def test_only_fold_trains_exactly_that_fold(tiny_data):
-    fold = tiny_data.folds[1]
-    one = tiny_data.only_fold(fold)
-    assert one.folds == [fold]
-    for a, b in zip(one.split(fold), tiny_data.split(fold), strict=True):
-        np.testing.assert_array_equal(a, b)
-    with pytest.raises(ValueError, match="fold 99"):
-        tiny_data.only_fold(99)
-
-
 def test_fingerprint_follows_views_labels_and_samples(tiny_data):
     same = ExperimentData(
         tiny_data.views.copy(),
@@ -210,4 +200,6 @@ def test_fingerprint_follows_views_labels_and_samples(tiny_data):
     views[0, 0, 0, 0, 0] ^= 1
     changed = ExperimentData(views, tiny_data.labels, tiny_data.samples, tiny_data.classes)
     assert changed.fingerprint() != tiny_data.fingerprint()
-    assert tiny_data.only_fold(tiny_data.folds[0]).fingerprint() != tiny_data.fingerprint()
+    training_only = tiny_data.samples.assign(fold=TRAIN_ONLY)
+    moved = ExperimentData(tiny_data.views, tiny_data.labels, training_only, tiny_data.classes)
+    assert moved.fingerprint() != tiny_data.fingerprint()  # the folds are part of the data

@@ -13,6 +13,9 @@ import pytest
 import torch
 from tiny_bundles import CLASSES, TINY_EXPERIMENT, tiny_data
 
+from facevlm.experiments.cross_validation import cross_validate
+from facevlm.experiments.recipes import get_recipe
+from facevlm.models.checkpoints import latest_checkpoint, load_checkpoint
 from facevlm.prompts.augmented import plain_label_bank
 from facevlm.runner.bundle_training import load_training_result, train_from_bundle
 from facevlm.runner.training_bundle import (
@@ -65,9 +68,9 @@ def test_a_bundle_written_with_execution_settings_in_train_trains_as_a_new_one(t
     out = tmp_path / "out"
     trained = train_from_bundle(old_folder, out, folds=[0], overrides={"train.epochs": 1})
     assert len(trained.result.folds[0].history) == 1
-    stamps = {p: p.stat().st_mtime_ns for p in (out / "folds").iterdir()}
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("fold_0/*.p*")}
     again = train_from_bundle(new_folder, out, folds=[0], overrides={"train.epochs": 1})
-    assert {p: p.stat().st_mtime_ns for p in (out / "folds").iterdir()} == stamps  # reused
+    assert {p: p.stat().st_mtime_ns for p in out.glob("fold_0/*.p*")} == stamps  # reused
     assert again.result.folds[0].history == trained.result.folds[0].history
 
 
@@ -99,19 +102,48 @@ def test_folds_train_once_and_are_reused_until_the_parameters_change(make_bundle
     assert first.model.info["fold"] == 1 and first.model.classes == CLASSES
     model, _ = first.model.build()  # the trained model rebuilds without training code
     assert sum(p.numel() for p in model.parameters()) > 0
-    assert len(list((out / "checkpoints").glob("run-*/epoch_0002.pt"))) == 2  # a folder per fold
+    assert len(list(out.glob("fold_*/checkpoints/epoch_0002.pt"))) == 2  # a folder per fold
     loaded = load_training_result(out)
     assert loaded.result.final_metrics() == first.result.final_metrics()
 
-    stamps = {p: p.stat().st_mtime_ns for p in (out / "folds").iterdir()}
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("fold_*/*.p*")}
+    assert len(stamps) == 4  # each fold's result and model
     again = train_from_bundle(folder, out)  # finished folds: reused, nothing rewritten
-    assert {p: p.stat().st_mtime_ns for p in (out / "folds").iterdir()} == stamps
+    assert {p: p.stat().st_mtime_ns for p in out.glob("fold_*/*.p*")} == stamps
     assert again.result.folds[0].history == first.result.folds[0].history
 
     longer = train_from_bundle(folder, out, folds=[1], overrides={"train.epochs": 3})
     assert [f.fold for f in longer.result.folds] == [1]
     assert len(longer.result.folds[0].history) == 3  # other parameters: trained again
-    assert len(list((out / "checkpoints").glob("run-*"))) == 3
+    # the fold's checkpoints of the shorter run are replaced, neither resumed nor kept
+    fold_1 = out / "fold_1" / "checkpoints"
+    assert load_checkpoint(latest_checkpoint(fold_1))["epoch"] == 3
+    identity = json.loads((fold_1 / "identity.json").read_text())
+    assert identity["described"]["config"]["epochs"] == 3
+    assert latest_checkpoint(out / "fold_0" / "checkpoints").name == "epoch_0002.pt"
+
+
+@pytest.mark.parametrize("model", ["affectvlm", "smile"])
+def test_a_fold_trained_from_the_bundle_is_the_in_process_loops_to_the_bit(
+    make_bundle, tmp_path, model
+):
+    """Both train a fold with the one fold step (``train_fold``): the runner's checkpoints and
+    result files change nothing in what is computed."""
+    folder = make_bundle(model)
+    trained = train_from_bundle(folder, tmp_path / "out")
+    bundle = load_training_bundle(folder)
+    looped, _ = cross_validate(
+        get_recipe(model), bundle.data, bundle.prompt_bank, bundle.experiment_config()
+    )
+    assert len(trained.result.folds) == len(looped.folds) == 2
+    for fold, other in zip(trained.result.folds, looped.folds, strict=True):
+        assert fold.fold == other.fold and fold.test_sample_ids == other.test_sample_ids
+        untimed = [{k: v for k, v in r.items() if k != "time_s"} for r in fold.history]
+        assert untimed == [{k: v for k, v in r.items() if k != "time_s"} for r in other.history]
+        assert fold.predictions.keys() == other.predictions.keys()
+        for name, predicted in fold.predictions.items():
+            np.testing.assert_array_equal(predicted, other.predictions[name])
+        np.testing.assert_array_equal(fold.test_embeddings, other.test_embeddings)
 
 
 def test_unknown_folds_and_parameters_are_clear_errors(make_bundle, tmp_path):

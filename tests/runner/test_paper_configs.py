@@ -45,7 +45,7 @@ def test_paper_config_trains_one_step_with_a_random_vit_b_32(model, tmp_path):
 
     (fold,) = trained.result.folds
     assert len(fold.history) == 1 and torch.isfinite(torch.tensor(fold.history[0]["loss"]))
-    (run_dir,) = (out / "checkpoints").glob("run-*")
+    run_dir = out / "fold_0" / "checkpoints"
     ckpt = load_checkpoint(latest_checkpoint(run_dir))
     assert ckpt["scheduler"]["last_epoch"] == 1  # 6 training samples, batch >= 64: one step
     cfg = load_training_bundle(folder).experiment_config()

@@ -38,7 +38,7 @@ def processes_mentioning(text: str) -> list[str]:
 def world_sizes(out: Path) -> set[int]:
     return {
         json.loads(p.read_text())["described"]["world_size"]
-        for p in (out / "checkpoints").glob("run-*/identity.json")
+        for p in out.glob("fold_*/checkpoints/identity.json")
     }
 
 

@@ -236,6 +236,38 @@ def test_keep_checkpoints(make_tiny_model, toy_dataset, tmp_path):
     assert latest_checkpoint(run_dir).name == "epoch_0003.pt"
 
 
+def test_a_folder_given_as_the_runs_own_resumes_it_and_replaces_another_runs(
+    make_tiny_model, toy_dataset, tmp_path
+):
+    """With ``checkpoint_subfolder=False`` the epochs go straight into ``checkpoint_dir``; the
+    same run resumes from them, another run (other parameters) starts over and replaces them."""
+    direct = dict(checkpoint_dir=str(tmp_path), checkpoint_subfolder=False, resume="latest")
+    full = train(
+        make_tiny_model(), LabelAwareInfoNCE(), toy_dataset, config(), execution=execution(**direct)
+    )
+    assert Path(full.checkpoint_dir) == tmp_path
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "epoch_0001.pt",
+        "epoch_0002.pt",
+        "identity.json",
+    ]
+    again = train(
+        make_tiny_model(), LabelAwareInfoNCE(), toy_dataset, config(), execution=execution(**direct)
+    )
+    assert again.epochs == full.epochs  # read back from the folder: nothing retrained
+
+    other = train(
+        make_tiny_model(),
+        LabelAwareInfoNCE(),
+        toy_dataset,
+        config(epochs=1, lr_head=5e-3),
+        execution=execution(**direct),
+    )
+    assert len(other.epochs) == 1 and other.epochs[0]["loss"] != full.epochs[0]["loss"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_0001.pt", "identity.json"]
+    assert load_checkpoint(tmp_path / "epoch_0001.pt")["history"] == other.epochs
+
+
 @pytest.mark.parametrize("clamp", [True, False])
 def test_logit_scale_is_clamped_after_each_step(make_tiny_model, toy_dataset, clamp):
     model = make_tiny_model()

@@ -79,36 +79,45 @@ def cross_validate(
     """Train and evaluate ``recipe`` on every fold (the first ``cfg.data.max_folds``); returns
     the result and the last fold's fitted model. (:func:`frozen_backbone_metrics` scores the
     untrained starting point on the same folds; the training node adds it to the result.)"""
-    folds = selected_folds(data, cfg)
     records, fitted = [], None
-    for fold in folds:
-        train_rows, test_rows = data.split(fold)
-        logger.info(
-            "%s fold %d: %d train / %d test samples",
-            recipe.title,
-            fold,
-            len(train_rows),
-            len(test_rows),
-        )
-        fitted = recipe.fit(data, train_rows, prompt_bank, cfg, test_rows)
-        evaluation = recipe.evaluate(fitted, data, train_rows, test_rows, prompt_bank, cfg)
-        records.append(
-            FoldResult(
-                fold=fold,
-                test_sample_ids=list(data.samples["sample_id"].iloc[test_rows]),
-                y_true=data.labels[test_rows],
-                predictions=evaluation.predictions,
-                history=fitted.history,
-                test_embeddings=evaluation.test_embeddings,
-                extra=evaluation.extra,
-                logits=evaluation.logits,
-                test_modalities=_modalities_of(data, test_rows),
-            )
-        )
+    for fold in selected_folds(data, cfg):
+        record, fitted = train_fold(recipe, data, fold, prompt_bank, cfg)
+        records.append(record)
     result = CrossValidationResult(
         recipe.name, data.classes, records, to_dict(cfg), dict(tags or {})
     )
     return result, fitted
+
+
+def train_fold(
+    recipe: Recipe, data: ExperimentData, fold: int, prompt_bank: pd.DataFrame, cfg: Any
+) -> tuple[FoldResult, Any]:
+    """Train ``recipe`` on every subject outside ``fold`` and evaluate it on ``fold``'s: the
+    fold's record and the fitted model. The one fold step, whether :func:`cross_validate` loops
+    over the folds here or each fold is trained on its own (a runner that reuses finished
+    folds, a cluster job per fold), so a fold gives the same bits either way."""
+    train_rows, test_rows = data.split(fold)
+    logger.info(
+        "%s fold %d: %d train / %d test samples",
+        recipe.title,
+        fold,
+        len(train_rows),
+        len(test_rows),
+    )
+    fitted = recipe.fit(data, train_rows, prompt_bank, cfg, test_rows)
+    evaluation = recipe.evaluate(fitted, data, train_rows, test_rows, prompt_bank, cfg)
+    record = FoldResult(
+        fold=fold,
+        test_sample_ids=list(data.samples["sample_id"].iloc[test_rows]),
+        y_true=data.labels[test_rows],
+        predictions=evaluation.predictions,
+        history=fitted.history,
+        test_embeddings=evaluation.test_embeddings,
+        extra=evaluation.extra,
+        logits=evaluation.logits,
+        test_modalities=_modalities_of(data, test_rows),
+    )
+    return record, fitted
 
 
 def _modalities_of(data: ExperimentData, rows: np.ndarray) -> list[str] | None:

@@ -29,7 +29,7 @@ import pandas as pd
 
 from facevlm.digests import fingerprint_hasher
 from facevlm.models.multiview_data import ViewChoices
-from facevlm.scans.protocols import TRAIN_ONLY, fold_ids
+from facevlm.scans.protocols import fold_ids
 from facevlm.scans.view_store import ViewArray, array_fingerprint, resize_chunk
 
 #: Column of the samples that names each row's render modality (a render set of several).
@@ -79,23 +79,13 @@ class ExperimentData:
 
     def fingerprint(self) -> str:
         """A digest of the views' content, the labels, the sample table and the classes: with
-        the config and the fold, what keys a fold's checkpoints (``TrainConfig.run_key``)."""
+        the config and the prompts, what keys a training run's folder."""
         h = fingerprint_hasher()
         h.update(array_fingerprint(self.views).encode())
         h.update(np.ascontiguousarray(self.labels, dtype=np.int64).data)
         h.update(pd.util.hash_pandas_object(self.samples.astype(str), index=False).to_numpy().data)
         h.update(repr(list(self.classes)).encode())
         return h.hexdigest()
-
-    def only_fold(self, fold: int) -> ExperimentData:
-        """The same samples with ``fold`` as the only fold that has a test split (the others
-        become training-only), so a cross-validation loop over it trains exactly ``fold``:
-        its training and test rows are those of ``split(fold)``."""
-        if fold not in self.folds:
-            raise ValueError(f"fold {fold} is not one of the data's folds {self.folds}")
-        fold_of = self.samples["fold"].to_numpy()
-        samples = self.samples.assign(fold=np.where(fold_of == fold, fold_of, TRAIN_ONLY))
-        return ExperimentData(self.views, self.labels, samples, self.classes)
 
 
 def modality_rows(

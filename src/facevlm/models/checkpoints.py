@@ -9,11 +9,14 @@ Atomic: every file is written to a temporary name in the same folder and renamed
 name, so a process killed while writing leaves the previous checkpoint, never half of a new one.
 
 Keyed: the loop writes into ``<checkpoint_dir>/run-<key>/`` where ``key`` digests everything that
-determines the run (the training config, the caller's ``run_key`` (experiment config, data
-fingerprint, fold), the training data, the initial weights, the loss modules, the augmentation
-and the number of processes). Two folds, or a run with other parameters or other data, therefore
-never share a folder, never prune each other's files and never resume from each other's
-checkpoints; ``identity.json`` in the folder says in words what the key covers.
+determines the run (the training config, the caller's ``run_key`` (what the loop cannot see, such
+as the numerical path), the training data, the initial weights, the loss modules, the
+augmentation and the number of processes). Two folds, or a run with other parameters or other
+data, therefore never share a folder, never prune each other's files and never resume from each
+other's checkpoints; ``identity.json`` in the folder says in words what the key covers. A caller
+whose folder already names the run (``ExecutionConfig.checkpoint_subfolder=False``: the
+cross-validation runner's ``fold_<k>/checkpoints``) gets its epochs there directly; the same
+identity is checked there, and another run's checkpoints are replaced, never resumed.
 """
 
 from __future__ import annotations

@@ -2,18 +2,22 @@
 
 Every process runs :func:`train_from_bundle` (torchrun starts them; :func:`setup_distributed`
 joins them into one DDP group). Each fold is the model's own cross-validation step
-(:func:`facevlm.experiments.cross_validation.cross_validate` with the model's recipe, on the
-bundle's data restricted to that fold), so a fold trained here gives what the Kedro pipeline's loop gives. Rank 0 writes::
+(:func:`facevlm.experiments.cross_validation.train_fold` with the model's recipe, on the
+bundle's data), so a fold trained here gives what the in-process loop gives. Rank 0 writes::
 
     <out>/
-        checkpoints/run-<key>/epoch_NNNN.pt   epoch checkpoints, one keyed folder per fold
-        folds/fold_<f>.result.pkl             the fold's FoldResult and the key it was made under
-        folds/fold_<f>.model.pt               the fold's trained ModelBundle (as the catalog saves it)
-        result.pkl                            the CrossValidationResult of the folds asked for
+        fold_<k>/checkpoints/epoch_NNNN.pt   the fold's epoch checkpoints (and identity.json)
+        fold_<k>/result.pkl                  the fold's FoldResult and what it was made with
+        fold_<k>/model.pt                    the fold's trained ModelBundle (as the catalog saves it)
+        result.pkl                           the CrossValidationResult of the folds asked for
 
-A fold whose result file carries the current key (same bundle, same config, same number of
-processes) is not trained again; an interrupted fold continues from its last epoch checkpoint.
-Every file is written to a temporary name and renamed.
+The folder names nothing beyond the fold: the run folder above it (:mod:`facevlm.runner.run`)
+is the key of what the run computes, and ``--out`` a user names is theirs. So a fold's result is
+reused only when it was made from the same bundle and config, by the same number of processes
+(the per-process batch) on the same numerical path (:mod:`facevlm.numerics`): another one
+computes other bits. An interrupted fold continues from its last epoch checkpoint; the trainer
+writes into the fold's folder directly and replaces, never resumes, another run's checkpoints
+found there (their identity differs). Every file is written to a temporary name and renamed.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import torch.distributed as dist
 from facevlm.atomic_files import atomic_write
 from facevlm.config import to_dict
 from facevlm.experiments.common import computed_config
-from facevlm.experiments.cross_validation import cross_validate, selected_folds
+from facevlm.experiments.cross_validation import selected_folds, train_fold
 from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import CrossValidationResult, FoldResult
 from facevlm.models.checkpoints import digest
@@ -84,13 +88,15 @@ def train_from_bundle(
 
     Args:
         bundle_dir: a folder written by :func:`write_training_bundle`.
-        out_dir: where checkpoints, fold results and models go (shared by all machines).
+        out_dir: where the folds' checkpoints, results and models go (shared by all
+            machines).
         folds: fold numbers to train; ``None``: every fold (``data.max_folds`` applies).
         overrides: ``{"train.epochs": 1, "execution.device": "cpu", ...}``: dotted experiment
             parameters to replace.
         resume: reuse finished folds and continue from epoch checkpoints (``False``: start over;
             existing files of the same runs are overwritten).
-        checkpoint_dir: epoch checkpoints (default ``<out_dir>/checkpoints``).
+        checkpoint_dir: epoch checkpoints elsewhere: ``<checkpoint_dir>/fold_<k>/`` (default
+            ``<out_dir>/fold_<k>/checkpoints``).
 
     Returns:
         The :class:`TrainingResult` on rank 0, ``None`` on the other ranks.
@@ -103,7 +109,6 @@ def train_from_bundle(
     bundle.config = config
     cfg = bundle.experiment_config()
     setup_distributed(cfg.execution.device)  # NCCL for CUDA training, gloo for CPU training
-    cfg.execution.checkpoint_dir = str(checkpoint_dir or out / "checkpoints")
     cfg.execution.resume = "latest" if resume else None
     available = bundle.data.folds
     if folds is None:
@@ -112,25 +117,28 @@ def train_from_bundle(
     if unknown:
         raise ValueError(f"{bundle.folder}: no fold(s) {unknown}; the bundle has {available}")
 
-    fold_dir = out / "folds"
-    keys = {f: _fold_key(bundle, cfg, f) for f in folds}
-    finished = _finished_folds(fold_dir, keys) if resume else {}
+    made_with = _made_with(bundle, cfg)
+    finished = _finished_folds(out, folds, made_with) if resume else {}
+    checkpoints = Path(checkpoint_dir) if checkpoint_dir else None
     results: list[FoldResult] = []
     for fold in folds:
         if fold in finished:
             logger.info("%s fold %d: finished earlier, result reused", bundle.model, fold)
             results.append(finished[fold])
             continue
-        results.append(_train_fold(bundle, cfg, fold, keys[fold], fold_dir))
+        fold_checkpoints = (
+            checkpoints / f"fold_{fold}" if checkpoints else _fold_dir(out, fold) / "checkpoints"
+        )
+        results.append(_train_fold(bundle, cfg, fold, made_with, out, fold_checkpoints))
     result = CrossValidationResult(
         bundle.model, bundle.data.classes, results, to_dict(cfg), bundle.tags
     )
     if rank() != 0:
         _barrier()
         return None
-    model_file = _model_file(fold_dir, folds[-1])
+    model_file = _model_file(out, folds[-1])
     _write_pickle(
-        {"result": result, "model_file": model_file.name, "bundle": bundle.digest},
+        {"result": result, "model_file": str(model_file.relative_to(out)), "bundle": bundle.digest},
         out / RESULT_FILE,
     )
     _barrier()
@@ -145,7 +153,7 @@ def load_training_result(out_dir: str | Path) -> TrainingResult:
         raise FileNotFoundError(f"{path}: no training result (the run did not finish)")
     with path.open("rb") as f:
         payload = pickle.load(f)
-    model = _load_model_bundle(out / "folds" / payload["model_file"])
+    model = _load_model_bundle(out / payload["model_file"])
     return TrainingResult(payload["result"], model, out, payload.get("bundle"))
 
 
@@ -153,22 +161,26 @@ def load_training_result(out_dir: str | Path) -> TrainingResult:
 
 
 def _train_fold(
-    bundle: TrainingBundle, cfg: Any, fold: int, key: str, fold_dir: Path
+    bundle: TrainingBundle,
+    cfg: Any,
+    fold: int,
+    made_with: dict[str, Any],
+    out: Path,
+    checkpoints: Path,
 ) -> FoldResult:
     from facevlm.prompts.augmented import class_prompts
 
     fold_cfg = copy.deepcopy(cfg)
-    fold_cfg.train.run_key = key  # the fold's checkpoints live in their own keyed folder
-    fold_cfg.data.max_folds = None
-    logger.info("%s fold %d: training (key %s)", bundle.model, fold, key)
-    cv, fitted = cross_validate(
-        get_recipe(bundle.model),
-        bundle.data.only_fold(fold),
-        bundle.prompt_bank,
-        fold_cfg,
-        bundle.tags,
+    # the fold's folder is the run's own: the trainer writes its epochs straight into it
+    fold_cfg.execution.checkpoint_dir = str(checkpoints)
+    fold_cfg.execution.checkpoint_subfolder = False
+    # what the trainer cannot see for itself, so a checkpoint of another bundle or another
+    # numerical path counts as another run's (the processes are part of its identity already)
+    fold_cfg.train.run_key = digest(made_with["bundle"], made_with["numerics"])
+    logger.info("%s fold %d: training into %s", bundle.model, fold, checkpoints)
+    fold_result, fitted = train_fold(
+        get_recipe(bundle.model), bundle.data, fold, bundle.prompt_bank, fold_cfg
     )
-    (fold_result,) = cv.folds
     if rank() == 0:
         model = ModelBundle.from_model(
             bundle.model,
@@ -179,37 +191,42 @@ def _train_fold(
             tags=bundle.tags,
             fold=fold,
         )
-        with atomic_write(_model_file(fold_dir, fold)) as tmp:
+        with atomic_write(_model_file(out, fold)) as tmp:
             torch.save(model.__dict__, tmp)
-        _write_pickle({"key": key, "fold_result": fold_result}, _result_file(fold_dir, fold))
+        _write_pickle({**made_with, "fold_result": fold_result}, _result_file(out, fold))
     return fold_result
 
 
-def _fold_key(bundle: TrainingBundle, cfg: Any, fold: int) -> str:
-    """What a fold's result depends on: the bundle's content, the config (without its
-    execution settings; the pretrained weights named by their tensors, wherever the bundle
-    lies), the fold, the number of processes (the per-process batch) and the numerical path
-    (code path and threads: another one computes other bits, so a fold finished on it is not
-    this fold's result, :mod:`facevlm.numerics`)."""
+def _made_with(bundle: TrainingBundle, cfg: Any) -> dict[str, Any]:
+    """What a fold's result depends on beyond the fold: the bundle's content and the config
+    (without its execution settings; the pretrained weights named by their tensors, wherever
+    the bundle lies; overrides of ``python -m facevlm.train`` change it), the number of
+    processes (the per-process batch) and the numerical path (code path and threads). Stored
+    with the result, compared before reusing it."""
     from facevlm.numerics import describe
 
     config = weights_named_by_content(computed_config(cfg))
-    config["train"].pop("run_key", None)  # the key this makes becomes the fold's run_key
-    world = dist.get_world_size() if is_distributed() else 1
-    return digest(bundle.digest, config, fold, world, describe())
+    return {
+        "bundle": digest(bundle.digest, config),
+        "world_size": dist.get_world_size() if is_distributed() else 1,
+        "numerics": describe(),
+    }
 
 
-def _finished_folds(fold_dir: Path, keys: dict[int, str]) -> dict[int, FoldResult]:
-    """Folds whose result file and model file exist under the current key (rank 0 decides)."""
+def _finished_folds(
+    out: Path, folds: Sequence[int], made_with: dict[str, Any]
+) -> dict[int, FoldResult]:
+    """Folds whose result and model exist and were made as this run would make them (rank 0
+    decides)."""
     finished: dict[int, FoldResult] = {}
     if rank() == 0:
-        for fold, key in keys.items():
-            path = _result_file(fold_dir, fold)
-            if not (path.exists() and _model_file(fold_dir, fold).exists()):
+        for fold in folds:
+            path = _result_file(out, fold)
+            if not (path.exists() and _model_file(out, fold).exists()):
                 continue
             with path.open("rb") as f:
                 payload = pickle.load(f)
-            if payload.get("key") == key:
+            if all(payload.get(k) == v for k, v in made_with.items()):
                 finished[fold] = payload["fold_result"]
     if is_distributed():
         box = [finished]
@@ -218,12 +235,16 @@ def _finished_folds(fold_dir: Path, keys: dict[int, str]) -> dict[int, FoldResul
     return finished
 
 
-def _result_file(fold_dir: Path, fold: int) -> Path:
-    return fold_dir / f"fold_{fold}.result.pkl"
+def _fold_dir(out: Path, fold: int) -> Path:
+    return out / f"fold_{fold}"
 
 
-def _model_file(fold_dir: Path, fold: int) -> Path:
-    return fold_dir / f"fold_{fold}.model.pt"
+def _result_file(out: Path, fold: int) -> Path:
+    return _fold_dir(out, fold) / RESULT_FILE
+
+
+def _model_file(out: Path, fold: int) -> Path:
+    return _fold_dir(out, fold) / "model.pt"
 
 
 def _load_model_bundle(path: Path) -> ModelBundle:

@@ -5,10 +5,20 @@ by what the run computes (the recipe, the config without its execution settings,
 prompts, the pretrained weights' tensors; :func:`training_run_folder`), writes the training
 bundle there once, and trains it the way the config asks: in this process, by
 ``execution.nproc`` torchrun workers on this machine, or not at all when a result trained
-elsewhere (a cluster) is named. The fold loop, the fold results
-a second run reuses and the epoch checkpoints an interrupted fold resumes from are
-:func:`~facevlm.runner.bundle_training.train_from_bundle`'s, whichever way it runs. The final
-fit on every subject checkpoints into the same folder (:func:`checkpoint_final_fit`).
+elsewhere (a cluster) is named. The run folder is the one key; nothing below it is named
+again::
+
+    <runs_dir>/<recipe>-<key16>/
+        bundle/                               the training bundle
+        training/fold_<k>/checkpoints/        a fold's epoch checkpoints
+        training/fold_<k>/result.pkl|model.pt a fold's result and trained model
+        training/result.pkl                   the cross-validation result
+        final/checkpoints/                    the final fit's epoch checkpoints
+
+The fold loop, the fold results a second run reuses and the epoch checkpoints an interrupted
+fold resumes from are :func:`~facevlm.runner.bundle_training.train_from_bundle`'s, whichever
+way it runs. The final fit on every subject checkpoints into the same folder
+(:func:`checkpoint_final_fit`).
 
 Nothing here imports Kedro.
 """
@@ -47,7 +57,7 @@ def training_run_folder(
     runs_dir: str | Path, recipe: str, cfg: Any, data: ExperimentData, prompt_bank: pd.DataFrame
 ) -> Path:
     """Where one cross-validation run keeps its training bundle, epoch checkpoints and per-fold
-    results: a folder keyed by everything that determines them (recipe, config without its
+    results (:mod:`facevlm.runner.run` shows the layout): a folder keyed by everything that determines them (recipe, config without its
     execution settings, data, prompts) and nothing else. A run with other parameters or other
     data gets another folder, so it never resumes from these files; the same run started
     again, after any number of other runs, finds its folder. So the pretrained weights count by
@@ -103,11 +113,12 @@ def checkpoint_final_fit(
 ) -> Path:
     """Make ``cfg`` (a copy the final fit trains with) checkpoint into the training-run folder
     of the same run (``final/checkpoints``) and resume from the last checkpoint there, so a run
-    killed in its final fit continues it when started again; returns that folder. Its
-    checkpoints are keyed by what the fit computes (the trainer's own key: config, data,
-    initial weights), so they are never taken for a fold's."""
+    killed in its final fit continues it when started again; returns that folder. The run
+    folder names the fit already, so the epochs go straight into ``final/checkpoints``; the
+    trainer still checks their identity (config, data, initial weights) before continuing."""
     folder = training_run_folder(runs_dir, recipe, cfg, data, prompt_bank) / "final"
     cfg.execution.checkpoint_dir = str(folder / "checkpoints")
+    cfg.execution.checkpoint_subfolder = False  # the run folder names it already
     cfg.execution.resume = "latest"
     return folder
 

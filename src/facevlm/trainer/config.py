@@ -32,8 +32,8 @@ class TrainConfig:
     clamp_logit_scale: bool = True  # clamp log(1/temperature) to [0, ln 100] after each step
     loss_labels: str = "labels"  # what losses get as labels: labels | prompt_ids | none
     seed: int = 0  # seeds data order, augmentation, prompt draws
-    # what identifies the run beyond what the loop sees (the experiment config, the data
-    # fingerprint, the fold): part of the checkpoint folder's key
+    # what identifies the run beyond what the loop sees (the cross-validation runner: its
+    # bundle and numerical path): part of the checkpoint identity
     run_key: str | None = None
 
     def __post_init__(self) -> None:

@@ -30,6 +30,10 @@ class ExecutionConfig:
     # what determines the run (the TrainConfig with its run_key, data, initial weights, losses,
     # processes)
     checkpoint_dir: str | None = None
+    # False: checkpoint_dir is already this run's own folder (a caller that names its folders by
+    # what they compute, as the cross-validation runner's fold_<k>/checkpoints): the epochs go
+    # straight into it, and checkpoints of another run found there are replaced, not resumed
+    checkpoint_subfolder: bool = True
     # epochs between two checkpoints (the last epoch's is always written): a long run with
     # large weights may save every few epochs, at the price of redoing at most that many
     checkpoint_every: int = 1

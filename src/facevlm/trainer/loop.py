@@ -15,6 +15,7 @@ run resumed from an epoch checkpoint continues exactly as the uninterrupted run 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
@@ -31,6 +32,7 @@ from facevlm.models.checkpoints import (
     Stateful,
     checkpoint_path,
     differing_parts,
+    epoch_checkpoints,
     latest_checkpoint,
     load_checkpoint,
     rng_state,
@@ -119,27 +121,35 @@ def train(
     identity, described = checkpoint_identity(model, losses, loader.dataset, augment, cfg)
     run_dir = None
     if execution.checkpoint_dir is not None:
-        run_dir = Path(execution.checkpoint_dir) / f"run-{identity['key']}"
-        if rank() == 0:
-            write_identity(run_dir, identity, described)
+        run_dir = Path(execution.checkpoint_dir)
+        if execution.checkpoint_subfolder:
+            run_dir = run_dir / f"run-{identity['key']}"
     opt = Optimisation.build(model, losses, cfg, execution, device, len(loader))
     if isinstance(augment, nn.Module):
         augment.to(device)  # its constant buffers (colour matrices) live with the images
     history, start_epoch = TrainHistory(checkpoint_dir=None if run_dir is None else str(run_dir)), 0
+    if run_dir is not None and not execution.checkpoint_subfolder:
+        _discard_another_run(run_dir, identity, _folder_identity(run_dir))
     resume = execution.resume
     if resume == "latest":
         if run_dir is None:
             raise ValueError("resume='latest' needs checkpoint_dir")
         resume = latest_checkpoint(run_dir)  # None: nothing to resume, start fresh
-    if resume is not None:
-        state = load_checkpoint(resume)  # on CPU: load_state_dict copies to the device
+    state = None if resume is None else load_checkpoint(resume)  # on CPU: copied to the device
+    if state is not None:
         differ = differing_parts(state.get("identity", {}), identity)
-        if differ:  # only an explicitly named file can get here: the keyed folder is this run's
+        if differ and execution.resume == "latest":  # a folder without identity.json
+            _discard_another_run(run_dir, identity, state.get("identity", {}))
+            state = None
+        elif differ:  # a file named explicitly: the caller knows what it resumes from
             logger.warning(
                 "%s was written by another run (it differs in %s); resuming from it as asked",
                 resume,
                 ", ".join(differ),
             )
+    if run_dir is not None and rank() == 0:
+        write_identity(run_dir, identity, described)
+    if state is not None:
         start_epoch, history.epochs = opt.load(state)
         restore_states(state, loader.dataset, extra_state)
         logger.info("resumed from %s (%d of %d epochs done)", resume, start_epoch, cfg.epochs)
@@ -193,6 +203,35 @@ def train(
         torch.utils.deterministic.fill_uninitialized_memory = fill_before
         torch.set_num_threads(threads_before)
     return history
+
+
+def _folder_identity(folder: Path) -> dict:
+    """The identity ``identity.json`` in ``folder`` records (empty when there is none)."""
+    path = folder / "identity.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _discard_another_run(folder: Path, identity: dict, found: dict) -> None:
+    """In a folder the caller gave as this run's own, another run's checkpoints (``found``:
+    their identity) are removed, not resumed: continuing them would give neither run's weights,
+    and kept among this run's they would be pruned or resumed in its place. Rank 0 removes
+    them once every rank has looked."""
+    differ = differing_parts(found, identity) if found else []
+    if not differ:
+        return
+    logger.warning(
+        "%s holds the checkpoints of another run (it differs in %s): starting over",
+        folder,
+        ", ".join(differ),
+    )
+    if is_distributed():
+        dist.barrier()
+    if rank() == 0:
+        for _, path in epoch_checkpoints(folder):
+            path.unlink()
+        (folder / "identity.json").unlink(missing_ok=True)
+    if is_distributed():
+        dist.barrier()
 
 
 def _default_loader(

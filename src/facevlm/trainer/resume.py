@@ -2,8 +2,9 @@
 
 A run's checkpoints go to a folder keyed by everything that determines the run (the training
 config, its run key, the data, the initial weights, the losses, the augmentation, the
-number of processes; see :mod:`facevlm.models.checkpoints`), so ``resume: latest`` only ever
-finds this run's. A checkpoint also holds every rank's generator states, the dataset's own state
+number of processes; see :mod:`facevlm.models.checkpoints`), or to a folder its caller already
+keyed, where the same identity is checked, so ``resume: latest`` only ever continues this run's.
+A checkpoint also holds every rank's generator states, the dataset's own state
 (SMILE-VLM's pseudo-label prompts) and the caller's ``extra_state``.
 """
 
