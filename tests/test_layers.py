@@ -42,15 +42,6 @@ FOUNDATION = ("config", "digests", "atomic_files", "cores", "numerics", "command
 #: The layers whose code is launched without Kedro (``torchrun``, ``python -m facevlm.train``).
 WITHOUT_KEDRO = LAYERS[: LAYERS.index("runner") + 1]
 
-#: Crossings that exist today, each with why, until it is undone. The test fails when one is
-#: gone too, so that the list only shrinks.
-KNOWN_CROSSINGS = {
-    # ingest estimates each scan's face pose while it validates it, so the scan index (scans)
-    # calls the face pose (render): undone when the ingest node passes the estimator in
-    ("facevlm.scans.layouts.scan_index.validation", "facevlm.render.face_pose"),
-    ("facevlm.scans.layouts.scan_index.cache", "facevlm.render.face_pose"),
-}
-
 
 def _module_name(path: Path) -> str:
     parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
@@ -89,15 +80,10 @@ def _crossings() -> set[tuple[str, str]]:
 
 
 def test_every_layer_imports_only_itself_and_the_layers_below():
-    unexpected = sorted(_crossings() - KNOWN_CROSSINGS)
+    unexpected = sorted(_crossings())
     assert not unexpected, "imports of a higher layer:\n" + "\n".join(
         f"{module} imports {imported}" for module, imported in unexpected
     )
-
-
-def test_the_known_crossings_are_still_there_until_they_are_undone():
-    undone = sorted(KNOWN_CROSSINGS - _crossings())
-    assert not undone, f"remove these from KNOWN_CROSSINGS: {undone}"
 
 
 def test_the_foundation_imports_no_layer():

@@ -29,6 +29,7 @@ from facevlm.scans.layouts import (
     get_layout,
 )
 from facevlm.scans.layouts.base import ScanRecord
+from facevlm.scans.layouts.scan_index import PoseEstimator
 
 formats = pytest.importorskip("facevlm.scans.formats")
 if not hasattr(formats, "read_mesh"):  # the readers are written concurrently
@@ -312,6 +313,54 @@ def test_cache_is_not_trusted_when_what_it_depends_on_changed(tmp_path: Path, mo
     reader.paths.clear()
     index("bu3dfe", tree.root, cache=first.drop(columns=["fingerprint"]))  # foreign schema: ignored
     assert len(reader.paths) == len(tree.good)
+
+
+# ---------------------------------------------------------------------------------- face pose
+#: What the stand-in estimator below does: the version it stamps, the fewest vertices of a face.
+STAND_IN = {"version": 1, "min_vertices": 1}
+
+
+def vertex_count_pose(mesh) -> str:
+    """A stand-in pose estimator (the index is handed its estimator): the mesh's vertex count as
+    its "pose", and no face in a mesh of fewer than ``STAND_IN["min_vertices"]``."""
+    if mesh.n_vertices < STAND_IN["min_vertices"]:
+        raise ScanError(mesh.source, "no face: too few vertices")
+    return json.dumps({"version": STAND_IN["version"], "n_vertices": mesh.n_vertices})
+
+
+def test_the_face_pose_is_the_estimator_the_caller_hands_in(tmp_path: Path, monkeypatch) -> None:
+    tree = bu3dfe_tree(tmp_path / "BU-3DFE")
+    with pytest.raises(ValueError, match="pose_estimator"):
+        index("bu3dfe", tree.root, {"estimate_pose": True})
+
+    estimator = PoseEstimator(vertex_count_pose, version=1)
+    posed, _ = index("bu3dfe", tree.root, {"estimate_pose": True}, pose_estimator=estimator)
+    assert len(posed) == len(tree.good)
+    assert [json.loads(p)["n_vertices"] for p in posed["face_pose"]] == list(posed["n_vertices"])
+
+    reader = CountingReader(formats.read_mesh)
+    monkeypatch.setattr(formats, "read_mesh", reader)
+    index("bu3dfe", tree.root, {"estimate_pose": True}, pose_estimator=estimator, cache=posed)
+    assert reader.paths == []  # poses of this version are taken from the cache
+    monkeypatch.setitem(STAND_IN, "version", 2)
+    newer = PoseEstimator(vertex_count_pose, version=2)
+    again, _ = index(
+        "bu3dfe", tree.root, {"estimate_pose": True}, pose_estimator=newer, cache=posed
+    )
+    assert len(reader.paths) == len(posed)  # another version of the fit: every pose again
+    assert {json.loads(p)["version"] for p in again["face_pose"]} == {2}
+
+
+def test_a_mesh_the_estimator_finds_no_face_on_is_quarantined_at_stage_pose(
+    tmp_path: Path, monkeypatch
+) -> None:
+    tree = bu3dfe_tree(tmp_path / "BU-3DFE")
+    monkeypatch.setitem(STAND_IN, "min_vertices", N_VERTICES + 1)  # no test mesh is a face
+    estimator = PoseEstimator(vertex_count_pose, version=1)
+    none, quarantine = index("bu3dfe", tree.root, {"estimate_pose": True}, pose_estimator=estimator)
+    assert none.empty and len(quarantine) == len(tree.good)
+    assert set(quarantine["stage"]) == {"pose"}
+    assert quarantine["reason"].str.contains("too few vertices").all()
 
 
 # ---------------------------------------------------------------------------------- parallel

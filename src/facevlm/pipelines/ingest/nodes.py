@@ -75,6 +75,7 @@ def index_scans(
         ValueError: nothing in the dataset root could be indexed; the message gives the counts
             and the most common reasons, and the report is written to :data:`FAILED_REPORT`.
     """
+    from facevlm.render.face_pose import FACE_POSE_ESTIMATOR
     from facevlm.scans.formats.limits import ReadLimits
     from facevlm.scans.layouts import build_scan_index
     from facevlm.scans.layouts.scan_index import QUARANTINE_COLUMNS, empty_index
@@ -99,6 +100,7 @@ def index_scans(
         n_workers=index_workers(dataset),
         limits=limits,
         accounting=accounting,
+        pose_estimator=FACE_POSE_ESTIMATOR,
     )
     if index.empty:  # the counts are in the log already (build_scan_index prints them)
         _stop_with_nothing_indexed(raw_scans["root"], accounting[0], quarantine)

@@ -86,10 +86,12 @@ from facevlm.render.face_pose.scores import (
 from facevlm.render.face_pose.shape_fit import fit_shape, fit_shape_weights
 from facevlm.render.face_pose.starts import scan_points
 from facevlm.render.face_template import FaceTemplate, load_template
+from facevlm.scans.layouts.scan_index.jobs import PoseEstimator
 from facevlm.scans.mesh import FaceMesh
 
 __all__ = [
     "ALGORITHM_VERSION",
+    "FACE_POSE_ESTIMATOR",
     "FRAME_OFFSET_MM",
     "FRAME_PITCH_DEG",
     "FRAME_RADIUS_MM",
@@ -323,6 +325,15 @@ def _no_face_reason(pose: FacePose) -> str | None:
 def estimate_face_pose(mesh: FaceMesh) -> FacePose:
     """:func:`fit_face_pose` of a :class:`FaceMesh` (its vertices and triangles)."""
     return fit_face_pose(mesh.vertices, mesh.triangles(), mesh.source)
+
+
+def face_pose_json(mesh: FaceMesh) -> str:
+    """:func:`estimate_face_pose` as the scan index stores it (:meth:`FacePose.to_json`)."""
+    return estimate_face_pose(mesh).to_json()
+
+
+#: The face pose as the scan index is handed it (it cannot import this layer).
+FACE_POSE_ESTIMATOR = PoseEstimator(face_pose_json, ALGORITHM_VERSION)
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,9 @@ says; a texture that is missing, not a regular file, too large or a decompressio
 texture problem. A landmark release configured outside the root is read within its own folders.
 
 Faces: with ``estimate_pose`` every static scan, and the middle frame of every
-sequence, is registered to a mean face (:mod:`facevlm.render.face_pose`); a mesh on which no
+sequence, is registered to a mean face by the ``pose_estimator`` the caller hands in
+(:data:`facevlm.render.face_pose.FACE_POSE_ESTIMATOR`: the face pose is a layer above this
+one); a mesh on which no
 face is found (a ball, a box, a hand) is quarantined at stage ``pose`` with the fit's scores,
 a sequence whose middle frame has no face with all its frames. One pose per sequence, never
 one per frame, so that the renders of a clip do not jump between frames.
@@ -109,7 +111,12 @@ from facevlm.scans.layouts.base import (
     parse_options,
 )
 from facevlm.scans.layouts.scan_index.cache import _from_cache
-from facevlm.scans.layouts.scan_index.jobs import INDEX_OPTION_KEYS, IndexOptions, ValidationJob
+from facevlm.scans.layouts.scan_index.jobs import (
+    INDEX_OPTION_KEYS,
+    IndexOptions,
+    PoseEstimator,
+    ValidationJob,
+)
 from facevlm.scans.layouts.scan_index.poses import _pose_reference_frames, _share_sequence_poses
 from facevlm.scans.layouts.scan_index.quarantine import (
     QUARANTINE_COLUMNS,
@@ -130,6 +137,7 @@ __all__ = [
     "INDEX_OPTION_KEYS",
     "QUARANTINE_COLUMNS",
     "IndexOptions",
+    "PoseEstimator",
     "ValidationJob",
     "build_scan_index",
     "empty_index",
@@ -152,6 +160,7 @@ def build_scan_index(
     allow_missing_texture: bool | None = None,
     limits: ReadLimits | None = None,
     accounting: list[Accounting] | None = None,
+    pose_estimator: PoseEstimator | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Discover, validate and index the scans of one dataset folder.
 
@@ -169,6 +178,9 @@ def build_scan_index(
             :data:`~facevlm.scans.formats.limits.DEFAULT_LIMITS`).
         accounting: if given, the :class:`~facevlm.scans.layouts.accounting.Accounting` of the
             run is appended to it (the counts the log prints).
+        pose_estimator: what finds the face pose when the ``estimate_pose`` option is on
+            (:data:`facevlm.render.face_pose.FACE_POSE_ESTIMATOR`, which the ingest node
+            passes).
 
     Returns:
         ``(index, quarantine)``, DataFrames with :data:`INDEX_COLUMNS` and
@@ -180,6 +192,11 @@ def build_scan_index(
     if allow_missing_texture is not None:
         own["allow_missing_texture"] = allow_missing_texture
     index_opts = parse_options(IndexOptions, own, where="index")
+    if index_opts.estimate_pose and pose_estimator is None:
+        raise ValueError(
+            "the estimate_pose option needs a pose_estimator "
+            "(facevlm.render.face_pose.FACE_POSE_ESTIMATOR)"
+        )
     root = Path(root).resolve()
     layout = get_layout(layout_name)
     limits = limits or ReadLimits()
@@ -194,7 +211,9 @@ def build_scan_index(
 
     reference = _pose_reference_frames(records) if index_opts.estimate_pose else set()
     all_jobs = [
-        ValidationJob.from_record(i, record, index_opts, root, limits, i in reference)
+        ValidationJob.from_record(
+            i, record, index_opts, root, limits, pose_estimator if i in reference else None
+        )
         for i, record in enumerate(records)
     ]
     results, jobs = _from_cache(all_jobs, cache, index_opts)

@@ -55,9 +55,9 @@ def _cache_valid(row: Mapping[str, Any], job: ValidationJob, opts: IndexOptions)
     """A cached row stands for the file if nothing it was derived from has changed."""
     if row.get("fingerprint") != job.fingerprint():
         return False
-    if job.estimate_pose and not _has_current_pose(row.get("face_pose")):
+    if job.pose is not None and _pose_version(row.get("face_pose")) != job.pose.version:
         return False  # estimated by another version of the fit, or not at all
-    if not opts.estimate_pose and _has_current_pose(row.get("face_pose")):
+    if not opts.estimate_pose and _pose_version(row.get("face_pose")) is not None:
         return False  # the option was switched off
     if (row.get("landmarks_path") or None) != (
         job.landmarks_path if opts.check_landmarks else None
@@ -75,9 +75,8 @@ def _cache_valid(row: Mapping[str, Any], job: ValidationJob, opts: IndexOptions)
     return inside and real.is_file()
 
 
-def _has_current_pose(text: Any) -> bool:
-    from facevlm.render.face_pose import ALGORITHM_VERSION
-
+def _pose_version(text: Any) -> Any:
+    """The version of the fit that estimated a cached pose (``None``: no pose)."""
     if not isinstance(text, str) or not text:
-        return False
-    return json.loads(text).get("version") == ALGORITHM_VERSION
+        return None
+    return json.loads(text).get("version")

@@ -8,11 +8,13 @@ cheap to send to a spawned process, and both the validation and the cache read i
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from facevlm.scans.formats.limits import ReadLimits
 from facevlm.scans.layouts.base import ScanRecord, texture_policy_for
+from facevlm.scans.mesh import FaceMesh
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,22 @@ INDEX_OPTION_KEYS = frozenset(IndexOptions.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
+class PoseEstimator:
+    """How the index finds a scan's face pose, given by its caller: the face pose belongs to the
+    layer above the scans' (it registers a face template and frames the face for the renderer),
+    so the index is handed one rather than importing it.
+
+    ``estimate(mesh)``: the pose as JSON with a ``version`` key, or :class:`ScanError` when the
+    mesh shows no face; a module-level function, so that jobs carrying it pickle for the worker
+    processes. ``version``: the algorithm's version; a cached pose of another one is estimated
+    again.
+    """
+
+    estimate: Callable[[FaceMesh], str]
+    version: int
+
+
+@dataclass(frozen=True)
 class ValidationJob:
     """What a worker needs to validate one scan (plain strings: cheap to send to a process)."""
 
@@ -46,7 +64,7 @@ class ValidationJob:
     check_landmarks: bool
     root: str | None = None
     limits: ReadLimits = ReadLimits()
-    estimate_pose: bool = False
+    pose: PoseEstimator | None = None  # None: no pose for this scan (off, or a sequence frame)
 
     @classmethod
     def from_record(
@@ -56,7 +74,7 @@ class ValidationJob:
         opts: IndexOptions,
         root: Path | None = None,
         limits: ReadLimits | None = None,
-        estimate_pose: bool = False,
+        pose: PoseEstimator | None = None,
     ) -> ValidationJob:
         return cls(
             i=i,
@@ -68,7 +86,7 @@ class ValidationJob:
             check_landmarks=opts.check_landmarks,
             root=None if root is None else str(root),
             limits=limits or ReadLimits(),
-            estimate_pose=estimate_pose,
+            pose=pose,
         )
 
     def fingerprint(self) -> str:

@@ -34,11 +34,9 @@ def validate_scan(job: ValidationJob) -> dict[str, Any]:
     if problem:
         return {"failures": [{"stage": "texture", "reason": problem}]}
     face_pose = None
-    if job.estimate_pose:
-        from facevlm.render.face_pose import estimate_face_pose
-
+    if job.pose is not None:
         try:
-            face_pose = estimate_face_pose(mesh).to_json()
+            face_pose = job.pose.estimate(mesh)
         except ScanError as error:
             return {"failures": [{"stage": "pose", "reason": error.reason}]}
 
