@@ -11,9 +11,9 @@ side or the back, CPU ms per scan on one core):
   :data:`REAL_STORED_DEG` of them.
 - real, re-posed: each real scan turned by ``--reposed`` uniformly random rotations, shifted,
   written in mm, cm or m as OBJ, STL, OFF or PLY and read back
-  (:func:`~facevlm.synthetic.pose_fixtures.repose_real`): framed when within 10 degrees and 10%
+  (:func:`~facevlm.synthetic.posed_cases.repose_real`): framed when within 10 degrees and 10%
   of the face box of the as-stored scan's pose carried over by the known transform.
-- synthetic: seeded cases (:mod:`facevlm.synthetic.pose_fixtures`: procedural faces and, where
+- synthetic: seeded cases (:mod:`facevlm.synthetic.posed_cases`: procedural faces and, where
   ``/work/shared/ict-facekit`` exists, ICT-FaceKit identities with expressions; random
   rotations, units, offsets, crops, cut foreheads, holes, noise, spikes), and ICT-FaceKit
   heads in a wider scene (a wall, a torso): framed when within 10 degrees and 10% of the face
@@ -44,7 +44,7 @@ from facevlm.render import face_pose as fp
 from facevlm.render.face_template import load_template
 from facevlm.render.normalize import fit_normalization
 from facevlm.scans.formats import read_mesh
-from facevlm.synthetic.pose_fixtures import (
+from facevlm.synthetic.posed_cases import (
     NON_FACES,
     REAL_SCANS_ENV,
     non_face,

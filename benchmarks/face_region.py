@@ -20,7 +20,7 @@ import numpy as np
 from facevlm.render.face_pose import estimate_face_pose
 from facevlm.render.face_region import in_face_region
 from facevlm.scans.mesh import FaceMesh
-from facevlm.synthetic.pose_fixtures import ict_face, synthetic_face
+from facevlm.synthetic.posed_cases import ict_face, synthetic_face
 
 KINDS = ("procedural", "ict narrow", "ict full", "ict head")
 
