@@ -164,10 +164,10 @@ def main() -> None:
     def fold_middle() -> float | None:
         """Half an epoch after the middle fold's middle epoch checkpoint (the earlier folds keep
         only their last epoch's: ``keep_checkpoints: 1``)."""
-        results = sorted((project / RUNS).glob("smile-*/training/folds/fold_*.result.pkl"))
+        results = sorted((project / RUNS).glob("smile-*/training/fold_*/result.pkl"))
         if len(results) < fold:
             return None
-        name = f"smile-*/training/checkpoints/run-*/epoch_{epoch:04d}.pt"
+        name = f"smile-*/training/fold_*/checkpoints/epoch_{epoch:04d}.pt"
         current = list((project / RUNS).glob(name))
         if not current:
             return None
