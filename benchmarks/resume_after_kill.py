@@ -1,16 +1,19 @@
 """How long a `kedro run` started again after a kill takes, against a whole run.
 
-A small configuration of ``train_smile`` (pretraining and SMILE-VLM's cross-validation and
-final fit) in a project of its own under WORK: a warm-up run makes the data stages' caches, then
+A small configuration in a project of its own under WORK: ``kedro run --pipeline=pretrain``
+(the backbone of a pretraining recipe of its own: the shipped one is another recipe) and then
+``kedro run --pipeline=train_smile`` (SMILE-VLM's cross-validation and final fit on it). A
+warm-up makes the data stages' caches, then
 
-1. a whole run, timed;
-2. a run killed (SIGKILL of its process group) two epochs after the pretraining's middle
+1. the whole of both, timed;
+2. ``pretrain`` killed (SIGKILL of its process group) two epochs after the pretraining's middle
    checkpoint, and the same command again, timed: pretraining continues from its checkpoint;
-3. a run killed half an epoch into the middle fold's middle epoch (the pretraining cached by
-   then, as it is whenever a run dies in a fold), and the same command again, timed.
+3. ``train_smile`` killed half an epoch into the middle fold's middle epoch, and the same command
+   again, timed: the finished folds are read back, the killed one continues.
 
-Each rerun must end with the whole run's metrics. Without resuming, a rerun would take as long
-as the whole run. Prints one line per run and a JSON summary::
+The last rerun must end with the whole run's metrics (with the backbone the resumed pretraining
+made). Without resuming, a rerun would take as long as the whole run. Prints one line per run
+and a JSON summary::
 
     python benchmarks/resume_after_kill.py /tmp/resume-bench
 """
@@ -33,6 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = Path("data/06_models/training_runs")
 PRETRAIN_CACHE = Path("data/02_intermediate/pretrain_cache")
+STORE = Path("pretrained")  # the backbones by recipe (pretraining.store)
 SUMMARY = Path("data/08_reporting/smile/summary.json")
 
 
@@ -58,14 +62,15 @@ def small_config(project: Path, pretrain_epochs: int, epochs: int, folds: int) -
             "experiment": {
                 "data": {"max_folds": None},
                 "train": {"epochs": epochs, "batch_size": 16},
-                "execution": {"progress": False, "device": "cpu"},
+                # a checkpoint every epoch, so that there is one to resume from mid-fold
+                "execution": {"progress": False, "device": "cpu", "checkpoint_every": 1},
             },
         },
     }
 
 
-def kedro_run(project: Path, log: Path, params: str = "") -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "kedro", "run", "--pipeline=train_smile"]
+def kedro_run(project: Path, log: Path, pipeline: str, params: str = "") -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "kedro", "run", f"--pipeline={pipeline}"]
     if params:
         cmd.append(f"--params={params}")
     # one torch/BLAS thread: on a shared machine two threads spin-waiting for each other make
@@ -118,9 +123,11 @@ def main() -> None:
     logs.mkdir()
     times: dict[str, float] = {}
 
-    def timed(name: str, params: str = "", kill: Callable[[], float | None] | None = None):
+    def timed(
+        name: str, pipeline: str, params: str = "", kill: Callable[[], float | None] | None = None
+    ) -> None:
         t0 = time.perf_counter()
-        run = kedro_run(project, logs / f"{name}.log", params)
+        run = kedro_run(project, logs / f"{name}.log", pipeline, params)
         if kill is None:
             finish(run, logs / f"{name}.log")
         else:
@@ -128,19 +135,24 @@ def main() -> None:
         times[name] = round(time.perf_counter() - t0, 1)
         print(f"{name}: {times[name]} s", flush=True)
 
-    def fresh_start() -> None:  # what the whole run left, gone: a run started from nothing
-        shutil.rmtree(project / RUNS, ignore_errors=True)
-        for entry in (project / PRETRAIN_CACHE).glob("*"):
-            if entry.suffix == ".pt" and entry.stat().st_mtime > warm_end:
-                entry.unlink()
+    def made_since(folder: Path, since: float) -> list[Path]:
+        return [p for p in folder.glob("*") if p.is_file() and p.stat().st_mtime > since]
 
-    timed("warm_up", "pretraining.training.train.epochs=1,smile.experiment.train.epochs=1")
+    one_epoch = "pretraining.training.train.epochs=1,smile.experiment.train.epochs=1"
+    timed("warm_up_pretraining", "pretrain", one_epoch)
+    timed("warm_up_training", "train_smile", one_epoch)
     shutil.rmtree(project / RUNS)
     warm_end = time.time()
-    timed("whole")
+    timed("whole_pretraining", "pretrain")
+    timed("whole_training", "train_smile")
     expected = metrics(project)
 
-    fresh_start()
+    # what the whole run left, gone: a run started from nothing (the warm-up's caches stay)
+    shutil.rmtree(project / RUNS, ignore_errors=True)
+    for path in made_since(project / PRETRAIN_CACHE, warm_end) + made_since(
+        project / STORE, warm_end
+    ):
+        path.unlink()
     middle = args.pretrain_epochs // 2 // 5 * 5  # checkpoints every 5 epochs
 
     def pretraining_middle() -> float | None:
@@ -154,12 +166,11 @@ def main() -> None:
         per_epoch = (reached[0].stat().st_mtime - started) / int(reached[0].stem.split("_")[1])
         return 2 * per_epoch
 
-    timed("killed_in_pretraining", kill=pretraining_middle)
-    timed("rerun_after_pretraining_kill")
-    assert metrics(project) == expected, "the rerun's metrics differ"
+    timed("killed_in_pretraining", "pretrain", kill=pretraining_middle)
+    timed("rerun_after_pretraining_kill", "pretrain")
 
-    shutil.rmtree(project / RUNS)
     fold, epoch = args.folds // 2, max(1, args.epochs // 2)
+    fold_start = time.time()
 
     def fold_middle() -> float | None:
         """Half an epoch after the middle fold's middle epoch checkpoint (the earlier folds keep
@@ -171,11 +182,11 @@ def main() -> None:
         current = list((project / RUNS).glob(name))
         if not current:
             return None
-        last_fold_end = max(p.stat().st_mtime for p in results) if results else warm_end
+        last_fold_end = max(p.stat().st_mtime for p in results) if results else fold_start
         return 0.5 * (current[0].stat().st_mtime - last_fold_end) / epoch
 
-    timed("killed_in_fold", kill=fold_middle)
-    timed("rerun_after_fold_kill")
+    timed("killed_in_fold", "train_smile", kill=fold_middle)
+    timed("rerun_after_fold_kill", "train_smile")
     assert metrics(project) == expected, "the rerun's metrics differ"
     print(json.dumps({"config": vars(args) | {"work": str(project)}, "seconds": times}))
 
