@@ -158,7 +158,7 @@ def main() -> None:
     def pretraining_middle() -> float | None:
         """Two epochs after the middle checkpoint (an epoch's time: from the run folder's
         identity file, written as training starts, to that checkpoint)."""
-        found = sorted((project / PRETRAIN_CACHE).glob("*.checkpoints/run-*/epoch_*.pt"))
+        found = sorted((project / PRETRAIN_CACHE).glob("*.checkpoints/epoch_*.pt"))
         reached = [p for p in found if int(p.stem.split("_")[1]) >= middle]
         if not reached:
             return None

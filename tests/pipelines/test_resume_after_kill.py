@@ -95,7 +95,7 @@ def _finish(run: subprocess.Popen, log: Path) -> str:
 
 
 def _pretraining_checkpoints(project: Path) -> list[Path]:
-    return sorted((project / PRETRAIN_CACHE).glob("*.checkpoints/run-*/epoch_*.pt"))
+    return sorted((project / PRETRAIN_CACHE).glob("*.checkpoints/epoch_*.pt"))
 
 
 def _second_fold_started(run_folder: Path) -> bool:
