@@ -57,11 +57,12 @@ def training_run_folder(
     runs_dir: str | Path, recipe: str, cfg: Any, data: ExperimentData, prompt_bank: pd.DataFrame
 ) -> Path:
     """Where one cross-validation run keeps its training bundle, epoch checkpoints and per-fold
-    results (:mod:`facevlm.runner.run` shows the layout): a folder keyed by everything that determines them (recipe, config without its
-    execution settings, data, prompts) and nothing else. A run with other parameters or other
-    data gets another folder, so it never resumes from these files; the same run started
-    again, after any number of other runs, finds its folder. So the pretrained weights count by
-    their tensors, not by the path of the versioned file that holds them this time."""
+    results (:mod:`facevlm.runner.run` shows the layout): a folder keyed by everything that
+    determines them (recipe, config without its execution settings, data, prompts) and
+    nothing else. A run with other parameters or other data gets another folder, so it never
+    resumes from these files; the same run started again, after any number of other runs,
+    finds its folder. So the pretrained weights count by their tensors, not by the path of the
+    versioned file that holds them this time."""
     bank = pd.util.hash_pandas_object(prompt_bank.astype(str), index=False).to_numpy()
     config = weights_named_by_content(computed_config(cfg))
     key = digest(recipe, config, data.fingerprint(), bank.tobytes().hex())

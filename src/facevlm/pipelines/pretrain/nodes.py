@@ -174,12 +174,12 @@ def _no_weights(architecture: str) -> tuple[PretrainedBackbone, pd.DataFrame]:
 def with_checkpoints(cfg: PretrainConfig, default_folder: Path) -> Path | None:
     """Make ``cfg`` checkpoint its pretraining and resume from the last checkpoint it finds.
 
-    The checkpoints go to ``default_folder`` (beside the cache entry the run will make, named
-    by the same content key, the epochs straight in it), else to ``execution.checkpoint_dir``
-    when it is set (in a ``run-<key>`` folder the trainer names by what the run computes, as
-    the folder is the user's); either way only this pretraining's checkpoints are resumed. ``execution.resume: null`` starts over.
-    Returns the default folder when it is used (the caller removes it once the cache entry
-    exists), ``None`` otherwise."""
+    The checkpoints go to ``execution.checkpoint_dir`` when it is set (in a ``run-<key>``
+    folder the trainer names by what the run computes, as the folder is the user's), else to
+    ``default_folder`` (beside the cache entry the run will make, named by the same content
+    key, the epochs straight in it); either way only this pretraining's checkpoints are
+    resumed. ``execution.resume: null`` starts over. Returns the default folder when it is
+    used (the caller removes it once the cache entry exists), ``None`` otherwise."""
     used = None
     if cfg.execution.checkpoint_dir is None:
         cfg.execution.checkpoint_dir = str(default_folder)
