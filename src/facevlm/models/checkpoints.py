@@ -173,14 +173,24 @@ def differing_parts(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     return sorted(k for k in set(pa) | set(pb) if pa.get(k) != pb.get(k))
 
 
+#: The file in a run folder that names the run its checkpoints belong to.
+IDENTITY_FILE = "identity.json"
+
+
 def write_identity(folder: Path, identity: dict[str, Any], described: Mapping[str, Any]) -> None:
     """``identity.json`` in a run folder: the key, its parts' digests and their readable form."""
-    path = folder / "identity.json"
+    path = folder / IDENTITY_FILE
     if path.exists():
         return
     text = json.dumps({**identity, "described": described}, indent=2, default=_jsonable)
     with atomic_write(path) as tmp:
         tmp.write_text(text)
+
+
+def read_identity(folder: Path) -> dict[str, Any]:
+    """What :func:`write_identity` recorded in ``folder`` (empty when it holds none)."""
+    path = folder / IDENTITY_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 # ---- random number generators ---------------------------------------------------------------------

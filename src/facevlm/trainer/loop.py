@@ -15,7 +15,6 @@ run resumed from an epoch checkpoint continues exactly as the uninterrupted run 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
@@ -29,12 +28,14 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from facevlm.models.checkpoints import (
+    IDENTITY_FILE,
     Stateful,
     checkpoint_path,
     differing_parts,
     epoch_checkpoints,
     latest_checkpoint,
     load_checkpoint,
+    read_identity,
     rng_state,
     save_checkpoint,
     write_identity,
@@ -129,7 +130,7 @@ def train(
         augment.to(device)  # its constant buffers (colour matrices) live with the images
     history, start_epoch = TrainHistory(checkpoint_dir=None if run_dir is None else str(run_dir)), 0
     if run_dir is not None and not execution.checkpoint_subfolder:
-        _discard_another_run(run_dir, identity, _folder_identity(run_dir))
+        _discard_another_run(run_dir, identity, read_identity(run_dir))
     resume = execution.resume
     if resume == "latest":
         if run_dir is None:
@@ -205,12 +206,6 @@ def train(
     return history
 
 
-def _folder_identity(folder: Path) -> dict:
-    """The identity ``identity.json`` in ``folder`` records (empty when there is none)."""
-    path = folder / "identity.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def _discard_another_run(folder: Path, identity: dict, found: dict) -> None:
     """In a folder the caller gave as this run's own, another run's checkpoints (``found``:
     their identity) are removed, not resumed: continuing them would give neither run's weights,
@@ -229,7 +224,7 @@ def _discard_another_run(folder: Path, identity: dict, found: dict) -> None:
     if rank() == 0:
         for _, path in epoch_checkpoints(folder):
             path.unlink()
-        (folder / "identity.json").unlink(missing_ok=True)
+        (folder / IDENTITY_FILE).unlink(missing_ok=True)
     if is_distributed():
         dist.barrier()
 
