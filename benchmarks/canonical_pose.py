@@ -23,6 +23,11 @@ side or the back, CPU ms per scan on one core):
 Wrong "from the side" is a face whose forward axis the estimate puts more than 45 degrees from
 the true one: its frontal render shows a profile or the back of the head.
 
+A second table counts, per row, which stage found each face: the first fit, or one of the
+searches the estimate makes after a refused or poor first fit (widened around it, with more
+fits kept, with the template bent to the scan), or none (refused). A stage that finds no face
+a benchmark needs is a candidate for removal.
+
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/canonical_pose.py \
         --real /work/realscans --reposed 4 --cases 300 --non-faces 143
 
@@ -36,6 +41,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -66,14 +72,64 @@ RIGHT_DEG, RIGHT_SHARE = 10.0, 0.1
 SIDE_DEG = 45.0
 
 
+#: The estimate's searches after its first fit, in the order it tries them (the package doc's
+#: step 4): which of them found each accepted face is counted per row (:func:`stage_table`).
+LATER_SEARCHES = ("_widen", "_search_further", "_bent_look")
+#: ``(row, stage) -> scans``; :func:`_timed_pose` counts under the row named last here.
+STAGE_COUNTS: Counter = Counter()
+_ROW = ["unnamed"]
+_FOUND: list[str] = []
+
+
+def _counted(name: str):
+    """The package's search ``name`` wrapped to note when it finds a fit (returns one)."""
+    search = getattr(fp, name)
+
+    def counted(*args, **kwargs):
+        found = search(*args, **kwargs)
+        if found is not None:
+            _FOUND.append(name)
+        return found
+
+    return counted
+
+
+def count_stages() -> None:
+    """Count which of the estimate's stages found each face from now on."""
+    for name in LATER_SEARCHES:
+        setattr(fp, name, _counted(name))
+
+
 def _timed_pose(mesh):
-    """The estimate's pose of ``mesh`` and its CPU seconds (raises NotAFaceError)."""
+    """The estimate's pose of ``mesh`` and its CPU seconds (raises NotAFaceError); which stage
+    found it goes into :data:`STAGE_COUNTS` under the current row."""
+    _FOUND.clear()
     start = time.process_time()
     try:
-        return fp.estimate_face_pose(mesh), time.process_time() - start
+        pose = fp.estimate_face_pose(mesh), time.process_time() - start
     except fp.NotAFaceError as error:
         error.seconds = time.process_time() - start
+        STAGE_COUNTS[_ROW[0], "refused"] += 1
         raise
+    # a later search's fit is taken only when the first fit was refused or poor, and the
+    # last search that found one is the one whose fit was kept
+    STAGE_COUNTS[_ROW[0], _FOUND[-1] if _FOUND else "first fit"] += 1
+    return pose
+
+
+def stage_table() -> str:
+    """Per row: how many scans the first fit found, how many each later search, how many
+    were refused."""
+    columns = ("first fit", *LATER_SEARCHES, "refused")
+    rows = dict.fromkeys(row for row, _ in STAGE_COUNTS)
+    lines = [
+        "| cases | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for row in rows:
+        counts = " | ".join(str(STAGE_COUNTS[row, stage]) for stage in columns)
+        lines.append(f"| {row} | {counts} |")
+    return "\n".join(lines)
 
 
 def _forward_angle(a: np.ndarray, b: np.ndarray) -> float:
@@ -560,8 +616,10 @@ def main() -> None:
     if args.pose_time_only:
         pose_timing(max(args.repeats, 21))
         return
+    count_stages()
     lines, failures = [], {}
     if args.real:
+        _ROW[0] = "real (as stored, then re-posed)"
         stored, reposed = real_rows(args.real, args.reposed)
         lines += [
             table_line("real, as stored", stored, REAL_STORED_DEG),
@@ -569,14 +627,17 @@ def main() -> None:
         ]
         failures["real, as stored"] = (stored, REAL_STORED_DEG)
         failures["real, re-posed"] = (reposed, RIGHT_DEG)
+    _ROW[0] = "synthetic"
     rows = accuracy(args.cases, args.first_seed)
     lines.append(table_line("synthetic", rows))
     failures["synthetic"] = (rows, RIGHT_DEG)
     if args.scenes:
+        _ROW[0] = "synthetic, in a scene"
         scenes = accuracy(args.scenes, 0, make_case=scene_case)
         lines.append(table_line("synthetic, in a scene", scenes))
         failures["synthetic, in a scene"] = (scenes, RIGHT_DEG)
     if args.non_faces:
+        _ROW[0] = "non-faces"
         lines.append(non_face_line(args.non_faces))
     print(
         "| cases                    |     n | framed        | refused | wrong | from side "
@@ -584,6 +645,8 @@ def main() -> None:
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
     print("\n".join(lines))
+    print("\nWhich stage found the face (module doc of facevlm.render.face_pose, step 4):\n")
+    print(stage_table())
     for name, (selected, degrees) in failures.items():
         if any(not _is_framed(r, degrees) for r in selected):
             print(f"\nnot framed, {name}:")
