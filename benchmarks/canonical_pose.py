@@ -78,20 +78,37 @@ LATER_SEARCHES = ("_widen", "_search_further", "_bent_look")
 #: ``(row, stage) -> scans``; :func:`_timed_pose` counts under the row named last here.
 STAGE_COUNTS: Counter = Counter()
 _ROW = ["unnamed"]
-_FOUND: list[str] = []
+#: ``(search, what it returned)`` of each later search that found something, in order.
+_FOUND: list[tuple[str, object]] = []
 
 
 def _counted(name: str):
-    """The package's search ``name`` wrapped to note when it finds a fit (returns one)."""
+    """The package's search ``name`` wrapped to note what it finds (when it returns anything)."""
     search = getattr(fp, name)
 
     def counted(*args, **kwargs):
         found = search(*args, **kwargs)
         if found is not None:
-            _FOUND.append(name)
+            _FOUND.append((name, found))
         return found
 
     return counted
+
+
+def _found_by(pose) -> str:
+    """The stage whose fit ``pose`` is. The searches after the widened one return only poses
+    that passed the face test, so the last of them to find one was taken; the widened search
+    returns a fit the estimate then tests, and keeps the first fit when it fails: counted
+    only when ``pose`` is its fit."""
+    if not _FOUND:
+        return "first fit"
+    name, found = _FOUND[-1]
+    if name != "_widen":
+        return name
+    scale, rotation, shift = fp._template_fit(pose)
+    widened = found[0][0], found[1][0], found[2][0]
+    same = all(np.allclose(a, b) for a, b in zip((scale, rotation, shift), widened, strict=True))
+    return name if same else "first fit"
 
 
 def count_stages() -> None:
@@ -106,15 +123,14 @@ def _timed_pose(mesh):
     _FOUND.clear()
     start = time.process_time()
     try:
-        pose = fp.estimate_face_pose(mesh), time.process_time() - start
+        pose = fp.estimate_face_pose(mesh)
     except fp.NotAFaceError as error:
         error.seconds = time.process_time() - start
         STAGE_COUNTS[_ROW[0], "refused"] += 1
         raise
-    # a later search's fit is taken only when the first fit was refused or poor, and the
-    # last search that found one is the one whose fit was kept
-    STAGE_COUNTS[_ROW[0], _FOUND[-1] if _FOUND else "first fit"] += 1
-    return pose
+    seconds = time.process_time() - start
+    STAGE_COUNTS[_ROW[0], _found_by(pose)] += 1
+    return pose, seconds
 
 
 def stage_table() -> str:
