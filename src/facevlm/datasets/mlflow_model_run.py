@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -35,6 +37,7 @@ from kedro.io import AbstractDataset, DatasetError
 from mlflow.entities import Dataset, InputTag, Metric, Param
 from mlflow.entities import DatasetInput as MlflowDatasetInput
 
+from facevlm.datasets.figure_files import figure_file_bytes
 from facevlm.digests import text_digest
 from facevlm.scans.tasks import TASKS
 
@@ -172,8 +175,12 @@ class MlflowModelRunDataset(AbstractDataset[ModelRunReport | list[ModelRunReport
                 )
             if report.dataset_input is not None:
                 client.log_inputs(run_id, datasets=[report.dataset_input.to_mlflow()])
-            for name, figure in report.figures.items():
-                mlflow.log_figure(figure, f"{name}.png")
+            if report.figures:
+                with tempfile.TemporaryDirectory() as folder:
+                    for name, figure in report.figures.items():  # drawn once: figure_files
+                        path = Path(folder) / f"{name}.png"
+                        path.write_bytes(figure_file_bytes(figure))
+                        mlflow.log_artifact(str(path))
             for name, table in report.tables.items():
                 buffer = io.StringIO()
                 table.to_csv(buffer, index=False)

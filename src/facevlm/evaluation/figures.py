@@ -4,8 +4,8 @@ reliability diagrams.
 Every function builds a :class:`matplotlib.figure.Figure` directly instead of going through
 ``pyplot``: no backend is selected and no global figure registry grows, so nodes can run
 headless (the figure renders with the Agg canvas on ``savefig``) and a long pipeline does not
-leak figures. Kedro's ``matplotlib.MatplotlibDataset`` and MLflow artifact datasets save them
-with ``figure.savefig``.
+leak figures. The catalog's figure files and the model's MLflow run save them, each figure
+drawn once (:mod:`facevlm.datasets.figure_files`).
 
 The PCA projection uses numpy's SVD, so the default embedding plot needs no extra dependency;
 ``method="tsne"`` imports scikit-learn when asked.
