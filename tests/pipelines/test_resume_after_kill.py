@@ -6,9 +6,12 @@ included, on copies of the shared tiny project (its data stages and caches alrea
 - A real `kedro run --pipeline=pretrain` killed (SIGKILL of its process group) and run again
   continues from its last checkpoint; `kedro run --pipeline=train_smile` killed in the second
   fold and run again reads the finished fold back and continues the interrupted one from its
-  epoch checkpoint; the logs say so, and the backbone and every metric equal an uninterrupted
-  run's. The rerun has the killed run's training-run key, although every `kedro run` saves
-  the pretrained backbone under a new versioned path.
+  epoch checkpoint; the logs say so, and the backbone, every metric, each fold's history and
+  test embeddings and the resumed fold's weights equal an uninterrupted run's (identical on
+  CPU). The rerun has the killed run's training-run key, although every `kedro run` saves
+  the pretrained backbone under a new versioned path. The node trains through
+  ``train_from_bundle``, what ``python -m facevlm.train`` runs on a cluster, so this checks the
+  resumption of both.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import pytest
 import torch
 import yaml
 from shared_project_runs import tiny_run_params
+
+from facevlm.runner.bundle_training import load_training_result
 
 RUNS = Path("data/06_models/training_runs")
 PRETRAIN_CACHE = Path("data/02_intermediate/pretrain_cache")
@@ -113,6 +118,20 @@ def _metrics(project: Path) -> dict[str, float]:
     return {k: v for k, v in summary["metrics"].items() if "time_s" not in k}
 
 
+def _folds(run_folder: Path) -> dict:
+    """Each fold's history (less its durations) and test embeddings, and the weights of the
+    last fold's model, as the training run's folder holds them."""
+    trained = load_training_result(run_folder / "training")
+    folds = [
+        {
+            "history": [{k: v for k, v in r.items() if k != "time_s"} for r in fold.history],
+            "test_embeddings": torch.as_tensor(fold.test_embeddings),
+        }
+        for fold in trained.result.folds
+    ]
+    return {"folds": folds, "last_fold_weights": trained.model.state_dict}
+
+
 def _backbone(project: Path) -> dict[str, torch.Tensor]:
     return torch.load(_versions(project / WEIGHTS)[-1] / "pretrained_backbone.pt")
 
@@ -137,6 +156,7 @@ def test_a_killed_kedro_run_resumes_pretraining_and_folds_to_the_uninterrupted_r
     assert sorted(p.suffix for p in stored) == [".json", ".pt"], "kept by its recipe"
     assert not list((project / PRETRAIN_CACHE).glob("*.checkpoints")), "removed once cached"
     expected_metrics, expected_backbone = _metrics(project), _backbone(project)
+    expected_folds = _folds(run_folder)
     shutil.rmtree(run_folder)  # as if the uninterrupted run had never happened
     pretrained.unlink()
     for path in stored:
@@ -173,6 +193,12 @@ def test_a_killed_kedro_run_resumes_pretraining_and_folds_to_the_uninterrupted_r
     assert len(fold_0) == 2 and {p: p.stat().st_mtime_ns for p in fold_0} == kept, "read back"
 
     assert _metrics(project) == expected_metrics
+    folds = _folds(run_folder)
+    assert [f["history"] for f in folds["folds"]] == [f["history"] for f in expected_folds["folds"]]
+    for fold, expected in zip(folds["folds"], expected_folds["folds"], strict=True):
+        assert torch.equal(fold["test_embeddings"], expected["test_embeddings"])
+    for name, value in expected_folds["last_fold_weights"].items():  # fold 1: the resumed one
+        assert torch.equal(folds["last_fold_weights"][name], value), f"fold 1's {name}"
     backbone = _backbone(project)
     assert backbone.keys() == expected_backbone.keys()
     for name, value in expected_backbone.items():

@@ -1,18 +1,13 @@
-"""A model pipeline slice on toy data, in memory, for the pipeline tests and their subprocesses.
+"""A model pipeline slice on toy data, in memory, for the pipeline tests.
 
 The renders are a small ``RenderSet`` whose classes are easy to tell apart (a coloured bar per
 class on noise), so every node — folds, prompt bank, cross-validation, final fit, report — runs
 in seconds without the data stages. :func:`run_model_pipeline` runs one namespace on them with a
-real runner and an in-memory catalog; ``python toy_model_run.py OUT RUNS_DIR MODEL EPOCHS``
-does it in a process of its own (the kill-and-resume test) and pickles what came out: the
-metrics, each fold's history and test embeddings, and the saved model's weights.
+real runner and an in-memory catalog.
 """
 
 from __future__ import annotations
 
-import logging
-import pickle
-import sys
 from typing import Any
 
 import numpy as np
@@ -133,31 +128,3 @@ def run_model_pipeline(
     )
     SequentialRunner().run(pipe, catalog)
     return catalog
-
-
-def main(out: str, runs_dir: str, model: str, epochs: str) -> None:
-    params = model_params("augmented" if model == "affectvlm" else "descriptive")
-    params["experiment"]["data"]["max_folds"] = None
-    params["experiment"]["train"]["epochs"] = int(epochs)
-    catalog = run_model_pipeline(model, params, runs_dir, mlflow=False)
-    result = catalog.load(f"{model}.cv_results")
-    bundle = catalog.load(f"{model}.model")
-    folds = [  # an epoch's duration differs between any two runs
-        {
-            "history": [{k: v for k, v in r.items() if k != "time_s"} for r in fold.history],
-            "test_embeddings": fold.test_embeddings,
-        }
-        for fold in result.folds
-    ]
-    with open(out, "wb") as f:
-        pickle.dump(
-            {"metrics": result.final_metrics(), "folds": folds, "state_dict": bundle.state_dict}, f
-        )
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    # importing Kedro installs its console handler (stdout) with facevlm at WARNING: the
-    # kill-and-resume test reads facevlm's INFO records of reused folds and resumed epochs
-    logging.getLogger("facevlm").setLevel(logging.INFO)
-    main(*sys.argv[1:])
