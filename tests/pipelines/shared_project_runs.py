@@ -55,7 +55,10 @@ def tiny_run_params(project: Path, tiny_synthetic_session: dict) -> dict:
     runtime_params = {
         "dataset": {"root": str(project / "data" / "01_raw" / "synthetic"), "n_workers": 1},
         "synthetic": tiny_synthetic,
-        "render": {"size": 64, "n_workers": 1},
+        # the built-in faces are stored face-forward: the face pose at ingest (a few seconds in
+        # each of the shared run's processes) has tests of its own (tests/render/test_face_pose*,
+        # tests/pipelines/test_ingest_face_pose.py)
+        "render": {"size": 64, "n_workers": 1, "pose": "as_stored"},
         "contact_sheet": {"n_subjects": 2, "size": 64},
         "pretraining": {
             "dataset": {"root": str(project / "data" / "01_raw" / "synthetic_pretraining")},
