@@ -241,22 +241,24 @@ def table_line(name: str, rows: list[dict], degrees: float = RIGHT_DEG) -> str:
     )
 
 
-def non_face_line(n_per_kind: int) -> str:
-    """The non-faces' row: ``n_per_kind`` of each kind; wrong is accepted as a face."""
-    accepted, seconds = 0, []
+def non_face_line(n_per_kind: int) -> tuple[str, list[str]]:
+    """The non-faces' row: ``n_per_kind`` of each kind; wrong is accepted as a face. Also the
+    accepted ones, as ``non_face(kind, seed)`` makes them again."""
+    accepted, seconds = [], []
     for kind in NON_FACES:
         for seed in range(n_per_kind):
             try:
                 _, spent = _timed_pose(non_face(kind, seed))
-                accepted += 1
+                accepted.append(f"non_face({kind!r}, {seed})")
             except fp.NotAFaceError as error:
                 spent = error.seconds
             seconds.append(spent)
     n = n_per_kind * len(NON_FACES)
-    return (
-        f"| {'non-faces':24s} | {n:5d} | {'':5s} {'':7s} | {n - accepted:7d} | "
-        f"{accepted:5d} | {'':9s} | {1000 * np.median(seconds):7.0f} |"
+    line = (
+        f"| {'non-faces':24s} | {n:5d} | {'':5s} {'':7s} | {n - len(accepted):7d} | "
+        f"{len(accepted):5d} | {'':9s} | {1000 * np.median(seconds):7.0f} |"
     )
+    return line, accepted
 
 
 def print_failures(rows: list[dict], degrees: float = RIGHT_DEG) -> None:
@@ -652,9 +654,11 @@ def main() -> None:
         scenes = accuracy(args.scenes, 0, make_case=scene_case)
         lines.append(table_line("synthetic, in a scene", scenes))
         failures["synthetic, in a scene"] = (scenes, RIGHT_DEG)
+    accepted_non_faces: list[str] = []
     if args.non_faces:
         _ROW[0] = "non-faces"
-        lines.append(non_face_line(args.non_faces))
+        line, accepted_non_faces = non_face_line(args.non_faces)
+        lines.append(line)
     print(
         "| cases                    |     n | framed        | refused | wrong | from side "
         "| ms/scan |"
@@ -667,6 +671,9 @@ def main() -> None:
         if any(not _is_framed(r, degrees) for r in selected):
             print(f"\nnot framed, {name}:")
             print_failures(selected, degrees)
+    if accepted_non_faces:
+        print("\nnon-faces accepted as faces (facevlm.synthetic.posed_cases):")
+        print("\n".join(f"  {name}" for name in accepted_non_faces))
     if args.details:
         print_accuracy(rows)
         separation(rows, args.non_faces)

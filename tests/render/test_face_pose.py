@@ -3,6 +3,7 @@ meshes that are no face refused."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -118,6 +119,18 @@ def test_a_face_with_a_hole_over_its_nose_is_not_refused_for_the_ridge_it_lacks(
     assert fp.rotation_angle_deg(pose.rotation, clean.rotation) < 10.0
     with pytest.raises(fp.NotAFaceError, match="nose ridge"):
         fp.fit_face_pose(vertices, triangles)
+
+
+def test_a_lumpy_blob_whose_surface_lies_under_the_fitted_nose_has_no_hole_there():
+    """A symmetric lump can hold a fit whose nose floats above its surface: no scan under the
+    ridge, as over a hole. But the lump goes on under it, with no hole's rim near: a nose that
+    is not there, refused for the ridge it lacks (it passed every test when any missing
+    surface under the nose counted as a hole)."""
+    blob = non_face("blob", 111)
+    with pytest.raises(fp.NotAFaceError, match="nose ridge") as refused:
+        fp.estimate_face_pose(blob)
+    ridge = float(re.search(r"([0-9.]+) of its nose ridge", str(refused.value)).group(1))
+    assert ridge < fp.MIN_NOSE_RIDGE
 
 
 def test_faces_have_relief_and_smooth_shapes_none():

@@ -19,7 +19,7 @@ from facevlm.render.normalize import Normalization
 from facevlm.scans.errors import ScanError
 
 #: Bumped whenever the estimate can change for the same scan (render caches key on it).
-ALGORITHM_VERSION = 18
+ALGORITHM_VERSION = 19
 
 
 class NotAFaceError(ScanError):
@@ -44,8 +44,8 @@ class FacePose:
         relief: how far (mm at the template's size) the scan's central face departs from a
             smooth surface (:func:`_relief`); 0.0 for a stored pose.
         nose_ridge, nose_surface: the share of the template's nose ridge on the scan, and
-            the share with scan surface under it (:func:`~.scores._nose_ridge`); 1.0 for a
-            stored pose.
+            the share of it not over a hole or a cut (:func:`~.scores._nose_ridge`); 1.0
+            for a stored pose.
         symmetry: the share of the scan's central face that lands on the scan mirrored across
             the fitted midline (:func:`~.scan_shape._symmetry`); 1.0 for a stored pose.
         estimated: False for ``as_stored`` (the scan's own axes, framed by its robust sphere).

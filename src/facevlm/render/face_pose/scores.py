@@ -113,20 +113,24 @@ def _nose_ridge(
     scan: _Scan, template: FaceTemplate, scale: float, rotation, shift
 ) -> tuple[float, float]:
     """The share of the template's nose ridge on the scan (within
-    :data:`NOSE_RIDGE_MATCH_MM`, normals agreeing), and the share of it with scan surface
-    under it (within :data:`NOSE_SURFACE_MM`; little where a hole or a cut takes the nose).
+    :data:`NOSE_RIDGE_MATCH_MM`, normals agreeing), and the share of it not over a hole: with
+    scan surface under it (within :data:`NOSE_SURFACE_MM`), or with none there but the nearest
+    scan point inside the scan rather than on the rim of a hole or a cut (little where a hole
+    or a cut takes the nose).
 
     Why: a smooth lump can cover half the template's eyes, nose and mouth and carry relief
     of its own (a lumpy blob), but not a nose: a ridge standing out of the face whose steep
     sides turn their normals sideways. A broad lump under the fitted nose matches the tip at
-    best, faces' noses match along the sides and the bridge too."""
+    best, faces' noses match along the sides and the bridge too. A ridge floating over a
+    surface that goes on under it is a nose that is not there; one over a hole, whose nearest
+    scan points are the hole's rim, may be a nose the scanner lost."""
     idx = nose_ridge(template)
     batched = (np.array([scale]), rotation[None], shift[None])
     on_ridge = _matches(scan, template, idx, *batched, NOSE_RIDGE_MATCH_MM)[0]
     moved = scale * template.points[idx] @ rotation.T + shift
-    distance, _ = scan.tree.query(moved)
-    surface = distance <= NOSE_SURFACE_MM * scale + scan.spacing
-    return float(on_ridge.mean()), float(surface.mean())
+    distance, nearest = scan.tree.query(moved)
+    over_hole = (distance > NOSE_SURFACE_MM * scale + scan.spacing) & scan.border[nearest]
+    return float(on_ridge.mean()), float(1.0 - over_hole.mean())
 
 
 def _precision(scan: _Scan, template: FaceTemplate, scale: float, rotation, shift) -> float:
