@@ -131,11 +131,11 @@ MIN_EYES_NOSE = 0.45
 #: mostly score 2.4 or more, lumpy blobs that pass the coverage tests 1.3 at most.
 MIN_RELIEF_MM = 1.9
 #: Below this share of the template's nose ridge on the scan there is no face, unless more
-#: than ``1 - NOSE_SURFACE_NEEDED`` of the ridge lies over a hole (a nose the scanner lost:
-#: no surface under the ridge, the rim of a hole or a cut nearest to it; a lumpy blob of
-#: 1,001 non-faces passed as a face when its surface merely lay deeper than the fitted nose
-#: counted too). Blobs passing every other test match at most 0.10, faces 0.27 or more in 99
-#: of 100 (flat noses less: :func:`_bent_look` finds them).
+#: than ``1 - NOSE_SURFACE_NEEDED`` of the ridge lies over a hole: a nose the scanner lost,
+#: with no surface under the ridge and the rim of a hole or a cut nearest to it. A ridge over
+#: surface that merely lies deeper (a lump under a fit floating above it) is no such hole:
+#: counted as one, it let a lumpy blob through. Blobs passing every other test match at most
+#: 0.10, faces 0.27 or more in 99 of 100 (flat noses less: :func:`_bent_look` finds them).
 MIN_NOSE_RIDGE = 0.12
 NOSE_SURFACE_NEEDED = 0.5
 #: A face looks at the camera about its fitted midline: the scan's eyes and nose are
