@@ -31,7 +31,7 @@ from conf_profiles import CONF
 from facevlm.experiments.model_parameters import resolve_model_parameters
 from facevlm.model_namespaces import DERIVED_MODELS
 from facevlm.render.frames import parse_frames
-from facevlm.render.renderer import RENDER_PLAN_KEYS, RenderSettings
+from facevlm.render.settings import RENDER_PLAN_KEYS, RenderSettings
 from facevlm.scans.layouts.base import LAYOUT_NAMES, get_layout, parse_options
 from facevlm.scans.layouts.bp4d import BASIC_TASKS
 from facevlm.scans.protocols import ProtocolConfig

@@ -23,7 +23,7 @@ from conf_profiles import CONF, load_parameters, profile_names
 from facevlm.dataset_profiles import DatasetProfileConfigLoader, with_model_defaults
 from facevlm.experiments.model_parameters import resolve_model_parameters
 from facevlm.experiments.recipes import get_recipe
-from facevlm.render.renderer import split_render_params
+from facevlm.render.settings import split_render_params
 from facevlm.scans.layouts.base import LAYOUT_NAMES, get_layout, parse_options
 from facevlm.scans.protocols import ProtocolConfig
 from facevlm.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS

@@ -97,6 +97,11 @@ def register_pipelines() -> dict[str, Pipeline]:
         "report": report.create_pipeline(),
         "report_check": report.create_check_pipeline(),
         "__default__": ready_for(*BASE_MODELS) + Pipeline([trains[m] for m in BASE_MODELS]),
+        # the default run's models on the scan index and renders already in the catalog (an
+        # earlier run's, or copied from the machine that rendered them): a GPU node without VTK
+        # trains here on what a workstation rendered
+        "train_from_renders": pretrain.create_loading_pipeline()
+        + Pipeline([trains[m] for m in BASE_MODELS]),
     }
     variants_of = declared_ablation_variants()
     for model in BASE_MODELS:

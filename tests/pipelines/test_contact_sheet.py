@@ -7,7 +7,8 @@ import numpy as np
 
 from facevlm.pipelines.ingest import contact_sheet
 from facevlm.pipelines.ingest.nodes import index_scans
-from facevlm.render.renderer import MultiviewRenderer, split_render_params
+from facevlm.render.renderer import MultiviewRenderer
+from facevlm.render.settings import split_render_params
 from facevlm.scans.formats import read_mesh
 from facevlm.synthetic import SyntheticConfig, generate_synthetic_dataset
 

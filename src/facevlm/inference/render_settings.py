@@ -3,7 +3,7 @@ data was.
 
 A bundle carries the render record of its training data (``info["render"]``: the settings and
 ``frames``); a bundle without one is rendered with the project's ``params:render``. Both are read
-by :func:`facevlm.render.renderer.split_render_params`, as the render pipeline reads them.
+by :func:`facevlm.render.settings.split_render_params`, as the render pipeline reads them.
 
 A model trained with ``experiment.data.frames: views`` (the 4D namespaces) reads a whole
 sequence as one sample: its selected frames' views stacked frame-major, so its ``n_views`` is
@@ -20,7 +20,7 @@ from typing import Any
 
 from facevlm.models.model_bundle import SAMPLE_FRAMES, ModelBundle
 from facevlm.render.frames import LABEL_FREE_FRAMES, parse_frames
-from facevlm.render.renderer import (
+from facevlm.render.settings import (
     RETIRED_RENDER_KEYS,
     RenderSettings,
     parse_modalities,

@@ -9,7 +9,8 @@ Modules, one job each:
 - :mod:`.arrays`         per-point render arrays of a ``FaceMesh``, fast, and smooth normals
 - :mod:`.texture`        texture images from disk to VTK, the right way up
 - :mod:`.backend`        check that VTK can render offscreen before it gets a chance to crash
-- :mod:`.renderer`       ``RenderSettings`` (and ``params:render``'s plan keys), ``MultiviewRenderer``
+- :mod:`.settings`       ``RenderSettings`` and ``params:render``'s plan keys; no VTK needed
+- :mod:`.renderer`       ``MultiviewRenderer``: one offscreen plotter drawing every view
 - :mod:`.parallel`       many scans over all cores, one renderer per worker process
 - :mod:`.frames`         4D frame selection, dynamic images, the sample(s) made of the frames
 - :mod:`.surface_motion` a micro-expression's onset-to-apex surface motion, painted on the face
@@ -30,7 +31,7 @@ _EXPORTS = {
     "View": "views",
     "DEFAULT_VIEWS": "views",
     "parse_views": "views",
-    "RenderSettings": "renderer",
+    "RenderSettings": "settings",
     "MultiviewRenderer": "renderer",
     "RenderJob": "parallel",
     "RenderResult": "parallel",

@@ -34,6 +34,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -42,9 +43,12 @@ from tqdm.auto import tqdm
 from facevlm.cores import available_cores, one_thread_per_worker, worker_processes
 from facevlm.render.backend import check_render_backend
 from facevlm.render.face_pose import FacePose
-from facevlm.render.renderer import MultiviewRenderer, RenderSettings
+from facevlm.render.settings import RenderSettings
 from facevlm.scans.errors import ScanError
 from facevlm.scans.mesh import FaceMesh
+
+if TYPE_CHECKING:  # drawing needs VTK; planning and reading scans here do not
+    from facevlm.render.renderer import MultiviewRenderer
 
 #: Seconds to wait for every worker to import VTK, build its renderer and warm up.
 STARTUP_TIMEOUT = 300.0
@@ -159,6 +163,7 @@ def _init_worker(
     try:
         from facevlm.render.face_pose import stored_pose
         from facevlm.render.fixtures import checker_texture, face_like_mesh
+        from facevlm.render.renderer import MultiviewRenderer
 
         _worker_renderer = MultiviewRenderer(settings)
         warm = face_like_mesh(n_side=6)  # no face: drawn in its own axes, not refused

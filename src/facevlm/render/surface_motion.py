@@ -38,7 +38,7 @@ from facevlm.scans.errors import ScanError
 from facevlm.scans.mesh import FaceMesh
 
 if TYPE_CHECKING:  # the geometry here needs no VTK
-    from facevlm.render.renderer import RenderSettings
+    from facevlm.render.settings import RenderSettings
 
 #: Most iterations of the rigid alignment (it stops earlier once it has converged).
 ICP_ITERATIONS = 30

@@ -37,7 +37,8 @@ def make_contact_sheet(
     it, an unreadable file) is left blank and logged."""
     from facevlm.render.contact_sheet import contact_sheet
     from facevlm.render.face_pose import FacePose, NotAFaceError
-    from facevlm.render.renderer import MultiviewRenderer, split_render_params
+    from facevlm.render.renderer import MultiviewRenderer
+    from facevlm.render.settings import split_render_params
     from facevlm.render.views import View
     from facevlm.scans.formats import read_mesh
 

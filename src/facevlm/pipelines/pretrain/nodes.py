@@ -21,7 +21,7 @@ from facevlm.datasets.render_set import RenderSet
 from facevlm.digests import json_digest
 from facevlm.experiments.pretrain import PretrainConfig, PretrainedBackbone, pretrain_backbone
 from facevlm.experiments.shipped_backbones import backbone_recipe, load_backbone, store_backbone
-from facevlm.render.renderer import MODALITY_SEPARATOR, parse_modalities
+from facevlm.render.settings import MODALITY_SEPARATOR, parse_modalities
 from facevlm.scans.view_store import array_fingerprint
 
 logger = logging.getLogger(__name__)

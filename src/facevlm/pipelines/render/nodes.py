@@ -19,13 +19,13 @@ from facevlm.render.face_pose import FacePose
 from facevlm.render.face_region import FACE_REGION
 from facevlm.render.frames import DEFAULT_FRAMES, frames_to_samples, parse_frames
 from facevlm.render.parallel import RenderJob, read_mesh_file, render_many
-from facevlm.render.renderer import (
+from facevlm.render.sampling import plan_render_samples
+from facevlm.render.settings import (
     MODALITY_SEPARATOR,
     RenderSettings,
     parse_modalities,
     split_render_params,
 )
-from facevlm.render.sampling import plan_render_samples
 from facevlm.render.surface_motion import cache_identity as surface_motion_identity
 from facevlm.render.surface_motion import surface_motion_mesh, surface_motion_settings
 from facevlm.scans.errors import ScanError
