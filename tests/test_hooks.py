@@ -1,4 +1,5 @@
-"""The MLflow run of a killed ``kedro run`` does not stay RUNNING: the next session closes it."""
+"""The session's MLflow run says how it computes, and the run of a killed ``kedro run`` does
+not stay RUNNING: the next session closes it."""
 
 from __future__ import annotations
 
@@ -6,10 +7,18 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import mlflow
+import pytest
+import torch
 
-from facevlm.hooks import HOST_TAG, PID_TAG, close_runs_of_dead_sessions
+from facevlm.hooks import HOST_TAG, PID_TAG, SessionRunHooks, close_runs_of_dead_sessions
+from facevlm.numerics import NUMERICS_TAG, describe
+from facevlm.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _open_run(client: mlflow.MlflowClient, experiment_id: str, host: str, pid: int) -> str:
@@ -35,3 +44,30 @@ def test_runs_of_dead_processes_on_this_host_are_marked_killed(mlflow_tracking):
     assert client.get_run(dead).info.status == "KILLED"
     assert client.get_run(alive).info.status == "RUNNING"
     assert client.get_run(elsewhere).info.status == "RUNNING", "its process cannot be checked here"
+
+
+def _context_with(runtime_params: dict) -> SimpleNamespace:
+    """What the hooks read of a Kedro context: the project's real configuration, with --params."""
+    loader = CONFIG_LOADER_CLASS(
+        conf_source=str(ROOT / "conf"), **CONFIG_LOADER_ARGS, runtime_params=runtime_params
+    )
+    return SimpleNamespace(config_loader=loader)
+
+
+@pytest.mark.parametrize(("device", "on_gpu"), [("auto", True), ("cuda:0", True), ("cpu", False)])
+def test_the_session_run_names_the_gpu_its_models_train_on(
+    mlflow_tracking, monkeypatch, device, on_gpu
+):
+    """On a machine with a GPU the default (`auto`) trains there: the session run says so, so
+    that `report_check` tells a GPU run's figures from a CPU run's; `cpu` keeps the CPU's tag."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "NVIDIA H200")
+    hooks = SessionRunHooks()
+    # as `kedro run --params model_defaults.experiment.execution.device=...` hands them over
+    params = {"model_defaults": {"experiment": {"execution": {"device": device}}}}
+    hooks.after_context_created(_context_with(params))
+    with mlflow.start_run() as run:
+        hooks.before_pipeline_run()
+    tag = mlflow.get_run(run.info.run_id).data.tags[NUMERICS_TAG]
+    assert tag.startswith(describe())
+    assert ("training on CUDA (NVIDIA H200)" in tag) is on_gpu

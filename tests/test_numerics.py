@@ -20,6 +20,7 @@ from facevlm.numerics import (
     PINNED_ENVIRONMENT,
     RESTART_NOTICE,
     THREADS_VARIABLE,
+    describe,
     loaded_before_pin,
     pin_code_paths,
     pin_threads,
@@ -124,6 +125,23 @@ def test_pin_threads_sets_torch_and_blas():
         pin_threads(before)
     with pytest.raises(ValueError, match="numerics.threads"):
         pin_threads(0)
+
+
+def test_a_run_that_trains_on_a_gpu_says_which_and_one_on_the_cpu_does_not(monkeypatch):
+    """A GPU adds in its own order and precision: its figures never equal a CPU's to the digit.
+    The description names the GPU a run trains on, so that `report_check` says why a GPU run's
+    figures differ and a CPU run's finished folds are not taken for a GPU run's."""
+    on_cpu = describe()
+    assert "CUDA" not in on_cpu and describe("cpu") == on_cpu
+    if not torch.cuda.is_available():
+        assert describe("auto") == on_cpu, "auto on a machine without a GPU trains on the CPU"
+    # the same process as a machine with two GPUs sees it
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: f"GPU number {index}")
+    assert describe("auto") == on_cpu + ", training on CUDA (GPU number 0)"
+    assert describe("cuda") == describe("auto")
+    assert describe("cuda:1") == on_cpu + ", training on CUDA (GPU number 1)"
+    assert describe("cpu") == on_cpu, "execution.device: cpu trains on the CPU beside a GPU"
 
 
 #: A sum and a product whose parts torch splits per thread: their bits, on THREADS threads, with

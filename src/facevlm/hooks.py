@@ -17,6 +17,7 @@ import socket
 import mlflow
 from kedro.framework.hooks import hook_impl
 
+from facevlm.model_namespaces import BASE_MODELS
 from facevlm.numerics import NUMERICS_TAG, describe, pin_threads, session_threads
 
 logger = logging.getLogger(__name__)
@@ -54,8 +55,27 @@ def close_runs_of_dead_sessions(
     return closed
 
 
+def _training_device_of(model_parameters: dict | None) -> str:
+    """A model block's ``experiment.execution.device`` (``auto`` where it says none)."""
+    experiment = (model_parameters or {}).get("experiment") or {}
+    return str((experiment.get("execution") or {}).get("device") or "auto")
+
+
 class SessionRunHooks:
-    """Tag the session's MLflow run with its owner; close the runs of killed sessions."""
+    """Tag the session's MLflow run with its owner and how it computes; close the runs of
+    killed sessions."""
+
+    def __init__(self) -> None:
+        self._training_device = "cpu"
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        # where the models train: a GPU when either of the default run's models asks for one
+        # (`auto` on a machine with a GPU, the default); the loader has merged `model_defaults`
+        # into each model's block
+        parameters = context.config_loader["parameters"]
+        devices = [_training_device_of(parameters.get(model)) for model in BASE_MODELS]
+        self._training_device = next((d for d in devices if d != "cpu"), "cpu")
 
     @hook_impl
     def before_pipeline_run(self) -> None:
@@ -66,7 +86,7 @@ class SessionRunHooks:
             {
                 HOST_TAG: socket.gethostname(),
                 PID_TAG: str(os.getpid()),
-                NUMERICS_TAG: describe(),
+                NUMERICS_TAG: describe(self._training_device),
             }
         )
         closed = close_runs_of_dead_sessions(mlflow.MlflowClient(), [run.info.experiment_id])

@@ -141,20 +141,38 @@ def pin_threads(threads: int) -> None:
     threadpool_limits(limits=threads, user_api="blas")
 
 
-def describe() -> str:
+def describe(training_device: str = "cpu") -> str:
     """How this process computes, as the libraries report it once loaded:
     ``torch AVX2, oneDNN AVX2, MKL AVX2, OpenBLAS Haswell, 2 threads`` on the pinned path
-    (``native`` where a variable is not set: the library's own choice for this CPU)."""
+    (``native`` where a variable is not set: the library's own choice for this CPU), and
+    ``training on CUDA (NVIDIA H200)`` after it when ``training_device`` (an
+    ``execution.device``: auto | cpu | cuda | cuda:N) trains on a GPU here. A GPU adds in its
+    own order and precision (bf16, TF32), so its figures agree with a CPU's only within the
+    folds' spread, never to the digit; saying so keeps a GPU run's results apart."""
     import torch
     from threadpoolctl import threadpool_info
 
     blas = sorted({str(p["architecture"]) for p in threadpool_info() if p.get("architecture")})
-    return ", ".join(
-        [
-            f"torch {torch.backends.cpu.get_cpu_capability()}",
-            f"oneDNN {os.environ.get('ONEDNN_MAX_CPU_ISA', 'native')}",
-            f"MKL {os.environ.get('MKL_CBWR', 'native')}",
-            f"OpenBLAS {'/'.join(blas) or '-'}",
-            f"{torch.get_num_threads()} threads",
-        ]
-    )
+    parts = [
+        f"torch {torch.backends.cpu.get_cpu_capability()}",
+        f"oneDNN {os.environ.get('ONEDNN_MAX_CPU_ISA', 'native')}",
+        f"MKL {os.environ.get('MKL_CBWR', 'native')}",
+        f"OpenBLAS {'/'.join(blas) or '-'}",
+        f"{torch.get_num_threads()} threads",
+    ]
+    gpu = training_gpu(training_device)
+    if gpu is not None:
+        parts.append(f"training on CUDA ({gpu})")
+    return ", ".join(parts)
+
+
+def training_gpu(training_device: str) -> str | None:
+    """The name of the GPU that ``execution.device`` trains on in this process (``auto``:
+    the first visible one, if any), or ``None`` when it trains on the CPU."""
+    import torch
+
+    device = str(training_device or "cpu")
+    if device == "cpu" or not torch.cuda.is_available():
+        return None
+    index = torch.device("cuda" if device == "auto" else device).index or 0
+    return torch.cuda.get_device_name(index)

@@ -209,7 +209,7 @@ def _made_with(bundle: TrainingBundle, cfg: Any) -> dict[str, Any]:
     return {
         "bundle": digest(bundle.digest, config),
         "world_size": dist.get_world_size() if is_distributed() else 1,
-        "numerics": describe(),
+        "numerics": describe(cfg.execution.device),  # a GPU's folds are not a CPU's
     }
 
 
