@@ -36,7 +36,8 @@ class RenderSettings:
     Attributes:
         size: width = height of each view, pixels.
         views: camera views; anything :func:`~facevlm.render.views.parse_views` accepts.
-        modality: ``texture`` | ``shaded`` | ``depth`` (see the module docstring).
+        modality: ``texture`` | ``shaded`` | ``depth`` (:mod:`facevlm.render.renderer` says how
+            each looks).
         background: RGB 0-255 behind the face (``depth`` always uses black).
         lighting: light the surface? ``None`` = the modality's default (``texture`` unlit,
             ``shaded`` lit); ``depth`` ignores it.
