@@ -61,7 +61,7 @@ def test_the_session_run_names_the_gpu_its_models_train_on(
     """On a machine with a GPU the default (`auto`) trains there: the session run says so, so
     that `report_check` tells a GPU run's figures from a CPU run's; `cpu` keeps the CPU's tag."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "NVIDIA H200")
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "NVIDIA H200")
     hooks = SessionRunHooks()
     # as `kedro run --params model_defaults.experiment.execution.device=...` hands them over
     params = {"model_defaults": {"experiment": {"execution": {"device": device}}}}

@@ -26,6 +26,7 @@ from facevlm.numerics import (
     pin_threads,
     session_threads,
 )
+from facevlm.trainer import resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_AVX2 = "avx2" in Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else False
@@ -131,17 +132,21 @@ def test_a_run_that_trains_on_a_gpu_says_which_and_one_on_the_cpu_does_not(monke
     """A GPU adds in its own order and precision: its figures never equal a CPU's to the digit.
     The description names the GPU a run trains on, so that `report_check` says why a GPU run's
     figures differ and a CPU run's finished folds are not taken for a GPU run's."""
+
+    def training_on(device: str) -> str:  # as a run describes where `execution.device` trains
+        return describe(resolve_device(device))
+
     on_cpu = describe()
-    assert "CUDA" not in on_cpu and describe("cpu") == on_cpu
+    assert "CUDA" not in on_cpu and training_on("cpu") == on_cpu
     if not torch.cuda.is_available():
-        assert describe("auto") == on_cpu, "auto on a machine without a GPU trains on the CPU"
+        assert training_on("auto") == on_cpu, "auto on a machine without a GPU trains on the CPU"
     # the same process as a machine with two GPUs sees it
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: f"GPU number {index}")
-    assert describe("auto") == on_cpu + ", training on CUDA (GPU number 0)"
-    assert describe("cuda") == describe("auto")
-    assert describe("cuda:1") == on_cpu + ", training on CUDA (GPU number 1)"
-    assert describe("cpu") == on_cpu, "execution.device: cpu trains on the CPU beside a GPU"
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: f"GPU number {device.index}")
+    assert training_on("auto") == on_cpu + ", training on CUDA (GPU number 0)"
+    assert training_on("cuda") == training_on("auto")
+    assert training_on("cuda:1") == on_cpu + ", training on CUDA (GPU number 1)"
+    assert training_on("cpu") == on_cpu, "execution.device: cpu trains on the CPU beside a GPU"
 
 
 #: A sum and a product whose parts torch splits per thread: their bits, on THREADS threads, with

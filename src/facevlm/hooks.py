@@ -82,11 +82,13 @@ class SessionRunHooks:
         run = mlflow.active_run()  # kedro-mlflow's hook ran first and opened the session run
         if run is None:
             return
+        from facevlm.trainer import resolve_device  # torch: once a pipeline runs, not at start
+
         mlflow.set_tags(
             {
                 HOST_TAG: socket.gethostname(),
                 PID_TAG: str(os.getpid()),
-                NUMERICS_TAG: describe(self._training_device),
+                NUMERICS_TAG: describe(resolve_device(self._training_device)),
             }
         )
         closed = close_runs_of_dead_sessions(mlflow.MlflowClient(), [run.info.experiment_id])

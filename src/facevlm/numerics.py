@@ -27,6 +27,10 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported where it is used: this module runs before it loads
+    import torch
 
 #: The environment that pins every library's code path to AVX2 (and its blocking parameters).
 PINNED_ENVIRONMENT: dict[str, str] = {
@@ -141,14 +145,15 @@ def pin_threads(threads: int) -> None:
     threadpool_limits(limits=threads, user_api="blas")
 
 
-def describe(training_device: str = "cpu") -> str:
+def describe(training_device: torch.device | None = None) -> str:
     """How this process computes, as the libraries report it once loaded:
     ``torch AVX2, oneDNN AVX2, MKL AVX2, OpenBLAS Haswell, 2 threads`` on the pinned path
     (``native`` where a variable is not set: the library's own choice for this CPU), and
-    ``training on CUDA (NVIDIA H200)`` after it when ``training_device`` (an
-    ``execution.device``: auto | cpu | cuda | cuda:N) trains on a GPU here. A GPU adds in its
-    own order and precision (bf16, TF32), so its figures agree with a CPU's only within the
-    folds' spread, never to the digit; saying so keeps a GPU run's results apart."""
+    ``training on CUDA (NVIDIA H200)`` after it when ``training_device`` (the
+    ``torch.device`` a run trains on, as :func:`facevlm.trainer.resolve_device` resolves
+    ``execution.device``) is a GPU here. A GPU adds in its own order and precision (bf16, TF32),
+    so its figures agree with a CPU's only within the folds' spread, never to the digit; saying
+    so keeps a GPU run's results apart."""
     import torch
     from threadpoolctl import threadpool_info
 
@@ -160,19 +165,7 @@ def describe(training_device: str = "cpu") -> str:
         f"OpenBLAS {'/'.join(blas) or '-'}",
         f"{torch.get_num_threads()} threads",
     ]
-    gpu = training_gpu(training_device)
-    if gpu is not None:
-        parts.append(f"training on CUDA ({gpu})")
+    on_gpu = training_device is not None and training_device.type == "cuda"
+    if on_gpu and torch.cuda.is_available():
+        parts.append(f"training on CUDA ({torch.cuda.get_device_name(training_device)})")
     return ", ".join(parts)
-
-
-def training_gpu(training_device: str) -> str | None:
-    """The name of the GPU that ``execution.device`` trains on in this process (``auto``:
-    the first visible one, if any), or ``None`` when it trains on the CPU."""
-    import torch
-
-    device = str(training_device or "cpu")
-    if device == "cpu" or not torch.cuda.is_available():
-        return None
-    index = torch.device("cuda" if device == "auto" else device).index or 0
-    return torch.cuda.get_device_name(index)

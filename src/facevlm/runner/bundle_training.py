@@ -47,7 +47,7 @@ from facevlm.runner.training_bundle import (
     load_training_bundle,
     weights_named_by_content,
 )
-from facevlm.trainer.distributed import is_distributed, rank, setup_distributed
+from facevlm.trainer.distributed import is_distributed, rank, resolve_device, setup_distributed
 
 logger = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ def _made_with(bundle: TrainingBundle, cfg: Any) -> dict[str, Any]:
     return {
         "bundle": digest(bundle.digest, config),
         "world_size": dist.get_world_size() if is_distributed() else 1,
-        "numerics": describe(cfg.execution.device),  # a GPU's folds are not a CPU's
+        "numerics": describe(resolve_device(cfg.execution.device)),  # a GPU's folds are not a CPU's
     }
 
 
