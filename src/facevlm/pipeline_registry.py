@@ -86,6 +86,7 @@ def model_pipeline(model: str) -> Pipeline:
 
 def register_pipelines() -> dict[str, Pipeline]:
     trains = {model: model_pipeline(model) for model in MODEL_NAMESPACES}
+    default_models = pretrain.create_loading_pipeline() + Pipeline([trains[m] for m in BASE_MODELS])
     pipelines = {
         "synthesize": synthesize.create_pipeline(),
         "ingest": ingest.create_pipeline(),
@@ -96,12 +97,11 @@ def register_pipelines() -> dict[str, Pipeline]:
         "compare": compare.create_pipeline(),
         "report": report.create_pipeline(),
         "report_check": report.create_check_pipeline(),
-        "__default__": ready_for(*BASE_MODELS) + Pipeline([trains[m] for m in BASE_MODELS]),
+        "__default__": data_stages(*BASE_MODELS) + default_models,
         # the default run's models on the scan index and renders already in the catalog (an
         # earlier run's, or copied from the machine that rendered them): a GPU node without VTK
         # trains here on what a workstation rendered
-        "train_from_renders": pretrain.create_loading_pipeline()
-        + Pipeline([trains[m] for m in BASE_MODELS]),
+        "train_from_renders": default_models,
     }
     variants_of = declared_ablation_variants()
     for model in BASE_MODELS:
