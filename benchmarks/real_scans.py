@@ -23,6 +23,10 @@ labels file (FaceWarehouse's published pose order) beside the scans::
 ``--held-out-ict N`` adds a second yardstick that needs no download: N ICT-FaceKit subjects
 written by the synthetic generator with a seed and subject ids no training set uses (a held-out
 group of identities, every emotion at intensities 3 and 4).
+
+``--fold-agreement`` also predicts every scan with the fold models of the newest training run
+and prints how many agree with the served model: does agreement tell right answers from wrong
+ones (docs/what-we-tried/calibration.md)?
 """
 
 from __future__ import annotations
@@ -62,6 +66,9 @@ class Row:
     familiar: bool | None
     abstained: bool = False  # the model said it cannot tell (its top answer is still scored)
     answer_set: tuple[str, ...] = ()
+    #: share of the cross-validation's fold models whose top answer is the served model's
+    #: (``--fold-agreement``; None without)
+    agreement: float | None = None
 
 
 def write_facewarehouse_labels(scans: Path) -> Path:
@@ -108,8 +115,42 @@ def write_held_out_ict(folder: Path, n_subjects: int) -> dict[str, str]:
     return labels
 
 
-def score(predictor, scans: Path, labels: dict[str, str], classes: list[str]) -> list[Row]:
-    """One :class:`Row` per labelled scan (a scan the model refuses: prediction ``None``)."""
+def fold_predictors(project, bundle, model: str) -> list:
+    """Predictors of the fold models of ``model``'s newest training run
+    (``params:caches.training_runs``): each fold's last epoch checkpoint in a copy of the
+    served bundle, whose prompts, probe, calibration and familiarity they share.
+
+    Why: agreement between independently trained models is a candidate for knowing when the
+    model can be trusted, and cross-validation trains them anyway. AffectVLM's answer comes
+    from each fold model's own image and text towers; SMILE-VLM's from the served model's
+    probe on each fold model's features (the folds' own probes are not kept), so its
+    agreement is a looser measure."""
+    import copy
+
+    from facevlm.inference import Predictor
+    from facevlm.models.checkpoints import latest_checkpoint, load_checkpoint
+
+    runs_dir = project.path / project.params["caches"]["training_runs"]
+    runs = sorted(runs_dir.glob(f"{model}-*"), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise SystemExit(f"{runs_dir}: no training run of {model} (run `kedro run` first)")
+    predictors = []
+    for folder in sorted((runs[-1] / "training").glob("fold_*/checkpoints")):
+        checkpoint = latest_checkpoint(folder)
+        if checkpoint is None:
+            continue
+        fold_bundle = copy.copy(bundle)
+        fold_bundle.state_dict = load_checkpoint(checkpoint)["model"]
+        predictors.append(Predictor(fold_bundle, project.render_params, name=model))
+    print(f"  {model}: {len(predictors)} fold models of {runs[-1]}")
+    return predictors
+
+
+def score(
+    predictor, scans: Path, labels: dict[str, str], classes: list[str], folds: list = ()
+) -> list[Row]:
+    """One :class:`Row` per labelled scan (a scan the model refuses: prediction ``None``),
+    with the fold models' agreement when ``folds`` are given (:func:`fold_predictors`)."""
     from facevlm.inference.inputs import ScanInput
     from facevlm.scans.errors import ScanError
 
@@ -126,8 +167,12 @@ def score(predictor, scans: Path, labels: dict[str, str], classes: list[str]) ->
         top = result.prediction
         probability = float(result.probabilities[classes.index(top)])
         answer_set = tuple(result.prediction_set or ())
+        agreement = None
+        if folds:
+            tops = [fold.predict(ScanInput(scans / name, name)).prediction for fold in folds]
+            agreement = sum(t == top for t in tops) / len(tops)
         rows.append(Row(name, truth, top, probability, result.familiar, result.abstained,
-                        answer_set))  # fmt: skip
+                        answer_set, agreement))  # fmt: skip
     return rows
 
 
@@ -165,11 +210,17 @@ def answered(rows: list[Row], classes: list[str]) -> dict[str, int]:
     them, and sets of answers that held the true class."""
     scored = [r for r in rows if r.truth in classes and r.prediction is not None]
     given = [r for r in scored if not r.abstained]
-    return {
+    figures = {
         "answered": len(given),
         "answered_right": sum(r.prediction == r.truth for r in given),
         "set_holds_truth": sum(r.truth in r.answer_set for r in scored),
     }
+    if any(r.agreement is not None for r in scored):
+        # the answers that would stay if every fold model also had to agree
+        agreed = [r for r in given if r.agreement == 1.0]
+        figures["answered_all_folds_agree"] = len(agreed)
+        figures["answered_all_folds_agree_right"] = sum(r.prediction == r.truth for r in agreed)
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--held-out-ict", type=int, default=0, metavar="N",
                         help="also score N held-out ICT-FaceKit subjects")  # fmt: skip
     parser.add_argument("--models", nargs="+", default=["affectvlm", "smile"])
+    parser.add_argument("--fold-agreement", action="store_true",
+                        help="also predict with the newest training run's fold models and "
+                             "print how many agree with the served model")  # fmt: skip
     parser.add_argument("--project", type=Path, default=Path.cwd())
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     parser.add_argument("--markdown", type=Path,
@@ -207,34 +261,41 @@ def main(argv: list[str] | None = None) -> int:
     for model in args.models:
         bundle = load_bundle(project, ModelChoice(model, None, None))
         predictor = Predictor(bundle, project.render_params, name=model)
+        folds = fold_predictors(project, bundle, model) if args.fold_agreement else []
         classes = list(bundle.classes)
         try:
             for set_name, folder, labels in sets:
-                rows = score(predictor, folder, labels, classes)
+                rows = score(predictor, folder, labels, classes, folds)
                 right, scored, balanced = accuracy(rows, classes)
                 print(f"\n{model} on {set_name} ({folder}):")
                 if folder == args.scans:
                     print(f"  {'file':<24} {'label':<14} {'top answer':<11} {'p':>5}  "
-                          f"{'familiar':<8} answer")  # fmt: skip
+                          f"{'familiar':<8} {'folds':<5} answer")  # fmt: skip
                     for r in rows:
                         mark = "" if r.truth not in classes else (
                             " ok" if r.prediction == r.truth else " WRONG")  # fmt: skip
                         said = "can't tell" if r.abstained else r.prediction
+                        folds_agree = "" if r.agreement is None else f"{r.agreement:.1f}"
                         print(f"  {r.file:<24} {r.truth:<14} {str(r.prediction):<11} "
-                              f"{r.probability:5.2f}  {str(r.familiar):<8} {said} "
-                              f"{list(r.answer_set)}{mark}")  # fmt: skip
+                              f"{r.probability:5.2f}  {str(r.familiar):<8} {folds_agree:<5} "
+                              f"{said} {list(r.answer_set)}{mark}")  # fmt: skip
                 answers = answered(rows, classes)
                 print(f"  {right} of {scored} right, balanced accuracy {balanced:.3f}; "
                       f"answered {answers['answered']} of {scored}, "
                       f"{answers['answered_right']} of them right; "
                       f"the set held the truth {answers['set_holds_truth']} times")  # fmt: skip
+                if "answered_all_folds_agree" in answers:
+                    print(f"  answers where every fold model agrees: "
+                          f"{answers['answered_all_folds_agree']}, "
+                          f"{answers['answered_all_folds_agree_right']} of them right")  # fmt: skip
                 figures.setdefault(model, {})["classes"] = classes
                 figures[model][set_name] = {
                     "right": right, "scored": scored, "balanced_accuracy": round(balanced, 4),
                     **answers, "rows": [r.__dict__ for r in rows],
                 }  # fmt: skip
         finally:
-            predictor.close()
+            for each in (predictor, *folds):
+                each.close()
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
     if args.markdown:
