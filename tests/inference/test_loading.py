@@ -21,6 +21,7 @@ Specification:
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
@@ -269,16 +270,23 @@ def test_a_namespace_without_its_parameter_block_is_explained(project):
 
 def test_opening_a_project_reads_its_settings_without_importing_its_pipelines(tiny_project):
     """The app and the CLI run no pipeline: opening the project must not import them all (and
-    with them every training and comparison module) just to validate parameters."""
+    with them every training and comparison module) just to validate parameters; and which
+    model versions are saved is read from the catalog's configuration, without building the
+    catalog and importing every dataset class (open_clip among them) on the way."""
     import subprocess
     import sys
 
     code = (
-        "import sys\n"
+        "import json, sys\n"
+        "from facevlm.inference import catalog_versions\n"
         "from facevlm.inference.project import Project\n"
         "project = Project.open(sys.argv[1])\n"
-        "print(project.render_params['size'], project.model_folder('affectvlm').name)\n"
-        "print('facevlm.pipeline_registry' in sys.modules)\n"
+        "found = {'size': project.render_params['size'],\n"
+        "         'model_file': project.model_folder('affectvlm').name,\n"
+        "         'smile_versions': len(catalog_versions(project, 'smile'))}\n"
+        "found['imported'] = [m for m in ('facevlm.pipeline_registry', 'facevlm.datasets',\n"
+        "                                 'open_clip') if m in sys.modules]\n"
+        "print(json.dumps(found))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(tiny_project)],
@@ -287,9 +295,10 @@ def test_opening_a_project_reads_its_settings_without_importing_its_pipelines(ti
         timeout=120,
         check=True,
     )
-    settings, pipelines_imported = done.stdout.splitlines()[-2:]
-    assert settings.split()[1] == "model.pt" and int(settings.split()[0]) > 0
-    assert pipelines_imported == "False"
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found["size"] > 0 and found["model_file"] == "model.pt"
+    assert found["smile_versions"] == 1  # the tiny project's saved SMILE-VLM
+    assert found["imported"] == []
 
 
 def test_reading_a_scan_for_the_cli_imports_no_model_code():

@@ -120,11 +120,30 @@ class Project:
         return run_tags(resolved, self.params.get("dataset") or {})
 
     def model_folder(self, model: str) -> Path:
-        """Folder of the versions of ``<model>.model`` (``<filepath>/<version>/<name>``)."""
-        dataset = self.catalog.get(f"{model}.model")
-        if dataset is None:
-            raise ProjectError(f"the catalog has no {model}.model entry")
-        return self.path / Path(str(dataset._filepath))
+        """Folder of the versions of ``<model>.model`` (``<filepath>/<version>/<name>``).
+
+        Read from the catalog's configuration with Kedro's own resolver of dataset factories,
+        not from a built catalog: building one instantiates every entry (kedro-mlflow's hook
+        goes through them all), which imports every dataset class, torch and open_clip among
+        them, about 6 s of a CLI call. Finding which versions exist, or that there is none, is
+        answered before any of that; loading one builds the catalog."""
+        name = f"{model}.model"
+        config = self._catalog_entries.resolve_pattern(name)
+        if "filepath" not in config:  # no entry or factory matches: Kedro's memory default
+            raise ProjectError(f"the catalog has no {name} entry")
+        return self.path / Path(str(config["filepath"]))
+
+    @cached_property
+    def _catalog_entries(self):
+        """The catalog's configuration, its dataset factories resolved by Kedro on request."""
+        from kedro.io.catalog_config_resolver import (
+            DEFAULT_RUNTIME_PATTERN,
+            CatalogConfigResolver,
+        )
+
+        return CatalogConfigResolver(
+            self.context.config_loader["catalog"], default_runtime_patterns=DEFAULT_RUNTIME_PATTERN
+        )
 
     def scan_index(self) -> pd.DataFrame | None:
         """The newest ``scan_index`` (the built-in samples), or None before the first ingest."""
