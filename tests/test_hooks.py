@@ -8,11 +8,11 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import mlflow
 import pytest
 import torch
+from kedro.io import DataCatalog, MemoryDataset
 
 from facevlm.hooks import HOST_TAG, PID_TAG, SessionRunHooks, close_runs_of_dead_sessions
 from facevlm.numerics import NUMERICS_TAG, describe
@@ -46,12 +46,12 @@ def test_runs_of_dead_processes_on_this_host_are_marked_killed(mlflow_tracking):
     assert client.get_run(elsewhere).info.status == "RUNNING", "its process cannot be checked here"
 
 
-def _context_with(runtime_params: dict) -> SimpleNamespace:
-    """What the hooks read of a Kedro context: the project's real configuration, with --params."""
+def _catalog_with(runtime_params: dict) -> DataCatalog:
+    """What the hooks read of a run's catalog: the project's real parameters, with --params."""
     loader = CONFIG_LOADER_CLASS(
         conf_source=str(ROOT / "conf"), **CONFIG_LOADER_ARGS, runtime_params=runtime_params
     )
-    return SimpleNamespace(config_loader=loader)
+    return DataCatalog({"parameters": MemoryDataset(loader["parameters"])})
 
 
 @pytest.mark.parametrize(("device", "on_gpu"), [("auto", True), ("cuda:0", True), ("cpu", False)])
@@ -65,9 +65,8 @@ def test_the_session_run_names_the_gpu_its_models_train_on(
     hooks = SessionRunHooks()
     # as `kedro run --params model_defaults.experiment.execution.device=...` hands them over
     params = {"model_defaults": {"experiment": {"execution": {"device": device}}}}
-    hooks.after_context_created(_context_with(params))
     with mlflow.start_run() as run:
-        hooks.before_pipeline_run()
+        hooks.before_pipeline_run(catalog=_catalog_with(params))
     tag = mlflow.get_run(run.info.run_id).data.tags[NUMERICS_TAG]
     assert tag.startswith(describe())
     assert ("training on CUDA (NVIDIA H200)" in tag) is on_gpu

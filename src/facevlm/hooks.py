@@ -55,40 +55,38 @@ def close_runs_of_dead_sessions(
     return closed
 
 
-def _training_device_of(model_parameters: dict | None) -> str:
-    """A model block's ``experiment.execution.device`` (``auto`` where it says none)."""
-    experiment = (model_parameters or {}).get("experiment") or {}
-    return str((experiment.get("execution") or {}).get("device") or "auto")
+def _training_device(parameters: dict) -> str:
+    """Where a run's models train: the first of the default run's models whose
+    ``experiment.execution.device`` is not ``cpu`` (``auto``, the default, is a GPU on a machine
+    with one), else ``cpu``. The loader has merged ``model_defaults`` into each model's block."""
+    for model in BASE_MODELS:
+        experiment = (parameters.get(model) or {}).get("experiment") or {}
+        device = str((experiment.get("execution") or {}).get("device") or "auto")
+        if device != "cpu":
+            return device
+    return "cpu"
 
 
 class SessionRunHooks:
     """Tag the session's MLflow run with its owner and how it computes; close the runs of
     killed sessions."""
 
-    def __init__(self) -> None:
-        self._training_device = "cpu"
-
     @hook_impl
-    def after_context_created(self, context) -> None:
-        # where the models train: a GPU when either of the default run's models asks for one
-        # (`auto` on a machine with a GPU, the default); the loader has merged `model_defaults`
-        # into each model's block
-        parameters = context.config_loader["parameters"]
-        devices = [_training_device_of(parameters.get(model)) for model in BASE_MODELS]
-        self._training_device = next((d for d in devices if d != "cpu"), "cpu")
-
-    @hook_impl
-    def before_pipeline_run(self) -> None:
+    def before_pipeline_run(self, catalog) -> None:
         run = mlflow.active_run()  # kedro-mlflow's hook ran first and opened the session run
         if run is None:
             return
         from facevlm.trainer import resolve_device  # torch: once a pipeline runs, not at start
 
+        # the run's parameters (--params included) as the catalog already holds them: read
+        # here rather than when the context is made, which the app and `facevlm predict` do
+        # without running anything
+        device = _training_device(catalog["parameters"].load())
         mlflow.set_tags(
             {
                 HOST_TAG: socket.gethostname(),
                 PID_TAG: str(os.getpid()),
-                NUMERICS_TAG: describe(resolve_device(self._training_device)),
+                NUMERICS_TAG: describe(resolve_device(device)),
             }
         )
         closed = close_runs_of_dead_sessions(mlflow.MlflowClient(), [run.info.experiment_id])
