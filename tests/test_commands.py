@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import struct
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from facevlm.render.fixtures import checker_texture, face_like_mesh
 from facevlm.scans.formats import write_bnd, write_bnt, write_obj, write_ply, write_vrml
 from facevlm.scans.formats._files import UNEXPECTED
 from facevlm.scans.mesh import FaceMesh
+from preloaded_python import run_preloaded
 
 #: Small renders: the same code path as 224 px, less pixel work; an unusual size proves
 #: ``--size`` is honoured rather than defaulted.
@@ -51,14 +51,9 @@ JSON_KEYS = {
 
 
 def facevlm(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``facevlm ARGS`` in a fresh interpreter, as the console script does."""
-    return subprocess.run(
-        [sys.executable, "-m", "facevlm.commands", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """Run ``facevlm ARGS`` in a process of its own, as the console script does (forked from a
+    Python with the libraries imported: tests/preloaded_python.py)."""
+    return run_preloaded("-m", "facevlm.commands", *args, cwd=cwd, timeout=120)
 
 
 def load_json(result: subprocess.CompletedProcess[str]) -> dict:
@@ -152,10 +147,8 @@ def assert_not_blank(image: np.ndarray, what: str) -> None:
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory: pytest.TempPathFactory, scans: Path) -> dict[str, tuple]:
     """modality -> (completed process, output folder): texture with the default views, shaded
-    and depth with ``--views 0``. The processes run side by side (each spends most of its time
-    importing VTK and probing the offscreen backend). The fixture is a dome with a nose, not a
-    face, so these renders keep its axes (``--pose as_stored``); the face pose has its own
-    tests below."""
+    and depth with ``--views 0``. The fixture is a dome with a nose, not a face, so these renders
+    keep its axes (``--pose as_stored``); the face pose has its own tests below."""
     out = tmp_path_factory.mktemp("renders")
     runs = {
         "texture": ["--size", SIZE],
@@ -163,22 +156,12 @@ def renders(tmp_path_factory: pytest.TempPathFactory, scans: Path) -> dict[str, 
         "depth": ["--size", SIZE, "--modality", "depth", "--views", "0"],
         "untextured": ["--size", SIZE, "--views", "0"],
     }
-    started = {
-        modality: subprocess.Popen(
-            [sys.executable, "-m", "facevlm.commands", "render"]
-            + ["bare.ply" if modality == "untextured" else "face.wrl"]
-            + ["--out", str(out / modality), "--pose", "as_stored", *map(str, args)],
-            cwd=scans,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for modality, args in runs.items()
-    }
     done = {}
-    for modality, process in started.items():
-        stdout, stderr = process.communicate(timeout=120)
-        result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    for modality, args in runs.items():
+        scan = "bare.ply" if modality == "untextured" else "face.wrl"
+        result = facevlm(
+            "render", scan, "--out", out / modality, "--pose", "as_stored", *args, cwd=scans
+        )
         done[modality] = (result, out / modality)
     return done
 

@@ -43,6 +43,26 @@ def declared_ablation_variants(conf_source: Path = CONF_SOURCE) -> dict[str, lis
     resolved in the run; running one the chosen env does not declare fails on its missing
     ``params:<model>_ablations.<variant>``.
     """
+    contents = _configuration_contents(conf_source)
+    if contents not in _DECLARED_VARIANTS:
+        _DECLARED_VARIANTS.clear()  # one configuration at a time is all a process reads
+        _DECLARED_VARIANTS[contents] = _read_ablation_variants(conf_source)
+    return {model: list(names) for model, names in _DECLARED_VARIANTS[contents].items()}
+
+
+#: :func:`declared_ablation_variants` by the contents of the configuration's files: Kedro
+#: registers the pipelines twice in a ``kedro run`` (again once the run names its pipeline),
+#: and each reading parses every env's parameters, about half a second.
+_DECLARED_VARIANTS: dict[tuple, dict[str, list[str]]] = {}
+
+
+def _configuration_contents(conf_source: Path) -> tuple[tuple[str, bytes], ...]:
+    """Every file under ``conf_source``, by its path there, with what it holds."""
+    files = (path for path in Path(conf_source).rglob("*") if path.is_file())
+    return tuple(sorted((str(path.relative_to(conf_source)), path.read_bytes()) for path in files))
+
+
+def _read_ablation_variants(conf_source: Path) -> dict[str, list[str]]:
     args = project_settings.CONFIG_LOADER_ARGS
     base = args.get("base_env", "base")
     names: dict[str, dict[str, None]] = {model: {} for model in BASE_MODELS}

@@ -13,21 +13,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 from tiny_project import CLASSES, MER_CLASSES, tiny_bundle, truncated_scan
 
 from facevlm.inference import Project, catalog_versions
+from preloaded_python import run_preloaded
 
 
 def facevlm(*args, cwd) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "facevlm.commands", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    """``facevlm ARGS`` in a process of its own (tests/preloaded_python.py)."""
+    return run_preloaded("-m", "facevlm.commands", *args, cwd=cwd, timeout=600)
 
 
 def test_predict_scans_and_a_sequence_and_report_the_bad_file(tiny_project, scans, tmp_path):

@@ -1,14 +1,15 @@
 """The shared tiny project run's parameters, and a pipeline run in a Kedro session of its own
 process (what tests/pipelines/conftest.py builds the shared run with, and what tests that run a
-pipeline again on a copy of it use)."""
+pipeline again on a copy of it use), forked from a Python that has imported the libraries
+(tests/preloaded_python.py)."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
+
+from preloaded_python import run_preloaded
 
 #: Runs one pipeline of the project at argv[1] in a Kedro session; runtime params on stdin (JSON).
 RUN_SESSION = """
@@ -26,12 +27,13 @@ with KedroSession.create(project_path=project, runtime_params=json.load(sys.stdi
 def run_session(project: Path, pipeline_name: str, runtime_params: dict) -> str:
     """Run one pipeline of ``project`` in a Kedro session of its own process; returns its log
     (stdout and stderr)."""
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_SESSION, str(project), pipeline_name],
+    done = run_preloaded(
+        "-c",
+        RUN_SESSION,
+        project,
+        pipeline_name,
         input=json.dumps(runtime_params),
-        text=True,
         cwd=project,
-        capture_output=True,
         env={**os.environ, "COLUMNS": "400"},  # log records on one line each
         timeout=900,
     )

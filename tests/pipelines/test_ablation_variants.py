@@ -170,6 +170,33 @@ def test_a_configuration_of_base_alone_declares_its_variants(tmp_path):
     assert ablation_variants("smile", tmp_path) == []
 
 
+def test_the_variants_are_read_again_only_when_the_configuration_changes(tmp_path, monkeypatch):
+    """A `kedro run` registers the pipelines twice (again once the run names its pipeline):
+    the second registration reuses the first's reading of every env's parameters, and an
+    edited file is read again."""
+    from facevlm import settings
+
+    _write_parameters(tmp_path / "base", "affectvlm_ablations:\n  read_once: {}\n")
+    loaders_made = []
+    loader_class = settings.CONFIG_LOADER_CLASS
+
+    def counted_loader(**kwargs):
+        loaders_made.append(kwargs["default_run_env"])
+        return loader_class(**kwargs)
+
+    monkeypatch.setattr(settings, "CONFIG_LOADER_CLASS", counted_loader)
+    assert ablation_variants("affectvlm", tmp_path) == ["read_once"]
+    assert loaders_made == ["base"]
+    assert ablation_variants("affectvlm", tmp_path) == ["read_once"]
+    assert loaders_made == ["base"], "read again although nothing changed"
+
+    _write_parameters(
+        tmp_path / "base", "affectvlm_ablations:\n  read_once: {}\n  read_twice: {}\n"
+    )
+    assert ablation_variants("affectvlm", tmp_path) == ["read_once", "read_twice"]
+    assert loaders_made == ["base", "base"]
+
+
 def test_the_ablation_table_lines_up_variants_after_the_baseline():
     from facevlm.pipelines.training.nodes import tabulate_ablations
 

@@ -21,8 +21,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +31,7 @@ import yaml
 from shared_project_runs import tiny_run_params
 
 from facevlm.runner.bundle_training import load_training_result
+from preloaded_python import PreloadedProcess, start_preloaded
 
 RUNS = Path("data/06_models/training_runs")
 PRETRAIN_CACHE = Path("data/02_intermediate/pretrain_cache")
@@ -63,23 +62,25 @@ def _one_line(log: str) -> str:
     return " ".join(log.split())
 
 
-def _kedro_run(project: Path, log: Path, pipeline: str = "train_smile") -> subprocess.Popen:
+def _kedro_run(project: Path, log: Path, pipeline: str = "train_smile") -> PreloadedProcess:
     """``kedro run --pipeline=<pipeline> --params=...`` in a process group of its own, its log
-    to ``log``."""
+    to ``log`` (forked from a Python with the libraries imported: tests/preloaded_python.py)."""
     params = ",".join(f"{k}={v}" for k, v in KILL_PARAMS.items())
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "COLUMNS": "400"}
-    with log.open("w") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "kedro", "run", f"--pipeline={pipeline}", f"--params={params}"],
-            cwd=project,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, killed as one
-        )
+    return start_preloaded(
+        "-m",
+        "kedro",
+        "run",
+        f"--pipeline={pipeline}",
+        f"--params={params}",
+        cwd=project,
+        env=env,
+        stdout=log,
+        new_session=True,  # its own process group, killed as one
+    )
 
 
-def _kill_when(run: subprocess.Popen, ready: Callable[[], bool], log: Path) -> None:
+def _kill_when(run: PreloadedProcess, ready: Callable[[], bool], log: Path) -> None:
     """SIGKILL the run's process group as soon as ``ready()``; fails if it ended first."""
     try:
         deadline = time.monotonic() + 600
@@ -94,7 +95,7 @@ def _kill_when(run: subprocess.Popen, ready: Callable[[], bool], log: Path) -> N
         run.wait()
 
 
-def _finish(run: subprocess.Popen, log: Path) -> str:
+def _finish(run: PreloadedProcess, log: Path) -> str:
     assert run.wait(timeout=900) == 0, log.read_text()[-5000:]
     return _one_line(log.read_text())
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +45,7 @@ from facevlm.scans.formats._files import UNEXPECTED, ReadScope
 from facevlm.scans.formats._textures import texture_problem
 from facevlm.scans.formats.limits import ReadLimits
 from facevlm.scans.mesh import FaceMesh
+from preloaded_python import run_preloaded
 
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
 
@@ -314,17 +314,9 @@ def test_landmark_numbers_with_separators_are_refused(tmp_path):
 
 # ---------------------------------------------------------------------------- the CLI
 def cli(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``facevlm ARGS`` in a fresh interpreter with this checkout's package; a hang fails here."""
-    src = str(Path(__file__).resolve().parents[3] / "src")
-    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run(
-        [sys.executable, "-m", "facevlm.commands", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    """``facevlm ARGS`` in a process of its own, forked from a Python that has imported this
+    checkout's package and the libraries (tests/preloaded_python.py); a hang fails here."""
+    return run_preloaded("-m", "facevlm.commands", *args, cwd=cwd, timeout=300)
 
 
 def _fifo(folder: Path) -> Path:
