@@ -144,6 +144,16 @@ class PreloadedProcess:
             self.wait(60)
 
 
+def _without_terminal_size(env) -> dict[str, str]:
+    """``env`` less ``COLUMNS`` and ``LINES``, as the zygote starts with them.
+
+    Why: the log handlers that Kedro's import sets up take the terminal's width from
+    ``COLUMNS`` when they are made, in the zygote, and from each child's own ``COLUMNS`` as it
+    writes only when it was not set then. (A test process may hold a ``COLUMNS`` that its
+    ``os.environ`` does not show: a library set it in the C environment.)"""
+    return {name: value for name, value in env.items() if name not in ("COLUMNS", "LINES")}
+
+
 class _Zygote:
     """The worker's zygote process and its reply lines."""
 
@@ -156,6 +166,7 @@ class _Zygote:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             bufsize=0,
+            env=_without_terminal_size(os.environ),
         )
         self.pending = b""
         atexit.register(self.stop)

@@ -17,11 +17,14 @@ import pytest
 from facevlm.numerics import PINNED_ENVIRONMENT
 from preloaded_python import run_preloaded, start_preloaded
 
-#: A child's view of itself: its pid, folder, argv, stdin, a variable, and the pin's variables.
+#: A child's view of itself: its pid, folder, argv, stdin, a variable, the pin's variables, and
+#: the width of the log Kedro's import sets up.
 PROBE = """
-import json, os, sys
+import json, logging, os, sys
+import kedro.framework.project  # sets up the log handlers, as a Kedro run's start does
 from facevlm.numerics import PINNED_ENVIRONMENT
 print(json.dumps({
+    "log_width": logging.getLogger().handlers[0].console.width,
     "pid": os.getpid(),
     "cwd": os.getcwd(),
     "argv": sys.argv[1:],
@@ -39,6 +42,7 @@ def test_a_child_has_its_own_folder_environment_streams_and_exit_code(tmp_path):
     # without the pin's variables: the package sets them as it is imported, in either
     env = {k: v for k, v in os.environ.items() if k not in PINNED_ENVIRONMENT}
     env["PROBE"] = "set for this child"
+    env["COLUMNS"] = "123"  # the log's width
     done = run_preloaded("-c", PROBE, "an argument", cwd=tmp_path, env=env, input="given")
     fresh = subprocess.run(
         [sys.executable, "-c", PROBE, "an argument"],
@@ -50,14 +54,15 @@ def test_a_child_has_its_own_folder_environment_streams_and_exit_code(tmp_path):
         check=False,
     )
 
-    child, new_interpreter = json.loads(done.stdout), json.loads(fresh.stdout)
+    # the last line: a new interpreter logs which logging configuration Kedro's import read
+    child, new_interpreter = (json.loads(run.stdout.splitlines()[-1]) for run in (done, fresh))
     assert done.returncode == fresh.returncode == 3
     assert done.stderr == fresh.stderr == "to stderr\n"
     assert child["pid"] not in (os.getpid(), new_interpreter["pid"])
-    for key in ("cwd", "argv", "stdin", "probe", "pinned", "main"):
+    for key in ("cwd", "argv", "stdin", "probe", "pinned", "main", "log_width"):
         assert child[key] == new_interpreter[key], key
     assert child["cwd"] == str(tmp_path) and child["probe"] == "set for this child"
-    assert child["pinned"] == PINNED_ENVIRONMENT
+    assert child["pinned"] == PINNED_ENVIRONMENT and child["log_width"] == 123
 
 
 def test_a_module_runs_as_main(tmp_path):
