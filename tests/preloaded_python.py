@@ -95,6 +95,9 @@ def start_preloaded(
     if argv[:1] not in (["-m"], ["-c"]) or len(argv) < 2:
         raise ValueError(f"expected -m MODULE or -c CODE and their arguments, got {argv[:2]}")
     zygote = _Zygote.of_this_process()
+    if zygote.running is not None and zygote.running.poll() is None:
+        # the zygote waits for one child at a time: a second's replies would be taken for its
+        raise RuntimeError("one preloaded command at a time in a test process: wait for the first")
     pid = zygote.ask(
         {
             "argv": argv,
@@ -106,7 +109,8 @@ def start_preloaded(
             "new_session": new_session,
         }
     )["pid"]
-    return PreloadedProcess(zygote, pid, [sys.executable, *argv])
+    zygote.running = PreloadedProcess(zygote, pid, [sys.executable, *argv])
+    return zygote.running
 
 
 class PreloadedProcess:
@@ -169,6 +173,7 @@ class _Zygote:
             env=_without_terminal_size(os.environ),
         )
         self.pending = b""
+        self.running: PreloadedProcess | None = None
         atexit.register(self.stop)
 
     @classmethod

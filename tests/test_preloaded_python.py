@@ -1,7 +1,7 @@
 """The commands the tests start from a preloaded Python (tests/preloaded_python.py) run as a new
 interpreter would run them: in a process of their own with their own folder, environment,
-streams and exit code, the package's numerical pin in place; one past its time is killed, and
-one in a session of its own ends with its process group."""
+streams and exit code, the package's numerical pin in place; one past its time is killed, one
+in a session of its own ends with its process group, and a second waits for the first."""
 
 from __future__ import annotations
 
@@ -104,3 +104,11 @@ def test_a_child_in_a_session_of_its_own_ends_with_its_process_group(tmp_path):
         time.sleep(0.05)
     else:
         pytest.fail("the grandchild outlived its process group's kill")
+
+
+def test_a_second_child_waits_for_the_first(tmp_path):
+    first = start_preloaded("-c", "import time; time.sleep(2)", cwd=tmp_path, stdout=tmp_path / "a")
+    with pytest.raises(RuntimeError, match="one preloaded command at a time"):
+        start_preloaded("-c", "pass", cwd=tmp_path, stdout=tmp_path / "b")
+    assert first.wait(30) == 0
+    assert start_preloaded("-c", "pass", cwd=tmp_path, stdout=tmp_path / "b").wait(30) == 0
