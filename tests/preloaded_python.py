@@ -123,11 +123,10 @@ class PreloadedProcess:
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
-        if self.returncode is None:
-            reply = self.zygote.answer(timeout=0)
-            if reply is not None:
-                self.returncode = reply["returncode"]
-        return self.returncode
+        try:
+            return self.wait(0)
+        except subprocess.TimeoutExpired:
+            return None
 
     def wait(self, timeout: float | None = None) -> int:
         """The exit code (negative: killed by that signal), once the child has ended.
