@@ -24,8 +24,8 @@ Wrong "from the side" is a face whose forward axis the estimate puts more than 4
 the true one: its frontal render shows a profile or the back of the head.
 
 A second table counts, per row, which stage found each face: the first fit, or one of the
-searches the estimate makes after a refused or poor first fit (widened around it, with more
-fits kept, with the template bent to the scan), or none (refused). A stage that finds no face
+searches the estimate makes after a refused first fit (with more fits kept, with the
+template bent to the scan), or none (refused). A stage that finds no face
 a benchmark needs is a candidate for removal.
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/canonical_pose.py \
@@ -74,7 +74,7 @@ SIDE_DEG = 45.0
 
 #: The estimate's searches after its first fit, in the order it tries them (the package doc's
 #: step 4): which of them found each accepted face is counted per row (:func:`stage_table`).
-LATER_SEARCHES = ("_widen", "_search_further", "_bent_look")
+LATER_SEARCHES = ("_search_further", "_bent_look")
 #: ``(row, stage) -> scans``; :func:`_timed_pose` counts under the row named last here.
 STAGE_COUNTS: Counter = Counter()
 _ROW = ["unnamed"]
@@ -95,20 +95,10 @@ def _counted(name: str):
     return counted
 
 
-def _found_by(pose) -> str:
-    """The stage whose fit ``pose`` is. The searches after the widened one return only poses
-    that passed the face test, so the last of them to find one was taken; the widened search
-    returns a fit the estimate then tests, and keeps the first fit when it fails: counted
-    only when ``pose`` is its fit."""
-    if not _FOUND:
-        return "first fit"
-    name, found = _FOUND[-1]
-    if name != "_widen":
-        return name
-    scale, rotation, shift = fp._template_fit(pose)
-    widened = found[0][0], found[1][0], found[2][0]
-    same = all(np.allclose(a, b) for a, b in zip((scale, rotation, shift), widened, strict=True))
-    return name if same else "first fit"
+def _found_by() -> str:
+    """The stage that found the last pose: the later searches return only poses that passed
+    the face test, so the one that returned something found it."""
+    return _FOUND[-1][0] if _FOUND else "first fit"
 
 
 def count_stages() -> None:
@@ -129,7 +119,7 @@ def _timed_pose(mesh):
         STAGE_COUNTS[_ROW[0], "refused"] += 1
         raise
     seconds = time.process_time() - start
-    STAGE_COUNTS[_ROW[0], _found_by(pose)] += 1
+    STAGE_COUNTS[_ROW[0], _found_by()] += 1
     return pose, seconds
 
 
@@ -417,7 +407,7 @@ def separation(rows: list[dict], n_per_kind: int) -> None:
             ]
         )
         # the estimate as it runs, the thresholds in place: a fit the face test refuses is
-        # searched for again (choice._widen), and what that finds must pass the test itself
+        # searched for again, and what that finds must pass the test itself
         accepted = sum(_accepted(non_face(kind, seed)) for seed in range(n_per_kind))
         central_face = (scores[:, 0] >= saved[0]) | (scores[:, 3] >= saved[3])
         passing = central_face & (scores[:, 1] >= saved[1])
@@ -473,9 +463,7 @@ def _non_face_poses(n_per_kind: int) -> dict[str, list]:
     saved_nose, saved_symmetry = fp.MIN_NOSE_RIDGE, fp.MIN_SYMMETRY
     fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM, fp.MIN_EYES_NOSE = 0.0, 0.0, 0.0, 0.0
     fp.MIN_NOSE_RIDGE, fp.MIN_SYMMETRY = 0.0, 0.0
-    # with the thresholds off every mesh would count as a face and a poor fit be searched
-    # again (choice._widen): the scores read are the first fit's
-    saved_poor_fit, fp.POOR_FIT = fp.POOR_FIT, 0.0
+    # with the thresholds off every mesh counts as a face: the scores read are the first fit's
     poses: dict[str, list] = {}
     try:
         for kind in NON_FACES:
@@ -488,7 +476,6 @@ def _non_face_poses(n_per_kind: int) -> dict[str, list]:
     finally:
         fp.MIN_CENTRAL, fp.MIN_PRECISION, fp.MIN_RELIEF_MM, fp.MIN_EYES_NOSE = saved
         fp.MIN_NOSE_RIDGE, fp.MIN_SYMMETRY = saved_nose, saved_symmetry
-        fp.POOR_FIT = saved_poor_fit
     return poses
 
 

@@ -34,11 +34,10 @@ no learned detector, nothing to download, nothing read from the texture.
    eye sockets on a smooth base; a lump has none), a nose ridge (:data:`MIN_NOSE_RIDGE`), and
    a face mirror-symmetric about the fitted midline or a clear nose on it
    (:data:`MIN_SYMMETRY`, :data:`CLEAR_NOSE_RIDGE`: the side of a whole head, an ear taken
-   for a nose, is lopsided and has neither). A fit refused or poor is searched for
-   again around it (:func:`~.choice._widen`), then with more fits kept
-   (:func:`_search_further`), then with the template bent to the scan's own face
-   (:mod:`.shape_fit`: a face far from the mean face, a broad flat nose); what any of these
-   finds must pass the same test. Still refused: :class:`NotAFaceError`, one line.
+   for a nose, is lopsided and has neither). A refused fit is searched for again with more
+   fits kept (:func:`_search_further`), then with the template bent to the scan's own face
+   (:mod:`.shape_fit`: a face far from the mean face, a broad flat nose); what either finds
+   must pass the same test. Still refused: :class:`NotAFaceError`, one line.
 
 The result, :class:`FacePose`, maps the scan into the canonical face frame: the face box
 (:data:`FRAME_OFFSET_MM`, :data:`FRAME_RADIUS_MM`, as BU-3DFE's crops and the built-in set
@@ -69,7 +68,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facevlm.render.face_pose.choice import POOR_FIT, _choose, _polish, _refit_upper, _widen
+from facevlm.render.face_pose.choice import _choose, _polish, _refit_upper
 from facevlm.render.face_pose.framing import FRAME_OFFSET_MM, FRAME_PITCH_DEG, FRAME_RADIUS_MM
 from facevlm.render.face_pose.record import ALGORITHM_VERSION, FacePose, NotAFaceError
 from facevlm.render.face_pose.registration import _register
@@ -102,7 +101,6 @@ __all__ = [
     "MIN_RELIEF_MM",
     "MIN_SYMMETRY",
     "CLEAR_NOSE_RIDGE",
-    "POOR_FIT",
     "POSE_MODES",
     "FacePose",
     "NotAFaceError",
@@ -187,20 +185,10 @@ def fit_face_pose(
     unit_known = bool(mm_per_unit[k])
     pose = _pose_of(scan, template, fit, unit_known)
     reason = _no_face_reason(pose)
-    # the fits the mean face refused, for a last look (_bent_look)
-    refused = [] if reason is None else [(fit, unit_known)]
-    if reason is not None or pose.coverage + pose.central < POOR_FIT:
-        wider = _widen(scan, template, fit, fit_bounds)
-        if wider is not None:
-            widened = _pose_of(scan, template, wider, unit_known)
-            if _no_face_reason(widened) is None:
-                pose, reason = widened, None
-            else:
-                refused.append((wider, unit_known))
-    if reason is not None:
-        pose = _search_further(scan, template, refused)
-    if pose is None:
-        pose = _bent_look(scan, template, refused)
+    if reason is None:
+        return pose
+    refused = [(fit, unit_known)]  # the fits the mean face refused, for a last look
+    pose = _search_further(scan, template, refused) or _bent_look(scan, template, refused)
     if pose is None:
         raise NotAFaceError(source, reason)
     return pose

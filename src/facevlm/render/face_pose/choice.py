@@ -1,5 +1,5 @@
 """The final choice among the registration's candidate fits (package doc, step 3), its polish
-and blend, and the searches near one fit (:func:`_widen`, :func:`_refit_upper`).
+and blend, and the refit of one fit on the upper face (:func:`_refit_upper`).
 
 Separate from :mod:`.registration` because it weighs finished fits against each other; it
 searches only near the chosen fit.
@@ -8,9 +8,8 @@ searches only near the chosen fit.
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
-from facevlm.render.face_pose.framing import FRAME_OFFSET_MM, FRAME_RADIUS_MM
+from facevlm.render.face_pose.framing import FRAME_RADIUS_MM
 from facevlm.render.face_pose.icp import FINAL_TRIM, _icp
 from facevlm.render.face_pose.registration import STAGES, _same_fit, _subset
 from facevlm.render.face_pose.scan_shape import _nose_step
@@ -34,14 +33,6 @@ BLEND_SAME = (10.0, 0.3, 1.2)
 #: for the hundredths an oval crop's upside-down fit may win by, not the tenths a wrong fit
 #: of a real face loses by.
 UPRIGHT_WEIGHT, UPRIGHT_MM = 0.2, 16.0
-#: A polished fit scoring below this (coverage plus central coverage; faces mostly 1.1-1.4)
-#: is searched for again from it turned by every pair of these pitches and yaws and by these
-#: rolls (degrees), at these sizes (:func:`_widen`); a fit scoring :data:`WIDEN_GAIN` more
-#: replaces it.
-POOR_FIT = 1.0
-WIDEN_TURNS_DEG = (-20.0, -10.0, 0.0, 10.0, 20.0)
-WIDEN_SIZES = (1.0, 1.12, 1.25)
-WIDEN_GAIN = 0.02
 
 
 def _refine(
@@ -55,7 +46,7 @@ def _refine(
     """``fits`` (``scale, rotation, shift`` arrays) refined by ``iterations`` steps of the last
     stage's ICP on the template points ``points`` (indices; the last stage's subset by
     default), each within the scale window ``bounds``, and scored over the whole template:
-    ``scale, rotation, shift, coverage, central``. What the polish, :func:`_widen` and
+    ``scale, rotation, shift, coverage, central``. What the polish and
     :func:`_refit_upper` do to their starts."""
     n = len(fits[0])
     points = _subset(template, STAGES[-1][1]) if points is None else points
@@ -153,39 +144,3 @@ def _refit_upper(scan: _Scan, template: FaceTemplate, fit, bounds):
     scale, rotation, shift = fit
     one = (np.array([scale]), rotation[None], shift[None])
     return _refine(scan, template, one, POLISH_ITERATIONS, bounds, upper_face(template))
-
-
-def _widening_turns() -> np.ndarray:
-    """The turns :func:`_widen` starts from, in the face's own axes (x: pitch, y: yaw, z: roll)."""
-    vectors = [(a, b, 0.0) for a in WIDEN_TURNS_DEG for b in WIDEN_TURNS_DEG]
-    vectors += [(0.0, 0.0, c) for c in WIDEN_TURNS_DEG if c]
-    return Rotation.from_rotvec(np.radians(vectors)).as_matrix()
-
-
-def _widen(scan: _Scan, template: FaceTemplate, fit, bounds):
-    """A better fit near a poor one (``fit``: ``(1,)``-batched ``scale, rotation, shift,
-    coverage, central``), or None.
-
-    Why: where a scan stops short of the template (a forehead cut off straight), every start
-    can end in one fit shrunk and tilted 10-25 degrees into the scan, its pairs all on the
-    scan, while the true placement scores a quarter better: started again from the fit
-    turned and enlarged, the steps find it. Taken as the steps leave it: more steps slide it
-    back into the cut. What it finds must pass the face test itself (:func:`fit_face_pose`).
-    """
-    scale, rotation, shift, coverage, central_coverage = fit
-    centre = shift[0] + scale[0] * rotation[0] @ FRAME_OFFSET_MM
-    turns = _widening_turns()
-    rotations = np.concatenate([rotation[0] @ turns] * len(WIDEN_SIZES))
-    scales = np.repeat(scale[0] * np.asarray(WIDEN_SIZES), len(turns))
-    # each start keeps the face box's centre where the poor fit put it
-    shifts = centre - scales[:, None] * (rotations @ FRAME_OFFSET_MM)
-    scales, rotations, shifts, found, found_central = _refine(
-        scan, template, (scales, rotations, shifts), STAGES[-1][2], bounds
-    )
-    score = found + found_central
-    best = int(np.argmax(score))
-    if score[best] < coverage[0] + central_coverage[0] + WIDEN_GAIN:
-        return None
-    # as it ended, not polished: on a scan cut short, more steps lead back into the cut
-    one = slice(best, best + 1)
-    return scales[one], rotations[one], shifts[one], found[one], found_central[one]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ from facevlm.render.normalize import Normalization
 from facevlm.scans.errors import ScanError
 
 #: Bumped whenever the estimate can change for the same scan (render caches key on it).
-ALGORITHM_VERSION = 19
+ALGORITHM_VERSION = 20
 
 
 class NotAFaceError(ScanError):
@@ -79,43 +79,31 @@ class FacePose:
 
     def to_json(self) -> str:
         """A compact record for the scan index and the render cache key."""
-        return json.dumps(
-            {
-                "rotation": np.round(self.rotation, 6).tolist(),
-                "centre": np.round(self.centre, 6).tolist(),
-                "radius": round(float(self.radius), 6),
-                "mm_per_unit": round(float(self.mm_per_unit), 6),
-                "coverage": round(float(self.coverage), 4),
-                "central": round(float(self.central), 4),
-                "precision": round(float(self.precision), 4),
-                "relief": round(float(self.relief), 3),
-                "eyes_nose": round(float(self.eyes_nose), 4),
-                "nose_ridge": round(float(self.nose_ridge), 4),
-                "nose_surface": round(float(self.nose_surface), 4),
-                "estimated": bool(self.estimated),
-                "shape_fitted": bool(self.shape_fitted),
-                "symmetry": round(float(self.symmetry), 4),
-                "version": ALGORITHM_VERSION,
-            },
-            sort_keys=True,
-        )
+        record: dict[str, Any] = {"version": ALGORITHM_VERSION}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.type == "bool":
+                record[field.name] = bool(value)
+            elif field.type == "np.ndarray":
+                record[field.name] = np.round(value, 6).tolist()
+            else:
+                record[field.name] = round(float(value), _DECIMALS.get(field.name, 4))
+        return json.dumps(record, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | Mapping[str, Any]) -> FacePose:
+        """The pose of a :meth:`to_json` record; a score the record lacks (one written before
+        the score existed) takes the stored pose's value."""
         data = json.loads(text) if isinstance(text, str) else dict(text)
-        return cls(
-            rotation=np.asarray(data["rotation"], dtype=np.float64),
-            centre=np.asarray(data["centre"], dtype=np.float64),
-            radius=float(data["radius"]),
-            mm_per_unit=float(data.get("mm_per_unit", 1.0)),
-            coverage=float(data.get("coverage", 1.0)),
-            central=float(data.get("central", 1.0)),
-            precision=float(data.get("precision", 1.0)),
-            relief=float(data.get("relief", 0.0)),
-            eyes_nose=float(data.get("eyes_nose", 1.0)),
-            nose_ridge=float(data.get("nose_ridge", 1.0)),
-            nose_surface=float(data.get("nose_surface", 1.0)),
-            estimated=bool(data.get("estimated", True)),
-            shape_fitted=bool(data.get("shape_fitted", False)),
-            symmetry=float(data.get("symmetry", 1.0)),
-        )
+        return cls(**{f.name: _READ[f.type](data[f.name]) for f in fields(cls) if f.name in data})
+
+
+#: Decimal places a number keeps in the JSON record (:meth:`FacePose.to_json`; the scores 4,
+#: the rotation and centre 6): the pose to a millionth of the scan's units.
+_DECIMALS = {"radius": 6, "mm_per_unit": 6, "relief": 3}
+#: How a record's value is read back, by the field's type.
+_READ = {
+    "np.ndarray": lambda value: np.asarray(value, dtype=np.float64),
+    "float": float,
+    "bool": bool,
+}
