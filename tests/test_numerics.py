@@ -20,8 +20,10 @@ from facevlm.numerics import (
     PINNED_ENVIRONMENT,
     RESTART_NOTICE,
     THREADS_VARIABLE,
+    cpu_vendor,
     describe,
     loaded_before_pin,
+    mkl_branch,
     pin_code_paths,
     pin_threads,
     session_threads,
@@ -30,6 +32,9 @@ from facevlm.trainer import resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_AVX2 = "avx2" in Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else False
+#: MKL's branch on the pinned path as this CPU takes it: AVX2 on an Intel CPU, MKL's own
+#: choice on another vendor's.
+PINNED_MKL = "AVX2" if cpu_vendor() in ("GenuineIntel", "") else f"auto on {cpu_vendor()}"
 
 #: What a fresh process computes on: torch's kernels, OpenBLAS's cores, the variables.
 _PROBE = """
@@ -68,7 +73,9 @@ def _probe(first: str = "package", **extra: str) -> dict:
 @pytest.mark.skipif(not HAS_AVX2, reason="the pinned path is AVX2; this CPU lacks it")
 def test_importing_the_package_puts_torch_and_openblas_on_the_avx2_path():
     seen = _probe()
-    assert seen["describe"].startswith("torch AVX2, oneDNN AVX2, MKL AVX2, OpenBLAS Haswell, ")
+    assert seen["describe"].startswith(
+        f"torch AVX2, oneDNN AVX2, MKL {PINNED_MKL}, OpenBLAS Haswell, "
+    )
     assert seen["torch"] == "AVX2"
     assert seen["openblas"] and set(seen["openblas"]) == {"Haswell"}
     assert seen["env"] == PINNED_ENVIRONMENT
@@ -201,7 +208,7 @@ def test_kedro_run_computes_on_the_pinned_path_without_restarting(tmp_path):
     )
     output = done.stdout + done.stderr
     assert "no_such_pipeline" in output  # it got as far as looking for the pipeline
-    assert "numerics: torch AVX2, oneDNN AVX2, MKL AVX2, OpenBLAS Haswell" in output
+    assert f"numerics: torch AVX2, oneDNN AVX2, MKL {PINNED_MKL}, OpenBLAS Haswell" in output
     assert RESTART_NOTICE not in output
 
 
@@ -230,3 +237,31 @@ def test_a_kedro_run_whose_numpy_loaded_first_restarts_once_on_the_pinned_path()
     )
     assert done.stderr.count(RESTART_NOTICE) == 1
     assert done.stdout.strip() == "['Haswell']"
+
+
+def test_mkl_s_avx2_branch_is_named_as_taken_only_on_an_intel_cpu(monkeypatch):
+    """MKL honours a named instruction-set branch (``MKL_CBWR=AVX2``) on Intel CPUs only and
+    takes its own elsewhere: a run on an AMD CPU is tagged as computed otherwise, so that
+    the results check compares it within the spread between paths, not to the digit."""
+    import facevlm.numerics as numerics
+
+    monkeypatch.setenv("MKL_CBWR", "AVX2")
+    monkeypatch.setattr(numerics, "cpu_vendor", lambda: "GenuineIntel")
+    assert mkl_branch() == "AVX2"
+    monkeypatch.setattr(numerics, "cpu_vendor", lambda: "AuthenticAMD")
+    assert mkl_branch() == "auto on AuthenticAMD"
+    assert "MKL auto on AuthenticAMD," in describe()
+    monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")  # a branch every vendor's CPU takes
+    assert mkl_branch() == "COMPATIBLE"
+    monkeypatch.delenv("MKL_CBWR")
+    assert mkl_branch() == "native"
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="Linux reports the vendor")
+def test_the_cpu_vendor_is_the_one_linux_reports():
+    reported = [
+        line.split(":", 1)[1].strip()
+        for line in Path("/proc/cpuinfo").read_text().splitlines()
+        if line.startswith("vendor_id")
+    ]
+    assert reported and cpu_vendor() == reported[0]

@@ -145,6 +145,38 @@ def pin_threads(threads: int) -> None:
     threadpool_limits(limits=threads, user_api="blas")
 
 
+#: MKL's reproducibility branches that hold on any x86-64 CPU; the others (``AVX2``) are
+#: Intel's only, and elsewhere MKL ignores them and takes its own (oneMKL developer guide,
+#: "Getting Started with Conditional Numerical Reproducibility").
+MKL_ANY_VENDOR_BRANCHES = ("AUTO", "COMPATIBLE")
+
+
+def cpu_vendor() -> str:
+    """The CPU's vendor as Linux reports it (``GenuineIntel``, ``AuthenticAMD``); empty where
+    it cannot be read."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def mkl_branch() -> str:
+    """MKL's code branch as it takes effect here: the pinned ``AVX2`` on an Intel CPU, MKL's
+    own choice on another vendor's (``auto on AuthenticAMD``), so that a run on an AMD CPU is
+    tagged as computed otherwise and :func:`describe` does not claim a path it did not take."""
+    branch = os.environ.get("MKL_CBWR", "native")
+    vendor = cpu_vendor()
+    if branch == "native" or branch.upper() in MKL_ANY_VENDOR_BRANCHES:
+        return branch
+    if vendor and vendor != "GenuineIntel":
+        return f"auto on {vendor}"
+    return branch
+
+
 def describe(training_device: torch.device | None = None) -> str:
     """How this process computes, as the libraries report it once loaded:
     ``torch AVX2, oneDNN AVX2, MKL AVX2, OpenBLAS Haswell, 2 threads`` on the pinned path
@@ -161,7 +193,7 @@ def describe(training_device: torch.device | None = None) -> str:
     parts = [
         f"torch {torch.backends.cpu.get_cpu_capability()}",
         f"oneDNN {os.environ.get('ONEDNN_MAX_CPU_ISA', 'native')}",
-        f"MKL {os.environ.get('MKL_CBWR', 'native')}",
+        f"MKL {mkl_branch()}",
         f"OpenBLAS {'/'.join(blas) or '-'}",
         f"{torch.get_num_threads()} threads",
     ]

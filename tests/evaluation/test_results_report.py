@@ -199,3 +199,33 @@ def test_a_run_computed_another_way_is_named_as_the_reason(store):
 
     del committed["runs"][0]["numerics"]  # a file written before runs recorded it
     assert figure_differences(committed, fresh) == [differences[1]]
+
+
+def test_a_run_computed_another_way_passes_within_the_measured_spread(store):
+    """On another numerical path (another CPU vendor's MKL) the figures cannot agree to the
+    digit: given the spread measured between paths and seeds, each mean must lie within it of
+    the committed one, and a figure further off (the code changed) still fails."""
+    _session(0, _report("affectvlm", "fer3d", AFFECTVLM), numerics=PINNED)
+    _, committed = results_report("facevlm", store)
+    committed = json.loads(json.dumps(committed))
+
+    time.sleep(0.01)
+    amd = "torch AVX2, oneDNN AVX2, MKL auto on AuthenticAMD, OpenBLAS Haswell, 2 threads"
+    close = AFFECTVLM | {"test/accuracy_mean": 0.93, "test/accuracy_std": 0.2}
+    _session(0, _report("affectvlm", "fer3d", close), numerics=amd)
+    _, fresh = results_report("facevlm", store)
+    assert figure_differences(committed, fresh, other_path_spread=0.03) == []
+    assert len(figure_differences(committed, fresh)) == 3, "without a spread: to the digit"
+
+    time.sleep(0.01)
+    broken = AFFECTVLM | {"test/accuracy_mean": 0.5}
+    _session(0, _report("affectvlm", "fer3d", broken), numerics=amd)
+    _, fresh = results_report("facevlm", store)
+    key = "fer3d · synthetic · subject_kfold · affectvlm · default"
+    assert figure_differences(committed, fresh, other_path_spread=0.03) == [
+        f"{key}: accuracy mean 0.912 (committed), 0.500 (fresh, computed {amd}): further apart "
+        "than 0.03, the spread between numerical paths and seeds"
+    ]
+    _session(0, _report("affectvlm", "fer3d", AFFECTVLM), numerics=PINNED)
+    _, fresh = results_report("facevlm", store)
+    assert figure_differences(committed, fresh, other_path_spread=0.03) == [], "same path"
