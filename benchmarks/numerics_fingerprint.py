@@ -345,13 +345,9 @@ def cell(result: dict | None) -> str:
 
 
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
+    from facevlm.numerics import cpu_field
+
+    return cpu_field("model name") or "unknown CPU"
 
 
 def main() -> None:

@@ -151,17 +151,22 @@ def pin_threads(threads: int) -> None:
 MKL_ANY_VENDOR_BRANCHES = ("AUTO", "COMPATIBLE")
 
 
-def cpu_vendor() -> str:
-    """The CPU's vendor as Linux reports it (``GenuineIntel``, ``AuthenticAMD``); empty where
-    it cannot be read."""
+def cpu_field(name: str) -> str:
+    """A field of the first CPU as Linux reports it (``vendor_id``, ``model name``); empty
+    where it cannot be read."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
             for line in cpuinfo:
-                if line.startswith("vendor_id"):
+                if line.split(":", 1)[0].strip() == name:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return ""
+
+
+def cpu_vendor() -> str:
+    """The CPU's vendor (``GenuineIntel``, ``AuthenticAMD``); empty where unknown."""
+    return cpu_field("vendor_id")
 
 
 def mkl_branch() -> str:
