@@ -174,9 +174,9 @@ def mkl_branch() -> str:
     own choice on another vendor's (``auto on AuthenticAMD``), so that a run on an AMD CPU is
     tagged as computed otherwise and :func:`describe` does not claim a path it did not take."""
     branch = os.environ.get("MKL_CBWR", "native")
-    vendor = cpu_vendor()
     if branch == "native" or branch.upper() in MKL_ANY_VENDOR_BRANCHES:
         return branch
+    vendor = cpu_vendor()
     if vendor and vendor != "GenuineIntel":
         return f"auto on {vendor}"
     return branch

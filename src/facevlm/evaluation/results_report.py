@@ -260,12 +260,12 @@ def figure_differences(
             differences.append(f"{key}: no fresh run")
             continue
         other = fresh_runs[key]
-        was, now = run.get("numerics"), other.get("numerics")
-        otherwise = bool(was and now and was != now)
+        committed_path, fresh_path = run.get("numerics"), other.get("numerics")
+        otherwise = bool(committed_path and fresh_path and committed_path != fresh_path)
         if otherwise and other_path_spread is None:
             differences.append(
-                f"{key}: computed {now} (fresh), not {was} (committed): the same figures need "
-                "the same numerical path and thread count (docs/results.md)"
+                f"{key}: computed {fresh_path} (fresh), not {committed_path} (committed): the "
+                "same figures need the same numerical path and thread count (docs/results.md)"
             )
         if run.get("pretraining_seed") != other.get("pretraining_seed"):
             differences.append(
@@ -277,7 +277,9 @@ def figure_differences(
                 continue
             new = other["measures"].get(measure, {})
             if otherwise and other_path_spread is not None:
-                differences += _beyond_spread(key, measure, value, new, other_path_spread, now)
+                differences += _beyond_spread(
+                    key, measure, value, new, other_path_spread, fresh_path, digits
+                )
                 continue
             for part in ("mean", "std"):
                 was, now = value.get(part), new.get(part)
@@ -291,15 +293,16 @@ def figure_differences(
 
 
 def _beyond_spread(
-    key: str, measure: str, committed: dict, fresh: dict, spread: float, path: str
+    key: str, measure: str, committed: dict, fresh: dict, spread: float, path: str, digits: int
 ) -> list[str]:
     """The line for a measure whose fresh mean lies more than ``spread`` from the committed
     one, computed on another numerical path (``path``); none when it lies within."""
     was, now = committed.get("mean"), fresh.get("mean")
     if was is None or (now is not None and abs(now - was) <= spread):
         return []
-    now_text = "missing" if now is None else f"{now:.3f}"
+    now_text = "missing" if now is None else f"{now:.{digits}f}"
     return [
-        f"{key}: {measure} mean {was:.3f} (committed), {now_text} (fresh, computed {path}): "
+        f"{key}: {measure} mean {was:.{digits}f} (committed), {now_text} (fresh, computed "
+        f"{path}): "
         f"further apart than {spread}, the spread between numerical paths and seeds"
     ]
