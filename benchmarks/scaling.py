@@ -14,6 +14,12 @@ entry point (``torch.distributed.run`` -> ``python -m facevlm.train``) on fold 0
 process. The figure is the loop's own epoch time (``time_s`` of the history, rank 0, evaluation
 and checkpoints excluded) of the last epoch (the first ones warm up), as samples per second.
 
+Side by side (``--side-by-side``): a cross-validation's folds trained one after another by one
+process on every core's thread (``numerics.threads`` = cores), against the same folds trained by
+one single-thread process per core side by side (``execution.cpu_processes: auto``,
+:mod:`facevlm.runner.side_by_side`), each with its evaluations, as the Kedro pipeline trains
+them: the wall time of each and their ratio.
+
 With CUDA (``--gpu``, default on when a GPU is visible): the paper configuration (ViT-B/32,
 random init, 3 views at 224 px, batch 128, bf16 autocast on Ampere or newer): images per second
 of the real training step, peak GPU memory, and the step against the bare model's forward and
@@ -22,6 +28,7 @@ backward on the same batch (``bare / step``, goal >= 0.8).
 Run from the repository root::
 
     python benchmarks/scaling.py [--samples 480] [--epochs 3] [--batch-size 32] [--nprocs 1,2]
+    python benchmarks/scaling.py --side-by-side [--samples 192] [--epochs 20] [--folds 5]
 """
 
 from __future__ import annotations
@@ -29,6 +36,11 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before open_clip / huggingface_hub import
+
+# isort: off
+import facevlm  # noqa: F401  (before numpy: the pinned numerical path, as in the processes)
+
+# isort: on
 
 import argparse
 import tempfile
@@ -102,6 +114,35 @@ def cpu_scaling(args: argparse.Namespace) -> None:
         )
     if 1 in rates and 2 in rates:
         print(f"ratio 2 / 1 processes: {rates[2] / rates[1]:.2f}")
+    print(f"# load average {os.getloadavg()[0]:.1f}")
+
+
+def side_by_side_scaling(args: argparse.Namespace) -> None:
+    """The folds one after another on every core's thread, then side by side, one per core."""
+    import torch
+
+    from facevlm.cores import available_cores
+    from facevlm.runner.bundle_training import train_from_bundle
+    from facevlm.runner.side_by_side import train_side_by_side
+
+    work = Path(tempfile.mkdtemp(prefix="facevlm-side-by-side-"))
+    bundle = tiny_bundle(work / "bundle", args.samples, args.batch_size, args.epochs)
+    cores = available_cores()
+    folds = list(range(args.folds))
+    overrides = {"execution.cpu_threads": None, "data.max_folds": args.folds}
+    print(f"# load average {os.getloadavg()[0]:.1f}; {cores} cores; {len(folds)} folds")
+    torch.set_num_threads(cores)
+    started = time.perf_counter()
+    train_from_bundle(bundle, work / "one-process", overrides=overrides, resume=False)
+    one = time.perf_counter() - started
+    print(f"one process, {cores} threads, folds one after another: {one:.1f} s", flush=True)
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    train_side_by_side(bundle, work / "side", folds, None, cores, 1, overrides, "AffectVLM")
+    train_from_bundle(bundle, work / "side", overrides=overrides)  # reads them back
+    side = time.perf_counter() - started
+    print(f"{cores} processes side by side, 1 thread each: {side:.1f} s")
+    print(f"ratio one process / side by side: {one / side:.2f}")
     print(f"# load average {os.getloadavg()[0]:.1f}")
 
 
@@ -180,10 +221,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run (last one counts)")
     parser.add_argument("--batch-size", type=int, default=32, help="global batch size")
     parser.add_argument("--nprocs", default="1,2", help="process counts to compare")
+    parser.add_argument("--side-by-side", action="store_true", help="folds side by side")
+    parser.add_argument("--folds", type=int, default=5, help="folds (with --side-by-side)")
     parser.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--gpu-batch-size", type=int, default=128)
     parser.add_argument("--gpu-steps", type=int, default=10)
     args = parser.parse_args()
+    if args.side_by_side:
+        side_by_side_scaling(args)
+        return
     cpu_scaling(args)
     import torch
 

@@ -56,6 +56,8 @@ def _share_the_cores_between_test_processes() -> None:
         os.environ.setdefault(variable, str(threads))
     threads = int(os.environ["OMP_NUM_THREADS"])
     os.environ.setdefault("FACEVLM_THREADS", str(threads))  # what a Kedro session pins
+    # a Kedro run's CPU training stays in its process: the suite's processes fill the cores
+    os.environ.setdefault("FACEVLM_CPU_PROCESSES", "1")
     torch.set_num_threads(threads)
     # numpy's BLAS was loaded (with torch, above) before the variables were set: limit it too
     threadpool_limits(limits=threads)

@@ -184,7 +184,7 @@ def mkl_branch() -> str:
 
 def describe(training_device: torch.device | None = None) -> str:
     """How this process computes, as the libraries report it once loaded:
-    ``torch AVX2, oneDNN AVX2, MKL AVX2, OpenBLAS Haswell, 2 threads`` on the pinned path
+    ``torch AVX2, oneDNN AVX2, MKL AVX2, OpenBLAS Haswell, 1 threads`` on the pinned path
     (``native`` where a variable is not set: the library's own choice for this CPU), and
     ``training on CUDA (NVIDIA H200)`` after it when ``training_device`` (the
     ``torch.device`` a run trains on, as :func:`facevlm.trainer.resolve_device` resolves

@@ -101,35 +101,9 @@ def train_from_bundle(
     Returns:
         The :class:`TrainingResult` on rank 0, ``None`` on the other ranks.
     """
-    bundle = load_training_bundle(bundle_dir)
     out = Path(out_dir)
-    config = copy.deepcopy(bundle.config)
-    for dotted, value in (overrides or {}).items():
-        set_option(config, dotted, value)
-    bundle.config = config
-    cfg = bundle.experiment_config()
-    setup_distributed(cfg.execution.device)  # NCCL for CUDA training, gloo for CPU training
-    cfg.execution.resume = "latest" if resume else None
-    available = bundle.data.folds
-    if folds is None:
-        folds = selected_folds(bundle.data, cfg)
-    unknown = sorted(set(folds) - set(available))
-    if unknown:
-        raise ValueError(f"{bundle.folder}: no fold(s) {unknown}; the bundle has {available}")
-
-    made_with = _made_with(bundle, cfg)
-    finished = _finished_folds(out, folds, made_with) if resume else {}
-    checkpoints = Path(checkpoint_dir) if checkpoint_dir else None
-    results: list[FoldResult] = []
-    for fold in folds:
-        if fold in finished:
-            logger.info("%s fold %d: finished earlier, result reused", bundle.model, fold)
-            results.append(finished[fold])
-            continue
-        fold_checkpoints = (
-            checkpoints / f"fold_{fold}" if checkpoints else _fold_dir(out, fold) / "checkpoints"
-        )
-        results.append(_train_fold(bundle, cfg, fold, made_with, out, fold_checkpoints))
+    bundle, cfg, folds = bundle_to_train(bundle_dir, overrides, resume, folds)
+    results = _train_folds(bundle, cfg, folds, out, resume, checkpoint_dir)
     result = CrossValidationResult(
         bundle.model, bundle.data.classes, results, to_dict(cfg), bundle.tags
     )
@@ -143,6 +117,69 @@ def train_from_bundle(
     )
     _barrier()
     return TrainingResult(result, _load_model_bundle(model_file), out, bundle.digest)
+
+
+def train_folds(
+    bundle_dir: str | Path,
+    out_dir: str | Path,
+    folds: Sequence[int],
+    overrides: dict[str, Any] | None = None,
+) -> None:
+    """Train ``folds`` of the bundle into ``out_dir`` (each fold's result and model; a finished
+    fold is kept) without writing the run's result: what one of several processes that share
+    a run's folds does (:mod:`facevlm.runner.side_by_side`). The :func:`train_from_bundle` that
+    follows finds the folds finished and writes the result."""
+    bundle, cfg, folds = bundle_to_train(bundle_dir, overrides, True, folds)
+    _train_folds(bundle, cfg, folds, Path(out_dir), True, None)
+
+
+def bundle_to_train(
+    bundle_dir: str | Path,
+    overrides: dict[str, Any] | None,
+    resume: bool,
+    folds: Sequence[int] | None,
+) -> tuple[TrainingBundle, Any, list[int]]:
+    """The bundle with ``overrides`` applied, its experiment config, and the folds to train
+    (``None``: the config's), checked against the bundle's."""
+    bundle = load_training_bundle(bundle_dir)
+    config = copy.deepcopy(bundle.config)
+    for dotted, value in (overrides or {}).items():
+        set_option(config, dotted, value)
+    bundle.config = config
+    cfg = bundle.experiment_config()
+    setup_distributed(cfg.execution.device)  # NCCL for CUDA training, gloo for CPU training
+    cfg.execution.resume = "latest" if resume else None
+    available = bundle.data.folds
+    folds = list(selected_folds(bundle.data, cfg) if folds is None else folds)
+    unknown = sorted(set(folds) - set(available))
+    if unknown:
+        raise ValueError(f"{bundle.folder}: no fold(s) {unknown}; the bundle has {available}")
+    return bundle, cfg, folds
+
+
+def _train_folds(
+    bundle: TrainingBundle,
+    cfg: Any,
+    folds: Sequence[int],
+    out: Path,
+    resume: bool,
+    checkpoint_dir: str | Path | None,
+) -> list[FoldResult]:
+    """Each fold's result: read back when it finished earlier (and ``resume``), else trained."""
+    made_with = _made_with(bundle, cfg)
+    finished = _finished_folds(out, folds, made_with) if resume else {}
+    checkpoints = Path(checkpoint_dir) if checkpoint_dir else None
+    results: list[FoldResult] = []
+    for fold in folds:
+        if fold in finished:
+            logger.info("%s fold %d: finished earlier, result reused", bundle.model, fold)
+            results.append(finished[fold])
+            continue
+        fold_checkpoints = (
+            checkpoints / f"fold_{fold}" if checkpoints else _fold_dir(out, fold) / "checkpoints"
+        )
+        results.append(_train_fold(bundle, cfg, fold, made_with, out, fold_checkpoints))
+    return results
 
 
 def load_training_result(out_dir: str | Path) -> TrainingResult:

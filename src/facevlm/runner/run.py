@@ -52,6 +52,9 @@ from facevlm.runner.training_bundle import (
 
 logger = logging.getLogger(__name__)
 
+#: The final fit's folder in a training-run folder.
+FINAL_FIT_FOLDER = "final"
+
 
 def training_run_folder(
     runs_dir: str | Path, recipe: str, cfg: Any, data: ExperimentData, prompt_bank: pd.DataFrame
@@ -77,14 +80,18 @@ def run_cross_validation(
     tags: dict[str, str],
     runs_dir: str | Path,
     trained_elsewhere: str | Path | None = None,
+    final_fit: bool = False,
 ) -> TrainingResult:
     """Cross-validate ``recipe`` on ``data``: its result and the last fold's model.
 
     The run's training bundle goes into its keyed folder under ``runs_dir`` (``bundle/``; its
     training output beside it in ``training/``) and is trained in this process, or by
     ``cfg.execution.nproc`` torchrun workers, or taken from ``trained_elsewhere`` (the output folder
-    of ``python -m facevlm.train`` run on this bundle elsewhere). A run killed and started again
-    with the same parameters and data reuses the folds that finished and continues the
+    of ``python -m facevlm.train`` run on this bundle elsewhere). On CPU, with
+    ``cfg.execution.cpu_processes``, the folds are trained by processes side by side
+    (:mod:`facevlm.runner.side_by_side`), and with ``final_fit`` the final fit on every subject
+    too, into the folder :func:`checkpoint_final_fit` resumes it from. A run killed and started
+    again with the same parameters and data reuses the folds that finished and continues the
     interrupted one from its last epoch checkpoint.
     """
     from facevlm.runner.launch import launch
@@ -106,22 +113,73 @@ def run_cross_validation(
     nproc = int(cfg.execution.nproc or 1)
     if nproc > 1:
         return launch(bundle_dir, nproc, out_dir=out_dir, overrides=execution)
+    final_fit_dir = folder / FINAL_FIT_FOLDER if final_fit else None
+    folds = selected_folds(data, cfg)
+    _train_side_by_side_on_cpu(bundle_dir, out_dir, folds, final_fit_dir, cfg, execution, title)
     return train_from_bundle(bundle_dir, out_dir, overrides=execution)
+
+
+def _train_side_by_side_on_cpu(
+    bundle_dir: Path,
+    out_dir: Path,
+    folds: list[int],
+    final_fit_dir: Path | None,
+    cfg: Any,
+    execution: dict[str, Any],
+    title: str,
+) -> None:
+    """Train the run's unfinished folds (and the final fit, unless its last epoch is saved)
+    by processes side by side, when ``execution.cpu_processes`` asks for more than one and the
+    training runs on the CPU; the :func:`train_from_bundle` after it then reads them back."""
+    import torch
+
+    from facevlm.models.checkpoints import checkpoint_path
+    from facevlm.runner.side_by_side import side_by_side_processes, train_side_by_side
+    from facevlm.trainer.distributed import resolve_device
+
+    if resolve_device(cfg.execution.device).type != "cpu":
+        return
+    folds = [f for f in folds if not (out_dir / f"fold_{f}" / RESULT_FILE).exists()]
+    if (
+        final_fit_dir is not None
+        and checkpoint_path(final_fit_dir / "checkpoints", cfg.train.epochs).exists()
+    ):
+        final_fit_dir = None
+    jobs = len(folds) + (final_fit_dir is not None)
+    threads = torch.get_num_threads()
+    processes = side_by_side_processes(cfg.execution.cpu_processes, jobs, threads)
+    if processes > 1:
+        train_side_by_side(
+            bundle_dir, out_dir, folds, final_fit_dir, processes, threads, execution, title
+        )
 
 
 def checkpoint_final_fit(
     runs_dir: str | Path, recipe: str, cfg: Any, data: ExperimentData, prompt_bank: pd.DataFrame
-) -> Path:
+) -> ExperimentData:
     """Make ``cfg`` (a copy the final fit trains with) checkpoint into the training-run folder
     of the same run (``final/checkpoints``) and resume from the last checkpoint there, so a run
-    killed in its final fit continues it when started again; returns that folder. The run
-    folder names the fit already, so the epochs go straight into ``final/checkpoints``; the
-    trainer still checks their identity (config, data, initial weights) before continuing."""
-    folder = training_run_folder(runs_dir, recipe, cfg, data, prompt_bank) / "final"
+    killed in its final fit continues it when started again; returns the data to train on.
+
+    That is the run's training bundle's data when :func:`run_cross_validation` wrote one (the
+    same samples and views as ``data``, read from the bundle as the folds read them): its
+    fingerprint is part of a checkpoint's identity, so the final fit trained here and one
+    trained side by side with the folds (:mod:`facevlm.runner.side_by_side`), which continues
+    it, are the same run. The run folder names the fit already, so the epochs go straight into
+    ``final/checkpoints``; the trainer still checks their identity (config, data, initial
+    weights) before continuing."""
+    folder = training_run_folder(runs_dir, recipe, cfg, data, prompt_bank)
+    resume_final_fit_in(cfg, folder / FINAL_FIT_FOLDER)
+    bundle_dir = folder / "bundle"
+    return load_training_bundle(bundle_dir).data if is_training_bundle(bundle_dir) else data
+
+
+def resume_final_fit_in(cfg: Any, folder: Path) -> None:
+    """Make ``cfg`` checkpoint its training into ``folder/checkpoints`` and continue from the
+    last checkpoint there: the final fit's epochs, wherever it is trained."""
     cfg.execution.checkpoint_dir = str(folder / "checkpoints")
     cfg.execution.checkpoint_subfolder = False  # the run folder names it already
     cfg.execution.resume = "latest"
-    return folder
 
 
 def result_trained_elsewhere(

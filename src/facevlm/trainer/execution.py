@@ -25,6 +25,10 @@ class ExecutionConfig:
     # processes the Kedro pipeline launches for each model (torchrun: gloo on CPU, NCCL on GPUs);
     # None or 1: train in the Kedro process itself
     nproc: int | None = None
+    # CPU training in the Kedro pipeline: processes that train the folds and the final fit side
+    # by side, each on the session's threads (facevlm/runner/side_by_side.py); auto: one per
+    # that many available cores; None or 1: this process trains them one after another
+    cpu_processes: int | str | None = None
     find_unused_parameters: bool = True  # DDP: allow parameters no loss term reaches
     # write <checkpoint_dir>/run-<key>/epoch_NNNN.pt after every epoch (rank 0); the key digests
     # what determines the run (the TrainConfig with its run_key, data, initial weights, losses,

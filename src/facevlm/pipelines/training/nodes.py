@@ -217,6 +217,7 @@ def cross_validate_model(
         tags,
         runs_dir,
         trained_elsewhere=elsewhere,
+        final_fit=bool(parameters.get("final_fit", True)),
     )
     if elsewhere:
         tags = {**tags, "training_result": str(elsewhere)}
@@ -273,7 +274,7 @@ def fit_final_model(
     if runs_dir is not None:
         from facevlm.runner.run import checkpoint_final_fit
 
-        checkpoint_final_fit(runs_dir, prepared.recipe, cfg, data, prompt_bank)
+        data = checkpoint_final_fit(runs_dir, prepared.recipe, cfg, data, prompt_bank)
     final = fit_final(
         get_recipe(prepared.recipe),
         data,
