@@ -68,9 +68,10 @@ def test_pose_and_framing_under_any_rotation_units_crop_and_damage():
 
 @pytest.mark.parametrize("kind", NON_FACES)
 def test_non_faces_are_refused_with_the_scores(kind):
-    for seed in range(2):
-        with pytest.raises(fp.NotAFaceError, match="no face found.*eyes, nose and mouth"):
-            fp.estimate_face_pose(non_face(kind, seed))
+    # one of each kind: refusing one runs every search (about a second); the benchmark
+    # (benchmarks/canonical_pose.py --non-faces) refuses 143 of each
+    with pytest.raises(fp.NotAFaceError, match="no face found.*eyes, nose and mouth"):
+        fp.estimate_face_pose(non_face(kind, 0))
 
 
 def test_a_lumpy_blob_that_covers_the_template_is_refused_for_its_smooth_relief(monkeypatch):

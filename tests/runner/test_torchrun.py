@@ -62,7 +62,8 @@ def test_launch_kills_every_worker_on_timeout(make_bundle, tmp_path, worker_env)
     bundle = make_bundle("affectvlm", epochs=500)
     out = tmp_path / "endless"
     with pytest.raises(TimeoutError, match="killed"):
-        launch(bundle, nproc=2, out_dir=out, folds=[0], env=worker_env, timeout=15)
+        # long enough for torchrun to have started its workers, short enough to cost little
+        launch(bundle, nproc=2, out_dir=out, folds=[0], env=worker_env, timeout=8)
     assert processes_mentioning(str(out)) == []
 
 

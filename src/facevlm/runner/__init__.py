@@ -10,6 +10,8 @@ machines with PyTorch's own launcher.
   model fold by fold (DDP when torchrun started it), write checkpoints, fold results, models.
 - :mod:`facevlm.runner.launch`: start ``torch.distributed.run`` on this machine, wait, and
   load the result (what a Kedro node calls).
+- :mod:`facevlm.runner.side_by_side`: on CPU, train whole folds and the final fit in
+  single-thread processes side by side, one per core.
 - ``python -m facevlm.train``: the command line (also for ``torchrun ... -m facevlm.train``).
 
 Nothing here imports Kedro.

@@ -3,7 +3,8 @@
 :func:`run_cross_validation` is all a training node calls. It keeps every run in a folder keyed
 by what the run computes (the recipe, the config without its execution settings, the data, the
 prompts, the pretrained weights' tensors; :func:`training_run_folder`), writes the training
-bundle there once, and trains it the way the config asks: in this process, by
+bundle there once, and trains it the way the config asks: in this process (on CPU, with its
+folds and final fit in processes side by side, ``execution.cpu_processes``), by
 ``execution.nproc`` torchrun workers on this machine, or not at all when a result trained
 elsewhere (a cluster) is named. The run folder is the one key; nothing below it is named
 again::
