@@ -126,10 +126,17 @@ def train_side_by_side(
 
 
 def _start_process(threads: int) -> None:
-    """Pool initializer: the session's thread count, and its log records on this console."""
+    """Pool initializer: the session's thread count, and the package's log records (each
+    fold's progress, a resumed checkpoint) on the console as the parent shows them: a Kedro
+    run sets its package's logger to INFO when the project starts, which a new process does
+    not."""
     from facevlm.numerics import pin_threads
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)-8s %(message)s")
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(levelname)-8s %(message)s")
+    package = logging.getLogger("facevlm")
+    if package.getEffectiveLevel() > logging.INFO:
+        package.setLevel(logging.INFO)
     pin_threads(threads)
 
 
