@@ -230,7 +230,7 @@ def _train_fold(
         )
         with atomic_write(_model_file(out, fold)) as tmp:
             torch.save(model.__dict__, tmp)
-        _write_pickle({**made_with, "fold_result": fold_result}, _result_file(out, fold))
+        _write_pickle({**made_with, "fold_result": fold_result}, fold_result_file(out, fold))
     return fold_result
 
 
@@ -258,7 +258,7 @@ def _finished_folds(
     finished: dict[int, FoldResult] = {}
     if rank() == 0:
         for fold in folds:
-            path = _result_file(out, fold)
+            path = fold_result_file(out, fold)
             if not (path.exists() and _model_file(out, fold).exists()):
                 continue
             with path.open("rb") as f:
@@ -276,7 +276,8 @@ def _fold_dir(out: Path, fold: int) -> Path:
     return out / f"fold_{fold}"
 
 
-def _result_file(out: Path, fold: int) -> Path:
+def fold_result_file(out: Path, fold: int) -> Path:
+    """Where a fold's result lies in a training output folder: it exists once the fold finished."""
     return _fold_dir(out, fold) / RESULT_FILE
 
 

@@ -41,6 +41,7 @@ from facevlm.models.checkpoints import digest
 from facevlm.runner.bundle_training import (
     RESULT_FILE,
     TrainingResult,
+    fold_result_file,
     load_training_result,
     train_from_bundle,
 )
@@ -140,10 +141,10 @@ def _train_side_by_side_on_cpu(
 
     if resolve_device(cfg.execution.device).type != "cpu":
         return
-    folds = [f for f in folds if not (out_dir / f"fold_{f}" / RESULT_FILE).exists()]
+    folds = [f for f in folds if not fold_result_file(out_dir, f).exists()]
     if (
         final_fit_dir is not None
-        and checkpoint_path(final_fit_dir / "checkpoints", cfg.train.epochs).exists()
+        and checkpoint_path(final_fit_checkpoints(final_fit_dir), cfg.train.epochs).exists()
     ):
         final_fit_dir = None
     jobs = len(folds) + (final_fit_dir is not None)
@@ -178,9 +179,14 @@ def checkpoint_final_fit(
 def resume_final_fit_in(cfg: Any, folder: Path) -> None:
     """Make ``cfg`` checkpoint its training into ``folder/checkpoints`` and continue from the
     last checkpoint there: the final fit's epochs, wherever it is trained."""
-    cfg.execution.checkpoint_dir = str(folder / "checkpoints")
+    cfg.execution.checkpoint_dir = str(final_fit_checkpoints(folder))
     cfg.execution.checkpoint_subfolder = False  # the run folder names it already
     cfg.execution.resume = "latest"
+
+
+def final_fit_checkpoints(folder: Path) -> Path:
+    """The final fit's epoch checkpoints in its ``folder`` of a training-run folder."""
+    return folder / "checkpoints"
 
 
 def result_trained_elsewhere(

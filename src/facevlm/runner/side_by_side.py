@@ -4,7 +4,7 @@ Why: the default CPU recipe is a small model whose step is many small operations
 second thread makes one process's step only about 1.4 times faster (AffectVLM, batch 32: 154 ms
 a step on two threads against 218 ms on one), while two single-thread processes, each training
 its own fold, keep nearly one thread's speed each (226 ms): 1.36 times the throughput on two
-cores (``benchmarks/train_step.py``; docs/benchmarks.md, "Pipeline wall times"). The folds of a
+cores (``benchmarks/train_step.py``; docs/benchmarks.md, "Scaling over processes"). The folds of a
 cross-validation and the final fit on every subject are independent trainings, so each process
 takes whole ones.
 
@@ -84,8 +84,9 @@ def train_side_by_side(
     """Train ``folds`` of the bundle into ``out_dir``, and the final fit into ``final_fit_dir``
     (``None``: no final fit), by ``processes`` processes of ``threads`` threads each.
 
-    Raises the first failure of a training, with the rest cancelled; a process that dies (out of
-    memory, say) is a :class:`RuntimeError` that says how to train in this process instead."""
+    Raises the first failure of a training once the trainings already running end (those not
+    started are cancelled); a process that dies (out of memory, say) is a
+    :class:`RuntimeError` that says how to train in this process instead."""
     jobs: list[int | str] = [*folds, *([FINAL_FIT] if final_fit_dir is not None else [])]
     logger.info(
         "%s: %s trained by %d processes side by side, %d thread(s) each",
@@ -106,12 +107,12 @@ def train_side_by_side(
             initargs=(threads,),
         ) as pool:
             started = time.monotonic()
-            futures = {
+            futures = [
                 pool.submit(
                     _train_job, str(bundle_dir), str(out_dir), job, final_fit_dir, overrides
-                ): job
+                )
                 for job in jobs
-            }
+            ]
             done, pending = wait(futures, return_when=FIRST_EXCEPTION)
             for future in pending:
                 future.cancel()
