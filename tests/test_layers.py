@@ -25,6 +25,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "facevlm"
 LAYERS = (
     "scans",
     "render",
+    "face_reader",
     "synthetic",
     "prompts",
     "models",
