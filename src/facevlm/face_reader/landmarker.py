@@ -20,6 +20,7 @@ this module costs nothing.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -110,7 +111,9 @@ class FaceLandmarker:
         rows = []
         for image in images:
             scores = self.blendshapes(image)
-            rows.append(np.full(len(BLENDSHAPE_NAMES), np.nan, np.float32) if scores is None else scores)
+            rows.append(
+                np.full(len(BLENDSHAPE_NAMES), np.nan, np.float32) if scores is None else scores
+            )
         return np.stack(rows) if rows else np.zeros((0, len(BLENDSHAPE_NAMES)), np.float32)
 
     def close(self) -> None:
@@ -125,7 +128,5 @@ class FaceLandmarker:
         self.close()
 
     def __del__(self) -> None:  # MediaPipe's own __del__ fails once the interpreter is ending
-        try:
+        with contextlib.suppress(Exception):
             self.close()
-        except Exception:
-            pass
