@@ -26,6 +26,7 @@ LAYERS = (
     "scans",
     "render",
     "face_reader",
+    "expression_bank",
     "synthetic",
     "prompts",
     "models",

@@ -13,8 +13,9 @@ Why expressions as action units: the emotion recipes, their per-subject variants
 and the micro-expression clips are all written in FACS action units
 (:mod:`facevlm.synthetic.expressions`), and
 the pretraining captions describe scans by the units recorded in the manifest. Driving the ICT
-blend shapes from the same units (:data:`AU_SHAPES`) gives both face sources one expression
-grammar, so the only thing that differs between them is the face.
+blend shapes from the same units (:data:`~facevlm.expression_bank.facs.AU_SHAPES`, the one FACS
+to ARKit mapping, which the expression bank maps coded expressions through too) gives both face
+sources one expression grammar, so the only thing that differs between them is the face.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from facevlm.expression_bank.facs import AU_SHAPES
 from facevlm.scans.mesh import FaceMesh
 from facevlm.synthetic.face_openings import EYE_SURFACE_KEY
 from facevlm.synthetic.ict_facekit.model import (
@@ -41,33 +43,6 @@ from facevlm.synthetic.procedural.identity import Identity
 from facevlm.synthetic.procedural.landmarks import BOSPHORUS_LABELS, N_LANDMARKS
 from facevlm.synthetic.procedural.texture import developed, exposure
 
-#: Each modelled action unit as ICT-FaceKit blend shapes (shape weight per unit of activation;
-#: a name without a side stands for its ``_L`` and ``_R`` shapes). After the ARKit-to-FACS
-#: correspondence of the shapes' definitions: AU6 cheek raiser is the cheek squint with the
-#: cheek raised, AU17 chin raiser pushes the lower lip (and a little of the upper) up, AU23 lip
-#: tightener presses and rolls both lips in, AU25 lips part lowers the lower lip, AU26 jaw drop
-#: opens the jaw part way and AU27 mouth stretch opens it further and stretches the lips.
-AU_SHAPES: dict[int, dict[str, float]] = {
-    1: {"browInnerUp": 1.0},
-    2: {"browOuterUp": 1.0},
-    4: {"browDown": 1.0},
-    5: {"eyeWide": 1.0},
-    6: {"cheekSquint": 0.8, "cheekRaiser": 0.6},
-    7: {"eyeSquint": 1.0},
-    9: {"noseSneer": 1.0},
-    10: {"mouthUpperUp": 1.0},
-    12: {"mouthSmile": 1.0},
-    14: {"mouthDimple": 1.0},
-    15: {"mouthFrown": 1.0},
-    17: {"mouthShrugLower": 1.0, "mouthShrugUpper": 0.3},
-    20: {"mouthStretch": 1.0},
-    23: {"mouthPress": 0.5, "mouthRollLower": 0.3, "mouthRollUpper": 0.3},
-    24: {"mouthPress": 1.0},
-    25: {"mouthLowerDown": 0.5},
-    26: {"jawOpen": 0.5},
-    27: {"jawOpen": 0.5, "mouthStretch": 0.3},
-    43: {"eyeBlink": 1.0},
-}
 #: The strongest weight a blend shape gets once the units are summed: a little beyond the
 #: artist's 1.0 (the brow shapes move the brows by under 5 mm at 1.0), not so far that the
 #: surface tears.
