@@ -27,7 +27,7 @@ LAYERS = {"raw", "intermediate", "feature", "model_input", "models", "model_outp
 #: Dataset → the preview Kedro-Viz must show for it.
 EXPECTED_PREVIEWS = {
     "renders": "ImagePreview",
-    "synthetic_contact_sheet": "ImagePreview",
+    "contact_sheet": "ImagePreview",
     "affectvlm.confusion_matrix": "ImagePreview",
     "smile.training_curves": "ImagePreview",
     "scan_index": "TablePreview",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
@@ -79,7 +81,7 @@ def test_data_pipelines_synthesize_index_and_render_every_sample_and_a_rerun_reu
             difference = np.abs(by_expression[first] - by_expression[second]).mean()
             assert difference > 0.5, f"{first} and {second} render alike"
 
-    sheet = catalog.load("synthetic_contact_sheet")
+    sheet = catalog.load("contact_sheet")
     assert isinstance(sheet, Image.Image) and sheet.width > 7 * 64
 
     # the same parameters again: the synthetic files, the index and the renders are reused
@@ -131,6 +133,50 @@ def test_a_folder_of_one_subject_ingests(tiny_params, tmp_path, monkeypatch):
     assert index["subject"].nunique() == 1 and len(index) == 25
     quarantine = catalog.load("quarantine_report")
     assert (quarantine["stage"] == "skipped").all(), quarantine.to_dict("records")
+
+
+def test_a_real_folder_missing_a_texture_atlas_ingests_and_draws_that_scan_shaded(
+    tiny_params, tmp_path, monkeypatch, caplog
+):
+    """A BU-3DFE folder whose happiness scan lost its ``_F3D.bmp``, ingested with
+    ``allow_missing_texture`` and the dataset's texture modality: the scan is indexed and the
+    contact sheet draws it shaded, as ``facevlm predict`` does, instead of failing the run on
+    a mesh that has UVs and no image."""
+    from facevlm.render.renderer import MultiviewRenderer
+    from facevlm.render.settings import split_render_params
+    from facevlm.scans.formats import read_mesh
+    from facevlm.synthetic import SyntheticConfig, generate_synthetic_dataset
+
+    monkeypatch.chdir(tmp_path)
+    config = {**tiny_params["synthetic"], "n_subjects": 1, "layouts": ["bu3dfe"]}
+    generate_synthetic_dataset(tmp_path / "one", SyntheticConfig(**config))
+    root = tmp_path / "one" / "BU-3DFE"
+    (atlas,) = root.rglob("*_HA04*_F3D.bmp")  # the sheet's happiness tile: the top intensity
+    atlas.unlink()
+    scan = atlas.with_suffix(".wrl")
+    dataset = {"name": "bu3dfe", "root": str(root), "allow_missing_texture": True}
+    params = {**tiny_params, "dataset": {**tiny_params["dataset"], **dataset}}
+    drawn = {}
+
+    def keep_rows(rows, **labels):
+        drawn["rows"], drawn["columns"] = rows, labels["column_labels"]
+        return np.zeros((8, 8, 3), dtype=np.uint8)
+
+    monkeypatch.setattr("facevlm.render.contact_sheet.contact_sheet", keep_rows)
+    catalog = _catalog(params)
+
+    _run("ingest", catalog)
+
+    index = catalog.load("scan_index")
+    assert len(index) == 25
+    assert not index.set_index("path").loc[os.path.abspath(scan), "has_texture"]
+    tile = drawn["rows"][0][drawn["columns"].index("happiness")]
+    assert tile is not None, "the untextured scan was left blank"
+    frontal = {**params["render"], "size": params["contact_sheet"]["size"], "views": [[0, 0]]}
+    shaded = split_render_params({**frontal, "modality": "shaded"})[0]
+    with MultiviewRenderer(shaded) as renderer:
+        assert np.array_equal(tile, renderer.render(read_mesh(scan))[0])
+    assert any(scan.name in r.message and "texture missing" in r.message for r in caplog.records)
 
 
 def test_a_models_data_stages_make_only_the_datasets_it_reads(tiny_params, tmp_path, monkeypatch):

@@ -7,12 +7,18 @@ import dataclasses
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from PIL import Image
 
 from facevlm.scans.labels import BASIC_EMOTIONS, NEUTRAL
+
+if TYPE_CHECKING:  # the renderer's modules load VTK: imported where a sheet is drawn
+    from facevlm.render.face_pose import FacePose
+    from facevlm.render.settings import RenderSettings
+    from facevlm.scans.mesh import FaceMesh
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +40,12 @@ def make_contact_sheet(
     face-forward and framed by the face pose, a whole head framed by its face like a face crop.
     Why the recorded pose and not a new estimate: the sheet is drawn on every run, and
     estimating the pose again cost most of its time. A scan the index quarantined (no face on
-    it, an unreadable file) is left blank and logged."""
+    it, an unreadable file) is left blank and logged. A scan without a usable texture (its image
+    missing, as ``dataset.allow_missing_texture`` lets through) is drawn shaded, as
+    ``facevlm predict`` draws it (:func:`~facevlm.inference.scan_files.modality_for`), and
+    logged: a real folder missing one atlas still gets its sheet."""
     from facevlm.render.contact_sheet import contact_sheet
     from facevlm.render.face_pose import FacePose, NotAFaceError
-    from facevlm.render.renderer import MultiviewRenderer
     from facevlm.render.settings import split_render_params
     from facevlm.render.views import View
     from facevlm.scans.formats import read_mesh
@@ -49,7 +57,7 @@ def make_contact_sheet(
     settings, _ = split_render_params(render)  # texture+shaded: the textured sheet
     settings = dataclasses.replace(settings, size=sheet["size"], views=(View(0.0, 0.0),))
     rows = []
-    with MultiviewRenderer(settings) as renderer:
+    with _TileRenderers(settings) as renderer:
         for subject in subjects:
             row = []
             for expression in columns:
@@ -66,13 +74,50 @@ def make_contact_sheet(
                 text = recorded[indexed]
                 pose = FacePose.from_json(text) if text else None
                 try:
-                    row.append(renderer.render(read_mesh(path), pose=pose)[0])
+                    row.append(renderer.render(read_mesh(path), pose, path))
                 except NotAFaceError as error:
                     logger.warning("contact sheet: %s left blank: %s", path, error)
                     row.append(None)
             rows.append(row)
     grid = contact_sheet(rows, row_labels=subjects, column_labels=columns)
     return Image.fromarray(grid)
+
+
+class _TileRenderers:
+    """The sheet's frontal renderers: the run's modality, and the shaded fallback made only when
+    a scan cannot be drawn in it (a renderer costs an offscreen window).
+
+    Why a fallback rather than a blank tile or an error: ``allow_missing_texture`` indexes a
+    scan whose texture image is missing, and its shape still shows the expression."""
+
+    def __init__(self, settings: RenderSettings) -> None:
+        self.settings = settings
+        self._renderers: dict[str, Any] = {}
+
+    def render(self, mesh: FaceMesh, pose: FacePose | None, path: Path) -> np.ndarray:
+        """The frontal tile of ``mesh`` (read from ``path``) in the pose ``pose`` (``None``: the
+        settings' own), in the run's modality or, without a texture to paint, shaded."""
+        from facevlm.inference.scan_files import modality_for
+
+        modality, note = modality_for(mesh, self.settings.modality, str(path))
+        if note:
+            logger.warning("contact sheet: %s", note)
+        return self._renderer(modality).render(mesh, pose=pose)[0]
+
+    def _renderer(self, modality: str):
+        from facevlm.render.renderer import MultiviewRenderer
+
+        if modality not in self._renderers:
+            settings = dataclasses.replace(self.settings, modality=modality)
+            self._renderers[modality] = MultiviewRenderer(settings)
+        return self._renderers[modality]
+
+    def __enter__(self) -> _TileRenderers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for renderer in self._renderers.values():
+            renderer.close()
 
 
 def _recorded_poses(scan_index: pd.DataFrame) -> dict[str, str | None]:

@@ -41,8 +41,8 @@ def create_pipeline(
                     "params:contact_sheet",
                     "params:render",
                 ],
-                outputs="synthetic_contact_sheet",
-                name="make_synthetic_contact_sheet",
+                outputs="contact_sheet",
+                name="make_contact_sheet",
             )
         )
     return Pipeline(nodes)
