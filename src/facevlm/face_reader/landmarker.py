@@ -20,10 +20,11 @@ this module costs nothing.
 
 from __future__ import annotations
 
-import contextlib
+import weakref
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,11 +62,21 @@ def model_path() -> Path:
     return path
 
 
+def _close_quietly(landmarker: Any) -> None:
+    """Close a MediaPipe landmarker, at exit too: MediaPipe closes through a thread pool that
+    the interpreter has shut down by then, and its own ``__del__`` would print that error; the
+    graph goes with the process anyway, so it is only marked closed."""
+    try:
+        landmarker.close()
+    except Exception:
+        landmarker._handle = None  # what MediaPipe's close() checks: nothing left to close
+
+
 class FaceLandmarker:
     """One MediaPipe Face Landmarker (image mode, one face), made once and used for many images.
 
     Not thread-safe: MediaPipe's graph serves one call at a time, so give each thread its own.
-    Close it (or use it as a context manager): MediaPipe's own finaliser fails at interpreter exit.
+    Close it, or use it as a context manager, to free MediaPipe's graph before the object goes.
 
     Args:
         min_detection_confidence: the face detector's threshold. The default is MediaPipe's; a
@@ -90,6 +101,7 @@ class FaceLandmarker:
             min_face_presence_confidence=float(min_detection_confidence),
         )
         self._landmarker = vision.FaceLandmarker.create_from_options(options)
+        self._closer = weakref.finalize(self, _close_quietly, self._landmarker)
 
     def blendshapes(self, rgb: np.ndarray) -> np.ndarray | None:
         """``(H, W, 3)`` uint8 RGB image → ``(52,)`` float32 scores in :data:`BLENDSHAPE_NAMES`
@@ -117,16 +129,10 @@ class FaceLandmarker:
         return np.stack(rows) if rows else np.zeros((0, len(BLENDSHAPE_NAMES)), np.float32)
 
     def close(self) -> None:
-        if self._landmarker is not None:
-            self._landmarker.close()
-            self._landmarker = None
+        self._closer()
 
     def __enter__(self) -> FaceLandmarker:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def __del__(self) -> None:  # MediaPipe's own __del__ fails once the interpreter is ending
-        with contextlib.suppress(Exception):
-            self.close()

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from facevlm.evaluation.conformal import MAX_ANSWERS
+from facevlm.face_reader.agreement import Decision
 
 #: The timed stages of a prediction (``Prediction.timings`` has each, and their ``total``).
 STAGES = ("read", "render", "encode", "classify")
@@ -65,6 +66,11 @@ class Prediction:
     # probable first); every class for an unfamiliar input; None: the model has no sets
     prediction_set: list[str] | None = None
     coverage: float | None = None
+    # the second reader (facevlm.face_reader), when the model has one: its probabilities over
+    # its classes (None: it found no face), and what its rule decided with the model's reading
+    reader_classes: list[str] | None = None
+    reader_probabilities: np.ndarray | None = None
+    decision: Decision | None = None
 
     @property
     def prediction(self) -> str:
@@ -72,10 +78,32 @@ class Prediction:
         return self.classes[int(np.argmax(self.probabilities))]
 
     @property
+    def answer(self) -> str | None:
+        """What the product answers: with a face reader, its rule's answer (the model's reading
+        where the two agree, the combined one where a held-out-calibrated combination is safe);
+        without one, the model's top class unless it abstains. None: it cannot tell."""
+        if self.decision is not None:
+            return self.decision.answer
+        return None if self.abstained else self.prediction
+
+    @property
+    def reader_reading(self) -> str | None:
+        """The face reader's own top class (None: no reader, or it found no face)."""
+        return None if self.decision is None else self.decision.reader
+
+    @property
     def abstain_reason(self) -> str | None:
-        """Why the model cannot tell this input's expression, or None when it can: the input is
-        unlike its training scans (its probabilities then have no grounds), or the set of
-        answers holds more than :data:`MAX_ANSWERS` classes (too ambiguous to name one)."""
+        """Why the product cannot tell this input's expression, or None when it can.
+
+        With a face reader, its rule decides (:mod:`facevlm.face_reader.agreement`): the two
+        readings disagree, the reader reads a resting face or finds none. Familiarity and the
+        size of the set of answers are shown but decide nothing then: on real people's faces
+        nearly every scan is unfamiliar, and held out the two readings' agreement is what tells
+        a right answer from a wrong one. Without a reader: the input is unlike the training
+        scans (its probabilities then have no grounds), or the set of answers holds more than
+        :data:`MAX_ANSWERS` classes (too ambiguous to name one)."""
+        if self.decision is not None:
+            return self.decision.reason
         if self.familiar is False:
             return f"unfamiliar input: {self.unfamiliar_reason or 'unlike the training scans'}"
         if self.prediction_set is not None and len(self.prediction_set) > MAX_ANSWERS:
@@ -102,7 +130,7 @@ class Prediction:
         out: dict[str, Any] = {
             "file": self.file,
             "model": self.model,
-            "prediction": None if abstained else self.prediction,
+            "prediction": None if abstained else (self.answer or self.prediction),
             "abstained": abstained,
             "abstain_reason": self.abstain_reason if abstained else None,
             "prediction_set": None if self.prediction_set is None else list(self.prediction_set),
@@ -121,6 +149,7 @@ class Prediction:
             "modality": self.modality,
             "trained_modalities": list(self.trained_modalities),
         }
+        out["face_reader"] = self._reader_json()
         out["calibrated"] = self.temperature is not None
         if self.temperature is not None:
             out["temperature"] = round(self.temperature, 4)
@@ -141,6 +170,21 @@ class Prediction:
                 "stacked frames" if self.stacked_frames else "frames"
             )
         return out
+
+    def _reader_json(self) -> dict[str, Any] | None:
+        """The second reader's reading and how the answer was decided (None: no reader)."""
+        if self.decision is None:
+            return None
+        probabilities = self.reader_probabilities
+        return {
+            "reading": self.decision.reader,
+            "probability": self.decision.reader_probability
+            and round(self.decision.reader_probability, 4),
+            "probabilities": None
+            if probabilities is None
+            else _by_class(self.reader_classes or [], probabilities),
+            "route": self.decision.route,
+        }
 
 
 def _by_class(classes: list[str], probabilities: np.ndarray) -> dict[str, float]:

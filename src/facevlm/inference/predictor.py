@@ -18,8 +18,12 @@ and then answers one scan or sequence at a time
   calibration temperature for that head before the softmax (:mod:`facevlm.evaluation.calibration`),
   so the probabilities shown are calibrated; a bundle without one says ``"calibrated": false``;
   and the set of answers that holds the true class with the chosen coverage
-  (:mod:`facevlm.inference.answers`): with an unfamiliar input or too large a set, the
-  prediction says it cannot tell (``Prediction.abstained``).
+  (:mod:`facevlm.inference.answers`);
+- **second reading**: when the bundle carries a face reader (:mod:`facevlm.face_reader`), the
+  Face Landmarker reads the same views and the answer is given only where the two readings
+  agree or their held-out-calibrated combination is safe; otherwise the prediction says it
+  cannot tell (``Prediction.abstained``), with both readings. A bundle without a reader
+  abstains on an unfamiliar input or too large a set, as before.
 
 A mesh without a usable texture is rendered ``shaded`` instead, with a note. A model trained on
 several modalities (``render.modality: texture+shaded``) renders a scan in the first (texture)
@@ -55,6 +59,7 @@ import torch.nn.functional as F
 from facevlm.evaluation import conformal
 from facevlm.evaluation.calibration import LINEAR_PROBE, PROMPT_CLASSIFIER, head_temperatures
 from facevlm.evaluation.familiarity import APPEARANCE, EDGES, EMBEDDING, UNLIKE, JointFamiliarity
+from facevlm.face_reader.serving import ServedFaceReader
 from facevlm.inference.answers import answer_set
 from facevlm.inference.inputs import PredictionInput, ScanInput, SequenceInput
 from facevlm.inference.prediction import STAGES, Prediction
@@ -135,6 +140,12 @@ class Predictor(SequencePrediction):
         self.coverage = None if self.conformal is None else self.conformal.coverage
         if coverage is not None:
             self.coverage = conformal.check_coverage(coverage)
+        #: the second reader that must agree before an answer (None: the bundle has none)
+        self.face_reader = (
+            ServedFaceReader(bundle.face_reader, [v.name for v in self.settings.views])
+            if bundle.face_reader
+            else None
+        )
         self._render_thread = ThreadPoolExecutor(1, thread_name_prefix="facevlm-render")
         self._renderers: dict[str, Any] = {}
         self._lock = threading.Lock()  # one request at a time through the model and renderer
@@ -179,7 +190,9 @@ class Predictor(SequencePrediction):
             sample = views[None]
             if self.stacked_frames:  # the model's fusion head takes every frame's views
                 sample = frames_to_samples(np.stack([views] * self.stacked_frames), as_views=True)
-            self._classify(self._encode(self._model_input(sample)))
+            heads = self._classify(self._encode(self._model_input(sample)))
+            if self.face_reader is not None and not self.stacked_frames:
+                self._second_reading(views, heads["zero_shot"][0].numpy())
 
     def close(self) -> None:
         def close_all():
@@ -189,6 +202,8 @@ class Predictor(SequencePrediction):
 
         self._render_thread.submit(close_all).result()
         self._render_thread.shutdown()
+        if self.face_reader is not None:
+            self.face_reader.close()
 
     # ---------------------------------------------------------------- stages
     def _read(self, path: Path) -> FaceMesh:
@@ -312,6 +327,19 @@ class Predictor(SequencePrediction):
             )
         return out
 
+    def _second_reading(self, views: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
+        """The face reader's reading of one face's rendered ``views`` and what its rule decides
+        with the model's main-head ``probabilities`` (:mod:`facevlm.face_reader.agreement`);
+        empty for a model without a reader."""
+        if self.face_reader is None:
+            return {}
+        reader = self.face_reader.read(views)
+        return {
+            "reader_classes": self.face_reader.classes,
+            "reader_probabilities": reader,
+            "decision": self.face_reader.decide(probabilities, self.classes, reader),
+        }
+
     # ---------------------------------------------------------------- public
     def predict(self, item: PredictionInput) -> Prediction:
         """Predict one scan or sequence; raises ScanError for an unusable file."""
@@ -336,6 +364,8 @@ class Predictor(SequencePrediction):
             fused = clock.run("encode", self._encode, images)
             heads = clock.run("classify", self._classify, fused)
             familiarity = clock.run("classify", self._familiarity, fused[0], images, [0], modality)
+            main = self._heads(heads, [0], familiarity["familiar"])
+            reading = clock.run("classify", self._second_reading, views, main["probabilities"])
             return Prediction(
                 file=item.name,
                 model=self.name,
@@ -348,7 +378,8 @@ class Predictor(SequencePrediction):
                 modality=modality,
                 trained_modalities=list(self.trained_modalities),
                 **familiarity,
-                **self._heads(heads, [0], familiarity["familiar"]),
+                **main,
+                **reading,
             )
 
 

@@ -53,6 +53,11 @@ class ModelBundle:
     #: embeddings, k, sorted held-out reference scores, threshold, training modality; tensors
     #: and plain values. ``None`` for a bundle saved without them: familiarity is then unknown.
     familiarity: dict[str, Any] | None = None
+    #: The second reader that must agree before the product answers
+    #: (:mod:`facevlm.face_reader`): its head, the answer rule calibrated on the held-out folds,
+    #: the render views it reads and their figures, as plain values. ``None``: a bundle without
+    #: one answers from its own probabilities, sets and familiarity alone.
+    face_reader: dict[str, Any] | None = None
 
     @classmethod
     def from_model(

@@ -231,6 +231,69 @@ def cross_validate_model(
     return result, last
 
 
+def fit_face_reader(
+    face_actions: pd.DataFrame, result: CrossValidationResult, parameters: dict[str, Any]
+) -> dict[str, Any]:
+    """The model's second reader (:mod:`facevlm.face_reader`) and the rule that decides when
+    the product answers, calibrated on the cross-validation's held-out folds.
+
+    Each fold's faces are read by a head fitted on the other subjects' renders, as the model's
+    own held-out predictions were made; the rule's figures (``answered_coverage``,
+    ``answered_accuracy``, ...) are those of the held-out folds. The head the model is served
+    with is fitted on every subject. ``face_reader.enabled: false`` (the sequence models), or
+    renders the landmarker cannot read, give a record without a head: the model then answers
+    as it did without one."""
+    from facevlm.face_reader.agreement import calibrate_answer_rule
+    from facevlm.face_reader.reading import fit_head, held_out_readings
+
+    options = {
+        "enabled": True,
+        "c": 1.0,
+        "target_accuracy": 0.95,
+        **(parameters.get("face_reader") or {}),
+    }
+    if not options["enabled"]:
+        return {"enabled": False, "reason": "face_reader.enabled is false"}
+    table = face_actions.drop_duplicates("sample_id")
+    subject_of = dict(zip(table["sample_id"], table["subject"], strict=True))
+    missing = [s for f in result.folds for s in f.test_sample_ids if str(s) not in subject_of]
+    if missing or not table["found"].any():
+        reason = (
+            f"{len(missing)} held-out samples have no face reading (first: {missing[0]})"
+            if missing
+            else "the landmarker found no face in any render"
+        )
+        logger.warning("%s: no face reader (%s)", result.model, reason)
+        return {"enabled": False, "reason": reason}
+    folds = [
+        ({subject_of[str(s)] for s in f.test_sample_ids}, f.test_sample_ids) for f in result.folds
+    ]
+    c = float(options["c"])
+    reader, reader_classes = held_out_readings(table, result.classes, folds, c)
+    model = np.concatenate(result.calibrated_probabilities(PRIMARY))
+    truth = [result.classes[i] for f in result.folds for i in f.y_true]
+    rule, figures = calibrate_answer_rule(
+        model, reader, truth, result.classes, reader_classes, float(options["target_accuracy"])
+    )
+    logger.info(
+        "%s: held out, the face reader reads %.3f; agreeing they answer %.3f of the faces, "
+        "%.3f right; with the combined reading %.3f, %.3f right",
+        result.model,
+        figures["reader_accuracy"],
+        figures["agree_coverage"],
+        figures["agree_accuracy"],
+        figures["answered_coverage"],
+        figures["answered_accuracy"],
+    )
+    return {
+        "enabled": True,
+        "head": fit_head(table, result.classes, c).to_dict(),
+        "rule": rule.to_dict(),
+        "views": str(table["views"].iloc[0]).split(",") if "views" in table else None,
+        "figures": figures,
+    }
+
+
 def sample_face_sources(samples: pd.DataFrame) -> dict[str, str]:
     """``sample_id -> face source`` of the samples that record one (the synthetic set's; the
     column is empty for real scans, and absent from render sets made before it existed)."""
@@ -248,6 +311,7 @@ def fit_final_model(
     last_fold_model: ModelBundle,
     result: CrossValidationResult | None = None,
     runs_dir: str | None = None,
+    face_reader: dict[str, Any] | None = None,
 ) -> ModelBundle:
     """The model the app and ``facevlm predict`` use: the same recipe trained on *every* subject
     of the protocol after cross-validation (which reports the per-fold models). SMILE-VLM's
@@ -262,13 +326,17 @@ def fit_final_model(
     data, so their held-out confidence is the best estimate of its own.
 
     With ``runs_dir`` (``params:caches.training_runs``) the final fit checkpoints into the
-    cross-validation's training-run folder, and a run killed during it continues from there."""
+    cross-validation's training-run folder, and a run killed during it continues from there.
+
+    ``face_reader`` (:func:`fit_face_reader`): the second reader the bundle carries, which must
+    agree before the product answers."""
+    reader = face_reader if face_reader and face_reader.get("enabled") else None
     calibration = None if result is None else result.calibration_record()
     if calibration is None:
         logger.warning("no held-out logits: the model's probabilities stay uncalibrated")
     if not parameters.get("final_fit", True):
         logger.info("final_fit is off: the model is the last fold's, no extra training")
-        return dataclasses.replace(last_fold_model, calibration=calibration)
+        return dataclasses.replace(last_fold_model, calibration=calibration, face_reader=reader)
     # a copy: a recipe may set what its training needs on the config it is given
     cfg, data = copy.deepcopy(prepared.cfg), prepared.data
     if runs_dir is not None:
@@ -298,6 +366,7 @@ def fit_final_model(
         **final.extra,
     )
     bundle.calibration = calibration
+    bundle.face_reader = reader
     return bundle
 
 
@@ -344,6 +413,22 @@ def fold_metrics_table(result: CrossValidationResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def face_reader_metrics(bundle: ModelBundle) -> dict[str, float]:
+    """The face reader's figures on the held-out folds, named for MLflow (``answers/coverage``,
+    ``answers/accuracy``: what the product answers with the rule; ``answers/agree_*``: by
+    agreement alone; ``face_reader/accuracy``: the reader by itself). Empty without a reader."""
+    figures = (bundle.face_reader or {}).get("figures") or {}
+    names = {
+        "answered_coverage": "answers/coverage",
+        "answered_accuracy": "answers/accuracy",
+        "agree_coverage": "answers/agree_coverage",
+        "agree_accuracy": "answers/agree_accuracy",
+        "reader_accuracy": "face_reader/accuracy",
+        "reader_found_face": "face_reader/found_face",
+    }
+    return {names[k]: float(v) for k, v in figures.items() if k in names and np.isfinite(v)}
+
+
 def report_model_run(
     result: CrossValidationResult,
     parameters: dict[str, Any],
@@ -388,7 +473,7 @@ def report_model_run(
             result.classes,
             title=f"{label}: held-out fused embeddings (PCA)",
         )
-    metrics = result.final_metrics() | result.training_time_metrics()
+    metrics = result.final_metrics() | result.training_time_metrics() | face_reader_metrics(bundle)
     per_fold = fold_metrics_table(result)
     run = ModelRunReport(
         run_name=result.tags.get("variant", result.model),

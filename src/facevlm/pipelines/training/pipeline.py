@@ -18,6 +18,7 @@ from facevlm.experiments.model_parameters import resolve_model_parameters
 from facevlm.pipelines.training.nodes import (
     build_prompt_bank,
     cross_validate_model,
+    fit_face_reader,
     fit_final_model,
     make_protocol_folds,
     prepare_training_data,
@@ -27,7 +28,7 @@ from facevlm.pipelines.training.nodes import (
 )
 
 #: Datasets every model reads from the data stages (not namespaced).
-SHARED_INPUTS = {"scan_index", "renders", "pretrained_backbone"}
+SHARED_INPUTS = {"scan_index", "renders", "pretrained_backbone", "face_actions"}
 SHARED_PARAMETERS = {"params:dataset", "params:caches.training_runs"}
 
 
@@ -42,7 +43,8 @@ def _parameters_node(overrides: bool, variant: str | None) -> Node:
 
 
 def _training_nodes() -> list[Node]:
-    """Prompt bank and prepared data → frozen baseline → cross-validation → final fit → report.
+    """Prompt bank and prepared data → frozen baseline → cross-validation → the face reader on
+    the same folds → final fit (carrying the face reader) → report.
 
     Every namespace has the same nodes; the ``final_fit`` parameter decides whether the final
     fit trains on all subjects or keeps the last fold's model (no extra training)."""
@@ -82,6 +84,16 @@ def _training_nodes() -> list[Node]:
             name="cross_validate",
         ),
         Node(
+            fit_face_reader,
+            {
+                "face_actions": "face_actions",
+                "result": "cv_results",
+                "parameters": "training_parameters",
+            },
+            "face_reader",
+            name="fit_face_reader",
+        ),
+        Node(
             fit_final_model,
             {
                 **common,
@@ -89,6 +101,7 @@ def _training_nodes() -> list[Node]:
                 "last_fold_model": "last_fold_model",
                 "result": "cv_results",
                 "runs_dir": "params:caches.training_runs",
+                "face_reader": "face_reader",
             },
             "model",
             name="fit_final_model",

@@ -1,0 +1,107 @@
+"""The face reader's head: a logistic regression from the Face Landmarker's 52 blend-shape
+scores to an expression, stored as plain numbers.
+
+Why a linear head on blend shapes: the scores already name facial actions (a smile is
+``mouthSmileLeft`` + ``mouthSmileRight``, surprise ``browInnerUp`` + ``eyeWide*`` +
+``jawOpen``), so a few hundred renders are enough to learn which actions make which expression,
+and a linear map cannot learn the renders' own look (identity, lighting, mesh density) the way
+an image model can. It is trained on the run's own frontal renders, with ``neutral`` as a class
+of its own when the renders hold resting faces: a face it reads as resting is then no grounds
+for any of the model's emotions.
+
+Stored as plain lists (``to_dict``) so that a model bundle can carry it (``torch.load`` with
+``weights_only``) and a person can read it; scikit-learn fits it, numpy applies it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from facevlm.face_reader.landmarker import BLENDSHAPE_NAMES
+
+#: The class a resting face is read as (the render sets' label for it).
+NEUTRAL = "neutral"
+
+
+@dataclass
+class FaceReaderHead:
+    """Standardise the 52 scores, then a multinomial logistic regression over ``classes``."""
+
+    classes: list[str]
+    mean: np.ndarray  # (52,)
+    scale: np.ndarray  # (52,)
+    weight: np.ndarray  # (K, 52)
+    bias: np.ndarray  # (K,)
+    inputs: tuple[str, ...] = BLENDSHAPE_NAMES
+
+    @classmethod
+    def fit(
+        cls, scores: np.ndarray, labels: list[str] | np.ndarray, c: float = 1.0
+    ) -> FaceReaderHead:
+        """Fit on ``(N, 52)`` scores and their ``N`` labels (rows with NaN scores, faces the
+        landmarker did not find, are left out). ``c``: scikit-learn's inverse regularisation."""
+        from sklearn.linear_model import LogisticRegression
+
+        scores, labels = np.asarray(scores, np.float64), np.asarray(labels, dtype=object)
+        found = ~np.isnan(scores).any(axis=1)
+        scores, labels = scores[found], labels[found]
+        classes = sorted(set(labels.tolist()))
+        if len(classes) < 2:
+            raise ValueError(f"the face reader needs at least two classes to learn, got {classes}")
+        mean = scores.mean(axis=0)
+        scale = scores.std(axis=0)
+        scale[scale < 1e-6] = 1.0  # a score no training face moves: left as it is
+        regression = LogisticRegression(C=float(c), max_iter=5000)
+        regression.fit((scores - mean) / scale, labels)
+        order = [list(regression.classes_).index(k) for k in classes]
+        weight, bias = regression.coef_, regression.intercept_
+        if len(classes) == 2:  # scikit-learn keeps one row for two classes: make it two
+            weight, bias = (
+                np.vstack([-weight[0] / 2, weight[0] / 2]),
+                np.array([-bias[0], bias[0]]) / 2,
+            )
+        return cls(classes, mean, scale, weight[order], bias[order])
+
+    def probabilities(self, scores: np.ndarray) -> np.ndarray:
+        """``(N, 52)`` → ``(N, K)`` probabilities over :attr:`classes`; NaN rows stay NaN."""
+        z = (np.asarray(scores, np.float64) - self.mean) / self.scale
+        logits = z @ self.weight.T + self.bias
+        logits -= np.nanmax(logits, axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "classes": list(self.classes),
+            "inputs": list(self.inputs),
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "weight": self.weight.tolist(),
+            "bias": self.bias.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> FaceReaderHead:
+        inputs = tuple(record.get("inputs", BLENDSHAPE_NAMES))
+        if inputs != BLENDSHAPE_NAMES:
+            raise ValueError(
+                "the face reader was trained on other landmarker scores than this version reads"
+            )
+        head = cls(
+            list(record["classes"]),
+            np.asarray(record["mean"], np.float64),
+            np.asarray(record["scale"], np.float64),
+            np.asarray(record["weight"], np.float64),
+            np.asarray(record["bias"], np.float64),
+        )
+        k, d = len(head.classes), len(BLENDSHAPE_NAMES)
+        shapes = {"mean": (d,), "scale": (d,), "weight": (k, d), "bias": (k,)}
+        for name, shape in shapes.items():
+            if getattr(head, name).shape != shape:
+                raise ValueError(
+                    f"face reader {name} has shape {getattr(head, name).shape}, not {shape}"
+                )
+        return head
