@@ -19,7 +19,16 @@ from kedro.pipeline import Pipeline
 
 from facevlm import settings as project_settings
 from facevlm.model_namespaces import BASE_MODELS, DERIVED_MODELS, MODEL_NAMESPACES
-from facevlm.pipelines import compare, ingest, pretrain, render, report, synthesize, training
+from facevlm.pipelines import (
+    compare,
+    expression_bank,
+    ingest,
+    pretrain,
+    render,
+    report,
+    synthesize,
+    training,
+)
 
 #: The project's configuration, where the ablation variants are declared.
 CONF_SOURCE = Path(__file__).resolve().parents[2] / "conf"
@@ -117,6 +126,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         "compare": compare.create_pipeline(),
         "report": report.create_pipeline(),
         "report_check": report.create_check_pipeline(),
+        # real people's expressions from labelled photos and FACS codes; not part of a training run
+        "expression_bank": expression_bank.create_pipeline(),
         "__default__": data_stages(*BASE_MODELS) + default_models,
         # the default run's models on the scan index and renders already in the catalog (an
         # earlier run's, or copied from the machine that rendered them): a GPU node without VTK
