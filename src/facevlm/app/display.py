@@ -28,7 +28,9 @@ def show_prediction(result: Prediction) -> None:
     model has no grounds for. Otherwise the answer is in the green box, with its set of
     answers when the model has one."""
     st.subheader(result.file)
-    if result.familiar is False:
+    # with a face reader, agreement decides and familiarity is a caption: on real faces nearly
+    # every scan is unfamiliar, and that alone does not tell a right answer from a wrong one
+    if result.familiar is False and result.decision is None:
         st.warning(
             f"**Unfamiliar input**: {result.unfamiliar_reason or 'unlike the training scans'}. "
             "The model has no grounds to read its expression.",
@@ -51,11 +53,14 @@ def show_prediction(result: Prediction) -> None:
                 icon=":material/help:",
             )
         else:
-            confidence = float(result.probabilities.max())
+            answer = result.answer or result.prediction
+            confidence = float(result.probabilities[result.classes.index(answer)])
             st.success(
-                f"Predicted expression ({what}): **{result.prediction}** — {confidence:.0%} "
-                f"({result.method})"
+                f"Predicted expression ({what}): **{answer}** — {confidence:.0%} "
+                f"({result.method}{answer_grounds(result)})"
             )
+        if result.decision is not None:
+            st.caption(face_reader_caption(result))
         if result.prediction_set is not None:
             st.caption(answer_set_caption(result))
         st.caption(familiarity_caption(result))
@@ -79,6 +84,30 @@ def show_prediction(result: Prediction) -> None:
     if result.is_sequence:
         show_sequence(result)
     show_timings(result.timings)
+
+
+def answer_grounds(result: Prediction) -> str:
+    """How a face reader's rule reached the answer, for the answer box ("" without a reader)."""
+    if result.decision is None:
+        return ""
+    if result.decision.route == "agree":
+        return "; the face reader agrees"
+    return f"; combined with the face reader's {result.decision.reader}, a near miss"
+
+
+def face_reader_caption(result: Prediction) -> str:
+    """One line on the second reader's own reading, beside the model's."""
+    decision = result.decision
+    if decision is None:
+        return ""
+    if decision.reader is None:
+        return "Face reader (MediaPipe's face landmarks on the views): no face found"
+    model_reading = result.prediction
+    return (
+        f"Face reader (MediaPipe's face landmarks on the views): **{decision.reader}** "
+        f"({decision.reader_probability:.0%}); the model: **{model_reading}** "
+        f"({float(result.probabilities.max()):.0%})"
+    )
 
 
 def candidates(result: Prediction) -> list[str]:

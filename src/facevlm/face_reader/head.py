@@ -69,9 +69,12 @@ class FaceReaderHead:
         """``(N, 52)`` → ``(N, K)`` probabilities over :attr:`classes`; NaN rows stay NaN."""
         z = (np.asarray(scores, np.float64) - self.mean) / self.scale
         logits = z @ self.weight.T + self.bias
-        logits -= np.nanmax(logits, axis=1, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+        found = ~np.isnan(logits).any(axis=1)
+        out = np.full(logits.shape, np.nan)
+        shifted = logits[found] - logits[found].max(axis=1, keepdims=True)
+        p = np.exp(shifted)
+        out[found] = p / p.sum(axis=1, keepdims=True)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {
