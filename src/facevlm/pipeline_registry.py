@@ -22,6 +22,7 @@ from facevlm.model_namespaces import BASE_MODELS, DERIVED_MODELS, MODEL_NAMESPAC
 from facevlm.pipelines import (
     compare,
     expression_bank,
+    face_reader,
     ingest,
     pretrain,
     render,
@@ -102,10 +103,11 @@ def data_stages(*models: str) -> Pipeline:
 
 
 def ready_for(*models: str) -> Pipeline:
-    """What models need before training: their evaluation data and the pretrained backbone of
+    """What models need before training: their evaluation data, the pretrained backbone of
     the configured recipe, read from the store of backbones by recipe (``pretrain`` builds
-    one that is not there)."""
-    return data_stages(*models) + pretrain.create_loading_pipeline()
+    one that is not there), and the Face Landmarker's reading of the renders (the face
+    reader's input)."""
+    return data_stages(*models) + pretrain.create_loading_pipeline() + face_reader.create_pipeline()
 
 
 def model_pipeline(model: str) -> Pipeline:
@@ -115,11 +117,16 @@ def model_pipeline(model: str) -> Pipeline:
 
 def register_pipelines() -> dict[str, Pipeline]:
     trains = {model: model_pipeline(model) for model in MODEL_NAMESPACES}
-    default_models = pretrain.create_loading_pipeline() + Pipeline([trains[m] for m in BASE_MODELS])
+    default_models = (
+        pretrain.create_loading_pipeline()
+        + face_reader.create_pipeline()
+        + Pipeline([trains[m] for m in BASE_MODELS])
+    )
     pipelines = {
         "synthesize": synthesize.create_pipeline(),
         "ingest": ingest.create_pipeline(),
         "render": render.create_pipeline(),
+        "face_reader": face_reader.create_pipeline(),
         "data": data_stages(),
         "pretrain": pretrain.create_pipeline(),
         **{f"train_{model}": ready_for(model) + trains[model] for model in MODEL_NAMESPACES},
