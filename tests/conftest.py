@@ -24,16 +24,19 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before open_clip / huggingface_hub import
 
-# the package pins the libraries' numerical path before they load (facevlm/numerics.py): the
-# tests' own process computes as the Kedro runs and subprocesses it starts do
-import facevlm  # noqa: F401, E402  isort: skip
+# the libraries' numerical path pinned before they load, as the commands that start a run pin
+# it (facevlm/numerics.py): the tests' own process computes as the Kedro runs and the
+# subprocesses it starts do
+from facevlm.numerics import pin_process  # noqa: E402  isort: skip
 
-import mlflow
-import numpy as np
-import pytest
-import torch
+pin_process()
 
-from facevlm.scans.labels import BASIC_EMOTIONS
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from facevlm.scans.labels import BASIC_EMOTIONS  # noqa: E402
 
 
 def _share_the_cores_between_test_processes() -> None:

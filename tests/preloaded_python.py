@@ -32,9 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
-#: What a command's process imports, in the order a ``facevlm`` command imports it (the
-#: package first: it pins the libraries' numerical path before they load). Not the command
-#: module itself: the child runs it as ``__main__``, and ``python -m`` finds it unimported.
+#: What a command's process imports, in the order a ``facevlm`` command imports it, once the
+#: zygote has pinned the libraries' numerical path as the commands do before they load. Not the
+#: command module itself: the child runs it as ``__main__``, and ``python -m`` finds it
+#: unimported.
 PRELOAD = (
     "facevlm",
     "torch",
@@ -228,9 +229,11 @@ def _serve() -> None:
     replies = os.fdopen(os.dup(1), "w")
     nothing = os.open(os.devnull, os.O_RDWR)
     os.dup2(nothing, 1)  # what an import prints is nobody's reply
+    from facevlm.numerics import pin_code_paths, pin_process
+
+    pin_process()  # as `kedro run` and the `facevlm` command do before numpy and torch load
     for name in PRELOAD:
         importlib.import_module(name)
-    from facevlm.numerics import pin_code_paths
 
     for line in sys.stdin:
         request = json.loads(line)
@@ -241,8 +244,8 @@ def _serve() -> None:
                 os.chdir(request["cwd"])
                 os.environ.clear()
                 os.environ.update(request["env"])
-                # what importing the package does in a new interpreter: the child's own
-                # processes (render workers, torchrun) inherit the pin with its environment
+                # what the command's pin does in a new interpreter: the child's own processes
+                # (render workers, torchrun) inherit the pin with its environment
                 pin_code_paths(os.environ)
                 if request["new_session"]:
                     os.setsid()

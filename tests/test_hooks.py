@@ -1,5 +1,6 @@
-"""The session's MLflow run says how it computes, and the run of a killed ``kedro run`` does
-not stay RUNNING: the next session closes it."""
+"""The session's MLflow run says how it computes, a ``kedro run`` computes as ``numerics``
+configures it, and the run of a killed ``kedro run`` does not stay RUNNING: the next session
+closes it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ import pytest
 import torch
 from kedro.io import DataCatalog, MemoryDataset
 
-from facevlm.hooks import HOST_TAG, PID_TAG, SessionRunHooks, close_runs_of_dead_sessions
+from facevlm.hooks import (
+    HOST_TAG,
+    PID_TAG,
+    NumericsHooks,
+    SessionRunHooks,
+    close_runs_of_dead_sessions,
+)
 from facevlm.numerics import NUMERICS_TAG, describe
 from facevlm.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 
@@ -70,3 +77,33 @@ def test_the_session_run_names_the_gpu_its_models_train_on(
     tag = mlflow.get_run(run.info.run_id).data.tags[NUMERICS_TAG]
     assert tag.startswith(describe())
     assert ("training on CUDA (NVIDIA H200)" in tag) is on_gpu
+
+
+class _Context:
+    """What the numerics hook reads of a Kedro context: the project's configuration."""
+
+    def __init__(self, runtime_params: dict) -> None:
+        self.config_loader = CONFIG_LOADER_CLASS(
+            conf_source=str(ROOT / "conf"), **CONFIG_LOADER_ARGS, runtime_params=runtime_params
+        )
+
+
+@pytest.mark.parametrize(
+    ("runtime_params", "pin"),
+    [({}, True), ({"numerics": {"pin": False}}, False), ({"numerics": {"pin": True}}, True)],
+)
+def test_the_numerics_hook_hands_the_run_its_configured_pin(monkeypatch, runtime_params, pin):
+    """The project's ``numerics.pin`` (true in conf/base), or ``--params``, decides how a
+    ``kedro run`` computes; the thread count is applied beside it."""
+    settled, threads = [], []
+    monkeypatch.setattr("facevlm.hooks.settle_kedro_run", settled.append)
+    monkeypatch.setattr("facevlm.hooks.pin_threads", threads.append)
+    monkeypatch.setenv("FACEVLM_THREADS", "3")
+    NumericsHooks().after_context_created(_Context(runtime_params))
+    assert settled == [pin] and threads == [3]
+
+
+def test_a_pin_setting_that_is_not_true_or_false_is_refused(monkeypatch):
+    monkeypatch.setattr("facevlm.hooks.settle_kedro_run", lambda pin: None)
+    with pytest.raises(ValueError, match="numerics.pin must be true or false"):
+        NumericsHooks().after_context_created(_Context({"numerics": {"pin": "no"}}))

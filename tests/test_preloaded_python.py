@@ -21,8 +21,9 @@ from preloaded_python import run_preloaded, start_preloaded
 #: the width of the log Kedro's import sets up.
 PROBE = """
 import json, logging, os, sys
+from facevlm.numerics import PINNED_ENVIRONMENT, pin_process
+pin_process()  # as the commands do, before anything loads numpy
 import kedro.framework.project  # sets up the log handlers, as a Kedro run's start does
-from facevlm.numerics import PINNED_ENVIRONMENT
 print(json.dumps({
     "log_width": logging.getLogger().handlers[0].console.width,
     "pid": os.getpid(),
@@ -39,7 +40,7 @@ sys.exit(3)
 
 
 def test_a_child_has_its_own_folder_environment_streams_and_exit_code(tmp_path):
-    # without the pin's variables: the package sets them as it is imported, in either
+    # without the pin's variables: the probe pins, as a command does, in either
     env = {k: v for k, v in os.environ.items() if k not in PINNED_ENVIRONMENT}
     env["PROBE"] = "set for this child"
     env["COLUMNS"] = "123"  # the log's width

@@ -16,15 +16,9 @@ itself and the layers listed before it (``tests/test_layers.py`` holds it to thi
 - ``facevlm.inference``    a trained model's prediction of a scan or sequence
 - ``facevlm.app``          the Streamlit app
 - ``facevlm.pipelines``    Kedro pipelines: thin nodes around the layers before them
+
+Importing it, or any of its modules, changes nothing in the process: the numerical path the
+project's runs compute on is set by the commands that start them (``facevlm.numerics``).
 """
 
 __version__ = "0.1.0"
-
-# Before anything imports torch or numpy: every CPU on the same numerical path, so that a run's
-# figures do not depend on the machine (why and what it costs: facevlm/numerics.py).
-from facevlm.numerics import loaded_before_pin as _loaded_before_pin  # noqa: E402
-from facevlm.numerics import pin_code_paths as _pin_code_paths  # noqa: E402
-
-PINNED_AT_IMPORT: list[str] = _pin_code_paths()
-#: The libraries already loaded, on their own code path, when the package pinned theirs.
-LOADED_BEFORE_PIN: list[str] = _loaded_before_pin(PINNED_AT_IMPORT)

@@ -8,7 +8,8 @@
 ``inspect`` prints one JSON object (format, counts, UVs, texture, bounds, landmarks). ``render``
 writes one PNG per view with the same renderer the pipelines use. ``predict`` prints one JSON
 object per scan or 4D sequence with the project's trained model (the app's code path, run from
-the project root); for a scan the model cannot tell (unfamiliar, or too many plausible
+the project root); for a scan the model cannot tell (its face reader, a second reader grounded
+in real faces, does not agree; for a model without one: unfamiliar, or too many plausible
 expressions) its ``prediction`` is null and ``abstained`` true, unless ``--always-answer``. ``app`` starts the Streamlit app (its arguments go to ``streamlit run``).
 A file that cannot be read gives a one-line error naming the file and the reason, and a non-zero
 exit code, never a traceback; ``predict`` goes on with the other files and exits with 2. Results
@@ -17,7 +18,9 @@ silenced unless ``--verbose`` asks for it (:mod:`facevlm.command_output`). ``ren
 modality as ``predict`` does: texture when the scan has one, shaded otherwise, with a note, and
 renders the face turned face-forward and framed (``--pose as_stored`` keeps the scan's axes).
 (The Kedro pipelines themselves run with ``kedro run``; the module is not called ``cli.py``
-because Kedro reserves that name for project commands.)
+because Kedro reserves that name for project commands.) Every command computes on the project's
+pinned numerical path (:mod:`facevlm.numerics`); ``FACEVLM_NATIVE_NUMERICS=1`` leaves each
+library on its own choice.
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facevlm.command_output import CommandStreams, command_output
-from facevlm.model_namespaces import MODEL_NAMESPACES
-from facevlm.render.backend import RenderBackendError
-from facevlm.render.views import View, parse_views
-from facevlm.scans.errors import ScanError
+from facevlm.numerics import pin_process
+
+if TYPE_CHECKING:  # the rest of the package is imported once main() has pinned the numerics
+    from facevlm.render.views import View
+    from facevlm.scans.errors import ScanError
 
 EXIT_BAD_INPUT = 2
 
@@ -45,6 +50,8 @@ def _inspect(args: argparse.Namespace, streams: CommandStreams) -> int:
 
 
 def _render(args: argparse.Namespace, streams: CommandStreams) -> int:
+    from facevlm.scans.errors import ScanError
+
     try:
         return _render_scan(args, streams)
     except ScanError as error:
@@ -54,6 +61,8 @@ def _render(args: argparse.Namespace, streams: CommandStreams) -> int:
 def _as_the_scans(error: ScanError, scan: Path) -> ScanError:
     """A refusal of a file the scan names (its texture) reported as the scan's, the way
     ``inspect`` lists that file's problem among the scan's warnings."""
+    from facevlm.scans.errors import ScanError
+
     if error.path is None or os.path.realpath(error.path) == os.path.realpath(scan):
         return error
     reason = error.reason
@@ -113,6 +122,8 @@ def _coverage(text: str) -> float:
 
 def _views(text: str) -> tuple[View, ...]:
     """``--views``: ``0,20,-20`` or ``yaw:pitch`` pairs, parsed before any file is read."""
+    from facevlm.render.views import parse_views
+
     try:
         return parse_views(text)
     except ValueError as error:
@@ -128,6 +139,8 @@ def _predict(args: argparse.Namespace, streams: CommandStreams) -> int:
         find_inputs,
         load_bundle,
     )
+    from facevlm.render.backend import RenderBackendError
+    from facevlm.scans.errors import ScanError
 
     try:
         project = Project.open(args.project)
@@ -178,6 +191,8 @@ def _app(args: argparse.Namespace, streams: CommandStreams | None = None) -> int
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from facevlm.model_namespaces import MODEL_NAMESPACES
+
     parser = argparse.ArgumentParser(prog="facevlm", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     chatter = argparse.ArgumentParser(add_help=False)
@@ -258,9 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--always-answer",
         action="store_true",
-        help="always give the most probable expression as the prediction, even for a scan the "
-        "model cannot tell (unfamiliar, or more than three plausible expressions), which "
-        'otherwise gets "prediction": null and "abstained": true',
+        help="always give an expression as the prediction, even for a scan the model cannot "
+        "tell (its face reader disagrees, or for a model without one: unfamiliar, or more than "
+        'three plausible expressions), which otherwise gets "prediction": null and '
+        '"abstained": true',
     )
     predict.add_argument("--project", type=Path, help="project folder (default: current folder)")
     predict.set_defaults(handler=_predict)
@@ -284,6 +300,13 @@ def _fail(message: str, streams: CommandStreams | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # every command computes (a render, a prediction, the app's): on the numerical path of the
+    # project's runs, set before the imports below load numpy and torch; the module's own
+    # imports load neither, so that importing it changes nothing
+    pin_process()
+    from facevlm.render.backend import RenderBackendError
+    from facevlm.scans.errors import ScanError
+
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["app"]:  # everything after `app` is Streamlit's, options included
         return _app(argparse.Namespace(streamlit_args=argv[1:]))

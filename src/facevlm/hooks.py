@@ -18,7 +18,13 @@ import mlflow
 from kedro.framework.hooks import hook_impl
 
 from facevlm.model_namespaces import BASE_MODELS
-from facevlm.numerics import NUMERICS_TAG, describe, pin_threads, session_threads
+from facevlm.numerics import (
+    NUMERICS_TAG,
+    describe,
+    pin_threads,
+    session_threads,
+    settle_kedro_run,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -98,19 +104,31 @@ class SessionRunHooks:
             )
 
 
+def _pin_setting(numerics: dict) -> bool:
+    """``numerics.pin``: true (the default, also when the key is absent) or false. A string
+    such as ``"no"`` is refused rather than read as true."""
+    value = numerics.get("pin", True)
+    if not isinstance(value, bool):
+        raise ValueError(f"numerics.pin must be true or false, got {value!r}")
+    return value
+
+
 class NumericsHooks:
-    """Run the session on ``numerics.threads`` threads (parameters.yml; the variable
-    ``FACEVLM_THREADS`` wins): a reduction split over
-    another number of threads adds in another order, so the count is the project's, not the
-    machine's (why: facevlm/numerics.py)."""
+    """A ``kedro run`` on the code path ``numerics.pin`` asks for, and the session on
+    ``numerics.threads`` threads (parameters.yml; the variable ``FACEVLM_THREADS`` wins): a
+    reduction split over another number of threads adds in another order, so the count is the
+    project's, not the machine's (why: facevlm/numerics.py)."""
 
     @hook_impl
     def after_context_created(self, context) -> None:
         # the config loader, not `context.params`: Kedro validates `params` against every
         # pipeline's typed parameters, which imports all pipelines (the app and `facevlm
         # predict` open a session and run none); the loader holds --params too
-        parameters = context.config_loader["parameters"]
-        threads = session_threads((parameters.get("numerics") or {}).get("threads"))
+        numerics = context.config_loader["parameters"].get("numerics") or {}
+        # the `kedro` command pinned the code paths before it could read the configuration:
+        # a run configured otherwise starts again here, before it computes anything
+        settle_kedro_run(_pin_setting(numerics))
+        threads = session_threads(numerics.get("threads"))
         if threads is not None:
             pin_threads(threads)
         logger.info("numerics: %s", describe())

@@ -16,17 +16,31 @@ What it costs: AVX2 in place of AVX-512 made a CPU training step of a tiny CLIP 
 on an AVX-512 machine (same page); a machine without AVX2 (pre-2013 x86) falls back to slower
 generic code and is not covered.
 
-The variables are read when each library loads, so :func:`pin_code_paths` runs when the
-package is imported (``facevlm/__init__.py``), before torch; a variable the user has set wins,
-and ``FACEVLM_NATIVE_NUMERICS=1`` keeps every library on its own choice (fastest; figures then
-differ between CPUs). The thread count is a parameter (``numerics.threads``, or the variable
-``FACEVLM_THREADS``) that :func:`pin_threads` applies at the start of a Kedro run.
+Where: nowhere at import. A library import changes nothing, so a notebook, a test or another
+tool that imports the package computes as it would without it, on each library's own choice.
+The variables are read when each library loads, so the commands that start a run set them first
+thing, before numpy and torch load (:func:`pin_process`): ``kedro run`` in this project, through
+the package's ``kedro.init`` entry point (:func:`pin_at_kedro_start`), ``python -m facevlm``,
+``python -m facevlm.train`` and the ``facevlm`` command (the app included). The processes a
+run starts (torchrun workers, the training processes side by side) inherit them with the
+environment. Code of one's own computes as the runs do when it calls :func:`pin_process` before
+it imports numpy or torch.
+
+Turning it off: ``numerics.pin: false`` (parameters.yml, or ``--params``) for a Kedro run, which
+then starts again once on every library's own choice (:func:`settle_kedro_run`: the ``kedro``
+command pins before it reads the configuration); ``FACEVLM_NATIVE_NUMERICS=1`` for every
+command, and it wins over the parameter (fastest; figures then differ between CPUs). A variable
+the user has set wins over the pin. The thread count is a parameter (``numerics.threads``, or
+the variable ``FACEVLM_THREADS``) that :func:`pin_threads` applies at the start of a Kedro
+session.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tomllib
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torch is imported where it is used: this module runs before it loads
@@ -44,10 +58,15 @@ NATIVE_SWITCH = "FACEVLM_NATIVE_NUMERICS"
 #: MLflow tag of a session run: how its figures were computed (:func:`describe`); two runs'
 #: figures agree to the bit only when it is the same.
 NUMERICS_TAG = "facevlm.numerics"
-#: What :func:`restart_pinned` says on its way (stderr): why the run starts twice.
+#: What :func:`settle_kedro_run` says on its way (stderr) when it restarts a run to pin it.
 RESTART_NOTICE = (
     "facevlm: numpy was loaded before the numerical path was pinned; starting again pinned "
     "(reinstall the package to skip this: uv pip install -e .)"
+)
+#: What :func:`settle_kedro_run` says on its way (stderr) when ``numerics.pin`` is false.
+UNPIN_NOTICE = (
+    "facevlm: numerics.pin is false; starting again on each library's own code path "
+    f"({NATIVE_SWITCH}=1 skips this)"
 )
 #: Overrides ``numerics.threads`` (the test suite gives each of its processes its share).
 THREADS_VARIABLE = "FACEVLM_THREADS"
@@ -79,43 +98,119 @@ READ_BY = {
 
 def loaded_before_pin(added: list[str]) -> list[str]:
     """The libraries that loaded before :func:`pin_code_paths` set their variables (``added``),
-    and so run on the code path they chose (asked at the time of the pin: ``kedro`` imports
-    numpy before the package, unless :func:`pin_at_kedro_start` pinned first)."""
+    and so run on the code path they chose (asked at the time of the pin)."""
     return sorted({READ_BY[name] for name in added if READ_BY[name] in sys.modules})
+
+
+class _ThisProcess:
+    """What this process's pin did. Module state because the pin is the process's: a library
+    loads once per process, on the variables set at that moment."""
+
+    pinned: list[str] | None = None  # the variables :func:`pin_process` set; None: never called
+    loaded_first: set[str] = set()  # the libraries loaded before it set theirs
+
+
+def pin_process() -> list[str]:
+    """Put this process, and the processes it starts, on the pinned path: set the variables of
+    :data:`PINNED_ENVIRONMENT` that ``os.environ`` lacks (none under the native switch) and
+    remember what was already loaded. Returns the variables set now.
+
+    The commands that start a run call it first thing, before numpy and torch load: a library
+    that loaded before it keeps the code path it chose (:func:`unpinned_libraries`)."""
+    added = pin_code_paths(os.environ)
+    _ThisProcess.pinned = [*(_ThisProcess.pinned or []), *added]
+    _ThisProcess.loaded_first.update(loaded_before_pin(added))
+    return added
+
+
+def pinned_here() -> list[str]:
+    """The variables this process's :func:`pin_process` set (not those it inherited)."""
+    return list(_ThisProcess.pinned or [])
+
+
+def unpinned_libraries() -> list[str]:
+    """The libraries of this process that loaded on their own code path before
+    :func:`pin_process` set theirs: processes it starts load them pinned, and compute other
+    bits. Empty in a process that never pinned: it and its children compute on the same path,
+    whichever it is."""
+    return sorted(_ThisProcess.loaded_first)
+
+
+def starts_a_kedro_run(argv: list[str] | None = None) -> bool:
+    """Whether this process is ``kedro run`` (the console script or ``python -m kedro``) or
+    ``python -m facevlm`` (the project's run command): the runs whose numerics the project
+    decides. ``kedro ipython``, ``kedro jupyter`` and the other commands are left alone, like
+    a notebook."""
+    argv = sys.argv if argv is None else argv
+    if not argv:
+        return False
+    program = Path(argv[0])
+    if program.name == "__main__.py" and program.parent.name == __package__:
+        return True
+    # `python -m kedro` names itself so in argv[0] before its commands run
+    is_kedro = program.name in ("kedro", "python -m kedro") or (
+        program.name == "__main__.py" and program.parent.name == "kedro"
+    )
+    return is_kedro and argv[1:2] == ["run"]
+
+
+def in_this_project(folder: Path | None = None) -> bool:
+    """Whether the Kedro project that ``folder`` (the working folder) belongs to is this
+    package's. Found as Kedro finds it, the nearest folder up whose ``pyproject.toml`` has a
+    ``[tool.kedro]`` table: the ``kedro.init`` entry point runs in every ``kedro`` command of
+    the environment, and another project's runs are not this project's to pin."""
+    try:
+        start = (folder or Path.cwd()).resolve()
+    except OSError:  # a working folder deleted under the command: no project to pin
+        return False
+    for candidate in (start, *start.parents):
+        metadata = candidate / "pyproject.toml"
+        try:
+            settings = tomllib.loads(metadata.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        kedro = settings.get("tool", {}).get("kedro")
+        if kedro is not None:
+            return kedro.get("package_name") == __package__
+    return False
 
 
 def pin_at_kedro_start() -> None:
     """The ``kedro.init`` entry point (pyproject.toml): the ``kedro`` command calls it before
     anything else, before Kedro itself imports numpy, so ``kedro run`` computes on the pinned
-    path from its start, with no restart. Importing the package pins (``facevlm/__init__.py``);
-    here it is on in every ``kedro`` command of an environment that has the package, which is
-    what the environment is for (:data:`NATIVE_SWITCH` turns it off)."""
-    pin_code_paths()
+    path from its start, with no restart. Only a ``kedro run`` of this project: the other
+    commands, and other projects in the same environment, keep their libraries' own choice.
+    The configuration is not read yet; :func:`settle_kedro_run` honours ``numerics.pin``."""
+    if starts_a_kedro_run() and in_this_project():
+        pin_process()
 
 
-def restart_kedro_run_if_unpinned() -> None:
-    """Restart a ``kedro run`` (:func:`restart_pinned`) whose numpy or torch loaded before the
-    package pinned their code paths; any other command keeps its process (``kedro ipython``,
-    jupyter: their figures are not the committed ones)."""
-    import facevlm
+def settle_kedro_run(pin: bool) -> None:
+    """Make a ``kedro run`` compute as ``numerics.pin`` says, once its configuration is read
+    (the project's hook): restart it (:func:`restart`) where the libraries loaded on another
+    path than the one asked for. Pinned, that is an installation older than the ``kedro.init``
+    entry point, whose numpy loaded first; unpinned, the entry point's pin is undone. Any other
+    process (a notebook's session, the app, ``facevlm predict``) is left as it started, and
+    the native switch wins over the parameter."""
+    if not starts_a_kedro_run() or native_requested():
+        return
+    if pin:
+        pin_process()  # sets nothing where the entry point pinned
+        if unpinned_libraries():
+            restart(RESTART_NOTICE)
+    elif pinned_here():
+        for name in pinned_here():
+            os.environ.pop(name, None)
+        os.environ[NATIVE_SWITCH] = "1"  # and the run's own processes stay off it too
+        restart(UNPIN_NOTICE)
 
-    command = os.path.basename(sys.argv[0]) if sys.argv else ""
-    if (
-        facevlm.LOADED_BEFORE_PIN
-        and command in {"kedro", "__main__.py"}
-        and sys.argv[1:2] == ["run"]
-    ):
-        restart_pinned()
 
-
-def restart_pinned(argv: list[str] | None = None) -> None:
-    """Replace this process by the same command with the pinned variables set from the start,
-    so that the libraries already loaded load again on the pinned path. Does not return.
-
-    Only an installation older than the ``kedro.init`` entry point (:func:`pin_at_kedro_start`)
-    gets here: reinstalling the package (``uv pip install -e .``) saves the restart."""
+def restart(notice: str, argv: list[str] | None = None) -> None:
+    """Replace this process by the same command in the environment as it is now, so that the
+    libraries already loaded load again on the variables it sets. Says ``notice`` on stderr.
+    Does not return."""
     argv = list(sys.orig_argv if argv is None else argv)
-    print(RESTART_NOTICE, file=sys.stderr)
+    print(notice, file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, *argv[1:]])

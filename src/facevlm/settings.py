@@ -2,10 +2,11 @@
 
 kedro-mlflow's hook runs as :class:`~facevlm.mlflow_params_hook.MlflowHookWithBatchedParams`
 (its own, logging each node's parameters in one call) in place of the plugin's entry point.
-Ours fix the thread count and tag the session run with its numerical path
-(:mod:`facevlm.numerics`), close the MLflow runs of killed sessions (:mod:`facevlm.hooks`) and
-log each stage's time (:mod:`facevlm.stage_timing`). The ``mlflow`` config pattern is declared
-so ``conf/<env>/mlflow.yml`` is found in every env. The config loader adds the profile of the
+Ours put a ``kedro run`` on the numerical path ``numerics.pin`` asks for, fix the thread count
+and tag the session run with its numerical path (:mod:`facevlm.numerics`), close the MLflow
+runs of killed sessions (:mod:`facevlm.hooks`) and log each stage's time
+(:mod:`facevlm.stage_timing`). The ``mlflow`` config pattern is declared so
+``conf/<env>/mlflow.yml`` is found in every env. The config loader adds the profile of the
 dataset that ``dataset.name`` names to the parameters (:mod:`facevlm.dataset_profiles`), so a
 recipe env (``--env paper``) works with any dataset.
 """
@@ -13,14 +14,7 @@ recipe env (``--env paper``) works with any dataset.
 from facevlm.dataset_profiles import DatasetProfileConfigLoader
 from facevlm.hooks import NumericsHooks, SessionRunHooks
 from facevlm.mlflow_params_hook import KEDRO_MLFLOW_PLUGIN, MlflowHookWithBatchedParams
-from facevlm.numerics import restart_kedro_run_if_unpinned
 from facevlm.stage_timing import StageTimingHooks
-
-# `kedro` imports numpy before it imports this package: the package's `kedro.init` entry point
-# pins first (facevlm.numerics.pin_at_kedro_start). Where it did not (an installation older than
-# the entry point), numpy's OpenBLAS has chosen this CPU's own kernel by now, and `kedro run`
-# starts again, once, with the pinned variables set from the start.
-restart_kedro_run_if_unpinned()
 
 # The hooks registered last run first (pluggy): kedro-mlflow's, last here, runs before ours, so its
 # session run is open when ours run, as it was when the plugin's entry point registered it.

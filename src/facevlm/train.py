@@ -17,6 +17,9 @@ The bundle is written by the Kedro pipeline (see ``facevlm.runner.training_bundl
 ``OUT/result.pkl`` and ``OUT/fold_<k>/model.pt``, is read back with
 ``facevlm.runner.bundle_training.load_training_result``. Run the same command again after a
 crash or a kill: finished folds are reused, the interrupted fold continues from its last epoch.
+
+The command computes on the project's pinned numerical path (:mod:`facevlm.numerics`), as a
+Kedro run does; ``FACEVLM_NATIVE_NUMERICS=1`` leaves each library on its own choice.
 """
 
 from __future__ import annotations
@@ -128,6 +131,11 @@ def overrides_of(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # a run on the project's numerical path, set before torch and numpy load below; a worker
+    # of a Kedro run finds it set already, or finds the run's FACEVLM_NATIVE_NUMERICS=1
+    from facevlm.numerics import pin_process
+
+    pin_process()
     args = build_parser().parse_args(argv)
     from torch.distributed.elastic.multiprocessing.errors import record
 

@@ -12,7 +12,6 @@ import pytest
 import torch
 from tiny_bundles import TINY_EXPERIMENT, prompt_bank, tiny_data
 
-import facevlm
 from facevlm.experiments.cross_validation import fit_final
 from facevlm.experiments.recipes import get_recipe
 from facevlm.runner.run import checkpoint_final_fit, run_cross_validation
@@ -67,7 +66,7 @@ def test_folds_and_final_fit_side_by_side_are_one_process_s_to_the_bit(
 
 def test_how_many_processes_a_setting_asks_for(monkeypatch):
     monkeypatch.delenv(PROCESSES_VARIABLE, raising=False)
-    monkeypatch.setattr(facevlm, "LOADED_BEFORE_PIN", [])
+    monkeypatch.setattr("facevlm.runner.side_by_side.unpinned_libraries", lambda: [])
     monkeypatch.setattr("facevlm.runner.side_by_side.available_cores", lambda: 8)
     assert side_by_side_processes(None, jobs=6, threads=1) == 1  # this process
     assert side_by_side_processes(1, jobs=6, threads=1) == 1
@@ -87,7 +86,7 @@ def test_a_process_whose_libraries_loaded_unpinned_trains_alone(monkeypatch, cap
     pin computes other bits, and processes beside it would give folds it cannot reuse."""
     monkeypatch.delenv(PROCESSES_VARIABLE, raising=False)
     monkeypatch.setattr("facevlm.runner.side_by_side.available_cores", lambda: 8)
-    monkeypatch.setattr(facevlm, "LOADED_BEFORE_PIN", ["numpy"])
+    monkeypatch.setattr("facevlm.runner.side_by_side.unpinned_libraries", lambda: ["numpy"])
     with caplog.at_level(logging.WARNING):
         assert side_by_side_processes("auto", jobs=6, threads=1) == 1
     assert "numpy loaded before facevlm pinned the numerical path" in caplog.text

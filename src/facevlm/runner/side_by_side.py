@@ -9,10 +9,13 @@ cross-validation and the final fit on every subject are independent trainings, s
 takes whole ones.
 
 Nothing here changes a bit of what is computed. Each process runs on the session's thread
-count and inherits its pinned code paths (:mod:`facevlm.numerics`); a fold is trained by
-:func:`~facevlm.runner.bundle_training.train_folds`, into the run folder where the caller's
-:func:`~facevlm.runner.bundle_training.train_from_bundle` then finds it finished, and the final
-fit trains into the checkpoint folder the final-fit node resumes from
+count and inherits this one's code paths with the environment, which it holds before it loads
+numpy or torch (:mod:`facevlm.numerics`): the pinned ones in a run whose command pinned them,
+the libraries' own choice in a process that pinned nothing. A process whose libraries loaded
+before it pinned theirs trains alone, since its new processes would compute on another path.
+A fold is trained by :func:`~facevlm.runner.bundle_training.train_folds`, into the run folder
+where the caller's :func:`~facevlm.runner.bundle_training.train_from_bundle` then finds it
+finished, and the final fit trains into the checkpoint folder the final-fit node resumes from
 (:func:`~facevlm.runner.run.resume_final_fit_in`), so that node finds every epoch done and
 trains nothing. A killed run resumes the same way as one trained in a single process.
 
@@ -33,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from facevlm.cores import available_cores
+from facevlm.numerics import unpinned_libraries
 
 logger = logging.getLogger(__name__)
 
@@ -51,15 +55,15 @@ def side_by_side_processes(configured: int | str | None, jobs: int, threads: int
     value: Any = os.environ.get(PROCESSES_VARIABLE, "").strip() or configured
     if value in (None, "", 0, "0"):
         return 1
-    import facevlm
-
-    if facevlm.LOADED_BEFORE_PIN:
+    unpinned = unpinned_libraries()
+    if unpinned:
         # the new processes would load them on the pinned path, this one did not: their folds
         # would be others' bits, and this process would train them again
         logger.warning(
             "training in this process: %s loaded before facevlm pinned the numerical path, "
-            "so processes started now would compute other bits (import facevlm first)",
-            " and ".join(facevlm.LOADED_BEFORE_PIN),
+            "so processes started now would compute other bits (call "
+            "facevlm.numerics.pin_process() before numpy and torch load)",
+            " and ".join(unpinned),
         )
         return 1
     if value == "auto":
