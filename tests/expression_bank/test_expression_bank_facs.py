@@ -3,6 +3,9 @@ intensities drawn reproducibly where the codes give none, and CK+'s codes as shi
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -226,3 +229,13 @@ def test_a_tables_own_labels_and_the_kept_emotions_are_parameters(tmp_path):
     assert bank.loc[1, list(WEIGHT_COLUMNS)].sum() == 0.0  # neutral: no unit, no weight
     only_basic, report = _bank(tables, emotions=[e for e in BANK_EMOTIONS if e != "neutral"])
     assert list(only_basic["emotion"]) == ["disgust"] and list(report["item"]) == ["row 2"]
+
+
+def test_the_documented_mapping_is_the_mapping():
+    """docs/expression-bank.md lists every unit's channels; a change to the tables changes it."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "expression-bank.md").read_text()
+    documented = {}
+    for au, channels in re.findall(r"^\| (\d+) \| [^|]+ \| ([^|]+) \|", page, flags=re.M):
+        pairs = re.findall(r"`(\w+)` ([\d.]+)", channels)
+        documented[int(au)] = {name: float(weight) for name, weight in pairs}
+    assert documented == {**facs.AU_SHAPES, **facs.CODED_AU_SHAPES}
