@@ -49,8 +49,8 @@ import tempfile
 import time
 from pathlib import Path
 
-#: The project's fixed numerical path (facevlm.numerics.PINNED_ENVIRONMENT, copied: importing
-#: the package would pin this process, whose variables every column inherits).
+#: The project's fixed numerical path (facevlm.numerics.PINNED_ENVIRONMENT, copied: a column's
+#: variables are this table's, whatever the package's pin becomes).
 PINNED = {
     "ATEN_CPU_CAPABILITY": "avx2",
     "ONEDNN_MAX_CPU_ISA": "AVX2",
@@ -320,7 +320,7 @@ def child(stages: list[str], threads: int) -> None:
 
 def run_setting(name: str, threads: int, stages: list[str]) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in VARIABLES}
-    env["FACEVLM_NATIVE_NUMERICS"] = "1"  # the package, once imported, adds nothing
+    env["FACEVLM_NATIVE_NUMERICS"] = "1"  # should a column's code call the pin, it adds nothing
     env.update(SETTINGS[name])
     env.update({variable: str(threads) for variable in THREAD_VARIABLES})
     env.setdefault("HF_HUB_OFFLINE", "1")

@@ -38,8 +38,12 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before open_clip / huggingface_hub import
 
 # isort: off
-import facevlm  # noqa: F401  (before numpy: the pinned numerical path, as in the processes)
+from facevlm.numerics import pin_process
 
+# before numpy loads: the pinned numerical path of the runs it measures, which the imports
+# below then follow
+pin_process()
+# ruff: noqa: E402
 # isort: on
 
 import argparse
