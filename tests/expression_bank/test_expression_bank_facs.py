@@ -231,6 +231,11 @@ def test_a_tables_own_labels_and_the_kept_emotions_are_parameters(tmp_path):
     assert list(only_basic["emotion"]) == ["disgust"] and list(report["item"]) == ["row 2"]
 
 
+def test_a_table_whose_path_is_unset_is_switched_off():
+    bank, report = _bank({"ckplus_netfacs": {"path": None}})
+    assert bank.empty and report.empty
+
+
 def test_the_documented_mapping_is_the_mapping():
     """docs/expression-bank.md lists every unit's channels; a change to the tables changes it."""
     page = (Path(__file__).resolve().parents[2] / "docs" / "expression-bank.md").read_text()

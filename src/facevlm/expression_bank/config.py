@@ -1,8 +1,8 @@
 """``params:expression_bank`` as typed settings: the photo sets, the FACS tables, how to read them.
 
 A photo set or table is named by its key, which becomes the bank rows' ``source``; a photo set
-whose ``root`` and ``labels_file`` are both unset is switched off, so that the parameters can
-hold a set's settings ready for a user to point at their copy
+whose ``root`` and ``labels_file`` are both unset, or a table whose ``path`` is, is switched off,
+so that the parameters can hold a set's settings ready for a user to point at their copy
 (``--params expression_bank.photo_sets.fer2013.root=/data/fer2013/train``). Unknown keys are
 refused (:func:`facevlm.config.from_dict`): a misspelt ``subject_patern`` would otherwise give
 every photo a subject of its own without a word.
@@ -68,14 +68,22 @@ class FacsTable:
     or ``12``); optionally ``item`` or ``sequence``, the expression's id.
 
     Attributes:
-        path: a CSV file, or ``package:<name>`` for a table shipped in the package.
+        path: a CSV file, or ``package:<name>`` for a table shipped in the package; None
+            switches the table off (for a bank of your photos alone:
+            ``--params expression_bank.facs_tables.ckplus_netfacs.path=null``).
         labels: this table's own labels -> emotion, as for a photo set.
     """
 
-    path: str
+    path: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def enabled(self) -> bool:
+        return self.path is not None
+
     def file(self) -> Path:
+        if self.path is None:
+            raise ValueError("a FACS table switched off (path: null) has no file")
         if self.path.startswith(PACKAGED):
             name = self.path.removeprefix(PACKAGED)
             return Path(str(resources.files("facevlm.expression_bank").joinpath("data", name)))

@@ -139,6 +139,7 @@ def facs_expressions(source: str, table: FacsTable, config: ExpressionBankConfig
 
 
 def read_facs_tables(config: ExpressionBankConfig, outcome: Outcome) -> None:
-    """Every FACS table of ``config`` into ``outcome``."""
+    """Every FACS table of ``config`` that is switched on into ``outcome``."""
     for source, table in config.facs_tables.items():
-        facs_expressions(source, table, config, outcome)
+        if table.enabled:
+            facs_expressions(source, table, config, outcome)
