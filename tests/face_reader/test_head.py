@@ -1,4 +1,4 @@
-"""The face reader's head: a logistic regression on the 52 scores, kept as plain numbers."""
+"""The face reader's head: a logistic regression on the 51 scores, kept as plain numbers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Face Landmarker reads our renders as it reads photographs: 52 scores that name what the
+"""The Face Landmarker reads our renders as it reads photographs: 51 scores that name what the
 face does, from a model file that ships in the package (no download)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def test_the_model_file_ships_in_the_package_with_its_licence():
     assert path.with_name(path.name + ".LICENSE").read_text().count("Apache License") >= 1
 
 
-def test_every_view_of_a_rendered_face_is_read_as_52_scores(rendered_faces):
+def test_every_view_of_a_rendered_face_is_read_as_51_scores(rendered_faces):
     with FaceLandmarker() as landmarker:
         scores = landmarker.read_images(rendered_faces[1]["happiness"])
     assert scores.shape == (3, len(BLENDSHAPE_NAMES))

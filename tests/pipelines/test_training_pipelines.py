@@ -16,12 +16,15 @@ from toy_model_run import (
     index_and_renders,
     model_params,
     run_model_pipeline,
+    toy_face_actions,
 )
 
 from facevlm.datasets import MlflowModelRunDataset, ModelBundle, PretrainedWeights
 from facevlm.evaluation import conformal
 from facevlm.evaluation.familiarity import APPEARANCE, EDGES, EMBEDDING, JointFamiliarity
+from facevlm.face_reader.head import FaceReaderHead
 from facevlm.pipelines import training
+from facevlm.pipelines.face_reader.nodes import read_render_face_actions
 from facevlm.scans.labels import BASIC_EMOTIONS
 
 
@@ -68,6 +71,13 @@ def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(
     ] == pytest.approx(result.fold_calibration().temperature)
     rebuilt, _ = bundle.build()
     assert sum(p.numel() for p in rebuilt.parameters()) > 0
+    # the second reader, fitted on the same folds: the bundle carries it with its answer rule
+    reader = catalog.load(f"{model}.face_reader")
+    assert reader["enabled"] and bundle.face_reader == reader
+    assert FaceReaderHead.from_dict(reader["head"]).classes == sorted(BASIC_EMOTIONS)
+    figures = reader["figures"]
+    assert figures["reader_accuracy"] > 0.9, "each toy expression raises a score of its own"
+    assert figures["answered_coverage"] >= figures["agree_coverage"] > 0
     # familiarity statistics of the final fit, read back with weights_only: its training
     # embeddings, appearance features and edges, and the folds' held-out scores as the yardstick
     statistics = JointFamiliarity.from_dict(bundle.familiarity)
@@ -88,6 +98,8 @@ def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(
         summary["metrics"]["test/accuracy_mean"]
     )
     assert {"train.epochs", "render.size", "protocol.k"} <= set(run.data.params), "flat names"
+    assert run.data.metrics["answers/coverage"] == pytest.approx(figures["answered_coverage"])
+    assert run.data.metrics["face_reader/accuracy"] == pytest.approx(figures["reader_accuracy"])
     if model == "smile":  # how often its pseudo-labels named the truth, beside the test metrics
         for when in ("initial", "final"):
             agreement = run.data.metrics[f"pseudo_labels/agreement_{when}_mean"]
@@ -128,6 +140,20 @@ def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(
     assert panels[0].startswith("primary") and len(panels) == (2 if model == "smile" else 1)
 
 
+def test_renders_in_which_no_face_is_found_give_a_model_without_a_face_reader(mlflow_tracking):
+    """The real landmarker reads the toy renders (coloured bars): no face, so no second reader,
+    and the model answers as a model without one does."""
+    index, renders = index_and_renders()
+    actions = read_render_face_actions(renders, {"views": None})
+    assert len(actions) == len(renders) and not actions["found"].any()
+    catalog = run_model_pipeline(
+        "affectvlm", model_params("augmented"), "training_runs", mlflow=False, face_actions=actions
+    )
+    reader = catalog.load("affectvlm.face_reader")
+    assert reader["enabled"] is False and "no face" in reader["reason"]
+    assert catalog.load("affectvlm.model").face_reader is None
+
+
 def test_a_derived_namespace_lists_only_what_differs_from_its_base():
     """``smile_mer`` is ``smile`` with its own protocol, classes and task."""
     import yaml
@@ -159,12 +185,18 @@ def test_a_4d_namespace_trains_on_sequences_of_stacked_frames(mlflow_tracking, t
     pipe = training.create_pipeline("affectvlm_4d", base="affectvlm")
     datasets = {name: KeptMemoryDataset() for name in pipe.all_outputs()}
     datasets["affectvlm_4d.mlflow_run"] = MlflowModelRunDataset(log_model=False)
-    overrides = {"task": "fer4d", "experiment": {"data": {"frames": "views"}}}
+    # as conf/base gives the sequence models: a sample of stacked frames is no still face
+    overrides = {
+        "task": "fer4d",
+        "experiment": {"data": {"frames": "views"}},
+        "face_reader": {"enabled": False},
+    }
     catalog = DataCatalog(
         {
             **datasets,
             "scan_index": MemoryDataset(index),
             "renders": MemoryDataset(renders, copy_mode="assign"),
+            "face_actions": MemoryDataset(toy_face_actions(renders)),
             "params:dataset": MemoryDataset({"name": "toy"}),
             "params:caches.training_runs": MemoryDataset("training_runs"),  # under tmp_path
             "pretrained_backbone": MemoryDataset(PretrainedWeights("", {"skipped": True})),
@@ -182,6 +214,7 @@ def test_a_4d_namespace_trains_on_sequences_of_stacked_frames(mlflow_tracking, t
     assert bundle.model_config["n_views"] == 3 * 3, "3 frames x 3 views"
     assert bundle.info["n_samples"] == len(BASIC_EMOTIONS) * N_SUBJECTS
     assert bundle.info["sample_frames"] == {"frames": "views", "frames_per_sample": 3}
+    assert bundle.face_reader is None, "the face reader reads still faces, not stacked frames"
     assert catalog.load("affectvlm_4d.last_fold_model").info["sample_frames"]["frames"] == "views"
     _serves_a_sequence(bundle, tmp_path)
     (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")

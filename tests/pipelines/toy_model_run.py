@@ -55,6 +55,24 @@ def index_and_renders(frames: int = 0) -> tuple[pd.DataFrame, RenderSet]:
     return index, RenderSet(samples, ["front", "left", "right"], {"size": SIZE}, np.stack(images))
 
 
+def toy_face_actions(renders: RenderSet, seed: int = 0) -> pd.DataFrame:
+    """What the Face Landmarker would read of the toy renders if their bars were faces: each
+    expression raises a blend-shape score of its own, over noise, so that a face reader learns
+    them (the real landmarker finds no face in a coloured bar)."""
+    from facevlm.face_reader.landmarker import BLENDSHAPE_NAMES
+
+    rng = np.random.default_rng(seed)
+    samples = renders.samples
+    scores = rng.uniform(0.0, 0.05, size=(len(samples), len(BLENDSHAPE_NAMES)))
+    width = len(BLENDSHAPE_NAMES) // len(BASIC_EMOTIONS)  # scores each expression raises
+    for c, expression in enumerate(BASIC_EMOTIONS):
+        rows = (samples["expression"] == expression).to_numpy()
+        scores[np.ix_(rows, range(c * width, (c + 1) * width))] += 0.8
+    table = samples[["sample_id", "subject", "expression"]].astype(str).reset_index(drop=True)
+    table["found"] = True
+    return pd.concat([table, pd.DataFrame(scores, columns=list(BLENDSHAPE_NAMES))], axis=1)
+
+
 def mixed_modality_renders(renders: RenderSet) -> RenderSet:
     """``renders`` as a ``texture+shaded`` render set makes them: every sample once as it is
     (``texture``) and once grey, its bar darker (``shaded``), a row per sample and modality."""
@@ -103,11 +121,13 @@ def run_model_pipeline(
     mlflow: bool = True,
     data: tuple[pd.DataFrame, RenderSet] | None = None,
     mixed_modalities: bool = False,
+    face_actions: pd.DataFrame | None = None,
 ) -> DataCatalog:
     """Run the ``model`` namespace's pipeline on the toy data (or on ``data``: a scan index and
     its renders); returns the catalog. The MLflow model run goes to the current tracking store
     (``mlflow=False``: kept in memory). ``mixed_modalities``: the renders are
-    :func:`mixed_modality_renders`."""
+    :func:`mixed_modality_renders`. ``face_actions``: the face reader's input (default:
+    :func:`toy_face_actions`)."""
     index, renders = data if data is not None else index_and_renders()
     if mixed_modalities:
         renders = mixed_modality_renders(renders)
@@ -120,6 +140,9 @@ def run_model_pipeline(
             **datasets,
             "scan_index": MemoryDataset(index),
             "renders": MemoryDataset(renders, copy_mode="assign"),
+            "face_actions": MemoryDataset(
+                toy_face_actions(renders) if face_actions is None else face_actions
+            ),
             "params:dataset": MemoryDataset({"name": "toy"}),
             "params:caches.training_runs": MemoryDataset(runs_dir),
             "pretrained_backbone": MemoryDataset(PretrainedWeights("", {"skipped": True})),

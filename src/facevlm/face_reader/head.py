@@ -1,4 +1,4 @@
-"""The face reader's head: a logistic regression from the Face Landmarker's 52 blend-shape
+"""The face reader's head: a logistic regression from the Face Landmarker's 51 blend-shape
 scores to an expression, stored as plain numbers.
 
 Why a linear head on blend shapes: the scores already name facial actions (a smile is
@@ -28,12 +28,12 @@ NEUTRAL = "neutral"
 
 @dataclass
 class FaceReaderHead:
-    """Standardise the 52 scores, then a multinomial logistic regression over ``classes``."""
+    """Standardise the 51 scores, then a multinomial logistic regression over ``classes``."""
 
     classes: list[str]
-    mean: np.ndarray  # (52,)
-    scale: np.ndarray  # (52,)
-    weight: np.ndarray  # (K, 52)
+    mean: np.ndarray  # (51,)
+    scale: np.ndarray  # (51,)
+    weight: np.ndarray  # (K, 51)
     bias: np.ndarray  # (K,)
     inputs: tuple[str, ...] = BLENDSHAPE_NAMES
 
@@ -41,7 +41,7 @@ class FaceReaderHead:
     def fit(
         cls, scores: np.ndarray, labels: list[str] | np.ndarray, c: float = 1.0
     ) -> FaceReaderHead:
-        """Fit on ``(N, 52)`` scores and their ``N`` labels (rows with NaN scores, faces the
+        """Fit on ``(N, 51)`` scores and their ``N`` labels (rows with NaN scores, faces the
         landmarker did not find, are left out). ``c``: scikit-learn's inverse regularisation."""
         from sklearn.linear_model import LogisticRegression
 
@@ -66,7 +66,7 @@ class FaceReaderHead:
         return cls(classes, mean, scale, weight[order], bias[order])
 
     def probabilities(self, scores: np.ndarray) -> np.ndarray:
-        """``(N, 52)`` → ``(N, K)`` probabilities over :attr:`classes`; NaN rows stay NaN."""
+        """``(N, 51)`` → ``(N, K)`` probabilities over :attr:`classes`; NaN rows stay NaN."""
         z = (np.asarray(scores, np.float64) - self.mean) / self.scale
         logits = z @ self.weight.T + self.bias
         found = ~np.isnan(logits).any(axis=1)

@@ -1,4 +1,4 @@
-"""MediaPipe's Face Landmarker as a reader of facial actions: an RGB image → 52 blend-shape scores.
+"""MediaPipe's Face Landmarker as a reader of facial actions: an RGB image → 51 blend-shape scores.
 
 Why a second, independent reader: the project's models learn every expression from synthetic
 faces, and nothing in their own features tells when they are wrong on a real person's face. The
@@ -14,8 +14,8 @@ without a network. ``mediapipe`` is imported only when a landmarker is made, so 
 this module costs nothing.
 
     >>> with FaceLandmarker() as landmarker:
-    ...     scores = landmarker.blendshapes(rgb)        # (52,) float32, or None: no face found
-    ...     table = landmarker.read_images(images)      # (N, 52), NaN rows where none was found
+    ...     scores = landmarker.blendshapes(rgb)        # (51,) float32, or None: no face found
+    ...     table = landmarker.read_images(images)      # (N, 51), NaN rows where none was found
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-#: The landmarker's 52 blend-shape scores in its output order (its ``_neutral`` category is
-#: left out: it is always 0 and names no action).
+#: The landmarker's 51 blend-shape scores in its output order: ARKit's 52 but ``tongueOut``, which
+#: it does not read (its ``_neutral`` category is left out too: it is always 0 and names nothing).
 BLENDSHAPE_NAMES = (
     "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
     "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight",
@@ -104,7 +104,7 @@ class FaceLandmarker:
         self._closer = weakref.finalize(self, _close_quietly, self._landmarker)
 
     def blendshapes(self, rgb: np.ndarray) -> np.ndarray | None:
-        """``(H, W, 3)`` uint8 RGB image → ``(52,)`` float32 scores in :data:`BLENDSHAPE_NAMES`
+        """``(H, W, 3)`` uint8 RGB image → ``(51,)`` float32 scores in :data:`BLENDSHAPE_NAMES`
         order, or None when the landmarker finds no face in it."""
         import mediapipe as mp
 
@@ -118,7 +118,7 @@ class FaceLandmarker:
         return np.array([scores.get(name, 0.0) for name in BLENDSHAPE_NAMES], dtype=np.float32)
 
     def read_images(self, images: Iterable[np.ndarray]) -> np.ndarray:
-        """Every image's scores as one ``(N, 52)`` float32 table; a row of NaN where no face
+        """Every image's scores as one ``(N, 51)`` float32 table; a row of NaN where no face
         was found (the caller decides what a face it cannot read means)."""
         rows = []
         for image in images:

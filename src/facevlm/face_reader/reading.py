@@ -18,12 +18,12 @@ import pandas as pd
 from facevlm.face_reader.head import NEUTRAL, FaceReaderHead
 from facevlm.face_reader.landmarker import BLENDSHAPE_NAMES, FaceLandmarker
 
-#: Columns of a face-actions table besides the 52 scores.
+#: Columns of a face-actions table besides the 51 scores.
 ID_COLUMNS = ("sample_id", "subject", "expression", "found")
 
 
 def average_views(scores: np.ndarray) -> np.ndarray:
-    """``(N, V, 52)`` scores of several views of each face → ``(N, 52)``: their mean over the
+    """``(N, V, 51)`` scores of several views of each face → ``(N, 51)``: their mean over the
     views where a face was found (NaN where none was)."""
     scores = np.asarray(scores, np.float64)
     found = ~np.isnan(scores[..., 0])
@@ -34,7 +34,7 @@ def average_views(scores: np.ndarray) -> np.ndarray:
 
 
 def read_views(landmarker: FaceLandmarker, views: np.ndarray, read: Sequence[int]) -> np.ndarray:
-    """One face's ``(V, H, W, 3)`` views → ``(52,)`` scores averaged over the views ``read``
+    """One face's ``(V, H, W, 3)`` views → ``(51,)`` scores averaged over the views ``read``
     (NaN: no face found in any)."""
     return average_views(landmarker.read_images(views[v] for v in read)[None])[0]
 
@@ -58,7 +58,7 @@ def read_face_actions(
 
 
 def scores_of(table: pd.DataFrame) -> np.ndarray:
-    """The ``(N, 52)`` scores of a face-actions table."""
+    """The ``(N, 51)`` scores of a face-actions table."""
     return table[list(BLENDSHAPE_NAMES)].to_numpy(np.float64)
 
 

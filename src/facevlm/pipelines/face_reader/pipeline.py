@@ -4,7 +4,7 @@ from facevlm.pipelines.face_reader.nodes import read_render_face_actions
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Renders → the landmarker's 52 blend-shape scores of each sample (``face_actions``), read
+    """Renders → the landmarker's 51 blend-shape scores of each sample (``face_actions``), read
     once and shared by every model's face reader (fitted in each model's pipeline on its folds)."""
     return Pipeline(
         [
