@@ -42,7 +42,13 @@ MEASURES = {
     "baseline_linear_probe": "baseline/linear_probe/accuracy",
     "baseline_zero_shot": "baseline/zero_shot/accuracy",
     "fold_time_s": "train/fold_time_s",
+    # what the product answers with its face reader, pooled over the held-out folds (no std)
+    "answered_coverage": "answers/coverage",
+    "answered_accuracy": "answers/accuracy",
+    "face_reader_accuracy": "face_reader/accuracy",
 }
+#: Measures logged once for all folds pooled (the metric's own name, no ``_mean``/``_std``).
+POOLED_MEASURES = ("answered_coverage", "answered_accuracy", "face_reader_accuracy")
 
 #: The variant of a run that is not an ablation (no ``variant`` tag).
 DEFAULT_VARIANT = "default"
@@ -93,8 +99,9 @@ def _row(run: Run, metrics: dict[str, float]) -> dict[str, Any]:
         "n_samples": n_samples,
     }
     for column, metric in MEASURES.items():
-        row[f"{column}_mean"] = metrics.get(f"{metric}_mean", np.nan)
-        row[f"{column}_std"] = metrics.get(f"{metric}_std", np.nan)
+        pooled = column in POOLED_MEASURES
+        row[f"{column}_mean"] = metrics.get(metric if pooled else f"{metric}_mean", np.nan)
+        row[f"{column}_std"] = np.nan if pooled else metrics.get(f"{metric}_std", np.nan)
     return row
 
 
@@ -170,7 +177,11 @@ def _run_label(row: pd.Series) -> str:
 def comparison_figure(table: pd.DataFrame, title: str = "Model runs compared") -> Figure:
     """Grouped horizontal bars, one group per run: every accuracy-type measure with ± std, and
     the training time per fold in a panel of its own (seconds, another scale)."""
-    scores = [c for c in MEASURES if c != "fold_time_s" and f"{c}_mean" in table]
+    scores = [
+        c
+        for c in MEASURES
+        if c != "fold_time_s" and c not in POOLED_MEASURES and f"{c}_mean" in table
+    ]
     has_time = "fold_time_s_mean" in table
     labels = [_run_label(row) for _, row in table.iterrows()]
     height = 1.2 + 0.35 * len(table) * max(len(scores), 1)

@@ -57,6 +57,15 @@ BASELINE_HEADERS = {
     "accuracy": "after training (accuracy)",
 }
 
+#: What the product answers with its face reader (docs/methods.md#when-the-product-answers),
+#: on the held-out folds pooled.
+ANSWER_HEADERS = {
+    "answered_coverage": "answered",
+    "answered_accuracy": "right when answered",
+    "face_reader_accuracy": "face reader alone",
+    "accuracy": "model alone (accuracy)",
+}
+
 _MISSING = "—"
 
 
@@ -183,6 +192,22 @@ def results_markdown(records: list[dict[str, Any]], experiment: str, digits: int
             "training added is the difference to the last column.",
             "",
             _measure_table(with_baseline, BASELINE_HEADERS, digits),
+        ]
+    with_reader = [
+        r
+        for r in records
+        if r["variant"] == DEFAULT_VARIANT and "answered_coverage" in r["measures"]
+    ]
+    if with_reader:
+        parts += [
+            "",
+            "## When the product answers",
+            "",
+            "The held-out faces of all folds pooled: the share the product answers (the model "
+            "and its face reader agree, or two near-miss readings combine safely), how many "
+            "of those answers are right, and each reader alone.",
+            "",
+            _measure_table(with_reader, ANSWER_HEADERS, digits),
         ]
     variants = [r for r in records if r["variant"] != DEFAULT_VARIANT]
     if variants:
