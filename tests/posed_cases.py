@@ -1,5 +1,12 @@
-"""Face scans in known poses, and meshes that are no face, for the pose estimate's tests and
-benchmark.
+"""Face scans in known poses, and meshes that are no face, for the tests of the face pose and
+of what reads and renders a scan in any pose (``from posed_cases import ...``: pytest puts
+this folder on ``sys.path`` with its ``conftest.py``).
+
+They are the tests' own, not the library's: nothing the project runs makes a case.
+``benchmarks/canonical_pose.py`` measures the pose on the same cases, many more of them, and
+keeps its own copy of this generator (``benchmarks/face_region.py`` of :func:`ict_face` and
+:func:`synthetic_face`), so that a benchmark runs without the test tree; a change to the cases
+belongs in both.
 
 A case is a face from one of two sources, turned by a rotation drawn uniformly over all
 orientations, shifted, written in other units, cropped like a scanner crops and damaged like a
@@ -342,17 +349,9 @@ def _concatenate(meshes: list[FaceMesh]) -> FaceMesh:
 
 
 # ------------------------------------------------------------------------------ real scans
-#: The environment variable naming a folder of real scans for the pose benchmark. Real scans
-#: come under research licences: they are read from where they lie, never copied here.
-REAL_SCANS_ENV = "FACEVLM_REAL_SCANS"
-#: The formats a re-posed real scan is written in, and the suffixes a real scan is read from.
+#: The formats a re-posed real scan is written in (the benchmark reads real scans from a
+#: folder of its own; the tests re-pose built-in faces, as it re-poses real ones).
 REPOSED_FORMATS = ("obj", "stl", "off", "ply")
-REAL_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".wrl", ".bnt")
-
-
-def real_scan_paths(folder: str | Path) -> list[Path]:
-    """Every scan under ``folder`` (searched through its subfolders), in a stable order."""
-    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in REAL_SUFFIXES)
 
 
 @dataclass

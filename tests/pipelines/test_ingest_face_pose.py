@@ -15,7 +15,7 @@ from facevlm.cores import available_cores
 from facevlm.pipelines.ingest.nodes import index_scans, index_workers
 from facevlm.render.face_pose import MIN_CENTRAL, FacePose
 from facevlm.scans.formats.vrml import write_vrml
-from facevlm.synthetic.posed_cases import non_face
+from posed_cases import non_face
 
 
 @pytest.fixture(scope="module")

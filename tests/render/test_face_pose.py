@@ -26,7 +26,7 @@ from facevlm.render.face_template import load_template
 from facevlm.render.normalize import fit_normalization
 from facevlm.scans.errors import ScanError
 from facevlm.scans.mesh import FaceMesh
-from facevlm.synthetic.posed_cases import (
+from posed_cases import (
     NON_FACES,
     _drop_vertices,
     ict_face,
@@ -454,7 +454,7 @@ def test_a_reposed_scan_reads_back_turned_and_rescaled_in_every_format(tmp_path,
     """The benchmark's re-posing of a real scan: written in each format and read back, the
     scan is the stored one turned, rescaled and shifted as the record says."""
     from facevlm.scans.formats import read_mesh
-    from facevlm.synthetic.posed_cases import write_mesh
+    from posed_cases import write_mesh
 
     vertices, triangles, _ = synthetic_face(np.random.default_rng(2))
     path = tmp_path / f"face.{fmt}"

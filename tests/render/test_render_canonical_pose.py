@@ -9,7 +9,7 @@ from scipy.spatial.transform import Rotation
 
 from facevlm.render.face_pose import NotAFaceError, estimate_face_pose
 from facevlm.scans.mesh import FaceMesh
-from facevlm.synthetic.posed_cases import ict_face, non_face, synthetic_face
+from posed_cases import ict_face, non_face, synthetic_face
 
 
 def _silhouette_iou(a: np.ndarray, b: np.ndarray) -> float:

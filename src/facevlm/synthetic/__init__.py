@@ -18,7 +18,6 @@ Laid out by what each part makes:
 - :mod:`.layout_writers` one subject of one dataset layout on disk
 - :mod:`.writer`        the whole set, manifest and reuse; :mod:`.config` its settings;
   :mod:`.files` byte-exact images, spreadsheets, meshes and JSON
-- :mod:`.posed_cases` faces in known poses and non-faces, for the face pose's tests and benchmark
 """
 
 from facevlm.synthetic.config import ALL_LAYOUTS, LAYOUT_FOLDERS, SyntheticConfig

@@ -263,7 +263,7 @@ def test_a_head_exported_by_a_phone_app_is_posed_like_the_same_head_in_a_plain_f
     """The reader's output is a surface the face pose can fit: the head placed by the file's
     nodes (metres, a quarter turn and a half turn) is found turned exactly that way."""
     from facevlm.render.face_pose import estimate_face_pose, rotation_angle_deg
-    from facevlm.synthetic.posed_cases import ict_face
+    from posed_cases import ict_face
 
     vertices, triangles, _ = ict_face(np.random.default_rng(5), "head")
     colours = np.random.default_rng(6).integers(0, 256, (len(vertices), 3)).astype(np.uint8)
@@ -286,7 +286,7 @@ def test_a_glb_written_by_another_library_reads_back_as_it_was_written(tmp_path)
     import trimesh
     from PIL import Image
 
-    from facevlm.synthetic.posed_cases import ict_face
+    from posed_cases import ict_face
 
     vertices, triangles, _ = ict_face(np.random.default_rng(3), "full")
     uv = np.column_stack([vertices[:, 0] / 300 + 0.5, vertices[:, 1] / 300 + 0.5])

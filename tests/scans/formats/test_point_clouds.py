@@ -13,7 +13,7 @@ from facevlm.render.face_pose import estimate_face_pose, rotation_angle_deg
 from facevlm.scans import point_clouds
 from facevlm.scans.errors import ScanError
 from facevlm.scans.formats import read_mesh
-from facevlm.synthetic.posed_cases import ict_face
+from posed_cases import ict_face
 
 
 @pytest.fixture(scope="module")
