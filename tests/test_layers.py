@@ -2,11 +2,11 @@
 
 The order, bottom to top, is written down here once (docs/architecture.md points to it): scans
 and their formats at the bottom; rendering and the face pose above them; the synthetic set above
-rendering (its fixtures and the face template's builder use the renderer's geometry); then
-prompts, models and the trainer (torch code, free of Kedro), evaluation, the experiments and the
-runner that trains them, the Kedro datasets, inference and the app, and the Kedro pipelines on
-top. The few project-wide helpers (configuration merging, digests, atomic writes, cores,
-numerics, one-line command output) sit below every layer and import none.
+rendering (its scanner damage, its shading and the face template's builder use the renderer's
+geometry); then prompts, models and the trainer (torch code, free of Kedro), evaluation, the
+experiments and the runner that trains them, the Kedro datasets, inference and the app, and the
+Kedro pipelines on top. The few project-wide helpers (configuration merging, digests, atomic
+writes, cores, numerics, one-line command output) sit below every layer and import none.
 
 The imports are read from the source (every ``import`` and ``from ... import`` statement,
 including those inside functions), so a lazy import cannot hide a crossing.
