@@ -37,7 +37,10 @@ no learned detector, nothing to download, nothing read from the texture.
    for a nose, is lopsided and has neither). A refused fit is searched for again with more
    fits kept (:func:`_search_further`), then with the template bent to the scan's own face
    (:mod:`.shape_fit`: a face far from the mean face, a broad flat nose); what either finds
-   must pass the same test. Still refused: :class:`NotAFaceError`, one line.
+   must pass the same test. Last (:func:`_own_midline_look`), the first fit refused only for
+   its midline is taken when the scan is mirror-symmetric about its own midline near it
+   (:data:`MIN_OWN_SYMMETRY`: a real face the fit stands a few degrees off). Still refused:
+   :class:`NotAFaceError`, one line.
 
 The result, :class:`FacePose`, maps the scan into the canonical face frame: the face box
 (:data:`FRAME_OFFSET_MM`, :data:`FRAME_RADIUS_MM`, as BU-3DFE's crops and the built-in set
@@ -97,6 +100,7 @@ __all__ = [
     "MIN_CENTRAL",
     "MIN_EYES_NOSE",
     "MIN_NOSE_RIDGE",
+    "MIN_OWN_SYMMETRY",
     "MIN_PRECISION",
     "MIN_RELIEF_MM",
     "MIN_SYMMETRY",
@@ -145,6 +149,16 @@ NOSE_SURFACE_NEEDED = 0.5
 #: cases under 0.55; a flat nose: 1 in 100 under 0.27), both together none measured.
 MIN_SYMMETRY = 0.5
 CLEAR_NOSE_RIDGE = 0.25
+#: A fit refused only for its midline is still a face looking at the camera when the scan's
+#: eyes and nose are mirror-symmetric about their own midline near the fitted one
+#: (:func:`~.scan_shape._symmetry` with ``own_plane``, at least ``MIN_OWN_SYMMETRY``), looked
+#: at once every search is refused (:func:`_own_midline_look`). Why: the fit of a real face
+#: unlike the template stands off its midline (every FaceWarehouse pose 3-4 degrees: 0.52-0.93
+#: about the fitted midline, 0.85-0.99 about its own; 8 degrees and 3 mm off, a refused real
+#: smile's 0.17 and nose ridge 0.16), and a face's render a few degrees turned is read where a
+#: refused one is not. The side of a whole head offers no such plane: 301 fits on it of 20
+#: FaceWarehouse heads turned 8 ways score 0.68 at most (docs/what-we-tried/face-pose.md).
+MIN_OWN_SYMMETRY = 0.8
 #: A face found by the bent template (:func:`_bent_look`) must lie on this share of the scan
 #: around it: bent, the template fits more than faces (faces 0.95-1.00, the one blob in 1,600
 #: whose bent fit passed every other test 0.75).
@@ -187,19 +201,25 @@ def fit_face_pose(
     reason = _no_face_reason(pose)
     if reason is None:
         return pose
-    refused = [(fit, unit_known)]  # the fits the mean face refused, for a last look
-    pose = _search_further(scan, template, refused) or _bent_look(scan, template, refused)
+    refused = [(fit, unit_known)]  # the fits the mean face refused, for the bent look
+    seen = [pose]  # every pose refused, in the order tried, for the last look
+    pose = (
+        _search_further(scan, template, refused, seen)
+        or _bent_look(scan, template, refused, seen)
+        or _own_midline_look(seen)
+    )
     if pose is None:
         raise NotAFaceError(source, reason)
     return pose
 
 
-def _search_further(scan, template: FaceTemplate, refused: list) -> FacePose | None:
+def _search_further(scan, template: FaceTemplate, refused: list, seen: list) -> FacePose | None:
     """A face for a scan whose chosen fit the face test refused: the registration again with
     twice as many fits kept (:data:`FURTHER_KEEP`), each final fit in the first search's
     order polished, and refitted on the upper face where the polish is refused
     (:func:`~.choice._refit_upper`: a broad smile); the first that passes, or None. Each
-    upright fit refused joins ``refused`` (``(fit, unit_known)``, for :func:`_bent_look`).
+    upright fit refused joins ``refused`` (``(fit, unit_known)``, for :func:`_bent_look`) and
+    its pose ``seen`` (for :func:`_own_midline_look`).
 
     Why: on a whole head the true fit can rank just below a stage's cut, behind fits on the
     cranium or the neck (clean ICT-FaceKit heads, smiling or sad, were refused). Only a
@@ -228,15 +248,16 @@ def _search_further(scan, template: FaceTemplate, refused: list) -> FacePose | N
             if _no_face_reason(pose) is None:
                 return pose
             refused.append((found, bool(mm_per_unit[k])))
+            seen.append(pose)
         score[k] = -np.inf  # tried: the next best
     return None
 
 
-def _bent_look(scan, template: FaceTemplate, refused: list) -> FacePose | None:
+def _bent_look(scan, template: FaceTemplate, refused: list, seen: list) -> FacePose | None:
     """The first of the fits the mean face refused (``refused``, in the order tried) that,
     refined with the template bent toward the scan's own face (:func:`~.shape_fit.fit_shape`),
     passes the face test against the bent template and lies on :data:`BENT_MIN_PRECISION`
-    of the scan around it; its pose, or None.
+    of the scan around it; its pose, or None. Each bent pose refused joins ``seen``.
 
     Why: the mean face is one face, and a real face far from it (a broad, flat nose, full
     lips) fails the test at its true fit. Looked at last, so a face the mean face finds is
@@ -246,9 +267,27 @@ def _bent_look(scan, template: FaceTemplate, refused: list) -> FacePose | None:
     every = np.arange(len(template.points))
     for fit, unit_known in refused:
         bent, refit = fit_shape(scan, template, (fit[0][0], fit[1][0], fit[2][0]))
-        pose = _pose_of(scan, bent, (*refit, *_scores(scan, bent, every, *refit)), unit_known)
-        if _no_face_reason(pose) is None and pose.precision >= BENT_MIN_PRECISION:
-            return replace(pose, shape_fitted=True)
+        pose = replace(
+            _pose_of(scan, bent, (*refit, *_scores(scan, bent, every, *refit)), unit_known),
+            shape_fitted=True,
+        )
+        if _no_face_reason(pose) is None:
+            return pose
+        seen.append(pose)
+    return None
+
+
+def _own_midline_look(seen: list[FacePose]) -> FacePose | None:
+    """The first of the poses every search refused (``seen``, in the order tried) refused only
+    for its midline (:func:`_shape_reason` passed) whose scan is mirror-symmetric about its
+    own midline near the fitted one (:data:`MIN_OWN_SYMMETRY`); or None.
+
+    Why last: the fitted midline's symmetry also tells a fit that stands where the face does
+    from one a few degrees off, and a later search often finds the better one; only when none
+    does is the face taken in the fit it has rather than refused."""
+    for pose in seen:
+        if _shape_reason(pose) is None and pose.own_symmetry >= MIN_OWN_SYMMETRY:
+            return pose
     return None
 
 
@@ -275,6 +314,7 @@ def _pose_of(scan, template: FaceTemplate, fit, unit_known: bool) -> FacePose:
         nose_ridge=nose_ridge,
         nose_surface=nose_surface,
         symmetry=_symmetry(scan, template, *one, front),
+        own_symmetry=_symmetry(scan, template, *one, front, own_plane=True),
     )
 
 
@@ -288,18 +328,22 @@ def _template_fit(pose: FacePose) -> tuple[float, np.ndarray, np.ndarray]:
 
 def _no_face_reason(pose: FacePose) -> str | None:
     """Why the fit ``pose`` is no face (module doc, step 4), or None for a face."""
+    return _shape_reason(pose) or _midline_reason(pose)
+
+
+def _shape_reason(pose: FacePose) -> str | None:
+    """Why the fit ``pose`` has no face's shape under it (its coverage, precision, relief and
+    nose ridge; module doc, step 4), or None; whichever way it looks."""
     relief = pose.relief * pose.precision
     central_face = pose.central >= MIN_CENTRAL or pose.eyes_nose >= MIN_EYES_NOSE
     nose = pose.nose_ridge >= MIN_NOSE_RIDGE or pose.nose_surface < NOSE_SURFACE_NEEDED
+    bent_off = pose.shape_fitted and pose.precision < BENT_MIN_PRECISION
     if central_face and pose.precision >= MIN_PRECISION and relief >= MIN_RELIEF_MM and nose:
-        if pose.symmetry >= MIN_SYMMETRY or pose.nose_ridge >= CLEAR_NOSE_RIDGE:
+        if not bent_off:
             return None
         return (
-            f"no face found facing the camera: the best fit of a face lies on a surface that "
-            f"is not mirror-symmetric about its midline ({pose.symmetry:.2f} of its eyes and "
-            f"nose mirrored land on the scan, a face at least {MIN_SYMMETRY}) and shows little "
-            f"nose there ({pose.nose_ridge:.2f} of the ridge, or at least {CLEAR_NOSE_RIDGE}): "
-            f"the side or back of a head, or no face"
+            f"no face found: the template bent to the scan lies on {pose.precision:.2f} of "
+            f"the surface around it (a face at least {BENT_MIN_PRECISION})"
         )
     return (
         f"no face found: the best fit of a face matches {pose.central:.2f} of its eyes, "
@@ -309,6 +353,21 @@ def _no_face_reason(pose: FacePose) -> str | None:
         f"surface around them (at least {MIN_PRECISION}), whose relief is "
         f"{pose.relief:.1f} mm ({relief:.1f} mm counted by that share, at least "
         f"{MIN_RELIEF_MM})"
+    )
+
+
+def _midline_reason(pose: FacePose) -> str | None:
+    """Why the fit ``pose``, a face's shape, does not look at the camera about its fitted
+    midline (module doc, step 4), or None."""
+    if pose.symmetry >= MIN_SYMMETRY or pose.nose_ridge >= CLEAR_NOSE_RIDGE:
+        return None
+    return (
+        f"no face found facing the camera: the best fit of a face lies on a surface that "
+        f"is not mirror-symmetric about its midline ({pose.symmetry:.2f} of its eyes and "
+        f"nose mirrored land on the scan, a face at least {MIN_SYMMETRY}; "
+        f"{pose.own_symmetry:.2f} about any midline near it, at least {MIN_OWN_SYMMETRY}) "
+        f"and shows little nose there ({pose.nose_ridge:.2f} of the ridge, or at least "
+        f"{CLEAR_NOSE_RIDGE}): the side or back of a head, or no face"
     )
 
 

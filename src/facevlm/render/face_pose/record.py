@@ -19,7 +19,7 @@ from facevlm.render.normalize import Normalization
 from facevlm.scans.errors import ScanError
 
 #: Bumped whenever the estimate can change for the same scan (render caches key on it).
-ALGORITHM_VERSION = 20
+ALGORITHM_VERSION = 21
 
 
 class NotAFaceError(ScanError):
@@ -46,8 +46,10 @@ class FacePose:
         nose_ridge, nose_surface: the share of the template's nose ridge on the scan, and
             the share of it not over a hole or a cut (:func:`~.scores._nose_ridge`); 1.0
             for a stored pose.
-        symmetry: the share of the scan's central face that lands on the scan mirrored across
+        symmetry: the share of the scan's eyes and nose that lands on the scan mirrored across
             the fitted midline (:func:`~.scan_shape._symmetry`); 1.0 for a stored pose.
+        own_symmetry: the same across the scan's own midline near the fitted one (the plane
+            :func:`~.scan_shape._mirror_plane` finds); 1.0 for a stored pose.
         estimated: False for ``as_stored`` (the scan's own axes, framed by its robust sphere).
         shape_fitted: the mean face refused the fit and the scores are those of the template
             bent to the scan's own face (:mod:`~facevlm.render.face_pose.shape_fit`): a face
@@ -68,6 +70,7 @@ class FacePose:
     nose_surface: float = 1.0
     shape_fitted: bool = False
     symmetry: float = 1.0
+    own_symmetry: float = 1.0
 
     @property
     def confidence(self) -> float:

@@ -1,7 +1,8 @@
 """The scan's own shape in the frame of one fit, read from its full-density vertices, not the
 template's points: its nose profile (:func:`_nose_step`, which way up), relief (:func:`_relief`,
-a face or a smooth lump) and mirror symmetry about the fitted midline (:func:`_symmetry`, a face
-or the side of a head). They tell apart fits that cover the template equally well.
+a face or a smooth lump) and mirror symmetry about the fitted midline or its own midline near it
+(:func:`_symmetry`, a face or the side of a head). They tell apart fits that cover the template
+equally well.
 """
 
 from __future__ import annotations
@@ -35,10 +36,24 @@ PROFILE_POINTS = 60_000
 RELIEF_BELOW_NOSE_MM = -60.0
 #: ... counting one point per square of this side (mm) of the face's area.
 RELIEF_CELL_MM = 3.0
-#: A point of the central face mirrored across the fitted midline finds the scan within this
+#: A point of the central face mirrored across the midline finds the scan within this
 #: distance (mm at the template's size) where the face is symmetric (:func:`_symmetry`).
 MIRROR_MM = 3.0
 MIRROR_COS = float(np.cos(np.radians(MATCH_ANGLE_DEG)))
+#: The scan's own mirror plane (:func:`_mirror_plane`) is looked for within this turn (degrees)
+#: and this shift (mm at the template's size) of the fitted midline: a fit of a real face may
+#: stand 15 degrees off its symmetry plane (a face unlike the template, a broad smile); on the
+#: side of a head no plane that near makes its eyes and nose symmetric.
+MIRROR_PLANE_DEG = 20.0
+MIRROR_PLANE_MM = 12.0
+#: ... in at most this many steps (a fit 15 degrees off needs about 15), each fitted to the
+#: pairs within ``MIRROR_PAIR_MM`` (plus the point spacing) and to this share of them whose
+#: mirror image lands nearest the scan: an expression, a hole or the crop makes the rest lopsided.
+MIRROR_PLANE_STEPS = 20
+MIRROR_PAIR_MM = 9.0
+MIRROR_PLANE_TRIM = 0.8
+#: The search stops once a step moves the plane less than this (radians, mm).
+MIRROR_PLANE_STILL = 1e-4
 
 
 def _dense_in_fit(
@@ -155,19 +170,25 @@ def _symmetry(
     rotation: np.ndarray,
     shift: np.ndarray,
     front: tuple | None = None,
+    own_plane: bool = False,
 ) -> float:
-    """The share of the scan's eyes and nose that, mirrored across the fitted midline, lands
-    on the scan again (within :data:`MIRROR_MM`); where the mirror image falls over a hole
-    or past the scan's edge (no scan point beside it in the face's plane), it does not count.
-    0.0 when no face lies there at all, 1.0 when too little lands beside it to tell.
+    """The share of the scan's eyes and nose that, mirrored across the fitted midline (or, with
+    ``own_plane``, across the scan's own midline near it: :func:`_mirror_plane`), lands on the
+    scan again (within :data:`MIRROR_MM`); where the mirror image falls over a hole or past the
+    scan's edge (no scan point beside it in the face's plane), it does not count. 0.0 when no
+    face lies there at all, 1.0 when too little lands beside it to tell.
 
     Why: a face is mirror-symmetric about its midline, the plane that the classic
     preprocessing of 3D faces finds first. A fit on the side of a whole head (the ear for a
     nose, the head's curve for a cheek) can cover half the template's eyes, nose and mouth,
     with relief and a ridge to show, and its frontal render would show the side of the head;
-    about the fitted midline such a surface is lopsided (docs/what-we-tried/face-pose.md). The
-    eyes and nose only: an expression moves the mouth and cheeks to one side. ``front``: as
-    :func:`_relief` takes it."""
+    about the fitted midline, or any plane near it, such a surface is lopsided
+    (docs/what-we-tried/face-pose.md). About the fitted midline a fit also shows whether it
+    stands where the face does; about the scan's own midline, whether a face is there at all:
+    a real face fitted a few degrees off its symmetry plane (a face unlike the template, a
+    broad smile) loses half the first share and none of the second. The eyes and nose only:
+    an expression moves the mouth and cheeks to one side. ``front``: as :func:`_relief` takes
+    it."""
     front, normals, cells = front or _central_front(scan, template, scale, rotation, shift)
     if len(cells) < 30:  # no face there at all
         return 0.0
@@ -180,8 +201,9 @@ def _symmetry(
         return 0.0
     tree = cKDTree(points)
     spacing = float(np.median(tree.query(points, k=2)[0][:, 1]))
-    flip = np.array([-1.0, 1.0, 1.0])
-    mirrored, turned = points * flip, normals * flip
+    midline = (np.array([1.0, 0.0, 0.0]), 0.0)
+    plane = _mirror_plane(points, normals, tree, spacing) if own_plane else midline
+    mirrored, turned = _reflect(points, plane), _reflect(normals, (plane[0], 0.0))
     beside, _ = cKDTree(points[:, :2]).query(mirrored[:, :2], distance_upper_bound=2 * spacing)
     mirrored, turned = mirrored[np.isfinite(beside)], turned[np.isfinite(beside)]
     if len(mirrored) < 30:  # half a face or less: it cannot tell
@@ -190,3 +212,58 @@ def _symmetry(
     across = np.abs(np.einsum("ij,ij->i", mirrored - points[nearest], normals[nearest]))
     agree = np.einsum("ij,ij->i", turned, normals[nearest]) >= MIRROR_COS
     return float(np.mean((across <= MIRROR_MM) & (distance <= MIRROR_MM + spacing) & agree))
+
+
+def _reflect(points: np.ndarray, plane: tuple[np.ndarray, float]) -> np.ndarray:
+    """``points`` mirrored across the plane ``(normal, offset)``: ``normal . x = offset``."""
+    normal, offset = plane
+    return points - 2.0 * (points @ normal - offset)[:, None] * normal
+
+
+def _mirror_plane(
+    points: np.ndarray, normals: np.ndarray, tree: cKDTree, spacing: float
+) -> tuple[np.ndarray, float]:
+    """The plane ``(normal, offset)`` about which ``points`` (with ``normals``, in the fit's
+    frame, ``tree`` over them, ``spacing`` apart) are most nearly their own mirror image, found
+    from the fitted midline ``x = 0`` by point-to-plane steps and kept within
+    :data:`MIRROR_PLANE_DEG` and :data:`MIRROR_PLANE_MM` of it.
+
+    Why steps of a plane rather than a search over planes: the mirror image of each point
+    pairs with its nearest scan point, and the plane that brings each pair onto the scan's
+    tangent plane is a small linear fit (the mirror ICP of symmetry-plane detection), a few
+    milliseconds where a grid of candidate planes costs hundreds of searches."""
+    normal, offset = np.array([1.0, 0.0, 0.0]), 0.0
+    limit = np.cos(np.radians(MIRROR_PLANE_DEG))
+    for _ in range(MIRROR_PLANE_STEPS):
+        side = points @ normal - offset
+        mirrored = points - 2.0 * side[:, None] * normal
+        distance, nearest = tree.query(mirrored)
+        scan_points, scan_normals = points[nearest], normals[nearest]
+        residual = np.einsum("ij,ij->i", mirrored - scan_points, scan_normals)
+        pairs = distance <= MIRROR_PAIR_MM + spacing
+        if np.count_nonzero(pairs) < 30:
+            break
+        pairs &= np.abs(residual) <= np.quantile(np.abs(residual[pairs]), MIRROR_PLANE_TRIM)
+        # the plane turned by (a, b) about two axes across its normal and moved by c: each
+        # pair's residual changes by the derivative of the reflection along its scan normal
+        across = np.cross(normal, [0.0, 0.0, 1.0])
+        across /= np.linalg.norm(across)
+        other = np.cross(normal, across)
+        facing = scan_normals @ normal
+        slopes = np.stack(
+            [
+                -2.0 * ((points @ across) * facing + side * (scan_normals @ across)),
+                -2.0 * ((points @ other) * facing + side * (scan_normals @ other)),
+                2.0 * facing,
+            ],
+            axis=1,
+        )
+        (a, b, c), *_ = np.linalg.lstsq(slopes[pairs], -residual[pairs], rcond=None)
+        turned = normal + a * across + b * other
+        turned /= np.linalg.norm(turned)
+        if turned[0] < limit or abs(offset + c) > MIRROR_PLANE_MM:
+            break  # beyond where a fit of a face leaves its midline: no face's plane there
+        normal, offset = turned, offset + c
+        if max(abs(a), abs(b)) < MIRROR_PLANE_STILL and abs(c) < MIRROR_PLANE_STILL:
+            break
+    return normal, offset
