@@ -29,6 +29,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import _results
 import numpy as np
 from PIL import Image
 
@@ -97,13 +98,23 @@ def measure(predictor: Predictor, uploads: list[Upload], repeats: int) -> dict[s
     return seconds
 
 
-def report(title: str, seconds: dict[str, list[float]]) -> None:
+def report(title: str, seconds: dict[str, list[float]]) -> list[dict]:
     print(f"\n{title} ({len(seconds['total'])} runs)")
     print(f"  {'stage':<9}{'median ms':>11}{'p90 ms':>10}")
+    rows = []
     for stage in STAGES:
         values = seconds[stage]
-        p90 = float(np.percentile(values, 90))
-        print(f"  {stage:<9}{statistics.median(values) * 1000:>11.1f}{p90 * 1000:>10.1f}")
+        median, p90 = statistics.median(values) * 1000, float(np.percentile(values, 90)) * 1000
+        print(f"  {stage:<9}{median:>11.1f}{p90:>10.1f}")
+        rows.append(
+            {
+                "upload": title,
+                "stage": stage,
+                "median ms": round(median, 1),
+                "p90 ms": round(p90, 1),
+            }
+        )
+    return rows
 
 
 def main() -> None:
@@ -121,26 +132,27 @@ def main() -> None:
     predictor.warm_up()
     load_s = time.perf_counter() - start
     backbone = bundle.model_config.get("backbone", {}).get("name")
-    print(
+    setup = (
         f"model {args.model} ({backbone}), render {predictor.settings.size} px x "
         f"{len(predictor.settings.views)} views {predictor.settings.modality}, "
-        f"frames {predictor.frames}; model load + warm-up {load_s:.1f} s; "
-        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        f"frames {predictor.frames}; model load + warm-up {load_s:.1f} s"
     )
+    print(f"{setup}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         (scratch / "scan").mkdir()
         (scratch / "seq").mkdir()
         scan = scan_upload(scratch / "scan")
         sequence = sequence_upload(scratch / "seq", args.frames)
-        report(
+        rows = report(
             "3D scan, 8,100 vertices, .wrl + 512 px .bmp", measure(predictor, scan, args.repeats)
         )
-        report(
+        rows += report(
             f"4D zip, {args.frames} frames of 8,100 vertices + 256 px .jpg",
             measure(predictor, sequence, max(5, args.repeats // 2)),
         )
     predictor.close()
+    _results.record(__file__, "latency", rows, notes=setup)
 
 
 if __name__ == "__main__":

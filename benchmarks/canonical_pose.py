@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import _results
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -643,6 +644,26 @@ def non_face_line(n_per_kind: int) -> tuple[str, list[str]]:
     return line, accepted
 
 
+#: The columns of :func:`table_line`'s rows, as the results file names them.
+POSE_COLUMNS = ("cases", "n", "framed", "refused", "wrong", "from the side", "ms / scan")
+
+
+def _cells(line: str, columns) -> dict:
+    """A Markdown table row as ``{column: value}``, numbers as numbers."""
+    values = [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+    def number(text: str):
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                return float(text)
+            except ValueError:
+                return text or None
+
+    return {column: number(value) for column, value in zip(columns, values, strict=True)}
+
+
 def print_failures(rows: list[dict], degrees: float = RIGHT_DEG) -> None:
     for r in rows:
         if not _is_framed(r, degrees):
@@ -967,6 +988,7 @@ def pose_timing(repeats: int) -> None:
     """The pose alone on :func:`timing`'s scans (min and median CPU ms): to compare two
     checkouts interleaved (``PYTHONPATH=<other checkout>/src`` for the other), which the
     whole-scan figures are too noisy for on a shared machine."""
+    rows = []
     for _, mesh in _timing_scans():
         fp.estimate_face_pose(mesh)  # warm
         times = []
@@ -978,6 +1000,16 @@ def pose_timing(repeats: int) -> None:
             f"{len(mesh.vertices):6d} vertices: the pose alone min {1000 * min(times):.0f} / "
             f"median {1000 * np.median(times):.0f} ms cpu ({repeats} repeats)"
         )
+        rows.append(
+            {
+                "vertices": len(mesh.vertices),
+                "min ms": round(1000 * min(times)),
+                "median ms": round(1000 * float(np.median(times))),
+            }
+        )
+    _results.record(
+        __file__, "pose-time", rows, notes=f"The pose alone, CPU time, {repeats} repeats."
+    )
 
 
 def main() -> None:
@@ -1003,6 +1035,11 @@ def main() -> None:
         "--details",
         action="store_true",
         help="also the error percentiles, worst cases, score margins and render timing",
+    )
+    parser.add_argument(
+        "--table",
+        default="pose",
+        help="the results file's tables to write (POSE and POSE-stages): name a part run alone",
     )
     parser.add_argument(
         "--pose-time-only",
@@ -1046,6 +1083,22 @@ def main() -> None:
     print("\n".join(lines))
     print("\nWhich stage found the face (module doc of facevlm.render.face_pose, step 4):\n")
     print(stage_table())
+    _results.record(
+        __file__,
+        args.table,
+        [_cells(line, POSE_COLUMNS) for line in lines],
+        notes=f"Framed: within {RIGHT_DEG:.0f} degrees ({REAL_STORED_DEG:.0f} for real scans as "
+        f"stored) and {RIGHT_SHARE:.0%} of the face box of the truth; from the side: accepted "
+        f"with its forward axis more than {SIDE_DEG:.0f} degrees off; wrong, for non-faces: "
+        "accepted as a face.",
+    )
+    stages = stage_table().splitlines()
+    _results.record(
+        __file__,
+        f"{args.table}-stages",
+        [_cells(line, [c.strip() for c in stages[0].strip("|").split("|")]) for line in stages[2:]],
+        notes="Which stage found each face: the first fit, or a search after a refused one.",
+    )
     for name, (selected, degrees) in failures.items():
         if any(not _is_framed(r, degrees) for r in selected):
             print(f"\nnot framed, {name}:")

@@ -49,6 +49,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _results
+
 #: The project's fixed numerical path (facevlm.numerics.PINNED_ENVIRONMENT, copied: a column's
 #: variables are this table's, whatever the package's pin becomes).
 PINNED = {
@@ -359,6 +361,11 @@ def main() -> None:
         "--columns", default=None, help="explicit SETTING:THREADS list (overrides the two above)"
     )
     parser.add_argument("--json", default=None, help="also write every result here")
+    parser.add_argument(
+        "--table",
+        default="fingerprint",
+        help="the results file's table to write (one per machine compared: A, B, ...)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     stages = [s for s in args.stages.split(",") if s]
@@ -394,6 +401,20 @@ def main() -> None:
     )
     for stage in stages:
         print(f"| {stage} | " + " | ".join(cell(r.get(stage)) for r in results.values()) + " |")
+    capability = {key: r.get("_torch", {}).get("capability", "-") for key, r in results.items()}
+    _results.record(
+        __file__,
+        args.table,
+        [
+            {"stage": "torch CPU capability", **capability},
+            *(
+                {"stage": stage, **{k: cell(r.get(stage)) for k, r in results.items()}}
+                for stage in stages
+            ),
+        ],  # fmt: skip
+        notes="Each cell: the digest of what the stage computed (equal digests: equal bits), "
+        "with a training step's time; columns: setting and threads.",
+    )
     for key, result in results.items():
         for stage, part in result.items():
             if isinstance(part, dict) and "skipped" in part:

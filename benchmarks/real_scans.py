@@ -40,6 +40,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+import _results
+
 #: FaceWarehouse's 20 training poses in its published order (Cao et al., 2014): ``pose_<i>``.
 #: The poses named after an emotion are scored; the others are single facial actions.
 FACEWAREHOUSE_POSES = (
@@ -298,6 +300,19 @@ def main(argv: list[str] | None = None) -> int:
                 each.close()
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
+    _results.record(
+        __file__,
+        "scores",
+        [
+            {
+                "model": model,
+                "scans": set_name,
+                **{key: value for key, value in sets[set_name].items() if key != "rows"},
+            }
+            for model, sets in figures.items()
+            for set_name, _, _ in sets
+        ],  # fmt: skip
+    )
     if args.markdown:
         args.markdown.write_text(markdown_table(figures, [name for name, _, _ in sets]))
     scratch.cleanup()

@@ -40,6 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _results
 import numpy as np
 from vtkmodules.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray, vtk_to_numpy
 from vtkmodules.vtkCommonCore import vtkPoints
@@ -198,6 +199,24 @@ def compare_single_process(n_meshes: int, rounds: int, size: int) -> None:
         f"    CPU ms per view: bare {1000 * bare_cpu / n_views:.2f}, project "
         f"{1000 * project_cpu / n_views:.2f} (ratio {bare_cpu / project_cpu:.2f})"
     )
+    _results.record(
+        __file__,
+        "single",
+        [
+            {
+                "renderer": name,
+                "views/s": round(n_views / wall, 1),
+                "CPU ms / view": round(1000 * cpu / n_views, 2),
+                "project / bare": None if name.startswith("bare") else round(bare_wall / wall, 2),
+            }
+            for name, wall, cpu in (
+                ("bare VTK loop", bare_wall, bare_cpu),
+                ("MultiviewRenderer", project_wall, project_cpu),
+            )
+        ],
+        notes=f"{n_meshes} meshes x {len(settings.views)} views at {size} px in one process, "
+        f"each mesh's best of {rounds} rounds; goal: project / bare >= 0.80.",
+    )
 
 
 def save_meshes(meshes: list[tuple[FaceMesh, np.ndarray]], folder: Path) -> list[RenderJob]:
@@ -243,6 +262,22 @@ def compare_workers(n_meshes: int, rounds: int, size: int, workers: tuple[int, i
         )
     low, high = workers
     print(f"    speed-up {high} vs {low} workers  {rates[high] / rates[low]:6.2f}x  (goal >= 1.6x)")
+    _results.record(
+        __file__,
+        "workers",
+        [
+            {
+                "workers": n,
+                "views/s": round(rates[n], 1),
+                "pool start-up s": round(startup[n], 1),
+                f"/ {low} worker": round(rates[n] / rates[low], 2),
+            }
+            for n in workers
+        ],
+        notes=f"parallel.py on {n_meshes} path jobs (npz + png read in the workers), "
+        f"{available_cores()} cores available, best of {rounds} rounds; goal: "
+        f"{high} / {low} workers >= 1.6x.",
+    )
 
 
 def main() -> None:

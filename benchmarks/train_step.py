@@ -69,6 +69,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import _results
 import numpy as np
 import pandas as pd
 import torch
@@ -263,6 +264,10 @@ class Bare:
         }
 
 
+#: The timings of a case, in the order the table shows them (ms a step; data and aug: a batch).
+KEYS = ("project", "loop_step", "bare_fbo", "bare_fb", "data", "aug")
+
+
 # ---- one model ----------------------------------------------------------------------------------
 
 
@@ -356,6 +361,28 @@ def main() -> None:
                 f"  {r['name']}: {args.batch_size * args.views / r['project'] * 1e3:.0f} images/s "
                 f"in training, peak GPU memory {r['peak_gib']:.1f} GiB (with the bare copy)"
             )
+    rows = [
+        {
+            "model": r["name"],
+            **{f"{key} ms": round(r[key], 2) for key in KEYS if key in r},
+            "project / bare f+b": round(r["project"] / r["bare_fb"], 3),
+            "project / bare f+b+opt": round(r["project"] / r["bare_fbo"], 3),
+            "images/s": round(args.batch_size * args.views / r["project"] * 1e3),
+            "peak GiB": round(r["peak_gib"], 1) if "peak_gib" in r else None,
+            "spread": round(r["spread"], 2),
+        }
+        for r in results
+    ]
+    # one table per device and backbone: the CPU recipe's and the paper configuration's side by side
+    _results.record(
+        __file__,
+        f"{args.device.split(':')[0]}-{args.backbone}",
+        rows,
+        notes=f"{args.views} views, batch {args.batch_size}, {args.threads} threads, "
+        f"{args.steps} steps x {args.repeats} repeats (median){', compiled' if args.compile else ''}"
+        f"; goal: project / bare forward+backward <= {goal}; spread: max / min - 1 of the "
+        "project epochs (noise).",
+    )
 
 
 if __name__ == "__main__":
