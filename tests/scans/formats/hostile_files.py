@@ -1,7 +1,12 @@
 """Hostile and degenerate inputs written in a few bytes: what a crafted or broken collection holds.
 
 Each builder writes into a folder and returns the path to read. They are shared by the reader,
-CLI and ingest tests of issue 13, so that every case is checked the same way at every level.
+CLI and ingest tests, so that every case is checked the same way at every level, and by
+``benchmarks/scan_formats.py hostile``, which times each refusal.
+
+The same file is ``tests/scans/formats/hostile_files.py`` and ``benchmarks/_hostile_files.py``,
+so that neither the tests nor the benchmarks import from the other's tree;
+``tests/test_benchmarks.py`` keeps the two equal, so a change to one is made to both.
 """
 
 from __future__ import annotations
@@ -64,8 +69,8 @@ def swap_bnt_header(source: Path, target: Path) -> Path:
 
 
 def sparse_zero_bnt(path: Path, rows: int = 4000, cols: int = 4000) -> Path:
-    """The 640 MB all-zero ``.bnt`` of the issue: a valid header, then zeros (a sparse file, so
-    it costs no disk space)."""
+    """A 640 MB all-zero ``.bnt``: a valid header, then zeros (a sparse file, so it costs no
+    disk space)."""
     name = b"big.png"
     n = rows * cols
     with open(path, "wb") as handle:

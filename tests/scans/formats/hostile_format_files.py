@@ -4,8 +4,13 @@ few bytes or generated at any size.
 Each builder writes into a folder and returns the path to read. ``big=False`` gives a file of
 at most a few hundred kB that is still refused with default limits (what the tests use);
 ``big=True`` the full-size file a fuzz run found costing gigabytes or minutes (what
-``benchmarks/hostile_inputs.py`` measures). :data:`REPROS` maps each case to its builder and
-the words its one-line refusal must contain; the tests and the benchmark share it.
+``benchmarks/scan_formats.py hostile`` measures). :data:`REPROS` maps each case to its builder
+and the words its one-line refusal must contain; the tests and the benchmark share it.
+
+The same file is ``tests/scans/formats/hostile_format_files.py`` and
+``benchmarks/_hostile_format_files.py``, so that neither the tests nor the benchmarks import
+from the other's tree; ``tests/test_benchmarks.py`` keeps the two equal, so a change to one is
+made to both.
 """
 
 from __future__ import annotations

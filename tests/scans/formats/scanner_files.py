@@ -19,6 +19,10 @@ and colours in the order the reader must produce them.
 - :func:`write_gltf_scan`: glTF 2.0 as phone scanning apps export it (``.glb`` with its texture
   embedded, or ``.gltf`` with a ``.bin`` and the texture beside it): a node hierarchy, the mesh
   in parts with duplicated vertices, interleaved buffers, normalised colours, uint16 indices.
+
+The same file is ``tests/scans/formats/scanner_files.py`` and ``benchmarks/_scanner_files.py``,
+so that neither the tests nor the benchmarks import from the other's tree;
+``tests/test_benchmarks.py`` keeps the two equal, so a change to one is made to both.
 """
 
 from __future__ import annotations

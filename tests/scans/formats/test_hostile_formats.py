@@ -4,7 +4,7 @@ bounds, never by the readers' safety net nor with a traceback.
 
 The files are those a fuzz run of glTF, OFF, PLY, VRML 1.0 and STL found costing gigabytes,
 minutes or a traceback, at a size that is still refused with default limits
-(:mod:`hostile_format_files`); ``benchmarks/hostile_inputs.py`` times their full-size versions.
+(:mod:`hostile_format_files`); ``benchmarks/scan_formats.py hostile`` times their full-size versions.
 """
 
 from __future__ import annotations

@@ -16,9 +16,10 @@ baselines it is compared with).
 Why the scale: the yardstick comes from the fold models, the prediction from the final model,
 which is another training run on more data; it pulls its training set tighter or looser than a
 fold model did, and raw distances are not comparable across the two (measured on unseen
-subjects with ``benchmarks/familiarity.py``: 79% familiar with raw distances, 100% with the
-scale, against the 99% aimed at). Each model's distances are therefore expressed in units of
-its own training set's typical neighbour distance, as the local outlier factor does.
+subjects with a study script, ``benchmarks/familiarity.py``, now in the git history: 79%
+familiar with raw distances, 100% with the scale, against the 99% aimed at). Each model's
+distances are therefore expressed in units of its own training set's typical neighbour
+distance, as the local outlier factor does.
 
 **Reference scores**: cross-validation scores each fold's held-out embeddings against that
 fold's *training* embeddings (same fold model), so the reference scores are what in-distribution

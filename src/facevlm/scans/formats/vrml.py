@@ -15,9 +15,9 @@ How it stays fast: a scan file is a small tree of nodes wrapped around four larg
 (``point``, ``coordIndex``, ``TextureCoordinate point``, ``texCoordIndex``). ``bytes.find``
 locates each list's keyword in the raw bytes, the bracketed block is sliced out whole and parsed
 in bulk (:mod:`._numbers`); no Python code runs per number, and no byte of the numeric lists is
-searched twice. On a 35,000-vertex BU-4DFE-like frame this reads about 1.3-1.5x the MB/s of
-``pyvista.read`` (``benchmarks/reader_throughput.py``). Only the texture ``url`` is ever decoded as
-text, so non-UTF-8 garbage elsewhere surfaces as a bad-number error, not a UnicodeDecodeError.
+searched twice. On a 35,000-vertex BU-4DFE-like frame this reads faster than ``pyvista.read``
+(``benchmarks/scan_formats.py speed``). Only the texture ``url`` is ever decoded as text, so
+non-UTF-8 garbage elsewhere surfaces as a bad-number error, not a UnicodeDecodeError.
 """
 
 from __future__ import annotations
