@@ -22,7 +22,17 @@ from facevlm.evaluation.comparison import KEYS
 pytestmark = pytest.mark.slow
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-LAYERS = {"raw", "intermediate", "feature", "model_input", "models", "model_output", "reporting"}
+#: The catalog's layers (``primary``: the expression bank, in ``data/03_primary``).
+LAYERS = {
+    "raw",
+    "intermediate",
+    "primary",
+    "feature",
+    "model_input",
+    "models",
+    "model_output",
+    "reporting",
+}
 
 #: Dataset → the preview Kedro-Viz must show for it.
 EXPECTED_PREVIEWS = {
