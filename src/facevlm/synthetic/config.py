@@ -46,6 +46,10 @@ FACE_SOURCES: tuple[str, ...] = ("procedural", "ict")
 #: What an ICT-FaceKit scan shows (:data:`~facevlm.synthetic.ict_facekit.REGIONS`): what a
 #: face scanner captures, the face from ear to ear, or the whole head with the neck.
 ICT_REGIONS: tuple[str, ...] = ("narrow_face", "face", "head")
+#: Where a lab-style subject's way of making each emotion comes from: ``prototypes`` (the EMFACS
+#: recipes with a subject's own variant and jitter) or ``bank`` (a real person's FACS-coded
+#: expression from the expression bank, :mod:`~facevlm.synthetic.expressions.bank_recipes`).
+EXPRESSION_SOURCES: tuple[str, ...] = ("prototypes", "bank")
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,10 @@ class SyntheticConfig:
             so a mixed set has every source in every fold of subjects.
         ict_regions: what each ICT-FaceKit subject's scans show, one drawn per subject
             (:data:`ICT_REGIONS`).
+        expressions: where a lab-style BU-3DFE or BU-4DFE subject's emotions come from
+            (:data:`EXPRESSION_SOURCES`): the EMFACS prototypes, or CK+'s coded expressions from
+            the expression bank, each bank person worn by one subject of a layout only. The
+            other layouts pose prototypes either way.
         scanner_variety: how the BU-3DFE-style scans differ the way real scanners' meshes do
             (:class:`~facevlm.synthetic.scanner_variety.ScannerVariety`: density,
             smoothing, noise, holes, ragged borders, units; a dict of its fields in
@@ -128,6 +136,7 @@ class SyntheticConfig:
     idiosyncrasy: float = 1.0
     face_sources: tuple[str, ...] = ("procedural",)
     ict_regions: tuple[str, ...] = ICT_REGIONS
+    expressions: str = "prototypes"
     scanner_variety: ScannerVariety = field(default_factory=ScannerVariety)
     workers: int | None = field(default=None, compare=False)
 
@@ -180,6 +189,15 @@ class SyntheticConfig:
                 raise ValueError(f"{name} must be at least 64 pixels, got {getattr(self, name)}")
         if self.style not in STYLES:
             raise ValueError(f"style must be one of {list(STYLES)}, got {self.style!r}")
+        if self.expressions not in EXPRESSION_SOURCES:
+            raise ValueError(
+                f"expressions must be one of {list(EXPRESSION_SOURCES)}, got {self.expressions!r}"
+            )
+        if self.expressions == "bank" and self.style != "lab":
+            raise ValueError(
+                "expressions: bank poses each subject's own way of making an emotion, which only "
+                "the lab style has (web draws every scan afresh)"
+            )
         if self.captions not in CAPTION_STYLES:
             raise ValueError(
                 f"captions must be one of {list(CAPTION_STYLES)}, got {self.captions!r}"
@@ -208,6 +226,9 @@ class SyntheticConfig:
         data["face_sources"] = list(self.face_sources)
         data["ict_regions"] = list(self.ict_regions)
         data["scanner_variety"] = json.loads(json.dumps(data["scanner_variety"]))  # plain lists
+        if self.expressions == "prototypes":
+            # the sets written before the option existed keep their hash and manifest
+            data.pop("expressions")
         return data
 
     def content_hash(self) -> str:

@@ -22,6 +22,7 @@ from facevlm.synthetic.expressions import (
     subject_recipe,
     web_activation,
 )
+from facevlm.synthetic.expressions.bank_recipes import bank_groups, bank_recipe
 from facevlm.synthetic.files import encode_image, rounded
 from facevlm.synthetic.layout_writers.faces import (
     Head,
@@ -33,6 +34,7 @@ from facevlm.synthetic.layout_writers.faces import (
 from facevlm.synthetic.layout_writers.subjects import (
     SubjectTask,
     _activation_record,
+    _bank_record,
     _streams,
 )
 from facevlm.synthetic.scanner_variety import apply_scanner_variety
@@ -81,8 +83,9 @@ def write_bu3dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask)
     ``lighting``).
 
     ``lab`` style: the subject has one way of making each emotion (:func:`subject_recipe`:
-    a variant, their own weights, their habitual lopsidedness, their overall expressiveness),
-    scaled by the level. ``web`` style: every scan is drawn afresh (:func:`web_activation`).
+    a variant, their own weights, their habitual lopsidedness, their overall expressiveness;
+    with ``expressions: bank`` a real person's coded expression from the subject's bank group
+    instead, with the same lopsidedness and expressiveness), scaled by the level. ``web`` style: every scan is drawn afresh (:func:`web_activation`).
     The activation actually applied to each scan is recorded in the manifest."""
     rng_id, rng_recipe, rng_pose, rng_light, rng_scanner = _streams(config.seed, task, 5)
     identity, head = _subject_face(task, config, rng_id, config.resolution)
@@ -92,9 +95,17 @@ def write_bu3dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask)
     idio = config.idiosyncrasy
     expressive = float(np.exp(idio * rng_recipe.normal(0.0, 0.15)))
     bias = float(idio * rng_recipe.normal(0.0, 0.08))
+    worn = {}
+    if config.expressions == "bank":
+        group = bank_groups(config.n_subjects, config.seed, task.layout)[task.index]
+        for e in BASIC_EMOTIONS:
+            worn[e] = bank_recipe(group, e, rng_recipe, config.seed, side_bias=bias)
     recipes = {
         e: scale_activation(
-            subject_recipe(e, rng_recipe, side_bias=bias, idiosyncrasy=idio), expressive
+            worn[e][0]
+            if worn
+            else subject_recipe(e, rng_recipe, side_bias=bias, idiosyncrasy=idio),
+            expressive,
         )
         for e in BASIC_EMOTIONS
     }
@@ -130,4 +141,6 @@ def write_bu3dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask)
         record["scanner"] = scanned
     if config.style == "lab":
         record["recipes"] = {e: _activation_record(r) for e, r in recipes.items()}
+    if worn:
+        record["bank"] = _bank_record(worn)
     return record

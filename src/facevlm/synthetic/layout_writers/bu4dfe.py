@@ -13,6 +13,7 @@ import numpy as np
 from facevlm.scans.formats import write_bnd, write_vrml
 from facevlm.synthetic.config import LAYOUT_FOLDERS, SyntheticConfig
 from facevlm.synthetic.expressions import scale_activation, subject_recipe
+from facevlm.synthetic.expressions.bank_recipes import bank_groups, bank_recipe
 from facevlm.synthetic.files import encode_image
 from facevlm.synthetic.layout_writers.faces import (
     _mesh,
@@ -23,6 +24,7 @@ from facevlm.synthetic.layout_writers.faces import (
 from facevlm.synthetic.layout_writers.subjects import (
     SubjectTask,
     _activation_record,
+    _bank_record,
     _streams,
 )
 from facevlm.synthetic.sequences import capture_frames, random_sequence_profile
@@ -43,19 +45,27 @@ BU4DFE_BND_FOLDER = "BU4DFE_BND_V1.1"
 def write_bu4dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask) -> dict:
     """Six posed sequences (neutral → apex → neutral), one ``.wrl`` + ``.jpg`` per frame, and
     the landmark release's per-frame ``.bnd`` (the first subject's Surprise uses ``.landmark``,
-    as one real sequence does)."""
+    as one real sequence does). Each sequence ramps to the subject's apex recipe: its own variant
+    of the prototype, or with ``expressions: bank`` a real person's coded expression from the
+    subject's bank group."""
     rng_id, rng_recipe, rng_frames, rng_timing = _streams(config.seed, task)
     identity, head = _subject_face(task, config, rng_id, config.resolution_4d)
     skin = _Skin(head, identity, config, config.texture_size_4d)
     rng_light = np.random.default_rng(rng_timing.integers(2**32))
     base = root / LAYOUT_FOLDERS["bu4dfe"]
     sequences = {}
+    group = None
+    if config.expressions == "bank":
+        group = bank_groups(config.n_subjects_4d, config.seed, task.layout)[task.index]
     for emotion, folder_name in BU4DFE_FOLDERS.items():
         # one session per sequence: its own light, the same for all of its frames
         session = skin.session(rng_light)
-        recipe = scale_activation(
-            subject_recipe(emotion, rng_recipe), float(rng_recipe.uniform(0.85, 1.0))
-        )
+        worn = None
+        if group is None:
+            apex = subject_recipe(emotion, rng_recipe)
+        else:
+            apex, worn = bank_recipe(group, emotion, rng_recipe, config.seed)
+        recipe = scale_activation(apex, float(rng_recipe.uniform(0.85, 1.0)))
         profile = random_sequence_profile(config.n_frames, rng_timing)
         seq = base / task.subject / folder_name
         bnd = base / BU4DFE_BND_FOLDER / task.subject / folder_name
@@ -77,4 +87,6 @@ def write_bu4dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask)
             "profile": [round(float(p), 4) for p in profile],
             "activation": _activation_record(recipe),
         }
+        if worn is not None:
+            sequences[folder_name]["bank"] = _bank_record({emotion: (apex, worn)})[emotion]
     return {**_subject_record(task, identity, head), "sequences": sequences}

@@ -1,6 +1,6 @@
 """Which subjects a synthetic set has and where their randomness comes from: the subject tasks
 of a config (:func:`plan`), their ids and genders, each subject's independent seed streams, and
-an activation as the manifest records it.
+an activation and a bank expression as the manifest records them.
 
 Separate because planning is what the set writer (:mod:`facevlm.synthetic.writer`) needs
 before any face is made, and every layout's writer draws from the same streams.
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facevlm.expression_bank.facs import notation
 from facevlm.synthetic.config import SyntheticConfig
 from facevlm.synthetic.expressions import Activation
 
@@ -78,3 +79,12 @@ def _streams(seed: int, task: SubjectTask, n: int = 4) -> list[np.random.Generat
 
 def _activation_record(activation: Activation) -> dict[str, list[float]]:
     return {f"AU{au}": [round(wl, 4), round(wr, 4)] for au, (wl, wr) in sorted(activation.items())}
+
+
+def _bank_record(worn: dict) -> dict[str, dict[str, str]]:
+    """Which bank row each emotion of a subject wears (``emotion -> (activation, row)``): the
+    subject's bank person and coded expression, so that a split can be checked against them."""
+    return {
+        emotion: {"item": row.item, "subject": row.subject, "action_units": notation(row.units)}
+        for emotion, (_, row) in worn.items()
+    }
