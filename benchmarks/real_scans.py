@@ -307,10 +307,11 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "model": model,
                 "scans": set_name,
-                **{key: value for key, value in sets[set_name].items() if key != "rows"},
+                **{key: value for key, value in scores.items() if key != "rows"},
             }
-            for model, sets in figures.items()
-            for set_name, _, _ in sets
+            for model, per_set in figures.items()
+            for set_name, scores in per_set.items()
+            if set_name != "classes"  # the model's classes, beside its sets' scores
         ],  # fmt: skip
     )
     if args.markdown:
