@@ -1,22 +1,22 @@
 """Execution settings live in ``execution``, beside ``train``: parameters that still name them
-under ``train`` are refused by name, stored configs with them there are moved across, and the
-digests of stored things still see them where they were."""
+under ``train`` are refused by name."""
 
 from __future__ import annotations
 
 import pytest
 
+from conf_profiles import load_parameters
 from facevlm.config import to_dict
 from facevlm.experiments.affectvlm import AffectVLMConfig
 from facevlm.experiments.common import computed_config
-from facevlm.experiments.config_layout import (
-    EXECUTION_KEYS,
-    moved_to_execution,
-    with_execution_in_train,
-)
+from facevlm.experiments.config_layout import EXECUTION_KEYS
+from facevlm.experiments.model_parameters import resolve_model_parameters
 from facevlm.experiments.pretrain import PretrainConfig
 from facevlm.experiments.smile import SmileConfig
 from facevlm.trainer import ExecutionConfig
+
+# Kedro's loader calls an OmegaConf API that OmegaConf deprecates: not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:register_new_resolver:UserWarning")
 
 
 @pytest.mark.parametrize("config_type", [AffectVLMConfig, SmileConfig])
@@ -54,36 +54,17 @@ def test_the_experiment_key_leaves_the_execution_block_out():
     assert computed_config(plain)["train"] == to_dict(plain.train)
 
 
-def old_layout(config: dict) -> dict:
-    """``config`` as earlier versions wrote it: the execution settings inside ``train``."""
-    flat = {k: v for k, v in config.items() if k != "execution"}
-    return {**flat, "train": {**config["train"], **config["execution"]}}
-
-
-def test_a_stored_config_in_the_old_layout_is_moved_across():
-    cfg = SmileConfig(execution=ExecutionConfig(device="cpu", keep_checkpoints=1))
-    stored = old_layout(to_dict(cfg))
-    assert "execution" not in stored and stored["train"]["keep_checkpoints"] == 1
-
-    moved = moved_to_execution(stored)
-
-    assert moved == to_dict(cfg)
-    assert SmileConfig.from_params(moved) == cfg
-    assert moved_to_execution(to_dict(cfg)) == to_dict(cfg)  # the current layout: as it is
-    assert stored["train"]["keep_checkpoints"] == 1  # the stored dict itself is left alone
-
-
-def test_a_partly_stored_execution_block_keeps_its_own_values():
-    moved = moved_to_execution({"train": {"epochs": 2, "device": "cpu"}, "execution": {"nproc": 2}})
-    assert moved == {"train": {"epochs": 2}, "execution": {"device": "cpu", "nproc": 2}}
-
-
-def test_digests_see_the_execution_settings_where_they_were():
-    cfg = AffectVLMConfig(execution=ExecutionConfig(nproc=2))
-    assert with_execution_in_train(to_dict(cfg)) == old_layout(to_dict(cfg))
-    assert with_execution_in_train(old_layout(to_dict(cfg))) == old_layout(to_dict(cfg))
-    assert with_execution_in_train({"train": {"epochs": 1}}) == {"train": {"epochs": 1}}
-
-
 def test_every_execution_setting_is_an_execution_config_field():
     assert set(EXECUTION_KEYS) == set(to_dict(ExecutionConfig()))
+
+
+def test_an_old_execution_key_given_on_the_command_line_names_its_new_place():
+    """``kedro run --params "smile.experiment.train.nproc=2"`` as the docs once said."""
+
+    def smile(*overrides):
+        experiment = resolve_model_parameters(load_parameters("local", *overrides)["smile"])
+        return SmileConfig.from_params(experiment["experiment"])
+
+    with pytest.raises(ValueError, match=r"experiment\.execution\.nproc"):
+        smile("smile.experiment.train.nproc=2")
+    assert smile("smile.experiment.execution.nproc=2").execution.nproc == 2

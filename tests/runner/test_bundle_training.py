@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ import pytest
 import torch
 from tiny_bundles import CLASSES, TINY_EXPERIMENT, tiny_data
 
+import facevlm.numerics
 from facevlm.experiments.cross_validation import cross_validate
 from facevlm.experiments.recipes import get_recipe
 from facevlm.models.checkpoints import latest_checkpoint, load_checkpoint
@@ -47,31 +49,36 @@ def test_bundle_round_trips_views_samples_folds_prompts_and_config(make_bundle, 
     assert load_training_bundle(other).digest != bundle.digest
 
 
-def test_a_bundle_written_with_execution_settings_in_train_trains_as_a_new_one(tmp_path):
-    """Bundles written before ``execution`` had its own block hold its settings in ``train``:
-    one loads as the same config, has the same digest, and its finished folds are reused by
-    the same bundle written today (their keys are the same)."""
-    new = copy.deepcopy(TINY_EXPERIMENT)
-    old = copy.deepcopy(new)
-    old["train"].update(old.pop("execution"))
-    data, bank = tiny_data(), plain_label_bank(CLASSES)
-    old_folder = write_training_bundle(tmp_path / "old", "affectvlm", data, bank, old)
-    new_folder = write_training_bundle(tmp_path / "new", "affectvlm", data, bank, new)
-    assert "execution" not in json.loads((old_folder / "config.json").read_text())
-    old_bundle, new_bundle = load_training_bundle(old_folder), load_training_bundle(new_folder)
-    assert old_bundle.digest == new_bundle.digest
-    assert old_bundle.config == new_bundle.config
-    cfg = old_bundle.experiment_config()
-    assert cfg == new_bundle.experiment_config()
-    assert cfg.execution.keep_checkpoints == 1 and cfg.execution.device == "cpu"
-
-    out = tmp_path / "out"
-    trained = train_from_bundle(old_folder, out, folds=[0], overrides={"train.epochs": 1})
-    assert len(trained.result.folds[0].history) == 1
+def test_a_fold_computed_on_another_numerical_path_is_trained_again_and_says_why(
+    make_bundle, tmp_path, monkeypatch, caplog
+):
+    """Another thread count (or device) computes other bits: a finished fold is not reused,
+    and one log line names what differs."""
+    folder, out = make_bundle("affectvlm"), tmp_path / "out"
+    train_from_bundle(folder, out, folds=[0], overrides={"train.epochs": 1})
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("fold_0/*.p*")}
-    again = train_from_bundle(new_folder, out, folds=[0], overrides={"train.epochs": 1})
-    assert {p: p.stat().st_mtime_ns for p in out.glob("fold_0/*.p*")} == stamps  # reused
-    assert again.result.folds[0].history == trained.result.folds[0].history
+    here = facevlm.numerics.describe()
+    monkeypatch.setattr(
+        facevlm.numerics, "describe", lambda device=None: here.replace("1 threads", "2 threads")
+    )
+    with caplog.at_level(logging.INFO):
+        train_from_bundle(folder, out, folds=[0], overrides={"train.epochs": 1})
+    assert {p: p.stat().st_mtime_ns for p in out.glob("fold_0/*.p*")} != stamps, "trained again"
+    (line,) = [r.getMessage() for r in caplog.records if "not reused" in r.getMessage()]
+    assert "fold 0" in line and "1 threads" in line and "2 threads" in line, line
+
+
+def test_the_bundle_s_digest_names_the_run_folder(tmp_path):
+    """One identity: the folder a pipeline run keeps its bundle in is named by the digest of
+    the bundle it writes there."""
+    from facevlm.runner.run import training_run
+
+    data, bank = tiny_data(), plain_label_bank(CLASSES)
+    cfg = get_recipe("affectvlm").config_type.from_params(copy.deepcopy(TINY_EXPERIMENT))
+    folder = training_run(tmp_path, "affectvlm", cfg, data, bank, {})
+    bundle = load_training_bundle(folder / "bundle")
+    assert folder.name == f"affectvlm-{bundle.digest[:16]}"
+    assert bundle.identity(bundle.experiment_config()).computes == bundle.digest
 
 
 def test_a_local_weight_file_travels_inside_the_bundle(tmp_path):

@@ -10,8 +10,8 @@ import torch
 from tiny_bundles import TINY_EXPERIMENT, prompt_bank, tiny_data
 
 from facevlm.experiments.recipes import get_recipe
+from facevlm.runner.identity import weights_digest
 from facevlm.runner.run import training_run_folder
-from facevlm.runner.training_bundle import weights_digest
 
 
 def _weights(path, value: float):

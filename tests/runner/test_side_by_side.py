@@ -1,6 +1,7 @@
-"""CPU training side by side: a run's folds and its final fit trained by processes of their own
-give what one process training them one after another gives, to the bit, and the final-fit
-step then trains nothing; how many processes a setting asks for."""
+"""CPU training side by side: a run's jobs (its folds, its final fit) trained by processes of
+their own give what one process training them one after another gives, to the bit; each step
+trains what its name says and reads back what another trained; how many processes a setting
+asks for."""
 
 from __future__ import annotations
 
@@ -12,9 +13,14 @@ import pytest
 import torch
 from tiny_bundles import TINY_EXPERIMENT, prompt_bank, tiny_data
 
-from facevlm.experiments.cross_validation import fit_final
 from facevlm.experiments.recipes import get_recipe
-from facevlm.runner.run import checkpoint_final_fit, run_cross_validation
+from facevlm.runner.run import (
+    FINAL_FIT,
+    run_cross_validation,
+    run_final_fit,
+    train_jobs,
+    training_run,
+)
 from facevlm.runner.side_by_side import PROCESSES_VARIABLE, side_by_side_processes
 
 
@@ -28,15 +34,16 @@ def _untimed(history):
     return [{k: v for k, v in record.items() if k != "time_s"} for record in history]
 
 
-def _train_and_fit_final(model, cpu_processes, runs_dir):
-    """The training node's two steps: cross-validation, then the final fit on every subject."""
+def _cross_validate_then_fit_final(model, cpu_processes, runs_dir, jobs_first=()):
+    """The training nodes' two steps, cross-validation then the final fit on every subject,
+    after ``train_jobs`` trained ``jobs_first`` of the same run."""
     data, bank = tiny_data(), prompt_bank(model)
     cfg = _config(model, cpu_processes)
-    trained = run_cross_validation(model, data, bank, cfg, {}, runs_dir, final_fit=True)
-    final_cfg = copy.deepcopy(cfg)
-    bundle_data = checkpoint_final_fit(runs_dir, model, final_cfg, data, bank)
-    final = fit_final(get_recipe(model), bundle_data, bank, final_cfg)
-    return trained.result, final
+    if jobs_first:
+        train_jobs(training_run(runs_dir, model, cfg, data, bank, {}), jobs_first, cfg)
+    trained = run_cross_validation(model, data, bank, cfg, {}, runs_dir)
+    fitted, _ = run_final_fit(runs_dir, model, copy.deepcopy(cfg), data, bank, {})
+    return trained.result, fitted
 
 
 @pytest.mark.slow
@@ -45,12 +52,18 @@ def test_folds_and_final_fit_side_by_side_are_one_process_s_to_the_bit(
 ):
     monkeypatch.delenv(PROCESSES_VARIABLE, raising=False)  # the suite's own setting: off
     model = "smile"  # pseudo-labels refreshed during training: the most state to carry
-    alone, alone_final = _train_and_fit_final(model, None, tmp_path / "alone")
     with caplog.at_level(logging.INFO):
-        side, side_final = _train_and_fit_final(model, 2, tmp_path / "side")
+        alone, alone_final = _cross_validate_then_fit_final(model, None, tmp_path / "alone")
+    assert "side by side" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        side, side_final = _cross_validate_then_fit_final(
+            model, 2, tmp_path / "side", jobs_first=[0, 1, FINAL_FIT]
+        )
     log = caplog.text
     assert "2 fold(s) and the final fit trained by 2 processes side by side" in log
-    assert "resumed from" in log and "(2 of 2 epochs done)" in log, "the final fit trains nothing"
+    assert "fold 0: finished earlier, result reused" in log, "cross-validation reads them back"
+    assert "resumed from" in log and "(2 of 2 epochs done)" in log, "the final fit: read back"
 
     assert [f.fold for f in side.folds] == [f.fold for f in alone.folds] == [0, 1]
     for fold, other in zip(side.folds, alone.folds, strict=True):
@@ -58,10 +71,31 @@ def test_folds_and_final_fit_side_by_side_are_one_process_s_to_the_bit(
         for name, predicted in fold.predictions.items():
             np.testing.assert_array_equal(predicted, other.predictions[name])
         np.testing.assert_array_equal(fold.test_embeddings, other.test_embeddings)
-    assert _untimed(side_final.fitted.history) == _untimed(alone_final.fitted.history)
-    side_weights = side_final.fitted.model.state_dict()
-    for name, tensor in alone_final.fitted.model.state_dict().items():
+    assert _untimed(side_final.history) == _untimed(alone_final.history)
+    side_weights = side_final.model.state_dict()
+    for name, tensor in alone_final.model.state_dict().items():
         assert torch.equal(side_weights[name], tensor), name
+
+
+def test_cross_validation_trains_the_folds_only_and_the_final_fit_its_own(
+    tmp_path, monkeypatch, caplog
+):
+    """Each step trains what its name says: the cross-validation leaves the final fit's folder
+    alone, and the final fit trains there without touching the folds."""
+    monkeypatch.setenv(PROCESSES_VARIABLE, "1")
+    model, runs = "affectvlm", tmp_path / "runs"
+    data, bank = tiny_data(), prompt_bank(model)
+    cfg = _config(model, None)
+    cfg.train.epochs = 1
+    run_cross_validation(model, data, bank, cfg, {}, runs)
+    (folder,) = runs.iterdir()
+    assert not (folder / "final").exists()
+    folds = {p: p.stat().st_mtime_ns for p in (folder / "training").rglob("*.p*")}
+    run_final_fit(runs, model, copy.deepcopy(cfg), data, bank, {})
+    assert sorted(p.name for p in (folder / "final" / "checkpoints").glob("epoch_*.pt")) == [
+        "epoch_0001.pt"
+    ]
+    assert {p: p.stat().st_mtime_ns for p in (folder / "training").rglob("*.p*")} == folds
 
 
 def test_how_many_processes_a_setting_asks_for(monkeypatch):

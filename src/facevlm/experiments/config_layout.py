@@ -1,23 +1,15 @@
-"""Where a config's execution settings live: beside ``train`` now, inside it before.
+"""Where a config's execution settings live: beside ``train``.
 
 An experiment's parameters (and ``pretraining.training``) hold what a run computes in ``train``
 (:class:`~facevlm.trainer.TrainConfig`) and how it executes in ``execution``
-(:class:`~facevlm.trainer.ExecutionConfig`). Earlier versions kept both in ``train``, and what
-they wrote keeps that layout. So:
-
-- parameters a person writes must use the new place; an execution setting under ``train`` is a
-  clear error that names it (:func:`refuse_execution_in_train`);
-- a config read back from a stored artifact (a training bundle's ``config.json``) has its
-  execution settings moved across silently (:func:`moved_to_execution`);
-- the digests that name stored things (a training bundle's content digest, the pretraining
-  cache's key) were first made with the execution settings inside ``train``, and digest that
-  layout still (:func:`with_execution_in_train`): a new layout must not rename what is on disk,
-  or a resumable run would start again and a cache would be missed.
+(:class:`~facevlm.trainer.ExecutionConfig`). Earlier versions kept both in ``train``, and a
+person's parameters or command line may still: an execution setting under ``train`` is a clear
+error that names its place now (:func:`refuse_execution_in_train`), not a setting silently
+ignored.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Mapping
 from typing import Any
@@ -42,27 +34,3 @@ def refuse_execution_in_train(params: Mapping[str, Any] | None, where: str, plac
             f"{where}: {named} moved to {now}: how a run executes is kept apart from train, "
             "what it computes"
         )
-
-
-def moved_to_execution(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored config in the current layout: execution settings found in ``train`` moved to
-    ``execution`` (a value already there wins). A config in the current layout is returned as
-    it is (a copy)."""
-    config = copy.deepcopy(dict(config))
-    train = config.get("train")
-    if not isinstance(train, dict):
-        return config
-    found = {key: train.pop(key) for key in EXECUTION_KEYS if key in train}
-    if found:
-        config["execution"] = {**found, **(config.get("execution") or {})}
-    return config
-
-
-def with_execution_in_train(config: Mapping[str, Any]) -> dict[str, Any]:
-    """``config`` in the layout the stored digests were first made with: the ``execution``
-    block's settings inside ``train``, and no ``execution`` block."""
-    config = copy.deepcopy(dict(config))
-    execution = config.pop("execution", None)
-    if execution:
-        config["train"] = {**(config.get("train") or {}), **execution}
-    return config

@@ -187,8 +187,10 @@ def fit_final(
     cfg: Any,
     familiarity_folds: list[dict[str, Any]] | None = None,
     modality: str | None = None,
+    fitted: Any = None,
 ) -> FinalFit:
-    """Train ``recipe`` on every sample (all subjects: nothing is held out).
+    """Train ``recipe`` on every sample (all subjects: nothing is held out), or finish
+    ``fitted``, the model already trained so (by the runner, into its run folder).
 
     With ``familiarity_folds`` (the cross-validation folds' held-out familiarity scores,
     ``CrossValidationResult.familiarity_folds()``) the final fit also yields the statistics
@@ -196,8 +198,9 @@ def fit_final(
     modality of the training data (``texture+shaded`` for several), recorded with them."""
     rows = np.arange(len(data.labels))
     n_subjects = int(data.samples["subject"].nunique()) if "subject" in data.samples else 0
-    logger.info("%s final fit: %d samples of %d subjects", recipe.title, len(rows), n_subjects)
-    fitted = recipe.fit(data, rows, prompt_bank, cfg, None)
+    if fitted is None:
+        logger.info("%s final fit: %d samples of %d subjects", recipe.title, len(rows), n_subjects)
+        fitted = recipe.fit(data, rows, prompt_bank, cfg, None)
     extra = recipe.finalize(fitted, data, rows, cfg)
     if familiarity_folds:
         extra["familiarity"] = familiarity_statistics(

@@ -12,12 +12,14 @@ bundle's data), so a fold trained here gives what the in-process loop gives. Ran
         result.pkl                           the CrossValidationResult of the folds asked for
 
 The folder names nothing beyond the fold: the run folder above it (:mod:`facevlm.runner.run`)
-is the key of what the run computes, and ``--out`` a user names is theirs. So a fold's result is
-reused only when it was made from the same bundle and config, by the same number of processes
-(the per-process batch) on the same numerical path (:mod:`facevlm.numerics`): another one
-computes other bits. An interrupted fold continues from its last epoch checkpoint; the trainer
-writes into the fold's folder directly and replaces, never resumes, another run's checkpoints
-found there (their identity differs). Every file is written to a temporary name and renamed.
+is named by what the run computes, and ``--out`` a user names is theirs. So a fold's result
+records the run's identity (:func:`facevlm.runner.identity.run_identity`: the bundle and config,
+the number of processes, the numerical path) and is reused only by a run of the same identity;
+one that cannot reuse it says why in one log line. An interrupted fold continues from its last
+epoch checkpoint, whose ``run_key`` is the same identity; the trainer writes into the fold's
+folder directly and replaces, never resumes, another run's checkpoints found there. The final
+fit on every subject trains the same way into a folder of its own (:func:`train_final_fit`).
+Every file is written to a temporary name and renamed.
 """
 
 from __future__ import annotations
@@ -31,27 +33,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
 from facevlm.atomic_files import atomic_write
 from facevlm.config import to_dict
-from facevlm.experiments.common import computed_config
 from facevlm.experiments.cross_validation import selected_folds, train_fold
 from facevlm.experiments.recipes import get_recipe
 from facevlm.experiments.results import CrossValidationResult, FoldResult
-from facevlm.models.checkpoints import digest
 from facevlm.models.model_bundle import ModelBundle
-from facevlm.runner.training_bundle import (
-    TrainingBundle,
-    load_training_bundle,
-    weights_named_by_content,
-)
-from facevlm.trainer.distributed import is_distributed, rank, resolve_device, setup_distributed
+from facevlm.runner.identity import RunIdentity
+from facevlm.runner.training_bundle import TrainingBundle, load_training_bundle
+from facevlm.trainer.distributed import is_distributed, rank, setup_distributed
 
 logger = logging.getLogger(__name__)
 
 RESULT_FILE = "result.pkl"
+#: What the final fit's epochs were computed as (RunIdentity.record), beside them.
+MADE_WITH_FILE = "made_with.json"
 
 
 @dataclass
@@ -166,8 +166,8 @@ def _train_folds(
     checkpoint_dir: str | Path | None,
 ) -> list[FoldResult]:
     """Each fold's result: read back when it finished earlier (and ``resume``), else trained."""
-    made_with = _made_with(bundle, cfg)
-    finished = _finished_folds(out, folds, made_with) if resume else {}
+    identity = _identity(bundle, cfg)
+    finished = _finished_folds(bundle.model, out, folds, identity) if resume else {}
     checkpoints = Path(checkpoint_dir) if checkpoint_dir else None
     results: list[FoldResult] = []
     for fold in folds:
@@ -178,8 +178,63 @@ def _train_folds(
         fold_checkpoints = (
             checkpoints / f"fold_{fold}" if checkpoints else _fold_dir(out, fold) / "checkpoints"
         )
-        results.append(_train_fold(bundle, cfg, fold, made_with, out, fold_checkpoints))
+        results.append(_train_fold(bundle, cfg, fold, identity, out, fold_checkpoints))
     return results
+
+
+def train_final_fit(
+    bundle_dir: str | Path, final_dir: str | Path, overrides: dict[str, Any] | None = None
+) -> tuple[Any, TrainingBundle, Any]:
+    """Train the bundle's model on every sample (the final fit), its epoch checkpoints in
+    ``final_dir/checkpoints``, continuing from the last one there when it is this run's.
+
+    Returns the recipe's fitted model, the bundle and the config it trained with (what the
+    final-fit node finishes it with: a probe, familiarity statistics)."""
+    bundle, cfg, _ = bundle_to_train(bundle_dir, overrides, True, [])
+    identity = _identity(bundle, cfg)
+    final = Path(final_dir)
+    reason = _final_fit_not_reused(final, identity)
+    if reason:
+        logger.info("%s final fit: its earlier epochs are not reused: %s", bundle.model, reason)
+    if rank() == 0:
+        with atomic_write(final / MADE_WITH_FILE) as tmp:
+            tmp.write_text(json.dumps(identity.record(), indent=2))
+    cfg.execution.checkpoint_dir = str(final_fit_checkpoints(final))
+    cfg.execution.checkpoint_subfolder = False  # the run folder names it already
+    cfg.execution.resume = "latest"
+    cfg.train.run_key = identity.key
+    every_sample = np.arange(len(bundle.data.labels))
+    logger.info(
+        "%s final fit: %d samples, training into %s",
+        bundle.model,
+        len(every_sample),
+        cfg.execution.checkpoint_dir,
+    )
+    fitted = get_recipe(bundle.model).fit(bundle.data, every_sample, bundle.prompt_bank, cfg, None)
+    return fitted, bundle, cfg
+
+
+def final_fit_is_finished(final_dir: str | Path, identity: RunIdentity, epochs: int) -> bool:
+    """Whether the final fit in ``final_dir`` saved its last epoch as this run would train it."""
+    from facevlm.models.checkpoints import checkpoint_path
+
+    final = Path(final_dir)
+    done = checkpoint_path(final_fit_checkpoints(final), epochs).exists()
+    return done and _final_fit_not_reused(final, identity) is None
+
+
+def _final_fit_not_reused(final: Path, identity: RunIdentity) -> str | None:
+    """Why the final fit's epochs in ``final`` are not this run's (``None``: they are, or there
+    are none)."""
+    path = final / MADE_WITH_FILE
+    if not path.is_file() or not any(final_fit_checkpoints(final).glob("epoch_*.pt")):
+        return None
+    return identity.why_not_reused(json.loads(path.read_text()))
+
+
+def final_fit_checkpoints(final_dir: Path) -> Path:
+    """The final fit's epoch checkpoints in its folder of a training-run folder."""
+    return final_dir / "checkpoints"
 
 
 def load_training_result(out_dir: str | Path) -> TrainingResult:
@@ -201,7 +256,7 @@ def _train_fold(
     bundle: TrainingBundle,
     cfg: Any,
     fold: int,
-    made_with: dict[str, Any],
+    identity: RunIdentity,
     out: Path,
     checkpoints: Path,
 ) -> FoldResult:
@@ -212,8 +267,8 @@ def _train_fold(
     fold_cfg.execution.checkpoint_dir = str(checkpoints)
     fold_cfg.execution.checkpoint_subfolder = False
     # what the trainer cannot see for itself, so a checkpoint of another bundle or another
-    # numerical path counts as another run's (the processes are part of its identity already)
-    fold_cfg.train.run_key = digest(made_with["bundle"], made_with["numerics"])
+    # numerical path counts as another run's
+    fold_cfg.train.run_key = identity.key
     logger.info("%s fold %d: training into %s", bundle.model, fold, checkpoints)
     fold_result, fitted = train_fold(
         get_recipe(bundle.model), bundle.data, fold, bundle.prompt_bank, fold_cfg
@@ -230,41 +285,49 @@ def _train_fold(
         )
         with atomic_write(_model_file(out, fold)) as tmp:
             torch.save(model.__dict__, tmp)
-        _write_pickle({**made_with, "fold_result": fold_result}, fold_result_file(out, fold))
+        path = fold_result_file(out, fold)
+        _write_pickle({"made_with": identity.record(), "fold_result": fold_result}, path)
     return fold_result
 
 
-def _made_with(bundle: TrainingBundle, cfg: Any) -> dict[str, Any]:
-    """What a fold's result depends on beyond the fold: the bundle's content and the config
-    (without its execution settings; the pretrained weights named by their tensors, wherever
-    the bundle lies; overrides of ``python -m facevlm.train`` change it), the number of
-    processes (the per-process batch) and the numerical path (code path and threads). Stored
-    with the result, compared before reusing it."""
-    from facevlm.numerics import describe
+def _identity(bundle: TrainingBundle, cfg: Any) -> RunIdentity:
+    """This run's identity: the bundle trained with ``cfg`` (overrides of ``python -m
+    facevlm.train`` change it) by this run's processes, on this process's numerical path."""
+    return bundle.identity(cfg, dist.get_world_size() if is_distributed() else 1)
 
-    config = weights_named_by_content(computed_config(cfg))
-    return {
-        "bundle": digest(bundle.digest, config),
-        "world_size": dist.get_world_size() if is_distributed() else 1,
-        "numerics": describe(resolve_device(cfg.execution.device)),  # a GPU's folds are not a CPU's
-    }
+
+def fold_is_finished(out: Path, fold: int, identity: RunIdentity) -> bool:
+    """Whether fold ``fold`` in ``out`` finished as this run (``identity``) would make it."""
+    return _finished_fold(out, fold, identity)[0] is not None
+
+
+def _finished_fold(
+    out: Path, fold: int, identity: RunIdentity
+) -> tuple[FoldResult | None, str | None]:
+    """The fold's result when it finished as this run would make it; else ``None`` and why an
+    earlier result is not reused (``None`` when there is none)."""
+    path = fold_result_file(out, fold)
+    if not (path.exists() and _model_file(out, fold).exists()):
+        return None, None
+    with path.open("rb") as f:
+        payload = pickle.load(f)
+    reason = identity.why_not_reused(payload.get("made_with") or {})
+    return (None, reason) if reason else (payload["fold_result"], None)
 
 
 def _finished_folds(
-    out: Path, folds: Sequence[int], made_with: dict[str, Any]
+    model: str, out: Path, folds: Sequence[int], identity: RunIdentity
 ) -> dict[int, FoldResult]:
     """Folds whose result and model exist and were made as this run would make them (rank 0
     decides)."""
     finished: dict[int, FoldResult] = {}
     if rank() == 0:
         for fold in folds:
-            path = fold_result_file(out, fold)
-            if not (path.exists() and _model_file(out, fold).exists()):
-                continue
-            with path.open("rb") as f:
-                payload = pickle.load(f)
-            if all(payload.get(k) == v for k, v in made_with.items()):
-                finished[fold] = payload["fold_result"]
+            result, reason = _finished_fold(out, fold, identity)
+            if reason:
+                logger.info("%s fold %d: its earlier result is not reused: %s", model, fold, reason)
+            if result is not None:
+                finished[fold] = result
     if is_distributed():
         box = [finished]
         dist.broadcast_object_list(box, src=0)

@@ -1,4 +1,4 @@
-"""Train a run's folds and its final fit in processes side by side, on CPU.
+"""Train a run's jobs (folds, a final fit) in processes side by side, on CPU.
 
 Why: the default CPU recipe is a small model whose step is many small operations, and a
 second thread makes one process's step only about 1.4 times faster (AffectVLM, batch 32: 154 ms
@@ -6,18 +6,18 @@ a step on two threads against 218 ms on one), while two single-thread processes,
 its own fold, keep nearly one thread's speed each (226 ms): 1.36 times the throughput on two
 cores (``benchmarks/train_step.py``; docs/benchmarks.md, "Scaling over processes"). The folds of a
 cross-validation and the final fit on every subject are independent trainings, so each process
-takes whole ones.
+takes whole ones. :func:`facevlm.runner.run.train_jobs` decides when the jobs it is given train
+here.
 
 Nothing here changes a bit of what is computed. Each process runs on the session's thread
 count and inherits this one's code paths with the environment, which it holds before it loads
 numpy or torch (:mod:`facevlm.numerics`): the pinned ones in a run whose command pinned them,
 the libraries' own choice in a process that pinned nothing. A process whose libraries loaded
 before it pinned theirs trains alone, since its new processes would compute on another path.
-A fold is trained by :func:`~facevlm.runner.bundle_training.train_folds`, into the run folder
-where the caller's :func:`~facevlm.runner.bundle_training.train_from_bundle` then finds it
-finished, and the final fit trains into the checkpoint folder the final-fit node resumes from
-(:func:`~facevlm.runner.run.resume_final_fit_in`), so that node finds every epoch done and
-trains nothing. A killed run resumes the same way as one trained in a single process.
+A job trains as it would in one process: a fold by
+:func:`~facevlm.runner.bundle_training.train_folds`, the final fit by
+:func:`~facevlm.runner.bundle_training.train_final_fit`, into the run folder where the caller
+then reads them back. A killed run resumes the same way as one trained in a single process.
 
 Kedro-free, like the rest of the runner.
 """
@@ -32,8 +32,6 @@ from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from facevlm.cores import available_cores
 from facevlm.numerics import unpinned_libraries
@@ -154,16 +152,10 @@ def _train_job(
 ) -> None:
     """One training: a fold (its result and model into ``out_dir``) or the final fit (its epoch
     checkpoints into ``final_fit_dir``)."""
-    from facevlm.runner.bundle_training import bundle_to_train, train_folds
+    from facevlm.runner.bundle_training import train_final_fit, train_folds
 
     if job != FINAL_FIT:
         train_folds(bundle_dir, out_dir, [int(job)], overrides)
         return
-    from facevlm.experiments.recipes import get_recipe
-    from facevlm.runner.run import resume_final_fit_in
-
     assert final_fit_dir is not None
-    bundle, cfg, _ = bundle_to_train(bundle_dir, overrides, True, [])
-    resume_final_fit_in(cfg, final_fit_dir)
-    every_sample = np.arange(len(bundle.data.labels))
-    get_recipe(bundle.model).fit(bundle.data, every_sample, bundle.prompt_bank, cfg, None)
+    train_final_fit(bundle_dir, final_fit_dir, overrides)

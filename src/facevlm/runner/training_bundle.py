@@ -6,9 +6,7 @@ from the bundle and nothing else. Put the bundle on storage every machine sees::
 
     <bundle>/
         bundle.json           format, model (affectvlm | smile), classes, tags, content digest
-        config.json           the resolved experiment config (the model's ``experiment`` params;
-                              a bundle written before ``execution`` had its own block holds
-                              the execution settings in ``train``: they are moved when read)
+        config.json           the resolved experiment config (the model's ``experiment`` params)
         views.npy, views.json (N, V, S, S, 3) uint8 views at the model's input size (see
                               :mod:`facevlm.scans.view_store`): read by rows, never all at once
         samples.parquet       one row per sample: sample_id, label (class index), fold (the
@@ -32,17 +30,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from facevlm.digests import FINGERPRINT_ALGORITHM, file_digest, fingerprint_hasher
-from facevlm.experiments.config_layout import moved_to_execution, with_execution_in_train
 from facevlm.experiments.experiment_data import ExperimentData
 from facevlm.experiments.recipes import get_recipe, recipe_entry
-from facevlm.models.checkpoints import digest, tensor_digest
+from facevlm.runner.identity import RunIdentity, prompts_fingerprint, run_identity
 from facevlm.scans.view_store import ViewArray, write_view_store
 
 FORMAT = "facevlm-training-bundle"
-VERSION = 1
+VERSION = 2  # 2: the run's identity (data and prompts fingerprints) in bundle.json
 PRETRAINED_FILE = "pretrained_backbone.pt"
 _CHUNK = 64  # samples per write
 
@@ -57,11 +52,19 @@ class TrainingBundle:
     data: ExperimentData  # views: a lazy ViewArray over views.npy
     prompt_bank: pd.DataFrame
     tags: dict[str, str] = field(default_factory=dict)
-    digest: str = ""  # of config, data and prompts: what a fold's results depend on
+    digest: str = ""  # what the run computes (RunIdentity.computes of the config written)
+    data_fingerprint: str = ""  # of the data it was written from (ExperimentData.fingerprint)
+    prompts: str = ""  # of its prompt bank (prompts_fingerprint)
 
     def experiment_config(self):
         """The typed config (:class:`AffectVLMConfig` or :class:`SmileConfig`)."""
         return get_recipe(self.model).config_type.from_params(copy.deepcopy(self.config))
+
+    def identity(self, cfg: Any, processes: int = 1) -> RunIdentity:
+        """The identity of training this bundle with ``cfg`` (its config, perhaps with
+        overrides) by ``processes`` processes here: the data and prompts are those the bundle
+        was written from, so that a bundle trained as written is the run that wrote it."""
+        return run_identity(self.model, cfg, self.data_fingerprint, self.prompts, processes)
 
 
 def write_training_bundle(
@@ -102,21 +105,19 @@ def write_training_bundle(
         samples.to_parquet(tmp / "samples.parquet", index=False)
         prompt_bank.to_parquet(tmp / "prompt_bank.parquet", index=False)
         (tmp / "config.json").write_text(json.dumps(config, indent=2, default=str))
+        # the written config's identity, from the data and prompts as given (the run folder's
+        # key names them so): the weights count by their tensors, wherever the copy lies
+        cfg = get_recipe(model).config_type.from_params(copy.deepcopy(experiment))
+        data_fingerprint, prompts = data.fingerprint(), prompts_fingerprint(prompt_bank)
         manifest = {
             "format": FORMAT,
             "version": VERSION,
             "model": model,
             "classes": list(data.classes),
             "tags": dict(tags or {}),
-            # the layout the digest was first made with: fold keys made from it name fold
-            # results on disk, which a bundle in the current layout must find again
-            "digest": digest(
-                model,
-                with_execution_in_train(config),
-                ViewArray(tmp / "views.npy").fingerprint(),
-                samples.astype(str).to_dict("list"),
-                prompt_bank.astype(str).to_dict("list"),
-            ),
+            "digest": run_identity(model, cfg, data_fingerprint, prompts).computes,
+            "data_fingerprint": data_fingerprint,
+            "prompts": prompts,
         }
         (tmp / "bundle.json").write_text(json.dumps(manifest, indent=2))
         if folder.exists():
@@ -128,51 +129,6 @@ def write_training_bundle(
     return folder
 
 
-def weights_named_by_content(config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` (an experiment config as a dict) with a local pretrained weight file named by
-    its tensors instead of its path, for the keys that name a run on disk.
-
-    The path is no part of what a run computes, and it changes from one ``kedro run`` to the
-    next: the ``pretrain`` pipeline's weights are a versioned dataset, saved under a new
-    timestamped folder on every run even when the pretraining cache supplies the same tensors,
-    and a bundle's copy lies wherever the bundle was put. The file's bytes are no better a
-    name: ``torch.save`` names the records inside a file after the file."""
-    backbone = config.get("model", {}).get("backbone", {})
-    weights = backbone.get("pretrained")
-    if not (isinstance(weights, str) and Path(weights).expanduser().is_file()):
-        return config
-    named = copy.deepcopy(config)
-    named["model"]["backbone"]["pretrained"] = f"weights:{weights_digest(weights)}"
-    return named
-
-
-def weights_digest(path: str | Path) -> str:
-    """A digest of the tensors (names, dtypes, shapes, values) a weight file holds; of its bytes
-    when torch cannot read it as plain tensors (a format open_clip reads by other means)."""
-    path = Path(path).expanduser()
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # not a torch file of tensors: its bytes are all there is to name it by
-        return file_digest(path, FINGERPRINT_ALGORITHM)
-    h = fingerprint_hasher()
-    _update_with_tensors(h, state)
-    return h.hexdigest()
-
-
-def _update_with_tensors(h: Any, value: Any) -> None:
-    if isinstance(value, torch.Tensor):
-        h.update(tensor_digest(value).encode())
-    elif isinstance(value, dict):
-        for key in sorted(value, key=str):
-            h.update(f"<{key}>".encode())
-            _update_with_tensors(h, value[key])
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _update_with_tensors(h, item)
-    else:
-        h.update(repr(value).encode())
-
-
 def _rows(views: Any, start: int, stop: int) -> np.ndarray:
     if isinstance(views, ViewArray):
         return views.take(np.arange(start, stop))
@@ -180,8 +136,13 @@ def _rows(views: Any, start: int, stop: int) -> np.ndarray:
 
 
 def is_training_bundle(folder: str | Path) -> bool:
-    """Whether ``folder`` holds a complete bundle (a bundle appears by one rename, whole)."""
-    return (Path(folder) / "bundle.json").is_file()
+    """Whether ``folder`` holds a complete bundle of this version (a bundle appears by one
+    rename, whole; one of another version is written again)."""
+    manifest = Path(folder) / "bundle.json"
+    if not manifest.is_file():
+        return False
+    found = json.loads(manifest.read_text())
+    return found.get("format") == FORMAT and found.get("version") == VERSION
 
 
 def load_training_bundle(folder: str | Path) -> TrainingBundle:
@@ -196,7 +157,7 @@ def load_training_bundle(folder: str | Path) -> TrainingBundle:
             f"{manifest_path}: format {manifest.get('format')!r} version "
             f"{manifest.get('version')!r}, expected {FORMAT!r} version {VERSION}"
         )
-    config = moved_to_execution(json.loads((folder / "config.json").read_text()))
+    config = json.loads((folder / "config.json").read_text())
     backbone = config.get("model", {}).get("backbone", {})
     if backbone.get("pretrained") == PRETRAINED_FILE:
         backbone["pretrained"] = str((folder / PRETRAINED_FILE).resolve())
@@ -214,4 +175,6 @@ def load_training_bundle(folder: str | Path) -> TrainingBundle:
         prompt_bank=pd.read_parquet(folder / "prompt_bank.parquet"),
         tags=manifest.get("tags", {}),
         digest=manifest["digest"],
+        data_fingerprint=manifest["data_fingerprint"],
+        prompts=manifest["prompts"],
     )

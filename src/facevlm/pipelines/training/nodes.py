@@ -7,7 +7,8 @@ figures from :mod:`facevlm.evaluation.figures`. Which model a namespace trains i
 ``recipe`` parameter (:data:`facevlm.experiments.recipes.RECIPE_ENTRIES`); everything else is
 shared. The data and config are prepared once (:func:`prepare_training_data`) for the frozen
 baseline, the cross-validation and the final fit; the cross-validation hands them to
-:func:`facevlm.runner.run.run_cross_validation`, which decides where and how it trains.
+:func:`facevlm.runner.run.run_cross_validation`, the final fit to
+:func:`facevlm.runner.run.run_final_fit`, which decide where and how they train.
 """
 
 from __future__ import annotations
@@ -217,7 +218,6 @@ def cross_validate_model(
         tags,
         runs_dir,
         trained_elsewhere=elsewhere,
-        final_fit=bool(parameters.get("final_fit", True)),
     )
     if elsewhere:
         tags = {**tags, "training_result": str(elsewhere)}
@@ -325,8 +325,9 @@ def fit_final_model(
     held-out data of its own, and the folds' models are the same recipe on nearly the same
     data, so their held-out confidence is the best estimate of its own.
 
-    With ``runs_dir`` (``params:caches.training_runs``) the final fit checkpoints into the
-    cross-validation's training-run folder, and a run killed during it continues from there.
+    With ``runs_dir`` (``params:caches.training_runs``) the final fit is trained by the runner
+    (:func:`facevlm.runner.run.run_final_fit`) into the cross-validation's training-run folder,
+    and a run killed during it continues from there.
 
     ``face_reader`` (:func:`fit_face_reader`): the second reader the bundle carries, which must
     agree before the product answers."""
@@ -338,11 +339,12 @@ def fit_final_model(
         logger.info("final_fit is off: the model is the last fold's, no extra training")
         return dataclasses.replace(last_fold_model, calibration=calibration, face_reader=reader)
     # a copy: a recipe may set what its training needs on the config it is given
-    cfg, data = copy.deepcopy(prepared.cfg), prepared.data
+    cfg, data, fitted = copy.deepcopy(prepared.cfg), prepared.data, None
     if runs_dir is not None:
-        from facevlm.runner.run import checkpoint_final_fit
+        from facevlm.runner.run import run_final_fit
 
-        data = checkpoint_final_fit(runs_dir, prepared.recipe, cfg, data, prompt_bank)
+        tags = run_tags(parameters, dataset)
+        fitted, data = run_final_fit(runs_dir, prepared.recipe, cfg, data, prompt_bank, tags)
     final = fit_final(
         get_recipe(prepared.recipe),
         data,
@@ -350,6 +352,7 @@ def fit_final_model(
         cfg,
         familiarity_folds=result.familiarity_folds() if result is not None else None,
         modality=prepared.render_settings.get("modality"),
+        fitted=fitted,
     )
     bundle = _bundle(
         final.fitted.model,
