@@ -13,6 +13,7 @@ import pytest
 import torch
 from tiny_bundles import TINY_EXPERIMENT, prompt_bank, tiny_data
 
+import facevlm.numerics
 from facevlm.experiments.recipes import get_recipe
 from facevlm.runner.run import (
     FINAL_FIT,
@@ -124,3 +125,23 @@ def test_a_process_whose_libraries_loaded_unpinned_trains_alone(monkeypatch, cap
     with caplog.at_level(logging.WARNING):
         assert side_by_side_processes("auto", jobs=6, threads=1) == 1
     assert "numpy loaded before facevlm pinned the numerical path" in caplog.text
+
+
+def test_a_final_fit_computed_on_another_numerical_path_trains_again_and_says_why(
+    tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setenv(PROCESSES_VARIABLE, "1")
+    model, runs = "affectvlm", tmp_path / "runs"
+    data, bank = tiny_data(), prompt_bank(model)
+    cfg = _config(model, None)
+    cfg.train.epochs = 1
+    run_final_fit(runs, model, copy.deepcopy(cfg), data, bank, {})
+    here = facevlm.numerics.describe()
+    monkeypatch.setattr(
+        facevlm.numerics, "describe", lambda device=None: here.replace("1 threads", "2 threads")
+    )
+    with caplog.at_level(logging.INFO):
+        run_final_fit(runs, model, copy.deepcopy(cfg), data, bank, {})
+    (line,) = [r.getMessage() for r in caplog.records if "not reused" in r.getMessage()]
+    assert "final fit" in line and "1 threads" in line and "2 threads" in line, line
+    assert "resumed from" not in caplog.text, "trained again, not continued"
