@@ -4,9 +4,8 @@ Each builder writes into a folder and returns the path to read. They are shared 
 CLI and ingest tests, so that every case is checked the same way at every level, and by
 ``benchmarks/scan_formats.py hostile``, which times each refusal.
 
-The same file is ``tests/scans/formats/hostile_files.py`` and ``benchmarks/_hostile_files.py``,
-so that neither the tests nor the benchmarks import from the other's tree;
-``tests/test_benchmarks.py`` keeps the two equal, so a change to one is made to both.
+One copy serves the format tests and the benchmarks: it lives here, beside the scripts,
+which run without the test tree, and ``tests/conftest.py`` puts this folder on ``sys.path``.
 """
 
 from __future__ import annotations

@@ -7,10 +7,8 @@ at most a few hundred kB that is still refused with default limits (what the tes
 ``benchmarks/scan_formats.py hostile`` measures). :data:`REPROS` maps each case to its builder
 and the words its one-line refusal must contain; the tests and the benchmark share it.
 
-The same file is ``tests/scans/formats/hostile_format_files.py`` and
-``benchmarks/_hostile_format_files.py``, so that neither the tests nor the benchmarks import
-from the other's tree; ``tests/test_benchmarks.py`` keeps the two equal, so a change to one is
-made to both.
+One copy serves the format tests and the benchmarks: it lives here, beside the scripts,
+which run without the test tree, and ``tests/conftest.py`` puts this folder on ``sys.path``.
 """
 
 from __future__ import annotations

@@ -20,9 +20,8 @@ and colours in the order the reader must produce them.
   embedded, or ``.gltf`` with a ``.bin`` and the texture beside it): a node hierarchy, the mesh
   in parts with duplicated vertices, interleaved buffers, normalised colours, uint16 indices.
 
-The same file is ``tests/scans/formats/scanner_files.py`` and ``benchmarks/_scanner_files.py``,
-so that neither the tests nor the benchmarks import from the other's tree;
-``tests/test_benchmarks.py`` keeps the two equal, so a change to one is made to both.
+One copy serves the format tests and the benchmarks: it lives here, beside the scripts,
+which run without the test tree, and ``tests/conftest.py`` puts this folder on ``sys.path``.
 """
 
 from __future__ import annotations

@@ -17,42 +17,21 @@ import argparse
 
 import _results
 import numpy as np
+from _posed_cases import ict_face, synthetic_face
 
 from facevlm.render.face_pose import estimate_face_pose
 from facevlm.render.face_region import in_face_region
 from facevlm.scans.mesh import FaceMesh
-from facevlm.synthetic.ict_facekit import IctFaceModel, quad_triangles
-from facevlm.synthetic.procedural.head import build_head
-from facevlm.synthetic.procedural.identity import sample_identity
 
 KINDS = ("procedural", "ict narrow", "ict full", "ict head")
-#: Where each crop of an ICT-FaceKit face ends in its vertex order.
-REGION_END = {"narrow": 6706, "full": 9409, "head": 11248}
-
-
-# The faces are drawn as the face pose's tests draw theirs (tests/posed_cases.py), seed by seed
-# the same, without the test tree: a benchmark runs on its own.
-def _ict_face(rng: np.random.Generator, region: str) -> tuple[np.ndarray, np.ndarray]:
-    """A random ICT-FaceKit identity with a random expression (mm), cropped to ``region``."""
-    model = IctFaceModel.load()
-    weights = rng.normal(0.0, 1.0, len(model.identity))
-    expression = np.zeros(len(model.expression))
-    chosen = rng.choice(len(expression), size=int(rng.integers(0, 5)), replace=False)
-    expression[chosen] = rng.uniform(0.2, 1.0, len(chosen))
-    vertices = model.neutral.astype(np.float64)
-    vertices = vertices + np.tensordot(weights, model.identity.astype(np.float32), axes=1)
-    vertices = vertices + np.tensordot(expression, model.expression.astype(np.float32), axes=1)
-    vertices *= 10.0  # centimetres -> mm
-    triangles = quad_triangles(model.polygons)
-    end = REGION_END[region]
-    return vertices[:end], triangles[(triangles < end).all(axis=1)]
 
 
 def _face(kind: str, rng: np.random.Generator) -> FaceMesh:
+    """A face of ``kind``, drawn as the face pose's tests draw theirs (_posed_cases.py)."""
     if kind == "procedural":
-        head = build_head(sample_identity(rng), resolution=int(rng.integers(3000, 9000)))
-        return FaceMesh.from_triangles(head.mesh.vertices, head.mesh.triangles())
-    return FaceMesh.from_triangles(*_ict_face(rng, kind.split()[1]))
+        return synthetic_face(rng)[2]
+    vertices, triangles, _ = ict_face(rng, kind.split()[1])
+    return FaceMesh.from_triangles(vertices, triangles)
 
 
 def main() -> None:

@@ -2,8 +2,7 @@
 
 One subcommand a measurement; each writes its table to ``benchmarks/results/scan_formats.json``.
 The files are written by the builders the format tests use (``_scanner_files.py``,
-``_hostile_files.py``, ``_hostile_format_files.py``: the same files as ``tests/scans/formats/``'s,
-kept equal by ``tests/test_benchmarks.py``). Run from the repository root::
+``_hostile_files.py``, ``_hostile_format_files.py`` in this folder). Run from the repository root::
 
     python benchmarks/scan_formats.py speed [--repeats 7] [--side 187]
     python benchmarks/scan_formats.py hostile [--cap-mib 1024] [--only glTF]

@@ -10,6 +10,12 @@
 - ``mlflow_tracking``: a fresh SQLite MLflow store that MLflow's global state points at;
   ``new_mlflow_store``: makes one at a path (the ``mlruns.db`` that a project's Kedro sessions
   track into).
+
+The inputs the tests share with the benchmark scripts (scan files written by hand the way
+scanners write them, hostile files, faces in known poses: ``benchmarks/_*.py``) live once, in
+``benchmarks/``, which is put on ``sys.path`` here: a benchmark script must run without the test
+tree, and one copy of each generator means the tests check the cases the figures were measured
+on.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before open_clip / huggingface_hub import
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # see the docstring
 
 # the libraries' numerical path pinned before they load, as the commands that start a run pin
 # it (facevlm/numerics.py): the tests' own process computes as the Kedro runs and the

@@ -3,8 +3,7 @@
 ``benchmarks/`` holds at most ten scripts (``*.py`` not starting with ``_``); each records its
 tables with ``_results.record`` into ``benchmarks/results/<script>.json`` beside the machine
 and the command; the Benchmarks page shows every script's tables; no script reaches into the
-test tree, and the file builders it shares with the format tests are the same files in both
-places.
+test tree (the generators the tests share with the scripts live in ``benchmarks/``).
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 SCRIPTS = sorted(p for p in BENCHMARKS.glob("*.py") if not p.name.startswith("_"))
 PAGE = ROOT / "docs" / "benchmarks.md"
-#: The scan-file builders the format tests and ``benchmarks/scan_formats.py`` both use.
-SHARED_FILES = ("scanner_files", "hostile_files", "hostile_format_files")
 
 
 def _results_module():
@@ -45,16 +42,6 @@ def test_a_script_records_its_figures_and_stays_out_of_the_tests(script):
         if re.search(r"sys\.path.*tests|from tests\b|import tests\b", line)
     ]
     assert not reaching, f"{script.name} imports from the test tree: {reaching}"
-
-
-@pytest.mark.parametrize("name", SHARED_FILES)
-def test_the_shared_scan_file_builders_are_the_same_in_tests_and_benchmarks(name):
-    tests_copy = ROOT / "tests" / "scans" / "formats" / f"{name}.py"
-    benchmarks_copy = BENCHMARKS / f"_{name}.py"
-    assert benchmarks_copy.read_text() == tests_copy.read_text(), (
-        f"{benchmarks_copy.relative_to(ROOT)} differs from {tests_copy.relative_to(ROOT)}: "
-        "make the change in both"
-    )
 
 
 def test_the_page_shows_every_scripts_tables_and_names_no_other():

@@ -218,8 +218,9 @@ def test_render_turns_a_face_in_any_pose_face_forward_and_refuses_a_ball(tmp_pat
     """By default ``render`` estimates the face pose, as the pipelines and ``predict`` do: a
     face turned and rescaled at random renders like the same face stored face-forward, and a
     ball is refused with one line instead of being drawn."""
+    from _posed_cases import non_face, pose_case
+
     from facevlm.scans.formats import write_ply
-    from posed_cases import non_face, pose_case
 
     case = pose_case(seed=3, source="synthetic")
     write_ply(tmp_path / "turned.ply", case.mesh)

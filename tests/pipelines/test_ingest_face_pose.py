@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _posed_cases import non_face
 from scipy.spatial.transform import Rotation
 
 from facevlm.cores import available_cores
 from facevlm.pipelines.ingest.nodes import index_scans, index_workers
 from facevlm.render.face_pose import MIN_CENTRAL, FacePose
 from facevlm.scans.formats.vrml import write_vrml
-from posed_cases import non_face
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,16 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from _posed_cases import (
+    NON_FACES,
+    _drop_vertices,
+    ict_face,
+    non_face,
+    pose_case,
+    repose_real,
+    scene_case,
+    synthetic_face,
+)
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
@@ -28,16 +38,6 @@ from facevlm.render.face_template import load_template
 from facevlm.render.normalize import fit_normalization
 from facevlm.scans.errors import ScanError
 from facevlm.scans.mesh import FaceMesh
-from posed_cases import (
-    NON_FACES,
-    _drop_vertices,
-    ict_face,
-    non_face,
-    pose_case,
-    repose_real,
-    scene_case,
-    synthetic_face,
-)
 
 #: Seeded cases of the accuracy test (the benchmark runs many more).
 N_CASES = 60
@@ -540,8 +540,9 @@ def test_a_face_lopsided_about_the_fit_is_refused_as_the_side_of_a_head():
 def test_a_reposed_scan_reads_back_turned_and_rescaled_in_every_format(tmp_path, fmt):
     """The benchmark's re-posing of a real scan: written in each format and read back, the
     scan is the stored one turned, rescaled and shifted as the record says."""
+    from _posed_cases import write_mesh
+
     from facevlm.scans.formats import read_mesh
-    from posed_cases import write_mesh
 
     vertices, triangles, _ = synthetic_face(np.random.default_rng(2))
     path = tmp_path / f"face.{fmt}"

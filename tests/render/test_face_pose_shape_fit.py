@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from _posed_cases import pose_case
 from scipy.spatial import cKDTree
 
 from facevlm.render import face_pose as fp
@@ -17,7 +18,6 @@ from facevlm.render.face_template import NARROW_FACE_END, load_template
 from facevlm.render.normalize import fit_normalization
 from facevlm.scans.mesh import FaceMesh
 from facevlm.synthetic.ict_facekit import IctFaceModel, quad_triangles
-from posed_cases import pose_case
 
 #: Two seeded ICT-FaceKit identities with broad, flat noses and full lips, each smiling to
 #: one side: the mean face matches 0.20-0.30 of their eyes and nose at their true fit.

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _posed_cases import ict_face
 
 from facevlm.render.face_pose import estimate_face_pose
 from facevlm.render.face_region import HALF_HEIGHT, HALF_WIDTH, in_face_region
 from facevlm.scans.mesh import FaceMesh
-from posed_cases import ict_face
 
 
 def test_the_region_keeps_the_face_and_drops_ears_skull_and_what_lies_behind():

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _posed_cases import ict_face, non_face, synthetic_face
 from scipy.spatial.transform import Rotation
 
 from facevlm.render.face_pose import NotAFaceError, estimate_face_pose
 from facevlm.scans.mesh import FaceMesh
-from posed_cases import ict_face, non_face, synthetic_face
 
 
 def _silhouette_iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -28,9 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from scanner_files import (
+from _scanner_files import (
     face_patch,
     write_ascii_stl,
     write_binary_stl,
@@ -39,6 +37,8 @@ from scanner_files import (
     write_laser_vrml1,
     write_off,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from facevlm.scans.errors import ScanError
 from facevlm.scans.formats import (
@@ -259,7 +259,7 @@ def _factor_pairs(n: int) -> list[tuple[int, int]]:
 @given(data=st.data())
 def test_a_header_consistent_dimension_swap_never_builds_a_mesh(data):
     """Any other (nrows, ncols) of the same product is refused, with a specific reason."""
-    from hostile_files import grid_bnt
+    from _hostile_files import grid_bnt
 
     source = grid_bnt(folder() / "grid-source.bnt")
     raw = bytearray(source.read_bytes())

@@ -9,7 +9,7 @@ import struct
 
 import numpy as np
 import pytest
-from scanner_files import TEXTURE_RGB, face_patch, write_gltf_scan
+from _scanner_files import TEXTURE_RGB, face_patch, write_gltf_scan
 
 from facevlm.render.arrays import border_edges
 from facevlm.scans.errors import ScanError
@@ -262,8 +262,9 @@ def test_counts_above_the_limits_are_refused_before_reading(tmp_path):
 def test_a_head_exported_by_a_phone_app_is_posed_like_the_same_head_in_a_plain_file(tmp_path):
     """The reader's output is a surface the face pose can fit: the head placed by the file's
     nodes (metres, a quarter turn and a half turn) is found turned exactly that way."""
+    from _posed_cases import ict_face
+
     from facevlm.render.face_pose import estimate_face_pose, rotation_angle_deg
-    from posed_cases import ict_face
 
     vertices, triangles, _ = ict_face(np.random.default_rng(5), "head")
     colours = np.random.default_rng(6).integers(0, 256, (len(vertices), 3)).astype(np.uint8)
@@ -284,9 +285,8 @@ def test_a_glb_written_by_another_library_reads_back_as_it_was_written(tmp_path)
     """trimesh's glTF writer (its own buffer layout, uint32 indices, an embedded PNG, the scene
     transform as a node matrix): the same mesh, UVs, texture and colours come back."""
     import trimesh
+    from _posed_cases import ict_face
     from PIL import Image
-
-    from posed_cases import ict_face
 
     vertices, triangles, _ = ict_face(np.random.default_rng(3), "full")
     uv = np.column_stack([vertices[:, 0] / 300 + 0.5, vertices[:, 1] / 300 + 0.5])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scanner_files import face_patch, write_off
+from _scanner_files import face_patch, write_off
 
 from facevlm.scans.errors import ScanError
 from facevlm.scans.formats import inspect_mesh, read_mesh, read_off

@@ -1,6 +1,6 @@
 """STL, binary and ASCII: welded connectivity, the binary-or-ASCII decision, and bad files.
 
-The files are written by hand (``scanner_files``) the way exporters write them: a binary file
+The files are written by hand (``benchmarks/_scanner_files.py``) the way exporters write them: a binary file
 whose 80-byte header begins with ``solid``, an ASCII file with CRLF lines and ``%e`` numbers.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scanner_files import face_patch, write_ascii_stl, write_binary_stl
+from _scanner_files import face_patch, write_ascii_stl, write_binary_stl
 
 from facevlm.scans.errors import ScanError
 from facevlm.scans.formats import inspect_mesh, read_mesh, read_stl

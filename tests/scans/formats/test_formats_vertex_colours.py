@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scanner_files import face_patch, write_colour_ply, write_off
+from _scanner_files import face_patch, write_colour_ply, write_off
 
 from facevlm.scans.formats import inspect_mesh, read_mesh, read_ply
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scanner_files import face_patch, write_laser_vrml1
+from _scanner_files import face_patch, write_laser_vrml1
 
 from facevlm.scans.errors import ScanError
 from facevlm.scans.formats import inspect_mesh, read_mesh, read_vrml, read_vrml1

@@ -4,7 +4,7 @@ bounds, never by the readers' safety net nor with a traceback.
 
 The files are those a fuzz run of glTF, OFF, PLY, VRML 1.0 and STL found costing gigabytes,
 minutes or a traceback, at a size that is still refused with default limits
-(:mod:`hostile_format_files`); ``benchmarks/scan_formats.py hostile`` times their full-size versions.
+(``benchmarks/_hostile_format_files.py``); ``benchmarks/scan_formats.py hostile`` times their full-size versions.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hostile_format_files import (
+from _hostile_format_files import (
     REPROS,
     gltf_edited,
     gltf_grid,
@@ -25,7 +25,7 @@ from hostile_format_files import (
     vrml1_num_vertices,
     write_gltf,
 )
-from scanner_files import face_patch, write_off
+from _scanner_files import face_patch, write_off
 
 from facevlm.scans.errors import ScanError
 from facevlm.scans.formats import inspect_mesh, read_mesh, write_obj

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hostile_files import (
+from _hostile_files import (
     OUTSIDE_TARGET,
     bomb_png,
     small_mesh,

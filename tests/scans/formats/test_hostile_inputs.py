@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hostile_files import (
+from _hostile_files import (
     OUTSIDE_TARGET,
     bomb_png,
     grid_bnt,

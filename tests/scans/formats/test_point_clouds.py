@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scanner_files import write_point_ply
+from _posed_cases import ict_face
+from _scanner_files import write_point_ply
 from scipy.spatial.transform import Rotation
 
 from facevlm.render.face_pose import estimate_face_pose, rotation_angle_deg
 from facevlm.scans import point_clouds
 from facevlm.scans.errors import ScanError
 from facevlm.scans.formats import read_mesh
-from posed_cases import ict_face
 
 
 @pytest.fixture(scope="module")

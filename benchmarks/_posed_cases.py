@@ -1,12 +1,10 @@
 """Face scans in known poses, and meshes that are no face, for the tests of the face pose and
-of what reads and renders a scan in any pose (``from posed_cases import ...``: pytest puts
-this folder on ``sys.path`` with its ``conftest.py``).
+of what reads and renders a scan in any pose, and for ``canonical_pose.py``, which measures the
+pose on many more of the same cases (``from _posed_cases import ...``).
 
-They are the tests' own, not the library's: nothing the project runs makes a case.
-``benchmarks/canonical_pose.py`` measures the pose on the same cases, many more of them, and
-keeps its own copy of this generator (``benchmarks/face_region.py`` of :func:`ict_face` and
-:func:`synthetic_face`), so that a benchmark runs without the test tree; a change to the cases
-belongs in both.
+Not the library's: nothing the project runs makes a case. One copy serves the tests and the
+benchmarks: it lives here, beside the scripts, which run without the test tree, and
+``tests/conftest.py`` puts this folder on ``sys.path``.
 
 A case is a face from one of two sources, turned by a rotation drawn uniformly over all
 orientations, shifted, written in other units, cropped like a scanner crops and damaged like a
