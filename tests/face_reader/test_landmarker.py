@@ -51,3 +51,19 @@ def test_views_where_no_face_was_found_are_left_out_of_the_mean():
     found[0, 1] = np.nan
     assert np.allclose(average_views(found), 0.5)
     assert np.isnan(average_views(np.full((1, 2, len(BLENDSHAPE_NAMES)), np.nan))).all()
+
+
+def test_samples_that_are_no_still_face_are_not_read(rendered_faces):
+    """A sequence's motion map or dynamic image is no face: its row says none was found."""
+    import pandas as pd
+
+    from facevlm.face_reader.reading import read_face_actions
+
+    faces = rendered_faces[1]
+    views = np.stack([faces["happiness"], faces["surprise"]])
+    samples = pd.DataFrame(
+        {"sample_id": ["a", "b"], "subject": ["S1", "S1"], "expression": ["happiness", "surprise"]}
+    )
+    table = read_face_actions(views, samples, read=(0, 1, 2), still=[True, False])
+    assert table["found"].tolist() == [True, False]
+    assert np.isnan(table[list(BLENDSHAPE_NAMES)].to_numpy()[1]).all()

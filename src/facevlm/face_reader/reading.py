@@ -40,17 +40,28 @@ def read_views(landmarker: FaceLandmarker, views: np.ndarray, read: Sequence[int
 
 
 def read_face_actions(
-    views, samples: pd.DataFrame, read: Sequence[int] = (0,), chunk: int = 64
+    views,
+    samples: pd.DataFrame,
+    read: Sequence[int] = (0,),
+    chunk: int = 64,
+    still: Sequence[bool] | None = None,
 ) -> pd.DataFrame:
     """The scores of every sample of a render set: ``views`` is its ``(N, V, H, W, 3)`` array
     (or a store read a chunk at a time), ``samples`` its table (``sample_id``, ``subject``,
     ``expression``). One row per sample: the :data:`ID_COLUMNS` and one column per blend shape
-    (NaN where the landmarker found no face in any view read)."""
+    (NaN where the landmarker found no face in any view read). ``still``: which samples are
+    renders of a still face; the others (a sequence's motion map, its dynamic image) are not
+    read, as no face is there to read (default: every sample)."""
+    still = np.ones(len(samples), bool) if still is None else np.asarray(still, bool)
+    unread = np.full(len(BLENDSHAPE_NAMES), np.nan)
     rows = []
     with FaceLandmarker() as landmarker:
         for start in range(0, len(samples), chunk):
             block = np.asarray(views[start : start + chunk])
-            rows.extend(read_views(landmarker, sample, read) for sample in block)
+            rows.extend(
+                read_views(landmarker, sample, read) if face else unread
+                for sample, face in zip(block, still[start : start + chunk], strict=True)
+            )
     scores = np.stack(rows) if rows else np.zeros((0, len(BLENDSHAPE_NAMES)))
     table = samples[["sample_id", "subject", "expression"]].reset_index(drop=True).astype(str)
     table["found"] = ~np.isnan(scores).any(axis=1)

@@ -33,13 +33,17 @@ def view_indices(renders: RenderSet, views: list[str] | None) -> list[int]:
 def read_render_face_actions(renders: RenderSet, parameters: dict[str, Any]) -> pd.DataFrame:
     """The landmarker's scores of every rendered sample, averaged over the views
     ``parameters["views"]`` names (null: all of them); in a set of several modalities, of its
-    shaded renders. The table's ``attrs`` are not kept by Parquet, so the views read are a
-    column (``views``) every row shares."""
+    shaded renders; a pooled sample (a sequence's motion map) is not read: no face is found in
+    it. Parquet does not keep a table's ``attrs``, so the views read are a column (``views``)
+    every row shares."""
     if MODALITY in renders.samples.columns and (renders.samples[MODALITY] == READ_MODALITY).any():
         renders = renders.subset((renders.samples[MODALITY] == READ_MODALITY).to_numpy())
     read = view_indices(renders, parameters.get("views"))
+    samples = renders.samples
+    # a pooled sample (a sequence's motion map, dynamic image) shows no still face to read
+    still = ~samples["pooled"].astype(bool) if "pooled" in samples else None
     start = time.perf_counter()
-    table = read_face_actions(renders.view_array(), renders.samples, read)
+    table = read_face_actions(renders.view_array(), samples, read, still=still)
     table["views"] = ",".join(renders.view_names[i] for i in read)
     logger.info(
         "face reader: read %d renders (%d views each) in %.1f s; no face found in %d",
