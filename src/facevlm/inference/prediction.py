@@ -178,8 +178,9 @@ class Prediction:
         probabilities = self.reader_probabilities
         return {
             "reading": self.decision.reader,
-            "probability": self.decision.reader_probability
-            and round(self.decision.reader_probability, 4),
+            "probability": None
+            if self.decision.reader_probability is None
+            else round(self.decision.reader_probability, 4),
             "probabilities": None
             if probabilities is None
             else _by_class(self.reader_classes or [], probabilities),
