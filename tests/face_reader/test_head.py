@@ -43,7 +43,8 @@ def test_faces_the_landmarker_did_not_find_are_left_out_of_fitting_and_stay_unre
 def test_it_round_trips_through_plain_values_and_refuses_a_damaged_record():
     head = FaceReaderHead.fit(*_clusters())
     record = head.to_dict()
-    assert all(isinstance(v, list) for k, v in record.items())
+    assert all(isinstance(v, list) for k, v in record.items() if k != "features")
+    assert record["features"] == "log_odds"
     again = FaceReaderHead.from_dict(record)
     scores, _ = _clusters(seed=2)
     assert np.allclose(again.probabilities(scores), head.probabilities(scores))
@@ -70,3 +71,30 @@ def test_a_head_fitted_on_some_subjects_reads_another_subjects_smile(rendered_fa
     for expression in ("happiness", "surprise"):
         p = head.probabilities(read[4][expression][None])[0]
         assert head.classes[int(p.argmax())] == expression
+
+
+def test_a_head_recorded_before_log_odds_still_reads_the_raw_scores():
+    """A bundle made before the head read log-odds has no ``features`` in its record: it must
+    be read as it was fitted, on the raw scores, not silently on log-odds."""
+    head = FaceReaderHead.fit(*_clusters(), features="scores")
+    record = head.to_dict()
+    del record["features"]
+    old = FaceReaderHead.from_dict(record)
+    scores, _ = _clusters(seed=3)
+    assert old.features == "scores"
+    assert np.allclose(old.probabilities(scores), head.probabilities(scores))
+    as_log_odds = FaceReaderHead.from_dict({**record, "features": "log_odds"})
+    assert not np.allclose(as_log_odds.probabilities(scores), head.probabilities(scores))
+
+
+def test_a_record_naming_features_this_version_does_not_know_is_refused():
+    record = FaceReaderHead.fit(*_clusters()).to_dict()
+    with pytest.raises(ValueError, match="'scores' or 'log_odds'"):
+        FaceReaderHead.from_dict({**record, "features": "z_scores"})
+
+
+def test_scores_at_the_ends_of_their_range_stay_finite_on_log_odds():
+    head = FaceReaderHead.fit(*_clusters())
+    ends = np.zeros((2, D))
+    ends[1] = 1.0
+    assert np.isfinite(head.probabilities(ends)).all()
