@@ -100,11 +100,13 @@ def face_reader_caption(result: Prediction) -> str:
     decision = result.decision
     if decision is None:
         return ""
+    # of a sequence the reader reads one still: its apex frame
+    read = "the views" if result.reader_frame is None else f"apex frame {result.reader_frame}"
     if decision.reader is None:
-        return "Face reader (MediaPipe's face landmarks on the views): no face found"
+        return f"Face reader (MediaPipe's face landmarks on {read}): no face found"
     model_reading = result.prediction
     return (
-        f"Face reader (MediaPipe's face landmarks on the views): **{decision.reader}** "
+        f"Face reader (MediaPipe's face landmarks on {read}): **{decision.reader}** "
         f"({decision.reader_probability:.0%}); the model: **{model_reading}** "
         f"({float(result.probabilities.max()):.0%})"
     )

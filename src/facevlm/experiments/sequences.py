@@ -20,6 +20,7 @@ import pandas as pd
 
 from facevlm.experiments.experiment_data import MODALITY, ExperimentData
 from facevlm.render.frames import frames_to_samples
+from facevlm.render.sampling import stacked_sample_id
 
 #: ``experiment.data.frames`` values: each rendered frame a sample, or frames stacked as views.
 FRAME_MODES = ("samples", "views")
@@ -35,6 +36,10 @@ def stack_sequence_frames(data: ExperimentData) -> ExperimentData:
     """
     samples = data.samples
     if "sequence" not in samples or samples["sequence"].isna().all():
+        return data
+    # a pooled sample (a motion map, a dynamic image) is already the whole sequence in one set
+    # of views: it keeps its id, which the face reader's reading of its apex frame is keyed by
+    if "pooled" in samples and samples["pooled"].astype(bool).all():
         return data
     if samples["sequence"].isna().any():
         raise ValueError(
@@ -53,7 +58,7 @@ def stack_sequence_frames(data: ExperimentData) -> ExperimentData:
     views = np.stack([frames_to_samples(np.asarray(data.views[g]), as_views=True)[0] for g in rows])
     first = [g[0] for g in rows]
     stacked = samples.iloc[first].reset_index(drop=True).copy()
-    stacked["sample_id"] = [f"{r.dataset}/{r.sequence}/frames" for r in stacked.itertuples()]
+    stacked["sample_id"] = [stacked_sample_id(r.dataset, r.sequence) for r in stacked.itertuples()]
     stacked["frames"] = [[int(f) for f in samples["frame"].iloc[g]] for g in rows]
     if any(samples["fold"].iloc[g].nunique() > 1 for g in rows):
         raise ValueError("a sequence's frames lie in different folds: the fold table is per file")

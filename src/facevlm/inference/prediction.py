@@ -71,6 +71,8 @@ class Prediction:
     reader_classes: list[str] | None = None
     reader_probabilities: np.ndarray | None = None
     decision: Decision | None = None
+    # the frame number of the sequence's apex frame, which the reader read (None: a scan)
+    reader_frame: int | None = None
 
     @property
     def prediction(self) -> str:
@@ -185,6 +187,7 @@ class Prediction:
             if probabilities is None
             else _by_class(self.reader_classes or [], probabilities),
             "route": self.decision.route,
+            **({} if self.reader_frame is None else {"frame": self.reader_frame}),
         }
 
 

@@ -20,10 +20,11 @@ and then answers one scan or sequence at a time
   and the set of answers that holds the true class with the chosen coverage
   (:mod:`facevlm.inference.answers`);
 - **second reading**: when the bundle carries a face reader (:mod:`facevlm.face_reader`), the
-  Face Landmarker reads the same views and the answer is given only where the two readings
-  agree or their held-out-calibrated combination is safe; otherwise the prediction says it
-  cannot tell (``Prediction.abstained``), with both readings. A bundle without a reader
-  abstains on an unfamiliar input or too large a set, as before.
+  Face Landmarker reads the same views (of a sequence, those of its apex frame, as in training)
+  and the answer is given only where the two readings agree or their held-out-calibrated
+  combination is safe; otherwise the prediction says it cannot tell (``Prediction.abstained``),
+  with both readings. A bundle without a reader abstains on an unfamiliar input or too large a
+  set, as before.
 
 A mesh without a usable texture is rendered ``shaded`` instead, with a note. A model trained on
 several modalities (``render.modality: texture+shaded``) renders a scan in the first (texture)

@@ -5,8 +5,10 @@ pooled or stacked as its model was trained, before the same encode and classify 
 A model trained frame by frame predicts a timeline of up to ``timeline_frames`` frames, and the
 sequence-level answer averages the frames its ``render.frames`` selects or classifies their
 pooled image (dynamic image, magnified apex, surface-motion map). A model trained on frames
-stacked as views reads the chosen frames as one sample, predicted once. The mixin uses the
-predictor's read, render, encode and classify steps; it holds no state of its own.
+stacked as views reads the chosen frames as one sample, predicted once. A model with a face
+reader has it read the sequence's apex frame, as its training did, and the same answer rule as
+a scan's decides. The mixin uses the predictor's read, render, encode and classify steps; it
+holds no state of its own.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from facevlm.inference.stage_clock import StageClock
 from facevlm.render.face_pose import FacePose, face_pose_of
 from facevlm.render.frames import (
     LABEL_FREE_FRAMES,
+    apex_position,
     frames_to_samples,
     parse_frames,
     select_frames,
@@ -75,6 +78,34 @@ class SequencePrediction:
         # (T, V, S, S, 3) -> (V, S, S, 3), each view pooled on its own
         return frames_to_samples(views, self.frames)[0]
 
+    def _apex_reading(
+        self,
+        item: SequenceInput,
+        rendered: dict[int, np.ndarray],
+        read: dict[int, FaceMesh],
+        pose: FacePose | None,
+        probabilities: np.ndarray,
+        clock: StageClock,
+    ) -> dict:
+        """The face reader's reading of the sequence's apex frame (the middle one: an upload has
+        no phase labels, and it is the frame training read, the apex a surface-motion map is
+        painted on), and what its rule decides with the model's sequence ``probabilities``.
+        ``rendered`` and ``read``: the views and meshes of the frames already at hand, by
+        position; the apex is read and rendered with the sequence's ``pose`` when not among them.
+        Empty for a model without a reader."""
+        if self.face_reader is None:
+            return {}
+        apex = apex_position(len(item.frames))
+        views = rendered.get(apex)
+        if views is None:
+            mesh = read.get(apex)
+            if mesh is None:
+                mesh = clock.run("read", self._read, item.frames[apex])
+            modality, _ = self._modality_for(mesh, f"{item.name}/{item.frames[apex].name}")
+            views = clock.run("render", self._render, mesh, modality, pose)
+        reading = clock.run("classify", self._second_reading, views, probabilities)
+        return {**reading, "reader_frame": frame_number(item.frames[apex])}
+
     def predict_sequence(self, item: SequenceInput) -> Prediction:
         if self.stacked_frames:
             return self._predict_stacked_sequence(item)
@@ -113,6 +144,11 @@ class SequencePrediction:
             if not (pooled and parse_frames(self.frames).pooled_meshes):
                 rendered = next((fallbacks[p] for p in chosen if p in fallbacks), rendered)
             familiarity = clock.run("classify", self._familiarity, fused[0], images, rows, rendered)
+            answer = self._heads(heads, rows, familiarity["familiar"])
+            by_position = {p: stacked[row] for p, row in row_of.items()}
+            reading = self._apex_reading(
+                item, by_position, read, pose, answer["probabilities"], clock
+            )
             numbers = [frame_number(item.frames[p]) for p in timeline]
             return Prediction(
                 file=item.name,
@@ -133,7 +169,8 @@ class SequencePrediction:
                 modality=rendered,
                 trained_modalities=list(self.trained_modalities),
                 **familiarity,
-                **self._heads(heads, rows, familiarity["familiar"]),
+                **answer,
+                **reading,
             )
 
     def _predict_stacked_sequence(self, item: SequenceInput) -> Prediction:
@@ -169,6 +206,8 @@ class SequencePrediction:
             heads = clock.run("classify", self._classify, fused)
             # the appearance of the whole stacked sample, as the final fit's statistics hold it
             familiarity = clock.run("classify", self._familiarity, fused[0], images, [0], modality)
+            answer = self._heads(heads, [0], familiarity["familiar"])
+            reading = self._apex_reading(item, rendered, read, pose, answer["probabilities"], clock)
             numbers = [frame_number(item.frames[p]) for p in chosen]
             return Prediction(
                 file=item.name,
@@ -188,7 +227,8 @@ class SequencePrediction:
                 modality=modality,
                 trained_modalities=list(self.trained_modalities),
                 **familiarity,
-                **self._heads(heads, [0], familiarity["familiar"]),
+                **answer,
+                **reading,
             )
 
 

@@ -134,6 +134,19 @@ def _check(index: int | None, n_frames: int, name: str) -> int:
     return int(index)
 
 
+def apex_position(n_frames: int, labels: PhaseLabels | None = None) -> int:
+    """The position of a sequence's apex: the labelled one, else the middle frame
+    ``(n_frames - 1) // 2``. The one apex of ``apex``, ``magnified`` and ``surface_motion`` (the
+    frame a motion map is painted on), and the frame the face reader reads of a sequence, so
+    that both readers look at the same moment of it."""
+    if n_frames < 1:
+        raise ValueError("the sequence has no frames")
+    labels = labels or PhaseLabels()
+    if labels.apex is not None:
+        return _check(labels.apex, n_frames, "apex")
+    return (n_frames - 1) // 2
+
+
 def select_frames(
     n_frames: int, spec: str | FrameSpec, labels: PhaseLabels | None = None
 ) -> list[int]:
@@ -143,9 +156,7 @@ def select_frames(
     spec = parse_frames(spec)
     labels = labels or PhaseLabels()
     if spec.mode == "apex":
-        if labels.apex is not None:
-            return [_check(labels.apex, n_frames, "apex")]
-        return [(n_frames - 1) // 2]
+        return [apex_position(n_frames, labels)]
     if spec.mode == "uniform":
         return uniform_indices(n_frames, spec.k or 1)
     if spec.mode == "onset_apex_offset":
@@ -155,9 +166,8 @@ def select_frames(
             _check(labels.offset, n_frames, "offset"),
         ]
     if spec.mode in ("magnified", "surface_motion"):
-        onset = labels.onset if labels.onset is not None else 0
-        apex = labels.apex if labels.apex is not None else (n_frames - 1) // 2
-        onset, apex = _check(onset, n_frames, "onset"), _check(apex, n_frames, "apex")
+        onset = _check(labels.onset if labels.onset is not None else 0, n_frames, "onset")
+        apex = apex_position(n_frames, labels)
         if apex < onset:
             raise ValueError(f"apex {apex} comes before onset {onset}")
         return [onset, apex]

@@ -34,10 +34,11 @@ def create_pipeline(**kwargs) -> Pipeline:
         "render_settings",
         name="render_settings",
     )
+    # no face reader reads the corpus: its sequences need no apex stills
     corpus = pipeline(
         ingest.create_pipeline(contact_sheet=False)
         + Pipeline([settings])
-        + render.create_pipeline(settings="render_settings"),
+        + render.create_pipeline(settings="render_settings", apex_stills=False),
         namespace=NAMESPACE,
         parameters={p: p for p in SHARED_PARAMETERS},
     )

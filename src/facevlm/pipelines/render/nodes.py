@@ -19,7 +19,7 @@ from facevlm.render.face_pose import FacePose
 from facevlm.render.face_region import FACE_REGION
 from facevlm.render.frames import DEFAULT_FRAMES, frames_to_samples, parse_frames
 from facevlm.render.parallel import RenderJob, read_mesh_file, render_many
-from facevlm.render.sampling import plan_render_samples
+from facevlm.render.sampling import apex_still_samples, plan_render_samples
 from facevlm.render.settings import (
     MODALITY_SEPARATOR,
     RenderSettings,
@@ -83,6 +83,31 @@ def render_samples(
     if len(modalities) > 1:
         return render_mixed(samples, render, cache_dir, modalities)
     return _render_one_modality(samples, render, cache_dir)
+
+
+def render_apex_stills(
+    samples: pd.DataFrame, render: dict[str, Any], cache_dir: str, modality: str = "shaded"
+) -> RenderSet:
+    """A still render of the apex frame of each sequence, under the id of the sequence's sample
+    (a pooled sample's own; for frames rendered one by one, that of the frames stacked as one
+    sample), in the run's views, size and face pose: what the face reader reads of a sequence
+    (:func:`~facevlm.render.sampling.apex_still_samples`).
+
+    Rendered in ``modality`` when the run renders it, else in the run's first modality, as the
+    face reader reads a static scan's render. The frames come from the render cache when an
+    earlier run rendered them with the same settings. An apex frame that fails to render is
+    logged and left out: its sequence then has no face reading, as a render without a face.
+    """
+    modalities = parse_modalities(render.get("modality"))
+    chosen = modality if modality in modalities else modalities[0]
+    stills = apex_still_samples(samples)
+    rendered, failures = _render_one_modality(
+        stills, {**render, "modality": chosen, "frames": "apex"}, cache_dir
+    )
+    for failure in failures.itertuples(index=False):
+        logger.warning("apex still of %s not rendered: %s", failure.path, failure.reason)
+    logger.info("%d apex stills of %d sequences rendered (%s)", len(rendered), len(stills), chosen)
+    return rendered
 
 
 def render_mixed(
