@@ -7,6 +7,7 @@ nothing."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -67,6 +68,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+@functools.cache  # the same answer to every test that asks: each probe costs a torch import
 def _probe(first: str = "pin", **extra: str) -> dict:
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, first],
