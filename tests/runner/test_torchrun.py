@@ -52,9 +52,11 @@ def test_launch_returns_one_result_and_raises_a_workers_error(make_bundle, tmp_p
     assert world_sizes(out) == {2}
     assert processes_mentioning(str(out)) == []
 
+    # one worker is enough to fail: each worker reads the same overrides, and each worker
+    # costs an interpreter that imports torch and open_clip
     broken = tmp_path / "broken-run"
     with pytest.raises(WorkerFailed, match="unknown parameter"):
-        launch(bundle, nproc=2, out_dir=broken, overrides={"train.epoch": 1}, env=worker_env)
+        launch(bundle, nproc=1, out_dir=broken, overrides={"train.epoch": 1}, env=worker_env)
     assert processes_mentioning(str(broken)) == []
 
 
