@@ -42,7 +42,9 @@ def resolve_model_parameters(
 
 
 def run_tags(parameters: dict[str, Any], dataset: dict[str, Any]) -> dict[str, str]:
-    """What a model run is, as MLflow tags: model, task, dataset, protocol (and variant)."""
+    """What a model run is, as MLflow tags: model, task, dataset, protocol (and variant; and
+    ``data``, what a data ablation variant changed of the synthetic set, e.g.
+    ``synthetic.expressions=bank``)."""
     protocol = parameters["protocol"]
     tags = {
         "model": str(parameters["recipe"]),
@@ -56,4 +58,19 @@ def run_tags(parameters: dict[str, Any], dataset: dict[str, Any]) -> dict[str, s
         tags["dataset"] += ":" + ",".join(protocol["datasets"])
     if parameters.get("variant"):
         tags["variant"] = str(parameters["variant"])
+    if parameters.get("synthetic"):  # a data ablation variant: its own synthetic set
+        tags["data"] = ",".join(
+            f"{key}={value}" for key, value in _flat(parameters["synthetic"], "synthetic")
+        )
     return tags
+
+
+def _flat(block: dict[str, Any], prefix: str) -> list[tuple[str, Any]]:
+    """``block``'s leaves as ``(dotted.key, value)``, in order."""
+    leaves = []
+    for key, value in block.items():
+        if isinstance(value, dict):
+            leaves += _flat(value, f"{prefix}.{key}")
+        else:
+            leaves.append((f"{prefix}.{key}", value))
+    return leaves

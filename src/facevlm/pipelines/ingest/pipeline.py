@@ -9,20 +9,25 @@ from facevlm.pipelines.synthesize.pipeline import raw_scans_node
 
 
 def create_pipeline(
-    models: Mapping[str, str | None] | None = None, contact_sheet: bool = True, **kwargs
+    models: Mapping[str, str | None] | None = None,
+    contact_sheet: bool = True,
+    dataset: str = "params:dataset",
+    synthetic: str = "params:synthetic",
+    **kwargs,
 ) -> Pipeline:
     """Raw scans → scan index + quarantine report, and the dataset's contact sheet drawn in the
     poses the index recorded (``contact_sheet=False``: none, as for the pretraining corpus).
     Folds are the model pipelines' business; ``models`` only narrows which synthetic layouts
-    are written (:mod:`..datasets_in_use`)."""
+    are written (:mod:`..datasets_in_use`). ``dataset``, ``synthetic``: where those settings come
+    from (:func:`~facevlm.pipelines.synthesize.pipeline.raw_scans_node`)."""
     nodes = [
         datasets_in_use_node(models),
-        raw_scans_node(),
+        raw_scans_node(dataset, synthetic),
         Node(
             index_scans,
             inputs=[
                 "raw_scans_manifest",
-                "params:dataset",
+                dataset,
                 "params:caches.scan_index",
                 "params:render",
             ],
@@ -37,7 +42,7 @@ def create_pipeline(
                 inputs=[
                     "raw_scans_manifest",
                     "scan_index",
-                    "params:dataset",
+                    dataset,
                     "params:contact_sheet",
                     "params:render",
                 ],

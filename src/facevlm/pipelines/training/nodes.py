@@ -525,7 +525,11 @@ def report_model_run(
 
 def tabulate_ablations(**summaries: dict[str, Any]) -> pd.DataFrame:
     """One row per ablation variant (``baseline`` first): its accuracy-like metrics, mean ± std
-    over folds, from each variant's ``summary``."""
+    over folds, from each variant's ``summary``.
+
+    When a variant has data of its own (its run's ``data`` tag), a ``test_data`` column says
+    what each row was tested on: the model's folds, or the variant's own held-out subjects and
+    what its set changed. Such a row's accuracy is not measured on the baseline's test faces."""
     for variant, summary in summaries.items():
         logger.info(
             "ablation %s: accuracy %.3f",
@@ -537,4 +541,10 @@ def tabulate_ablations(**summaries: dict[str, Any]) -> pd.DataFrame:
     keep = [
         c for c in table.columns if c.endswith(("accuracy_mean", "accuracy_std", "macro_f1_mean"))
     ]
-    return table[keep].reset_index()
+    table = table[keep].reset_index()
+    data = {variant: (s.get("tags") or {}).get("data") for variant, s in summaries.items()}
+    if any(data.values()):
+        table["test_data"] = [
+            f"own folds ({data[v]})" if data[v] else "model's folds" for v in table["variant"]
+        ]
+    return table

@@ -10,11 +10,16 @@ Kedro-Viz.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
 from facevlm.experiments.model_parameters import resolve_model_parameters
+from facevlm.pipelines.training.data_variants import (
+    VARIANT_DATASET,
+    create_variant_data_pipeline,
+)
 from facevlm.pipelines.training.nodes import (
     build_prompt_bank,
     cross_validate_model,
@@ -42,12 +47,13 @@ def _parameters_node(overrides: bool, variant: str | None) -> Node:
     return Node(func, inputs, "training_parameters", name="resolve_parameters")
 
 
-def _training_nodes() -> list[Node]:
+def _training_nodes(dataset: str = "params:dataset") -> list[Node]:
     """Prompt bank and prepared data → frozen baseline → cross-validation → the face reader on
     the same folds → final fit (carrying the face reader) → report.
 
     Every namespace has the same nodes; the ``final_fit`` parameter decides whether the final
-    fit trains on all subjects or keeps the last fold's model (no extra training)."""
+    fit trains on all subjects or keeps the last fold's model (no extra training). ``dataset``:
+    the dataset settings the runs record (a data variant's own, with its own root)."""
     common = {
         "prepared": "training_data",
         "prompt_bank": "prompt_bank",
@@ -76,7 +82,7 @@ def _training_nodes() -> list[Node]:
             cross_validate_model,
             {
                 **common,
-                "dataset": "params:dataset",
+                "dataset": dataset,
                 "runs_dir": "params:caches.training_runs",
                 "baseline_metrics": "baseline_metrics",
             },
@@ -97,7 +103,7 @@ def _training_nodes() -> list[Node]:
             fit_final_model,
             {
                 **common,
-                "dataset": "params:dataset",
+                "dataset": dataset,
                 "last_fold_model": "last_fold_model",
                 "result": "cv_results",
                 "runs_dir": "params:caches.training_runs",
@@ -114,7 +120,7 @@ def _training_nodes() -> list[Node]:
                 "bundle": "model",
                 "scan_index": "scan_index",
                 "fold_table": "fold_table",
-                "dataset": "params:dataset",
+                "dataset": dataset,
             },
             [
                 "mlflow_run",
@@ -130,6 +136,12 @@ def _training_nodes() -> list[Node]:
     ]
 
 
+def _folds_node() -> Node:
+    return Node(
+        make_protocol_folds, ["scan_index", "training_parameters"], "fold_table", name="folds"
+    )
+
+
 def create_pipeline(namespace: str, base: str | None = None) -> Pipeline:
     """Parameters → protocol folds → prompt bank and prepared data → frozen baseline →
     cross-validation → final fit → report.
@@ -142,12 +154,7 @@ def create_pipeline(namespace: str, base: str | None = None) -> Pipeline:
     template = Pipeline(
         [
             _parameters_node(overrides=base is not None, variant=None),
-            Node(
-                make_protocol_folds,
-                ["scan_index", "training_parameters"],
-                "fold_table",
-                name="folds",
-            ),
+            _folds_node(),
             *_training_nodes(),
         ]
     )
@@ -166,10 +173,16 @@ def ablation_namespace(model: str, variant: str) -> str:
     return f"{model}_ablation.{variant}"
 
 
-def create_ablation_pipeline(model: str, variants: list[str]) -> Pipeline:
+def create_ablation_pipeline(
+    model: str, variants: list[str], data_variants: Collection[str] = ()
+) -> Pipeline:
     """Each variant of ``params:<model>_ablations`` as its own namespaced pipeline on the
     model's folds (``<model>.fold_table``), and ``<model>_ablation.table`` comparing them with
     the model itself (the ``baseline`` row, from ``<model>.summary``).
+
+    A variant in ``data_variants`` (its block has a ``synthetic:`` key) changes the data too:
+    its namespace holds its own data stages, face reader input and folds, and its figure is
+    measured on its own held-out subjects (:mod:`.data_variants`).
 
     A variant's ``final_fit`` is off unless its override turns it on
     (:func:`resolve_model_parameters`): an ablation asks what a component adds under
@@ -178,17 +191,16 @@ def create_ablation_pipeline(model: str, variants: list[str]) -> Pipeline:
     """
     pipelines = []
     for variant in variants:
+        if variant in data_variants:
+            pipelines.append(_data_variant_pipeline(model, variant))
+            continue
         template = Pipeline([_parameters_node(overrides=True, variant=variant), *_training_nodes()])
         pipelines.append(
             pipeline(
                 template,
                 namespace=ablation_namespace(model, variant),
                 inputs={**{i: i for i in SHARED_INPUTS}, "fold_table": f"{model}.fold_table"},
-                parameters={
-                    "params:model": f"params:{model}",
-                    "params:overrides": f"params:{model}_ablations.{variant}",
-                    **{p: p for p in SHARED_PARAMETERS},
-                },
+                parameters=_variant_parameters(model, variant) | {p: p for p in SHARED_PARAMETERS},
             )
         )
     summaries = {"baseline": f"{model}.summary"} | {
@@ -200,3 +212,37 @@ def create_ablation_pipeline(model: str, variants: list[str]) -> Pipeline:
         inputs=set(summaries.values()),
     )
     return sum(pipelines, Pipeline([])) + table
+
+
+def _variant_parameters(model: str, variant: str) -> dict[str, str]:
+    """A variant's parameter blocks: the model's, with the variant's overrides."""
+    return {
+        "params:model": f"params:{model}",
+        "params:overrides": f"params:{model}_ablations.{variant}",
+    }
+
+
+def _data_variant_pipeline(model: str, variant: str) -> Pipeline:
+    """A variant with data of its own: its data stages and face reader input
+    (:func:`.data_variants.create_variant_data_pipeline`), its folds on its scan index, and
+    the model's training nodes, all under the variant's namespace; only the pretrained
+    backbone and the settings of the stages (render, caches, face reader) are shared."""
+    namespace = ablation_namespace(model, variant)
+    data = create_variant_data_pipeline(model, variant, namespace)
+    training = Pipeline(
+        [
+            _parameters_node(overrides=True, variant=variant),
+            _folds_node(),
+            *_training_nodes(dataset=VARIANT_DATASET),
+        ]
+    )
+    # every parameter the stages read is the run's own (params:render, params:caches.*, ...),
+    # not one of the namespace's: the variant changes only what its block says
+    shared = {p for p in data.inputs() | training.inputs() if p.startswith("params:")}
+    shared -= {"params:model", "params:overrides"}
+    return pipeline(
+        data + training,
+        namespace=namespace,
+        inputs={"pretrained_backbone"},
+        parameters=_variant_parameters(model, variant) | {p: p for p in shared},
+    )
