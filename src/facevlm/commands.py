@@ -276,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="always give an expression as the prediction, even for a scan the model cannot "
         "tell (its face reader disagrees, or for a model without one: unfamiliar, or more than "
         'three plausible expressions), which otherwise gets "prediction": null and '
-        '"abstained": true',
+        '"abstained": true; with a face reader, the best guess of the two readings combined',
     )
     predict.add_argument("--project", type=Path, help="project folder (default: current folder)")
     predict.set_defaults(handler=_predict)
