@@ -71,6 +71,10 @@ class Row:
     #: share of the cross-validation's fold models whose top answer is the served model's
     #: (``--fold-agreement``; None without)
     agreement: float | None = None
+    #: what ``facevlm predict`` answers (None: it cannot tell), and what ``--always-answer``
+    #: gives (the answer, else the model's and its face reader's best guess combined)
+    answer: str | None = None
+    best_guess: str | None = None
 
 
 def write_facewarehouse_labels(scans: Path) -> Path:
@@ -174,17 +178,20 @@ def score(
             tops = [fold.predict(ScanInput(scans / name, name)).prediction for fold in folds]
             agreement = sum(t == top for t in tops) / len(tops)
         rows.append(Row(name, truth, top, probability, result.familiar, result.abstained,
-                        answer_set, agreement))  # fmt: skip
+                        answer_set, agreement, result.answer, result.best_guess))  # fmt: skip
     return rows
 
 
-def accuracy(rows: list[Row], classes: list[str]) -> tuple[int, int, float]:
-    """(right, scored, balanced accuracy over the classes present) of the scorable rows."""
+def accuracy(
+    rows: list[Row], classes: list[str], label: str = "prediction"
+) -> tuple[int, int, float]:
+    """(right, scored, balanced accuracy over the classes present) of the scorable rows, for the
+    rows' ``label``: the model's top class (``prediction``) or ``best_guess``."""
     scored = [r for r in rows if r.truth in classes]
     by_class: dict[str, list[bool]] = defaultdict(list)
     for row in scored:
-        by_class[row.truth].append(row.prediction == row.truth)
-    right = sum(r.prediction == r.truth for r in scored)
+        by_class[row.truth].append(getattr(row, label) == row.truth)
+    right = sum(getattr(r, label) == r.truth for r in scored)
     balanced = sum(sum(v) / len(v) for v in by_class.values()) / max(len(by_class), 1)
     return right, len(scored), balanced
 
@@ -214,14 +221,14 @@ def answered(rows: list[Row], classes: list[str]) -> dict[str, int]:
     given = [r for r in scored if not r.abstained]
     figures = {
         "answered": len(given),
-        "answered_right": sum(r.prediction == r.truth for r in given),
+        "answered_right": sum(r.answer == r.truth for r in given),
         "set_holds_truth": sum(r.truth in r.answer_set for r in scored),
     }
     if any(r.agreement is not None for r in scored):
         # the answers that would stay if every fold model also had to agree
         agreed = [r for r in given if r.agreement == 1.0]
         figures["answered_all_folds_agree"] = len(agreed)
-        figures["answered_all_folds_agree_right"] = sum(r.prediction == r.truth for r in agreed)
+        figures["answered_all_folds_agree_right"] = sum(r.answer == r.truth for r in agreed)
     return figures
 
 
@@ -276,13 +283,18 @@ def main(argv: list[str] | None = None) -> int:
                     for r in rows:
                         mark = "" if r.truth not in classes else (
                             " ok" if r.prediction == r.truth else " WRONG")  # fmt: skip
-                        said = "can't tell" if r.abstained else r.prediction
+                        said = "can't tell" if r.abstained else r.answer
                         folds_agree = "" if r.agreement is None else f"{r.agreement:.1f}"
                         print(f"  {r.file:<24} {r.truth:<14} {str(r.prediction):<11} "
                               f"{r.probability:5.2f}  {str(r.familiar):<8} {folds_agree:<5} "
                               f"{said} {list(r.answer_set)}{mark}")  # fmt: skip
                 answers = answered(rows, classes)
+                guessed, _, guessed_balanced = accuracy(rows, classes, "best_guess")
+                answers |= {"best_guess_right": guessed,
+                            "best_guess_balanced_accuracy": round(guessed_balanced, 4)}  # fmt: skip
                 print(f"  {right} of {scored} right, balanced accuracy {balanced:.3f}; "
+                      f"--always-answer (best guess): {guessed} right, balanced "
+                      f"{guessed_balanced:.3f}; "
                       f"answered {answers['answered']} of {scored}, "
                       f"{answers['answered_right']} of them right; "
                       f"the set held the truth {answers['set_holds_truth']} times")  # fmt: skip
