@@ -30,6 +30,7 @@ from facevlm.pipelines import (
     synthesize,
     training,
 )
+from facevlm.pipelines.training.data_variants import declares_data
 
 #: The project's configuration, where the ablation variants are declared.
 CONF_SOURCE = Path(__file__).resolve().parents[2] / "conf"
@@ -53,17 +54,33 @@ def declared_ablation_variants(conf_source: Path = CONF_SOURCE) -> dict[str, lis
     resolved in the run; running one the chosen env does not declare fails on its missing
     ``params:<model>_ablations.<variant>``.
     """
+    return {model: list(variants) for model, variants in _declared_variants(conf_source).items()}
+
+
+def declared_data_variants(conf_source: Path = CONF_SOURCE) -> dict[str, list[str]]:
+    """``model -> variant names`` of the variants that change the data (a ``synthetic:`` key in
+    their block, :mod:`facevlm.pipelines.training.data_variants`) in any environment of
+    ``conf_source``: each gets data stages of its own in its pipeline. An env that declares
+    the variant without the key runs those stages on the model's settings, in the variant's
+    own folders."""
+    return {
+        model: [name for name, changes_data in variants.items() if changes_data]
+        for model, variants in _declared_variants(conf_source).items()
+    }
+
+
+def _declared_variants(conf_source: Path) -> dict[str, dict[str, bool]]:
     contents = _configuration_contents(conf_source)
     if contents not in _DECLARED_VARIANTS:
         _DECLARED_VARIANTS.clear()  # one configuration at a time is all a process reads
         _DECLARED_VARIANTS[contents] = _read_ablation_variants(conf_source)
-    return {model: list(names) for model, names in _DECLARED_VARIANTS[contents].items()}
+    return _DECLARED_VARIANTS[contents]
 
 
 #: :func:`declared_ablation_variants` by the contents of the configuration's files: Kedro
 #: registers the pipelines twice in a ``kedro run`` (again once the run names its pipeline),
 #: and each reading parses every env's parameters, about half a second.
-_DECLARED_VARIANTS: dict[tuple, dict[str, list[str]]] = {}
+_DECLARED_VARIANTS: dict[tuple, dict[str, dict[str, bool]]] = {}
 
 
 def _configuration_contents(conf_source: Path) -> tuple[tuple[str, bytes], ...]:
@@ -72,19 +89,21 @@ def _configuration_contents(conf_source: Path) -> tuple[tuple[str, bytes], ...]:
     return tuple(sorted((str(path.relative_to(conf_source)), path.read_bytes()) for path in files))
 
 
-def _read_ablation_variants(conf_source: Path) -> dict[str, list[str]]:
+def _read_ablation_variants(conf_source: Path) -> dict[str, dict[str, bool]]:
+    """``model -> variant -> whether it changes the data`` in any env, in declaration order."""
     args = project_settings.CONFIG_LOADER_ARGS
     base = args.get("base_env", "base")
-    names: dict[str, dict[str, None]] = {model: {} for model in BASE_MODELS}
+    variants: dict[str, dict[str, bool]] = {model: {} for model in BASE_MODELS}
     # base alone when no other env exists (the default run env may not)
     for env in configuration_envs(conf_source) or [base]:
         loader = project_settings.CONFIG_LOADER_CLASS(
             conf_source=str(conf_source), **{**args, "default_run_env": env}
         )
         parameters = loader["parameters"]
-        for model, variants in names.items():
-            variants.update(dict.fromkeys(parameters.get(f"{model}_ablations") or {}))
-    return {model: list(variants) for model, variants in names.items()}
+        for model, declared in variants.items():
+            for name, block in (parameters.get(f"{model}_ablations") or {}).items():
+                declared[name] = declared.get(name, False) or declares_data(block)
+    return variants
 
 
 def ablation_variants(model: str, conf_source: Path = CONF_SOURCE) -> list[str]:
@@ -142,11 +161,14 @@ def register_pipelines() -> dict[str, Pipeline]:
         "train_from_renders": default_models,
     }
     variants_of = declared_ablation_variants()
+    data_variants_of = declared_data_variants()
     for model in BASE_MODELS:
         with warnings.catch_warnings():
             # variants read their model's folds (`affectvlm.fold_table` from the namespace
             # `affectvlm_ablation.<variant>`): a deliberate cross-namespace name Kedro warns about
             warnings.filterwarnings("ignore", "One or more dataset names contain '.'")
-            variants = training.create_ablation_pipeline(model, variants_of[model])
+            variants = training.create_ablation_pipeline(
+                model, variants_of[model], data_variants=data_variants_of[model]
+            )
         pipelines[f"ablate_{model}"] = ready_for(model) + trains[model] + variants
     return pipelines

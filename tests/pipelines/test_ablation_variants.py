@@ -95,11 +95,13 @@ def test_every_configured_ablation_variant_trains(model, variant, override):
 @pytest.mark.parametrize("model", ["affectvlm", "smile"])
 def test_every_configured_variant_is_a_pipeline_of_its_own(model):
     """The registry builds one namespaced pipeline per variant of ``<model>_ablations``, with
-    the same nodes as the model's own pipeline."""
-    from facevlm.pipeline_registry import register_pipelines
+    the same nodes as the model's own pipeline: on the model's folds, or, for a variant that
+    changes the data, on folds of its own data (which its data stages make beside them)."""
+    from facevlm.pipeline_registry import declared_data_variants, register_pipelines
 
     variants = list(_base_parameters()[f"{model}_ablations"])
     assert ablation_variants(model) == variants
+    data_variants = declared_data_variants()[model]
     pipelines = register_pipelines()
     outputs = pipelines[f"ablate_{model}"].all_outputs()
     own_nodes = {
@@ -113,7 +115,10 @@ def test_every_configured_variant_is_a_pipeline_of_its_own(model):
             node.name.removeprefix(f"{namespace}.")
             for node in pipelines[f"ablate_{model}"].only_nodes_with_namespaces([namespace]).nodes
         }
-        assert variant_nodes == own_nodes - {"folds"}, "variants train on the model's folds"
+        if variant in data_variants:
+            assert own_nodes < variant_nodes, "a data variant makes its own data and folds"
+        else:
+            assert variant_nodes == own_nodes - {"folds"}, "variants train on the model's folds"
     assert f"{model}_ablation.table" in outputs
 
 
@@ -161,6 +166,22 @@ def test_a_variant_declared_in_any_environment_becomes_a_pipeline(tmp_path):
 
     assert ablation_variants("affectvlm", tmp_path) == ["one_view", "paper_only"]
     assert ablation_variants("smile", tmp_path) == ["two_views"]
+
+
+def test_a_variant_with_a_synthetic_key_in_any_environment_changes_the_data(tmp_path):
+    from facevlm.pipeline_registry import declared_data_variants
+
+    _write_parameters(
+        tmp_path / "base",
+        "affectvlm_ablations:\n  one_view: {prompts: {kind: plain}}\n"
+        "  bank: {synthetic: {expressions: bank}}\n  later: {}\n",
+    )
+    _write_parameters(
+        tmp_path / "paper", "affectvlm_ablations:\n  later: {synthetic: {n_subjects: 8}}\n"
+    )
+
+    assert ablation_variants("affectvlm", tmp_path) == ["one_view", "bank", "later"]
+    assert declared_data_variants(tmp_path) == {"affectvlm": ["bank", "later"], "smile": []}
 
 
 def test_a_configuration_of_base_alone_declares_its_variants(tmp_path):
