@@ -100,6 +100,9 @@ def test_model_pipeline_slice_trains_reports_and_logs_an_mlflow_run(
     assert {"train.epochs", "render.size", "protocol.k"} <= set(run.data.params), "flat names"
     assert run.data.metrics["answers/coverage"] == pytest.approx(figures["answered_coverage"])
     assert run.data.metrics["face_reader/accuracy"] == pytest.approx(figures["reader_accuracy"])
+    assert run.data.metrics["answers/best_guess_accuracy"] == pytest.approx(
+        figures["best_guess_accuracy"]
+    )
     if model == "smile":  # how often its pseudo-labels named the truth, beside the test metrics
         for when in ("initial", "final"):
             agreement = run.data.metrics[f"pseudo_labels/agreement_{when}_mean"]

@@ -8,10 +8,12 @@ real runner and an in-memory catalog.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
@@ -86,6 +88,16 @@ def mixed_modality_renders(renders: RenderSet) -> RenderSet:
     return RenderSet(samples, renders.view_names, settings, images)
 
 
+#: Where the project states what every model block shares (``model_defaults``).
+PARAMETERS_TRAIN = Path(__file__).resolve().parents[2] / "conf" / "base" / "parameters_train.yml"
+
+
+def project_model_default(key: str) -> Any:
+    """``model_defaults.<key>`` as the project configures it: the toy runs use the project's
+    settings where the toy does not need its own, so they are written in one place."""
+    return yaml.safe_load(PARAMETERS_TRAIN.read_text())["model_defaults"][key]
+
+
 def model_params(kind: str) -> dict:
     experiment = {
         "data": {"classes": list(BASIC_EMOTIONS), "max_folds": 1},
@@ -104,6 +116,7 @@ def model_params(kind: str) -> dict:
         "protocol": {"name": "subject_kfold", "k": 2, "seed": 0, "subset": "all"},
         "prompts": {"kind": kind},
         "experiment": experiment,
+        "face_reader": project_model_default("face_reader"),
     }
 
 

@@ -246,12 +246,16 @@ def fit_face_reader(
     from facevlm.face_reader.agreement import calibrate_answer_rule
     from facevlm.face_reader.reading import fit_head, held_out_readings
 
-    options = {
-        "enabled": True,
-        "c": 1.0,
-        "target_accuracy": 0.95,
-        **(parameters.get("face_reader") or {}),
-    }
+    # the values live once, in model_defaults.face_reader (conf/base/parameters_train.yml)
+    options = parameters.get("face_reader") or {}
+    needed = ("enabled", "c", "target_accuracy") if options.get("enabled", True) else ()
+    missing = [k for k in needed if k not in options]
+    if missing:
+        keys = ", ".join(f"face_reader.{k}" for k in missing)
+        raise ValueError(
+            f"{result.model}: the model's parameters lack {keys} "
+            "(model_defaults.face_reader in conf/base/parameters_train.yml sets them)"
+        )
     if not options["enabled"]:
         return {"enabled": False, "reason": "face_reader.enabled is false"}
     table = face_actions.drop_duplicates("sample_id")
@@ -419,7 +423,8 @@ def fold_metrics_table(result: CrossValidationResult) -> pd.DataFrame:
 def face_reader_metrics(bundle: ModelBundle) -> dict[str, float]:
     """The face reader's figures on the held-out folds, named for MLflow (``answers/coverage``,
     ``answers/accuracy``: what the product answers with the rule; ``answers/agree_*``: by
-    agreement alone; ``face_reader/accuracy``: the reader by itself). Empty without a reader."""
+    agreement alone; ``answers/best_guess_accuracy``: what ``--always-answer`` labels, every
+    face; ``face_reader/accuracy``: the reader by itself). Empty without a reader."""
     figures = (bundle.face_reader or {}).get("figures") or {}
     names = {
         "answered_coverage": "answers/coverage",
@@ -428,6 +433,7 @@ def face_reader_metrics(bundle: ModelBundle) -> dict[str, float]:
         "agree_accuracy": "answers/agree_accuracy",
         "reader_accuracy": "face_reader/accuracy",
         "reader_found_face": "face_reader/found_face",
+        "best_guess_accuracy": "answers/best_guess_accuracy",
     }
     return {names[k]: float(v) for k, v in figures.items() if k in names and np.isfinite(v)}
 
