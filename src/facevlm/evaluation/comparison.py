@@ -46,9 +46,15 @@ MEASURES = {
     "answered_coverage": "answers/coverage",
     "answered_accuracy": "answers/accuracy",
     "face_reader_accuracy": "face_reader/accuracy",
+    "best_guess_accuracy": "answers/best_guess_accuracy",
 }
 #: Measures logged once for all folds pooled (the metric's own name, no ``_mean``/``_std``).
-POOLED_MEASURES = ("answered_coverage", "answered_accuracy", "face_reader_accuracy")
+POOLED_MEASURES = (
+    "answered_coverage",
+    "answered_accuracy",
+    "face_reader_accuracy",
+    "best_guess_accuracy",
+)
 
 #: The variant of a run that is not an ablation (no ``variant`` tag).
 DEFAULT_VARIANT = "default"

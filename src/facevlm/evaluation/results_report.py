@@ -64,6 +64,7 @@ ANSWER_HEADERS = {
     "answered_accuracy": "right when answered",
     "face_reader_accuracy": "face reader alone",
     "accuracy": "model alone (accuracy)",
+    "best_guess_accuracy": "every face labelled (--always-answer)",
 }
 
 _MISSING = "—"
@@ -205,7 +206,8 @@ def results_markdown(records: list[dict[str, Any]], experiment: str, digits: int
             "",
             "The held-out faces of all folds pooled: the share the product answers (the model "
             "and its face reader agree, or two near-miss readings combine safely), how many "
-            "of those answers are right, and each reader alone.",
+            "of those answers are right, each reader alone, and the accuracy of the labels "
+            "`--always-answer` gives every face (the answer, else both readings' best guess).",
             "",
             _measure_table(with_reader, ANSWER_HEADERS, digits),
         ]
