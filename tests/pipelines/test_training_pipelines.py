@@ -188,7 +188,8 @@ def test_a_4d_namespace_trains_on_sequences_of_stacked_frames(mlflow_tracking, t
     pipe = training.create_pipeline("affectvlm_4d", base="affectvlm")
     datasets = {name: KeptMemoryDataset() for name in pipe.all_outputs()}
     datasets["affectvlm_4d.mlflow_run"] = MlflowModelRunDataset(log_model=False)
-    # as conf/base gives the sequence models: a sample of stacked frames is no still face
+    # the face reader off: a model without one is what this test serves
+    # (test_sequence_face_reader.py trains one with it)
     overrides = {
         "task": "fer4d",
         "experiment": {"data": {"frames": "views"}},
@@ -217,7 +218,7 @@ def test_a_4d_namespace_trains_on_sequences_of_stacked_frames(mlflow_tracking, t
     assert bundle.model_config["n_views"] == 3 * 3, "3 frames x 3 views"
     assert bundle.info["n_samples"] == len(BASIC_EMOTIONS) * N_SUBJECTS
     assert bundle.info["sample_frames"] == {"frames": "views", "frames_per_sample": 3}
-    assert bundle.face_reader is None, "the face reader reads still faces, not stacked frames"
+    assert bundle.face_reader is None, "face_reader.enabled: false"
     assert catalog.load("affectvlm_4d.last_fold_model").info["sample_frames"]["frames"] == "views"
     _serves_a_sequence(bundle, tmp_path)
     (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
