@@ -126,3 +126,24 @@ def test_the_best_guesses_held_out_are_right_more_often_than_the_model_alone():
     _, figures = calibrate_answer_rule(model, reader, labels, MODEL, READER, 0.95)
     model_alone = np.mean(model.argmax(axis=1) == truth)
     assert figures["best_guess_accuracy"] > model_alone + 0.05
+
+
+def test_a_reader_that_would_spoil_the_guesses_leaves_them_to_the_model():
+    """A reader of faint expressions (micro-expressions: right a third of the time, and sure
+    of itself) would pull the combined guesses below the model's own: held out, the rule
+    finds that and guesses with the model alone."""
+    rng = np.random.default_rng(4)
+    n = 600
+    truth = rng.integers(0, 3, n)
+    model = np.full((n, 3), 0.1)
+    model[np.arange(n), np.where(rng.random(n) < 0.7, truth, (truth + 1) % 3)] = 0.6
+    reader = np.full((n, 4), 0.02)
+    reader[np.arange(n), rng.integers(0, 3, n)] = 0.94  # sure, and right by chance only
+    labels = [MODEL[i] for i in truth]
+    rule, figures = calibrate_answer_rule(model, reader, labels, MODEL, READER, 0.95)
+    assert not rule.guess_with_reader
+    assert AnswerRule.from_dict(rule.to_dict()) == rule
+    model_alone = np.mean(model.argmax(axis=1) == truth)
+    assert figures["best_guess_accuracy"] >= model_alone
+    guess = decide(model[0], MODEL, reader[0], READER, rule).best_guess
+    assert guess == MODEL[int(model[0].argmax())]

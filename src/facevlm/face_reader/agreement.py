@@ -27,7 +27,10 @@ Where the rule cannot tell, a script that needs a label for every face (``--alwa
 gets the *best guess*: the combined reading's top class. It is a guess, not an answer, but a
 better one than the model's alone: on the held-out built-in folds, on held-out ICT-FaceKit
 identities and on real people's scans the combination is right more often than either reader
-by itself (docs/methods.md, "When the product answers").
+by itself (docs/methods.md, "When the product answers"). Where the held-out folds say otherwise
+(a reader of faint micro-expressions, right less than half the time), the best guess is the
+model's own top class: :func:`calibrate_answer_rule` keeps the combination only where it was
+right more often than the model alone.
 """
 
 from __future__ import annotations
@@ -57,11 +60,14 @@ class AnswerRule:
     ``combined_threshold``: the combined top probability from which a disagreement is answered
     (None: a disagreement is never answered). ``reader_weight``: the reader's exponent in the
     combination. ``target_accuracy``: what the threshold was chosen to keep on held-out folds.
+    ``guess_with_reader``: whether the best guess combines the two readings (else it is the
+    model's top class), as the held-out folds decided.
     """
 
     reader_weight: float = READER_WEIGHT
     combined_threshold: float | None = None
     target_accuracy: float = 0.95
+    guess_with_reader: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +80,7 @@ class AnswerRule:
             float(record.get("reader_weight", 1.0)),
             None if threshold is None else float(threshold),
             float(record.get("target_accuracy", 0.95)),
+            bool(record.get("guess_with_reader", True)),
         )
 
 
@@ -140,7 +147,7 @@ def decide(
         if comparable
         else model
     )
-    best_guess = model_classes[int(np.argmax(combined))]
+    best_guess = model_classes[int(np.argmax(combined if rule.guess_with_reader else model))]
     decision = {
         "reader": read,
         "reader_probability": float(reader.max()),
@@ -204,7 +211,8 @@ def calibrate_answer_rule(
     figures on these faces: coverage and accuracy of agreement alone (``agree_*``) and of the
     rule (``answered_*``), the reader's own accuracy, and the accuracy of the best guesses a
     caller that must label every face gets (``best_guess_accuracy``; the model's top class where
-    the reader found no face).
+    the reader found no face). The rule's best guess combines the two readings only if that
+    combination was right more often than the model alone on these faces.
     """
     model, reader = np.asarray(model, np.float64), np.asarray(reader, np.float64)
     found = ~np.isnan(reader).any(axis=1)
@@ -242,7 +250,20 @@ def calibrate_answer_rule(
         safe = np.nonzero(precision >= target_accuracy)[0]
         if len(safe):
             threshold = float(top[order][safe.max()])
-    rule = AnswerRule(float(reader_weight), threshold, float(target_accuracy))
+    # the best guess combines the readings only where that was right more often held out
+    combined_all = (
+        combined_probabilities(
+            model[found], reader[found], model_classes, reader_classes, reader_weight
+        )
+        if found.any() and all(c in reader_classes for c in model_classes)
+        else model[found]
+    )
+    guesses = said.copy()
+    guesses[found] = [model_classes[i] for i in combined_all.argmax(axis=1)]
+    model_accuracy = float(np.mean(said == truth_array)) if len(truth) else float("nan")
+    guess_accuracy = float(np.mean(guesses == truth_array)) if len(truth) else float("nan")
+    guess_with_reader = bool(guess_accuracy > model_accuracy)
+    rule = AnswerRule(float(reader_weight), threshold, float(target_accuracy), guess_with_reader)
     decisions = [
         decide(m, model_classes, r if f else None, reader_classes, rule)
         for m, r, f in zip(model, reader, found, strict=True)
@@ -261,7 +282,7 @@ def calibrate_answer_rule(
         "best_guess_accuracy": float(
             np.mean(
                 [
-                    (d.best_guess or s) == t
+                    (d.answer or d.best_guess or s) == t
                     for d, s, t in zip(decisions, said, truth_array, strict=True)
                 ]
             )
