@@ -147,3 +147,14 @@ def test_a_reader_that_would_spoil_the_guesses_leaves_them_to_the_model():
     assert figures["best_guess_accuracy"] >= model_alone
     guess = decide(model[0], MODEL, reader[0], READER, rule).best_guess
     assert guess == MODEL[int(model[0].argmax())]
+
+
+def test_a_near_miss_is_answered_from_the_combination_even_where_guesses_are_the_models():
+    """Whether the best guess uses the reader is a separate question from the near-miss
+    answer, which is always the combined reading's (calibrated on its own threshold)."""
+    model = np.array([0.50, 0.45, 0.05])  # anger, just ahead of disgust
+    reader = np.array([0.3, 0.6, 0.05, 0.05])  # disgust, then anger
+    rule = AnswerRule(combined_threshold=0.0, guess_with_reader=False)
+    decision = decide(model, MODEL, reader, READER, rule)
+    assert (decision.answer, decision.route) == ("disgust", COMBINED)
+    assert decision.best_guess == "anger"

@@ -147,7 +147,8 @@ def decide(
         if comparable
         else model
     )
-    best_guess = model_classes[int(np.argmax(combined if rule.guess_with_reader else model))]
+    combined_answer = model_classes[int(np.argmax(combined))]
+    best_guess = combined_answer if rule.guess_with_reader else said
     decision = {
         "reader": read,
         "reader_probability": float(reader.max()),
@@ -162,9 +163,9 @@ def decide(
         and comparable
         and near_miss(model, model_classes, reader, reader_classes)
         and combined.max() >= rule.combined_threshold
-        and best_guess in (said, read)
+        and combined_answer in (said, read)
     ):
-        return Decision(best_guess, COMBINED, None, **decision)
+        return Decision(combined_answer, COMBINED, None, **decision)
     return Decision(None, None, f"{model_reading}, {reading}: they disagree", **decision)
 
 
