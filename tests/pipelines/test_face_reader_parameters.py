@@ -13,7 +13,10 @@ from facevlm.pipelines.training.nodes import fit_face_reader
 
 def test_a_model_block_without_the_face_readers_settings_is_refused_naming_them():
     result = SimpleNamespace(model="affectvlm")
-    with pytest.raises(ValueError, match=r"lack face_reader\.c, face_reader\.target_accuracy"):
+    with pytest.raises(
+        ValueError,
+        match=r"lack face_reader\.c, face_reader\.target_accuracy, face_reader\.reader_weight",
+    ):
         fit_face_reader(pd.DataFrame(), result, {"face_reader": {"enabled": True}})
     with pytest.raises(ValueError, match=r"lack face_reader\.enabled, face_reader\.c"):
         fit_face_reader(pd.DataFrame(), result, {})

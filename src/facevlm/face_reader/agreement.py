@@ -46,10 +46,11 @@ from facevlm.face_reader.head import NEUTRAL
 AGREE, COMBINED = "agree", "combined"
 #: The floor of tiny probabilities in the combination's logarithms.
 _EPS = 1e-6
-#: The reader's exponent in the combination. Why half the model's weight: the reader is trained
-#: on a few hundred renders and its head is linear, so on the built-in folds it is the weaker of
-#: the two; on real faces, where the model is weak too, weights from 0.5 to 0.7 read best, and
-#: 0.5 was as good as any higher weight on the held-out folds and held-out identities.
+#: The reader's exponent in the combination (a run's ``face_reader.reader_weight``). Why half
+#: the model's weight: the reader is trained on a few hundred renders and its head is linear, so
+#: on the built-in folds it is the weaker of the two; on real faces, where the model is weak too,
+#: weights from 0.5 to 0.7 read best, and 0.5 was as good as any higher weight on the held-out
+#: folds and held-out identities.
 READER_WEIGHT = 0.5
 
 

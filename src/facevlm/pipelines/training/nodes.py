@@ -248,7 +248,9 @@ def fit_face_reader(
 
     # the values live once, in model_defaults.face_reader (conf/base/parameters_train.yml)
     options = parameters.get("face_reader") or {}
-    needed = ("enabled", "c", "target_accuracy") if options.get("enabled", True) else ()
+    needed = (
+        ("enabled", "c", "target_accuracy", "reader_weight") if options.get("enabled", True) else ()
+    )
     missing = [k for k in needed if k not in options]
     if missing:
         keys = ", ".join(f"face_reader.{k}" for k in missing)
@@ -277,7 +279,13 @@ def fit_face_reader(
     model = np.concatenate(result.calibrated_probabilities(PRIMARY))
     truth = [result.classes[i] for f in result.folds for i in f.y_true]
     rule, figures = calibrate_answer_rule(
-        model, reader, truth, result.classes, reader_classes, float(options["target_accuracy"])
+        model,
+        reader,
+        truth,
+        result.classes,
+        reader_classes,
+        float(options["target_accuracy"]),
+        float(options["reader_weight"]),
     )
     logger.info(
         "%s: held out, the face reader reads %.3f; agreeing they answer %.3f of the faces, "
