@@ -42,19 +42,23 @@ import argparse
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import _results
 import numpy as np
-from _posed_cases import NON_FACES, UNITS_MM, non_face, pose_case, scene_case, synthetic_face
-from scipy.spatial.transform import Rotation
+from _posed_cases import (
+    NON_FACES,
+    non_face,
+    pose_case,
+    repose_real,
+    scene_case,
+    synthetic_face,
+)
 
 from facevlm.render import face_pose as fp
 from facevlm.render.face_template import load_template
 from facevlm.render.normalize import fit_normalization
 from facevlm.scans.formats import read_mesh
-from facevlm.scans.mesh import FaceMesh
 
 #: A real scan as stored is framed face-forward when the estimate lies this close (degrees)
 #: to its own axes: those are face-forward only as far as the eye can tell, and databases
@@ -86,70 +90,14 @@ _FOUND: list[tuple[str, object]] = []
 #: The environment variable naming a folder of real scans for the pose benchmark. Real scans
 #: come under research licences: they are read from where they lie, never copied here.
 REAL_SCANS_ENV = "FACEVLM_REAL_SCANS"
-#: The formats a re-posed real scan is written in, and the suffixes a real scan is read from.
-REPOSED_FORMATS = ("obj", "stl", "off", "ply")
+#: The suffixes a real scan is read from (a re-posed one is written by _posed_cases.py's
+#: :func:`repose_real`, the one the face pose's tests use).
 REAL_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".wrl", ".bnt")
 
 
 def real_scan_paths(folder: str | Path) -> list[Path]:
     """Every scan under ``folder`` (searched through its subfolders), in a stable order."""
     return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in REAL_SUFFIXES)
-
-
-@dataclass
-class ReposedScan:
-    """A real scan re-posed: ``vertices = stored @ rotation.T * factor + offset``, written to
-    ``path`` in ``unit`` (``factor`` converts the stored unit into it)."""
-
-    path: Path
-    rotation: np.ndarray
-    factor: float
-    offset: np.ndarray
-    unit: str
-
-
-def repose_real(mesh: FaceMesh, stored_mm_per_unit: float, seed: int, folder: Path) -> ReposedScan:
-    """The real scan ``mesh`` (its stored unit ``stored_mm_per_unit`` mm) turned by a uniformly
-    random rotation, shifted, converted to mm, cm or m and written in one of
-    :data:`REPOSED_FORMATS` into ``folder`` (all drawn from ``seed``), as a scanner of
-    another orientation and unit would have stored it. The truth of its pose is the stored
-    scan's turned by ``rotation``."""
-    rng = np.random.default_rng(seed)
-    rotation = Rotation.random(random_state=rng).as_matrix()
-    unit = str(rng.choice(list(UNITS_MM)))
-    factor = stored_mm_per_unit / UNITS_MM[unit]
-    offset = rng.normal(0.0, 300.0, 3) / UNITS_MM[unit]
-    fmt = str(rng.choice(REPOSED_FORMATS))
-    vertices = np.asarray(mesh.vertices, dtype=np.float64) @ rotation.T * factor + offset
-    path = folder / f"reposed{seed}.{fmt}"
-    write_mesh(path, vertices, mesh.triangles())
-    return ReposedScan(path, rotation, factor, offset, unit)
-
-
-def write_mesh(path: Path, vertices: np.ndarray, triangles: np.ndarray) -> None:
-    """A triangle mesh written as OBJ, binary STL, OFF or binary PLY, by ``path``'s suffix."""
-    from facevlm.scans.formats.obj import write_obj
-    from facevlm.scans.formats.ply import write_ply
-
-    suffix = path.suffix.lower()
-    if suffix in (".obj", ".ply"):
-        mesh = FaceMesh.from_triangles(vertices, triangles)
-        (write_obj if suffix == ".obj" else write_ply)(path, mesh)
-    elif suffix == ".off":
-        with path.open("w", encoding="ascii") as out:
-            out.write(f"OFF\n{len(vertices)} {len(triangles)} 0\n")
-            np.savetxt(out, vertices, fmt="%.9g")
-            np.savetxt(out, np.hstack([np.full((len(triangles), 1), 3), triangles]), fmt="%d")
-    elif suffix == ".stl":
-        record = np.dtype([("normal", "<f4", 3), ("corners", "<f4", (3, 3)), ("attr", "<u2")])
-        body = np.zeros(len(triangles), dtype=record)
-        body["corners"] = vertices[triangles]
-        with path.open("wb") as out:
-            out.write(b"facevlm re-posed scan".ljust(80, b"\0"))
-            out.write(np.uint32(len(triangles)).tobytes())
-            out.write(body.tobytes())
-    else:
-        raise ValueError(f"{path}: no writer for {suffix!r}")
 
 
 # ============================================================================== the benchmark
