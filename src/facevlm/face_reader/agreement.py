@@ -208,8 +208,8 @@ def calibrate_answer_rule(
     expression is ``truth`` (each row predicted by models that did not see its subject).
 
     The threshold is the lowest at which the near misses it answers (:func:`near_miss`) are
-    themselves right at least ``target_accuracy`` of the time, so that the combination never lowers the accuracy of
-    what is answered below the target; None when no threshold does. Returns the rule and its
+    themselves right at least ``target_accuracy`` of the time, so that the combination never
+    lowers the accuracy of what is answered below the target; None when no threshold does. Returns the rule and its
     figures on these faces: coverage and accuracy of agreement alone (``agree_*``) and of the
     rule (``answered_*``), the reader's own accuracy, and the accuracy of the best guesses a
     caller that must label every face gets (``best_guess_accuracy``; the model's top class where
@@ -227,22 +227,23 @@ def calibrate_answer_rule(
         dtype=object,
     )
     truth_array = np.array(truth, dtype=object)
+    # the two readings combined, once for every face the reader found (NaN rows elsewhere)
+    comparable = all(c in reader_classes for c in model_classes)
+    combined = np.full(model.shape, np.nan)
+    if comparable and found.any():
+        combined[found] = combined_probabilities(
+            model[found], reader[found], model_classes, reader_classes, reader_weight
+        )
     open_question = found & (read != said) & (read != NEUTRAL)
     for i in np.nonzero(open_question)[0]:
         open_question[i] = near_miss(model[i], model_classes, reader[i], reader_classes)
     threshold = None
-    if open_question.any() and all(c in reader_classes for c in model_classes):
-        combined = combined_probabilities(
-            model[open_question],
-            reader[open_question],
-            model_classes,
-            reader_classes,
-            reader_weight,
-        )
-        answer = np.array([model_classes[i] for i in combined.argmax(axis=1)], dtype=object)
+    if open_question.any() and comparable:
+        disputed = combined[open_question]
+        answer = np.array([model_classes[i] for i in disputed.argmax(axis=1)], dtype=object)
         # an answer is one of the two readings (decide); a third class is never given
         either = (answer == said[open_question]) | (answer == read[open_question])
-        top = np.where(either, combined.max(axis=1), -np.inf)
+        top = np.where(either, disputed.max(axis=1), -np.inf)
         right = answer == truth_array[open_question]
         order = np.argsort(-top, kind="stable")
         order = order[np.isfinite(top[order])]
@@ -253,15 +254,9 @@ def calibrate_answer_rule(
         if len(safe):
             threshold = float(top[order][safe.max()])
     # the best guess combines the readings only where that was right more often held out
-    combined_all = (
-        combined_probabilities(
-            model[found], reader[found], model_classes, reader_classes, reader_weight
-        )
-        if found.any() and all(c in reader_classes for c in model_classes)
-        else model[found]
-    )
     guesses = said.copy()
-    guesses[found] = [model_classes[i] for i in combined_all.argmax(axis=1)]
+    if comparable and found.any():
+        guesses[found] = [model_classes[i] for i in combined[found].argmax(axis=1)]
     model_accuracy = float(np.mean(said == truth_array)) if len(truth) else float("nan")
     guess_accuracy = float(np.mean(guesses == truth_array)) if len(truth) else float("nan")
     guess_with_reader = bool(guess_accuracy > model_accuracy)
