@@ -33,22 +33,28 @@ from facevlm.face_reader.landmarker import BLENDSHAPE_NAMES
 NEUTRAL = "neutral"
 #: What the head's linear map reads: the scores as the landmarker gives them, or their log-odds.
 RAW_SCORES, LOG_ODDS = "scores", "log_odds"
+FEATURES = (RAW_SCORES, LOG_ODDS)
 #: Keeps a score of exactly 0 or 1 finite on log-odds: 0.01 is below every score a face moves
 #: for an action it shows, and above the landmarker's floor for actions it does not.
 LOG_ODDS_FLOOR = 0.01
 
 
+def checked_features(features: str) -> str:
+    """``features`` when it is one of :data:`FEATURES`; raises ValueError otherwise."""
+    if features not in FEATURES:
+        raise ValueError(
+            f"face reader features must be {RAW_SCORES!r} or {LOG_ODDS!r}, got {features!r}"
+        )
+    return features
+
+
 def head_inputs(scores: np.ndarray, features: str) -> np.ndarray:
     """The ``(N, 51)`` numbers a head of ``features`` reads from the landmarker's scores."""
     scores = np.asarray(scores, np.float64)
-    if features == RAW_SCORES:
+    if checked_features(features) == RAW_SCORES:
         return scores
-    if features == LOG_ODDS:
-        clipped = np.clip(scores, 0.0, 1.0)
-        return np.log((clipped + LOG_ODDS_FLOOR) / (1.0 + LOG_ODDS_FLOOR - clipped))
-    raise ValueError(
-        f"face reader features must be {RAW_SCORES!r} or {LOG_ODDS!r}, got {features!r}"
-    )
+    clipped = np.clip(scores, 0.0, 1.0)
+    return np.log((clipped + LOG_ODDS_FLOOR) / (1.0 + LOG_ODDS_FLOOR - clipped))
 
 
 @dataclass
@@ -135,9 +141,8 @@ class FaceReaderHead:
             np.asarray(record["scale"], np.float64),
             np.asarray(record["weight"], np.float64),
             np.asarray(record["bias"], np.float64),
-            features=str(record.get("features", RAW_SCORES)),
+            features=checked_features(str(record.get("features", RAW_SCORES))),
         )
-        head_inputs(np.zeros((1, len(BLENDSHAPE_NAMES))), head.features)  # a name it knows
         k, d = len(head.classes), len(BLENDSHAPE_NAMES)
         shapes = {"mean": (d,), "scale": (d,), "weight": (k, d), "bias": (k,)}
         for name, shape in shapes.items():
