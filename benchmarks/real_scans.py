@@ -24,6 +24,12 @@ labels file (FaceWarehouse's published pose order) beside the scans::
 written by the synthetic generator with a seed and subject ids no training set uses (a held-out
 group of identities, every emotion at intensities 3 and 4).
 
+``--held-out-procedural N`` adds a third: N subjects of the project's own procedural heads, which
+no default run learns from, at the same intensities. It stands in for another face model: a
+face whose shape and expressions were made otherwise than the training faces', the case in
+which the model and the face reader are both fooled by the same render and agree on a wrong
+answer (docs/methods.md, "When the product answers").
+
 ``--fold-agreement`` also predicts every scan with the fold models of the newest training run
 and prints how many agree with the served model: does agreement tell right answers from wrong
 ones (docs/what-we-tried/calibration.md)?
@@ -56,7 +62,11 @@ FACEWAREHOUSE_EMOTIONS = {"smile": "happiness", "grin": "happiness", "anger": "a
 #: ids from 1) nor the pretraining corpus (seed 1, ids from 5001) draws them.
 HELD_OUT_SEED = 977
 HELD_OUT_OFFSET = 9000
-HELD_OUT_NAME = "held-out ICT-FaceKit identities"
+#: The generated yardsticks, by the face source they are drawn from.
+HELD_OUT_NAMES = {
+    "ict": "held-out ICT-FaceKit identities",
+    "procedural": "another face model (procedural heads)",
+}
 
 
 @dataclass
@@ -98,8 +108,9 @@ def read_labels(path: Path) -> dict[str, str]:
         return {row["file"]: row["emotion"].strip() for row in reader}
 
 
-def write_held_out_ict(folder: Path, n_subjects: int) -> dict[str, str]:
-    """A held-out group of ICT-FaceKit subjects in BU-3DFE's layout; ``file -> emotion``."""
+def write_held_out(folder: Path, n_subjects: int, face_source: str) -> dict[str, str]:
+    """A held-out group of subjects of ``face_source`` (``ict`` or ``procedural``) in BU-3DFE's
+    layout; ``file -> emotion``."""
     from facevlm.scans.labels import NEUTRAL
     from facevlm.synthetic import SyntheticConfig, generate_synthetic_dataset
     from facevlm.synthetic.layout_writers import BU3DFE_CODES
@@ -108,7 +119,7 @@ def write_held_out_ict(folder: Path, n_subjects: int) -> dict[str, str]:
         seed=HELD_OUT_SEED,
         n_subjects=n_subjects,
         layouts=("bu3dfe",),
-        face_sources=("ict",),
+        face_sources=(face_source,),
         subject_offset=HELD_OUT_OFFSET,
     )
     generate_synthetic_dataset(folder, config)
@@ -204,7 +215,7 @@ def markdown_table(figures: dict[str, dict[str, dict]], set_names: list[str]) ->
     for model, sets in figures.items():
         cells = [f"{f['right']} of {f['scored']} (balanced {f['balanced_accuracy']:.3f})"
                  for f in (sets[name] for name in set_names)]  # fmt: skip
-        real = sets[set_names[0]]["rows"] if set_names[0] != HELD_OUT_NAME else []
+        real = sets[set_names[0]]["rows"] if set_names[0] not in HELD_OUT_NAMES.values() else []
         answers = ", ".join(
             f"{r['file']} {r['truth']}: {r['prediction']} ({r['probability']:.2f})"
             for r in real
@@ -240,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="write FaceWarehouse's labels.csv into --scans first")  # fmt: skip
     parser.add_argument("--held-out-ict", type=int, default=0, metavar="N",
                         help="also score N held-out ICT-FaceKit subjects")  # fmt: skip
+    parser.add_argument("--held-out-procedural", type=int, default=0, metavar="N",
+                        help="also score N subjects of the procedural heads (another face "
+                             "model)")  # fmt: skip
     parser.add_argument("--models", nargs="+", default=["affectvlm", "smile"])
     parser.add_argument("--fold-agreement", action="store_true",
                         help="also predict with the newest training run's fold models and "
@@ -258,12 +272,15 @@ def main(argv: list[str] | None = None) -> int:
             write_facewarehouse_labels(args.scans)
         name = "FaceWarehouse Tester_1" if args.facewarehouse else f"real scans ({args.scans.name})"
         sets.append((name, args.scans, read_labels(args.labels or args.scans / "labels.csv")))
-    scratch = tempfile.TemporaryDirectory(prefix="held_out_ict_")
-    if args.held_out_ict:
-        folder = Path(scratch.name)
-        sets.append((HELD_OUT_NAME, folder, write_held_out_ict(folder, args.held_out_ict)))
+    scratch = tempfile.TemporaryDirectory(prefix="held_out_")
+    for source, n_subjects in (("ict", args.held_out_ict),
+                               ("procedural", args.held_out_procedural)):  # fmt: skip
+        if n_subjects:
+            folder = Path(scratch.name) / source
+            labels = write_held_out(folder, n_subjects, source)
+            sets.append((HELD_OUT_NAMES[source], folder, labels))
     if not sets:
-        parser.error("give --scans and/or --held-out-ict")
+        parser.error("give --scans, --held-out-ict and/or --held-out-procedural")
 
     project = Project.open(args.project)
     figures: dict[str, dict[str, dict]] = {}
