@@ -24,7 +24,13 @@ labels file (FaceWarehouse's published pose order) beside the scans::
 written by the synthetic generator with a seed and subject ids no training set uses (a held-out
 group of identities, every emotion at intensities 3 and 4).
 
-``--held-out-procedural N`` adds a third: N subjects of the project's own procedural heads, which
+``--held-out-bank N`` adds N held-out ICT-FaceKit subjects (the same seed and ids) wearing real
+people's expressions instead: CK+'s coded expressions of the expression bank's people that no
+built-in set deals (``synthetic.expressions: bank_held_out``; N at most 6), so that a model
+trained on the prototypes and one trained on the bank's other people are scored alike on
+expressions neither saw.
+
+``--held-out-procedural N`` adds another: N subjects of the project's own procedural heads, which
 no default run learns from, at the same intensities. It stands in for another face model: a
 face whose shape and expressions were made otherwise than the training faces', the case in
 which the model and the face reader are both fooled by the same render and agree on a wrong
@@ -65,6 +71,7 @@ HELD_OUT_OFFSET = 9000
 #: The generated yardsticks, by the face source they are drawn from.
 HELD_OUT_NAMES = {
     "ict": "held-out ICT-FaceKit identities",
+    "bank": "held-out ICT-FaceKit identities wearing held-out CK+ expressions",
     "procedural": "another face model (procedural heads)",
 }
 
@@ -108,9 +115,9 @@ def read_labels(path: Path) -> dict[str, str]:
         return {row["file"]: row["emotion"].strip() for row in reader}
 
 
-def write_held_out(folder: Path, n_subjects: int, face_source: str) -> dict[str, str]:
-    """A held-out group of subjects of ``face_source`` (``ict`` or ``procedural``) in BU-3DFE's
-    layout; ``file -> emotion``."""
+def write_held_out(folder: Path, n_subjects: int, kind: str) -> dict[str, str]:
+    """A held-out group of subjects (:data:`HELD_OUT_NAMES`: ``ict``, ``bank`` or
+    ``procedural``) in BU-3DFE's layout; ``file -> emotion``."""
     from facevlm.scans.labels import NEUTRAL
     from facevlm.synthetic import SyntheticConfig, generate_synthetic_dataset
     from facevlm.synthetic.layout_writers import BU3DFE_CODES
@@ -119,7 +126,8 @@ def write_held_out(folder: Path, n_subjects: int, face_source: str) -> dict[str,
         seed=HELD_OUT_SEED,
         n_subjects=n_subjects,
         layouts=("bu3dfe",),
-        face_sources=(face_source,),
+        face_sources=("procedural",) if kind == "procedural" else ("ict",),
+        expressions="bank_held_out" if kind == "bank" else "prototypes",
         subject_offset=HELD_OUT_OFFSET,
     )
     generate_synthetic_dataset(folder, config)
@@ -251,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="write FaceWarehouse's labels.csv into --scans first")  # fmt: skip
     parser.add_argument("--held-out-ict", type=int, default=0, metavar="N",
                         help="also score N held-out ICT-FaceKit subjects")  # fmt: skip
+    parser.add_argument("--held-out-bank", type=int, default=0, metavar="N",
+                        help="also score N held-out ICT-FaceKit subjects wearing held-out CK+ "
+                             "people's expressions (N at most 6)")  # fmt: skip
     parser.add_argument("--held-out-procedural", type=int, default=0, metavar="N",
                         help="also score N subjects of the procedural heads (another face "
                              "model)")  # fmt: skip
@@ -273,14 +284,14 @@ def main(argv: list[str] | None = None) -> int:
         name = "FaceWarehouse Tester_1" if args.facewarehouse else f"real scans ({args.scans.name})"
         sets.append((name, args.scans, read_labels(args.labels or args.scans / "labels.csv")))
     scratch = tempfile.TemporaryDirectory(prefix="held_out_")
-    for source, n_subjects in (("ict", args.held_out_ict),
-                               ("procedural", args.held_out_procedural)):  # fmt: skip
+    for kind, n_subjects in (("ict", args.held_out_ict), ("bank", args.held_out_bank),
+                             ("procedural", args.held_out_procedural)):  # fmt: skip
         if n_subjects:
-            folder = Path(scratch.name) / source
-            labels = write_held_out(folder, n_subjects, source)
-            sets.append((HELD_OUT_NAMES[source], folder, labels))
+            folder = Path(scratch.name) / kind
+            labels = write_held_out(folder, n_subjects, kind)
+            sets.append((HELD_OUT_NAMES[kind], folder, labels))
     if not sets:
-        parser.error("give --scans, --held-out-ict and/or --held-out-procedural")
+        parser.error("give --scans and/or a --held-out-* group")
 
     project = Project.open(args.project)
     figures: dict[str, dict[str, dict]] = {}

@@ -16,10 +16,12 @@ from facevlm.scans.labels import BASIC_EMOTIONS
 from facevlm.scans.protocols import subject_kfold
 from facevlm.synthetic import SyntheticConfig, generate_synthetic_dataset
 from facevlm.synthetic.expressions import scale_activation, subject_recipe
+from facevlm.synthetic.config import BANK_HELD_OUT_PER_EMOTION
 from facevlm.synthetic.expressions.bank_recipes import (
     STAND_INS,
     bank_expressions,
     bank_groups,
+    held_out_people,
 )
 from facevlm.synthetic.layout_writers.subjects import _activation_record, _streams, plan
 
@@ -120,6 +122,40 @@ def test_the_bank_groups_are_disjoint_and_hold_every_emotion():
         bank_groups(40, 0, "bu3dfe")
 
 
+def _people(groups) -> set[str]:
+    return {r.subject for g in groups for rows in g.values() for r in rows}
+
+
+def test_the_held_out_people_are_never_dealt_to_a_training_set():
+    """Whatever the run's seed and layout, ``bank`` deals none of the held-out people, and the
+    held-out pool deals them alone, enough of them of each emotion to keep six subjects apart."""
+    held = held_out_people()
+    made = {e: {r.subject for r in bank_expressions() if r.emotion == e} for e in BASIC_EMOTIONS}
+    assert all(len(made[e] & held) >= BANK_HELD_OUT_PER_EMOTION for e in BASIC_EMOTIONS)
+    for seed in range(5):
+        for layout in ("bu3dfe", "bu4dfe"):
+            assert not _people(bank_groups(16, seed, layout)) & held
+            yardstick = bank_groups(6, seed, layout, "held_out")
+            assert _people(yardstick) == held  # every held-out person, and no one else
+            assert all(all(g[e] for e in BASIC_EMOTIONS) for g in yardstick)
+    with pytest.raises(ValueError, match="pool"):
+        bank_groups(6, 0, "bu3dfe", "everyone")
+
+
+def test_a_held_out_bank_set_wears_only_the_held_out_people(tmp_path, banked):
+    config = replace(SMALL, layouts=("bu3dfe",), expressions="bank_held_out")
+    assert config.content_hash() != replace(config, expressions="bank").content_hash()
+    manifest = generate_synthetic_dataset(tmp_path, config)
+    worn = {
+        w["subject"] for s in manifest["layouts"]["bu3dfe"]["subjects"] for w in s["bank"].values()
+    }
+    assert worn and worn <= held_out_people()
+    trained = {
+        w["subject"] for s in banked["layouts"]["bu3dfe"]["subjects"] for w in s["bank"].values()
+    }
+    assert not trained & held_out_people()
+
+
 def test_held_out_subjects_never_wear_a_training_subjects_bank_person(banked):
     subjects = banked["layouts"]["bu3dfe"]["subjects"]
     worn = {s["subject"]: {w["subject"] for w in s["bank"].values()} for s in subjects}
@@ -152,7 +188,8 @@ def test_sequences_ramp_to_the_bank_expression(banked):
 
 
 def test_the_bank_needs_the_lab_style():
-    with pytest.raises(ValueError, match="lab"):
-        SyntheticConfig(expressions="bank", style="web")
+    for bank in ("bank", "bank_held_out"):
+        with pytest.raises(ValueError, match="lab"):
+            SyntheticConfig(expressions=bank, style="web")
     with pytest.raises(ValueError, match="expressions"):
         SyntheticConfig(expressions="photos")

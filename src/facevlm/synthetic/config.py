@@ -47,9 +47,16 @@ FACE_SOURCES: tuple[str, ...] = ("procedural", "ict")
 #: face scanner captures, the face from ear to ear, or the whole head with the neck.
 ICT_REGIONS: tuple[str, ...] = ("narrow_face", "face", "head")
 #: Where a lab-style subject's way of making each emotion comes from: ``prototypes`` (the EMFACS
-#: recipes with a subject's own variant and jitter) or ``bank`` (a real person's FACS-coded
-#: expression from the expression bank, :mod:`~facevlm.synthetic.expressions.bank_recipes`).
-EXPRESSION_SOURCES: tuple[str, ...] = ("prototypes", "bank")
+#: recipes with a subject's own variant and jitter), ``bank`` (a real person's FACS-coded
+#: expression from the expression bank, :mod:`~facevlm.synthetic.expressions.bank_recipes`) or
+#: ``bank_held_out`` (the same from the bank's people that ``bank`` never deals: a yardstick of
+#: real people's expressions that no run learned from).
+EXPRESSION_SOURCES: tuple[str, ...] = ("prototypes", "bank", "bank_held_out")
+#: How many of the bank's people of each emotion ``bank`` leaves to ``bank_held_out``
+#: (:func:`~facevlm.synthetic.expressions.bank_recipes.held_out_people`): enough to keep a
+#: yardstick of six subjects apart, few enough that ``bank`` still keeps the default's 16 apart
+#: (CK+ has 25 people who made fear; ``bank`` keeps at most 18).
+BANK_HELD_OUT_PER_EMOTION = 7
 
 
 @dataclass(frozen=True)
@@ -98,8 +105,9 @@ class SyntheticConfig:
             (:data:`ICT_REGIONS`).
         expressions: where a lab-style BU-3DFE or BU-4DFE subject's emotions come from
             (:data:`EXPRESSION_SOURCES`): the EMFACS prototypes, or CK+'s coded expressions from
-            the expression bank, each bank person worn by one subject of a layout only. The
-            other layouts pose prototypes either way.
+            the expression bank, each bank person worn by one subject of a layout only (``bank``
+            from the bank's training people, ``bank_held_out`` from the people it leaves out).
+            The other layouts pose prototypes either way.
         scanner_variety: how the BU-3DFE-style scans differ the way real scanners' meshes do
             (:class:`~facevlm.synthetic.scanner_variety.ScannerVariety`: density,
             smoothing, noise, holes, ragged borders, units; a dict of its fields in
@@ -193,7 +201,7 @@ class SyntheticConfig:
             raise ValueError(
                 f"expressions must be one of {list(EXPRESSION_SOURCES)}, got {self.expressions!r}"
             )
-        if self.expressions == "bank" and self.style != "lab":
+        if self.expressions != "prototypes" and self.style != "lab":
             raise ValueError(
                 "expressions: bank poses each subject's own way of making an emotion, which only "
                 "the lab style has (web draws every scan afresh)"
@@ -229,6 +237,9 @@ class SyntheticConfig:
         if self.expressions == "prototypes":
             # the sets written before the option existed keep their hash and manifest
             data.pop("expressions")
+        else:
+            # which of the bank's people a bank set may wear changes its bytes
+            data["bank_held_out_per_emotion"] = BANK_HELD_OUT_PER_EMOTION
         return data
 
     def content_hash(self) -> str:

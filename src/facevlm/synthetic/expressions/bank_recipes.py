@@ -17,6 +17,11 @@ from showing a held-out subject a person a training subject wears. Each group ho
 one person who made each of the six emotions; the rarest (fear: 25 people in CK+) bounds how
 many subjects a layout can keep apart.
 
+Why some of the bank's people are never dealt (:func:`held_out_people`): a model trained on the
+bank's expressions is measured on faces wearing expressions of people it never saw
+(``expressions: bank_held_out``), the question the bank exists to answer; any run's seed deals
+the same people, so the yardstick stays held out whatever seed trained the model.
+
 Intensities: CK+'s codes carry none, so each unit's weight at the expression's peak is drawn as
 the bank draws it (:func:`~facevlm.expression_bank.facs.draw_activation`, keyed by the seed and
 the row's id: the same seed gives the bank's own ``au_activation`` of that row), and the
@@ -50,6 +55,7 @@ from facevlm.expression_bank.facs import (
 )
 from facevlm.expression_bank.facs_tables import read_facs_table
 from facevlm.scans.labels import BASIC_EMOTIONS
+from facevlm.synthetic.config import BANK_HELD_OUT_PER_EMOTION
 from facevlm.synthetic.expressions.recipes import Activation
 
 #: The bank's table the faces wear, under the source name the expression bank gives it (the
@@ -58,6 +64,12 @@ BANK_SOURCE = "ckplus_netfacs"
 BANK_TABLE = FacsTable(path="package:ckplus_facs_netfacs.csv")
 #: The peak intensities drawn for units the codes give none: the bank's default (FACS C to E).
 BANK_INTENSITY_RANGE = (0.6, 1.0)
+#: Which of the bank's people each bank source deals (``SyntheticConfig.expressions``).
+BANK_POOLS = {"bank": "training", "bank_held_out": "held_out"}
+#: Seeds the choice of the held-out people: fixed, so that every run leaves out the same ones.
+HELD_OUT_PEOPLE_SEED = 20261129
+#: Orders of a pool's people tried before :func:`bank_groups` gives up (each order is one deal).
+DEAL_ATTEMPTS = 100
 
 
 def _stand_ins() -> dict[int, tuple[tuple[int, float], ...]]:
@@ -103,42 +115,89 @@ def bank_expressions() -> tuple[BankExpression, ...]:
     return tuple(rows)
 
 
+def _emotions_made(rows: tuple[BankExpression, ...]) -> dict[str, set[str]]:
+    """``person -> the basic emotions they made`` among ``rows``."""
+    return {p: {r.emotion for r in rows if r.subject == p} for p in sorted({r.subject for r in rows})}
+
+
+def _rarest_first(made: dict[str, set[str]]) -> list[str]:
+    """The basic emotions, the one fewest people made first."""
+    return sorted(BASIC_EMOTIONS, key=lambda e: (sum(e in m for m in made.values()), e))
+
+
 @cache
-def bank_groups(
-    n_groups: int, seed: int, key: str
-) -> tuple[dict[str, tuple[BankExpression, ...]], ...]:
-    """The bank's people dealt into ``n_groups`` disjoint groups, each holding every basic
-    emotion: ``group -> emotion -> rows``. Seeded by ``seed`` and ``key`` (a layout's name).
+def held_out_people() -> frozenset[str]:
+    """The bank's people that ``expressions: bank`` never deals and ``bank_held_out`` deals alone:
+    at least :data:`~facevlm.synthetic.config.BANK_HELD_OUT_PER_EMOTION` people of each emotion,
+    the rarest emotion's chosen first, in an order drawn with a fixed seed."""
+    made = _emotions_made(bank_expressions())
+    rng = np.random.default_rng(HELD_OUT_PEOPLE_SEED)
+    people = list(made)
+    free = [people[i] for i in rng.permutation(len(people))]
+    held: set[str] = set()
+    for emotion in _rarest_first(made):
+        while sum(emotion in made[p] for p in held) < BANK_HELD_OUT_PER_EMOTION:
+            person = next(p for p in free if emotion in made[p])
+            free.remove(person)
+            held.add(person)
+    return frozenset(held)
+
+
+def _deal(
+    people: list[str], made: dict[str, set[str]], n_groups: int, rng: np.random.Generator
+) -> list[list[str]] | None:
+    """``people`` in an order drawn by ``rng``, dealt into ``n_groups`` groups that each hold
+    every emotion, or None when this order runs out of someone for a group.
 
     The people who made the rarest emotion are dealt first, one to each group lacking it, then
     the next rarest among those left; the rest are dealt in turn, so a group has more than one
-    way of making most emotions.
-
-    Raises ValueError when the bank has too few people of some emotion for ``n_groups``.
-    """
-    rows = bank_expressions()
-    people = sorted({r.subject for r in rows})
-    made = {p: {r.emotion for r in rows if r.subject == p} for p in people}
-    rng = np.random.default_rng([int(seed), zlib.crc32(key.encode())])
+    way of making most emotions."""
     free = [people[i] for i in rng.permutation(len(people))]
     members: list[list[str]] = [[] for _ in range(n_groups)]
     covered: list[set[str]] = [set() for _ in range(n_groups)]
-    rarest_first = sorted(BASIC_EMOTIONS, key=lambda e: (sum(e in m for m in made.values()), e))
-    for emotion in rarest_first:
+    for emotion in _rarest_first(made):
         for group in range(n_groups):
             if emotion in covered[group]:
                 continue
             person = next((p for p in free if emotion in made[p]), None)
             if person is None:
-                raise ValueError(
-                    f"the expression bank cannot keep {n_groups} synthetic subjects apart: too "
-                    f"few of its people made {emotion}; use fewer subjects per layout"
-                )
+                return None
             free.remove(person)
             members[group].append(person)
             covered[group] |= made[person]
     for turn, person in enumerate(free):
         members[turn % n_groups].append(person)
+    return members
+
+
+@cache
+def bank_groups(
+    n_groups: int, seed: int, key: str, pool: str = "training"
+) -> tuple[dict[str, tuple[BankExpression, ...]], ...]:
+    """The people of the bank's ``pool`` (``training``: all but :func:`held_out_people`;
+    ``held_out``: those alone) dealt into ``n_groups`` disjoint groups, each holding every basic
+    emotion: ``group -> emotion -> rows``. Seeded by ``seed`` and ``key`` (a layout's name).
+
+    A deal (:func:`_deal`) can leave a group without an emotion that another order of the same
+    people covers; it is drawn again, up to :data:`DEAL_ATTEMPTS` times.
+
+    Raises ValueError for another pool, or when no deal of the pool covers ``n_groups``.
+    """
+    if pool not in BANK_POOLS.values():
+        raise ValueError(f"bank pool must be one of {sorted(BANK_POOLS.values())}, got {pool!r}")
+    held = held_out_people()
+    rows = tuple(r for r in bank_expressions() if (r.subject in held) == (pool == "held_out"))
+    made = _emotions_made(rows)
+    rng = np.random.default_rng([int(seed), zlib.crc32(key.encode())])
+    for _ in range(DEAL_ATTEMPTS):
+        members = _deal(list(made), made, n_groups, rng)
+        if members is not None:
+            break
+    else:
+        raise ValueError(
+            f"the expression bank cannot keep {n_groups} synthetic subjects apart: too few of "
+            f"its {pool} people made each emotion; use fewer subjects per layout"
+        )
     groups = []
     for group in members:
         mine = set(group)

@@ -22,7 +22,7 @@ from facevlm.synthetic.expressions import (
     subject_recipe,
     web_activation,
 )
-from facevlm.synthetic.expressions.bank_recipes import bank_groups, bank_recipe
+from facevlm.synthetic.expressions.bank_recipes import BANK_POOLS, bank_groups, bank_recipe
 from facevlm.synthetic.files import encode_image, rounded
 from facevlm.synthetic.layout_writers.faces import (
     Head,
@@ -96,8 +96,9 @@ def write_bu3dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask)
     expressive = float(np.exp(idio * rng_recipe.normal(0.0, 0.15)))
     bias = float(idio * rng_recipe.normal(0.0, 0.08))
     worn = {}
-    if config.expressions == "bank":
-        group = bank_groups(config.n_subjects, config.seed, task.layout)[task.index]
+    if config.expressions in BANK_POOLS:
+        pool = BANK_POOLS[config.expressions]
+        group = bank_groups(config.n_subjects, config.seed, task.layout, pool)[task.index]
         for e in BASIC_EMOTIONS:
             worn[e] = bank_recipe(group, e, rng_recipe, config.seed, side_bias=bias)
     recipes = {

@@ -13,7 +13,7 @@ import numpy as np
 from facevlm.scans.formats import write_bnd, write_vrml
 from facevlm.synthetic.config import LAYOUT_FOLDERS, SyntheticConfig
 from facevlm.synthetic.expressions import scale_activation, subject_recipe
-from facevlm.synthetic.expressions.bank_recipes import bank_groups, bank_recipe
+from facevlm.synthetic.expressions.bank_recipes import BANK_POOLS, bank_groups, bank_recipe
 from facevlm.synthetic.files import encode_image
 from facevlm.synthetic.layout_writers.faces import (
     _mesh,
@@ -55,8 +55,9 @@ def write_bu4dfe_subject(root: Path, config: SyntheticConfig, task: SubjectTask)
     base = root / LAYOUT_FOLDERS["bu4dfe"]
     sequences = {}
     group = None
-    if config.expressions == "bank":
-        group = bank_groups(config.n_subjects_4d, config.seed, task.layout)[task.index]
+    if config.expressions in BANK_POOLS:
+        pool = BANK_POOLS[config.expressions]
+        group = bank_groups(config.n_subjects_4d, config.seed, task.layout, pool)[task.index]
     for emotion, folder_name in BU4DFE_FOLDERS.items():
         # one session per sequence: its own light, the same for all of its frames
         session = skin.session(rng_light)
