@@ -273,7 +273,7 @@ TINY_SIZE = 64  # image_size of facevlm-tiny
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
-    from facevlm.models.backbone import get_tokenizer  # importing registers facevlm-tiny
+    from facevlm.models.backbone import get_tokenizer  # registers facevlm-tiny on first use
 
     return get_tokenizer(TINY)
 

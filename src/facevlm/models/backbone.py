@@ -6,7 +6,11 @@ it from a :class:`BackboneConfig`: an open_clip architecture name (``ViT-B-32``,
 tag (``openai``, ``laion2b_s34b_b79k``) or a local file path -- the same open_clip call handles
 both. It returns the model, the tensor normalisation its weights expect and its tokenizer.
 
-Importing this module registers ``models/configs/*.json`` (``facevlm-tiny``) with open_clip.
+Its functions register ``models/configs/*.json`` (``facevlm-tiny``) with open_clip before they use
+it. open_clip itself is imported on first use: importing it takes 1.5-2 s of a CPU (torchvision,
+timm and ``torch._dynamo`` come with it), which a process that never builds a model (a Kedro run
+of the data stages, Kedro-Viz, a notebook that reads the catalog) would otherwise pay for importing
+this module.
 
     >>> model, normalize, tokenizer = create_backbone(BackboneConfig(name="facevlm-tiny"))
     >>> tokens = tokenizer(["a happy face"])               # (1, 32) int64
@@ -23,7 +27,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import open_clip
 import torch
 from torch import nn
 
@@ -35,11 +38,18 @@ LOCAL_MODEL_NAMES: tuple[str, ...] = tuple(sorted(p.stem for p in CONFIG_DIR.glo
 
 def register_model_configs() -> None:
     """Add ``models/configs`` to open_clip's config registry (idempotent)."""
+    _open_clip()
+
+
+def _open_clip():
+    """open_clip, imported on first use (see the module doc), with ``models/configs`` in its
+    config registry."""
+    import open_clip
+
     if not all(name in open_clip.list_models() for name in LOCAL_MODEL_NAMES):
         open_clip.add_model_config(CONFIG_DIR)
+    return open_clip
 
-
-register_model_configs()
 
 Tokenizer = Callable[..., torch.Tensor]  # list[str] -> (N, context_length) int64
 
@@ -84,6 +94,7 @@ def _resolve_pretrained(cfg: BackboneConfig) -> tuple[str | None, bool]:
         return str(path), bool(cfg.quick_gelu)
     if _looks_like_path(cfg.pretrained):
         raise FileNotFoundError(f"pretrained weight file not found: {path}")
+    open_clip = _open_clip()
     tag_cfg = open_clip.get_pretrained_cfg(cfg.name, cfg.pretrained)
     if not tag_cfg:
         tags = open_clip.list_pretrained_tags_by_model(cfg.name)
@@ -111,6 +122,7 @@ def create_backbone(cfg: BackboneConfig) -> tuple[nn.Module, ImageNormalize, Tok
     or a local open_clip state-dict file; ``pretrained=None`` gives a random initialisation.
     """
     pretrained, quick_gelu = _resolve_pretrained(cfg)
+    open_clip = _open_clip()
     if cfg.name not in open_clip.list_models():
         raise ValueError(f"unknown open_clip architecture {cfg.name!r}")
     with _random_init_notice_dropped(pretrained is None):
@@ -153,14 +165,14 @@ def _random_init_notice_dropped(asked_for_random: bool) -> Iterator[None]:
 @functools.lru_cache(maxsize=8)
 def get_tokenizer(name: str) -> Tokenizer:
     """open_clip's tokenizer for architecture ``name`` (cached: building it reads the BPE file)."""
-    return open_clip.get_tokenizer(name)
+    return _open_clip().get_tokenizer(name)
 
 
 def architecture_image_size(name: str, override: int | None = None) -> int:
     """Input side of architecture ``name`` without building it (``override`` wins when set)."""
     if override:
         return int(override)
-    config = open_clip.get_model_config(name)
+    config = _open_clip().get_model_config(name)
     if config is None:
         raise ValueError(f"unknown open_clip architecture {name!r}")
     return _square_side(config["vision_cfg"]["image_size"])

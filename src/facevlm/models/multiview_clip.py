@@ -19,7 +19,6 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import open_clip
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -192,6 +191,8 @@ def appearance_stage(clip: nn.Module) -> int:
 
 def build_multiview_clip(cfg: MultiviewCLIPConfig) -> tuple[MultiviewCLIP, Tokenizer]:
     """Create the backbone of ``cfg`` and wrap it; returns ``(model, tokenizer)``."""
+    import open_clip  # imported on first use (facevlm.models.backbone says why)
+
     clip, normalize, tokenizer = create_backbone(cfg.backbone)
     embed_dim = int(open_clip.get_model_config(cfg.backbone.name)["embed_dim"])  # D
     fusion = ViewFusion(cfg.fusion, n_views=cfg.n_views, dim=embed_dim)
