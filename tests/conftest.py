@@ -29,6 +29,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+# no garbage collection while the libraries load and the tests are collected: their objects all
+# live as long as the process, and the collector would walk them over and over as they
+# accumulate (a third of a worker's collecting time); see _out_of_the_collectors_reach
+gc.disable()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before open_clip / huggingface_hub import
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # see the docstring
 
@@ -81,6 +85,7 @@ def pytest_configure(config) -> None:
     # one process takes every core.
     controller = os.environ.get("PYTEST_XDIST_WORKER") is None
     if controller and config.getoption("dist", "no") != "no":
+        _out_of_the_collectors_reach()  # it collects no tests: what it holds is all imported
         return
     _share_the_cores_between_test_processes()
 
@@ -123,14 +128,21 @@ def pytest_collection_modifyitems(items) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session) -> None:
+    _out_of_the_collectors_reach()
+
+
+def _out_of_the_collectors_reach() -> None:
     """Set what a test process holds once it has collected out of the garbage collector's
-    reach (``gc.freeze``): the libraries it imported (torch, MLflow, Kedro, VTK, Streamlit...)
-    and the collected tests are some 850,000 objects that live as long as the process, and
-    every full collection that Python runs while a test allocates would walk them all again:
-    about a tenth of the CPU time of the tests that run in the test process. Objects that the
-    tests make are collected as before."""
-    gc.collect()  # what collecting left behind is freed, not kept for good
+    reach (``gc.freeze``), and collect garbage from then on (the collector was off until now).
+
+    The libraries it imported (torch, MLflow, Kedro, VTK, Streamlit...) and the collected tests
+    are some 850,000 objects that live as long as the process, and every full collection that
+    Python runs while a test allocates would walk them all again: about a tenth of the CPU time
+    of the tests that run in the test process. Objects that the tests make are collected as
+    before."""
+    gc.collect()  # what importing and collecting left behind is freed, not kept for good
     gc.freeze()
+    gc.enable()
 
 
 #: Smallest synthetic set that still exercises every layout (2 micro subjects for LOSO).

@@ -227,6 +227,7 @@ def _serve() -> None:
     import traceback
     import types
 
+    gc.disable()  # while the libraries load: their objects are frozen below
     replies = os.fdopen(os.dup(1), "w")
     nothing = os.open(os.devnull, os.O_RDWR)
     os.dup2(nothing, 1)  # what an import prints is nobody's reply
@@ -240,6 +241,7 @@ def _serve() -> None:
     # their memory pages shared with the zygote rather than copied for each child)
     gc.collect()
     gc.freeze()
+    gc.enable()
 
     for line in sys.stdin:
         request = json.loads(line)
