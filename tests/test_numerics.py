@@ -287,6 +287,15 @@ def _project_in(folder: Path) -> Path:
     return folder
 
 
+@pytest.fixture
+def kedro_project(tmp_path, new_mlflow_store) -> Path:
+    """:func:`_project_in` a temporary folder, with an MLflow store already made (a new one
+    costs the run its migrations)."""
+    project = _project_in(tmp_path)
+    new_mlflow_store(project / "mlruns.db")
+    return project
+
+
 def _kedro_run(project: Path, *options: str) -> str:
     """``kedro run`` of a pipeline that does not exist: it reads the configuration, runs the
     project's hooks (which log how the session computes) and stops."""
@@ -304,20 +313,20 @@ def _kedro_run(project: Path, *options: str) -> str:
 
 
 @pytest.mark.skipif(not HAS_AVX2, reason="the pinned path is AVX2; this CPU lacks it")
-def test_kedro_run_computes_on_the_pinned_path_without_restarting(tmp_path):
+def test_kedro_run_computes_on_the_pinned_path_without_restarting(kedro_project):
     """The package's ``kedro.init`` entry point pins before ``kedro`` imports numpy: the run is
     on the pinned path from its start, in one process."""
-    output = _kedro_run(_project_in(tmp_path))
+    output = _kedro_run(kedro_project)
     assert f"numerics: torch AVX2, oneDNN AVX2, MKL {PINNED_MKL}, OpenBLAS Haswell" in output
     assert RESTART_NOTICE not in output and UNPIN_NOTICE not in output
 
 
-def test_numerics_pin_false_runs_kedro_on_each_library_s_own_choice(tmp_path):
+def test_numerics_pin_false_runs_kedro_on_each_library_s_own_choice(kedro_project):
     """The configuration turns the pin off: the ``kedro`` command has pinned before it could
     read it, so the run starts once more, unpinned, and computes as a process that never
     pinned."""
     own = _probe(first="nothing")
-    output = _kedro_run(_project_in(tmp_path), "--params", "numerics.pin=false")
+    output = _kedro_run(kedro_project, "--params", "numerics.pin=false")
     assert output.count(UNPIN_NOTICE) == 1
     assert f"numerics: torch {own['torch']}, oneDNN native, MKL native, OpenBLAS " in output
     assert RESTART_NOTICE not in output
