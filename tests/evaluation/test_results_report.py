@@ -21,10 +21,10 @@ SCAN_INDEX = pd.DataFrame({"subject": ["F0001", "F0002"], "expression": ["anger"
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
+def store(tmp_path, monkeypatch, new_mlflow_store):
     """A fresh SQLite tracking store with experiment ``facevlm``."""
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    uri = f"sqlite:///{new_mlflow_store(tmp_path / 'mlruns.db')}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("facevlm")
     yield uri
