@@ -43,12 +43,10 @@ from facevlm.numerics import pin_process  # noqa: E402  isort: skip
 
 pin_process()
 
-import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import torch  # noqa: E402
 
-from facevlm.scans.labels import BASIC_EMOTIONS  # noqa: E402
+# torch, numpy and MLflow are imported where they are used: the xdist controller, which runs no
+# test, imports this file too, and the workers start only once it has (2 s sooner without them)
 
 
 def _share_the_cores_between_test_processes() -> None:
@@ -62,6 +60,7 @@ def _share_the_cores_between_test_processes() -> None:
     SVDs) that hands work to a second thread waits for it to be scheduled on a core the other
     worker keeps busy, and takes seconds instead of a millisecond.
     """
+    import torch
     from threadpoolctl import threadpool_limits
 
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
@@ -237,6 +236,8 @@ def _keep_the_main_module():
 @pytest.fixture
 def one_thread():
     """Run on one intra-op thread (see the module docstring)."""
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -250,6 +251,8 @@ def new_mlflow_store(tmp_path_factory) -> Callable[[Path], Path]:
     copy of one made once. MLflow finds the copy's schema current and skips the migrations it
     runs on a new file, which take about 2.5 s of CPU and 10 s of disk syncs on a busy 2-core
     machine, for every store."""
+    import mlflow
+
     empty = tmp_path_factory.mktemp("mlflow_store") / "mlruns.db"
     mlflow.MlflowClient(tracking_uri=f"sqlite:///{empty}").search_experiments()
 
@@ -281,6 +284,8 @@ def tiny_project(tmp_path_factory, new_mlflow_store) -> Path:
 @pytest.fixture
 def mlflow_tracking(tmp_path, monkeypatch, new_mlflow_store):
     """A fresh SQLite tracking store; MLflow's global state points at it and stays there."""
+    import mlflow
+
     monkeypatch.chdir(tmp_path)  # MLflow puts artifacts under ./mlruns by default
     uri = f"sqlite:///{new_mlflow_store(tmp_path / 'mlruns.db')}"
     mlflow.set_tracking_uri(uri)
@@ -306,6 +311,8 @@ def tiny_tokenizer():
 @pytest.fixture
 def make_tiny_model():
     """Factory: a fresh random-init facevlm-tiny MultiviewCLIP, identical for equal seeds."""
+    import torch
+
     from facevlm.models.backbone import BackboneConfig
     from facevlm.models.multiview_clip import MultiviewCLIPConfig, build_multiview_clip
 
@@ -330,6 +337,10 @@ def toy_views():
 
 def _toy_views(n_per_class: int, n_views: int = 3, size: int = TINY_SIZE, seed: int = 0):
     """uint8 views (N, V, S, S, 3) whose colour/stripe pattern depends on the class, + labels."""
+    import numpy as np
+
+    from facevlm.scans.labels import BASIC_EMOTIONS
+
     rng = np.random.default_rng(seed)
     n_classes = len(BASIC_EMOTIONS)
     labels = np.repeat(np.arange(n_classes), n_per_class)
