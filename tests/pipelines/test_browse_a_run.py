@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -18,6 +17,7 @@ import pytest
 from nbclient import NotebookClient
 
 from facevlm.evaluation.comparison import KEYS
+from preloaded_python import run_preloaded
 
 pytestmark = pytest.mark.slow
 
@@ -52,12 +52,11 @@ EXPECTED_PREVIEWS = {
 
 
 def _kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
-    kedro = Path(sys.executable).with_name("kedro")
+    """``kedro ARGS`` in ``project``, forked from a Python that has imported the libraries
+    (tests/preloaded_python.py)."""
     # a wide console: one log record per line
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "COLUMNS": "400"}
-    return subprocess.run(
-        [str(kedro), *args], cwd=project, env=env, capture_output=True, text=True, timeout=300
-    )
+    return run_preloaded("-m", "kedro", *args, cwd=project, env=env, timeout=300)
 
 
 def _data_nodes(api: Path) -> dict[str, dict]:

@@ -5,69 +5,56 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-import threading
 
-#: Kedro sessions of the project at argv[1] (runtime params in argv[2], JSON), one after another
-#: in this one process, each running the pipeline named by a line on stdin and answering with a
-#: line ``session: <JSON>`` on stdout: null, or the error that stopped it (as ``kedro run`` would
-#: exit with it). One interpreter for all of them: each ``kedro run`` pays 10-15 s of imports.
-_SESSIONS = """
+from preloaded_python import run_preloaded
+
+#: A Kedro session of the project at argv[1] that runs the pipeline named by argv[2] (runtime
+#: params on stdin, JSON) and ends with a line ``session: <JSON>`` on stdout: null, or the error
+#: that stopped it (as ``kedro run`` would exit with it).
+_SESSION = """
 import json, sys
 from pathlib import Path
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
-project, params = Path(sys.argv[1]), json.loads(sys.argv[2])
+project, pipeline_name = Path(sys.argv[1]), sys.argv[2]
 bootstrap_project(project)
-for pipeline_name in sys.stdin:
-    try:
-        with KedroSession.create(project_path=project, runtime_params=params) as session:
-            session.run(pipeline_name=pipeline_name.strip())
-        error = None
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-    print("session:", json.dumps(error), flush=True)
+try:
+    with KedroSession.create(project_path=project, runtime_params=json.load(sys.stdin)) as session:
+        session.run(pipeline_name=pipeline_name)
+    error = None
+except Exception as exc:
+    error = f"{type(exc).__name__}: {exc}"
+print("session:", json.dumps(error), flush=True)
 """
 
 
 class Sessions:
-    """Runs pipelines of ``project`` in Kedro sessions of one process (:data:`_SESSIONS`); the
-    process is stopped when the ``with`` block ends, and any one session after five minutes."""
+    """Runs pipelines of ``project``, each in a Kedro session of a process of its own, forked
+    from a Python that has imported the libraries (tests/preloaded_python.py), as ``kedro run``
+    would without their imports; any one session is stopped after five minutes."""
 
     def __init__(self, project):
-        params = {"pretraining": {"training": {"train": {"seed": 5}}}}
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _SESSIONS, str(project), json.dumps(params)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=project,
-        )
+        self.project = project
+        self.params = {"pretraining": {"training": {"train": {"seed": 5}}}}
         self.output: list[str] = []
-
-    def __enter__(self) -> Sessions:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.process.kill()
-        self.process.wait()
 
     def run(self, pipeline: str) -> str | None:
         """Run ``pipeline``; its error message, or None when it succeeded."""
-        self.process.stdin.write(pipeline + "\n")
-        self.process.stdin.flush()
-        watchdog = threading.Timer(300, self.process.kill)
-        watchdog.start()
-        try:
-            for line in self.process.stdout:
-                if line.startswith("session: "):
-                    return json.loads(line.removeprefix("session: "))
-                self.output.append(line)
-        finally:
-            watchdog.cancel()
-        raise AssertionError(f"the sessions' process ended:\n{self.log()}")
+        done = run_preloaded(
+            "-c",
+            _SESSION,
+            self.project,
+            pipeline,
+            input=json.dumps(self.params),
+            cwd=self.project,
+            timeout=300,
+        )
+        lines = (done.stdout + done.stderr).splitlines(keepends=True)
+        self.output.extend(line for line in lines if not line.startswith("session: "))
+        answers = [line for line in lines if line.startswith("session: ")]
+        if not answers:
+            raise AssertionError(f"the session's process ended:\n{self.log()}")
+        return json.loads(answers[-1].removeprefix("session: "))
 
     def log(self) -> str:
         """The end of the sessions' output (Kedro's log and any traceback)."""
@@ -79,47 +66,42 @@ def test_report_writes_the_docs_tables_and_report_check_holds_the_store_to_them(
 ):
     """``report`` writes the tables from the default run; ``report_check`` passes on the same
     store and names a figure that moved. One test, since the check needs the tables that
-    ``report`` wrote; its three sessions run in one process, which pays the imports once."""
+    ``report`` wrote."""
     project = tiny_project_run_copy
-    with Sessions(project) as sessions:
-        assert sessions.run("report") is None, sessions.log()
-        generated = project / "docs" / "generated"
-        document = json.loads((generated / "results.json").read_text())
-        markdown = (generated / "results_tables.md").read_text()
+    sessions = Sessions(project)
+    assert sessions.run("report") is None, sessions.log()
+    generated = project / "docs" / "generated"
+    document = json.loads((generated / "results.json").read_text())
+    markdown = (generated / "results_tables.md").read_text()
 
-        runs = {(r["task"], r["model"], r["variant"]): r for r in document["runs"]}
-        assert set(runs) == {("fer3d", "affectvlm", "default"), ("fer3d", "smile", "default")}
-        for run in runs.values():
-            assert 0 <= run["measures"]["accuracy"]["mean"] <= 1
-            assert (
-                run["measures"]["accuracy"]["std"] is None
-                or run["measures"]["accuracy"]["std"] >= 0
-            )
-            assert run["pretraining_seed"] == 0, (
-                "the seed of the session that trained, not this one"
-            )
-            # how the training session computed, as its numerics hook tagged it
-            assert re.fullmatch(
-                r"torch \w+, oneDNN \w+, MKL (\w+|auto on \w+), OpenBLAS [\w/-]+, \d+ threads",
-                run["numerics"],
-            ), run["numerics"]
-            assert f"`{run['run_id'][:8]}`" in markdown
-        smile = runs[("fer3d", "smile", "default")]["measures"]
-        assert {"linear_probe", "zero_shot", "knn", "baseline_linear_probe"} <= set(smile)
-        assert markdown.startswith("<!-- Generated by `kedro run --pipeline=report`")
-        assert "## 3D expressions" in markdown and "## The frozen starting point" in markdown
-        assert "experiment `facevlm`" in markdown, "named, not the session run's experiment id"
+    runs = {(r["task"], r["model"], r["variant"]): r for r in document["runs"]}
+    assert set(runs) == {("fer3d", "affectvlm", "default"), ("fer3d", "smile", "default")}
+    for run in runs.values():
+        assert 0 <= run["measures"]["accuracy"]["mean"] <= 1
+        assert run["measures"]["accuracy"]["std"] is None or run["measures"]["accuracy"]["std"] >= 0
+        assert run["pretraining_seed"] == 0, "the seed of the session that trained, not this one"
+        # how the training session computed, as its numerics hook tagged it
+        assert re.fullmatch(
+            r"torch \w+, oneDNN \w+, MKL (\w+|auto on \w+), OpenBLAS [\w/-]+, \d+ threads",
+            run["numerics"],
+        ), run["numerics"]
+        assert f"`{run['run_id'][:8]}`" in markdown
+    smile = runs[("fer3d", "smile", "default")]["measures"]
+    assert {"linear_probe", "zero_shot", "knn", "baseline_linear_probe"} <= set(smile)
+    assert markdown.startswith("<!-- Generated by `kedro run --pipeline=report`")
+    assert "## 3D expressions" in markdown and "## The frozen starting point" in markdown
+    assert "experiment `facevlm`" in markdown, "named, not the session run's experiment id"
 
-        # the store reproduces what report just wrote
-        assert sessions.run("report_check") is None, sessions.log()
+    # the store reproduces what report just wrote
+    assert sessions.run("report_check") is None, sessions.log()
 
-        committed = generated / "results.json"
-        document = json.loads(committed.read_text())
-        smile_run = next(r for r in document["runs"] if r["model"] == "smile")
-        smile_run["measures"]["accuracy"]["mean"] += 0.01
-        committed.write_text(json.dumps(document))
-        moved = sessions.run("report_check")
-        assert moved is not None, "report_check should fail when a figure moved"
-        message = " ".join(moved.split())
-        assert "1 figure(s) differ from docs/generated/results.json" in message
-        assert "smile · default: accuracy mean" in message
+    committed = generated / "results.json"
+    document = json.loads(committed.read_text())
+    smile_run = next(r for r in document["runs"] if r["model"] == "smile")
+    smile_run["measures"]["accuracy"]["mean"] += 0.01
+    committed.write_text(json.dumps(document))
+    moved = sessions.run("report_check")
+    assert moved is not None, "report_check should fail when a figure moved"
+    message = " ".join(moved.split())
+    assert "1 figure(s) differ from docs/generated/results.json" in message
+    assert "smile · default: accuracy mean" in message
