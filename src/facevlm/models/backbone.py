@@ -36,11 +36,6 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 LOCAL_MODEL_NAMES: tuple[str, ...] = tuple(sorted(p.stem for p in CONFIG_DIR.glob("*.json")))
 
 
-def register_model_configs() -> None:
-    """Add ``models/configs`` to open_clip's config registry (idempotent)."""
-    _open_clip()
-
-
 def _open_clip():
     """open_clip, imported on first use (see the module doc), with ``models/configs`` in its
     config registry."""
