@@ -15,8 +15,8 @@ from facevlm.expression_bank.facs import AU_SHAPES
 from facevlm.scans.labels import BASIC_EMOTIONS
 from facevlm.scans.protocols import subject_kfold
 from facevlm.synthetic import SyntheticConfig, generate_synthetic_dataset
-from facevlm.synthetic.expressions import scale_activation, subject_recipe
 from facevlm.synthetic.config import BANK_HELD_OUT_PER_EMOTION
+from facevlm.synthetic.expressions import scale_activation, subject_recipe
 from facevlm.synthetic.expressions.bank_recipes import (
     STAND_INS,
     bank_expressions,

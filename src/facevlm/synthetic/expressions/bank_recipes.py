@@ -117,7 +117,9 @@ def bank_expressions() -> tuple[BankExpression, ...]:
 
 def _emotions_made(rows: tuple[BankExpression, ...]) -> dict[str, set[str]]:
     """``person -> the basic emotions they made`` among ``rows``."""
-    return {p: {r.emotion for r in rows if r.subject == p} for p in sorted({r.subject for r in rows})}
+    return {
+        p: {r.emotion for r in rows if r.subject == p} for p in sorted({r.subject for r in rows})
+    }
 
 
 def _rarest_first(made: dict[str, set[str]]) -> list[str]:
