@@ -40,7 +40,7 @@ STORE = Path("pretrained")  # the backbones by recipe (pretraining.store)
 SUMMARY = Path("data/08_reporting/smile/summary.json")
 
 #: What the killed runs change from the shared run, as a person types it: two folds of three
-#: epochs, four epochs of pretraining, each epoch checkpointed (another pretraining and other
+#: epochs, three epochs of pretraining, each epoch checkpointed (another pretraining and other
 #: runs than the shared project's, so nothing of them is cached yet). Each run is killed as soon
 #: as its first checkpoint is written, so an epoch that remains after it is all a resumption
 #: needs; every further epoch is paid three times (uninterrupted, killed, resumed).
@@ -50,7 +50,7 @@ KILL_PARAMS = {
     "smile.experiment.execution.checkpoint_every": "1",  # a checkpoint to resume from mid-fold
     "smile.final_fit": "false",
     "smile.baseline": "false",
-    "pretraining.training.train.epochs": "4",
+    "pretraining.training.train.epochs": "3",
     "pretraining.training.execution.checkpoint_every": "1",
 }
 
@@ -172,7 +172,7 @@ def test_a_killed_kedro_run_resumes_pretraining_and_folds_to_the_uninterrupted_r
     assert _pretraining_checkpoints(project), "its checkpoints are kept for the rerun"
     rebuilt_log = tmp_path / "rebuilt.log"
     rebuilt = _finish(_kedro_run(project, rebuilt_log, "pretrain"), rebuilt_log)
-    resumed = r"resumed from \S+epoch_000[1-3]\.pt \([1-3] of 4 epochs done\)"
+    resumed = r"resumed from \S+epoch_000[12]\.pt \([12] of 3 epochs done\)"
     assert re.search(resumed, rebuilt), rebuilt[-3000:]
     assert pretrained.exists() and not _pretraining_checkpoints(project)
     assert all(path.exists() for path in stored), "kept by its recipe again"

@@ -40,7 +40,7 @@ from facevlm.scans.errors import ScanError
 from facevlm.scans.mesh import FaceMesh
 
 #: Seeded cases of the accuracy test (the benchmark runs many more).
-N_CASES = 60
+N_CASES = 40
 
 
 def _errors(case) -> tuple[float, float, float]:

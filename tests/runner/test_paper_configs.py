@@ -29,11 +29,13 @@ def paper_experiment(model: str) -> dict:
     return copy.deepcopy(loader["parameters"][model]["experiment"])
 
 
-def _two_expressions(data: ExperimentData) -> ExperimentData:
-    """The samples of ``data`` with its first two expressions (all classes still named)."""
+def _two_expressions(data: ExperimentData, *, name_only_those: bool) -> ExperimentData:
+    """The samples of ``data`` with its first two expressions; every class still named, or
+    (``name_only_those``) only those two."""
     rows = np.flatnonzero(data.labels < 2)
     samples = data.samples.iloc[rows].reset_index(drop=True)
-    return ExperimentData(data.views[rows], data.labels[rows], samples, data.classes)
+    classes = data.classes[:2] if name_only_those else data.classes
+    return ExperimentData(data.views[rows], data.labels[rows], samples, classes)
 
 
 @pytest.mark.slow
@@ -45,11 +47,12 @@ def test_paper_config_trains_one_step_with_a_random_vit_b_32(model, tmp_path):
     backbone["pretrained"] = None  # no hub weights in tests
     # two subjects: fold 0 trains on one subject's samples and tests on the other's. Every view
     # costs a ViT-B/32 pass on a CPU core, several times over (step, pseudo-labels, tests), and
-    # one step is all this proves: AffectVLM gets two expressions, SMILE-VLM all six, one
-    # sample for each of the pseudo-label clusters it makes (one per class)
-    data = tiny_data(n_subjects=2, size=224)
-    data = _two_expressions(data) if model == "affectvlm" else data
-    folder = write_training_bundle(tmp_path / "bundle", model, data, prompt_bank(model), experiment)
+    # one step is all this proves: two expressions each. SMILE-VLM makes one pseudo-label
+    # cluster per named class, each needing a training sample, so its data names only those two
+    smile = model == "smile"
+    data = _two_expressions(tiny_data(n_subjects=2, size=224), name_only_those=smile)
+    prompts = prompt_bank(model, data.classes)
+    folder = write_training_bundle(tmp_path / "bundle", model, data, prompts, experiment)
     out = tmp_path / "out"
     # loader worker processes (the paper env loads in a thread; views from files need workers)
     overrides = {"train.epochs": 1, "execution.num_workers": 2}
@@ -59,7 +62,7 @@ def test_paper_config_trains_one_step_with_a_random_vit_b_32(model, tmp_path):
     assert len(fold.history) == 1 and torch.isfinite(torch.tensor(fold.history[0]["loss"]))
     run_dir = out / "fold_0" / "checkpoints"
     ckpt = load_checkpoint(latest_checkpoint(run_dir))
-    assert ckpt["scheduler"]["last_epoch"] == 1  # 2 or 6 training samples, batch >= 64: one step
+    assert ckpt["scheduler"]["last_epoch"] == 1  # 2 training samples, batch >= 64: one step
     cfg = load_training_bundle(folder).experiment_config()
     assert cfg.model.backbone.name == "ViT-B-32" and cfg.train.amp  # autocast on CUDA only
     assert trained.model.build()[0].clip.visual.image_size == (224, 224)

@@ -65,7 +65,7 @@ def test_launch_kills_every_worker_on_timeout(make_bundle, tmp_path, worker_env)
     out = tmp_path / "endless"
     with pytest.raises(TimeoutError, match="killed"):
         # long enough for torchrun to have started its workers, short enough to cost little
-        launch(bundle, nproc=2, out_dir=out, folds=[0], env=worker_env, timeout=8)
+        launch(bundle, nproc=2, out_dir=out, folds=[0], env=worker_env, timeout=6)
     assert processes_mentioning(str(out)) == []
 
 

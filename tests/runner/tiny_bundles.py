@@ -10,6 +10,7 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before open_clip / huggingface_hub import
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,5 +56,5 @@ def tiny_data(n_subjects: int = 3, size: int = 64, seed: int = 0) -> ExperimentD
     return ExperimentData(views, labels, samples, list(CLASSES))
 
 
-def prompt_bank(model: str) -> pd.DataFrame:
-    return plain_label_bank(CLASSES) if model == "affectvlm" else descriptive_prompt_bank(CLASSES)
+def prompt_bank(model: str, classes: Sequence[str] = CLASSES) -> pd.DataFrame:
+    return plain_label_bank(classes) if model == "affectvlm" else descriptive_prompt_bank(classes)
