@@ -44,7 +44,8 @@ Run from the repository root::
 
     python benchmarks/scaling.py [--samples 480] [--epochs 3] [--batch-size 32] [--nprocs 1,2]
     python benchmarks/scaling.py --side-by-side [--samples 192] [--epochs 20] [--folds 5]
-    kedro run --pipeline=data && python benchmarks/scaling.py --memory [--factor 20] [--epochs 1]
+    kedro run --pipeline=train_affectvlm --to-nodes=affectvlm.folds
+    python benchmarks/scaling.py --memory [--factor 20] [--epochs 1]
 """
 
 from __future__ import annotations
@@ -283,16 +284,21 @@ def gpu_figures(batch_size: int, steps: int) -> None:
     )
 
 
+#: What makes the built-in render set and AffectVLM's folds of it, and nothing more (the folds
+#: are made per model, by the training pipeline's first node).
+PREPARE = "kedro run --pipeline=train_affectvlm --to-nodes=affectvlm.folds"
+
+
 def latest(pattern: str) -> Path:
     found = sorted(ROOT.glob(pattern))
     if not found:
-        raise SystemExit(f"nothing matches {pattern}: run `kedro run --pipeline=data` first")
+        raise SystemExit(f"nothing matches {pattern}: run `{PREPARE}` first")
     return found[-1]
 
 
 def builtin_set() -> tuple[Path, Path]:
     return latest("data/04_feature/renders/*/renders"), latest(
-        "data/05_model_input/fold_table.csv/*/fold_table.csv"
+        "data/05_model_input/affectvlm/fold_table.csv/*/fold_table.csv"
     )
 
 
