@@ -7,8 +7,9 @@ machine. A child forked from an interpreter that has imported them (a zygote, as
 its apps and gunicorn ``--preload`` its workers) starts at once, and is otherwise the command as
 a user runs it: its own process, working folder, environment, standard streams and exit code,
 and the command module run as ``__main__`` (``python -m``). It shares no state with the tests:
-the zygote is a fresh interpreter that imports and waits, and computes nothing (no torch thread,
-no OpenGL context, no Kedro project is set up before a fork).
+the zygote is a fresh interpreter that imports, reads which installed package holds which
+module, and waits; it computes nothing (no torch thread, no OpenGL context, no Kedro project is
+set up before a fork).
 
 What a forked child cannot show is how a fresh interpreter starts: the numerical pin before torch
 loads, what a command imports, a machine without VTK. The tests of those keep real interpreters
@@ -218,6 +219,21 @@ class _Zygote:
 
 
 # ---------------------------------------------------------------------------- the zygote
+def _read_installed_packages() -> None:
+    """Read once, for every child, which installed package provides which module.
+
+    Why: MLflow checks a logged model's pinned requirements against that map, which it builds
+    from every installed package's file list on its first model of a process (about 1.1 s of
+    CPU), and each forked ``kedro run`` that logs a model would build it again. It describes the
+    installation, not any run, as a long-lived Python builds it once. Read through MLflow's
+    own (private) initialiser; a version without it builds the map in each child as before."""
+    from mlflow.utils import requirements_utils
+
+    build = getattr(requirements_utils, "_init_modules_to_packages_map", None)
+    if build is not None:
+        build()
+
+
 def _serve() -> None:
     """Import :data:`PRELOAD`, then fork one child per request line on stdin (``argv``,
     ``cwd``, ``env`` and the files of its three streams); reply the child's pid, then its exit
@@ -236,6 +252,7 @@ def _serve() -> None:
     pin_process()  # as `kedro run` and the `facevlm` command do before numpy and torch load
     for name in PRELOAD:
         importlib.import_module(name)
+    _read_installed_packages()
     # the libraries' objects out of the garbage collector's reach: a child's collections walk
     # only what the command made, not the 650,000 objects it was forked with (and so leave
     # their memory pages shared with the zygote rather than copied for each child)
