@@ -37,8 +37,9 @@ from pathlib import Path
 #: What a command's process imports, in the order a ``facevlm`` command imports it, once the
 #: zygote has pinned the libraries' numerical path as the commands do before they load; then
 #: what a Kedro run goes on to import as its nodes and hooks run (about 2 s of a CPU in each
-#: forked run): SciPy and scikit-learn, MediaPipe's face reader, MLflow's SQL store and its
-#: migrations, and IPython, which MLflow imports at every run's start to look for Databricks.
+#: forked run): scikit-learn (and the SciPy it imports), MediaPipe's face reader, MLflow's SQL
+#: store (and alembic's migrations), and IPython, which MLflow imports at every run's start to
+#: look for Databricks.
 #: Not the command module itself: the child runs it as ``__main__``, and ``python -m`` finds it
 #: unimported.
 PRELOAD = (
@@ -50,13 +51,10 @@ PRELOAD = (
     "kedro.framework.session",
     "kedro_mlflow.framework.hooks",
     "facevlm.datasets",
-    "scipy.optimize",
-    "scipy.stats",
     "sklearn.linear_model",
     "sklearn.cluster",
     "mediapipe",
     "mlflow.store.tracking.sqlalchemy_store",
-    "alembic",
     "IPython",
 )
 
