@@ -11,7 +11,9 @@ from pathlib import Path
 
 from preloaded_python import run_preloaded
 
-#: Runs one pipeline of the project at argv[1] in a Kedro session; runtime params on stdin (JSON).
+#: Runs one pipeline of the project at argv[1] in a Kedro session; runtime params on stdin
+#: (JSON). Its last line on stdout is ``session: <JSON>``: null, or the error that stopped it,
+#: which it raises again so that the process ends as ``kedro run`` would.
 RUN_SESSION = """
 import json, sys
 from pathlib import Path
@@ -19,14 +21,22 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 project, pipeline_name = Path(sys.argv[1]), sys.argv[2]
 bootstrap_project(project)
-with KedroSession.create(project_path=project, runtime_params=json.load(sys.stdin)) as session:
-    session.run(pipeline_name=pipeline_name)
+try:
+    with KedroSession.create(project_path=project, runtime_params=json.load(sys.stdin)) as session:
+        session.run(pipeline_name=pipeline_name)
+except Exception as exc:
+    print("session:", json.dumps(f"{type(exc).__name__}: {exc}"), flush=True)
+    raise
+print("session:", json.dumps(None), flush=True)
 """
+OUTCOME = "session: "
 
 
-def run_session(project: Path, pipeline_name: str, runtime_params: dict) -> str:
-    """Run one pipeline of ``project`` in a Kedro session of its own process; returns its log
-    (stdout and stderr)."""
+def session_outcome(
+    project: Path, pipeline_name: str, runtime_params: dict, timeout: float = 900
+) -> tuple[str | None, str]:
+    """Run one pipeline of ``project`` in a Kedro session of its own process: the error that
+    stopped it (None when it succeeded) and its log (stdout and stderr, less that answer)."""
     done = run_preloaded(
         "-c",
         RUN_SESSION,
@@ -35,10 +45,25 @@ def run_session(project: Path, pipeline_name: str, runtime_params: dict) -> str:
         input=json.dumps(runtime_params),
         cwd=project,
         env={**os.environ, "COLUMNS": "400"},  # log records on one line each
-        timeout=900,
+        timeout=timeout,
     )
-    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
-    return done.stdout + done.stderr
+    lines = (done.stdout + done.stderr).splitlines(keepends=True)
+    log = "".join(line for line in lines if not line.startswith(OUTCOME))
+    answers = [line for line in lines if line.startswith(OUTCOME)]
+    if not answers:
+        raise AssertionError(f"the session's process ended without an answer:\n{log[-5000:]}")
+    error = json.loads(answers[-1].removeprefix(OUTCOME))
+    if error is None and done.returncode != 0:  # the session ended, its process did not cleanly
+        error = f"the session's process exited with {done.returncode}"
+    return error, log
+
+
+def run_session(project: Path, pipeline_name: str, runtime_params: dict) -> str:
+    """Run one pipeline of ``project`` in a Kedro session of its own process, which must
+    succeed; returns its log (stdout and stderr)."""
+    error, log = session_outcome(project, pipeline_name, runtime_params)
+    assert error is None, f"{error}\n{log[-10000:]}"
+    return log
 
 
 def tiny_run_params(project: Path, tiny_synthetic_session: dict) -> dict:

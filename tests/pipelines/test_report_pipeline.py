@@ -6,32 +6,13 @@ from __future__ import annotations
 import json
 import re
 
-from preloaded_python import run_preloaded
-
-#: A Kedro session of the project at argv[1] that runs the pipeline named by argv[2] (runtime
-#: params on stdin, JSON) and ends with a line ``session: <JSON>`` on stdout: null, or the error
-#: that stopped it (as ``kedro run`` would exit with it).
-_SESSION = """
-import json, sys
-from pathlib import Path
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
-project, pipeline_name = Path(sys.argv[1]), sys.argv[2]
-bootstrap_project(project)
-try:
-    with KedroSession.create(project_path=project, runtime_params=json.load(sys.stdin)) as session:
-        session.run(pipeline_name=pipeline_name)
-    error = None
-except Exception as exc:
-    error = f"{type(exc).__name__}: {exc}"
-print("session:", json.dumps(error), flush=True)
-"""
+from shared_project_runs import session_outcome
 
 
 class Sessions:
-    """Runs pipelines of ``project``, each in a Kedro session of a process of its own, forked
-    from a Python that has imported the libraries (tests/preloaded_python.py), as ``kedro run``
-    would without their imports; any one session is stopped after five minutes."""
+    """Runs pipelines of ``project``, each in a Kedro session of a process of its own
+    (:func:`session_outcome`), as ``kedro run`` would; any one session is stopped after five
+    minutes."""
 
     def __init__(self, project):
         self.project = project
@@ -40,21 +21,9 @@ class Sessions:
 
     def run(self, pipeline: str) -> str | None:
         """Run ``pipeline``; its error message, or None when it succeeded."""
-        done = run_preloaded(
-            "-c",
-            _SESSION,
-            self.project,
-            pipeline,
-            input=json.dumps(self.params),
-            cwd=self.project,
-            timeout=300,
-        )
-        lines = (done.stdout + done.stderr).splitlines(keepends=True)
-        self.output.extend(line for line in lines if not line.startswith("session: "))
-        answers = [line for line in lines if line.startswith("session: ")]
-        if not answers:
-            raise AssertionError(f"the session's process ended:\n{self.log()}")
-        return json.loads(answers[-1].removeprefix("session: "))
+        error, log = session_outcome(self.project, pipeline, self.params, timeout=300)
+        self.output.extend(log.splitlines(keepends=True))
+        return error
 
     def log(self) -> str:
         """The end of the sessions' output (Kedro's log and any traceback)."""
